@@ -1,0 +1,417 @@
+//! The activation functions shared by the whole workspace, as scalar `f64` maps.
+//!
+//! `phi`, `phi'` and `phi''` are what the mean-field theory integrates; the network crate
+//! maps each variant onto Burn tensor ops. This file is the single list of names: parsing,
+//! printing, kinks (for the quadrature) and the families used by the dead/saturated
+//! statistics all live here. It deliberately knows nothing about tensors.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::InitError;
+use crate::spec::{Spec, fmt_f64};
+
+/// SELU's scale, Klambauer et al. 2017.
+pub const SELU_LAMBDA: f64 = 1.050_700_987_355_480_5;
+/// SELU's negative-side saturation, Klambauer et al. 2017.
+pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_2;
+
+/// A pointwise nonlinearity `phi`, written as a spec `NAME[:key=value]`.
+///
+/// ```
+/// use sigprop_init::Activation;
+/// let a: Activation = "leaky-relu:slope=0.2".parse().unwrap();
+/// assert_eq!(a.to_string(), "leaky-relu:slope=0.2");
+/// assert_eq!(a.phi(-1.0), -0.2);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    /// `phi(x) = x`.
+    Linear,
+    /// `phi(x) = max(x, 0)`.
+    Relu,
+    /// `phi(x) = x` for `x >= 0`, `slope * x` otherwise (default slope 0.01, as PyTorch).
+    LeakyRelu {
+        /// Slope on the negative side.
+        slope: f64,
+    },
+    /// `phi(x) = x` for `x >= 0`, `alpha (e^x - 1)` otherwise (Clevert et al. 2015).
+    Elu {
+        /// Negative-side saturation value (default 1).
+        alpha: f64,
+    },
+    /// `lambda * elu_alpha(x)` with Klambauer et al.'s constants [`SELU_LAMBDA`], [`SELU_ALPHA`].
+    Selu,
+    /// `phi(x) = x Phi(x)`, the exact (erf) GELU of Hendrycks & Gimpel 2016.
+    Gelu,
+    /// `phi(x) = x sigmoid(x)` (SiLU, also called swish).
+    Silu,
+    /// `phi(x) = x tanh(softplus(x))` (Misra 2019).
+    Mish,
+    /// `phi(x) = ln(1 + e^x)`.
+    Softplus,
+    /// `phi(x) = x / (1 + |x|)` (Glorot & Bengio 2010).
+    Softsign,
+    /// `phi(x) = tanh(x)`.
+    Tanh,
+    /// `phi(x) = 1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `phi(x) = clamp(x, -1, 1)`.
+    HardTanh,
+    /// `phi(x) = sin(x)`.
+    Sin,
+}
+
+/// Every activation name `FromStr` accepts, in the order `sigprop list activations` prints.
+pub const ACTIVATION_NAMES: &[&str] = &[
+    "linear",
+    "relu",
+    "leaky-relu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "mish",
+    "softplus",
+    "softsign",
+    "tanh",
+    "sigmoid",
+    "hard-tanh",
+    "sin",
+];
+
+impl Activation {
+    /// All activations with their default parameters, one per name (aliases excluded).
+    pub fn all() -> Vec<Activation> {
+        use Activation::*;
+        vec![
+            Linear,
+            Relu,
+            LeakyRelu { slope: 0.01 },
+            Elu { alpha: 1.0 },
+            Selu,
+            Gelu,
+            Silu,
+            Mish,
+            Softplus,
+            Softsign,
+            Tanh,
+            Sigmoid,
+            HardTanh,
+            Sin,
+        ]
+    }
+
+    /// The spec name without parameters.
+    pub fn name(&self) -> &'static str {
+        use Activation::*;
+        match self {
+            Linear => "linear",
+            Relu => "relu",
+            LeakyRelu { .. } => "leaky-relu",
+            Elu { .. } => "elu",
+            Selu => "selu",
+            Gelu => "gelu",
+            Silu => "silu",
+            Mish => "mish",
+            Softplus => "softplus",
+            Softsign => "softsign",
+            Tanh => "tanh",
+            Sigmoid => "sigmoid",
+            HardTanh => "hard-tanh",
+            Sin => "sin",
+        }
+    }
+
+    /// `phi(x)`.
+    pub fn phi(&self, x: f64) -> f64 {
+        use Activation::*;
+        match *self {
+            Linear => x,
+            Relu => x.max(0.0),
+            LeakyRelu { slope } => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    slope * x
+                }
+            }
+            Elu { alpha } => elu(x, alpha),
+            Selu => SELU_LAMBDA * elu(x, SELU_ALPHA),
+            Gelu => x * std_normal_cdf(x),
+            Silu => x * sigmoid(x),
+            Mish => x * softplus(x).tanh(),
+            Softplus => softplus(x),
+            Softsign => x / (1.0 + x.abs()),
+            Tanh => x.tanh(),
+            Sigmoid => sigmoid(x),
+            HardTanh => x.clamp(-1.0, 1.0),
+            Sin => x.sin(),
+        }
+    }
+
+    /// `phi'(x)`; at a kink, the right derivative (what autodiff frameworks use for ReLU is
+    /// 0 at 0, a set of measure zero that no integral or statistic here depends on).
+    pub fn dphi(&self, x: f64) -> f64 {
+        use Activation::*;
+        match *self {
+            Linear => 1.0,
+            Relu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            LeakyRelu { slope } => {
+                if x >= 0.0 {
+                    1.0
+                } else {
+                    slope
+                }
+            }
+            Elu { alpha } => {
+                if x >= 0.0 {
+                    1.0
+                } else {
+                    alpha * x.exp()
+                }
+            }
+            Selu => {
+                SELU_LAMBDA
+                    * if x >= 0.0 {
+                        1.0
+                    } else {
+                        SELU_ALPHA * x.exp()
+                    }
+            }
+            Gelu => std_normal_cdf(x) + x * std_normal_pdf(x),
+            Silu => {
+                let s = sigmoid(x);
+                s * (1.0 + x * (1.0 - s))
+            }
+            Mish => {
+                let t = softplus(x).tanh();
+                t + x * (1.0 - t * t) * sigmoid(x)
+            }
+            Softplus => sigmoid(x),
+            Softsign => 1.0 / (1.0 + x.abs()).powi(2),
+            Tanh => 1.0 - x.tanh().powi(2),
+            Sigmoid => {
+                let s = sigmoid(x);
+                s * (1.0 - s)
+            }
+            HardTanh => {
+                if x.abs() < 1.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Sin => x.cos(),
+        }
+    }
+
+    /// `phi''(x)` away from kinks (0 on the linear pieces of piecewise-linear activations).
+    pub fn d2phi(&self, x: f64) -> f64 {
+        use Activation::*;
+        match *self {
+            Linear | Relu | LeakyRelu { .. } | HardTanh => 0.0,
+            Elu { alpha } => {
+                if x >= 0.0 {
+                    0.0
+                } else {
+                    alpha * x.exp()
+                }
+            }
+            Selu => {
+                if x >= 0.0 {
+                    0.0
+                } else {
+                    SELU_LAMBDA * SELU_ALPHA * x.exp()
+                }
+            }
+            Gelu => std_normal_pdf(x) * (2.0 - x * x),
+            Silu => {
+                let s = sigmoid(x);
+                let ds = s * (1.0 - s);
+                2.0 * ds + x * ds * (1.0 - 2.0 * s)
+            }
+            Mish => {
+                // d/dx [t + x (1 - t^2) s] with t = tanh(softplus(x)), s = sigmoid(x),
+                // t' = (1 - t^2) s, s' = s (1 - s).
+                let t = softplus(x).tanh();
+                let s = sigmoid(x);
+                let dt = (1.0 - t * t) * s;
+                dt + (1.0 - t * t) * s + x * (-2.0 * t * dt * s + (1.0 - t * t) * s * (1.0 - s))
+            }
+            Softplus => {
+                let s = sigmoid(x);
+                s * (1.0 - s)
+            }
+            Softsign => -2.0 * x.signum() / (1.0 + x.abs()).powi(3),
+            Tanh => {
+                let t = x.tanh();
+                -2.0 * t * (1.0 - t * t)
+            }
+            Sigmoid => {
+                let s = sigmoid(x);
+                s * (1.0 - s) * (1.0 - 2.0 * s)
+            }
+            Sin => -x.sin(),
+        }
+    }
+
+    /// Points where `phi` or `phi'` is not smooth: quadrature splits its intervals there.
+    pub fn kinks(&self) -> &'static [f64] {
+        use Activation::*;
+        match self {
+            Relu | LeakyRelu { .. } | Elu { .. } | Selu | Softsign => &[0.0],
+            HardTanh => &[-1.0, 1.0],
+            _ => &[],
+        }
+    }
+
+    /// True when `phi` maps a half-line to exactly 0, so `dead_frac` is meaningful.
+    pub fn can_die(&self) -> bool {
+        matches!(self, Activation::Relu)
+    }
+
+    /// True when `phi'` tends to 0 in the tails, so `saturated_frac` is meaningful.
+    pub fn can_saturate(&self) -> bool {
+        use Activation::*;
+        matches!(self, Tanh | Sigmoid | HardTanh | Softsign)
+    }
+}
+
+fn elu(x: f64, alpha: f64) -> f64 {
+    if x >= 0.0 { x } else { alpha * x.exp_m1() }
+}
+
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+fn softplus(x: f64) -> f64 {
+    // ln(1 + e^x) without overflow: max(x, 0) + ln(1 + e^-|x|).
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// Standard normal density.
+pub fn std_normal_pdf(x: f64) -> f64 {
+    (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+/// Standard normal distribution function `Phi(x)`, through the complementary error function.
+pub fn std_normal_cdf(x: f64) -> f64 {
+    0.5 * erfc(-x / std::f64::consts::SQRT_2)
+}
+
+/// Complementary error function to about 1e-15 relative (W. J. Cody's rational
+/// approximations, as in most libm implementations).
+pub fn erfc(x: f64) -> f64 {
+    libm_erfc(x)
+}
+
+// Rust's std has no erf; `libm`'s port of FreeBSD's erfc is the well-kept reference.
+fn libm_erfc(x: f64) -> f64 {
+    libm::erfc(x)
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Activation::LeakyRelu { slope } => write!(f, "leaky-relu:slope={}", fmt_f64(slope)),
+            Activation::Elu { alpha } => write!(f, "elu:alpha={}", fmt_f64(alpha)),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl FromStr for Activation {
+    type Err = InitError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut spec = Spec::parse(s, "activation")?;
+        let act = match spec.name.as_str() {
+            "linear" | "identity" => Activation::Linear,
+            "relu" => Activation::Relu,
+            "leaky-relu" => {
+                let slope = spec.get_f64("slope", 0.01)?;
+                Activation::LeakyRelu { slope }
+            }
+            "elu" => {
+                let alpha = spec.get_positive("alpha", 1.0)?;
+                Activation::Elu { alpha }
+            }
+            "selu" => Activation::Selu,
+            "gelu" => Activation::Gelu,
+            "silu" | "swish" => Activation::Silu,
+            "mish" => Activation::Mish,
+            "softplus" => Activation::Softplus,
+            "softsign" => Activation::Softsign,
+            "tanh" => Activation::Tanh,
+            "sigmoid" => Activation::Sigmoid,
+            "hard-tanh" | "hardtanh" => Activation::HardTanh,
+            "sin" => Activation::Sin,
+            other => {
+                return Err(InitError::UnknownName {
+                    what: "activation",
+                    name: other.to_string(),
+                    allowed: ACTIVATION_NAMES.join(", "),
+                });
+            }
+        };
+        spec.finish()?;
+        Ok(act)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_activation_prints_back_unchanged() {
+        for a in Activation::all() {
+            let s = a.to_string();
+            assert_eq!(s.parse::<Activation>().unwrap(), a, "{s}");
+        }
+        let s = "elu:alpha=0.5";
+        assert_eq!(s.parse::<Activation>().unwrap().to_string(), s);
+    }
+
+    #[test]
+    fn derivatives_match_finite_differences() {
+        let h = 1e-5;
+        for a in Activation::all() {
+            for &x in &[-2.3, -0.7, 0.4, 1.9] {
+                let fd = (a.phi(x + h) - a.phi(x - h)) / (2.0 * h);
+                assert!((fd - a.dphi(x)).abs() < 1e-7, "{a} phi' at {x}: {fd} vs {}", a.dphi(x));
+                let fd2 = (a.dphi(x + h) - a.dphi(x - h)) / (2.0 * h);
+                assert!((fd2 - a.d2phi(x)).abs() < 1e-6, "{a} phi'' at {x}");
+            }
+        }
+    }
+
+    #[test]
+    fn selu_constants_and_gelu_values() {
+        assert!((Activation::Selu.phi(-50.0) + SELU_LAMBDA * SELU_ALPHA).abs() < 1e-12);
+        // GELU(1) = Phi(1) = 0.8413447460685429.
+        assert!((Activation::Gelu.phi(1.0) - 0.841_344_746_068_542_9).abs() < 1e-15);
+    }
+
+    #[test]
+    fn unknown_activation_names_the_allowed_ones() {
+        let e = "relux".parse::<Activation>().unwrap_err().to_string();
+        assert!(e.contains("relux") && e.contains("leaky-relu"), "{e}");
+        let e = "relu:slope=2".parse::<Activation>().unwrap_err().to_string();
+        assert!(e.contains("slope"), "{e}");
+    }
+}

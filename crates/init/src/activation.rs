@@ -178,14 +178,7 @@ impl Activation {
                     alpha * x.exp()
                 }
             }
-            Selu => {
-                SELU_LAMBDA
-                    * if x >= 0.0 {
-                        1.0
-                    } else {
-                        SELU_ALPHA * x.exp()
-                    }
-            }
+            Selu => SELU_LAMBDA * if x >= 0.0 { 1.0 } else { SELU_ALPHA * x.exp() },
             Gelu => std_normal_cdf(x) + x * std_normal_pdf(x),
             Silu => {
                 let s = sigmoid(x);
@@ -393,7 +386,11 @@ mod tests {
         for a in Activation::all() {
             for &x in &[-2.3, -0.7, 0.4, 1.9] {
                 let fd = (a.phi(x + h) - a.phi(x - h)) / (2.0 * h);
-                assert!((fd - a.dphi(x)).abs() < 1e-7, "{a} phi' at {x}: {fd} vs {}", a.dphi(x));
+                assert!(
+                    (fd - a.dphi(x)).abs() < 1e-7,
+                    "{a} phi' at {x}: {fd} vs {}",
+                    a.dphi(x)
+                );
                 let fd2 = (a.dphi(x + h) - a.dphi(x - h)) / (2.0 * h);
                 assert!((fd2 - a.d2phi(x)).abs() < 1e-6, "{a} phi'' at {x}");
             }
@@ -411,7 +408,10 @@ mod tests {
     fn unknown_activation_names_the_allowed_ones() {
         let e = "relux".parse::<Activation>().unwrap_err().to_string();
         assert!(e.contains("relux") && e.contains("leaky-relu"), "{e}");
-        let e = "relu:slope=2".parse::<Activation>().unwrap_err().to_string();
+        let e = "relu:slope=2"
+            .parse::<Activation>()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("slope"), "{e}");
     }
 }

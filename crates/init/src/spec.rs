@@ -61,7 +61,12 @@ impl Spec {
             }
         }
         let used = vec![false; pairs.len()];
-        Ok(Spec { what, name: name.to_ascii_lowercase(), pairs, used })
+        Ok(Spec {
+            what,
+            name: name.to_ascii_lowercase(),
+            pairs,
+            used,
+        })
     }
 
     /// The raw value of `key`, marking it as read.
@@ -78,7 +83,9 @@ impl Spec {
 
     /// A finite number if the key is present.
     pub fn get_f64_opt(&mut self, key: &str) -> Result<Option<f64>, InitError> {
-        let Some(v) = self.get_str(key) else { return Ok(None) };
+        let Some(v) = self.get_str(key) else {
+            return Ok(None);
+        };
         match v.parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(Some(x)),
             _ => Err(self.bad(key, &v, "a finite number")),
@@ -88,18 +95,28 @@ impl Spec {
     /// A number > 0, or `default`.
     pub fn get_positive(&mut self, key: &str, default: f64) -> Result<f64, InitError> {
         let x = self.get_f64(key, default)?;
-        if x > 0.0 { Ok(x) } else { Err(self.bad(key, &x.to_string(), "a number > 0")) }
+        if x > 0.0 {
+            Ok(x)
+        } else {
+            Err(self.bad(key, &x.to_string(), "a number > 0"))
+        }
     }
 
     /// A number >= 0, or `default`.
     pub fn get_nonneg(&mut self, key: &str, default: f64) -> Result<f64, InitError> {
         let x = self.get_f64(key, default)?;
-        if x >= 0.0 { Ok(x) } else { Err(self.bad(key, &x.to_string(), "a number >= 0")) }
+        if x >= 0.0 {
+            Ok(x)
+        } else {
+            Err(self.bad(key, &x.to_string(), "a number >= 0"))
+        }
     }
 
     /// A positive integer, or `default`.
     pub fn get_usize(&mut self, key: &str, default: usize) -> Result<usize, InitError> {
-        let Some(v) = self.get_str(key) else { return Ok(default) };
+        let Some(v) = self.get_str(key) else {
+            return Ok(default);
+        };
         match v.parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
             _ => Err(self.bad(key, &v, "a whole number > 0")),
@@ -108,7 +125,9 @@ impl Spec {
 
     /// `true` or `false`, or `default`.
     pub fn get_bool(&mut self, key: &str, default: bool) -> Result<bool, InitError> {
-        let Some(v) = self.get_str(key) else { return Ok(default) };
+        let Some(v) = self.get_str(key) else {
+            return Ok(default);
+        };
         match v.as_str() {
             "true" => Ok(true),
             "false" => Ok(false),
@@ -117,8 +136,14 @@ impl Spec {
     }
 
     /// One of `allowed` (the first is the default).
-    pub fn get_choice(&mut self, key: &str, allowed: &[&'static str]) -> Result<&'static str, InitError> {
-        let Some(v) = self.get_str(key) else { return Ok(allowed[0]) };
+    pub fn get_choice(
+        &mut self,
+        key: &str,
+        allowed: &[&'static str],
+    ) -> Result<&'static str, InitError> {
+        let Some(v) = self.get_str(key) else {
+            return Ok(allowed[0]);
+        };
         allowed
             .iter()
             .find(|a| **a == v)
@@ -149,7 +174,13 @@ impl Spec {
         if unknown.is_empty() {
             return Ok(());
         }
-        let known: Vec<&str> = self.pairs.iter().zip(&self.used).filter(|(_, u)| **u).map(|((k, _), _)| k.as_str()).collect();
+        let known: Vec<&str> = self
+            .pairs
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, u)| **u)
+            .map(|((k, _), _)| k.as_str())
+            .collect();
         Err(InitError::UnknownKey {
             what: self.what,
             name: self.name.clone(),

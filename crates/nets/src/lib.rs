@@ -1,1 +1,57 @@
-//! placeholder
+//! sigprop-nets: Burn networks built from sigprop's initializers, and one probed forward
+//! and backward pass turned into the per-layer statistics of THEORY.md.
+//!
+//! - [`backend`]: `--backend` to a Burn `Device`, the only place that knows backends.
+//! - [`config`]: [`NetConfig`] (mlp, resmlp, cnn, rnn), validated into [`ResolvedNet`].
+//! - [`params`]: host-side initial weights, keyed by (seed, tensor path).
+//! - [`lsuv`]: Mishkin & Matas's data-driven rescaling loop.
+//! - [`probe`]: the probed pass; [`stats`]: the per-layer statistics.
+#![warn(missing_docs)]
+
+pub mod activation;
+pub mod backend;
+pub mod config;
+pub mod error;
+mod forward;
+pub mod lsuv;
+pub mod params;
+pub mod probe;
+pub mod stats;
+
+use std::time::Instant;
+
+use burn::tensor::Device;
+
+pub use backend::{BACKEND_NAMES, BackendKind, device, device_name};
+pub use config::{ARCH_NAMES, Arch, Loss, NetConfig, ResolvedNet};
+pub use error::NetError;
+pub use params::{ParamTensor, Params, build_params};
+pub use probe::{LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, forward_plain, probe};
+pub use stats::LayerStats;
+
+/// One measured network: its statistics and, for LSUV, the rescalings made per layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    /// The probed pass.
+    pub result: ProbeResult,
+    /// LSUV per layer: rescalings made and the final target variance (empty for other
+    /// schemes).
+    pub lsuv: Vec<(usize, f64)>,
+}
+
+/// Build the network for `seed` (weights, then LSUV when asked) and run one probed pass.
+pub fn measure(
+    net: &ResolvedNet,
+    seed: u64,
+    critical_sigma_w: Option<f64>,
+    opts: &ProbeOptions,
+    device: &Device,
+) -> Result<Measured, NetError> {
+    let t0 = Instant::now();
+    let mut params = build_params(net, seed, critical_sigma_w)?;
+    let lsuv = lsuv::lsuv(net, &mut params, seed, opts.batch, device)?;
+    let host_s = t0.elapsed().as_secs_f64();
+    let mut result = probe(net, &params, seed, opts, device)?;
+    result.times.init_s += host_s;
+    Ok(Measured { result, lsuv })
+}

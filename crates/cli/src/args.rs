@@ -1,0 +1,203 @@
+//! The raw command-line arguments (clap derive). They are turned into the runner's typed
+//! `Settings` in `commands.rs`; nothing here validates beyond clap's types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXAMPLES: &str = "Examples:
+  sigprop run --init he-normal --activation relu --depth 50 --width 512 --seeds 5
+  sigprop compare --inits xavier-normal,he-normal,orthogonal --activations tanh,relu --depth 30
+  sigprop suite experiments/quickstart.toml
+  sigprop plot reports/quickstart
+  sigprop theory --activation tanh --sigma-b 0.2236 --info
+  sigprop list inits";
+
+/// Measure how signals propagate through deep networks at initialization.
+#[derive(Debug, Parser)]
+#[command(name = "sigprop", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one configuration over several seeds.
+    #[command(after_help = "Example:\n  sigprop run --arch mlp --init he-normal --activation relu --depth 50 --width 512 --seeds 5 --out reports/he")]
+    Run(RunArgs),
+    /// Run the cross product of initializers and activations, with overlaid charts.
+    #[command(after_help = "Example:\n  sigprop compare --inits xavier-normal,he-normal,lecun-normal --activations tanh,relu --depth 30")]
+    Compare(CompareArgs),
+    /// Run a suite file from experiments/ (a grid over any parameter); without a file, the
+    /// built-in quickstart suite.
+    #[command(after_help = "Example:\n  sigprop suite experiments/he2015.toml --out reports/he2015")]
+    Suite(SuiteArgs),
+    /// Redraw every chart and the report of an output folder from its CSVs alone.
+    #[command(after_help = "Example:\n  sigprop plot reports/quickstart")]
+    Plot(PlotArgs),
+    /// List initializers, activations, architectures or backends.
+    #[command(after_help = "Example:\n  sigprop list inits")]
+    List(ListArgs),
+    /// Mean-field predictions: per-layer CSV, fixed points (--info) or the phase diagram.
+    #[command(after_help = "Examples:\n  sigprop theory --activation tanh --init variance-scaling:scale=1.5 --sigma-b 0.2236 --depth 50\n  sigprop theory --activation tanh --sigma-b 0.2236 --info\n  sigprop theory --activation tanh --phase-diagram --out reports/phase")]
+    Theory(TheoryArgs),
+}
+
+/// The network and run parameters shared by `run` and `compare`.
+#[derive(Debug, Args, Clone)]
+pub struct NetArgs {
+    /// Architecture: mlp, resmlp, cnn, rnn.
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Bias initializer spec (default zeros); see `sigprop list inits`.
+    #[arg(long)]
+    pub bias_init: Option<String>,
+    /// Bias standard deviation: shorthand for --bias-init normal:std=X.
+    #[arg(long)]
+    pub sigma_b: Option<f64>,
+    /// Layers (mlp, cnn), residual blocks (resmlp) or time steps (rnn) [default: 20].
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Units or channels per layer [default: 256].
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// MLP widths N_0..N_depth, comma-separated (overrides --width).
+    #[arg(long, value_delimiter = ',')]
+    pub widths: Option<Vec<usize>>,
+    /// Batch size [default: 128].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Backend: flex (default CPU), ndarray, wgpu, cuda.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Loss: projection (default), mse, cross-entropy.
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Run seeds 0..N-1 [default: 3].
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Run this one seed instead.
+    #[arg(long, conflicts_with = "seeds")]
+    pub seed: Option<u64>,
+    /// RNN hidden-to-hidden initializer [default: orthogonal].
+    #[arg(long)]
+    pub hidden_init: Option<String>,
+    /// Residual MLP: linear layers per branch [default: 2].
+    #[arg(long)]
+    pub branch_layers: Option<usize>,
+    /// CNN kernel size (odd) [default: 3].
+    #[arg(long)]
+    pub kernel: Option<usize>,
+    /// CNN image side [default: 8].
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// CNN convolution groups [default: 1].
+    #[arg(long)]
+    pub groups: Option<usize>,
+    /// Layers that get histograms, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub hist_layers: Option<Vec<usize>>,
+}
+
+/// Where and how to write.
+#[derive(Debug, Args, Clone)]
+pub struct OutArgs {
+    /// Output folder [default: a fresh folder under reports/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar and no summary table.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sigprop run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Weight initializer spec [default: he-normal]; see `sigprop list inits`.
+    #[arg(long)]
+    pub init: Option<String>,
+    /// Activation spec [default: relu]; see `sigprop list activations`.
+    #[arg(long)]
+    pub activation: Option<String>,
+    #[command(flatten)]
+    pub net: NetArgs,
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// `sigprop compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Initializer specs, comma-separated; a spec's own `key=value` pairs stay with it
+    /// (`variance-scaling:scale=2,mode=fan-avg,he-normal` is two specs).
+    #[arg(long, required = true)]
+    pub inits: Vec<String>,
+    /// Activation specs, comma-separated as for --inits [default: relu].
+    #[arg(long)]
+    pub activations: Vec<String>,
+    #[command(flatten)]
+    pub net: NetArgs,
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// `sigprop suite`.
+#[derive(Debug, Args)]
+pub struct SuiteArgs {
+    /// Suite file (TOML); omitted: the built-in quickstart suite.
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// `sigprop plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// An output folder of an earlier run.
+    pub dir: PathBuf,
+}
+
+/// `sigprop list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// inits, activations, archs or backends.
+    pub what: String,
+}
+
+/// `sigprop theory`.
+#[derive(Debug, Args)]
+pub struct TheoryArgs {
+    /// Activation spec.
+    #[arg(long, default_value = "tanh")]
+    pub activation: String,
+    /// Weight initializer spec (sets sigma_w^2 = Var(W) * fan_in).
+    #[arg(long)]
+    pub init: Option<String>,
+    /// Bias standard deviation [default: 0].
+    #[arg(long)]
+    pub sigma_b: Option<f64>,
+    /// Layers [default: 20].
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Width [default: 256].
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Batch (for wgrad_var) [default: 128].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Print q*, chi_1, xi_q, xi_c, the phase and the critical sigma_w instead of the CSV.
+    #[arg(long)]
+    pub info: bool,
+    /// Draw the order/chaos phase diagram (SVG and PNG) into --out.
+    #[arg(long)]
+    pub phase_diagram: bool,
+    /// Output folder for --phase-diagram [default: a fresh folder under reports/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}

@@ -1,0 +1,44 @@
+//! The `sigprop` binary: parse, run, and map errors to exit codes (2: the user's input,
+//! 1: anything else). Everything else lives in the library crates.
+
+mod args;
+mod commands;
+mod phase;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use sigprop_runner::RunnerError;
+
+fn main() -> ExitCode {
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line: clap's first line names the flag and what is wrong.
+            let text = e.render().to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: bad arguments"));
+            return ExitCode::from(2);
+        }
+    };
+    let result = match &cli.command {
+        args::Command::Run(a) => commands::run_cmd(a),
+        args::Command::Compare(a) => commands::compare_cmd(a),
+        args::Command::Suite(a) => commands::suite_cmd(a),
+        args::Command::Plot(a) => commands::plot_cmd(a),
+        args::Command::List(a) => commands::list_cmd(a),
+        args::Command::Theory(a) => commands::theory_cmd(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let user = e.downcast_ref::<RunnerError>().is_some_and(RunnerError::is_user_error);
+            eprintln!("error: {}", e.to_string().lines().next().unwrap_or_default());
+            ExitCode::from(if user { 2 } else { 1 })
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! What a fill may need to know about the network around the tensor, and the parameters
+//! the network crate reads back from a scheme (LSUV, critical, Fixup).
+//!
+//! The initializer crate does not compute a critical `sigma_w` (that is the theory crate's
+//! quadrature) and does not run LSUV's data-dependent loop (that needs a forward pass): the
+//! network crate supplies the first through [`FillContext`] and runs the second from
+//! [`LsuvParams`].
+
+use crate::activation::Activation;
+use crate::error::InitError;
+
+/// Network context for one fill.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FillContext {
+    /// The activation that follows the layer.
+    pub activation: Activation,
+    /// The `sigma_w` with `chi_1 = 1` for this activation and the scheme's `sigma_b`
+    /// (needed by `critical`).
+    pub critical_sigma_w: Option<f64>,
+    /// Where the tensor sits in a residual network (needed by `fixup`).
+    pub fixup: Option<FixupContext>,
+}
+
+impl FillContext {
+    /// A context that knows only the activation.
+    pub fn new(activation: Activation) -> FillContext {
+        FillContext {
+            activation,
+            critical_sigma_w: None,
+            fixup: None,
+        }
+    }
+
+    /// The same context with a critical `sigma_w`.
+    pub fn with_critical_sigma_w(mut self, sigma_w: f64) -> FillContext {
+        self.critical_sigma_w = Some(sigma_w);
+        self
+    }
+
+    /// The same context with a Fixup position.
+    pub fn with_fixup(mut self, fixup: FixupContext) -> FillContext {
+        self.fixup = Some(fixup);
+        self
+    }
+}
+
+/// A tensor's position in a residual network, for Fixup (Zhang et al. 2019).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixupContext {
+    /// `L`, the number of residual branches.
+    pub num_branches: usize,
+    /// `m`, the number of weight layers in each branch.
+    pub layers_per_branch: usize,
+    /// What this tensor is.
+    pub role: FixupRole,
+}
+
+/// Which Fixup rule a tensor follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixupRole {
+    /// A weight layer inside a branch, not its last: He-normal times `L^(-1/(2m-2))`.
+    BranchInner,
+    /// The last weight layer of a branch: zeros.
+    BranchLast,
+    /// The classification head (last layer of the network): zeros.
+    Head,
+}
+
+impl FixupContext {
+    /// Fixup's multiplier for inner branch layers, `L^(-1/(2m-2))`.
+    ///
+    /// With `m = 1` a branch's only layer is its last (zero-initialised), so there is no
+    /// inner layer to scale: asking for one is an error rather than a division by zero.
+    pub fn inner_scale(&self) -> Result<f64, InitError> {
+        if self.num_branches == 0 || self.layers_per_branch < 2 {
+            return Err(InitError::NeedsContext {
+                name: "fixup".into(),
+                needs: format!(
+                    "num_branches >= 1 and layers_per_branch >= 2 for a branch-inner layer \
+                     (got L={}, m={}; with m=1 the only layer is the zero-initialised last one)",
+                    self.num_branches, self.layers_per_branch
+                ),
+            });
+        }
+        let m = self.layers_per_branch as f64;
+        Ok((self.num_branches as f64).powf(-1.0 / (2.0 * m - 2.0)))
+    }
+}
+
+/// Parameters of LSUV (Mishkin & Matas 2015), run by the network crate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LsuvParams {
+    /// Stop when `|Var - 1| < tol`.
+    pub tol: f64,
+    /// At most this many rescalings per layer.
+    pub max_iter: usize,
+    /// Which variance is driven to 1.
+    pub target: LsuvTarget,
+}
+
+impl Default for LsuvParams {
+    fn default() -> Self {
+        LsuvParams {
+            tol: 0.1,
+            max_iter: 10,
+            target: LsuvTarget::Preact,
+        }
+    }
+}
+
+/// The tensor LSUV normalises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LsuvTarget {
+    /// The pre-activation `z^l` (the paper's choice: the layer's output before `phi`).
+    Preact,
+    /// The activation `h^l`.
+    Act,
+}
+
+impl LsuvTarget {
+    /// Spec text.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LsuvTarget::Preact => "preact",
+            LsuvTarget::Act => "act",
+        }
+    }
+}
+
+/// The weight law of the `critical` scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CriticalDistribution {
+    /// `W ~ N(0, sigma_w^2 / fan_in)`.
+    Normal,
+    /// Haar orthogonal times `sigma_w`.
+    Orthogonal,
+}
+
+impl CriticalDistribution {
+    /// Spec text.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CriticalDistribution::Normal => "normal",
+            CriticalDistribution::Orthogonal => "orthogonal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixup_scale_is_l_to_the_minus_one_over_2m_minus_2() {
+        let c = FixupContext {
+            num_branches: 16,
+            layers_per_branch: 3,
+            role: FixupRole::BranchInner,
+        };
+        assert!((c.inner_scale().unwrap() - 0.5).abs() < 1e-15); // 16^(-1/4)
+        let c = FixupContext {
+            num_branches: 9,
+            layers_per_branch: 2,
+            role: FixupRole::BranchInner,
+        };
+        assert!((c.inner_scale().unwrap() - 1.0 / 3.0).abs() < 1e-15); // 9^(-1/2)
+        let c1 = FixupContext {
+            num_branches: 9,
+            layers_per_branch: 1,
+            role: FixupRole::BranchInner,
+        };
+        let e = c1.inner_scale().unwrap_err().to_string();
+        assert!(e.contains("m=1"), "{e}");
+    }
+}

@@ -1,0 +1,271 @@
+//! Filling a tensor with a [`Scheme`], one at a time or many in parallel.
+//!
+//! Every scheme first resolves to a [`Law`] (`law.rs`), then draws from the
+//! tensor's [`Key`]:
+//!
+//! - i.i.d. laws (constant, uniform, normal, truncated normal) draw straight into storage
+//!   order: the law of every entry is the same whatever the layout, and a transposition
+//!   pass would cost as much as the sampling itself;
+//! - structured laws (orthogonal, identity, sparse, dirac, delta-orthogonal) build the
+//!   *logical* `[out, in*rf]` matrix and store it in the layout's order. Only
+//!   [`Layout::InOut`] stores its transpose, so for the same key an `InOut` weight is
+//!   exactly the transpose of the `OutIn` one.
+
+use rayon::prelude::*;
+
+use crate::context::FillContext;
+use crate::error::InitError;
+use crate::fans::{Layout, fans, logical_matrix};
+use crate::law::Law;
+use crate::rng::Key;
+use crate::sample::{fill_normal, fill_truncated_normal, fill_uniform};
+use crate::scheme::Scheme;
+use crate::structured::{delta_orthogonal, dirac, identity, orthogonal, sparse_zeros};
+
+impl Scheme {
+    /// Fill a tensor of `shape` stored in `layout`, row-major, from `key`'s streams.
+    ///
+    /// ```
+    /// use sigprop_init::{Activation, FillContext, Key, Layout, Scheme};
+    /// let s: Scheme = "he-uniform".parse().unwrap();
+    /// let ctx = FillContext::new(Activation::Relu);
+    /// let w = s.fill(&[6, 4], Layout::InOut, &Key::new(0, "w"), &ctx).unwrap();
+    /// // fan_in 6: bound sqrt(2) sqrt(3 / 6) = 1.
+    /// assert!(w.len() == 24 && w.iter().all(|x| x.abs() <= 1.0));
+    /// ```
+    pub fn fill(
+        &self,
+        shape: &[usize],
+        layout: Layout,
+        key: &Key,
+        ctx: &FillContext,
+    ) -> Result<Vec<f32>, InitError> {
+        let mut out = vec![0f32; shape.iter().product()];
+        self.fill_into(&mut out, shape, layout, key, ctx)?;
+        Ok(out)
+    }
+
+    /// [`Scheme::fill`] into a buffer the caller owns (`out.len()` must be the number of
+    /// entries of `shape`); the same bits as `fill`.
+    pub fn fill_into(
+        &self,
+        out: &mut [f32],
+        shape: &[usize],
+        layout: Layout,
+        key: &Key,
+        ctx: &FillContext,
+    ) -> Result<(), InitError> {
+        let f = fans(shape, layout)?;
+        let (rows, cols) = logical_matrix(shape, layout)?;
+        let law = self.law(f, ctx)?;
+        let bad = |why: &str| InitError::BadShape {
+            what: format!("initializer \"{self}\" with layout {layout:?}"),
+            shape: shape.to_vec(),
+            why: why.to_string(),
+        };
+        if out.len() != rows * cols {
+            return Err(bad(&format!(
+                "the output buffer holds {} entries",
+                out.len()
+            )));
+        }
+        let matrix_only = matches!(layout, Layout::InOut | Layout::OutIn);
+        let logical = match law {
+            Law::Constant(v) => {
+                out.fill(v as f32);
+                return Ok(());
+            }
+            Law::Uniform { low, high } => {
+                fill_uniform(key, out, low, high);
+                return Ok(());
+            }
+            Law::Normal { mean, std } => {
+                fill_normal(key, out, mean, std);
+                return Ok(());
+            }
+            Law::Truncated { std, bound } => {
+                fill_truncated_normal(key, out, std, bound);
+                return Ok(());
+            }
+            Law::Orthogonal { gain } => {
+                if matches!(layout, Layout::Bias { .. }) {
+                    return Err(bad("an orthogonal matrix needs at least 2 dimensions"));
+                }
+                orthogonal(rows, cols, gain, key)
+            }
+            Law::Identity { gain } => {
+                if !matrix_only {
+                    return Err(bad(
+                        "identity is for 2-D linear weights; use dirac for convolutions",
+                    ));
+                }
+                identity(rows, cols, gain)
+            }
+            Law::Dirac { groups } => match layout {
+                Layout::Conv { groups: lg } => dirac(shape, if groups == 0 { lg } else { groups })?,
+                _ => return Err(bad("dirac needs a convolution weight (Layout::Conv)")),
+            },
+            Law::DeltaOrthogonal { gain } => match layout {
+                Layout::Conv { .. } => delta_orthogonal(shape, gain, key)?,
+                _ => {
+                    return Err(bad(
+                        "delta-orthogonal needs a convolution weight (Layout::Conv)",
+                    ));
+                }
+            },
+            Law::Sparse { sparsity, std } => {
+                if !matrix_only {
+                    return Err(bad(
+                        "sparse is for 2-D linear weights, as torch.nn.init.sparse_",
+                    ));
+                }
+                let mut w = vec![0f32; rows * cols];
+                fill_normal(key, &mut w, 0.0, std);
+                sparse_zeros(&mut w, rows, cols, sparsity, key);
+                w
+            }
+        };
+        if layout == Layout::InOut {
+            transpose_into(&logical, rows, cols, out);
+        } else {
+            out.copy_from_slice(&logical);
+        }
+        Ok(())
+    }
+}
+
+/// Row-major `rows x cols` to row-major `cols x rows`, in cache-sized tiles.
+fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const T: usize = 32;
+    for i0 in (0..rows).step_by(T) {
+        for j0 in (0..cols).step_by(T) {
+            for i in i0..(i0 + T).min(rows) {
+                for j in j0..(j0 + T).min(cols) {
+                    dst[j * rows + i] = src[i * cols + j];
+                }
+            }
+        }
+    }
+}
+
+/// One tensor to fill.
+#[derive(Debug, Clone)]
+pub struct FillJob {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The tensor's shape.
+    pub shape: Vec<usize>,
+    /// How the shape maps to inputs and outputs.
+    pub layout: Layout,
+    /// The tensor's key.
+    pub key: Key,
+    /// The network context.
+    pub ctx: FillContext,
+}
+
+/// Anything [`fill_many`] can take as a job: a [`FillJob`], or the tuple
+/// `(Scheme, shape, Layout, Key, FillContext)`.
+pub trait AsFillJob {
+    /// The job's parts.
+    fn parts(&self) -> (&Scheme, &[usize], Layout, &Key, &FillContext);
+}
+
+impl AsFillJob for FillJob {
+    fn parts(&self) -> (&Scheme, &[usize], Layout, &Key, &FillContext) {
+        (&self.scheme, &self.shape, self.layout, &self.key, &self.ctx)
+    }
+}
+
+impl AsFillJob for (Scheme, Vec<usize>, Layout, Key, FillContext) {
+    fn parts(&self) -> (&Scheme, &[usize], Layout, &Key, &FillContext) {
+        (&self.0, &self.1, self.2, &self.3, &self.4)
+    }
+}
+
+/// Fill many tensors in parallel (rayon, across tensors and across chunks within one).
+/// The result is identical, bit for bit, to filling them one by one in any order, on any
+/// number of threads: each tensor's bits depend only on its own key. On failure, the
+/// index of the first failing job (in job order) and its error.
+pub fn fill_many<J: AsFillJob + Sync>(jobs: &[J]) -> Result<Vec<Vec<f32>>, (usize, InitError)> {
+    jobs.par_iter()
+        .enumerate()
+        .map(|(i, j)| {
+            let (scheme, shape, layout, key, ctx) = j.parts();
+            scheme.fill(shape, layout, key, ctx).map_err(|e| (i, e))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activation::Activation;
+    use crate::context::{FixupContext, FixupRole};
+
+    fn ctx() -> FillContext {
+        FillContext::new(Activation::Relu)
+    }
+
+    #[test]
+    fn transpose_round_trips() {
+        let v: Vec<f32> = (0..35).map(|x| x as f32).collect();
+        let mut t = vec![0f32; 35];
+        transpose_into(&v, 5, 7, &mut t);
+        assert_eq!(t[1], v[7]); // (row 1, col 0) of 5x7 is (row 0, col 1) of 7x5
+        let mut back = vec![0f32; 35];
+        transpose_into(&t, 7, 5, &mut back);
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn context_schemes_say_what_they_need() {
+        let k = Key::new(0, "w");
+        let e = "critical"
+            .parse::<Scheme>()
+            .unwrap()
+            .fill(&[4, 4], Layout::InOut, &k, &ctx());
+        assert!(matches!(e, Err(InitError::NeedsContext { .. })));
+        let e = "fixup"
+            .parse::<Scheme>()
+            .unwrap()
+            .fill(&[4, 4], Layout::InOut, &k, &ctx());
+        assert!(e.unwrap_err().to_string().contains("fixup"));
+        let c = ctx().with_fixup(FixupContext {
+            num_branches: 4,
+            layers_per_branch: 2,
+            role: FixupRole::Head,
+        });
+        let w = "fixup"
+            .parse::<Scheme>()
+            .unwrap()
+            .fill(&[4, 4], Layout::InOut, &k, &c)
+            .unwrap();
+        assert!(w.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn structured_schemes_reject_layouts_they_cannot_take() {
+        let k = Key::new(0, "w");
+        let conv = Layout::Conv { groups: 1 };
+        for (s, shape, layout) in [
+            ("identity", vec![4, 4, 3], conv),
+            ("dirac", vec![4, 4], Layout::OutIn),
+            ("delta-orthogonal", vec![4, 4], Layout::InOut),
+            ("sparse:sparsity=0.5", vec![4, 4, 3], conv),
+            (
+                "orthogonal",
+                vec![4],
+                Layout::Bias {
+                    fan_in: 4,
+                    fan_out: 4,
+                },
+            ),
+        ] {
+            let e = s
+                .parse::<Scheme>()
+                .unwrap()
+                .fill(&shape, layout, &k, &ctx());
+            assert!(matches!(e, Err(InitError::BadShape { .. })), "{s}: {e:?}");
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! The initializer schemes: their names, parameters, formulas and papers.
+//!
+//! This file is the catalogue: the [`Scheme`] enum, the list of names with one-line
+//! descriptions, and the accessors the network crate reads. Parsing and printing the
+//! `NAME[:key=value,...]` text is `scheme_text.rs`; the laws and sampling are `fill.rs`
+//! and `law.rs`, the structured matrices `structured.rs`.
+
+use crate::context::{CriticalDistribution, LsuvParams};
+use crate::fans::FanMode;
+
+/// The law of a `variance-scaling` draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VsDistribution {
+    /// Normal truncated at 2 standard deviations, rescaled to keep the variance (Keras).
+    TruncatedNormal,
+    /// Normal.
+    Normal,
+    /// Uniform on `[-sqrt(3 scale / fan), sqrt(3 scale / fan))`.
+    Uniform,
+}
+
+impl VsDistribution {
+    /// Spec text.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            VsDistribution::TruncatedNormal => "truncated-normal",
+            VsDistribution::Normal => "normal",
+            VsDistribution::Uniform => "uniform",
+        }
+    }
+}
+
+/// An initializer. Variances below are per entry; `fan` is chosen by `mode`.
+///
+/// ```
+/// use sigprop_init::Scheme;
+/// let s: Scheme = "he-normal:mode=fan-out".parse().unwrap();
+/// assert_eq!(s.to_string(), "he-normal:mode=fan-out");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scheme {
+    /// `zeros`: every entry 0.
+    Zeros,
+    /// `ones`: every entry 1.
+    Ones,
+    /// `constant:value=v`: every entry `v` (`value` required).
+    Constant {
+        /// The value.
+        value: f64,
+    },
+    /// `uniform:a=a`: `U(-a, a)`, variance `a^2 / 3`.
+    UniformSymmetric {
+        /// Half-width, > 0.
+        a: f64,
+    },
+    /// `uniform[:low=l,high=h]`: `U(l, h)`, variance `(h - l)^2 / 12`; default `U(0, 1)` as
+    /// `torch.nn.init.uniform_`.
+    Uniform {
+        /// Lower bound.
+        low: f64,
+        /// Upper bound, > `low`.
+        high: f64,
+    },
+    /// `normal[:mean=,std=]`: `N(mean, std^2)`, default `N(0, 1)` as `torch.nn.init.normal_`.
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation, >= 0.
+        std: f64,
+    },
+    /// `truncated-normal[:std=,bound=,correct=]`: `std' z` with `z ~ N(0,1)` conditioned on
+    /// `|z| <= bound` (bound in standard deviations, default 2). With `correct=false` (the
+    /// default, as `torch.nn.init.trunc_normal_`) `std' = std` and the variance is
+    /// `std^2 t(bound)^2`, `t(2) = 0.87962566103423978`; with `correct=true`,
+    /// `std' = std / t(bound)`, so the variance is `std^2` (Keras/JAX `VarianceScaling`).
+    TruncatedNormal {
+        /// Standard deviation before truncation (after, if `correct`).
+        std: f64,
+        /// Truncation point in standard deviations, > 0.
+        bound: f64,
+        /// Rescale so the truncated variance is `std^2`.
+        correct: bool,
+    },
+    /// `variance-scaling[:scale=,mode=,distribution=]`: variance `scale / fan`, as Keras'
+    /// `VarianceScaling` (defaults scale 1, fan-in, truncated-normal corrected at 2 std;
+    /// uniform limit `sqrt(3 scale / fan)`).
+    VarianceScaling {
+        /// Variance multiplier, > 0.
+        scale: f64,
+        /// Which fan.
+        mode: FanMode,
+        /// Which law.
+        distribution: VsDistribution,
+    },
+    /// `xavier-uniform[:gain=]`: `U(-b, b)`, `b = gain sqrt(6 / (fan_in + fan_out))`,
+    /// variance `2 gain^2 / (fan_in + fan_out)` (Glorot & Bengio 2010).
+    XavierUniform {
+        /// Gain, > 0 (default 1).
+        gain: f64,
+    },
+    /// `xavier-normal[:gain=]`: `N(0, 2 gain^2 / (fan_in + fan_out))` (Glorot & Bengio 2010).
+    XavierNormal {
+        /// Gain, > 0 (default 1).
+        gain: f64,
+    },
+    /// `he-uniform[:mode=,negative-slope=]`: `U(-b, b)`, `b = g sqrt(3 / fan)`,
+    /// `g = sqrt(2 / (1 + s^2))`, variance `g^2 / fan` (He et al. 2015; PyTorch's
+    /// `kaiming_uniform_`).
+    HeUniform {
+        /// fan-in (default) or fan-out.
+        mode: FanMode,
+        /// Leaky-ReLU negative slope `s` (default 0).
+        negative_slope: f64,
+    },
+    /// `he-normal[:mode=,negative-slope=]`: `N(0, g^2 / fan)`, `g = sqrt(2 / (1 + s^2))`
+    /// (He et al. 2015; PyTorch's `kaiming_normal_`, untruncated).
+    HeNormal {
+        /// fan-in (default) or fan-out.
+        mode: FanMode,
+        /// Leaky-ReLU negative slope `s` (default 0).
+        negative_slope: f64,
+    },
+    /// `lecun-uniform`: `U(-sqrt(3 / fan_in), sqrt(3 / fan_in))`, variance `1 / fan_in`
+    /// (LeCun et al. 1998).
+    LecunUniform,
+    /// `lecun-normal`: `N(0, 1 / fan_in)` (LeCun et al. 1998; the SELU paper, Klambauer et
+    /// al. 2017). Untruncated; Keras truncates, `variance-scaling` reproduces that.
+    LecunNormal,
+    /// `pytorch-default`: `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`, variance `1 / (3 fan_in)`:
+    /// what `nn.Linear` and `nn.ConvNd` do to weights (`kaiming_uniform_(a=sqrt(5))`) and
+    /// biases.
+    PytorchDefault,
+    /// `orthogonal[:gain=]`: `gain Q`, `Q` Haar-distributed with orthonormal rows or columns
+    /// (whichever there are fewer of) of the `[out, in*rf]` matrix; entry variance
+    /// `gain^2 / max(rows, cols)` (Saxe et al. 2013; `torch.nn.init.orthogonal_`).
+    Orthogonal {
+        /// Gain, > 0 (default 1).
+        gain: f64,
+    },
+    /// `identity[:gain=]`: `gain` on the diagonal of the 2-D `[out, in]` matrix, 0 elsewhere
+    /// (`torch.nn.init.eye_`; rectangular allowed).
+    Identity {
+        /// Gain (default 1).
+        gain: f64,
+    },
+    /// `dirac[:groups=]`: the convolution that copies its input, `W[g*o_g + d, d, centre] = 1`
+    /// for `d < min(out/groups, in/groups)` (`torch.nn.init.dirac_`); `groups` defaults to
+    /// the layout's.
+    Dirac {
+        /// Channel groups (default: those of the layout).
+        groups: Option<usize>,
+    },
+    /// `delta-orthogonal[:gain=]`: a Haar orthogonal `[out, in]` matrix times `gain` at the
+    /// kernel centre, zeros elsewhere (Xiao et al. 2018); needs `out >= in`.
+    DeltaOrthogonal {
+        /// Gain, > 0 (default 1).
+        gain: f64,
+    },
+    /// `sparse:sparsity=[,std=]`: in each column of the `[out, in]` matrix,
+    /// `ceil(sparsity * out)` rows set to 0, the rest `N(0, std^2)` (Martens 2010;
+    /// `torch.nn.init.sparse_`, default std 0.01).
+    Sparse {
+        /// Fraction of zeros per column, in `[0, 1)`.
+        sparsity: f64,
+        /// Standard deviation of the non-zeros.
+        std: f64,
+    },
+    /// `critical[:sigma-b=,distribution=]`: `N(0, sigma_w^2 / fan_in)` or `sigma_w` times
+    /// Haar orthogonal, with `sigma_w` the edge-of-chaos value (`chi_1 = 1`) for the
+    /// activation and `sigma_b` (Poole et al. 2016; Schoenholz et al. 2017), supplied by
+    /// the network crate in the [`FillContext`](crate::FillContext). Biases `N(0, sigma_b^2)`.
+    Critical {
+        /// Bias standard deviation, >= 0 (default 0).
+        sigma_b: f64,
+        /// The weight law.
+        distribution: CriticalDistribution,
+    },
+    /// `lsuv[:tol=,max-iter=,target=]`: orthogonal (gain 1) pre-initialisation; the network
+    /// crate then rescales each layer until the variance of its output is 1 within `tol`
+    /// (Mishkin & Matas 2015).
+    Lsuv(LsuvParams),
+    /// `fixup`: He-normal times `L^(-1/(2m-2))` inside residual branches, zeros for each
+    /// branch's last layer and the head (Zhang et al. 2019); needs the
+    /// [`FixupContext`](crate::FixupContext).
+    Fixup,
+}
+
+/// Every scheme name with its one-line description, in the order `sigprop list inits`
+/// prints.
+pub const SCHEME_DESCRIPTIONS: &[(&str, &str)] = &[
+    ("zeros", "all 0"),
+    ("ones", "all 1"),
+    ("constant", "all `value`"),
+    ("uniform", "U(-a, a), or U(low, high) (default U(0, 1))"),
+    ("normal", "N(mean, std^2) (default N(0, 1))"),
+    (
+        "truncated-normal",
+        "N(0, std^2) truncated at `bound` std (default 2), optionally variance-corrected",
+    ),
+    (
+        "variance-scaling",
+        "Keras VarianceScaling: variance scale/fan, normal, truncated-normal or uniform",
+    ),
+    (
+        "xavier-uniform",
+        "Glorot & Bengio 2010: U(+-gain sqrt(6/(fan_in+fan_out)))",
+    ),
+    (
+        "xavier-normal",
+        "Glorot & Bengio 2010: N(0, 2 gain^2/(fan_in+fan_out))",
+    ),
+    ("he-uniform", "He et al. 2015: U(+-sqrt(6/((1+s^2) fan)))"),
+    ("he-normal", "He et al. 2015: N(0, 2/((1+s^2) fan))"),
+    ("lecun-uniform", "LeCun et al. 1998: U(+-sqrt(3/fan_in))"),
+    ("lecun-normal", "LeCun et al. 1998: N(0, 1/fan_in)"),
+    (
+        "pytorch-default",
+        "PyTorch nn.Linear default: U(+-1/sqrt(fan_in)), variance 1/(3 fan_in)",
+    ),
+    (
+        "orthogonal",
+        "Saxe et al. 2013: gain times a Haar orthogonal [out, in*rf] matrix",
+    ),
+    ("identity", "gain times the identity [out, in] matrix"),
+    (
+        "dirac",
+        "identity convolution (torch.nn.init.dirac_), per group",
+    ),
+    (
+        "delta-orthogonal",
+        "Xiao et al. 2018: orthogonal [out, in] at the kernel centre",
+    ),
+    (
+        "sparse",
+        "Martens 2010: ceil(sparsity*out) zeros per column, the rest N(0, std^2)",
+    ),
+    (
+        "critical",
+        "edge of chaos (chi_1 = 1): sigma_w from mean-field theory for the activation",
+    ),
+    (
+        "lsuv",
+        "Mishkin & Matas 2015: orthogonal, then rescaled to unit output variance",
+    ),
+    (
+        "fixup",
+        "Zhang et al. 2019: He scaled by L^(-1/(2m-2)) in branches, zeros at branch ends",
+    ),
+];
+
+/// The one-line description of `name` (empty for a name not in [`SCHEME_NAMES`]).
+pub fn scheme_description(name: &str) -> &'static str {
+    Scheme::describe(name).unwrap_or("")
+}
+
+/// Every scheme name `FromStr` accepts.
+pub const SCHEME_NAMES: &[&str] = &[
+    "zeros",
+    "ones",
+    "constant",
+    "uniform",
+    "normal",
+    "truncated-normal",
+    "variance-scaling",
+    "xavier-uniform",
+    "xavier-normal",
+    "he-uniform",
+    "he-normal",
+    "lecun-uniform",
+    "lecun-normal",
+    "pytorch-default",
+    "orthogonal",
+    "identity",
+    "dirac",
+    "delta-orthogonal",
+    "sparse",
+    "critical",
+    "lsuv",
+    "fixup",
+];
+
+impl Scheme {
+    /// The spec name without parameters.
+    pub fn name(&self) -> &'static str {
+        use Scheme::*;
+        match self {
+            Zeros => "zeros",
+            Ones => "ones",
+            Constant { .. } => "constant",
+            UniformSymmetric { .. } | Uniform { .. } => "uniform",
+            Normal { .. } => "normal",
+            TruncatedNormal { .. } => "truncated-normal",
+            VarianceScaling { .. } => "variance-scaling",
+            XavierUniform { .. } => "xavier-uniform",
+            XavierNormal { .. } => "xavier-normal",
+            HeUniform { .. } => "he-uniform",
+            HeNormal { .. } => "he-normal",
+            LecunUniform => "lecun-uniform",
+            LecunNormal => "lecun-normal",
+            PytorchDefault => "pytorch-default",
+            Orthogonal { .. } => "orthogonal",
+            Identity { .. } => "identity",
+            Dirac { .. } => "dirac",
+            DeltaOrthogonal { .. } => "delta-orthogonal",
+            Sparse { .. } => "sparse",
+            Critical { .. } => "critical",
+            Lsuv(_) => "lsuv",
+            Fixup => "fixup",
+        }
+    }
+
+    /// The one-line description of a scheme name, for `sigprop list inits`.
+    pub fn describe(name: &str) -> Option<&'static str> {
+        SCHEME_DESCRIPTIONS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, d)| *d)
+    }
+
+    /// `critical`'s `sigma_b`.
+    pub fn sigma_b(&self) -> Option<f64> {
+        self.is_critical().map(|(b, _)| b)
+    }
+
+    /// `Some((sigma_b, distribution))` for `critical`.
+    pub fn is_critical(&self) -> Option<(f64, CriticalDistribution)> {
+        match *self {
+            Scheme::Critical {
+                sigma_b,
+                distribution,
+            } => Some((sigma_b, distribution)),
+            _ => None,
+        }
+    }
+
+    /// LSUV's parameters, for `lsuv`.
+    pub fn lsuv(&self) -> Option<LsuvParams> {
+        match *self {
+            Scheme::Lsuv(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// True for `fixup`, which needs a [`FixupContext`](crate::FixupContext) per tensor.
+    pub fn needs_fixup(&self) -> bool {
+        matches!(self, Scheme::Fixup)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::LsuvTarget;
+
+    #[test]
+    fn every_name_has_one_description() {
+        assert_eq!(SCHEME_NAMES.len(), SCHEME_DESCRIPTIONS.len());
+        for (n, (d, _)) in SCHEME_NAMES.iter().zip(SCHEME_DESCRIPTIONS) {
+            assert_eq!(n, d);
+            assert!(Scheme::describe(n).is_some());
+        }
+    }
+
+    #[test]
+    fn accessors_expose_the_network_crates_parameters() {
+        let s: Scheme = "critical:sigma-b=0.3,distribution=orthogonal"
+            .parse()
+            .unwrap();
+        assert_eq!(s.sigma_b(), Some(0.3));
+        assert_eq!(
+            s.is_critical(),
+            Some((0.3, CriticalDistribution::Orthogonal))
+        );
+        let l: Scheme = "lsuv".parse().unwrap();
+        assert_eq!(
+            l.lsuv(),
+            Some(LsuvParams {
+                tol: 0.1,
+                max_iter: 10,
+                target: LsuvTarget::Preact
+            })
+        );
+        assert!("fixup".parse::<Scheme>().unwrap().needs_fixup());
+        assert!(!l.needs_fixup() && l.is_critical().is_none());
+    }
+}

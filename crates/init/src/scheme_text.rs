@@ -1,0 +1,387 @@
+//! Reading and printing schemes as `NAME[:key=value,...]` text.
+//!
+//! Printing gives the canonical spec: keys in a fixed order, keys at their default value
+//! left out, so a canonical spec prints back unchanged and `parse(print(s)) == s` for every
+//! scheme. A spec written with explicit defaults prints without them. Every error names the
+//! key, the value and what is allowed (see [`InitError`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::context::{CriticalDistribution, LsuvParams, LsuvTarget};
+use crate::error::InitError;
+use crate::fans::FanMode;
+use crate::scheme::{SCHEME_NAMES, Scheme, VsDistribution};
+use crate::spec::{Spec, fmt_f64};
+
+impl Scheme {
+    /// The canonical `(key, value)` pairs of this scheme: defaults left out.
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        use Scheme::*;
+        let mut p: Vec<(&'static str, String)> = Vec::new();
+        let num = |p: &mut Vec<_>, k: &'static str, v: f64, default: Option<f64>| {
+            if default != Some(v) {
+                p.push((k, fmt_f64(v)));
+            }
+        };
+        match self {
+            Zeros | Ones | LecunUniform | LecunNormal | PytorchDefault | Fixup => {}
+            Constant { value } => num(&mut p, "value", *value, None),
+            UniformSymmetric { a } => num(&mut p, "a", *a, None),
+            Uniform { low, high } => {
+                if (*low, *high) != (0.0, 1.0) {
+                    num(&mut p, "low", *low, None);
+                    num(&mut p, "high", *high, None);
+                }
+            }
+            Normal { mean, std } => {
+                num(&mut p, "mean", *mean, Some(0.0));
+                num(&mut p, "std", *std, Some(1.0));
+            }
+            TruncatedNormal {
+                std,
+                bound,
+                correct,
+            } => {
+                num(&mut p, "std", *std, Some(1.0));
+                num(&mut p, "bound", *bound, Some(2.0));
+                if *correct {
+                    p.push(("correct", "true".into()));
+                }
+            }
+            VarianceScaling {
+                scale,
+                mode,
+                distribution,
+            } => {
+                num(&mut p, "scale", *scale, Some(1.0));
+                if *mode != FanMode::FanIn {
+                    p.push(("mode", mode.as_str().into()));
+                }
+                if *distribution != VsDistribution::TruncatedNormal {
+                    p.push(("distribution", distribution.as_str().into()));
+                }
+            }
+            XavierUniform { gain } | XavierNormal { gain } | Orthogonal { gain } => {
+                num(&mut p, "gain", *gain, Some(1.0))
+            }
+            Identity { gain } | DeltaOrthogonal { gain } => num(&mut p, "gain", *gain, Some(1.0)),
+            HeUniform {
+                mode,
+                negative_slope,
+            }
+            | HeNormal {
+                mode,
+                negative_slope,
+            } => {
+                if *mode != FanMode::FanIn {
+                    p.push(("mode", mode.as_str().into()));
+                }
+                num(&mut p, "negative-slope", *negative_slope, Some(0.0));
+            }
+            Dirac { groups } => {
+                if let Some(g) = groups {
+                    p.push(("groups", g.to_string()));
+                }
+            }
+            Sparse { sparsity, std } => {
+                num(&mut p, "sparsity", *sparsity, None);
+                num(&mut p, "std", *std, Some(0.01));
+            }
+            Critical {
+                sigma_b,
+                distribution,
+            } => {
+                num(&mut p, "sigma-b", *sigma_b, Some(0.0));
+                if *distribution != CriticalDistribution::Normal {
+                    p.push(("distribution", distribution.as_str().into()));
+                }
+            }
+            Lsuv(l) => {
+                num(&mut p, "tol", l.tol, Some(0.1));
+                if l.max_iter != 10 {
+                    p.push(("max-iter", l.max_iter.to_string()));
+                }
+                if l.target != LsuvTarget::Preact {
+                    p.push(("target", l.target.as_str().into()));
+                }
+            }
+        }
+        p
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        for (i, (k, v)) in self.pairs().iter().enumerate() {
+            write!(f, "{}{k}={v}", if i == 0 { ':' } else { ',' })?;
+        }
+        Ok(())
+    }
+}
+
+fn required(spec: &mut Spec, key: &str) -> Result<f64, InitError> {
+    spec.get_f64_opt(key)?.ok_or_else(|| InitError::MissingKey {
+        what: spec.what,
+        name: spec.name.clone(),
+        key: key.to_string(),
+    })
+}
+
+fn fan_mode(spec: &mut Spec, allowed: &[&'static str]) -> Result<FanMode, InitError> {
+    let m = spec.get_choice("mode", allowed)?;
+    FanMode::from_name(m).ok_or_else(|| spec.bad("mode", m, &allowed.join(", ")))
+}
+
+impl FromStr for Scheme {
+    type Err = InitError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use Scheme::*;
+        let mut spec = Spec::parse(s, "initializer")?;
+        let scheme = match spec.name.as_str() {
+            "zeros" => Zeros,
+            "ones" => Ones,
+            "constant" => Constant {
+                value: required(&mut spec, "value")?,
+            },
+            "uniform" => {
+                let a = spec.get_f64_opt("a")?;
+                let low = spec.get_f64_opt("low")?;
+                let high = spec.get_f64_opt("high")?;
+                match (a, low, high) {
+                    (Some(a), None, None) if a > 0.0 => UniformSymmetric { a },
+                    (Some(a), None, None) => {
+                        return Err(spec.bad("a", &fmt_f64(a), "a number > 0"));
+                    }
+                    (Some(a), _, _) => {
+                        return Err(spec.bad(
+                            "a",
+                            &fmt_f64(a),
+                            "either a= or low=/high=, not both",
+                        ));
+                    }
+                    (None, low, high) => {
+                        let (low, high) = (low.unwrap_or(0.0), high.unwrap_or(1.0));
+                        if high <= low {
+                            let allowed = format!("a number > low={}", fmt_f64(low));
+                            return Err(spec.bad("high", &fmt_f64(high), &allowed));
+                        }
+                        Uniform { low, high }
+                    }
+                }
+            }
+            "normal" => Normal {
+                mean: spec.get_f64("mean", 0.0)?,
+                std: spec.get_nonneg("std", 1.0)?,
+            },
+            "truncated-normal" => TruncatedNormal {
+                std: spec.get_positive("std", 1.0)?,
+                bound: spec.get_positive("bound", 2.0)?,
+                correct: spec.get_bool("correct", false)?,
+            },
+            "variance-scaling" => {
+                let scale = spec.get_positive("scale", 1.0)?;
+                let mode = fan_mode(&mut spec, &["fan-in", "fan-out", "fan-avg"])?;
+                let distribution = match spec
+                    .get_choice("distribution", &["truncated-normal", "normal", "uniform"])?
+                {
+                    "normal" => VsDistribution::Normal,
+                    "uniform" => VsDistribution::Uniform,
+                    _ => VsDistribution::TruncatedNormal,
+                };
+                VarianceScaling {
+                    scale,
+                    mode,
+                    distribution,
+                }
+            }
+            "xavier-uniform" | "glorot-uniform" => XavierUniform {
+                gain: spec.get_positive("gain", 1.0)?,
+            },
+            "xavier-normal" | "glorot-normal" => XavierNormal {
+                gain: spec.get_positive("gain", 1.0)?,
+            },
+            name @ ("he-uniform" | "he-normal" | "kaiming-uniform" | "kaiming-normal") => {
+                let uniform = name.ends_with("uniform");
+                let mode = fan_mode(&mut spec, &["fan-in", "fan-out"])?;
+                let negative_slope = spec.get_f64("negative-slope", 0.0)?;
+                if uniform {
+                    HeUniform {
+                        mode,
+                        negative_slope,
+                    }
+                } else {
+                    HeNormal {
+                        mode,
+                        negative_slope,
+                    }
+                }
+            }
+            "lecun-uniform" => LecunUniform,
+            "lecun-normal" => LecunNormal,
+            "pytorch-default" => PytorchDefault,
+            "orthogonal" => Orthogonal {
+                gain: spec.get_positive("gain", 1.0)?,
+            },
+            "identity" | "eye" => Identity {
+                gain: spec.get_f64("gain", 1.0)?,
+            },
+            "dirac" => Dirac {
+                groups: if spec.get_str("groups").is_some() {
+                    Some(spec.get_usize("groups", 1)?)
+                } else {
+                    None
+                },
+            },
+            "delta-orthogonal" => DeltaOrthogonal {
+                gain: spec.get_positive("gain", 1.0)?,
+            },
+            "sparse" => {
+                let sparsity = required(&mut spec, "sparsity")?;
+                if !(0.0..1.0).contains(&sparsity) {
+                    return Err(spec.bad("sparsity", &fmt_f64(sparsity), "a number in [0, 1)"));
+                }
+                Sparse {
+                    sparsity,
+                    std: spec.get_nonneg("std", 0.01)?,
+                }
+            }
+            "critical" => {
+                let sigma_b = spec.get_nonneg("sigma-b", 0.0)?;
+                let distribution =
+                    match spec.get_choice("distribution", &["normal", "orthogonal"])? {
+                        "orthogonal" => CriticalDistribution::Orthogonal,
+                        _ => CriticalDistribution::Normal,
+                    };
+                Critical {
+                    sigma_b,
+                    distribution,
+                }
+            }
+            "lsuv" => {
+                let tol = spec.get_positive("tol", 0.1)?;
+                let max_iter = spec.get_usize("max-iter", 10)?;
+                let target = match spec.get_choice("target", &["preact", "act"])? {
+                    "act" => LsuvTarget::Act,
+                    _ => LsuvTarget::Preact,
+                };
+                Lsuv(LsuvParams {
+                    tol,
+                    max_iter,
+                    target,
+                })
+            }
+            "fixup" => Fixup,
+            other => {
+                return Err(InitError::UnknownName {
+                    what: "initializer",
+                    name: other.to_string(),
+                    allowed: SCHEME_NAMES.join(", "),
+                });
+            }
+        };
+        spec.finish()?;
+        Ok(scheme)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One canonical spec per scheme (every variant, several with non-default keys).
+    pub(crate) const CANONICAL: &[&str] = &[
+        "zeros",
+        "ones",
+        "constant:value=0.25",
+        "uniform:a=0.1",
+        "uniform",
+        "uniform:low=-1,high=3",
+        "normal",
+        "normal:mean=0.5,std=0.02",
+        "truncated-normal",
+        "truncated-normal:std=0.5,bound=3,correct=true",
+        "variance-scaling",
+        "variance-scaling:scale=2,mode=fan-avg,distribution=uniform",
+        "variance-scaling:mode=fan-out,distribution=normal",
+        "xavier-uniform",
+        "xavier-normal:gain=1.5",
+        "he-uniform:mode=fan-out",
+        "he-normal:negative-slope=0.2",
+        "lecun-uniform",
+        "lecun-normal",
+        "pytorch-default",
+        "orthogonal:gain=1.4142135623730951",
+        "identity:gain=2",
+        "dirac",
+        "dirac:groups=4",
+        "delta-orthogonal",
+        "sparse:sparsity=0.9",
+        "sparse:sparsity=0.5,std=0.1",
+        "critical",
+        "critical:sigma-b=0.05,distribution=orthogonal",
+        "lsuv",
+        "lsuv:tol=0.01,max-iter=20,target=act",
+        "fixup",
+    ];
+
+    #[test]
+    fn every_scheme_prints_back_unchanged() {
+        for s in CANONICAL {
+            let scheme: Scheme = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(&scheme.to_string(), s);
+            assert_eq!(scheme.to_string().parse::<Scheme>().unwrap(), scheme);
+        }
+        for name in SCHEME_NAMES {
+            assert!(
+                CANONICAL.iter().any(|c| c.split(':').next() == Some(name)),
+                "{name} untested"
+            );
+        }
+    }
+
+    #[test]
+    fn explicit_defaults_print_canonically() {
+        let s: Scheme = "normal:mean=0,std=1".parse().unwrap();
+        assert_eq!(s.to_string(), "normal");
+        let s: Scheme = "kaiming-normal:mode=fan-in".parse().unwrap();
+        assert_eq!(s.to_string(), "he-normal");
+    }
+
+    fn err(s: &str) -> String {
+        s.parse::<Scheme>().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_specs_name_the_key_and_value() {
+        let e = err("he-norml");
+        assert!(e.contains("\"he-norml\"") && e.contains("he-normal"), "{e}");
+        let e = err("he-normal:gain=2");
+        assert!(e.contains("\"gain\""), "{e}");
+        let e = err("normal:std=-1");
+        assert!(e.contains("std=-1") && e.contains(">= 0"), "{e}");
+        let e = err("sparse:sparsity=1.5");
+        assert!(e.contains("sparsity=1.5") && e.contains("[0, 1)"), "{e}");
+        let e = err("sparse");
+        assert!(e.contains("sparsity="), "{e}");
+        let e = err("constant");
+        assert!(e.contains("value="), "{e}");
+        let e = err("uniform:a=");
+        assert!(e.contains("a="), "{e}");
+        let e = err("uniform:low=2,high=1");
+        assert!(e.contains("high=1") && e.contains("low=2"), "{e}");
+        let e = err("he-uniform:mode=fan-avg");
+        assert!(e.contains("mode=fan-avg") && e.contains("fan-out"), "{e}");
+        let e = err("lsuv:max-iter=0");
+        assert!(e.contains("max-iter=0"), "{e}");
+        let e = err("truncated-normal:correct=yes");
+        assert!(
+            e.contains("correct=yes") && e.contains("true or false"),
+            "{e}"
+        );
+        let e = err("orthogonal:gain=nan");
+        assert!(e.contains("gain=nan"), "{e}");
+    }
+}

@@ -1,0 +1,134 @@
+//! The one place where a user's `--backend` becomes a Burn `Device`.
+//!
+//! Burn 0.22 has no backend type parameter: tensors carry a `Device`. Everything else in
+//! the workspace takes `&Device`. This file also probes whether a backend can actually run
+//! here (wgpu needs a Vulkan/Metal/DX12 driver), turning a would-be panic into an error.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::{Device, DeviceKind, Tensor};
+
+use crate::error::NetError;
+
+/// The backends sigprop can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    /// Burn's pure-Rust CPU backend (the default).
+    Flex,
+    /// The classic ndarray CPU backend (deprecated upstream, kept as an option).
+    Ndarray,
+    /// wgpu on the best available adapter (a GPU, or Mesa's software Vulkan on CPU).
+    Wgpu,
+    /// CUDA device 0 (only when built with the `cuda` feature).
+    Cuda,
+}
+
+/// Names accepted by `--backend`.
+pub const BACKEND_NAMES: &[&str] = &["flex", "ndarray", "wgpu", "cuda"];
+
+impl BackendKind {
+    /// Every backend name and whether this build includes it.
+    pub fn all() -> [(BackendKind, bool); 4] {
+        [
+            (BackendKind::Flex, true),
+            (BackendKind::Ndarray, true),
+            (BackendKind::Wgpu, cfg!(feature = "wgpu")),
+            (BackendKind::Cuda, cfg!(feature = "cuda")),
+        ]
+    }
+
+    /// True for backends that share the host CPU (configurations may run in parallel).
+    pub fn is_cpu(self) -> bool {
+        matches!(self, BackendKind::Flex | BackendKind::Ndarray)
+    }
+
+    /// The spec name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Flex => "flex",
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = NetError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "flex" => Ok(BackendKind::Flex),
+            "ndarray" => Ok(BackendKind::Ndarray),
+            "wgpu" => Ok(BackendKind::Wgpu),
+            "cuda" => Ok(BackendKind::Cuda),
+            other => Err(NetError::UnknownBackend {
+                name: other.to_string(),
+                allowed: BACKEND_NAMES.join(", "),
+            }),
+        }
+    }
+}
+
+/// The (non-autodiff) device for a backend, checked to run one tiny operation.
+///
+/// A backend missing from this build, or one whose driver is absent (wgpu without any
+/// Vulkan adapter), is a [`NetError::BackendUnavailable`], never a panic.
+pub fn device(kind: BackendKind) -> Result<Device, NetError> {
+    let unavailable = |why: String| NetError::BackendUnavailable { backend: kind.name(), why };
+    let device = match kind {
+        BackendKind::Flex => Device::flex(),
+        BackendKind::Ndarray => Device::ndarray(),
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => Device::wgpu(DeviceKind::DefaultDevice),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Device::cuda(0),
+        #[allow(unreachable_patterns)]
+        _ => {
+            return Err(unavailable(format!(
+                "this build of sigprop has no {kind} support (cargo feature \"{kind}\")"
+            )));
+        }
+    };
+    let _ = DeviceKind::DefaultDevice;
+    probe(&device).map_err(unavailable)?;
+    Ok(device)
+}
+
+/// Runs `1 + 1` on the device with panics caught and silenced.
+fn probe(device: &Device) -> Result<(), String> {
+    let device = device.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(move || {
+        let t = Tensor::<1>::from_floats([1.0f32], &device);
+        let v: f32 = (t.clone() + t).into_scalar();
+        v
+    });
+    std::panic::set_hook(previous);
+    match result {
+        Ok(v) if v == 2.0 => Ok(()),
+        Ok(v) => Err(format!("probe computed 1 + 1 = {v}")),
+        Err(payload) => Err(payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the backend failed to start".into())
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()),
+    }
+}
+
+/// A human-readable name of the device, for the manifest.
+pub fn device_name(device: &Device) -> String {
+    format!("{device:?}")
+}

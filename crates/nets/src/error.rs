@@ -1,0 +1,57 @@
+//! The network crate's error type: bad configurations and unavailable backends, named so
+//! the CLI can print one line.
+
+use sigprop_init::InitError;
+
+/// What can go wrong building or probing a network.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NetError {
+    /// `--backend` names no backend.
+    #[error("unknown backend \"{name}\"; expected one of: {allowed}")]
+    UnknownBackend {
+        /// What the user wrote.
+        name: String,
+        /// Accepted names.
+        allowed: String,
+    },
+    /// The backend exists but cannot run here.
+    #[error("backend {backend} is unavailable: {why}")]
+    BackendUnavailable {
+        /// Backend name.
+        backend: &'static str,
+        /// Why.
+        why: String,
+    },
+    /// `--arch` names no architecture.
+    #[error("unknown architecture \"{name}\"; expected one of: {allowed}")]
+    UnknownArch {
+        /// What the user wrote.
+        name: String,
+        /// Accepted names.
+        allowed: String,
+    },
+    /// `--loss` names no loss.
+    #[error("unknown loss \"{name}\"; expected one of: projection, mse, cross-entropy")]
+    UnknownLoss {
+        /// What the user wrote.
+        name: String,
+    },
+    /// A size or parameter out of range.
+    #[error("{key}={value} is not allowed; expected {allowed}")]
+    BadConfig {
+        /// The flag or key.
+        key: &'static str,
+        /// The value.
+        value: String,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// An initializer could not fill a tensor.
+    #[error("{path}: {source}")]
+    Init {
+        /// Tensor path, e.g. `layers.3.weight`.
+        path: String,
+        /// The initializer's error.
+        source: InitError,
+    },
+}

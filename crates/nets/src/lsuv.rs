@@ -1,0 +1,83 @@
+//! Layer-sequential unit-variance initialization (Mishkin & Matas 2015), the data-driven
+//! half of the `lsuv` scheme.
+//!
+//! The initializer crate fills the orthonormal pre-initialization; here, layer by layer,
+//! a batch is forwarded to the layer, the variance of its target (the pre-activation by
+//! default, as in the authors' code, or the activation) is measured, and the layer's
+//! weights are divided by its square root until it is within `tol` of 1 or `max-iter`
+//! rescalings were made. The batch is drawn from its own key (`lsuv.input`), not the probe's.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use sigprop_init::LsuvTarget;
+
+use crate::config::{Arch, ResolvedNet};
+use crate::error::NetError;
+use crate::forward::{conv, input_shape, linear, upload};
+use crate::params::Params;
+use crate::probe::normal_input;
+
+/// Rescale `params` in place; returns, per layer, the rescalings made and the target's
+/// variance after the last one (on the LSUV batch).
+pub fn lsuv(
+    net: &ResolvedNet,
+    params: &mut Params,
+    seed: u64,
+    batch: usize,
+    device: &Device,
+) -> Result<Vec<(usize, f64)>, NetError> {
+    let Some(lp) = net.weight_init.lsuv() else { return Ok(Vec::new()) };
+    let cfg = &net.config;
+    if !matches!(cfg.arch, Arch::Mlp | Arch::Cnn) {
+        return Err(NetError::BadConfig {
+            key: "init",
+            value: net.config.weight_init.clone(),
+            allowed: "lsuv with arch mlp or cnn".into(),
+        });
+    }
+    let shape = input_shape(net, batch);
+    let x = Tensor::<2>::from_data(TensorData::new(normal_input(seed, "lsuv.input", shape)?, shape), device);
+    let mut h = x;
+    let mut iterations = Vec::with_capacity(cfg.depth);
+    for l in 1..=cfg.depth {
+        let path = format!("layers.{l}.weight");
+        let mut used = 0;
+        let (z, var) = loop {
+            // Only this layer's tensors are uploaded again after a rescale.
+            let layer = Params {
+                tensors: params.tensors.iter().filter(|t| t.path.starts_with(&format!("layers.{l}."))).cloned().collect(),
+            };
+            let p = upload(&layer, device, false);
+            let z = match cfg.arch {
+                Arch::Cnn => {
+                    let (b, c, s) = (h.dims()[0], cfg.width, cfg.image_size);
+                    conv(net, &p, l, h.clone().reshape([b, c, s, s])).reshape([b, c * s * s])
+                }
+                _ => linear(&p, &format!("layers.{l}"), h.clone()),
+            };
+            let target = match lp.target {
+                LsuvTarget::Preact => z.clone(),
+                LsuvTarget::Act => crate::activation::apply(net.activation, z.clone()),
+            };
+            let var = population_var(target);
+            if (var - 1.0).abs() < lp.tol || used >= lp.max_iter || !var.is_finite() || var <= 0.0 {
+                break (z, var);
+            }
+            let scale = (1.0 / var.sqrt()) as f32;
+            if let Some(w) = params.get_mut(&path) {
+                w.data.iter_mut().for_each(|v| *v *= scale);
+            }
+            used += 1;
+        };
+        iterations.push((used, var));
+        h = crate::activation::apply(net.activation, z);
+    }
+    Ok(iterations)
+}
+
+fn population_var(t: Tensor<2>) -> f64 {
+    let v: Vec<f32> = t.into_data().to_vec().unwrap_or_default();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    crate::probe::host_var(&v)
+}

@@ -1,0 +1,306 @@
+//! One probed forward and backward pass, turned into per-layer statistics.
+//!
+//! Inputs, loss targets and weights are drawn on the host from keyed streams (seed, name),
+//! so every backend sees the same numbers. Each site's z and h get zero probe leaves; after
+//! `backward`, `probe.grad()` is exactly dL/dz and dL/dh. Statistics are reduced on the
+//! device (see `stats.rs`); only the few layers chosen for histograms are copied whole.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use sigprop_init::{FillContext, Key, Layout, Scheme};
+
+use crate::config::{Loss, ResolvedNet};
+use crate::error::NetError;
+use crate::forward::{DeviceParam, Recorder, SiteIn, WeightGrad, forward, input_shape, upload};
+use crate::params::{HEAD_CLASSES, Params};
+use crate::stats::{LayerStats, Reducer, Want, saturation_threshold};
+
+/// Options of a probed pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeOptions {
+    /// Batch size.
+    pub batch: usize,
+    /// Layers (1-based) whose z, h and dL/dz get histograms.
+    pub hist_layers: Vec<usize>,
+    /// Bins of each histogram.
+    pub hist_bins: usize,
+}
+
+/// A fixed-bin histogram of one tensor at one layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerHistogram {
+    /// Site name.
+    pub site: String,
+    /// Layer.
+    pub layer: usize,
+    /// `preact` (z), `act` (h) or `grad` (dL/dz).
+    pub tensor: &'static str,
+    /// Bin edges, `bins + 1` of them, shared by every chosen layer of the same tensor kind.
+    pub edges: Vec<f64>,
+    /// Counts per bin (non-finite entries are not counted).
+    pub counts: Vec<u64>,
+}
+
+/// Wall time of each phase, seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    /// Host fill of the weights (and LSUV) plus upload.
+    pub init_s: f64,
+    /// Forward and backward pass, synchronised.
+    pub forward_backward_s: f64,
+    /// Statistics reduction and read-back.
+    pub stats_s: f64,
+}
+
+/// Everything one probed pass measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeResult {
+    /// One row per site, in forward order.
+    pub stats: Vec<LayerStats>,
+    /// Histograms of the chosen layers.
+    pub histograms: Vec<LayerHistogram>,
+    /// Timings.
+    pub times: PhaseTimes,
+}
+
+/// A host-side standard normal tensor from the key `(seed, name)`.
+pub fn normal_input(seed: u64, name: &str, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+    let scheme = Scheme::Normal { mean: 0.0, std: 1.0 };
+    let ctx = FillContext::new(sigprop_init::Activation::Linear);
+    scheme
+        .fill(&shape, Layout::InOut, &Key::new(seed, name), &ctx)
+        .map_err(|source| NetError::Init { path: name.into(), source })
+}
+
+struct Site {
+    site: String,
+    layer: usize,
+    z: Tensor<2>,
+    h: Tensor<2>,
+    pz: Tensor<2>,
+    ph: Tensor<2>,
+    weight: Option<WeightGrad>,
+    saturation: Option<f64>,
+}
+
+struct Probing {
+    device: Device,
+    sites: Vec<Site>,
+}
+
+impl Recorder for Probing {
+    fn site<const D: usize>(&mut self, s: SiteIn<'_>, z: Tensor<D>) -> Tensor<D> {
+        let dims = z.dims();
+        let rows = dims[0];
+        let cols: usize = dims[1..].iter().product();
+        let pz = Tensor::<2>::zeros([rows, cols], &self.device).require_grad();
+        let z = z + pz.clone().reshape(dims);
+        let h = crate::activation::apply(s.act, z.clone());
+        let ph = Tensor::<2>::zeros([rows, cols], &self.device).require_grad();
+        let h = h + ph.clone().reshape(dims);
+        self.sites.push(Site {
+            site: s.site.to_string(),
+            layer: s.layer,
+            z: z.clone().reshape([rows, cols]),
+            h: h.clone().reshape([rows, cols]),
+            pz,
+            ph,
+            weight: s.weight,
+            saturation: saturation_threshold(s.act),
+        });
+        h
+    }
+}
+
+/// Run one probed pass of `net` with `params` on `device` (a plain device: autodiff is
+/// switched on here). `seed` keys the input batch and the loss.
+pub fn probe(
+    net: &ResolvedNet,
+    params: &Params,
+    seed: u64,
+    opts: &ProbeOptions,
+    device: &Device,
+) -> Result<ProbeResult, NetError> {
+    if opts.batch == 0 {
+        return Err(NetError::BadConfig { key: "batch", value: "0".into(), allowed: "a whole number > 0".into() });
+    }
+    let t0 = Instant::now();
+    let ad = device.clone().autodiff();
+    let p = upload(params, &ad, true);
+    let shape = input_shape(net, opts.batch);
+    let x = Tensor::<2>::from_data(TensorData::new(normal_input(seed, "input", shape)?, shape), &ad);
+    let _ = ad.sync();
+    let init_s = t0.elapsed().as_secs_f64();
+
+    let t1 = Instant::now();
+    let mut rec = Probing { device: ad.clone(), sites: Vec::new() };
+    let out = forward(net, &p, x, &mut rec);
+    let loss = loss(net, &p, out, seed, &ad)?;
+    let grads = loss.backward();
+    let _ = ad.sync();
+    let forward_backward_s = t1.elapsed().as_secs_f64();
+
+    let t2 = Instant::now();
+    let mut red = Reducer::new(device);
+    let mut handles = Vec::with_capacity(rec.sites.len());
+    for s in &rec.sites {
+        let gz = s.pz.grad(&grads);
+        let gh = s.ph.grad(&grads);
+        let wg = match &s.weight {
+            Some(WeightGrad::Leaf(path)) => match p.get(path) {
+                Some(DeviceParam::D2(w)) => w.grad(&grads),
+                Some(DeviceParam::D4(w)) => w.grad(&grads).map(|g| {
+                    let [o, i, k1, k2] = g.dims();
+                    g.reshape([o, i * k1 * k2])
+                }),
+                _ => None,
+            },
+            Some(WeightGrad::PerStep { h_prev, .. }) => {
+                gz.clone().map(|g| h_prev.clone().inner().transpose().matmul(g))
+            }
+            None => None,
+        };
+        let z = red.push(s.z.clone().inner(), Want { zeros: false, saturation: s.saturation });
+        let h = red.push(s.h.clone().inner(), Want { zeros: true, saturation: None });
+        let push_opt = |red: &mut Reducer, t: Option<Tensor<2>>| {
+            t.map(|t| red.push(t, Want { zeros: false, saturation: None }))
+        };
+        let gz = push_opt(&mut red, gz);
+        let gh = push_opt(&mut red, gh);
+        let wg = push_opt(&mut red, wg);
+        handles.push((z, h, gz, gh, wg));
+    }
+    let sums = red.finish();
+    let weight_var = |w: &Option<WeightGrad>| {
+        let path = match w {
+            Some(WeightGrad::Leaf(p)) | Some(WeightGrad::PerStep { path: p, .. }) => p,
+            None => return f64::NAN,
+        };
+        params.get(path).map_or(f64::NAN, |t| host_var(&t.data))
+    };
+    let nan = f64::NAN;
+    let stats = rec
+        .sites
+        .iter()
+        .zip(&handles)
+        .map(|(s, &(z, h, gz, gh, wg))| {
+            let (z, h) = (&sums[z], &sums[h]);
+            let get = |i: Option<usize>| i.map(|i| &sums[i]);
+            let (gz, gh, wg) = (get(gz), get(gh), get(wg));
+            let nonfinite = z.nonfinite
+                + h.nonfinite
+                + gz.map_or(0, |g| g.nonfinite)
+                + gh.map_or(0, |g| g.nonfinite)
+                + wg.map_or(0, |g| g.nonfinite);
+            LayerStats {
+                site: s.site.clone(),
+                layer: s.layer,
+                preact_mean: z.mean,
+                preact_var: z.var,
+                act_mean: h.mean,
+                act_var: h.var,
+                act_batch_var: h.within_var,
+                grad_var: gz.map_or(nan, |g| g.var),
+                act_grad_var: gh.map_or(nan, |g| g.var),
+                wgrad_var: wg.map_or(nan, |g| g.var),
+                weight_var: weight_var(&s.weight),
+                dead_frac: h.zero_frac,
+                saturated_frac: z.sat_frac,
+                nonfinite,
+            }
+        })
+        .collect();
+    let histograms = histograms(&rec.sites, &grads, opts);
+    let stats_s = t2.elapsed().as_secs_f64();
+    Ok(ProbeResult { stats, histograms, times: PhaseTimes { init_s, forward_backward_s, stats_s } })
+}
+
+/// The network's output for a host input `x` (row-major, shape `input_shape`), without
+/// autodiff or probes: for checks such as norm preservation.
+pub fn forward_plain(net: &ResolvedNet, params: &Params, x: Vec<f32>, batch: usize, device: &Device) -> Vec<f32> {
+    let p = upload(params, device, false);
+    let shape = input_shape(net, batch);
+    let x = Tensor::<2>::from_data(TensorData::new(x, shape), device);
+    let out = forward(net, &p, x, &mut crate::forward::Plain);
+    out.into_data().to_vec::<f32>().unwrap_or_default()
+}
+
+/// Population variance of host data in f64.
+pub(crate) fn host_var(data: &[f32]) -> f64 {
+    let n = data.len() as f64;
+    let mean = data.iter().map(|&v| v as f64).sum::<f64>() / n;
+    data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n
+}
+
+fn loss(
+    net: &ResolvedNet,
+    p: &HashMap<String, DeviceParam>,
+    out: Tensor<2>,
+    seed: u64,
+    device: &Device,
+) -> Result<Tensor<1>, NetError> {
+    let shape = out.dims();
+    let host = |name: &str, shape: [usize; 2]| -> Result<Tensor<2>, NetError> {
+        Ok(Tensor::from_data(TensorData::new(normal_input(seed, name, shape)?, shape), device))
+    };
+    Ok(match net.config.loss {
+        Loss::Projection => (out * host("loss.g", shape)?).sum(),
+        Loss::Mse => (out - host("loss.target", shape)?).square().sum().mul_scalar(0.5),
+        Loss::CrossEntropy => {
+            let head = match p.get("head.weight") {
+                Some(DeviceParam::D2(w)) => w.clone(),
+                _ => unreachable!("params.rs builds a head for the cross-entropy loss"),
+            };
+            let logits = out.matmul(head);
+            // Labels uniform on 0..10 from the keyed stream: floor(10 * U) of U(0,1) draws.
+            let u = Scheme::Uniform { low: 0.0, high: 1.0 }
+                .fill(&[shape[0]], Layout::Bias { fan_in: 1, fan_out: 1 }, &Key::new(seed, "loss.labels"), &FillContext::new(sigprop_init::Activation::Linear))
+                .map_err(|source| NetError::Init { path: "loss.labels".into(), source })?;
+            let mut onehot = vec![0f32; shape[0] * HEAD_CLASSES];
+            for (b, &v) in u.iter().enumerate() {
+                let c = ((v as f64 * HEAD_CLASSES as f64) as usize).min(HEAD_CLASSES - 1);
+                onehot[b * HEAD_CLASSES + c] = 1.0;
+            }
+            let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [shape[0], HEAD_CLASSES]), device);
+            (log_softmax(logits, 1) * onehot).sum().neg()
+        }
+    })
+}
+
+fn histograms(sites: &[Site], grads: &burn::tensor::Gradients, opts: &ProbeOptions) -> Vec<LayerHistogram> {
+    if opts.hist_layers.is_empty() || opts.hist_bins == 0 {
+        return Vec::new();
+    }
+    let chosen: Vec<&Site> = sites.iter().filter(|s| opts.hist_layers.contains(&s.layer) && s.weight.is_some()).collect();
+    let mut out = Vec::new();
+    for kind in ["preact", "act", "grad"] {
+        let data: Vec<Vec<f32>> = chosen
+            .iter()
+            .map(|s| {
+                let t = match kind {
+                    "preact" => Some(s.z.clone()),
+                    "act" => Some(s.h.clone()),
+                    _ => s.pz.grad(grads),
+                };
+                t.map(|t| t.into_data().to_vec::<f32>().unwrap_or_default()).unwrap_or_default()
+            })
+            .collect();
+        let r = data.iter().flatten().filter(|v| v.is_finite()).fold(0f64, |m, &v| m.max((v as f64).abs()));
+        let r = if r > 0.0 { r } else { 1.0 };
+        let bins = opts.hist_bins;
+        let edges: Vec<f64> = (0..=bins).map(|i| -r + 2.0 * r * i as f64 / bins as f64).collect();
+        for (s, d) in chosen.iter().zip(&data) {
+            let mut counts = vec![0u64; bins];
+            for &v in d.iter().filter(|v| v.is_finite()) {
+                let i = (((v as f64 + r) / (2.0 * r)) * bins as f64) as usize;
+                counts[i.min(bins - 1)] += 1;
+            }
+            out.push(LayerHistogram { site: s.site.clone(), layer: s.layer, tensor: kind, edges: edges.clone(), counts });
+        }
+    }
+    out
+}

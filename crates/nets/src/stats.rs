@@ -1,0 +1,199 @@
+//! Per-layer statistics of THEORY.md, reduced on the device and finished in `f64`.
+//!
+//! Each tensor is viewed as `[batch, units]`. On the device, per unit (column): the mean
+//! over the batch, the centred variance over the batch (two passes, so no cancellation),
+//! and counts of non-finite, zero and saturated entries. All of these small vectors are
+//! concatenated and read back in one transfer; the host then combines columns in `f64`:
+//! overall mean = mean of column means; overall population variance = mean of column
+//! variances + variance of column means (exact for equal column sizes). Not the
+//! aggregation over seeds: that is the runner's.
+
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// One layer's (or site's) statistics, every column as defined in THEORY.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerStats {
+    /// Site within the layer (`layer` for MLPs, `conv`, `step`, `out` / `branch.i` for resmlp).
+    pub site: String,
+    /// 1-based layer, block or time step.
+    pub layer: usize,
+    /// Mean of z^l.
+    pub preact_mean: f64,
+    /// Population variance of z^l.
+    pub preact_var: f64,
+    /// Mean of h^l.
+    pub act_mean: f64,
+    /// Population variance of h^l.
+    pub act_var: f64,
+    /// Mean over units of the variance across the batch of h^l (rank-collapse detector).
+    pub act_batch_var: f64,
+    /// Variance of dL/dz^l.
+    pub grad_var: f64,
+    /// Variance of dL/dh^l.
+    pub act_grad_var: f64,
+    /// Variance of the entries of dL/dW^l (NaN where the site has no weight).
+    pub wgrad_var: f64,
+    /// Variance of the entries of W^l (NaN where the site has no weight).
+    pub weight_var: f64,
+    /// Fraction of h^l entries exactly 0.
+    pub dead_frac: f64,
+    /// Fraction of entries where phi'(z^l) < 0.01.
+    pub saturated_frac: f64,
+    /// Count of NaN/Inf among z^l, h^l and the gradients of the layer.
+    pub nonfinite: u64,
+}
+
+/// What to compute for one tensor.
+#[derive(Clone, Copy)]
+pub(crate) struct Want {
+    pub zeros: bool,
+    /// Count entries with |x| > threshold (saturation of phi at z).
+    pub saturation: Option<f64>,
+}
+
+/// Column summaries of one tensor, back on the host.
+#[derive(Debug, Clone)]
+pub(crate) struct Summary {
+    pub mean: f64,
+    pub var: f64,
+    /// Mean over columns of the variance across rows.
+    pub within_var: f64,
+    pub nonfinite: u64,
+    pub zero_frac: f64,
+    pub sat_frac: f64,
+}
+
+/// Collects device-side column reductions and reads them back in one transfer.
+pub(crate) struct Reducer {
+    parts: Vec<Tensor<2>>,
+    layout: Vec<(usize, usize, Want)>,
+    device: Device,
+}
+
+impl Reducer {
+    pub fn new(device: &Device) -> Self {
+        Reducer { parts: Vec::new(), layout: Vec::new(), device: device.clone() }
+    }
+
+    /// Queue `x` (viewed as `[rows, cols]`); returns the handle for [`Reducer::finish`].
+    pub fn push(&mut self, x: Tensor<2>, want: Want) -> usize {
+        let [rows, cols] = x.dims();
+        let x = x.inner();
+        let col_mean = x.clone().mean_dim(0);
+        let col_var = (x.clone() - col_mean.clone()).square().mean_dim(0);
+        let nonfinite = x.clone().is_finite().bool_not().float().sum_dim(0);
+        self.parts.push(col_mean);
+        self.parts.push(col_var);
+        self.parts.push(nonfinite);
+        if want.zeros {
+            self.parts.push(x.clone().equal_elem(0.0).float().sum_dim(0));
+        }
+        if let Some(t) = want.saturation {
+            self.parts.push(x.abs().greater_elem(t).float().sum_dim(0));
+        }
+        self.layout.push((rows, cols, want));
+        self.layout.len() - 1
+    }
+
+    /// Read everything back and combine in `f64`.
+    pub fn finish(self) -> Vec<Summary> {
+        if self.parts.is_empty() {
+            return Vec::new();
+        }
+        let _ = &self.device;
+        let all = Tensor::cat(self.parts, 1);
+        let values: Vec<f32> = all.into_data().to_vec::<f32>().unwrap_or_default();
+        let mut at = 0usize;
+        let mut take = |n: usize| {
+            let s = &values[at.min(values.len())..(at + n).min(values.len())];
+            at += n;
+            s.iter().map(|&v| v as f64).collect::<Vec<f64>>()
+        };
+        self.layout
+            .iter()
+            .map(|&(rows, cols, want)| {
+                let means = take(cols);
+                let vars = take(cols);
+                let nonfinite = take(cols).iter().sum::<f64>();
+                let zeros = if want.zeros { take(cols).iter().sum::<f64>() } else { f64::NAN };
+                let sat = if want.saturation.is_some() { take(cols).iter().sum::<f64>() } else { f64::NAN };
+                let n = cols as f64;
+                let mean = means.iter().sum::<f64>() / n;
+                let within_var = vars.iter().sum::<f64>() / n;
+                let between = means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / n;
+                let total = (rows * cols) as f64;
+                Summary {
+                    mean,
+                    var: within_var + between,
+                    within_var,
+                    nonfinite: nonfinite as u64,
+                    zero_frac: zeros / total,
+                    sat_frac: sat / total,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The |z| beyond which `phi'(z) < 0.01`, for activations whose derivative vanishes in both
+/// tails symmetrically (tanh, sigmoid, hard-tanh, softsign); `None` for the others.
+pub fn saturation_threshold(act: sigprop_init::Activation) -> Option<f64> {
+    if !act.can_saturate() {
+        return None;
+    }
+    // phi' is even and decreasing in |z| for these activations: bisect phi'(t) = 0.01.
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    while act.dphi(hi) >= 0.01 {
+        hi *= 2.0;
+    }
+    if act.dphi(lo) < 0.01 {
+        return Some(0.0);
+    }
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if act.dphi(mid) >= 0.01 { lo = mid } else { hi = mid }
+    }
+    // hard-tanh's phi' drops from 1 to 0 at |z| = 1: the bisection lands on 1.
+    Some(hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigprop_init::Activation;
+
+    #[test]
+    fn saturation_thresholds_solve_phi_prime_equals_one_percent() {
+        // tanh' = 1 - tanh^2 = 0.01 at |z| = atanh(sqrt(0.99)).
+        let t = saturation_threshold(Activation::Tanh).unwrap();
+        assert!((t - 0.99f64.sqrt().atanh()).abs() < 1e-9, "{t}");
+        let t = saturation_threshold(Activation::HardTanh).unwrap();
+        assert!((t - 1.0).abs() < 1e-9);
+        // softsign' = 1/(1+|z|)^2 = 0.01 at |z| = 9.
+        let t = saturation_threshold(Activation::Softsign).unwrap();
+        assert!((t - 9.0).abs() < 1e-9);
+        assert!(saturation_threshold(Activation::Relu).is_none());
+    }
+
+    #[test]
+    fn reducer_matches_direct_population_statistics() {
+        let device = Device::flex();
+        let rows = 7;
+        let cols = 5;
+        let data: Vec<f32> = (0..rows * cols).map(|i| ((i * 37 % 11) as f32 - 3.0) * 0.5).collect();
+        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data.clone(), [rows, cols]), &device);
+        let mut r = Reducer::new(&device);
+        r.push(x, Want { zeros: true, saturation: Some(1.0) });
+        let s = &r.finish()[0];
+        let n = data.len() as f64;
+        let mean = data.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        assert!((s.mean - mean).abs() < 1e-6 && (s.var - var).abs() < 1e-6, "{s:?} {mean} {var}");
+        let zeros = data.iter().filter(|&&v| v == 0.0).count() as f64 / n;
+        let sat = data.iter().filter(|&&v| v.abs() > 1.0).count() as f64 / n;
+        assert_eq!(s.zero_frac, zeros);
+        assert_eq!(s.sat_frac, sat);
+        assert_eq!(s.nonfinite, 0);
+    }
+}

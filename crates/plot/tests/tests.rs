@@ -1,0 +1,268 @@
+//! Integration tests of sigprop-plot through its public API only: every chart family writes
+//! a decodable PNG of the house size and an SVG whose text (title, legend, labels) is real
+//! `<text>`, bad points are skipped rather than fatal, and bad input or an unwritable path
+//! is a `PlotError`, never a panic.
+//!
+//! Pixel-exact appearance is not tested here; `examples/gallery.rs` is for looking.
+
+use std::path::{Path, PathBuf};
+
+use sigprop_plot::style::{HEIGHT, WIDTH};
+use sigprop_plot::{
+    Band, Heatmap, Histogram, PlotError, fraction_chart, heatmap_chart, histogram_chart,
+    variance_chart,
+};
+
+fn band(label: &str, mean: &[f64], theory: bool) -> Band {
+    Band {
+        label: label.into(),
+        x: (0..mean.len()).map(|i| i as f64).collect(),
+        mean: mean.to_vec(),
+        lo: mean.iter().map(|m| m * 0.8).collect(),
+        hi: mean.iter().map(|m| m * 1.25).collect(),
+        theory: theory.then(|| mean.to_vec()),
+    }
+}
+
+/// Both files exist, are non-empty, the PNG decodes at WIDTH x HEIGHT; returns the SVG text.
+fn check_outputs(paths: &[PathBuf], stem: &Path) -> String {
+    let svg = stem.with_extension("svg");
+    let png = stem.with_extension("png");
+    assert_eq!(paths, [svg.clone(), png.clone()]);
+    let img = image::open(&png).expect("the PNG decodes");
+    assert_eq!((img.width(), img.height()), (WIDTH, HEIGHT));
+    let text = std::fs::read_to_string(&svg).expect("the SVG is UTF-8");
+    assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    text
+}
+
+/// Whether `s` appears as the content of an SVG `<text>` element.
+fn has_text(svg: &str, s: &str) -> bool {
+    svg.split("<text").skip(1).any(|t| {
+        t.split_once('>')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(s))
+    })
+}
+
+/// Points in all polylines drawn in `color` at the house line width.
+fn polyline_points(svg: &str, color: &str) -> usize {
+    let marker = format!("stroke=\"{color}\" stroke-width=\"2\" points=\"");
+    svg.match_indices(&marker)
+        .map(|(i, _)| {
+            let rest = &svg[i + marker.len()..];
+            rest[..rest.find('"').unwrap_or(0)]
+                .split_whitespace()
+                .count()
+        })
+        .sum()
+}
+
+/// No `.tmp` files are left next to the outputs.
+fn no_temporaries(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.contains(".tmp"), "left behind: {name}");
+    }
+}
+
+#[test]
+fn variance_chart_writes_png_and_svg_with_title_legend_and_decade_ticks() {
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("variance");
+    let bands = [
+        band("he_normal / relu", &[2.0, 2.1, 1.9, 2.0], true),
+        band("lecun / tanh", &[1.0, 0.5, 0.3, 0.2], false),
+    ];
+    let paths =
+        variance_chart(&stem, "Variance vs depth", "layer", "Var[h]", &bands, true).unwrap();
+    let svg = check_outputs(&paths, &stem);
+    for s in [
+        "Variance vs depth",
+        "layer",
+        "Var[h]",
+        "he_normal / relu",
+        "lecun / tanh",
+        "theory (dashed)",
+        "10⁰",
+    ] {
+        assert!(has_text(&svg, s), "no <text> {s:?}");
+    }
+    no_temporaries(dir.path());
+}
+
+#[test]
+fn theory_note_appears_only_when_some_band_has_theory() {
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("no_theory");
+    let paths = variance_chart(
+        &stem,
+        "t",
+        "layer",
+        "v",
+        &[band("a", &[1.0, 2.0], false)],
+        false,
+    )
+    .unwrap();
+    let svg = check_outputs(&paths, &stem);
+    assert!(has_text(&svg, "a"));
+    assert!(!svg.contains("theory (dashed)"));
+}
+
+#[test]
+fn nan_inf_and_zero_points_are_skipped_on_a_log_axis_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = [1.0, 2.0, 3.0, 4.0, 5.0, 8.0, 16.0, 32.0];
+    let broken = [1.0, 2.0, f64::NAN, 4.0, 0.0, 8.0, 16.0, f64::INFINITY];
+    let count = |name: &str, mean: &[f64]| {
+        let stem = dir.path().join(name);
+        let paths =
+            variance_chart(&stem, "t", "layer", "v", &[band("b", mean, false)], true).unwrap();
+        polyline_points(&check_outputs(&paths, &stem), "#0072B2")
+    };
+    // Three points cannot be drawn: the line loses exactly those and breaks there.
+    assert_eq!(count("clean", &clean) - count("broken", &broken), 3);
+}
+
+#[test]
+fn a_band_of_only_bad_points_still_draws_axes_and_legend() {
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("empty");
+    let b = band("nothing", &[f64::NAN, 0.0, -1.0], true);
+    let paths = variance_chart(&stem, "empty", "layer", "v", &[b], true).unwrap();
+    assert!(has_text(&check_outputs(&paths, &stem), "nothing"));
+}
+
+#[test]
+fn fraction_chart_has_a_zero_to_one_axis() {
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("fraction");
+    let b = band("relu dead", &[0.5, 0.52, 0.49, 0.0], true);
+    let paths = fraction_chart(&stem, "Dead units", "layer", "fraction", &[b]).unwrap();
+    let svg = check_outputs(&paths, &stem);
+    for s in ["Dead units", "relu dead", "fraction", "0", "1"] {
+        assert!(has_text(&svg, s), "no <text> {s:?}");
+    }
+}
+
+#[test]
+fn mismatched_band_lengths_are_a_data_error_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("bad");
+    let mut b = band("short", &[1.0, 2.0, 3.0], true);
+    b.hi.pop();
+    let err = variance_chart(&stem, "t", "layer", "v", &[b], true).unwrap_err();
+    assert!(matches!(err, PlotError::Data { .. }), "{err}");
+    assert!(err.to_string().contains("\"short\""), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn unwritable_output_is_an_error_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("missing_dir").join("fig");
+    let err = variance_chart(
+        &stem,
+        "t",
+        "layer",
+        "v",
+        &[band("a", &[1.0, 2.0], false)],
+        true,
+    )
+    .unwrap_err();
+    assert!(matches!(err, PlotError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("missing_dir"), "{err}");
+}
+
+fn layer_hist(layer: usize) -> Histogram {
+    let edges: Vec<f64> = (0..=20).map(|k| -1.0 + k as f64 / 10.0).collect();
+    let sd = 0.6 / layer as f64;
+    let counts = edges
+        .windows(2)
+        .map(|e| (1000.0 * (-(e[0] + e[1]).powi(2) / (8.0 * sd * sd)).exp()).round())
+        .collect();
+    Histogram {
+        label: format!("layer {layer}"),
+        edges,
+        counts,
+    }
+}
+
+#[test]
+fn histogram_chart_writes_one_outline_per_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("hist");
+    let mut hists: Vec<_> = (1..=3).map(layer_hist).collect();
+    hists[2].counts[4] = f64::NAN;
+    let paths = histogram_chart(&stem, "Activations", "activation", &hists).unwrap();
+    let svg = check_outputs(&paths, &stem);
+    for s in [
+        "Activations",
+        "activation",
+        "density",
+        "layer 1",
+        "layer 2",
+        "layer 3",
+    ] {
+        assert!(has_text(&svg, s), "no <text> {s:?}");
+    }
+    // Layer 1 in the first palette colour: 20 bins -> 40 corners + 2 ends, + 2 legend.
+    assert_eq!(polyline_points(&svg, "#0072B2"), 44);
+}
+
+#[test]
+fn histogram_with_wrong_edge_count_is_a_data_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = layer_hist(1);
+    h.edges.pop();
+    let err = histogram_chart(&dir.path().join("h"), "t", "x", &[h]).unwrap_err();
+    assert!(
+        matches!(err, PlotError::Data { .. }) && err.to_string().contains("layer 1"),
+        "{err}"
+    );
+}
+
+fn sweep(log_color: bool) -> Heatmap {
+    let x: Vec<f64> = (0..10).map(|i| 1.0 + 0.3 * i as f64).collect();
+    let y: Vec<f64> = (0..6).map(|i| 0.05 * i as f64).collect();
+    let mut values: Vec<Vec<f64>> = y
+        .iter()
+        .map(|b| x.iter().map(|w| w * (1.0 + b)).collect())
+        .collect();
+    values[2][3] = f64::NAN;
+    Heatmap {
+        x,
+        y,
+        values,
+        x_label: "σ_w²".into(),
+        y_label: "σ_b²".into(),
+        value_label: "growth".into(),
+        log_color,
+    }
+}
+
+#[test]
+fn heatmap_chart_has_colour_bar_grey_missing_cells_and_the_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    for log_color in [false, true] {
+        let stem = dir.path().join(format!("heat_{log_color}"));
+        let curve = [(1.0, 0.0), (2.0, 0.1), (5.0, 0.4)]; // leaves the grid: clipped
+        let paths = heatmap_chart(&stem, "Sweep", &sweep(log_color), Some(&curve)).unwrap();
+        let svg = check_outputs(&paths, &stem);
+        for s in ["Sweep", "σ_w²", "σ_b²", "growth", "none"] {
+            assert!(has_text(&svg, s), "no <text> {s:?}");
+        }
+        assert!(svg.contains("fill=\"#BEBEBE\""), "the NaN cell is grey");
+    }
+}
+
+#[test]
+fn heatmap_with_ragged_rows_is_a_data_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = sweep(false);
+    h.values[1].pop();
+    let err = heatmap_chart(&dir.path().join("h"), "ragged", &h, None).unwrap_err();
+    assert!(
+        matches!(err, PlotError::Data { .. }) && err.to_string().contains("ragged"),
+        "{err}"
+    );
+}

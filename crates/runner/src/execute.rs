@@ -1,0 +1,220 @@
+//! Running an experiment: every configuration over its seeds, written as it finishes.
+//!
+//! Configurations are validated up front (a typo fails before any compute). On CPU
+//! backends they run in parallel with rayon; on a GPU one at a time. After each finished
+//! configuration, the CSVs of all finished ones are rewritten atomically, in configuration
+//! order, so an interrupted suite loses nothing that finished and a rerun writes the same
+//! bytes. Charts, report and manifest come last.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde::Serialize;
+use sigprop_nets::{PhaseTimes, ProbeOptions, ResolvedNet, device, device_name, measure};
+
+use crate::aggregate::{aggregate, key_of};
+use crate::error::RunnerError;
+use crate::experiment::Experiment;
+use crate::output::{keyed_csv, plain_csv, write_atomic};
+use crate::overlay::{chi1, critical_for, predictions};
+use crate::rows::{AggRow, ConfigKey, HistRow, LayerRow, SummaryRow};
+use crate::settings::RunSpec;
+use crate::summary::{Extra, summarize};
+
+/// Histogram bins.
+pub const HIST_BINS: usize = 60;
+
+/// Everything measured for one configuration.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The configuration.
+    pub spec: RunSpec,
+    /// Its CSV key.
+    pub key: ConfigKey,
+    /// layers.csv rows, seeds in order.
+    pub layers: Vec<LayerRow>,
+    /// aggregate.csv rows.
+    pub aggs: Vec<AggRow>,
+    /// summary.csv row.
+    pub summary: SummaryRow,
+    /// Seed 0's histograms.
+    pub hists: Vec<HistRow>,
+    /// Per-seed phase times.
+    pub times: Vec<(u64, PhaseTimes)>,
+    /// Device description.
+    pub device: String,
+    /// sigma_w of a critical scheme.
+    pub critical_sigma_w: Option<f64>,
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output folder.
+    pub out: PathBuf,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// Check every configuration before running any.
+fn validate(exp: &Experiment) -> Result<Vec<(ResolvedNet, Option<f64>)>, RunnerError> {
+    exp.runs
+        .iter()
+        .map(|r| {
+            let net = r.net.resolve().map_err(|e| RunnerError::input(e.to_string()))?;
+            let critical = critical_for(&net)?;
+            Ok((net, critical))
+        })
+        .collect()
+}
+
+/// Create the output folder, failing early with a one-line message if it is unwritable.
+pub fn prepare_out(out: &Path) -> Result<(), RunnerError> {
+    let fail = |e: std::io::Error| RunnerError::input(format!("--out {}: cannot write there: {e}", out.display()));
+    std::fs::create_dir_all(out).map_err(fail)?;
+    let probe = out.join(".sigprop-write-test");
+    std::fs::write(&probe, b"").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)
+}
+
+fn run_one(spec: &RunSpec, net: &ResolvedNet, critical: Option<f64>) -> Result<Outcome, RunnerError> {
+    let dev = device(spec.backend)?;
+    let key = key_of(spec);
+    let theory = predictions(net, spec.batch, critical);
+    let opts = ProbeOptions { batch: spec.batch, hist_layers: spec.hist_layers.clone(), hist_bins: HIST_BINS };
+    let mut layers = Vec::new();
+    let mut hists = Vec::new();
+    let mut times = Vec::new();
+    let mut lsuv_totals = Vec::new();
+    for (i, &seed) in spec.seeds.iter().enumerate() {
+        let m = measure(net, seed, critical, &opts, &dev)?;
+        if !m.lsuv.is_empty() {
+            lsuv_totals.push(m.lsuv.iter().map(|l| l.0).sum());
+        }
+        times.push((seed, m.result.times));
+        for s in m.result.stats {
+            let t = theory.as_ref().and_then(|t| t.get(s.layer - 1)).filter(|_| s.site == "layer");
+            layers.push(LayerRow {
+                run_id: format!("c{}-s{}", spec.index, seed),
+                seed,
+                site: s.site,
+                layer: s.layer,
+                preact_mean: s.preact_mean,
+                preact_var: s.preact_var,
+                act_mean: s.act_mean,
+                act_var: s.act_var,
+                act_batch_var: s.act_batch_var,
+                grad_var: s.grad_var,
+                act_grad_var: s.act_grad_var,
+                wgrad_var: s.wgrad_var,
+                weight_var: s.weight_var,
+                dead_frac: s.dead_frac,
+                saturated_frac: s.saturated_frac,
+                nonfinite: s.nonfinite,
+                theory_preact_var: t.map(|t| t.preact_var),
+                theory_act_var: t.map(|t| t.act_var),
+                theory_grad_var: t.map(|t| t.grad_var),
+                theory_wgrad_var: t.map(|t| t.wgrad_var),
+            });
+        }
+        if i == 0 {
+            for h in m.result.histograms {
+                for (bin, &count) in h.counts.iter().enumerate() {
+                    hists.push(HistRow {
+                        config: spec.index,
+                        label: spec.label.clone(),
+                        site: h.site.clone(),
+                        layer: h.layer,
+                        tensor: h.tensor.to_string(),
+                        bin,
+                        lo: h.edges[bin],
+                        hi: h.edges[bin + 1],
+                        count,
+                    });
+                }
+            }
+        }
+    }
+    let aggs = aggregate(&layers);
+    let extra = Extra { seeds: spec.seeds.len(), lsuv_totals, theory_chi1: chi1(net, critical) };
+    let summary = summarize(&key.arch, &layers, &aggs, extra);
+    Ok(Outcome {
+        spec: spec.clone(),
+        key,
+        layers,
+        aggs,
+        summary,
+        hists,
+        times,
+        device: device_name(&dev),
+        critical_sigma_w: critical,
+    })
+}
+
+/// Rewrite the CSVs from the finished outcomes, in configuration order.
+pub fn write_csvs(out: &Path, done: &[&Outcome]) -> Result<(), RunnerError> {
+    let layers: Vec<(ConfigKey, &LayerRow)> = done.iter().flat_map(|o| o.layers.iter().map(|r| (o.key.clone(), r))).collect();
+    let aggs: Vec<(ConfigKey, &AggRow)> = done.iter().flat_map(|o| o.aggs.iter().map(|r| (o.key.clone(), r))).collect();
+    let sums: Vec<(ConfigKey, &SummaryRow)> = done.iter().map(|o| (o.key.clone(), &o.summary)).collect();
+    let hists: Vec<&HistRow> = done.iter().flat_map(|o| o.hists.iter()).collect();
+    let grid: Vec<GridRow> = done
+        .iter()
+        .flat_map(|o| o.spec.grid.iter().map(|(k, v)| GridRow { config: o.spec.index, key: k.clone(), value: v.clone() }))
+        .collect();
+    write_atomic(&out.join("layers.csv"), &keyed_csv(&layers)?)?;
+    write_atomic(&out.join("aggregate.csv"), &keyed_csv(&aggs)?)?;
+    write_atomic(&out.join("summary.csv"), &keyed_csv(&sums)?)?;
+    write_atomic(&out.join("histograms.csv"), &plain_csv(&hists)?)?;
+    write_atomic(&out.join("grid.csv"), &plain_csv(&grid)?)
+}
+
+/// `grid.csv`: which grid values made each configuration (for two-parameter charts).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct GridRow {
+    /// Configuration index.
+    pub config: usize,
+    /// Grid key.
+    pub key: String,
+    /// Its value, as written.
+    pub value: String,
+}
+
+/// Run every configuration of `exp`, writing CSVs as they finish; returns the outcomes in
+/// configuration order and the wall time.
+pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<(Vec<Outcome>, f64), RunnerError> {
+    let start = Instant::now();
+    let resolved = validate(exp)?;
+    prepare_out(&opts.out)?;
+    let bar = ProgressBar::new(exp.runs.len() as u64);
+    if opts.quiet || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} configurations  {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let done: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; exp.runs.len()]);
+    let work = |(i, (spec, (net, critical))): (usize, (&RunSpec, &(ResolvedNet, Option<f64>)))| -> Result<(), RunnerError> {
+        let outcome = run_one(spec, net, *critical)?;
+        let mut guard = done.lock().map_err(|_| RunnerError::Plot("a worker panicked".into()))?;
+        guard[i] = Some(outcome);
+        let finished: Vec<&Outcome> = guard.iter().flatten().collect();
+        write_csvs(&opts.out, &finished)?;
+        bar.inc(1);
+        Ok(())
+    };
+    let all_cpu = exp.runs.iter().all(|r| r.backend.is_cpu());
+    let items: Vec<_> = exp.runs.iter().zip(resolved.iter()).enumerate().collect();
+    if all_cpu {
+        items.into_par_iter().try_for_each(work)?;
+    } else {
+        items.into_iter().try_for_each(work)?;
+    }
+    bar.finish_and_clear();
+    let outcomes: Vec<Outcome> = done.into_inner().unwrap_or_default().into_iter().flatten().collect();
+    Ok((outcomes, start.elapsed().as_secs_f64()))
+}

@@ -1,0 +1,125 @@
+//! An experiment: named configurations to run, from a suite file or from CLI flags.
+//!
+//! A suite file has `name`, `description`, a `[base]` table of [`Settings`], a `[grid]`
+//! table whose keys are settings and whose values are lists (the cross product is run, in
+//! the order written). A grid of exactly two numeric keys also gets heatmaps, the first key
+//! on x. Unknown keys anywhere are errors naming the key and line.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::RunnerError;
+use crate::settings::{RunSpec, Settings, expand_grid};
+
+/// A validated experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    /// Name (the default output folder's stem).
+    pub name: String,
+    /// What it shows.
+    pub description: String,
+    /// The configurations.
+    pub runs: Vec<RunSpec>,
+    /// The command line that reproduces it.
+    pub command: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteFile {
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    base: Settings,
+    #[serde(default)]
+    grid: toml::Table,
+}
+
+impl Experiment {
+    /// Build from a base and a grid (CLI `run` and `compare` use this too).
+    pub fn from_grid(
+        name: &str,
+        description: &str,
+        base: &Settings,
+        grid: Vec<(String, Vec<toml::Value>)>,
+        command: String,
+    ) -> Result<Experiment, RunnerError> {
+        let runs = expand_grid(base, &grid)?;
+        Ok(Experiment { name: name.to_string(), description: description.to_string(), runs, command })
+    }
+
+    /// Parse a suite file.
+    pub fn from_suite_file(path: &Path, command: String) -> Result<Experiment, RunnerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            RunnerError::input(format!("suite file {}: {e}", path.display()))
+        })?;
+        Self::from_suite_text(&text, &path.display().to_string(), path.file_stem().and_then(|s| s.to_str()).unwrap_or("suite"), command)
+    }
+
+    /// Parse suite text; `origin` names it in errors.
+    pub fn from_suite_text(text: &str, origin: &str, stem: &str, command: String) -> Result<Experiment, RunnerError> {
+        let suite: SuiteFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let at = line.map(|l| format!(" line {l}")).unwrap_or_default();
+            RunnerError::input(format!("{origin}{at}: {}", e.message().trim().replace('\n', " ")))
+        })?;
+        let grid: Vec<(String, Vec<toml::Value>)> = suite
+            .grid
+            .into_iter()
+            .map(|(k, v)| match v {
+                toml::Value::Array(a) => Ok((k, a)),
+                other => Ok((k, vec![other])),
+            })
+            .collect::<Result<_, RunnerError>>()?;
+        let name = suite.name.unwrap_or_else(|| stem.to_string());
+        Self::from_grid(&name, &suite.description, &suite.base, grid, command)
+            .map_err(|e| match e {
+                RunnerError::Input(m) => RunnerError::Input(format!("{origin}: {m}")),
+                other => other,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Experiment, RunnerError> {
+        Experiment::from_suite_text(text, "t.toml", "t", "sigprop suite t.toml".into())
+    }
+
+    #[test]
+    fn a_grid_expands_to_its_cross_product_in_the_order_written() {
+        let e = parse("[base]\ndepth = 3\nwidth = 8\n[grid]\nactivation = [\"tanh\", \"relu\"]\ninit = [\"he-normal\", \"orthogonal\", \"lecun-normal\"]\n").unwrap();
+        assert_eq!(e.runs.len(), 6);
+        assert_eq!(e.runs[0].label, "tanh / he-normal");
+        assert_eq!(e.runs[5].label, "relu / lecun-normal");
+        assert!(e.runs.iter().all(|r| r.net.depth == 3 && r.net.width == 8));
+        assert_eq!(e.name, "t");
+    }
+
+    #[test]
+    fn shorthands_become_specs() {
+        let e = parse("[grid]\nsigma-w2 = [1.5]\nsigma-b2 = [0.04]\n").unwrap();
+        assert_eq!(e.runs[0].net.weight_init, "variance-scaling:scale=1.5");
+        assert_eq!(e.runs[0].net.bias_init, "normal:std=0.2");
+        let e = parse("[base]\ninit = \"critical:sigma-b=0.3\"\nactivation = \"tanh\"\n").unwrap();
+        assert_eq!(e.runs[0].net.bias_init, "normal:std=0.3");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key_and_line() {
+        let e = parse("[base]\ndepth = 3\ndepht = 4\n").unwrap_err().to_string();
+        assert!(e.contains("depht") && e.contains("line 3"), "{e}");
+        let e = parse("[grid]\nwidht = [1, 2]\n").unwrap_err().to_string();
+        assert!(e.contains("widht"), "{e}");
+        let e = parse("[base]\nwidth = 0\n").unwrap_err().to_string();
+        assert!(e.contains("width=0"), "{e}");
+        let e = parse("[base]\ninit = \"he_norml\"\n").unwrap_err().to_string();
+        assert!(e.contains("he_norml") && e.contains("he-normal"), "{e}");
+        let e = parse("nmae = 3\n").unwrap_err().to_string();
+        assert!(e.contains("nmae"), "{e}");
+    }
+}

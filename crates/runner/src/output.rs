@@ -1,0 +1,72 @@
+//! Files out and back in: atomic writes, and CSV through the row structs.
+//!
+//! Every file is written to a temporary name beside its target and renamed into place, so
+//! a reader (or an interrupted suite) never sees half a file. Exporters are pure functions
+//! from rows to bytes; this file does the I/O.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::RunnerError;
+use crate::rows::ConfigKey;
+
+/// Write `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunnerError> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp"));
+    let io = |action, source| RunnerError::Io { action, path: path.to_path_buf(), source };
+    std::fs::write(&tmp, bytes).map_err(|e| io("writing", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("writing", e))
+}
+
+/// CSV bytes of `(key, row)` pairs: configuration columns first, then the row's.
+pub fn keyed_csv<R: Serialize>(rows: &[(ConfigKey, R)]) -> Result<Vec<u8>, RunnerError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for (k, r) in rows {
+        w.serialize((k, r)).map_err(|e| RunnerError::Plot(format!("csv: {e}")))?;
+    }
+    w.into_inner().map_err(|e| RunnerError::Plot(format!("csv: {e}")))
+}
+
+/// CSV bytes of plain rows.
+pub fn plain_csv<R: Serialize>(rows: &[R]) -> Result<Vec<u8>, RunnerError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| RunnerError::Plot(format!("csv: {e}")))?;
+    }
+    w.into_inner().map_err(|e| RunnerError::Plot(format!("csv: {e}")))
+}
+
+fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>, RunnerError> {
+    csv::Reader::from_path(path).map_err(|e| RunnerError::Io {
+        action: "reading",
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+fn bad_row(path: &Path, e: csv::Error) -> RunnerError {
+    RunnerError::input(format!("{}: {e}", path.display()))
+}
+
+/// Read `(key, row)` pairs written by [`keyed_csv`].
+pub fn read_keyed<R: DeserializeOwned>(path: &Path) -> Result<Vec<(ConfigKey, R)>, RunnerError> {
+    let mut rd = reader(path)?;
+    let headers = rd.headers().map_err(|e| bad_row(path, e))?.clone();
+    rd.records()
+        .map(|rec| {
+            let rec = rec.map_err(|e| bad_row(path, e))?;
+            let k: ConfigKey = rec.deserialize(Some(&headers)).map_err(|e| bad_row(path, e))?;
+            let r: R = rec.deserialize(Some(&headers)).map_err(|e| bad_row(path, e))?;
+            Ok((k, r))
+        })
+        .collect()
+}
+
+/// Read plain rows written by [`plain_csv`].
+pub fn read_plain<R: DeserializeOwned>(path: &Path) -> Result<Vec<R>, RunnerError> {
+    let mut rd = reader(path)?;
+    rd.deserialize().map(|r| r.map_err(|e| bad_row(path, e))).collect()
+}

@@ -1,0 +1,75 @@
+//! Mean-field theory next to the measurement: which configurations it applies to, and the
+//! per-layer predictions and chi_1 that go into the CSVs.
+//!
+//! The theory (THEORY.md) describes i.i.d. zero-mean weights and biases of known variance
+//! in an MLP with the projection loss. It applies here when the weight and bias schemes
+//! have an exact entry variance and zero mean (every variance-scaling family, orthogonal,
+//! critical, normal, uniform, sparse; not LSUV, whose scale is data-driven). Elsewhere the
+//! theory columns are left empty rather than filled with a prediction that does not hold.
+
+use sigprop_init::{Fans, FillContext, Layout, fans};
+use sigprop_nets::{Arch, Loss, ResolvedNet};
+use sigprop_theory::{Critical, LayerPrediction, MeanField, critical_sigma_w, predict_mlp};
+
+use crate::error::RunnerError;
+
+/// sigma_w for a `critical:` scheme, from the theory crate; `None` for other schemes.
+pub fn critical_for(net: &ResolvedNet) -> Result<Option<f64>, RunnerError> {
+    let Some((sigma_b, _)) = net.weight_init.is_critical() else { return Ok(None) };
+    match critical_sigma_w(net.activation, sigma_b) {
+        Critical::Root { sigma_w, .. } => Ok(Some(sigma_w)),
+        Critical::NoCrossing { below, above } => Err(RunnerError::input(format!(
+            "--init {}: {} has no critical sigma_w at sigma_b={sigma_b}: chi_1 jumps over 1 \
+             between sigma_w={:.4} (chi_1={:.4}) and sigma_w={:.4} (chi_1={:.4})",
+            net.config.weight_init, net.activation, below.0, below.1, above.0, above.1
+        ))),
+        Critical::None { reason } => Err(RunnerError::input(format!(
+            "--init {}: no critical sigma_w for {} at sigma_b={sigma_b}: {reason}",
+            net.config.weight_init, net.activation
+        ))),
+    }
+}
+
+/// The weight variance times fan-in (sigma_w^2) per layer, and sigma_b^2, when the theory
+/// applies to `net`.
+pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f64>, f64)> {
+    let cfg = &net.config;
+    if cfg.arch != Arch::Mlp || cfg.loss != Loss::Projection || net.weight_init.lsuv().is_some() {
+        return None;
+    }
+    let mut ctx = FillContext::new(net.activation);
+    ctx.critical_sigma_w = critical;
+    let mut sigma_w2 = Vec::with_capacity(cfg.depth);
+    for l in 1..=cfg.depth {
+        let f: Fans = fans(&[net.widths[l - 1], net.widths[l]], Layout::InOut).ok()?;
+        if net.weight_init.entry_mean(&ctx)? != 0.0 {
+            return None;
+        }
+        sigma_w2.push(net.weight_init.entry_variance(f, &ctx)? * f.fan_in as f64);
+    }
+    let bf = Fans { fan_in: net.widths[0], fan_out: net.widths[1] };
+    if net.bias_init.entry_mean(&ctx)? != 0.0 {
+        return None;
+    }
+    let sigma_b2 = net.bias_init.entry_variance(bf, &ctx)?;
+    Some((sigma_w2, sigma_b2))
+}
+
+/// Per-layer predictions for `net` at `batch`, where the theory applies.
+pub fn predictions(net: &ResolvedNet, batch: usize, critical: Option<f64>) -> Option<Vec<LayerPrediction>> {
+    let (sigma_w2, sigma_b2) = theory_params(net, critical)?;
+    predict_mlp(net.activation, &sigma_w2, sigma_b2, &net.widths, batch, 1.0, 1.0).ok()
+}
+
+/// chi_1 at the fixed point, for equal-variance layers, where the theory applies.
+pub fn chi1(net: &ResolvedNet, critical: Option<f64>) -> Option<f64> {
+    let (sigma_w2, sigma_b2) = theory_params(net, critical)?;
+    let w2 = *sigma_w2.first()?;
+    if sigma_w2.iter().any(|&s| (s - w2).abs() > 1e-12 * w2) {
+        return None;
+    }
+    let mf = MeanField { activation: net.activation, sigma_w2: w2, sigma_b2 };
+    mf.q_star()?;
+    let c = mf.chi1();
+    c.is_finite().then_some(c)
+}

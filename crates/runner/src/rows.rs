@@ -1,0 +1,200 @@
+//! The row types of every CSV the runner writes, one `#[derive(Serialize)]` struct each.
+//!
+//! Column meanings are THEORY.md's; a doc comment on each field says what it holds. A row
+//! is written as the pair `(ConfigKey, row)` so the configuration columns lead every file;
+//! the same structs deserialize by column name, so `sigprop plot DIR` redraws from the
+//! CSVs alone.
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies a configuration in every CSV.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigKey {
+    /// Configuration index within the experiment.
+    pub config: usize,
+    /// Legend label (the grid values).
+    pub label: String,
+    /// Architecture.
+    pub arch: String,
+    /// Weight initializer spec.
+    pub init: String,
+    /// Bias initializer spec.
+    pub bias_init: String,
+    /// Activation spec.
+    pub activation: String,
+    /// Depth.
+    pub depth: usize,
+    /// Width.
+    pub width: usize,
+    /// Batch.
+    pub batch: usize,
+    /// Backend.
+    pub backend: String,
+    /// Loss.
+    pub loss: String,
+}
+
+/// `layers.csv`: one row per run (configuration x seed) x site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerRow {
+    /// `c<config>-s<seed>`.
+    pub run_id: String,
+    /// Seed.
+    pub seed: u64,
+    /// Site within the layer (`layer`, `conv`, `step`, `out`, `branch.i`).
+    pub site: String,
+    /// Layer, block or time step (1-based).
+    pub layer: usize,
+    /// Mean of z^l.
+    pub preact_mean: f64,
+    /// Variance of z^l.
+    pub preact_var: f64,
+    /// Mean of h^l.
+    pub act_mean: f64,
+    /// Variance of h^l.
+    pub act_var: f64,
+    /// Mean over units of the variance across the batch of h^l.
+    pub act_batch_var: f64,
+    /// Variance of dL/dz^l.
+    pub grad_var: f64,
+    /// Variance of dL/dh^l.
+    pub act_grad_var: f64,
+    /// Variance of dL/dW^l entries.
+    pub wgrad_var: f64,
+    /// Variance of W^l entries.
+    pub weight_var: f64,
+    /// Fraction of h^l exactly 0.
+    pub dead_frac: f64,
+    /// Fraction with phi'(z^l) < 0.01 (NaN where phi' never vanishes in both tails).
+    pub saturated_frac: f64,
+    /// NaN/Inf count in z, h and the layer's gradients.
+    pub nonfinite: u64,
+    /// Mean-field prediction of preact_var (empty where the theory does not apply).
+    pub theory_preact_var: Option<f64>,
+    /// Mean-field prediction of act_var.
+    pub theory_act_var: Option<f64>,
+    /// Mean-field prediction of grad_var.
+    pub theory_grad_var: Option<f64>,
+    /// Mean-field prediction of wgrad_var.
+    pub theory_wgrad_var: Option<f64>,
+}
+
+/// The per-layer statistics that get aggregated and charted, in column order.
+pub const STATS: &[&str] = &[
+    "preact_mean",
+    "preact_var",
+    "act_mean",
+    "act_var",
+    "act_batch_var",
+    "grad_var",
+    "act_grad_var",
+    "wgrad_var",
+    "weight_var",
+    "dead_frac",
+    "saturated_frac",
+    "nonfinite",
+];
+
+impl LayerRow {
+    /// The value of statistic `name` (one of [`STATS`]).
+    pub fn stat(&self, name: &str) -> f64 {
+        match name {
+            "preact_mean" => self.preact_mean,
+            "preact_var" => self.preact_var,
+            "act_mean" => self.act_mean,
+            "act_var" => self.act_var,
+            "act_batch_var" => self.act_batch_var,
+            "grad_var" => self.grad_var,
+            "act_grad_var" => self.act_grad_var,
+            "wgrad_var" => self.wgrad_var,
+            "weight_var" => self.weight_var,
+            "dead_frac" => self.dead_frac,
+            "saturated_frac" => self.saturated_frac,
+            "nonfinite" => self.nonfinite as f64,
+            _ => f64::NAN,
+        }
+    }
+
+    /// The theory prediction of statistic `name`, where there is one.
+    pub fn theory(&self, name: &str) -> Option<f64> {
+        match name {
+            "preact_var" => self.theory_preact_var,
+            "act_var" => self.theory_act_var,
+            "grad_var" => self.theory_grad_var,
+            "wgrad_var" => self.theory_wgrad_var,
+            _ => None,
+        }
+    }
+}
+
+/// `aggregate.csv` (tidy, long): one row per configuration x site x layer x statistic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AggRow {
+    /// Site.
+    pub site: String,
+    /// Layer.
+    pub layer: usize,
+    /// Statistic name (a `layers.csv` column).
+    pub stat: String,
+    /// Seeds aggregated.
+    pub n: usize,
+    /// Mean over seeds.
+    pub mean: f64,
+    /// Sample standard deviation over seeds (n - 1; empty for one seed).
+    pub sd: Option<f64>,
+    /// Lower end of the 95% t-interval of the mean (empty for one seed).
+    pub ci95_lo: Option<f64>,
+    /// Upper end of the 95% t-interval of the mean.
+    pub ci95_hi: Option<f64>,
+    /// Mean-field prediction, where it applies.
+    pub theory: Option<f64>,
+}
+
+/// `summary.csv`: one row per configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    /// Seeds run.
+    pub seeds: usize,
+    /// Least-squares slope of ln(preact_var) per layer, forward (seed means, primary site).
+    pub fwd_log_slope: f64,
+    /// Least-squares slope of ln(grad_var) per layer going backward (from the last layer to
+    /// the first): positive means gradients grow on their way to the input.
+    pub bwd_log_slope: f64,
+    /// preact_var at the last layer over the first.
+    pub fwd_ratio: f64,
+    /// grad_var at the first layer over the last (backward growth).
+    pub bwd_ratio: f64,
+    /// `stable`, `vanishing`, `exploding`, `collapsed` or `diverged` (rule in summary.rs).
+    pub verdict: String,
+    /// First layer with a non-finite value in any seed (empty if none).
+    pub first_nonfinite_layer: Option<usize>,
+    /// Seeds with any non-finite value.
+    pub nonfinite_seeds: usize,
+    /// LSUV rescalings summed over layers, mean over seeds (empty for other schemes).
+    pub lsuv_iterations: Option<f64>,
+    /// Mean-field chi_1 of the configuration (empty where not applicable).
+    pub theory_chi1: Option<f64>,
+}
+
+/// `histograms.csv`: seed 0's fixed-bin histograms at the chosen layers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistRow {
+    /// Configuration index.
+    pub config: usize,
+    /// Legend label.
+    pub label: String,
+    /// Site.
+    pub site: String,
+    /// Layer.
+    pub layer: usize,
+    /// `preact`, `act` or `grad`.
+    pub tensor: String,
+    /// Bin index.
+    pub bin: usize,
+    /// Lower edge.
+    pub lo: f64,
+    /// Upper edge.
+    pub hi: f64,
+    /// Entries in the bin.
+    pub count: u64,
+}

@@ -1,0 +1,30 @@
+# List the recipes.
+default:
+    @just --list
+
+# The main job: the quickstart suite, report under reports/.
+quickstart:
+    cargo run --release -- suite experiments/quickstart.toml
+
+# Every test (the README's test command).
+test:
+    cargo test --workspace
+
+# Format and lint as CI does.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Exactly what CI runs.
+ci:
+    bash .ci/run
+
+# Benchmarks: initializer fill speed and the probed pass, side by side with PyTorch.
+bench:
+    cargo bench -p sigprop-init
+    cargo bench -p sigprop-nets
+    python3 scripts/bench_torch.py
+
+# Run every classic-result suite.
+suites:
+    for f in experiments/*.toml; do cargo run --release -- suite "$f"; done

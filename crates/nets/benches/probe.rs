@@ -19,11 +19,11 @@ fn gemm_rate(device: &Device) -> f64 {
     let n = 1024;
     let a = Tensor::<2>::ones([n, n], device);
     let b = Tensor::<2>::ones([n, n], device);
-    let _: Vec<f32> = a.clone().matmul(b.clone()).into_data().to_vec().unwrap();
+    let _: Vec<f32> = a.clone().matmul(b.clone()).into_data().try_to_vec().unwrap();
     let times: Vec<f64> = (0..5)
         .map(|_| {
             let t = Instant::now();
-            let _: Vec<f32> = a.clone().matmul(b.clone()).slice([0..1, 0..1]).into_data().to_vec().unwrap();
+            let _: Vec<f32> = a.clone().matmul(b.clone()).slice([0..1, 0..1]).into_data().try_to_vec().unwrap();
             t.elapsed().as_secs_f64()
         })
         .collect();

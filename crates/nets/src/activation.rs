@@ -41,8 +41,8 @@ mod tests {
                 .require_grad();
             let y = apply(a, x.clone());
             let grads = y.clone().sum().backward();
-            let ys: Vec<f32> = y.into_data().to_vec().unwrap();
-            let gs: Vec<f32> = x.grad(&grads).unwrap().into_data().to_vec().unwrap();
+            let ys: Vec<f32> = y.into_data().try_to_vec().unwrap();
+            let gs: Vec<f32> = x.grad(&grads).unwrap().into_data().try_to_vec().unwrap();
             for ((&xv, &yv), &gv) in xs.iter().zip(&ys).zip(&gs) {
                 let want = a.phi(xv as f64);
                 assert!((yv as f64 - want).abs() < 2e-6 * (1.0 + want.abs()), "{a} phi({xv}) = {yv}, want {want}");

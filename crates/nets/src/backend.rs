@@ -85,6 +85,8 @@ pub fn device(kind: BackendKind) -> Result<Device, NetError> {
     let unavailable = |why: String| NetError::BackendUnavailable { backend: kind.name(), why };
     let device = match kind {
         BackendKind::Flex => Device::flex(),
+        // Deprecated upstream, kept as an option: the classic CPU backend to cross-check flex.
+        #[allow(deprecated)]
         BackendKind::Ndarray => Device::ndarray(),
         #[cfg(feature = "wgpu")]
         BackendKind::Wgpu => Device::wgpu(DeviceKind::DefaultDevice),
@@ -97,7 +99,6 @@ pub fn device(kind: BackendKind) -> Result<Device, NetError> {
             )));
         }
     };
-    let _ = DeviceKind::DefaultDevice;
     probe(&device).map_err(unavailable)?;
     Ok(device)
 }

@@ -75,7 +75,7 @@ pub fn lsuv(
 }
 
 fn population_var(t: Tensor<2>) -> f64 {
-    let v: Vec<f32> = t.into_data().to_vec().unwrap_or_default();
+    let v: Vec<f32> = t.into_data().try_to_vec().unwrap_or_default();
     if v.is_empty() {
         return f64::NAN;
     }

@@ -72,7 +72,7 @@ pub fn build_params(
         c
     };
     let mut jobs: Vec<Job> = Vec::new();
-    let mut linear = |jobs: &mut Vec<Job>, prefix: &str, n_in: usize, n_out: usize, w: &Scheme, c: FillContext, bias: bool| {
+    let linear = |jobs: &mut Vec<Job>, prefix: &str, n_in: usize, n_out: usize, w: &Scheme, c: FillContext, bias: bool| {
         jobs.push(Job {
             path: format!("{prefix}.weight"),
             scheme: w.clone(),

@@ -211,6 +211,7 @@ pub fn probe(
                 dead_frac: h.zero_frac,
                 saturated_frac: z.sat_frac,
                 nonfinite,
+                nonfinite_forward: z.nonfinite + h.nonfinite,
             }
         })
         .collect();
@@ -226,7 +227,7 @@ pub fn forward_plain(net: &ResolvedNet, params: &Params, x: Vec<f32>, batch: usi
     let shape = input_shape(net, batch);
     let x = Tensor::<2>::from_data(TensorData::new(x, shape), device);
     let out = forward(net, &p, x, &mut crate::forward::Plain);
-    out.into_data().to_vec::<f32>().unwrap_or_default()
+    out.into_data().try_to_vec::<f32>().unwrap_or_default()
 }
 
 /// Population variance of host data in f64.
@@ -286,7 +287,7 @@ fn histograms(sites: &[Site], grads: &burn::tensor::Gradients, opts: &ProbeOptio
                     "act" => Some(s.h.clone()),
                     _ => s.pz.grad(grads),
                 };
-                t.map(|t| t.into_data().to_vec::<f32>().unwrap_or_default()).unwrap_or_default()
+                t.map(|t| t.into_data().try_to_vec::<f32>().unwrap_or_default()).unwrap_or_default()
             })
             .collect();
         let r = data.iter().flatten().filter(|v| v.is_finite()).fold(0f64, |m, &v| m.max((v as f64).abs()));

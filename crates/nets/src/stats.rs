@@ -1,8 +1,10 @@
 //! Per-layer statistics of THEORY.md, reduced on the device and finished in `f64`.
 //!
-//! Each tensor is viewed as `[batch, units]`. On the device, per unit (column): the mean
-//! over the batch, the centred variance over the batch (two passes, so no cancellation),
-//! and counts of non-finite, zero and saturated entries. All of these small vectors are
+//! Each tensor is viewed as `[batch, units]`. On the device, per unit (column): the largest
+//! magnitude `s`, then of `x / s` the mean over the batch and the centred variance (two
+//! passes, so no cancellation; scaled, so finite values near f32's limit, whose squares
+//! would overflow, still give a finite variance once multiplied back by `s^2` in f64), and
+//! counts of non-finite, zero and saturated entries. All of these small vectors are
 //! concatenated and read back in one transfer; the host then combines columns in `f64`:
 //! overall mean = mean of column means; overall population variance = mean of column
 //! variances + variance of column means (exact for equal column sizes). Not the
@@ -42,6 +44,8 @@ pub struct LayerStats {
     pub saturated_frac: f64,
     /// Count of NaN/Inf among z^l, h^l and the gradients of the layer.
     pub nonfinite: u64,
+    /// The part of `nonfinite` in the forward pass (z^l and h^l): where an overflow starts.
+    pub nonfinite_forward: u64,
 }
 
 /// What to compute for one tensor.
@@ -80,9 +84,12 @@ impl Reducer {
     pub fn push(&mut self, x: Tensor<2>, want: Want) -> usize {
         let [rows, cols] = x.dims();
         let x = x.inner();
-        let col_mean = x.clone().mean_dim(0);
-        let col_var = (x.clone() - col_mean.clone()).square().mean_dim(0);
+        let scale = x.clone().abs().max_dim(0).clamp_min(f32::MIN_POSITIVE);
+        let y = x.clone() / scale.clone();
+        let col_mean = y.clone().mean_dim(0);
+        let col_var = (y - col_mean.clone()).square().mean_dim(0);
         let nonfinite = x.clone().is_finite().bool_not().float().sum_dim(0);
+        self.parts.push(scale);
         self.parts.push(col_mean);
         self.parts.push(col_var);
         self.parts.push(nonfinite);
@@ -103,7 +110,7 @@ impl Reducer {
         }
         let _ = &self.device;
         let all = Tensor::cat(self.parts, 1);
-        let values: Vec<f32> = all.into_data().to_vec::<f32>().unwrap_or_default();
+        let values: Vec<f32> = all.into_data().try_to_vec::<f32>().unwrap_or_default();
         let mut at = 0usize;
         let mut take = |n: usize| {
             let s = &values[at.min(values.len())..(at + n).min(values.len())];
@@ -113,8 +120,9 @@ impl Reducer {
         self.layout
             .iter()
             .map(|&(rows, cols, want)| {
-                let means = take(cols);
-                let vars = take(cols);
+                let scales = take(cols);
+                let means: Vec<f64> = take(cols).iter().zip(&scales).map(|(m, s)| m * s).collect();
+                let vars: Vec<f64> = take(cols).iter().zip(&scales).map(|(v, s)| v * s * s).collect();
                 let nonfinite = take(cols).iter().sum::<f64>();
                 let zeros = if want.zeros { take(cols).iter().sum::<f64>() } else { f64::NAN };
                 let sat = if want.saturation.is_some() { take(cols).iter().sum::<f64>() } else { f64::NAN };
@@ -194,6 +202,19 @@ mod tests {
         let sat = data.iter().filter(|&&v| v.abs() > 1.0).count() as f64 / n;
         assert_eq!(s.zero_frac, zeros);
         assert_eq!(s.sat_frac, sat);
+        assert_eq!(s.nonfinite, 0);
+    }
+
+    #[test]
+    fn finite_values_near_the_f32_limit_keep_a_finite_variance() {
+        // Entries +-3e20: their squares overflow f32, the variance 9e40 does not overflow f64.
+        let device = Device::flex();
+        let data: Vec<f32> = (0..64).map(|i| if i % 2 == 0 { 3e20 } else { -3e20 }).collect();
+        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [8, 8]), &device);
+        let mut r = Reducer::new(&device);
+        r.push(x, Want { zeros: false, saturation: None });
+        let s = &r.finish()[0];
+        assert!((s.var / 9e40 - 1.0).abs() < 1e-5, "{}", s.var);
         assert_eq!(s.nonfinite, 0);
     }
 }

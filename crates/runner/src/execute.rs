@@ -115,6 +115,7 @@ fn run_one(spec: &RunSpec, net: &ResolvedNet, critical: Option<f64>) -> Result<O
                 dead_frac: s.dead_frac,
                 saturated_frac: s.saturated_frac,
                 nonfinite: s.nonfinite,
+                nonfinite_forward: s.nonfinite_forward,
                 theory_preact_var: t.map(|t| t.preact_var),
                 theory_act_var: t.map(|t| t.act_var),
                 theory_grad_var: t.map(|t| t.grad_var),

@@ -69,6 +69,8 @@ pub struct LayerRow {
     pub saturated_frac: f64,
     /// NaN/Inf count in z, h and the layer's gradients.
     pub nonfinite: u64,
+    /// The forward part of `nonfinite` (z and h only).
+    pub nonfinite_forward: u64,
     /// Mean-field prediction of preact_var (empty where the theory does not apply).
     pub theory_preact_var: Option<f64>,
     /// Mean-field prediction of act_var.
@@ -166,7 +168,9 @@ pub struct SummaryRow {
     pub bwd_ratio: f64,
     /// `stable`, `vanishing`, `exploding`, `collapsed` or `diverged` (rule in summary.rs).
     pub verdict: String,
-    /// First layer with a non-finite value in any seed (empty if none).
+    /// Where an overflow starts, over all seeds: the first layer whose forward values (z, h)
+    /// are non-finite; if the forward pass is finite but gradients are not, the last layer
+    /// with a non-finite gradient (the first one the backward pass reaches). Empty if none.
     pub first_nonfinite_layer: Option<usize>,
     /// Seeds with any non-finite value.
     pub nonfinite_seeds: usize,

@@ -3,7 +3,8 @@
 //! The verdict rule, applied to the seed means at the configuration's primary site
 //! (`layer` for mlp, `conv` for cnn, `step` for rnn, `out` for resmlp):
 //!
-//! 1. `diverged`: any seed produced a NaN or Inf anywhere (first such layer reported).
+//! 1. `diverged`: any seed produced a NaN or Inf anywhere (where it started is reported:
+//!    see `SummaryRow::first_nonfinite_layer`).
 //! 2. `collapsed`: at the last layer the activations carry no information about the
 //!    input: `dead_frac > 0.99`, or `act_var == 0`, or `act_batch_var < 0.01 * act_var`
 //!    (all inputs mapped to nearly the same point: rank collapse).
@@ -74,7 +75,12 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
     let (b0, b1) = first_last(&bwd);
     let fwd_ratio = f1 / f0;
     let bwd_ratio = b0 / b1;
-    let first_nonfinite_layer = rows.iter().filter(|r| r.nonfinite > 0).map(|r| r.layer).min();
+    let first_nonfinite_layer = rows
+        .iter()
+        .filter(|r| r.nonfinite_forward > 0)
+        .map(|r| r.layer)
+        .min()
+        .or_else(|| rows.iter().filter(|r| r.nonfinite > 0).map(|r| r.layer).max());
     let mut bad_seeds: Vec<u64> = rows.iter().filter(|r| r.nonfinite > 0).map(|r| r.seed).collect();
     bad_seeds.sort_unstable();
     bad_seeds.dedup();

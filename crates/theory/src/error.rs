@@ -28,13 +28,13 @@ pub enum TheoryError {
     /// A layer width or batch size of zero.
     #[error("{what} = 0; it must be at least 1")]
     Zero {
-        /// The offending entry, e.g. "widths[2]" or "batch".
+        /// The offending entry, e.g. `widths[2]` or `batch`.
         what: String,
     },
     /// A number outside its allowed range.
     #[error("{what} = {value} is not allowed; expected {allowed}")]
     BadValue {
-        /// The offending parameter, e.g. "sigma_b2" or "sigma_w2[3]".
+        /// The offending parameter, e.g. `sigma_b2` or `sigma_w2[3]`.
         what: String,
         /// Its value.
         value: f64,
@@ -71,8 +71,14 @@ mod tests {
     #[test]
     fn messages_name_the_value_and_the_rule() {
         let e = check_nonnegative("sigma_b2", -0.5).unwrap_err().to_string();
-        assert_eq!(e, "sigma_b2 = -0.5 is not allowed; expected a finite number >= 0");
-        let e = TheoryError::Zero { what: "widths[2]".into() }.to_string();
+        assert_eq!(
+            e,
+            "sigma_b2 = -0.5 is not allowed; expected a finite number >= 0"
+        );
+        let e = TheoryError::Zero {
+            what: "widths[2]".into(),
+        }
+        .to_string();
         assert_eq!(e, "widths[2] = 0; it must be at least 1");
         assert!(check_nonnegative("x", f64::NAN).is_err());
         assert!(check_nonnegative("x", 0.0).is_ok());

@@ -1,13 +1,38 @@
-//! sigprop-theory: mean-field theory of signal propagation at initialization, pure `f64`.
+//! sigprop-theory: mean-field theory of signal propagation at initialization, in pure `f64`
+//! (no Burn), to overlay on what the harness measures. Definitions follow THEORY.md
+//! (Poole et al. 2016; Schoenholz et al. 2017).
+//!
+//! - [`quadrature`]: Gaussian expectations by composite adaptive Gauss-Legendre split at
+//!   kinks ([`gauss_expect`], [`gauss_expect_2d`]); [`legendre`]: the rule's nodes.
+//! - [`moments`]: expectations over one pre-activation or a correlated pair
+//!   ([`expect_preact`], [`expect_pair`]).
+//! - [`meanfield`]: one layer's length map: [`MeanField`] with the q-map, `q*`, `chi_1`,
+//!   the depth scale `xi_q` and the [`Phase`].
+//! - [`cmap`]: the same layer's correlation map: `c_map`, `c*` and `xi_c` on [`MeanField`].
+//! - [`critical`]: the edge of chaos, [`critical_sigma_w`] -> [`Critical`], and
+//!   [`numerical_gain`].
+//! - [`predict`]: per-layer predictions for a finite MLP, [`predict_mlp`] ->
+//!   [`LayerPrediction`], named like the measured columns.
+//! - [`phase`]: the `(sigma_w^2, sigma_b^2)` phase diagram as data, [`phase_grid`].
+//! - [`error`]: [`TheoryError`], for bad input only.
 #![warn(missing_docs)]
 
+pub mod cmap;
+pub mod critical;
 pub mod error;
+pub mod legendre;
 pub mod meanfield;
 pub mod moments;
+pub mod phase;
+pub mod predict;
 pub mod quadrature;
 mod roots;
 
+pub use critical::{Critical, SIGMA_W_MAX, critical_sigma_w, numerical_gain};
 pub use error::TheoryError;
+pub use legendre::gauss_legendre;
 pub use meanfield::{CRITICAL_TOL, MeanField, Phase};
 pub use moments::{expect_pair, expect_preact};
-pub use quadrature::{PANEL, RANGE, gauss_expect, gauss_expect_2d, gauss_legendre};
+pub use phase::{PhaseGrid, phase_grid};
+pub use predict::{LayerPrediction, predict_mlp};
+pub use quadrature::{PANEL, RANGE, expect_with_magnitude, gauss_expect, gauss_expect_2d};

@@ -1,7 +1,7 @@
 //! The mean-field maps of one infinitely wide layer (Poole et al. 2016; Schoenholz et al.
 //! 2017): the length map `q -> q'`, its fixed point `q*`, the gradient factor `chi_1`, the
-//! correlation map `c -> c'`, its stable fixed point `c*`, the depth scales `xi_q`, `xi_c`
-//! and the phase.
+//! depth scale `xi_q` and the phase. The correlation map and `xi_c` are the second half of
+//! the same `impl`, in `cmap.rs`.
 //!
 //! Conventions (THEORY.md): `W ~ N(0, sigma_w2 / N)`, `b ~ N(0, sigma_b2)`, so
 //! `q' = sigma_w2 E[phi(sqrt(q) z)^2] + sigma_b2`. Which fixed point: the one that iterating
@@ -13,7 +13,7 @@
 
 use sigprop_init::Activation;
 
-use crate::moments::{expect_pair, expect_preact};
+use crate::moments::expect_preact;
 use crate::roots::brent;
 
 /// `|chi_1 - 1|` at or below which [`MeanField::phase`] says [`Phase::Critical`]. The
@@ -36,8 +36,19 @@ pub enum Phase {
     Ordered,
     /// `|chi_1 - 1| <= CRITICAL_TOL`: the edge of chaos.
     Critical,
-    /// `chi_1 > 1`: nearby inputs decorrelate (`c* < 1`), gradients explode.
+    /// `chi_1 > 1`: gradients explode; nearby inputs decorrelate (`c* < 1`) unless `phi`
+    /// is homogeneous (ReLU's `c*` stays 1).
     Chaotic,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Ordered => "ordered",
+            Phase::Critical => "critical",
+            Phase::Chaotic => "chaotic",
+        })
+    }
 }
 
 /// One layer's mean-field maps for an activation and the weight and bias variances.
@@ -94,9 +105,14 @@ impl MeanField {
     /// `q_map(q) - q` changes sign, then refining with Brent's method to ~1e-15 relative.
     /// Returns `Some(0.0)` when the iterate decays to 0 (`sigma_b = 0`, `phi(0) = 0`, e.g.
     /// tanh with `sigma_w <= 1`: then `q^l -> 0`, for tanh like `1/(2l)` at `sigma_w = 1`;
-    /// computed values below ~1e-15 are that same 0 in rounding), and `None` when it grows
-    /// past 1e30 (unbounded `phi` with `sigma_w2 E[phi'^2] > 1` at large `q`, or ReLU at
-    /// `sigma_w2 = 2` with `sigma_b2 > 0`, where `q` grows by `sigma_b2` per layer). For a
+    /// computed values below ~1e-15 are that same 0 in rounding), and `None` when it
+    /// diverges: past 1e30, or past `1e6 max(1, q1)` once the large-`q` slope
+    /// [`Self::chi1_limit`] is `>= 1` (GELU or SiLU once `q1` lies above their unstable fixed
+    /// point; ReLU at `sigma_w2 = 2` with
+    /// `sigma_b2 > 0`, where `q` grows by `sigma_b2` per layer). `q*` is located to the
+    /// map's resolution, ~1e-13 relative; where `q_map(q) - q` stays below that over a
+    /// whole range (hard-tanh at `sigma_w = 1`, no bias), any point of the range may come
+    /// back, and the network would indeed take ~1e13 layers to cross it. For a
     /// homogeneous `phi` at exactly `sigma_w2 E[phi(z)^2] = 1` with `sigma_b2 = 0` every `q`
     /// is a fixed point and the answer is `q1` itself. Assumes the map is monotone in `q`,
     /// true for every activation in [`Activation::all`].
@@ -140,10 +156,15 @@ impl MeanField {
                 (hi, ghi) = (q, gq);
             }
         } else {
+            // Increasing: the nearest fixed point above q1, if any. Once q is far above q1
+            // and the map's large-q slope chi_1(inf) (= lim q_map(q)/q for phi with linear
+            // tails) is >= 1 while q_map(q) > q still, no fixed point can follow.
+            let far = 1e6 * q1.max(1.0);
+            let diverging = self.chi1_limit() >= 1.0;
             let (mut lo, mut glo) = (q1, g1);
             loop {
                 let q = (lo * Q_STEP).max(Q_MIN);
-                if q > Q_MAX {
+                if q > Q_MAX || (diverging && q > far) {
                     return None;
                 }
                 let gq = g(q);
@@ -173,11 +194,22 @@ impl MeanField {
     /// `q -> inf`, `sigma_w2 (phi'(+inf)^2 + phi'(-inf)^2) / 2` (e.g. `sigma_w2 / 2` for GELU),
     /// what a layer does to gradients once the pre-activations are huge.
     pub fn chi1(&self) -> f64 {
-        let act = self.activation;
-        match self.q_star() {
+        self.chi1_with(self.q_star())
+    }
+
+    /// [`Self::chi1`] for an already computed `q_star()`.
+    pub(crate) fn chi1_with(&self, q_star: Option<f64>) -> f64 {
+        match q_star {
             Some(q) => self.chi1_at(q),
-            None => self.sigma_w2 * tail_mean(|u| act.dphi(u).powi(2), 1e3),
+            None => self.chi1_limit(),
         }
+    }
+
+    /// `lim_(q -> inf) chi_1(q) = sigma_w2 (phi'(+inf)^2 + phi'(-inf)^2) / 2`, taken at
+    /// `|u| = 1000` (where every activation here has reached its asymptote).
+    pub fn chi1_limit(&self) -> f64 {
+        let act = self.activation;
+        self.sigma_w2 * tail_mean(|u| act.dphi(u).powi(2), 1e3)
     }
 
     /// The slope of the length map, `dq'/dq = chi_1 + sigma_w2 E[phi''(u) phi(u)]` at `q`
@@ -202,73 +234,6 @@ impl MeanField {
         self.sigma_w2 * expect_preact(act, q, |u| (u / s) * act.phi(u) * act.dphi(u)) / s
     }
 
-    /// The correlation map for two inputs at the same length `q` (Poole et al. 2016, eq. 5):
-    /// `c' = (sigma_w2 E[phi(u1) phi(u2)] + sigma_b2) / q_map(q)`, `u1 = sqrt(q) z1`,
-    /// `u2 = sqrt(q) (c z1 + sqrt(1 - c^2) z2)`. At `q = q*` the denominator is `q*`.
-    /// For homogeneous `phi`, `q = inf` gives the limit map (the bias no longer counts).
-    pub fn c_map(&self, c: f64, q: f64) -> f64 {
-        let act = self.activation;
-        if let Some(k1) = homogeneous_second_moment(act) {
-            let kc = expect_pair(act, 1.0, c, |u| act.phi(u), |u| act.phi(u));
-            if self.sigma_b2 == 0.0 || q == f64::INFINITY {
-                return kc / k1;
-            }
-            let w = self.sigma_w2 * q;
-            return (w * kc + self.sigma_b2) / (w * k1 + self.sigma_b2);
-        }
-        let k = expect_pair(act, q, c, |u| act.phi(u), |u| act.phi(u));
-        (self.sigma_w2 * k + self.sigma_b2) / self.q_map(q)
-    }
-
-    /// `chi_c = sigma_w2 E[phi'(u1) phi'(u2)]` for the pair at correlation `c` and length `q`;
-    /// at `c = 1` this is `chi_1`, and at `c*` it is the slope of the c-map there.
-    pub fn chi_c_at(&self, c: f64, q: f64) -> f64 {
-        let act = self.activation;
-        if c == 1.0 {
-            return self.chi1_at(q);
-        }
-        let q = if is_homogeneous(act) { 1.0 } else { q };
-        self.sigma_w2 * expect_pair(act, q, c, |u| act.dphi(u), |u| act.dphi(u))
-    }
-
-    /// The stable fixed point `c*` of the c-map at `q*`, the one reached from any `c` in
-    /// `(0, 1)`.
-    ///
-    /// The c-map is increasing and convex on `[0, 1]` (its expansion in Hermite polynomials
-    /// has non-negative coefficients), with `c_map(1) = 1`, slope `chi_1` there and
-    /// `c_map(0) >= 0`. So `c* = 1` when `chi_1 <= 1`, and otherwise the one root of
-    /// `c_map(c) = c` in `[0, 1)`, bracketed on `c = 1 - 2^-k` and refined by Brent's method.
-    /// Homogeneous `phi` always give `c* = 1` (ReLU's normalized arc-cosine map has slope 1
-    /// at `c = 1` once `q` diverges). NaN when `q*` does not exist for a non-homogeneous `phi`.
-    pub fn c_star(&self) -> f64 {
-        if is_homogeneous(self.activation) {
-            return 1.0;
-        }
-        let Some(q) = self.q_star() else {
-            return f64::NAN;
-        };
-        if self.chi1_at(q) <= 1.0 {
-            return 1.0;
-        }
-        let g = |c: f64| self.c_map(c, q) - c;
-        let g0 = g(0.0);
-        if g0 <= 0.0 {
-            // c_map(0) = (sigma_w2 E[phi]^2 + sigma_b2) / q* >= 0: only rounding makes it < 0.
-            return 0.0;
-        }
-        let (mut lo, mut glo) = (0.0, g0);
-        for k in 1..=40 {
-            let c = 1.0 - 0.5f64.powi(k);
-            let gc = g(c);
-            if gc < 0.0 {
-                return brent(g, lo, c, glo, gc, 1e-14);
-            }
-            (lo, glo) = (c, gc);
-        }
-        // No sign change down to 1 - 1e-12: c* = 1 to within resolution (chi_1 ~ 1).
-        1.0
-    }
-
     /// Depth scale of the length map (Schoenholz et al. 2017, eq. 7):
     /// `xi_q^-1 = -log(chi_1 + sigma_w2 E[phi''(u) phi(u)])` at `q*`, i.e. `-log` of the map's
     /// slope [`Self::q_slope`] (taken in absolute value). Infinite when the slope is `>= 1`,
@@ -276,25 +241,6 @@ impl MeanField {
     pub fn xi_q(&self) -> f64 {
         match self.q_star() {
             Some(q) => depth_scale(self.q_slope(q)),
-            None => f64::NAN,
-        }
-    }
-
-    /// Depth scale of the correlation map (Schoenholz et al. 2017, eq. 9):
-    /// `xi_c^-1 = -log(sigma_w2 E[phi'(u1) phi'(u2)])` at `(q*, c*)`; for `c* = 1` this is
-    /// `-log chi_1`. Infinite at criticality (`chi_c >= 1`), NaN when `q*` does not exist
-    /// for a non-homogeneous `phi`. For homogeneous `phi` with `sigma_b2 = 0` and `q* = 0`
-    /// the formula's premise (a fixed point at `q* > 0`) fails; its value is still returned.
-    pub fn xi_c(&self) -> f64 {
-        let c = self.c_star();
-        if c.is_nan() {
-            return f64::NAN;
-        }
-        if c == 1.0 {
-            return depth_scale(self.chi1());
-        }
-        match self.q_star() {
-            Some(q) => depth_scale(self.chi_c_at(c, q)),
             None => f64::NAN,
         }
     }
@@ -313,7 +259,7 @@ impl MeanField {
 }
 
 /// `-1 / ln|slope|`: infinite for `|slope| >= 1`, 0 for slope 0.
-fn depth_scale(slope: f64) -> f64 {
+pub(crate) fn depth_scale(slope: f64) -> f64 {
     let s = slope.abs();
     if s >= 1.0 {
         f64::INFINITY
@@ -350,7 +296,10 @@ mod tests {
         let mf = MeanField::new(Activation::Relu, 1.0, 0.0);
         assert_eq!(mf.q_map(3.0), 1.5);
         assert_eq!(mf.q_star(), Some(0.0));
-        assert_eq!(MeanField::new(Activation::Relu, 2.0, 0.0).q_star(), Some(2.0));
+        assert_eq!(
+            MeanField::new(Activation::Relu, 2.0, 0.0).q_star(),
+            Some(2.0)
+        );
         assert_eq!(MeanField::new(Activation::Relu, 2.0, 0.1).q_star(), None);
     }
 
@@ -378,7 +327,13 @@ mod tests {
 
     #[test]
     fn q_slope_is_the_derivative_of_the_length_map_also_for_kinked_activations() {
-        for act in [Activation::Tanh, Activation::HardTanh, Activation::Selu, Activation::Gelu, Activation::Softsign] {
+        for act in [
+            Activation::Tanh,
+            Activation::HardTanh,
+            Activation::Selu,
+            Activation::Gelu,
+            Activation::Softsign,
+        ] {
             let mf = MeanField::new(act, 1.7, 0.2);
             for q in [0.3, 1.1, 4.0] {
                 let h = 1e-5 * q;
@@ -390,46 +345,20 @@ mod tests {
     }
 
     #[test]
-    fn c_map_fixes_one_and_matches_the_arc_cosine_kernel_for_relu() {
-        let mf = MeanField::new(Activation::Tanh, 2.5, 0.1);
-        let q = mf.q_star().unwrap();
-        assert!((mf.c_map(1.0, q) - 1.0).abs() < 1e-13);
-        // ReLU, sigma_b = 0: c' = (sqrt(1-c^2) + (pi - acos c) c) / pi.
-        let relu = MeanField::new(Activation::Relu, 2.0, 0.0);
-        for c in [0.0f64, 0.5, 0.9] {
-            let exact = ((1.0 - c * c).sqrt() + (std::f64::consts::PI - c.acos()) * c) / std::f64::consts::PI;
-            assert!((relu.c_map(c, 1.0) - exact).abs() < 1e-13);
-        }
-    }
-
-    #[test]
-    fn chaotic_tanh_has_a_correlation_fixed_point_below_one() {
-        // Odd phi without bias: c* = 0 exactly.
-        assert_eq!(MeanField::new(Activation::Tanh, 4.0, 0.0).c_star(), 0.0);
-        let mf = MeanField::new(Activation::Tanh, 4.0, 0.3);
-        let q = mf.q_star().unwrap();
-        let c = mf.c_star();
-        assert!(c > 0.0 && c < 1.0, "c* = {c}");
-        assert!((mf.c_map(c, q) - c).abs() < 1e-12);
-        // Stable: chi_c < 1, so xi_c is finite; gradients still explode (chi_1 > 1).
-        assert!(mf.chi_c_at(c, q) < 1.0 && mf.xi_c().is_finite());
-        assert!(mf.chi1() > 1.0 && mf.phase() == Phase::Chaotic);
-    }
-
-    #[test]
-    fn depth_scales_diverge_at_the_edge_of_chaos() {
-        let near = |sw2: f64| MeanField::new(Activation::Tanh, sw2, 0.0).xi_c();
-        assert!(near(0.99) < near(0.999) && near(0.999) < near(0.9999));
-        assert!(near(1.01) < near(1.001), "{} {}", near(1.01), near(1.001));
-        assert!(near(1.001) > 100.0);
-    }
-
-    #[test]
     fn relu_phase_is_set_by_sigma_w2_alone() {
         for sb2 in [0.0, 0.5] {
-            assert_eq!(MeanField::new(Activation::Relu, 2.0, sb2).phase(), Phase::Critical);
-            assert_eq!(MeanField::new(Activation::Relu, 1.9, sb2).phase(), Phase::Ordered);
-            assert_eq!(MeanField::new(Activation::Relu, 2.1, sb2).phase(), Phase::Chaotic);
+            assert_eq!(
+                MeanField::new(Activation::Relu, 2.0, sb2).phase(),
+                Phase::Critical
+            );
+            assert_eq!(
+                MeanField::new(Activation::Relu, 1.9, sb2).phase(),
+                Phase::Ordered
+            );
+            assert_eq!(
+                MeanField::new(Activation::Relu, 2.1, sb2).phase(),
+                Phase::Chaotic
+            );
         }
     }
 

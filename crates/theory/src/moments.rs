@@ -8,14 +8,28 @@
 
 use sigprop_init::Activation;
 
-use crate::quadrature::gauss_expect;
+use crate::quadrature::{expect_with_magnitude, gauss_expect};
 
-/// The points in `u` where `phi` is not smooth, plus 0, where every activation here has
-/// its fastest change (a sharp step once `q` is large).
-fn u_breakpoints(act: Activation) -> Vec<f64> {
+/// Grading of the smooth transition of `phi` away from 0, in `u` units: every activation
+/// here reaches its asymptotes (up to `e^-40`) by `|u| = 40`.
+const GRADING: [f64; 4] = [1.0, 4.0, 16.0, 40.0];
+
+/// The points in `u` where the integrand should be split at variance `q`: the kinks of
+/// `phi`; 0, where every activation here changes fastest; and, once `sqrt(q)` is large
+/// enough that they fall within one standard deviation of 0, the graded points `+-GRADING`,
+/// so that a transition of width `1/sqrt(q)` in `z` (sigmoid's step at `q = 1e12`) is never
+/// thinner than the panel it sits in and cannot fall between quadrature nodes unseen.
+fn u_breakpoints(act: Activation, q: f64) -> Vec<f64> {
     let mut points = act.kinks().to_vec();
     if !points.contains(&0.0) {
         points.push(0.0);
+    }
+    let sq = q.sqrt();
+    for k in GRADING {
+        if k < sq {
+            points.push(k);
+            points.push(-k);
+        }
     }
     points
 }
@@ -32,7 +46,7 @@ fn u_breakpoints(act: Activation) -> Vec<f64> {
 /// ```
 pub fn expect_preact(act: Activation, q: f64, f: impl Fn(f64) -> f64) -> f64 {
     let s = q.sqrt();
-    let bp: Vec<f64> = u_breakpoints(act).iter().map(|k| k / s).collect();
+    let bp: Vec<f64> = u_breakpoints(act, q).iter().map(|k| k / s).collect();
     gauss_expect(|z| f(s * z), &bp)
 }
 
@@ -60,12 +74,12 @@ pub fn expect_pair(
     f1: impl Fn(f64) -> f64,
     f2: impl Fn(f64) -> f64,
 ) -> f64 {
-    if !(c.abs() <= 1.0) {
+    if c.is_nan() || c.abs() > 1.0 {
         return f64::NAN;
     }
     let sq = q.sqrt();
     let s = (1.0 - c * c).max(0.0).sqrt();
-    let kinks = u_breakpoints(act);
+    let kinks = u_breakpoints(act, q);
     let mut outer: Vec<f64> = kinks.iter().map(|k| k / sq).collect();
     if c != 0.0 {
         outer.extend(kinks.iter().map(|k| k / (sq * c)));
@@ -73,18 +87,28 @@ pub fn expect_pair(
     if s == 0.0 {
         return gauss_expect(|z| f1(sq * z) * f2(sq * c * z), &outer);
     }
-    gauss_expect(
+    // The inner integral's magnitude rides along so the outer tolerance sits above its
+    // rounding noise (see `expect_with_magnitude`).
+    expect_with_magnitude(
         |z1| {
             let a = f1(sq * z1);
             if a == 0.0 {
                 // ReLU's dead half: skip the inner integral.
-                return 0.0;
+                return (0.0, 0.0);
             }
             let inner_bp: Vec<f64> = kinks.iter().map(|k| (k / sq - c * z1) / s).collect();
-            a * gauss_expect(|z2| f2(sq * (c * z1 + s * z2)), &inner_bp)
+            let (v, m) = expect_with_magnitude(
+                |z2| {
+                    let v = f2(sq * (c * z1 + s * z2));
+                    (v, v.abs())
+                },
+                &inner_bp,
+            );
+            (a * v, a.abs() * m)
         },
         &outer,
     )
+    .0
 }
 
 #[cfg(test)]
@@ -109,6 +133,20 @@ mod tests {
         assert!((near - m2).abs() < 1e-10, "{near} vs {m2}");
         assert!((expect_pair(act, q, -1.0, phi, phi) + m2).abs() < 1e-14);
         assert!(expect_pair(act, q, 1.5, phi, phi).is_nan());
+    }
+
+    #[test]
+    fn sharp_transitions_at_huge_q_are_resolved() {
+        // E[Phi(sqrt(q) z)^2] = 1/4 + arcsin(q / (1 + q)) / (2 pi) (orthant probability of
+        // (X1 - sqrt(q) z, X2 - sqrt(q) z), correlation q / (1 + q)).
+        use sigprop_init::activation::std_normal_cdf;
+        for q in [1.0f64, 1e2, 1e4, 1e8, 1e12, 1e16] {
+            let got = expect_preact(Activation::Gelu, q, |u| std_normal_cdf(u).powi(2));
+            // asin(rho) = atan(rho / sqrt((1 - rho)(1 + rho))), with 1 - rho = 1/(1+q) exact.
+            let rho = q / (1.0 + q);
+            let exact = 0.25 + (rho / ((1.0 + rho) / (1.0 + q)).sqrt()).atan() / (2.0 * PI);
+            assert!((got - exact).abs() < 1e-12, "q={q}: {got} vs {exact}");
+        }
     }
 
     #[test]

@@ -1,0 +1,285 @@
+//! Per-layer mean-field predictions for a finite MLP, in the harness's column names.
+//!
+//! The forward pass iterates the length map layer by layer with each layer's own
+//! `sigma_w2` (THEORY.md: `q^1 = sigma_w2[0] E[x^2] + sigma_b2`, the input is not passed
+//! through `phi`); the backward pass multiplies the gradient variance down under the usual
+//! gradient-independence assumption (Schoenholz et al. 2017, sec. 4), with the width ratio
+//! `N_(l+1) / N_l` that a non-square layer contributes. Widths enter only through those
+//! ratios: the predictions are infinite-width ones, with no finite-width fluctuations.
+//! This file predicts one network; the maps themselves are in `meanfield.rs`.
+
+use sigprop_init::Activation;
+
+use crate::error::{TheoryError, check_nonnegative};
+use crate::moments::expect_preact;
+
+/// What mean-field theory predicts for one layer, named like the measured columns
+/// (THEORY.md, "Per-layer statistics"). Layer `l` runs from 1 to the depth.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayerPrediction {
+    /// Layer index `l`, 1-based as in THEORY.md.
+    pub layer: usize,
+    /// `Var(z^l) = q^l` (pre-activations have mean 0).
+    pub preact_var: f64,
+    /// `E[h^l] = E[phi(sqrt(q^l) z)]`.
+    pub act_mean: f64,
+    /// Population variance of all entries of `h^l`: `E[phi^2] - E[phi]^2`.
+    pub act_var: f64,
+    /// `E[(h^l)^2] = E[phi(sqrt(q^l) z)^2]`, what the next layer and `wgrad_var` see.
+    pub act_second_moment: f64,
+    /// `Var(dL/dz^l) = E[phi'(z^l)^2] * act_grad_var`.
+    pub grad_var: f64,
+    /// `Var(dL/dh^l)`: the loss's at the top, `sigma_w2[l+1] (N_(l+1)/N_l) grad_var^(l+1)`
+    /// below.
+    pub act_grad_var: f64,
+    /// `Var(dL/dW^l) ~= batch * E[(h^(l-1))^2] * grad_var^l`, with `h^0 = x`.
+    pub wgrad_var: f64,
+}
+
+/// Mean-field predictions for every layer of an MLP at initialization.
+///
+/// - `sigma_w2[l-1]` is layer `l`'s `Var(W^l) * N_(l-1)` (2 for He with ReLU, 1 for LeCun);
+/// - `widths` are `N_0..N_depth`, one more than `sigma_w2`;
+/// - `input_second_moment` is `E[x^2]` (1 for `N(0, 1)` inputs);
+/// - `output_grad_var` is `Var(dL/dh^depth)` (1 for the projection loss).
+///
+/// Overflow is a result: a variance that grows past `f64::MAX` comes back infinite, not as
+/// an error. Errors are only for bad input (length mismatch, zero width or batch, negative
+/// or non-finite variances).
+///
+/// ```
+/// use sigprop_init::Activation;
+/// use sigprop_theory::predict_mlp;
+/// // ReLU with Xavier-like sigma_w2 = 1 halves q per layer (He et al. 2015).
+/// let p = predict_mlp(Activation::Relu, &[1.0; 3], 0.0, &[64; 4], 32, 1.0, 1.0).unwrap();
+/// for (l, q) in p.iter().zip([1.0, 0.5, 0.25]) {
+///     assert!((l.preact_var - q).abs() < 1e-15);
+/// }
+/// // and the gradient variance halves going down: 0.5 at the top, 0.125 at layer 1.
+/// assert!((p[2].grad_var - 0.5).abs() < 1e-14 && (p[0].grad_var - 0.125).abs() < 1e-14);
+/// ```
+pub fn predict_mlp(
+    act: Activation,
+    sigma_w2: &[f64],
+    sigma_b2: f64,
+    widths: &[usize],
+    batch: usize,
+    input_second_moment: f64,
+    output_grad_var: f64,
+) -> Result<Vec<LayerPrediction>, TheoryError> {
+    validate(
+        sigma_w2,
+        sigma_b2,
+        widths,
+        batch,
+        input_second_moment,
+        output_grad_var,
+    )?;
+    let depth = sigma_w2.len();
+
+    // Forward: q^1 from the input, then the length map with each layer's sigma_w2.
+    let mut layers = Vec::with_capacity(depth);
+    let mut dphi2 = Vec::with_capacity(depth);
+    let mut q = sigma_w2[0] * input_second_moment + sigma_b2;
+    for l in 0..depth {
+        let mean = expect_preact(act, q, |u| act.phi(u));
+        let m2 = expect_preact(act, q, |u| act.phi(u).powi(2));
+        dphi2.push(expect_preact(act, q, |u| act.dphi(u).powi(2)));
+        layers.push(LayerPrediction {
+            layer: l + 1,
+            preact_var: q,
+            act_mean: mean,
+            // An infinite second moment is an infinite variance, not inf - inf.
+            act_var: if m2.is_infinite() {
+                m2
+            } else {
+                m2 - mean * mean
+            },
+            act_second_moment: m2,
+            grad_var: f64::NAN,
+            act_grad_var: f64::NAN,
+            wgrad_var: f64::NAN,
+        });
+        if l + 1 < depth {
+            q = sigma_w2[l + 1] * m2 + sigma_b2;
+        }
+    }
+
+    // Backward: Var(dL/dh^depth) is the loss's; each layer below scales it by
+    // sigma_w2 (N_(l+1) / N_l) E[phi'^2].
+    let mut act_grad_var = output_grad_var;
+    for l in (0..depth).rev() {
+        if l + 1 < depth {
+            let ratio = widths[l + 2] as f64 / widths[l + 1] as f64;
+            act_grad_var = sigma_w2[l + 1] * ratio * layers[l + 1].grad_var;
+        }
+        let grad_var = dphi2[l] * act_grad_var;
+        let h_prev_m2 = if l == 0 {
+            input_second_moment
+        } else {
+            layers[l - 1].act_second_moment
+        };
+        let layer = &mut layers[l];
+        layer.act_grad_var = act_grad_var;
+        layer.grad_var = grad_var;
+        layer.wgrad_var = batch as f64 * h_prev_m2 * grad_var;
+    }
+    Ok(layers)
+}
+
+fn validate(
+    sigma_w2: &[f64],
+    sigma_b2: f64,
+    widths: &[usize],
+    batch: usize,
+    input_second_moment: f64,
+    output_grad_var: f64,
+) -> Result<(), TheoryError> {
+    if sigma_w2.is_empty() {
+        return Err(TheoryError::Empty { what: "sigma_w2" });
+    }
+    if widths.len() != sigma_w2.len() + 1 {
+        return Err(TheoryError::LengthMismatch {
+            what: "widths",
+            got: widths.len(),
+            expected: sigma_w2.len() + 1,
+            rule: "N_0..N_depth, one more than sigma_w2",
+        });
+    }
+    if let Some(i) = widths.iter().position(|&n| n == 0) {
+        return Err(TheoryError::Zero {
+            what: format!("widths[{i}]"),
+        });
+    }
+    if batch == 0 {
+        return Err(TheoryError::Zero {
+            what: "batch".into(),
+        });
+    }
+    for (i, &s) in sigma_w2.iter().enumerate() {
+        check_nonnegative(format!("sigma_w2[{i}]"), s)?;
+    }
+    check_nonnegative("sigma_b2", sigma_b2)?;
+    check_nonnegative("input_second_moment", input_second_moment)?;
+    check_nonnegative("output_grad_var", output_grad_var)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uniform(act: Activation, sw2: f64, sb2: f64, depth: usize) -> Vec<LayerPrediction> {
+        predict_mlp(
+            act,
+            &vec![sw2; depth],
+            sb2,
+            &vec![128; depth + 1],
+            16,
+            1.0,
+            1.0,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn he_normal_keeps_relu_preactivation_variance() {
+        let p = uniform(Activation::Relu, 2.0, 0.0, 20);
+        for l in &p {
+            assert!(
+                (l.preact_var - 2.0).abs() < 1e-12,
+                "layer {}: {}",
+                l.layer,
+                l.preact_var
+            );
+            assert!((l.act_second_moment - 1.0).abs() < 1e-12);
+            // relu(u) has mean sqrt(q / 2 pi) and variance q/2 - q/(2 pi).
+            let mean = (2.0 / (2.0 * std::f64::consts::PI)).sqrt();
+            assert!(
+                (l.act_mean - mean).abs() < 1e-12
+                    && (l.act_var - (1.0 - mean * mean)).abs() < 1e-12
+            );
+        }
+    }
+
+    #[test]
+    fn he_normal_keeps_relu_gradient_variance_at_equal_widths() {
+        let p = uniform(Activation::Relu, 2.0, 0.0, 20);
+        for l in &p {
+            assert!((l.act_grad_var - 1.0).abs() < 1e-12, "layer {}", l.layer);
+            assert!((l.grad_var - 0.5).abs() < 1e-12, "layer {}", l.layer);
+            // batch 16 * E[h^2] (1, also for the N(0,1) input) * 0.5.
+            assert!((l.wgrad_var - 8.0).abs() < 1e-11, "layer {}", l.layer);
+        }
+    }
+
+    #[test]
+    fn width_ratios_scale_the_backward_pass() {
+        // Linear, sigma_w2 = 1: act_grad_var^l = N_(l+1)/N_l * act_grad_var^(l+1).
+        let p = predict_mlp(
+            Activation::Linear,
+            &[1.0; 2],
+            0.0,
+            &[10, 20, 40],
+            1,
+            1.0,
+            3.0,
+        )
+        .unwrap();
+        assert_eq!(p[1].act_grad_var, 3.0);
+        assert_eq!(p[0].act_grad_var, 6.0);
+    }
+
+    #[test]
+    fn tanh_at_sigma_w_one_decays_like_one_over_two_l() {
+        // q^(l+1) ~= q^l - 2 (q^l)^2, so q^l ~ 1/(2l); l q^l -> 1/2 up to O(log l / l).
+        let p = uniform(Activation::Tanh, 1.0, 0.0, 1000);
+        let last = p.last().unwrap();
+        let lq = last.layer as f64 * last.preact_var;
+        assert!((lq - 0.5).abs() < 0.02 * 0.5, "l q^l = {lq}");
+    }
+
+    #[test]
+    fn selu_with_lecun_weights_flows_to_mean_zero_variance_one() {
+        // Klambauer et al. 2017: (0, 1) is the attracting fixed point; start far from it.
+        // q - 1 shrinks by ~0.76 per layer near it, so 100 layers leave ~1e-12.
+        for m2 in [0.2, 4.0] {
+            let p =
+                predict_mlp(Activation::Selu, &[1.0; 100], 0.0, &[64; 101], 8, m2, 1.0).unwrap();
+            let last = p.last().unwrap();
+            assert!(
+                last.act_mean.abs() < 1e-9,
+                "E[x^2]={m2}: mean {}",
+                last.act_mean
+            );
+            assert!(
+                (last.act_var - 1.0).abs() < 1e-9,
+                "E[x^2]={m2}: var {}",
+                last.act_var
+            );
+        }
+    }
+
+    #[test]
+    fn overflow_is_a_result_not_an_error() {
+        let p = uniform(Activation::Relu, 1e200, 0.0, 4);
+        assert!(p[3].preact_var.is_infinite() && p[3].act_var.is_infinite());
+        assert!(p[0].preact_var.is_finite());
+    }
+
+    #[test]
+    fn bad_input_names_the_offending_value() {
+        let e = predict_mlp(Activation::Tanh, &[1.0; 2], 0.0, &[8; 2], 1, 1.0, 1.0).unwrap_err();
+        assert!(
+            e.to_string().contains("widths has 2 entries; expected 3"),
+            "{e}"
+        );
+        let e = predict_mlp(Activation::Tanh, &[1.0; 2], 0.0, &[8, 0, 8], 1, 1.0, 1.0).unwrap_err();
+        assert_eq!(e.to_string(), "widths[1] = 0; it must be at least 1");
+        let e = predict_mlp(Activation::Tanh, &[1.0, -1.0], 0.0, &[8; 3], 1, 1.0, 1.0).unwrap_err();
+        assert!(e.to_string().starts_with("sigma_w2[1] = -1"), "{e}");
+        let e = predict_mlp(Activation::Tanh, &[], 0.0, &[8], 1, 1.0, 1.0).unwrap_err();
+        assert!(matches!(e, TheoryError::Empty { .. }));
+        let e = predict_mlp(Activation::Tanh, &[1.0], 0.0, &[8; 2], 0, 1.0, 1.0).unwrap_err();
+        assert_eq!(e.to_string(), "batch = 0; it must be at least 1");
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of sigprop-theory's public API: the pieces agree with each other.
+
+mod consistency;

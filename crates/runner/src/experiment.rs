@@ -61,7 +61,7 @@ impl Experiment {
     /// Parse suite text; `origin` names it in errors.
     pub fn from_suite_text(text: &str, origin: &str, stem: &str, command: String) -> Result<Experiment, RunnerError> {
         let suite: SuiteFile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let at = line.map(|l| format!(" line {l}")).unwrap_or_default();
             RunnerError::input(format!("{origin}{at}: {}", e.message().trim().replace('\n', " ")))
         })?;

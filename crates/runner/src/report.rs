@@ -17,7 +17,7 @@ use crate::summary::RATIO_LIMIT;
 pub fn ranked(summaries: &[(ConfigKey, SummaryRow)]) -> Vec<&(ConfigKey, SummaryRow)> {
     let score = |s: &SummaryRow| {
         let class = match s.verdict.as_str() {
-            "diverged" => 3.0,
+            "diverged" => 3.0f64,
             "collapsed" => 2.0,
             _ => 0.0,
         };

@@ -26,14 +26,20 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one configuration over several seeds.
-    #[command(after_help = "Example:\n  sigprop run --arch mlp --init he-normal --activation relu --depth 50 --width 512 --seeds 5 --out reports/he")]
+    #[command(
+        after_help = "Example:\n  sigprop run --arch mlp --init he-normal --activation relu --depth 50 --width 512 --seeds 5 --out reports/he"
+    )]
     Run(RunArgs),
     /// Run the cross product of initializers and activations, with overlaid charts.
-    #[command(after_help = "Example:\n  sigprop compare --inits xavier-normal,he-normal,lecun-normal --activations tanh,relu --depth 30")]
+    #[command(
+        after_help = "Example:\n  sigprop compare --inits xavier-normal,he-normal,lecun-normal --activations tanh,relu --depth 30"
+    )]
     Compare(CompareArgs),
     /// Run a suite file from experiments/ (a grid over any parameter); without a file, the
     /// built-in quickstart suite.
-    #[command(after_help = "Example:\n  sigprop suite experiments/he2015.toml --out reports/he2015")]
+    #[command(
+        after_help = "Example:\n  sigprop suite experiments/he2015.toml --out reports/he2015"
+    )]
     Suite(SuiteArgs),
     /// Redraw every chart and the report of an output folder from its CSVs alone.
     #[command(after_help = "Example:\n  sigprop plot reports/quickstart")]
@@ -42,7 +48,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  sigprop list inits")]
     List(ListArgs),
     /// Mean-field predictions: per-layer CSV, fixed points (--info) or the phase diagram.
-    #[command(after_help = "Examples:\n  sigprop theory --activation tanh --init variance-scaling:scale=1.5 --sigma-b 0.2236 --depth 50\n  sigprop theory --activation tanh --sigma-b 0.2236 --info\n  sigprop theory --activation tanh --phase-diagram --out reports/phase")]
+    #[command(
+        after_help = "Examples:\n  sigprop theory --activation tanh --init variance-scaling:scale=1.5 --sigma-b 0.2236 --depth 50\n  sigprop theory --activation tanh --sigma-b 0.2236 --info\n  sigprop theory --activation tanh --phase-diagram --out reports/phase"
+    )]
     Theory(TheoryArgs),
 }
 

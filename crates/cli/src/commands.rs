@@ -6,12 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use sigprop_init::{Activation, ACTIVATION_NAMES, SCHEME_NAMES, Scheme, scheme_description};
+use sigprop_init::{ACTIVATION_NAMES, Activation, SCHEME_NAMES, Scheme, scheme_description};
 use sigprop_nets::{Arch, BackendKind, NetConfig};
 use sigprop_runner::{Experiment, RunOptions, RunnerError, Settings, redraw, run};
 use sigprop_theory::{Critical, MeanField, critical_sigma_w, predict_mlp};
 
-use crate::args::{CompareArgs, ListArgs, NetArgs, OutArgs, PlotArgs, RunArgs, SuiteArgs, TheoryArgs};
+use crate::args::{
+    CompareArgs, ListArgs, NetArgs, OutArgs, PlotArgs, RunArgs, SuiteArgs, TheoryArgs,
+};
 
 /// The built-in quickstart suite (`sigprop suite` without a file).
 const QUICKSTART: &str = include_str!("../../../experiments/quickstart.toml");
@@ -75,7 +77,16 @@ pub fn split_specs(values: &[String]) -> Vec<String> {
 /// A fresh folder under `reports/` named after the experiment.
 fn fresh_out(name: &str) -> PathBuf {
     let base = Path::new("reports");
-    let stem: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     let mut dir = base.join(&stem);
     let mut n = 2;
     while dir.exists() {
@@ -87,14 +98,22 @@ fn fresh_out(name: &str) -> PathBuf {
 
 fn execute(exp: &Experiment, out: &OutArgs) -> Result<()> {
     let dir = out.out.clone().unwrap_or_else(|| fresh_out(&exp.name));
-    let finished = run(exp, &RunOptions { out: dir.clone(), quiet: out.quiet })?;
+    let finished = run(
+        exp,
+        &RunOptions {
+            out: dir.clone(),
+            quiet: out.quiet,
+        },
+    )?;
     if out.json {
         let rows: Vec<serde_json::Value> = finished
             .summaries
             .iter()
             .map(|(k, s)| {
                 let mut v = serde_json::to_value(k).unwrap_or_default();
-                if let (Some(m), Ok(serde_json::Value::Object(extra))) = (v.as_object_mut(), serde_json::to_value(s)) {
+                if let (Some(m), Ok(serde_json::Value::Object(extra))) =
+                    (v.as_object_mut(), serde_json::to_value(s))
+                {
                     m.extend(extra);
                 }
                 v
@@ -102,9 +121,15 @@ fn execute(exp: &Experiment, out: &OutArgs) -> Result<()> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if !out.quiet {
-        println!("{:<40} {:>12} {:>12}  verdict", "configuration", "fwd ln/layer", "bwd ln/layer");
+        println!(
+            "{:<40} {:>12} {:>12}  verdict",
+            "configuration", "fwd ln/layer", "bwd ln/layer"
+        );
         for (k, s) in &finished.summaries {
-            println!("{:<40} {:>12.4} {:>12.4}  {}", k.label, s.fwd_log_slope, s.bwd_log_slope, s.verdict);
+            println!(
+                "{:<40} {:>12.4} {:>12.4}  {}",
+                k.label, s.fwd_log_slope, s.bwd_log_slope, s.verdict
+            );
         }
         println!("wrote {}", dir.join("report.md").display());
     }
@@ -137,7 +162,12 @@ pub fn compare_cmd(a: &CompareArgs) -> Result<()> {
 pub fn suite_cmd(a: &SuiteArgs) -> Result<()> {
     let exp = match &a.file {
         Some(f) => Experiment::from_suite_file(f, command_line())?,
-        None => Experiment::from_suite_text(QUICKSTART, "built-in quickstart", "quickstart", command_line())?,
+        None => Experiment::from_suite_text(
+            QUICKSTART,
+            "built-in quickstart",
+            "quickstart",
+            command_line(),
+        )?,
     };
     execute(&exp, &a.out)
 }
@@ -148,10 +178,17 @@ pub fn plot_cmd(a: &PlotArgs) -> Result<()> {
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
-    let title = manifest["experiment"].as_str().unwrap_or("sigprop report").to_string();
+    let title = manifest["experiment"]
+        .as_str()
+        .unwrap_or("sigprop report")
+        .to_string();
     let command = manifest["command"].as_str().unwrap_or("").to_string();
     let finished = redraw(&a.dir, &title, "", &command)?;
-    println!("redrew {} charts in {}", finished.charts.len(), a.dir.display());
+    println!(
+        "redrew {} charts in {}",
+        finished.charts.len(),
+        a.dir.display()
+    );
     Ok(())
 }
 
@@ -175,7 +212,15 @@ pub fn list_cmd(a: &ListArgs) -> Result<()> {
         }
         "backends" => {
             for (b, built) in BackendKind::all() {
-                println!("{:<8} {}", b.name(), if built { "built in" } else { "not in this build" });
+                println!(
+                    "{:<8} {}",
+                    b.name(),
+                    if built {
+                        "built in"
+                    } else {
+                        "not in this build"
+                    }
+                );
             }
         }
         other => {
@@ -190,13 +235,22 @@ pub fn list_cmd(a: &ListArgs) -> Result<()> {
 
 /// `sigprop theory`.
 pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
-    let act: Activation = a.activation.parse().map_err(|e| RunnerError::input(format!("--activation: {e}")))?;
+    let act: Activation = a
+        .activation
+        .parse()
+        .map_err(|e| RunnerError::input(format!("--activation: {e}")))?;
     let sigma_b = a.sigma_b.unwrap_or(0.0);
     if !(sigma_b >= 0.0 && sigma_b.is_finite()) {
-        return Err(RunnerError::input(format!("--sigma-b {sigma_b} is not allowed; expected a number >= 0")).into());
+        return Err(RunnerError::input(format!(
+            "--sigma-b {sigma_b} is not allowed; expected a number >= 0"
+        ))
+        .into());
     }
     if a.phase_diagram {
-        let dir = a.out.clone().unwrap_or_else(|| fresh_out(&format!("phase-{}", act.name())));
+        let dir = a
+            .out
+            .clone()
+            .unwrap_or_else(|| fresh_out(&format!("phase-{}", act.name())));
         sigprop_runner::execute::prepare_out(&dir)?;
         let files = crate::phase::draw(act, &dir)?;
         for f in files {
@@ -207,13 +261,22 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
     let critical = critical_sigma_w(act, sigma_b);
     if a.info {
         let (sigma_w2, from) = match &a.init {
-            Some(init) => (sigma_w2_of(act, init, a.width.unwrap_or(256))?, format!("--init {init}")),
+            Some(init) => (
+                sigma_w2_of(act, init, a.width.unwrap_or(256))?,
+                format!("--init {init}"),
+            ),
             None => match critical {
-                Critical::Root { sigma_w, .. } => (sigma_w * sigma_w, "the critical sigma_w".to_string()),
+                Critical::Root { sigma_w, .. } => {
+                    (sigma_w * sigma_w, "the critical sigma_w".to_string())
+                }
                 _ => (1.0, "sigma_w^2 = 1 (no critical point)".to_string()),
             },
         };
-        let mf = MeanField { activation: act, sigma_w2, sigma_b2: sigma_b * sigma_b };
+        let mf = MeanField {
+            activation: act,
+            sigma_w2,
+            sigma_b2: sigma_b * sigma_b,
+        };
         println!("activation      {act}");
         println!("sigma_b         {sigma_b}");
         println!("sigma_w^2       {sigma_w2}   (from {from})");
@@ -227,7 +290,10 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
         println!("phase           {:?}", mf.phase());
         match critical {
             Critical::Root { sigma_w, q_star } => {
-                println!("critical sigma_w {sigma_w}   (sigma_w^2 = {}, q* = {q_star})", sigma_w * sigma_w)
+                println!(
+                    "critical sigma_w {sigma_w}   (sigma_w^2 = {}, q* = {q_star})",
+                    sigma_w * sigma_w
+                )
             }
             Critical::NoCrossing { below, above } => println!(
                 "critical sigma_w none: chi_1 jumps over 1 between sigma_w={} (chi_1={}) and sigma_w={} (chi_1={})",
@@ -237,32 +303,53 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let init = a.init.clone().unwrap_or_else(|| "variance-scaling:scale=1".into());
+    let init = a
+        .init
+        .clone()
+        .unwrap_or_else(|| "variance-scaling:scale=1".into());
     let depth = a.depth.unwrap_or(20);
     let width = a.width.unwrap_or(256);
     let batch = a.batch.unwrap_or(128);
     for (flag, v) in [("--depth", depth), ("--width", width), ("--batch", batch)] {
         if v == 0 {
-            return Err(RunnerError::input(format!("{flag} 0 is not allowed; expected a whole number > 0")).into());
+            return Err(RunnerError::input(format!(
+                "{flag} 0 is not allowed; expected a whole number > 0"
+            ))
+            .into());
         }
     }
     let w2 = sigma_w2_of(act, &init, width)?;
     let widths = vec![width; depth + 1];
-    let preds = predict_mlp(act, &vec![w2; depth], sigma_b * sigma_b, &widths, batch, 1.0, 1.0)
-        .map_err(|e| RunnerError::input(e.to_string()))?;
+    let preds = predict_mlp(
+        act,
+        &vec![w2; depth],
+        sigma_b * sigma_b,
+        &widths,
+        batch,
+        1.0,
+        1.0,
+    )
+    .map_err(|e| RunnerError::input(e.to_string()))?;
     println!("layer,preact_var,act_mean,act_var,grad_var,act_grad_var,wgrad_var");
     for p in preds {
-        println!("{},{},{},{},{},{},{}", p.layer, p.preact_var, p.act_mean, p.act_var, p.grad_var, p.act_grad_var, p.wgrad_var);
+        println!(
+            "{},{},{},{},{},{},{}",
+            p.layer, p.preact_var, p.act_mean, p.act_var, p.grad_var, p.act_grad_var, p.wgrad_var
+        );
     }
     Ok(())
 }
 
 /// sigma_w^2 = Var(W) * fan_in that `init` implies for a `width x width` layer.
 fn sigma_w2_of(act: Activation, init: &str, width: usize) -> Result<f64> {
-    let scheme: Scheme = init.parse().map_err(|e| RunnerError::input(format!("--init: {e}")))?;
+    let scheme: Scheme = init
+        .parse()
+        .map_err(|e| RunnerError::input(format!("--init: {e}")))?;
     let mut net = NetConfig::new(Arch::Mlp, 1, width, &act.to_string(), init);
     net.bias_init = "zeros".into();
-    let resolved = net.resolve().map_err(|e| RunnerError::input(e.to_string()))?;
+    let resolved = net
+        .resolve()
+        .map_err(|e| RunnerError::input(e.to_string()))?;
     let critical = sigprop_runner::overlay::critical_for(&resolved)?;
     sigprop_runner::overlay::theory_params(&resolved, critical)
         .map(|(w2, _)| w2[0])

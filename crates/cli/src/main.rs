@@ -36,8 +36,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let user = e.downcast_ref::<RunnerError>().is_some_and(RunnerError::is_user_error);
-            eprintln!("error: {}", e.to_string().lines().next().unwrap_or_default());
+            let user = e
+                .downcast_ref::<RunnerError>()
+                .is_some_and(RunnerError::is_user_error);
+            eprintln!(
+                "error: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            );
             ExitCode::from(if user { 2 } else { 1 })
         }
     }

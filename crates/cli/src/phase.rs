@@ -14,11 +14,15 @@ const XI_CAP: f64 = 1000.0;
 
 /// Draw the diagram into `dir`; returns the files written.
 pub fn draw(act: Activation, dir: &Path) -> Result<Vec<PathBuf>> {
-    let grid = phase_grid(act, (0.5, 4.0, 71), (0.0, 0.3, 61));
+    let grid = phase_grid(act, (0.5, 4.0, 36), (0.0, 0.3, 31));
     let values: Vec<Vec<f64>> = grid
         .xi_c
         .iter()
-        .map(|row| row.iter().map(|&x| if x.is_finite() { x.min(XI_CAP) } else { XI_CAP }).collect())
+        .map(|row| {
+            row.iter()
+                .map(|&x| if x.is_finite() { x.min(XI_CAP) } else { XI_CAP })
+                .collect()
+        })
         .collect();
     let heat = Heatmap {
         x: grid.sigma_w2.clone(),
@@ -29,7 +33,12 @@ pub fn draw(act: Activation, dir: &Path) -> Result<Vec<PathBuf>> {
         value_label: "depth scale xi_c (layers)".into(),
         log_color: true,
     };
-    let curve: Vec<(f64, f64)> = grid.critical.iter().filter(|(w2, b2)| w2.is_finite() && b2.is_finite()).copied().collect();
+    let curve: Vec<(f64, f64)> = grid
+        .critical
+        .iter()
+        .filter(|(w2, b2)| w2.is_finite() && b2.is_finite())
+        .copied()
+        .collect();
     let title = format!("Order/chaos phase diagram of {act}: xi_c and the chi_1 = 1 curve");
     let stem = dir.join(format!("phase_{}", act.name()));
     Ok(heatmap_chart(&stem, &title, &heat, Some(&curve))?)

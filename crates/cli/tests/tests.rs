@@ -20,36 +20,101 @@ fn records(path: &Path) -> Vec<csv::StringRecord> {
 }
 
 fn col(path: &Path, name: &str) -> usize {
-    header(path).iter().position(|h| h == name).unwrap_or_else(|| panic!("{} has no column {name}", path.display()))
+    header(path)
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("{} has no column {name}", path.display()))
 }
 
-const SMALL: &[&str] = &["--depth", "6", "--width", "32", "--batch", "16", "--seeds", "2", "--quiet"];
+const SMALL: &[&str] = &[
+    "--depth", "6", "--width", "32", "--batch", "16", "--seeds", "2", "--quiet",
+];
 
 #[test]
 fn run_writes_every_promised_file_with_the_documented_columns() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r");
-    sigprop().args(["run", "--init", "he-normal", "--activation", "relu"]).args(SMALL).arg("--out").arg(&out).assert().success();
-    for f in ["layers.csv", "aggregate.csv", "summary.csv", "histograms.csv", "manifest.json", "report.md", "preact_var.svg", "preact_var.png", "grad_var.svg", "grad_var.png", "hist_act_c0.png"] {
+    sigprop()
+        .args(["run", "--init", "he-normal", "--activation", "relu"])
+        .args(SMALL)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    for f in [
+        "layers.csv",
+        "aggregate.csv",
+        "summary.csv",
+        "histograms.csv",
+        "manifest.json",
+        "report.md",
+        "preact_var.svg",
+        "preact_var.png",
+        "grad_var.svg",
+        "grad_var.png",
+        "hist_act_c0.png",
+    ] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
     let cols = header(&out.join("layers.csv"));
     for c in [
-        "run_id", "arch", "init", "activation", "depth", "width", "batch", "seed", "backend", "layer", "preact_mean", "preact_var",
-        "act_mean", "act_var", "act_batch_var", "grad_var", "act_grad_var", "wgrad_var", "weight_var", "dead_frac",
-        "saturated_frac", "nonfinite", "theory_preact_var", "theory_grad_var",
+        "run_id",
+        "arch",
+        "init",
+        "activation",
+        "depth",
+        "width",
+        "batch",
+        "seed",
+        "backend",
+        "layer",
+        "preact_mean",
+        "preact_var",
+        "act_mean",
+        "act_var",
+        "act_batch_var",
+        "grad_var",
+        "act_grad_var",
+        "wgrad_var",
+        "weight_var",
+        "dead_frac",
+        "saturated_frac",
+        "nonfinite",
+        "theory_preact_var",
+        "theory_grad_var",
     ] {
-        assert!(cols.iter().any(|h| h == c), "layers.csv lacks {c}: {cols:?}");
+        assert!(
+            cols.iter().any(|h| h == c),
+            "layers.csv lacks {c}: {cols:?}"
+        );
     }
     assert_eq!(records(&out.join("layers.csv")).len(), 2 * 6);
-    for c in ["fwd_log_slope", "bwd_log_slope", "fwd_ratio", "bwd_ratio", "verdict", "first_nonfinite_layer", "lsuv_iterations"] {
-        assert!(header(&out.join("summary.csv")).iter().any(|h| h == c), "summary.csv lacks {c}");
+    for c in [
+        "fwd_log_slope",
+        "bwd_log_slope",
+        "fwd_ratio",
+        "bwd_ratio",
+        "verdict",
+        "first_nonfinite_layer",
+        "lsuv_iterations",
+    ] {
+        assert!(
+            header(&out.join("summary.csv")).iter().any(|h| h == c),
+            "summary.csv lacks {c}"
+        );
     }
     for c in ["stat", "mean", "sd", "ci95_lo", "ci95_hi", "theory"] {
-        assert!(header(&out.join("aggregate.csv")).iter().any(|h| h == c), "aggregate.csv lacks {c}");
+        assert!(
+            header(&out.join("aggregate.csv")).iter().any(|h| h == c),
+            "aggregate.csv lacks {c}"
+        );
     }
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["configurations"][0]["seeds"], serde_json::json!([0, 1]));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["configurations"][0]["seeds"],
+        serde_json::json!([0, 1])
+    );
     assert!(manifest["configurations"][0]["times"][0]["forward_backward_s"].is_number());
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("sigprop run") && report.contains("preact_var.png"));
@@ -58,9 +123,23 @@ fn run_writes_every_promised_file_with_the_documented_columns() {
 #[test]
 fn rerunning_with_the_same_seed_gives_a_byte_identical_layers_csv() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["compare", "--inits", "xavier-normal,orthogonal", "--activations", "tanh,relu", "--sigma-b", "0.1"];
+    let args = [
+        "compare",
+        "--inits",
+        "xavier-normal,orthogonal",
+        "--activations",
+        "tanh,relu",
+        "--sigma-b",
+        "0.1",
+    ];
     for name in ["a", "b"] {
-        sigprop().args(args).args(SMALL).arg("--out").arg(dir.path().join(name)).assert().success();
+        sigprop()
+            .args(args)
+            .args(SMALL)
+            .arg("--out")
+            .arg(dir.path().join(name))
+            .assert()
+            .success();
     }
     let a = std::fs::read(dir.path().join("a/layers.csv")).unwrap();
     let b = std::fs::read(dir.path().join("b/layers.csv")).unwrap();
@@ -75,25 +154,60 @@ fn rerunning_with_the_same_seed_gives_a_byte_identical_layers_csv() {
 #[test]
 fn measured_seed_means_follow_the_theory_columns() {
     let dir = tempfile::tempdir().unwrap();
-    for (act, init) in [("relu", "he-normal"), ("tanh", "xavier-normal"), ("selu", "lecun-normal")] {
+    for (act, init) in [
+        ("relu", "he-normal"),
+        ("tanh", "xavier-normal"),
+        ("selu", "lecun-normal"),
+    ] {
         let out = dir.path().join(act);
         sigprop()
-            .args(["run", "--activation", act, "--init", init, "--depth", "8", "--width", "512", "--batch", "128", "--seeds", "8", "--quiet"])
+            .args([
+                "run",
+                "--activation",
+                act,
+                "--init",
+                init,
+                "--depth",
+                "8",
+                "--width",
+                "512",
+                "--batch",
+                "128",
+                "--seeds",
+                "8",
+                "--quiet",
+            ])
             .arg("--out")
             .arg(&out)
             .assert()
             .success();
         let agg = out.join("aggregate.csv");
-        let (stat, mean, sd, n, theory) = (col(&agg, "stat"), col(&agg, "mean"), col(&agg, "sd"), col(&agg, "n"), col(&agg, "theory"));
+        let (stat, mean, sd, n, theory) = (
+            col(&agg, "stat"),
+            col(&agg, "mean"),
+            col(&agg, "sd"),
+            col(&agg, "n"),
+            col(&agg, "theory"),
+        );
         let mut checked = 0;
         for r in records(&agg) {
             if !["preact_var", "grad_var"].contains(&&r[stat]) {
                 continue;
             }
-            let t: f64 = r[theory].parse().unwrap_or_else(|_| panic!("{act}: no theory for {}", &r[stat]));
-            let (m, s, k): (f64, f64, f64) = (r[mean].parse().unwrap(), r[sd].parse().unwrap(), r[n].parse().unwrap());
+            let t: f64 = r[theory]
+                .parse()
+                .unwrap_or_else(|_| panic!("{act}: no theory for {}", &r[stat]));
+            let (m, s, k): (f64, f64, f64) = (
+                r[mean].parse().unwrap(),
+                r[sd].parse().unwrap(),
+                r[n].parse().unwrap(),
+            );
             let tol = 4.0 * s / k.sqrt() + 0.01 * t;
-            assert!((m - t).abs() < tol, "{act} {} : mean {m} vs theory {t} (tol {tol})", &r[stat]);
+            assert!(
+                (m - t).abs() < tol,
+                "{act} {} : mean {m} vs theory {t} (tol {tol})",
+                &r[stat]
+            );
             checked += 1;
         }
         assert_eq!(checked, 16, "{act}");
@@ -105,7 +219,22 @@ fn an_overflowing_run_finishes_with_the_verdict_diverged() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
     sigprop()
-        .args(["run", "--init", "uniform:a=1", "--activation", "relu", "--depth", "100", "--width", "128", "--batch", "16", "--seeds", "1", "--quiet"])
+        .args([
+            "run",
+            "--init",
+            "uniform:a=1",
+            "--activation",
+            "relu",
+            "--depth",
+            "100",
+            "--width",
+            "128",
+            "--batch",
+            "16",
+            "--seeds",
+            "1",
+            "--quiet",
+        ])
         .arg("--out")
         .arg(&out)
         .assert()
@@ -115,20 +244,39 @@ fn an_overflowing_run_finishes_with_the_verdict_diverged() {
     assert_eq!(&row[col(&s, "verdict")], "diverged");
     let first: usize = row[col(&s, "first_nonfinite_layer")].parse().unwrap();
     assert!(first > 1 && first < 100, "first non-finite layer {first}");
-    assert!(out.join("preact_var.png").is_file(), "charts skip non-finite points instead of failing");
+    assert!(
+        out.join("preact_var.png").is_file(),
+        "charts skip non-finite points instead of failing"
+    );
 }
 
 #[test]
 fn plot_redraws_the_charts_from_the_csvs_of_an_earlier_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("p");
-    sigprop().args(["run", "--init", "lecun-normal", "--activation", "tanh"]).args(SMALL).arg("--out").arg(&out).assert().success();
-    for f in ["preact_var.svg", "preact_var.png", "grad_var.png", "report.md"] {
+    sigprop()
+        .args(["run", "--init", "lecun-normal", "--activation", "tanh"])
+        .args(SMALL)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    for f in [
+        "preact_var.svg",
+        "preact_var.png",
+        "grad_var.png",
+        "report.md",
+    ] {
         std::fs::remove_file(out.join(f)).unwrap();
     }
     std::fs::remove_file(out.join("manifest.json")).unwrap();
     sigprop().arg("plot").arg(&out).assert().success();
-    for f in ["preact_var.svg", "preact_var.png", "grad_var.png", "report.md"] {
+    for f in [
+        "preact_var.svg",
+        "preact_var.png",
+        "grad_var.png",
+        "report.md",
+    ] {
         assert!(out.join(f).is_file(), "plot did not redraw {f}");
     }
 }
@@ -143,7 +291,14 @@ fn a_suite_file_runs_its_grid_and_two_numeric_keys_get_heatmaps() {
     )
     .unwrap();
     let out = dir.path().join("o");
-    sigprop().arg("suite").arg(&suite).arg("--out").arg(&out).arg("--quiet").assert().success();
+    sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .arg("--quiet")
+        .assert()
+        .success();
     assert_eq!(records(&out.join("summary.csv")).len(), 6);
     assert!(out.join("heatmap_grad_growth.png").is_file());
 }
@@ -151,7 +306,17 @@ fn a_suite_file_runs_its_grid_and_two_numeric_keys_get_heatmaps() {
 #[test]
 fn theory_prints_per_layer_predictions_and_fixed_points() {
     let out = sigprop()
-        .args(["theory", "--activation", "relu", "--init", "xavier-normal", "--depth", "4", "--width", "100"])
+        .args([
+            "theory",
+            "--activation",
+            "relu",
+            "--init",
+            "xavier-normal",
+            "--depth",
+            "4",
+            "--width",
+            "100",
+        ])
         .assert()
         .success()
         .get_output()
@@ -161,21 +326,43 @@ fn theory_prints_per_layer_predictions_and_fixed_points() {
     let mut lines = text.lines();
     assert!(lines.next().unwrap().starts_with("layer,preact_var,"));
     // ReLU with sigma_w^2 = 1 halves q each layer: 1, 1/2, 1/4, 1/8.
-    let q: Vec<f64> = lines.map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    let q: Vec<f64> = lines
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
     for (l, q) in q.iter().enumerate() {
-        assert!((q - 0.5f64.powi(l as i32)).abs() < 1e-9, "layer {}: {q}", l + 1);
+        assert!(
+            (q - 0.5f64.powi(l as i32)).abs() < 1e-9,
+            "layer {}: {q}",
+            l + 1
+        );
     }
-    let info = sigprop().args(["theory", "--activation", "tanh", "--sigma-b", "0", "--info"]).assert().success().get_output().stdout.clone();
+    let info = sigprop()
+        .args(["theory", "--activation", "tanh", "--sigma-b", "0", "--info"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let info = String::from_utf8(info).unwrap();
-    assert!(info.contains("chi_1") && info.contains("critical sigma_w"), "{info}");
+    assert!(
+        info.contains("chi_1") && info.contains("critical sigma_w"),
+        "{info}"
+    );
 }
 
 fn fails_with(args: &[&str], needle: &str) {
     let out = sigprop().args(args).assert().code(2).get_output().clone();
     let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: not one line: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line: {err}"
+    );
     assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -185,7 +372,10 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
     let out = out.to_str().unwrap();
     fails_with(&["run", "--init", "he_norml", "--out", out], "he_norml");
     fails_with(&["run", "--activation", "relux", "--out", out], "relux");
-    fails_with(&["run", "--arch", "transformer", "--out", out], "transformer");
+    fails_with(
+        &["run", "--arch", "transformer", "--out", out],
+        "transformer",
+    );
     fails_with(&["run", "--backend", "tpu", "--out", out], "tpu");
     fails_with(&["run", "--depth", "0", "--out", out], "depth");
     fails_with(&["run", "--width=-3", "--out", out], "--width");
@@ -196,10 +386,31 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
     fails_with(&["suite", bad.to_str().unwrap(), "--out", out], "bad.toml");
     std::fs::write(&bad, "[base]\ndepth = 3\ndepht = 4\n").unwrap();
     fails_with(&["suite", bad.to_str().unwrap(), "--out", out], "depht");
-    fails_with(&["suite", dir.path().join("missing.toml").to_str().unwrap(), "--out", out], "missing.toml");
+    fails_with(
+        &[
+            "suite",
+            dir.path().join("missing.toml").to_str().unwrap(),
+            "--out",
+            out,
+        ],
+        "missing.toml",
+    );
     let file = dir.path().join("file");
     std::fs::write(&file, "").unwrap();
     let unwritable = file.join("sub");
-    fails_with(&["run", "--depth", "2", "--width", "4", "--seeds", "1", "--out", unwritable.to_str().unwrap()], "--out");
+    fails_with(
+        &[
+            "run",
+            "--depth",
+            "2",
+            "--width",
+            "4",
+            "--seeds",
+            "1",
+            "--out",
+            unwritable.to_str().unwrap(),
+        ],
+        "--out",
+    );
     assert!(!Path::new(out).join("layers.csv").exists());
 }

@@ -19,11 +19,22 @@ fn gemm_rate(device: &Device) -> f64 {
     let n = 1024;
     let a = Tensor::<2>::ones([n, n], device);
     let b = Tensor::<2>::ones([n, n], device);
-    let _: Vec<f32> = a.clone().matmul(b.clone()).into_data().try_to_vec().unwrap();
+    let _: Vec<f32> = a
+        .clone()
+        .matmul(b.clone())
+        .into_data()
+        .try_to_vec()
+        .unwrap();
     let times: Vec<f64> = (0..5)
         .map(|_| {
             let t = Instant::now();
-            let _: Vec<f32> = a.clone().matmul(b.clone()).slice([0..1, 0..1]).into_data().try_to_vec().unwrap();
+            let _: Vec<f32> = a
+                .clone()
+                .matmul(b.clone())
+                .slice([0..1, 0..1])
+                .into_data()
+                .try_to_vec()
+                .unwrap();
             t.elapsed().as_secs_f64()
         })
         .collect();
@@ -33,9 +44,15 @@ fn gemm_rate(device: &Device) -> f64 {
 fn main() {
     let (depth, width, batch) = (50usize, 512usize, 256usize);
     let device = Device::flex();
-    let net = NetConfig::new(Arch::Mlp, depth, width, "relu", "he-normal").resolve().unwrap();
+    let net = NetConfig::new(Arch::Mlp, depth, width, "relu", "he-normal")
+        .resolve()
+        .unwrap();
     let params = build_params(&net, 0, None).unwrap();
-    let opts = ProbeOptions { batch, hist_layers: vec![], hist_bins: 0 };
+    let opts = ProbeOptions {
+        batch,
+        hist_layers: vec![],
+        hist_bins: 0,
+    };
     let _ = probe(&net, &params, 0, &opts, &device).unwrap();
     let runs: Vec<(f64, f64)> = (0..7)
         .map(|_| {
@@ -51,8 +68,16 @@ fn main() {
     let floor = flops / (rate * 1e9);
     println!("sigprop flex  MLP relu he-normal depth {depth} width {width} batch {batch}");
     println!("  probed pass incl. statistics: {total:.3} s (forward+backward {fb:.3} s)");
-    println!("  GEMM work {:.1} GFLOP; flex GEMM rate {rate:.0} GFLOP/s -> floor {floor:.3} s; pass at {:.0}% of the floor rate", flops / 1e9, 100.0 * floor / total);
-    let torch = Command::new("python3").arg("scripts/bench_torch.py").arg("probe").current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).output();
+    println!(
+        "  GEMM work {:.1} GFLOP; flex GEMM rate {rate:.0} GFLOP/s -> floor {floor:.3} s; pass at {:.0}% of the floor rate",
+        flops / 1e9,
+        100.0 * floor / total
+    );
+    let torch = Command::new("python3")
+        .arg("scripts/bench_torch.py")
+        .arg("probe")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output();
     match torch {
         Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
         _ => println!("  PyTorch: not installed (pip install torch) - skipped"),

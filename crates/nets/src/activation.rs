@@ -45,9 +45,15 @@ mod tests {
             let gs: Vec<f32> = x.grad(&grads).unwrap().into_data().try_to_vec().unwrap();
             for ((&xv, &yv), &gv) in xs.iter().zip(&ys).zip(&gs) {
                 let want = a.phi(xv as f64);
-                assert!((yv as f64 - want).abs() < 2e-6 * (1.0 + want.abs()), "{a} phi({xv}) = {yv}, want {want}");
+                assert!(
+                    (yv as f64 - want).abs() < 2e-6 * (1.0 + want.abs()),
+                    "{a} phi({xv}) = {yv}, want {want}"
+                );
                 let dwant = a.dphi(xv as f64);
-                assert!((gv as f64 - dwant).abs() < 1e-5 * (1.0 + dwant.abs()), "{a} phi'({xv}) = {gv}, want {dwant}");
+                assert!(
+                    (gv as f64 - dwant).abs() < 1e-5 * (1.0 + dwant.abs()),
+                    "{a} phi'({xv}) = {gv}, want {dwant}"
+                );
             }
         }
     }

@@ -82,7 +82,10 @@ impl FromStr for BackendKind {
 /// A backend missing from this build, or one whose driver is absent (wgpu without any
 /// Vulkan adapter), is a [`NetError::BackendUnavailable`], never a panic.
 pub fn device(kind: BackendKind) -> Result<Device, NetError> {
-    let unavailable = |why: String| NetError::BackendUnavailable { backend: kind.name(), why };
+    let unavailable = |why: String| NetError::BackendUnavailable {
+        backend: kind.name(),
+        why,
+    };
     let device = match kind {
         BackendKind::Flex => Device::flex(),
         // Deprecated upstream, kept as an option: the classic CPU backend to cross-check flex.
@@ -115,7 +118,7 @@ fn probe(device: &Device) -> Result<(), String> {
     });
     std::panic::set_hook(previous);
     match result {
-        Ok(v) if v == 2.0 => Ok(()),
+        Ok(2.0) => Ok(()),
         Ok(v) => Err(format!("probe computed 1 + 1 = {v}")),
         Err(payload) => Err(payload
             .downcast_ref::<String>()

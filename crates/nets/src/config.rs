@@ -112,7 +112,9 @@ impl FromStr for Loss {
             "projection" => Ok(Loss::Projection),
             "mse" => Ok(Loss::Mse),
             "cross-entropy" | "ce" => Ok(Loss::CrossEntropy),
-            other => Err(NetError::UnknownLoss { name: other.to_string() }),
+            other => Err(NetError::UnknownLoss {
+                name: other.to_string(),
+            }),
         }
     }
 }
@@ -152,7 +154,13 @@ pub struct NetConfig {
 
 impl NetConfig {
     /// A config with the defaults for everything but the essentials.
-    pub fn new(arch: Arch, depth: usize, width: usize, activation: &str, weight_init: &str) -> Self {
+    pub fn new(
+        arch: Arch,
+        depth: usize,
+        width: usize,
+        activation: &str,
+        weight_init: &str,
+    ) -> Self {
         NetConfig {
             arch,
             depth,
@@ -174,7 +182,11 @@ impl NetConfig {
     pub fn resolve(&self) -> Result<ResolvedNet, NetError> {
         let positive = |key: &'static str, v: usize| {
             if v == 0 {
-                Err(NetError::BadConfig { key, value: "0".into(), allowed: "a whole number > 0".into() })
+                Err(NetError::BadConfig {
+                    key,
+                    value: "0".into(),
+                    allowed: "a whole number > 0".into(),
+                })
             } else {
                 Ok(())
             }
@@ -202,12 +214,13 @@ impl NetConfig {
             (None, _) => vec![self.width; self.depth + 1],
         };
         let parse_scheme = |key: &'static str, s: &str| -> Result<Scheme, NetError> {
-            s.parse::<Scheme>().map_err(|e: InitError| NetError::Init { path: key.into(), source: e })
+            s.parse::<Scheme>()
+                .map_err(|e: InitError| NetError::init(key, e))
         };
         let activation = self
             .activation
             .parse::<Activation>()
-            .map_err(|e| NetError::Init { path: "activation".into(), source: e })?;
+            .map_err(|e| NetError::init("activation", e))?;
         let weight_init = parse_scheme("init", &self.weight_init)?;
         let bias_init = parse_scheme("bias-init", &self.bias_init)?;
         let hidden_init = parse_scheme("hidden-init", &self.hidden_init)?;
@@ -216,14 +229,14 @@ impl NetConfig {
             Arch::Cnn => {
                 positive("image-size", self.image_size)?;
                 positive("groups", self.groups)?;
-                if self.kernel % 2 == 0 {
+                if self.kernel.is_multiple_of(2) {
                     return Err(NetError::BadConfig {
                         key: "kernel",
                         value: self.kernel.to_string(),
                         allowed: "an odd kernel size (same padding)".into(),
                     });
                 }
-                if self.width % self.groups != 0 {
+                if !self.width.is_multiple_of(self.groups) {
                     return Err(NetError::BadConfig {
                         key: "groups",
                         value: self.groups.to_string(),
@@ -240,7 +253,14 @@ impl NetConfig {
                 allowed: "fixup only with arch resmlp".into(),
             });
         }
-        Ok(ResolvedNet { config: self.clone(), widths, activation, weight_init, bias_init, hidden_init })
+        Ok(ResolvedNet {
+            config: self.clone(),
+            widths,
+            activation,
+            weight_init,
+            bias_init,
+            hidden_init,
+        })
     }
 }
 

@@ -52,6 +52,16 @@ pub enum NetError {
         /// Tensor path, e.g. `layers.3.weight`.
         path: String,
         /// The initializer's error.
-        source: InitError,
+        source: Box<InitError>,
     },
+}
+
+impl NetError {
+    /// An initializer error at tensor `path`.
+    pub fn init(path: impl Into<String>, e: InitError) -> Self {
+        NetError::Init {
+            path: path.into(),
+            source: Box::new(e),
+        }
+    }
 }

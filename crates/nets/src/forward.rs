@@ -54,7 +54,10 @@ pub(crate) enum WeightGrad {
     /// A parameter leaf: read `leaf.grad()` (path for the host-side weight audit).
     Leaf(String),
     /// A weight shared across time steps: the step's own contribution `h_prev^T dL/dz`.
-    PerStep { path: String, h_prev: Tensor<2> },
+    PerStep {
+        path: String,
+        h_prev: Box<Tensor<2>>,
+    },
 }
 
 /// What one site hands to the recorder.
@@ -104,7 +107,12 @@ pub(crate) fn linear(p: &HashMap<String, DeviceParam>, prefix: &str, h: Tensor<2
 }
 
 /// The same-padded convolution of layer `l` (weights `[out, in/groups, k, k]`).
-pub(crate) fn conv(net: &ResolvedNet, p: &HashMap<String, DeviceParam>, l: usize, h: Tensor<4>) -> Tensor<4> {
+pub(crate) fn conv(
+    net: &ResolvedNet,
+    p: &HashMap<String, DeviceParam>,
+    l: usize,
+    h: Tensor<4>,
+) -> Tensor<4> {
     let w = match p.get(&format!("layers.{l}.weight")) {
         Some(DeviceParam::D4(t)) => t.clone(),
         _ => unreachable!("conv weights are 4-D"),
@@ -114,7 +122,12 @@ pub(crate) fn conv(net: &ResolvedNet, p: &HashMap<String, DeviceParam>, l: usize
         _ => None,
     };
     let pad = net.config.kernel / 2;
-    conv2d(h, w, b, ConvOptions::new([1, 1], [pad, pad], [1, 1], net.config.groups))
+    conv2d(
+        h,
+        w,
+        b,
+        ConvOptions::new([1, 1], [pad, pad], [1, 1], net.config.groups),
+    )
 }
 
 /// Run the network on `x` (`[batch, N_0]`, or `[batch, C, S, S]` flattened for the CNN;
@@ -133,7 +146,15 @@ pub(crate) fn forward<R: Recorder>(
             for l in 1..=cfg.depth {
                 let z = linear(p, &format!("layers.{l}"), h);
                 let weight = Some(WeightGrad::Leaf(format!("layers.{l}.weight")));
-                h = rec.site(SiteIn { site: "layer", layer: l, act, weight }, z);
+                h = rec.site(
+                    SiteIn {
+                        site: "layer",
+                        layer: l,
+                        act,
+                        weight,
+                    },
+                    z,
+                );
             }
             h
         }
@@ -145,13 +166,26 @@ pub(crate) fn forward<R: Recorder>(
                     let path = format!("blocks.{k}.branch.{i}");
                     let weight = Some(WeightGrad::Leaf(format!("{path}.weight")));
                     let site = format!("branch.{i}");
-                    let h = rec.site(SiteIn { site: &site, layer: k, act, weight }, u);
+                    let h = rec.site(
+                        SiteIn {
+                            site: &site,
+                            layer: k,
+                            act,
+                            weight,
+                        },
+                        u,
+                    );
                     u = linear(p, &path, h);
                 }
                 // Fixup's scalar biases (0) and multiplier (1) change no value at
                 // initialization, so they are not materialised.
                 let out = x + u;
-                let s = SiteIn { site: "out", layer: k, act: Activation::Linear, weight: None };
+                let s = SiteIn {
+                    site: "out",
+                    layer: k,
+                    act: Activation::Linear,
+                    weight: None,
+                };
                 x = rec.site(s, out);
             }
             x
@@ -163,7 +197,15 @@ pub(crate) fn forward<R: Recorder>(
             for l in 1..=cfg.depth {
                 let z = conv(net, p, l, h);
                 let weight = Some(WeightGrad::Leaf(format!("layers.{l}.weight")));
-                h = rec.site(SiteIn { site: "conv", layer: l, act, weight }, z);
+                h = rec.site(
+                    SiteIn {
+                        site: "conv",
+                        layer: l,
+                        act,
+                        weight,
+                    },
+                    z,
+                );
             }
             h.reshape([batch, c * s * s])
         }
@@ -181,8 +223,19 @@ pub(crate) fn forward<R: Recorder>(
                 if let Some(b) = &b {
                     z = z + b.clone();
                 }
-                let weight = Some(WeightGrad::PerStep { path: "rnn.hidden.weight".into(), h_prev: h });
-                h = rec.site(SiteIn { site: "step", layer: t, act, weight }, z);
+                let weight = Some(WeightGrad::PerStep {
+                    path: "rnn.hidden.weight".into(),
+                    h_prev: Box::new(h),
+                });
+                h = rec.site(
+                    SiteIn {
+                        site: "step",
+                        layer: t,
+                        act,
+                        weight,
+                    },
+                    z,
+                );
             }
             h
         }

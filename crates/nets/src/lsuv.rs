@@ -25,7 +25,9 @@ pub fn lsuv(
     batch: usize,
     device: &Device,
 ) -> Result<Vec<(usize, f64)>, NetError> {
-    let Some(lp) = net.weight_init.lsuv() else { return Ok(Vec::new()) };
+    let Some(lp) = net.weight_init.lsuv() else {
+        return Ok(Vec::new());
+    };
     let cfg = &net.config;
     if !matches!(cfg.arch, Arch::Mlp | Arch::Cnn) {
         return Err(NetError::BadConfig {
@@ -35,7 +37,10 @@ pub fn lsuv(
         });
     }
     let shape = input_shape(net, batch);
-    let x = Tensor::<2>::from_data(TensorData::new(normal_input(seed, "lsuv.input", shape)?, shape), device);
+    let x = Tensor::<2>::from_data(
+        TensorData::new(normal_input(seed, "lsuv.input", shape)?, shape),
+        device,
+    );
     let mut h = x;
     let mut iterations = Vec::with_capacity(cfg.depth);
     for l in 1..=cfg.depth {
@@ -44,7 +49,12 @@ pub fn lsuv(
         let (z, var) = loop {
             // Only this layer's tensors are uploaded again after a rescale.
             let layer = Params {
-                tensors: params.tensors.iter().filter(|t| t.path.starts_with(&format!("layers.{l}."))).cloned().collect(),
+                tensors: params
+                    .tensors
+                    .iter()
+                    .filter(|t| t.path.starts_with(&format!("layers.{l}.")))
+                    .cloned()
+                    .collect(),
             };
             let p = upload(&layer, device, false);
             let z = match cfg.arch {

@@ -72,7 +72,13 @@ pub fn build_params(
         c
     };
     let mut jobs: Vec<Job> = Vec::new();
-    let linear = |jobs: &mut Vec<Job>, prefix: &str, n_in: usize, n_out: usize, w: &Scheme, c: FillContext, bias: bool| {
+    let linear = |jobs: &mut Vec<Job>,
+                  prefix: &str,
+                  n_in: usize,
+                  n_out: usize,
+                  w: &Scheme,
+                  c: FillContext,
+                  bias: bool| {
         jobs.push(Job {
             path: format!("{prefix}.weight"),
             scheme: w.clone(),
@@ -85,7 +91,10 @@ pub fn build_params(
                 path: format!("{prefix}.bias"),
                 scheme: net.bias_init.clone(),
                 shape: vec![n_out],
-                layout: Layout::Bias { fan_in: n_in, fan_out: n_out },
+                layout: Layout::Bias {
+                    fan_in: n_in,
+                    fan_out: n_out,
+                },
                 ctx: c,
             });
         }
@@ -94,7 +103,15 @@ pub fn build_params(
         Arch::Mlp => {
             for l in 1..=cfg.depth {
                 let (n_in, n_out) = (net.widths[l - 1], net.widths[l]);
-                linear(&mut jobs, &format!("layers.{l}"), n_in, n_out, &net.weight_init, ctx(None), true);
+                linear(
+                    &mut jobs,
+                    &format!("layers.{l}"),
+                    n_in,
+                    n_out,
+                    &net.weight_init,
+                    ctx(None),
+                    true,
+                );
             }
         }
         Arch::Resmlp => {
@@ -102,7 +119,11 @@ pub fn build_params(
             let fixup = net.is_fixup();
             for k in 1..=cfg.depth {
                 for i in 1..=m {
-                    let role = if i == m { FixupRole::BranchLast } else { FixupRole::BranchInner };
+                    let role = if i == m {
+                        FixupRole::BranchLast
+                    } else {
+                        FixupRole::BranchInner
+                    };
                     let fx = fixup.then_some(FixupContext {
                         num_branches: cfg.depth,
                         layers_per_branch: m,
@@ -110,7 +131,15 @@ pub fn build_params(
                     });
                     // Fixup replaces per-unit biases by scalar biases (zero at initialization).
                     let w = cfg.width;
-                    linear(&mut jobs, &format!("blocks.{k}.branch.{i}"), w, w, &net.weight_init, ctx(fx), !fixup);
+                    linear(
+                        &mut jobs,
+                        &format!("blocks.{k}.branch.{i}"),
+                        w,
+                        w,
+                        &net.weight_init,
+                        ctx(fx),
+                        !fixup,
+                    );
                 }
             }
         }
@@ -129,34 +158,73 @@ pub fn build_params(
                     path: format!("layers.{l}.bias"),
                     scheme: net.bias_init.clone(),
                     shape: vec![c],
-                    layout: Layout::Bias { fan_in: c / g * kk * kk, fan_out: c / g * kk * kk },
+                    layout: Layout::Bias {
+                        fan_in: c / g * kk * kk,
+                        fan_out: c / g * kk * kk,
+                    },
                     ctx: c_ctx,
                 });
             }
         }
         Arch::Rnn => {
             let w = cfg.width;
-            linear(&mut jobs, "rnn.input", w, w, &net.weight_init, ctx(None), false);
-            linear(&mut jobs, "rnn.hidden", w, w, &net.hidden_init, ctx(None), true);
+            linear(
+                &mut jobs,
+                "rnn.input",
+                w,
+                w,
+                &net.weight_init,
+                ctx(None),
+                false,
+            );
+            linear(
+                &mut jobs,
+                "rnn.hidden",
+                w,
+                w,
+                &net.hidden_init,
+                ctx(None),
+                true,
+            );
         }
     }
     if cfg.loss == Loss::CrossEntropy {
         let n = *net.widths.last().unwrap_or(&cfg.width);
-        let head = if net.is_fixup() { Scheme::Zeros } else { Scheme::LecunNormal };
+        let head = if net.is_fixup() {
+            Scheme::Zeros
+        } else {
+            Scheme::LecunNormal
+        };
         let c = ctx(None);
-        let c = FillContext { activation: Activation::Linear, ..c };
+        let c = FillContext {
+            activation: Activation::Linear,
+            ..c
+        };
         linear(&mut jobs, "head", n, HEAD_CLASSES, &head, c, false);
     }
     let keyed: Vec<_> = jobs
         .iter()
-        .map(|j| (j.scheme.clone(), j.shape.clone(), j.layout, Key::new(seed, &j.path), j.ctx.clone()))
+        .map(|j| {
+            (
+                j.scheme.clone(),
+                j.shape.clone(),
+                j.layout,
+                Key::new(seed, &j.path),
+                j.ctx.clone(),
+            )
+        })
         .collect();
-    let filled = fill_many(&keyed).map_err(|(i, source)| NetError::Init { path: jobs[i].path.clone(), source })?;
+    let filled =
+        fill_many(&keyed).map_err(|(i, source)| NetError::init(jobs[i].path.clone(), source))?;
     Ok(Params {
         tensors: jobs
             .into_iter()
             .zip(filled)
-            .map(|(j, data)| ParamTensor { path: j.path, shape: j.shape, data })
+            .map(|(j, data)| ParamTensor {
+                path: j.path,
+                shape: j.shape,
+                data,
+            })
             .collect(),
     })
 }

@@ -69,11 +69,14 @@ pub struct ProbeResult {
 
 /// A host-side standard normal tensor from the key `(seed, name)`.
 pub fn normal_input(seed: u64, name: &str, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
-    let scheme = Scheme::Normal { mean: 0.0, std: 1.0 };
+    let scheme = Scheme::Normal {
+        mean: 0.0,
+        std: 1.0,
+    };
     let ctx = FillContext::new(sigprop_init::Activation::Linear);
     scheme
         .fill(&shape, Layout::InOut, &Key::new(seed, name), &ctx)
-        .map_err(|source| NetError::Init { path: name.into(), source })
+        .map_err(|source| NetError::init(name, source))
 }
 
 struct Site {
@@ -126,18 +129,28 @@ pub fn probe(
     device: &Device,
 ) -> Result<ProbeResult, NetError> {
     if opts.batch == 0 {
-        return Err(NetError::BadConfig { key: "batch", value: "0".into(), allowed: "a whole number > 0".into() });
+        return Err(NetError::BadConfig {
+            key: "batch",
+            value: "0".into(),
+            allowed: "a whole number > 0".into(),
+        });
     }
     let t0 = Instant::now();
     let ad = device.clone().autodiff();
     let p = upload(params, &ad, true);
     let shape = input_shape(net, opts.batch);
-    let x = Tensor::<2>::from_data(TensorData::new(normal_input(seed, "input", shape)?, shape), &ad);
+    let x = Tensor::<2>::from_data(
+        TensorData::new(normal_input(seed, "input", shape)?, shape),
+        &ad,
+    );
     let _ = ad.sync();
     let init_s = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
-    let mut rec = Probing { device: ad.clone(), sites: Vec::new() };
+    let mut rec = Probing {
+        device: ad.clone(),
+        sites: Vec::new(),
+    };
     let out = forward(net, &p, x, &mut rec);
     let loss = loss(net, &p, out, seed, &ad)?;
     let grads = loss.backward();
@@ -159,15 +172,35 @@ pub fn probe(
                 }),
                 _ => None,
             },
-            Some(WeightGrad::PerStep { h_prev, .. }) => {
-                gz.clone().map(|g| h_prev.clone().inner().transpose().matmul(g))
-            }
+            Some(WeightGrad::PerStep { h_prev, .. }) => gz
+                .clone()
+                .map(|g| (**h_prev).clone().inner().transpose().matmul(g)),
             None => None,
         };
-        let z = red.push(s.z.clone().inner(), Want { zeros: false, saturation: s.saturation });
-        let h = red.push(s.h.clone().inner(), Want { zeros: true, saturation: None });
+        let z = red.push(
+            s.z.clone().inner(),
+            Want {
+                zeros: false,
+                saturation: s.saturation,
+            },
+        );
+        let h = red.push(
+            s.h.clone().inner(),
+            Want {
+                zeros: true,
+                saturation: None,
+            },
+        );
         let push_opt = |red: &mut Reducer, t: Option<Tensor<2>>| {
-            t.map(|t| red.push(t, Want { zeros: false, saturation: None }))
+            t.map(|t| {
+                red.push(
+                    t,
+                    Want {
+                        zeros: false,
+                        saturation: None,
+                    },
+                )
+            })
         };
         let gz = push_opt(&mut red, gz);
         let gh = push_opt(&mut red, gh);
@@ -217,12 +250,26 @@ pub fn probe(
         .collect();
     let histograms = histograms(&rec.sites, &grads, opts);
     let stats_s = t2.elapsed().as_secs_f64();
-    Ok(ProbeResult { stats, histograms, times: PhaseTimes { init_s, forward_backward_s, stats_s } })
+    Ok(ProbeResult {
+        stats,
+        histograms,
+        times: PhaseTimes {
+            init_s,
+            forward_backward_s,
+            stats_s,
+        },
+    })
 }
 
 /// The network's output for a host input `x` (row-major, shape `input_shape`), without
 /// autodiff or probes: for checks such as norm preservation.
-pub fn forward_plain(net: &ResolvedNet, params: &Params, x: Vec<f32>, batch: usize, device: &Device) -> Vec<f32> {
+pub fn forward_plain(
+    net: &ResolvedNet,
+    params: &Params,
+    x: Vec<f32>,
+    batch: usize,
+    device: &Device,
+) -> Vec<f32> {
     let p = upload(params, device, false);
     let shape = input_shape(net, batch);
     let x = Tensor::<2>::from_data(TensorData::new(x, shape), device);
@@ -246,11 +293,17 @@ fn loss(
 ) -> Result<Tensor<1>, NetError> {
     let shape = out.dims();
     let host = |name: &str, shape: [usize; 2]| -> Result<Tensor<2>, NetError> {
-        Ok(Tensor::from_data(TensorData::new(normal_input(seed, name, shape)?, shape), device))
+        Ok(Tensor::from_data(
+            TensorData::new(normal_input(seed, name, shape)?, shape),
+            device,
+        ))
     };
     Ok(match net.config.loss {
         Loss::Projection => (out * host("loss.g", shape)?).sum(),
-        Loss::Mse => (out - host("loss.target", shape)?).square().sum().mul_scalar(0.5),
+        Loss::Mse => (out - host("loss.target", shape)?)
+            .square()
+            .sum()
+            .mul_scalar(0.5),
         Loss::CrossEntropy => {
             let head = match p.get("head.weight") {
                 Some(DeviceParam::D2(w)) => w.clone(),
@@ -258,25 +311,44 @@ fn loss(
             };
             let logits = out.matmul(head);
             // Labels uniform on 0..10 from the keyed stream: floor(10 * U) of U(0,1) draws.
-            let u = Scheme::Uniform { low: 0.0, high: 1.0 }
-                .fill(&[shape[0]], Layout::Bias { fan_in: 1, fan_out: 1 }, &Key::new(seed, "loss.labels"), &FillContext::new(sigprop_init::Activation::Linear))
-                .map_err(|source| NetError::Init { path: "loss.labels".into(), source })?;
+            let u = Scheme::Uniform {
+                low: 0.0,
+                high: 1.0,
+            }
+            .fill(
+                &[shape[0]],
+                Layout::Bias {
+                    fan_in: 1,
+                    fan_out: 1,
+                },
+                &Key::new(seed, "loss.labels"),
+                &FillContext::new(sigprop_init::Activation::Linear),
+            )
+            .map_err(|source| NetError::init("loss.labels", source))?;
             let mut onehot = vec![0f32; shape[0] * HEAD_CLASSES];
             for (b, &v) in u.iter().enumerate() {
                 let c = ((v as f64 * HEAD_CLASSES as f64) as usize).min(HEAD_CLASSES - 1);
                 onehot[b * HEAD_CLASSES + c] = 1.0;
             }
-            let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [shape[0], HEAD_CLASSES]), device);
+            let onehot =
+                Tensor::<2>::from_data(TensorData::new(onehot, [shape[0], HEAD_CLASSES]), device);
             (log_softmax(logits, 1) * onehot).sum().neg()
         }
     })
 }
 
-fn histograms(sites: &[Site], grads: &burn::tensor::Gradients, opts: &ProbeOptions) -> Vec<LayerHistogram> {
+fn histograms(
+    sites: &[Site],
+    grads: &burn::tensor::Gradients,
+    opts: &ProbeOptions,
+) -> Vec<LayerHistogram> {
     if opts.hist_layers.is_empty() || opts.hist_bins == 0 {
         return Vec::new();
     }
-    let chosen: Vec<&Site> = sites.iter().filter(|s| opts.hist_layers.contains(&s.layer) && s.weight.is_some()).collect();
+    let chosen: Vec<&Site> = sites
+        .iter()
+        .filter(|s| opts.hist_layers.contains(&s.layer) && s.weight.is_some())
+        .collect();
     let mut out = Vec::new();
     for kind in ["preact", "act", "grad"] {
         let data: Vec<Vec<f32>> = chosen
@@ -287,20 +359,33 @@ fn histograms(sites: &[Site], grads: &burn::tensor::Gradients, opts: &ProbeOptio
                     "act" => Some(s.h.clone()),
                     _ => s.pz.grad(grads),
                 };
-                t.map(|t| t.into_data().try_to_vec::<f32>().unwrap_or_default()).unwrap_or_default()
+                t.map(|t| t.into_data().try_to_vec::<f32>().unwrap_or_default())
+                    .unwrap_or_default()
             })
             .collect();
-        let r = data.iter().flatten().filter(|v| v.is_finite()).fold(0f64, |m, &v| m.max((v as f64).abs()));
+        let r = data
+            .iter()
+            .flatten()
+            .filter(|v| v.is_finite())
+            .fold(0f64, |m, &v| m.max((v as f64).abs()));
         let r = if r > 0.0 { r } else { 1.0 };
         let bins = opts.hist_bins;
-        let edges: Vec<f64> = (0..=bins).map(|i| -r + 2.0 * r * i as f64 / bins as f64).collect();
+        let edges: Vec<f64> = (0..=bins)
+            .map(|i| -r + 2.0 * r * i as f64 / bins as f64)
+            .collect();
         for (s, d) in chosen.iter().zip(&data) {
             let mut counts = vec![0u64; bins];
             for &v in d.iter().filter(|v| v.is_finite()) {
                 let i = (((v as f64 + r) / (2.0 * r)) * bins as f64) as usize;
                 counts[i.min(bins - 1)] += 1;
             }
-            out.push(LayerHistogram { site: s.site.clone(), layer: s.layer, tensor: kind, edges: edges.clone(), counts });
+            out.push(LayerHistogram {
+                site: s.site.clone(),
+                layer: s.layer,
+                tensor: kind,
+                edges: edges.clone(),
+                counts,
+            });
         }
     }
     out

@@ -77,7 +77,11 @@ pub(crate) struct Reducer {
 
 impl Reducer {
     pub fn new(device: &Device) -> Self {
-        Reducer { parts: Vec::new(), layout: Vec::new(), device: device.clone() }
+        Reducer {
+            parts: Vec::new(),
+            layout: Vec::new(),
+            device: device.clone(),
+        }
     }
 
     /// Queue `x` (viewed as `[rows, cols]`); returns the handle for [`Reducer::finish`].
@@ -94,7 +98,8 @@ impl Reducer {
         self.parts.push(col_var);
         self.parts.push(nonfinite);
         if want.zeros {
-            self.parts.push(x.clone().equal_elem(0.0).float().sum_dim(0));
+            self.parts
+                .push(x.clone().equal_elem(0.0).float().sum_dim(0));
         }
         if let Some(t) = want.saturation {
             self.parts.push(x.abs().greater_elem(t).float().sum_dim(0));
@@ -122,10 +127,22 @@ impl Reducer {
             .map(|&(rows, cols, want)| {
                 let scales = take(cols);
                 let means: Vec<f64> = take(cols).iter().zip(&scales).map(|(m, s)| m * s).collect();
-                let vars: Vec<f64> = take(cols).iter().zip(&scales).map(|(v, s)| v * s * s).collect();
+                let vars: Vec<f64> = take(cols)
+                    .iter()
+                    .zip(&scales)
+                    .map(|(v, s)| v * s * s)
+                    .collect();
                 let nonfinite = take(cols).iter().sum::<f64>();
-                let zeros = if want.zeros { take(cols).iter().sum::<f64>() } else { f64::NAN };
-                let sat = if want.saturation.is_some() { take(cols).iter().sum::<f64>() } else { f64::NAN };
+                let zeros = if want.zeros {
+                    take(cols).iter().sum::<f64>()
+                } else {
+                    f64::NAN
+                };
+                let sat = if want.saturation.is_some() {
+                    take(cols).iter().sum::<f64>()
+                } else {
+                    f64::NAN
+                };
                 let n = cols as f64;
                 let mean = means.iter().sum::<f64>() / n;
                 let within_var = vars.iter().sum::<f64>() / n;
@@ -160,7 +177,11 @@ pub fn saturation_threshold(act: sigprop_init::Activation) -> Option<f64> {
     }
     for _ in 0..100 {
         let mid = 0.5 * (lo + hi);
-        if act.dphi(mid) >= 0.01 { lo = mid } else { hi = mid }
+        if act.dphi(mid) >= 0.01 {
+            lo = mid
+        } else {
+            hi = mid
+        }
     }
     // hard-tanh's phi' drops from 1 to 0 at |z| = 1: the bisection lands on 1.
     Some(hi)
@@ -189,15 +210,29 @@ mod tests {
         let device = Device::flex();
         let rows = 7;
         let cols = 5;
-        let data: Vec<f32> = (0..rows * cols).map(|i| ((i * 37 % 11) as f32 - 3.0) * 0.5).collect();
-        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data.clone(), [rows, cols]), &device);
+        let data: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 37 % 11) as f32 - 3.0) * 0.5)
+            .collect();
+        let x = Tensor::<2>::from_data(
+            burn::tensor::TensorData::new(data.clone(), [rows, cols]),
+            &device,
+        );
         let mut r = Reducer::new(&device);
-        r.push(x, Want { zeros: true, saturation: Some(1.0) });
+        r.push(
+            x,
+            Want {
+                zeros: true,
+                saturation: Some(1.0),
+            },
+        );
         let s = &r.finish()[0];
         let n = data.len() as f64;
         let mean = data.iter().map(|&v| v as f64).sum::<f64>() / n;
         let var = data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-        assert!((s.mean - mean).abs() < 1e-6 && (s.var - var).abs() < 1e-6, "{s:?} {mean} {var}");
+        assert!(
+            (s.mean - mean).abs() < 1e-6 && (s.var - var).abs() < 1e-6,
+            "{s:?} {mean} {var}"
+        );
         let zeros = data.iter().filter(|&&v| v == 0.0).count() as f64 / n;
         let sat = data.iter().filter(|&&v| v.abs() > 1.0).count() as f64 / n;
         assert_eq!(s.zero_frac, zeros);
@@ -209,10 +244,18 @@ mod tests {
     fn finite_values_near_the_f32_limit_keep_a_finite_variance() {
         // Entries +-3e20: their squares overflow f32, the variance 9e40 does not overflow f64.
         let device = Device::flex();
-        let data: Vec<f32> = (0..64).map(|i| if i % 2 == 0 { 3e20 } else { -3e20 }).collect();
+        let data: Vec<f32> = (0..64)
+            .map(|i| if i % 2 == 0 { 3e20 } else { -3e20 })
+            .collect();
         let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [8, 8]), &device);
         let mut r = Reducer::new(&device);
-        r.push(x, Want { zeros: false, saturation: None });
+        r.push(
+            x,
+            Want {
+                zeros: false,
+                saturation: None,
+            },
+        );
         let s = &r.finish()[0];
         assert!((s.var / 9e40 - 1.0).abs() < 1e-5, "{}", s.var);
         assert_eq!(s.nonfinite, 0);

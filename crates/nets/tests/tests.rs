@@ -9,7 +9,11 @@ use sigprop_nets::{
 };
 
 fn opts(batch: usize) -> ProbeOptions {
-    ProbeOptions { batch, hist_layers: vec![], hist_bins: 0 }
+    ProbeOptions {
+        batch,
+        hist_layers: vec![],
+        hist_bins: 0,
+    }
 }
 
 fn mlp(depth: usize, width: usize, act: &str, init: &str) -> NetConfig {
@@ -18,7 +22,10 @@ fn mlp(depth: usize, width: usize, act: &str, init: &str) -> NetConfig {
 
 fn run(cfg: &NetConfig, batch: usize, seed: u64, dev: &Device) -> Vec<LayerStats> {
     let net = cfg.resolve().unwrap();
-    measure(&net, seed, None, &opts(batch), dev).unwrap().result.stats
+    measure(&net, seed, None, &opts(batch), dev)
+        .unwrap()
+        .result
+        .stats
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -34,12 +41,38 @@ fn probe_gradients_equal_the_analytic_backward_on_a_tiny_network() {
     cfg.bias_init = "normal:std=0.3".into();
     let net = cfg.resolve().unwrap();
     let params = build_params(&net, seed, None).unwrap();
-    let stats = probe(&net, &params, seed, &opts(batch), &Device::flex()).unwrap().stats;
+    let stats = probe(&net, &params, seed, &opts(batch), &Device::flex())
+        .unwrap()
+        .stats;
 
-    let x: Vec<f64> = sigprop_nets::probe::normal_input(seed, "input", [batch, width]).unwrap().iter().map(|&v| v as f64).collect();
-    let g: Vec<f64> = sigprop_nets::probe::normal_input(seed, "loss.g", [batch, width]).unwrap().iter().map(|&v| v as f64).collect();
-    let w = |l: usize| params.get(&format!("layers.{l}.weight")).unwrap().data.iter().map(|&v| v as f64).collect::<Vec<f64>>();
-    let b = |l: usize| params.get(&format!("layers.{l}.bias")).unwrap().data.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+    let x: Vec<f64> = sigprop_nets::probe::normal_input(seed, "input", [batch, width])
+        .unwrap()
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
+    let g: Vec<f64> = sigprop_nets::probe::normal_input(seed, "loss.g", [batch, width])
+        .unwrap()
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
+    let w = |l: usize| {
+        params
+            .get(&format!("layers.{l}.weight"))
+            .unwrap()
+            .data
+            .iter()
+            .map(|&v| v as f64)
+            .collect::<Vec<f64>>()
+    };
+    let b = |l: usize| {
+        params
+            .get(&format!("layers.{l}.bias"))
+            .unwrap()
+            .data
+            .iter()
+            .map(|&v| v as f64)
+            .collect::<Vec<f64>>()
+    };
     let mut hs = vec![x];
     let mut zs = Vec::new();
     for l in 1..=depth {
@@ -47,7 +80,10 @@ fn probe_gradients_equal_the_analytic_backward_on_a_tiny_network() {
         let mut z = vec![0.0; batch * width];
         for r in 0..batch {
             for j in 0..width {
-                z[r * width + j] = bl[j] + (0..width).map(|i| h[r * width + i] * wl[i * width + j]).sum::<f64>();
+                z[r * width + j] = bl[j]
+                    + (0..width)
+                        .map(|i| h[r * width + i] * wl[i * width + j])
+                        .sum::<f64>();
             }
         }
         hs.push(z.iter().map(|v| v.tanh()).collect());
@@ -60,25 +96,51 @@ fn probe_gradients_equal_the_analytic_backward_on_a_tiny_network() {
     let mut dh = g;
     for l in (1..=depth).rev() {
         let z = &zs[l - 1];
-        let dz: Vec<f64> = dh.iter().zip(z).map(|(d, z)| d * (1.0 - z.tanh().powi(2))).collect();
+        let dz: Vec<f64> = dh
+            .iter()
+            .zip(z)
+            .map(|(d, z)| d * (1.0 - z.tanh().powi(2)))
+            .collect();
         let h_prev = &hs[l - 1];
         // dL/dW = h^(l-1)^T dL/dz^l.
         let mut dw = vec![0.0; width * width];
         for i in 0..width {
             for j in 0..width {
-                dw[i * width + j] = (0..batch).map(|r| h_prev[r * width + i] * dz[r * width + j]).sum();
+                dw[i * width + j] = (0..batch)
+                    .map(|r| h_prev[r * width + i] * dz[r * width + j])
+                    .sum();
             }
         }
         let s = &stats[l - 1];
-        assert!(rel(s.preact_var, var(z)) < 1e-5, "layer {l} preact_var {} vs {}", s.preact_var, var(z));
-        assert!(rel(s.act_grad_var, var(&dh)) < 1e-5, "layer {l} act_grad_var");
-        assert!(rel(s.grad_var, var(&dz)) < 1e-5, "layer {l} grad_var {} vs {}", s.grad_var, var(&dz));
-        assert!(rel(s.wgrad_var, var(&dw)) < 1e-4, "layer {l} wgrad_var {} vs {}", s.wgrad_var, var(&dw));
+        assert!(
+            rel(s.preact_var, var(z)) < 1e-5,
+            "layer {l} preact_var {} vs {}",
+            s.preact_var,
+            var(z)
+        );
+        assert!(
+            rel(s.act_grad_var, var(&dh)) < 1e-5,
+            "layer {l} act_grad_var"
+        );
+        assert!(
+            rel(s.grad_var, var(&dz)) < 1e-5,
+            "layer {l} grad_var {} vs {}",
+            s.grad_var,
+            var(&dz)
+        );
+        assert!(
+            rel(s.wgrad_var, var(&dw)) < 1e-4,
+            "layer {l} wgrad_var {} vs {}",
+            s.wgrad_var,
+            var(&dw)
+        );
         let wl = w(l);
         let mut next = vec![0.0; batch * width];
         for r in 0..batch {
             for i in 0..width {
-                next[r * width + i] = (0..width).map(|j| dz[r * width + j] * wl[i * width + j]).sum();
+                next[r * width + i] = (0..width)
+                    .map(|j| dz[r * width + j] * wl[i * width + j])
+                    .sum();
             }
         }
         dh = next;
@@ -91,7 +153,9 @@ fn cpu_and_wgpu_backends_agree_and_receive_bit_identical_weights() {
     cfg.bias_init = "normal:std=0.1".into();
     let net = cfg.resolve().unwrap();
     let params = build_params(&net, 3, None).unwrap();
-    let reference = probe(&net, &params, 3, &opts(32), &Device::flex()).unwrap().stats;
+    let reference = probe(&net, &params, 3, &opts(32), &Device::flex())
+        .unwrap()
+        .stats;
     let w = &params.get("layers.4.weight").unwrap();
     let mut compared = 0;
     for kind in [BackendKind::Ndarray, BackendKind::Wgpu] {
@@ -107,7 +171,12 @@ fn cpu_and_wgpu_backends_agree_and_receive_bit_identical_weights() {
         };
         let t = Tensor::<2>::from_data(TensorData::new(w.data.clone(), w.shape.clone()), &dev);
         let back: Vec<f32> = t.into_data().try_to_vec().unwrap();
-        assert!(back.iter().zip(&w.data).all(|(a, b)| a.to_bits() == b.to_bits()), "{kind}: weights changed on upload");
+        assert!(
+            back.iter()
+                .zip(&w.data)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{kind}: weights changed on upload"
+        );
         let stats = probe(&net, &params, 3, &opts(32), &dev).unwrap().stats;
         for (a, b) in stats.iter().zip(&reference) {
             for (name, x, y) in [
@@ -117,7 +186,11 @@ fn cpu_and_wgpu_backends_agree_and_receive_bit_identical_weights() {
                 ("act_grad_var", a.act_grad_var, b.act_grad_var),
                 ("wgrad_var", a.wgrad_var, b.wgrad_var),
             ] {
-                assert!(rel(x, y) < 1e-4, "{kind} layer {} {name}: {x} vs flex {y}", a.layer);
+                assert!(
+                    rel(x, y) < 1e-4,
+                    "{kind} layer {} {name}: {x} vs flex {y}",
+                    a.layer
+                );
             }
         }
         compared += 1;
@@ -133,7 +206,13 @@ fn linear_network_with_orthogonal_weights_keeps_every_sample_norm_over_50_layers
     let x = sigprop_nets::probe::normal_input(11, "input", [batch, width]).unwrap();
     let y = forward_plain(&net, &params, x.clone(), batch, &Device::flex());
     for r in 0..batch {
-        let norm = |v: &[f32]| v[r * width..(r + 1) * width].iter().map(|&a| (a as f64).powi(2)).sum::<f64>().sqrt();
+        let norm = |v: &[f32]| {
+            v[r * width..(r + 1) * width]
+                .iter()
+                .map(|&a| (a as f64).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
         let (nx, ny) = (norm(&x), norm(&y));
         assert!(rel(ny, nx) < 1e-5, "sample {r}: |x| = {nx}, |y| = {ny}");
     }
@@ -148,7 +227,11 @@ fn relu_with_negative_bias_reports_the_dead_fraction_it_must() {
     let mut cfg = mlp(2, 256, "relu", "he-normal");
     cfg.bias_init = "constant:value=-1".into();
     let s = run(&cfg, 256, 0, &Device::flex());
-    assert!((s[0].dead_frac - 0.760_250).abs() < 5e-3, "dead_frac {}", s[0].dead_frac);
+    assert!(
+        (s[0].dead_frac - 0.760_250).abs() < 5e-3,
+        "dead_frac {}",
+        s[0].dead_frac
+    );
     // A strongly negative bias kills everything: exactly 1, and no gradient gets through.
     cfg.bias_init = "constant:value=-20".into();
     let s = run(&cfg, 64, 0, &Device::flex());
@@ -163,10 +246,17 @@ fn lsuv_leaves_every_layer_target_variance_within_tol_of_one() {
         let m = measure(&net, 2, None, &opts(128), &Device::flex()).unwrap();
         assert_eq!(m.lsuv.len(), 12);
         for (l, &(iters, var)) in m.lsuv.iter().enumerate() {
-            assert!((var - 1.0).abs() < 0.05, "{act} layer {}: var {var} after {iters} rescalings", l + 1);
+            assert!(
+                (var - 1.0).abs() < 0.05,
+                "{act} layer {}: var {var} after {iters} rescalings",
+                l + 1
+            );
         }
         // The probe's batch is another draw: its variance is near 1 up to sampling.
-        assert!(m.lsuv.iter().any(|l| l.0 > 0), "LSUV made no rescaling at all");
+        assert!(
+            m.lsuv.iter().any(|l| l.0 > 0),
+            "LSUV made no rescaling at all"
+        );
     }
 }
 
@@ -174,13 +264,25 @@ fn lsuv_leaves_every_layer_target_variance_within_tol_of_one() {
 fn an_overflowing_network_reports_non_finite_counts_instead_of_panicking() {
     // U(-1, 1) weights: Var(W) fan_in = 256/3, so ReLU variance grows ~42x per layer and
     // overflows f32 long before layer 100.
-    let s = run(&mlp(100, 256, "relu", "uniform:a=1"), 32, 0, &Device::flex());
+    let s = run(
+        &mlp(100, 256, "relu", "uniform:a=1"),
+        32,
+        0,
+        &Device::flex(),
+    );
     assert_eq!(s.len(), 100);
     // The backward pass from an overflowed output is non-finite everywhere; the forward
     // counts say where the overflow starts.
     assert!(s.iter().all(|r| r.nonfinite > 0));
-    let first = s.iter().position(|r| r.nonfinite_forward > 0).expect("no non-finite value recorded");
-    assert!(first > 5 && first < 60, "first non-finite layer {}", first + 1);
+    let first = s
+        .iter()
+        .position(|r| r.nonfinite_forward > 0)
+        .expect("no non-finite value recorded");
+    assert!(
+        first > 5 && first < 60,
+        "first non-finite layer {}",
+        first + 1
+    );
     assert!(s[..first].iter().all(|r| r.preact_var.is_finite()));
 }
 
@@ -202,7 +304,11 @@ fn dirac_convolutions_and_fixup_blocks_pass_the_input_through_exactly() {
         assert!(rel(r.preact_var, outs[0].preact_var) < 1e-6);
     }
     // ...and the gradient reaching the branch's first site is exactly zero.
-    assert!(s.iter().filter(|r| r.site == "branch.1").all(|r| r.grad_var == 0.0));
+    assert!(
+        s.iter()
+            .filter(|r| r.site == "branch.1")
+            .all(|r| r.grad_var == 0.0)
+    );
 }
 
 #[test]
@@ -219,8 +325,17 @@ fn rnn_steps_are_layers_and_the_first_step_has_no_hidden_weight_gradient() {
 
 #[test]
 fn unknown_backend_and_bad_sizes_are_errors_not_panics() {
-    assert!("tpu".parse::<BackendKind>().unwrap_err().to_string().contains("flex"));
-    let e = mlp(0, 8, "relu", "he-normal").resolve().unwrap_err().to_string();
+    assert!(
+        "tpu"
+            .parse::<BackendKind>()
+            .unwrap_err()
+            .to_string()
+            .contains("flex")
+    );
+    let e = mlp(0, 8, "relu", "he-normal")
+        .resolve()
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("depth"), "{e}");
     let mut c = NetConfig::new(Arch::Cnn, 2, 6, "relu", "he-normal");
     c.groups = 4;

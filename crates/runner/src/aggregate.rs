@@ -44,7 +44,10 @@ pub fn aggregate(rows: &[LayerRow]) -> Vec<AggRow> {
     }
     let mut out = Vec::new();
     for (site, layer) in sites {
-        let here: Vec<&LayerRow> = rows.iter().filter(|r| r.site == site && r.layer == layer).collect();
+        let here: Vec<&LayerRow> = rows
+            .iter()
+            .filter(|r| r.site == site && r.layer == layer)
+            .collect();
         for stat in STATS {
             let xs: Vec<f64> = here.iter().map(|r| r.stat(stat)).collect();
             let (mean, sd, ci) = mean_sd_ci(&xs);
@@ -57,11 +60,25 @@ pub fn aggregate(rows: &[LayerRow]) -> Vec<AggRow> {
                 sd,
                 ci95_lo: ci.map(|c| c.0),
                 ci95_hi: ci.map(|c| c.1),
+                min: xs.iter().copied().fold(f64::INFINITY, nan_min),
+                max: xs
+                    .iter()
+                    .copied()
+                    .fold(f64::NEG_INFINITY, |a, b| -nan_min(-a, -b)),
                 theory: here.first().and_then(|r| r.theory(stat)),
             });
         }
     }
     out
+}
+
+/// `min` that propagates NaN (a NaN seed makes the range unknown, not smaller).
+fn nan_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
 }
 
 /// The configuration columns shared by every CSV row of a configuration.

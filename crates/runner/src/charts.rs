@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use sigprop_init::Activation;
-use sigprop_plot::{Band, Heatmap, Histogram, fraction_chart, heatmap_chart, histogram_chart, variance_chart};
+use sigprop_plot::{
+    Band, Heatmap, Histogram, fraction_chart, heatmap_chart, histogram_chart, variance_chart,
+};
 use sigprop_theory::{Critical, critical_sigma_w};
 
 use crate::error::RunnerError;
@@ -50,8 +52,8 @@ fn bands(data: &ChartData<'_>, stat: &str) -> Vec<Band> {
                 label: key.label.clone(),
                 x: rows.iter().map(|a| a.layer as f64).collect(),
                 mean: rows.iter().map(|a| a.mean).collect(),
-                lo: rows.iter().map(|a| a.ci95_lo.unwrap_or(a.mean)).collect(),
-                hi: rows.iter().map(|a| a.ci95_hi.unwrap_or(a.mean)).collect(),
+                lo: rows.iter().map(|a| a.min).collect(),
+                hi: rows.iter().map(|a| a.max).collect(),
                 theory: theory.iter().any(|t| t.is_finite()).then_some(theory),
             }
         })
@@ -68,23 +70,62 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
         _ => "layer",
     };
     if n > 0 && n <= MAX_LINES {
-        let seeds = data.summaries.iter().map(|(_, s)| s.seeds).max().unwrap_or(1);
-        let band = if seeds > 1 { format!("mean and 95% interval over {seeds} seeds") } else { "one seed".into() };
+        let seeds = data
+            .summaries
+            .iter()
+            .map(|(_, s)| s.seeds)
+            .max()
+            .unwrap_or(1);
+        // The band is the range over seeds: always inside the data, and positive wherever
+        // the data are (a t-interval of a skewed variance can reach below zero).
+        let band = if seeds > 1 {
+            format!("mean of {seeds} seeds, band min-max")
+        } else {
+            "one seed".into()
+        };
         let charts = [
-            ("preact_var", format!("Pre-activation variance Var(z) ({band})"), "Var(z)"),
-            ("grad_var", format!("Back-propagated gradient variance Var(dL/dz) ({band})"), "Var(dL/dz)"),
-            ("wgrad_var", format!("Weight-gradient variance Var(dL/dW) ({band})"), "Var(dL/dW)"),
+            (
+                "preact_var",
+                format!("Pre-activation variance Var(z): {band}"),
+                "Var(z)",
+            ),
+            (
+                "grad_var",
+                format!("Gradient variance Var(dL/dz): {band}"),
+                "Var(dL/dz)",
+            ),
+            (
+                "wgrad_var",
+                format!("Weight-gradient variance Var(dL/dW): {band}"),
+                "Var(dL/dW)",
+            ),
         ];
         for (stat, title, y) in charts {
             let b = bands(data, stat);
-            if b.iter().any(|b| b.mean.iter().any(|v| v.is_finite() && *v > 0.0)) {
-                files.extend(variance_chart(&dir.join(stat), &title, x_label, y, &b, true).map_err(plot_err)?);
+            if b.iter()
+                .any(|b| b.mean.iter().any(|v| v.is_finite() && *v > 0.0))
+            {
+                files.extend(
+                    variance_chart(&dir.join(stat), &title, x_label, y, &b, true)
+                        .map_err(plot_err)?,
+                );
             }
         }
-        for (stat, title) in [("dead_frac", "Fraction of dead units (h = 0)"), ("saturated_frac", "Fraction of saturated units (phi'(z) < 0.01)")] {
+        for (stat, title) in [
+            ("dead_frac", "Fraction of dead units (h = 0)"),
+            (
+                "saturated_frac",
+                "Fraction of saturated units (phi'(z) < 0.01)",
+            ),
+        ] {
             let b = bands(data, stat);
-            if b.iter().any(|b| b.mean.iter().any(|v| v.is_finite() && *v > 0.0)) {
-                files.extend(fraction_chart(&dir.join(stat), title, x_label, "fraction", &b).map_err(plot_err)?);
+            if b.iter()
+                .any(|b| b.mean.iter().any(|v| v.is_finite() && *v > 0.0))
+            {
+                files.extend(
+                    fraction_chart(&dir.join(stat), title, x_label, "fraction", &b)
+                        .map_err(plot_err)?,
+                );
             }
         }
         files.extend(histograms(dir, data)?);
@@ -96,8 +137,15 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
 fn histograms(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerError> {
     let mut files = Vec::new();
     for (key, _) in data.summaries {
-        for (tensor, what) in [("act", "activation values h"), ("grad", "back-propagated gradients dL/dz")] {
-            let rows: Vec<&HistRow> = data.hists.iter().filter(|h| h.config == key.config && h.tensor == tensor).collect();
+        for (tensor, what) in [
+            ("act", "activation values h"),
+            ("grad", "back-propagated gradients dL/dz"),
+        ] {
+            let rows: Vec<&HistRow> = data
+                .hists
+                .iter()
+                .filter(|h| h.config == key.config && h.tensor == tensor)
+                .collect();
             let mut layers: Vec<usize> = rows.iter().map(|h| h.layer).collect();
             layers.dedup();
             let hists: Vec<Histogram> = layers
@@ -106,7 +154,11 @@ fn histograms(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerEr
                     let bins: Vec<&&HistRow> = rows.iter().filter(|h| h.layer == l).collect();
                     let mut edges: Vec<f64> = bins.iter().map(|h| h.lo).collect();
                     edges.extend(bins.last().map(|h| h.hi));
-                    Histogram { label: format!("layer {l}"), edges, counts: bins.iter().map(|h| h.count as f64).collect() }
+                    Histogram {
+                        label: format!("layer {l}"),
+                        edges,
+                        counts: bins.iter().map(|h| h.count as f64).collect(),
+                    }
                 })
                 .collect();
             if hists.is_empty() {
@@ -128,52 +180,94 @@ fn two_numeric_keys(grid: &[GridRow]) -> Option<(String, String)> {
             keys.push(&g.key);
         }
     }
-    let numeric = |k: &str| grid.iter().filter(|g| g.key == k).all(|g| g.value.parse::<f64>().is_ok());
-    (keys.len() == 2 && keys.iter().all(|k| numeric(k))).then(|| (keys[0].to_string(), keys[1].to_string()))
+    let numeric = |k: &str| {
+        grid.iter()
+            .filter(|g| g.key == k)
+            .all(|g| g.value.parse::<f64>().is_ok())
+    };
+    (keys.len() == 2 && keys.iter().all(|k| numeric(k)))
+        .then(|| (keys[0].to_string(), keys[1].to_string()))
 }
 
 fn heatmaps(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerError> {
-    let Some((kx, ky)) = two_numeric_keys(data.grid) else { return Ok(Vec::new()) };
+    let Some((kx, ky)) = two_numeric_keys(data.grid) else {
+        return Ok(Vec::new());
+    };
     let value = |config: usize, key: &str| {
-        data.grid.iter().find(|g| g.config == config && g.key == key).and_then(|g| g.value.parse::<f64>().ok())
+        data.grid
+            .iter()
+            .find(|g| g.config == config && g.key == key)
+            .and_then(|g| g.value.parse::<f64>().ok())
     };
     let axis = |key: &str| {
-        let mut v: Vec<f64> = data.grid.iter().filter(|g| g.key == key).filter_map(|g| g.value.parse().ok()).collect();
+        let mut v: Vec<f64> = data
+            .grid
+            .iter()
+            .filter(|g| g.key == key)
+            .filter_map(|g| g.value.parse().ok())
+            .collect();
         v.sort_by(f64::total_cmp);
         v.dedup();
         v
     };
     let (xs, ys) = (axis(&kx), axis(&ky));
     // The chi_1 = 1 curve when the sweep is over (sigma_w2, sigma_b2) of one activation.
-    let activations: Vec<&str> = data.summaries.iter().map(|(k, _)| k.activation.as_str()).collect();
-    let curve: Option<Vec<(f64, f64)>> = (kx == "sigma-w2" && ky == "sigma-b2" && activations.windows(2).all(|w| w[0] == w[1]))
-        .then(|| activations.first().and_then(|a| a.parse::<Activation>().ok()))
-        .flatten()
-        .map(|act| {
-            let (lo, hi) = (ys.first().copied().unwrap_or(0.0), ys.last().copied().unwrap_or(0.0));
-            (0..=60)
-                .filter_map(|i| {
-                    let b2 = lo + (hi - lo) * i as f64 / 60.0;
-                    match critical_sigma_w(act, b2.sqrt()) {
-                        Critical::Root { sigma_w, .. } => Some((sigma_w * sigma_w, b2)),
-                        _ => None,
-                    }
-                })
-                .collect()
-        });
+    let activations: Vec<&str> = data
+        .summaries
+        .iter()
+        .map(|(k, _)| k.activation.as_str())
+        .collect();
+    let curve: Option<Vec<(f64, f64)>> =
+        (kx == "sigma-w2" && ky == "sigma-b2" && activations.windows(2).all(|w| w[0] == w[1]))
+            .then(|| {
+                activations
+                    .first()
+                    .and_then(|a| a.parse::<Activation>().ok())
+            })
+            .flatten()
+            .map(|act| {
+                let (lo, hi) = (
+                    ys.first().copied().unwrap_or(0.0),
+                    ys.last().copied().unwrap_or(0.0),
+                );
+                (0..=60)
+                    .filter_map(|i| {
+                        let b2 = lo + (hi - lo) * i as f64 / 60.0;
+                        match critical_sigma_w(act, b2.sqrt()) {
+                            Critical::Root { sigma_w, .. } => Some((sigma_w * sigma_w, b2)),
+                            _ => None,
+                        }
+                    })
+                    .collect()
+            });
     let mut files = Vec::new();
-    let metrics: [(&str, &str, fn(&SummaryRow) -> f64); 2] = [
-        ("heatmap_grad_growth", "ln growth of Var(dL/dz) per layer, backward", |s| s.bwd_log_slope),
-        ("heatmap_fwd_growth", "ln growth of Var(z) per layer, forward", |s| s.fwd_log_slope),
+    type Metric = fn(&SummaryRow) -> f64;
+    let metrics: [(&str, &str, Metric); 2] = [
+        (
+            "heatmap_grad_growth",
+            "ln growth of Var(dL/dz) per layer, backward",
+            |s| s.bwd_log_slope,
+        ),
+        (
+            "heatmap_fwd_growth",
+            "ln growth of Var(z) per layer, forward",
+            |s| s.fwd_log_slope,
+        ),
     ];
     for (stem, label, metric) in metrics {
         let mut values = vec![vec![f64::NAN; xs.len()]; ys.len()];
         for (key, s) in data.summaries {
-            let (Some(x), Some(y)) = (value(key.config, &kx), value(key.config, &ky)) else { continue };
+            let (Some(x), Some(y)) = (value(key.config, &kx), value(key.config, &ky)) else {
+                continue;
+            };
             let ix = xs.iter().position(|&v| v == x);
             let iy = ys.iter().position(|&v| v == y);
             if let (Some(ix), Some(iy)) = (ix, iy) {
-                values[iy][ix] = if s.verdict == "diverged" { f64::NAN } else { metric(s) };
+                values[iy][ix] = if s.verdict == "diverged" {
+                    f64::NAN
+                } else {
+                    metric(s)
+                };
             }
         }
         let heat = Heatmap {
@@ -186,7 +280,9 @@ fn heatmaps(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerErro
             log_color: false,
         };
         let title = format!("{label} over {kx} x {ky}");
-        files.extend(heatmap_chart(&dir.join(stem), &title, &heat, curve.as_deref()).map_err(plot_err)?);
+        files.extend(
+            heatmap_chart(&dir.join(stem), &title, &heat, curve.as_deref()).map_err(plot_err)?,
+        );
     }
     Ok(files)
 }

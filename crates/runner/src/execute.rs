@@ -65,7 +65,10 @@ fn validate(exp: &Experiment) -> Result<Vec<(ResolvedNet, Option<f64>)>, RunnerE
     exp.runs
         .iter()
         .map(|r| {
-            let net = r.net.resolve().map_err(|e| RunnerError::input(e.to_string()))?;
+            let net = r
+                .net
+                .resolve()
+                .map_err(|e| RunnerError::input(e.to_string()))?;
             let critical = critical_for(&net)?;
             Ok((net, critical))
         })
@@ -74,18 +77,28 @@ fn validate(exp: &Experiment) -> Result<Vec<(ResolvedNet, Option<f64>)>, RunnerE
 
 /// Create the output folder, failing early with a one-line message if it is unwritable.
 pub fn prepare_out(out: &Path) -> Result<(), RunnerError> {
-    let fail = |e: std::io::Error| RunnerError::input(format!("--out {}: cannot write there: {e}", out.display()));
+    let fail = |e: std::io::Error| {
+        RunnerError::input(format!("--out {}: cannot write there: {e}", out.display()))
+    };
     std::fs::create_dir_all(out).map_err(fail)?;
     let probe = out.join(".sigprop-write-test");
     std::fs::write(&probe, b"").map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)
 }
 
-fn run_one(spec: &RunSpec, net: &ResolvedNet, critical: Option<f64>) -> Result<Outcome, RunnerError> {
+fn run_one(
+    spec: &RunSpec,
+    net: &ResolvedNet,
+    critical: Option<f64>,
+) -> Result<Outcome, RunnerError> {
     let dev = device(spec.backend)?;
     let key = key_of(spec);
     let theory = predictions(net, spec.batch, critical);
-    let opts = ProbeOptions { batch: spec.batch, hist_layers: spec.hist_layers.clone(), hist_bins: HIST_BINS };
+    let opts = ProbeOptions {
+        batch: spec.batch,
+        hist_layers: spec.hist_layers.clone(),
+        hist_bins: HIST_BINS,
+    };
     let mut layers = Vec::new();
     let mut hists = Vec::new();
     let mut times = Vec::new();
@@ -97,7 +110,10 @@ fn run_one(spec: &RunSpec, net: &ResolvedNet, critical: Option<f64>) -> Result<O
         }
         times.push((seed, m.result.times));
         for s in m.result.stats {
-            let t = theory.as_ref().and_then(|t| t.get(s.layer - 1)).filter(|_| s.site == "layer");
+            let t = theory
+                .as_ref()
+                .and_then(|t| t.get(s.layer - 1))
+                .filter(|_| s.site == "layer");
             layers.push(LayerRow {
                 run_id: format!("c{}-s{}", spec.index, seed),
                 seed,
@@ -141,7 +157,11 @@ fn run_one(spec: &RunSpec, net: &ResolvedNet, critical: Option<f64>) -> Result<O
         }
     }
     let aggs = aggregate(&layers);
-    let extra = Extra { seeds: spec.seeds.len(), lsuv_totals, theory_chi1: chi1(net, critical) };
+    let extra = Extra {
+        seeds: spec.seeds.len(),
+        lsuv_totals,
+        theory_chi1: chi1(net, critical),
+    };
     let summary = summarize(&key.arch, &layers, &aggs, extra);
     Ok(Outcome {
         spec: spec.clone(),
@@ -158,13 +178,26 @@ fn run_one(spec: &RunSpec, net: &ResolvedNet, critical: Option<f64>) -> Result<O
 
 /// Rewrite the CSVs from the finished outcomes, in configuration order.
 pub fn write_csvs(out: &Path, done: &[&Outcome]) -> Result<(), RunnerError> {
-    let layers: Vec<(ConfigKey, &LayerRow)> = done.iter().flat_map(|o| o.layers.iter().map(|r| (o.key.clone(), r))).collect();
-    let aggs: Vec<(ConfigKey, &AggRow)> = done.iter().flat_map(|o| o.aggs.iter().map(|r| (o.key.clone(), r))).collect();
-    let sums: Vec<(ConfigKey, &SummaryRow)> = done.iter().map(|o| (o.key.clone(), &o.summary)).collect();
+    let layers: Vec<(ConfigKey, &LayerRow)> = done
+        .iter()
+        .flat_map(|o| o.layers.iter().map(|r| (o.key.clone(), r)))
+        .collect();
+    let aggs: Vec<(ConfigKey, &AggRow)> = done
+        .iter()
+        .flat_map(|o| o.aggs.iter().map(|r| (o.key.clone(), r)))
+        .collect();
+    let sums: Vec<(ConfigKey, &SummaryRow)> =
+        done.iter().map(|o| (o.key.clone(), &o.summary)).collect();
     let hists: Vec<&HistRow> = done.iter().flat_map(|o| o.hists.iter()).collect();
     let grid: Vec<GridRow> = done
         .iter()
-        .flat_map(|o| o.spec.grid.iter().map(|(k, v)| GridRow { config: o.spec.index, key: k.clone(), value: v.clone() }))
+        .flat_map(|o| {
+            o.spec.grid.iter().map(|(k, v)| GridRow {
+                config: o.spec.index,
+                key: k.clone(),
+                value: v.clone(),
+            })
+        })
         .collect();
     write_atomic(&out.join("layers.csv"), &keyed_csv(&layers)?)?;
     write_atomic(&out.join("aggregate.csv"), &keyed_csv(&aggs)?)?;
@@ -186,7 +219,10 @@ pub struct GridRow {
 
 /// Run every configuration of `exp`, writing CSVs as they finish; returns the outcomes in
 /// configuration order and the wall time.
-pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<(Vec<Outcome>, f64), RunnerError> {
+pub fn run_experiment(
+    exp: &Experiment,
+    opts: &RunOptions,
+) -> Result<(Vec<Outcome>, f64), RunnerError> {
     let start = Instant::now();
     let resolved = validate(exp)?;
     prepare_out(&opts.out)?;
@@ -216,6 +252,11 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<(Vec<Outcom
         items.into_iter().try_for_each(work)?;
     }
     bar.finish_and_clear();
-    let outcomes: Vec<Outcome> = done.into_inner().unwrap_or_default().into_iter().flatten().collect();
+    let outcomes: Vec<Outcome> = done
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
     Ok((outcomes, start.elapsed().as_secs_f64()))
 }

@@ -47,23 +47,42 @@ impl Experiment {
         command: String,
     ) -> Result<Experiment, RunnerError> {
         let runs = expand_grid(base, &grid)?;
-        Ok(Experiment { name: name.to_string(), description: description.to_string(), runs, command })
+        Ok(Experiment {
+            name: name.to_string(),
+            description: description.to_string(),
+            runs,
+            command,
+        })
     }
 
     /// Parse a suite file.
     pub fn from_suite_file(path: &Path, command: String) -> Result<Experiment, RunnerError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            RunnerError::input(format!("suite file {}: {e}", path.display()))
-        })?;
-        Self::from_suite_text(&text, &path.display().to_string(), path.file_stem().and_then(|s| s.to_str()).unwrap_or("suite"), command)
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| RunnerError::input(format!("suite file {}: {e}", path.display())))?;
+        Self::from_suite_text(
+            &text,
+            &path.display().to_string(),
+            path.file_stem().and_then(|s| s.to_str()).unwrap_or("suite"),
+            command,
+        )
     }
 
     /// Parse suite text; `origin` names it in errors.
-    pub fn from_suite_text(text: &str, origin: &str, stem: &str, command: String) -> Result<Experiment, RunnerError> {
+    pub fn from_suite_text(
+        text: &str,
+        origin: &str,
+        stem: &str,
+        command: String,
+    ) -> Result<Experiment, RunnerError> {
         let suite: SuiteFile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let at = line.map(|l| format!(" line {l}")).unwrap_or_default();
-            RunnerError::input(format!("{origin}{at}: {}", e.message().trim().replace('\n', " ")))
+            RunnerError::input(format!(
+                "{origin}{at}: {}",
+                e.message().trim().replace('\n', " ")
+            ))
         })?;
         let grid: Vec<(String, Vec<toml::Value>)> = suite
             .grid
@@ -74,11 +93,12 @@ impl Experiment {
             })
             .collect::<Result<_, RunnerError>>()?;
         let name = suite.name.unwrap_or_else(|| stem.to_string());
-        Self::from_grid(&name, &suite.description, &suite.base, grid, command)
-            .map_err(|e| match e {
+        Self::from_grid(&name, &suite.description, &suite.base, grid, command).map_err(
+            |e| match e {
                 RunnerError::Input(m) => RunnerError::Input(format!("{origin}: {m}")),
                 other => other,
-            })
+            },
+        )
     }
 }
 
@@ -111,13 +131,17 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_key_and_line() {
-        let e = parse("[base]\ndepth = 3\ndepht = 4\n").unwrap_err().to_string();
+        let e = parse("[base]\ndepth = 3\ndepht = 4\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("depht") && e.contains("line 3"), "{e}");
         let e = parse("[grid]\nwidht = [1, 2]\n").unwrap_err().to_string();
         assert!(e.contains("widht"), "{e}");
         let e = parse("[base]\nwidth = 0\n").unwrap_err().to_string();
         assert!(e.contains("width=0"), "{e}");
-        let e = parse("[base]\ninit = \"he_norml\"\n").unwrap_err().to_string();
+        let e = parse("[base]\ninit = \"he_norml\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("he_norml") && e.contains("he-normal"), "{e}");
         let e = parse("nmae = 3\n").unwrap_err().to_string();
         assert!(e.contains("nmae"), "{e}");

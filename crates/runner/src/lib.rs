@@ -47,26 +47,44 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Finished, RunnerError>
     let (outcomes, wall_s) = run_experiment(exp, opts)?;
     let dir = &opts.out;
     let manifest = report::manifest(&exp.name, &exp.command, &outcomes, wall_s);
-    let text = serde_json::to_string_pretty(&manifest).map_err(|e| RunnerError::Plot(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(&manifest).map_err(|e| RunnerError::Plot(e.to_string()))?;
     write_atomic(&dir.join("manifest.json"), text.as_bytes())?;
     let finished = redraw(dir, &exp.name, &exp.description, &exp.command)?;
     Ok(finished)
 }
 
 /// Draw charts and the report from the CSVs in `dir` (what `sigprop plot DIR` does).
-pub fn redraw(dir: &Path, title: &str, description: &str, command: &str) -> Result<Finished, RunnerError> {
+pub fn redraw(
+    dir: &Path,
+    title: &str,
+    description: &str,
+    command: &str,
+) -> Result<Finished, RunnerError> {
     for f in ["aggregate.csv", "summary.csv", "histograms.csv", "grid.csv"] {
         if !dir.join(f).is_file() {
-            return Err(RunnerError::input(format!("{}: no {f} (not a sigprop output folder?)", dir.display())));
+            return Err(RunnerError::input(format!(
+                "{}: no {f} (not a sigprop output folder?)",
+                dir.display()
+            )));
         }
     }
     let aggs: Vec<(ConfigKey, AggRow)> = read_keyed(&dir.join("aggregate.csv"))?;
     let summaries: Vec<(ConfigKey, SummaryRow)> = read_keyed(&dir.join("summary.csv"))?;
     let hists: Vec<HistRow> = read_plain(&dir.join("histograms.csv"))?;
     let grid: Vec<GridRow> = read_plain(&dir.join("grid.csv"))?;
-    let data = ChartData { aggs: &aggs, summaries: &summaries, hists: &hists, grid: &grid };
+    let data = ChartData {
+        aggs: &aggs,
+        summaries: &summaries,
+        hists: &hists,
+        grid: &grid,
+    };
     let charts = draw_all(dir, &data)?;
     let md = report::report_md(title, description, command, &summaries, &charts, dir);
     write_atomic(&dir.join("report.md"), md.as_bytes())?;
-    Ok(Finished { dir: dir.to_path_buf(), summaries, charts })
+    Ok(Finished {
+        dir: dir.to_path_buf(),
+        summaries,
+        charts,
+    })
 }

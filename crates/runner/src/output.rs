@@ -16,7 +16,11 @@ use crate::rows::ConfigKey;
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunnerError> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp"));
-    let io = |action, source| RunnerError::Io { action, path: path.to_path_buf(), source };
+    let io = |action, source| RunnerError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
     std::fs::write(&tmp, bytes).map_err(|e| io("writing", e))?;
     std::fs::rename(&tmp, path).map_err(|e| io("writing", e))
 }
@@ -25,18 +29,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunnerError> {
 pub fn keyed_csv<R: Serialize>(rows: &[(ConfigKey, R)]) -> Result<Vec<u8>, RunnerError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for (k, r) in rows {
-        w.serialize((k, r)).map_err(|e| RunnerError::Plot(format!("csv: {e}")))?;
+        w.serialize((k, r))
+            .map_err(|e| RunnerError::Plot(format!("csv: {e}")))?;
     }
-    w.into_inner().map_err(|e| RunnerError::Plot(format!("csv: {e}")))
+    w.into_inner()
+        .map_err(|e| RunnerError::Plot(format!("csv: {e}")))
 }
 
 /// CSV bytes of plain rows.
 pub fn plain_csv<R: Serialize>(rows: &[R]) -> Result<Vec<u8>, RunnerError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
-        w.serialize(r).map_err(|e| RunnerError::Plot(format!("csv: {e}")))?;
+        w.serialize(r)
+            .map_err(|e| RunnerError::Plot(format!("csv: {e}")))?;
     }
-    w.into_inner().map_err(|e| RunnerError::Plot(format!("csv: {e}")))
+    w.into_inner()
+        .map_err(|e| RunnerError::Plot(format!("csv: {e}")))
 }
 
 fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>, RunnerError> {
@@ -58,8 +66,12 @@ pub fn read_keyed<R: DeserializeOwned>(path: &Path) -> Result<Vec<(ConfigKey, R)
     rd.records()
         .map(|rec| {
             let rec = rec.map_err(|e| bad_row(path, e))?;
-            let k: ConfigKey = rec.deserialize(Some(&headers)).map_err(|e| bad_row(path, e))?;
-            let r: R = rec.deserialize(Some(&headers)).map_err(|e| bad_row(path, e))?;
+            let k: ConfigKey = rec
+                .deserialize(Some(&headers))
+                .map_err(|e| bad_row(path, e))?;
+            let r: R = rec
+                .deserialize(Some(&headers))
+                .map_err(|e| bad_row(path, e))?;
             Ok((k, r))
         })
         .collect()
@@ -68,5 +80,7 @@ pub fn read_keyed<R: DeserializeOwned>(path: &Path) -> Result<Vec<(ConfigKey, R)
 /// Read plain rows written by [`plain_csv`].
 pub fn read_plain<R: DeserializeOwned>(path: &Path) -> Result<Vec<R>, RunnerError> {
     let mut rd = reader(path)?;
-    rd.deserialize().map(|r| r.map_err(|e| bad_row(path, e))).collect()
+    rd.deserialize()
+        .map(|r| r.map_err(|e| bad_row(path, e)))
+        .collect()
 }

@@ -15,7 +15,9 @@ use crate::error::RunnerError;
 
 /// sigma_w for a `critical:` scheme, from the theory crate; `None` for other schemes.
 pub fn critical_for(net: &ResolvedNet) -> Result<Option<f64>, RunnerError> {
-    let Some((sigma_b, _)) = net.weight_init.is_critical() else { return Ok(None) };
+    let Some((sigma_b, _)) = net.weight_init.is_critical() else {
+        return Ok(None);
+    };
     match critical_sigma_w(net.activation, sigma_b) {
         Critical::Root { sigma_w, .. } => Ok(Some(sigma_w)),
         Critical::NoCrossing { below, above } => Err(RunnerError::input(format!(
@@ -47,7 +49,10 @@ pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f6
         }
         sigma_w2.push(net.weight_init.entry_variance(f, &ctx)? * f.fan_in as f64);
     }
-    let bf = Fans { fan_in: net.widths[0], fan_out: net.widths[1] };
+    let bf = Fans {
+        fan_in: net.widths[0],
+        fan_out: net.widths[1],
+    };
     if net.bias_init.entry_mean(&ctx)? != 0.0 {
         return None;
     }
@@ -56,9 +61,22 @@ pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f6
 }
 
 /// Per-layer predictions for `net` at `batch`, where the theory applies.
-pub fn predictions(net: &ResolvedNet, batch: usize, critical: Option<f64>) -> Option<Vec<LayerPrediction>> {
+pub fn predictions(
+    net: &ResolvedNet,
+    batch: usize,
+    critical: Option<f64>,
+) -> Option<Vec<LayerPrediction>> {
     let (sigma_w2, sigma_b2) = theory_params(net, critical)?;
-    predict_mlp(net.activation, &sigma_w2, sigma_b2, &net.widths, batch, 1.0, 1.0).ok()
+    predict_mlp(
+        net.activation,
+        &sigma_w2,
+        sigma_b2,
+        &net.widths,
+        batch,
+        1.0,
+        1.0,
+    )
+    .ok()
 }
 
 /// chi_1 at the fixed point, for equal-variance layers, where the theory applies.
@@ -68,7 +86,11 @@ pub fn chi1(net: &ResolvedNet, critical: Option<f64>) -> Option<f64> {
     if sigma_w2.iter().any(|&s| (s - w2).abs() > 1e-12 * w2) {
         return None;
     }
-    let mf = MeanField { activation: net.activation, sigma_w2: w2, sigma_b2 };
+    let mf = MeanField {
+        activation: net.activation,
+        sigma_w2: w2,
+        sigma_b2,
+    };
     mf.q_star()?;
     let c = mf.chi1();
     c.is_finite().then_some(c)

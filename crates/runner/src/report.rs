@@ -22,12 +22,21 @@ pub fn ranked(summaries: &[(ConfigKey, SummaryRow)]) -> Vec<&(ConfigKey, Summary
             _ => 0.0,
         };
         let change = s.fwd_ratio.ln().abs().max(s.bwd_ratio.ln().abs());
-        (class, if change.is_finite() { change } else { f64::INFINITY })
+        (
+            class,
+            if change.is_finite() {
+                change
+            } else {
+                f64::INFINITY
+            },
+        )
     };
     let mut v: Vec<_> = summaries.iter().collect();
     v.sort_by(|a, b| {
         let (sa, sb) = (score(&a.1), score(&b.1));
-        sa.0.total_cmp(&sb.0).then(sa.1.total_cmp(&sb.1)).then(a.0.config.cmp(&b.0.config))
+        sa.0.total_cmp(&sb.0)
+            .then(sa.1.total_cmp(&sb.1))
+            .then(a.0.config.cmp(&b.0.config))
     });
     v
 }
@@ -36,11 +45,22 @@ fn num(x: f64) -> String {
     if !x.is_finite() {
         return x.to_string();
     }
-    if x != 0.0 && (x.abs() >= 1e4 || x.abs() < 1e-3) { format!("{x:.3e}") } else { format!("{x:.4}") }
+    if x != 0.0 && (x.abs() >= 1e4 || x.abs() < 1e-3) {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
 }
 
 /// The Markdown report.
-pub fn report_md(title: &str, description: &str, command: &str, summaries: &[(ConfigKey, SummaryRow)], charts: &[PathBuf], dir: &Path) -> String {
+pub fn report_md(
+    title: &str,
+    description: &str,
+    command: &str,
+    summaries: &[(ConfigKey, SummaryRow)],
+    charts: &[PathBuf],
+    dir: &Path,
+) -> String {
     let mut s = format!("# {title}\n\n");
     if !description.is_empty() {
         s += &format!("{}\n\n", description.trim());
@@ -57,8 +77,19 @@ pub fn report_md(title: &str, description: &str, command: &str, summaries: &[(Co
         };
         s += &format!(
             "| {} | {} | {} | `{}` | `{}` | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            i + 1, k.label, k.arch, k.init, k.activation, k.depth, k.width,
-            num(r.fwd_log_slope), num(r.bwd_log_slope), num(r.fwd_ratio), num(r.bwd_ratio), verdict, chi
+            i + 1,
+            k.label,
+            k.arch,
+            k.init,
+            k.activation,
+            k.depth,
+            k.width,
+            num(r.fwd_log_slope),
+            num(r.bwd_log_slope),
+            num(r.fwd_ratio),
+            num(r.bwd_ratio),
+            verdict,
+            chi
         );
     }
     s += &format!(
@@ -67,7 +98,10 @@ pub fn report_md(title: &str, description: &str, command: &str, summaries: &[(Co
          variance; otherwise `exploding` / `vanishing` when Var(z) (forward) or Var(dL/dz) (backward) \
          changes by more than a factor {RATIO_LIMIT} over the depth (the larger change decides), else `stable`.\n"
     );
-    let pngs: Vec<&PathBuf> = charts.iter().filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
+    let pngs: Vec<&PathBuf> = charts
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
     if !pngs.is_empty() {
         s += "\n## Charts\n\n";
         for p in pngs {

@@ -148,6 +148,10 @@ pub struct AggRow {
     pub ci95_lo: Option<f64>,
     /// Upper end of the 95% t-interval of the mean.
     pub ci95_hi: Option<f64>,
+    /// Smallest value over seeds (NaN if any seed's value is NaN).
+    pub min: f64,
+    /// Largest value over seeds.
+    pub max: f64,
     /// Mean-field prediction, where it applies.
     pub theory: Option<f64>,
 }

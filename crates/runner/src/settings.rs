@@ -111,32 +111,56 @@ impl Settings {
     }
 
     /// Apply defaults, expand shorthands, validate, and build the run.
-    pub fn to_run(&self, index: usize, label: String, grid: Vec<(String, String)>) -> Result<RunSpec, RunnerError> {
-        let arch: Arch = self.arch.as_deref().unwrap_or("mlp").parse().map_err(|e| RunnerError::input(format!("--arch: {e}")))?;
+    pub fn to_run(
+        &self,
+        index: usize,
+        label: String,
+        grid: Vec<(String, String)>,
+    ) -> Result<RunSpec, RunnerError> {
+        let arch: Arch = self
+            .arch
+            .as_deref()
+            .unwrap_or("mlp")
+            .parse()
+            .map_err(|e| RunnerError::input(format!("--arch: {e}")))?;
         let activation = self.activation.clone().unwrap_or_else(|| "relu".into());
-        activation.parse::<Activation>().map_err(|e| RunnerError::input(format!("--activation: {e}")))?;
+        activation
+            .parse::<Activation>()
+            .map_err(|e| RunnerError::input(format!("--activation: {e}")))?;
         let init = match (self.sigma_w2, &self.init) {
-            (Some(w2), None) if w2 > 0.0 && w2.is_finite() => format!("variance-scaling:scale={w2}"),
+            (Some(w2), None) if w2 > 0.0 && w2.is_finite() => {
+                format!("variance-scaling:scale={w2}")
+            }
             (Some(w2), None) => return Err(bad("sigma-w2", w2, "a number > 0")),
-            (Some(_), Some(_)) => return Err(RunnerError::input("init and sigma-w2 both given; use one")),
+            (Some(_), Some(_)) => {
+                return Err(RunnerError::input("init and sigma-w2 both given; use one"));
+            }
             (None, Some(i)) => i.clone(),
             (None, None) => "he-normal".into(),
         };
-        let scheme: Scheme = init.parse().map_err(|e| RunnerError::input(format!("--init: {e}")))?;
+        let scheme: Scheme = init
+            .parse()
+            .map_err(|e| RunnerError::input(format!("--init: {e}")))?;
         let sigma_b = match (self.sigma_b, self.sigma_b2) {
-            (Some(_), Some(_)) => return Err(RunnerError::input("sigma-b and sigma-b2 both given; use one")),
+            (Some(_), Some(_)) => {
+                return Err(RunnerError::input(
+                    "sigma-b and sigma-b2 both given; use one",
+                ));
+            }
             (Some(b), None) => Some(b),
             (None, Some(b2)) if b2 >= 0.0 => Some(b2.sqrt()),
             (None, Some(b2)) => return Err(bad("sigma-b2", b2, "a number >= 0")),
             (None, None) => None,
         };
-        if let Some(b) = sigma_b {
-            if !(b >= 0.0 && b.is_finite()) {
-                return Err(bad("sigma-b", b, "a number >= 0"));
-            }
+        if let Some(b) = sigma_b.filter(|b| !(*b >= 0.0 && b.is_finite())) {
+            return Err(bad("sigma-b", b, "a number >= 0"));
         }
         let bias_init = match (&self.bias_init, sigma_b) {
-            (Some(_), Some(_)) => return Err(RunnerError::input("bias-init and sigma-b both given; use one")),
+            (Some(_), Some(_)) => {
+                return Err(RunnerError::input(
+                    "bias-init and sigma-b both given; use one",
+                ));
+            }
             (Some(b), None) => b.clone(),
             (None, Some(b)) if b > 0.0 => format!("normal:std={b}"),
             (None, Some(_)) => "zeros".into(),
@@ -146,7 +170,9 @@ impl Settings {
                 _ => "zeros".into(),
             },
         };
-        bias_init.parse::<Scheme>().map_err(|e| RunnerError::input(format!("--bias-init: {e}")))?;
+        bias_init
+            .parse::<Scheme>()
+            .map_err(|e| RunnerError::input(format!("--bias-init: {e}")))?;
         let depth = self.depth.unwrap_or(defaults::DEPTH);
         let width = self.width.unwrap_or(defaults::WIDTH);
         let batch = self.batch.unwrap_or(defaults::BATCH);
@@ -161,7 +187,12 @@ impl Settings {
             .unwrap_or("flex")
             .parse()
             .map_err(|e| RunnerError::input(format!("--backend: {e}")))?;
-        let loss: Loss = self.loss.as_deref().unwrap_or("projection").parse().map_err(|e| RunnerError::input(format!("--loss: {e}")))?;
+        let loss: Loss = self
+            .loss
+            .as_deref()
+            .unwrap_or("projection")
+            .parse()
+            .map_err(|e| RunnerError::input(format!("--loss: {e}")))?;
         let seeds: Vec<u64> = match (self.seed, self.seeds) {
             (Some(s), _) => vec![s],
             (None, Some(0)) => return Err(bad("seeds", 0, "a whole number > 0")),
@@ -187,26 +218,49 @@ impl Settings {
         if let Some(g) = self.groups {
             net.groups = g;
         }
-        net.resolve().map_err(|e| RunnerError::input(e.to_string()))?;
+        net.resolve()
+            .map_err(|e| RunnerError::input(e.to_string()))?;
         let hist_layers = match &self.hist_layers {
             Some(h) => {
                 if let Some(&l) = h.iter().find(|&&l| l == 0 || l > depth) {
-                    return Err(bad("hist-layers", l, &format!("layers between 1 and {depth}")));
+                    return Err(bad(
+                        "hist-layers",
+                        l,
+                        &format!("layers between 1 and {depth}"),
+                    ));
                 }
                 h.clone()
             }
             None => {
-                let mut h = vec![1, depth.div_ceil(4), depth.div_ceil(2), (3 * depth).div_ceil(4), depth];
+                let mut h = vec![
+                    1,
+                    depth.div_ceil(4),
+                    depth.div_ceil(2),
+                    (3 * depth).div_ceil(4),
+                    depth,
+                ];
                 h.dedup();
                 h
             }
         };
-        Ok(RunSpec { index, label, grid, net, batch, backend, seeds, hist_layers })
+        Ok(RunSpec {
+            index,
+            label,
+            grid,
+            net,
+            batch,
+            backend,
+            seeds,
+            hist_layers,
+        })
     }
 }
 
 /// The cross product of a grid: each key's list of values, in the order given.
-pub fn expand_grid(base: &Settings, grid: &[(String, Vec<toml::Value>)]) -> Result<Vec<RunSpec>, RunnerError> {
+pub fn expand_grid(
+    base: &Settings,
+    grid: &[(String, Vec<toml::Value>)],
+) -> Result<Vec<RunSpec>, RunnerError> {
     let mut combos: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
     for (key, values) in grid {
         if values.is_empty() {
@@ -231,14 +285,24 @@ pub fn expand_grid(base: &Settings, grid: &[(String, Vec<toml::Value>)]) -> Resu
             for (k, v) in &combo {
                 table.insert(k.clone(), v.clone());
             }
-            let over: Settings = toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| RunnerError::input(format!("grid: {}", e.message())))?;
-            let shown: Vec<(String, String)> = combo.iter().map(|(k, v)| (k.clone(), value_text(v))).collect();
+            let over: Settings =
+                toml::Value::Table(table)
+                    .try_into()
+                    .map_err(|e: toml::de::Error| {
+                        RunnerError::input(format!("grid: {}", e.message()))
+                    })?;
+            let shown: Vec<(String, String)> = combo
+                .iter()
+                .map(|(k, v)| (k.clone(), value_text(v)))
+                .collect();
             let label = if shown.is_empty() {
                 "base".to_string()
             } else {
-                shown.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(" / ")
+                shown
+                    .iter()
+                    .map(|(_, v)| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" / ")
             };
             base.overlay(&over).to_run(i, label, shown)
         })

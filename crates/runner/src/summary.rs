@@ -31,7 +31,10 @@ pub fn primary_site(arch: &str) -> &'static str {
 
 /// Seed means of `stat` at the primary site, by layer.
 pub fn series(aggs: &[AggRow], site: &str, stat: &str) -> Vec<(usize, f64)> {
-    aggs.iter().filter(|a| a.site == site && a.stat == stat).map(|a| (a.layer, a.mean)).collect()
+    aggs.iter()
+        .filter(|a| a.site == site && a.stat == stat)
+        .map(|a| (a.layer, a.mean))
+        .collect()
 }
 
 /// Least-squares slope of ln(y) against x over the finite, positive points.
@@ -80,8 +83,17 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
         .filter(|r| r.nonfinite_forward > 0)
         .map(|r| r.layer)
         .min()
-        .or_else(|| rows.iter().filter(|r| r.nonfinite > 0).map(|r| r.layer).max());
-    let mut bad_seeds: Vec<u64> = rows.iter().filter(|r| r.nonfinite > 0).map(|r| r.seed).collect();
+        .or_else(|| {
+            rows.iter()
+                .filter(|r| r.nonfinite > 0)
+                .map(|r| r.layer)
+                .max()
+        });
+    let mut bad_seeds: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.nonfinite > 0)
+        .map(|r| r.seed)
+        .collect();
     bad_seeds.sort_unstable();
     bad_seeds.dedup();
     let last = |stat: &str| series(aggs, site, stat).last().map_or(f64::NAN, |p| p.1);
@@ -94,7 +106,11 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
         } else {
             let (f, b) = (fwd_ratio.ln(), bwd_ratio.ln());
             let limit = RATIO_LIMIT.ln();
-            let worst = if f.abs() >= b.abs() || b.is_nan() { f } else { b };
+            let worst = if f.abs() >= b.abs() || b.is_nan() {
+                f
+            } else {
+                b
+            };
             if worst > limit {
                 "exploding"
             } else if worst < -limit {

@@ -414,3 +414,60 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
     );
     assert!(!Path::new(out).join("layers.csv").exists());
 }
+
+#[test]
+fn every_architecture_and_loss_runs_end_to_end_with_its_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[&[&str]] = &[
+        &["--arch", "resmlp", "--init", "fixup"],
+        &[
+            "--arch",
+            "resmlp",
+            "--init",
+            "he-normal",
+            "--branch-layers",
+            "3",
+        ],
+        &[
+            "--arch",
+            "cnn",
+            "--init",
+            "he-normal",
+            "--image-size",
+            "6",
+            "--groups",
+            "2",
+        ],
+        &[
+            "--arch",
+            "rnn",
+            "--init",
+            "xavier-normal",
+            "--activation",
+            "tanh",
+        ],
+        &["--loss", "cross-entropy", "--init", "lsuv"],
+        &["--loss", "mse", "--backend", "ndarray"],
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let out = dir.path().join(i.to_string());
+        sigprop()
+            .arg("run")
+            .args(*case)
+            .args(SMALL)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        assert!(
+            out.join("preact_var.png").is_file() && out.join("hist_act_c0.png").is_file(),
+            "{case:?}"
+        );
+        let s = out.join("summary.csv");
+        assert_ne!(&records(&s)[0][col(&s, "verdict")], "diverged", "{case:?}");
+    }
+    // Fixup: every block output equals the block input at initialization.
+    let s = dir.path().join("0/summary.csv");
+    let fwd: f64 = records(&s)[0][col(&s, "fwd_ratio")].parse().unwrap();
+    assert!((fwd - 1.0).abs() < 1e-6, "fixup fwd_ratio {fwd}");
+}

@@ -345,10 +345,17 @@ fn histograms(
     if opts.hist_layers.is_empty() || opts.hist_bins == 0 {
         return Vec::new();
     }
-    let chosen: Vec<&Site> = sites
+    // One site per chosen layer: the first that feeds a weight (for a residual block,
+    // `branch.1`, whose h is phi of the block input).
+    let mut chosen: Vec<&Site> = Vec::new();
+    for s in sites
         .iter()
         .filter(|s| opts.hist_layers.contains(&s.layer) && s.weight.is_some())
-        .collect();
+    {
+        if !chosen.iter().any(|c| c.layer == s.layer) {
+            chosen.push(s);
+        }
+    }
     let mut out = Vec::new();
     for kind in ["preact", "act", "grad"] {
         let data: Vec<Vec<f32>> = chosen

@@ -36,9 +36,10 @@ fn plot_err(e: impl std::fmt::Display) -> RunnerError {
     RunnerError::Plot(e.to_string())
 }
 
-fn bands(data: &ChartData<'_>, stat: &str) -> Vec<Band> {
+fn bands(data: &ChartData<'_>, stat: &str, configs: &[usize]) -> Vec<Band> {
     data.summaries
         .iter()
+        .filter(|(key, _)| configs.contains(&key.config))
         .map(|(key, _)| {
             let site = primary_site(&key.arch);
             let rows: Vec<&AggRow> = data
@@ -58,6 +59,44 @@ fn bands(data: &ChartData<'_>, stat: &str) -> Vec<Band> {
             }
         })
         .collect()
+}
+
+/// Charts with more lines than this are split into one panel per activation.
+pub const PANEL_LINES: usize = 6;
+
+/// The panels: `("", all)`, or one `("_<activation>", configs)` per activation when many
+/// lines span several activations.
+fn panels(data: &ChartData<'_>) -> Vec<(String, String, Vec<usize>)> {
+    let all: Vec<usize> = data.summaries.iter().map(|(k, _)| k.config).collect();
+    let mut acts: Vec<&str> = Vec::new();
+    for (k, _) in data.summaries {
+        if !acts.contains(&k.activation.as_str()) {
+            acts.push(&k.activation);
+        }
+    }
+    if all.len() <= PANEL_LINES || acts.len() < 2 {
+        return vec![(String::new(), String::new(), all)];
+    }
+    acts.iter()
+        .map(|a| {
+            let configs = data
+                .summaries
+                .iter()
+                .filter(|(k, _)| k.activation == *a)
+                .map(|(k, _)| k.config)
+                .collect();
+            let stem: String = a
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            (format!("_{stem}"), format!(" ({a})"), configs)
+        })
+        .collect()
+}
+
+fn has_positive(b: &[Band]) -> bool {
+    b.iter()
+        .any(|b| b.mean.iter().any(|v| v.is_finite() && *v > 0.0))
 }
 
 /// Draw every chart for the data into `dir`; returns the files written (SVG and PNG).
@@ -83,49 +122,39 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
         } else {
             "one seed".into()
         };
-        let charts = [
-            (
-                "preact_var",
-                format!("Pre-activation variance Var(z): {band}"),
-                "Var(z)",
-            ),
-            (
-                "grad_var",
-                format!("Gradient variance Var(dL/dz): {band}"),
-                "Var(dL/dz)",
-            ),
+        let variances = [
+            ("preact_var", "Pre-activation variance Var(z)", "Var(z)"),
+            ("grad_var", "Gradient variance Var(dL/dz)", "Var(dL/dz)"),
             (
                 "wgrad_var",
-                format!("Weight-gradient variance Var(dL/dW): {band}"),
+                "Weight-gradient variance Var(dL/dW)",
                 "Var(dL/dW)",
             ),
         ];
-        for (stat, title, y) in charts {
-            let b = bands(data, stat);
-            if b.iter()
-                .any(|b| b.mean.iter().any(|v| v.is_finite() && *v > 0.0))
-            {
-                files.extend(
-                    variance_chart(&dir.join(stat), &title, x_label, y, &b, true)
-                        .map_err(plot_err)?,
-                );
+        let fractions = [
+            ("dead_frac", "Dead units (h = 0)"),
+            ("saturated_frac", "Saturated units (phi'(z) < 0.01)"),
+        ];
+        for (suffix, which, configs) in panels(data) {
+            for (stat, what, y) in variances {
+                let b = bands(data, stat, &configs);
+                if has_positive(&b) {
+                    let title = format!("{what}{which}: {band}");
+                    let stem = dir.join(format!("{stat}{suffix}"));
+                    files.extend(
+                        variance_chart(&stem, &title, x_label, y, &b, true).map_err(plot_err)?,
+                    );
+                }
             }
-        }
-        for (stat, title) in [
-            ("dead_frac", "Fraction of dead units (h = 0)"),
-            (
-                "saturated_frac",
-                "Fraction of saturated units (phi'(z) < 0.01)",
-            ),
-        ] {
-            let b = bands(data, stat);
-            if b.iter()
-                .any(|b| b.mean.iter().any(|v| v.is_finite() && *v > 0.0))
-            {
-                files.extend(
-                    fraction_chart(&dir.join(stat), title, x_label, "fraction", &b)
-                        .map_err(plot_err)?,
-                );
+            for (stat, what) in fractions {
+                let b = bands(data, stat, &configs);
+                if has_positive(&b) {
+                    let title = format!("{what}{which}: {band}");
+                    let stem = dir.join(format!("{stat}{suffix}"));
+                    files.extend(
+                        fraction_chart(&stem, &title, x_label, "fraction", &b).map_err(plot_err)?,
+                    );
+                }
             }
         }
         files.extend(histograms(dir, data)?);

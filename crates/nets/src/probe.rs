@@ -158,7 +158,7 @@ pub fn probe(
     let forward_backward_s = t1.elapsed().as_secs_f64();
 
     let t2 = Instant::now();
-    let mut red = Reducer::new(device);
+    let mut red = Reducer::new();
     let mut handles = Vec::with_capacity(rec.sites.len());
     for s in &rec.sites {
         let gz = s.pz.grad(&grads);

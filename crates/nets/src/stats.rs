@@ -1,13 +1,17 @@
 //! Per-layer statistics of THEORY.md, reduced on the device and finished in `f64`.
 //!
-//! Each tensor is viewed as `[batch, units]`. On the device, per unit (column): the largest
-//! magnitude `s`, then of `x / s` the mean over the batch and the centred variance (two
-//! passes, so no cancellation; scaled, so finite values near f32's limit, whose squares
-//! would overflow, still give a finite variance once multiplied back by `s^2` in f64), and
-//! counts of non-finite, zero and saturated entries. All of these small vectors are
-//! concatenated and read back in one transfer; the host then combines columns in `f64`:
-//! overall mean = mean of column means; overall population variance = mean of column
-//! variances + variance of column means (exact for equal column sizes). Not the
+//! Each tensor is viewed as `[batch, units]`. On the device, per unit (column): the mean
+//! over the batch and the centred variance (two passes, so no cancellation), plus counts of
+//! zero and saturated entries where asked. All of these small vectors are concatenated and
+//! read back in one transfer; the host combines columns in `f64`: overall mean = mean of
+//! column means; overall population variance = mean of column variances + variance of
+//! column means (exact for equal column sizes).
+//!
+//! A column whose mean or variance comes back non-finite takes a second, exact pass (only
+//! then, so the common case stays cheap): the count of NaN/Inf entries, and the moments of
+//! `x / s` with `s` the column's largest magnitude, multiplied back by `s` and `s^2` in f64,
+//! so finite values near f32's limit (whose squares overflow) keep a finite variance. When
+//! every column's mean is finite, no entry is NaN or Inf, so the count is exactly 0. Not the
 //! aggregation over seeds: that is the runner's.
 
 use burn::tensor::{Device, Tensor};
@@ -71,16 +75,32 @@ pub(crate) struct Summary {
 /// Collects device-side column reductions and reads them back in one transfer.
 pub(crate) struct Reducer {
     parts: Vec<Tensor<2>>,
+    tensors: Vec<Tensor<2>>,
     layout: Vec<(usize, usize, Want)>,
-    device: Device,
+}
+
+/// Column means and variances, and the count of non-finite entries, with the scaling
+/// that keeps finite values near f32's limit from overflowing (the exact second pass).
+fn exact_pass(x: &Tensor<2>) -> Tensor<2> {
+    let scale = x.clone().abs().max_dim(0).clamp_min(f32::MIN_POSITIVE);
+    let y = x.clone() / scale.clone();
+    let mean = y.clone().mean_dim(0);
+    let var = (y - mean.clone()).square().mean_dim(0);
+    let nonfinite = x.clone().is_finite().bool_not().float().sum_dim(0);
+    Tensor::cat(vec![scale, mean, var, nonfinite], 1)
+}
+
+fn read(t: Tensor<2>) -> Vec<f64> {
+    let v: Vec<f32> = t.into_data().try_to_vec::<f32>().unwrap_or_default();
+    v.into_iter().map(f64::from).collect()
 }
 
 impl Reducer {
-    pub fn new(device: &Device) -> Self {
+    pub fn new() -> Self {
         Reducer {
             parts: Vec::new(),
+            tensors: Vec::new(),
             layout: Vec::new(),
-            device: device.clone(),
         }
     }
 
@@ -88,22 +108,19 @@ impl Reducer {
     pub fn push(&mut self, x: Tensor<2>, want: Want) -> usize {
         let [rows, cols] = x.dims();
         let x = x.inner();
-        let scale = x.clone().abs().max_dim(0).clamp_min(f32::MIN_POSITIVE);
-        let y = x.clone() / scale.clone();
-        let col_mean = y.clone().mean_dim(0);
-        let col_var = (y - col_mean.clone()).square().mean_dim(0);
-        let nonfinite = x.clone().is_finite().bool_not().float().sum_dim(0);
-        self.parts.push(scale);
+        let col_mean = x.clone().mean_dim(0);
+        let col_var = (x.clone() - col_mean.clone()).square().mean_dim(0);
         self.parts.push(col_mean);
         self.parts.push(col_var);
-        self.parts.push(nonfinite);
         if want.zeros {
             self.parts
                 .push(x.clone().equal_elem(0.0).float().sum_dim(0));
         }
         if let Some(t) = want.saturation {
-            self.parts.push(x.abs().greater_elem(t).float().sum_dim(0));
+            self.parts
+                .push(x.clone().abs().greater_elem(t).float().sum_dim(0));
         }
+        self.tensors.push(x);
         self.layout.push((rows, cols, want));
         self.layout.len() - 1
     }
@@ -113,26 +130,19 @@ impl Reducer {
         if self.parts.is_empty() {
             return Vec::new();
         }
-        let _ = &self.device;
-        let all = Tensor::cat(self.parts, 1);
-        let values: Vec<f32> = all.into_data().try_to_vec::<f32>().unwrap_or_default();
+        let values = read(Tensor::cat(self.parts, 1));
         let mut at = 0usize;
         let mut take = |n: usize| {
             let s = &values[at.min(values.len())..(at + n).min(values.len())];
             at += n;
-            s.iter().map(|&v| v as f64).collect::<Vec<f64>>()
+            s.to_vec()
         };
         self.layout
             .iter()
-            .map(|&(rows, cols, want)| {
-                let scales = take(cols);
-                let means: Vec<f64> = take(cols).iter().zip(&scales).map(|(m, s)| m * s).collect();
-                let vars: Vec<f64> = take(cols)
-                    .iter()
-                    .zip(&scales)
-                    .map(|(v, s)| v * s * s)
-                    .collect();
-                let nonfinite = take(cols).iter().sum::<f64>();
+            .zip(&self.tensors)
+            .map(|(&(rows, cols, want), x)| {
+                let mut means = take(cols);
+                let mut vars = take(cols);
                 let zeros = if want.zeros {
                     take(cols).iter().sum::<f64>()
                 } else {
@@ -143,6 +153,18 @@ impl Reducer {
                 } else {
                     f64::NAN
                 };
+                let mut nonfinite = 0.0;
+                if means.iter().chain(&vars).any(|v| !v.is_finite()) {
+                    let exact = read(exact_pass(x));
+                    let (scale, rest) = exact.split_at(cols);
+                    means = rest[..cols].iter().zip(scale).map(|(m, s)| m * s).collect();
+                    vars = rest[cols..2 * cols]
+                        .iter()
+                        .zip(scale)
+                        .map(|(v, s)| v * s * s)
+                        .collect();
+                    nonfinite = rest[2 * cols..3 * cols].iter().sum::<f64>();
+                }
                 let n = cols as f64;
                 let mean = means.iter().sum::<f64>() / n;
                 let within_var = vars.iter().sum::<f64>() / n;
@@ -217,7 +239,7 @@ mod tests {
             burn::tensor::TensorData::new(data.clone(), [rows, cols]),
             &device,
         );
-        let mut r = Reducer::new(&device);
+        let mut r = Reducer::new();
         r.push(
             x,
             Want {
@@ -248,7 +270,7 @@ mod tests {
             .map(|i| if i % 2 == 0 { 3e20 } else { -3e20 })
             .collect();
         let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [8, 8]), &device);
-        let mut r = Reducer::new(&device);
+        let mut r = Reducer::new();
         r.push(
             x,
             Want {
@@ -259,5 +281,27 @@ mod tests {
         let s = &r.finish()[0];
         assert!((s.var / 9e40 - 1.0).abs() < 1e-5, "{}", s.var);
         assert_eq!(s.nonfinite, 0);
+    }
+
+    #[test]
+    fn non_finite_entries_are_counted_exactly() {
+        let device = Device::flex();
+        let mut data: Vec<f32> = (0..40).map(|i| i as f32).collect();
+        data[3] = f32::NAN;
+        data[17] = f32::INFINITY;
+        data[18] = f32::NEG_INFINITY;
+        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [8, 5]), &device);
+        let mut r = Reducer::new();
+        r.push(
+            x,
+            Want {
+                zeros: true,
+                saturation: None,
+            },
+        );
+        let s = &r.finish()[0];
+        assert_eq!(s.nonfinite, 3);
+        assert!(s.var.is_nan());
+        assert_eq!(s.zero_frac, 1.0 / 40.0);
     }
 }

@@ -14,7 +14,7 @@
 //! every column's mean is finite, no entry is NaN or Inf, so the count is exactly 0. Not the
 //! aggregation over seeds: that is the runner's.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// One layer's (or site's) statistics, every column as defined in THEORY.md.
@@ -212,6 +212,7 @@ pub fn saturation_threshold(act: sigprop_init::Activation) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::Device;
     use sigprop_init::Activation;
 
     #[test]

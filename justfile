@@ -23,6 +23,7 @@ ci:
 bench:
     cargo bench -p sigprop-init
     cargo bench -p sigprop-nets
+    python3 scripts/bench_init_torch.py
     python3 scripts/bench_torch.py
 
 # Run every classic-result suite.

@@ -7,8 +7,9 @@
 //! column means; overall population variance = mean of column variances + variance of
 //! column means (exact for equal column sizes).
 //!
-//! A column whose mean or variance comes back non-finite takes a second, exact pass (only
-//! then, so the common case stays cheap): the count of NaN/Inf entries, and the moments of
+//! A tensor whose column means, variances or largest magnitudes come back non-finite, or
+//! whose magnitudes leave [1e-15, 1e15] (where squares underflow or overflow f32), takes a
+//! second, exact pass (only then, so the common case stays cheap): the count of NaN/Inf entries, and the moments of
 //! `x / s` with `s` the column's largest magnitude, multiplied back by `s` and `s^2` in f64,
 //! so finite values near f32's limit (whose squares overflow) keep a finite variance. When
 //! every column's mean is finite, no entry is NaN or Inf, so the count is exactly 0. Not the
@@ -110,8 +111,10 @@ impl Reducer {
         let x = x.inner();
         let col_mean = x.clone().mean_dim(0);
         let col_var = (x.clone() - col_mean.clone()).square().mean_dim(0);
+        let col_max = x.clone().abs().max_dim(0);
         self.parts.push(col_mean);
         self.parts.push(col_var);
+        self.parts.push(col_max);
         if want.zeros {
             self.parts
                 .push(x.clone().equal_elem(0.0).float().sum_dim(0));
@@ -133,9 +136,12 @@ impl Reducer {
         let values = read(Tensor::cat(self.parts, 1));
         let mut at = 0usize;
         let mut take = |n: usize| {
-            let s = &values[at.min(values.len())..(at + n).min(values.len())];
+            // A short read-back (a failed transfer) gives NaN, never made-up zeros.
+            let s: Vec<f64> = (at..at + n)
+                .map(|i| values.get(i).copied().unwrap_or(f64::NAN))
+                .collect();
             at += n;
-            s.to_vec()
+            s
         };
         self.layout
             .iter()
@@ -143,6 +149,7 @@ impl Reducer {
             .map(|(&(rows, cols, want), x)| {
                 let mut means = take(cols);
                 let mut vars = take(cols);
+                let maxes = take(cols);
                 let zeros = if want.zeros {
                     take(cols).iter().sum::<f64>()
                 } else {
@@ -154,8 +161,22 @@ impl Reducer {
                     f64::NAN
                 };
                 let mut nonfinite = 0.0;
-                if means.iter().chain(&vars).any(|v| !v.is_finite()) {
-                    let exact = read(exact_pass(x));
+                // Squares of magnitudes outside [1e-15, 1e15] leave f32's comfortable range
+                // (underflow to subnormals or zero, or overflow): those columns, and any with a
+                // non-finite result, get the exact scaled pass.
+                let out_of_range = |m: &f64| *m > 0.0 && !(1e-15..=1e15).contains(m);
+                let suspect = means
+                    .iter()
+                    .chain(&vars)
+                    .chain(&maxes)
+                    .any(|v| !v.is_finite())
+                    || maxes.iter().any(out_of_range);
+                let exact = if suspect {
+                    read(exact_pass(x))
+                } else {
+                    Vec::new()
+                };
+                if exact.len() == 4 * cols {
                     let (scale, rest) = exact.split_at(cols);
                     means = rest[..cols].iter().zip(scale).map(|(m, s)| m * s).collect();
                     vars = rest[cols..2 * cols]
@@ -282,6 +303,26 @@ mod tests {
         let s = &r.finish()[0];
         assert!((s.var / 9e40 - 1.0).abs() < 1e-5, "{}", s.var);
         assert_eq!(s.nonfinite, 0);
+    }
+
+    #[test]
+    fn vanishing_values_keep_their_variance_instead_of_underflowing_to_zero() {
+        // Entries +-3e-21: their squares (9e-42) are below f32's normal range.
+        let device = Device::flex();
+        let data: Vec<f32> = (0..64)
+            .map(|i| if i % 2 == 0 { 3e-21 } else { -3e-21 })
+            .collect();
+        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [8, 8]), &device);
+        let mut r = Reducer::new();
+        r.push(
+            x,
+            Want {
+                zeros: false,
+                saturation: None,
+            },
+        );
+        let s = &r.finish()[0];
+        assert!((s.var / 9e-42 - 1.0).abs() < 1e-5, "{}", s.var);
     }
 
     #[test]

@@ -123,7 +123,10 @@ mod tests {
     #[test]
     fn shorthands_become_specs() {
         let e = parse("[grid]\nsigma-w2 = [1.5]\nsigma-b2 = [0.04]\n").unwrap();
-        assert_eq!(e.runs[0].net.weight_init, "variance-scaling:scale=1.5");
+        assert_eq!(
+            e.runs[0].net.weight_init,
+            "variance-scaling:scale=1.5,distribution=normal"
+        );
         assert_eq!(e.runs[0].net.bias_init, "normal:std=0.2");
         let e = parse("[base]\ninit = \"critical:sigma-b=0.3\"\nactivation = \"tanh\"\n").unwrap();
         assert_eq!(e.runs[0].net.bias_init, "normal:std=0.3");

@@ -49,14 +49,22 @@ pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f6
         }
         sigma_w2.push(net.weight_init.entry_variance(f, &ctx)? * f.fan_in as f64);
     }
-    let bf = Fans {
-        fan_in: net.widths[0],
-        fan_out: net.widths[1],
-    };
-    if net.bias_init.entry_mean(&ctx)? != 0.0 {
-        return None;
+    // The bias of every layer must have the same zero-mean variance (exact moments of the
+    // 1-D bias tensor, whose fans can differ between layers).
+    let mut sigma_b2: Option<f64> = None;
+    for l in 1..=cfg.depth {
+        let (n_in, n_out) = (net.widths[l - 1], net.widths[l]);
+        let layout = Layout::Bias {
+            fan_in: n_in,
+            fan_out: n_out,
+        };
+        let m = net.bias_init.moments(&[n_out], layout, &ctx).ok()?;
+        if m.mean != 0.0 || sigma_b2.is_some_and(|v| (v - m.var).abs() > 1e-12 * v.max(1e-300)) {
+            return None;
+        }
+        sigma_b2 = Some(m.var);
     }
-    let sigma_b2 = net.bias_init.entry_variance(bf, &ctx)?;
+    let sigma_b2 = sigma_b2?;
     Some((sigma_w2, sigma_b2))
 }
 

@@ -23,7 +23,7 @@ pub struct Settings {
     pub bias_init: Option<String>,
     /// Shorthand for `bias-init = "normal:std=X"` (0 gives zeros).
     pub sigma_b: Option<f64>,
-    /// Shorthand for `init = "variance-scaling:scale=X"`: W ~ N(0, X / fan_in).
+    /// Shorthand for `init = "variance-scaling:scale=X,distribution=normal"`: W ~ N(0, X / fan_in).
     pub sigma_w2: Option<f64>,
     /// Shorthand for `sigma-b = sqrt(X)`.
     pub sigma_b2: Option<f64>,
@@ -129,7 +129,7 @@ impl Settings {
             .map_err(|e| RunnerError::input(format!("--activation: {e}")))?;
         let init = match (self.sigma_w2, &self.init) {
             (Some(w2), None) if w2 > 0.0 && w2.is_finite() => {
-                format!("variance-scaling:scale={w2}")
+                format!("variance-scaling:scale={w2},distribution=normal")
             }
             (Some(w2), None) => return Err(bad("sigma-w2", w2, "a number > 0")),
             (Some(_), Some(_)) => {
@@ -154,6 +154,17 @@ impl Settings {
         };
         if let Some(b) = sigma_b.filter(|b| !(*b >= 0.0 && b.is_finite())) {
             return Err(bad("sigma-b", b, "a number >= 0"));
+        }
+        // A critical initialization is defined together with its bias variance: another
+        // bias would silently build a network that is not at the edge of chaos.
+        if let Some((sb, _)) = scheme.is_critical() {
+            let conflicts =
+                self.bias_init.is_some() || sigma_b.is_some_and(|b| (b - sb).abs() > 1e-12);
+            if conflicts {
+                return Err(RunnerError::input(format!(
+                    "--init {init} sets the bias: drop --bias-init/--sigma-b, or give sigma-b={sb} only"
+                )));
+            }
         }
         let bias_init = match (&self.bias_init, sigma_b) {
             (Some(_), Some(_)) => {

@@ -111,7 +111,10 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
             } else {
                 b
             };
-            if worst > limit {
+            if worst.is_nan() {
+                // 0/0 ratios: a variance that is exactly zero carries no signal.
+                "collapsed"
+            } else if worst > limit {
                 "exploding"
             } else if worst < -limit {
                 "vanishing"

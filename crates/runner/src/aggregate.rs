@@ -42,15 +42,18 @@ pub fn mean_sd_ci(xs: &[f64]) -> (f64, Option<f64>, Option<(f64, f64)>) {
 pub fn aggregate(rows: &[LayerRow]) -> Vec<AggRow> {
     let mut sites: Vec<(String, usize)> = Vec::new();
     for r in rows {
-        if !sites.iter().any(|(s, l)| *s == r.site && *l == r.layer) {
-            sites.push((r.site.clone(), r.layer));
+        if !sites
+            .iter()
+            .any(|(s, l)| *s == r.stats.site && *l == r.stats.layer)
+        {
+            sites.push((r.stats.site.clone(), r.stats.layer));
         }
     }
     let mut out = Vec::new();
     for (site, layer) in sites {
         let here: Vec<&LayerRow> = rows
             .iter()
-            .filter(|r| r.site == site && r.layer == layer)
+            .filter(|r| r.stats.site == site && r.stats.layer == layer)
             .collect();
         for stat in STATS {
             let xs: Vec<f64> = here.iter().map(|r| r.stat(stat)).collect();

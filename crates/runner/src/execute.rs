@@ -21,7 +21,7 @@ use crate::error::RunnerError;
 use crate::experiment::Experiment;
 use crate::output::{keyed_csv, plain_csv, write_atomic};
 use crate::overlay::{chi1, critical_for, predictions};
-use crate::rows::{AggRow, ConfigKey, HistRow, LayerRow, SummaryRow};
+use crate::rows::{AggRow, ConfigKey, HistRow, LayerRow, RunCols, SummaryRow, TheoryCols};
 use crate::settings::RunSpec;
 use crate::summary::{Extra, summarize};
 
@@ -114,28 +114,20 @@ fn run_one(
                 .as_ref()
                 .and_then(|t| t.get(s.layer - 1))
                 .filter(|_| s.site == "layer");
-            layers.push(LayerRow {
-                run_id: format!("c{}-s{}", spec.index, seed),
-                seed,
-                site: s.site,
-                layer: s.layer,
-                preact_mean: s.preact_mean,
-                preact_var: s.preact_var,
-                act_mean: s.act_mean,
-                act_var: s.act_var,
-                act_batch_var: s.act_batch_var,
-                grad_var: s.grad_var,
-                act_grad_var: s.act_grad_var,
-                wgrad_var: s.wgrad_var,
-                weight_var: s.weight_var,
-                dead_frac: s.dead_frac,
-                saturated_frac: s.saturated_frac,
-                nonfinite: s.nonfinite,
-                nonfinite_forward: s.nonfinite_forward,
+            let theory = TheoryCols {
                 theory_preact_var: t.map(|t| t.preact_var),
                 theory_act_var: t.map(|t| t.act_var),
                 theory_grad_var: t.map(|t| t.grad_var),
                 theory_wgrad_var: t.map(|t| t.wgrad_var),
+            };
+            let run = RunCols {
+                run_id: format!("c{}-s{}", spec.index, seed),
+                seed,
+            };
+            layers.push(LayerRow {
+                run,
+                stats: s,
+                theory,
             });
         }
         if i == 0 {

@@ -6,6 +6,7 @@
 //! CSVs alone.
 
 use serde::{Deserialize, Serialize};
+pub use sigprop_nets::LayerStats;
 
 /// Identifies a configuration in every CSV.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,50 +35,44 @@ pub struct ConfigKey {
     pub loss: String,
 }
 
-/// `layers.csv`: one row per run (configuration x seed) x site.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `layers.csv`: one row per run (configuration x seed) x site. Its columns are the run's
+/// ([`RunCols`]), every statistic of [`LayerStats`] (each documented there, as THEORY.md
+/// defines it), then the theory ([`TheoryCols`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct LayerRow {
+    /// Which run.
+    pub run: RunCols,
+    /// The measured statistics of one site.
+    pub stats: LayerStats,
+    /// The mean-field predictions for the same layer.
+    pub theory: TheoryCols,
+}
+
+impl Serialize for LayerRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.run, &self.stats, &self.theory).serialize(s)
+    }
+}
+
+/// The run columns of `layers.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunCols {
     /// `c<config>-s<seed>`.
     pub run_id: String,
     /// Seed.
     pub seed: u64,
-    /// Site within the layer (`layer`, `conv`, `step`, `out`, `branch.i`).
-    pub site: String,
-    /// Layer, block or time step (1-based).
-    pub layer: usize,
-    /// Mean of z^l.
-    pub preact_mean: f64,
-    /// Variance of z^l.
-    pub preact_var: f64,
-    /// Mean of h^l.
-    pub act_mean: f64,
-    /// Variance of h^l.
-    pub act_var: f64,
-    /// Mean over units of the variance across the batch of h^l.
-    pub act_batch_var: f64,
-    /// Variance of dL/dz^l.
-    pub grad_var: f64,
-    /// Variance of dL/dh^l.
-    pub act_grad_var: f64,
-    /// Variance of dL/dW^l entries.
-    pub wgrad_var: f64,
-    /// Variance of W^l entries.
-    pub weight_var: f64,
-    /// Fraction of h^l exactly 0.
-    pub dead_frac: f64,
-    /// Fraction with phi'(z^l) < 0.01 (NaN where phi' never vanishes in both tails).
-    pub saturated_frac: f64,
-    /// NaN/Inf count in z, h and the layer's gradients.
-    pub nonfinite: u64,
-    /// The forward part of `nonfinite` (z and h only).
-    pub nonfinite_forward: u64,
-    /// Mean-field prediction of preact_var (empty where the theory does not apply).
+}
+
+/// The mean-field columns of `layers.csv`: empty where the theory does not apply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TheoryCols {
+    /// Prediction of preact_var.
     pub theory_preact_var: Option<f64>,
-    /// Mean-field prediction of act_var.
+    /// Prediction of act_var.
     pub theory_act_var: Option<f64>,
-    /// Mean-field prediction of grad_var.
+    /// Prediction of grad_var.
     pub theory_grad_var: Option<f64>,
-    /// Mean-field prediction of wgrad_var.
+    /// Prediction of wgrad_var.
     pub theory_wgrad_var: Option<f64>,
 }
 
@@ -101,18 +96,18 @@ impl LayerRow {
     /// The value of statistic `name` (one of [`STATS`]).
     pub fn stat(&self, name: &str) -> f64 {
         match name {
-            "preact_mean" => self.preact_mean,
-            "preact_var" => self.preact_var,
-            "act_mean" => self.act_mean,
-            "act_var" => self.act_var,
-            "act_batch_var" => self.act_batch_var,
-            "grad_var" => self.grad_var,
-            "act_grad_var" => self.act_grad_var,
-            "wgrad_var" => self.wgrad_var,
-            "weight_var" => self.weight_var,
-            "dead_frac" => self.dead_frac,
-            "saturated_frac" => self.saturated_frac,
-            "nonfinite" => self.nonfinite as f64,
+            "preact_mean" => self.stats.preact_mean,
+            "preact_var" => self.stats.preact_var,
+            "act_mean" => self.stats.act_mean,
+            "act_var" => self.stats.act_var,
+            "act_batch_var" => self.stats.act_batch_var,
+            "grad_var" => self.stats.grad_var,
+            "act_grad_var" => self.stats.act_grad_var,
+            "wgrad_var" => self.stats.wgrad_var,
+            "weight_var" => self.stats.weight_var,
+            "dead_frac" => self.stats.dead_frac,
+            "saturated_frac" => self.stats.saturated_frac,
+            "nonfinite" => self.stats.nonfinite as f64,
             _ => f64::NAN,
         }
     }
@@ -120,10 +115,10 @@ impl LayerRow {
     /// The theory prediction of statistic `name`, where there is one.
     pub fn theory(&self, name: &str) -> Option<f64> {
         match name {
-            "preact_var" => self.theory_preact_var,
-            "act_var" => self.theory_act_var,
-            "grad_var" => self.theory_grad_var,
-            "wgrad_var" => self.theory_wgrad_var,
+            "preact_var" => self.theory.theory_preact_var,
+            "act_var" => self.theory.theory_act_var,
+            "grad_var" => self.theory.theory_grad_var,
+            "wgrad_var" => self.theory.theory_wgrad_var,
             _ => None,
         }
     }

@@ -80,19 +80,19 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
     let bwd_ratio = b0 / b1;
     let first_nonfinite_layer = rows
         .iter()
-        .filter(|r| r.nonfinite_forward > 0)
-        .map(|r| r.layer)
+        .filter(|r| r.stats.nonfinite_forward > 0)
+        .map(|r| r.stats.layer)
         .min()
         .or_else(|| {
             rows.iter()
-                .filter(|r| r.nonfinite > 0)
-                .map(|r| r.layer)
+                .filter(|r| r.stats.nonfinite > 0)
+                .map(|r| r.stats.layer)
                 .max()
         });
     let mut bad_seeds: Vec<u64> = rows
         .iter()
-        .filter(|r| r.nonfinite > 0)
-        .map(|r| r.seed)
+        .filter(|r| r.stats.nonfinite > 0)
+        .map(|r| r.run.seed)
         .collect();
     bad_seeds.sort_unstable();
     bad_seeds.dedup();

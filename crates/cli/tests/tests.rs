@@ -215,6 +215,37 @@ fn measured_seed_means_follow_the_theory_columns() {
 }
 
 #[test]
+fn json_prints_the_summary_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sigprop()
+        .args([
+            "run",
+            "--init",
+            "he-normal",
+            "--json",
+            "--depth",
+            "4",
+            "--width",
+            "16",
+            "--batch",
+            "8",
+            "--seeds",
+            "2",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("j"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v[0]["init"], "he-normal");
+    assert_eq!(v[0]["seeds"], 2);
+    assert!(v[0]["verdict"].is_string() && v[0]["fwd_log_slope"].is_number());
+}
+
+#[test]
 fn an_overflowing_run_finishes_with_the_verdict_diverged() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");

@@ -183,7 +183,8 @@ pub fn plot_cmd(a: &PlotArgs) -> Result<()> {
         .unwrap_or("sigprop report")
         .to_string();
     let command = manifest["command"].as_str().unwrap_or("").to_string();
-    let finished = redraw(&a.dir, &title, "", &command)?;
+    let description = manifest["description"].as_str().unwrap_or("").to_string();
+    let finished = redraw(&a.dir, &title, &description, &command)?;
     println!(
         "redrew {} charts in {}",
         finished.charts.len(),

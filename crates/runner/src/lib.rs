@@ -46,7 +46,7 @@ pub struct Finished {
 pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Finished, RunnerError> {
     let (outcomes, wall_s) = run_experiment(exp, opts)?;
     let dir = &opts.out;
-    let manifest = report::manifest(&exp.name, &exp.command, &outcomes, wall_s);
+    let manifest = report::manifest(&exp.name, &exp.description, &exp.command, &outcomes, wall_s);
     let text =
         serde_json::to_string_pretty(&manifest).map_err(|e| RunnerError::Plot(e.to_string()))?;
     write_atomic(&dir.join("manifest.json"), text.as_bytes())?;

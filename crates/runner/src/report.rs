@@ -115,7 +115,13 @@ pub fn report_md(
 }
 
 /// The manifest: resolved configurations, versions, devices, seeds and wall times.
-pub fn manifest(name: &str, command: &str, outcomes: &[Outcome], wall_s: f64) -> serde_json::Value {
+pub fn manifest(
+    name: &str,
+    description: &str,
+    command: &str,
+    outcomes: &[Outcome],
+    wall_s: f64,
+) -> serde_json::Value {
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
         .output()
@@ -124,6 +130,7 @@ pub fn manifest(name: &str, command: &str, outcomes: &[Outcome], wall_s: f64) ->
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     json!({
         "experiment": name,
+        "description": description,
         "command": command,
         "sigprop_version": env!("CARGO_PKG_VERSION"),
         "git_commit": commit,

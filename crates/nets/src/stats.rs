@@ -7,9 +7,9 @@
 //! column means; overall population variance = mean of column variances + variance of
 //! column means (exact for equal column sizes).
 //!
-//! A tensor whose column means, variances or largest magnitudes come back non-finite, or
-//! whose magnitudes leave [1e-15, 1e15] (where squares underflow or overflow f32), takes a
-//! second, exact pass (only then, so the common case stays cheap): the count of NaN/Inf entries, and the moments of
+//! A tensor whose column means or variances come back non-finite, or whose variances leave
+//! [1e-30, 1e30] (where f32 squares underflow or near overflow), takes a second, exact pass
+//! (only then, so the common case stays cheap): the count of NaN/Inf entries, and the moments of
 //! `x / s` with `s` the column's largest magnitude, multiplied back by `s` and `s^2` in f64,
 //! so finite values near f32's limit (whose squares overflow) keep a finite variance. When
 //! every column's mean is finite, no entry is NaN or Inf, so the count is exactly 0. Not the
@@ -111,10 +111,8 @@ impl Reducer {
         let x = x.inner();
         let col_mean = x.clone().mean_dim(0);
         let col_var = (x.clone() - col_mean.clone()).square().mean_dim(0);
-        let col_max = x.clone().abs().max_dim(0);
         self.parts.push(col_mean);
         self.parts.push(col_var);
-        self.parts.push(col_max);
         if want.zeros {
             self.parts
                 .push(x.clone().equal_elem(0.0).float().sum_dim(0));
@@ -149,7 +147,6 @@ impl Reducer {
             .map(|(&(rows, cols, want), x)| {
                 let mut means = take(cols);
                 let mut vars = take(cols);
-                let maxes = take(cols);
                 let zeros = if want.zeros {
                     take(cols).iter().sum::<f64>()
                 } else {
@@ -161,16 +158,11 @@ impl Reducer {
                     f64::NAN
                 };
                 let mut nonfinite = 0.0;
-                // Squares of magnitudes outside [1e-15, 1e15] leave f32's comfortable range
-                // (underflow to subnormals or zero, or overflow): those columns, and any with a
-                // non-finite result, get the exact scaled pass.
-                let out_of_range = |m: &f64| *m > 0.0 && !(1e-15..=1e15).contains(m);
-                let suspect = means
-                    .iter()
-                    .chain(&vars)
-                    .chain(&maxes)
-                    .any(|v| !v.is_finite())
-                    || maxes.iter().any(out_of_range);
+                // A variance outside [1e-30, 1e30] (or exactly 0) may have underflowed to
+                // subnormals or zero, or be near overflow in f32: such tensors, and any with
+                // a non-finite result, get the exact scaled pass.
+                let suspect = means.iter().any(|v| !v.is_finite())
+                    || vars.iter().any(|v| !(1e-30..=1e30).contains(v));
                 let exact = if suspect {
                     read(exact_pass(x))
                 } else {

@@ -7,9 +7,9 @@
 //! column means; overall population variance = mean of column variances + variance of
 //! column means (exact for equal column sizes).
 //!
-//! A tensor whose column means or variances come back non-finite, or whose variances leave
-//! [1e-30, 1e30] (where f32 squares underflow or near overflow), takes a second, exact pass
-//! (only then, so the common case stays cheap): the count of NaN/Inf entries, and the moments of
+//! A tensor whose column means or variances come back non-finite, or whose variances fall
+//! in (0, 1e-30) or above 1e30 (where f32 squares underflow or near overflow), or are 0 with
+//! a non-zero mean, takes a second, exact pass (only then, so the common case stays cheap): the count of NaN/Inf entries, and the moments of
 //! `x / s` with `s` the column's largest magnitude, multiplied back by `s` and `s^2` in f64,
 //! so finite values near f32's limit (whose squares overflow) keep a finite variance. When
 //! every column's mean is finite, no entry is NaN or Inf, so the count is exactly 0. Not the
@@ -158,11 +158,14 @@ impl Reducer {
                     f64::NAN
                 };
                 let mut nonfinite = 0.0;
-                // A variance outside [1e-30, 1e30] (or exactly 0) may have underflowed to
-                // subnormals or zero, or be near overflow in f32: such tensors, and any with
-                // a non-finite result, get the exact scaled pass.
+                // A variance in (0, 1e-30) or above 1e30 may have underflowed to subnormals
+                // or be near overflow in f32, and a zero variance with a non-zero mean may be
+                // an underflow too (a dead ReLU unit has mean and variance exactly 0): such
+                // tensors, and any with a non-finite result, get the exact scaled pass.
                 let suspect = means.iter().any(|v| !v.is_finite())
-                    || vars.iter().any(|v| !(1e-30..=1e30).contains(v));
+                    || means.iter().zip(&vars).any(|(m, v)| {
+                        (*v > 0.0 && *v < 1e-30) || *v > 1e30 || (*v == 0.0 && *m != 0.0)
+                    });
                 let exact = if suspect {
                     read(exact_pass(x))
                 } else {
@@ -278,10 +281,11 @@ mod tests {
 
     #[test]
     fn finite_values_near_the_f32_limit_keep_a_finite_variance() {
-        // Entries +-3e20: their squares overflow f32, the variance 9e40 does not overflow f64.
+        // Rows alternate +-3e20 in every column: their squares overflow f32, the variance
+        // 9e40 does not overflow f64.
         let device = Device::flex();
         let data: Vec<f32> = (0..64)
-            .map(|i| if i % 2 == 0 { 3e20 } else { -3e20 })
+            .map(|i| if (i / 8) % 2 == 0 { 3e20 } else { -3e20 })
             .collect();
         let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [8, 8]), &device);
         let mut r = Reducer::new();
@@ -299,10 +303,11 @@ mod tests {
 
     #[test]
     fn vanishing_values_keep_their_variance_instead_of_underflowing_to_zero() {
-        // Entries +-3e-21: their squares (9e-42) are below f32's normal range.
+        // Rows alternate +-3e-21 in every column: squares (9e-42) are below f32's normal
+        // range, so the within-column variance itself underflows.
         let device = Device::flex();
         let data: Vec<f32> = (0..64)
-            .map(|i| if i % 2 == 0 { 3e-21 } else { -3e-21 })
+            .map(|i| if (i / 8) % 2 == 0 { 3e-21 } else { -3e-21 })
             .collect();
         let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [8, 8]), &device);
         let mut r = Reducer::new();
@@ -315,6 +320,27 @@ mod tests {
         );
         let s = &r.finish()[0];
         assert!((s.var / 9e-42 - 1.0).abs() < 1e-5, "{}", s.var);
+    }
+
+    #[test]
+    fn tiny_values_whose_squares_vanish_entirely_still_get_their_variance() {
+        // Rows alternate 1e-25 and 3e-25 in every column (mean 2e-25, variance 1e-50):
+        // their squares are 0 in f32.
+        let device = Device::flex();
+        let data: Vec<f32> = (0..64)
+            .map(|i| if (i / 8) % 2 == 0 { 1e-25 } else { 3e-25 })
+            .collect();
+        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [8, 8]), &device);
+        let mut r = Reducer::new();
+        r.push(
+            x,
+            Want {
+                zeros: false,
+                saturation: None,
+            },
+        );
+        let s = &r.finish()[0];
+        assert!((s.var / 1e-50 - 1.0).abs() < 1e-4, "{}", s.var);
     }
 
     #[test]

@@ -19,9 +19,15 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // One line: clap's first line names the flag and what is wrong.
+            // One line: clap's first line names the flag and what is wrong; when it ends
+            // with a colon, the flag is on the next line.
             let text = e.render().to_string();
-            eprintln!("{}", text.lines().next().unwrap_or("error: bad arguments"));
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or("error: bad arguments");
+            match lines.next() {
+                Some(next) if first.ends_with(':') => eprintln!("{first} {next}"),
+                _ => eprintln!("{first}"),
+            }
             return ExitCode::from(2);
         }
     };

@@ -412,6 +412,7 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
     fails_with(&["run", "--width=-3", "--out", out], "--width");
     fails_with(&["run", "--init", "normal:std=-1", "--out", out], "std");
     fails_with(&["list", "gizmos"], "gizmos");
+    fails_with(&["compare", "--out", out], "--inits");
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[base]\ndepth = 3\n[grid\n").unwrap();
     fails_with(&["suite", bad.to_str().unwrap(), "--out", out], "bad.toml");

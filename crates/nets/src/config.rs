@@ -264,6 +264,11 @@ impl NetConfig {
     }
 }
 
+/// A Burn config: `save` / `load` write and read it as JSON, so the record of a network is
+/// its config (the runner also puts it in `manifest.json`). Implemented by hand rather than
+/// derived because the derive would replace [`NetConfig::new`]'s defaults with builders.
+impl burn::config::Config for NetConfig {}
+
 /// A validated [`NetConfig`] with its specs parsed.
 #[derive(Debug, Clone)]
 pub struct ResolvedNet {
@@ -285,5 +290,25 @@ impl ResolvedNet {
     /// True for a residual network in Fixup form (scalar biases and multiplier).
     pub fn is_fixup(&self) -> bool {
         self.config.arch == Arch::Resmlp && self.weight_init.needs_fixup()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::config::Config;
+
+    #[test]
+    fn a_config_saves_and_loads_as_its_own_record() {
+        let mut c = NetConfig::new(Arch::Cnn, 4, 16, "leaky-relu:slope=0.2", "delta-orthogonal");
+        c.groups = 2;
+        c.loss = Loss::CrossEntropy;
+        let path =
+            std::env::temp_dir().join(format!("sigprop-netconfig-{}.json", std::process::id()));
+        c.save(&path).unwrap();
+        let back = NetConfig::load(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(back, c);
+        assert!(back.resolve().is_ok());
     }
 }

@@ -244,27 +244,41 @@ mod tests {
         assert!(saturation_threshold(Activation::Relu).is_none());
     }
 
+    /// Reduce host data `[rows, cols]` on flex and return its summary.
+    fn reduce(data: Vec<f32>, shape: [usize; 2], want: Want) -> Summary {
+        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, shape), &Device::flex());
+        let mut r = Reducer::new();
+        r.push(x, want);
+        r.finish().remove(0)
+    }
+
+    /// Rows alternating `a` and `b` in every column of an 8x8 tensor.
+    fn alternating_rows(a: f32, b: f32) -> Vec<f32> {
+        (0..64)
+            .map(|i| if (i / 8) % 2 == 0 { a } else { b })
+            .collect()
+    }
+
+    const PLAIN: Want = Want {
+        zeros: false,
+        saturation: None,
+    };
+
     #[test]
     fn reducer_matches_direct_population_statistics() {
-        let device = Device::flex();
         let rows = 7;
         let cols = 5;
         let data: Vec<f32> = (0..rows * cols)
             .map(|i| ((i * 37 % 11) as f32 - 3.0) * 0.5)
             .collect();
-        let x = Tensor::<2>::from_data(
-            burn::tensor::TensorData::new(data.clone(), [rows, cols]),
-            &device,
-        );
-        let mut r = Reducer::new();
-        r.push(
-            x,
+        let s = &reduce(
+            data.clone(),
+            [rows, cols],
             Want {
                 zeros: true,
                 saturation: Some(1.0),
             },
         );
-        let s = &r.finish()[0];
         let n = data.len() as f64;
         let mean = data.iter().map(|&v| v as f64).sum::<f64>() / n;
         let var = data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
@@ -283,20 +297,7 @@ mod tests {
     fn finite_values_near_the_f32_limit_keep_a_finite_variance() {
         // Rows alternate +-3e20 in every column: their squares overflow f32, the variance
         // 9e40 does not overflow f64.
-        let device = Device::flex();
-        let data: Vec<f32> = (0..64)
-            .map(|i| if (i / 8) % 2 == 0 { 3e20 } else { -3e20 })
-            .collect();
-        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [8, 8]), &device);
-        let mut r = Reducer::new();
-        r.push(
-            x,
-            Want {
-                zeros: false,
-                saturation: None,
-            },
-        );
-        let s = &r.finish()[0];
+        let s = &reduce(alternating_rows(3e20, -3e20), [8, 8], PLAIN);
         assert!((s.var / 9e40 - 1.0).abs() < 1e-5, "{}", s.var);
         assert_eq!(s.nonfinite, 0);
     }
@@ -305,20 +306,7 @@ mod tests {
     fn vanishing_values_keep_their_variance_instead_of_underflowing_to_zero() {
         // Rows alternate +-3e-21 in every column: squares (9e-42) are below f32's normal
         // range, so the within-column variance itself underflows.
-        let device = Device::flex();
-        let data: Vec<f32> = (0..64)
-            .map(|i| if (i / 8) % 2 == 0 { 3e-21 } else { -3e-21 })
-            .collect();
-        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [8, 8]), &device);
-        let mut r = Reducer::new();
-        r.push(
-            x,
-            Want {
-                zeros: false,
-                saturation: None,
-            },
-        );
-        let s = &r.finish()[0];
+        let s = &reduce(alternating_rows(3e-21, -3e-21), [8, 8], PLAIN);
         assert!((s.var / 9e-42 - 1.0).abs() < 1e-5, "{}", s.var);
     }
 
@@ -326,40 +314,24 @@ mod tests {
     fn tiny_values_whose_squares_vanish_entirely_still_get_their_variance() {
         // Rows alternate 1e-25 and 3e-25 in every column (mean 2e-25, variance 1e-50):
         // their squares are 0 in f32.
-        let device = Device::flex();
-        let data: Vec<f32> = (0..64)
-            .map(|i| if (i / 8) % 2 == 0 { 1e-25 } else { 3e-25 })
-            .collect();
-        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [8, 8]), &device);
-        let mut r = Reducer::new();
-        r.push(
-            x,
-            Want {
-                zeros: false,
-                saturation: None,
-            },
-        );
-        let s = &r.finish()[0];
+        let s = &reduce(alternating_rows(1e-25, 3e-25), [8, 8], PLAIN);
         assert!((s.var / 1e-50 - 1.0).abs() < 1e-4, "{}", s.var);
     }
 
     #[test]
     fn non_finite_entries_are_counted_exactly() {
-        let device = Device::flex();
         let mut data: Vec<f32> = (0..40).map(|i| i as f32).collect();
         data[3] = f32::NAN;
         data[17] = f32::INFINITY;
         data[18] = f32::NEG_INFINITY;
-        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [8, 5]), &device);
-        let mut r = Reducer::new();
-        r.push(
-            x,
+        let s = &reduce(
+            data,
+            [8, 5],
             Want {
                 zeros: true,
                 saturation: None,
             },
         );
-        let s = &r.finish()[0];
         assert_eq!(s.nonfinite, 3);
         assert!(s.var.is_nan());
         assert_eq!(s.zero_frac, 1.0 / 40.0);

@@ -4,7 +4,7 @@ default:
 
 # The main job: the quickstart suite, report under reports/.
 quickstart:
-    cargo run --release -- suite experiments/quickstart.toml
+    cargo run --release -- suite
 
 # Every test (the README's test command).
 test:

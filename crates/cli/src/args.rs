@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 const EXAMPLES: &str = "Examples:
   sigprop run --init he-normal --activation relu --depth 50 --width 512 --seeds 5
   sigprop compare --inits xavier-normal,he-normal,orthogonal --activations tanh,relu --depth 30
-  sigprop suite experiments/quickstart.toml
+  sigprop suite                      (the built-in quickstart suite)
   sigprop plot reports/quickstart
   sigprop theory --activation tanh --sigma-b 0.2236 --info
   sigprop list inits";
@@ -64,7 +64,7 @@ pub struct NetArgs {
     #[arg(long)]
     pub bias_init: Option<String>,
     /// Bias standard deviation: shorthand for --bias-init normal:std=X.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub sigma_b: Option<f64>,
     /// Layers (mlp, cnn), residual blocks (resmlp) or time steps (rnn) [default: 20].
     #[arg(long)]
@@ -108,6 +108,10 @@ pub struct NetArgs {
     /// Layers that get histograms, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub hist_layers: Option<Vec<usize>>,
+    /// Refuse configurations whose probed pass is estimated to need more memory than this
+    /// (e.g. 8G, 512M) [default: 80% of the machine's memory].
+    #[arg(long)]
+    pub max_memory: Option<String>,
 }
 
 /// Where and how to write.
@@ -188,7 +192,7 @@ pub struct TheoryArgs {
     #[arg(long)]
     pub init: Option<String>,
     /// Bias standard deviation [default: 0].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub sigma_b: Option<f64>,
     /// Layers [default: 20].
     #[arg(long)]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sigprop_init::{ACTIVATION_NAMES, Activation, SCHEME_NAMES, Scheme, scheme_description};
 use sigprop_nets::{Arch, BackendKind, NetConfig};
+use sigprop_runner::summary::fmt_sig;
 use sigprop_runner::{Experiment, RunOptions, RunnerError, Settings, redraw, run};
 use sigprop_theory::{Critical, MeanField, critical_sigma_w, predict_mlp};
 
@@ -16,7 +17,7 @@ use crate::args::{
 };
 
 /// The built-in quickstart suite (`sigprop suite` without a file).
-const QUICKSTART: &str = include_str!("../../../experiments/quickstart.toml");
+const QUICKSTART: &str = include_str!("../suites/quickstart.toml");
 
 /// The command line as typed, for manifests and reports.
 pub fn command_line() -> String {
@@ -51,6 +52,7 @@ fn settings(net: &NetArgs) -> Settings {
         image_size: net.image_size,
         groups: net.groups,
         hist_layers: net.hist_layers.clone(),
+        max_memory: net.max_memory.clone(),
         ..Settings::default()
     }
 }
@@ -110,15 +112,15 @@ fn execute(exp: &Experiment, out: &OutArgs) -> Result<()> {
             .summaries
             .iter()
             .map(|(k, s)| {
-                let mut v = serde_json::to_value(k).unwrap_or_default();
-                if let (Some(m), Ok(serde_json::Value::Object(extra))) =
-                    (v.as_object_mut(), serde_json::to_value(s))
+                let mut v = serde_json::to_value(k)?;
+                if let (Some(m), serde_json::Value::Object(extra)) =
+                    (v.as_object_mut(), serde_json::to_value(s)?)
                 {
                     m.extend(extra);
                 }
-                v
+                Ok(v)
             })
-            .collect();
+            .collect::<Result<_, serde_json::Error>>()?;
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if !out.quiet {
         println!(
@@ -127,8 +129,11 @@ fn execute(exp: &Experiment, out: &OutArgs) -> Result<()> {
         );
         for (k, s) in &finished.summaries {
             println!(
-                "{:<40} {:>12.4} {:>12.4}  {}",
-                k.label, s.fwd_log_slope, s.bwd_log_slope, s.verdict
+                "{:<40} {:>12} {:>12}  {}",
+                k.label,
+                fmt_sig(s.fwd_log_slope, 4),
+                fmt_sig(s.bwd_log_slope, 4),
+                s.verdict_detail
             );
         }
         println!("wrote {}", dir.join("report.md").display());
@@ -174,10 +179,23 @@ pub fn suite_cmd(a: &SuiteArgs) -> Result<()> {
 
 /// `sigprop plot`.
 pub fn plot_cmd(a: &PlotArgs) -> Result<()> {
-    let manifest: serde_json::Value = std::fs::read_to_string(a.dir.join("manifest.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    // The manifest gives the title, description and command; a folder without one (CSVs
+    // copied elsewhere) still redraws, but a manifest that is there and unreadable is an
+    // error, not a silent default.
+    let path = a.dir.join("manifest.json");
+    let manifest: serde_json::Value = if path.is_file() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| {
+            RunnerError::input(format!("{}: not a sigprop manifest: {e}", path.display()))
+        })?
+    } else {
+        eprintln!(
+            "note: {} has no manifest.json; the report gets a generic title",
+            a.dir.display()
+        );
+        serde_json::Value::Null
+    };
     let title = manifest["experiment"]
         .as_str()
         .unwrap_or("sigprop report")
@@ -278,27 +296,31 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
             sigma_w2,
             sigma_b2: sigma_b * sigma_b,
         };
+        let n = |x: f64| fmt_sig(x, 7);
         println!("activation      {act}");
-        println!("sigma_b         {sigma_b}");
-        println!("sigma_w^2       {sigma_w2}   (from {from})");
+        println!("sigma_b         {}", n(sigma_b));
+        println!("sigma_w^2       {}   (from {from})", n(sigma_w2));
         match mf.q_star() {
-            Some(q) => println!("q*              {q}"),
+            Some(q) => println!("q*              {}", n(q)),
             None => println!("q*              none (q diverges)"),
         }
-        println!("chi_1           {}", mf.chi1());
-        println!("xi_q            {}", mf.xi_q());
-        println!("xi_c            {}", mf.xi_c());
+        println!("chi_1           {}", n(mf.chi1()));
+        println!("xi_q            {}", n(mf.xi_q()));
+        println!("xi_c            {}", n(mf.xi_c()));
         println!("phase           {:?}", mf.phase());
         match critical {
-            Critical::Root { sigma_w, q_star } => {
-                println!(
-                    "critical sigma_w {sigma_w}   (sigma_w^2 = {}, q* = {q_star})",
-                    sigma_w * sigma_w
-                )
-            }
+            Critical::Root { sigma_w, q_star } => println!(
+                "critical sigma_w {}   (sigma_w^2 = {}, q* = {})",
+                n(sigma_w),
+                n(sigma_w * sigma_w),
+                n(q_star)
+            ),
             Critical::NoCrossing { below, above } => println!(
                 "critical sigma_w none: chi_1 jumps over 1 between sigma_w={} (chi_1={}) and sigma_w={} (chi_1={})",
-                below.0, below.1, above.0, above.1
+                n(below.0),
+                n(below.1),
+                n(above.0),
+                n(above.1)
             ),
             Critical::None { reason } => println!("critical sigma_w none: {reason}"),
         }
@@ -312,9 +334,9 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
     let width = a.width.unwrap_or(256);
     let batch = a.batch.unwrap_or(128);
     for (flag, v) in [("--depth", depth), ("--width", width), ("--batch", batch)] {
-        if v == 0 {
+        if v == 0 || v > THEORY_MAX_SIZE {
             return Err(RunnerError::input(format!(
-                "{flag} 0 is not allowed; expected a whole number > 0"
+                "{flag} {v} is not allowed; expected a whole number from 1 to {THEORY_MAX_SIZE}"
             ))
             .into());
         }
@@ -340,6 +362,10 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Largest depth, width or batch `sigprop theory` predicts for (its tables are one row a
+/// layer; the prediction itself is width-free).
+const THEORY_MAX_SIZE: usize = 1_000_000;
 
 /// sigma_w^2 = Var(W) * fan_in that `init` implies for a `width x width` layer.
 fn sigma_w2_of(act: Activation, init: &str, width: usize) -> Result<f64> {

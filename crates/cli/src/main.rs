@@ -45,10 +45,24 @@ fn main() -> ExitCode {
             let user = e
                 .downcast_ref::<RunnerError>()
                 .is_some_and(RunnerError::is_user_error);
-            eprintln!(
-                "error: {}",
-                e.to_string().lines().next().unwrap_or_default()
-            );
+            // The whole chain (`context: cause: cause`) on one line; a cause that an outer
+            // message already quotes (thiserror's `{source}`) is not repeated.
+            let mut line = String::new();
+            for cause in e.chain() {
+                let text = cause
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if line.contains(&text) {
+                    continue;
+                }
+                if !line.is_empty() {
+                    line.push_str(": ");
+                }
+                line.push_str(&text);
+            }
+            eprintln!("error: {line}");
             ExitCode::from(if user { 2 } else { 1 })
         }
     }

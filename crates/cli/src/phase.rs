@@ -20,7 +20,9 @@ pub fn draw(act: Activation, dir: &Path) -> Result<Vec<PathBuf>> {
         .iter()
         .map(|row| {
             row.iter()
-                .map(|&x| if x.is_finite() { x.min(XI_CAP) } else { XI_CAP })
+                // +inf is criticality (drawn at the cap); NaN is undefined (q* diverges)
+                // and stays NaN: a grey cell, not a critical-looking one.
+                .map(|&x| if x.is_nan() { x } else { x.min(XI_CAP) })
                 .collect()
         })
         .collect();
@@ -28,18 +30,15 @@ pub fn draw(act: Activation, dir: &Path) -> Result<Vec<PathBuf>> {
         x: grid.sigma_w2.clone(),
         y: grid.sigma_b2.clone(),
         values,
-        x_label: "sigma_w^2".into(),
-        y_label: "sigma_b^2".into(),
-        value_label: "depth scale xi_c (layers)".into(),
+        x_label: "σ_w²".into(),
+        y_label: "σ_b²".into(),
+        value_label: "depth scale ξ_c (layers)".into(),
         log_color: true,
+        diverging: false,
+        curve_label: "χ₁ = 1 (edge of chaos)".into(),
     };
-    let curve: Vec<(f64, f64)> = grid
-        .critical
-        .iter()
-        .filter(|(w2, b2)| w2.is_finite() && b2.is_finite())
-        .copied()
-        .collect();
-    let title = format!("Order/chaos phase diagram of {act}: xi_c and the chi_1 = 1 curve");
+    let curve = grid.critical_curve();
+    let title = format!("Order/chaos phase diagram of {act}: ξ_c and the χ₁ = 1 curve");
     let stem = dir.join(format!("phase_{}", act.name()));
     Ok(heatmap_chart(&stem, &title, &heat, Some(&curve))?)
 }

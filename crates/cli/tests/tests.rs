@@ -52,7 +52,9 @@ fn run_writes_every_promised_file_with_the_documented_columns() {
         "preact_var.png",
         "grad_var.svg",
         "grad_var.png",
-        "hist_act_c0.png",
+        "hist_act_base.png",
+        "hist_preact_base.png",
+        "hist_grad_base.png",
     ] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
@@ -94,7 +96,17 @@ fn run_writes_every_promised_file_with_the_documented_columns() {
         "bwd_log_slope",
         "fwd_ratio",
         "bwd_ratio",
+        "fwd_slope_lo",
+        "fwd_slope_hi",
+        "bwd_slope_lo",
+        "bwd_slope_hi",
+        "fwd_form",
+        "bwd_form",
+        "fwd_power",
+        "bwd_power",
+        "batch_var_share",
         "verdict",
+        "verdict_detail",
         "first_nonfinite_layer",
         "lsuv_iterations",
     ] {
@@ -301,7 +313,19 @@ fn plot_redraws_the_charts_from_the_csvs_of_an_earlier_run() {
         std::fs::remove_file(out.join(f)).unwrap();
     }
     std::fs::remove_file(out.join("manifest.json")).unwrap();
+    // A chart of an older layout and a file of the user's.
+    std::fs::write(out.join("hist_act_c0.png"), b"old").unwrap();
+    std::fs::write(out.join("notes.txt"), b"mine").unwrap();
     sigprop().arg("plot").arg(&out).assert().success();
+    assert!(!out.join("hist_act_c0.png").exists(), "stale chart kept");
+    assert!(
+        out.join("notes.txt").is_file(),
+        "a non-chart file was removed"
+    );
+    // A manifest that is there but unreadable is an error, not a silent default.
+    std::fs::write(out.join("manifest.json"), b"{ not json").unwrap();
+    fails_with(&["plot", out.to_str().unwrap()], "manifest.json");
+    std::fs::remove_file(out.join("manifest.json")).unwrap();
     for f in [
         "preact_var.svg",
         "preact_var.png",
@@ -379,6 +403,20 @@ fn theory_prints_per_layer_predictions_and_fixed_points() {
         info.contains("chi_1") && info.contains("critical sigma_w"),
         "{info}"
     );
+    // Sensible precision: at most seven significant digits, no float noise.
+    assert!(
+        !info.contains("0000000") && !info.contains("9999999"),
+        "{info}"
+    );
+    let relu = sigprop()
+        .args(["theory", "--activation", "relu", "--info"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let relu = String::from_utf8(relu).unwrap();
+    assert!(relu.contains("sigma_w^2       2   "), "{relu}");
 }
 
 fn fails_with(args: &[&str], needle: &str) {
@@ -412,12 +450,59 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
     fails_with(&["run", "--width=-3", "--out", out], "--width");
     fails_with(&["run", "--init", "normal:std=-1", "--out", out], "std");
     fails_with(&["list", "gizmos"], "gizmos");
+    // Sizes that cannot fit are refused with the estimate, before any memory is committed.
+    fails_with(
+        &[
+            "run", "--width", "100000", "--batch", "100000", "--out", out,
+        ],
+        "needs about",
+    );
+    fails_with(
+        &["run", "--max-memory", "1M", "--out", out],
+        "more than the limit of 1 MiB (max-memory)",
+    );
+    fails_with(
+        &["run", "--max-memory", "lots", "--out", out],
+        "max-memory=lots",
+    );
+    fails_with(
+        &["run", "--seeds", "99999999999", "--out", out],
+        "seeds=99999999999",
+    );
+    fails_with(&["run", "--sigma-b", "nan", "--out", out], "sigma-b=NaN");
+    fails_with(&["run", "--sigma-b", "inf", "--out", out], "sigma-b=inf");
+    fails_with(&["run", "--sigma-b", "-0.5", "--out", out], "sigma-b=-0.5");
+    fails_with(
+        &["theory", "--activation", "tanh", "--sigma-b", "-1"],
+        "--sigma-b",
+    );
+    fails_with(
+        &["theory", "--activation", "tanh", "--sigma-b", "nan"],
+        "--sigma-b",
+    );
+    fails_with(
+        &["theory", "--activation", "tanh", "--depth", "99999999999"],
+        "--depth",
+    );
     fails_with(&["compare", "--out", out], "--inits");
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[base]\ndepth = 3\n[grid\n").unwrap();
     fails_with(&["suite", bad.to_str().unwrap(), "--out", out], "bad.toml");
     std::fs::write(&bad, "[base]\ndepth = 3\ndepht = 4\n").unwrap();
     fails_with(&["suite", bad.to_str().unwrap(), "--out", out], "depht");
+    std::fs::write(&bad, "[base]\ndepth = 3\n[grid]\nsigma-w2 = [1.0, nan]\n").unwrap();
+    fails_with(
+        &["suite", bad.to_str().unwrap(), "--out", out],
+        "sigma-w2=NaN",
+    );
+    std::fs::write(&bad, "[base]\nsigma-b = inf\n").unwrap();
+    fails_with(
+        &["suite", bad.to_str().unwrap(), "--out", out],
+        "sigma-b=inf",
+    );
+    // Non-ASCII before a syntax error: the line number is still found.
+    std::fs::write(&bad, "# σ_w² über alles\n[base]\ndepth = = 3\n").unwrap();
+    fails_with(&["suite", bad.to_str().unwrap(), "--out", out], "line 3");
     fails_with(
         &[
             "suite",
@@ -444,7 +529,8 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
         ],
         "--out",
     );
-    assert!(!Path::new(out).join("layers.csv").exists());
+    // Nothing was written by any of them: the output folder was never created.
+    assert!(!Path::new(out).exists());
 }
 
 #[test]
@@ -480,6 +566,14 @@ fn every_architecture_and_loss_runs_end_to_end_with_its_charts() {
         ],
         &["--loss", "cross-entropy", "--init", "lsuv"],
         &["--loss", "mse", "--backend", "ndarray"],
+        &[
+            "--arch",
+            "cnn",
+            "--loss",
+            "cross-entropy",
+            "--image-size",
+            "4",
+        ],
     ];
     for (i, case) in cases.iter().enumerate() {
         let out = dir.path().join(i.to_string());
@@ -492,7 +586,7 @@ fn every_architecture_and_loss_runs_end_to_end_with_its_charts() {
             .assert()
             .success();
         assert!(
-            out.join("preact_var.png").is_file() && out.join("hist_act_c0.png").is_file(),
+            out.join("preact_var.png").is_file() && out.join("hist_act_base.png").is_file(),
             "{case:?}"
         );
         let s = out.join("summary.csv");
@@ -502,4 +596,119 @@ fn every_architecture_and_loss_runs_end_to_end_with_its_charts() {
     let s = dir.path().join("0/summary.csv");
     let fwd: f64 = records(&s)[0][col(&s, "fwd_ratio")].parse().unwrap();
     assert!((fwd - 1.0).abs() < 1e-6, "fixup fwd_ratio {fwd}");
+}
+
+#[test]
+fn critical_tanh_inits_share_a_verdict_and_he_is_flagged_for_gradient_growth() {
+    // The quickstart's tanh half at width 256 and three seeds: Xavier and orthogonal weights
+    // are both at the edge of chaos (power-law decay); He is chaotic (chi_1 = 1.106), its
+    // gradients grow about 60-fold toward the input.
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("tanh.toml");
+    std::fs::write(
+        &suite,
+        "name = \"tanh\"\n[base]\narch = \"mlp\"\nactivation = \"tanh\"\ndepth = 50\nwidth = 256\nbatch = 128\nseeds = 3\n[grid]\ninit = [\"he-normal\", \"xavier-normal\", \"orthogonal\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("o");
+    sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .arg("--quiet")
+        .assert()
+        .success();
+    let s = out.join("summary.csv");
+    let verdict = |label: &str| {
+        let row = records(&s)
+            .into_iter()
+            .find(|r| &r[col(&s, "label")] == label)
+            .unwrap();
+        (
+            row[col(&s, "verdict")].to_string(),
+            row[col(&s, "verdict_detail")].to_string(),
+        )
+    };
+    let (xavier, orthogonal, he) = (
+        verdict("xavier-normal"),
+        verdict("orthogonal"),
+        verdict("he-normal"),
+    );
+    assert_eq!(xavier.0, "critical", "{xavier:?}");
+    assert_eq!(orthogonal.0, "critical", "{orthogonal:?}");
+    assert_eq!(he.0, "exploding-gradients", "{he:?}");
+    assert!(he.1.starts_with("exploding gradients (x"), "{he:?}");
+    // In the report He is ranked below both critical initializations.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let rank_of = |label: &str| {
+        report
+            .lines()
+            .find(|l| l.starts_with("| ") && l.contains(&format!("| {label} |")))
+            .and_then(|l| l.split('|').nth(1))
+            .map(|r| {
+                r.trim()
+                    .trim_end_matches(" (tie)")
+                    .parse::<usize>()
+                    .unwrap()
+            })
+            .unwrap_or_else(|| panic!("{label} not ranked:\n{report}"))
+    };
+    assert!(rank_of("he-normal") > rank_of("xavier-normal").max(rank_of("orthogonal")));
+    assert!(report.contains("## Outcomes"), "{report}");
+}
+
+#[test]
+fn the_phase_diagram_draws_the_edge_of_chaos_with_a_legend() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("phase");
+    sigprop()
+        .args(["theory", "--activation", "tanh", "--phase-diagram", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(out.join("phase_tanh.svg")).unwrap();
+    assert!(svg.contains("χ₁ = 1 (edge of chaos)"), "no legend entry");
+    // The curve: many ink segments of width 3 inside the grid (it used to be drawn with
+    // its axes swapped and clipped away entirely).
+    let segments = svg.matches("stroke=\"#1E1E1E\" stroke-width=\"3\"").count();
+    assert!(segments > 10, "{segments} curve segments");
+}
+
+#[test]
+fn the_width_column_is_each_layers_own_width_with_explicit_widths() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w");
+    sigprop()
+        .args([
+            "run",
+            "--depth",
+            "3",
+            "--widths",
+            "8,16,32,4",
+            "--batch",
+            "8",
+            "--seeds",
+            "1",
+        ])
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let l = out.join("layers.csv");
+    let widths: Vec<(String, String)> = records(&l)
+        .iter()
+        .map(|r| {
+            (
+                r[col(&l, "layer")].to_string(),
+                r[col(&l, "width")].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        widths,
+        [("1", "16"), ("2", "32"), ("3", "4")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .to_vec()
+    );
 }

@@ -4,8 +4,10 @@
 //! the workspace takes `&Device`. This file also probes whether a backend can actually run
 //! here (wgpu needs a Vulkan/Metal/DX12 driver), turning a would-be panic into an error.
 
+use std::cell::Cell;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Mutex, Once};
 
 use burn::tensor::{Device, DeviceKind, Tensor};
 
@@ -102,21 +104,56 @@ pub fn device(kind: BackendKind) -> Result<Device, NetError> {
             )));
         }
     };
-    probe(&device).map_err(unavailable)?;
+    // Each backend is probed once per process; the answer is kept, so parallel workers
+    // asking for the same device neither probe again nor race.
+    static PROBED: Mutex<Vec<(BackendKind, Result<(), String>)>> = Mutex::new(Vec::new());
+    let mut probed = PROBED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let answer = match probed.iter().find(|(k, _)| *k == kind) {
+        Some((_, answer)) => answer.clone(),
+        None => {
+            let answer = probe(&device);
+            probed.push((kind, answer.clone()));
+            answer
+        }
+    };
+    answer.map_err(unavailable)?;
     Ok(device)
 }
 
-/// Runs `1 + 1` on the device with panics caught and silenced.
+thread_local! {
+    /// Set while this thread runs a probe: its panic message is the probe's answer, not
+    /// something to print.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs, once per process, a panic hook that defers to the previous one except on a
+/// thread inside [`probe`]. The hook is never swapped back and forth, so a panic on another
+/// thread is always reported.
+fn install_quiet_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `1 + 1` on the device with this thread's panics caught and silenced.
 fn probe(device: &Device) -> Result<(), String> {
     let device = device.clone();
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    install_quiet_hook();
+    QUIET.with(|q| q.set(true));
     let result = std::panic::catch_unwind(move || {
         let t = Tensor::<1>::from_floats([1.0f32], &device);
         let v: f32 = (t.clone() + t).into_scalar();
         v
     });
-    std::panic::set_hook(previous);
+    QUIET.with(|q| q.set(false));
     match result {
         Ok(2.0) => Ok(()),
         Ok(v) => Err(format!("probe computed 1 + 1 = {v}")),

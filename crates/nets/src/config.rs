@@ -264,6 +264,78 @@ impl NetConfig {
     }
 }
 
+/// Bytes per stored value (every tensor sigprop builds is f32).
+const F32: f64 = 4.0;
+
+impl NetConfig {
+    /// An estimate of the peak memory of one probed pass of this network on a batch of
+    /// `batch`, in bytes, from the sizes alone (nothing is allocated; computed in f64, so no
+    /// overflow whatever the sizes). On a CPU backend device and host memory are the same memory, so both are
+    /// counted:
+    ///
+    /// - parameters P, four times: the host copy, the device copy, the gradient, and the
+    ///   transient copy made while uploading;
+    /// - activation entries A (every recorded site: batch x units, or batch x channels x
+    ///   pixels), eight times: z and h, the two zero probes, phi(z) saved for the backward
+    ///   pass, dL/dz and dL/dh after it, and one reduction temporary;
+    /// - the input and the loss target, twice each (host and device);
+    /// - per architecture: an RNN keeps each step's weight-gradient product (T x N^2) until
+    ///   the statistics are read; a CNN's convolution may unfold its input (batch x pixels x
+    ///   channels x k^2) one layer at a time; the cross-entropy head's weights and logits.
+    ///
+    /// It is an estimate meant to refuse sizes that cannot fit before any memory is
+    /// committed, not an exact account of an allocator.
+    pub fn pass_bytes(&self, batch: usize) -> f64 {
+        let (b, n) = (batch as f64, self.width as f64);
+        let depth = self.depth as f64;
+        let (params, act, input, extra) = match self.arch {
+            Arch::Mlp => {
+                let widths: Vec<f64> = match &self.widths {
+                    Some(w) => w.iter().map(|&x| x as f64).collect(),
+                    None => Vec::new(),
+                };
+                if widths.len() >= 2 {
+                    let p = widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum::<f64>();
+                    let a = widths[1..].iter().map(|w| b * w).sum::<f64>();
+                    (p, a, b * widths[0], 0.0)
+                } else {
+                    (depth * (n * n + n), depth * b * n, b * n, 0.0)
+                }
+            }
+            Arch::Resmlp => {
+                let m = self.branch_layers as f64;
+                (
+                    depth * m * (n * n + n),
+                    depth * (m + 2.0) * b * n,
+                    b * n,
+                    0.0,
+                )
+            }
+            Arch::Cnn => {
+                let (s, k) = (self.image_size as f64, self.kernel as f64);
+                let g = (self.groups as f64).max(1.0);
+                let pixels = b * n * s * s;
+                (
+                    depth * (n * (n / g).max(1.0) * k * k + n),
+                    depth * pixels,
+                    pixels,
+                    pixels * k * k,
+                )
+            }
+            Arch::Rnn => (2.0 * n * n + n, depth * b * n, depth * b * n, depth * n * n),
+        };
+        let head = match self.loss {
+            Loss::CrossEntropy => n * HEAD + 3.0 * b * HEAD,
+            _ => 0.0,
+        };
+        let target = b * n;
+        F32 * (4.0 * params + 8.0 * act + 2.0 * (input + target) + extra + head)
+    }
+}
+
+/// Classes of the cross-entropy head (as `params::HEAD_CLASSES`).
+const HEAD: f64 = crate::params::HEAD_CLASSES as f64;
+
 /// A Burn config: `save` / `load` write and read it as JSON, so the record of a network is
 /// its config (the runner also puts it in `manifest.json`). Implemented by hand rather than
 /// derived because the derive would replace [`NetConfig::new`]'s defaults with builders.
@@ -297,6 +369,29 @@ impl ResolvedNet {
 mod tests {
     use super::*;
     use burn::config::Config;
+
+    #[test]
+    fn the_pass_estimate_counts_parameters_and_activations() {
+        // MLP depth 2, width 10, batch 4: P = 2 (100 + 10), A = 2 * 4 * 10, input and
+        // target 40 each.
+        let c = NetConfig::new(Arch::Mlp, 2, 10, "relu", "he-normal");
+        assert_eq!(
+            c.pass_bytes(4),
+            4.0 * (4.0 * 220.0 + 8.0 * 80.0 + 2.0 * (40.0 + 40.0))
+        );
+        // Explicit widths 3 -> 5 -> 2.
+        let mut w = c.clone();
+        w.widths = Some(vec![3, 5, 2]);
+        assert_eq!(
+            w.pass_bytes(4),
+            4.0 * (4.0 * (20.0 + 12.0) + 8.0 * (20.0 + 8.0) + 2.0 * (12.0 + 40.0))
+        );
+        // The sizes of the issue do not overflow: width 1e5, batch 1e5 is terabytes.
+        let huge = NetConfig::new(Arch::Mlp, 20, 100_000, "relu", "he-normal");
+        assert!(huge.pass_bytes(100_000) > 1e12);
+        let absurd = NetConfig::new(Arch::Cnn, usize::MAX, usize::MAX, "relu", "he-normal");
+        assert!(absurd.pass_bytes(usize::MAX).is_finite());
+    }
 
     #[test]
     fn a_config_saves_and_loads_as_its_own_record() {

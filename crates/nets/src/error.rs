@@ -46,6 +46,15 @@ pub enum NetError {
         /// What is allowed.
         allowed: String,
     },
+    /// A tensor could not be read back from the device (a driver or transfer failure):
+    /// not the user's input, so the run stops instead of recording made-up values.
+    #[error("reading {what} back from the device failed: {why}")]
+    Readback {
+        /// Which tensor.
+        what: &'static str,
+        /// The backend's error.
+        why: String,
+    },
     /// An initializer could not fill a tensor.
     #[error("{path}: {source}")]
     Init {

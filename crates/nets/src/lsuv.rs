@@ -68,7 +68,7 @@ pub fn lsuv(
                 LsuvTarget::Preact => z.clone(),
                 LsuvTarget::Act => crate::activation::apply(net.activation, z.clone()),
             };
-            let var = population_var(target);
+            let var = population_var(target)?;
             if (var - 1.0).abs() < lp.tol || used >= lp.max_iter || !var.is_finite() || var <= 0.0 {
                 break (z, var);
             }
@@ -84,10 +84,11 @@ pub fn lsuv(
     Ok(iterations)
 }
 
-fn population_var(t: Tensor<2>) -> f64 {
-    let v: Vec<f32> = t.into_data().try_to_vec().unwrap_or_default();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    crate::probe::host_var(&v)
+fn population_var(t: Tensor<2>) -> Result<f64, NetError> {
+    let v = crate::stats::read_back(t, "an LSUV layer output")?;
+    Ok(if v.is_empty() {
+        f64::NAN
+    } else {
+        crate::probe::host_var(&v)
+    })
 }

@@ -189,7 +189,12 @@ pub fn build_params(
         }
     }
     if cfg.loss == Loss::CrossEntropy {
-        let n = *net.widths.last().unwrap_or(&cfg.width);
+        // The head reads the network's output as the probe sees it: a CNN's is flattened
+        // to width x image-size^2 features.
+        let n = match cfg.arch {
+            Arch::Cnn => cfg.width * cfg.image_size * cfg.image_size,
+            _ => *net.widths.last().unwrap_or(&cfg.width),
+        };
         let head = if net.is_fixup() {
             Scheme::Zeros
         } else {

@@ -207,7 +207,7 @@ pub fn probe(
         let wg = push_opt(&mut red, wg);
         handles.push((z, h, gz, gh, wg));
     }
-    let sums = red.finish();
+    let sums = red.finish()?;
     let weight_var = |w: &Option<WeightGrad>| {
         let path = match w {
             Some(WeightGrad::Leaf(p)) | Some(WeightGrad::PerStep { path: p, .. }) => p,
@@ -248,7 +248,7 @@ pub fn probe(
             }
         })
         .collect();
-    let histograms = histograms(&rec.sites, &grads, opts);
+    let histograms = histograms(&rec.sites, &grads, opts)?;
     let stats_s = t2.elapsed().as_secs_f64();
     Ok(ProbeResult {
         stats,
@@ -269,12 +269,12 @@ pub fn forward_plain(
     x: Vec<f32>,
     batch: usize,
     device: &Device,
-) -> Vec<f32> {
+) -> Result<Vec<f32>, NetError> {
     let p = upload(params, device, false);
     let shape = input_shape(net, batch);
     let x = Tensor::<2>::from_data(TensorData::new(x, shape), device);
     let out = forward(net, &p, x, &mut crate::forward::Plain);
-    out.into_data().try_to_vec::<f32>().unwrap_or_default()
+    crate::stats::read_back(out, "the network output")
 }
 
 /// Population variance of host data in f64.
@@ -341,9 +341,9 @@ fn histograms(
     sites: &[Site],
     grads: &burn::tensor::Gradients,
     opts: &ProbeOptions,
-) -> Vec<LayerHistogram> {
+) -> Result<Vec<LayerHistogram>, NetError> {
     if opts.hist_layers.is_empty() || opts.hist_bins == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     // One site per chosen layer: the first that feeds a weight (for a residual block,
     // `branch.1`, whose h is phi of the block input).
@@ -366,10 +366,13 @@ fn histograms(
                     "act" => Some(s.h.clone()),
                     _ => s.pz.grad(grads),
                 };
-                t.map(|t| t.into_data().try_to_vec::<f32>().unwrap_or_default())
-                    .unwrap_or_default()
+                // A site the backward pass never reached has no gradient: an empty
+                // histogram, which is what it is. A failed transfer is an error.
+                t.map_or(Ok(Vec::new()), |t| {
+                    crate::stats::read_back(t, "a histogram tensor")
+                })
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let r = data
             .iter()
             .flatten()
@@ -395,5 +398,5 @@ fn histograms(
             });
         }
     }
-    out
+    Ok(out)
 }

@@ -18,8 +18,10 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use crate::error::NetError;
+
 /// One layer's (or site's) statistics, every column as defined in THEORY.md.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LayerStats {
     /// Site within the layer (`layer` for MLPs, `conv`, `step`, `out` / `branch.i` for resmlp).
     pub site: String,
@@ -91,9 +93,20 @@ fn exact_pass(x: &Tensor<2>) -> Tensor<2> {
     Tensor::cat(vec![scale, mean, var, nonfinite], 1)
 }
 
-fn read(t: Tensor<2>) -> Vec<f64> {
-    let v: Vec<f32> = t.into_data().try_to_vec::<f32>().unwrap_or_default();
-    v.into_iter().map(f64::from).collect()
+/// A tensor's values on the host as `f32` (converted if the backend's dtype differs); a
+/// failed transfer is an error naming `what`, never an empty vector.
+pub(crate) fn read_back<const D: usize>(
+    t: Tensor<D>,
+    what: &'static str,
+) -> Result<Vec<f32>, NetError> {
+    t.try_into_vec_as::<f32>().map_err(|e| NetError::Readback {
+        what,
+        why: format!("{e:?}"),
+    })
+}
+
+fn read(t: Tensor<2>, what: &'static str) -> Result<Vec<f64>, NetError> {
+    Ok(read_back(t, what)?.into_iter().map(f64::from).collect())
 }
 
 impl Reducer {
@@ -127,11 +140,11 @@ impl Reducer {
     }
 
     /// Read everything back and combine in `f64`.
-    pub fn finish(self) -> Vec<Summary> {
+    pub fn finish(self) -> Result<Vec<Summary>, NetError> {
         if self.parts.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        let values = read(Tensor::cat(self.parts, 1));
+        let values = read(Tensor::cat(self.parts, 1), "the per-layer reductions")?;
         let mut at = 0usize;
         let mut take = |n: usize| {
             // A short read-back (a failed transfer) gives NaN, never made-up zeros.
@@ -167,7 +180,7 @@ impl Reducer {
                         (*v > 0.0 && *v < 1e-30) || *v > 1e30 || (*v == 0.0 && *m != 0.0)
                     });
                 let exact = if suspect {
-                    read(exact_pass(x))
+                    read(exact_pass(x), "the exact second pass")?
                 } else {
                     Vec::new()
                 };
@@ -186,14 +199,14 @@ impl Reducer {
                 let within_var = vars.iter().sum::<f64>() / n;
                 let between = means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / n;
                 let total = (rows * cols) as f64;
-                Summary {
+                Ok(Summary {
                     mean,
                     var: within_var + between,
                     within_var,
                     nonfinite: nonfinite as u64,
                     zero_frac: zeros / total,
                     sat_frac: sat / total,
-                }
+                })
             })
             .collect()
     }
@@ -249,7 +262,7 @@ mod tests {
         let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(data, shape), &Device::flex());
         let mut r = Reducer::new();
         r.push(x, want);
-        r.finish().remove(0)
+        r.finish().unwrap().remove(0)
     }
 
     /// Rows alternating `a` and `b` in every column of an 8x8 tensor.

@@ -164,6 +164,8 @@ fn main() -> Result<(), PlotError> {
         y_label: "σ_b²".into(),
         value_label: "depth scale ξ_c (layers)".into(),
         log_color: true,
+        diverging: false,
+        curve_label: "χ₁ = 1".into(),
     };
     heatmap_chart(
         &dir.join("heatmap"),

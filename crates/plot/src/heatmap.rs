@@ -41,6 +41,11 @@ pub struct Heatmap {
     pub value_label: String,
     /// Map colours by log10 of the value (its colour bar then reads in powers of ten).
     pub log_color: bool,
+    /// Signed values: a diverging map (blue, white at 0, red) over a range symmetric about
+    /// 0, so the sign reads at a glance. Ignored with `log_color`.
+    pub diverging: bool,
+    /// Legend text of the curve drawn over the grid (e.g. `χ₁ = 1`); no legend when empty.
+    pub curve_label: String,
 }
 
 /// Draws `heat` as a grid of coloured cells with a colour bar, and `curve` (if any) over it
@@ -70,7 +75,13 @@ pub fn heatmap_chart(
         Scale::Linear
     };
     let mapped = heat.values.iter().flatten().filter_map(|&v| scale.map(v));
-    let colors = axis::tight_range(mapped);
+    let mut colors = axis::tight_range(mapped);
+    let diverging = heat.diverging && !heat.log_color;
+    if diverging {
+        let m = colors.start.abs().max(colors.end.abs());
+        let m = if m > 0.0 { m } else { 1.0 };
+        colors = -m..m;
+    }
     let chart = HeatmapChart {
         title,
         heat,
@@ -79,6 +90,7 @@ pub fn heatmap_chart(
         y_edges,
         scale,
         colors,
+        diverging,
     };
     output::render(out_stem, &chart)
 }
@@ -120,6 +132,8 @@ struct HeatmapChart<'a> {
     scale: Scale,
     /// Colour-scale range in mapped units (log10 when `log_color`).
     colors: Range<f64>,
+    /// Diverging colours over a range symmetric about 0.
+    diverging: bool,
 }
 
 impl HeatmapChart<'_> {
@@ -127,9 +141,18 @@ impl HeatmapChart<'_> {
     fn color(&self, v: f64) -> RGBColor {
         match self.scale.map(v) {
             Some(c) => {
-                style::colormap((c - self.colors.start) / (self.colors.end - self.colors.start))
+                self.color_at((c - self.colors.start) / (self.colors.end - self.colors.start))
             }
             None => MISSING,
+        }
+    }
+
+    /// The colour at `t` in `[0, 1]` along the colour range.
+    fn color_at(&self, t: f64) -> RGBColor {
+        if self.diverging {
+            style::diverging_colormap(t)
+        } else {
+            style::colormap(t)
         }
     }
 }
@@ -173,6 +196,9 @@ impl Figure for HeatmapChart<'_> {
         });
         chart.draw_series(cells)?;
         if let Some(curve) = self.curve {
+            if !h.curve_label.is_empty() {
+                self.draw_curve_legend(&plot)?;
+            }
             for (a, b) in curve.windows(2).map(|w| (w[0], w[1])) {
                 let finite = [a.0, a.1, b.0, b.1].iter().all(|v| v.is_finite());
                 let Some((a, b)) = axis::clip_segment(a, b, &x_range, &y_range).filter(|_| finite)
@@ -194,6 +220,35 @@ impl Figure for HeatmapChart<'_> {
 }
 
 impl HeatmapChart<'_> {
+    /// The curve's legend entry in the top-right corner of the grid: a white box with a
+    /// sample of the line (drawn as the curve is) and its label.
+    fn draw_curve_legend<DB: DrawingBackend>(
+        &self,
+        plot: &DrawingArea<DB, Shift>,
+    ) -> DrawResult<DB> {
+        let (w, _) = plot.dim_in_pixel();
+        let label = self.heat.curve_label.as_str();
+        let text_w = (label.chars().count() as f64 * style::LEGEND_SIZE * 0.6) as i32;
+        let right = w as i32 - MARGIN as i32 - 8;
+        let left = right - text_w - 56;
+        let (top, bottom) = (MARGIN as i32 + 8, MARGIN as i32 + 36);
+        plot.draw(&Rectangle::new(
+            [(left, top), (right, bottom)],
+            WHITE.mix(0.9).filled(),
+        ))?;
+        plot.draw(&Rectangle::new(
+            [(left, top), (right, bottom)],
+            style::INK.stroke_width(1),
+        ))?;
+        let y = (top + bottom) / 2;
+        let sample = vec![(left + 8, y), (left + 40, y)];
+        plot.draw(&PathElement::new(sample.clone(), WHITE.stroke_width(6)))?;
+        plot.draw(&PathElement::new(sample, style::INK.stroke_width(3)))?;
+        let font = style::text(style::LEGEND_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
+        plot.draw(&Text::new(label, (left + 48, y), font))?;
+        Ok(())
+    }
+
     /// The colour bar in its own column: a gradient with ticks in value units, the value
     /// label read bottom to top, and a grey swatch explaining missing cells when there are
     /// any. Ticks are drawn by hand: a colour range is rarely whole decades.
@@ -216,7 +271,7 @@ impl HeatmapChart<'_> {
                 bottom - (t0 * (bottom - top) as f64) as i32,
                 bottom - (t1 * (bottom - top) as f64) as i32,
             );
-            let color = style::colormap((t0 + t1) / 2.0);
+            let color = self.color_at((t0 + t1) / 2.0);
             area.draw(&Rectangle::new(
                 [(bar_left, y1), (bar_right, y0)],
                 color.filled(),

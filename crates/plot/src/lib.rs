@@ -5,7 +5,8 @@
 //! through a temporary name. No Burn, no statistics beyond axis ranges.
 //!
 //! - [`variance_chart`], [`fraction_chart`] and [`Band`]: per-layer means over seeds with a
-//!   shaded interval and a dashed theory curve (variances on log or linear y; fractions).
+//!   shaded interval and a dashed theory curve (variances on log or linear y; fractions);
+//!   [`small_multiples_chart`] and [`Panel`]: many series as a grid of such charts.
 //! - [`histogram_chart`] and [`Histogram`]: overlaid densities of activations or gradients at
 //!   several layers (Glorot & Bengio 2010, figures 6-7).
 //! - [`heatmap_chart`] and [`Heatmap`]: a two-parameter sweep as a coloured grid with a
@@ -46,4 +47,4 @@ pub mod style;
 pub use error::PlotError;
 pub use heatmap::{Heatmap, heatmap_chart};
 pub use histogram::{Histogram, histogram_chart};
-pub use lines::{Band, fraction_chart, variance_chart};
+pub use lines::{Band, Panel, fraction_chart, small_multiples_chart, variance_chart};

@@ -101,6 +101,113 @@ pub fn fraction_chart(
     )
 }
 
+/// One panel of a small-multiples figure: a title and its bands.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Panel {
+    /// Panel title, e.g. `"tanh (1 of 3)"`.
+    pub title: String,
+    /// The panel's series.
+    pub bands: Vec<Band>,
+}
+
+/// Panels per row of a small-multiples figure.
+pub const PANEL_COLUMNS: usize = 2;
+
+/// Small multiples: `panels` as a grid of line charts, [`PANEL_COLUMNS`] a row, each the
+/// house size, sharing one y range so panels compare by eye; for more series than one
+/// chart can show. `fraction` fixes y to `[0, 1]` (dead or saturated units), else the y
+/// axis is log10 when `log_y`. Errors as [`variance_chart`], and when `panels` is empty.
+pub fn small_multiples_chart(
+    out_stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    panels: &[Panel],
+    log_y: bool,
+    fraction: bool,
+) -> Result<Vec<PathBuf>, PlotError> {
+    if panels.is_empty() {
+        return Err(PlotError::data(title, "no panels to draw".to_string()));
+    }
+    for p in panels {
+        check(&p.title, &p.bands)?;
+    }
+    let scale = if log_y && !fraction {
+        Scale::Log10
+    } else {
+        Scale::Linear
+    };
+    let y_range = if fraction {
+        -0.02..1.02
+    } else {
+        let values = panels.iter().flat_map(|p| &p.bands).flat_map(|b| {
+            let theory = b.theory.iter().flatten();
+            b.mean
+                .iter()
+                .chain(&b.hi)
+                .chain(&b.lo)
+                .chain(theory)
+                .copied()
+        });
+        axis::padded_range(values, scale)
+    };
+    let charts: Vec<LineChart<'_>> = panels
+        .iter()
+        .map(|p| LineChart {
+            title: &p.title,
+            x_label,
+            y_label,
+            bands: &p.bands,
+            scale,
+            y_range: y_range.clone(),
+        })
+        .collect();
+    output::render(
+        out_stem,
+        &GridChart {
+            title,
+            charts: &charts,
+        },
+    )
+}
+
+/// Line charts in a grid under one title.
+struct GridChart<'a> {
+    title: &'a str,
+    charts: &'a [LineChart<'a>],
+}
+
+impl GridChart<'_> {
+    fn rows(&self) -> usize {
+        self.charts.len().div_ceil(PANEL_COLUMNS)
+    }
+}
+
+/// Height of the grid figure's own title row, in pixels.
+const GRID_TITLE_ROW: u32 = 48;
+
+impl Figure for GridChart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let titled = root
+            .margin(10, 0, 0, 0)
+            .titled(self.title, style::text(TITLE_SIZE * 1.2))?;
+        let cols = PANEL_COLUMNS.min(self.charts.len());
+        let areas = titled.split_evenly((self.rows(), cols));
+        for (area, chart) in areas.iter().zip(self.charts) {
+            chart.draw(area)?;
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> (u32, u32) {
+        let cols = PANEL_COLUMNS.min(self.charts.len()) as u32;
+        (
+            style::WIDTH * cols,
+            style::HEIGHT * self.rows() as u32 + GRID_TITLE_ROW,
+        )
+    }
+}
+
 /// Every vector of a band has one value per `x`.
 fn check(title: &str, bands: &[Band]) -> Result<(), PlotError> {
     for b in bands {
@@ -232,7 +339,9 @@ impl Figure for LineChart<'_> {
             }
             let drawable: Vec<_> = pts.into_iter().flatten().collect();
             for k in legend::marker_indices(drawable.len(), i, self.bands.len()) {
-                let c = chart.backend_coord(&drawable[k]);
+                // Backend coordinates are absolute; `root` may be one panel of a grid.
+                let (c, base) = (chart.backend_coord(&drawable[k]), root.get_base_pixel());
+                let c = (c.0 - base.0, c.1 - base.1);
                 legend::draw_marker(root, style::series_marker(i), c, color)?;
             }
         }

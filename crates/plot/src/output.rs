@@ -19,8 +19,13 @@ pub(crate) type DrawResult<DB> =
 
 /// A chart that can draw itself onto the whole area of any backend.
 pub(crate) trait Figure {
-    /// Draws the chart; `root` is blank and `WIDTH` x `HEIGHT`.
+    /// Draws the chart; `root` is blank and [`Figure::size`].
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
+
+    /// Size in pixels: the house `WIDTH` x `HEIGHT` unless the figure is a grid of charts.
+    fn size(&self) -> (u32, u32) {
+        (WIDTH, HEIGHT)
+    }
 }
 
 /// Draws `figure` to `<stem>.svg` and `<stem>.png` and returns both paths.
@@ -31,7 +36,7 @@ pub(crate) fn render(stem: &Path, figure: &impl Figure) -> Result<Vec<PathBuf>, 
 
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, figure.size()).into_drawing_area();
         draw_on(&root, figure).map_err(|message| PlotError::Render {
             path: svg_path.clone(),
             message,
@@ -49,7 +54,7 @@ pub(crate) fn render(stem: &Path, figure: &impl Figure) -> Result<Vec<PathBuf>, 
     // keeps `.png` at its end.
     let tmp = temp_name(&png_path);
     let drawn = {
-        let root = BitMapBackend::new(&tmp, (WIDTH, HEIGHT)).into_drawing_area();
+        let root = BitMapBackend::new(&tmp, figure.size()).into_drawing_area();
         draw_on(&root, figure)
     };
     if let Err(message) = drawn {

@@ -90,17 +90,44 @@ pub fn series_marker(i: usize) -> usize {
 
 /// Viridis at `t` in `[0, 1]` (clamped), linearly interpolated between stops.
 pub fn colormap(t: f64) -> RGBColor {
+    interpolate(&VIRIDIS, t)
+}
+
+/// ColorBrewer RdBu (Brewer 2003) at 11 stops, blue (negative) through white (0) to red
+/// (positive): for signed values such as growth rates, centred at 0.
+const RDBU: [(u8, u8, u8); 11] = [
+    (5, 48, 97),
+    (33, 102, 172),
+    (67, 147, 195),
+    (146, 197, 222),
+    (209, 229, 240),
+    (247, 247, 247),
+    (253, 219, 199),
+    (244, 165, 130),
+    (214, 96, 77),
+    (178, 24, 43),
+    (103, 0, 31),
+];
+
+/// Linear interpolation between evenly spaced colour stops at `t` in `[0, 1]` (clamped;
+/// non-finite reads as 0).
+fn interpolate(stops: &[(u8, u8, u8)], t: f64) -> RGBColor {
     let t = if t.is_finite() {
         t.clamp(0.0, 1.0)
     } else {
         0.0
     };
-    let pos = t * (VIRIDIS.len() - 1) as f64;
-    let i = (pos.floor() as usize).min(VIRIDIS.len() - 2);
+    let pos = t * (stops.len() - 1) as f64;
+    let i = (pos.floor() as usize).min(stops.len() - 2);
     let f = pos - i as f64;
-    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
+    let (a, b) = (stops[i], stops[i + 1]);
     let mix = |p: u8, q: u8| (p as f64 + (q as f64 - p as f64) * f).round() as u8;
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// The diverging map at `t` in `[0, 1]`: 0.5 is white (the value 0 on a symmetric range).
+pub fn diverging_colormap(t: f64) -> RGBColor {
+    interpolate(&RDBU, t)
 }
 
 /// The house text style at `size` pixels.

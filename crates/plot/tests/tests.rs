@@ -44,6 +44,21 @@ fn has_text(svg: &str, s: &str) -> bool {
     })
 }
 
+/// The exact contents of every SVG `<text>` element, trimmed.
+fn texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| t.split_once('>').map(|(_, rest)| rest))
+        .map(|rest| {
+            rest.split("</text>")
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
 /// Points in all polylines drawn in `color` at the house line width.
 fn polyline_points(svg: &str, color: &str) -> usize {
     let marker = format!("stroke=\"{color}\" stroke-width=\"2\" points=\"");
@@ -136,12 +151,78 @@ fn a_band_of_only_bad_points_still_draws_axes_and_legend() {
 fn fraction_chart_has_a_zero_to_one_axis() {
     let dir = tempfile::tempdir().unwrap();
     let stem = dir.path().join("fraction");
-    let b = band("relu dead", &[0.5, 0.52, 0.49, 0.0], true);
+    // Layers 10..13: no x tick can read "0" or "1", so those texts are the y axis's.
+    let mut b = band("relu dead", &[0.5, 0.52, 0.49, 0.0], true);
+    b.x = vec![10.0, 11.0, 12.0, 13.0];
     let paths = fraction_chart(&stem, "Dead units", "layer", "fraction", &[b]).unwrap();
     let svg = check_outputs(&paths, &stem);
-    for s in ["Dead units", "relu dead", "fraction", "0", "1"] {
+    for s in ["Dead units", "relu dead", "fraction"] {
         assert!(has_text(&svg, s), "no <text> {s:?}");
     }
+    let t = texts(&svg);
+    let numbers: Vec<f64> = t.iter().filter_map(|s| s.parse().ok()).collect();
+    let y_ticks: Vec<f64> = numbers.iter().copied().filter(|v| *v < 10.0).collect();
+    // The y ticks run from exactly 0 to exactly 1, nothing outside.
+    assert!(
+        t.iter().any(|s| s == "0") && t.iter().any(|s| s == "1"),
+        "{t:?}"
+    );
+    assert!(
+        y_ticks.iter().all(|v| (0.0..=1.0).contains(v)),
+        "{y_ticks:?}"
+    );
+    assert!(y_ticks.len() >= 3, "{y_ticks:?}");
+}
+
+#[test]
+fn small_multiples_draw_every_panel_in_one_grid_figure() {
+    use sigprop_plot::{Panel, small_multiples_chart};
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("grid");
+    let panels: Vec<Panel> = (0..3)
+        .map(|p| Panel {
+            title: format!("panel {p}"),
+            bands: (0..4)
+                .map(|i| band(&format!("p{p} s{i}"), &[1.0, 2.0, 4.0], i == 0))
+                .collect(),
+        })
+        .collect();
+    let paths =
+        small_multiples_chart(&stem, "Many", "layer", "Var(z)", &panels, true, false).unwrap();
+    let img = image::open(stem.with_extension("png")).expect("the PNG decodes");
+    // Two panels a row, two rows, each of the house size, under a title row.
+    assert_eq!(img.width(), 2 * WIDTH);
+    assert!(img.height() > 2 * HEIGHT && img.height() < 2 * HEIGHT + 100);
+    let svg = std::fs::read_to_string(&paths[0]).unwrap();
+    for s in ["Many", "panel 0", "panel 1", "panel 2", "p2 s3"] {
+        assert!(has_text(&svg, s), "no <text> {s:?}");
+    }
+    // Markers sit inside the figure: each panel draws in its own coordinates (they were
+    // once placed with the whole figure's offset added twice, off the bottom panels).
+    let (w, h) = (img.width() as f64, img.height() as f64);
+    let mut circles = 0;
+    for c in svg.split("<circle").skip(1) {
+        let attr = |name: &str| -> f64 {
+            let at = c.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            c[at..at + c[at..].find('"').unwrap()].parse().unwrap()
+        };
+        let (cx, cy) = (attr("cx"), attr("cy"));
+        assert!(
+            cx >= 0.0 && cx <= w && cy >= 0.0 && cy <= h,
+            "marker at ({cx}, {cy})"
+        );
+        circles += 1;
+    }
+    assert!(circles >= 3, "{circles} circle markers");
+    // The bottom panel's markers lie in the bottom half.
+    assert!(svg.split("<circle").skip(1).any(|c| {
+        let at = c.find("cy=\"").unwrap() + 4;
+        c[at..at + c[at..].find('"').unwrap()]
+            .parse::<f64>()
+            .unwrap()
+            > h / 2.0
+    }));
+    assert!(small_multiples_chart(&stem, "None", "l", "v", &[], true, false).is_err());
 }
 
 #[test]
@@ -237,6 +318,8 @@ fn sweep(log_color: bool) -> Heatmap {
         y_label: "σ_b²".into(),
         value_label: "growth".into(),
         log_color,
+        diverging: false,
+        curve_label: "χ₁ = 1".into(),
     }
 }
 
@@ -248,11 +331,46 @@ fn heatmap_chart_has_colour_bar_grey_missing_cells_and_the_curve() {
         let curve = [(1.0, 0.0), (2.0, 0.1), (5.0, 0.4)]; // leaves the grid: clipped
         let paths = heatmap_chart(&stem, "Sweep", &sweep(log_color), Some(&curve)).unwrap();
         let svg = check_outputs(&paths, &stem);
-        for s in ["Sweep", "σ_w²", "σ_b²", "growth", "none"] {
+        for s in ["Sweep", "σ_w²", "σ_b²", "growth", "none", "χ₁ = 1"] {
             assert!(has_text(&svg, s), "no <text> {s:?}");
         }
         assert!(svg.contains("fill=\"#BEBEBE\""), "the NaN cell is grey");
+        // The curve and its legend sample: ink-coloured strokes over the cells.
+        let strokes = svg.matches("stroke=\"#1E1E1E\" stroke-width=\"3\"").count();
+        assert!(
+            strokes >= 3,
+            "curve segments and legend sample drawn: {strokes}"
+        );
     }
+    // Without a curve there is no legend entry.
+    let stem = dir.path().join("heat_nocurve");
+    let svg = check_outputs(
+        &heatmap_chart(&stem, "Sweep", &sweep(false), None).unwrap(),
+        &stem,
+    );
+    assert!(!has_text(&svg, "χ₁ = 1"));
+}
+
+#[test]
+fn a_diverging_heatmap_is_white_at_zero_and_symmetric() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = sweep(false);
+    h.diverging = true;
+    h.values = vec![vec![-1.0, 0.0, 0.5]];
+    h.x = vec![1.0, 2.0, 3.0];
+    h.y = vec![0.0];
+    let stem = dir.path().join("div");
+    let svg = check_outputs(&heatmap_chart(&stem, "Growth", &h, None).unwrap(), &stem);
+    // -1 is the deep blue end, 0 the white middle; 0.5 half way to the red end.
+    assert!(
+        svg.contains("fill=\"#053061\""),
+        "deep blue for the most negative cell"
+    );
+    assert!(svg.contains("fill=\"#F7F7F7\""), "white for 0");
+    assert!(
+        !svg.contains("fill=\"#67001F\""),
+        "no deep red: +0.5 is half the range"
+    );
 }
 
 #[test]

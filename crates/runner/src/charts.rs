@@ -8,16 +8,21 @@ use std::path::{Path, PathBuf};
 
 use sigprop_init::Activation;
 use sigprop_plot::{
-    Band, Heatmap, Histogram, fraction_chart, heatmap_chart, histogram_chart, variance_chart,
+    Band, Heatmap, Histogram, Panel, fraction_chart, heatmap_chart, histogram_chart,
+    small_multiples_chart, variance_chart,
 };
 use sigprop_theory::{Critical, critical_sigma_w};
 
 use crate::error::RunnerError;
 use crate::execute::GridRow;
+use crate::report::slug;
 use crate::rows::{AggRow, ConfigKey, HistRow, SummaryRow};
 use crate::summary::primary_site;
+use crate::verdict::Verdict;
 
-/// Line charts get too crowded past this many configurations; heatmaps take over.
+/// Past this many configurations one chart gets too crowded: the lines are drawn as small
+/// multiples (a grid of panels of at most [`PANEL_LINES`] lines each) and the per-config
+/// histograms are left to the CSV.
 pub const MAX_LINES: usize = 12;
 
 /// The rows a chart set is drawn from.
@@ -64,9 +69,16 @@ fn bands(data: &ChartData<'_>, stat: &str, configs: &[usize]) -> Vec<Band> {
 /// Charts with more lines than this are split into one panel per activation.
 pub const PANEL_LINES: usize = 6;
 
-/// The panels: `("", all)`, or one `("_<activation>", configs)` per activation when many
-/// lines span several activations.
-fn panels(data: &ChartData<'_>) -> Vec<(String, String, Vec<usize>)> {
+/// A group of configurations drawn together: file-name suffix, title suffix, members.
+struct Group {
+    suffix: String,
+    title: String,
+    configs: Vec<usize>,
+}
+
+/// The groups: everything in one, or one per activation when many lines span several
+/// activations.
+fn groups(data: &ChartData<'_>) -> Vec<Group> {
     let all: Vec<usize> = data.summaries.iter().map(|(k, _)| k.config).collect();
     let mut acts: Vec<&str> = Vec::new();
     for (k, _) in data.summaries {
@@ -75,23 +87,44 @@ fn panels(data: &ChartData<'_>) -> Vec<(String, String, Vec<usize>)> {
         }
     }
     if all.len() <= PANEL_LINES || acts.len() < 2 {
-        return vec![(String::new(), String::new(), all)];
+        return vec![Group {
+            suffix: String::new(),
+            title: String::new(),
+            configs: all,
+        }];
     }
     acts.iter()
-        .map(|a| {
-            let configs = data
+        .map(|a| Group {
+            suffix: format!("_{}", slug(a)),
+            title: format!(" ({a})"),
+            configs: data
                 .summaries
                 .iter()
                 .filter(|(k, _)| k.activation == *a)
                 .map(|(k, _)| k.config)
-                .collect();
-            let stem: String = a
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                .collect();
-            (format!("_{stem}"), format!(" ({a})"), configs)
+                .collect(),
         })
         .collect()
+}
+
+/// The x-axis label of a chart: what a layer is for the architectures in it.
+pub fn x_label(data: &ChartData<'_>, configs: &[usize]) -> &'static str {
+    let mut names: Vec<&'static str> = data
+        .summaries
+        .iter()
+        .filter(|(k, _)| configs.contains(&k.config))
+        .map(|(k, _)| match k.arch.as_str() {
+            "resmlp" => "residual block",
+            "rnn" => "time step",
+            _ => "layer",
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    match names.as_slice() {
+        [one] => one,
+        _ => "layer, block or time step (by architecture)",
+    }
 }
 
 fn has_positive(b: &[Band]) -> bool {
@@ -99,16 +132,71 @@ fn has_positive(b: &[Band]) -> bool {
         .any(|b| b.mean.iter().any(|v| v.is_finite() && *v > 0.0))
 }
 
-/// Draw every chart for the data into `dir`; returns the files written (SVG and PNG).
+/// A unique file-name slug per configuration (its label's slug; `-c<index>` appended
+/// where two labels share one).
+pub fn config_slugs(summaries: &[(ConfigKey, SummaryRow)]) -> Vec<(usize, String)> {
+    let base: Vec<(usize, String)> = summaries
+        .iter()
+        .map(|(k, _)| (k.config, slug(&k.label)))
+        .collect();
+    base.iter()
+        .map(|(c, s)| {
+            let shared = base.iter().filter(|(_, t)| t == s).count() > 1;
+            let s = if s.is_empty() || shared {
+                format!("{s}-c{c}").trim_start_matches('-').to_string()
+            } else {
+                s.clone()
+            };
+            (*c, s)
+        })
+        .collect()
+}
+
+/// Every chart file this module can write has one of these prefixes (and `.svg`/`.png`):
+/// what a redraw removes before drawing, so no chart of an older layout survives.
+pub const CHART_PREFIXES: &[&str] = &[
+    "preact_var",
+    "grad_var",
+    "wgrad_var",
+    "dead_frac",
+    "saturated_frac",
+    "hist_",
+    "heatmap_",
+];
+
+/// Remove the charts a previous draw left in `dir` (files named with a [`CHART_PREFIXES`]
+/// prefix and an `.svg` or `.png` extension; nothing else is touched).
+pub fn remove_old_charts(dir: &Path) -> Result<usize, RunnerError> {
+    let io = |source| RunnerError::Io {
+        action: "listing",
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let chart = CHART_PREFIXES.iter().any(|p| name.starts_with(p))
+            && (name.ends_with(".svg") || name.ends_with(".png"));
+        if chart && path.is_file() {
+            std::fs::remove_file(&path).map_err(|source| RunnerError::Io {
+                action: "removing",
+                path: path.clone(),
+                source,
+            })?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Draw every chart for the data into `dir`, after removing the charts of any earlier
+/// draw; returns the files written (SVG and PNG).
 pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerError> {
+    remove_old_charts(dir)?;
     let mut files = Vec::new();
     let n = data.summaries.len();
-    let x_label = match data.summaries.first().map(|(k, _)| k.arch.as_str()) {
-        Some("resmlp") => "residual block",
-        Some("rnn") => "time step",
-        _ => "layer",
-    };
-    if n > 0 && n <= MAX_LINES {
+    if n > 0 {
         let seeds = data
             .summaries
             .iter()
@@ -133,31 +221,74 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
         ];
         let fractions = [
             ("dead_frac", "Dead units (h = 0)"),
-            ("saturated_frac", "Saturated units (phi'(z) < 0.01)"),
+            ("saturated_frac", "Saturated units (φ′(z) < 0.01)"),
         ];
-        for (suffix, which, configs) in panels(data) {
-            for (stat, what, y) in variances {
-                let b = bands(data, stat, &configs);
-                if has_positive(&b) {
-                    let title = format!("{what}{which}: {band}");
-                    let stem = dir.join(format!("{stat}{suffix}"));
+        let charts = variances
+            .iter()
+            .map(|&(stat, what, y)| (stat, what, y, false))
+            .chain(
+                fractions
+                    .iter()
+                    .map(|&(stat, what)| (stat, what, "fraction", true)),
+            );
+        if n <= MAX_LINES {
+            for g in groups(data) {
+                let x = x_label(data, &g.configs);
+                for (stat, what, y, fraction) in charts.clone() {
+                    let b = bands(data, stat, &g.configs);
+                    if !has_positive(&b) {
+                        continue;
+                    }
+                    let title = format!("{what}{}: {band}", g.title);
+                    let stem = dir.join(format!("{stat}{}", g.suffix));
                     files.extend(
-                        variance_chart(&stem, &title, x_label, y, &b, true).map_err(plot_err)?,
+                        if fraction {
+                            fraction_chart(&stem, &title, x, y, &b)
+                        } else {
+                            variance_chart(&stem, &title, x, y, &b, true)
+                        }
+                        .map_err(plot_err)?,
                     );
                 }
             }
-            for (stat, what) in fractions {
-                let b = bands(data, stat, &configs);
-                if has_positive(&b) {
-                    let title = format!("{what}{which}: {band}");
-                    let stem = dir.join(format!("{stat}{suffix}"));
-                    files.extend(
-                        fraction_chart(&stem, &title, x_label, "fraction", &b).map_err(plot_err)?,
-                    );
+            files.extend(histograms(dir, data)?);
+        } else {
+            let all: Vec<usize> = data.summaries.iter().map(|(k, _)| k.config).collect();
+            let x = x_label(data, &all);
+            for (stat, what, y, fraction) in charts {
+                let mut panels = Vec::new();
+                for g in groups(data) {
+                    let parts = g.configs.len().div_ceil(PANEL_LINES);
+                    for (i, chunk) in g.configs.chunks(PANEL_LINES).enumerate() {
+                        let b = bands(data, stat, chunk);
+                        let part = if parts > 1 {
+                            format!(" {} of {parts}", i + 1)
+                        } else {
+                            String::new()
+                        };
+                        let name = g.title.trim().trim_start_matches('(').trim_end_matches(')');
+                        let name = if name.is_empty() {
+                            "configurations"
+                        } else {
+                            name
+                        };
+                        panels.push(Panel {
+                            title: format!("{name}{part}"),
+                            bands: b,
+                        });
+                    }
                 }
+                if !panels.iter().any(|p| has_positive(&p.bands)) {
+                    continue;
+                }
+                let title = format!("{what}: {band}");
+                let stem = dir.join(stat);
+                files.extend(
+                    small_multiples_chart(&stem, &title, x, y, &panels, !fraction, fraction)
+                        .map_err(plot_err)?,
+                );
             }
         }
-        files.extend(histograms(dir, data)?);
     }
     files.extend(heatmaps(dir, data)?);
     Ok(files)
@@ -165,8 +296,10 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
 
 fn histograms(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerError> {
     let mut files = Vec::new();
-    for (key, _) in data.summaries {
+    let slugs = config_slugs(data.summaries);
+    for ((key, _), (_, slug)) in data.summaries.iter().zip(&slugs) {
         for (tensor, what) in [
+            ("preact", "pre-activations z"),
             ("act", "activation values h"),
             ("grad", "back-propagated gradients dL/dz"),
         ] {
@@ -193,12 +326,23 @@ fn histograms(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerEr
             if hists.is_empty() {
                 continue;
             }
-            let stem = dir.join(format!("hist_{tensor}_c{}", key.config));
+            let stem = dir.join(format!("hist_{tensor}_{slug}"));
             let title = format!("Histograms of {what}: {}", key.label);
             files.extend(histogram_chart(&stem, &title, what, &hists).map_err(plot_err)?);
         }
     }
     Ok(files)
+}
+
+/// A grid key as chart text: the Greek of the field for the mean-field shorthands
+/// (`sigma-w2` -> `σ_w²`), other keys as written.
+pub fn pretty_key(key: &str) -> String {
+    match key {
+        "sigma-w2" => "σ_w²".into(),
+        "sigma-b2" => "σ_b²".into(),
+        "sigma-b" => "σ_b".into(),
+        other => other.to_string(),
+    }
 }
 
 /// Two numeric grid keys, in grid order, if the experiment swept exactly two.
@@ -292,7 +436,7 @@ fn heatmaps(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerErro
             let ix = xs.iter().position(|&v| v == x);
             let iy = ys.iter().position(|&v| v == y);
             if let (Some(ix), Some(iy)) = (ix, iy) {
-                values[iy][ix] = if s.verdict == "diverged" {
+                values[iy][ix] = if s.verdict == Verdict::Diverged {
                     f64::NAN
                 } else {
                     metric(s)
@@ -303,12 +447,18 @@ fn heatmaps(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerErro
             x: xs.clone(),
             y: ys.clone(),
             values,
-            x_label: kx.clone(),
-            y_label: ky.clone(),
+            x_label: pretty_key(&kx),
+            y_label: pretty_key(&ky),
             value_label: label.to_string(),
             log_color: false,
+            diverging: true,
+            curve_label: if curve.is_some() {
+                "χ₁ = 1 (theory)".into()
+            } else {
+                String::new()
+            },
         };
-        let title = format!("{label} over {kx} x {ky}");
+        let title = format!("{label} over {} × {}", pretty_key(&kx), pretty_key(&ky));
         files.extend(
             heatmap_chart(&dir.join(stem), &title, &heat, curve.as_deref()).map_err(plot_err)?,
         );

@@ -22,6 +22,9 @@ pub enum RunnerError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A failure inside sigprop (a worker thread panicked): a bug to report, exit code 1.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A chart that could not be drawn.
     #[error("drawing charts: {0}")]
     Plot(String),
@@ -30,7 +33,11 @@ pub enum RunnerError {
 impl RunnerError {
     /// True when the error is the user's to fix (exit code 2 rather than 1).
     pub fn is_user_error(&self) -> bool {
-        matches!(self, RunnerError::Input(_) | RunnerError::Net(_))
+        match self {
+            RunnerError::Input(_) => true,
+            RunnerError::Net(e) => !matches!(e, sigprop_nets::NetError::Readback { .. }),
+            _ => false,
+        }
     }
 
     /// Shorthand for an input error.

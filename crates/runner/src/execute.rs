@@ -51,6 +51,18 @@ pub struct Outcome {
     pub critical_sigma_w: Option<f64>,
 }
 
+impl Outcome {
+    /// The key of the rows of `layer`: its `width` is the layer's own (N_layer) when the
+    /// configuration gives explicit `widths`, else the configuration's width.
+    pub fn key_at(&self, layer: usize) -> ConfigKey {
+        let mut k = self.key.clone();
+        if let Some(&n) = self.spec.net.widths.as_ref().and_then(|w| w.get(layer)) {
+            k.width = n;
+        }
+        k
+    }
+}
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -61,7 +73,18 @@ pub struct RunOptions {
 }
 
 /// Check every configuration before running any.
-fn validate(exp: &Experiment) -> Result<Vec<(ResolvedNet, Option<f64>)>, RunnerError> {
+pub(crate) fn validate(exp: &Experiment) -> Result<Vec<(ResolvedNet, Option<f64>)>, RunnerError> {
+    // Every backend the experiment uses must start, checked once each and in this thread
+    // before any worker runs.
+    let mut backends = Vec::new();
+    for r in &exp.runs {
+        if !backends.contains(&r.backend) {
+            backends.push(r.backend);
+        }
+    }
+    for b in backends {
+        device(b)?;
+    }
     exp.runs
         .iter()
         .map(|r| {
@@ -93,7 +116,7 @@ fn run_one(
 ) -> Result<Outcome, RunnerError> {
     let dev = device(spec.backend)?;
     let key = key_of(spec);
-    let theory = predictions(net, spec.batch, critical);
+    let theory = predictions(net, spec.batch, critical)?;
     let opts = ProbeOptions {
         batch: spec.batch,
         hist_layers: spec.hist_layers.clone(),
@@ -172,11 +195,11 @@ fn run_one(
 pub fn write_csvs(out: &Path, done: &[&Outcome]) -> Result<(), RunnerError> {
     let layers: Vec<(ConfigKey, &LayerRow)> = done
         .iter()
-        .flat_map(|o| o.layers.iter().map(|r| (o.key.clone(), r)))
+        .flat_map(|o| o.layers.iter().map(|r| (o.key_at(r.stats.layer), r)))
         .collect();
     let aggs: Vec<(ConfigKey, &AggRow)> = done
         .iter()
-        .flat_map(|o| o.aggs.iter().map(|r| (o.key.clone(), r)))
+        .flat_map(|o| o.aggs.iter().map(|r| (o.key_at(r.layer), r)))
         .collect();
     let sums: Vec<(ConfigKey, &SummaryRow)> =
         done.iter().map(|o| (o.key.clone(), &o.summary)).collect();
@@ -229,7 +252,9 @@ pub fn run_experiment(
     let done: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; exp.runs.len()]);
     let work = |(i, (spec, (net, critical))): (usize, (&RunSpec, &(ResolvedNet, Option<f64>)))| -> Result<(), RunnerError> {
         let outcome = run_one(spec, net, *critical)?;
-        let mut guard = done.lock().map_err(|_| RunnerError::Plot("a worker panicked".into()))?;
+        let mut guard = done
+            .lock()
+            .map_err(|_| RunnerError::Internal("a worker panicked while writing results".into()))?;
         guard[i] = Some(outcome);
         let finished: Vec<&Outcome> = guard.iter().flatten().collect();
         write_csvs(&opts.out, &finished)?;
@@ -246,7 +271,7 @@ pub fn run_experiment(
     bar.finish_and_clear();
     let outcomes: Vec<Outcome> = done
         .into_inner()
-        .unwrap_or_default()
+        .map_err(|_| RunnerError::Internal("a worker panicked while writing results".into()))?
         .into_iter()
         .flatten()
         .collect();

@@ -75,9 +75,10 @@ impl Experiment {
         command: String,
     ) -> Result<Experiment, RunnerError> {
         let suite: SuiteFile = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let line = e.span().map(|s| {
+                let upto = &text.as_bytes()[..s.start.min(text.len())];
+                upto.iter().filter(|&&b| b == b'\n').count() + 1
+            });
             let at = line.map(|l| format!(" line {l}")).unwrap_or_default();
             RunnerError::input(format!(
                 "{origin}{at}: {}",
@@ -148,5 +149,125 @@ mod tests {
         assert!(e.contains("he_norml") && e.contains("he-normal"), "{e}");
         let e = parse("nmae = 3\n").unwrap_err().to_string();
         assert!(e.contains("nmae"), "{e}");
+    }
+
+    mod fuzz {
+        //! Fuzz target over suite TOML (proptest, a fixed number of cases): any text is a
+        //! suite or one error line, never a panic; a suite that parses also validates (every
+        //! configuration resolved, sizes and memory checked) without panicking.
+        use super::parse;
+        use proptest::prelude::*;
+
+        const KEYS: &[&str] = &[
+            "arch",
+            "init",
+            "bias-init",
+            "sigma-b",
+            "sigma-w2",
+            "sigma-b2",
+            "activation",
+            "depth",
+            "width",
+            "widths",
+            "batch",
+            "backend",
+            "loss",
+            "seeds",
+            "seed",
+            "hidden-init",
+            "branch-layers",
+            "kernel",
+            "image-size",
+            "groups",
+            "hist-layers",
+            "max-memory",
+            "depht",
+            "",
+        ];
+
+        fn scalar() -> impl Strategy<Value = String> {
+            prop_oneof![
+                (0u64..6).prop_map(|x| x.to_string()),
+                (1u64..40).prop_map(|x| x.to_string()),
+                Just("18446744073709551615".to_string()),
+                Just("99999999999".to_string()),
+                Just("-3".to_string()),
+                any::<f64>().prop_map(|x| format!("{x:?}")),
+                Just("nan".to_string()),
+                Just("-inf".to_string()),
+                Just("true".to_string()),
+                proptest::sample::select(
+                    &[
+                        "mlp",
+                        "resmlp",
+                        "cnn",
+                        "rnn",
+                        "tanh",
+                        "relu",
+                        "selu",
+                        "he-normal",
+                        "orthogonal",
+                        "lsuv",
+                        "fixup",
+                        "critical:sigma-b=0.3",
+                        "dirac",
+                        "delta-orthogonal",
+                        "zeros",
+                        "flex",
+                        "cross-entropy",
+                        "mse",
+                        "1K",
+                        "2G",
+                        "normal:std=nan",
+                        "variance-scaling:scale=-1",
+                        "sparse:sparsity=2",
+                    ][..]
+                )
+                .prop_map(|s| format!("\"{s}\"")),
+                "[ -~]{0,6}".prop_map(|s| format!("{s:?}")),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => scalar(),
+                1 => proptest::collection::vec(scalar(), 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
+            ]
+        }
+
+        fn line() -> impl Strategy<Value = String> {
+            prop_oneof![
+                8 => (proptest::sample::select(KEYS), value()).prop_map(|(k, v)| format!("{k} = {v}")),
+                1 => Just("[base]".to_string()),
+                1 => Just("[grid]".to_string()),
+                1 => "[ -~]{0,20}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_suite_text_parses_and_validates_or_errors(
+                head in proptest::collection::vec(line(), 0..3),
+                base in proptest::collection::vec(line(), 0..6),
+                grid in proptest::collection::vec(line(), 0..3),
+            ) {
+                let text = format!(
+                    "{}\n[base]\n{}\n[grid]\n{}\n",
+                    head.join("\n"),
+                    base.join("\n"),
+                    grid.join("\n")
+                );
+                match parse(&text) {
+                    Ok(exp) => {
+                        if let Err(e) = crate::execute::validate(&exp) {
+                            prop_assert!(!e.to_string().contains('\n'), "{e}");
+                        }
+                    }
+                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                }
+            }
+        }
     }
 }

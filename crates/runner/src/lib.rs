@@ -3,7 +3,8 @@
 //! - [`settings`]: the typed, validated form of every flag and suite key.
 //! - [`experiment`]: suites (TOML) and grids into configurations.
 //! - [`execute`]: running them, writing CSVs as each finishes.
-//! - [`aggregate`], [`summary`], [`overlay`]: statistics over seeds, verdicts, theory.
+//! - [`aggregate`], [`summary`], [`verdict`], [`overlay`]: statistics over seeds, trends,
+//!   verdicts and ranks, theory.
 //! - [`charts`], [`report`], [`output`]: what ends up in the output folder.
 #![warn(missing_docs)]
 
@@ -18,6 +19,7 @@ pub mod report;
 pub mod rows;
 pub mod settings;
 pub mod summary;
+pub mod verdict;
 
 use std::path::{Path, PathBuf};
 

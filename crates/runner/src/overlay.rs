@@ -68,13 +68,16 @@ pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f6
     Some((sigma_w2, sigma_b2))
 }
 
-/// Per-layer predictions for `net` at `batch`, where the theory applies.
+/// Per-layer predictions for `net` at `batch`: `None` where the theory does not apply; a
+/// prediction that fails where it does apply is an error, not an empty column.
 pub fn predictions(
     net: &ResolvedNet,
     batch: usize,
     critical: Option<f64>,
-) -> Option<Vec<LayerPrediction>> {
-    let (sigma_w2, sigma_b2) = theory_params(net, critical)?;
+) -> Result<Option<Vec<LayerPrediction>>, RunnerError> {
+    let Some((sigma_w2, sigma_b2)) = theory_params(net, critical) else {
+        return Ok(None);
+    };
     predict_mlp(
         net.activation,
         &sigma_w2,
@@ -84,7 +87,13 @@ pub fn predictions(
         1.0,
         1.0,
     )
-    .ok()
+    .map(Some)
+    .map_err(|e| {
+        RunnerError::Internal(format!(
+            "mean-field prediction for {}: {e}",
+            net.config.weight_init
+        ))
+    })
 }
 
 /// chi_1 at the fixed point, for equal-variance layers, where the theory applies.

@@ -10,46 +10,113 @@ use serde_json::json;
 
 use crate::execute::Outcome;
 use crate::rows::{ConfigKey, SummaryRow};
-use crate::summary::RATIO_LIMIT;
+use crate::summary::{Form, fmt_num};
+use crate::verdict::rank;
 
-/// Rank: stable first, by the larger absolute log change over depth; collapsed and
-/// diverged last.
-pub fn ranked(summaries: &[(ConfigKey, SummaryRow)]) -> Vec<&(ConfigKey, SummaryRow)> {
-    let score = |s: &SummaryRow| {
-        let class = match s.verdict.as_str() {
-            "diverged" => 3.0f64,
-            "collapsed" => 2.0,
-            _ => 0.0,
-        };
-        let change = s.fwd_ratio.ln().abs().max(s.bwd_ratio.ln().abs());
-        (
-            class,
-            if change.is_finite() {
-                change
-            } else {
-                f64::INFINITY
-            },
-        )
-    };
-    let mut v: Vec<_> = summaries.iter().collect();
-    v.sort_by(|a, b| {
-        let (sa, sb) = (score(&a.1), score(&b.1));
-        sa.0.total_cmp(&sb.0)
-            .then(sa.1.total_cmp(&sb.1))
-            .then(a.0.config.cmp(&b.0.config))
-    });
-    v
+/// The relative link from `dir` to the repository's `docs/<page>`, if `dir` lies inside a
+/// checkout that has it; else the page named in words.
+pub fn docs_link(dir: &Path, page: &str) -> String {
+    let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    for (up, anc) in abs.ancestors().enumerate() {
+        if anc.join("docs").join(page).is_file() {
+            let rel = format!("{}docs/{page}", "../".repeat(up));
+            return format!("[docs/{page}]({rel})");
+        }
+    }
+    format!("docs/{page} in the sigprop repository")
 }
 
-fn num(x: f64) -> String {
-    if !x.is_finite() {
-        return x.to_string();
+/// A file-name slug of a configuration label: lower-case ASCII letters, digits and single
+/// dashes (`tanh / xavier-normal` -> `tanh-xavier-normal`).
+pub fn slug(label: &str) -> String {
+    let mut s = String::new();
+    for c in label.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.ends_with('-') && !s.is_empty() {
+            s.push('-');
+        }
     }
-    if x != 0.0 && (x.abs() >= 1e4 || x.abs() < 1e-3) {
-        format!("{x:.3e}")
-    } else {
-        format!("{x:.4}")
+    s.trim_end_matches('-').to_string()
+}
+
+/// One plain-language sentence on a configuration's outcome: what grows, what vanishes,
+/// by how much, and whether mean-field theory agrees.
+pub fn outcome_sentence(k: &ConfigKey, r: &SummaryRow) -> String {
+    let dir = |name: &str, form: Form, ratio: f64, power: f64, rate: f64| match form {
+        Form::Flat => format!("{name} holds (x{} over the depth)", fmt_num(ratio)),
+        Form::PowerLaw => format!(
+            "{name} follows a power law (~ l^{}; x{} over the depth)",
+            fmt_num(power),
+            fmt_num(ratio)
+        ),
+        Form::Exponential => format!(
+            "{name} {} exponentially (x{} over the depth, {} per layer)",
+            if ratio > 1.0 { "grows" } else { "shrinks" },
+            fmt_num(ratio),
+            fmt_num(rate.exp())
+        ),
+        Form::Unknown => format!("{name} cannot be fitted"),
+    };
+    let mut s = format!(
+        "**{}**: {}. Forward, {}; backward toward the input, {}.",
+        k.label,
+        r.verdict_detail,
+        dir(
+            "Var(z)",
+            r.fwd_form,
+            r.fwd_ratio,
+            r.fwd_power,
+            r.fwd_log_slope
+        ),
+        dir(
+            "Var(dL/dz)",
+            r.bwd_form,
+            r.bwd_ratio,
+            r.bwd_power,
+            r.bwd_log_slope
+        ),
+    );
+    if let Some(chi) = r.theory_chi1 {
+        let critical = (chi - 1.0).abs() < 1e-6;
+        if critical {
+            // At chi_1 = 1 the theory predicts no exponential change: a power law at most.
+            let agrees = matches!(r.bwd_form, Form::Flat | Form::PowerLaw);
+            s += &format!(
+                " Mean-field theory: chi_1 = 1 (critical), no exponential change of the \
+                 gradients; measured: {}: {}.",
+                match r.bwd_form {
+                    Form::Flat => "flat",
+                    Form::PowerLaw => "a power law",
+                    Form::Exponential => "exponential",
+                    Form::Unknown => "unknown",
+                },
+                if agrees { "agrees" } else { "disagrees" }
+            );
+        } else {
+            let predicted = chi.ln();
+            let phase = if chi < 1.0 { "ordered" } else { "chaotic" };
+            let (lo, hi) = (
+                r.bwd_slope_lo.unwrap_or(r.bwd_log_slope),
+                r.bwd_slope_hi.unwrap_or(r.bwd_log_slope),
+            );
+            // Finite depth and width bias the fit (the first layers are not at q* yet), so
+            // a prediction within 10% of itself (or 0.01 per layer) of the interval agrees.
+            let slack = 0.1 * predicted.abs() + 0.01;
+            let agrees = predicted >= lo - slack && predicted <= hi + slack;
+            s += &format!(
+                " Mean-field theory: chi_1 = {} ({phase}), ln chi_1 = {} backward per layer; \
+                 measured {} [{}, {}]: {}.",
+                fmt_num(chi),
+                fmt_num(predicted),
+                fmt_num(r.bwd_log_slope),
+                fmt_num(lo),
+                fmt_num(hi),
+                if agrees { "agrees" } else { "disagrees" }
+            );
+        }
     }
+    s
 }
 
 /// The Markdown report.
@@ -66,37 +133,44 @@ pub fn report_md(
         s += &format!("{}\n\n", description.trim());
     }
     s += &format!("Reproduce with:\n\n```sh\n{command}\n```\n\n");
-    s += "## Summary, ranked by stability\n\n";
-    s += "| rank | configuration | arch | init | activation | depth | width | fwd ln-slope/layer | bwd ln-slope/layer | Var(z) last/first | Var(dL/dz) first/last | verdict | chi_1 (theory) |\n";
+    let ranked = rank(summaries);
+    s += "## Outcomes\n\n";
+    for (_, (k, r)) in &ranked {
+        s += &format!("- {}\n", outcome_sentence(k, r));
+    }
+    s += "\n## Ranked by stability\n\n";
+    s += "| rank | configuration | arch | init | activation | depth | width | fwd ln-slope/layer [95%] | bwd ln-slope/layer [95%] | Var(z) last/first | Var(dL/dz) first/last | verdict | chi_1 (theory) |\n";
     s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-    for (i, (k, r)) in ranked(summaries).into_iter().enumerate() {
-        let chi = r.theory_chi1.map(num).unwrap_or_else(|| "-".into());
-        let verdict = match r.first_nonfinite_layer {
-            Some(l) => format!("{} (non-finite from layer {l})", r.verdict),
-            None => r.verdict.clone(),
-        };
+    let interval = |x: f64, lo: Option<f64>, hi: Option<f64>| match (lo, hi) {
+        (Some(a), Some(b)) => format!("{} [{}, {}]", fmt_num(x), fmt_num(a), fmt_num(b)),
+        _ => fmt_num(x),
+    };
+    for &(rank, (k, r)) in &ranked {
+        let tied = ranked.iter().filter(|(q, _)| *q == rank).count() > 1;
+        let chi = r.theory_chi1.map(fmt_num).unwrap_or_else(|| "-".into());
         s += &format!(
-            "| {} | {} | {} | `{}` | `{}` | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            i + 1,
+            "| {}{} | {} | {} | `{}` | `{}` | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            rank,
+            if tied { " (tie)" } else { "" },
             k.label,
             k.arch,
             k.init,
             k.activation,
             k.depth,
             k.width,
-            num(r.fwd_log_slope),
-            num(r.bwd_log_slope),
-            num(r.fwd_ratio),
-            num(r.bwd_ratio),
-            verdict,
+            interval(r.fwd_log_slope, r.fwd_slope_lo, r.fwd_slope_hi),
+            interval(r.bwd_log_slope, r.bwd_slope_lo, r.bwd_slope_hi),
+            fmt_num(r.fwd_ratio),
+            fmt_num(r.bwd_ratio),
+            r.verdict_detail,
             chi
         );
     }
     s += &format!(
-        "\nVerdict rule: `diverged` if any seed produced NaN/Inf; `collapsed` if at the last layer \
-         more than 99% of units are dead or the across-batch variance is below 1% of the activation \
-         variance; otherwise `exploding` / `vanishing` when Var(z) (forward) or Var(dL/dz) (backward) \
-         changes by more than a factor {RATIO_LIMIT} over the depth (the larger change decides), else `stable`.\n"
+        "\nVerdicts and ranks follow the rule in {}: the shape of each direction's change \
+         with depth (flat, power law, exponential) decides the class, then the larger \
+         per-layer rate; configurations whose 95% intervals overlap share a rank (tie).\n",
+        docs_link(dir, "verdicts.md")
     );
     let pngs: Vec<&PathBuf> = charts
         .iter()
@@ -107,10 +181,15 @@ pub fn report_md(
         for p in pngs {
             let rel = p.strip_prefix(dir).unwrap_or(p);
             let name = rel.file_stem().and_then(|n| n.to_str()).unwrap_or("chart");
-            s += &format!("![{name}]({})\n\n", rel.display());
+            s += &format!("![{}]({})\n\n", name.replace('_', " "), rel.display());
         }
     }
-    s += "Columns are defined in THEORY.md; dashed lines are the mean-field prediction where it applies.\n";
+    s += &format!(
+        "Columns are defined in {}; dashed lines are the mean-field prediction where it applies \
+         ({}).\n",
+        docs_link(dir, "columns.md"),
+        docs_link(dir, "theory.md")
+    );
     s
 }
 

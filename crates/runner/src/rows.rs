@@ -8,6 +8,9 @@
 use serde::{Deserialize, Serialize};
 pub use sigprop_nets::LayerStats;
 
+use crate::summary::Form;
+use crate::verdict::Verdict;
+
 /// Identifies a configuration in every CSV.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigKey {
@@ -25,7 +28,8 @@ pub struct ConfigKey {
     pub activation: String,
     /// Depth.
     pub depth: usize,
-    /// Width.
+    /// Width: in layers.csv and aggregate.csv the layer's own width N_l when the
+    /// configuration gives explicit `widths`; otherwise (and in summary.csv) `--width`.
     pub width: usize,
     /// Batch.
     pub batch: usize,
@@ -151,22 +155,46 @@ pub struct AggRow {
     pub theory: Option<f64>,
 }
 
-/// `summary.csv`: one row per configuration.
+/// `summary.csv`: one row per configuration. How the verdict is decided: summary.rs and
+/// docs/verdicts.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
     /// Seeds run.
     pub seeds: usize,
     /// Least-squares slope of ln(preact_var) per layer, forward (seed means, primary site).
     pub fwd_log_slope: f64,
+    /// Lower end of the 95% t-interval of that slope over seeds (each seed's own fit).
+    pub fwd_slope_lo: Option<f64>,
+    /// Upper end of that interval.
+    pub fwd_slope_hi: Option<f64>,
     /// Least-squares slope of ln(grad_var) per layer going backward (from the last layer to
     /// the first): positive means gradients grow on their way to the input.
     pub bwd_log_slope: f64,
+    /// Lower end of the 95% t-interval of that slope over seeds.
+    pub bwd_slope_lo: Option<f64>,
+    /// Upper end of that interval.
+    pub bwd_slope_hi: Option<f64>,
     /// preact_var at the last layer over the first.
     pub fwd_ratio: f64,
     /// grad_var at the first layer over the last (backward growth).
     pub bwd_ratio: f64,
-    /// `stable`, `vanishing`, `exploding`, `collapsed` or `diverged` (rule in summary.rs).
-    pub verdict: String,
+    /// Shape of the forward change: `flat`, `power-law`, `exponential` or `unknown`.
+    pub fwd_form: Form,
+    /// Shape of the backward change.
+    pub bwd_form: Form,
+    /// Exponent p of preact_var ~ l^p fitted over the layers (seed means).
+    pub fwd_power: f64,
+    /// Exponent p of grad_var ~ l^p (l counted from the input, as forward).
+    pub bwd_power: f64,
+    /// act_batch_var / act_var at the last layer: the share of the activation variance that
+    /// still tells the inputs apart (1 for independent inputs, 0 once they have merged).
+    pub batch_var_share: f64,
+    /// `stable`, `critical`, `exploding-gradients`, `vanishing-gradients`, `exploding`,
+    /// `vanishing`, `collapsed` or `diverged`.
+    pub verdict: Verdict,
+    /// The verdict in one line with its numbers (change over the depth, depth scale next to
+    /// the theory's, power-law exponents, where the values went non-finite).
+    pub verdict_detail: String,
     /// Where an overflow starts, over all seeds: the first layer whose forward values (z, h)
     /// are non-finite; if the forward pass is finite but gradients are not, the last layer
     /// with a non-finite gradient (the first one the backward pass reaches). Empty if none.

@@ -57,6 +57,10 @@ pub struct Settings {
     pub groups: Option<usize>,
     /// Layers that get histograms (default: 1, a quarter, half, three quarters, last).
     pub hist_layers: Option<Vec<usize>>,
+    /// Refuse configurations whose probed pass is estimated to need more memory than this:
+    /// bytes, or a number with `K`, `M`, `G`, `T` (powers of 1024, optional `iB`/`B`).
+    /// Default: 80% of the machine's physical memory.
+    pub max_memory: Option<String>,
 }
 
 /// One validated configuration, run over its seeds.
@@ -92,22 +96,47 @@ pub mod defaults {
     pub const SEEDS: u64 = 3;
 }
 
+/// Most seeds one configuration may run (each is a full probed pass, and the manifest
+/// lists every one).
+pub const MAX_SEEDS: u64 = 10_000;
+
 fn bad(key: &str, value: impl std::fmt::Display, allowed: &str) -> RunnerError {
     RunnerError::input(format!("{key}={value} is not allowed; expected {allowed}"))
 }
 
 impl Settings {
-    /// `other`'s fields where set, else `self`'s.
+    /// `other`'s fields where set, else `self`'s. A struct literal without `..`: a field
+    /// added to [`Settings`] and forgotten here does not compile.
     pub fn overlay(&self, other: &Settings) -> Settings {
-        let a = serde_json::to_value(self).unwrap_or_default();
-        let b = serde_json::to_value(other).unwrap_or_default();
-        let mut merged = a.as_object().cloned().unwrap_or_default();
-        for (k, v) in b.as_object().cloned().unwrap_or_default() {
-            if !v.is_null() {
-                merged.insert(k, v);
-            }
+        macro_rules! pick {
+            ($($f:ident),* $(,)?) => {
+                Settings { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* }
+            };
         }
-        serde_json::from_value(serde_json::Value::Object(merged)).unwrap_or_default()
+        pick!(
+            arch,
+            init,
+            bias_init,
+            sigma_b,
+            sigma_w2,
+            sigma_b2,
+            activation,
+            depth,
+            width,
+            widths,
+            batch,
+            backend,
+            loss,
+            seeds,
+            seed,
+            hidden_init,
+            branch_layers,
+            kernel,
+            image_size,
+            groups,
+            hist_layers,
+            max_memory,
+        )
     }
 
     /// Apply defaults, expand shorthands, validate, and build the run.
@@ -148,7 +177,7 @@ impl Settings {
                 ));
             }
             (Some(b), None) => Some(b),
-            (None, Some(b2)) if b2 >= 0.0 => Some(b2.sqrt()),
+            (None, Some(b2)) if b2 >= 0.0 && b2.is_finite() => Some(b2.sqrt()),
             (None, Some(b2)) => return Err(bad("sigma-b2", b2, "a number >= 0")),
             (None, None) => None,
         };
@@ -206,7 +235,13 @@ impl Settings {
             .map_err(|e| RunnerError::input(format!("--loss: {e}")))?;
         let seeds: Vec<u64> = match (self.seed, self.seeds) {
             (Some(s), _) => vec![s],
-            (None, Some(0)) => return Err(bad("seeds", 0, "a whole number > 0")),
+            (None, Some(n)) if n == 0 || n > MAX_SEEDS => {
+                return Err(bad(
+                    "seeds",
+                    n,
+                    &format!("a whole number between 1 and {MAX_SEEDS}"),
+                ));
+            }
             (None, Some(n)) => (0..n).collect(),
             (None, None) => (0..defaults::SEEDS).collect(),
         };
@@ -229,6 +264,7 @@ impl Settings {
         if let Some(g) = self.groups {
             net.groups = g;
         }
+        check_memory(&net, batch, self.max_memory.as_deref())?;
         net.resolve()
             .map_err(|e| RunnerError::input(e.to_string()))?;
         let hist_layers = match &self.hist_layers {
@@ -265,6 +301,100 @@ impl Settings {
             hist_layers,
         })
     }
+}
+
+/// The default `max-memory`: this fraction of the machine's physical memory.
+pub const DEFAULT_MEMORY_FRACTION: f64 = 0.8;
+
+/// Bytes from `123`, `512M`, `8G`, `8GiB`, `1.5T` (K, M, G, T are powers of 1024).
+pub fn parse_bytes(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_uppercase()),
+        _ => (t, ' '),
+    };
+    let power = match unit {
+        ' ' => 0,
+        'K' => 1,
+        'M' => 2,
+        'G' => 3,
+        'T' => 4,
+        _ => return None,
+    };
+    let x: f64 = num.trim().parse().ok()?;
+    (x.is_finite() && x > 0.0).then(|| x * 1024f64.powi(power))
+}
+
+/// Physical memory of this machine in bytes (Linux `/proc/meminfo`), if known.
+pub fn machine_memory() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+/// Bytes in a short human form (`6.4 TiB`).
+pub fn human_bytes(b: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut x = b;
+    let mut i = 0;
+    while x >= 1024.0 && i + 1 < units.len() {
+        x /= 1024.0;
+        i += 1;
+    }
+    if i == units.len() - 1 && x >= 1024.0 {
+        return format!("{b:.2e} B");
+    }
+    format!("{} {}", crate::summary::fmt_sig(x, 3), units[i])
+}
+
+/// Refuse a network whose probed pass would not fit: its estimate
+/// ([`NetConfig::pass_bytes`]) against `max_memory` (default: [`DEFAULT_MEMORY_FRACTION`]
+/// of the machine's memory; no limit where that is unknown).
+fn check_memory(
+    net: &NetConfig,
+    batch: usize,
+    max_memory: Option<&str>,
+) -> Result<(), RunnerError> {
+    let (limit, whence) = match max_memory {
+        Some(text) => (
+            parse_bytes(text).ok_or_else(|| {
+                bad(
+                    "max-memory",
+                    text,
+                    "a size such as 8G, 512M or a number of bytes (K, M, G, T are powers of 1024)",
+                )
+            })?,
+            "max-memory".to_string(),
+        ),
+        None => match machine_memory() {
+            Some(m) => (
+                DEFAULT_MEMORY_FRACTION * m,
+                format!(
+                    "{}% of this machine's {}; set max-memory to change it",
+                    DEFAULT_MEMORY_FRACTION * 100.0,
+                    human_bytes(m)
+                ),
+            ),
+            None => return Ok(()),
+        },
+    };
+    let need = net.pass_bytes(batch);
+    if need > limit {
+        return Err(RunnerError::input(format!(
+            "depth={} width={} batch={}: the probed pass needs about {}, more than the limit of {} ({whence})",
+            net.depth,
+            net.width,
+            batch,
+            human_bytes(need),
+            human_bytes(limit)
+        )));
+    }
+    Ok(())
 }
 
 /// The cross product of a grid: each key's list of values, in the order given.
@@ -325,5 +455,101 @@ pub fn value_text(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_powers_of_1024() {
+        assert_eq!(parse_bytes("1000"), Some(1000.0));
+        assert_eq!(parse_bytes("512M"), Some(512.0 * 1024.0 * 1024.0));
+        assert_eq!(parse_bytes("8GiB"), Some(8.0 * 1024f64.powi(3)));
+        assert_eq!(parse_bytes("1.5t"), Some(1.5 * 1024f64.powi(4)));
+        for bad in ["", "G", "-1G", "nanG", "infG", "8X", "0"] {
+            assert_eq!(parse_bytes(bad), None, "{bad:?}");
+        }
+        assert_eq!(human_bytes(1536.0), "1.5 KiB");
+        assert_eq!(human_bytes(7.0 * 1024f64.powi(4)), "7 TiB");
+    }
+
+    #[test]
+    fn a_pass_that_cannot_fit_is_refused_before_anything_is_built() {
+        let base = Settings {
+            width: Some(100_000),
+            batch: Some(100_000),
+            ..Settings::default()
+        };
+        let e = base.to_run(0, "x".into(), vec![]).unwrap_err().to_string();
+        // Either the machine's default limit or, where memory is unknown, nothing: on
+        // Linux the default applies and names the flag.
+        if machine_memory().is_some() {
+            assert!(e.contains("needs about") && e.contains("max-memory"), "{e}");
+        }
+        let small = Settings {
+            max_memory: Some("1M".into()),
+            ..Settings::default()
+        };
+        let e = small.to_run(0, "x".into(), vec![]).unwrap_err().to_string();
+        assert!(
+            e.contains("more than the limit of 1 MiB (max-memory)"),
+            "{e}"
+        );
+        let bad = Settings {
+            max_memory: Some("lots".into()),
+            ..Settings::default()
+        };
+        let e = bad.to_run(0, "x".into(), vec![]).unwrap_err().to_string();
+        assert!(e.starts_with("max-memory=lots is not allowed"), "{e}");
+        // The defaults fit in 1 GiB.
+        let ok = Settings {
+            max_memory: Some("1G".into()),
+            ..Settings::default()
+        };
+        assert!(ok.to_run(0, "x".into(), vec![]).is_ok());
+    }
+
+    #[test]
+    fn non_finite_and_huge_values_are_refused_not_dropped() {
+        for (s, key) in [
+            (
+                Settings {
+                    sigma_b: Some(f64::NAN),
+                    ..Settings::default()
+                },
+                "sigma-b=NaN",
+            ),
+            (
+                Settings {
+                    sigma_b2: Some(f64::INFINITY),
+                    ..Settings::default()
+                },
+                "sigma-b2=inf",
+            ),
+            (
+                Settings {
+                    sigma_w2: Some(f64::NAN),
+                    ..Settings::default()
+                },
+                "sigma-w2=NaN",
+            ),
+            (
+                Settings {
+                    seeds: Some(99_999_999_999),
+                    ..Settings::default()
+                },
+                "seeds=99999999999",
+            ),
+        ] {
+            // Through the overlay the grid and the CLI use: NaN must survive it.
+            let merged = Settings::default().overlay(&s);
+            let e = merged
+                .to_run(0, "x".into(), vec![])
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(key), "{e}");
+        }
     }
 }

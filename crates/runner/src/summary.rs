@@ -1,23 +1,40 @@
-//! One line per configuration: growth rates, ratios and a verdict.
+//! One line per configuration: growth rates with their seed intervals and the shape of the
+//! change with depth; the verdict read from them is verdict.rs's.
 //!
-//! The verdict rule, applied to the seed means at the configuration's primary site
-//! (`layer` for mlp, `conv` for cnn, `step` for rnn, `out` for resmlp):
-//!
-//! 1. `diverged`: any seed produced a NaN or Inf anywhere (where it started is reported:
-//!    see `SummaryRow::first_nonfinite_layer`).
-//! 2. `collapsed`: at the last layer the activations carry no information about the
-//!    input: `dead_frac > 0.99`, or `act_var == 0`, or `act_batch_var < 0.01 * act_var`
-//!    (all inputs mapped to nearly the same point: rank collapse).
-//! 3. Otherwise, with F = ln(preact_var[last] / preact_var[first]) (forward change) and
-//!    B = ln(grad_var[first] / grad_var[last]) (backward change), a change beyond a factor of
-//!    [`RATIO_LIMIT`] in either direction decides: the larger of |F| and |B| wins, and its
-//!    sign says `exploding` (> 0) or `vanishing` (< 0).
-//! 4. Else `stable`.
+//! Everything is read at the configuration's primary site (`layer` for mlp, `conv` for cnn,
+//! `step` for rnn, `out` for resmlp), forward from Var(z) = `preact_var` and backward from
+//! Var(dL/dz) = `grad_var`. The growth rate of a direction is the least-squares slope of
+//! ln(variance) per layer: on the seed means for the point value, on each seed's own series
+//! for a 95% t-interval. Times the layer span it is the total log change `T`. A direction is
+//! `flat` when the interval of `T` reaches inside `±ln(FLAT_FACTOR)` (a single seed: its
+//! value); otherwise its shape decides: `power-law` when ln(variance) is better fitted
+//! (smaller residual sum of squares) as a line in ln(layer) than in layer, else
+//! `exponential`, whose depth scale is 1/|rate| layers. Power-law decay is what a critical
+//! network does (tanh at sigma_w = 1: q ~ 1/(2l)); exponential change is the ordered or
+//! chaotic phase.
 
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::mean_sd_ci;
 use crate::rows::{AggRow, LayerRow, SummaryRow};
+use crate::verdict::Measured;
 
-/// A change of variance over the whole depth beyond this factor is not stable.
-pub const RATIO_LIMIT: f64 = 100.0;
+/// A direction whose total change over the depth can be within this factor is `flat`.
+pub const FLAT_FACTOR: f64 = 10.0;
+
+/// How a variance changes with depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Form {
+    /// Within [`FLAT_FACTOR`] over the depth.
+    Flat,
+    /// A line in ln(layer): critical behaviour.
+    PowerLaw,
+    /// A line in layer: a depth scale of 1/|rate| layers.
+    Exponential,
+    /// Too few finite, positive points to say.
+    Unknown,
+}
 
 /// The site whose rows describe the network's layers.
 pub fn primary_site(arch: &str) -> &'static str {
@@ -29,7 +46,7 @@ pub fn primary_site(arch: &str) -> &'static str {
     }
 }
 
-/// Seed means of `stat` at the primary site, by layer.
+/// Seed means of `stat` at `site`, by layer.
 pub fn series(aggs: &[AggRow], site: &str, stat: &str) -> Vec<(usize, f64)> {
     aggs.iter()
         .filter(|a| a.site == site && a.stat == stat)
@@ -37,22 +54,149 @@ pub fn series(aggs: &[AggRow], site: &str, stat: &str) -> Vec<(usize, f64)> {
         .collect()
 }
 
-/// Least-squares slope of ln(y) against x over the finite, positive points.
-pub fn log_slope(points: &[(usize, f64)]) -> f64 {
-    let pts: Vec<(f64, f64)> = points
-        .iter()
-        .filter(|(_, y)| y.is_finite() && *y > 0.0)
-        .map(|&(x, y)| (x as f64, y.ln()))
-        .collect();
-    let n = pts.len() as f64;
+/// Least-squares line through `pts`: (slope, residual sum of squares); `None` below two
+/// points or with no spread in x.
+fn line(pts: &[(f64, f64)]) -> Option<(f64, f64)> {
     if pts.len() < 2 {
-        return f64::NAN;
+        return None;
     }
+    let n = pts.len() as f64;
     let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
     let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
     let sxx = pts.iter().map(|p| (p.0 - mx).powi(2)).sum::<f64>();
+    if sxx == 0.0 {
+        return None;
+    }
     let sxy = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>();
-    sxy / sxx
+    let slope = sxy / sxx;
+    let rss = pts
+        .iter()
+        .map(|p| (p.1 - my - slope * (p.0 - mx)).powi(2))
+        .sum::<f64>();
+    Some((slope, rss))
+}
+
+/// The finite, positive points of `points` as (layer, ln y).
+fn log_points(points: &[(usize, f64)]) -> Vec<(f64, f64)> {
+    points
+        .iter()
+        .filter(|(_, y)| y.is_finite() && *y > 0.0)
+        .map(|&(x, y)| (x as f64, y.ln()))
+        .collect()
+}
+
+/// Least-squares slope of ln(y) against x over the finite, positive points.
+pub fn log_slope(points: &[(usize, f64)]) -> f64 {
+    line(&log_points(points)).map_or(f64::NAN, |l| l.0)
+}
+
+/// Exponent `p` of the power law `y ~ (x - x_0 + 1)^p` fitted to the finite, positive points
+/// (x_0 the first layer), with its residual sum of squares in ln(y).
+fn power_fit(points: &[(usize, f64)]) -> Option<(f64, f64)> {
+    let first = points.first()?.0 as f64;
+    let pts: Vec<(f64, f64)> = log_points(points)
+        .into_iter()
+        .map(|(x, ly)| ((x - first + 1.0).ln(), ly))
+        .collect();
+    line(&pts)
+}
+
+/// Exponential or power law, by the smaller residual of the two fits (three points at
+/// least; with fewer, a change beyond flat is called exponential).
+fn shape(points: &[(usize, f64)]) -> Form {
+    let exp = line(&log_points(points));
+    match (exp, power_fit(points)) {
+        (None, _) => Form::Unknown,
+        (Some(_), Some((_, p_rss))) if log_points(points).len() >= 3 => {
+            if p_rss < exp.map_or(f64::INFINITY, |e| e.1) {
+                Form::PowerLaw
+            } else {
+                Form::Exponential
+            }
+        }
+        _ => Form::Exponential,
+    }
+}
+
+/// How one direction's variance changes with depth.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    /// ln change per layer (seed means).
+    pub rate: f64,
+    /// 95% t-interval of the per-seed rates (`None` for one seed).
+    pub rate_ci: Option<(f64, f64)>,
+    /// Power-law exponent of the variance against the layer index (seed means).
+    pub power: f64,
+    /// Layers spanned, last - first.
+    pub span: f64,
+    /// The shape.
+    pub form: Form,
+}
+
+impl Trend {
+    /// Fit `means` (seed means by layer) and `per_seed` (each seed's series); `sign` is +1
+    /// forward and -1 backward (a backward rate is growth toward the input).
+    pub fn fit(means: &[(usize, f64)], per_seed: &[Vec<(usize, f64)>], sign: f64) -> Trend {
+        let rate = sign * log_slope(means);
+        let seeds: Vec<f64> = per_seed.iter().map(|s| sign * log_slope(s)).collect();
+        let rate_ci = if seeds.iter().all(|r| r.is_finite()) {
+            mean_sd_ci(&seeds).2.map(|(a, b)| (a.min(b), a.max(b)))
+        } else {
+            None
+        };
+        let span = match (means.first(), means.last()) {
+            (Some(a), Some(b)) => (b.0 as f64 - a.0 as f64).abs(),
+            _ => 0.0,
+        };
+        let mut t = Trend {
+            rate,
+            rate_ci,
+            power: power_fit(means).map_or(f64::NAN, |p| p.0),
+            span,
+            form: Form::Unknown,
+        };
+        let limit = FLAT_FACTOR.ln();
+        let (lo, hi) = t.total_interval();
+        t.form = if !rate.is_finite() {
+            Form::Unknown
+        } else if lo <= limit && hi >= -limit {
+            Form::Flat
+        } else {
+            shape(means)
+        };
+        t
+    }
+
+    /// Total log change over the span: the point value.
+    pub fn total(&self) -> f64 {
+        self.rate * self.span
+    }
+
+    /// Total log change over the span: its interval (the point twice for one seed).
+    pub fn total_interval(&self) -> (f64, f64) {
+        match self.rate_ci {
+            Some((lo, hi)) => (lo * self.span, hi * self.span),
+            None => (self.total(), self.total()),
+        }
+    }
+
+    /// Interval of |total log change|.
+    pub(crate) fn abs_interval(&self) -> (f64, f64) {
+        let (lo, hi) = self.total_interval();
+        if !(lo.is_finite() && hi.is_finite()) {
+            return (f64::INFINITY, f64::INFINITY);
+        }
+        if lo <= 0.0 && hi >= 0.0 {
+            (0.0, lo.abs().max(hi.abs()))
+        } else {
+            (lo.abs().min(hi.abs()), lo.abs().max(hi.abs()))
+        }
+    }
+
+    /// Depth scale 1/|rate| in layers.
+    pub fn depth_scale(&self) -> f64 {
+        1.0 / self.rate.abs()
+    }
 }
 
 /// Inputs of [`summarize`] besides the rows.
@@ -65,19 +209,88 @@ pub struct Extra {
     pub theory_chi1: Option<f64>,
 }
 
+/// Each seed's series of `stat` at `site`, seeds in order of first appearance.
+fn per_seed(rows: &[LayerRow], site: &str, stat: &str) -> Vec<Vec<(usize, f64)>> {
+    let mut seeds: Vec<u64> = Vec::new();
+    for r in rows {
+        if !seeds.contains(&r.run.seed) {
+            seeds.push(r.run.seed);
+        }
+    }
+    seeds
+        .iter()
+        .map(|&s| {
+            rows.iter()
+                .filter(|r| r.run.seed == s && r.stats.site == site)
+                .map(|r| (r.stats.layer, r.stat(stat)))
+                .collect()
+        })
+        .collect()
+}
+
+/// A number for prose: three significant digits, scientific outside [1e-3, 1e4).
+pub fn fmt_num(x: f64) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    let a = x.abs();
+    if a != 0.0 && !(1e-3..1e4).contains(&a) {
+        format!("{x:.2e}")
+    } else if a >= 100.0 {
+        format!("{x:.0}")
+    } else if a >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+/// `x` to `digits` significant digits, trailing zeros dropped (`2.0000000000000004` ->
+/// `2`, `1.7609553` -> `1.760955` at 7); scientific below 1e-4 and from 1e10.
+pub fn fmt_sig(x: f64, digits: usize) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let digits = digits.max(1);
+    let e = x.abs().log10().floor() as i32;
+    let trim = |t: String| {
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t
+        }
+    };
+    if !(-4..10).contains(&e) {
+        let t = format!("{:.*e}", digits - 1, x);
+        match t.split_once('e') {
+            Some((m, ex)) => format!("{}e{ex}", trim(m.to_string())),
+            None => t,
+        }
+    } else {
+        let decimals = (digits as i32 - 1 - e).max(0) as usize;
+        trim(format!("{x:.decimals$}"))
+    }
+}
+
 /// Summarize one configuration from its layer rows (all seeds) and their aggregate.
 pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -> SummaryRow {
     let site = primary_site(arch);
-    let fwd = series(aggs, site, "preact_var");
-    let bwd = series(aggs, site, "grad_var");
+    let fwd_means = series(aggs, site, "preact_var");
+    let bwd_means = series(aggs, site, "grad_var");
+    let fwd = Trend::fit(&fwd_means, &per_seed(rows, site, "preact_var"), 1.0);
+    let bwd = Trend::fit(&bwd_means, &per_seed(rows, site, "grad_var"), -1.0);
     let first_last = |s: &[(usize, f64)]| match (s.first(), s.last()) {
         (Some(a), Some(b)) => (a.1, b.1),
         _ => (f64::NAN, f64::NAN),
     };
-    let (f0, f1) = first_last(&fwd);
-    let (b0, b1) = first_last(&bwd);
-    let fwd_ratio = f1 / f0;
-    let bwd_ratio = b0 / b1;
+    let (f0, f1) = first_last(&fwd_means);
+    let (b0, b1) = first_last(&bwd_means);
     let first_nonfinite_layer = rows
         .iter()
         .filter(|r| r.stats.nonfinite_forward > 0)
@@ -96,42 +309,50 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
         .collect();
     bad_seeds.sort_unstable();
     bad_seeds.dedup();
+    let share: Vec<(usize, f64)> = series(aggs, site, "act_batch_var")
+        .into_iter()
+        .zip(series(aggs, site, "act_var"))
+        .map(|((l, b), (_, v))| (l, b / v))
+        .collect();
     let last = |stat: &str| series(aggs, site, stat).last().map_or(f64::NAN, |p| p.1);
-    let verdict = if first_nonfinite_layer.is_some() {
-        "diverged"
-    } else {
-        let (dead, var, batch_var) = (last("dead_frac"), last("act_var"), last("act_batch_var"));
-        if dead > 0.99 || var == 0.0 || batch_var < 0.01 * var {
-            "collapsed"
-        } else {
-            let (f, b) = (fwd_ratio.ln(), bwd_ratio.ln());
-            let limit = RATIO_LIMIT.ln();
-            let worst = if f.abs() >= b.abs() || b.is_nan() {
-                f
-            } else {
-                b
-            };
-            if worst.is_nan() {
-                // 0/0 ratios: a variance that is exactly zero carries no signal.
-                "collapsed"
-            } else if worst > limit {
-                "exploding"
-            } else if worst < -limit {
-                "vanishing"
-            } else {
-                "stable"
-            }
-        }
+    let m = Measured {
+        fwd,
+        bwd,
+        fwd_ratio: f1 / f0,
+        bwd_ratio: b0 / b1,
+        layers: fwd_means.len(),
+        last_layer: fwd_means.last().map_or(0, |p| p.0),
+        dead_last: last("dead_frac"),
+        act_var_last: last("act_var"),
+        share_last: share.last().map_or(f64::NAN, |p| p.1),
+        share_form: shape(&share),
+        share_rate: log_slope(&share),
+        first_nonfinite_layer,
+        nonfinite_seeds: bad_seeds.len(),
+        seeds: extra.seeds,
+        chi1: extra.theory_chi1,
     };
+    let (verdict, verdict_detail) = m.verdict();
     let lsuv_iterations = (!extra.lsuv_totals.is_empty())
         .then(|| extra.lsuv_totals.iter().sum::<usize>() as f64 / extra.lsuv_totals.len() as f64);
+    let ci = |t: &Trend, i: usize| t.rate_ci.map(|c| if i == 0 { c.0 } else { c.1 });
     SummaryRow {
         seeds: extra.seeds,
-        fwd_log_slope: log_slope(&fwd),
-        bwd_log_slope: -log_slope(&bwd),
-        fwd_ratio,
-        bwd_ratio,
-        verdict: verdict.to_string(),
+        fwd_log_slope: fwd.rate,
+        fwd_slope_lo: ci(&fwd, 0),
+        fwd_slope_hi: ci(&fwd, 1),
+        bwd_log_slope: bwd.rate,
+        bwd_slope_lo: ci(&bwd, 0),
+        bwd_slope_hi: ci(&bwd, 1),
+        fwd_ratio: m.fwd_ratio,
+        bwd_ratio: m.bwd_ratio,
+        fwd_form: fwd.form,
+        bwd_form: bwd.form,
+        fwd_power: fwd.power,
+        bwd_power: bwd.power,
+        batch_var_share: m.share_last,
+        verdict,
+        verdict_detail,
         first_nonfinite_layer,
         nonfinite_seeds: bad_seeds.len(),
         lsuv_iterations,
@@ -152,5 +373,24 @@ mod tests {
         with_bad.push((11, f64::NAN));
         with_bad.push((12, 0.0));
         assert!((log_slope(&with_bad) - 0.5f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn significant_digits_drop_float_noise() {
+        assert_eq!(fmt_sig(2.0000000000000004, 7), "2");
+        assert_eq!(fmt_sig(1.7609553234, 7), "1.760955");
+        assert_eq!(fmt_sig(0.5000000000000001, 7), "0.5");
+        assert_eq!(fmt_sig(-0.012345678, 4), "-0.01235");
+        assert_eq!(fmt_sig(1.5e-7, 7), "1.5e-7");
+        assert_eq!(fmt_sig(123456.7, 3), "123457");
+    }
+
+    #[test]
+    fn numbers_in_prose_have_sensible_precision() {
+        assert_eq!(fmt_num(2.0000000000000004), "2");
+        assert_eq!(fmt_num(61.0905), "61.1");
+        assert_eq!(fmt_num(2.5376), "2.538");
+        assert_eq!(fmt_num(1.117e-15), "1.12e-15");
+        assert_eq!(fmt_num(117.4), "117");
     }
 }

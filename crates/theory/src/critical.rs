@@ -16,9 +16,12 @@ use crate::error::TheoryError;
 use crate::meanfield::{MeanField, is_homogeneous};
 use crate::quadrature::gauss_expect;
 
-/// Largest `sigma_w` scanned for a crossing.
+/// The first scan for a crossing covers `(0, SIGMA_W_MAX]`; past it, `sigma_w` doubles until
+/// `chi_1` passes 1 (up to [`SIGMA_W_CAP`]) and that octave is scanned the same way.
 pub const SIGMA_W_MAX: f64 = 10.0;
-/// Grid points of the scan over `(0, SIGMA_W_MAX]` (step 0.05).
+/// Largest `sigma_w` searched (q* ~ sigma_w^2 stays far inside the quadrature's range).
+pub const SIGMA_W_CAP: f64 = 1e6;
+/// Grid points of each scan (step 0.05 over `(0, SIGMA_W_MAX]`).
 const SCAN_STEPS: usize = 200;
 /// Largest jump of `chi_1` across the final bracket that still counts as continuous
 /// (a continuous `chi_1` changes by ~1e-12 there; a `sqrt`-like onset by ~1e-7).
@@ -51,7 +54,7 @@ pub enum Critical {
         /// The upper `sigma_w` of the bracket and its `chi_1`.
         above: (f64, f64),
     },
-    /// No sign change of `chi_1 - 1` in `(0, SIGMA_W_MAX]`, or an invalid `sigma_b`.
+    /// No sign change of `chi_1 - 1` up to [`SIGMA_W_CAP`], or an invalid `sigma_b`.
     None {
         /// Why, in a sentence for the user.
         reason: String,
@@ -103,7 +106,9 @@ fn point(act: Activation, sigma_b2: f64, sigma_w: f64) -> Point {
 /// for every `sigma_b` (2 for ReLU, He et al. 2015). Otherwise `sigma_w` is scanned over
 /// `(0, 10]` in steps of 0.05; the first sign change of `chi_1 - 1` that is a continuous
 /// crossing is refined to ~1e-15 and returned; if every sign change is a jump, the first
-/// jump is returned as [`Critical::NoCrossing`].
+/// jump is returned as [`Critical::NoCrossing`]. Without a sign change there, `sigma_w`
+/// doubles until `chi_1` reaches 1 and that octave is scanned alike (sigmoid's edge of chaos
+/// is at sigma_w ~ 10.15; bounded activations with a large bias lie further out).
 ///
 /// ```
 /// use sigprop_init::Activation;
@@ -139,33 +144,79 @@ pub fn critical_sigma_w(act: Activation, sigma_b: f64) -> Critical {
         };
         return Critical::Root { sigma_w, q_star };
     }
-    let h = SIGMA_W_MAX / SCAN_STEPS as f64;
-    let mut prev = point(act, sigma_b2, 0.0);
-    let (mut lowest, mut highest) = (prev.chi1, prev.chi1);
-    let mut first_jump = None;
-    for i in 1..=SCAN_STEPS {
-        let cur = point(act, sigma_b2, h * i as f64);
-        if cur.chi1.is_nan() {
-            continue;
-        }
-        lowest = lowest.min(cur.chi1);
-        highest = highest.max(cur.chi1);
-        if (prev.chi1 < 1.0) != (cur.chi1 < 1.0) {
-            match refine(act, sigma_b2, prev, cur) {
-                root @ Critical::Root { .. } => return root,
-                jump => {
-                    first_jump.get_or_insert(jump);
-                }
+    let mut scan = Scan {
+        lowest: f64::INFINITY,
+        highest: f64::NEG_INFINITY,
+        first_jump: None,
+    };
+    if let Some(root) = scan.interval(act, sigma_b2, 0.0, SIGMA_W_MAX) {
+        return root;
+    }
+    if let Some(jump) = scan.first_jump.take() {
+        return jump;
+    }
+    // No sign change in (0, 10]. Every non-homogeneous activation here has chi_1 -> inf as
+    // sigma_w -> inf (linear tails: chi_1 ~ sigma_w^2; bounded phi: chi_1 ~ sigma_w), so
+    // double sigma_w until chi_1 passes 1, then scan that octave as finely as the first.
+    let mut lo = SIGMA_W_MAX;
+    while lo < SIGMA_W_CAP {
+        let hi = (2.0 * lo).min(SIGMA_W_CAP);
+        let end = point(act, sigma_b2, hi);
+        if end.chi1.is_finite() && end.chi1 >= 1.0 {
+            if let Some(root) = scan.interval(act, sigma_b2, lo, hi) {
+                return root;
+            }
+            if let Some(jump) = scan.first_jump.take() {
+                return jump;
             }
         }
-        prev = cur;
+        lo = hi;
     }
-    first_jump.unwrap_or_else(|| Critical::None {
+    Critical::None {
         reason: format!(
             "{act} at sigma_b = {sigma_b}: chi_1 stays on one side of 1 for sigma_w in \
-             (0, {SIGMA_W_MAX}] (it ranges over [{lowest:.4}, {highest:.4}])"
+             (0, {SIGMA_W_CAP:e}] (it ranges over [{:.4}, {:.4}] on (0, {SIGMA_W_MAX}])",
+            scan.lowest, scan.highest
         ),
-    })
+    }
+}
+
+/// A scan for sign changes of `chi_1 - 1`, remembering the range of `chi_1` and the first
+/// jump seen.
+struct Scan {
+    lowest: f64,
+    highest: f64,
+    first_jump: Option<Critical>,
+}
+
+impl Scan {
+    /// Scan `[lo, hi]` in [`SCAN_STEPS`] steps; the first continuous crossing, refined.
+    fn interval(&mut self, act: Activation, sigma_b2: f64, lo: f64, hi: f64) -> Option<Critical> {
+        let h = (hi - lo) / SCAN_STEPS as f64;
+        let mut prev = point(act, sigma_b2, lo);
+        if prev.chi1.is_finite() {
+            self.lowest = self.lowest.min(prev.chi1);
+            self.highest = self.highest.max(prev.chi1);
+        }
+        for i in 1..=SCAN_STEPS {
+            let cur = point(act, sigma_b2, lo + h * i as f64);
+            if cur.chi1.is_nan() {
+                continue;
+            }
+            self.lowest = self.lowest.min(cur.chi1);
+            self.highest = self.highest.max(cur.chi1);
+            if (prev.chi1 < 1.0) != (cur.chi1 < 1.0) {
+                match refine(act, sigma_b2, prev, cur) {
+                    root @ Critical::Root { .. } => return Some(root),
+                    jump => {
+                        self.first_jump.get_or_insert(jump);
+                    }
+                }
+            }
+            prev = cur;
+        }
+        None
+    }
 }
 
 /// Bisect a sign change of `chi_1 - 1` down to adjacent floating-point `sigma_w`s, then
@@ -358,11 +409,23 @@ mod tests {
     }
 
     #[test]
-    fn sigmoid_never_reaches_chi_one() {
-        let Critical::None { reason } = critical_sigma_w(Activation::Sigmoid, 0.0) else {
-            panic!("sigmoid should have no crossing");
-        };
-        assert!(reason.contains("stays on one side of 1"), "{reason}");
+    fn sigmoid_reaches_chi_one_beyond_the_first_scan() {
+        // chi_1(10) ~ 0.986 and chi_1(10.5) ~ 1.03 for sigmoid without bias: the root lies
+        // just past the first scan's end and is found by the doubling search.
+        let (sigma_w, q_star) = root(Activation::Sigmoid, 0.0);
+        assert!(sigma_w > 10.0 && sigma_w < 10.5, "{sigma_w}");
+        let chi1 = MeanField::new(Activation::Sigmoid, sigma_w * sigma_w, 0.0).chi1();
+        assert!(
+            (chi1 - 1.0).abs() < 1e-9,
+            "chi_1 = {chi1} at {sigma_w}, q* = {q_star}"
+        );
+        // tanh with a very large bias: the root grows like sqrt(sigma_b), here past 10.
+        let (sigma_w, _) = root(Activation::Tanh, 60.0);
+        let chi1 = MeanField::new(Activation::Tanh, sigma_w * sigma_w, 3600.0).chi1();
+        assert!(
+            sigma_w > 10.0 && (chi1 - 1.0).abs() < 1e-9,
+            "{sigma_w} {chi1}"
+        );
         let Critical::None { reason } = critical_sigma_w(Activation::Tanh, -1.0) else {
             panic!()
         };

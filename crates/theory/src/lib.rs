@@ -28,7 +28,7 @@ pub mod predict;
 pub mod quadrature;
 mod roots;
 
-pub use critical::{Critical, SIGMA_W_MAX, critical_sigma_w, numerical_gain};
+pub use critical::{Critical, SIGMA_W_CAP, SIGMA_W_MAX, critical_sigma_w, numerical_gain};
 pub use error::TheoryError;
 pub use legendre::gauss_legendre;
 pub use meanfield::{CRITICAL_TOL, MeanField, Phase};

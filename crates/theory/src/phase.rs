@@ -91,9 +91,36 @@ pub fn phase_grid(
     grid
 }
 
+impl PhaseGrid {
+    /// The `chi_1 = 1` line in the diagram's axes: `(sigma_w^2, sigma_b^2)` points (x then
+    /// y, the transpose of [`PhaseGrid::critical`]), rows without a root left out.
+    pub fn critical_curve(&self) -> Vec<(f64, f64)> {
+        self.critical
+            .iter()
+            .filter(|(b2, w2)| b2.is_finite() && w2.is_finite())
+            .map(|&(b2, w2)| (w2, b2))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_critical_curve_is_in_diagram_axes_and_inside_the_grid() {
+        let g = phase_grid(Activation::Tanh, (0.5, 4.0, 8), (0.0, 0.3, 7));
+        let c = g.critical_curve();
+        assert_eq!(c.len(), 7);
+        // x is sigma_w^2 (1 at sigma_b^2 = 0), y is sigma_b^2.
+        assert!((c[0].0 - 1.0).abs() < 1e-6 && c[0].1 == 0.0);
+        for (w2, b2) in c {
+            assert!(
+                (0.5..=4.0).contains(&w2) && (0.0..=0.3).contains(&b2),
+                "{w2} {b2}"
+            );
+        }
+    }
 
     #[test]
     fn linspace_includes_both_ends() {

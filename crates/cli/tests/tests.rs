@@ -455,7 +455,7 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
         &[
             "run", "--width", "100000", "--batch", "100000", "--out", out,
         ],
-        "needs about",
+        "need about",
     );
     fails_with(
         &["run", "--max-memory", "1M", "--out", out],
@@ -711,4 +711,35 @@ fn the_width_column_is_each_layers_own_width_with_explicit_widths() {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .to_vec()
     );
+}
+
+#[test]
+fn seeds_run_in_parallel_give_each_seed_its_solo_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (all, solo) = (dir.path().join("all"), dir.path().join("solo"));
+    let args = [
+        "run", "--depth", "5", "--width", "32", "--batch", "16", "--quiet",
+    ];
+    sigprop()
+        .args(args)
+        .args(["--seeds", "4", "--out"])
+        .arg(&all)
+        .assert()
+        .success();
+    sigprop()
+        .args(args)
+        .args(["--seed", "2", "--out"])
+        .arg(&solo)
+        .assert()
+        .success();
+    let rows = |p: &Path| -> Vec<Vec<String>> {
+        records(&p.join("layers.csv"))
+            .iter()
+            .filter(|r| &r[col(&p.join("layers.csv"), "seed")] == "2")
+            .map(|r| r.iter().map(String::from).collect())
+            .collect()
+    };
+    let (a, s) = (rows(&all), rows(&solo));
+    assert_eq!(a.len(), 5);
+    assert_eq!(a, s);
 }

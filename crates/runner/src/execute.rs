@@ -1,7 +1,8 @@
 //! Running an experiment: every configuration over its seeds, written as it finishes.
 //!
 //! Configurations are validated up front (a typo fails before any compute). On CPU
-//! backends they run in parallel with rayon; on a GPU one at a time. After each finished
+//! backends configurations, and the seeds within each, run in parallel with rayon; on a
+//! GPU one at a time. After each finished
 //! configuration, the CSVs of all finished ones are rewritten atomically, in configuration
 //! order, so an interrupted suite loses nothing that finished and a rerun writes the same
 //! bytes. Charts, report and manifest come last.
@@ -122,12 +123,25 @@ fn run_one(
         hist_layers: spec.hist_layers.clone(),
         hist_bins: HIST_BINS,
     };
+    // Seeds are independent passes: on a CPU backend they run on all cores (rayon), and
+    // come back in seed order, so every CSV is the same as a one-seed-at-a-time run.
+    let measure_seed = |&seed: &u64| measure(net, seed, critical, &opts, &dev);
+    let measured: Vec<_> = if spec.backend.is_cpu() {
+        spec.seeds
+            .par_iter()
+            .map(measure_seed)
+            .collect::<Result<_, _>>()?
+    } else {
+        spec.seeds
+            .iter()
+            .map(measure_seed)
+            .collect::<Result<_, _>>()?
+    };
     let mut layers = Vec::new();
     let mut hists = Vec::new();
     let mut times = Vec::new();
     let mut lsuv_totals = Vec::new();
-    for (i, &seed) in spec.seeds.iter().enumerate() {
-        let m = measure(net, seed, critical, &opts, &dev)?;
+    for (i, (&seed, m)) in spec.seeds.iter().zip(measured).enumerate() {
         if !m.lsuv.is_empty() {
             lsuv_totals.push(m.lsuv.iter().map(|l| l.0).sum());
         }

@@ -264,7 +264,13 @@ impl Settings {
         if let Some(g) = self.groups {
             net.groups = g;
         }
-        check_memory(&net, batch, self.max_memory.as_deref())?;
+        // On a CPU backend the seeds of a configuration run at the same time.
+        let concurrent = if backend.is_cpu() {
+            rayon::current_num_threads().min(seeds.len()).max(1)
+        } else {
+            1
+        };
+        check_memory(&net, batch, concurrent, self.max_memory.as_deref())?;
         net.resolve()
             .map_err(|e| RunnerError::input(e.to_string()))?;
         let hist_layers = match &self.hist_layers {
@@ -352,12 +358,14 @@ pub fn human_bytes(b: f64) -> String {
     format!("{} {}", crate::summary::fmt_sig(x, 3), units[i])
 }
 
-/// Refuse a network whose probed pass would not fit: its estimate
-/// ([`NetConfig::pass_bytes`]) against `max_memory` (default: [`DEFAULT_MEMORY_FRACTION`]
-/// of the machine's memory; no limit where that is unknown).
+/// Refuse a network whose probed passes would not fit: the estimate of one pass
+/// ([`NetConfig::pass_bytes`]) times the passes that run at once, against `max_memory`
+/// (default: [`DEFAULT_MEMORY_FRACTION`] of the machine's memory; no limit where that is
+/// unknown).
 fn check_memory(
     net: &NetConfig,
     batch: usize,
+    concurrent: usize,
     max_memory: Option<&str>,
 ) -> Result<(), RunnerError> {
     let (limit, whence) = match max_memory {
@@ -383,10 +391,20 @@ fn check_memory(
             None => return Ok(()),
         },
     };
-    let need = net.pass_bytes(batch);
+    let one = net.pass_bytes(batch);
+    let need = one * concurrent as f64;
     if need > limit {
+        let passes = if concurrent > 1 {
+            format!(
+                " ({} a pass x {concurrent} seeds at once)",
+                human_bytes(one)
+            )
+        } else {
+            String::new()
+        };
         return Err(RunnerError::input(format!(
-            "depth={} width={} batch={}: the probed pass needs about {}, more than the limit of {} ({whence})",
+            "depth={} width={} batch={}: the probed passes need about {}{passes}, more than \
+             the limit of {} ({whence})",
             net.depth,
             net.width,
             batch,
@@ -486,7 +504,7 @@ mod tests {
         // Either the machine's default limit or, where memory is unknown, nothing: on
         // Linux the default applies and names the flag.
         if machine_memory().is_some() {
-            assert!(e.contains("needs about") && e.contains("max-memory"), "{e}");
+            assert!(e.contains("need about") && e.contains("max-memory"), "{e}");
         }
         let small = Settings {
             max_memory: Some("1M".into()),

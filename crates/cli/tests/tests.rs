@@ -529,6 +529,19 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
         ],
         "--out",
     );
+    // A configuration that cannot be built fails the suite before the first one runs.
+    for grid in [
+        "init = [\"he-normal\", \"dirac\"]",
+        "arch = [\"mlp\", \"rnn\"]\ninit = [\"lsuv\"]",
+        "arch = [\"cnn\", \"mlp\"]\ninit = [\"delta-orthogonal\"]",
+    ] {
+        std::fs::write(
+            &bad,
+            format!("[base]\ndepth = 3\nwidth = 8\n[grid]\n{grid}\n"),
+        )
+        .unwrap();
+        fails_with(&["suite", bad.to_str().unwrap(), "--out", out], "init");
+    }
     // Nothing was written by any of them: the output folder was never created.
     assert!(!Path::new(out).exists());
 }

@@ -45,6 +45,47 @@ impl Scheme {
         Ok(out)
     }
 
+    /// Whether [`Scheme::fill`] can fill a tensor of `shape` in `layout`, without drawing
+    /// anything: the fans, the law, and the layout a structured law needs (orthogonal: not
+    /// a bias; identity, sparse: a 2-D linear weight; dirac, delta-orthogonal: a
+    /// convolution weight). A network checks every tensor this way before its first run.
+    pub fn check(
+        &self,
+        shape: &[usize],
+        layout: Layout,
+        ctx: &FillContext,
+    ) -> Result<Law, InitError> {
+        let f = fans(shape, layout)?;
+        logical_matrix(shape, layout)?;
+        let law = self.law(f, ctx)?;
+        let matrix_only = matches!(layout, Layout::InOut | Layout::OutIn);
+        let conv = matches!(layout, Layout::Conv { .. });
+        let why = match law {
+            Law::Orthogonal { .. } if matches!(layout, Layout::Bias { .. }) => {
+                Some("an orthogonal matrix needs at least 2 dimensions")
+            }
+            Law::Identity { .. } if !matrix_only => {
+                Some("identity is for 2-D linear weights; use dirac for convolutions")
+            }
+            Law::Dirac { .. } if !conv => Some("dirac needs a convolution weight (Layout::Conv)"),
+            Law::DeltaOrthogonal { .. } if !conv => {
+                Some("delta-orthogonal needs a convolution weight (Layout::Conv)")
+            }
+            Law::Sparse { .. } if !matrix_only => {
+                Some("sparse is for 2-D linear weights, as torch.nn.init.sparse_")
+            }
+            _ => None,
+        };
+        match why {
+            Some(why) => Err(InitError::BadShape {
+                what: format!("initializer \"{self}\" with layout {layout:?}"),
+                shape: shape.to_vec(),
+                why: why.to_string(),
+            }),
+            None => Ok(law),
+        }
+    }
+
     /// [`Scheme::fill`] into a buffer the caller owns (`out.len()` must be the number of
     /// entries of `shape`); the same bits as `fill`.
     pub fn fill_into(
@@ -55,21 +96,15 @@ impl Scheme {
         key: &Key,
         ctx: &FillContext,
     ) -> Result<(), InitError> {
-        let f = fans(shape, layout)?;
+        let law = self.check(shape, layout, ctx)?;
         let (rows, cols) = logical_matrix(shape, layout)?;
-        let law = self.law(f, ctx)?;
-        let bad = |why: &str| InitError::BadShape {
-            what: format!("initializer \"{self}\" with layout {layout:?}"),
-            shape: shape.to_vec(),
-            why: why.to_string(),
-        };
         if out.len() != rows * cols {
-            return Err(bad(&format!(
-                "the output buffer holds {} entries",
-                out.len()
-            )));
+            return Err(InitError::BadShape {
+                what: format!("initializer \"{self}\" with layout {layout:?}"),
+                shape: shape.to_vec(),
+                why: format!("the output buffer holds {} entries", out.len()),
+            });
         }
-        let matrix_only = matches!(layout, Layout::InOut | Layout::OutIn);
         let logical = match law {
             Law::Constant(v) => {
                 out.fill(v as f32);
@@ -87,38 +122,18 @@ impl Scheme {
                 fill_truncated_normal(key, out, std, bound);
                 return Ok(());
             }
-            Law::Orthogonal { gain } => {
-                if matches!(layout, Layout::Bias { .. }) {
-                    return Err(bad("an orthogonal matrix needs at least 2 dimensions"));
-                }
-                orthogonal(rows, cols, gain, key)
+            // `check` has matched every structured law with the layout it needs.
+            Law::Orthogonal { gain } => orthogonal(rows, cols, gain, key),
+            Law::Identity { gain } => identity(rows, cols, gain),
+            Law::Dirac { groups } => {
+                let lg = match layout {
+                    Layout::Conv { groups } => groups,
+                    _ => 1,
+                };
+                dirac(shape, if groups == 0 { lg } else { groups })?
             }
-            Law::Identity { gain } => {
-                if !matrix_only {
-                    return Err(bad(
-                        "identity is for 2-D linear weights; use dirac for convolutions",
-                    ));
-                }
-                identity(rows, cols, gain)
-            }
-            Law::Dirac { groups } => match layout {
-                Layout::Conv { groups: lg } => dirac(shape, if groups == 0 { lg } else { groups })?,
-                _ => return Err(bad("dirac needs a convolution weight (Layout::Conv)")),
-            },
-            Law::DeltaOrthogonal { gain } => match layout {
-                Layout::Conv { .. } => delta_orthogonal(shape, gain, key)?,
-                _ => {
-                    return Err(bad(
-                        "delta-orthogonal needs a convolution weight (Layout::Conv)",
-                    ));
-                }
-            },
+            Law::DeltaOrthogonal { gain } => delta_orthogonal(shape, gain, key)?,
             Law::Sparse { sparsity, std } => {
-                if !matrix_only {
-                    return Err(bad(
-                        "sparse is for 2-D linear weights, as torch.nn.init.sparse_",
-                    ));
-                }
                 let mut w = vec![0f32; rows * cols];
                 fill_normal(key, &mut w, 0.0, std);
                 sparse_zeros(&mut w, rows, cols, sparsity, key);

@@ -253,14 +253,16 @@ impl NetConfig {
                 allowed: "fixup only with arch resmlp".into(),
             });
         }
-        Ok(ResolvedNet {
+        let net = ResolvedNet {
             config: self.clone(),
             widths,
             activation,
             weight_init,
             bias_init,
             hidden_init,
-        })
+        };
+        net.check_tensors()?;
+        Ok(net)
     }
 }
 
@@ -359,6 +361,33 @@ pub struct ResolvedNet {
 }
 
 impl ResolvedNet {
+    /// Every tensor the network declares can be filled by its scheme (dirac only on
+    /// convolutions, identity and sparse only on linear weights, ...), and LSUV only on an
+    /// architecture that defines it: checked before anything is drawn, so a suite fails
+    /// before its first run rather than in the middle.
+    fn check_tensors(&self) -> Result<(), NetError> {
+        // A placeholder critical sigma_w: what is checked here is the layout, and the runner
+        // finds the real value (or reports that there is none) before any run.
+        let declared = crate::params::declare(self, Some(1.0));
+        for job in &declared.jobs {
+            job.scheme
+                .check(&job.shape, job.layout, &job.ctx)
+                .map_err(|e| NetError::init(job.path.clone(), e))?;
+        }
+        if self.weight_init.lsuv().is_some() && crate::arch::lsuv_layers(&declared.layout).is_none()
+        {
+            return Err(NetError::BadConfig {
+                key: "init",
+                value: self.config.weight_init.clone(),
+                allowed: format!(
+                    "lsuv with an architecture of plain layers (mlp, cnn), not {}",
+                    self.config.arch
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// True for a residual network in Fixup form (scalar biases and multiplier).
     pub fn is_fixup(&self) -> bool {
         self.config.arch == Arch::Resmlp && self.weight_init.needs_fixup()

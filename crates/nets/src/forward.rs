@@ -1,11 +1,11 @@
-//! The forward pass of every architecture, written once against a [`Recorder`].
+//! What every forward pass is written against: parameters on the device reached by their
+//! typed handles, the [`Recorder`] that receives each site, and the two layer kinds
+//! (linear, convolution). The passes themselves are the architectures' (`arch/`).
 //!
 //! The recorder decides what a "site" does: in the probed pass it adds zero probe leaves
-//! that require grad (`z + probe`, THEORY.md: Burn panics on `require_grad()` of a
-//! non-leaf, upstream issue #1802) and keeps z and h for the statistics; in LSUV's plain
-//! pass it only applies the activation. The parameters come in as device tensors already.
-
-use std::collections::HashMap;
+//! that require grad (`z + probe`: Burn panics on `require_grad()` of a non-leaf, upstream
+//! issue #1802) and keeps z and h for the statistics; in LSUV's plain pass it only applies
+//! the activation.
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -13,13 +13,13 @@ use burn::tensor::{Device, Tensor, TensorData};
 use sigprop_init::Activation;
 
 use crate::activation::apply;
-use crate::config::{Arch, ResolvedNet};
+use crate::arch::{ConvIds, LinearIds, ParamId};
 use crate::params::Params;
 
-/// A parameter on the device: a 2-D or 4-D leaf.
+/// A parameter on the device: a 1-, 2- or 4-D leaf.
 #[derive(Clone)]
 pub(crate) enum DeviceParam {
-    /// Linear weights `[in, out]`, biases as `[1, out]`.
+    /// Linear weights `[in, out]`.
     D2(Tensor<2>),
     /// Conv weights `[out, in/groups, k, k]`.
     D4(Tensor<4>),
@@ -27,21 +27,76 @@ pub(crate) enum DeviceParam {
     D1(Tensor<1>),
 }
 
-/// Upload `params` to `device`; leaves require grad when `grad` (device must be autodiff).
-pub(crate) fn upload(params: &Params, device: &Device, grad: bool) -> HashMap<String, DeviceParam> {
-    params
-        .tensors
-        .iter()
-        .map(|t| {
-            let data = TensorData::new(t.data.clone(), t.shape.clone());
-            let p = match t.shape.len() {
-                1 => DeviceParam::D1(leaf(Tensor::<1>::from_data(data, device), grad)),
-                4 => DeviceParam::D4(leaf(Tensor::<4>::from_data(data, device), grad)),
-                _ => DeviceParam::D2(leaf(Tensor::<2>::from_data(data, device), grad)),
-            };
-            (t.path.clone(), p)
-        })
-        .collect()
+/// The parameters on the device, indexed by [`ParamId`] (absent: not uploaded).
+pub(crate) struct DeviceParams(Vec<Option<DeviceParam>>);
+
+impl DeviceParams {
+    /// The parameter `id`, if it was uploaded.
+    pub fn get(&self, id: ParamId) -> Option<&DeviceParam> {
+        self.0.get(id.0).and_then(Option::as_ref)
+    }
+
+    fn d2(&self, id: ParamId) -> Tensor<2> {
+        match self.get(id) {
+            Some(DeviceParam::D2(t)) => t.clone(),
+            _ => unreachable!("parameter {id:?} is declared 2-D and uploaded before use"),
+        }
+    }
+
+    fn d4(&self, id: ParamId) -> Tensor<4> {
+        match self.get(id) {
+            Some(DeviceParam::D4(t)) => t.clone(),
+            _ => unreachable!("parameter {id:?} is declared 4-D and uploaded before use"),
+        }
+    }
+
+    fn d1(&self, id: ParamId) -> Tensor<1> {
+        match self.get(id) {
+            Some(DeviceParam::D1(t)) => t.clone(),
+            _ => unreachable!("parameter {id:?} is declared 1-D and uploaded before use"),
+        }
+    }
+
+    /// A weight matrix.
+    pub fn matrix(&self, id: ParamId) -> Tensor<2> {
+        self.d2(id)
+    }
+
+    /// A bias as a `[1, n]` row, broadcast over the batch.
+    pub fn bias_row(&self, id: Option<ParamId>) -> Option<Tensor<2>> {
+        id.map(|id| self.d1(id).unsqueeze::<2>())
+    }
+}
+
+/// Upload every parameter; leaves require grad when `grad` (device must be autodiff).
+pub(crate) fn upload(params: &Params, device: &Device, grad: bool) -> DeviceParams {
+    upload_some(params, |_| true, device, grad)
+}
+
+/// Upload the parameters whose id `want` accepts (the rest stay absent).
+pub(crate) fn upload_some(
+    params: &Params,
+    want: impl Fn(ParamId) -> bool,
+    device: &Device,
+    grad: bool,
+) -> DeviceParams {
+    DeviceParams(
+        params
+            .tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                want(ParamId(i)).then(|| {
+                    let data = TensorData::new(t.data.clone(), t.shape.clone());
+                    match t.shape.len() {
+                        1 => DeviceParam::D1(leaf(Tensor::<1>::from_data(data, device), grad)),
+                        4 => DeviceParam::D4(leaf(Tensor::<4>::from_data(data, device), grad)),
+                        _ => DeviceParam::D2(leaf(Tensor::<2>::from_data(data, device), grad)),
+                    }
+                })
+            })
+            .collect(),
+    )
 }
 
 fn leaf<const D: usize>(t: Tensor<D>, grad: bool) -> Tensor<D> {
@@ -51,13 +106,22 @@ fn leaf<const D: usize>(t: Tensor<D>, grad: bool) -> Tensor<D> {
 /// How the weight feeding out of a site gets its gradient.
 #[derive(Clone)]
 pub(crate) enum WeightGrad {
-    /// A parameter leaf: read `leaf.grad()` (path for the host-side weight audit).
-    Leaf(String),
+    /// A parameter leaf: read `leaf.grad()`.
+    Leaf(ParamId),
     /// A weight shared across time steps: the step's own contribution `h_prev^T dL/dz`.
     PerStep {
-        path: String,
+        weight: ParamId,
         h_prev: Box<Tensor<2>>,
     },
+}
+
+impl WeightGrad {
+    /// The weight itself (for the host-side audit `weight_var`).
+    pub fn weight(&self) -> ParamId {
+        match self {
+            WeightGrad::Leaf(id) | WeightGrad::PerStep { weight: id, .. } => *id,
+        }
+    }
 }
 
 /// What one site hands to the recorder.
@@ -83,171 +147,28 @@ impl Recorder for Plain {
     }
 }
 
-fn d2(p: &HashMap<String, DeviceParam>, path: &str) -> Tensor<2> {
-    match p.get(path) {
-        Some(DeviceParam::D2(t)) => t.clone(),
-        _ => unreachable!("parameter {path} is built by params.rs for this architecture"),
-    }
-}
-
-fn bias_row(p: &HashMap<String, DeviceParam>, path: &str) -> Option<Tensor<2>> {
-    match p.get(path) {
-        Some(DeviceParam::D1(t)) => Some(t.clone().unsqueeze::<2>()),
-        _ => None,
-    }
-}
-
-/// `h W + b` for the linear layer at `prefix` (`layers.3`, `blocks.2.branch.1`).
-pub(crate) fn linear(p: &HashMap<String, DeviceParam>, prefix: &str, h: Tensor<2>) -> Tensor<2> {
-    let z = h.matmul(d2(p, &format!("{prefix}.weight")));
-    match bias_row(p, &format!("{prefix}.bias")) {
+/// `h W + b`.
+pub(crate) fn linear(p: &DeviceParams, ids: LinearIds, h: Tensor<2>) -> Tensor<2> {
+    let z = h.matmul(p.matrix(ids.weight));
+    match p.bias_row(ids.bias) {
         Some(b) => z + b,
         None => z,
     }
 }
 
-/// The same-padded convolution of layer `l` (weights `[out, in/groups, k, k]`).
+/// The same-padded convolution with `groups` groups and an odd kernel.
 pub(crate) fn conv(
-    net: &ResolvedNet,
-    p: &HashMap<String, DeviceParam>,
-    l: usize,
+    p: &DeviceParams,
+    ids: ConvIds,
+    kernel: usize,
+    groups: usize,
     h: Tensor<4>,
 ) -> Tensor<4> {
-    let w = match p.get(&format!("layers.{l}.weight")) {
-        Some(DeviceParam::D4(t)) => t.clone(),
-        _ => unreachable!("conv weights are 4-D"),
-    };
-    let b = match p.get(&format!("layers.{l}.bias")) {
-        Some(DeviceParam::D1(t)) => Some(t.clone()),
-        _ => None,
-    };
-    let pad = net.config.kernel / 2;
+    let pad = kernel / 2;
     conv2d(
         h,
-        w,
-        b,
-        ConvOptions::new([1, 1], [pad, pad], [1, 1], net.config.groups),
+        p.d4(ids.weight),
+        ids.bias.map(|b| p.d1(b)),
+        ConvOptions::new([1, 1], [pad, pad], [1, 1], groups),
     )
-}
-
-/// Run the network on `x` (`[batch, N_0]`, or `[batch, C, S, S]` flattened for the CNN;
-/// `[T, batch, N]` stacked as `[T*batch, N]` for the RNN) and return the output `[batch, N_L]`.
-pub(crate) fn forward<R: Recorder>(
-    net: &ResolvedNet,
-    p: &HashMap<String, DeviceParam>,
-    x: Tensor<2>,
-    rec: &mut R,
-) -> Tensor<2> {
-    let cfg = &net.config;
-    let act = net.activation;
-    match cfg.arch {
-        Arch::Mlp => {
-            let mut h = x;
-            for l in 1..=cfg.depth {
-                let z = linear(p, &format!("layers.{l}"), h);
-                let weight = Some(WeightGrad::Leaf(format!("layers.{l}.weight")));
-                h = rec.site(
-                    SiteIn {
-                        site: "layer",
-                        layer: l,
-                        act,
-                        weight,
-                    },
-                    z,
-                );
-            }
-            h
-        }
-        Arch::Resmlp => {
-            let mut x = x;
-            for k in 1..=cfg.depth {
-                let mut u = x.clone();
-                for i in 1..=cfg.branch_layers {
-                    let path = format!("blocks.{k}.branch.{i}");
-                    let weight = Some(WeightGrad::Leaf(format!("{path}.weight")));
-                    let site = format!("branch.{i}");
-                    let h = rec.site(
-                        SiteIn {
-                            site: &site,
-                            layer: k,
-                            act,
-                            weight,
-                        },
-                        u,
-                    );
-                    u = linear(p, &path, h);
-                }
-                // Fixup's scalar biases (0) and multiplier (1) change no value at
-                // initialization, so they are not materialised.
-                let out = x + u;
-                let s = SiteIn {
-                    site: "out",
-                    layer: k,
-                    act: Activation::Linear,
-                    weight: None,
-                };
-                x = rec.site(s, out);
-            }
-            x
-        }
-        Arch::Cnn => {
-            let (c, s) = (cfg.width, cfg.image_size);
-            let batch = x.dims()[0];
-            let mut h: Tensor<4> = x.reshape([batch, c, s, s]);
-            for l in 1..=cfg.depth {
-                let z = conv(net, p, l, h);
-                let weight = Some(WeightGrad::Leaf(format!("layers.{l}.weight")));
-                h = rec.site(
-                    SiteIn {
-                        site: "conv",
-                        layer: l,
-                        act,
-                        weight,
-                    },
-                    z,
-                );
-            }
-            h.reshape([batch, c * s * s])
-        }
-        Arch::Rnn => {
-            let t_steps = cfg.depth;
-            let [rows, n] = x.dims();
-            let batch = rows / t_steps;
-            let w_ih = d2(p, "rnn.input.weight");
-            let w_hh = d2(p, "rnn.hidden.weight");
-            let b = bias_row(p, "rnn.hidden.bias");
-            let mut h = Tensor::<2>::zeros([batch, n], &x.device());
-            for t in 1..=t_steps {
-                let x_t = x.clone().slice([(t - 1) * batch..t * batch, 0..n]);
-                let mut z = x_t.matmul(w_ih.clone()) + h.clone().matmul(w_hh.clone());
-                if let Some(b) = &b {
-                    z = z + b.clone();
-                }
-                let weight = Some(WeightGrad::PerStep {
-                    path: "rnn.hidden.weight".into(),
-                    h_prev: Box::new(h),
-                });
-                h = rec.site(
-                    SiteIn {
-                        site: "step",
-                        layer: t,
-                        act,
-                        weight,
-                    },
-                    z,
-                );
-            }
-            h
-        }
-    }
-}
-
-/// Rows of the input batch: the RNN stacks its `depth` time steps.
-pub(crate) fn input_shape(net: &ResolvedNet, batch: usize) -> [usize; 2] {
-    let cfg = &net.config;
-    match cfg.arch {
-        Arch::Cnn => [batch, cfg.width * cfg.image_size * cfg.image_size],
-        Arch::Rnn => [batch * cfg.depth, cfg.width],
-        _ => [batch, net.widths[0]],
-    }
 }

@@ -3,12 +3,15 @@
 //!
 //! - [`backend`]: `--backend` to a Burn `Device`, the only place that knows backends.
 //! - [`config`]: [`NetConfig`] (mlp, resmlp, cnn, rnn), validated into [`ResolvedNet`].
+//! - `arch/`: one module per architecture (mlp, resmlp, cnn, rnn) behind one trait: its
+//!   parameters as typed handles, input, forward pass with its sites, what LSUV rescales.
 //! - [`params`]: host-side initial weights, keyed by (seed, tensor path).
 //! - [`lsuv`]: Mishkin & Matas's data-driven rescaling loop.
 //! - [`probe`]: the probed pass; [`stats`]: the per-layer statistics.
 #![warn(missing_docs)]
 
 pub mod activation;
+mod arch;
 pub mod backend;
 pub mod config;
 pub mod error;

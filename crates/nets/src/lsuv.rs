@@ -10,10 +10,11 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use sigprop_init::LsuvTarget;
 
-use crate::config::{Arch, ResolvedNet};
+use crate::arch::{self, LsuvLayer};
+use crate::config::ResolvedNet;
 use crate::error::NetError;
-use crate::forward::{conv, input_shape, linear, upload};
-use crate::params::Params;
+use crate::forward::{conv, linear, upload_some};
+use crate::params::{Params, declare};
 use crate::probe::normal_input;
 
 /// Rescale `params` in place; returns, per layer, the rescalings made and the target's
@@ -29,40 +30,39 @@ pub fn lsuv(
         return Ok(Vec::new());
     };
     let cfg = &net.config;
-    if !matches!(cfg.arch, Arch::Mlp | Arch::Cnn) {
+    let Some(layers) = arch::lsuv_layers(&declare(net, None).layout) else {
         return Err(NetError::BadConfig {
             key: "init",
             value: net.config.weight_init.clone(),
-            allowed: "lsuv with arch mlp or cnn".into(),
+            allowed: format!(
+                "lsuv with an architecture of plain layers (mlp, cnn), not {}",
+                cfg.arch
+            ),
         });
-    }
-    let shape = input_shape(net, batch);
+    };
+    let shape = arch::input_shape(net, batch);
     let x = Tensor::<2>::from_data(
         TensorData::new(normal_input(seed, "lsuv.input", shape)?, shape),
         device,
     );
     let mut h = x;
-    let mut iterations = Vec::with_capacity(cfg.depth);
-    for l in 1..=cfg.depth {
-        let path = format!("layers.{l}.weight");
+    let mut iterations = Vec::with_capacity(layers.len());
+    for layer in layers {
+        let (weight, bias) = match layer {
+            LsuvLayer::Linear(ids) => (ids.weight, ids.bias),
+            LsuvLayer::Conv(ids) => (ids.weight, ids.bias),
+        };
         let mut used = 0;
         let (z, var) = loop {
             // Only this layer's tensors are uploaded again after a rescale.
-            let layer = Params {
-                tensors: params
-                    .tensors
-                    .iter()
-                    .filter(|t| t.path.starts_with(&format!("layers.{l}.")))
-                    .cloned()
-                    .collect(),
-            };
-            let p = upload(&layer, device, false);
-            let z = match cfg.arch {
-                Arch::Cnn => {
+            let p = upload_some(params, |id| id == weight || Some(id) == bias, device, false);
+            let z = match layer {
+                LsuvLayer::Conv(ids) => {
                     let (b, c, s) = (h.dims()[0], cfg.width, cfg.image_size);
-                    conv(net, &p, l, h.clone().reshape([b, c, s, s])).reshape([b, c * s * s])
+                    let x4 = h.clone().reshape([b, c, s, s]);
+                    conv(&p, ids, cfg.kernel, cfg.groups, x4).reshape([b, c * s * s])
                 }
-                _ => linear(&p, &format!("layers.{l}"), h.clone()),
+                LsuvLayer::Linear(ids) => linear(&p, ids, h.clone()),
             };
             let target = match lp.target {
                 LsuvTarget::Preact => z.clone(),
@@ -73,7 +73,7 @@ pub fn lsuv(
                 break (z, var);
             }
             let scale = (1.0 / var.sqrt()) as f32;
-            if let Some(w) = params.get_mut(&path) {
+            if let Some(w) = params.tensors.get_mut(weight.0) {
                 w.data.iter_mut().for_each(|v| *v *= scale);
             }
             used += 1;

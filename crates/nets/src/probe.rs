@@ -5,7 +5,6 @@
 //! `backward`, `probe.grad()` is exactly dL/dz and dL/dh. Statistics are reduced on the
 //! device (see `stats.rs`); only the few layers chosen for histograms are copied whole.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use burn::tensor::activation::log_softmax;
@@ -13,10 +12,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use sigprop_init::{FillContext, Key, Layout, Scheme};
 
+use crate::arch::{self, ParamId};
 use crate::config::{Loss, ResolvedNet};
 use crate::error::NetError;
-use crate::forward::{DeviceParam, Recorder, SiteIn, WeightGrad, forward, input_shape, upload};
-use crate::params::{HEAD_CLASSES, Params};
+use crate::forward::{DeviceParam, DeviceParams, Recorder, SiteIn, WeightGrad, upload};
+use crate::params::{HEAD_CLASSES, Params, declare};
 use crate::stats::{LayerStats, Reducer, Want, saturation_threshold};
 
 /// Options of a probed pass.
@@ -137,8 +137,9 @@ pub fn probe(
     }
     let t0 = Instant::now();
     let ad = device.clone().autodiff();
+    let declared = declare(net, None);
     let p = upload(params, &ad, true);
-    let shape = input_shape(net, opts.batch);
+    let shape = arch::input_shape(net, opts.batch);
     let x = Tensor::<2>::from_data(
         TensorData::new(normal_input(seed, "input", shape)?, shape),
         &ad,
@@ -151,8 +152,8 @@ pub fn probe(
         device: ad.clone(),
         sites: Vec::new(),
     };
-    let out = forward(net, &p, x, &mut rec);
-    let loss = loss(net, &p, out, seed, &ad)?;
+    let out = arch::forward(net, &declared.layout, &p, x, &mut rec);
+    let loss = loss(net, &p, declared.head, out, seed, &ad)?;
     let grads = loss.backward();
     let _ = ad.sync();
     let forward_backward_s = t1.elapsed().as_secs_f64();
@@ -164,7 +165,7 @@ pub fn probe(
         let gz = s.pz.grad(&grads);
         let gh = s.ph.grad(&grads);
         let wg = match &s.weight {
-            Some(WeightGrad::Leaf(path)) => match p.get(path) {
+            Some(WeightGrad::Leaf(id)) => match p.get(*id) {
                 Some(DeviceParam::D2(w)) => w.grad(&grads),
                 Some(DeviceParam::D4(w)) => w.grad(&grads).map(|g| {
                     let [o, i, k1, k2] = g.dims();
@@ -209,11 +210,9 @@ pub fn probe(
     }
     let sums = red.finish()?;
     let weight_var = |w: &Option<WeightGrad>| {
-        let path = match w {
-            Some(WeightGrad::Leaf(p)) | Some(WeightGrad::PerStep { path: p, .. }) => p,
-            None => return f64::NAN,
-        };
-        params.get(path).map_or(f64::NAN, |t| host_var(&t.data))
+        w.as_ref()
+            .and_then(|w| params.tensors.get(w.weight().0))
+            .map_or(f64::NAN, |t| host_var(&t.data))
     };
     let nan = f64::NAN;
     let stats = rec
@@ -270,10 +269,11 @@ pub fn forward_plain(
     batch: usize,
     device: &Device,
 ) -> Result<Vec<f32>, NetError> {
+    let declared = declare(net, None);
     let p = upload(params, device, false);
-    let shape = input_shape(net, batch);
+    let shape = arch::input_shape(net, batch);
     let x = Tensor::<2>::from_data(TensorData::new(x, shape), device);
-    let out = forward(net, &p, x, &mut crate::forward::Plain);
+    let out = arch::forward(net, &declared.layout, &p, x, &mut crate::forward::Plain);
     crate::stats::read_back(out, "the network output")
 }
 
@@ -286,7 +286,8 @@ pub(crate) fn host_var(data: &[f32]) -> f64 {
 
 fn loss(
     net: &ResolvedNet,
-    p: &HashMap<String, DeviceParam>,
+    p: &DeviceParams,
+    head: Option<ParamId>,
     out: Tensor<2>,
     seed: u64,
     device: &Device,
@@ -305,9 +306,9 @@ fn loss(
             .sum()
             .mul_scalar(0.5),
         Loss::CrossEntropy => {
-            let head = match p.get("head.weight") {
+            let head = match head.and_then(|id| p.get(id)) {
                 Some(DeviceParam::D2(w)) => w.clone(),
-                _ => unreachable!("params.rs builds a head for the cross-entropy loss"),
+                _ => unreachable!("params.rs declares a head for the cross-entropy loss"),
             };
             let logits = out.matmul(head);
             // Labels uniform on 0..10 from the keyed stream: floor(10 * U) of U(0,1) draws.

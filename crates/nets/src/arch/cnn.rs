@@ -1,0 +1,65 @@
+//! A stack of same-padded 2-D convolutions over `width` channels on `image-size`-square
+//! images: `h^l = phi(conv(h^(l-1)) + b^l)`. A layer is one convolution (site `conv`).
+
+use burn::tensor::Tensor;
+
+use super::{Architecture, ConvIds, LsuvLayer, ParamBuilder};
+use crate::config::ResolvedNet;
+use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, conv};
+
+/// The CNN.
+pub(crate) struct Cnn;
+
+impl Architecture for Cnn {
+    /// One convolution per layer.
+    type Layout = Vec<ConvIds>;
+
+    fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout {
+        let cfg = &b.net.config;
+        let (depth, c, g, k) = (cfg.depth, cfg.width, cfg.groups, cfg.kernel);
+        (1..=depth)
+            .map(|l| {
+                let ctx = b.ctx(None);
+                b.conv(&format!("layers.{l}"), c, g, k, ctx)
+            })
+            .collect()
+    }
+
+    fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2] {
+        [batch, self.output_features(net)]
+    }
+
+    fn output_features(&self, net: &ResolvedNet) -> usize {
+        let cfg = &net.config;
+        cfg.width * cfg.image_size * cfg.image_size
+    }
+
+    fn forward<R: Recorder>(
+        &self,
+        net: &ResolvedNet,
+        layers: &Self::Layout,
+        p: &DeviceParams,
+        x: Tensor<2>,
+        rec: &mut R,
+    ) -> Tensor<2> {
+        let cfg = &net.config;
+        let (c, s) = (cfg.width, cfg.image_size);
+        let batch = x.dims()[0];
+        let mut h: Tensor<4> = x.reshape([batch, c, s, s]);
+        for (l, ids) in layers.iter().enumerate() {
+            let z = conv(p, *ids, cfg.kernel, cfg.groups, h);
+            let site = SiteIn {
+                site: "conv",
+                layer: l + 1,
+                act: net.activation,
+                weight: Some(WeightGrad::Leaf(ids.weight)),
+            };
+            h = rec.site(site, z);
+        }
+        h.reshape([batch, c * s * s])
+    }
+
+    fn lsuv_layers(&self, layers: &Self::Layout) -> Option<Vec<LsuvLayer>> {
+        Some(layers.iter().map(|&ids| LsuvLayer::Conv(ids)).collect())
+    }
+}

@@ -1,0 +1,61 @@
+//! Fully connected: `z^l = h^(l-1) W^l + b^l`, `h^l = phi(z^l)`, `l = 1..depth`, widths
+//! `N_0..N_depth`. A layer is one linear map and its activation (site `layer`).
+
+use burn::tensor::Tensor;
+
+use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder};
+use crate::config::ResolvedNet;
+use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, linear};
+
+/// The MLP.
+pub(crate) struct Mlp;
+
+impl Architecture for Mlp {
+    /// One linear map per layer.
+    type Layout = Vec<LinearIds>;
+
+    fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout {
+        let net = b.net;
+        (1..=net.config.depth)
+            .map(|l| {
+                let ctx = b.ctx(None);
+                let dims = (net.widths[l - 1], net.widths[l]);
+                b.linear(&format!("layers.{l}"), dims, &net.weight_init, ctx, true)
+            })
+            .collect()
+    }
+
+    fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2] {
+        [batch, net.widths[0]]
+    }
+
+    fn output_features(&self, net: &ResolvedNet) -> usize {
+        net.widths[net.config.depth]
+    }
+
+    fn forward<R: Recorder>(
+        &self,
+        net: &ResolvedNet,
+        layers: &Self::Layout,
+        p: &DeviceParams,
+        x: Tensor<2>,
+        rec: &mut R,
+    ) -> Tensor<2> {
+        let mut h = x;
+        for (l, ids) in layers.iter().enumerate() {
+            let z = linear(p, *ids, h);
+            let site = SiteIn {
+                site: "layer",
+                layer: l + 1,
+                act: net.activation,
+                weight: Some(WeightGrad::Leaf(ids.weight)),
+            };
+            h = rec.site(site, z);
+        }
+        h
+    }
+
+    fn lsuv_layers(&self, layers: &Self::Layout) -> Option<Vec<LsuvLayer>> {
+        Some(layers.iter().map(|&ids| LsuvLayer::Linear(ids)).collect())
+    }
+}

@@ -1,0 +1,93 @@
+//! Pre-activation residual MLP: `x^k = x^(k-1) + branch_k(x^(k-1))`, `k = 1..depth`, a
+//! branch `u_0 = x^(k-1)`, `u_i = phi(u_(i-1)) W_(k,i) + b_(k,i)` for `i = 1..m`. Sites per
+//! block: `branch.i` (the activation feeding `W_(k,i)`) and `out` (the block output).
+//! Under Fixup the per-unit biases give way to scalar biases and a multiplier that are 0
+//! and 1 at initialization and so change no value: they are not materialised.
+
+use burn::tensor::Tensor;
+use sigprop_init::{Activation, FixupContext, FixupRole};
+
+use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder};
+use crate::config::ResolvedNet;
+use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, linear};
+
+/// The residual MLP.
+pub(crate) struct Resmlp;
+
+impl Architecture for Resmlp {
+    /// Per block, its branch's linear maps.
+    type Layout = Vec<Vec<LinearIds>>;
+
+    fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout {
+        let net = b.net;
+        let (depth, m, w) = (net.config.depth, net.config.branch_layers, net.config.width);
+        let fixup = net.is_fixup();
+        (1..=depth)
+            .map(|k| {
+                (1..=m)
+                    .map(|i| {
+                        let role = if i == m {
+                            FixupRole::BranchLast
+                        } else {
+                            FixupRole::BranchInner
+                        };
+                        let fx = fixup.then_some(FixupContext {
+                            num_branches: depth,
+                            layers_per_branch: m,
+                            role,
+                        });
+                        let ctx = b.ctx(fx);
+                        let prefix = format!("blocks.{k}.branch.{i}");
+                        b.linear(&prefix, (w, w), &net.weight_init, ctx, !fixup)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2] {
+        [batch, net.config.width]
+    }
+
+    fn output_features(&self, net: &ResolvedNet) -> usize {
+        net.config.width
+    }
+
+    fn forward<R: Recorder>(
+        &self,
+        net: &ResolvedNet,
+        blocks: &Self::Layout,
+        p: &DeviceParams,
+        x: Tensor<2>,
+        rec: &mut R,
+    ) -> Tensor<2> {
+        let mut x = x;
+        for (k, branch) in blocks.iter().enumerate() {
+            let mut u = x.clone();
+            for (i, ids) in branch.iter().enumerate() {
+                let site = format!("branch.{}", i + 1);
+                let s = SiteIn {
+                    site: &site,
+                    layer: k + 1,
+                    act: net.activation,
+                    weight: Some(WeightGrad::Leaf(ids.weight)),
+                };
+                let h = rec.site(s, u);
+                u = linear(p, *ids, h);
+            }
+            let out = x + u;
+            let s = SiteIn {
+                site: "out",
+                layer: k + 1,
+                act: Activation::Linear,
+                weight: None,
+            };
+            x = rec.site(s, out);
+        }
+        x
+    }
+
+    fn lsuv_layers(&self, _: &Self::Layout) -> Option<Vec<LsuvLayer>> {
+        None
+    }
+}

@@ -529,6 +529,15 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
         ],
         "--out",
     );
+    // A setting of another architecture is an error naming both.
+    fails_with(
+        &["run", "--arch", "mlp", "--kernel", "5", "--out", out],
+        "kernel is not a setting of arch mlp; its own settings are: widths",
+    );
+    fails_with(
+        &["run", "--arch", "rnn", "--branch-layers", "3", "--out", out],
+        "branch-layers is not a setting of arch rnn",
+    );
     // A configuration that cannot be built fails the suite before the first one runs.
     for grid in [
         "init = [\"he-normal\", \"dirac\"]",

@@ -39,18 +39,6 @@ impl Arch {
             Arch::Rnn => "rnn",
         }
     }
-
-    /// One-line description for `sigprop list archs`.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Arch::Mlp => "fully connected; a layer is one linear map and its activation",
-            Arch::Resmlp => {
-                "pre-activation residual MLP (optionally Fixup); rows per block output and branch site"
-            }
-            Arch::Cnn => "same-padded 3x3 (--kernel) convolutions on --image-size images",
-            Arch::Rnn => "vanilla RNN unrolled over --depth time steps; a layer is a time step",
-        }
-    }
 }
 
 impl fmt::Display for Arch {
@@ -289,43 +277,7 @@ impl NetConfig {
     /// committed, not an exact account of an allocator.
     pub fn pass_bytes(&self, batch: usize) -> f64 {
         let (b, n) = (batch as f64, self.width as f64);
-        let depth = self.depth as f64;
-        let (params, act, input, extra) = match self.arch {
-            Arch::Mlp => {
-                let widths: Vec<f64> = match &self.widths {
-                    Some(w) => w.iter().map(|&x| x as f64).collect(),
-                    None => Vec::new(),
-                };
-                if widths.len() >= 2 {
-                    let p = widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum::<f64>();
-                    let a = widths[1..].iter().map(|w| b * w).sum::<f64>();
-                    (p, a, b * widths[0], 0.0)
-                } else {
-                    (depth * (n * n + n), depth * b * n, b * n, 0.0)
-                }
-            }
-            Arch::Resmlp => {
-                let m = self.branch_layers as f64;
-                (
-                    depth * m * (n * n + n),
-                    depth * (m + 2.0) * b * n,
-                    b * n,
-                    0.0,
-                )
-            }
-            Arch::Cnn => {
-                let (s, k) = (self.image_size as f64, self.kernel as f64);
-                let g = (self.groups as f64).max(1.0);
-                let pixels = b * n * s * s;
-                (
-                    depth * (n * (n / g).max(1.0) * k * k + n),
-                    depth * pixels,
-                    pixels,
-                    pixels * k * k,
-                )
-            }
-            Arch::Rnn => (2.0 * n * n + n, depth * b * n, depth * b * n, depth * n * n),
-        };
+        let [params, act, input, extra] = self.arch.pass_sizes(self, b);
         let head = match self.loss {
             Loss::CrossEntropy => n * HEAD + 3.0 * b * HEAD,
             _ => 0.0,

@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
+pub use arch::ARCH_KEYS;
 pub use backend::{BACKEND_NAMES, BackendKind, device, device_name};
 pub use config::{ARCH_NAMES, Arch, Loss, NetConfig, ResolvedNet};
 pub use error::NetError;

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use sigprop_init::Activation;
+use sigprop_nets::Arch;
 use sigprop_plot::{
     Band, Heatmap, Histogram, Panel, fraction_chart, heatmap_chart, histogram_chart,
     small_multiples_chart, variance_chart,
@@ -113,11 +114,7 @@ pub fn x_label(data: &ChartData<'_>, configs: &[usize]) -> &'static str {
         .summaries
         .iter()
         .filter(|(k, _)| configs.contains(&k.config))
-        .map(|(k, _)| match k.arch.as_str() {
-            "resmlp" => "residual block",
-            "rnn" => "time step",
-            _ => "layer",
-        })
+        .map(|(k, _)| k.arch.parse::<Arch>().map_or("layer", Arch::axis_name))
         .collect();
     names.sort_unstable();
     names.dedup();

@@ -8,7 +8,7 @@
 //! theory columns are left empty rather than filled with a prediction that does not hold.
 
 use sigprop_init::{Fans, FillContext, Layout, fans};
-use sigprop_nets::{Arch, Loss, ResolvedNet};
+use sigprop_nets::{Loss, ResolvedNet};
 use sigprop_theory::{Critical, LayerPrediction, MeanField, critical_sigma_w, predict_mlp};
 
 use crate::error::RunnerError;
@@ -36,7 +36,7 @@ pub fn critical_for(net: &ResolvedNet) -> Result<Option<f64>, RunnerError> {
 /// applies to `net`.
 pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f64>, f64)> {
     let cfg = &net.config;
-    if cfg.arch != Arch::Mlp || cfg.loss != Loss::Projection || net.weight_init.lsuv().is_some() {
+    if !cfg.arch.mean_field() || cfg.loss != Loss::Projection || net.weight_init.lsuv().is_some() {
         return None;
     }
     let mut ctx = FillContext::new(net.activation);

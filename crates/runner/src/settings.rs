@@ -245,6 +245,32 @@ impl Settings {
             (None, Some(n)) => (0..n).collect(),
             (None, None) => (0..defaults::SEEDS).collect(),
         };
+        // A setting of another architecture is an error, never silently ignored.
+        let given = [
+            ("widths", self.widths.is_some()),
+            ("branch-layers", self.branch_layers.is_some()),
+            ("kernel", self.kernel.is_some()),
+            ("image-size", self.image_size.is_some()),
+            ("groups", self.groups.is_some()),
+            ("hidden-init", self.hidden_init.is_some()),
+        ];
+        debug_assert!(
+            given
+                .iter()
+                .all(|(k, _)| sigprop_nets::ARCH_KEYS.contains(k))
+        );
+        if let Some((key, _)) = given
+            .iter()
+            .find(|(key, set)| *set && !arch.own_keys().contains(key))
+        {
+            let takes = match arch.own_keys() {
+                [] => "none".to_string(),
+                keys => keys.join(", "),
+            };
+            return Err(RunnerError::input(format!(
+                "{key} is not a setting of arch {arch}; its own settings are: {takes}"
+            )));
+        }
         let mut net = NetConfig::new(arch, depth, width, &activation, &init);
         net.widths = self.widths.clone();
         net.bias_init = bias_init;

@@ -16,6 +16,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::mean_sd_ci;
+use sigprop_nets::Arch;
+
 use crate::rows::{AggRow, LayerRow, SummaryRow};
 use crate::verdict::Measured;
 
@@ -36,14 +38,10 @@ pub enum Form {
     Unknown,
 }
 
-/// The site whose rows describe the network's layers.
+/// The site whose rows describe the network's layers, for an `arch` column value (the
+/// architecture's own answer; `layer` for a name this build does not know).
 pub fn primary_site(arch: &str) -> &'static str {
-    match arch {
-        "resmlp" => "out",
-        "cnn" => "conv",
-        "rnn" => "step",
-        _ => "layer",
-    }
+    arch.parse::<Arch>().map_or("layer", Arch::primary_site)
 }
 
 /// Seed means of `stat` at `site`, by layer.

@@ -4,7 +4,7 @@
 use burn::tensor::Tensor;
 
 use super::{Architecture, ConvIds, LsuvLayer, ParamBuilder};
-use crate::config::ResolvedNet;
+use crate::config::{NetConfig, ResolvedNet};
 use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, conv};
 
 /// The CNN.
@@ -61,5 +61,35 @@ impl Architecture for Cnn {
 
     fn lsuv_layers(&self, layers: &Self::Layout) -> Option<Vec<LsuvLayer>> {
         Some(layers.iter().map(|&ids| LsuvLayer::Conv(ids)).collect())
+    }
+
+    fn describe(&self) -> &'static str {
+        "same-padded 3x3 (--kernel) convolutions on --image-size images"
+    }
+
+    fn primary_site(&self) -> &'static str {
+        "conv"
+    }
+
+    fn axis_name(&self) -> &'static str {
+        "layer"
+    }
+
+    fn own_keys(&self) -> &'static [&'static str] {
+        &["kernel", "image-size", "groups"]
+    }
+
+    fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {
+        let (n, depth) = (cfg.width as f64, cfg.depth as f64);
+        let (s, k) = (cfg.image_size as f64, cfg.kernel as f64);
+        let g = (cfg.groups as f64).max(1.0);
+        let pixels = b * n * s * s;
+        // The convolution may unfold its input (pixels x k^2), one layer at a time.
+        [
+            depth * (n * (n / g).max(1.0) * k * k + n),
+            depth * pixels,
+            pixels,
+            pixels * k * k,
+        ]
     }
 }

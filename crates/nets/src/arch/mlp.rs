@@ -4,7 +4,7 @@
 use burn::tensor::Tensor;
 
 use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder};
-use crate::config::ResolvedNet;
+use crate::config::{NetConfig, ResolvedNet};
 use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, linear};
 
 /// The MLP.
@@ -57,5 +57,38 @@ impl Architecture for Mlp {
 
     fn lsuv_layers(&self, layers: &Self::Layout) -> Option<Vec<LsuvLayer>> {
         Some(layers.iter().map(|&ids| LsuvLayer::Linear(ids)).collect())
+    }
+
+    fn describe(&self) -> &'static str {
+        "fully connected; a layer is one linear map and its activation"
+    }
+
+    fn primary_site(&self) -> &'static str {
+        "layer"
+    }
+
+    fn axis_name(&self) -> &'static str {
+        "layer"
+    }
+
+    fn own_keys(&self) -> &'static [&'static str] {
+        &["widths"]
+    }
+
+    fn mean_field(&self) -> bool {
+        true
+    }
+
+    fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {
+        let (n, depth) = (cfg.width as f64, cfg.depth as f64);
+        match &cfg.widths {
+            Some(w) if w.len() >= 2 => {
+                let w: Vec<f64> = w.iter().map(|&x| x as f64).collect();
+                let p = w.windows(2).map(|w| w[0] * w[1] + w[1]).sum::<f64>();
+                let a = w[1..].iter().map(|w| b * w).sum::<f64>();
+                [p, a, b * w[0], 0.0]
+            }
+            _ => [depth * (n * n + n), depth * b * n, b * n, 0.0],
+        }
     }
 }

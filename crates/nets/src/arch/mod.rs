@@ -15,7 +15,7 @@ pub(crate) mod rnn;
 use burn::tensor::Tensor;
 use sigprop_init::{FillContext, FixupContext, Layout, Scheme};
 
-use crate::config::{Arch, ResolvedNet};
+use crate::config::{Arch, NetConfig, ResolvedNet};
 use crate::forward::{DeviceParams, Recorder};
 
 /// The index of a parameter in `Params::tensors` (creation order): the handle through
@@ -175,7 +175,40 @@ pub(crate) trait Architecture {
 
     /// The layers LSUV rescales, in order; `None` where LSUV is not defined.
     fn lsuv_layers(&self, layout: &Self::Layout) -> Option<Vec<LsuvLayer>>;
+
+    /// One line for `sigprop list archs`.
+    fn describe(&self) -> &'static str;
+
+    /// The site whose rows describe the network's layers (summary, verdict, line charts).
+    fn primary_site(&self) -> &'static str;
+
+    /// What a layer is, for chart axes (`layer`, `residual block`, `time step`).
+    fn axis_name(&self) -> &'static str;
+
+    /// The settings only this architecture takes (as flags and suite keys), beyond depth,
+    /// width, the initializers, activation, batch and loss.
+    fn own_keys(&self) -> &'static [&'static str];
+
+    /// Whether the mean-field predictions of the theory crate describe this network (given
+    /// i.i.d. zero-mean weights and biases and the projection loss).
+    fn mean_field(&self) -> bool {
+        false
+    }
+
+    /// Sizes of one probed pass for the memory estimate, from the configuration alone:
+    /// (parameters, recorded activation entries, input entries, extra entries).
+    fn pass_sizes(&self, cfg: &NetConfig, batch: f64) -> [f64; 4];
 }
+
+/// Every architecture's own settings, for telling a misplaced flag from an unknown one.
+pub const ARCH_KEYS: &[&str] = &[
+    "widths",
+    "branch-layers",
+    "kernel",
+    "image-size",
+    "groups",
+    "hidden-init",
+];
 
 /// The declared handles of any architecture.
 pub(crate) enum NetLayout {
@@ -267,4 +300,37 @@ pub(crate) fn forward<R: Recorder>(
 /// See [`Architecture::lsuv_layers`].
 pub(crate) fn lsuv_layers(layout: &NetLayout) -> Option<Vec<LsuvLayer>> {
     each_layout!(layout, a, l => a.lsuv_layers(l))
+}
+
+impl Arch {
+    /// One line for `sigprop list archs`.
+    pub fn describe(self) -> &'static str {
+        each_arch!(self, a => a.describe())
+    }
+
+    /// The site whose rows describe the network's layers: `layer` (mlp), `out` (resmlp),
+    /// `conv` (cnn), `step` (rnn).
+    pub fn primary_site(self) -> &'static str {
+        each_arch!(self, a => a.primary_site())
+    }
+
+    /// What a layer is, for chart axes.
+    pub fn axis_name(self) -> &'static str {
+        each_arch!(self, a => a.axis_name())
+    }
+
+    /// The settings only this architecture takes (`kernel`, `branch-layers`, ...).
+    pub fn own_keys(self) -> &'static [&'static str] {
+        each_arch!(self, a => a.own_keys())
+    }
+
+    /// Whether mean-field theory describes this architecture.
+    pub fn mean_field(self) -> bool {
+        each_arch!(self, a => a.mean_field())
+    }
+
+    /// See [`Architecture::pass_sizes`].
+    pub(crate) fn pass_sizes(self, cfg: &NetConfig, batch: f64) -> [f64; 4] {
+        each_arch!(self, a => a.pass_sizes(cfg, batch))
+    }
 }

@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use sigprop_init::{Activation, FixupContext, FixupRole};
 
 use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder};
-use crate::config::ResolvedNet;
+use crate::config::{NetConfig, ResolvedNet};
 use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, linear};
 
 /// The residual MLP.
@@ -89,5 +89,31 @@ impl Architecture for Resmlp {
 
     fn lsuv_layers(&self, _: &Self::Layout) -> Option<Vec<LsuvLayer>> {
         None
+    }
+
+    fn describe(&self) -> &'static str {
+        "pre-activation residual MLP (optionally Fixup); rows per block output and branch site"
+    }
+
+    fn primary_site(&self) -> &'static str {
+        "out"
+    }
+
+    fn axis_name(&self) -> &'static str {
+        "residual block"
+    }
+
+    fn own_keys(&self) -> &'static [&'static str] {
+        &["branch-layers"]
+    }
+
+    fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {
+        let (n, depth, m) = (cfg.width as f64, cfg.depth as f64, cfg.branch_layers as f64);
+        [
+            depth * m * (n * n + n),
+            depth * (m + 2.0) * b * n,
+            b * n,
+            0.0,
+        ]
     }
 }

@@ -5,7 +5,7 @@
 use burn::tensor::Tensor;
 
 use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder};
-use crate::config::ResolvedNet;
+use crate::config::{NetConfig, ResolvedNet};
 use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad};
 
 /// The RNN.
@@ -76,5 +76,27 @@ impl Architecture for Rnn {
 
     fn lsuv_layers(&self, _: &Self::Layout) -> Option<Vec<LsuvLayer>> {
         None
+    }
+
+    fn describe(&self) -> &'static str {
+        "vanilla RNN unrolled over --depth time steps; a layer is a time step"
+    }
+
+    fn primary_site(&self) -> &'static str {
+        "step"
+    }
+
+    fn axis_name(&self) -> &'static str {
+        "time step"
+    }
+
+    fn own_keys(&self) -> &'static [&'static str] {
+        &["hidden-init"]
+    }
+
+    fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {
+        let (n, depth) = (cfg.width as f64, cfg.depth as f64);
+        // Each step's weight-gradient product (N x N) is kept until the statistics.
+        [2.0 * n * n + n, depth * b * n, depth * b * n, depth * n * n]
     }
 }

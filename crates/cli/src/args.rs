@@ -108,6 +108,12 @@ pub struct NetArgs {
     /// Layers that get histograms, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub hist_layers: Option<Vec<usize>>,
+    /// Normalization of the pre-activations: none, batch, layer, rms (mlp, resmlp, cnn).
+    #[arg(long)]
+    pub norm: Option<String>,
+    /// Residual MLP: normalize inside the branch (pre, default) or after the add (post).
+    #[arg(long)]
+    pub norm_position: Option<String>,
     /// Refuse configurations whose probed pass is estimated to need more memory than this
     /// (e.g. 8G, 512M) [default: 80% of the machine's memory].
     #[arg(long)]

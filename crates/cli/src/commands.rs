@@ -53,6 +53,8 @@ fn settings(net: &NetArgs) -> Settings {
         groups: net.groups,
         hist_layers: net.hist_layers.clone(),
         max_memory: net.max_memory.clone(),
+        norm: net.norm.clone(),
+        norm_position: net.norm_position.clone(),
         ..Settings::default()
     }
 }

@@ -765,3 +765,48 @@ fn seeds_run_in_parallel_give_each_seed_its_solo_numbers() {
     assert_eq!(a.len(), 5);
     assert_eq!(a, s);
 }
+
+#[test]
+fn yang2019_batchnorm_holds_the_forward_variance_and_explodes_the_gradients() {
+    // The suite in experiments/: BatchNorm vs none at depths 10, 25, 50.
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/yang2019.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("y");
+    sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let s = out.join("summary.csv");
+    let a = out.join("aggregate.csv");
+    let mut totals = Vec::new();
+    for row in records(&s) {
+        let label = row[col(&s, "label")].to_string();
+        let verdict = &row[col(&s, "verdict")];
+        let depth: f64 = row[col(&s, "depth")].parse().unwrap();
+        let lo: f64 = row[col(&s, "bwd_slope_lo")].parse().unwrap();
+        if label.starts_with("batch") {
+            // Forward: Var(z) after every BatchNorm is 1 (eps = 1e-5 takes 1e-5 of it).
+            let config = &row[col(&s, "config")];
+            for r in records(&a) {
+                if &r[col(&a, "config")] == config && &r[col(&a, "stat")] == "preact_var" {
+                    let v: f64 = r[col(&a, "mean")].parse().unwrap();
+                    assert!((v - 1.0).abs() < 1e-3, "{label}: Var(z) = {v}");
+                }
+            }
+            // Backward: growth per layer toward the input, the seeds' interval above 0.
+            assert!(lo > 0.0, "{label}: bwd slope interval starts at {lo}");
+            assert_eq!(verdict, "exploding-gradients", "{label}");
+            let rate: f64 = row[col(&s, "bwd_log_slope")].parse().unwrap();
+            totals.push((depth, rate * (depth - 1.0)));
+        } else {
+            assert_eq!(verdict, "stable", "{label}");
+        }
+    }
+    // The explosion over the whole network grows with depth.
+    totals.sort_by(|x, y| x.0.total_cmp(&y.0));
+    assert_eq!(totals.len(), 3);
+    assert!(totals.windows(2).all(|w| w[1].1 > w[0].1), "{totals:?}");
+}

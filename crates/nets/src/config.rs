@@ -107,6 +107,92 @@ impl FromStr for Loss {
     }
 }
 
+/// A normalization layer applied to every pre-activation (to the block output with
+/// `post` in a residual network). Gain 1 and bias 0, as at initialization: they change no
+/// value and are not materialised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Norm {
+    /// No normalization.
+    #[default]
+    None,
+    /// BatchNorm in training mode: each unit (channel) standardized over the batch (and the
+    /// pixels), with the batch's own mean and population variance, eps = 1e-5 (Ioffe &
+    /// Szegedy 2015), as at the first step of training.
+    Batch,
+    /// LayerNorm: each sample standardized over its features (Ba et al. 2016), eps = 1e-5.
+    Layer,
+    /// RMSNorm: each sample divided by the root mean square of its features (Zhang &
+    /// Sennrich 2019), eps = 1e-5.
+    Rms,
+}
+
+/// Names accepted by `--norm`.
+pub const NORM_NAMES: &[&str] = &["none", "batch", "layer", "rms"];
+
+impl Norm {
+    /// The spec name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Norm::None => "none",
+            Norm::Batch => "batch",
+            Norm::Layer => "layer",
+            Norm::Rms => "rms",
+        }
+    }
+}
+
+impl fmt::Display for Norm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Norm {
+    type Err = NetError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(Norm::None),
+            "batch" | "batchnorm" | "bn" => Ok(Norm::Batch),
+            "layer" | "layernorm" | "ln" => Ok(Norm::Layer),
+            "rms" | "rmsnorm" => Ok(Norm::Rms),
+            other => Err(NetError::BadConfig {
+                key: "norm",
+                value: other.to_string(),
+                allowed: format!("one of: {}", NORM_NAMES.join(", ")),
+            }),
+        }
+    }
+}
+
+/// Where a residual network normalizes: inside each branch before its activations (`pre`,
+/// as in pre-activation ResNets and pre-LN transformers) or the block output after the add
+/// (`post`, as in the original transformer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NormPosition {
+    /// Inside the branch, before each activation.
+    #[default]
+    Pre,
+    /// On the block output, after the residual add.
+    Post,
+}
+
+impl FromStr for NormPosition {
+    type Err = NetError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pre" => Ok(NormPosition::Pre),
+            "post" => Ok(NormPosition::Post),
+            other => Err(NetError::BadConfig {
+                key: "norm-position",
+                value: other.to_string(),
+                allowed: "pre or post".into(),
+            }),
+        }
+    }
+}
+
 /// One network to build, as the user wrote it (specs as strings, so it serialises as typed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,6 +224,16 @@ pub struct NetConfig {
     pub groups: usize,
     /// Loss.
     pub loss: Loss,
+    /// Normalization of the pre-activations (mlp, resmlp, cnn).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub norm: Norm,
+    /// Residual MLP: where the normalization sits.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub norm_position: NormPosition,
+}
+
+fn is_default<T: Default + PartialEq>(t: &T) -> bool {
+    *t == T::default()
 }
 
 impl NetConfig {
@@ -163,6 +259,8 @@ impl NetConfig {
             image_size: 8,
             groups: 1,
             loss: Loss::Projection,
+            norm: Norm::None,
+            norm_position: NormPosition::Pre,
         }
     }
 
@@ -325,6 +423,13 @@ impl ResolvedNet {
             job.scheme
                 .check(&job.shape, job.layout, &job.ctx)
                 .map_err(|e| NetError::init(job.path.clone(), e))?;
+        }
+        if self.weight_init.lsuv().is_some() && self.config.norm != Norm::None {
+            return Err(NetError::BadConfig {
+                key: "init",
+                value: self.config.weight_init.clone(),
+                allowed: "lsuv without --norm (a normalization undoes its rescaling)".into(),
+            });
         }
         if self.weight_init.lsuv().is_some() && crate::arch::lsuv_layers(&declared.layout).is_none()
         {

@@ -14,6 +14,7 @@ use sigprop_init::Activation;
 
 use crate::activation::apply;
 use crate::arch::{ConvIds, LinearIds, ParamId};
+use crate::config::Norm;
 use crate::params::Params;
 
 /// A parameter on the device: a 1-, 2- or 4-D leaf.
@@ -171,4 +172,47 @@ pub(crate) fn conv(
         ids.bias.map(|b| p.d1(b)),
         ConvOptions::new([1, 1], [pad, pad], [1, 1], groups),
     )
+}
+
+/// Epsilon of every normalization (PyTorch's default).
+pub const NORM_EPS: f64 = 1e-5;
+
+/// `norm` applied to `z` of shape `[batch, units]` or `[batch, channels, h, w]`:
+/// BatchNorm standardizes each unit (channel) over the batch (and pixels) with the batch's
+/// own statistics; LayerNorm each sample over all its features; RMSNorm divides each sample
+/// by its features' root mean square. Gain 1, bias 0.
+pub(crate) fn normalize<const D: usize>(norm: Norm, z: Tensor<D>) -> Tensor<D> {
+    let dims = z.dims();
+    let batch = dims[0];
+    let features: usize = dims[1..].iter().product();
+    match norm {
+        Norm::None => z,
+        Norm::Batch => {
+            // [b, c, pixels] -> [c, b * pixels]: one row per unit or channel.
+            let c = dims.get(1).copied().unwrap_or(1);
+            let pixels = features / c.max(1);
+            let rows = z
+                .reshape([batch, c, pixels])
+                .swap_dims(0, 1)
+                .reshape([c, batch * pixels]);
+            standardize(rows)
+                .reshape([c, batch, pixels])
+                .swap_dims(0, 1)
+                .reshape(dims)
+        }
+        Norm::Layer => standardize(z.reshape([batch, features])).reshape(dims),
+        Norm::Rms => {
+            let rows = z.reshape([batch, features]);
+            let ms = rows.clone().square().mean_dim(1);
+            (rows / (ms + NORM_EPS).sqrt()).reshape(dims)
+        }
+    }
+}
+
+/// Each row minus its mean, over the square root of its population variance plus eps.
+fn standardize(rows: Tensor<2>) -> Tensor<2> {
+    let mean = rows.clone().mean_dim(1);
+    let centred = rows - mean;
+    let var = centred.clone().square().mean_dim(1);
+    centred / (var + NORM_EPS).sqrt()
 }

@@ -27,7 +27,7 @@ use burn::tensor::Device;
 
 pub use arch::ARCH_KEYS;
 pub use backend::{BACKEND_NAMES, BackendKind, device, device_name};
-pub use config::{ARCH_NAMES, Arch, Loss, NetConfig, ResolvedNet};
+pub use config::{ARCH_NAMES, Arch, Loss, NORM_NAMES, NetConfig, Norm, NormPosition, ResolvedNet};
 pub use error::NetError;
 pub use params::{ParamTensor, Params, build_params};
 pub use probe::{LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, forward_plain, probe};

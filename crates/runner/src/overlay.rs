@@ -36,7 +36,8 @@ pub fn critical_for(net: &ResolvedNet) -> Result<Option<f64>, RunnerError> {
 /// applies to `net`.
 pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f64>, f64)> {
     let cfg = &net.config;
-    if !cfg.arch.mean_field() || cfg.loss != Loss::Projection || net.weight_init.lsuv().is_some() {
+    if !cfg.arch.mean_field(cfg) || cfg.loss != Loss::Projection || net.weight_init.lsuv().is_some()
+    {
         return None;
     }
     let mut ctx = FillContext::new(net.activation);

@@ -57,6 +57,10 @@ pub struct Settings {
     pub groups: Option<usize>,
     /// Layers that get histograms (default: 1, a quarter, half, three quarters, last).
     pub hist_layers: Option<Vec<usize>>,
+    /// Normalization: `none`, `batch`, `layer`, `rms` (mlp, resmlp, cnn).
+    pub norm: Option<String>,
+    /// Residual MLP: `pre` (inside the branch, default) or `post` (after the add).
+    pub norm_position: Option<String>,
     /// Refuse configurations whose probed pass is estimated to need more memory than this:
     /// bytes, or a number with `K`, `M`, `G`, `T` (powers of 1024, optional `iB`/`B`).
     /// Default: 80% of the machine's physical memory.
@@ -136,6 +140,8 @@ impl Settings {
             groups,
             hist_layers,
             max_memory,
+            norm,
+            norm_position,
         )
     }
 
@@ -253,6 +259,8 @@ impl Settings {
             ("image-size", self.image_size.is_some()),
             ("groups", self.groups.is_some()),
             ("hidden-init", self.hidden_init.is_some()),
+            ("norm", self.norm.is_some()),
+            ("norm-position", self.norm_position.is_some()),
         ];
         debug_assert!(
             given
@@ -289,6 +297,16 @@ impl Settings {
         }
         if let Some(g) = self.groups {
             net.groups = g;
+        }
+        if let Some(n) = &self.norm {
+            net.norm = n
+                .parse()
+                .map_err(|e: sigprop_nets::NetError| RunnerError::input(e.to_string()))?;
+        }
+        if let Some(p) = &self.norm_position {
+            net.norm_position = p
+                .parse()
+                .map_err(|e: sigprop_nets::NetError| RunnerError::input(e.to_string()))?;
         }
         // On a CPU backend the seeds of a configuration run at the same time.
         let concurrent = if backend.is_cpu() {

@@ -5,7 +5,7 @@ use burn::tensor::Tensor;
 
 use super::{Architecture, ConvIds, LsuvLayer, ParamBuilder};
 use crate::config::{NetConfig, ResolvedNet};
-use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, conv};
+use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, conv, normalize};
 
 /// The CNN.
 pub(crate) struct Cnn;
@@ -47,7 +47,7 @@ impl Architecture for Cnn {
         let batch = x.dims()[0];
         let mut h: Tensor<4> = x.reshape([batch, c, s, s]);
         for (l, ids) in layers.iter().enumerate() {
-            let z = conv(p, *ids, cfg.kernel, cfg.groups, h);
+            let z = normalize(cfg.norm, conv(p, *ids, cfg.kernel, cfg.groups, h));
             let site = SiteIn {
                 site: "conv",
                 layer: l + 1,
@@ -76,7 +76,7 @@ impl Architecture for Cnn {
     }
 
     fn own_keys(&self) -> &'static [&'static str] {
-        &["kernel", "image-size", "groups"]
+        &["kernel", "image-size", "groups", "norm"]
     }
 
     fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {

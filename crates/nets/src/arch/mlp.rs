@@ -1,11 +1,13 @@
 //! Fully connected: `z^l = h^(l-1) W^l + b^l`, `h^l = phi(z^l)`, `l = 1..depth`, widths
-//! `N_0..N_depth`. A layer is one linear map and its activation (site `layer`).
+//! `N_0..N_depth`. A layer is one linear map and its activation (site `layer`). With
+//! `--norm`, `z^l` is the normalized `h^(l-1) W^l + b^l`.
 
 use burn::tensor::Tensor;
 
 use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder};
+use crate::config::Norm;
 use crate::config::{NetConfig, ResolvedNet};
-use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, linear};
+use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, linear, normalize};
 
 /// The MLP.
 pub(crate) struct Mlp;
@@ -43,7 +45,7 @@ impl Architecture for Mlp {
     ) -> Tensor<2> {
         let mut h = x;
         for (l, ids) in layers.iter().enumerate() {
-            let z = linear(p, *ids, h);
+            let z = normalize(net.config.norm, linear(p, *ids, h));
             let site = SiteIn {
                 site: "layer",
                 layer: l + 1,
@@ -72,11 +74,11 @@ impl Architecture for Mlp {
     }
 
     fn own_keys(&self) -> &'static [&'static str] {
-        &["widths"]
+        &["widths", "norm"]
     }
 
-    fn mean_field(&self) -> bool {
-        true
+    fn mean_field(&self, cfg: &NetConfig) -> bool {
+        cfg.norm == Norm::None
     }
 
     fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {

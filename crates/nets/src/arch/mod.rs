@@ -191,7 +191,8 @@ pub(crate) trait Architecture {
 
     /// Whether the mean-field predictions of the theory crate describe this network (given
     /// i.i.d. zero-mean weights and biases and the projection loss).
-    fn mean_field(&self) -> bool {
+    fn mean_field(&self, cfg: &NetConfig) -> bool {
+        let _ = cfg;
         false
     }
 
@@ -202,6 +203,8 @@ pub(crate) trait Architecture {
 
 /// Every architecture's own settings, for telling a misplaced flag from an unknown one.
 pub const ARCH_KEYS: &[&str] = &[
+    "norm",
+    "norm-position",
     "widths",
     "branch-layers",
     "kernel",
@@ -325,8 +328,8 @@ impl Arch {
     }
 
     /// Whether mean-field theory describes this architecture.
-    pub fn mean_field(self) -> bool {
-        each_arch!(self, a => a.mean_field())
+    pub fn mean_field(self, cfg: &NetConfig) -> bool {
+        each_arch!(self, a => a.mean_field(cfg))
     }
 
     /// See [`Architecture::pass_sizes`].

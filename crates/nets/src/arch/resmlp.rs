@@ -1,7 +1,8 @@
 //! Pre-activation residual MLP: `x^k = x^(k-1) + branch_k(x^(k-1))`, `k = 1..depth`, a
 //! branch `u_0 = x^(k-1)`, `u_i = phi(u_(i-1)) W_(k,i) + b_(k,i)` for `i = 1..m`. Sites per
 //! block: `branch.i` (the activation feeding `W_(k,i)`) and `out` (the block output).
-//! Under Fixup the per-unit biases give way to scalar biases and a multiplier that are 0
+//! With `--norm`, each branch site's input is normalized (`pre`) or the block output is
+//! (`post`). Under Fixup the per-unit biases give way to scalar biases and a multiplier that are 0
 //! and 1 at initialization and so change no value: they are not materialised.
 
 use burn::tensor::Tensor;
@@ -9,7 +10,8 @@ use sigprop_init::{Activation, FixupContext, FixupRole};
 
 use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder};
 use crate::config::{NetConfig, ResolvedNet};
-use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, linear};
+use crate::config::{Norm, NormPosition};
+use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, linear, normalize};
 
 /// The residual MLP.
 pub(crate) struct Resmlp;
@@ -61,6 +63,11 @@ impl Architecture for Resmlp {
         x: Tensor<2>,
         rec: &mut R,
     ) -> Tensor<2> {
+        let (norm, position) = (net.config.norm, net.config.norm_position);
+        let (pre, post) = match position {
+            NormPosition::Pre => (norm, Norm::None),
+            NormPosition::Post => (Norm::None, norm),
+        };
         let mut x = x;
         for (k, branch) in blocks.iter().enumerate() {
             let mut u = x.clone();
@@ -72,10 +79,10 @@ impl Architecture for Resmlp {
                     act: net.activation,
                     weight: Some(WeightGrad::Leaf(ids.weight)),
                 };
-                let h = rec.site(s, u);
+                let h = rec.site(s, normalize(pre, u));
                 u = linear(p, *ids, h);
             }
-            let out = x + u;
+            let out = normalize(post, x + u);
             let s = SiteIn {
                 site: "out",
                 layer: k + 1,
@@ -104,7 +111,7 @@ impl Architecture for Resmlp {
     }
 
     fn own_keys(&self) -> &'static [&'static str] {
-        &["branch-layers"]
+        &["branch-layers", "norm", "norm-position"]
     }
 
     fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {

@@ -114,6 +114,12 @@ pub struct NetArgs {
     /// Residual MLP: normalize inside the branch (pre, default) or after the add (post).
     #[arg(long)]
     pub norm_position: Option<String>,
+    /// Residual MLP: branch multiplier: 1, a number, 1/sqrt(L), rezero, skipinit [default: 1].
+    #[arg(long)]
+    pub branch_scale: Option<String>,
+    /// Residual MLP: identity (default) or none (the same blocks without skips).
+    #[arg(long)]
+    pub shortcut: Option<String>,
     /// Refuse configurations whose probed pass is estimated to need more memory than this
     /// (e.g. 8G, 512M) [default: 80% of the machine's memory].
     #[arg(long)]

@@ -55,6 +55,8 @@ fn settings(net: &NetArgs) -> Settings {
         max_memory: net.max_memory.clone(),
         norm: net.norm.clone(),
         norm_position: net.norm_position.clone(),
+        branch_scale: net.branch_scale.clone(),
+        shortcut: net.shortcut.clone(),
         ..Settings::default()
     }
 }

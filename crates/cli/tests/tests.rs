@@ -810,3 +810,134 @@ fn yang2019_batchnorm_holds_the_forward_variance_and_explodes_the_gradients() {
     assert_eq!(totals.len(), 3);
     assert!(totals.windows(2).all(|w| w[1].1 > w[0].1), "{totals:?}");
 }
+
+/// `(layer, mean, ci95_lo, ci95_hi, theory)` of `preact_var` at `site` from aggregate.csv.
+fn site_series(out: &Path, site: &str) -> Vec<(usize, f64, f64, f64, Option<f64>)> {
+    let a = out.join("aggregate.csv");
+    records(&a)
+        .iter()
+        .filter(|r| &r[col(&a, "site")] == site && &r[col(&a, "stat")] == "preact_var")
+        .map(|r| {
+            let f = |c: &str| r[col(&a, c)].parse::<f64>().unwrap();
+            let theory = r[col(&a, "theory")].parse::<f64>().ok();
+            (
+                f("layer") as usize,
+                f("mean"),
+                f("ci95_lo"),
+                f("ci95_hi"),
+                theory,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn residual_streams_follow_the_additive_recursion_and_its_scalings() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        sigprop()
+            .args([
+                "run",
+                "--arch",
+                "resmlp",
+                "--init",
+                "he-normal",
+                "--activation",
+                "relu",
+            ])
+            .args(extra)
+            .args(["--quiet", "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        out
+    };
+    // Scale 1, He branches of two maps: each branch returns its input's variance, so the
+    // stream doubles every block, q^k = 2^k. Seed means within the seeds' 95% interval plus
+    // 2% of the prediction at every block.
+    let one = run(
+        "one",
+        &[
+            "--depth", "20", "--width", "512", "--batch", "128", "--seeds", "5",
+        ],
+    );
+    let outs = site_series(&one, "out");
+    assert_eq!(outs.len(), 20);
+    for (k, mean, lo, hi, theory) in outs {
+        let t = theory.expect("resmlp theory column");
+        assert!(
+            (t / 2f64.powi(k as i32) - 1.0).abs() < 1e-9,
+            "block {k}: {t}"
+        );
+        let slack = (hi - lo) / 2.0 + 0.02 * t;
+        assert!(
+            (mean - t).abs() <= slack,
+            "block {k}: {mean} vs {t} +- {slack}"
+        );
+    }
+    // 1/sqrt(L) over 100 blocks: the stream grows by (1 + 1/L) a block, e over the network;
+    // within a factor 3 from the first block to the last.
+    let nf = run(
+        "nf",
+        &[
+            "--depth",
+            "100",
+            "--width",
+            "256",
+            "--batch",
+            "64",
+            "--seeds",
+            "3",
+            "--branch-scale",
+            "1/sqrt(L)",
+        ],
+    );
+    let means: Vec<f64> = site_series(&nf, "out").iter().map(|s| s.1).collect();
+    let (min, max) = means
+        .iter()
+        .fold((f64::INFINITY, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    assert!(max / min < 3.0, "1/sqrt(L): Var(h) from {min} to {max}");
+    // ReZero: the branches add nothing at initialization, so every block output is the
+    // input: identical statistics at every block.
+    let rz = run(
+        "rz",
+        &[
+            "--depth",
+            "8",
+            "--width",
+            "64",
+            "--batch",
+            "32",
+            "--seeds",
+            "2",
+            "--branch-scale",
+            "rezero",
+        ],
+    );
+    let l = rz.join("layers.csv");
+    let mut per_seed: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in records(&l).iter().filter(|r| &r[col(&l, "site")] == "out") {
+        let stats: Vec<&str> = [
+            "preact_mean",
+            "preact_var",
+            "act_var",
+            "act_batch_var",
+            "grad_var",
+        ]
+        .iter()
+        .map(|c| &r[col(&l, c)])
+        .collect();
+        per_seed
+            .entry(r[col(&l, "seed")].to_string())
+            .or_default()
+            .push(stats.join(","));
+    }
+    for (seed, rows) in per_seed {
+        assert_eq!(rows.len(), 8);
+        assert!(
+            rows.windows(2).all(|w| w[0] == w[1]),
+            "seed {seed}: {rows:?}"
+        );
+    }
+}

@@ -193,6 +193,115 @@ impl FromStr for NormPosition {
     }
 }
 
+/// The multiplier of a residual branch, `x^k = shortcut(x^(k-1)) + alpha * branch(x^(k-1))`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum BranchScale {
+    /// `alpha = 1`.
+    #[default]
+    One,
+    /// A fixed `alpha`.
+    Value(f64),
+    /// `alpha = 1/sqrt(L)` over `L = depth` blocks, so the variance grows by a factor
+    /// `(1 + 1/L)` a block at He initialization, about e over the network (the NF-net scaling
+    /// of Brock, De & Smith 2021).
+    InvSqrtDepth,
+    /// ReZero (Bachlechner et al. 2020): a learnable `alpha` per block, 0 at initialization.
+    Rezero,
+    /// SkipInit (De & Smith 2020): a learnable `alpha` per block, 0 at initialization (the
+    /// same network as ReZero at initialization; SkipInit is meant to replace BatchNorm).
+    Skipinit,
+}
+
+impl BranchScale {
+    /// `alpha` at initialization for a network of `depth` blocks.
+    pub fn at_init(self, depth: usize) -> f64 {
+        match self {
+            BranchScale::One => 1.0,
+            BranchScale::Value(v) => v,
+            BranchScale::InvSqrtDepth => 1.0 / (depth as f64).sqrt(),
+            BranchScale::Rezero | BranchScale::Skipinit => 0.0,
+        }
+    }
+
+    /// Whether `alpha` is a parameter (ReZero, SkipInit).
+    pub fn learnable(self) -> bool {
+        matches!(self, BranchScale::Rezero | BranchScale::Skipinit)
+    }
+}
+
+impl fmt::Display for BranchScale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BranchScale::One => f.write_str("1"),
+            BranchScale::Value(v) => write!(f, "{}", sigprop_init::fmt_f64(*v)),
+            BranchScale::InvSqrtDepth => f.write_str("1/sqrt(L)"),
+            BranchScale::Rezero => f.write_str("rezero"),
+            BranchScale::Skipinit => f.write_str("skipinit"),
+        }
+    }
+}
+
+impl FromStr for BranchScale {
+    type Err = NetError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().to_ascii_lowercase().replace(' ', "");
+        match t.as_str() {
+            "1" => Ok(BranchScale::One),
+            "1/sqrt(l)" | "1/sqrt(depth)" => Ok(BranchScale::InvSqrtDepth),
+            "rezero" => Ok(BranchScale::Rezero),
+            "skipinit" => Ok(BranchScale::Skipinit),
+            other => match other.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => Ok(BranchScale::Value(v)),
+                _ => Err(NetError::BadConfig {
+                    key: "branch-scale",
+                    value: s.to_string(),
+                    allowed: "1, a number >= 0, 1/sqrt(L), rezero or skipinit".into(),
+                }),
+            },
+        }
+    }
+}
+
+impl From<BranchScale> for String {
+    fn from(b: BranchScale) -> String {
+        b.to_string()
+    }
+}
+
+impl TryFrom<String> for BranchScale {
+    type Error = NetError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// Whether a residual block keeps its skip connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shortcut {
+    /// `x^k = x^(k-1) + alpha * branch`.
+    #[default]
+    Identity,
+    /// `x^k = alpha * branch`: the same blocks without skips (a plain deep network).
+    None,
+}
+
+impl FromStr for Shortcut {
+    type Err = NetError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "identity" => Ok(Shortcut::Identity),
+            "none" => Ok(Shortcut::None),
+            other => Err(NetError::BadConfig {
+                key: "shortcut",
+                value: other.to_string(),
+                allowed: "identity or none".into(),
+            }),
+        }
+    }
+}
+
 /// One network to build, as the user wrote it (specs as strings, so it serialises as typed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,6 +339,12 @@ pub struct NetConfig {
     /// Residual MLP: where the normalization sits.
     #[serde(default, skip_serializing_if = "is_default")]
     pub norm_position: NormPosition,
+    /// Residual MLP: the branch multiplier.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub branch_scale: BranchScale,
+    /// Residual MLP: with or without the skip connection.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub shortcut: Shortcut,
 }
 
 fn is_default<T: Default + PartialEq>(t: &T) -> bool {
@@ -261,6 +376,8 @@ impl NetConfig {
             loss: Loss::Projection,
             norm: Norm::None,
             norm_position: NormPosition::Pre,
+            branch_scale: BranchScale::One,
+            shortcut: Shortcut::Identity,
         }
     }
 
@@ -331,6 +448,17 @@ impl NetConfig {
                 }
             }
             _ => {}
+        }
+        if weight_init.needs_fixup()
+            && (self.branch_scale != BranchScale::One || self.shortcut != Shortcut::Identity)
+        {
+            return Err(NetError::BadConfig {
+                key: "init",
+                value: self.weight_init.clone(),
+                allowed: "fixup with the default branch-scale 1 and shortcut identity (Fixup \
+                          sets its own branch multipliers)"
+                    .into(),
+            });
         }
         if weight_init.needs_fixup() && self.arch != Arch::Resmlp {
             return Err(NetError::BadConfig {

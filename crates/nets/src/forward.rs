@@ -63,6 +63,11 @@ impl DeviceParams {
         self.d2(id)
     }
 
+    /// A scalar parameter as `[1, 1]`, broadcast over a `[batch, n]` tensor.
+    pub fn scalar(&self, id: ParamId) -> Tensor<2> {
+        self.d1(id).unsqueeze::<2>()
+    }
+
     /// A bias as a `[1, n]` row, broadcast over the batch.
     pub fn bias_row(&self, id: Option<ParamId>) -> Option<Tensor<2>> {
         id.map(|id| self.d1(id).unsqueeze::<2>())

@@ -25,9 +25,12 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
-pub use arch::ARCH_KEYS;
+pub use arch::{ARCH_KEYS, TheoryKind};
 pub use backend::{BACKEND_NAMES, BackendKind, device, device_name};
-pub use config::{ARCH_NAMES, Arch, Loss, NORM_NAMES, NetConfig, Norm, NormPosition, ResolvedNet};
+pub use config::{
+    ARCH_NAMES, Arch, BranchScale, Loss, NORM_NAMES, NetConfig, Norm, NormPosition, ResolvedNet,
+    Shortcut,
+};
 pub use error::NetError;
 pub use params::{ParamTensor, Params, build_params};
 pub use probe::{LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, forward_plain, probe};

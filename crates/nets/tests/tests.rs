@@ -4,8 +4,8 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use sigprop_init::Activation;
 use sigprop_nets::{
-    Arch, BackendKind, LayerStats, Loss, NetConfig, Norm, NormPosition, ProbeOptions, build_params,
-    device, forward_plain, measure, probe,
+    Arch, BackendKind, BranchScale, LayerStats, Loss, NetConfig, Norm, NormPosition, ProbeOptions,
+    Shortcut, build_params, device, forward_plain, measure, probe,
 };
 
 fn opts(batch: usize) -> ProbeOptions {
@@ -434,8 +434,18 @@ fn normalization_layers_standardize_what_they_claim() {
 }
 
 #[test]
-fn every_normalized_network_agrees_across_backends() {
+fn every_normalization_and_residual_variant_agrees_across_backends() {
     let mut cases = Vec::new();
+    for (scale, shortcut) in [
+        (BranchScale::InvSqrtDepth, Shortcut::Identity),
+        (BranchScale::Rezero, Shortcut::Identity),
+        (BranchScale::Value(0.5), Shortcut::None),
+    ] {
+        let mut r = NetConfig::new(Arch::Resmlp, 3, 32, "tanh", "xavier-normal");
+        r.branch_scale = scale;
+        r.shortcut = shortcut;
+        cases.push(r);
+    }
     for norm in [Norm::Batch, Norm::Layer, Norm::Rms] {
         let mut m = mlp(4, 32, "tanh", "xavier-normal");
         m.norm = norm;

@@ -7,6 +7,7 @@
 //! order, so an interrupted suite loses nothing that finished and a rerun writes the same
 //! bytes. Charts, report and manifest come last.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -117,7 +118,11 @@ fn run_one(
 ) -> Result<Outcome, RunnerError> {
     let dev = device(spec.backend)?;
     let key = key_of(spec);
-    let theory = predictions(net, spec.batch, critical)?;
+    let theory: HashMap<(String, usize), TheoryCols> = predictions(net, spec.batch, critical)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| ((t.site, t.layer), t.cols))
+        .collect();
     let opts = ProbeOptions {
         batch: spec.batch,
         hist_layers: spec.hist_layers.clone(),
@@ -147,16 +152,10 @@ fn run_one(
         }
         times.push((seed, m.result.times));
         for s in m.result.stats {
-            let t = theory
-                .as_ref()
-                .and_then(|t| t.get(s.layer - 1))
-                .filter(|_| s.site == "layer");
-            let theory = TheoryCols {
-                theory_preact_var: t.map(|t| t.preact_var),
-                theory_act_var: t.map(|t| t.act_var),
-                theory_grad_var: t.map(|t| t.grad_var),
-                theory_wgrad_var: t.map(|t| t.wgrad_var),
-            };
+            let theory = theory
+                .get(&(s.site.clone(), s.layer))
+                .cloned()
+                .unwrap_or_default();
             let run = RunCols {
                 run_id: format!("c{}-s{}", spec.index, seed),
                 seed,

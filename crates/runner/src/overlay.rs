@@ -8,10 +8,11 @@
 //! theory columns are left empty rather than filled with a prediction that does not hold.
 
 use sigprop_init::{Fans, FillContext, Layout, fans};
-use sigprop_nets::{Loss, ResolvedNet};
-use sigprop_theory::{Critical, LayerPrediction, MeanField, critical_sigma_w, predict_mlp};
+use sigprop_nets::{Loss, ResolvedNet, TheoryKind};
+use sigprop_theory::{Critical, MeanField, critical_sigma_w, predict_mlp, predict_resmlp};
 
 use crate::error::RunnerError;
+use crate::rows::TheoryCols;
 
 /// sigma_w for a `critical:` scheme, from the theory crate; `None` for other schemes.
 pub fn critical_for(net: &ResolvedNet) -> Result<Option<f64>, RunnerError> {
@@ -36,7 +37,9 @@ pub fn critical_for(net: &ResolvedNet) -> Result<Option<f64>, RunnerError> {
 /// applies to `net`.
 pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f64>, f64)> {
     let cfg = &net.config;
-    if !cfg.arch.mean_field(cfg) || cfg.loss != Loss::Projection || net.weight_init.lsuv().is_some()
+    if cfg.arch.theory(cfg) == TheoryKind::None
+        || cfg.loss != Loss::Projection
+        || net.weight_init.lsuv().is_some()
     {
         return None;
     }
@@ -69,36 +72,99 @@ pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f6
     Some((sigma_w2, sigma_b2))
 }
 
-/// Per-layer predictions for `net` at `batch`: `None` where the theory does not apply; a
+/// The theory columns of one site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteTheory {
+    /// Site name.
+    pub site: String,
+    /// Layer (block) index.
+    pub layer: usize,
+    /// The predictions.
+    pub cols: TheoryCols,
+}
+
+/// Per-site predictions for `net` at `batch`: `None` where the theory does not apply; a
 /// prediction that fails where it does apply is an error, not an empty column.
 pub fn predictions(
     net: &ResolvedNet,
     batch: usize,
     critical: Option<f64>,
-) -> Result<Option<Vec<LayerPrediction>>, RunnerError> {
+) -> Result<Option<Vec<SiteTheory>>, RunnerError> {
     let Some((sigma_w2, sigma_b2)) = theory_params(net, critical) else {
         return Ok(None);
     };
-    predict_mlp(
-        net.activation,
-        &sigma_w2,
-        sigma_b2,
-        &net.widths,
-        batch,
-        1.0,
-        1.0,
-    )
-    .map(Some)
-    .map_err(|e| {
+    let failed = |e: sigprop_theory::TheoryError| {
         RunnerError::Internal(format!(
             "mean-field prediction for {}: {e}",
             net.config.weight_init
         ))
+    };
+    let cfg = &net.config;
+    Ok(match cfg.arch.theory(cfg) {
+        TheoryKind::None => None,
+        TheoryKind::Mlp => Some(
+            predict_mlp(
+                net.activation,
+                &sigma_w2,
+                sigma_b2,
+                &net.widths,
+                batch,
+                1.0,
+                1.0,
+            )
+            .map_err(failed)?
+            .into_iter()
+            .map(|p| SiteTheory {
+                site: "layer".into(),
+                layer: p.layer,
+                cols: TheoryCols {
+                    theory_preact_var: Some(p.preact_var),
+                    theory_act_var: Some(p.act_var),
+                    theory_grad_var: Some(p.grad_var),
+                    theory_wgrad_var: Some(p.wgrad_var),
+                },
+            })
+            .collect(),
+        ),
+        TheoryKind::Residual {
+            branch_layers,
+            alpha2,
+            shortcut,
+        } => {
+            // Every branch map is [width, width]: one sigma_w^2 for all of them.
+            let w2 = vec![sigma_w2[0]; cfg.depth * branch_layers];
+            Some(
+                predict_resmlp(
+                    net.activation,
+                    &w2,
+                    branch_layers,
+                    sigma_b2,
+                    alpha2,
+                    shortcut,
+                    1.0,
+                )
+                .map_err(failed)?
+                .into_iter()
+                .map(|p| SiteTheory {
+                    site: p.site,
+                    layer: p.block,
+                    cols: TheoryCols {
+                        theory_preact_var: Some(p.preact_var),
+                        theory_act_var: Some(p.act_var),
+                        ..TheoryCols::default()
+                    },
+                })
+                .collect(),
+            )
+        }
     })
 }
 
 /// chi_1 at the fixed point, for equal-variance layers, where the theory applies.
 pub fn chi1(net: &ResolvedNet, critical: Option<f64>) -> Option<f64> {
+    if net.config.arch.theory(&net.config) != TheoryKind::Mlp {
+        return None;
+    }
     let (sigma_w2, sigma_b2) = theory_params(net, critical)?;
     let w2 = *sigma_w2.first()?;
     if sigma_w2.iter().any(|&s| (s - w2).abs() > 1e-12 * w2) {

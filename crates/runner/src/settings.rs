@@ -61,6 +61,10 @@ pub struct Settings {
     pub norm: Option<String>,
     /// Residual MLP: `pre` (inside the branch, default) or `post` (after the add).
     pub norm_position: Option<String>,
+    /// Residual MLP: branch multiplier `1`, a number, `1/sqrt(L)`, `rezero`, `skipinit`.
+    pub branch_scale: Option<String>,
+    /// Residual MLP: `identity` (default) or `none` (no skip connection).
+    pub shortcut: Option<String>,
     /// Refuse configurations whose probed pass is estimated to need more memory than this:
     /// bytes, or a number with `K`, `M`, `G`, `T` (powers of 1024, optional `iB`/`B`).
     /// Default: 80% of the machine's physical memory.
@@ -142,6 +146,8 @@ impl Settings {
             max_memory,
             norm,
             norm_position,
+            branch_scale,
+            shortcut,
         )
     }
 
@@ -261,6 +267,8 @@ impl Settings {
             ("hidden-init", self.hidden_init.is_some()),
             ("norm", self.norm.is_some()),
             ("norm-position", self.norm_position.is_some()),
+            ("branch-scale", self.branch_scale.is_some()),
+            ("shortcut", self.shortcut.is_some()),
         ];
         debug_assert!(
             given
@@ -300,6 +308,16 @@ impl Settings {
         }
         if let Some(n) = &self.norm {
             net.norm = n
+                .parse()
+                .map_err(|e: sigprop_nets::NetError| RunnerError::input(e.to_string()))?;
+        }
+        if let Some(b) = &self.branch_scale {
+            net.branch_scale = b
+                .parse()
+                .map_err(|e: sigprop_nets::NetError| RunnerError::input(e.to_string()))?;
+        }
+        if let Some(c) = &self.shortcut {
+            net.shortcut = c
                 .parse()
                 .map_err(|e: sigprop_nets::NetError| RunnerError::input(e.to_string()))?;
         }

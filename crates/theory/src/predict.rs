@@ -127,6 +127,91 @@ pub fn predict_mlp(
     Ok(layers)
 }
 
+/// The mean-field forward prediction at one site of a residual network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SitePrediction {
+    /// Block index `k`, 1-based.
+    pub block: usize,
+    /// `branch.i` (the input of the branch's `i`-th activation) or `out` (the block output).
+    pub site: String,
+    /// Variance of the site's pre-activation (all have mean 0).
+    pub preact_var: f64,
+    /// Population variance of the site's activation.
+    pub act_var: f64,
+}
+
+/// Forward mean-field predictions for a pre-activation residual MLP at initialization:
+/// `depth` blocks `x^k = s x^(k-1) + alpha u_m`, with `s = 1` (`shortcut`) or 0, a branch of
+/// `m` maps `u_i = phi(u_(i-1)) W_(k,i) + b_(k,i)` from `u_0 = x^(k-1)`, `sigma_w2` one entry
+/// per branch map (block-major). The branch is independent of the skip (its weights have
+/// mean 0), so variances add (Brock, De & Smith 2021; Yang & Schoenholz 2017):
+///
+/// ```text
+/// q_0 = input second moment,   v_0 = q^(k-1),   v_i = sigma_w2 E[phi(sqrt(v_(i-1)) z)^2] + sigma_b2
+/// q^k = s^2 q^(k-1) + alpha^2 v_m
+/// ```
+///
+/// ```
+/// use sigprop_init::Activation;
+/// use sigprop_theory::predict_resmlp;
+/// // ReLU, He branches of two maps: each branch returns the block input's variance, so the
+/// // residual stream doubles every block.
+/// let p = predict_resmlp(Activation::Relu, &[2.0; 6], 2, 0.0, 1.0, true, 1.0).unwrap();
+/// let outs: Vec<f64> = p.iter().filter(|s| s.site == "out").map(|s| s.preact_var).collect();
+/// assert!((outs[2] - 8.0).abs() < 1e-9);
+/// ```
+pub fn predict_resmlp(
+    act: Activation,
+    sigma_w2: &[f64],
+    m: usize,
+    sigma_b2: f64,
+    alpha2: f64,
+    shortcut: bool,
+    input_second_moment: f64,
+) -> Result<Vec<SitePrediction>, TheoryError> {
+    if sigma_w2.is_empty() {
+        return Err(TheoryError::Empty { what: "sigma_w2" });
+    }
+    if m == 0 || !sigma_w2.len().is_multiple_of(m) {
+        return Err(TheoryError::LengthMismatch {
+            what: "sigma_w2",
+            got: sigma_w2.len(),
+            expected: sigma_w2.len().div_ceil(m.max(1)) * m.max(1),
+            rule: "one entry per branch map: blocks x branch layers",
+        });
+    }
+    check_nonnegative("sigma_b2", sigma_b2)?;
+    check_nonnegative("alpha2", alpha2)?;
+    check_nonnegative("input second moment", input_second_moment)?;
+    for &w in sigma_w2 {
+        check_nonnegative("sigma_w2", w)?;
+    }
+    let mut out = Vec::with_capacity(sigma_w2.len() / m * (m + 1));
+    let mut q = input_second_moment;
+    for (k, branch) in sigma_w2.chunks(m).enumerate() {
+        let mut v = q;
+        for (i, &w2) in branch.iter().enumerate() {
+            let mean = expect_preact(act, v, |u| act.phi(u));
+            let m2 = expect_preact(act, v, |u| act.phi(u).powi(2));
+            out.push(SitePrediction {
+                block: k + 1,
+                site: format!("branch.{}", i + 1),
+                preact_var: v,
+                act_var: m2 - mean * mean,
+            });
+            v = w2 * m2 + sigma_b2;
+        }
+        q = if shortcut { q } else { 0.0 } + alpha2 * v;
+        out.push(SitePrediction {
+            block: k + 1,
+            site: "out".into(),
+            preact_var: q,
+            act_var: q,
+        });
+    }
+    Ok(out)
+}
+
 fn validate(
     sigma_w2: &[f64],
     sigma_b2: f64,

@@ -4,7 +4,7 @@
 
 use burn::tensor::Tensor;
 
-use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder};
+use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder, TheoryKind};
 use crate::config::Norm;
 use crate::config::{NetConfig, ResolvedNet};
 use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, linear, normalize};
@@ -77,8 +77,12 @@ impl Architecture for Mlp {
         &["widths", "norm"]
     }
 
-    fn mean_field(&self, cfg: &NetConfig) -> bool {
-        cfg.norm == Norm::None
+    fn theory(&self, cfg: &NetConfig) -> TheoryKind {
+        if cfg.norm == Norm::None {
+            TheoryKind::Mlp
+        } else {
+            TheoryKind::None
+        }
     }
 
     fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {

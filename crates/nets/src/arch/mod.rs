@@ -107,6 +107,21 @@ impl<'a> ParamBuilder<'a> {
         LinearIds { weight, bias }
     }
 
+    /// A learnable scalar `[1]` at `path`, filled by `scheme`.
+    pub fn scalar(&mut self, path: &str, scheme: &Scheme) -> ParamId {
+        let ctx = self.ctx(None);
+        self.push(Job {
+            path: path.to_string(),
+            scheme: scheme.clone(),
+            shape: vec![1],
+            layout: Layout::Bias {
+                fan_in: 1,
+                fan_out: 1,
+            },
+            ctx,
+        })
+    }
+
     /// `<prefix>.weight` `[c, c/g, k, k]` and `<prefix>.bias` `[c]`.
     pub fn conv(
         &mut self,
@@ -136,6 +151,24 @@ impl<'a> ParamBuilder<'a> {
         }));
         ConvIds { weight, bias }
     }
+}
+
+/// How mean-field theory applies to a network.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TheoryKind {
+    /// It does not (normalization, weight sharing, recurrence, ...).
+    None,
+    /// The MLP recursions, forward and backward, at every `layer` site.
+    Mlp,
+    /// The additive forward recursion of a residual MLP at every `branch.i` and `out` site.
+    Residual {
+        /// Linear maps per branch.
+        branch_layers: usize,
+        /// The branch multiplier squared, at initialization.
+        alpha2: f64,
+        /// Whether the skip connection is there.
+        shortcut: bool,
+    },
 }
 
 /// A layer LSUV rescales: its weight is divided by the square root of its target's
@@ -189,11 +222,11 @@ pub(crate) trait Architecture {
     /// width, the initializers, activation, batch and loss.
     fn own_keys(&self) -> &'static [&'static str];
 
-    /// Whether the mean-field predictions of the theory crate describe this network (given
-    /// i.i.d. zero-mean weights and biases and the projection loss).
-    fn mean_field(&self, cfg: &NetConfig) -> bool {
+    /// Which mean-field prediction describes this network (given i.i.d. zero-mean weights
+    /// and biases and the projection loss), if any.
+    fn theory(&self, cfg: &NetConfig) -> TheoryKind {
         let _ = cfg;
-        false
+        TheoryKind::None
     }
 
     /// Sizes of one probed pass for the memory estimate, from the configuration alone:
@@ -203,6 +236,8 @@ pub(crate) trait Architecture {
 
 /// Every architecture's own settings, for telling a misplaced flag from an unknown one.
 pub const ARCH_KEYS: &[&str] = &[
+    "branch-scale",
+    "shortcut",
     "norm",
     "norm-position",
     "widths",
@@ -327,9 +362,9 @@ impl Arch {
         each_arch!(self, a => a.own_keys())
     }
 
-    /// Whether mean-field theory describes this architecture.
-    pub fn mean_field(self, cfg: &NetConfig) -> bool {
-        each_arch!(self, a => a.mean_field(cfg))
+    /// Which mean-field prediction describes `cfg`, if any.
+    pub fn theory(self, cfg: &NetConfig) -> TheoryKind {
+        each_arch!(self, a => a.theory(cfg))
     }
 
     /// See [`Architecture::pass_sizes`].

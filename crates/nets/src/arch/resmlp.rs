@@ -1,24 +1,32 @@
 //! Pre-activation residual MLP: `x^k = x^(k-1) + branch_k(x^(k-1))`, `k = 1..depth`, a
 //! branch `u_0 = x^(k-1)`, `u_i = phi(u_(i-1)) W_(k,i) + b_(k,i)` for `i = 1..m`. Sites per
 //! block: `branch.i` (the activation feeding `W_(k,i)`) and `out` (the block output).
-//! With `--norm`, each branch site's input is normalized (`pre`) or the block output is
+//! `--branch-scale` multiplies each branch by alpha (1, a number, 1/sqrt(L), or a learnable
+//! alpha = 0 for ReZero and SkipInit); `--shortcut none` drops the skip. With `--norm`, each
+//! branch site's input is normalized (`pre`) or the block output is
 //! (`post`). Under Fixup the per-unit biases give way to scalar biases and a multiplier that are 0
 //! and 1 at initialization and so change no value: they are not materialised.
 
 use burn::tensor::Tensor;
-use sigprop_init::{Activation, FixupContext, FixupRole};
+use sigprop_init::{Activation, FixupContext, FixupRole, Scheme};
 
-use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder};
+use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder, ParamId, TheoryKind};
+use crate::config::{BranchScale, Norm, NormPosition, Shortcut};
 use crate::config::{NetConfig, ResolvedNet};
-use crate::config::{Norm, NormPosition};
 use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, linear, normalize};
 
 /// The residual MLP.
 pub(crate) struct Resmlp;
 
+/// One block's handles: its branch's linear maps and, for ReZero and SkipInit, its
+/// learnable branch multiplier.
+pub(crate) struct Block {
+    branch: Vec<LinearIds>,
+    alpha: Option<ParamId>,
+}
+
 impl Architecture for Resmlp {
-    /// Per block, its branch's linear maps.
-    type Layout = Vec<Vec<LinearIds>>;
+    type Layout = Vec<Block>;
 
     fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout {
         let net = b.net;
@@ -26,7 +34,7 @@ impl Architecture for Resmlp {
         let fixup = net.is_fixup();
         (1..=depth)
             .map(|k| {
-                (1..=m)
+                let branch = (1..=m)
                     .map(|i| {
                         let role = if i == m {
                             FixupRole::BranchLast
@@ -42,7 +50,13 @@ impl Architecture for Resmlp {
                         let prefix = format!("blocks.{k}.branch.{i}");
                         b.linear(&prefix, (w, w), &net.weight_init, ctx, !fixup)
                     })
-                    .collect()
+                    .collect();
+                let alpha = net
+                    .config
+                    .branch_scale
+                    .learnable()
+                    .then(|| b.scalar(&format!("blocks.{k}.alpha"), &Scheme::Zeros));
+                Block { branch, alpha }
             })
             .collect()
     }
@@ -68,10 +82,12 @@ impl Architecture for Resmlp {
             NormPosition::Pre => (norm, Norm::None),
             NormPosition::Post => (Norm::None, norm),
         };
+        let scale = net.config.branch_scale;
+        let fixed = scale.at_init(net.config.depth);
         let mut x = x;
-        for (k, branch) in blocks.iter().enumerate() {
+        for (k, block) in blocks.iter().enumerate() {
             let mut u = x.clone();
-            for (i, ids) in branch.iter().enumerate() {
+            for (i, ids) in block.branch.iter().enumerate() {
                 let site = format!("branch.{}", i + 1);
                 let s = SiteIn {
                     site: &site,
@@ -82,7 +98,16 @@ impl Architecture for Resmlp {
                 let h = rec.site(s, normalize(pre, u));
                 u = linear(p, *ids, h);
             }
-            let out = normalize(post, x + u);
+            let u = match (block.alpha, scale) {
+                (Some(alpha), _) => u * p.scalar(alpha),
+                (None, BranchScale::One) => u,
+                (None, _) => u.mul_scalar(fixed),
+            };
+            let sum = match net.config.shortcut {
+                Shortcut::Identity => x + u,
+                Shortcut::None => u,
+            };
+            let out = normalize(post, sum);
             let s = SiteIn {
                 site: "out",
                 layer: k + 1,
@@ -111,7 +136,25 @@ impl Architecture for Resmlp {
     }
 
     fn own_keys(&self) -> &'static [&'static str] {
-        &["branch-layers", "norm", "norm-position"]
+        &[
+            "branch-layers",
+            "norm",
+            "norm-position",
+            "branch-scale",
+            "shortcut",
+        ]
+    }
+
+    fn theory(&self, cfg: &NetConfig) -> TheoryKind {
+        if cfg.norm != Norm::None {
+            return TheoryKind::None;
+        }
+        let alpha = cfg.branch_scale.at_init(cfg.depth);
+        TheoryKind::Residual {
+            branch_layers: cfg.branch_layers,
+            alpha2: alpha * alpha,
+            shortcut: cfg.shortcut == Shortcut::Identity,
+        }
     }
 
     fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {

@@ -941,3 +941,73 @@ fn residual_streams_follow_the_additive_recursion_and_its_scalings() {
         );
     }
 }
+
+#[test]
+fn brock2021_signal_propagation_plots_separate_the_residual_variants() {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/brock2021.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b");
+    sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    for chart in ["spp_var.png", "spp_sq_mean.png", "spp_branch_var.png"] {
+        assert!(out.join(chart).is_file(), "no {chart}");
+    }
+    let s = out.join("summary.csv");
+    let a = out.join("aggregate.csv");
+    // Seed means of an SPP statistic at every block, by configuration label.
+    let spp = |label: &str, stat: &str| -> Vec<f64> {
+        let config = records(&s)
+            .into_iter()
+            .find(|r| &r[col(&s, "label")] == label)
+            .map(|r| r[col(&s, "config")].to_string())
+            .unwrap();
+        records(&a)
+            .iter()
+            .filter(|r| {
+                r[col(&a, "config")] == *config
+                    && &r[col(&a, "site")] == "out"
+                    && &r[col(&a, "stat")] == stat
+            })
+            .map(|r| r[col(&a, "mean")].parse().unwrap())
+            .collect()
+    };
+    let summary = |label: &str, c: &str| -> String {
+        let row = records(&s)
+            .into_iter()
+            .find(|r| &r[col(&s, "label")] == label)
+            .unwrap();
+        row[col(&s, c)].to_string()
+    };
+    // No normalization, alpha = 1: the stream doubles every block (rate ln 2 per block
+    // inside the seeds' interval).
+    assert_eq!(summary("none / 1", "verdict"), "exploding");
+    let (lo, hi): (f64, f64) = (
+        summary("none / 1", "fwd_slope_lo").parse().unwrap(),
+        summary("none / 1", "fwd_slope_hi").parse().unwrap(),
+    );
+    assert!(lo <= 2f64.ln() && 2f64.ln() <= hi, "[{lo}, {hi}]");
+    // 1/sqrt(L): within a factor 3 over the 50 blocks.
+    let v = spp("none / 1/sqrt(L)", "spp_var");
+    assert_eq!(v.len(), 50);
+    assert!(v[49] / v[0] < 3.0, "{} -> {}", v[0], v[49]);
+    // BatchNorm in the branches: each branch adds about the same variance, so the stream
+    // grows linearly, doubling from block 25 to block 50 (exponential growth would not).
+    let v = spp("batch / 1", "spp_var");
+    let ratio = v[49] / v[24];
+    assert!((1.6..2.4).contains(&ratio), "BN stream 25 -> 50: x{ratio}");
+    assert_eq!(summary("batch / 1", "fwd_form"), "power-law");
+    // ReZero: the branch contributes exactly nothing; every block output is the input.
+    for label in ["none / rezero", "batch / rezero"] {
+        assert!(
+            spp(label, "spp_branch_var").iter().all(|&b| b == 0.0),
+            "{label}"
+        );
+        let v = spp(label, "spp_var");
+        assert!(v.iter().all(|&x| x == v[0]), "{label}");
+    }
+}

@@ -155,6 +155,7 @@ pub const CHART_PREFIXES: &[&str] = &[
     "preact_var",
     "grad_var",
     "wgrad_var",
+    "spp_",
     "dead_frac",
     "saturated_frac",
     "hist_",
@@ -214,6 +215,22 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                 "wgrad_var",
                 "Weight-gradient variance Var(dL/dW)",
                 "Var(dL/dW)",
+            ),
+            // Signal-propagation plots (Brock, De & Smith 2021), residual networks only.
+            (
+                "spp_var",
+                "SPP: average channel variance of the block output",
+                "mean channel variance",
+            ),
+            (
+                "spp_sq_mean",
+                "SPP: average squared channel mean of the block output",
+                "mean squared channel mean",
+            ),
+            (
+                "spp_branch_var",
+                "SPP: average channel variance of the residual branch",
+                "mean channel variance",
             ),
         ];
         let fractions = [

@@ -23,7 +23,7 @@ use crate::error::RunnerError;
 use crate::experiment::Experiment;
 use crate::output::{keyed_csv, plain_csv, write_atomic};
 use crate::overlay::{chi1, critical_for, predictions};
-use crate::rows::{AggRow, ConfigKey, HistRow, LayerRow, RunCols, SummaryRow, TheoryCols};
+use crate::rows::{AggRow, ConfigKey, HistRow, LayerRow, RunCols, SppCols, SummaryRow, TheoryCols};
 use crate::settings::RunSpec;
 use crate::summary::{Extra, summarize};
 
@@ -151,7 +151,19 @@ fn run_one(
             lsuv_totals.push(m.lsuv.iter().map(|l| l.0).sum());
         }
         times.push((seed, m.result.times));
+        // Each block output's branch site, for its signal-propagation-plot columns.
+        let branches: HashMap<usize, sigprop_nets::LayerStats> = m
+            .result
+            .stats
+            .iter()
+            .filter(|s| s.site == "branch")
+            .map(|s| (s.layer, s.clone()))
+            .collect();
         for s in m.result.stats {
+            let spp = match branches.get(&s.layer) {
+                Some(b) if s.site == "out" => SppCols::of(&s, b),
+                _ => SppCols::default(),
+            };
             let theory = theory
                 .get(&(s.site.clone(), s.layer))
                 .cloned()
@@ -163,6 +175,7 @@ fn run_one(
             layers.push(LayerRow {
                 run,
                 stats: s,
+                spp,
                 theory,
             });
         }

@@ -48,13 +48,15 @@ pub struct LayerRow {
     pub run: RunCols,
     /// The measured statistics of one site.
     pub stats: LayerStats,
+    /// Signal-propagation-plot columns (residual block outputs only).
+    pub spp: SppCols,
     /// The mean-field predictions for the same layer.
     pub theory: TheoryCols,
 }
 
 impl Serialize for LayerRow {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        (&self.run, &self.stats, &self.theory).serialize(s)
+        (&self.run, &self.stats, &self.spp, &self.theory).serialize(s)
     }
 }
 
@@ -65,6 +67,31 @@ pub struct RunCols {
     pub run_id: String,
     /// Seed.
     pub seed: u64,
+}
+
+/// The signal-propagation-plot columns of `layers.csv` (Brock, De & Smith 2021), filled at
+/// each residual block output (`out`), empty elsewhere. A "channel" is a unit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SppCols {
+    /// Mean over channels of the squared channel mean (over the batch) of the block output:
+    /// `(act_var - act_batch_var) + act_mean^2`, exactly, from the population statistics.
+    pub spp_sq_mean: Option<f64>,
+    /// Mean over channels of the channel variance of the block output (`act_batch_var`).
+    pub spp_var: Option<f64>,
+    /// Mean over channels of the channel variance of the scaled residual branch before the
+    /// add (`act_batch_var` of the block's `branch` site).
+    pub spp_branch_var: Option<f64>,
+}
+
+impl SppCols {
+    /// The columns of a block output `out` whose branch site is `branch`.
+    pub fn of(out: &LayerStats, branch: &LayerStats) -> SppCols {
+        SppCols {
+            spp_sq_mean: Some((out.act_var - out.act_batch_var) + out.act_mean * out.act_mean),
+            spp_var: Some(out.act_batch_var),
+            spp_branch_var: Some(branch.act_batch_var),
+        }
+    }
 }
 
 /// The mean-field columns of `layers.csv`: empty where the theory does not apply.
@@ -94,6 +121,9 @@ pub const STATS: &[&str] = &[
     "dead_frac",
     "saturated_frac",
     "nonfinite",
+    "spp_sq_mean",
+    "spp_var",
+    "spp_branch_var",
 ];
 
 impl LayerRow {
@@ -112,6 +142,9 @@ impl LayerRow {
             "dead_frac" => self.stats.dead_frac,
             "saturated_frac" => self.stats.saturated_frac,
             "nonfinite" => self.stats.nonfinite as f64,
+            "spp_sq_mean" => self.spp.spp_sq_mean.unwrap_or(f64::NAN),
+            "spp_var" => self.spp.spp_var.unwrap_or(f64::NAN),
+            "spp_branch_var" => self.spp.spp_branch_var.unwrap_or(f64::NAN),
             _ => f64::NAN,
         }
     }

@@ -334,6 +334,7 @@ mod tests {
                             nonfinite_forward: u64::from(bad),
                             ..LayerStats::default()
                         },
+                        spp: Default::default(),
                         theory: Default::default(),
                     });
                 }

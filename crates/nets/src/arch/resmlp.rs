@@ -1,6 +1,7 @@
 //! Pre-activation residual MLP: `x^k = x^(k-1) + branch_k(x^(k-1))`, `k = 1..depth`, a
 //! branch `u_0 = x^(k-1)`, `u_i = phi(u_(i-1)) W_(k,i) + b_(k,i)` for `i = 1..m`. Sites per
 //! block: `branch.i` (the activation feeding `W_(k,i)`) and `out` (the block output).
+//! The scaled branch output before the add is a site of its own (`branch`, no activation).
 //! `--branch-scale` multiplies each branch by alpha (1, a number, 1/sqrt(L), or a learnable
 //! alpha = 0 for ReZero and SkipInit); `--shortcut none` drops the skip. With `--norm`, each
 //! branch site's input is normalized (`pre`) or the block output is
@@ -103,6 +104,14 @@ impl Architecture for Resmlp {
                 (None, BranchScale::One) => u,
                 (None, _) => u.mul_scalar(fixed),
             };
+            // The scaled branch before the add: its own site, for signal-propagation plots.
+            let s = SiteIn {
+                site: "branch",
+                layer: k + 1,
+                act: Activation::Linear,
+                weight: None,
+            };
+            let u = rec.site(s, u);
             let sum = match net.config.shortcut {
                 Shortcut::Identity => x + u,
                 Shortcut::None => u,

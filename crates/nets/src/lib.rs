@@ -32,6 +32,7 @@ pub use config::{
     Shortcut,
 };
 pub use error::NetError;
+pub use forward::NORM_EPS;
 pub use params::{ParamTensor, Params, build_params};
 pub use probe::{LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, forward_plain, probe};
 pub use stats::LayerStats;

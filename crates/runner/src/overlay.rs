@@ -8,8 +8,12 @@
 //! theory columns are left empty rather than filled with a prediction that does not hold.
 
 use sigprop_init::{Fans, FillContext, Layout, fans};
+use sigprop_nets::NORM_EPS;
 use sigprop_nets::{Loss, ResolvedNet, TheoryKind};
-use sigprop_theory::{Critical, MeanField, critical_sigma_w, predict_mlp, predict_resmlp};
+use sigprop_theory::{
+    Critical, MeanField, SampleNorm, critical_sigma_w, predict_mlp, predict_normalized_mlp,
+    predict_resmlp,
+};
 
 use crate::error::RunnerError;
 use crate::rows::TheoryCols;
@@ -102,7 +106,7 @@ pub fn predictions(
     let cfg = &net.config;
     Ok(match cfg.arch.theory(cfg) {
         TheoryKind::None => None,
-        TheoryKind::Mlp => Some(
+        TheoryKind::Mlp => Some(mlp_sites(
             predict_mlp(
                 net.activation,
                 &sigma_w2,
@@ -112,20 +116,26 @@ pub fn predictions(
                 1.0,
                 1.0,
             )
-            .map_err(failed)?
-            .into_iter()
-            .map(|p| SiteTheory {
-                site: "layer".into(),
-                layer: p.layer,
-                cols: TheoryCols {
-                    theory_preact_var: Some(p.preact_var),
-                    theory_act_var: Some(p.act_var),
-                    theory_grad_var: Some(p.grad_var),
-                    theory_wgrad_var: Some(p.wgrad_var),
+            .map_err(failed)?,
+        )),
+        TheoryKind::SampleNormMlp { rms } => Some(mlp_sites(
+            predict_normalized_mlp(
+                net.activation,
+                &sigma_w2,
+                sigma_b2,
+                &net.widths,
+                batch,
+                1.0,
+                1.0,
+                if rms {
+                    SampleNorm::Rms
+                } else {
+                    SampleNorm::Layer
                 },
-            })
-            .collect(),
-        ),
+                NORM_EPS,
+            )
+            .map_err(failed)?,
+        )),
         TheoryKind::Residual {
             branch_layers,
             alpha2,
@@ -158,6 +168,23 @@ pub fn predictions(
             )
         }
     })
+}
+
+/// An MLP's per-layer predictions as the theory columns of its `layer` sites.
+fn mlp_sites(layers: Vec<sigprop_theory::LayerPrediction>) -> Vec<SiteTheory> {
+    layers
+        .into_iter()
+        .map(|p| SiteTheory {
+            site: "layer".into(),
+            layer: p.layer,
+            cols: TheoryCols {
+                theory_preact_var: Some(p.preact_var),
+                theory_act_var: Some(p.act_var),
+                theory_grad_var: Some(p.grad_var),
+                theory_wgrad_var: Some(p.wgrad_var),
+            },
+        })
+        .collect()
 }
 
 /// chi_1 at the fixed point, for equal-variance layers, where the theory applies.

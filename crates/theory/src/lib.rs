@@ -34,5 +34,8 @@ pub use legendre::gauss_legendre;
 pub use meanfield::{CRITICAL_TOL, MeanField, Phase};
 pub use moments::{expect_pair, expect_preact};
 pub use phase::{PhaseGrid, phase_grid};
-pub use predict::{LayerPrediction, SitePrediction, predict_mlp, predict_resmlp};
+pub use predict::{
+    LayerPrediction, SampleNorm, SitePrediction, predict_mlp, predict_normalized_mlp,
+    predict_resmlp,
+};
 pub use quadrature::{PANEL, RANGE, expect_with_magnitude, gauss_expect, gauss_expect_2d};

@@ -127,6 +127,109 @@ pub fn predict_mlp(
     Ok(layers)
 }
 
+/// Per-sample normalization of an MLP's pre-activations, for [`predict_normalized_mlp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleNorm {
+    /// LayerNorm: subtract the sample's mean over features, divide by its standard deviation.
+    Layer,
+    /// RMSNorm: divide by the root mean square over features.
+    Rms,
+}
+
+/// Mean-field predictions for an MLP whose pre-activations are normalized per sample
+/// (LayerNorm or RMSNorm, gain 1, bias 0, `eps`): `u^l = h^(l-1) W^l + b^l`,
+/// `z^l = norm(u^l)`, `h^l = phi(z^l)`, columns as [`predict_mlp`]'s with `z` the normalized
+/// pre-activation.
+///
+/// At infinite width the normalized `z^l` is `N(0, s_l / (s_l + eps))` whatever the scale
+/// of the weights, with `s_l = sigma_w2 E[(h^(l-1))^2] + sigma_b2` the variance of `u^l`.
+/// Backward, the normalization divides the gradient by `sqrt(s_l + eps)` (and projects out
+/// the one or two directions it removed; to leading order in 1/N that loss of variance is
+/// cancelled by the spread of the per-sample scale, E[1/sigma^2] > 1/E[sigma^2], and both are
+/// left out), so a layer scales `Var(dL/dh)` by
+/// `sigma_w2 (N_l / N_(l-1)) E[phi'(z)^2] / (s_l + eps)`: without bias,
+/// `E[phi'^2] / E[phi^2]` of the previous layer, independent of `sigma_w2`. For ReLU that
+/// is 1 (flat gradients); for tanh about 1.18 per layer (exploding gradients).
+///
+/// ```
+/// use sigprop_init::Activation;
+/// use sigprop_theory::{SampleNorm, predict_normalized_mlp};
+/// let w = [4096usize; 6];
+/// let p = predict_normalized_mlp(Activation::Relu, &[2.0; 5], 0.0, &w, 64, 1.0, 1.0, SampleNorm::Layer, 1e-5).unwrap();
+/// assert!(p.iter().all(|l| (l.preact_var - 1.0).abs() < 1e-4));
+/// // ReLU: E[phi'^2] = E[phi^2] = 1/2 at unit variance, so gradients stay flat.
+/// assert!((p[1].grad_var / p[4].grad_var - 1.0).abs() < 1e-2);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn predict_normalized_mlp(
+    act: Activation,
+    sigma_w2: &[f64],
+    sigma_b2: f64,
+    widths: &[usize],
+    batch: usize,
+    input_second_moment: f64,
+    output_grad_var: f64,
+    norm: SampleNorm,
+    eps: f64,
+) -> Result<Vec<LayerPrediction>, TheoryError> {
+    validate(
+        sigma_w2,
+        sigma_b2,
+        widths,
+        batch,
+        input_second_moment,
+        output_grad_var,
+    )?;
+    check_nonnegative("eps", eps)?;
+    let depth = sigma_w2.len();
+    let mut layers = Vec::with_capacity(depth);
+    let mut dphi2 = Vec::with_capacity(depth);
+    let mut s_pre = Vec::with_capacity(depth);
+    let mut h_m2 = input_second_moment;
+    for (l, &w2) in sigma_w2.iter().enumerate() {
+        let s = w2 * h_m2 + sigma_b2;
+        let q = s / (s + eps);
+        let mean = expect_preact(act, q, |u| act.phi(u));
+        let m2 = expect_preact(act, q, |u| act.phi(u).powi(2));
+        dphi2.push(expect_preact(act, q, |u| act.dphi(u).powi(2)));
+        s_pre.push(s);
+        layers.push(LayerPrediction {
+            layer: l + 1,
+            preact_var: q,
+            act_mean: mean,
+            act_var: m2 - mean * mean,
+            act_second_moment: m2,
+            grad_var: f64::NAN,
+            act_grad_var: f64::NAN,
+            wgrad_var: f64::NAN,
+        });
+        h_m2 = m2;
+    }
+    // LayerNorm and RMSNorm agree at infinite width (the sample mean of u vanishes there).
+    let _ = norm;
+    let mut act_grad_var = output_grad_var;
+    for l in (0..depth).rev() {
+        if l + 1 < depth {
+            let ratio = widths[l + 2] as f64 / widths[l + 1] as f64;
+            // dL/du^(l+1) = dL/dz^(l+1) over sqrt(s + eps).
+            let du = layers[l + 1].grad_var / (s_pre[l + 1] + eps);
+            act_grad_var = sigma_w2[l + 1] * ratio * du;
+        }
+        let grad_var = dphi2[l] * act_grad_var;
+        let h_prev_m2 = if l == 0 {
+            input_second_moment
+        } else {
+            layers[l - 1].act_second_moment
+        };
+        let du = grad_var / (s_pre[l] + eps);
+        let layer = &mut layers[l];
+        layer.act_grad_var = act_grad_var;
+        layer.grad_var = grad_var;
+        layer.wgrad_var = batch as f64 * h_prev_m2 * du;
+    }
+    Ok(layers)
+}
+
 /// The mean-field forward prediction at one site of a residual network.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SitePrediction {

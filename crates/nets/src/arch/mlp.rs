@@ -78,10 +78,12 @@ impl Architecture for Mlp {
     }
 
     fn theory(&self, cfg: &NetConfig) -> TheoryKind {
-        if cfg.norm == Norm::None {
-            TheoryKind::Mlp
-        } else {
-            TheoryKind::None
+        match cfg.norm {
+            Norm::None => TheoryKind::Mlp,
+            Norm::Layer => TheoryKind::SampleNormMlp { rms: false },
+            Norm::Rms => TheoryKind::SampleNormMlp { rms: true },
+            // Batch statistics couple the samples: Yang et al. 2019's theory, not this one.
+            Norm::Batch => TheoryKind::None,
         }
     }
 

@@ -160,6 +160,12 @@ pub enum TheoryKind {
     None,
     /// The MLP recursions, forward and backward, at every `layer` site.
     Mlp,
+    /// The MLP recursions with each pre-activation normalized per sample (LayerNorm, or
+    /// RMSNorm when `rms`).
+    SampleNormMlp {
+        /// RMSNorm rather than LayerNorm.
+        rms: bool,
+    },
     /// The additive forward recursion of a residual MLP at every `branch.i` and `out` site.
     Residual {
         /// Linear maps per branch.

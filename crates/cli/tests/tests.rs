@@ -940,6 +940,17 @@ fn residual_streams_follow_the_additive_recursion_and_its_scalings() {
             "seed {seed}: {rows:?}"
         );
     }
+    // ... while every block's alpha has a non-zero gradient (training can move it).
+    let alphas: Vec<f64> = records(&l)
+        .iter()
+        .filter(|r| &r[col(&l, "site")] == "branch")
+        .map(|r| r[col(&l, "scale_grad")].parse().unwrap())
+        .collect();
+    assert_eq!(alphas.len(), 2 * 8);
+    assert!(
+        alphas.iter().all(|g| g.is_finite() && *g != 0.0),
+        "{alphas:?}"
+    );
 }
 
 #[test]

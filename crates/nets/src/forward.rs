@@ -136,6 +136,8 @@ pub(crate) struct SiteIn<'a> {
     pub layer: usize,
     pub act: Activation,
     pub weight: Option<WeightGrad>,
+    /// A learnable multiplier applied at this site (ReZero's alpha): its gradient is read.
+    pub scale: Option<ParamId>,
 }
 
 /// Receives every site of the forward pass.

@@ -87,6 +87,7 @@ struct Site {
     pz: Tensor<2>,
     ph: Tensor<2>,
     weight: Option<WeightGrad>,
+    scale: Option<ParamId>,
     saturation: Option<f64>,
 }
 
@@ -113,6 +114,7 @@ impl Recorder for Probing {
             pz,
             ph,
             weight: s.weight,
+            scale: s.scale,
             saturation: saturation_threshold(s.act),
         });
         h
@@ -203,10 +205,15 @@ pub fn probe(
                 )
             })
         };
+        let sg = s.scale.and_then(|id| match p.get(id) {
+            Some(DeviceParam::D1(a)) => a.grad(&grads).map(|g| g.reshape([1, 1])),
+            _ => None,
+        });
         let gz = push_opt(&mut red, gz);
         let gh = push_opt(&mut red, gh);
         let wg = push_opt(&mut red, wg);
-        handles.push((z, h, gz, gh, wg));
+        let sg = push_opt(&mut red, sg);
+        handles.push((z, h, gz, gh, wg, sg));
     }
     let sums = red.finish()?;
     let weight_var = |w: &Option<WeightGrad>| {
@@ -219,10 +226,10 @@ pub fn probe(
         .sites
         .iter()
         .zip(&handles)
-        .map(|(s, &(z, h, gz, gh, wg))| {
+        .map(|(s, &(z, h, gz, gh, wg, sg))| {
             let (z, h) = (&sums[z], &sums[h]);
             let get = |i: Option<usize>| i.map(|i| &sums[i]);
-            let (gz, gh, wg) = (get(gz), get(gh), get(wg));
+            let (gz, gh, wg, sg) = (get(gz), get(gh), get(wg), get(sg));
             let nonfinite = z.nonfinite
                 + h.nonfinite
                 + gz.map_or(0, |g| g.nonfinite)
@@ -244,6 +251,7 @@ pub fn probe(
                 saturated_frac: z.sat_frac,
                 nonfinite,
                 nonfinite_forward: z.nonfinite + h.nonfinite,
+                scale_grad: sg.map_or(nan, |g| g.mean),
             }
         })
         .collect();

@@ -53,6 +53,9 @@ pub struct LayerStats {
     pub nonfinite: u64,
     /// The part of `nonfinite` in the forward pass (z^l and h^l): where an overflow starts.
     pub nonfinite_forward: u64,
+    /// dL/dalpha of the learnable multiplier applied at this site (ReZero, SkipInit: a
+    /// residual block's `branch` site); NaN where there is none.
+    pub scale_grad: f64,
 }
 
 /// What to compute for one tensor.

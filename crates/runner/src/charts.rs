@@ -253,7 +253,16 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                     if !has_positive(&b) {
                         continue;
                     }
-                    let title = format!("{what}{}: {band}", g.title);
+                    // Say so where no mean-field line can be drawn, rather than leaving
+                    // the reader to wonder where it went.
+                    let note = if matches!(stat, "preact_var" | "grad_var" | "wgrad_var")
+                        && b.iter().all(|b| b.theory.is_none())
+                    {
+                        " (no mean-field prediction applies)"
+                    } else {
+                        ""
+                    };
+                    let title = format!("{what}{}: {band}{note}", g.title);
                     let stem = dir.join(format!("{stat}{}", g.suffix));
                     files.extend(
                         if fraction {

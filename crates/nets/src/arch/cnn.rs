@@ -53,6 +53,7 @@ impl Architecture for Cnn {
                 layer: l + 1,
                 act: net.activation,
                 weight: Some(WeightGrad::Leaf(ids.weight)),
+                scale: None,
             };
             h = rec.site(site, z);
         }

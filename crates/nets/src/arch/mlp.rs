@@ -51,6 +51,7 @@ impl Architecture for Mlp {
                 layer: l + 1,
                 act: net.activation,
                 weight: Some(WeightGrad::Leaf(ids.weight)),
+                scale: None,
             };
             h = rec.site(site, z);
         }

@@ -95,6 +95,7 @@ impl Architecture for Resmlp {
                     layer: k + 1,
                     act: net.activation,
                     weight: Some(WeightGrad::Leaf(ids.weight)),
+                    scale: None,
                 };
                 let h = rec.site(s, normalize(pre, u));
                 u = linear(p, *ids, h);
@@ -110,6 +111,7 @@ impl Architecture for Resmlp {
                 layer: k + 1,
                 act: Activation::Linear,
                 weight: None,
+                scale: block.alpha,
             };
             let u = rec.site(s, u);
             let sum = match net.config.shortcut {
@@ -122,6 +124,7 @@ impl Architecture for Resmlp {
                 layer: k + 1,
                 act: Activation::Linear,
                 weight: None,
+                scale: None,
             };
             x = rec.site(s, out);
         }

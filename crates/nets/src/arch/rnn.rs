@@ -68,6 +68,7 @@ impl Architecture for Rnn {
                 layer: t,
                 act: net.activation,
                 weight,
+                scale: None,
             };
             h = rec.site(site, z);
         }

@@ -54,16 +54,7 @@ pub fn variance_chart(
 ) -> Result<Vec<PathBuf>, PlotError> {
     let scale = if log_y { Scale::Log10 } else { Scale::Linear };
     check(title, bands)?;
-    let values = bands.iter().flat_map(|b| {
-        let theory = b.theory.iter().flatten();
-        b.mean
-            .iter()
-            .chain(&b.hi)
-            .chain(&b.lo)
-            .chain(theory)
-            .copied()
-    });
-    let y_range = axis::padded_range(values, scale);
+    let y_range = axis::padded_range(drawn_values(bands), scale);
     output::render(
         out_stem,
         &LineChart {
@@ -140,15 +131,7 @@ pub fn small_multiples_chart(
     let y_range = if fraction {
         -0.02..1.02
     } else {
-        let values = panels.iter().flat_map(|p| &p.bands).flat_map(|b| {
-            let theory = b.theory.iter().flatten();
-            b.mean
-                .iter()
-                .chain(&b.hi)
-                .chain(&b.lo)
-                .chain(theory)
-                .copied()
-        });
+        let values = panels.iter().flat_map(|p| drawn_values(&p.bands));
         axis::padded_range(values, scale)
     };
     let charts: Vec<LineChart<'_>> = panels
@@ -206,6 +189,19 @@ impl Figure for GridChart<'_> {
             style::HEIGHT * self.rows() as u32 + GRID_TITLE_ROW,
         )
     }
+}
+
+/// Every value a chart of `bands` draws (means, band edges, theory), for its y range.
+fn drawn_values(bands: &[Band]) -> impl Iterator<Item = f64> + '_ {
+    bands.iter().flat_map(|b| {
+        let theory = b.theory.iter().flatten();
+        b.mean
+            .iter()
+            .chain(&b.hi)
+            .chain(&b.lo)
+            .chain(theory)
+            .copied()
+    })
 }
 
 /// Every vector of a band has one value per `x`.

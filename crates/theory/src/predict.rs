@@ -107,24 +107,51 @@ pub fn predict_mlp(
 
     // Backward: Var(dL/dh^depth) is the loss's; each layer below scales it by
     // sigma_w2 (N_(l+1) / N_l) E[phi'^2].
-    let mut act_grad_var = output_grad_var;
-    for l in (0..depth).rev() {
-        if l + 1 < depth {
-            let ratio = widths[l + 2] as f64 / widths[l + 1] as f64;
-            act_grad_var = sigma_w2[l + 1] * ratio * layers[l + 1].grad_var;
-        }
-        let grad_var = dphi2[l] * act_grad_var;
-        let h_prev_m2 = if l == 0 {
-            input_second_moment
-        } else {
-            layers[l - 1].act_second_moment
-        };
-        let layer = &mut layers[l];
-        layer.act_grad_var = act_grad_var;
-        layer.grad_var = grad_var;
-        layer.wgrad_var = batch as f64 * h_prev_m2 * grad_var;
-    }
+    let top = Backward {
+        sigma_w2,
+        widths,
+        batch,
+        input_second_moment,
+        output_grad_var,
+    };
+    top.fill(&mut layers, &dphi2, |_| 1.0);
     Ok(layers)
+}
+
+/// The backward recursion shared by the MLP predictions.
+struct Backward<'a> {
+    sigma_w2: &'a [f64],
+    widths: &'a [usize],
+    batch: usize,
+    input_second_moment: f64,
+    output_grad_var: f64,
+}
+
+impl Backward<'_> {
+    /// Fill the gradient columns of `layers` (forward columns set, `dphi2[l]` =
+    /// E[phi'(z^l)^2]), from the top down. `du(l)` turns Var(dL/dz^l) into the variance of
+    /// the gradient at the weights' output (1 without normalization; 1/(s_l + eps) when z^l
+    /// is a normalized s_l-variance pre-activation).
+    fn fill(&self, layers: &mut [LayerPrediction], dphi2: &[f64], du: impl Fn(usize) -> f64) {
+        let depth = layers.len();
+        let mut act_grad_var = self.output_grad_var;
+        for l in (0..depth).rev() {
+            if l + 1 < depth {
+                let ratio = self.widths[l + 2] as f64 / self.widths[l + 1] as f64;
+                act_grad_var = self.sigma_w2[l + 1] * ratio * layers[l + 1].grad_var * du(l + 1);
+            }
+            let grad_var = dphi2[l] * act_grad_var;
+            let h_prev_m2 = if l == 0 {
+                self.input_second_moment
+            } else {
+                layers[l - 1].act_second_moment
+            };
+            let layer = &mut layers[l];
+            layer.act_grad_var = act_grad_var;
+            layer.grad_var = grad_var;
+            layer.wgrad_var = self.batch as f64 * h_prev_m2 * grad_var * du(l);
+        }
+    }
 }
 
 /// Per-sample normalization of an MLP's pre-activations, for [`predict_normalized_mlp`].
@@ -207,26 +234,14 @@ pub fn predict_normalized_mlp(
     }
     // LayerNorm and RMSNorm agree at infinite width (the sample mean of u vanishes there).
     let _ = norm;
-    let mut act_grad_var = output_grad_var;
-    for l in (0..depth).rev() {
-        if l + 1 < depth {
-            let ratio = widths[l + 2] as f64 / widths[l + 1] as f64;
-            // dL/du^(l+1) = dL/dz^(l+1) over sqrt(s + eps).
-            let du = layers[l + 1].grad_var / (s_pre[l + 1] + eps);
-            act_grad_var = sigma_w2[l + 1] * ratio * du;
-        }
-        let grad_var = dphi2[l] * act_grad_var;
-        let h_prev_m2 = if l == 0 {
-            input_second_moment
-        } else {
-            layers[l - 1].act_second_moment
-        };
-        let du = grad_var / (s_pre[l] + eps);
-        let layer = &mut layers[l];
-        layer.act_grad_var = act_grad_var;
-        layer.grad_var = grad_var;
-        layer.wgrad_var = batch as f64 * h_prev_m2 * du;
-    }
+    let top = Backward {
+        sigma_w2,
+        widths,
+        batch,
+        input_second_moment,
+        output_grad_var,
+    };
+    top.fill(&mut layers, &dphi2, |l| 1.0 / (s_pre[l] + eps));
     Ok(layers)
 }
 

@@ -72,9 +72,6 @@ pub struct NetArgs {
     /// Units or channels per layer [default: 256].
     #[arg(long)]
     pub width: Option<usize>,
-    /// MLP widths N_0..N_depth, comma-separated (overrides --width).
-    #[arg(long, value_delimiter = ',')]
-    pub widths: Option<Vec<usize>>,
     /// Batch size [default: 128].
     #[arg(long)]
     pub batch: Option<usize>,
@@ -90,40 +87,61 @@ pub struct NetArgs {
     /// Run this one seed instead.
     #[arg(long, conflicts_with = "seeds")]
     pub seed: Option<u64>,
-    /// RNN hidden-to-hidden initializer [default: orthogonal].
-    #[arg(long)]
-    pub hidden_init: Option<String>,
-    /// Residual MLP: linear layers per branch [default: 2].
-    #[arg(long)]
-    pub branch_layers: Option<usize>,
-    /// CNN kernel size (odd) [default: 3].
-    #[arg(long)]
-    pub kernel: Option<usize>,
-    /// CNN image side [default: 8].
-    #[arg(long)]
-    pub image_size: Option<usize>,
-    /// CNN convolution groups [default: 1].
-    #[arg(long)]
-    pub groups: Option<usize>,
     /// Layers that get histograms, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub hist_layers: Option<Vec<usize>>,
-    /// Normalization of the pre-activations: none, batch, layer, rms (mlp, resmlp, cnn).
-    #[arg(long)]
-    pub norm: Option<String>,
-    /// Residual MLP: normalize inside the branch (pre, default) or after the add (post).
-    #[arg(long)]
-    pub norm_position: Option<String>,
-    /// Residual MLP: branch multiplier: 1, a number, 1/sqrt(L), rezero, skipinit [default: 1].
-    #[arg(long)]
-    pub branch_scale: Option<String>,
-    /// Residual MLP: identity (default) or none (the same blocks without skips).
-    #[arg(long)]
-    pub shortcut: Option<String>,
     /// Refuse configurations whose probed pass is estimated to need more memory than this
     /// (e.g. 8G, 512M) [default: 80% of the machine's memory].
     #[arg(long)]
     pub max_memory: Option<String>,
+    /// Each architecture's own settings, as its flags.
+    #[command(flatten)]
+    pub own: ArchFlags,
+}
+
+/// The flags of every architecture's own settings (`--kernel`, `--norm`, ...), built from
+/// the architectures' declared settings, so an architecture's module is the only place
+/// that names them. Values are kept as text, in the order given, and read into the chosen
+/// architecture's typed configuration by the runner: a flag it does not take is an error.
+#[derive(Debug, Clone, Default)]
+pub struct ArchFlags(pub Vec<(&'static str, String)>);
+
+impl clap::FromArgMatches for ArchFlags {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut given = Vec::new();
+        for (s, _) in sigprop_nets::all_settings() {
+            if let Some(v) = m.get_one::<String>(s.key) {
+                given.push((s.key, v.clone()));
+            }
+        }
+        Ok(ArchFlags(given))
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for ArchFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let mut cmd = cmd;
+        for (s, archs) in sigprop_nets::all_settings() {
+            let names: Vec<&str> = archs.iter().map(|a| a.name()).collect();
+            cmd = cmd.arg(
+                clap::Arg::new(s.key)
+                    .long(s.key)
+                    .value_name("VALUE")
+                    .allow_hyphen_values(true)
+                    .help(format!("{} ({})", s.help, names.join(", "))),
+            );
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 /// Where and how to write.

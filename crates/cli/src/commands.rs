@@ -33,32 +33,37 @@ pub fn command_line() -> String {
     out.join(" ")
 }
 
-fn settings(net: &NetArgs) -> Settings {
-    Settings {
+fn settings(net: &NetArgs) -> Result<Settings, RunnerError> {
+    // An architecture flag's text becomes the suite value it stands for.
+    let mut arch_settings = toml::Table::new();
+    for (key, raw) in &net.own.0 {
+        let setting = sigprop_nets::all_settings()
+            .into_iter()
+            .find(|(s, _)| s.key == *key)
+            .map(|(s, _)| s);
+        if let Some(s) = setting {
+            let value = s
+                .parse_flag(raw)
+                .map_err(|e| RunnerError::input(format!("--{e}")))?;
+            arch_settings.insert(key.to_string(), value);
+        }
+    }
+    Ok(Settings {
         arch: net.arch.clone(),
         bias_init: net.bias_init.clone(),
         sigma_b: net.sigma_b,
         depth: net.depth,
         width: net.width,
-        widths: net.widths.clone(),
         batch: net.batch,
         backend: net.backend.clone(),
         loss: net.loss.clone(),
         seeds: net.seeds,
         seed: net.seed,
-        hidden_init: net.hidden_init.clone(),
-        branch_layers: net.branch_layers,
-        kernel: net.kernel,
-        image_size: net.image_size,
-        groups: net.groups,
         hist_layers: net.hist_layers.clone(),
         max_memory: net.max_memory.clone(),
-        norm: net.norm.clone(),
-        norm_position: net.norm_position.clone(),
-        branch_scale: net.branch_scale.clone(),
-        shortcut: net.shortcut.clone(),
+        arch_settings,
         ..Settings::default()
-    }
+    })
 }
 
 /// Split a comma-separated list of specs, keeping `key=value` pieces with their spec.
@@ -147,7 +152,7 @@ fn execute(exp: &Experiment, out: &OutArgs) -> Result<()> {
 
 /// `sigprop run`.
 pub fn run_cmd(a: &RunArgs) -> Result<()> {
-    let mut base = settings(&a.net);
+    let mut base = settings(&a.net)?;
     base.init = a.init.clone();
     base.activation = a.activation.clone();
     let exp = Experiment::from_grid("run", "", &base, Vec::new(), command_line())?;
@@ -156,7 +161,7 @@ pub fn run_cmd(a: &RunArgs) -> Result<()> {
 
 /// `sigprop compare`.
 pub fn compare_cmd(a: &CompareArgs) -> Result<()> {
-    let base = settings(&a.net);
+    let base = settings(&a.net)?;
     let to_values = |v: Vec<String>| v.into_iter().map(toml::Value::String).collect::<Vec<_>>();
     let mut grid = vec![("init".to_string(), to_values(split_specs(&a.inits)))];
     let acts = split_specs(&a.activations);
@@ -229,7 +234,7 @@ pub fn list_cmd(a: &ListArgs) -> Result<()> {
             }
         }
         "archs" => {
-            for arch in [Arch::Mlp, Arch::Resmlp, Arch::Cnn, Arch::Rnn] {
+            for &arch in Arch::ALL {
                 println!("{:<8} {}", arch.name(), arch.describe());
             }
         }

@@ -10,56 +10,108 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sigprop_init::{Activation, InitError, Scheme};
 
+pub use crate::arch::{ARCH_NAMES, Arch, ArchConfig};
+use crate::arch::{Setting, SettingKind};
 use crate::error::NetError;
 
-/// The architectures sigprop builds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Arch {
-    /// Fully connected: `z^l = h^(l-1) W^l + b^l`, `h^l = phi(z^l)`.
-    Mlp,
-    /// Pre-activation residual MLP: `x^(k+1) = x^k + branch(x^k)`, `m` linear layers a branch.
-    Resmlp,
-    /// Stack of same-padded 2-D convolutions over `width` channels.
-    Cnn,
-    /// Vanilla RNN unrolled over `depth` time steps; a layer is a time step.
-    Rnn,
+/// `norm`, a setting of every architecture that normalizes.
+pub(crate) const NORM_SETTING: Setting = Setting {
+    key: "norm",
+    help: "Normalization: none, batch, layer, rms [default: none]",
+    kind: SettingKind::Text,
+    allowed: "one of: none, batch, layer, rms",
+};
+
+/// `norm-position`, for residual networks.
+pub(crate) const NORM_POSITION_SETTING: Setting = Setting {
+    key: "norm-position",
+    help: "Residual networks: normalize inside the branch (pre) or after the add (post) [default: pre]",
+    kind: SettingKind::Text,
+    allowed: "pre or post",
+};
+
+/// `branch-scale`, for residual networks.
+pub(crate) const BRANCH_SCALE_SETTING: Setting = Setting {
+    key: "branch-scale",
+    help: "Residual networks: branch multiplier: 1, a number, 1/sqrt(L), rezero, skipinit [default: 1]",
+    kind: SettingKind::Text,
+    allowed: "1, a number >= 0, 1/sqrt(L), rezero or skipinit",
+};
+
+/// `shortcut`, for residual networks.
+pub(crate) const SHORTCUT_SETTING: Setting = Setting {
+    key: "shortcut",
+    help: "Residual networks: identity, or none for the same blocks without skips [default: identity]",
+    kind: SettingKind::Text,
+    allowed: "identity or none",
+};
+
+/// `branch-layers`, for residual networks.
+pub(crate) const BRANCH_LAYERS_SETTING: Setting = Setting {
+    key: "branch-layers",
+    help: "Residual networks: layers per branch [default: 2]",
+    kind: SettingKind::Whole,
+    allowed: "a whole number > 0",
+};
+
+/// An initializer spec as written (kept verbatim, so a config round-trips) and parsed
+/// (so a config that exists holds a valid one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct InitSpec {
+    text: String,
+    scheme: Scheme,
 }
 
-/// Names accepted by `--arch`.
-pub const ARCH_NAMES: &[&str] = &["mlp", "resmlp", "cnn", "rnn"];
-
-impl Arch {
-    /// The spec name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::Mlp => "mlp",
-            Arch::Resmlp => "resmlp",
-            Arch::Cnn => "cnn",
-            Arch::Rnn => "rnn",
+impl InitSpec {
+    /// A built-in spec known to parse (a default).
+    pub(crate) fn named(text: &str) -> Self {
+        match text.parse() {
+            Ok(scheme) => InitSpec {
+                text: text.to_string(),
+                scheme,
+            },
+            Err(e) => unreachable!("built-in spec {text}: {e}"),
         }
     }
-}
 
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+    /// The spec as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed scheme.
+    pub fn scheme(&self) -> &Scheme {
+        &self.scheme
     }
 }
 
-impl FromStr for Arch {
-    type Err = NetError;
+impl FromStr for InitSpec {
+    type Err = InitError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "mlp" => Ok(Arch::Mlp),
-            "resmlp" => Ok(Arch::Resmlp),
-            "cnn" => Ok(Arch::Cnn),
-            "rnn" => Ok(Arch::Rnn),
-            other => Err(NetError::UnknownArch {
-                name: other.to_string(),
-                allowed: ARCH_NAMES.join(", "),
-            }),
-        }
+        Ok(InitSpec {
+            text: s.to_string(),
+            scheme: s.parse()?,
+        })
+    }
+}
+
+impl TryFrom<String> for InitSpec {
+    type Error = InitError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<InitSpec> for String {
+    fn from(s: InitSpec) -> String {
+        s.text
+    }
+}
+
+impl fmt::Display for InitSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
@@ -194,8 +246,8 @@ impl FromStr for NormPosition {
 }
 
 /// The multiplier of a residual branch, `x^k = shortcut(x^(k-1)) + alpha * branch(x^(k-1))`.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[serde(into = "String")]
 pub enum BranchScale {
     /// `alpha = 1`.
     #[default]
@@ -269,10 +321,29 @@ impl From<BranchScale> for String {
     }
 }
 
-impl TryFrom<String> for BranchScale {
-    type Error = NetError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
+/// Text (`"1/sqrt(L)"`, `"0.5"`) or a number (`0.5` in a suite).
+impl<'de> Deserialize<'de> for BranchScale {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = BranchScale;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("1, a number >= 0, 1/sqrt(L), rezero or skipinit")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<BranchScale, E> {
+                s.parse().map_err(E::custom)
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<BranchScale, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<BranchScale, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<BranchScale, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -302,120 +373,53 @@ impl FromStr for Shortcut {
     }
 }
 
-/// One network to build, as the user wrote it (specs as strings, so it serialises as typed).
+/// One network to build, as the user wrote it (specs as strings, so it serialises as
+/// typed): the common sizes and initializers, and the architecture with its own settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case")]
 pub struct NetConfig {
-    /// Architecture.
-    pub arch: Arch,
+    /// The architecture and its own settings (`arch = "cnn"`, `kernel = 3`, ...).
+    #[serde(flatten)]
+    pub arch: ArchConfig,
     /// Layers (mlp, cnn), residual blocks (resmlp) or time steps (rnn).
     pub depth: usize,
     /// Units (mlp, resmlp, rnn) or channels (cnn), the same at every layer.
     pub width: usize,
-    /// MLP only: explicit widths `N_0..N_depth` (length depth + 1), overriding `width`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub widths: Option<Vec<usize>>,
     /// Activation spec, e.g. `tanh` or `leaky-relu:slope=0.2`.
     pub activation: String,
     /// Weight initializer spec, e.g. `he-normal`.
     pub weight_init: String,
     /// Bias initializer spec, e.g. `zeros` or `normal:std=0.1`.
     pub bias_init: String,
-    /// RNN only: the hidden-to-hidden initializer (input-to-hidden uses `weight_init`).
-    pub hidden_init: String,
-    /// Residual MLP: linear layers per branch (`m`).
-    pub branch_layers: usize,
-    /// CNN: kernel size (odd).
-    pub kernel: usize,
-    /// CNN: input image side.
-    pub image_size: usize,
-    /// CNN: convolution groups (divides `width`).
-    pub groups: usize,
     /// Loss.
     pub loss: Loss,
-    /// Normalization of the pre-activations (mlp, resmlp, cnn).
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub norm: Norm,
-    /// Residual MLP: where the normalization sits.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub norm_position: NormPosition,
-    /// Residual MLP: the branch multiplier.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub branch_scale: BranchScale,
-    /// Residual MLP: with or without the skip connection.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub shortcut: Shortcut,
-}
-
-fn is_default<T: Default + PartialEq>(t: &T) -> bool {
-    *t == T::default()
 }
 
 impl NetConfig {
-    /// A config with the defaults for everything but the essentials.
+    /// A config of `arch` (an [`Arch`] for its defaults, or a typed architecture such as
+    /// `Cnn { groups: 2, ..Cnn::default() }`), zero biases and the projection loss.
     pub fn new(
-        arch: Arch,
+        arch: impl Into<ArchConfig>,
         depth: usize,
         width: usize,
         activation: &str,
         weight_init: &str,
     ) -> Self {
         NetConfig {
-            arch,
+            arch: arch.into(),
             depth,
             width,
-            widths: None,
             activation: activation.to_string(),
             weight_init: weight_init.to_string(),
             bias_init: "zeros".to_string(),
-            hidden_init: "orthogonal".to_string(),
-            branch_layers: 2,
-            kernel: 3,
-            image_size: 8,
-            groups: 1,
             loss: Loss::Projection,
-            norm: Norm::None,
-            norm_position: NormPosition::Pre,
-            branch_scale: BranchScale::One,
-            shortcut: Shortcut::Identity,
         }
     }
 
     /// Parse the specs and check every size.
     pub fn resolve(&self) -> Result<ResolvedNet, NetError> {
-        let positive = |key: &'static str, v: usize| {
-            if v == 0 {
-                Err(NetError::BadConfig {
-                    key,
-                    value: "0".into(),
-                    allowed: "a whole number > 0".into(),
-                })
-            } else {
-                Ok(())
-            }
-        };
-        positive("depth", self.depth)?;
-        positive("width", self.width)?;
-        let widths = match (&self.widths, self.arch) {
-            (Some(w), Arch::Mlp) => {
-                if w.len() != self.depth + 1 || w.contains(&0) {
-                    return Err(NetError::BadConfig {
-                        key: "widths",
-                        value: format!("{w:?}"),
-                        allowed: format!("{} positive widths (N_0..N_depth)", self.depth + 1),
-                    });
-                }
-                w.clone()
-            }
-            (Some(_), arch) => {
-                return Err(NetError::BadConfig {
-                    key: "widths",
-                    value: arch.to_string(),
-                    allowed: "a list of widths only with arch mlp".into(),
-                });
-            }
-            (None, _) => vec![self.width; self.depth + 1],
-        };
+        crate::arch::positive("depth", self.depth)?;
+        crate::arch::positive("width", self.width)?;
         let parse_scheme = |key: &'static str, s: &str| -> Result<Scheme, NetError> {
             s.parse::<Scheme>()
                 .map_err(|e: InitError| NetError::init(key, e))
@@ -426,54 +430,13 @@ impl NetConfig {
             .map_err(|e| NetError::init("activation", e))?;
         let weight_init = parse_scheme("init", &self.weight_init)?;
         let bias_init = parse_scheme("bias-init", &self.bias_init)?;
-        let hidden_init = parse_scheme("hidden-init", &self.hidden_init)?;
-        match self.arch {
-            Arch::Resmlp => positive("branch-layers", self.branch_layers)?,
-            Arch::Cnn => {
-                positive("image-size", self.image_size)?;
-                positive("groups", self.groups)?;
-                if self.kernel.is_multiple_of(2) {
-                    return Err(NetError::BadConfig {
-                        key: "kernel",
-                        value: self.kernel.to_string(),
-                        allowed: "an odd kernel size (same padding)".into(),
-                    });
-                }
-                if !self.width.is_multiple_of(self.groups) {
-                    return Err(NetError::BadConfig {
-                        key: "groups",
-                        value: self.groups.to_string(),
-                        allowed: format!("a divisor of width {}", self.width),
-                    });
-                }
-            }
-            _ => {}
-        }
-        if weight_init.needs_fixup()
-            && (self.branch_scale != BranchScale::One || self.shortcut != Shortcut::Identity)
-        {
-            return Err(NetError::BadConfig {
-                key: "init",
-                value: self.weight_init.clone(),
-                allowed: "fixup with the default branch-scale 1 and shortcut identity (Fixup \
-                          sets its own branch multipliers)"
-                    .into(),
-            });
-        }
-        if weight_init.needs_fixup() && self.arch != Arch::Resmlp {
-            return Err(NetError::BadConfig {
-                key: "init",
-                value: self.weight_init.clone(),
-                allowed: "fixup only with arch resmlp".into(),
-            });
-        }
+        self.arch.validate(self, &weight_init)?;
         let net = ResolvedNet {
             config: self.clone(),
-            widths,
+            widths: self.arch.widths(self),
             activation,
             weight_init,
             bias_init,
-            hidden_init,
         };
         net.check_tensors()?;
         Ok(net)
@@ -534,8 +497,6 @@ pub struct ResolvedNet {
     pub weight_init: Scheme,
     /// Parsed bias scheme.
     pub bias_init: Scheme,
-    /// Parsed RNN hidden-to-hidden scheme.
-    pub hidden_init: Scheme,
 }
 
 impl ResolvedNet {
@@ -552,15 +513,14 @@ impl ResolvedNet {
                 .check(&job.shape, job.layout, &job.ctx)
                 .map_err(|e| NetError::init(job.path.clone(), e))?;
         }
-        if self.weight_init.lsuv().is_some() && self.config.norm != Norm::None {
+        if self.weight_init.lsuv().is_some() && self.config.arch.norm() != Norm::None {
             return Err(NetError::BadConfig {
                 key: "init",
                 value: self.config.weight_init.clone(),
                 allowed: "lsuv without --norm (a normalization undoes its rescaling)".into(),
             });
         }
-        if self.weight_init.lsuv().is_some() && crate::arch::lsuv_layers(&declared.layout).is_none()
-        {
+        if self.weight_init.lsuv().is_some() && declared.layout.lsuv_layers().is_none() {
             return Err(NetError::BadConfig {
                 key: "init",
                 value: self.config.weight_init.clone(),
@@ -575,7 +535,8 @@ impl ResolvedNet {
 
     /// True for a residual network in Fixup form (scalar biases and multiplier).
     pub fn is_fixup(&self) -> bool {
-        self.config.arch == Arch::Resmlp && self.weight_init.needs_fixup()
+        // Only an architecture with residual branches accepts Fixup (`validate`).
+        self.weight_init.needs_fixup()
     }
 }
 
@@ -595,7 +556,11 @@ mod tests {
         );
         // Explicit widths 3 -> 5 -> 2.
         let mut w = c.clone();
-        w.widths = Some(vec![3, 5, 2]);
+        w.arch = crate::arch::Mlp {
+            widths: Some(vec![3, 5, 2]),
+            ..Default::default()
+        }
+        .into();
         assert_eq!(
             w.pass_bytes(4),
             4.0 * (4.0 * (20.0 + 12.0) + 8.0 * (20.0 + 8.0) + 2.0 * (12.0 + 40.0))
@@ -609,8 +574,11 @@ mod tests {
 
     #[test]
     fn a_config_saves_and_loads_as_its_own_record() {
-        let mut c = NetConfig::new(Arch::Cnn, 4, 16, "leaky-relu:slope=0.2", "delta-orthogonal");
-        c.groups = 2;
+        let cnn = crate::arch::Cnn {
+            groups: 2,
+            ..Default::default()
+        };
+        let mut c = NetConfig::new(cnn, 4, 16, "leaky-relu:slope=0.2", "delta-orthogonal");
         c.loss = Loss::CrossEntropy;
         let path =
             std::env::temp_dir().join(format!("sigprop-netconfig-{}.json", std::process::id()));

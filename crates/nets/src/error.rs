@@ -30,6 +30,24 @@ pub enum NetError {
         /// Accepted names.
         allowed: String,
     },
+    /// A setting that the chosen architecture does not take (another architecture does).
+    #[error("{key} is not a setting of arch {arch}; its own settings are: {takes}")]
+    NotASetting {
+        /// The flag or key.
+        key: String,
+        /// The chosen architecture.
+        arch: &'static str,
+        /// Its own settings.
+        takes: String,
+    },
+    /// A key that is no setting at all.
+    #[error("unknown key {key}; expected one of: {allowed}")]
+    UnknownKey {
+        /// The flag or key.
+        key: String,
+        /// Every key.
+        allowed: String,
+    },
     /// `--loss` names no loss.
     #[error("unknown loss \"{name}\"; expected one of: projection, mse, cross-entropy")]
     UnknownLoss {

@@ -63,9 +63,9 @@ impl DeviceParams {
         self.d2(id)
     }
 
-    /// A scalar parameter as `[1, 1]`, broadcast over a `[batch, n]` tensor.
-    pub fn scalar(&self, id: ParamId) -> Tensor<2> {
-        self.d1(id).unsqueeze::<2>()
+    /// A scalar parameter as `[1, ..., 1]`, broadcast over a `D`-dimensional tensor.
+    pub fn scalar<const D: usize>(&self, id: ParamId) -> Tensor<D> {
+        self.d1(id).unsqueeze::<D>()
     }
 
     /// A bias as a `[1, n]` row, broadcast over the batch.
@@ -130,11 +130,44 @@ impl WeightGrad {
     }
 }
 
+/// What a site computes from its input `z`, which decides which statistics it defines
+/// (docs/columns.md has the table).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SiteKind {
+    /// A pointwise activation `h = phi(z)`: every column, with `dead_frac` and
+    /// `saturated_frac` counted for `phi`.
+    Activation(Activation),
+    /// A residual branch's output, scaled by its multiplier, before the add: `h = z`. Its
+    /// variance is the signal-propagation plot's branch variance; the dead and saturated
+    /// fractions are not defined (NaN).
+    Branch,
+    /// A residual sum (after the normalization of a post-norm block): `h = z`. Its squared
+    /// mean and variance are the signal-propagation plot's; the dead and saturated fractions
+    /// are not defined (NaN).
+    Sum,
+}
+
+impl SiteKind {
+    /// The map from `z` to `h`: `phi` for an activation, the identity otherwise.
+    pub fn activation(self) -> Activation {
+        match self {
+            SiteKind::Activation(a) => a,
+            SiteKind::Branch | SiteKind::Sum => Activation::Linear,
+        }
+    }
+
+    /// Whether the site applies a pointwise nonlinearity, so that `dead_frac` and
+    /// `saturated_frac` are defined.
+    pub fn pointwise(self) -> bool {
+        matches!(self, SiteKind::Activation(_))
+    }
+}
+
 /// What one site hands to the recorder.
 pub(crate) struct SiteIn<'a> {
     pub site: &'a str,
     pub layer: usize,
-    pub act: Activation,
+    pub kind: SiteKind,
     pub weight: Option<WeightGrad>,
     /// A learnable multiplier applied at this site (ReZero's alpha): its gradient is read.
     pub scale: Option<ParamId>,
@@ -151,7 +184,7 @@ pub(crate) struct Plain;
 
 impl Recorder for Plain {
     fn site<const D: usize>(&mut self, s: SiteIn<'_>, z: Tensor<D>) -> Tensor<D> {
-        apply(s.act, z)
+        apply(s.kind.activation(), z)
     }
 }
 

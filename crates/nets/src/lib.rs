@@ -11,7 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod activation;
-mod arch;
+pub mod arch;
 pub mod backend;
 pub mod config;
 pub mod error;
@@ -25,17 +25,17 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
-pub use arch::{ARCH_KEYS, TheoryKind};
+pub use arch::{ArchConfig, Setting, SettingKind, TheoryKind, all_settings};
 pub use backend::{BACKEND_NAMES, BackendKind, device, device_name};
 pub use config::{
-    ARCH_NAMES, Arch, BranchScale, Loss, NORM_NAMES, NetConfig, Norm, NormPosition, ResolvedNet,
-    Shortcut,
+    ARCH_NAMES, Arch, BranchScale, InitSpec, Loss, NORM_NAMES, NetConfig, Norm, NormPosition,
+    ResolvedNet, Shortcut,
 };
 pub use error::NetError;
 pub use forward::NORM_EPS;
 pub use params::{ParamTensor, Params, build_params};
 pub use probe::{LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, forward_plain, probe};
-pub use stats::LayerStats;
+pub use stats::{ChannelMoments, LayerStats};
 
 /// One measured network: its statistics and, for LSUV, the rescalings made per layer.
 #[derive(Debug, Clone, PartialEq)]

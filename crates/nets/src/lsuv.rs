@@ -10,7 +10,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use sigprop_init::LsuvTarget;
 
-use crate::arch::{self, LsuvLayer};
+use crate::arch::LsuvLayer;
 use crate::config::ResolvedNet;
 use crate::error::NetError;
 use crate::forward::{conv, linear, upload_some};
@@ -30,7 +30,7 @@ pub fn lsuv(
         return Ok(Vec::new());
     };
     let cfg = &net.config;
-    let Some(layers) = arch::lsuv_layers(&declare(net, None).layout) else {
+    let Some(layers) = declare(net, None).layout.lsuv_layers() else {
         return Err(NetError::BadConfig {
             key: "init",
             value: net.config.weight_init.clone(),
@@ -40,7 +40,7 @@ pub fn lsuv(
             ),
         });
     };
-    let shape = arch::input_shape(net, batch);
+    let shape = net.config.arch.input_shape(net, batch);
     let x = Tensor::<2>::from_data(
         TensorData::new(normal_input(seed, "lsuv.input", shape)?, shape),
         device,
@@ -50,17 +50,22 @@ pub fn lsuv(
     for layer in layers {
         let (weight, bias) = match layer {
             LsuvLayer::Linear(ids) => (ids.weight, ids.bias),
-            LsuvLayer::Conv(ids) => (ids.weight, ids.bias),
+            LsuvLayer::Conv { ids, .. } => (ids.weight, ids.bias),
         };
         let mut used = 0;
         let (z, var) = loop {
             // Only this layer's tensors are uploaded again after a rescale.
             let p = upload_some(params, |id| id == weight || Some(id) == bias, device, false);
             let z = match layer {
-                LsuvLayer::Conv(ids) => {
-                    let (b, c, s) = (h.dims()[0], cfg.width, cfg.image_size);
+                LsuvLayer::Conv {
+                    ids,
+                    kernel,
+                    groups,
+                    image_size: s,
+                } => {
+                    let (b, c) = (h.dims()[0], cfg.width);
                     let x4 = h.clone().reshape([b, c, s, s]);
-                    conv(&p, ids, cfg.kernel, cfg.groups, x4).reshape([b, c * s * s])
+                    conv(&p, ids, kernel, groups, x4).reshape([b, c * s * s])
                 }
                 LsuvLayer::Linear(ids) => linear(&p, ids, h.clone()),
             };

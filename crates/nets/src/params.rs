@@ -7,7 +7,7 @@
 
 use sigprop_init::{Activation, FillContext, Key, Scheme, fill_many};
 
-use crate::arch::{self, Job, NetLayout, ParamBuilder, ParamId};
+use crate::arch::{Job, NetLayout, ParamBuilder, ParamId};
 use crate::config::{Loss, ResolvedNet};
 use crate::error::NetError;
 
@@ -56,10 +56,10 @@ pub(crate) struct Declared {
 /// `critical:` schemes).
 pub(crate) fn declare(net: &ResolvedNet, critical_sigma_w: Option<f64>) -> Declared {
     let mut b = ParamBuilder::new(net, critical_sigma_w);
-    let layout = arch::declare(&mut b);
+    let layout = net.config.arch.declare(&mut b);
     let head = (net.config.loss == Loss::CrossEntropy).then(|| {
         // The head reads the network's output as the probe sees it (a CNN's flattened).
-        let n = arch::output_features(net);
+        let n = net.config.arch.output_features(net);
         let scheme = if net.is_fixup() {
             Scheme::Zeros
         } else {

@@ -12,12 +12,12 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use sigprop_init::{FillContext, Key, Layout, Scheme};
 
-use crate::arch::{self, ParamId};
+use crate::arch::ParamId;
 use crate::config::{Loss, ResolvedNet};
 use crate::error::NetError;
-use crate::forward::{DeviceParam, DeviceParams, Recorder, SiteIn, WeightGrad, upload};
+use crate::forward::{DeviceParam, DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, upload};
 use crate::params::{HEAD_CLASSES, Params, declare};
-use crate::stats::{LayerStats, Reducer, Want, saturation_threshold};
+use crate::stats::{ChannelMoments, LayerStats, Reducer, Want, saturation_threshold};
 
 /// Options of a probed pass.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,6 +89,9 @@ struct Site {
     weight: Option<WeightGrad>,
     scale: Option<ParamId>,
     saturation: Option<f64>,
+    kind: SiteKind,
+    /// `h` as `[batch * pixels, channels]`, for a residual site of a convolutional network.
+    channels: Option<Tensor<2>>,
 }
 
 struct Probing {
@@ -103,9 +106,18 @@ impl Recorder for Probing {
         let cols: usize = dims[1..].iter().product();
         let pz = Tensor::<2>::zeros([rows, cols], &self.device).require_grad();
         let z = z + pz.clone().reshape(dims);
-        let h = crate::activation::apply(s.act, z.clone());
+        let h = crate::activation::apply(s.kind.activation(), z.clone());
         let ph = Tensor::<2>::zeros([rows, cols], &self.device).require_grad();
         let h = h + ph.clone().reshape(dims);
+        // A residual site with channels gets per-channel moments for the signal-propagation
+        // plots (over batch and pixels, as Brock, De & Smith 2021 define them).
+        let channels = (D == 4 && !s.kind.pointwise()).then(|| {
+            let (c, pixels) = (dims[1], cols / dims[1].max(1));
+            h.clone()
+                .reshape([rows, c, pixels])
+                .swap_dims(1, 2)
+                .reshape([rows * pixels, c])
+        });
         self.sites.push(Site {
             site: s.site.to_string(),
             layer: s.layer,
@@ -115,7 +127,9 @@ impl Recorder for Probing {
             ph,
             weight: s.weight,
             scale: s.scale,
-            saturation: saturation_threshold(s.act),
+            saturation: saturation_threshold(s.kind.activation()),
+            kind: s.kind,
+            channels,
         });
         h
     }
@@ -141,7 +155,7 @@ pub fn probe(
     let ad = device.clone().autodiff();
     let declared = declare(net, None);
     let p = upload(params, &ad, true);
-    let shape = arch::input_shape(net, opts.batch);
+    let shape = net.config.arch.input_shape(net, opts.batch);
     let x = Tensor::<2>::from_data(
         TensorData::new(normal_input(seed, "input", shape)?, shape),
         &ad,
@@ -154,7 +168,7 @@ pub fn probe(
         device: ad.clone(),
         sites: Vec::new(),
     };
-    let out = arch::forward(net, &declared.layout, &p, x, &mut rec);
+    let out = declared.layout.forward(net, &p, x, &mut rec);
     let loss = loss(net, &p, declared.head, out, seed, &ad)?;
     let grads = loss.backward();
     let _ = ad.sync();
@@ -190,7 +204,7 @@ pub fn probe(
         let h = red.push(
             s.h.clone().inner(),
             Want {
-                zeros: true,
+                zeros: s.kind.pointwise(),
                 saturation: None,
             },
         );
@@ -205,6 +219,15 @@ pub fn probe(
                 )
             })
         };
+        let ch = s.channels.clone().map(|c| {
+            red.push(
+                c.inner(),
+                Want {
+                    zeros: false,
+                    saturation: None,
+                },
+            )
+        });
         let sg = s.scale.and_then(|id| match p.get(id) {
             Some(DeviceParam::D1(a)) => a.grad(&grads).map(|g| g.reshape([1, 1])),
             _ => None,
@@ -213,7 +236,7 @@ pub fn probe(
         let gh = push_opt(&mut red, gh);
         let wg = push_opt(&mut red, wg);
         let sg = push_opt(&mut red, sg);
-        handles.push((z, h, gz, gh, wg, sg));
+        handles.push((z, h, gz, gh, wg, sg, ch));
     }
     let sums = red.finish()?;
     let weight_var = |w: &Option<WeightGrad>| {
@@ -226,7 +249,7 @@ pub fn probe(
         .sites
         .iter()
         .zip(&handles)
-        .map(|(s, &(z, h, gz, gh, wg, sg))| {
+        .map(|(s, &(z, h, gz, gh, wg, sg, ch))| {
             let (z, h) = (&sums[z], &sums[h]);
             let get = |i: Option<usize>| i.map(|i| &sums[i]);
             let (gz, gh, wg, sg) = (get(gz), get(gh), get(wg), get(sg));
@@ -247,11 +270,15 @@ pub fn probe(
                 act_grad_var: gh.map_or(nan, |g| g.var),
                 wgrad_var: wg.map_or(nan, |g| g.var),
                 weight_var: weight_var(&s.weight),
-                dead_frac: h.zero_frac,
-                saturated_frac: z.sat_frac,
+                dead_frac: if s.kind.pointwise() { h.zero_frac } else { nan },
+                saturated_frac: if s.kind.pointwise() { z.sat_frac } else { nan },
                 nonfinite,
                 nonfinite_forward: z.nonfinite + h.nonfinite,
                 scale_grad: sg.map_or(nan, |g| g.mean),
+                channel: get(ch).map(|c| ChannelMoments {
+                    sq_mean: (c.var - c.within_var) + c.mean * c.mean,
+                    var: c.within_var,
+                }),
             }
         })
         .collect();
@@ -279,9 +306,11 @@ pub fn forward_plain(
 ) -> Result<Vec<f32>, NetError> {
     let declared = declare(net, None);
     let p = upload(params, device, false);
-    let shape = arch::input_shape(net, batch);
+    let shape = net.config.arch.input_shape(net, batch);
     let x = Tensor::<2>::from_data(TensorData::new(x, shape), device);
-    let out = arch::forward(net, &declared.layout, &p, x, &mut crate::forward::Plain);
+    let out = declared
+        .layout
+        .forward(net, &p, x, &mut crate::forward::Plain);
     crate::stats::read_back(out, "the network output")
 }
 

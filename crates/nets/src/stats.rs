@@ -56,6 +56,20 @@ pub struct LayerStats {
     /// dL/dalpha of the learnable multiplier applied at this site (ReZero, SkipInit: a
     /// residual block's `branch` site); NaN where there is none.
     pub scale_grad: f64,
+    /// Per-channel moments of `h` (over batch and pixels) at a residual site of a
+    /// convolutional network, for the signal-propagation columns; `None` elsewhere, where a
+    /// channel is a unit and the columns above give them. Not a layers.csv column.
+    #[serde(skip)]
+    pub channel: Option<ChannelMoments>,
+}
+
+/// Moments of a tensor per channel `c`, over batch and pixels.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ChannelMoments {
+    /// Mean over channels of the squared channel mean.
+    pub sq_mean: f64,
+    /// Mean over channels of the channel variance.
+    pub var: f64,
 }
 
 /// What to compute for one tensor.

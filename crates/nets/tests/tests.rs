@@ -3,6 +3,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use sigprop_init::Activation;
+use sigprop_nets::arch::{Cnn, Mlp, Resmlp};
 use sigprop_nets::{
     Arch, BackendKind, BranchScale, LayerStats, Loss, NetConfig, Norm, NormPosition, ProbeOptions,
     Shortcut, build_params, device, forward_plain, measure, probe,
@@ -297,8 +298,11 @@ fn an_overflowing_network_reports_non_finite_counts_instead_of_panicking() {
 #[test]
 fn dirac_convolutions_and_fixup_blocks_pass_the_input_through_exactly() {
     // Dirac (identity) convolutions with a linear activation: every layer's z is the input.
-    let mut cnn = NetConfig::new(Arch::Cnn, 6, 8, "linear", "dirac");
-    cnn.image_size = 6;
+    let six = Cnn {
+        image_size: 6,
+        ..Cnn::default()
+    };
+    let cnn = NetConfig::new(six, 6, 8, "linear", "dirac");
     let s = run(&cnn, 8, 1, &Device::flex());
     for r in &s[1..] {
         assert!(rel(r.preact_var, s[0].preact_var) < 1e-6 && r.site == "conv");
@@ -345,8 +349,11 @@ fn unknown_backend_and_bad_sizes_are_errors_not_panics() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("depth"), "{e}");
-    let mut c = NetConfig::new(Arch::Cnn, 2, 6, "relu", "he-normal");
-    c.groups = 4;
+    let four = Cnn {
+        groups: 4,
+        ..Cnn::default()
+    };
+    let c = NetConfig::new(four, 2, 6, "relu", "he-normal");
     assert!(c.resolve().unwrap_err().to_string().contains("groups"));
 }
 
@@ -403,7 +410,7 @@ fn normalization_layers_standardize_what_they_claim() {
     for norm in [Norm::Batch, Norm::Layer, Norm::Rms] {
         let mut cfg = mlp(1, width, "linear", "he-normal");
         cfg.bias_init = "normal:std=0.5".into();
-        cfg.norm = norm;
+        cfg.arch = Mlp { widths: None, norm }.into();
         let net = cfg.resolve().unwrap();
         let params = build_params(&net, 5, None).unwrap();
         let x = sigprop_nets::probe::normal_input(5, "input", [batch, width]).unwrap();
@@ -441,24 +448,30 @@ fn every_normalization_and_residual_variant_agrees_across_backends() {
         (BranchScale::Rezero, Shortcut::Identity),
         (BranchScale::Value(0.5), Shortcut::None),
     ] {
-        let mut r = NetConfig::new(Arch::Resmlp, 3, 32, "tanh", "xavier-normal");
-        r.branch_scale = scale;
-        r.shortcut = shortcut;
-        cases.push(r);
+        let own = Resmlp {
+            branch_scale: scale,
+            shortcut,
+            ..Resmlp::default()
+        };
+        cases.push(NetConfig::new(own, 3, 32, "tanh", "xavier-normal"));
     }
     for norm in [Norm::Batch, Norm::Layer, Norm::Rms] {
         let mut m = mlp(4, 32, "tanh", "xavier-normal");
-        m.norm = norm;
+        m.arch = Mlp { widths: None, norm }.into();
         cases.push(m);
-        let mut c = NetConfig::new(Arch::Cnn, 3, 8, "relu", "he-normal");
-        c.image_size = 4;
-        c.norm = norm;
-        cases.push(c);
-        for position in [NormPosition::Pre, NormPosition::Post] {
-            let mut r = NetConfig::new(Arch::Resmlp, 3, 32, "relu", "he-normal");
-            r.norm = norm;
-            r.norm_position = position;
-            cases.push(r);
+        let own = Cnn {
+            image_size: 4,
+            norm,
+            ..Cnn::default()
+        };
+        cases.push(NetConfig::new(own, 3, 8, "relu", "he-normal"));
+        for norm_position in [NormPosition::Pre, NormPosition::Post] {
+            let own = Resmlp {
+                norm,
+                norm_position,
+                ..Resmlp::default()
+            };
+            cases.push(NetConfig::new(own, 3, 32, "relu", "he-normal"));
         }
     }
     let skip_wgpu = std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1");
@@ -481,10 +494,8 @@ fn every_normalization_and_residual_variant_agrees_across_backends() {
                     let both_absent = x.is_nan() && y.is_nan();
                     assert!(
                         both_absent || rel(x, y) < 1e-4,
-                        "{} norm {} {:?} on {kind}, {} layer {} {name}: {x} vs flex {y}",
+                        "{:?} on {kind}, {} layer {} {name}: {x} vs flex {y}",
                         cfg.arch,
-                        cfg.norm,
-                        cfg.norm_position,
                         a.site,
                         a.layer
                     );

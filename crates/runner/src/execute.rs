@@ -58,7 +58,8 @@ impl Outcome {
     /// configuration gives explicit `widths`, else the configuration's width.
     pub fn key_at(&self, layer: usize) -> ConfigKey {
         let mut k = self.key.clone();
-        if let Some(&n) = self.spec.net.widths.as_ref().and_then(|w| w.get(layer)) {
+        let net = &self.spec.net;
+        if let Some(&n) = net.arch.widths(net).get(layer) {
             k.width = n;
         }
         k

@@ -85,6 +85,18 @@ impl Experiment {
                 e.message().trim().replace('\n', " ")
             ))
         })?;
+        // A key that is no setting at all, named with its line (serde cannot: the
+        // architectures' keys are read later, into the chosen architecture).
+        let keys = suite.base.arch_settings.keys().chain(suite.grid.keys());
+        if let Some(key) = keys.into_iter().find(|k| !crate::settings::is_key(k)) {
+            let at = line_of(text, key)
+                .map(|l| format!(" line {l}"))
+                .unwrap_or_default();
+            return Err(RunnerError::input(format!(
+                "{origin}{at}: unknown key {key}; expected one of: {}",
+                crate::settings::all_keys()
+            )));
+        }
         let grid: Vec<(String, Vec<toml::Value>)> = suite
             .grid
             .into_iter()
@@ -101,6 +113,21 @@ impl Experiment {
             },
         )
     }
+}
+
+/// The first line (1-based) of `text` that sets `key` (`key = ...`, bare or quoted).
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
+                .iter()
+                .any(|k| {
+                    l.strip_prefix(k.as_str())
+                        .is_some_and(|r| r.trim_start().starts_with('='))
+                })
+        })
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]

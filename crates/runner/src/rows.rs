@@ -73,23 +73,31 @@ pub struct RunCols {
 /// each residual block output (`out`), empty elsewhere. A "channel" is a unit.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SppCols {
-    /// Mean over channels of the squared channel mean (over the batch) of the block output:
-    /// `(act_var - act_batch_var) + act_mean^2`, exactly, from the population statistics.
+    /// Mean over channels of the squared channel mean of the block output. A channel is a
+    /// unit of an MLP (its mean over the batch: `(act_var - act_batch_var) + act_mean^2`,
+    /// exactly, from the population statistics) or a feature map of a CNN (its mean over
+    /// batch and pixels).
     pub spp_sq_mean: Option<f64>,
-    /// Mean over channels of the channel variance of the block output (`act_batch_var`).
+    /// Mean over channels of the channel variance of the block output (`act_batch_var` for
+    /// an MLP; over batch and pixels for a CNN).
     pub spp_var: Option<f64>,
     /// Mean over channels of the channel variance of the scaled residual branch before the
-    /// add (`act_batch_var` of the block's `branch` site).
+    /// add (the block's `branch` site).
     pub spp_branch_var: Option<f64>,
 }
 
 impl SppCols {
     /// The columns of a block output `out` whose branch site is `branch`.
     pub fn of(out: &LayerStats, branch: &LayerStats) -> SppCols {
+        let sq_mean = |s: &LayerStats| match s.channel {
+            Some(c) => c.sq_mean,
+            None => (s.act_var - s.act_batch_var) + s.act_mean * s.act_mean,
+        };
+        let var = |s: &LayerStats| s.channel.map_or(s.act_batch_var, |c| c.var);
         SppCols {
-            spp_sq_mean: Some((out.act_var - out.act_batch_var) + out.act_mean * out.act_mean),
-            spp_var: Some(out.act_batch_var),
-            spp_branch_var: Some(branch.act_batch_var),
+            spp_sq_mean: Some(sq_mean(out)),
+            spp_var: Some(var(out)),
+            spp_branch_var: Some(var(branch)),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Settings: the parameters of one configuration, and how a grid expands into many.
 //!
 //! Both the CLI flags and a suite's `[base]` / `[grid]` tables fill the same [`Settings`]
-//! (every field optional, unknown keys rejected); [`Settings::to_run`] turns one into a
+//! (every field optional; the keys of an architecture's own settings kept aside until the
+//! architecture is known, and then read into its typed configuration, so a key it does not
+//! take, or no architecture takes, is an error); [`Settings::to_run`] turns one into a
 //! validated [`RunSpec`] with defaults applied. This is the single place where user input
 //! becomes a typed experiment: the CLI only collects arguments.
 
@@ -13,7 +15,7 @@ use crate::error::RunnerError;
 
 /// Every key a configuration may set, as in `[base]` and `[grid]` of a suite file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub struct Settings {
     /// `mlp`, `resmlp`, `cnn`, `rnn`.
     pub arch: Option<String>,
@@ -33,8 +35,6 @@ pub struct Settings {
     pub depth: Option<usize>,
     /// Units or channels.
     pub width: Option<usize>,
-    /// MLP widths N_0..N_depth.
-    pub widths: Option<Vec<usize>>,
     /// Batch size.
     pub batch: Option<usize>,
     /// `flex`, `ndarray`, `wgpu`, `cuda`.
@@ -45,30 +45,55 @@ pub struct Settings {
     pub seeds: Option<u64>,
     /// A single seed (overrides `seeds`).
     pub seed: Option<u64>,
-    /// RNN hidden-to-hidden initializer.
-    pub hidden_init: Option<String>,
-    /// Residual MLP: linear layers per branch.
-    pub branch_layers: Option<usize>,
-    /// CNN kernel size.
-    pub kernel: Option<usize>,
-    /// CNN image side.
-    pub image_size: Option<usize>,
-    /// CNN groups.
-    pub groups: Option<usize>,
     /// Layers that get histograms (default: 1, a quarter, half, three quarters, last).
     pub hist_layers: Option<Vec<usize>>,
-    /// Normalization: `none`, `batch`, `layer`, `rms` (mlp, resmlp, cnn).
-    pub norm: Option<String>,
-    /// Residual MLP: `pre` (inside the branch, default) or `post` (after the add).
-    pub norm_position: Option<String>,
-    /// Residual MLP: branch multiplier `1`, a number, `1/sqrt(L)`, `rezero`, `skipinit`.
-    pub branch_scale: Option<String>,
-    /// Residual MLP: `identity` (default) or `none` (no skip connection).
-    pub shortcut: Option<String>,
     /// Refuse configurations whose probed pass is estimated to need more memory than this:
     /// bytes, or a number with `K`, `M`, `G`, `T` (powers of 1024, optional `iB`/`B`).
     /// Default: 80% of the machine's physical memory.
     pub max_memory: Option<String>,
+    /// The architecture's own settings (`kernel`, `norm`, `branch-scale`, ...), read into
+    /// its typed configuration once `arch` is known; every other key lands here too and is
+    /// refused then.
+    #[serde(flatten)]
+    pub arch_settings: toml::Table,
+}
+
+/// The keys of [`Settings`] other than the architectures' own.
+pub const KEYS: &[&str] = &[
+    "arch",
+    "init",
+    "bias-init",
+    "sigma-b",
+    "sigma-w2",
+    "sigma-b2",
+    "activation",
+    "depth",
+    "width",
+    "batch",
+    "backend",
+    "loss",
+    "seeds",
+    "seed",
+    "hist-layers",
+    "max-memory",
+];
+
+/// Whether `key` is a setting at all (common or some architecture's own).
+pub fn is_key(key: &str) -> bool {
+    KEYS.contains(&key)
+        || sigprop_nets::all_settings()
+            .iter()
+            .any(|(s, _)| s.key == key)
+}
+
+/// Every key, for the error line of an unknown one.
+pub fn all_keys() -> String {
+    let own = sigprop_nets::all_settings();
+    KEYS.iter()
+        .copied()
+        .chain(own.iter().map(|(s, _)| s.key))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One validated configuration, run over its seeds.
@@ -116,9 +141,11 @@ impl Settings {
     /// `other`'s fields where set, else `self`'s. A struct literal without `..`: a field
     /// added to [`Settings`] and forgotten here does not compile.
     pub fn overlay(&self, other: &Settings) -> Settings {
+        let mut arch_settings = self.arch_settings.clone();
+        arch_settings.extend(other.arch_settings.clone());
         macro_rules! pick {
             ($($f:ident),* $(,)?) => {
-                Settings { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* }
+                Settings { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* arch_settings }
             };
         }
         pick!(
@@ -131,23 +158,13 @@ impl Settings {
             activation,
             depth,
             width,
-            widths,
             batch,
             backend,
             loss,
             seeds,
             seed,
-            hidden_init,
-            branch_layers,
-            kernel,
-            image_size,
-            groups,
             hist_layers,
             max_memory,
-            norm,
-            norm_position,
-            branch_scale,
-            shortcut,
         )
     }
 
@@ -257,75 +274,19 @@ impl Settings {
             (None, Some(n)) => (0..n).collect(),
             (None, None) => (0..defaults::SEEDS).collect(),
         };
-        // A setting of another architecture is an error, never silently ignored.
-        let given = [
-            ("widths", self.widths.is_some()),
-            ("branch-layers", self.branch_layers.is_some()),
-            ("kernel", self.kernel.is_some()),
-            ("image-size", self.image_size.is_some()),
-            ("groups", self.groups.is_some()),
-            ("hidden-init", self.hidden_init.is_some()),
-            ("norm", self.norm.is_some()),
-            ("norm-position", self.norm_position.is_some()),
-            ("branch-scale", self.branch_scale.is_some()),
-            ("shortcut", self.shortcut.is_some()),
-        ];
-        debug_assert!(
-            given
-                .iter()
-                .all(|(k, _)| sigprop_nets::ARCH_KEYS.contains(k))
-        );
-        if let Some((key, _)) = given
-            .iter()
-            .find(|(key, set)| *set && !arch.own_keys().contains(key))
-        {
-            let takes = match arch.own_keys() {
-                [] => "none".to_string(),
-                keys => keys.join(", "),
-            };
+        // A key of no architecture, or of another one, is an error, never ignored.
+        if let Some(key) = self.arch_settings.keys().find(|k| !is_key(k)) {
             return Err(RunnerError::input(format!(
-                "{key} is not a setting of arch {arch}; its own settings are: {takes}"
+                "unknown key {key}; expected one of: {}",
+                all_keys()
             )));
         }
-        let mut net = NetConfig::new(arch, depth, width, &activation, &init);
-        net.widths = self.widths.clone();
+        let own = arch
+            .config_from(&self.arch_settings)
+            .map_err(|e| RunnerError::input(e.to_string()))?;
+        let mut net = NetConfig::new(own, depth, width, &activation, &init);
         net.bias_init = bias_init;
         net.loss = loss;
-        if let Some(h) = &self.hidden_init {
-            net.hidden_init = h.clone();
-        }
-        if let Some(m) = self.branch_layers {
-            net.branch_layers = m;
-        }
-        if let Some(k) = self.kernel {
-            net.kernel = k;
-        }
-        if let Some(s) = self.image_size {
-            net.image_size = s;
-        }
-        if let Some(g) = self.groups {
-            net.groups = g;
-        }
-        if let Some(n) = &self.norm {
-            net.norm = n
-                .parse()
-                .map_err(|e: sigprop_nets::NetError| RunnerError::input(e.to_string()))?;
-        }
-        if let Some(b) = &self.branch_scale {
-            net.branch_scale = b
-                .parse()
-                .map_err(|e: sigprop_nets::NetError| RunnerError::input(e.to_string()))?;
-        }
-        if let Some(c) = &self.shortcut {
-            net.shortcut = c
-                .parse()
-                .map_err(|e: sigprop_nets::NetError| RunnerError::input(e.to_string()))?;
-        }
-        if let Some(p) = &self.norm_position {
-            net.norm_position = p
-                .parse()
-                .map_err(|e: sigprop_nets::NetError| RunnerError::input(e.to_string()))?;
-        }
         // On a CPU backend the seeds of a configuration run at the same time.
         let concurrent = if backend.is_cpu() {
             rayon::current_num_threads().min(seeds.len()).max(1)
@@ -541,6 +502,37 @@ pub fn value_text(v: &toml::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_common_keys_are_exactly_the_settings_fields() {
+        // A struct literal without `..`: a field added and not listed here does not compile.
+        let full = Settings {
+            arch: Some("mlp".into()),
+            init: Some("he-normal".into()),
+            bias_init: Some("zeros".into()),
+            sigma_b: Some(0.1),
+            sigma_w2: Some(2.0),
+            sigma_b2: Some(0.01),
+            activation: Some("relu".into()),
+            depth: Some(2),
+            width: Some(3),
+            batch: Some(4),
+            backend: Some("flex".into()),
+            loss: Some("mse".into()),
+            seeds: Some(2),
+            seed: Some(1),
+            hist_layers: Some(vec![1]),
+            max_memory: Some("1G".into()),
+            arch_settings: toml::Table::new(),
+        };
+        let v = toml::Value::try_from(&full).unwrap();
+        let keys: Vec<&str> = v.as_table().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, KEYS);
+        // No architecture's setting shadows a common key.
+        for (s, _) in sigprop_nets::all_settings() {
+            assert!(!KEYS.contains(&s.key), "{}", s.key);
+        }
+    }
 
     #[test]
     fn sizes_parse_in_powers_of_1024() {

@@ -2,21 +2,114 @@
 //! images: `h^l = phi(conv(h^(l-1)) + b^l)`. A layer is one convolution (site `conv`).
 
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use sigprop_init::Scheme;
 
-use super::{Architecture, ConvIds, LsuvLayer, ParamBuilder};
-use crate::config::{NetConfig, ResolvedNet};
-use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, conv, normalize};
+use super::{
+    Architecture, ConvIds, LsuvLayer, ParamBuilder, Setting, SettingKind, positive, refuse_fixup,
+};
+use crate::config::{NORM_SETTING, NetConfig, Norm, ResolvedNet};
+use crate::error::NetError;
+use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, conv, normalize};
 
-/// The CNN.
-pub(crate) struct Cnn;
+/// The CNN and its own settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Cnn {
+    /// Kernel size (odd: same padding).
+    pub kernel: usize,
+    /// Side of the square input images.
+    pub image_size: usize,
+    /// Convolution groups (a divisor of the width).
+    pub groups: usize,
+    /// Normalization of every pre-activation (BatchNorm per channel over batch and pixels).
+    pub norm: Norm,
+}
+
+impl Default for Cnn {
+    fn default() -> Self {
+        Cnn {
+            kernel: 3,
+            image_size: 8,
+            groups: 1,
+            norm: Norm::None,
+        }
+    }
+}
+
+/// `kernel`: shared with the residual CNN.
+pub(crate) const KERNEL_SETTING: Setting = Setting {
+    key: "kernel",
+    help: "Convolution kernel size, odd [default: 3]",
+    kind: SettingKind::Whole,
+    allowed: "an odd whole number (same padding)",
+};
+
+/// `image-size`: shared with the residual CNN.
+pub(crate) const IMAGE_SIZE_SETTING: Setting = Setting {
+    key: "image-size",
+    help: "Side of the square input images [default: 8]",
+    kind: SettingKind::Whole,
+    allowed: "a whole number > 0",
+};
+
+/// `groups`: shared with the residual CNN.
+pub(crate) const GROUPS_SETTING: Setting = Setting {
+    key: "groups",
+    help: "Convolution groups, a divisor of --width [default: 1]",
+    kind: SettingKind::Whole,
+    allowed: "a whole number > 0 that divides the width",
+};
+
+/// The checks of a convolution stack's sizes.
+pub(crate) fn check_conv(
+    width: usize,
+    kernel: usize,
+    image_size: usize,
+    groups: usize,
+) -> Result<(), NetError> {
+    positive("image-size", image_size)?;
+    positive("groups", groups)?;
+    if kernel.is_multiple_of(2) {
+        return Err(NetError::BadConfig {
+            key: "kernel",
+            value: kernel.to_string(),
+            allowed: "an odd kernel size (same padding)".into(),
+        });
+    }
+    if !width.is_multiple_of(groups) {
+        return Err(NetError::BadConfig {
+            key: "groups",
+            value: groups.to_string(),
+            allowed: format!("a divisor of width {width}"),
+        });
+    }
+    Ok(())
+}
 
 impl Architecture for Cnn {
     /// One convolution per layer.
     type Layout = Vec<ConvIds>;
 
+    const SETTINGS: &'static [Setting] = &[
+        KERNEL_SETTING,
+        IMAGE_SIZE_SETTING,
+        GROUPS_SETTING,
+        NORM_SETTING,
+    ];
+
+    fn validate(&self, cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
+        check_conv(cfg.width, self.kernel, self.image_size, self.groups)?;
+        refuse_fixup(cfg, weight_init)
+    }
+
+    fn norm(&self) -> Norm {
+        self.norm
+    }
+
     fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout {
         let cfg = &b.net.config;
-        let (depth, c, g, k) = (cfg.depth, cfg.width, cfg.groups, cfg.kernel);
+        let (depth, c, g, k) = (cfg.depth, cfg.width, self.groups, self.kernel);
         (1..=depth)
             .map(|l| {
                 let ctx = b.ctx(None);
@@ -30,8 +123,7 @@ impl Architecture for Cnn {
     }
 
     fn output_features(&self, net: &ResolvedNet) -> usize {
-        let cfg = &net.config;
-        cfg.width * cfg.image_size * cfg.image_size
+        net.config.width * self.image_size * self.image_size
     }
 
     fn forward<R: Recorder>(
@@ -42,16 +134,15 @@ impl Architecture for Cnn {
         x: Tensor<2>,
         rec: &mut R,
     ) -> Tensor<2> {
-        let cfg = &net.config;
-        let (c, s) = (cfg.width, cfg.image_size);
+        let (c, s) = (net.config.width, self.image_size);
         let batch = x.dims()[0];
         let mut h: Tensor<4> = x.reshape([batch, c, s, s]);
         for (l, ids) in layers.iter().enumerate() {
-            let z = normalize(cfg.norm, conv(p, *ids, cfg.kernel, cfg.groups, h));
+            let z = normalize(self.norm, conv(p, *ids, self.kernel, self.groups, h));
             let site = SiteIn {
                 site: "conv",
                 layer: l + 1,
-                act: net.activation,
+                kind: SiteKind::Activation(net.activation),
                 weight: Some(WeightGrad::Leaf(ids.weight)),
                 scale: None,
             };
@@ -61,7 +152,13 @@ impl Architecture for Cnn {
     }
 
     fn lsuv_layers(&self, layers: &Self::Layout) -> Option<Vec<LsuvLayer>> {
-        Some(layers.iter().map(|&ids| LsuvLayer::Conv(ids)).collect())
+        let conv = |&ids| LsuvLayer::Conv {
+            ids,
+            kernel: self.kernel,
+            groups: self.groups,
+            image_size: self.image_size,
+        };
+        Some(layers.iter().map(conv).collect())
     }
 
     fn describe(&self) -> &'static str {
@@ -76,14 +173,10 @@ impl Architecture for Cnn {
         "layer"
     }
 
-    fn own_keys(&self) -> &'static [&'static str] {
-        &["kernel", "image-size", "groups", "norm"]
-    }
-
     fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {
         let (n, depth) = (cfg.width as f64, cfg.depth as f64);
-        let (s, k) = (cfg.image_size as f64, cfg.kernel as f64);
-        let g = (cfg.groups as f64).max(1.0);
+        let (s, k) = (self.image_size as f64, self.kernel as f64);
+        let g = (self.groups as f64).max(1.0);
         let pixels = b * n * s * s;
         // The convolution may unfold its input (pixels x k^2), one layer at a time.
         [

@@ -3,18 +3,65 @@
 //! `--norm`, `z^l` is the normalized `h^(l-1) W^l + b^l`.
 
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use sigprop_init::Scheme;
 
-use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder, TheoryKind};
-use crate::config::Norm;
-use crate::config::{NetConfig, ResolvedNet};
-use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, linear, normalize};
+use super::{
+    Architecture, LinearIds, LsuvLayer, ParamBuilder, Setting, SettingKind, TheoryKind,
+    refuse_fixup,
+};
+use crate::config::{NORM_SETTING, NetConfig, Norm, ResolvedNet};
+use crate::error::NetError;
+use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
 
-/// The MLP.
-pub(crate) struct Mlp;
+/// The MLP and its own settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Mlp {
+    /// Explicit widths `N_0..N_depth` (length depth + 1), overriding `width`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub widths: Option<Vec<usize>>,
+    /// Normalization of every pre-activation.
+    pub norm: Norm,
+}
 
 impl Architecture for Mlp {
     /// One linear map per layer.
     type Layout = Vec<LinearIds>;
+
+    const SETTINGS: &'static [Setting] = &[
+        Setting {
+            key: "widths",
+            help: "Widths N_0..N_depth, comma-separated (overrides --width)",
+            kind: SettingKind::Wholes,
+            allowed: "a list of depth + 1 whole numbers > 0",
+        },
+        NORM_SETTING,
+    ];
+
+    fn validate(&self, cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
+        if let Some(w) = &self.widths
+            && (w.len() != cfg.depth + 1 || w.contains(&0))
+        {
+            return Err(NetError::BadConfig {
+                key: "widths",
+                value: format!("{w:?}"),
+                allowed: format!("{} positive widths (N_0..N_depth)", cfg.depth + 1),
+            });
+        }
+        refuse_fixup(cfg, weight_init)
+    }
+
+    fn widths(&self, cfg: &NetConfig) -> Vec<usize> {
+        match &self.widths {
+            Some(w) => w.clone(),
+            None => vec![cfg.width; cfg.depth + 1],
+        }
+    }
+
+    fn norm(&self) -> Norm {
+        self.norm
+    }
 
     fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout {
         let net = b.net;
@@ -45,11 +92,11 @@ impl Architecture for Mlp {
     ) -> Tensor<2> {
         let mut h = x;
         for (l, ids) in layers.iter().enumerate() {
-            let z = normalize(net.config.norm, linear(p, *ids, h));
+            let z = normalize(self.norm, linear(p, *ids, h));
             let site = SiteIn {
                 site: "layer",
                 layer: l + 1,
-                act: net.activation,
+                kind: SiteKind::Activation(net.activation),
                 weight: Some(WeightGrad::Leaf(ids.weight)),
                 scale: None,
             };
@@ -74,12 +121,9 @@ impl Architecture for Mlp {
         "layer"
     }
 
-    fn own_keys(&self) -> &'static [&'static str] {
-        &["widths", "norm"]
-    }
-
     fn theory(&self, cfg: &NetConfig) -> TheoryKind {
-        match cfg.norm {
+        let _ = cfg;
+        match self.norm {
             Norm::None => TheoryKind::Mlp,
             Norm::Layer => TheoryKind::SampleNormMlp { rms: false },
             Norm::Rms => TheoryKind::SampleNormMlp { rms: true },
@@ -90,7 +134,7 @@ impl Architecture for Mlp {
 
     fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {
         let (n, depth) = (cfg.width as f64, cfg.depth as f64);
-        match &cfg.widths {
+        match &self.widths {
             Some(w) if w.len() >= 2 => {
                 let w: Vec<f64> = w.iter().map(|&x| x as f64).collect();
                 let p = w.windows(2).map(|w| w[0] * w[1] + w[1]).sum::<f64>();

@@ -1,21 +1,23 @@
-//! One module per architecture, each behind [`Architecture`]: the parameters it declares
-//! (returned as typed handles, not looked up by path), its input shape, its forward pass
-//! with the sites it records, and what LSUV may rescale. Everything else in the crate asks
-//! these functions; adding an architecture is one file here plus one arm in the
-//! [`each_arch!`] and [`each_layout!`] tables (and the [`Arch`] enum it names).
+//! One module per architecture, each behind [`Architecture`]: its own typed settings (the
+//! struct is the architecture: `Cnn { kernel, image_size, groups, norm }`), the parameters
+//! it declares (returned as typed handles, not looked up by path), its input shape, its
+//! forward pass with the sites it records, and what LSUV may rescale. Everything else in the
+//! crate asks the [`ArchConfig`] these make up; adding an architecture is one file here plus
+//! one line in the `architectures!` table at the end of this file.
 //!
 //! Not the statistics (`stats.rs`) nor the probing (`probe.rs`): an architecture only
 //! hands its sites to a [`Recorder`].
 
-pub(crate) mod cnn;
-pub(crate) mod mlp;
-pub(crate) mod resmlp;
-pub(crate) mod rnn;
+use std::fmt;
+use std::str::FromStr;
 
 use burn::tensor::Tensor;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use sigprop_init::{FillContext, FixupContext, Layout, Scheme};
 
-use crate::config::{Arch, NetConfig, ResolvedNet};
+use crate::config::{NetConfig, Norm, ResolvedNet};
+use crate::error::NetError;
 use crate::forward::{DeviceParams, Recorder};
 
 /// The index of a parameter in `Params::tensors` (creation order): the handle through
@@ -184,13 +186,100 @@ pub(crate) enum LsuvLayer {
     /// A linear map on `[batch, n]`.
     Linear(LinearIds),
     /// A convolution on `[batch, c, s, s]` (flattened to `[batch, c*s*s]` between layers).
-    Conv(ConvIds),
+    Conv {
+        /// Its handles.
+        ids: ConvIds,
+        /// Kernel size.
+        kernel: usize,
+        /// Groups.
+        groups: usize,
+        /// Image side `s`.
+        image_size: usize,
+    },
 }
 
-/// What every architecture provides.
-pub(crate) trait Architecture {
+/// What kind of value a setting takes, on the command line (`--kernel 5`) and in a suite
+/// (`kernel = 5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingKind {
+    /// A whole number.
+    Whole,
+    /// Whole numbers, comma-separated on the command line, a list in a suite.
+    Wholes,
+    /// Text (a name, a number or a spec).
+    Text,
+}
+
+/// One setting an architecture takes beyond the common ones (depth, width, initializers,
+/// activation, batch, loss): its flag and suite key, help line, kind and what it allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// Flag without dashes, and suite key (`image-size`).
+    pub key: &'static str,
+    /// One line of help, with its default.
+    pub help: &'static str,
+    /// Its kind of value.
+    pub kind: SettingKind,
+    /// What it allows, for the error line.
+    pub allowed: &'static str,
+}
+
+impl Setting {
+    /// A command-line value as the suite value it stands for.
+    pub fn parse_flag(&self, raw: &str) -> Result<toml::Value, NetError> {
+        let bad = || NetError::BadConfig {
+            key: self.key,
+            value: raw.to_string(),
+            allowed: self.allowed.to_string(),
+        };
+        let whole = |t: &str| -> Result<toml::Value, NetError> {
+            t.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .map(toml::Value::Integer)
+                .ok_or_else(bad)
+        };
+        match self.kind {
+            SettingKind::Whole => whole(raw),
+            SettingKind::Wholes => raw
+                .split(',')
+                .map(whole)
+                .collect::<Result<Vec<_>, _>>()
+                .map(toml::Value::Array),
+            SettingKind::Text => Ok(toml::Value::String(raw.to_string())),
+        }
+    }
+}
+
+/// What every architecture provides. The implementing struct is the architecture's typed
+/// configuration: serde reads it from a suite's keys (kebab-case, unknown keys refused,
+/// defaults for the rest), and [`Architecture::SETTINGS`] lists the same keys with their
+/// help for the command line.
+pub(crate) trait Architecture:
+    fmt::Debug + Clone + PartialEq + Default + Serialize + DeserializeOwned
+{
     /// The typed handles of its parameters.
     type Layout;
+
+    /// Its own settings, one per serialized field (checked by a test).
+    const SETTINGS: &'static [Setting];
+
+    /// Checks that need the whole configuration (sizes against the width, initializers
+    /// against the architecture). By default Fixup is refused: it needs residual branches.
+    fn validate(&self, cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
+        refuse_fixup(cfg, weight_init)
+    }
+
+    /// `N_0..N_depth`: the units (or channels) of the input and of each layer's output.
+    fn widths(&self, cfg: &NetConfig) -> Vec<usize> {
+        vec![cfg.width; cfg.depth + 1]
+    }
+
+    /// The normalization it applies, if any (LSUV is refused under one).
+    fn norm(&self) -> Norm {
+        Norm::None
+    }
 
     /// Declare every parameter, in the order that fixes their RNG keys.
     fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout;
@@ -224,10 +313,6 @@ pub(crate) trait Architecture {
     /// What a layer is, for chart axes (`layer`, `residual block`, `time step`).
     fn axis_name(&self) -> &'static str;
 
-    /// The settings only this architecture takes (as flags and suite keys), beyond depth,
-    /// width, the initializers, activation, batch and loss.
-    fn own_keys(&self) -> &'static [&'static str];
-
     /// Which mean-field prediction describes this network (given i.i.d. zero-mean weights
     /// and biases and the projection loss), if any.
     fn theory(&self, cfg: &NetConfig) -> TheoryKind {
@@ -240,141 +325,428 @@ pub(crate) trait Architecture {
     fn pass_sizes(&self, cfg: &NetConfig, batch: f64) -> [f64; 4];
 }
 
-/// Every architecture's own settings, for telling a misplaced flag from an unknown one.
-pub const ARCH_KEYS: &[&str] = &[
-    "branch-scale",
-    "shortcut",
-    "norm",
-    "norm-position",
-    "widths",
-    "branch-layers",
-    "kernel",
-    "image-size",
-    "groups",
-    "hidden-init",
-];
-
-/// The declared handles of any architecture.
-pub(crate) enum NetLayout {
-    Mlp(<mlp::Mlp as Architecture>::Layout),
-    Resmlp(<resmlp::Resmlp as Architecture>::Layout),
-    Cnn(<cnn::Cnn as Architecture>::Layout),
-    Rnn(<rnn::Rnn as Architecture>::Layout),
+/// Fixup's scalar biases and multipliers need residual branches: refused elsewhere.
+pub(crate) fn refuse_fixup(cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
+    if weight_init.needs_fixup() {
+        return Err(NetError::BadConfig {
+            key: "init",
+            value: cfg.weight_init.clone(),
+            allowed: "fixup only with arch resmlp".into(),
+        });
+    }
+    Ok(())
 }
 
-/// `$body` with `$a` bound to the architecture of `$arch` (an [`Arch`]).
-macro_rules! each_arch {
-    ($arch:expr, $a:ident => $body:expr) => {
-        match $arch {
-            Arch::Mlp => {
-                let $a = mlp::Mlp;
-                $body
+/// A whole-number setting that must be positive.
+pub(crate) fn positive(key: &'static str, v: usize) -> Result<(), NetError> {
+    if v == 0 {
+        return Err(NetError::BadConfig {
+            key,
+            value: "0".into(),
+            allowed: "a whole number > 0".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The table of architectures, `Variant(module::Type) = "name"`: the module is declared,
+/// and [`Arch`], [`ArchConfig`], [`NetLayout`], the names, the settings and every dispatch
+/// to the [`Architecture`] methods are generated from it.
+macro_rules! architectures {
+    ($($variant:ident($module:ident::$ty:ident) = $name:literal,)*) => {
+        $(pub mod $module;)*
+        $(pub use $module::$ty;)*
+
+        /// The name of an architecture: what `--arch` takes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Arch {
+            $(#[doc = concat!("`", $name, "`: see [`", stringify!($ty), "`].")] $variant,)*
+        }
+
+        /// Names accepted by `--arch`.
+        pub const ARCH_NAMES: &[&str] = &[$($name),*];
+
+        /// An architecture with its own settings: the typed part of a [`NetConfig`],
+        /// written as `arch = "<name>"` next to its own keys.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "arch")]
+        pub enum ArchConfig {
+            $(#[doc = concat!("`", $name, "`.")] #[serde(rename = $name)] $variant($ty),)*
+        }
+
+        $(impl From<$ty> for ArchConfig {
+            fn from(a: $ty) -> Self {
+                ArchConfig::$variant(a)
             }
-            Arch::Resmlp => {
-                let $a = resmlp::Resmlp;
-                $body
+        })*
+
+        /// A network's declared handles, next to the architecture that declared them.
+        pub(crate) enum NetLayout {
+            $($variant($ty, <$ty as Architecture>::Layout),)*
+        }
+
+        impl Arch {
+            /// Every architecture, in table order.
+            pub const ALL: &'static [Arch] = &[$(Arch::$variant),*];
+
+            /// The name `--arch` takes.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Arch::$variant => $name,)*
+                }
             }
-            Arch::Cnn => {
-                let $a = cnn::Cnn;
-                $body
+
+            /// The architecture with all its own settings at their defaults.
+            pub fn default_config(self) -> ArchConfig {
+                match self {
+                    $(Arch::$variant => ArchConfig::$variant(<$ty>::default()),)*
+                }
             }
-            Arch::Rnn => {
-                let $a = rnn::Rnn;
-                $body
+
+            /// Its own settings (flags and suite keys).
+            pub fn settings(self) -> &'static [Setting] {
+                match self {
+                    $(Arch::$variant => <$ty as Architecture>::SETTINGS,)*
+                }
+            }
+        }
+
+        impl FromStr for Arch {
+            type Err = NetError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    $($name => Ok(Arch::$variant),)*
+                    other => Err(NetError::UnknownArch {
+                        name: other.to_string(),
+                        allowed: ARCH_NAMES.join(", "),
+                    }),
+                }
+            }
+        }
+
+        impl ArchConfig {
+            /// Which architecture this is.
+            pub fn kind(&self) -> Arch {
+                match self {
+                    $(ArchConfig::$variant(_) => Arch::$variant,)*
+                }
+            }
+
+            /// See [`Architecture::validate`].
+            pub(crate) fn validate(&self, cfg: &NetConfig, w: &Scheme) -> Result<(), NetError> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.validate(cfg, w),)*
+                }
+            }
+
+            /// `N_0..N_depth`: the input's and each layer's units (or channels).
+            pub fn widths(&self, cfg: &NetConfig) -> Vec<usize> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.widths(cfg),)*
+                }
+            }
+
+            /// The normalization it applies ([`Norm::None`] for none).
+            pub fn norm(&self) -> Norm {
+                match self {
+                    $(ArchConfig::$variant(a) => a.norm(),)*
+                }
+            }
+
+            /// One line for `sigprop list archs`.
+            pub fn describe(&self) -> &'static str {
+                match self {
+                    $(ArchConfig::$variant(a) => a.describe(),)*
+                }
+            }
+
+            /// See [`Architecture::primary_site`].
+            pub fn primary_site(&self) -> &'static str {
+                match self {
+                    $(ArchConfig::$variant(a) => a.primary_site(),)*
+                }
+            }
+
+            /// See [`Architecture::axis_name`].
+            pub fn axis_name(&self) -> &'static str {
+                match self {
+                    $(ArchConfig::$variant(a) => a.axis_name(),)*
+                }
+            }
+
+            /// Which mean-field prediction describes `cfg`, if any.
+            pub fn theory(&self, cfg: &NetConfig) -> TheoryKind {
+                match self {
+                    $(ArchConfig::$variant(a) => a.theory(cfg),)*
+                }
+            }
+
+            /// See [`Architecture::pass_sizes`].
+            pub(crate) fn pass_sizes(&self, cfg: &NetConfig, batch: f64) -> [f64; 4] {
+                match self {
+                    $(ArchConfig::$variant(a) => a.pass_sizes(cfg, batch),)*
+                }
+            }
+
+            /// Declare the network's parameters.
+            pub(crate) fn declare(&self, b: &mut ParamBuilder<'_>) -> NetLayout {
+                match self {
+                    $(ArchConfig::$variant(a) => NetLayout::$variant(a.clone(), a.declare(b)),)*
+                }
+            }
+
+            /// See [`Architecture::input_shape`].
+            pub(crate) fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2] {
+                match self {
+                    $(ArchConfig::$variant(a) => a.input_shape(net, batch),)*
+                }
+            }
+
+            /// See [`Architecture::output_features`].
+            pub(crate) fn output_features(&self, net: &ResolvedNet) -> usize {
+                match self {
+                    $(ArchConfig::$variant(a) => a.output_features(net),)*
+                }
+            }
+        }
+
+        impl NetLayout {
+            /// See [`Architecture::forward`].
+            pub(crate) fn forward<R: Recorder>(
+                &self,
+                net: &ResolvedNet,
+                p: &DeviceParams,
+                x: Tensor<2>,
+                rec: &mut R,
+            ) -> Tensor<2> {
+                match self {
+                    $(NetLayout::$variant(a, l) => a.forward(net, l, p, x, rec),)*
+                }
+            }
+
+            /// See [`Architecture::lsuv_layers`].
+            pub(crate) fn lsuv_layers(&self) -> Option<Vec<LsuvLayer>> {
+                match self {
+                    $(NetLayout::$variant(a, l) => a.lsuv_layers(l),)*
+                }
             }
         }
     };
 }
 
-/// `$body` with `$a` the architecture and `$l` its handles, for a [`NetLayout`].
-macro_rules! each_layout {
-    ($layout:expr, $a:ident, $l:ident => $body:expr) => {
-        match $layout {
-            NetLayout::Mlp($l) => {
-                let $a = mlp::Mlp;
-                $body
-            }
-            NetLayout::Resmlp($l) => {
-                let $a = resmlp::Resmlp;
-                $body
-            }
-            NetLayout::Cnn($l) => {
-                let $a = cnn::Cnn;
-                $body
-            }
-            NetLayout::Rnn($l) => {
-                let $a = rnn::Rnn;
-                $body
-            }
-        }
-    };
-}
-
-/// Declare the network's parameters; the layout's variant is the network's architecture.
-pub(crate) fn declare(b: &mut ParamBuilder<'_>) -> NetLayout {
-    match b.net.config.arch {
-        Arch::Mlp => NetLayout::Mlp(mlp::Mlp.declare(b)),
-        Arch::Resmlp => NetLayout::Resmlp(resmlp::Resmlp.declare(b)),
-        Arch::Cnn => NetLayout::Cnn(cnn::Cnn.declare(b)),
-        Arch::Rnn => NetLayout::Rnn(rnn::Rnn.declare(b)),
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
-/// See [`Architecture::input_shape`].
-pub(crate) fn input_shape(net: &ResolvedNet, batch: usize) -> [usize; 2] {
-    each_arch!(net.config.arch, a => a.input_shape(net, batch))
+impl fmt::Display for ArchConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind().name())
+    }
 }
 
-/// See [`Architecture::output_features`].
-pub(crate) fn output_features(net: &ResolvedNet) -> usize {
-    each_arch!(net.config.arch, a => a.output_features(net))
-}
-
-/// See [`Architecture::forward`].
-pub(crate) fn forward<R: Recorder>(
-    net: &ResolvedNet,
-    layout: &NetLayout,
-    p: &DeviceParams,
-    x: Tensor<2>,
-    rec: &mut R,
-) -> Tensor<2> {
-    each_layout!(layout, a, l => a.forward(net, l, p, x, rec))
-}
-
-/// See [`Architecture::lsuv_layers`].
-pub(crate) fn lsuv_layers(layout: &NetLayout) -> Option<Vec<LsuvLayer>> {
-    each_layout!(layout, a, l => a.lsuv_layers(l))
+impl From<Arch> for ArchConfig {
+    fn from(a: Arch) -> Self {
+        a.default_config()
+    }
 }
 
 impl Arch {
     /// One line for `sigprop list archs`.
     pub fn describe(self) -> &'static str {
-        each_arch!(self, a => a.describe())
+        self.default_config().describe()
     }
 
     /// The site whose rows describe the network's layers: `layer` (mlp), `out` (resmlp),
     /// `conv` (cnn), `step` (rnn).
     pub fn primary_site(self) -> &'static str {
-        each_arch!(self, a => a.primary_site())
+        self.default_config().primary_site()
     }
 
     /// What a layer is, for chart axes.
     pub fn axis_name(self) -> &'static str {
-        each_arch!(self, a => a.axis_name())
+        self.default_config().axis_name()
     }
 
-    /// The settings only this architecture takes (`kernel`, `branch-layers`, ...).
-    pub fn own_keys(self) -> &'static [&'static str] {
-        each_arch!(self, a => a.own_keys())
+    /// The keys of its own settings.
+    pub fn own_keys(self) -> Vec<&'static str> {
+        self.settings().iter().map(|s| s.key).collect()
     }
 
-    /// Which mean-field prediction describes `cfg`, if any.
-    pub fn theory(self, cfg: &NetConfig) -> TheoryKind {
-        each_arch!(self, a => a.theory(cfg))
+    /// This architecture with `given` settings (suite keys to values, as a suite writes
+    /// them; a flag's text through [`Setting::parse_flag`]), the rest at their defaults. A
+    /// key it does not take is an error naming the key and the architecture; a bad value
+    /// names its key and what is allowed.
+    pub fn config_from(self, given: &toml::Table) -> Result<ArchConfig, NetError> {
+        let own = self.settings();
+        let table = |pairs: &mut dyn Iterator<Item = (&String, &toml::Value)>| {
+            let mut t = toml::Table::new();
+            t.insert("arch".into(), toml::Value::String(self.name().into()));
+            for (k, v) in pairs {
+                t.insert(k.clone(), v.clone());
+            }
+            toml::Value::Table(t).try_into::<ArchConfig>()
+        };
+        for (key, value) in given {
+            let Some(setting) = own.iter().find(|s| s.key == key) else {
+                return Err(if all_settings().iter().any(|(s, _)| s.key == key) {
+                    NetError::NotASetting {
+                        key: key.clone(),
+                        arch: self.name(),
+                        takes: match self.own_keys().join(", ") {
+                            k if k.is_empty() => "none".into(),
+                            k => k,
+                        },
+                    }
+                } else {
+                    NetError::UnknownKey {
+                        key: key.clone(),
+                        allowed: all_settings()
+                            .iter()
+                            .map(|(s, _)| s.key)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    }
+                });
+            };
+            // One key at a time, so a bad value is named by its key.
+            table(&mut std::iter::once((key, value))).map_err(|_| NetError::BadConfig {
+                key: setting.key,
+                value: match value {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+                allowed: setting.allowed.into(),
+            })?;
+        }
+        table(&mut given.iter()).map_err(|e| NetError::BadConfig {
+            key: "arch",
+            value: self.name().into(),
+            allowed: e.to_string().trim().to_string(),
+        })
+    }
+}
+
+/// Every architecture's settings, each key once (first declaration's help), with the
+/// architectures that take it.
+pub fn all_settings() -> Vec<(Setting, Vec<Arch>)> {
+    let mut out: Vec<(Setting, Vec<Arch>)> = Vec::new();
+    for &arch in Arch::ALL {
+        for s in arch.settings() {
+            match out.iter_mut().find(|(t, _)| t.key == s.key) {
+                Some((_, archs)) => archs.push(arch),
+                None => out.push((*s, vec![arch])),
+            }
+        }
+    }
+    out
+}
+
+architectures! {
+    Mlp(mlp::Mlp) = "mlp",
+    Resmlp(resmlp::Resmlp) = "resmlp",
+    Cnn(cnn::Cnn) = "cnn",
+    Rnn(rnn::Rnn) = "rnn",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_architecture_declares_exactly_the_settings_it_reads() {
+        for &arch in Arch::ALL {
+            let v = toml::Value::try_from(arch.default_config()).unwrap();
+            let written: Vec<&str> = v
+                .as_table()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .filter(|k| *k != "arch")
+                .collect();
+            let declared = arch.own_keys();
+            for k in &written {
+                assert!(declared.contains(k), "{arch}: {k} is read but not declared");
+            }
+            // Only optional settings (absent by default) may be missing from the record.
+            for k in &declared {
+                assert!(
+                    written.contains(k) || *k == "widths",
+                    "{arch}: {k} is declared only"
+                );
+            }
+        }
     }
 
-    /// See [`Architecture::pass_sizes`].
-    pub(crate) fn pass_sizes(self, cfg: &NetConfig, batch: f64) -> [f64; 4] {
-        each_arch!(self, a => a.pass_sizes(cfg, batch))
+    #[test]
+    fn settings_are_read_into_the_typed_configuration_or_refused_by_name() {
+        let table = |pairs: &[(&str, toml::Value)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<toml::Table>()
+        };
+        let s = |t: &str| toml::Value::String(t.into());
+        let got = Arch::Resmlp
+            .config_from(&table(&[
+                ("branch-scale", toml::Value::Float(0.5)),
+                ("norm", s("batch")),
+                ("branch-layers", toml::Value::Integer(3)),
+            ]))
+            .unwrap();
+        let ArchConfig::Resmlp(r) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(r.branch_scale, crate::BranchScale::Value(0.5));
+        assert_eq!((r.norm, r.branch_layers), (Norm::Batch, 3));
+        let e = Arch::Mlp
+            .config_from(&table(&[("kernel", toml::Value::Integer(3))]))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "kernel is not a setting of arch mlp; its own settings are: widths, norm"
+        );
+        let e = Arch::Cnn
+            .config_from(&table(&[("kernel", s("three"))]))
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("kernel=three is not allowed"),
+            "{e}"
+        );
+        let e = Arch::Rnn
+            .config_from(&table(&[("hidden-init", s("orthogonl"))]))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("hidden-init=orthogonl"), "{e}");
+        let e = Arch::Cnn
+            .config_from(&table(&[("kernal", toml::Value::Integer(3))]))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("unknown key kernal"), "{e}");
+        // A flag's text means what the suite value means.
+        let kernel = Arch::Cnn.settings()[0];
+        assert_eq!(kernel.parse_flag("5").unwrap(), toml::Value::Integer(5));
+        assert!(kernel.parse_flag("-5").is_err());
+        let widths = Arch::Mlp.settings()[0];
+        assert_eq!(
+            widths.parse_flag("3,4").unwrap(),
+            toml::Value::Array(vec![toml::Value::Integer(3), toml::Value::Integer(4)])
+        );
+    }
+
+    #[test]
+    fn every_configuration_round_trips_through_its_record() {
+        for &arch in Arch::ALL {
+            let cfg = NetConfig::new(arch, 3, 8, "tanh", "xavier-normal");
+            let text = serde_json::to_string(&cfg).unwrap();
+            assert!(
+                text.starts_with(&format!("{{\"arch\":\"{arch}\"")),
+                "{text}"
+            );
+            let back: NetConfig = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, cfg);
+        }
+        // Another architecture's key in a record is refused, not dropped.
+        let bad = r#"{"arch":"mlp","kernel":3,"depth":2,"width":4,"activation":"relu","weight-init":"he-normal","bias-init":"zeros","loss":"projection"}"#;
+        assert!(serde_json::from_str::<NetConfig>(bad).is_err());
     }
 }

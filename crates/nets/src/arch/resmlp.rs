@@ -9,57 +9,200 @@
 //! and 1 at initialization and so change no value: they are not materialised.
 
 use burn::tensor::Tensor;
-use sigprop_init::{Activation, FixupContext, FixupRole, Scheme};
+use serde::{Deserialize, Serialize};
+use sigprop_init::{FixupContext, FixupRole, Scheme};
 
-use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder, ParamId, TheoryKind};
-use crate::config::{BranchScale, Norm, NormPosition, Shortcut};
-use crate::config::{NetConfig, ResolvedNet};
-use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad, linear, normalize};
+use super::{
+    Architecture, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, TheoryKind,
+    positive,
+};
+use crate::config::{BranchScale, NetConfig, Norm, NormPosition, ResolvedNet, Shortcut};
+use crate::config::{
+    BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, NORM_POSITION_SETTING, NORM_SETTING,
+    SHORTCUT_SETTING,
+};
+use crate::error::NetError;
+use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
 
-/// The residual MLP.
-pub(crate) struct Resmlp;
+/// The residual MLP and its own settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Resmlp {
+    /// Linear maps per branch (`m`).
+    pub branch_layers: usize,
+    /// Normalization (none, batch, layer, rms).
+    pub norm: Norm,
+    /// Where the normalization sits: in the branch (`pre`) or on the block output (`post`).
+    pub norm_position: NormPosition,
+    /// The branch multiplier.
+    pub branch_scale: BranchScale,
+    /// With or without the skip connection.
+    pub shortcut: Shortcut,
+}
 
-/// One block's handles: its branch's linear maps and, for ReZero and SkipInit, its
-/// learnable branch multiplier.
-pub(crate) struct Block {
-    branch: Vec<LinearIds>,
-    alpha: Option<ParamId>,
+impl Default for Resmlp {
+    fn default() -> Self {
+        Resmlp {
+            branch_layers: 2,
+            norm: Norm::None,
+            norm_position: NormPosition::Pre,
+            branch_scale: BranchScale::One,
+            shortcut: Shortcut::Identity,
+        }
+    }
+}
+
+/// One block's handles: its branch's maps (`I`: linear or convolution handles) and, for
+/// ReZero and SkipInit, its learnable branch multiplier.
+pub(crate) struct Block<I> {
+    pub branch: Vec<I>,
+    pub alpha: Option<ParamId>,
+}
+
+/// How a residual network's blocks are wired (shared by `resmlp` and `rescnn`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResidualOpts {
+    pub norm: Norm,
+    pub position: NormPosition,
+    pub scale: BranchScale,
+    pub shortcut: Shortcut,
+}
+
+impl ResidualOpts {
+    /// Run the blocks on `x`: per block `k`, each branch map `i` is fed by the site
+    /// `branch.i` (its input normalized when `pre`, then the activation), the branch output
+    /// times alpha is the site `branch`, and the sum (normalized when `post`) the site `out`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward<I: Copy, const D: usize, R: Recorder>(
+        self,
+        net: &ResolvedNet,
+        blocks: &[Block<I>],
+        p: &DeviceParams,
+        x: Tensor<D>,
+        rec: &mut R,
+        weight: impl Fn(I) -> ParamId,
+        map: impl Fn(I, Tensor<D>) -> Tensor<D>,
+    ) -> Tensor<D> {
+        let (pre, post) = match self.position {
+            NormPosition::Pre => (self.norm, Norm::None),
+            NormPosition::Post => (Norm::None, self.norm),
+        };
+        let fixed = self.scale.at_init(net.config.depth);
+        let mut x = x;
+        for (k, block) in blocks.iter().enumerate() {
+            let mut u = x.clone();
+            for (i, &ids) in block.branch.iter().enumerate() {
+                let site = format!("branch.{}", i + 1);
+                let s = SiteIn {
+                    site: &site,
+                    layer: k + 1,
+                    kind: SiteKind::Activation(net.activation),
+                    weight: Some(WeightGrad::Leaf(weight(ids))),
+                    scale: None,
+                };
+                let h = rec.site(s, normalize(pre, u));
+                u = map(ids, h);
+            }
+            let u = match (block.alpha, self.scale) {
+                (Some(alpha), _) => u * p.scalar::<D>(alpha),
+                (None, BranchScale::One) => u,
+                (None, _) => u.mul_scalar(fixed),
+            };
+            // The scaled branch before the add: its own site, for signal-propagation plots.
+            let s = SiteIn {
+                site: "branch",
+                layer: k + 1,
+                kind: SiteKind::Branch,
+                weight: None,
+                scale: block.alpha,
+            };
+            let u = rec.site(s, u);
+            let sum = match self.shortcut {
+                Shortcut::Identity => x + u,
+                Shortcut::None => u,
+            };
+            let s = SiteIn {
+                site: "out",
+                layer: k + 1,
+                kind: SiteKind::Sum,
+                weight: None,
+                scale: None,
+            };
+            x = rec.site(s, normalize(post, sum));
+        }
+        x
+    }
+}
+
+/// Declare `depth` blocks of `m` branch maps each (`map(b, k, i)` declares map `i` of block
+/// `k`, both 1-based), with a learnable alpha per block for ReZero and SkipInit.
+pub(crate) fn declare_blocks<I>(
+    b: &mut ParamBuilder<'_>,
+    (depth, m): (usize, usize),
+    scale: BranchScale,
+    mut map: impl FnMut(&mut ParamBuilder<'_>, usize, usize) -> I,
+) -> Vec<Block<I>> {
+    (1..=depth)
+        .map(|k| {
+            let branch = (1..=m).map(|i| map(b, k, i)).collect();
+            let alpha = scale
+                .learnable()
+                .then(|| b.scalar(&format!("blocks.{k}.alpha"), &Scheme::Zeros));
+            Block { branch, alpha }
+        })
+        .collect()
 }
 
 impl Architecture for Resmlp {
-    type Layout = Vec<Block>;
+    type Layout = Vec<Block<LinearIds>>;
+
+    const SETTINGS: &'static [Setting] = &[
+        BRANCH_LAYERS_SETTING,
+        NORM_SETTING,
+        NORM_POSITION_SETTING,
+        BRANCH_SCALE_SETTING,
+        SHORTCUT_SETTING,
+    ];
+
+    fn validate(&self, cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
+        positive("branch-layers", self.branch_layers)?;
+        if weight_init.needs_fixup()
+            && (self.branch_scale != BranchScale::One || self.shortcut != Shortcut::Identity)
+        {
+            return Err(NetError::BadConfig {
+                key: "init",
+                value: cfg.weight_init.clone(),
+                allowed: "fixup with the default branch-scale 1 and shortcut identity (Fixup \
+                          sets its own branch multipliers)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn norm(&self) -> Norm {
+        self.norm
+    }
 
     fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout {
         let net = b.net;
-        let (depth, m, w) = (net.config.depth, net.config.branch_layers, net.config.width);
+        let (depth, m, w) = (net.config.depth, self.branch_layers, net.config.width);
         let fixup = net.is_fixup();
-        (1..=depth)
-            .map(|k| {
-                let branch = (1..=m)
-                    .map(|i| {
-                        let role = if i == m {
-                            FixupRole::BranchLast
-                        } else {
-                            FixupRole::BranchInner
-                        };
-                        let fx = fixup.then_some(FixupContext {
-                            num_branches: depth,
-                            layers_per_branch: m,
-                            role,
-                        });
-                        let ctx = b.ctx(fx);
-                        let prefix = format!("blocks.{k}.branch.{i}");
-                        b.linear(&prefix, (w, w), &net.weight_init, ctx, !fixup)
-                    })
-                    .collect();
-                let alpha = net
-                    .config
-                    .branch_scale
-                    .learnable()
-                    .then(|| b.scalar(&format!("blocks.{k}.alpha"), &Scheme::Zeros));
-                Block { branch, alpha }
-            })
-            .collect()
+        declare_blocks(b, (depth, m), self.branch_scale, |b, k, i| {
+            let role = if i == m {
+                FixupRole::BranchLast
+            } else {
+                FixupRole::BranchInner
+            };
+            let fx = fixup.then_some(FixupContext {
+                num_branches: depth,
+                layers_per_branch: m,
+                role,
+            });
+            let ctx = b.ctx(fx);
+            let prefix = format!("blocks.{k}.branch.{i}");
+            b.linear(&prefix, (w, w), &net.weight_init, ctx, !fixup)
+        })
     }
 
     fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2] {
@@ -78,57 +221,15 @@ impl Architecture for Resmlp {
         x: Tensor<2>,
         rec: &mut R,
     ) -> Tensor<2> {
-        let (norm, position) = (net.config.norm, net.config.norm_position);
-        let (pre, post) = match position {
-            NormPosition::Pre => (norm, Norm::None),
-            NormPosition::Post => (Norm::None, norm),
+        let opts = ResidualOpts {
+            norm: self.norm,
+            position: self.norm_position,
+            scale: self.branch_scale,
+            shortcut: self.shortcut,
         };
-        let scale = net.config.branch_scale;
-        let fixed = scale.at_init(net.config.depth);
-        let mut x = x;
-        for (k, block) in blocks.iter().enumerate() {
-            let mut u = x.clone();
-            for (i, ids) in block.branch.iter().enumerate() {
-                let site = format!("branch.{}", i + 1);
-                let s = SiteIn {
-                    site: &site,
-                    layer: k + 1,
-                    act: net.activation,
-                    weight: Some(WeightGrad::Leaf(ids.weight)),
-                    scale: None,
-                };
-                let h = rec.site(s, normalize(pre, u));
-                u = linear(p, *ids, h);
-            }
-            let u = match (block.alpha, scale) {
-                (Some(alpha), _) => u * p.scalar(alpha),
-                (None, BranchScale::One) => u,
-                (None, _) => u.mul_scalar(fixed),
-            };
-            // The scaled branch before the add: its own site, for signal-propagation plots.
-            let s = SiteIn {
-                site: "branch",
-                layer: k + 1,
-                act: Activation::Linear,
-                weight: None,
-                scale: block.alpha,
-            };
-            let u = rec.site(s, u);
-            let sum = match net.config.shortcut {
-                Shortcut::Identity => x + u,
-                Shortcut::None => u,
-            };
-            let out = normalize(post, sum);
-            let s = SiteIn {
-                site: "out",
-                layer: k + 1,
-                act: Activation::Linear,
-                weight: None,
-                scale: None,
-            };
-            x = rec.site(s, out);
-        }
-        x
+        opts.forward(net, blocks, p, x, rec, |ids| ids.weight, |ids, h| {
+            linear(p, ids, h)
+        })
     }
 
     fn lsuv_layers(&self, _: &Self::Layout) -> Option<Vec<LsuvLayer>> {
@@ -147,30 +248,20 @@ impl Architecture for Resmlp {
         "residual block"
     }
 
-    fn own_keys(&self) -> &'static [&'static str] {
-        &[
-            "branch-layers",
-            "norm",
-            "norm-position",
-            "branch-scale",
-            "shortcut",
-        ]
-    }
-
     fn theory(&self, cfg: &NetConfig) -> TheoryKind {
-        if cfg.norm != Norm::None {
+        if self.norm != Norm::None {
             return TheoryKind::None;
         }
-        let alpha = cfg.branch_scale.at_init(cfg.depth);
+        let alpha = self.branch_scale.at_init(cfg.depth);
         TheoryKind::Residual {
-            branch_layers: cfg.branch_layers,
+            branch_layers: self.branch_layers,
             alpha2: alpha * alpha,
-            shortcut: cfg.shortcut == Shortcut::Identity,
+            shortcut: self.shortcut == Shortcut::Identity,
         }
     }
 
     fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {
-        let (n, depth, m) = (cfg.width as f64, cfg.depth as f64, cfg.branch_layers as f64);
+        let (n, depth, m) = (cfg.width as f64, cfg.depth as f64, self.branch_layers as f64);
         [
             depth * m * (n * n + n),
             depth * (m + 2.0) * b * n,

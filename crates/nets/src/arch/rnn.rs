@@ -3,13 +3,27 @@
 //! is the step's own contribution `h_(t-1)^T dL/dz_t` to the shared `W_hh`.
 
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
-use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder};
-use crate::config::{NetConfig, ResolvedNet};
-use crate::forward::{DeviceParams, Recorder, SiteIn, WeightGrad};
+use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder, Setting, SettingKind};
+use crate::config::{InitSpec, NetConfig, ResolvedNet};
+use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad};
 
-/// The RNN.
-pub(crate) struct Rnn;
+/// The RNN and its own settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Rnn {
+    /// The hidden-to-hidden initializer (input-to-hidden uses the network's `init`).
+    pub hidden_init: InitSpec,
+}
+
+impl Default for Rnn {
+    fn default() -> Self {
+        Rnn {
+            hidden_init: InitSpec::named("orthogonal"),
+        }
+    }
+}
 
 /// Its two weight matrices and the bias.
 pub(crate) struct RnnIds {
@@ -20,13 +34,20 @@ pub(crate) struct RnnIds {
 impl Architecture for Rnn {
     type Layout = RnnIds;
 
+    const SETTINGS: &'static [Setting] = &[Setting {
+        key: "hidden-init",
+        help: "Hidden-to-hidden initializer spec [default: orthogonal]",
+        kind: SettingKind::Text,
+        allowed: "an initializer spec (sigprop list inits)",
+    }];
+
     fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout {
         let net = b.net;
         let w = net.config.width;
         let ctx = b.ctx(None);
         let input = b.linear("rnn.input", (w, w), &net.weight_init, ctx, false);
         let ctx = b.ctx(None);
-        let hidden = b.linear("rnn.hidden", (w, w), &net.hidden_init, ctx, true);
+        let hidden = b.linear("rnn.hidden", (w, w), self.hidden_init.scheme(), ctx, true);
         RnnIds { input, hidden }
     }
 
@@ -66,7 +87,7 @@ impl Architecture for Rnn {
             let site = SiteIn {
                 site: "step",
                 layer: t,
-                act: net.activation,
+                kind: SiteKind::Activation(net.activation),
                 weight,
                 scale: None,
             };
@@ -89,10 +110,6 @@ impl Architecture for Rnn {
 
     fn axis_name(&self) -> &'static str {
         "time step"
-    }
-
-    fn own_keys(&self) -> &'static [&'static str] {
-        &["hidden-init"]
     }
 
     fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {

@@ -2,9 +2,11 @@
 //! and backward pass turned into the per-layer statistics of THEORY.md.
 //!
 //! - [`backend`]: `--backend` to a Burn `Device`, the only place that knows backends.
-//! - [`config`]: [`NetConfig`] (mlp, resmlp, cnn, rnn), validated into [`ResolvedNet`].
-//! - `arch/`: one module per architecture (mlp, resmlp, cnn, rnn) behind one trait: its
-//!   parameters as typed handles, input, forward pass with its sites, what LSUV rescales.
+//! - [`config`]: [`NetConfig`] (the common sizes and initializers, and an [`ArchConfig`]),
+//!   validated into [`ResolvedNet`].
+//! - [`arch`]: one module per architecture (mlp, resmlp, cnn, rescnn, rnn) behind one
+//!   trait: its typed settings, parameters as typed handles, input, forward pass with its
+//!   sites, what LSUV rescales.
 //! - [`params`]: host-side initial weights, keyed by (seed, tensor path).
 //! - [`lsuv`]: Mishkin & Matas's data-driven rescaling loop.
 //! - [`probe`]: the probed pass; [`stats`]: the per-layer statistics.

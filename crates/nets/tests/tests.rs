@@ -3,7 +3,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use sigprop_init::Activation;
-use sigprop_nets::arch::{Cnn, Mlp, Resmlp};
+use sigprop_nets::arch::{Cnn, Mlp, Rescnn, Resmlp};
 use sigprop_nets::{
     Arch, BackendKind, BranchScale, LayerStats, Loss, NetConfig, Norm, NormPosition, ProbeOptions,
     Shortcut, build_params, device, forward_plain, measure, probe,
@@ -361,7 +361,7 @@ fn unknown_backend_and_bad_sizes_are_errors_not_panics() {
 fn every_architecture_runs_with_the_cross_entropy_head() {
     // The head reads the flattened output: for a CNN, width x image-size^2 features. It
     // used to be built [width, 10] and could not multiply an 8x8 image's 16 x 64 features.
-    for arch in [Arch::Mlp, Arch::Resmlp, Arch::Cnn, Arch::Rnn] {
+    for &arch in Arch::ALL {
         let mut cfg = NetConfig::new(arch, 3, 16, "tanh", "xavier-normal");
         cfg.loss = Loss::CrossEntropy;
         let stats = run(&cfg, 8, 1, &Device::flex());
@@ -372,6 +372,36 @@ fn every_architecture_runs_with_the_cross_entropy_head() {
             first.grad_var.is_finite() && first.grad_var > 0.0,
             "{arch}: {first:?}"
         );
+    }
+}
+
+#[test]
+fn residual_cnn_channel_moments_decompose_the_second_moment() {
+    let own = Rescnn {
+        image_size: 4,
+        ..Rescnn::default()
+    };
+    let cfg = NetConfig::new(own, 3, 8, "relu", "he-normal");
+    let stats = run(&cfg, 16, 1, &Device::flex());
+    let residual: Vec<&LayerStats> = stats
+        .iter()
+        .filter(|s| s.site == "out" || s.site == "branch")
+        .collect();
+    assert_eq!(residual.len(), 6);
+    for s in residual {
+        let c = s
+            .channel
+            .expect("a residual CNN site carries channel moments");
+        // Mean over channels of (channel mean^2 + channel variance) is E[h^2].
+        let second = s.act_var + s.act_mean * s.act_mean;
+        assert!(rel(c.sq_mean + c.var, second) < 1e-5, "{s:?}");
+        // A channel's variance over batch and pixels holds each pixel's over the batch
+        // plus the spread of the pixels' means (law of total variance).
+        assert!(c.var >= s.act_batch_var * (1.0 - 1e-6), "{s:?}");
+        assert!(s.dead_frac.is_nan() && s.saturated_frac.is_nan());
+    }
+    for s in stats.iter().filter(|s| s.site.starts_with("branch.")) {
+        assert!(s.channel.is_none() && s.dead_frac.is_finite(), "{s:?}");
     }
 }
 
@@ -454,6 +484,13 @@ fn every_normalization_and_residual_variant_agrees_across_backends() {
             ..Resmlp::default()
         };
         cases.push(NetConfig::new(own, 3, 32, "tanh", "xavier-normal"));
+        let own = Rescnn {
+            image_size: 4,
+            branch_scale: scale,
+            shortcut,
+            ..Rescnn::default()
+        };
+        cases.push(NetConfig::new(own, 3, 8, "tanh", "xavier-normal"));
     }
     for norm in [Norm::Batch, Norm::Layer, Norm::Rms] {
         let mut m = mlp(4, 32, "tanh", "xavier-normal");
@@ -473,6 +510,13 @@ fn every_normalization_and_residual_variant_agrees_across_backends() {
             };
             cases.push(NetConfig::new(own, 3, 32, "relu", "he-normal"));
         }
+        let own = Rescnn {
+            image_size: 4,
+            norm,
+            norm_position: NormPosition::Post,
+            ..Rescnn::default()
+        };
+        cases.push(NetConfig::new(own, 2, 8, "relu", "he-normal"));
     }
     let skip_wgpu = std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1");
     let mut kinds = vec![BackendKind::Ndarray];

@@ -2,7 +2,9 @@
 //!
 //! A suite file has `name`, `description`, a `[base]` table of [`Settings`], a `[grid]`
 //! table whose keys are settings and whose values are lists (the cross product is run, in
-//! the order written). A grid of exactly two numeric keys also gets heatmaps, the first key
+//! the order written; a single value sets that key for the whole grid). Several `[[grid]]`
+//! tables run one after the other, each its own cross product over the same base (a suite
+//! comparing a residual MLP at width 256 with a residual CNN at 32 channels). A grid of exactly two numeric keys also gets heatmaps, the first key
 //! on x. Unknown keys anywhere are errors naming the key and line.
 
 use std::path::Path;
@@ -34,7 +36,21 @@ struct SuiteFile {
     #[serde(default)]
     base: Settings,
     #[serde(default)]
-    grid: toml::Table,
+    grid: Grids,
+}
+
+/// `[grid]` or several `[[grid]]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Grids {
+    One(toml::Table),
+    Many(Vec<toml::Table>),
+}
+
+impl Default for Grids {
+    fn default() -> Self {
+        Grids::One(toml::Table::new())
+    }
 }
 
 impl Experiment {
@@ -46,7 +62,24 @@ impl Experiment {
         grid: Vec<(String, Vec<toml::Value>)>,
         command: String,
     ) -> Result<Experiment, RunnerError> {
-        let runs = expand_grid(base, &grid)?;
+        Self::from_grids(name, description, base, vec![grid], command)
+    }
+
+    /// Several grids over one base, run one after the other (configurations numbered on).
+    pub fn from_grids(
+        name: &str,
+        description: &str,
+        base: &Settings,
+        grids: Vec<Vec<(String, Vec<toml::Value>)>>,
+        command: String,
+    ) -> Result<Experiment, RunnerError> {
+        let mut runs = Vec::new();
+        for grid in &grids {
+            for mut run in expand_grid(base, grid)? {
+                run.index = runs.len();
+                runs.push(run);
+            }
+        }
         Ok(Experiment {
             name: name.to_string(),
             description: description.to_string(),
@@ -85,9 +118,17 @@ impl Experiment {
                 e.message().trim().replace('\n', " ")
             ))
         })?;
+        let tables = match suite.grid {
+            Grids::One(t) => vec![t],
+            Grids::Many(ts) => ts,
+        };
         // A key that is no setting at all, named with its line (serde cannot: the
         // architectures' keys are read later, into the chosen architecture).
-        let keys = suite.base.arch_settings.keys().chain(suite.grid.keys());
+        let keys = suite
+            .base
+            .arch_settings
+            .keys()
+            .chain(tables.iter().flat_map(|t| t.keys()));
         if let Some(key) = keys.into_iter().find(|k| !crate::settings::is_key(k)) {
             let at = line_of(text, key)
                 .map(|l| format!(" line {l}"))
@@ -97,16 +138,19 @@ impl Experiment {
                 crate::settings::all_keys()
             )));
         }
-        let grid: Vec<(String, Vec<toml::Value>)> = suite
-            .grid
+        let grids: Vec<Vec<(String, Vec<toml::Value>)>> = tables
             .into_iter()
-            .map(|(k, v)| match v {
-                toml::Value::Array(a) => Ok((k, a)),
-                other => Ok((k, vec![other])),
+            .map(|t| {
+                t.into_iter()
+                    .map(|(k, v)| match v {
+                        toml::Value::Array(a) => (k, a),
+                        other => (k, vec![other]),
+                    })
+                    .collect()
             })
-            .collect::<Result<_, RunnerError>>()?;
+            .collect();
         let name = suite.name.unwrap_or_else(|| stem.to_string());
-        Self::from_grid(&name, &suite.description, &suite.base, grid, command).map_err(
+        Self::from_grids(&name, &suite.description, &suite.base, grids, command).map_err(
             |e| match e {
                 RunnerError::Input(m) => RunnerError::Input(format!("{origin}: {m}")),
                 other => other,
@@ -146,6 +190,29 @@ mod tests {
         assert_eq!(e.runs[5].label, "relu / lecun-normal");
         assert!(e.runs.iter().all(|r| r.net.depth == 3 && r.net.width == 8));
         assert_eq!(e.name, "t");
+    }
+
+    #[test]
+    fn several_grids_run_one_after_the_other() {
+        let e = parse(
+            "[base]\ndepth = 3\n[[grid]]\narch = \"resmlp\"\nwidth = 16\nbranch-scale = [\"1\", \"rezero\"]\n[[grid]]\narch = \"rescnn\"\nwidth = 4\nimage-size = 4\nbranch-scale = [\"1\", \"rezero\"]\n",
+        )
+        .unwrap();
+        assert_eq!(e.runs.len(), 4);
+        let idx: Vec<usize> = e.runs.iter().map(|r| r.index).collect();
+        assert_eq!(idx, [0, 1, 2, 3]);
+        assert_eq!(e.runs[1].label, "resmlp / 16 / rezero");
+        assert_eq!(e.runs[2].label, "rescnn / 4 / 4 / 1");
+        assert_eq!(e.runs[3].net.width, 4);
+        // image-size is a rescnn setting: in the resmlp grid it is refused by name.
+        let err =
+            parse("[[grid]]\narch = \"resmlp\"\nimage-size = 4\n[[grid]]\narch = \"rescnn\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("image-size is not a setting of arch resmlp"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -648,6 +648,7 @@ architectures! {
     Resmlp(resmlp::Resmlp) = "resmlp",
     Cnn(cnn::Cnn) = "cnn",
     Rnn(rnn::Rnn) = "rnn",
+    Rescnn(rescnn::Rescnn) = "rescnn",
 }
 
 #[cfg(test)]

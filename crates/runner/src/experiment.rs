@@ -41,7 +41,7 @@ struct SuiteFile {
 
 /// `[grid]` or several `[[grid]]`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a [grid] table of settings, or [[grid]] tables")]
 enum Grids {
     One(toml::Table),
     Many(Vec<toml::Table>),

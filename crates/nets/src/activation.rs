@@ -15,7 +15,19 @@ pub fn apply<const D: usize>(a: Activation, x: Tensor<D>) -> Tensor<D> {
         Activation::LeakyRelu { slope } => act::leaky_relu(x, slope),
         Activation::Elu { alpha } => act::elu(x, alpha),
         Activation::Selu => act::selu(x),
-        Activation::Gelu => act::gelu(x),
+        // Composed from erf rather than Burn's `gelu`: the generic backward of that op (the
+        // ndarray and wgpu backends) differentiates the tanh approximation while the
+        // forward is the exact erf form, so their gradients were off by about 5e-4
+        // relative; erf's own backward is exact on every backend.
+        Activation::Gelu => {
+            let cdf = x
+                .clone()
+                .div_scalar(std::f64::consts::SQRT_2)
+                .erf()
+                .add_scalar(1.0)
+                .mul_scalar(0.5);
+            x * cdf
+        }
         Activation::Silu => act::silu(x),
         Activation::Mish => act::mish(x),
         Activation::Softplus => act::softplus(x, 1.0),

@@ -72,7 +72,7 @@ pub struct NetArgs {
     /// Units or channels per layer [default: 256].
     #[arg(long)]
     pub width: Option<usize>,
-    /// Batch size [default: 128].
+    /// Batch size [default: 128; transformer: 16 sequences].
     #[arg(long)]
     pub batch: Option<usize>,
     /// Backend: flex (default CPU), ndarray, wgpu, cuda.
@@ -110,7 +110,11 @@ impl clap::FromArgMatches for ArchFlags {
     fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
         let mut given = Vec::new();
         for (s, _) in sigprop_nets::all_settings() {
-            if let Some(v) = m.get_one::<String>(s.key) {
+            if s.kind == sigprop_nets::SettingKind::Switch {
+                if m.get_flag(s.key) {
+                    given.push((s.key, "true".to_string()));
+                }
+            } else if let Some(v) = m.get_one::<String>(s.key) {
                 given.push((s.key, v.clone()));
             }
         }
@@ -128,13 +132,16 @@ impl Args for ArchFlags {
         let mut cmd = cmd;
         for (s, archs) in sigprop_nets::all_settings() {
             let names: Vec<&str> = archs.iter().map(|a| a.name()).collect();
-            cmd = cmd.arg(
-                clap::Arg::new(s.key)
-                    .long(s.key)
-                    .value_name("VALUE")
-                    .allow_hyphen_values(true)
-                    .help(format!("{} ({})", s.help, names.join(", "))),
-            );
+            let arg = clap::Arg::new(s.key).long(s.key).help(format!(
+                "{} ({})",
+                s.help,
+                names.join(", ")
+            ));
+            let arg = match s.kind {
+                sigprop_nets::SettingKind::Switch => arg.action(clap::ArgAction::SetTrue),
+                _ => arg.value_name("VALUE").allow_hyphen_values(true),
+            };
+            cmd = cmd.arg(arg);
         }
         cmd
     }

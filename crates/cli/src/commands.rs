@@ -234,8 +234,9 @@ pub fn list_cmd(a: &ListArgs) -> Result<()> {
             }
         }
         "archs" => {
+            let w = Arch::ALL.iter().map(|a| a.name().len()).max().unwrap_or(0);
             for &arch in Arch::ALL {
-                println!("{:<8} {}", arch.name(), arch.describe());
+                println!("{:<w$}  {}", arch.name(), arch.describe());
             }
         }
         "backends" => {

@@ -442,8 +442,8 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
     fails_with(&["run", "--init", "he_norml", "--out", out], "he_norml");
     fails_with(&["run", "--activation", "relux", "--out", out], "relux");
     fails_with(
-        &["run", "--arch", "transformer", "--out", out],
-        "transformer",
+        &["run", "--arch", "vit", "--out", out],
+        "unknown architecture \"vit\"",
     );
     fails_with(&["run", "--backend", "tpu", "--out", out], "tpu");
     fails_with(&["run", "--depth", "0", "--out", out], "depth");
@@ -537,6 +537,28 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
     fails_with(
         &["run", "--arch", "rnn", "--branch-layers", "3", "--out", out],
         "branch-layers is not a setting of arch rnn",
+    );
+    // The transformer's settings: each bad value named, with what is allowed.
+    let tf = |extra: &[&'static str]| {
+        let mut a = vec!["run", "--arch", "transformer", "--width", "8"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["--out", "unused"]);
+        a
+    };
+    fails_with(
+        &tf(&["--heads", "3"]),
+        "heads=3 is not allowed; expected a divisor of width 8",
+    );
+    fails_with(&tf(&["--seq-len", "0"]), "seq-len=0 is not allowed");
+    fails_with(&tf(&["--input-corr", "1"]), "input-corr=1 is not allowed");
+    fails_with(&tf(&["--input-corr", "x"]), "--input-corr=x is not allowed");
+    fails_with(
+        &tf(&["--norm", "batch"]),
+        "none, layer or rms for a transformer",
+    );
+    fails_with(
+        &["run", "--arch", "mlp", "--causal", "--out", out],
+        "causal is not a setting of arch mlp",
     );
     // A configuration that cannot be built fails the suite before the first one runs.
     for grid in [
@@ -1036,6 +1058,86 @@ fn brock2021_signal_propagation_plots_separate_the_residual_variants() {
             assert!(v.iter().all(|&x| x == v[0]), "{rz}");
         }
     }
+}
+
+/// The seed-aggregated `stat` at the last block's `out` site of the configuration labelled
+/// `label`: (mean, ci95_lo, ci95_hi).
+fn last_block(out: &Path, label: &str, stat: &str) -> (f64, f64, f64) {
+    let s = out.join("summary.csv");
+    let a = out.join("aggregate.csv");
+    let config = records(&s)
+        .into_iter()
+        .find(|r| &r[col(&s, "label")] == label)
+        .map(|r| r[col(&s, "config")].to_string())
+        .unwrap_or_else(|| panic!("no configuration {label}"));
+    let row = records(&a)
+        .into_iter()
+        .rev()
+        .find(|r| {
+            r[col(&a, "config")] == *config
+                && &r[col(&a, "site")] == "out"
+                && &r[col(&a, "stat")] == stat
+        })
+        .unwrap();
+    let num = |c: &str| row[col(&a, c)].parse::<f64>().unwrap();
+    (num("mean"), num("ci95_lo"), num("ci95_hi"))
+}
+
+#[test]
+fn dong2021_pure_attention_collapses_the_tokens_and_skips_hold_them_apart() {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/dong2021.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d");
+    sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    for chart in ["token_cos.png", "token_rank.png", "attn_entropy.png"] {
+        assert!(out.join(chart).is_file(), "no {chart}");
+    }
+    for init in ["xavier-normal", "he-normal"] {
+        // Attention-only, no skips, depth 12, width 256: rank collapse.
+        let (cos, _, _) = last_block(&out, &format!("none / {init}"), "token_cos");
+        assert!(cos > 0.99, "{init} without skips: token_cos {cos}");
+        let (rank, _, _) = last_block(&out, &format!("none / {init}"), "token_rank");
+        assert!(rank < 1.5, "{init} without skips: effective rank {rank}");
+        // The same network with skips stays clearly below.
+        let (cos, _, hi) = last_block(&out, &format!("identity / {init}"), "token_cos");
+        assert!(
+            hi < 0.95,
+            "{init} with skips: token_cos {cos} (interval to {hi})"
+        );
+    }
+}
+
+#[test]
+fn noci2022_branch_scaling_keeps_deep_transformer_tokens_apart() {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/noci2022.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("n");
+    sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    // Depth 48: 1/sqrt(L) gives a lower token_cos at the last block than scale 1, the
+    // seeds' intervals apart, for pre-LN and for no normalization.
+    for norm in ["layer / pre", "none"] {
+        let (one, one_lo, _) = last_block(&out, &format!("{norm} / 1"), "token_cos");
+        let (scaled, _, scaled_hi) = last_block(&out, &format!("{norm} / 1/sqrt(L)"), "token_cos");
+        assert!(
+            scaled_hi < one_lo,
+            "{norm}: 1/sqrt(L) {scaled} (to {scaled_hi}) vs 1 {one} (from {one_lo})"
+        );
+    }
+    // Post-LN holds the stream variance at 1 whatever the branches add.
+    let (v, _, _) = last_block(&out, "layer / post / 1", "act_var");
+    assert!((v - 1.0).abs() < 1e-3, "post-LN stream variance {v}");
 }
 
 #[test]

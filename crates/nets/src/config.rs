@@ -17,7 +17,7 @@ use crate::error::NetError;
 /// `norm`, a setting of every architecture that normalizes.
 pub(crate) const NORM_SETTING: Setting = Setting {
     key: "norm",
-    help: "Normalization: none, batch, layer, rms [default: none]",
+    help: "Normalization: none, batch, layer, rms [default: none; transformer: layer]",
     kind: SettingKind::Text,
     allowed: "one of: none, batch, layer, rms",
 };

@@ -145,6 +145,10 @@ pub enum SiteKind {
     /// mean and variance are the signal-propagation plot's; the dead and saturated fractions
     /// are not defined (NaN).
     Sum,
+    /// The output of an attention (its probabilities times the values, heads
+    /// concatenated, before the output projection): `h = z`, a token mixing, not pointwise;
+    /// the attention entropy is measured here.
+    Attention,
 }
 
 impl SiteKind {
@@ -152,7 +156,7 @@ impl SiteKind {
     pub fn activation(self) -> Activation {
         match self {
             SiteKind::Activation(a) => a,
-            SiteKind::Branch | SiteKind::Sum => Activation::Linear,
+            SiteKind::Branch | SiteKind::Sum | SiteKind::Attention => Activation::Linear,
         }
     }
 
@@ -171,6 +175,15 @@ pub(crate) struct SiteIn<'a> {
     pub weight: Option<WeightGrad>,
     /// A learnable multiplier applied at this site (ReZero's alpha): its gradient is read.
     pub scale: Option<ParamId>,
+    /// Tokens per sequence when `z` is `[batch, tokens, features]`: the token statistics
+    /// (`token_cos`, `token_rank`) are measured on `h`.
+    pub tokens: Option<usize>,
+    /// Attention probabilities `[batch, heads, tokens, tokens]` of the attention whose
+    /// output this site is: their entropy is measured (`attn_entropy`).
+    pub attention: Option<Tensor<4>>,
+    /// Weights whose gradient variance is reported under a role name at this site
+    /// (a transformer's `q`, `k`, `v`, `o` at its attention site).
+    pub roles: Vec<(&'static str, ParamId)>,
 }
 
 /// Receives every site of the forward pass.

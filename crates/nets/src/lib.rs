@@ -37,7 +37,7 @@ pub use error::NetError;
 pub use forward::NORM_EPS;
 pub use params::{ParamTensor, Params, build_params};
 pub use probe::{LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, forward_plain, probe};
-pub use stats::{ChannelMoments, LayerStats};
+pub use stats::{ChannelMoments, LayerStats, TokenStats};
 
 /// One measured network: its statistics and, for LSUV, the rescalings made per layer.
 #[derive(Debug, Clone, PartialEq)]

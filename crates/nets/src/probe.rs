@@ -17,7 +17,9 @@ use crate::config::{Loss, ResolvedNet};
 use crate::error::NetError;
 use crate::forward::{DeviceParam, DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, upload};
 use crate::params::{HEAD_CLASSES, Params, declare};
-use crate::stats::{ChannelMoments, LayerStats, Reducer, Want, saturation_threshold};
+use crate::stats::{
+    ChannelMoments, LayerStats, Reducer, TokenStats, Want, effective_rank, saturation_threshold,
+};
 
 /// Options of a probed pass.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +94,12 @@ struct Site {
     kind: SiteKind,
     /// `h` as `[batch * pixels, channels]`, for a residual site of a convolutional network.
     channels: Option<Tensor<2>>,
+    /// Tokens per sequence, for the token statistics.
+    tokens: Option<usize>,
+    /// Attention probabilities, for their entropy.
+    attention: Option<Tensor<4>>,
+    /// Weights reported by role.
+    roles: Vec<(&'static str, ParamId)>,
 }
 
 struct Probing {
@@ -130,6 +138,9 @@ impl Recorder for Probing {
             saturation: saturation_threshold(s.kind.activation()),
             kind: s.kind,
             channels,
+            tokens: s.tokens.filter(|&t| t > 0 && cols.is_multiple_of(t)),
+            attention: s.attention,
+            roles: s.roles,
         });
         h
     }
@@ -157,7 +168,7 @@ pub fn probe(
     let p = upload(params, &ad, true);
     let shape = net.config.arch.input_shape(net, opts.batch);
     let x = Tensor::<2>::from_data(
-        TensorData::new(normal_input(seed, "input", shape)?, shape),
+        TensorData::new(net.config.arch.input(seed, shape)?, shape),
         &ad,
     );
     let _ = ad.sync();
@@ -177,6 +188,8 @@ pub fn probe(
     let t2 = Instant::now();
     let mut red = Reducer::new();
     let mut handles = Vec::with_capacity(rec.sites.len());
+    let mut token_rows: Vec<Tensor<2>> = Vec::new();
+    let mut token_width = 0;
     for s in &rec.sites {
         let gz = s.pz.grad(&grads);
         let gh = s.ph.grad(&grads);
@@ -228,6 +241,61 @@ pub fn probe(
                 },
             )
         });
+        // Token statistics: the mean pairwise cosine of each sequence's tokens on the
+        // device; the tokens themselves read back once for every site below, for the
+        // effective rank (a Gram matrix in f32 loses the small singular values that decide
+        // it near collapse).
+        let tk = s.tokens.map(|t| {
+            let h = s.h.clone().inner();
+            let [b, cols] = h.dims();
+            let h3 = h.clone().reshape([b, t, cols / t]);
+            let norms = h3.clone().square().sum_dim(2).sqrt().clamp_min(1e-30);
+            let u = h3 / norms;
+            let total = u.clone().sum_dim(1).square().sum_dim(2);
+            let diag = u.square().sum_dim(2).sum_dim(1);
+            let pairs = (t * t.saturating_sub(1)).max(1) as f64;
+            let cos = ((total - diag) / pairs).reshape([b, 1]);
+            token_rows.push(h);
+            let offset = token_width;
+            token_width += cols;
+            (
+                red.push(
+                    cos,
+                    Want {
+                        zeros: false,
+                        saturation: None,
+                    },
+                ),
+                offset,
+                t,
+            )
+        });
+        let ent = s.attention.clone().map(|a| {
+            let a = a.inner();
+            let [b, heads, t, _] = a.dims();
+            let e = (a.clone() * a.clamp_min(1e-30).log())
+                .sum_dim(3)
+                .neg()
+                .reshape([b * heads * t, 1]);
+            red.push(
+                e,
+                Want {
+                    zeros: false,
+                    saturation: None,
+                },
+            )
+        });
+        let roles: Vec<(&'static str, Option<usize>)> = s
+            .roles
+            .iter()
+            .map(|&(name, id)| {
+                let g = match p.get(id) {
+                    Some(DeviceParam::D2(w)) => w.grad(&grads),
+                    _ => None,
+                };
+                (name, push_opt(&mut red, g))
+            })
+            .collect();
         let sg = s.scale.and_then(|id| match p.get(id) {
             Some(DeviceParam::D1(a)) => a.grad(&grads).map(|g| g.reshape([1, 1])),
             _ => None,
@@ -236,9 +304,15 @@ pub fn probe(
         let gh = push_opt(&mut red, gh);
         let wg = push_opt(&mut red, wg);
         let sg = push_opt(&mut red, sg);
-        handles.push((z, h, gz, gh, wg, sg, ch));
+        handles.push((z, h, gz, gh, wg, sg, ch, tk, ent, roles));
     }
     let sums = red.finish()?;
+    let tokens: Vec<f32> = if token_rows.is_empty() {
+        Vec::new()
+    } else {
+        crate::stats::read_back(Tensor::cat(token_rows, 1), "token matrices")?
+    };
+
     let weight_var = |w: &Option<WeightGrad>| {
         w.as_ref()
             .and_then(|w| params.tensors.get(w.weight().0))
@@ -249,7 +323,8 @@ pub fn probe(
         .sites
         .iter()
         .zip(&handles)
-        .map(|(s, &(z, h, gz, gh, wg, sg, ch))| {
+        .map(|(s, (z, h, gz, gh, wg, sg, ch, tk, ent, roles))| {
+            let (z, h, gz, gh, wg, sg, ch, tk, ent) = (*z, *h, *gz, *gh, *wg, *sg, *ch, *tk, *ent);
             let (z, h) = (&sums[z], &sums[h]);
             let get = |i: Option<usize>| i.map(|i| &sums[i]);
             let (gz, gh, wg, sg) = (get(gz), get(gh), get(wg), get(sg));
@@ -279,6 +354,27 @@ pub fn probe(
                     sq_mean: (c.var - c.within_var) + c.mean * c.mean,
                     var: c.within_var,
                 }),
+                tokens: tk.map(|(cos, offset, t)| {
+                    // Row i of the read-back block holds every token site's sequence i,
+                    // one after the other.
+                    let [batch, cols] = s.h.dims();
+                    let rank = (0..batch)
+                        .map(|i| {
+                            let at = i * token_width + offset;
+                            effective_rank(&tokens[at..at + cols], t)
+                        })
+                        .sum::<f64>()
+                        / batch as f64;
+                    TokenStats {
+                        cos: sums[cos].mean,
+                        rank,
+                    }
+                }),
+                attn_entropy: get(ent).map_or(nan, |e| e.mean),
+                role_wgrad: roles
+                    .iter()
+                    .map(|&(name, g)| (name, get(g).map_or(nan, |g| g.var)))
+                    .collect(),
             }
         })
         .collect();

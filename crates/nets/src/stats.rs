@@ -61,6 +61,92 @@ pub struct LayerStats {
     /// channel is a unit and the columns above give them. Not a layers.csv column.
     #[serde(skip)]
     pub channel: Option<ChannelMoments>,
+    /// Token statistics of `h` at a site of a sequence model (`None` elsewhere). Not a
+    /// layers.csv column here: the runner writes them as `token_cos`, `token_rank`.
+    #[serde(skip)]
+    pub tokens: Option<TokenStats>,
+    /// Mean entropy (nats) of the attention rows whose output this site is; NaN elsewhere.
+    #[serde(skip)]
+    pub attn_entropy: f64,
+    /// Variance of the entries of dL/dW for the weights reported by role at this site
+    /// (a transformer's `q`, `k`, `v`, `o` at `attn`); empty elsewhere.
+    #[serde(skip)]
+    pub role_wgrad: Vec<(&'static str, f64)>,
+}
+
+/// How alike the tokens of a sequence are, averaged over the sequences of the batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TokenStats {
+    /// Mean pairwise cosine similarity between the tokens of a sequence (1: rank collapse).
+    pub cos: f64,
+    /// Effective rank of a sequence's `[tokens, features]` matrix: `exp` of the entropy of
+    /// its normalized singular values (Roy & Vetterli 2007), between 1 and `min(T, d)`.
+    pub rank: f64,
+}
+
+/// The effective rank of a `[t, d]` matrix `x` (row-major, tokens by features): its
+/// singular values are the square roots of the eigenvalues of the Gram matrix `x x^T`,
+/// formed in `f64` (exact products of the `f32` entries) and solved by faer's symmetric
+/// eigensolver (sequential, so that it is deterministic; eigenvalues within its rounding of
+/// 0 count as 0); normalized to sum to 1, they give `exp(-sum p ln p)`. A zero matrix has effective rank 0; a non-finite one, NaN.
+pub(crate) fn effective_rank(x: &[f32], t: usize) -> f64 {
+    use faer::diag::Diag;
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::evd;
+    use faer::{Mat, Par};
+
+    if x.iter().any(|v| !v.is_finite()) || t == 0 {
+        return f64::NAN;
+    }
+    let d = x.len() / t;
+    let row = |i: usize| &x[i * d..(i + 1) * d];
+    let n = t;
+    let a = Mat::<f64>::from_fn(n, n, |i, j| {
+        row(i)
+            .iter()
+            .zip(row(j))
+            .map(|(&p, &q)| f64::from(p) * f64::from(q))
+            .sum()
+    });
+    let mut s = Diag::<f64>::zeros(n);
+    let scratch = evd::self_adjoint_evd_scratch::<f64>(
+        n,
+        evd::ComputeEigenvectors::No,
+        Par::Seq,
+        Default::default(),
+    );
+    let solved = evd::self_adjoint_evd(
+        a.as_ref(),
+        s.as_mut(),
+        None,
+        Par::Seq,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        Default::default(),
+    );
+    if solved.is_err() {
+        return f64::NAN;
+    }
+    // Eigenvalues within the solver's rounding of 0 (relative to the largest) are 0.
+    let lambda: Vec<f64> = s.column_vector().iter().copied().collect();
+    let top = lambda.iter().fold(0.0f64, |m, &l| m.max(l));
+    let floor = top * n as f64 * 4.0 * f64::EPSILON;
+    let sv: Vec<f64> = lambda
+        .iter()
+        .map(|&l| if l > floor { l.sqrt() } else { 0.0 })
+        .collect();
+    let total: f64 = sv.iter().sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let entropy: f64 = sv
+        .iter()
+        .filter(|&&x| x > 0.0)
+        .map(|&x| {
+            let p = x / total;
+            -p * p.ln()
+        })
+        .sum();
+    entropy.exp()
 }
 
 /// Moments of a tensor per channel `c`, over batch and pixels.
@@ -260,6 +346,24 @@ mod tests {
     use super::*;
     use burn::tensor::Device;
     use sigprop_init::Activation;
+
+    #[test]
+    fn effective_rank_is_exp_of_the_singular_value_entropy() {
+        // Orthonormal rows: n equal singular values, rank n.
+        let eye: Vec<f32> = (0..16)
+            .map(|i| if i % 5 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        assert!((effective_rank(&eye, 4) - 4.0).abs() < 1e-9);
+        // Four equal tokens of 3 features: one singular value.
+        assert!((effective_rank(&[1.0f32; 12], 4) - 1.0).abs() < 1e-9);
+        // Singular values 2 and 1 (rows (2, 0, 0) and (0, 1, 0)): p = (2/3, 1/3).
+        let p: [f64; 2] = [2.0 / 3.0, 1.0 / 3.0];
+        let want = (-p.iter().map(|p| p * p.ln()).sum::<f64>()).exp();
+        let x = [2.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+        assert!((effective_rank(&x, 2) - want).abs() < 1e-9);
+        assert_eq!(effective_rank(&[0.0; 6], 2), 0.0);
+        assert!(effective_rank(&[f32::NAN, 0.0, 0.0, 1.0], 2).is_nan());
+    }
 
     #[test]
     fn saturation_thresholds_solve_phi_prime_equals_one_percent() {

@@ -3,7 +3,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use sigprop_init::Activation;
-use sigprop_nets::arch::{Cnn, Mlp, Rescnn, Resmlp};
+use sigprop_nets::arch::{Cnn, Mlp, Rescnn, Resmlp, Transformer};
 use sigprop_nets::{
     Arch, BackendKind, BranchScale, LayerStats, Loss, NetConfig, Norm, NormPosition, ProbeOptions,
     Shortcut, build_params, device, forward_plain, measure, probe,
@@ -405,6 +405,46 @@ fn residual_cnn_channel_moments_decompose_the_second_moment() {
     }
 }
 
+#[test]
+fn near_uniform_attention_has_the_entropy_of_uniform_rows_and_identical_outputs() {
+    // Weights N(0, 1e-8) and zero biases: every score is about 1e-8, so each attention row
+    // is uniform to about 1e-7: entropy ln T, or with a causal mask the mean of ln(i) over
+    // the rows i = 1..T. Without the mask every token's output is the same mean of the
+    // values: token cosine 1, effective rank 1.
+    let t = 8;
+    for causal in [false, true] {
+        let own = Transformer {
+            seq_len: t,
+            heads: 2,
+            causal,
+            attention_only: true,
+            norm: Norm::None,
+            ..Transformer::default()
+        };
+        let cfg = NetConfig::new(own, 1, 16, "gelu", "normal:std=1e-4");
+        let s = run(&cfg, 8, 1, &Device::flex());
+        let attn = s.iter().find(|r| r.site == "attn").unwrap();
+        let want = if causal {
+            (1..=t).map(|i| (i as f64).ln()).sum::<f64>() / t as f64
+        } else {
+            (t as f64).ln()
+        };
+        assert!(
+            (attn.attn_entropy - want).abs() < 1e-4,
+            "{causal}: {attn:?}"
+        );
+        let tokens = attn.tokens.unwrap();
+        if causal {
+            assert!(tokens.cos < 0.99 && tokens.rank > 2.0, "{tokens:?}");
+        } else {
+            assert!(tokens.cos > 1.0 - 1e-4 && tokens.rank < 1.1, "{tokens:?}");
+        }
+        // Only attention outputs carry an entropy; the stream carries token statistics.
+        let out = s.iter().find(|r| r.site == "out").unwrap();
+        assert!(out.attn_entropy.is_nan() && out.tokens.is_some());
+    }
+}
+
 /// Per-column (mean, variance) of a row-major buffer.
 type ColumnMoments = Vec<(f64, f64)>;
 /// Per-row (mean, variance, mean square).
@@ -518,6 +558,33 @@ fn every_normalization_and_residual_variant_agrees_across_backends() {
         };
         cases.push(NetConfig::new(own, 2, 8, "relu", "he-normal"));
     }
+    // Transformers: pre- and post-LN, RMSNorm, causal, attention-only without skips,
+    // ReZero.
+    let tf = |own: Transformer| NetConfig::new(own, 2, 8, "gelu", "xavier-normal");
+    let small = Transformer {
+        seq_len: 4,
+        heads: 2,
+        mlp_ratio: 2,
+        ..Transformer::default()
+    };
+    cases.push(tf(small.clone()));
+    cases.push(tf(Transformer {
+        norm_position: NormPosition::Post,
+        causal: true,
+        ..small.clone()
+    }));
+    cases.push(tf(Transformer {
+        norm: Norm::Rms,
+        branch_scale: BranchScale::Rezero,
+        input_corr: 0.5,
+        ..small.clone()
+    }));
+    cases.push(tf(Transformer {
+        attention_only: true,
+        shortcut: Shortcut::None,
+        norm: Norm::None,
+        ..small
+    }));
     let skip_wgpu = std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1");
     let mut kinds = vec![BackendKind::Ndarray];
     if !skip_wgpu {
@@ -528,11 +595,17 @@ fn every_normalization_and_residual_variant_agrees_across_backends() {
         for &kind in &kinds {
             let stats = run(cfg, 16, 4, &device(kind).unwrap());
             for (a, b) in stats.iter().zip(&reference) {
+                let token = |s: &LayerStats, f: fn(&sigprop_nets::TokenStats) -> f64| {
+                    s.tokens.as_ref().map_or(f64::NAN, f)
+                };
                 for (name, x, y) in [
                     ("preact_var", a.preact_var, b.preact_var),
                     ("act_var", a.act_var, b.act_var),
                     ("grad_var", a.grad_var, b.grad_var),
                     ("wgrad_var", a.wgrad_var, b.wgrad_var),
+                    ("attn_entropy", a.attn_entropy, b.attn_entropy),
+                    ("token_cos", token(a, |t| t.cos), token(b, |t| t.cos)),
+                    ("token_rank", token(a, |t| t.rank), token(b, |t| t.rank)),
                 ] {
                     // A site without a weight has no weight gradient on either side.
                     let both_absent = x.is_nan() && y.is_nan();

@@ -1,7 +1,7 @@
 //! Statistics over seeds: per configuration x site x layer, the mean, the sample standard
 //! deviation and a 95% t-interval of each per-layer statistic. Pure functions of rows.
 
-use crate::rows::{AggRow, ConfigKey, LayerRow, STATS};
+use crate::rows::{AggRow, ConfigKey, LayerRow, SITE_STATS, STATS};
 
 /// Two-sided 97.5% quantiles of Student's t for 1..=30 degrees of freedom.
 const T975: [f64; 30] = [
@@ -57,6 +57,9 @@ pub fn aggregate(rows: &[LayerRow]) -> Vec<AggRow> {
             .collect();
         for stat in STATS {
             let xs: Vec<f64> = here.iter().map(|r| r.stat(stat)).collect();
+            if SITE_STATS.contains(stat) && xs.iter().all(|x| x.is_nan()) {
+                continue;
+            }
             let (mean, sd, ci) = mean_sd_ci(&xs);
             out.push(AggRow {
                 site: site.clone(),

@@ -43,11 +43,15 @@ fn plot_err(e: impl std::fmt::Display) -> RunnerError {
 }
 
 fn bands(data: &ChartData<'_>, stat: &str, configs: &[usize]) -> Vec<Band> {
+    // The attention entropy is measured at the attention output; everything else is read
+    // at the architecture's primary site.
+    let at = (stat == "attn_entropy" || stat.starts_with("wgrad_") && stat != "wgrad_var")
+        .then_some("attn");
     data.summaries
         .iter()
         .filter(|(key, _)| configs.contains(&key.config))
         .map(|(key, _)| {
-            let site = primary_site(&key.arch);
+            let site = at.unwrap_or_else(|| primary_site(&key.arch));
             let rows: Vec<&AggRow> = data
                 .aggs
                 .iter()
@@ -154,13 +158,26 @@ pub fn config_slugs(summaries: &[(ConfigKey, SummaryRow)]) -> Vec<(usize, String
 pub const CHART_PREFIXES: &[&str] = &[
     "preact_var",
     "grad_var",
-    "wgrad_var",
+    "wgrad_",
     "spp_",
     "dead_frac",
     "saturated_frac",
+    "token_",
+    "attn_",
     "hist_",
     "heatmap_",
 ];
+
+/// How a line chart's y axis is drawn.
+#[derive(Clone, Copy, PartialEq)]
+enum YAxis {
+    /// log10 (variances).
+    Log,
+    /// Linear, fixed to `[0, 1]` (fractions, cosines).
+    Fraction,
+    /// Linear, from the data (ranks, entropies).
+    Linear,
+}
 
 /// Remove the charts a previous draw left in `dir` (files named with a [`CHART_PREFIXES`]
 /// prefix and an `.svg` or `.png` extension; nothing else is touched).
@@ -232,23 +249,71 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                 "SPP: average channel variance of the residual branch",
                 "mean channel variance",
             ),
+            // Attention weights by role (transformers only).
+            (
+                "wgrad_q",
+                "Query weight-gradient variance Var(dL/dW_q)",
+                "Var(dL/dW_q)",
+            ),
+            (
+                "wgrad_k",
+                "Key weight-gradient variance Var(dL/dW_k)",
+                "Var(dL/dW_k)",
+            ),
+            (
+                "wgrad_v",
+                "Value weight-gradient variance Var(dL/dW_v)",
+                "Var(dL/dW_v)",
+            ),
+            (
+                "wgrad_o",
+                "Output-projection weight-gradient variance Var(dL/dW_o)",
+                "Var(dL/dW_o)",
+            ),
         ];
         let fractions = [
-            ("dead_frac", "Dead units (h = 0)"),
-            ("saturated_frac", "Saturated units (φ′(z) < 0.01)"),
+            ("dead_frac", "Dead units (h = 0)", "fraction"),
+            (
+                "saturated_frac",
+                "Saturated units (φ′(z) < 0.01)",
+                "fraction",
+            ),
+            // Rank collapse of sequence models (transformers only).
+            (
+                "token_cos",
+                "Mean pairwise cosine of a sequence's tokens (1: rank collapse)",
+                "token cosine",
+            ),
+        ];
+        let linear = [
+            (
+                "token_rank",
+                "Effective rank of a sequence's tokens",
+                "effective rank",
+            ),
+            (
+                "attn_entropy",
+                "Mean attention entropy (nats; uniform attention: ln T)",
+                "entropy (nats)",
+            ),
         ];
         let charts = variances
             .iter()
-            .map(|&(stat, what, y)| (stat, what, y, false))
+            .map(|&(stat, what, y)| (stat, what, y, YAxis::Log))
             .chain(
                 fractions
                     .iter()
-                    .map(|&(stat, what)| (stat, what, "fraction", true)),
+                    .map(|&(stat, what, y)| (stat, what, y, YAxis::Fraction)),
+            )
+            .chain(
+                linear
+                    .iter()
+                    .map(|&(stat, what, y)| (stat, what, y, YAxis::Linear)),
             );
         if n <= MAX_LINES {
             for g in groups(data) {
                 let x = x_label(data, &g.configs);
-                for (stat, what, y, fraction) in charts.clone() {
+                for (stat, what, y, axis) in charts.clone() {
                     let b = bands(data, stat, &g.configs);
                     if !has_positive(&b) {
                         continue;
@@ -265,10 +330,10 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                     let title = format!("{what}{}: {band}{note}", g.title);
                     let stem = dir.join(format!("{stat}{}", g.suffix));
                     files.extend(
-                        if fraction {
-                            fraction_chart(&stem, &title, x, y, &b)
-                        } else {
-                            variance_chart(&stem, &title, x, y, &b, true)
+                        match axis {
+                            YAxis::Fraction => fraction_chart(&stem, &title, x, y, &b),
+                            YAxis::Log => variance_chart(&stem, &title, x, y, &b, true),
+                            YAxis::Linear => variance_chart(&stem, &title, x, y, &b, false),
                         }
                         .map_err(plot_err)?,
                     );
@@ -278,7 +343,7 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
         } else {
             let all: Vec<usize> = data.summaries.iter().map(|(k, _)| k.config).collect();
             let x = x_label(data, &all);
-            for (stat, what, y, fraction) in charts {
+            for (stat, what, y, axis) in charts {
                 let mut panels = Vec::new();
                 for g in groups(data) {
                     let parts = g.configs.len().div_ceil(PANEL_LINES);
@@ -307,8 +372,16 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                 let title = format!("{what}: {band}");
                 let stem = dir.join(stat);
                 files.extend(
-                    small_multiples_chart(&stem, &title, x, y, &panels, !fraction, fraction)
-                        .map_err(plot_err)?,
+                    small_multiples_chart(
+                        &stem,
+                        &title,
+                        x,
+                        y,
+                        &panels,
+                        axis == YAxis::Log,
+                        axis == YAxis::Fraction,
+                    )
+                    .map_err(plot_err)?,
                 );
             }
         }

@@ -23,7 +23,9 @@ use crate::error::RunnerError;
 use crate::experiment::Experiment;
 use crate::output::{keyed_csv, plain_csv, write_atomic};
 use crate::overlay::{chi1, critical_for, predictions};
-use crate::rows::{AggRow, ConfigKey, HistRow, LayerRow, RunCols, SppCols, SummaryRow, TheoryCols};
+use crate::rows::{
+    AggRow, ConfigKey, HistRow, LayerRow, RunCols, SppCols, SummaryRow, TheoryCols, TokenCols,
+};
 use crate::settings::RunSpec;
 use crate::summary::{Extra, summarize};
 
@@ -175,6 +177,7 @@ fn run_one(
             };
             layers.push(LayerRow {
                 run,
+                tokens: TokenCols::of(&s),
                 stats: s,
                 spp,
                 theory,

@@ -50,13 +50,22 @@ pub struct LayerRow {
     pub stats: LayerStats,
     /// Signal-propagation-plot columns (residual block outputs only).
     pub spp: SppCols,
+    /// Token and attention columns (sequence models only).
+    pub tokens: TokenCols,
     /// The mean-field predictions for the same layer.
     pub theory: TheoryCols,
 }
 
 impl Serialize for LayerRow {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        (&self.run, &self.stats, &self.spp, &self.theory).serialize(s)
+        (
+            &self.run,
+            &self.stats,
+            &self.spp,
+            &self.tokens,
+            &self.theory,
+        )
+            .serialize(s)
     }
 }
 
@@ -102,6 +111,49 @@ impl SppCols {
     }
 }
 
+/// The token, attention and weight-role columns of `layers.csv`: filled at the sites of a
+/// sequence model that declare them (a transformer's residual stream, its attention
+/// outputs), empty elsewhere.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TokenCols {
+    /// Mean pairwise cosine similarity between the tokens of a sequence, averaged over the
+    /// sequences (1: every token points the same way, rank collapse).
+    pub token_cos: Option<f64>,
+    /// Effective rank of a sequence's `[tokens, features]` matrix (exp of the entropy of
+    /// its normalized singular values), averaged over the sequences.
+    pub token_rank: Option<f64>,
+    /// Mean entropy of the attention rows in nats (at most ln(tokens)).
+    pub attn_entropy: Option<f64>,
+    /// Variance of dL/dW_q, the query projection feeding this attention.
+    pub wgrad_q: Option<f64>,
+    /// Variance of dL/dW_k, the key projection.
+    pub wgrad_k: Option<f64>,
+    /// Variance of dL/dW_v, the value projection.
+    pub wgrad_v: Option<f64>,
+    /// Variance of dL/dW_o, the output projection (also this site's `wgrad_var`).
+    pub wgrad_o: Option<f64>,
+}
+
+/// The weight-gradient variance of role `name` at a site, where reported.
+fn role(s: &LayerStats, name: &str) -> Option<f64> {
+    s.role_wgrad.iter().find(|(n, _)| *n == name).map(|r| r.1)
+}
+
+impl TokenCols {
+    /// The columns of a site's statistics.
+    pub fn of(s: &LayerStats) -> TokenCols {
+        TokenCols {
+            token_cos: s.tokens.map(|t| t.cos),
+            token_rank: s.tokens.map(|t| t.rank),
+            attn_entropy: Some(s.attn_entropy).filter(|e| !e.is_nan()),
+            wgrad_q: role(s, "q"),
+            wgrad_k: role(s, "k"),
+            wgrad_v: role(s, "v"),
+            wgrad_o: role(s, "o"),
+        }
+    }
+}
+
 /// The mean-field columns of `layers.csv`: empty where the theory does not apply.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TheoryCols {
@@ -133,6 +185,25 @@ pub const STATS: &[&str] = &[
     "spp_sq_mean",
     "spp_var",
     "spp_branch_var",
+    "token_cos",
+    "token_rank",
+    "attn_entropy",
+    "wgrad_q",
+    "wgrad_k",
+    "wgrad_v",
+    "wgrad_o",
+];
+
+/// Statistics that only some sites of some architectures measure: aggregated only where
+/// one of the rows has them, so other outputs do not fill with empty rows.
+pub const SITE_STATS: &[&str] = &[
+    "token_cos",
+    "token_rank",
+    "attn_entropy",
+    "wgrad_q",
+    "wgrad_k",
+    "wgrad_v",
+    "wgrad_o",
 ];
 
 impl LayerRow {
@@ -155,6 +226,13 @@ impl LayerRow {
             "spp_sq_mean" => self.spp.spp_sq_mean.unwrap_or(f64::NAN),
             "spp_var" => self.spp.spp_var.unwrap_or(f64::NAN),
             "spp_branch_var" => self.spp.spp_branch_var.unwrap_or(f64::NAN),
+            "token_cos" => self.tokens.token_cos.unwrap_or(f64::NAN),
+            "token_rank" => self.tokens.token_rank.unwrap_or(f64::NAN),
+            "attn_entropy" => self.tokens.attn_entropy.unwrap_or(f64::NAN),
+            "wgrad_q" => self.tokens.wgrad_q.unwrap_or(f64::NAN),
+            "wgrad_k" => self.tokens.wgrad_k.unwrap_or(f64::NAN),
+            "wgrad_v" => self.tokens.wgrad_v.unwrap_or(f64::NAN),
+            "wgrad_o" => self.tokens.wgrad_o.unwrap_or(f64::NAN),
             _ => f64::NAN,
         }
     }

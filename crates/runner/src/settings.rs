@@ -244,8 +244,7 @@ impl Settings {
             .map_err(|e| RunnerError::input(format!("--bias-init: {e}")))?;
         let depth = self.depth.unwrap_or(defaults::DEPTH);
         let width = self.width.unwrap_or(defaults::WIDTH);
-        let batch = self.batch.unwrap_or(defaults::BATCH);
-        for (key, v) in [("depth", depth), ("width", width), ("batch", batch)] {
+        for (key, v) in [("depth", depth), ("width", width)] {
             if v == 0 {
                 return Err(bad(key, 0, "a whole number > 0"));
             }
@@ -284,6 +283,13 @@ impl Settings {
         let own = arch
             .config_from(&self.arch_settings)
             .map_err(|e| RunnerError::input(e.to_string()))?;
+        let batch = self
+            .batch
+            .or(own.default_batch())
+            .unwrap_or(defaults::BATCH);
+        if batch == 0 {
+            return Err(bad("batch", 0, "a whole number > 0"));
+        }
         let mut net = NetConfig::new(own, depth, width, &activation, &init);
         net.bias_init = bias_init;
         net.loss = loss;

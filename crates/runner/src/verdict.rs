@@ -335,6 +335,7 @@ mod tests {
                             ..LayerStats::default()
                         },
                         spp: Default::default(),
+                        tokens: Default::default(),
                         theory: Default::default(),
                     });
                 }

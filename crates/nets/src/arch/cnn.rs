@@ -145,6 +145,9 @@ impl Architecture for Cnn {
                 kind: SiteKind::Activation(net.activation),
                 weight: Some(WeightGrad::Leaf(ids.weight)),
                 scale: None,
+                tokens: None,
+                attention: None,
+                roles: Vec::new(),
             };
             h = rec.site(site, z);
         }

@@ -99,6 +99,9 @@ impl Architecture for Mlp {
                 kind: SiteKind::Activation(net.activation),
                 weight: Some(WeightGrad::Leaf(ids.weight)),
                 scale: None,
+                tokens: None,
+                attention: None,
+                roles: Vec::new(),
             };
             h = rec.site(site, z);
         }

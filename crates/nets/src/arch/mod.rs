@@ -208,6 +208,10 @@ pub enum SettingKind {
     Wholes,
     /// Text (a name, a number or a spec).
     Text,
+    /// A real number.
+    Number,
+    /// On or off: a flag without a value on the command line, `true`/`false` in a suite.
+    Switch,
 }
 
 /// One setting an architecture takes beyond the common ones (depth, width, initializers,
@@ -248,6 +252,18 @@ impl Setting {
                 .collect::<Result<Vec<_>, _>>()
                 .map(toml::Value::Array),
             SettingKind::Text => Ok(toml::Value::String(raw.to_string())),
+            SettingKind::Number => raw
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(toml::Value::Float)
+                .ok_or_else(bad),
+            SettingKind::Switch => match raw.trim() {
+                "true" => Ok(toml::Value::Boolean(true)),
+                "false" => Ok(toml::Value::Boolean(false)),
+                _ => Err(bad()),
+            },
         }
     }
 }
@@ -281,6 +297,12 @@ pub(crate) trait Architecture:
         Norm::None
     }
 
+    /// The batch when none is given, where the common default (128 samples) does not
+    /// suit: a transformer's samples are whole sequences.
+    fn default_batch(&self) -> Option<usize> {
+        None
+    }
+
     /// Declare every parameter, in the order that fixes their RNG keys.
     fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout;
 
@@ -290,6 +312,12 @@ pub(crate) trait Architecture:
 
     /// Features of the output `[batch, features]` (what a loss head reads).
     fn output_features(&self, net: &ResolvedNet) -> usize;
+
+    /// The probed pass's input batch of `shape` for `seed`: by default every entry i.i.d.
+    /// `N(0, 1)` from the key (seed, `input`).
+    fn input(&self, seed: u64, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+        crate::probe::normal_input(seed, "input", shape)
+    }
 
     /// Run on `x` and return the output; every recorded site goes to `rec`.
     fn forward<R: Recorder>(
@@ -453,6 +481,13 @@ macro_rules! architectures {
                 }
             }
 
+            /// See [`Architecture::default_batch`].
+            pub fn default_batch(&self) -> Option<usize> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.default_batch(),)*
+                }
+            }
+
             /// One line for `sigprop list archs`.
             pub fn describe(&self) -> &'static str {
                 match self {
@@ -499,6 +534,13 @@ macro_rules! architectures {
             pub(crate) fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2] {
                 match self {
                     $(ArchConfig::$variant(a) => a.input_shape(net, batch),)*
+                }
+            }
+
+            /// See [`Architecture::input`].
+            pub(crate) fn input(&self, seed: u64, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.input(seed, shape),)*
                 }
             }
 
@@ -649,6 +691,7 @@ architectures! {
     Cnn(cnn::Cnn) = "cnn",
     Rnn(rnn::Rnn) = "rnn",
     Rescnn(rescnn::Rescnn) = "rescnn",
+    Transformer(transformer::Transformer) = "transformer",
 }
 
 #[cfg(test)]

@@ -99,6 +99,9 @@ impl ResidualOpts {
                     kind: SiteKind::Activation(net.activation),
                     weight: Some(WeightGrad::Leaf(weight(ids))),
                     scale: None,
+                    tokens: None,
+                    attention: None,
+                    roles: Vec::new(),
                 };
                 let h = rec.site(s, normalize(pre, u));
                 u = map(ids, h);
@@ -115,6 +118,9 @@ impl ResidualOpts {
                 kind: SiteKind::Branch,
                 weight: None,
                 scale: block.alpha,
+                tokens: None,
+                attention: None,
+                roles: Vec::new(),
             };
             let u = rec.site(s, u);
             let sum = match self.shortcut {
@@ -127,6 +133,9 @@ impl ResidualOpts {
                 kind: SiteKind::Sum,
                 weight: None,
                 scale: None,
+                tokens: None,
+                attention: None,
+                roles: Vec::new(),
             };
             x = rec.site(s, normalize(post, sum));
         }

@@ -90,6 +90,9 @@ impl Architecture for Rnn {
                 kind: SiteKind::Activation(net.activation),
                 weight,
                 scale: None,
+                tokens: None,
+                attention: None,
+                roles: Vec::new(),
             };
             h = rec.site(site, z);
         }

@@ -1,0 +1,455 @@
+//! Transformer: `depth` blocks on sequences of `seq-len` tokens of `width` (d-model)
+//! features. A block is multi-head self-attention and an MLP, each a residual branch:
+//!
+//! - attention: `u = LN(x)` (pre-norm; `u = x` otherwise), `q, k, v = u W_q + b_q, ...`
+//!   split into `heads` heads of `d/heads` features, `A = softmax(q k^T / sqrt(d/heads))`
+//!   per head (future tokens masked with `--causal`), `o = A v` with heads concatenated,
+//!   branch `alpha (o W_o + b_o)`;
+//! - MLP: `u = LN(x)`, `phi(u W_1 + b_1) W_2 + b_2` with `W_1` `[d, mlp-ratio d]`, branch
+//!   scaled by alpha;
+//! - each branch is added to the stream (`--shortcut none`: replaces it), then normalized
+//!   with `--norm-position post` (the original transformer's post-LN).
+//!
+//! Normalization (`--norm layer` by default, or `rms`, or `none`) is per token over its
+//! features. `--attention-only` drops the MLP. There is no final normalization after the
+//! last block: the residual stream is what is measured.
+//!
+//! Sites per block: `attn` (the attention output `o`, before `W_o`), `attn.branch` (the
+//! scaled attention branch before the add), `attn.out` (the stream after the attention add,
+//! only with an MLP), `mlp.hidden` (`phi` of the MLP's first map), `mlp.branch`, and `out`
+//! (the stream after the block). `attn` carries the attention entropy; `attn.out` and `out`
+//! the token statistics.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use sigprop_init::Scheme;
+
+use super::{
+    Architecture, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, SettingKind, positive,
+    refuse_fixup,
+};
+use crate::config::{
+    BRANCH_SCALE_SETTING, BranchScale, NORM_POSITION_SETTING, NORM_SETTING, NetConfig, Norm,
+    NormPosition, ResolvedNet, SHORTCUT_SETTING, Shortcut,
+};
+use crate::error::NetError;
+use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
+
+/// The transformer and its own settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Transformer {
+    /// Tokens per sequence.
+    pub seq_len: usize,
+    /// Attention heads (a divisor of the width).
+    pub heads: usize,
+    /// Hidden units of the MLP per feature.
+    pub mlp_ratio: usize,
+    /// Each token attends only to itself and the tokens before it.
+    pub causal: bool,
+    /// Blocks without the MLP sublayer.
+    pub attention_only: bool,
+    /// Pairwise correlation of the input tokens of a sequence, in [0, 1).
+    pub input_corr: f64,
+    /// Normalization per token: none, layer (default) or rms.
+    pub norm: Norm,
+    /// Pre-LN (default) or post-LN.
+    pub norm_position: NormPosition,
+    /// The branch multiplier.
+    pub branch_scale: BranchScale,
+    /// With or without the skip connections.
+    pub shortcut: Shortcut,
+}
+
+impl Default for Transformer {
+    fn default() -> Self {
+        Transformer {
+            seq_len: 64,
+            heads: 4,
+            mlp_ratio: 4,
+            causal: false,
+            attention_only: false,
+            input_corr: 0.0,
+            norm: Norm::Layer,
+            norm_position: NormPosition::Pre,
+            branch_scale: BranchScale::One,
+            shortcut: Shortcut::Identity,
+        }
+    }
+}
+
+/// One block's handles.
+pub(crate) struct TransformerBlock {
+    q: LinearIds,
+    k: LinearIds,
+    v: LinearIds,
+    o: LinearIds,
+    attn_alpha: Option<ParamId>,
+    mlp: Option<MlpIds>,
+}
+
+/// The MLP sublayer's handles.
+pub(crate) struct MlpIds {
+    up: LinearIds,
+    down: LinearIds,
+    alpha: Option<ParamId>,
+}
+
+/// A large negative score for masked (future) tokens: `exp` of it is exactly 0 in f32.
+const MASKED: f32 = -1e9;
+
+impl Transformer {
+    fn head_dim(&self, width: usize) -> usize {
+        width / self.heads
+    }
+
+    /// `x` `[b, t, d]` through a linear map, token by token.
+    fn linear3(p: &DeviceParams, ids: LinearIds, x: Tensor<3>) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        let y = linear(p, ids, x.reshape([b * t, d]));
+        let n = y.dims()[1];
+        y.reshape([b, t, n])
+    }
+
+    /// Each token normalized over its features.
+    fn norm_tokens(norm: Norm, x: Tensor<3>) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        normalize(norm, x.reshape([b * t, d])).reshape([b, t, d])
+    }
+
+    /// `x + alpha branch`, `alpha branch` without the skip.
+    fn add(&self, x: Tensor<3>, branch: Tensor<3>) -> Tensor<3> {
+        match self.shortcut {
+            Shortcut::Identity => x + branch,
+            Shortcut::None => branch,
+        }
+    }
+
+    fn scaled(&self, u: Tensor<3>, alpha: Option<ParamId>, p: &DeviceParams, depth: usize) -> Tensor<3> {
+        match (alpha, self.branch_scale) {
+            (Some(a), _) => u * p.scalar::<3>(a),
+            (None, BranchScale::One) => u,
+            (None, s) => u.mul_scalar(s.at_init(depth)),
+        }
+    }
+}
+
+impl Architecture for Transformer {
+    type Layout = Vec<TransformerBlock>;
+
+    const SETTINGS: &'static [Setting] = &[
+        Setting {
+            key: "seq-len",
+            help: "Tokens per sequence [default: 64]",
+            kind: SettingKind::Whole,
+            allowed: "a whole number > 0",
+        },
+        Setting {
+            key: "heads",
+            help: "Attention heads, a divisor of --width [default: 4]",
+            kind: SettingKind::Whole,
+            allowed: "a whole number > 0 that divides the width",
+        },
+        Setting {
+            key: "mlp-ratio",
+            help: "MLP hidden units per feature [default: 4]",
+            kind: SettingKind::Whole,
+            allowed: "a whole number > 0",
+        },
+        Setting {
+            key: "causal",
+            help: "Causal attention: each token sees itself and the tokens before it",
+            kind: SettingKind::Switch,
+            allowed: "true or false",
+        },
+        Setting {
+            key: "attention-only",
+            help: "Blocks of attention alone, without the MLP sublayer",
+            kind: SettingKind::Switch,
+            allowed: "true or false",
+        },
+        Setting {
+            key: "input-corr",
+            help: "Pairwise correlation c of a sequence's input tokens, 0 <= c < 1 [default: 0]",
+            kind: SettingKind::Number,
+            allowed: "a number with 0 <= c < 1",
+        },
+        NORM_SETTING,
+        NORM_POSITION_SETTING,
+        BRANCH_SCALE_SETTING,
+        SHORTCUT_SETTING,
+    ];
+
+    fn validate(&self, cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
+        positive("seq-len", self.seq_len)?;
+        positive("heads", self.heads)?;
+        positive("mlp-ratio", self.mlp_ratio)?;
+        if !cfg.width.is_multiple_of(self.heads) {
+            return Err(NetError::BadConfig {
+                key: "heads",
+                value: self.heads.to_string(),
+                allowed: format!("a divisor of width {}", cfg.width),
+            });
+        }
+        if !(0.0..1.0).contains(&self.input_corr) {
+            return Err(NetError::BadConfig {
+                key: "input-corr",
+                value: self.input_corr.to_string(),
+                allowed: "a number with 0 <= c < 1".into(),
+            });
+        }
+        if self.norm == Norm::Batch {
+            return Err(NetError::BadConfig {
+                key: "norm",
+                value: "batch".into(),
+                allowed: "none, layer or rms for a transformer (normalized per token)".into(),
+            });
+        }
+        refuse_fixup(cfg, weight_init)
+    }
+
+    fn norm(&self) -> Norm {
+        self.norm
+    }
+
+    /// 16 sequences: 1024 tokens at the default 64 a sequence.
+    fn default_batch(&self) -> Option<usize> {
+        Some(16)
+    }
+
+    fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout {
+        let net = b.net;
+        let (depth, d) = (net.config.depth, net.config.width);
+        let hidden = self.mlp_ratio * d;
+        let w = &net.weight_init;
+        let alpha = |b: &mut ParamBuilder<'_>, path: String| {
+            self.branch_scale
+                .learnable()
+                .then(|| b.scalar(&path, &Scheme::Zeros))
+        };
+        (1..=depth)
+            .map(|k| {
+                let lin = |b: &mut ParamBuilder<'_>, name: &str, dims| {
+                    let ctx = b.ctx(None);
+                    b.linear(&format!("blocks.{k}.{name}"), dims, w, ctx, true)
+                };
+                let q = lin(b, "attn.q", (d, d));
+                let kk = lin(b, "attn.k", (d, d));
+                let v = lin(b, "attn.v", (d, d));
+                let o = lin(b, "attn.o", (d, d));
+                let attn_alpha = alpha(b, format!("blocks.{k}.attn.alpha"));
+                let mlp = (!self.attention_only).then(|| {
+                    let up = lin(b, "mlp.up", (d, hidden));
+                    let down = lin(b, "mlp.down", (hidden, d));
+                    let alpha = alpha(b, format!("blocks.{k}.mlp.alpha"));
+                    MlpIds { up, down, alpha }
+                });
+                TransformerBlock {
+                    q,
+                    k: kk,
+                    v,
+                    o,
+                    attn_alpha,
+                    mlp,
+                }
+            })
+            .collect()
+    }
+
+    fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2] {
+        [batch, self.output_features(net)]
+    }
+
+    fn output_features(&self, net: &ResolvedNet) -> usize {
+        self.seq_len * net.config.width
+    }
+
+    /// Tokens `x_t = sqrt(c) s + sqrt(1 - c) e_t`: `s` one `N(0, I)` vector per sequence
+    /// (key `input.shared`), `e_t` i.i.d. `N(0, I)` per token (key `input`). Every entry
+    /// has variance 1 and two tokens of a sequence correlation `c`; `c = 0` is the i.i.d.
+    /// input of every other architecture, bit for bit.
+    fn input(&self, seed: u64, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+        let mut x = crate::probe::normal_input(seed, "input", shape)?;
+        if self.input_corr > 0.0 {
+            let [batch, features] = shape;
+            let d = features / self.seq_len;
+            let shared = crate::probe::normal_input(seed, "input.shared", [batch, d])?;
+            let (a, e) = (self.input_corr.sqrt(), (1.0 - self.input_corr).sqrt());
+            for (i, v) in x.iter_mut().enumerate() {
+                let (row, j) = (i / features, i % d);
+                *v = (a * f64::from(shared[row * d + j]) + e * f64::from(*v)) as f32;
+            }
+        }
+        Ok(x)
+    }
+
+    fn forward<R: Recorder>(
+        &self,
+        net: &ResolvedNet,
+        blocks: &Self::Layout,
+        p: &DeviceParams,
+        x: Tensor<2>,
+        rec: &mut R,
+    ) -> Tensor<2> {
+        let (batch, t, d) = (x.dims()[0], self.seq_len, net.config.width);
+        let depth = net.config.depth;
+        let (h, dh) = (self.heads, self.head_dim(d));
+        let (pre, post) = match self.norm_position {
+            NormPosition::Pre => (self.norm, Norm::None),
+            NormPosition::Post => (Norm::None, self.norm),
+        };
+        let mask = self.causal.then(|| {
+            let m: Vec<f32> = (0..t * t)
+                .map(|i| if i % t > i / t { MASKED } else { 0.0 })
+                .collect();
+            Tensor::<4>::from_data(TensorData::new(m, [1, 1, t, t]), &x.device())
+        });
+        let heads = |y: Tensor<3>| y.reshape([batch, t, h, dh]).swap_dims(1, 2);
+        let site = |name: &'static str, layer: usize, kind: SiteKind| SiteIn {
+            site: name,
+            layer,
+            kind,
+            weight: None,
+            scale: None,
+            tokens: None,
+            attention: None,
+            roles: Vec::new(),
+        };
+        let mut x: Tensor<3> = x.reshape([batch, t, d]);
+        for (k, blk) in blocks.iter().enumerate() {
+            let layer = k + 1;
+            let u = Self::norm_tokens(pre, x.clone());
+            let q = heads(Self::linear3(p, blk.q, u.clone()));
+            let kk = heads(Self::linear3(p, blk.k, u.clone()));
+            let v = heads(Self::linear3(p, blk.v, u));
+            let mut scores = q.matmul(kk.swap_dims(2, 3)).div_scalar((dh as f64).sqrt());
+            if let Some(m) = &mask {
+                scores = scores + m.clone();
+            }
+            let a = softmax(scores, 3);
+            let o = a.clone().matmul(v).swap_dims(1, 2).reshape([batch, t, d]);
+            let s = SiteIn {
+                weight: Some(WeightGrad::Leaf(blk.o.weight)),
+                tokens: Some(t),
+                attention: Some(a),
+                roles: vec![
+                    ("q", blk.q.weight),
+                    ("k", blk.k.weight),
+                    ("v", blk.v.weight),
+                    ("o", blk.o.weight),
+                ],
+                ..site("attn", layer, SiteKind::Attention)
+            };
+            let o = rec.site(s, o);
+            let branch = self.scaled(Self::linear3(p, blk.o, o), blk.attn_alpha, p, depth);
+            let s = SiteIn {
+                scale: blk.attn_alpha,
+                ..site("attn.branch", layer, SiteKind::Branch)
+            };
+            let branch = rec.site(s, branch);
+            x = Self::norm_tokens(post, self.add(x, branch));
+            if let Some(mlp) = &blk.mlp {
+                let s = SiteIn {
+                    tokens: Some(t),
+                    ..site("attn.out", layer, SiteKind::Sum)
+                };
+                x = rec.site(s, x);
+                let u = Self::norm_tokens(pre, x.clone());
+                let z = Self::linear3(p, mlp.up, u);
+                let s = SiteIn {
+                    weight: Some(WeightGrad::Leaf(mlp.down.weight)),
+                    ..site("mlp.hidden", layer, SiteKind::Activation(net.activation))
+                };
+                let hidden = rec.site(s, z);
+                let branch = self.scaled(Self::linear3(p, mlp.down, hidden), mlp.alpha, p, depth);
+                let s = SiteIn {
+                    scale: mlp.alpha,
+                    ..site("mlp.branch", layer, SiteKind::Branch)
+                };
+                let branch = rec.site(s, branch);
+                x = Self::norm_tokens(post, self.add(x, branch));
+            }
+            let s = SiteIn {
+                tokens: Some(t),
+                ..site("out", layer, SiteKind::Sum)
+            };
+            x = rec.site(s, x);
+        }
+        x.reshape([batch, t * d])
+    }
+
+    fn lsuv_layers(&self, _: &Self::Layout) -> Option<Vec<LsuvLayer>> {
+        None
+    }
+
+    fn describe(&self) -> &'static str {
+        "transformer blocks (multi-head attention and MLP, pre/post-LN); rows per sublayer and block"
+    }
+
+    fn primary_site(&self) -> &'static str {
+        "out"
+    }
+
+    fn axis_name(&self) -> &'static str {
+        "block"
+    }
+
+    fn pass_sizes(&self, cfg: &NetConfig, b: f64) -> [f64; 4] {
+        let (d, depth) = (cfg.width as f64, cfg.depth as f64);
+        let (t, r, h) = (
+            self.seq_len as f64,
+            self.mlp_ratio as f64,
+            self.heads as f64,
+        );
+        let mlp = if self.attention_only { 0.0 } else { 1.0 };
+        let params = depth * (4.0 * (d * d + d) + mlp * (2.0 * r * d * d + r * d + d));
+        // Per block: q, k, v, o and the branch and stream sites, the MLP's hidden layer,
+        // and the attention probabilities (kept for the backward pass).
+        let acts = depth * b * t * (6.0 * d + mlp * (r * d + 2.0 * d) + 2.0 * h * t);
+        [params, acts, b * t * d, 0.0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn correlated_tokens_have_unit_variance_and_the_asked_correlation() {
+        let (batch, t, d, c) = (64, 16, 64, 0.5);
+        let own = Transformer {
+            seq_len: t,
+            input_corr: c,
+            ..Transformer::default()
+        };
+        let x = own.input(3, [batch, t * d]).unwrap();
+        let n = x.len() as f64;
+        let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+        // 65536 entries, but each sequence shares one vector: sd of the variance about
+        // sqrt(2 c^2 / (batch d)) ~ 0.01.
+        assert!((var - 1.0).abs() < 0.05, "{var}");
+        // Mean pairwise correlation of a sequence's tokens (over features), averaged.
+        let mut total = 0.0;
+        for b in 0..batch {
+            let tok = |i: usize| &x[b * t * d + i * d..b * t * d + (i + 1) * d];
+            for i in 0..t {
+                for j in i + 1..t {
+                    let dot: f64 = tok(i)
+                        .iter()
+                        .zip(tok(j))
+                        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                        .sum();
+                    total += dot / d as f64;
+                }
+            }
+        }
+        let corr = total / (batch * t * (t - 1) / 2) as f64;
+        // Sequence-level spread of |s|^2 / d: sd c sqrt(2/d) / sqrt(batch) ~ 0.011.
+        assert!((corr - c).abs() < 0.05, "{corr}");
+        // c = 0 is the plain i.i.d. input, bit for bit.
+        let iid = Transformer::default().input(3, [batch, t * d]).unwrap();
+        assert_eq!(iid, crate::probe::normal_input(3, "input", [batch, t * d]).unwrap());
+    }
+}

@@ -19,6 +19,21 @@ pub struct FillContext {
     pub critical_sigma_w: Option<f64>,
     /// Where the tensor sits in a residual network (needed by `fixup`).
     pub fixup: Option<FixupContext>,
+    /// The residual stream around the tensor (read by `gpt2` and `small-init`).
+    pub residual: Option<ResidualContext>,
+}
+
+/// A weight's place relative to a residual stream: what `gpt2` and `small-init` read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResidualContext {
+    /// Residual branches adding into the stream over the whole network (a transformer:
+    /// two per block, one with `--attention-only`; a residual MLP or CNN: one per block).
+    pub branches: usize,
+    /// Features of the stream (a transformer's d-model).
+    pub width: usize,
+    /// Whether this weight writes into the stream: a branch's last map (a transformer's
+    /// attention output projection and MLP down projection).
+    pub writes_stream: bool,
 }
 
 impl FillContext {
@@ -28,12 +43,19 @@ impl FillContext {
             activation,
             critical_sigma_w: None,
             fixup: None,
+            residual: None,
         }
     }
 
     /// The same context with a critical `sigma_w`.
     pub fn with_critical_sigma_w(mut self, sigma_w: f64) -> FillContext {
         self.critical_sigma_w = Some(sigma_w);
+        self
+    }
+
+    /// The same context with a residual-stream position.
+    pub fn with_residual(mut self, residual: ResidualContext) -> FillContext {
+        self.residual = Some(residual);
         self
     }
 

@@ -233,6 +233,45 @@ mod tests {
     }
 
     #[test]
+    fn transformer_schemes_read_the_residual_stream_around_the_weight() {
+        use crate::context::ResidualContext;
+        use crate::fans::Fans;
+        let fans = Fans {
+            fan_in: 256,
+            fan_out: 1024,
+        };
+        let var = |s: &str, c: &FillContext| {
+            s.parse::<Scheme>()
+                .unwrap()
+                .entry_variance(fans, c)
+                .unwrap()
+        };
+        let stream = |writes_stream| {
+            ctx().with_residual(ResidualContext {
+                branches: 24,
+                width: 512,
+                writes_stream,
+            })
+        };
+        // GPT-2: 0.02^2, and 0.02^2 / (2 L) for a weight that writes into the stream.
+        assert_eq!(var("gpt2", &ctx()), 0.02 * 0.02);
+        assert_eq!(var("gpt2", &stream(false)), 0.02 * 0.02);
+        assert!((var("gpt2", &stream(true)) - 0.02 * 0.02 / 24.0).abs() < 1e-18);
+        assert_eq!(var("gpt2:std=0.1", &ctx()), 0.1 * 0.1);
+        // SmallInit: 2 / (5 d) with d the stream's width, else the fan-in.
+        assert!((var("small-init", &stream(true)) - 2.0 / (5.0 * 512.0)).abs() < 1e-18);
+        assert!((var("small-init", &ctx()) - 2.0 / (5.0 * 256.0)).abs() < 1e-18);
+        // What is drawn has that variance (65536 entries: sd of the sample variance 0.6%).
+        let w = "gpt2"
+            .parse::<Scheme>()
+            .unwrap()
+            .fill(&[256, 256], Layout::InOut, &Key::new(1, "w"), &stream(true))
+            .unwrap();
+        let v = w.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / w.len() as f64;
+        assert!((v / (0.02 * 0.02 / 24.0) - 1.0).abs() < 0.03, "{v}");
+    }
+
+    #[test]
     fn context_schemes_say_what_they_need() {
         let k = Key::new(0, "w");
         let e = "critical"

@@ -183,6 +183,14 @@ impl Scheme {
                     FixupRole::BranchLast | FixupRole::Head => Law::Constant(0.0),
                 }
             }
+            Gpt2 { std } => match ctx.residual {
+                Some(r) if r.writes_stream => normal(std * std / r.branches.max(1) as f64),
+                _ => normal(std * std),
+            },
+            SmallInit => {
+                let d = ctx.residual.map_or(fan_in, |r| r.width as f64);
+                normal(2.0 / (5.0 * d))
+            }
         })
     }
 }

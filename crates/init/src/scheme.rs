@@ -183,6 +183,18 @@ pub enum Scheme {
     /// branch's last layer and the head (Zhang et al. 2019); needs the
     /// [`FixupContext`](crate::FixupContext).
     Fixup,
+    /// `gpt2[:std=]`: `N(0, std^2)`, default std 0.02, and for a weight that writes into a
+    /// residual stream of `N` branches `N(0, std^2 / N)` (Radford et al. 2019: the residual
+    /// output projections scaled by `1/sqrt(2 L)` for `L` transformer blocks). Without a
+    /// residual context every weight is `N(0, std^2)`.
+    Gpt2 {
+        /// Standard deviation, > 0 (default 0.02).
+        std: f64,
+    },
+    /// `small-init`: `N(0, 2 / (5 d))` with `d` the width of the residual stream (Nguyen &
+    /// Salazar 2019, "Transformers without tears"); without a residual context `d` is the
+    /// fan-in.
+    SmallInit,
 }
 
 /// Every scheme name with its one-line description, in the order `sigprop list inits`
@@ -246,6 +258,14 @@ pub const SCHEME_DESCRIPTIONS: &[(&str, &str)] = &[
         "fixup",
         "Zhang et al. 2019: He scaled by L^(-1/(2m-2)) in branches, zeros at branch ends",
     ),
+    (
+        "gpt2",
+        "Radford et al. 2019: N(0, 0.02^2), residual output projections / sqrt(branches)",
+    ),
+    (
+        "small-init",
+        "Nguyen & Salazar 2019: N(0, 2/(5 d)), d the residual stream's width",
+    ),
 ];
 
 /// The one-line description of `name` (empty for a name not in [`SCHEME_NAMES`]).
@@ -277,6 +297,8 @@ pub const SCHEME_NAMES: &[&str] = &[
     "critical",
     "lsuv",
     "fixup",
+    "gpt2",
+    "small-init",
 ];
 
 impl Scheme {
@@ -306,6 +328,8 @@ impl Scheme {
             Critical { .. } => "critical",
             Lsuv(_) => "lsuv",
             Fixup => "fixup",
+            Gpt2 { .. } => "gpt2",
+            SmallInit => "small-init",
         }
     }
 

@@ -25,7 +25,8 @@ impl Scheme {
             }
         };
         match self {
-            Zeros | Ones | LecunUniform | LecunNormal | PytorchDefault | Fixup => {}
+            Zeros | Ones | LecunUniform | LecunNormal | PytorchDefault | Fixup | SmallInit => {}
+            Gpt2 { std } => num(&mut p, "std", *std, Some(0.02)),
             Constant { value } => num(&mut p, "value", *value, None),
             UniformSymmetric { a } => num(&mut p, "a", *a, None),
             Uniform { low, high } => {
@@ -274,6 +275,10 @@ impl FromStr for Scheme {
                 })
             }
             "fixup" => Fixup,
+            "gpt2" => Gpt2 {
+                std: spec.get_positive("std", 0.02)?,
+            },
+            "small-init" => SmallInit,
             other => {
                 return Err(InitError::UnknownName {
                     what: "initializer",
@@ -325,6 +330,9 @@ mod tests {
         "lsuv",
         "lsuv:tol=0.01,max-iter=20,target=act",
         "fixup",
+        "gpt2",
+        "gpt2:std=0.01",
+        "small-init",
     ];
 
     #[test]

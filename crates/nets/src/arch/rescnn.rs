@@ -8,7 +8,7 @@
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
-use sigprop_init::Scheme;
+use sigprop_init::{ResidualContext, Scheme};
 
 use super::cnn::{GROUPS_SETTING, IMAGE_SIZE_SETTING, KERNEL_SETTING, check_conv};
 use super::resmlp::{Block, ResidualOpts, declare_blocks};
@@ -85,7 +85,11 @@ impl Architecture for Rescnn {
         let (depth, c) = (b.net.config.depth, b.net.config.width);
         let (m, g, k) = (self.branch_layers, self.groups, self.kernel);
         declare_blocks(b, (depth, m), self.branch_scale, |b, block, i| {
-            let ctx = b.ctx(None);
+            let ctx = b.ctx(None).with_residual(ResidualContext {
+                branches: depth,
+                width: c,
+                writes_stream: i == m,
+            });
             b.conv(&format!("blocks.{block}.branch.{i}"), c, g, k, ctx)
         })
     }

@@ -10,7 +10,7 @@
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
-use sigprop_init::{FixupContext, FixupRole, Scheme};
+use sigprop_init::{FixupContext, FixupRole, ResidualContext, Scheme};
 
 use super::{
     Architecture, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, TheoryKind,
@@ -208,7 +208,11 @@ impl Architecture for Resmlp {
                 layers_per_branch: m,
                 role,
             });
-            let ctx = b.ctx(fx);
+            let ctx = b.ctx(fx).with_residual(ResidualContext {
+                branches: depth,
+                width: w,
+                writes_stream: i == m,
+            });
             let prefix = format!("blocks.{k}.branch.{i}");
             b.linear(&prefix, (w, w), &net.weight_init, ctx, !fixup)
         })

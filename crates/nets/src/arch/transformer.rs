@@ -23,7 +23,7 @@
 use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use sigprop_init::Scheme;
+use sigprop_init::{ResidualContext, Scheme};
 
 use super::{
     Architecture, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, SettingKind, positive,
@@ -228,20 +228,26 @@ impl Architecture for Transformer {
                 .learnable()
                 .then(|| b.scalar(&path, &Scheme::Zeros))
         };
+        let branches = depth * if self.attention_only { 1 } else { 2 };
         (1..=depth)
             .map(|k| {
-                let lin = |b: &mut ParamBuilder<'_>, name: &str, dims| {
-                    let ctx = b.ctx(None);
+                // Each map knows the stream it feeds or writes (gpt2, small-init).
+                let lin = |b: &mut ParamBuilder<'_>, name: &str, dims, writes_stream| {
+                    let ctx = b.ctx(None).with_residual(ResidualContext {
+                        branches,
+                        width: d,
+                        writes_stream,
+                    });
                     b.linear(&format!("blocks.{k}.{name}"), dims, w, ctx, true)
                 };
-                let q = lin(b, "attn.q", (d, d));
-                let kk = lin(b, "attn.k", (d, d));
-                let v = lin(b, "attn.v", (d, d));
-                let o = lin(b, "attn.o", (d, d));
+                let q = lin(b, "attn.q", (d, d), false);
+                let kk = lin(b, "attn.k", (d, d), false);
+                let v = lin(b, "attn.v", (d, d), false);
+                let o = lin(b, "attn.o", (d, d), true);
                 let attn_alpha = alpha(b, format!("blocks.{k}.attn.alpha"));
                 let mlp = (!self.attention_only).then(|| {
-                    let up = lin(b, "mlp.up", (d, hidden));
-                    let down = lin(b, "mlp.down", (hidden, d));
+                    let up = lin(b, "mlp.up", (d, hidden), false);
+                    let down = lin(b, "mlp.down", (hidden, d), true);
                     let alpha = alpha(b, format!("blocks.{k}.mlp.alpha"));
                     MlpIds { up, down, alpha }
                 });

@@ -110,12 +110,22 @@ impl clap::FromArgMatches for ArchFlags {
     fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
         let mut given = Vec::new();
         for (s, _) in sigprop_nets::all_settings() {
-            if s.kind == sigprop_nets::SettingKind::Switch {
-                if m.get_flag(s.key) {
-                    given.push((s.key, "true".to_string()));
+            match s.kind {
+                sigprop_nets::SettingKind::Switch => {
+                    if m.get_flag(s.key) {
+                        given.push((s.key, "true".to_string()));
+                    }
                 }
-            } else if let Some(v) = m.get_one::<String>(s.key) {
-                given.push((s.key, v.clone()));
+                sigprop_nets::SettingKind::Texts => {
+                    for v in m.get_many::<String>(s.key).into_iter().flatten() {
+                        given.push((s.key, v.clone()));
+                    }
+                }
+                _ => {
+                    if let Some(v) = m.get_one::<String>(s.key) {
+                        given.push((s.key, v.clone()));
+                    }
+                }
             }
         }
         Ok(ArchFlags(given))
@@ -139,6 +149,10 @@ impl Args for ArchFlags {
             ));
             let arg = match s.kind {
                 sigprop_nets::SettingKind::Switch => arg.action(clap::ArgAction::SetTrue),
+                sigprop_nets::SettingKind::Texts => arg
+                    .value_name("VALUE")
+                    .allow_hyphen_values(true)
+                    .action(clap::ArgAction::Append),
                 _ => arg.value_name("VALUE").allow_hyphen_values(true),
             };
             cmd = cmd.arg(arg);

@@ -45,7 +45,17 @@ fn settings(net: &NetArgs) -> Result<Settings, RunnerError> {
             let value = s
                 .parse_flag(raw)
                 .map_err(|e| RunnerError::input(format!("--{e}")))?;
-            arch_settings.insert(key.to_string(), value);
+            // A repeated flag's values make the suite's list.
+            if s.kind == sigprop_nets::SettingKind::Texts {
+                let list = arch_settings
+                    .entry(key.to_string())
+                    .or_insert_with(|| toml::Value::Array(Vec::new()));
+                if let toml::Value::Array(a) = list {
+                    a.push(value);
+                }
+            } else {
+                arch_settings.insert(key.to_string(), value);
+            }
         }
     }
     Ok(Settings {

@@ -560,6 +560,14 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
         &["run", "--arch", "mlp", "--causal", "--out", out],
         "causal is not a setting of arch mlp",
     );
+    fails_with(
+        &tf(&["--init-role", "embed=zeros"]),
+        "unknown role \"embed\"",
+    );
+    fails_with(
+        &tf(&["--init-role", "value=lsuv"]),
+        "lsuv needs the whole network",
+    );
     // A configuration that cannot be built fails the suite before the first one runs.
     for grid in [
         "init = [\"he-normal\", \"dirac\"]",

@@ -478,6 +478,63 @@ fn gpt2_scales_the_weights_that_write_into_the_stream() {
     }
 }
 
+#[test]
+fn a_role_takes_its_own_initializer_and_the_rest_the_networks() {
+    let roles = ["value=zeros", "mlp-down=xavier-normal:gain=0.5"];
+    let own = Transformer {
+        seq_len: 4,
+        init_role: roles.iter().map(|r| r.parse().unwrap()).collect(),
+        ..Transformer::default()
+    };
+    let cfg = NetConfig::new(own, 2, 32, "gelu", "he-normal");
+    let net = cfg.resolve().unwrap();
+    let params = build_params(&net, 4, None).unwrap();
+    let var = |path: &str| {
+        let t = params.tensors.iter().find(|t| t.path == path).unwrap();
+        t.data.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / t.data.len() as f64
+    };
+    for k in 1..=2 {
+        assert_eq!(var(&format!("blocks.{k}.attn.v.weight")), 0.0);
+        // He for the others: 2 / fan_in; xavier gain 0.5 on [128, 32]: 0.25 * 2 / 160.
+        for (name, want) in [
+            ("attn.q", 2.0 / 32.0),
+            ("attn.o", 2.0 / 32.0),
+            ("mlp.up", 2.0 / 32.0),
+            ("mlp.down", 0.5 / 160.0),
+        ] {
+            let v = var(&format!("blocks.{k}.{name}.weight"));
+            assert!((v / want - 1.0).abs() < 0.15, "{name}: {v} vs {want}");
+        }
+    }
+    // The attention reads zero values: its output and branch are exactly 0.
+    let s = run(&cfg, 4, 4, &Device::flex());
+    for r in s
+        .iter()
+        .filter(|r| r.site == "attn" || r.site == "attn.branch")
+    {
+        assert_eq!(r.act_var, 0.0, "{r:?}");
+    }
+    // A role is named once, and takes only an initializer of its own weights.
+    for bad in ["embed=zeros", "value=lsuv", "value=fixup", "value"] {
+        assert!(
+            bad.parse::<sigprop_nets::arch::transformer::RoleInit>()
+                .is_err(),
+            "{bad}"
+        );
+    }
+    let twice = Transformer {
+        init_role: ["value=zeros", "value=ones"]
+            .iter()
+            .map(|r| r.parse().unwrap())
+            .collect(),
+        ..Transformer::default()
+    };
+    let e = NetConfig::new(twice, 2, 32, "gelu", "he-normal")
+        .resolve()
+        .unwrap_err();
+    assert!(e.to_string().contains("value is given twice"), "{e}");
+}
+
 /// Per-column (mean, variance) of a row-major buffer.
 type ColumnMoments = Vec<(f64, f64)>;
 /// Per-row (mean, variance, mean square).

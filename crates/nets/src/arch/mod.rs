@@ -212,6 +212,8 @@ pub enum SettingKind {
     Number,
     /// On or off: a flag without a value on the command line, `true`/`false` in a suite.
     Switch,
+    /// Texts: the flag repeated on the command line, a list of strings in a suite.
+    Texts,
 }
 
 /// One setting an architecture takes beyond the common ones (depth, width, initializers,
@@ -251,7 +253,7 @@ impl Setting {
                 .map(whole)
                 .collect::<Result<Vec<_>, _>>()
                 .map(toml::Value::Array),
-            SettingKind::Text => Ok(toml::Value::String(raw.to_string())),
+            SettingKind::Text | SettingKind::Texts => Ok(toml::Value::String(raw.to_string())),
             SettingKind::Number => raw
                 .trim()
                 .parse::<f64>()
@@ -653,13 +655,19 @@ impl Arch {
                 });
             };
             // One key at a time, so a bad value is named by its key.
-            table(&mut std::iter::once((key, value))).map_err(|_| NetError::BadConfig {
+            table(&mut std::iter::once((key, value))).map_err(|e| NetError::BadConfig {
                 key: setting.key,
                 value: match value {
                     toml::Value::String(s) => s.clone(),
                     other => other.to_string(),
                 },
-                allowed: setting.allowed.into(),
+                // A spec's own error says what in it is wrong.
+                allowed: match setting.kind {
+                    SettingKind::Text | SettingKind::Texts => {
+                        format!("{} ({})", setting.allowed, e.message().trim())
+                    }
+                    _ => setting.allowed.into(),
+                },
             })?;
         }
         table(&mut given.iter()).map_err(|e| NetError::BadConfig {

@@ -14,11 +14,18 @@
 //! features. `--attention-only` drops the MLP. There is no final normalization after the
 //! last block: the residual stream is what is measured.
 //!
+//! `--init-role ROLE=SPEC` (repeatable) gives one role of weights its own initializer:
+//! `query`, `key`, `value`, `output` (the attention's four maps), `mlp-up`, `mlp-down`;
+//! the others take `--init`, so mixed strategies in one model are expressible.
+//!
 //! Sites per block: `attn` (the attention output `o`, before `W_o`), `attn.branch` (the
 //! scaled attention branch before the add), `attn.out` (the stream after the attention add,
 //! only with an MLP), `mlp.hidden` (`phi` of the MLP's first map), `mlp.branch`, and `out`
 //! (the stream after the block). `attn` carries the attention entropy; `attn.out` and `out`
 //! the token statistics.
+
+use std::fmt;
+use std::str::FromStr;
 
 use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
@@ -30,8 +37,8 @@ use super::{
     refuse_fixup,
 };
 use crate::config::{
-    BRANCH_SCALE_SETTING, BranchScale, NORM_POSITION_SETTING, NORM_SETTING, NetConfig, Norm,
-    NormPosition, ResolvedNet, SHORTCUT_SETTING, Shortcut,
+    BRANCH_SCALE_SETTING, BranchScale, InitSpec, NORM_POSITION_SETTING, NORM_SETTING, NetConfig,
+    Norm, NormPosition, ResolvedNet, SHORTCUT_SETTING, Shortcut,
 };
 use crate::error::NetError;
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
@@ -60,6 +67,103 @@ pub struct Transformer {
     pub branch_scale: BranchScale,
     /// With or without the skip connections.
     pub shortcut: Shortcut,
+    /// Initializers of single roles of weights (the rest take the network's `init`).
+    pub init_role: Vec<RoleInit>,
+}
+
+/// A role of weights in a transformer block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `W_q`.
+    Query,
+    /// `W_k`.
+    Key,
+    /// `W_v`.
+    Value,
+    /// `W_o`, the attention's output projection.
+    Output,
+    /// `W_1`, the MLP's up projection.
+    MlpUp,
+    /// `W_2`, the MLP's down projection.
+    MlpDown,
+}
+
+/// Names of the roles `--init-role` takes.
+pub const ROLE_NAMES: &[&str] = &["query", "key", "value", "output", "mlp-up", "mlp-down"];
+
+impl Role {
+    /// The role's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Query => "query",
+            Role::Key => "key",
+            Role::Value => "value",
+            Role::Output => "output",
+            Role::MlpUp => "mlp-up",
+            Role::MlpDown => "mlp-down",
+        }
+    }
+}
+
+/// One `ROLE=SPEC`: the initializer of every weight of that role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct RoleInit {
+    /// The role.
+    pub role: Role,
+    /// Its initializer.
+    pub spec: InitSpec,
+}
+
+impl FromStr for RoleInit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (role, spec) = s
+            .split_once('=')
+            .ok_or_else(|| format!("\"{s}\" is not ROLE=SPEC"))?;
+        let role = match role.trim() {
+            "query" => Role::Query,
+            "key" => Role::Key,
+            "value" => Role::Value,
+            "output" => Role::Output,
+            "mlp-up" => Role::MlpUp,
+            "mlp-down" => Role::MlpDown,
+            other => {
+                return Err(format!(
+                    "unknown role \"{other}\"; expected one of: {}",
+                    ROLE_NAMES.join(", ")
+                ));
+            }
+        };
+        let spec: InitSpec = spec.trim().parse().map_err(|e| format!("{e}"))?;
+        let scheme = spec.scheme();
+        if scheme.lsuv().is_some() || scheme.needs_fixup() || scheme.is_critical().is_some() {
+            return Err(format!(
+                "{} needs the whole network; a role takes an initializer of its own weights",
+                scheme.name()
+            ));
+        }
+        Ok(RoleInit { role, spec })
+    }
+}
+
+impl TryFrom<String> for RoleInit {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<RoleInit> for String {
+    fn from(r: RoleInit) -> String {
+        r.to_string()
+    }
+}
+
+impl fmt::Display for RoleInit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.role.name(), self.spec)
+    }
 }
 
 impl Default for Transformer {
@@ -75,6 +179,7 @@ impl Default for Transformer {
             norm_position: NormPosition::Pre,
             branch_scale: BranchScale::One,
             shortcut: Shortcut::Identity,
+            init_role: Vec::new(),
         }
     }
 }
@@ -179,6 +284,12 @@ impl Architecture for Transformer {
         NORM_POSITION_SETTING,
         BRANCH_SCALE_SETTING,
         SHORTCUT_SETTING,
+        Setting {
+            key: "init-role",
+            help: "ROLE=SPEC, repeatable: one role's initializer (query, key, value, output, mlp-up, mlp-down); the rest take --init",
+            kind: SettingKind::Texts,
+            allowed: "ROLE=SPEC, ROLE one of query, key, value, output, mlp-up, mlp-down",
+        },
     ];
 
     fn validate(&self, cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
@@ -198,6 +309,15 @@ impl Architecture for Transformer {
                 value: self.input_corr.to_string(),
                 allowed: "a number with 0 <= c < 1".into(),
             });
+        }
+        for (i, r) in self.init_role.iter().enumerate() {
+            if self.init_role[..i].iter().any(|p| p.role == r.role) {
+                return Err(NetError::BadConfig {
+                    key: "init-role",
+                    value: r.to_string(),
+                    allowed: format!("each role once ({} is given twice)", r.role.name()),
+                });
+            }
         }
         if self.norm == Norm::Batch {
             return Err(NetError::BadConfig {
@@ -222,7 +342,12 @@ impl Architecture for Transformer {
         let net = b.net;
         let (depth, d) = (net.config.depth, net.config.width);
         let hidden = self.mlp_ratio * d;
-        let w = &net.weight_init;
+        let w = |role: Role| {
+            self.init_role
+                .iter()
+                .find(|r| r.role == role)
+                .map_or(&net.weight_init, |r| r.spec.scheme())
+        };
         let alpha = |b: &mut ParamBuilder<'_>, path: String| {
             self.branch_scale
                 .learnable()
@@ -232,22 +357,23 @@ impl Architecture for Transformer {
         (1..=depth)
             .map(|k| {
                 // Each map knows the stream it feeds or writes (gpt2, small-init).
-                let lin = |b: &mut ParamBuilder<'_>, name: &str, dims, writes_stream| {
+                let lin = |b: &mut ParamBuilder<'_>, name: &str, dims, role| {
+                    let writes_stream = matches!(role, Role::Output | Role::MlpDown);
                     let ctx = b.ctx(None).with_residual(ResidualContext {
                         branches,
                         width: d,
                         writes_stream,
                     });
-                    b.linear(&format!("blocks.{k}.{name}"), dims, w, ctx, true)
+                    b.linear(&format!("blocks.{k}.{name}"), dims, w(role), ctx, true)
                 };
-                let q = lin(b, "attn.q", (d, d), false);
-                let kk = lin(b, "attn.k", (d, d), false);
-                let v = lin(b, "attn.v", (d, d), false);
-                let o = lin(b, "attn.o", (d, d), true);
+                let q = lin(b, "attn.q", (d, d), Role::Query);
+                let kk = lin(b, "attn.k", (d, d), Role::Key);
+                let v = lin(b, "attn.v", (d, d), Role::Value);
+                let o = lin(b, "attn.o", (d, d), Role::Output);
                 let attn_alpha = alpha(b, format!("blocks.{k}.attn.alpha"));
                 let mlp = (!self.attention_only).then(|| {
-                    let up = lin(b, "mlp.up", (d, hidden), false);
-                    let down = lin(b, "mlp.down", (hidden, d), true);
+                    let up = lin(b, "mlp.up", (d, hidden), Role::MlpUp);
+                    let down = lin(b, "mlp.down", (hidden, d), Role::MlpDown);
                     let alpha = alpha(b, format!("blocks.{k}.mlp.alpha"));
                     MlpIds { up, down, alpha }
                 });

@@ -57,7 +57,7 @@ pub enum Command {
 /// The network and run parameters shared by `run` and `compare`.
 #[derive(Debug, Args, Clone)]
 pub struct NetArgs {
-    /// Architecture: mlp (default), resmlp, cnn, rescnn, rnn; see `sigprop list archs`.
+    /// Architecture: mlp (default), resmlp, cnn, rescnn, rnn, transformer; see `sigprop list archs`.
     #[arg(long)]
     pub arch: Option<String>,
     /// Bias initializer spec (default zeros); see `sigprop list inits`.

@@ -465,13 +465,15 @@ impl NetConfig {
     /// It is an estimate meant to refuse sizes that cannot fit before any memory is
     /// committed, not an exact account of an allocator.
     pub fn pass_bytes(&self, batch: usize) -> f64 {
-        let (b, n) = (batch as f64, self.width as f64);
+        let b = batch as f64;
         let [params, act, input, extra] = self.arch.pass_sizes(self, b);
+        // The loss reads the whole output: a CNN's flattened images, a transformer's tokens.
+        let out = self.arch.output_features(self) as f64;
         let head = match self.loss {
-            Loss::CrossEntropy => n * HEAD + 3.0 * b * HEAD,
+            Loss::CrossEntropy => out * HEAD + 3.0 * b * HEAD,
             _ => 0.0,
         };
-        let target = b * n;
+        let target = b * out;
         F32 * (4.0 * params + 8.0 * act + 2.0 * (input + target) + extra + head)
     }
 }
@@ -554,7 +556,7 @@ mod tests {
             c.pass_bytes(4),
             4.0 * (4.0 * 220.0 + 8.0 * 80.0 + 2.0 * (40.0 + 40.0))
         );
-        // Explicit widths 3 -> 5 -> 2.
+        // Explicit widths 3 -> 5 -> 2: the target has the output's 2 features.
         let mut w = c.clone();
         w.arch = crate::arch::Mlp {
             widths: Some(vec![3, 5, 2]),
@@ -563,7 +565,7 @@ mod tests {
         .into();
         assert_eq!(
             w.pass_bytes(4),
-            4.0 * (4.0 * (20.0 + 12.0) + 8.0 * (20.0 + 8.0) + 2.0 * (12.0 + 40.0))
+            4.0 * (4.0 * (20.0 + 12.0) + 8.0 * (20.0 + 8.0) + 2.0 * (12.0 + 8.0))
         );
         // The sizes of the issue do not overflow: width 1e5, batch 1e5 is terabytes.
         let huge = NetConfig::new(Arch::Mlp, 20, 100_000, "relu", "he-normal");

@@ -59,7 +59,7 @@ pub(crate) fn declare(net: &ResolvedNet, critical_sigma_w: Option<f64>) -> Decla
     let layout = net.config.arch.declare(&mut b);
     let head = (net.config.loss == Loss::CrossEntropy).then(|| {
         // The head reads the network's output as the probe sees it (a CNN's flattened).
-        let n = net.config.arch.output_features(net);
+        let n = net.config.arch.output_features(&net.config);
         let scheme = if net.is_fixup() {
             Scheme::Zeros
         } else {

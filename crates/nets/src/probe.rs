@@ -366,11 +366,12 @@ pub fn probe(
                         .sum::<f64>()
                         / batch as f64;
                     TokenStats {
-                        cos: sums[cos].mean,
+                        // One token has no pair to compare.
+                        cos: if t > 1 { sums[cos].mean } else { nan },
                         rank,
                     }
                 }),
-                attn_entropy: get(ent).map_or(nan, |e| e.mean),
+                attn_entropy: get(ent).map(|e| e.mean),
                 role_wgrad: roles
                     .iter()
                     .map(|&(name, g)| (name, get(g).map_or(nan, |g| g.var)))

@@ -65,9 +65,10 @@ pub struct LayerStats {
     /// layers.csv column here: the runner writes them as `token_cos`, `token_rank`.
     #[serde(skip)]
     pub tokens: Option<TokenStats>,
-    /// Mean entropy (nats) of the attention rows whose output this site is; NaN elsewhere.
+    /// Mean entropy (nats) of the attention rows whose output this site is (NaN when they
+    /// overflowed); `None` elsewhere.
     #[serde(skip)]
-    pub attn_entropy: f64,
+    pub attn_entropy: Option<f64>,
     /// Variance of the entries of dL/dW for the weights reported by role at this site
     /// (a transformer's `q`, `k`, `v`, `o` at `attn`); empty elsewhere.
     #[serde(skip)]

@@ -250,26 +250,10 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                 "mean channel variance",
             ),
             // Attention weights by role (transformers only).
-            (
-                "wgrad_q",
-                "Query weight-gradient variance Var(dL/dW_q)",
-                "Var(dL/dW_q)",
-            ),
-            (
-                "wgrad_k",
-                "Key weight-gradient variance Var(dL/dW_k)",
-                "Var(dL/dW_k)",
-            ),
-            (
-                "wgrad_v",
-                "Value weight-gradient variance Var(dL/dW_v)",
-                "Var(dL/dW_v)",
-            ),
-            (
-                "wgrad_o",
-                "Output-projection weight-gradient variance Var(dL/dW_o)",
-                "Var(dL/dW_o)",
-            ),
+            ("wgrad_q", "Var(dL/dW_q), query projection", "Var(dL/dW_q)"),
+            ("wgrad_k", "Var(dL/dW_k), key projection", "Var(dL/dW_k)"),
+            ("wgrad_v", "Var(dL/dW_v), value projection", "Var(dL/dW_v)"),
+            ("wgrad_o", "Var(dL/dW_o), output projection", "Var(dL/dW_o)"),
         ];
         let fractions = [
             ("dead_frac", "Dead units (h = 0)", "fraction"),
@@ -281,19 +265,19 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
             // Rank collapse of sequence models (transformers only).
             (
                 "token_cos",
-                "Mean pairwise cosine of a sequence's tokens (1: rank collapse)",
+                "Token cosine (1: rank collapse)",
                 "token cosine",
             ),
         ];
         let linear = [
             (
                 "token_rank",
-                "Effective rank of a sequence's tokens",
+                "Effective rank of the tokens",
                 "effective rank",
             ),
             (
                 "attn_entropy",
-                "Mean attention entropy (nats; uniform attention: ln T)",
+                "Attention entropy (uniform: ln T)",
                 "entropy (nats)",
             ),
         ];

@@ -120,6 +120,11 @@ impl Experiment {
         })?;
         let tables = match suite.grid {
             Grids::One(t) => vec![t],
+            Grids::Many(ts) if ts.is_empty() => {
+                return Err(RunnerError::input(format!(
+                    "{origin}: grid has no tables; write [grid] or one [[grid]] per part"
+                )));
+            }
             Grids::Many(ts) => ts,
         };
         // A key that is no setting at all, named with its line (serde cannot: the
@@ -213,6 +218,10 @@ mod tests {
             err.contains("image-size is not a setting of arch resmlp"),
             "{err}"
         );
+        let err = parse("grid = []\n").unwrap_err().to_string();
+        assert!(err.contains("grid has no tables"), "{err}");
+        let err = parse("grid = 3\n").unwrap_err().to_string();
+        assert!(err.contains("a [grid] table of settings"), "{err}");
     }
 
     #[test]

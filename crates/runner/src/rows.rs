@@ -145,7 +145,7 @@ impl TokenCols {
         TokenCols {
             token_cos: s.tokens.map(|t| t.cos),
             token_rank: s.tokens.map(|t| t.rank),
-            attn_entropy: Some(s.attn_entropy).filter(|e| !e.is_nan()),
+            attn_entropy: s.attn_entropy,
             wgrad_q: role(s, "q"),
             wgrad_k: role(s, "k"),
             wgrad_v: role(s, "v"),

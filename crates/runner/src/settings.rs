@@ -17,7 +17,7 @@ use crate::error::RunnerError;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Settings {
-    /// `mlp`, `resmlp`, `cnn`, `rnn`.
+    /// `mlp`, `resmlp`, `cnn`, `rescnn`, `rnn`, `transformer` (see `sigprop list archs`).
     pub arch: Option<String>,
     /// Weight initializer spec.
     pub init: Option<String>,

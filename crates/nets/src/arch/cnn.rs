@@ -119,11 +119,14 @@ impl Architecture for Cnn {
     }
 
     fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2] {
-        [batch, self.output_features(net)]
+        [batch, self.output_features(&net.config)]
     }
 
-    fn output_features(&self, net: &ResolvedNet) -> usize {
-        net.config.width * self.image_size * self.image_size
+    fn output_features(&self, cfg: &NetConfig) -> usize {
+        // Saturating: the memory estimate asks before any size is checked.
+        cfg.width
+            .saturating_mul(self.image_size)
+            .saturating_mul(self.image_size)
     }
 
     fn forward<R: Recorder>(

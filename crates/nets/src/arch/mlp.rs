@@ -78,8 +78,10 @@ impl Architecture for Mlp {
         [batch, net.widths[0]]
     }
 
-    fn output_features(&self, net: &ResolvedNet) -> usize {
-        net.widths[net.config.depth]
+    fn output_features(&self, cfg: &NetConfig) -> usize {
+        // The last width (checked to be N_depth by `validate`; the memory estimate asks
+        // before that check).
+        self.widths(cfg).last().copied().unwrap_or(cfg.width)
     }
 
     fn forward<R: Recorder>(

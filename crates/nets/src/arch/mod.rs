@@ -313,7 +313,7 @@ pub(crate) trait Architecture:
     fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2];
 
     /// Features of the output `[batch, features]` (what a loss head reads).
-    fn output_features(&self, net: &ResolvedNet) -> usize;
+    fn output_features(&self, cfg: &NetConfig) -> usize;
 
     /// The probed pass's input batch of `shape` for `seed`: by default every entry i.i.d.
     /// `N(0, 1)` from the key (seed, `input`).
@@ -547,9 +547,9 @@ macro_rules! architectures {
             }
 
             /// See [`Architecture::output_features`].
-            pub(crate) fn output_features(&self, net: &ResolvedNet) -> usize {
+            pub(crate) fn output_features(&self, cfg: &NetConfig) -> usize {
                 match self {
-                    $(ArchConfig::$variant(a) => a.output_features(net),)*
+                    $(ArchConfig::$variant(a) => a.output_features(cfg),)*
                 }
             }
         }
@@ -632,6 +632,23 @@ impl Arch {
             }
             toml::Value::Table(t).try_into::<ArchConfig>()
         };
+        // A list setting given one text (a suite's bare string, or a grid value) is a
+        // list of one.
+        let given: toml::Table = given
+            .iter()
+            .map(|(k, v)| {
+                let texts = own
+                    .iter()
+                    .any(|s| s.key == k && s.kind == SettingKind::Texts);
+                match v {
+                    toml::Value::String(_) if texts => {
+                        (k.clone(), toml::Value::Array(vec![v.clone()]))
+                    }
+                    _ => (k.clone(), v.clone()),
+                }
+            })
+            .collect();
+        let given = &given;
         for (key, value) in given {
             let Some(setting) = own.iter().find(|s| s.key == key) else {
                 return Err(if all_settings().iter().any(|(s, _)| s.key == key) {
@@ -774,6 +791,14 @@ mod tests {
             .config_from(&table(&[("kernal", toml::Value::Integer(3))]))
             .unwrap_err();
         assert!(e.to_string().starts_with("unknown key kernal"), "{e}");
+        // A list setting takes one text as a list of one (a suite's bare string).
+        let got = Arch::Transformer
+            .config_from(&table(&[("init-role", s("value=zeros"))]))
+            .unwrap();
+        let ArchConfig::Transformer(t) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(t.init_role.len(), 1);
         // A flag's text means what the suite value means.
         let kernel = Arch::Cnn.settings()[0];
         assert_eq!(kernel.parse_flag("5").unwrap(), toml::Value::Integer(5));

@@ -222,8 +222,8 @@ impl Architecture for Resmlp {
         [batch, net.config.width]
     }
 
-    fn output_features(&self, net: &ResolvedNet) -> usize {
-        net.config.width
+    fn output_features(&self, cfg: &NetConfig) -> usize {
+        cfg.width
     }
 
     fn forward<R: Recorder>(

@@ -55,8 +55,8 @@ impl Architecture for Rnn {
         [batch * net.config.depth, net.config.width]
     }
 
-    fn output_features(&self, net: &ResolvedNet) -> usize {
-        net.config.width
+    fn output_features(&self, cfg: &NetConfig) -> usize {
+        cfg.width
     }
 
     fn forward<R: Recorder>(

@@ -21,8 +21,8 @@
 //! Sites per block: `attn` (the attention output `o`, before `W_o`), `attn.branch` (the
 //! scaled attention branch before the add), `attn.out` (the stream after the attention add,
 //! only with an MLP), `mlp.hidden` (`phi` of the MLP's first map), `mlp.branch`, and `out`
-//! (the stream after the block). `attn` carries the attention entropy; `attn.out` and `out`
-//! the token statistics.
+//! (the stream after the block). `attn` carries the attention entropy and the weight
+//! gradients by role; `attn`, `attn.out` and `out` the token statistics.
 
 use std::fmt;
 use std::str::FromStr;
@@ -201,8 +201,10 @@ pub(crate) struct MlpIds {
     alpha: Option<ParamId>,
 }
 
-/// A large negative score for masked (future) tokens: `exp` of it is exactly 0 in f32.
-const MASKED: f32 = -1e9;
+/// The score added for masked (future) keys: softmax subtracts each row's maximum (a
+/// finite diagonal score), so these weigh exactly 0 whatever the scale of the scores (a
+/// finite -1e9 would not mask scores of 1e9 and more, as an unnormalized deep stream makes).
+const MASKED: f32 = f32::NEG_INFINITY;
 
 impl Transformer {
     fn head_dim(&self, width: usize) -> usize {
@@ -390,11 +392,12 @@ impl Architecture for Transformer {
     }
 
     fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2] {
-        [batch, self.output_features(net)]
+        [batch, self.output_features(&net.config)]
     }
 
-    fn output_features(&self, net: &ResolvedNet) -> usize {
-        self.seq_len * net.config.width
+    fn output_features(&self, cfg: &NetConfig) -> usize {
+        // Saturating: the memory estimate asks before any size is checked.
+        self.seq_len.saturating_mul(cfg.width)
     }
 
     /// Tokens `x_t = sqrt(c) s + sqrt(1 - c) e_t`: `s` one `N(0, I)` vector per sequence

@@ -14,6 +14,24 @@ fn header(path: &Path) -> Vec<String> {
     r.headers().unwrap().iter().map(String::from).collect()
 }
 
+/// Run `experiments/<name>.toml` into a fresh temporary folder; the folder lives as long
+/// as the returned guard.
+fn run_suite(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments")
+        .join(format!("{name}.toml"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(name);
+    sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    (dir, out)
+}
+
 fn records(path: &Path) -> Vec<csv::StringRecord> {
     let mut r = csv::Reader::from_path(path).unwrap();
     r.records().map(|r| r.unwrap()).collect()
@@ -799,16 +817,7 @@ fn seeds_run_in_parallel_give_each_seed_its_solo_numbers() {
 #[test]
 fn yang2019_batchnorm_holds_the_forward_variance_and_explodes_the_gradients() {
     // The suite in experiments/: BatchNorm vs none at depths 10, 25, 50.
-    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/yang2019.toml");
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("y");
-    sigprop()
-        .arg("suite")
-        .arg(&suite)
-        .args(["--quiet", "--out"])
-        .arg(&out)
-        .assert()
-        .success();
+    let (_dir, out) = run_suite("yang2019");
     let s = out.join("summary.csv");
     let a = out.join("aggregate.csv");
     let mut totals = Vec::new();
@@ -985,16 +994,7 @@ fn residual_streams_follow_the_additive_recursion_and_its_scalings() {
 
 #[test]
 fn brock2021_signal_propagation_plots_separate_the_residual_variants() {
-    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/brock2021.toml");
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("b");
-    sigprop()
-        .arg("suite")
-        .arg(&suite)
-        .args(["--quiet", "--out"])
-        .arg(&out)
-        .assert()
-        .success();
+    let (_dir, out) = run_suite("brock2021");
     for chart in ["spp_var.png", "spp_sq_mean.png", "spp_branch_var.png"] {
         assert!(out.join(chart).is_file(), "no {chart}");
     }
@@ -1093,16 +1093,7 @@ fn last_block(out: &Path, label: &str, stat: &str) -> (f64, f64, f64) {
 
 #[test]
 fn dong2021_pure_attention_collapses_the_tokens_and_skips_hold_them_apart() {
-    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/dong2021.toml");
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("d");
-    sigprop()
-        .arg("suite")
-        .arg(&suite)
-        .args(["--quiet", "--out"])
-        .arg(&out)
-        .assert()
-        .success();
+    let (_dir, out) = run_suite("dong2021");
     for chart in ["token_cos.png", "token_rank.png", "attn_entropy.png"] {
         assert!(out.join(chart).is_file(), "no {chart}");
     }
@@ -1123,16 +1114,7 @@ fn dong2021_pure_attention_collapses_the_tokens_and_skips_hold_them_apart() {
 
 #[test]
 fn noci2022_branch_scaling_keeps_deep_transformer_tokens_apart() {
-    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/noci2022.toml");
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("n");
-    sigprop()
-        .arg("suite")
-        .arg(&suite)
-        .args(["--quiet", "--out"])
-        .arg(&out)
-        .assert()
-        .success();
+    let (_dir, out) = run_suite("noci2022");
     // Depth 48: 1/sqrt(L) gives a lower token_cos at the last block than scale 1, the
     // seeds' intervals apart, for pre-LN and for no normalization.
     for norm in ["layer / pre", "none"] {

@@ -19,13 +19,18 @@ pub struct FillContext {
     pub critical_sigma_w: Option<f64>,
     /// Where the tensor sits in a residual network (needed by `fixup`).
     pub fixup: Option<FixupContext>,
-    /// The residual stream around the tensor (read by `gpt2` and `small-init`).
+    /// The residual stream around the tensor (read by `gpt2`, `small-init`, `t-fixup` and
+    /// `deepnet`).
     pub residual: Option<ResidualContext>,
 }
 
-/// A weight's place relative to a residual stream: what `gpt2` and `small-init` read.
+/// A weight's place relative to a residual stream: what `gpt2`, `small-init`, `t-fixup`
+/// and `deepnet` read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResidualContext {
+    /// Blocks of the network, `N` in T-Fixup's and DeepNet's formulas (a transformer block
+    /// holds an attention and an MLP branch).
+    pub blocks: usize,
     /// Residual branches adding into the stream over the whole network (a transformer:
     /// two per block, one with `--attention-only`; a residual MLP or CNN: one per block).
     pub branches: usize,
@@ -34,6 +39,9 @@ pub struct ResidualContext {
     /// Whether this weight writes into the stream: a branch's last map (a transformer's
     /// attention output projection and MLP down projection).
     pub writes_stream: bool,
+    /// Whether this weight computes attention scores (a query or key projection), which
+    /// T-Fixup and DeepNet leave at Xavier gain 1.
+    pub scores: bool,
 }
 
 impl FillContext {

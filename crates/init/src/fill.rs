@@ -246,13 +246,16 @@ mod tests {
                 .entry_variance(fans, c)
                 .unwrap()
         };
-        let stream = |writes_stream| {
+        let place = |writes_stream, scores| {
             ctx().with_residual(ResidualContext {
+                blocks: 12,
                 branches: 24,
                 width: 512,
                 writes_stream,
+                scores,
             })
         };
+        let stream = |writes_stream| place(writes_stream, false);
         // GPT-2: 0.02^2, and 0.02^2 / (2 L) for a weight that writes into the stream.
         assert_eq!(var("gpt2", &ctx()), 0.02 * 0.02);
         assert_eq!(var("gpt2", &stream(false)), 0.02 * 0.02);
@@ -261,6 +264,19 @@ mod tests {
         // SmallInit: 2 / (5 d) with d the stream's width, else the fan-in.
         assert!((var("small-init", &stream(true)) - 2.0 / (5.0 * 512.0)).abs() < 1e-18);
         assert!((var("small-init", &ctx()) - 2.0 / (5.0 * 256.0)).abs() < 1e-18);
+        // T-Fixup: Xavier (2 / (fan_in + fan_out)), times (0.67 N^(-1/4))^2 for every map
+        // but the query and key; N = 12 blocks.
+        let xavier = 2.0 / (256.0 + 1024.0);
+        let close = |a: f64, b: f64| (a / b - 1.0).abs() < 1e-12;
+        assert!(close(var("t-fixup", &place(false, true)), xavier));
+        assert!(close(var("t-fixup", &ctx()), xavier));
+        let t = 0.67f64.powi(2) / 12f64.sqrt();
+        assert!(close(var("t-fixup", &stream(false)), xavier * t));
+        assert!(close(var("t-fixup", &stream(true)), xavier * t));
+        // DeepNet: gain beta = (8 N)^(-1/4), beta^2 = 1/sqrt(96), on all but query and key.
+        assert!(close(var("deepnet", &place(false, true)), xavier));
+        assert!(close(var("deepnet", &stream(true)), xavier / 96f64.sqrt()));
+        assert!(close(var("deepnet", &stream(false)), xavier / 96f64.sqrt()));
         // What is drawn has that variance (65536 entries: sd of the sample variance 0.6%).
         let w = "gpt2"
             .parse::<Scheme>()

@@ -191,6 +191,20 @@ impl Scheme {
                 let d = ctx.residual.map_or(fan_in, |r| r.width as f64);
                 normal(2.0 / (5.0 * d))
             }
+            TFixup => {
+                let s = match ctx.residual {
+                    Some(r) if !r.scores => 0.67 * (r.blocks.max(1) as f64).powf(-0.25),
+                    _ => 1.0,
+                };
+                uniform(s * s / fans.by_mode(FanMode::FanAvg))
+            }
+            DeepNet => {
+                let beta = match ctx.residual {
+                    Some(r) if !r.scores => (8.0 * r.blocks.max(1) as f64).powf(-0.25),
+                    _ => 1.0,
+                };
+                normal(beta * beta / fans.by_mode(FanMode::FanAvg))
+            }
         })
     }
 }

@@ -195,6 +195,17 @@ pub enum Scheme {
     /// Salazar 2019, "Transformers without tears"); without a residual context `d` is the
     /// fan-in.
     SmallInit,
+    /// `t-fixup`: Xavier-uniform, and inside a residual stream of `N` blocks the value,
+    /// output and MLP weights (every map but the query and key) times `0.67 N^(-1/4)`
+    /// (Huang et al. 2020, for networks without LayerNorm). Without a residual context it
+    /// is Xavier-uniform.
+    TFixup,
+    /// `deepnet`: Xavier-normal, and inside a residual stream of `N` blocks the value,
+    /// output and MLP weights with gain `beta = (8 N)^(-1/4)` (Wang et al. 2022, DeepNorm;
+    /// the query and key keep gain 1). The other half of DeepNorm, the skip multiplier
+    /// `alpha = (2 N)^(1/4)` before a post-LN, is the network's (a transformer's
+    /// `skip-scale`). Without a residual context it is Xavier-normal.
+    DeepNet,
 }
 
 /// Every scheme name with its one-line description, in the order `sigprop list inits`
@@ -266,6 +277,14 @@ pub const SCHEME_DESCRIPTIONS: &[(&str, &str)] = &[
         "small-init",
         "Nguyen & Salazar 2019: N(0, 2/(5 d)), d the residual stream's width",
     ),
+    (
+        "t-fixup",
+        "Huang et al. 2020: Xavier-uniform, value/output/MLP weights x 0.67 N^(-1/4), N blocks",
+    ),
+    (
+        "deepnet",
+        "Wang et al. 2022 (DeepNorm): Xavier-normal, value/output/MLP gain (8N)^(-1/4); skip x (2N)^(1/4)",
+    ),
 ];
 
 /// The one-line description of `name` (empty for a name not in [`SCHEME_NAMES`]).
@@ -299,6 +318,8 @@ pub const SCHEME_NAMES: &[&str] = &[
     "fixup",
     "gpt2",
     "small-init",
+    "t-fixup",
+    "deepnet",
 ];
 
 impl Scheme {
@@ -330,6 +351,8 @@ impl Scheme {
             Fixup => "fixup",
             Gpt2 { .. } => "gpt2",
             SmallInit => "small-init",
+            TFixup => "t-fixup",
+            DeepNet => "deepnet",
         }
     }
 

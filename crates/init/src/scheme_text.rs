@@ -25,7 +25,8 @@ impl Scheme {
             }
         };
         match self {
-            Zeros | Ones | LecunUniform | LecunNormal | PytorchDefault | Fixup | SmallInit => {}
+            Zeros | Ones | LecunUniform | LecunNormal | PytorchDefault | Fixup | SmallInit
+            | TFixup | DeepNet => {}
             Gpt2 { std } => num(&mut p, "std", *std, Some(0.02)),
             Constant { value } => num(&mut p, "value", *value, None),
             UniformSymmetric { a } => num(&mut p, "a", *a, None),
@@ -279,6 +280,8 @@ impl FromStr for Scheme {
                 std: spec.get_positive("std", 0.02)?,
             },
             "small-init" => SmallInit,
+            "t-fixup" => TFixup,
+            "deepnet" => DeepNet,
             other => {
                 return Err(InitError::UnknownName {
                     what: "initializer",
@@ -333,6 +336,8 @@ mod tests {
         "gpt2",
         "gpt2:std=0.01",
         "small-init",
+        "t-fixup",
+        "deepnet",
     ];
 
     #[test]

@@ -324,27 +324,40 @@ impl From<BranchScale> for String {
 /// Text (`"1/sqrt(L)"`, `"0.5"`) or a number (`0.5` in a suite).
 impl<'de> Deserialize<'de> for BranchScale {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = BranchScale;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("1, a number >= 0, 1/sqrt(L), rezero or skipinit")
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<BranchScale, E> {
-                s.parse().map_err(E::custom)
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<BranchScale, E> {
-                self.visit_str(&v.to_string())
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<BranchScale, E> {
-                self.visit_str(&v.to_string())
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<BranchScale, E> {
-                self.visit_str(&v.to_string())
-            }
-        }
-        d.deserialize_any(V)
+        text_or_number(d, "1, a number >= 0, 1/sqrt(L), rezero or skipinit")
     }
+}
+
+/// A setting read with `FromStr` from text or from a number (a suite's `0.5`).
+pub(crate) fn text_or_number<'de, D, T>(d: D, expecting: &'static str) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    struct V<T>(&'static str, std::marker::PhantomData<T>);
+    impl<T: FromStr> serde::de::Visitor<'_> for V<T>
+    where
+        T::Err: fmt::Display,
+    {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+            s.parse().map_err(E::custom)
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+            self.visit_str(&v.to_string())
+        }
+    }
+    d.deserialize_any(V(expecting, std::marker::PhantomData))
 }
 
 /// Whether a residual block keeps its skip connection.

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sigprop_init::{FillContext, Key, Layout, Scheme};
 
@@ -358,13 +359,16 @@ pub fn probe(
                     // Row i of the read-back block holds every token site's sequence i,
                     // one after the other.
                     let [batch, cols] = s.h.dims();
-                    let rank = (0..batch)
+                    // Sequences in parallel, each solved sequentially, summed in order:
+                    // the same value on any number of threads.
+                    let ranks: Vec<f64> = (0..batch)
+                        .into_par_iter()
                         .map(|i| {
                             let at = i * token_width + offset;
                             effective_rank(&tokens[at..at + cols], t)
                         })
-                        .sum::<f64>()
-                        / batch as f64;
+                        .collect();
+                    let rank = ranks.iter().sum::<f64>() / batch as f64;
                     TokenStats {
                         // One token has no pair to compare.
                         cos: if t > 1 { sums[cos].mean } else { nan },

@@ -87,28 +87,32 @@ pub struct TokenStats {
 
 /// The effective rank of a `[t, d]` matrix `x` (row-major, tokens by features): its
 /// singular values are the square roots of the eigenvalues of the Gram matrix `x x^T`,
-/// formed in `f64` (exact products of the `f32` entries) and solved by faer's symmetric
-/// eigensolver (sequential, so that it is deterministic; eigenvalues within its rounding of
-/// 0 count as 0); normalized to sum to 1, they give `exp(-sum p ln p)`. A zero matrix has effective rank 0; a non-finite one, NaN.
+/// formed in `f64` (faer's sequential product of the `f32` entries widened to `f64`, so the
+/// small singular values that decide it near collapse survive) and solved by faer's
+/// symmetric eigensolver (sequential, so that it is deterministic; eigenvalues within its
+/// rounding of 0 count as 0); normalized to sum to 1, they give `exp(-sum p ln p)`. A zero
+/// matrix has effective rank 0; a non-finite one, NaN.
 pub(crate) fn effective_rank(x: &[f32], t: usize) -> f64 {
     use faer::diag::Diag;
     use faer::dyn_stack::{MemBuffer, MemStack};
-    use faer::linalg::evd;
-    use faer::{Mat, Par};
+    use faer::linalg::{evd, matmul};
+    use faer::{Accum, Mat, Par};
 
     if x.iter().any(|v| !v.is_finite()) || t == 0 {
         return f64::NAN;
     }
     let d = x.len() / t;
-    let row = |i: usize| &x[i * d..(i + 1) * d];
     let n = t;
-    let a = Mat::<f64>::from_fn(n, n, |i, j| {
-        row(i)
-            .iter()
-            .zip(row(j))
-            .map(|(&p, &q)| f64::from(p) * f64::from(q))
-            .sum()
-    });
+    let rows = Mat::<f64>::from_fn(n, d, |i, j| f64::from(x[i * d + j]));
+    let mut a = Mat::<f64>::zeros(n, n);
+    matmul::matmul(
+        a.as_mut(),
+        Accum::Replace,
+        rows.as_ref(),
+        rows.transpose(),
+        1.0,
+        Par::Seq,
+    );
     let mut s = Diag::<f64>::zeros(n);
     let scratch = evd::self_adjoint_evd_scratch::<f64>(
         n,

@@ -86,9 +86,11 @@ impl Architecture for Rescnn {
         let (m, g, k) = (self.branch_layers, self.groups, self.kernel);
         declare_blocks(b, (depth, m), self.branch_scale, |b, block, i| {
             let ctx = b.ctx(None).with_residual(ResidualContext {
+                blocks: depth,
                 branches: depth,
                 width: c,
                 writes_stream: i == m,
+                scores: false,
             });
             b.conv(&format!("blocks.{block}.branch.{i}"), c, g, k, ctx)
         })

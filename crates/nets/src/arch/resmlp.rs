@@ -209,9 +209,11 @@ impl Architecture for Resmlp {
                 role,
             });
             let ctx = b.ctx(fx).with_residual(ResidualContext {
+                blocks: depth,
                 branches: depth,
                 width: w,
                 writes_stream: i == m,
+                scores: false,
             });
             let prefix = format!("blocks.{k}.branch.{i}");
             b.linear(&prefix, (w, w), &net.weight_init, ctx, !fixup)

@@ -8,7 +8,10 @@
 //! - MLP: `u = LN(x)`, `phi(u W_1 + b_1) W_2 + b_2` with `W_1` `[d, mlp-ratio d]`, branch
 //!   scaled by alpha;
 //! - each branch is added to the stream (`--shortcut none`: replaces it), then normalized
-//!   with `--norm-position post` (the original transformer's post-LN).
+//!   with `--norm-position post` (the original transformer's post-LN). `--skip-scale a`
+//!   multiplies the stream before the add: `LN(a x + branch)` is DeepNorm (Wang et al.
+//!   2022), whose `a = (2 N)^(1/4)` over `N` blocks is the default with `--init deepnet`
+//!   and post-LN.
 //!
 //! Normalization (`--norm layer` by default, or `rms`, or `none`) is per token over its
 //! features. `--attention-only` drops the MLP. There is no final normalization after the
@@ -37,7 +40,7 @@ use super::{
     refuse_fixup,
 };
 use crate::config::{
-    BRANCH_SCALE_SETTING, BranchScale, InitSpec, NORM_POSITION_SETTING, NORM_SETTING, NetConfig,
+    BRANCH_SCALE_SETTING, text_or_number, BranchScale, InitSpec, NORM_POSITION_SETTING, NORM_SETTING, NetConfig,
     Norm, NormPosition, ResolvedNet, SHORTCUT_SETTING, Shortcut,
 };
 use crate::error::NetError;
@@ -67,8 +70,81 @@ pub struct Transformer {
     pub branch_scale: BranchScale,
     /// With or without the skip connections.
     pub shortcut: Shortcut,
+    /// The skip multiplier: `x + branch` becomes `a x + branch`.
+    pub skip_scale: SkipScale,
     /// Initializers of single roles of weights (the rest take the network's `init`).
     pub init_role: Vec<RoleInit>,
+}
+
+/// The multiplier of the skip connection.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[serde(into = "String")]
+pub enum SkipScale {
+    /// DeepNorm's `(2 N)^(1/4)` for a post-LN network initialized with `deepnet`, else 1
+    /// (DeepNorm is a post-LN rule: before a pre-LN branch, `a > 1` compounds over the
+    /// blocks).
+    #[default]
+    Auto,
+    /// DeepNorm's `(2 N)^(1/4)` over `N` blocks, whatever the initializer.
+    DeepNorm,
+    /// A fixed multiplier > 0.
+    Value(f64),
+}
+
+const SKIP_SCALE_ALLOWED: &str = "auto, deepnorm or a number > 0";
+
+impl SkipScale {
+    /// The multiplier for a network of `blocks` blocks initialized with `init`, `post` for
+    /// post-LN.
+    pub fn at_init(self, blocks: usize, init: &Scheme, post: bool) -> f64 {
+        let deepnorm = (2.0 * blocks as f64).powf(0.25);
+        match self {
+            SkipScale::Auto if post && matches!(init, Scheme::DeepNet) => deepnorm,
+            SkipScale::Auto => 1.0,
+            SkipScale::DeepNorm => deepnorm,
+            SkipScale::Value(v) => v,
+        }
+    }
+}
+
+impl fmt::Display for SkipScale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipScale::Auto => f.write_str("auto"),
+            SkipScale::DeepNorm => f.write_str("deepnorm"),
+            SkipScale::Value(v) => write!(f, "{}", sigprop_init::fmt_f64(*v)),
+        }
+    }
+}
+
+impl FromStr for SkipScale {
+    type Err = NetError;
+    fn from_str(s: &str) -> Result<Self, NetError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(SkipScale::Auto),
+            "deepnorm" => Ok(SkipScale::DeepNorm),
+            other => match other.parse::<f64>() {
+                Ok(v) if v.is_finite() && v > 0.0 => Ok(SkipScale::Value(v)),
+                _ => Err(NetError::BadConfig {
+                    key: "skip-scale",
+                    value: s.to_string(),
+                    allowed: SKIP_SCALE_ALLOWED.into(),
+                }),
+            },
+        }
+    }
+}
+
+impl From<SkipScale> for String {
+    fn from(s: SkipScale) -> String {
+        s.to_string()
+    }
+}
+
+impl<'de> Deserialize<'de> for SkipScale {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text_or_number(d, SKIP_SCALE_ALLOWED)
+    }
 }
 
 /// A role of weights in a transformer block.
@@ -179,6 +255,7 @@ impl Default for Transformer {
             norm_position: NormPosition::Pre,
             branch_scale: BranchScale::One,
             shortcut: Shortcut::Identity,
+            skip_scale: SkipScale::Auto,
             init_role: Vec::new(),
         }
     }
@@ -225,10 +302,11 @@ impl Transformer {
         normalize(norm, x.reshape([b * t, d])).reshape([b, t, d])
     }
 
-    /// `x + alpha branch`, `alpha branch` without the skip.
-    fn add(&self, x: Tensor<3>, branch: Tensor<3>) -> Tensor<3> {
+    /// `skip x + alpha branch`, `alpha branch` without the skip.
+    fn add(&self, x: Tensor<3>, branch: Tensor<3>, skip: f64) -> Tensor<3> {
         match self.shortcut {
-            Shortcut::Identity => x + branch,
+            Shortcut::Identity if skip == 1.0 => x + branch,
+            Shortcut::Identity => x.mul_scalar(skip) + branch,
             Shortcut::None => branch,
         }
     }
@@ -287,6 +365,12 @@ impl Architecture for Transformer {
         BRANCH_SCALE_SETTING,
         SHORTCUT_SETTING,
         Setting {
+            key: "skip-scale",
+            help: "Skip multiplier a: LN(a x + branch); auto is DeepNorm's (2N)^(1/4) with --init deepnet and post-LN, else 1 [default: auto]",
+            kind: SettingKind::Text,
+            allowed: SKIP_SCALE_ALLOWED,
+        },
+        Setting {
             key: "init-role",
             help: "ROLE=SPEC, repeatable: one role's initializer (query, key, value, output, mlp-up, mlp-down); the rest take --init",
             kind: SettingKind::Texts,
@@ -320,6 +404,13 @@ impl Architecture for Transformer {
                     allowed: format!("each role once ({} is given twice)", r.role.name()),
                 });
             }
+        }
+        if self.shortcut == Shortcut::None && !matches!(self.skip_scale, SkipScale::Auto) {
+            return Err(NetError::BadConfig {
+                key: "skip-scale",
+                value: self.skip_scale.to_string(),
+                allowed: "auto with --shortcut none (there is no skip to scale)".into(),
+            });
         }
         if self.norm == Norm::Batch {
             return Err(NetError::BadConfig {
@@ -358,13 +449,15 @@ impl Architecture for Transformer {
         let branches = depth * if self.attention_only { 1 } else { 2 };
         (1..=depth)
             .map(|k| {
-                // Each map knows the stream it feeds or writes (gpt2, small-init).
+                // Each map knows the stream it feeds or writes (gpt2, small-init, t-fixup,
+                // deepnet).
                 let lin = |b: &mut ParamBuilder<'_>, name: &str, dims, role| {
-                    let writes_stream = matches!(role, Role::Output | Role::MlpDown);
                     let ctx = b.ctx(None).with_residual(ResidualContext {
+                        blocks: depth,
                         branches,
                         width: d,
-                        writes_stream,
+                        writes_stream: matches!(role, Role::Output | Role::MlpDown),
+                        scores: matches!(role, Role::Query | Role::Key),
                     });
                     b.linear(&format!("blocks.{k}.{name}"), dims, w(role), ctx, true)
                 };
@@ -429,6 +522,8 @@ impl Architecture for Transformer {
     ) -> Tensor<2> {
         let (batch, t, d) = (x.dims()[0], self.seq_len, net.config.width);
         let depth = net.config.depth;
+        let post_ln = self.norm != Norm::None && self.norm_position == NormPosition::Post;
+        let skip = self.skip_scale.at_init(depth, &net.weight_init, post_ln);
         let (h, dh) = (self.heads, self.head_dim(d));
         let (pre, post) = match self.norm_position {
             NormPosition::Pre => (self.norm, Norm::None),
@@ -483,7 +578,7 @@ impl Architecture for Transformer {
                 ..site("attn.branch", layer, SiteKind::Branch)
             };
             let branch = rec.site(s, branch);
-            x = Self::norm_tokens(post, self.add(x, branch));
+            x = Self::norm_tokens(post, self.add(x, branch, skip));
             if let Some(mlp) = &blk.mlp {
                 let s = SiteIn {
                     tokens: Some(t),
@@ -503,7 +598,7 @@ impl Architecture for Transformer {
                     ..site("mlp.branch", layer, SiteKind::Branch)
                 };
                 let branch = rec.site(s, branch);
-                x = Self::norm_tokens(post, self.add(x, branch));
+                x = Self::norm_tokens(post, self.add(x, branch, skip));
             }
             let s = SiteIn {
                 tokens: Some(t),

@@ -41,6 +41,12 @@ pub enum Command {
         after_help = "Example:\n  sigprop suite experiments/he2015.toml --out reports/he2015"
     )]
     Suite(SuiteArgs),
+    /// Combine the folders of a suite's shards into one output folder: the same CSVs, charts
+    /// and report as one machine running the whole suite.
+    #[command(
+        after_help = "Example:\n  sigprop merge reports/phase reports/phase-shard-1 reports/phase-shard-2 reports/phase-shard-3"
+    )]
+    Merge(MergeArgs),
     /// Redraw every chart and the report of an output folder from its CSVs alone.
     #[command(after_help = "Example:\n  sigprop plot reports/quickstart")]
     Plot(PlotArgs),
@@ -177,6 +183,14 @@ pub struct OutArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Keep the runs the --out folder already holds records of and run the rest (the
+    /// folder must hold the same suite).
+    #[arg(long)]
+    pub resume: bool,
+    /// Run one slice of the runs: K/N (1 <= K <= N), auto (a Slurm job array's task) or
+    /// auto/N (a Kubernetes Indexed Job's index); `sigprop merge` combines the slices.
+    #[arg(long, value_name = "K/N|auto|auto/N")]
+    pub shard: Option<String>,
 }
 
 /// `sigprop run`.
@@ -217,6 +231,23 @@ pub struct SuiteArgs {
     pub file: Option<PathBuf>,
     #[command(flatten)]
     pub out: OutArgs,
+}
+
+/// `sigprop merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The output folder to write.
+    pub out: PathBuf,
+    /// The shard folders (or one folder several shards wrote into).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Merge even when some runs have no record: each configuration over the seeds that
+    /// have one.
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// No summary table.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `sigprop plot`.

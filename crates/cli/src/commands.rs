@@ -9,11 +9,13 @@ use anyhow::{Context, Result};
 use sigprop_init::{ACTIVATION_NAMES, Activation, SCHEME_NAMES, Scheme, scheme_description};
 use sigprop_nets::{Arch, BackendKind, NetConfig};
 use sigprop_runner::summary::fmt_sig;
-use sigprop_runner::{Experiment, RunOptions, RunnerError, Settings, redraw, run};
+use sigprop_runner::{
+    Done, Experiment, Finished, RunOptions, RunnerError, Settings, Shard, merge, redraw, run,
+};
 use sigprop_theory::{Critical, MeanField, critical_sigma_w, predict_mlp};
 
 use crate::args::{
-    CompareArgs, ListArgs, NetArgs, OutArgs, PlotArgs, RunArgs, SuiteArgs, TheoryArgs,
+    CompareArgs, ListArgs, MergeArgs, NetArgs, OutArgs, PlotArgs, RunArgs, SuiteArgs, TheoryArgs,
 };
 
 /// The built-in quickstart suite (`sigprop suite` without a file).
@@ -118,15 +120,45 @@ fn fresh_out(name: &str) -> PathBuf {
 }
 
 fn execute(exp: &Experiment, out: &OutArgs) -> Result<()> {
+    if out.resume && out.out.is_none() {
+        return Err(RunnerError::input(
+            "--resume needs --out: the folder whose finished runs to keep",
+        )
+        .into());
+    }
+    let shard = out
+        .shard
+        .as_deref()
+        .map(|s| Shard::parse(s, |name| std::env::var(name).ok()))
+        .transpose()?;
     let dir = out.out.clone().unwrap_or_else(|| fresh_out(&exp.name));
-    let finished = run(
+    let done = run(
         exp,
         &RunOptions {
             out: dir.clone(),
             quiet: out.quiet,
+            resume: out.resume,
+            shard,
         },
     )?;
-    if out.json {
+    match done {
+        Done::Finished(f) => print_finished(&f, out.json, out.quiet),
+        Done::Partial {
+            dir,
+            measured,
+            remaining,
+        } => {
+            eprintln!(
+                "measured {measured} runs into {}; {remaining} runs of the suite are other shards' (combine the folders with `sigprop merge OUT DIR...`)",
+                dir.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn print_finished(finished: &Finished, json: bool, quiet: bool) -> Result<()> {
+    if json {
         let rows: Vec<serde_json::Value> = finished
             .summaries
             .iter()
@@ -141,7 +173,7 @@ fn execute(exp: &Experiment, out: &OutArgs) -> Result<()> {
             })
             .collect::<Result<_, serde_json::Error>>()?;
         println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else if !out.quiet {
+    } else if !quiet {
         println!(
             "{:<40} {:>12} {:>12}  verdict",
             "configuration", "fwd ln/layer", "bwd ln/layer"
@@ -155,9 +187,15 @@ fn execute(exp: &Experiment, out: &OutArgs) -> Result<()> {
                 s.verdict_detail
             );
         }
-        println!("wrote {}", dir.join("report.md").display());
+        println!("wrote {}", finished.dir.join("report.md").display());
     }
     Ok(())
+}
+
+/// `sigprop merge`.
+pub fn merge_cmd(a: &MergeArgs) -> Result<()> {
+    let finished = merge(&a.out, &a.dirs, a.allow_partial)?;
+    print_finished(&finished, false, a.quiet)
 }
 
 /// `sigprop run`.

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         args::Command::Run(a) => commands::run_cmd(a),
         args::Command::Compare(a) => commands::compare_cmd(a),
         args::Command::Suite(a) => commands::suite_cmd(a),
+        args::Command::Merge(a) => commands::merge_cmd(a),
         args::Command::Plot(a) => commands::plot_cmd(a),
         args::Command::List(a) => commands::list_cmd(a),
         args::Command::Theory(a) => commands::theory_cmd(a),

@@ -1130,6 +1130,50 @@ fn noci2022_branch_scaling_keeps_deep_transformer_tokens_apart() {
     assert!((v - 1.0).abs() < 1e-3, "post-LN stream variance {v}");
 }
 
+/// Seed means of `stat` at the stream (`out`) of configuration `label`, by block.
+fn by_block(out: &Path, label: &str, stat: &str) -> Vec<f64> {
+    let a = out.join("aggregate.csv");
+    records(&a)
+        .into_iter()
+        .filter(|r| {
+            &r[col(&a, "label")] == label
+                && &r[col(&a, "site")] == "out"
+                && &r[col(&a, "stat")] == stat
+        })
+        .map(|r| r[col(&a, "mean")].parse::<f64>().unwrap())
+        .collect()
+}
+
+#[test]
+fn deepnet2022_deepnorm_evens_the_gradients_of_deep_post_ln_transformers() {
+    let (_dir, out) = run_suite("deepnet2022");
+    for depth in [100, 200] {
+        // DeepNorm: every block's stream gradient variance within 5% of the last's (seed
+        // means over 1024 tokens a seed), and the tokens stay apart.
+        let g = by_block(&out, &format!("{depth} / deepnet"), "grad_var");
+        assert_eq!(g.len(), depth);
+        let last = g[depth - 1];
+        assert!(g.iter().all(|v| (v / last - 1.0).abs() < 0.05), "{g:?}");
+        let (cos, _, _) = last_block(&out, &format!("{depth} / deepnet"), "token_cos");
+        assert!(cos.abs() < 0.05, "deepnet {depth}: token_cos {cos}");
+        // Xavier: collapsed tokens, and the gradient variance spread over a factor 10 and
+        // more along the blocks.
+        let label = format!("{depth} / xavier-normal");
+        let (cos, _, _) = last_block(&out, &label, "token_cos");
+        assert!(cos > 0.99, "xavier {depth}: token_cos {cos}");
+        let g = by_block(&out, &label, "grad_var");
+        let (lo, hi) = g
+            .iter()
+            .fold((f64::MAX, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
+        assert!(hi / lo > 10.0, "xavier {depth}: {lo} .. {hi}");
+    }
+    // The small branch weights alone keep the tokens apart; the skip multiplier alone does not.
+    let (cos, _, _) = last_block(&out, "100 / deepnet / 1", "token_cos");
+    assert!(cos.abs() < 0.05, "beta alone: token_cos {cos}");
+    let (cos, _, _) = last_block(&out, "100 / xavier-normal / deepnorm", "token_cos");
+    assert!(cos > 0.9, "alpha alone: token_cos {cos}");
+}
+
 #[test]
 fn layernorm_mlp_follows_its_mean_field_recursion() {
     // tanh with LayerNorm: z is N(0, 1) at every layer whatever sigma_w, and a layer scales
@@ -1173,4 +1217,318 @@ fn layernorm_mlp_follows_its_mean_field_recursion() {
     assert_eq!(checked, 4 * 20);
     let s = out.join("summary.csv");
     assert_eq!(&records(&s)[0][col(&s, "verdict")], "exploding-gradients");
+}
+
+/// Every file of a folder (recursively) with its bytes, temporaries aside.
+fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+const DERIVED: [&str; 5] = [
+    "layers.csv",
+    "aggregate.csv",
+    "summary.csv",
+    "histograms.csv",
+    "grid.csv",
+];
+
+fn same_csvs(a: &Path, b: &Path) {
+    for f in DERIVED {
+        let (x, y) = (
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+        );
+        assert!(
+            x == y,
+            "{f} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+#[test]
+fn three_shards_merged_give_the_bytes_of_one_run() {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/schoenholz2017.toml");
+    let (_guard, whole) = run_suite("schoenholz2017");
+    let dir = tempfile::tempdir().unwrap();
+    let mut shards = Vec::new();
+    let mut measured = 0;
+    for k in 1..=3 {
+        let out = dir.path().join(format!("shard-{k}"));
+        let o = sigprop()
+            .arg("suite")
+            .arg(&suite)
+            .args(["--quiet", "--shard", &format!("{k}/3"), "--out"])
+            .arg(&out)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let err = String::from_utf8(o.stderr).unwrap();
+        // "measured N runs into ...": the shards split the 112 runs between them.
+        let n: usize = err.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(n > 0 && n < 112, "{err}");
+        measured += n;
+        assert!(
+            !out.join("layers.csv").exists(),
+            "a shard derived a partial CSV"
+        );
+        shards.push(out);
+    }
+    assert_eq!(measured, 112);
+    let merged = dir.path().join("merged");
+    sigprop()
+        .arg("merge")
+        .arg(&merged)
+        .args(&shards)
+        .arg("--quiet")
+        .assert()
+        .success();
+    same_csvs(&whole, &merged);
+    assert!(merged.join("report.md").is_file() && merged.join("manifest.json").is_file());
+    // Missing shards are named, and refused without --allow-partial.
+    let o = sigprop()
+        .arg("merge")
+        .arg(dir.path().join("partial"))
+        .args(&shards[..2])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.contains("have no record") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(!dir.path().join("partial").exists());
+    sigprop()
+        .arg("merge")
+        .arg(dir.path().join("partial"))
+        .args(&shards[..2])
+        .args(["--allow-partial", "--quiet"])
+        .assert()
+        .success();
+    // examples/slurm/submit.sh with a stand-in `sbatch` that runs each array task (with
+    // the variables Slurm sets) and then the dependent merge job.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("sbatch");
+    std::fs::write(
+        &fake,
+        r#"#!/usr/bin/env bash
+set -euo pipefail
+array="" ; script=""
+for a in "$@"; do
+  case "$a" in
+    --array=*) array="${a#--array=}" ;;
+    --dependency=afterok:*) [ -f "$FAKE_DIR/array-ok" ] || { echo "dependency not met" >&2; exit 1; } ;;
+    --*) ;;
+    *) script="$a" ;;
+  esac
+done
+if [ -n "$array" ]; then
+  lo="${array%-*}"; hi="${array#*-}"
+  for id in $(seq "$lo" "$hi"); do
+    SLURM_ARRAY_TASK_ID=$id SLURM_ARRAY_TASK_MIN=$lo SLURM_ARRAY_TASK_COUNT=$((hi - lo + 1)) bash "$script" >&2
+  done
+  touch "$FAKE_DIR/array-ok"
+  echo 1001
+else
+  bash "$script" >&2
+  echo 1002
+fi
+"#,
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&fake)
+        .status()
+        .unwrap();
+    let slurm_out = dir.path().join("slurm");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let status = std::process::Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/slurm/submit.sh"))
+        .arg(&suite)
+        .arg(&slurm_out)
+        .arg("3")
+        .env("PATH", path)
+        .env("FAKE_DIR", dir.path())
+        .env("SIGPROP", assert_cmd::cargo::cargo_bin("sigprop"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    same_csvs(&whole, &slurm_out.join("merged"));
+    // A resumed complete folder measures nothing and writes the same bytes.
+    let again = sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .args(["--quiet", "--resume", "--out"])
+        .arg(&merged)
+        .assert()
+        .success();
+    drop(again);
+    same_csvs(&whole, &merged);
+}
+
+#[test]
+fn a_killed_suite_resumes_to_the_bytes_of_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("slow.toml");
+    std::fs::write(
+        &suite,
+        "name = \"slow\"\n[base]\narch = \"mlp\"\nactivation = \"tanh\"\ndepth = 40\nwidth = 256\nbatch = 128\nseeds = 2\nhist-layers = [1, 20]\n[grid]\nsigma-w2 = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0, 4.25, 4.5, 4.75, 5.0, 5.25]\n",
+    )
+    .unwrap();
+    let whole = dir.path().join("whole");
+    sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .args(["--quiet", "--out"])
+        .arg(&whole)
+        .assert()
+        .success();
+    let killed = dir.path().join("killed");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sigprop"))
+        .arg("suite")
+        .arg(&suite)
+        .args(["--quiet", "--out"])
+        .arg(&killed)
+        .spawn()
+        .unwrap();
+    let records = |d: &Path| {
+        std::fs::read_dir(d.join("runs"))
+            .map(|r| {
+                r.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let t = std::time::Instant::now();
+    while records(&killed) < 6 && t.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let held = records(&killed);
+    assert!(
+        (6..40).contains(&held),
+        "killed with {held} of 40 runs written"
+    );
+    // Nothing in the folder is half written: every record and the suite file parse whole
+    // (an interrupted write is a hidden `.NAME.tmp`, removed on resume).
+    for (path, bytes) in snapshot(&killed) {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            continue;
+        }
+        assert!(name.ends_with(".json"), "unexpected file {name}");
+        serde_json_ok(&bytes, &path);
+    }
+    assert!(!killed.join("layers.csv").exists());
+    sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .args(["--quiet", "--resume", "--out"])
+        .arg(&killed)
+        .assert()
+        .success();
+    same_csvs(&whole, &killed);
+    assert!(
+        snapshot(&killed)
+            .iter()
+            .all(|(p, _)| !p.to_string_lossy().ends_with(".tmp"))
+    );
+}
+
+/// `bytes` is one complete JSON document.
+fn serde_json_ok(bytes: &[u8], path: &Path) {
+    let text = std::str::from_utf8(bytes).unwrap();
+    let t = text.trim();
+    assert!(
+        t.starts_with('{') && t.ends_with('}'),
+        "{} is not a whole JSON object",
+        path.display()
+    );
+    // Balanced braces outside strings: a truncated document is not.
+    let (mut depth, mut in_str, mut esc) = (0i64, false, false);
+    for c in t.chars() {
+        match (in_str, esc, c) {
+            (true, true, _) => esc = false,
+            (true, false, '\\') => esc = true,
+            (true, false, '"') => in_str = false,
+            (false, _, '"') => in_str = true,
+            (false, _, '{' | '[') => depth += 1,
+            (false, _, '}' | ']') => depth -= 1,
+            _ => {}
+        }
+    }
+    assert_eq!(depth, 0, "{} is truncated", path.display());
+}
+
+#[test]
+fn shards_resume_and_merge_refuse_bad_input_and_overwrite_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let o = out.to_str().unwrap();
+    let quick = [
+        "run", "--depth", "3", "--width", "16", "--batch", "8", "--seeds", "2", "--quiet",
+    ];
+    sigprop().args(quick).args(["--out", o]).assert().success();
+    let before = snapshot(&out);
+    for bad in ["0/3", "4/3", "x", "auto"] {
+        let shard = format!("--shard={bad}");
+        let args: Vec<&str> = quick
+            .iter()
+            .copied()
+            .chain(["--out", o, shard.as_str()])
+            .collect();
+        fails_with(&args, "--shard");
+    }
+    // Another suite into this folder: refused with --resume and with --shard.
+    let other = [
+        "run", "--depth", "4", "--width", "16", "--batch", "8", "--seeds", "2", "--quiet", "--out",
+        o,
+    ];
+    let args: Vec<&str> = other.iter().copied().chain(["--resume"]).collect();
+    fails_with(&args, "holds another suite");
+    let args: Vec<&str> = other.iter().copied().chain(["--shard", "1/2"]).collect();
+    fails_with(&args, "holds another suite");
+    fails_with(&["run", "--resume", "--quiet"], "--resume needs --out");
+    // Merging folders of two different suites.
+    let y = dir.path().join("y");
+    sigprop()
+        .args(&other[..other.len() - 1])
+        .arg(&y)
+        .assert()
+        .success();
+    let m = dir.path().join("m");
+    fails_with(
+        &["merge", m.to_str().unwrap(), o, y.to_str().unwrap()],
+        "different suites",
+    );
+    fails_with(
+        &["merge", m.to_str().unwrap(), dir.path().to_str().unwrap()],
+        "not a sigprop output folder",
+    );
+    assert!(!m.exists());
+    assert!(
+        snapshot(&out) == before,
+        "a refused command changed the folder"
+    );
 }

@@ -1,11 +1,13 @@
-//! Running an experiment: every configuration over its seeds, written as it finishes.
+//! Running an experiment: every run (configuration x seed) into the folder's store, then
+//! the CSVs derived from the store.
 //!
 //! Configurations are validated up front (a typo fails before any compute). On CPU
-//! backends configurations, and the seeds within each, run in parallel with rayon; on a
-//! GPU one at a time. After each finished
-//! configuration, the CSVs of all finished ones are rewritten atomically, in configuration
-//! order, so an interrupted suite loses nothing that finished and a rerun writes the same
-//! bytes. Charts, report and manifest come last.
+//! backends the runs go in parallel with rayon; on a GPU one at a time. Each finished run
+//! is written at once as its own record (store.rs), so an interrupted suite loses nothing
+//! that finished and writing costs one record per run. Once every run of the suite has a
+//! record, the CSVs are derived from the records, in configuration and seed order, the
+//! same bytes however the runs were split over shards, restarts and threads. Charts,
+//! report and manifest come last.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -27,6 +29,11 @@ use crate::rows::{
     AggRow, ConfigKey, HistRow, LayerRow, RunCols, SppCols, SummaryRow, TheoryCols, TokenCols,
 };
 use crate::settings::RunSpec;
+use crate::store::{
+    RUNS_DIR, RunKey, RunRecord, STORE_VERSION, Shard, StoredExperiment, has_record, locate,
+    read_experiment, read_record, remove_stale_temporaries, run_keys, write_experiment,
+    write_record,
+};
 use crate::summary::{Extra, summarize};
 
 /// Histogram bins.
@@ -75,6 +82,10 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// No progress bar.
     pub quiet: bool,
+    /// Skip the runs whose records the folder already holds.
+    pub resume: bool,
+    /// Run only this shard's runs.
+    pub shard: Option<Shard>,
 }
 
 /// Check every configuration before running any.
@@ -114,111 +125,176 @@ pub fn prepare_out(out: &Path) -> Result<(), RunnerError> {
     std::fs::remove_file(&probe).map_err(fail)
 }
 
-fn run_one(
-    spec: &RunSpec,
-    net: &ResolvedNet,
+/// What a configuration's runs share: its network, critical sigma_w and theory columns.
+struct Prepared {
+    net: ResolvedNet,
     critical: Option<f64>,
-) -> Result<Outcome, RunnerError> {
-    let dev = device(spec.backend)?;
-    let key = key_of(spec);
-    let theory: HashMap<(String, usize), TheoryCols> = predictions(net, spec.batch, critical)?
+    theory: HashMap<(String, usize), TheoryCols>,
+}
+
+fn prepare(
+    spec: &RunSpec,
+    net: ResolvedNet,
+    critical: Option<f64>,
+) -> Result<Prepared, RunnerError> {
+    let theory = predictions(&net, spec.batch, critical)?
         .unwrap_or_default()
         .into_iter()
         .map(|t| ((t.site, t.layer), t.cols))
         .collect();
+    Ok(Prepared {
+        net,
+        critical,
+        theory,
+    })
+}
+
+/// Run one seed of a configuration into its record.
+fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, RunnerError> {
+    let dev = device(spec.backend)?;
     let opts = ProbeOptions {
         batch: spec.batch,
-        hist_layers: spec.hist_layers.clone(),
+        hist_layers: if key.hist {
+            spec.hist_layers.clone()
+        } else {
+            Vec::new()
+        },
         hist_bins: HIST_BINS,
     };
-    // Seeds are independent passes: on a CPU backend they run on all cores (rayon), and
-    // come back in seed order, so every CSV is the same as a one-seed-at-a-time run.
-    let measure_seed = |&seed: &u64| measure(net, seed, critical, &opts, &dev);
-    let measured: Vec<_> = if spec.backend.is_cpu() {
-        spec.seeds
-            .par_iter()
-            .map(measure_seed)
-            .collect::<Result<_, _>>()?
-    } else {
-        spec.seeds
-            .iter()
-            .map(measure_seed)
-            .collect::<Result<_, _>>()?
-    };
+    let m = measure(&prep.net, key.seed, prep.critical, &opts, &dev)?;
+    let lsuv_total = (!m.lsuv.is_empty()).then(|| m.lsuv.iter().map(|l| l.0).sum());
+    // Each block output's branch site, for its signal-propagation-plot columns.
+    let branches: HashMap<usize, sigprop_nets::LayerStats> = m
+        .result
+        .stats
+        .iter()
+        .filter(|s| s.site == "branch")
+        .map(|s| (s.layer, s.clone()))
+        .collect();
+    let times = m.result.times;
     let mut layers = Vec::new();
+    for s in m.result.stats {
+        let spp = match branches.get(&s.layer) {
+            Some(b) if s.site == "out" => SppCols::of(&s, b),
+            _ => SppCols::default(),
+        };
+        let theory = prep
+            .theory
+            .get(&(s.site.clone(), s.layer))
+            .cloned()
+            .unwrap_or_default();
+        let run = RunCols {
+            run_id: format!("c{}-s{}", spec.index, key.seed),
+            seed: key.seed,
+        };
+        layers.push(LayerRow {
+            run,
+            tokens: TokenCols::of(&s),
+            stats: s,
+            spp,
+            theory,
+        });
+    }
     let mut hists = Vec::new();
-    let mut times = Vec::new();
-    let mut lsuv_totals = Vec::new();
-    for (i, (&seed, m)) in spec.seeds.iter().zip(measured).enumerate() {
-        if !m.lsuv.is_empty() {
-            lsuv_totals.push(m.lsuv.iter().map(|l| l.0).sum());
-        }
-        times.push((seed, m.result.times));
-        // Each block output's branch site, for its signal-propagation-plot columns.
-        let branches: HashMap<usize, sigprop_nets::LayerStats> = m
-            .result
-            .stats
-            .iter()
-            .filter(|s| s.site == "branch")
-            .map(|s| (s.layer, s.clone()))
-            .collect();
-        for s in m.result.stats {
-            let spp = match branches.get(&s.layer) {
-                Some(b) if s.site == "out" => SppCols::of(&s, b),
-                _ => SppCols::default(),
-            };
-            let theory = theory
-                .get(&(s.site.clone(), s.layer))
-                .cloned()
-                .unwrap_or_default();
-            let run = RunCols {
-                run_id: format!("c{}-s{}", spec.index, seed),
-                seed,
-            };
-            layers.push(LayerRow {
-                run,
-                tokens: TokenCols::of(&s),
-                stats: s,
-                spp,
-                theory,
+    for h in m.result.histograms {
+        for (bin, &count) in h.counts.iter().enumerate() {
+            hists.push(HistRow {
+                config: spec.index,
+                label: spec.label.clone(),
+                site: h.site.clone(),
+                layer: h.layer,
+                tensor: h.tensor.to_string(),
+                bin,
+                lo: h.edges[bin],
+                hi: h.edges[bin + 1],
+                count,
             });
         }
-        if i == 0 {
-            for h in m.result.histograms {
-                for (bin, &count) in h.counts.iter().enumerate() {
-                    hists.push(HistRow {
-                        config: spec.index,
-                        label: spec.label.clone(),
-                        site: h.site.clone(),
-                        layer: h.layer,
-                        tensor: h.tensor.to_string(),
-                        bin,
-                        lo: h.edges[bin],
-                        hi: h.edges[bin + 1],
-                        count,
-                    });
-                }
-            }
-        }
     }
-    let aggs = aggregate(&layers);
-    let extra = Extra {
-        seeds: spec.seeds.len(),
-        lsuv_totals,
-        theory_chi1: chi1(net, critical),
-    };
-    let summary = summarize(&key.arch, &layers, &aggs, extra);
-    Ok(Outcome {
-        spec: spec.clone(),
-        key,
-        layers,
-        aggs,
-        summary,
-        hists,
-        times,
+    Ok(RunRecord {
+        store: STORE_VERSION,
+        fingerprint: key.fingerprint.clone(),
+        seed: key.seed,
         device: device_name(&dev),
-        critical_sigma_w: critical,
+        init_s: times.init_s,
+        forward_backward_s: times.forward_backward_s,
+        stats_s: times.stats_s,
+        lsuv_total,
+        critical_sigma_w: prep.critical,
+        layers: RunRecord::csv_of(&layers)?,
+        histograms: RunRecord::csv_of(&hists)?,
     })
+}
+
+/// Every configuration of `exp` with records in `dirs` (the first folder holding each),
+/// in configuration order, each over its seeds that have one; and the runs that have none.
+pub fn derive(
+    exp: &Experiment,
+    dirs: &[PathBuf],
+) -> Result<(Vec<Outcome>, Vec<RunKey>), RunnerError> {
+    let found = locate(exp, dirs);
+    let keys = run_keys(exp);
+    let mut outcomes = Vec::new();
+    let mut missing = Vec::new();
+    for spec in &exp.runs {
+        let mut layers = Vec::new();
+        let mut hists = Vec::new();
+        let mut times = Vec::new();
+        let mut lsuv_totals = Vec::new();
+        let mut device = String::new();
+        let mut critical_sigma_w = None;
+        let mut seeds = 0;
+        for key in keys.iter().filter(|k| k.config == spec.index) {
+            let record = match found.get(&key.fingerprint) {
+                Some(dir) => read_record(dir, &key.fingerprint)?,
+                None => None,
+            };
+            let Some(record) = record else {
+                missing.push(key.clone());
+                continue;
+            };
+            seeds += 1;
+            layers.extend(record.layer_rows(spec.index)?);
+            if key.hist {
+                hists = record.hist_rows(spec.index, &spec.label)?;
+            }
+            times.push((record.seed, record.times()));
+            lsuv_totals.extend(record.lsuv_total);
+            if device.is_empty() {
+                device = record.device.clone();
+            }
+            critical_sigma_w = record.critical_sigma_w;
+        }
+        if seeds == 0 {
+            continue;
+        }
+        let net = spec
+            .net
+            .resolve()
+            .map_err(|e| RunnerError::input(e.to_string()))?;
+        let key = key_of(spec);
+        let aggs = aggregate(&layers);
+        let extra = Extra {
+            seeds,
+            lsuv_totals,
+            theory_chi1: chi1(&net, critical_sigma_w),
+        };
+        let summary = summarize(&key.arch, &layers, &aggs, extra);
+        let mut spec = spec.clone();
+        spec.seeds = times.iter().map(|t| t.0).collect();
+        outcomes.push(Outcome {
+            spec,
+            key,
+            layers,
+            aggs,
+            summary,
+            hists,
+            times,
+            device,
+            critical_sigma_w,
+        });
+    }
+    Ok((outcomes, missing))
 }
 
 /// Rewrite the CSVs from the finished outcomes, in configuration order.
@@ -262,48 +338,158 @@ pub struct GridRow {
     pub value: String,
 }
 
-/// Run every configuration of `exp`, writing CSVs as they finish; returns the outcomes in
-/// configuration order and the wall time.
-pub fn run_experiment(
-    exp: &Experiment,
-    opts: &RunOptions,
-) -> Result<(Vec<Outcome>, f64), RunnerError> {
+/// What a run of an experiment left in its folder.
+#[derive(Debug)]
+pub enum Ran {
+    /// Every run has its record: the derived outcomes, in configuration order, and the
+    /// wall time.
+    Complete(Vec<Outcome>, f64),
+    /// A shard finished its part; other shards hold the rest.
+    Partial {
+        /// Runs this invocation measured.
+        measured: usize,
+        /// Runs of the folder's suite still without a record.
+        remaining: usize,
+    },
+}
+
+/// Run `exp` into its folder's store (the runs of `opts.shard`, skipping finished ones with
+/// `opts.resume`), then, once every run has a record, derive the CSVs from the store.
+pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, RunnerError> {
     let start = Instant::now();
     let resolved = validate(exp)?;
-    prepare_out(&opts.out)?;
-    let bar = ProgressBar::new(exp.runs.len() as u64);
+    let out = &opts.out;
+    let stored = StoredExperiment::of(exp);
+    prepare_out(out)?;
+    if let Some(held) = read_experiment(out)?
+        && let Some(diff) = held.differs_from(&stored)
+    {
+        let flag = match (opts.resume, opts.shard) {
+            (true, _) => Some("--resume"),
+            (false, Some(_)) => Some("--shard"),
+            _ => None,
+        };
+        if let Some(flag) = flag {
+            return Err(RunnerError::input(format!(
+                "{flag}: {} holds another suite ({diff}); choose another --out",
+                out.display()
+            )));
+        }
+    }
+    // Temporaries of a killed earlier run; a shard leaves them, since other shards may be
+    // writing into the same folder right now.
+    if opts.shard.is_none() {
+        remove_stale_temporaries(out)?;
+    }
+    write_experiment(out, &stored)?;
+    let prepared: Vec<Prepared> = exp
+        .runs
+        .iter()
+        .zip(resolved)
+        .map(|(spec, (net, critical))| prepare(spec, net, critical))
+        .collect::<Result<_, _>>()?;
+    let keys = run_keys(exp);
+    let mine: Vec<&RunKey> = keys
+        .iter()
+        .filter(|k| opts.shard.is_none_or(|s| s.owns(&k.fingerprint)))
+        .collect();
+    let (skipped, todo): (Vec<&RunKey>, Vec<&RunKey>) = mine
+        .into_iter()
+        .partition(|k| opts.resume && has_record(out, &k.fingerprint));
+    let bar = ProgressBar::new((skipped.len() + todo.len()) as u64);
     if opts.quiet || !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} configurations  {elapsed} {msg}")
+        ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed} eta {eta}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let done: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; exp.runs.len()]);
-    let work = |(i, (spec, (net, critical))): (usize, (&RunSpec, &(ResolvedNet, Option<f64>)))| -> Result<(), RunnerError> {
-        let outcome = run_one(spec, net, *critical)?;
-        let mut guard = done
-            .lock()
-            .map_err(|_| RunnerError::Internal("a worker panicked while writing results".into()))?;
-        guard[i] = Some(outcome);
-        let finished: Vec<&Outcome> = guard.iter().flatten().collect();
-        write_csvs(&opts.out, &finished)?;
+    bar.set_position(skipped.len() as u64);
+    if !skipped.is_empty() {
+        bar.set_message(format!("{} skipped (finished before)", skipped.len()));
+    }
+    let progress = Progress::new(exp, out, keys.len());
+    let work = |key: &&RunKey| -> Result<(), RunnerError> {
+        let spec = &exp.runs[key.config];
+        let record = run_seed(spec, &prepared[key.config], key)?;
+        write_record(out, &record)?;
         bar.inc(1);
-        Ok(())
+        progress.finished(out)
     };
-    let all_cpu = exp.runs.iter().all(|r| r.backend.is_cpu());
-    let items: Vec<_> = exp.runs.iter().zip(resolved.iter()).enumerate().collect();
-    if all_cpu {
-        items.into_par_iter().try_for_each(work)?;
+    if exp.runs.iter().all(|r| r.backend.is_cpu()) {
+        todo.par_iter().try_for_each(work)?;
     } else {
-        items.into_iter().try_for_each(work)?;
+        todo.iter().try_for_each(work)?;
     }
     bar.finish_and_clear();
-    let outcomes: Vec<Outcome> = done
-        .into_inner()
-        .map_err(|_| RunnerError::Internal("a worker panicked while writing results".into()))?
-        .into_iter()
-        .flatten()
-        .collect();
-    Ok((outcomes, start.elapsed().as_secs_f64()))
+    let remaining = keys
+        .iter()
+        .filter(|k| !has_record(out, &k.fingerprint))
+        .count();
+    if remaining > 0 {
+        progress.write(
+            out,
+            "partial: the other runs are other shards'",
+            keys.len() - remaining,
+        )?;
+        return Ok(Ran::Partial {
+            measured: todo.len(),
+            remaining,
+        });
+    }
+    let (outcomes, _) = derive(exp, std::slice::from_ref(out))?;
+    write_csvs(out, &outcomes.iter().collect::<Vec<_>>())?;
+    Ok(Ran::Complete(outcomes, start.elapsed().as_secs_f64()))
+}
+
+/// The manifest while runs finish: the suite, how many runs have records, rewritten at
+/// most once a second (and the full manifest once all have finished).
+struct Progress<'a> {
+    exp: &'a Experiment,
+    total: usize,
+    state: Mutex<(usize, Option<Instant>)>,
+}
+
+impl<'a> Progress<'a> {
+    fn new(exp: &'a Experiment, out: &Path, total: usize) -> Progress<'a> {
+        let held = run_keys(exp)
+            .iter()
+            .filter(|k| has_record(out, &k.fingerprint))
+            .count();
+        Progress {
+            exp,
+            total,
+            state: Mutex::new((held, None)),
+        }
+    }
+
+    fn finished(&self, out: &Path) -> Result<(), RunnerError> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| RunnerError::Internal("a worker panicked while writing results".into()))?;
+        state.0 += 1;
+        if state.1.is_some_and(|t| t.elapsed().as_secs_f64() < 1.0) && state.0 < self.total {
+            return Ok(());
+        }
+        state.1 = Some(Instant::now());
+        self.write(out, "running", state.0)
+    }
+
+    /// The manifest of a folder with `held` of the suite's runs, in `status`.
+    fn write(&self, out: &Path, status: &str, held: usize) -> Result<(), RunnerError> {
+        let m = serde_json::json!({
+            "experiment": self.exp.name,
+            "description": self.exp.description,
+            "command": self.exp.command,
+            "sigprop_version": env!("CARGO_PKG_VERSION"),
+            "status": status,
+            "runs_with_records": held.min(self.total),
+            "runs_total": self.total,
+            "store": RUNS_DIR,
+        });
+        let text =
+            serde_json::to_string_pretty(&m).map_err(|e| RunnerError::Plot(e.to_string()))?;
+        write_atomic(&out.join("manifest.json"), text.as_bytes())
+    }
 }

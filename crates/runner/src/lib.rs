@@ -18,16 +18,18 @@ pub mod overlay;
 pub mod report;
 pub mod rows;
 pub mod settings;
+pub mod store;
 pub mod summary;
 pub mod verdict;
 
 use std::path::{Path, PathBuf};
 
 pub use error::RunnerError;
-pub use execute::{Outcome, RunOptions, run_experiment};
+pub use execute::{Outcome, Ran, RunOptions, run_experiment};
 pub use experiment::Experiment;
 pub use rows::{AggRow, ConfigKey, HistRow, LayerRow, SummaryRow};
 pub use settings::{RunSpec, Settings};
+pub use store::Shard;
 
 use charts::{ChartData, draw_all};
 use execute::GridRow;
@@ -44,16 +46,135 @@ pub struct Finished {
     pub charts: Vec<PathBuf>,
 }
 
-/// Run `exp` into `opts.out`: CSVs, charts, report and manifest.
-pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Finished, RunnerError> {
-    let (outcomes, wall_s) = run_experiment(exp, opts)?;
-    let dir = &opts.out;
-    let manifest = report::manifest(&exp.name, &exp.description, &exp.command, &outcomes, wall_s);
+/// What `run` or `merge` left in the output folder.
+#[derive(Debug, Clone)]
+pub enum Done {
+    /// Every run has its record: CSVs, charts, report and manifest are written.
+    Finished(Finished),
+    /// A shard's runs are written; other shards hold the rest (`sigprop merge`).
+    Partial {
+        /// Output folder.
+        dir: PathBuf,
+        /// Runs this invocation measured.
+        measured: usize,
+        /// Runs of the suite still without a record here.
+        remaining: usize,
+    },
+}
+
+/// Run `exp` into `opts.out`: records, then (once complete) CSVs, charts, report and
+/// manifest.
+pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Done, RunnerError> {
+    match run_experiment(exp, opts)? {
+        Ran::Complete(outcomes, wall_s) => {
+            finish(exp, &opts.out, &outcomes, wall_s).map(Done::Finished)
+        }
+        Ran::Partial {
+            measured,
+            remaining,
+        } => Ok(Done::Partial {
+            dir: opts.out.clone(),
+            measured,
+            remaining,
+        }),
+    }
+}
+
+/// Manifest, charts and report of a folder whose CSVs are written.
+fn finish(
+    exp: &Experiment,
+    dir: &Path,
+    outcomes: &[Outcome],
+    wall_s: f64,
+) -> Result<Finished, RunnerError> {
+    let manifest = report::manifest(&exp.name, &exp.description, &exp.command, outcomes, wall_s);
     let text =
         serde_json::to_string_pretty(&manifest).map_err(|e| RunnerError::Plot(e.to_string()))?;
     write_atomic(&dir.join("manifest.json"), text.as_bytes())?;
-    let finished = redraw(dir, &exp.name, &exp.description, &exp.command)?;
-    Ok(finished)
+    redraw(dir, &exp.name, &exp.description, &exp.command)
+}
+
+/// Combine the stores of `dirs` (shard folders, or one folder many shards wrote into)
+/// into `out`: their records copied into `out`'s store, then the CSVs, charts and report
+/// derived, byte for byte what one machine running the whole suite writes. Folders of
+/// different suites are refused; missing runs are an error unless `allow_partial`, which
+/// aggregates each configuration over the seeds that have records.
+pub fn merge(out: &Path, dirs: &[PathBuf], allow_partial: bool) -> Result<Finished, RunnerError> {
+    let start = std::time::Instant::now();
+    let mut suite: Option<(PathBuf, store::StoredExperiment)> = None;
+    for d in dirs {
+        let held = store::read_experiment(d)?.ok_or_else(|| {
+            RunnerError::input(format!(
+                "merge: {} holds no {} (not a sigprop output folder?)",
+                d.display(),
+                store::EXPERIMENT_FILE
+            ))
+        })?;
+        match &suite {
+            None => suite = Some((d.clone(), held)),
+            Some((first, s)) => {
+                if let Some(diff) = s.differs_from(&held) {
+                    return Err(RunnerError::input(format!(
+                        "merge: {} and {} hold different suites ({diff})",
+                        first.display(),
+                        d.display()
+                    )));
+                }
+            }
+        }
+    }
+    let Some((_, stored)) = suite else {
+        return Err(RunnerError::input("merge: no folder to merge"));
+    };
+    if let Some(held) = store::read_experiment(out)?
+        && let Some(diff) = held.differs_from(&stored)
+    {
+        return Err(RunnerError::input(format!(
+            "merge: {} holds another suite ({diff}); choose another output folder",
+            out.display()
+        )));
+    }
+    let exp = stored.experiment();
+    let keys = store::run_keys(&exp);
+    let found = store::locate(&exp, dirs);
+    let missing: Vec<&store::RunKey> = keys
+        .iter()
+        .filter(|k| !found.contains_key(&k.fingerprint))
+        .collect();
+    if !missing.is_empty() && !allow_partial {
+        let list: Vec<String> = missing
+            .iter()
+            .take(8)
+            .map(|k| format!("\"{}\" seed {}", exp.runs[k.config].label, k.seed))
+            .collect();
+        let more = if missing.len() > 8 {
+            format!(" and {} more", missing.len() - 8)
+        } else {
+            String::new()
+        };
+        return Err(RunnerError::input(format!(
+            "merge: {} of {} runs have no record: {}{more} (--allow-partial merges what there is)",
+            missing.len(),
+            keys.len(),
+            list.join(", ")
+        )));
+    }
+    execute::prepare_out(out)?;
+    store::write_experiment(out, &stored)?;
+    for (fp, dir) in &found {
+        let (from, to) = (store::record_path(dir, fp), store::record_path(out, fp));
+        if from != to && !to.is_file() {
+            let bytes = std::fs::read(&from).map_err(|source| RunnerError::Io {
+                action: "reading",
+                path: from.clone(),
+                source,
+            })?;
+            write_atomic(&to, &bytes)?;
+        }
+    }
+    let (outcomes, _) = execute::derive(&exp, &[out.to_path_buf()])?;
+    execute::write_csvs(out, &outcomes.iter().collect::<Vec<_>>())?;
+    finish(&exp, out, &outcomes, start.elapsed().as_secs_f64())
 }
 
 /// Draw charts and the report from the CSVs in `dir` (what `sigprop plot DIR` does).

@@ -5,6 +5,8 @@
 //! from rows to bytes; this file does the I/O.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,10 +14,31 @@ use serde::de::DeserializeOwned;
 use crate::error::RunnerError;
 use crate::rows::ConfigKey;
 
+/// Nanoseconds this process spent in [`write_atomic`].
+static WRITE_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Seconds this process has spent writing files through [`write_atomic`] (records, CSVs,
+/// manifest, report): the manifest's `write_s`.
+pub fn write_seconds() -> f64 {
+    WRITE_NANOS.load(Ordering::Relaxed) as f64 * 1e-9
+}
+
 /// Write `bytes` to `path` through a temporary file and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunnerError> {
+    let start = Instant::now();
+    let done = write_atomic_untimed(path, bytes);
+    let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    WRITE_NANOS.fetch_add(nanos, Ordering::Relaxed);
+    done
+}
+
+fn write_atomic_untimed(path: &Path, bytes: &[u8]) -> Result<(), RunnerError> {
+    // A name of its own per process and write: shards writing one shared folder never
+    // write into each other's temporary.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp"));
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tmp: PathBuf = path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
     let io = |action, source| RunnerError::Io {
         action,
         path: path.to_path_buf(),

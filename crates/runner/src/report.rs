@@ -214,6 +214,7 @@ pub fn manifest(
         "sigprop_version": env!("CARGO_PKG_VERSION"),
         "git_commit": commit,
         "wall_time_s": wall_s,
+        "write_s": crate::output::write_seconds(),
         "configurations": outcomes.iter().map(|o| json!({
             "config": o.spec.index,
             "label": o.spec.label,

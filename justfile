@@ -24,7 +24,10 @@ bench:
     cargo bench -p sigprop-init
     cargo bench -p sigprop-nets
     python3 scripts/bench_init_torch.py
-    python3 scripts/bench_torch.py
+    python3 scripts/bench_torch.py probe
+    python3 scripts/bench_torch.py transformer
+    cargo build --release
+    scripts/bench_store.sh target/release/sigprop
 
 # Run every classic-result suite.
 suites:

@@ -11,7 +11,10 @@ SUITE="${1:?usage: submit.sh SUITE OUT SHARDS}"
 OUT="${2:?usage: submit.sh SUITE OUT SHARDS}"
 SHARDS="${3:?usage: submit.sh SUITE OUT SHARDS}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
-export SUITE OUT SIGPROP="${SIGPROP:-sigprop}"
+export SUITE OUT SHARDS SIGPROP="${SIGPROP:-sigprop}"
 
 array=$(sbatch --parsable --array="1-$SHARDS" --export=ALL "$HERE/shard.sbatch")
-sbatch --parsable --dependency="afterok:${array%%;*}" --export=ALL "$HERE/merge.sbatch"
+# The merge waits for every task to succeed; if one fails, Slurm cancels the merge rather
+# than leave it pending.
+sbatch --parsable --dependency="afterok:${array%%;*}" --kill-on-invalid-dep=yes \
+    --export=ALL "$HERE/merge.sbatch"

@@ -586,6 +586,15 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
         &tf(&["--init-role", "value=lsuv"]),
         "lsuv needs the whole network",
     );
+    fails_with(&tf(&["--skip-scale", "0"]), "skip-scale");
+    fails_with(
+        &tf(&["--skip-scale", "2", "--shortcut", "none"]),
+        "there is no skip to scale",
+    );
+    fails_with(
+        &["run", "--arch", "resmlp", "--skip-scale", "2", "--out", out],
+        "skip-scale is not a setting of arch resmlp",
+    );
     // A configuration that cannot be built fails the suite before the first one runs.
     for grid in [
         "init = [\"he-normal\", \"dirac\"]",
@@ -1290,6 +1299,20 @@ fn three_shards_merged_give_the_bytes_of_one_run() {
         shards.push(out);
     }
     assert_eq!(measured, 112);
+    // Three shards into one shared folder: the last one to finish derives the same bytes.
+    let shared = dir.path().join("shared");
+    for k in 1..=3 {
+        sigprop()
+            .arg("suite")
+            .arg(&suite)
+            .args(["--quiet", "--shard", &format!("{k}/3"), "--out"])
+            .arg(&shared)
+            .assert()
+            .success();
+        assert_eq!(shared.join("layers.csv").exists(), k == 3);
+    }
+    same_csvs(&whole, &shared);
+    assert!(!shared.join(".sigprop-derive.lock").exists());
     let merged = dir.path().join("merged");
     sigprop()
         .arg("merge")

@@ -30,8 +30,8 @@ use crate::rows::{
 };
 use crate::settings::RunSpec;
 use crate::store::{
-    RUNS_DIR, RunKey, RunRecord, STORE_VERSION, Shard, StoredExperiment, has_record, locate,
-    read_experiment, read_record, remove_stale_temporaries, run_keys, write_experiment,
+    RUNS_DIR, RunKey, RunRecord, STORE_VERSION, Shard, StoredExperiment, has_readable_record,
+    has_record, locate, read_experiment, read_record, remove_stale_temporaries, write_experiment,
     write_record,
 };
 use crate::summary::{Extra, summarize};
@@ -120,9 +120,12 @@ pub fn prepare_out(out: &Path) -> Result<(), RunnerError> {
         RunnerError::input(format!("--out {}: cannot write there: {e}", out.display()))
     };
     std::fs::create_dir_all(out).map_err(fail)?;
-    let probe = out.join(".sigprop-write-test");
-    std::fs::write(&probe, b"").map_err(fail)?;
-    std::fs::remove_file(&probe).map_err(fail)
+    // A name of its own (other shards may be probing the same folder), removed on drop.
+    tempfile::Builder::new()
+        .prefix(".sigprop-write-test.")
+        .tempfile_in(out)
+        .map(drop)
+        .map_err(fail)
 }
 
 /// What a configuration's runs share: its network, critical sigma_w and theory columns.
@@ -226,14 +229,15 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
     })
 }
 
-/// Every configuration of `exp` with records in `dirs` (the first folder holding each),
-/// in configuration order, each over its seeds that have one; and the runs that have none.
+/// Every configuration of `exp` whose runs `keys` have records in `dirs` (the first folder
+/// holding each), in configuration order, each over its seeds that have one; and the runs
+/// that have none.
 pub fn derive(
     exp: &Experiment,
+    keys: &[RunKey],
     dirs: &[PathBuf],
 ) -> Result<(Vec<Outcome>, Vec<RunKey>), RunnerError> {
-    let found = locate(exp, dirs);
-    let keys = run_keys(exp);
+    let found = locate(keys, dirs);
     let mut outcomes = Vec::new();
     let mut missing = Vec::new();
     for spec in &exp.runs {
@@ -242,7 +246,6 @@ pub fn derive(
         let mut times = Vec::new();
         let mut lsuv_totals = Vec::new();
         let mut device = String::new();
-        let mut critical_sigma_w = None;
         let mut seeds = 0;
         for key in keys.iter().filter(|k| k.config == spec.index) {
             let record = match found.get(&key.fingerprint) {
@@ -263,7 +266,6 @@ pub fn derive(
             if device.is_empty() {
                 device = record.device.clone();
             }
-            critical_sigma_w = record.critical_sigma_w;
         }
         if seeds == 0 {
             continue;
@@ -272,6 +274,8 @@ pub fn derive(
             .net
             .resolve()
             .map_err(|e| RunnerError::input(e.to_string()))?;
+        // The same sigma_w the runs used, recomputed exactly (not read back from JSON).
+        let critical_sigma_w = critical_for(&net)?;
         let key = key_of(spec);
         let aggs = aggregate(&layers);
         let extra = Extra {
@@ -338,6 +342,29 @@ pub struct GridRow {
     pub value: String,
 }
 
+/// The files derived from a folder's records.
+pub const DERIVED_FILES: [&str; 7] = [
+    "layers.csv",
+    "aggregate.csv",
+    "summary.csv",
+    "histograms.csv",
+    "grid.csv",
+    "report.md",
+    "manifest.json",
+];
+
+/// Held by the shard that derives a shared folder's CSVs.
+const DERIVE_LOCK: &str = ".sigprop-derive.lock";
+
+/// Removes the lock file when the derivation is done (or failed).
+struct LockGuard(PathBuf);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// What a run of an experiment left in its folder.
 #[derive(Debug)]
 pub enum Ran {
@@ -375,6 +402,20 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
                 out.display()
             )));
         }
+        // A plain run replaces the other suite: its derived files go now, so a run killed
+        // part-way never leaves them next to this suite's records.
+        for f in DERIVED_FILES {
+            match std::fs::remove_file(out.join(f)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(RunnerError::Io {
+                        action: "removing",
+                        path: out.join(f),
+                        source: e,
+                    });
+                }
+                _ => {}
+            }
+        }
     }
     // Temporaries of a killed earlier run; a shard leaves them, since other shards may be
     // writing into the same folder right now.
@@ -388,14 +429,14 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
         .zip(resolved)
         .map(|(spec, (net, critical))| prepare(spec, net, critical))
         .collect::<Result<_, _>>()?;
-    let keys = run_keys(exp);
+    let keys = stored.keys();
     let mine: Vec<&RunKey> = keys
         .iter()
         .filter(|k| opts.shard.is_none_or(|s| s.owns(&k.fingerprint)))
         .collect();
     let (skipped, todo): (Vec<&RunKey>, Vec<&RunKey>) = mine
         .into_iter()
-        .partition(|k| opts.resume && has_record(out, &k.fingerprint));
+        .partition(|k| opts.resume && has_readable_record(out, &k.fingerprint));
     let bar = ProgressBar::new((skipped.len() + todo.len()) as u64);
     if opts.quiet || !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -408,7 +449,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
     if !skipped.is_empty() {
         bar.set_message(format!("{} skipped (finished before)", skipped.len()));
     }
-    let progress = Progress::new(exp, out, keys.len());
+    let progress = Progress::new(exp, &keys, out);
     let work = |key: &&RunKey| -> Result<(), RunnerError> {
         let spec = &exp.runs[key.config];
         let record = run_seed(spec, &prepared[key.config], key)?;
@@ -426,6 +467,24 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
         .iter()
         .filter(|k| !has_record(out, &k.fingerprint))
         .count();
+    // Shards sharing a folder: the one that creates the lock derives, the others stop.
+    let lock = out.join(DERIVE_LOCK);
+    let _guard = match opts.shard {
+        Some(_) if remaining == 0 => match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
+            Ok(_) => Some(LockGuard(lock)),
+            Err(_) => {
+                return Ok(Ran::Partial {
+                    measured: todo.len(),
+                    remaining: 0,
+                });
+            }
+        },
+        _ => None,
+    };
     if remaining > 0 {
         progress.write(
             out,
@@ -437,7 +496,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
             remaining,
         });
     }
-    let (outcomes, _) = derive(exp, std::slice::from_ref(out))?;
+    let (outcomes, _) = derive(exp, &keys, std::slice::from_ref(out))?;
     write_csvs(out, &outcomes.iter().collect::<Vec<_>>())?;
     Ok(Ran::Complete(outcomes, start.elapsed().as_secs_f64()))
 }
@@ -451,14 +510,14 @@ struct Progress<'a> {
 }
 
 impl<'a> Progress<'a> {
-    fn new(exp: &'a Experiment, out: &Path, total: usize) -> Progress<'a> {
-        let held = run_keys(exp)
+    fn new(exp: &'a Experiment, keys: &[RunKey], out: &Path) -> Progress<'a> {
+        let held = keys
             .iter()
             .filter(|k| has_record(out, &k.fingerprint))
             .count();
         Progress {
             exp,
-            total,
+            total: keys.len(),
             state: Mutex::new((held, None)),
         }
     }

@@ -135,8 +135,8 @@ pub fn merge(out: &Path, dirs: &[PathBuf], allow_partial: bool) -> Result<Finish
         )));
     }
     let exp = stored.experiment();
-    let keys = store::run_keys(&exp);
-    let found = store::locate(&exp, dirs);
+    let keys = stored.keys();
+    let found = store::locate(&keys, dirs);
     let missing: Vec<&store::RunKey> = keys
         .iter()
         .filter(|k| !found.contains_key(&k.fingerprint))
@@ -172,7 +172,7 @@ pub fn merge(out: &Path, dirs: &[PathBuf], allow_partial: bool) -> Result<Finish
             write_atomic(&to, &bytes)?;
         }
     }
-    let (outcomes, _) = execute::derive(&exp, &[out.to_path_buf()])?;
+    let (outcomes, _) = execute::derive(&exp, &keys, &[out.to_path_buf()])?;
     execute::write_csvs(out, &outcomes.iter().collect::<Vec<_>>())?;
     finish(&exp, out, &outcomes, start.elapsed().as_secs_f64())
 }

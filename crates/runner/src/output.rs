@@ -4,7 +4,7 @@
 //! a reader (or an interrupted suite) never sees half a file. Exporters are pure functions
 //! from rows to bytes; this file does the I/O.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -33,19 +33,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunnerError> {
 }
 
 fn write_atomic_untimed(path: &Path, bytes: &[u8]) -> Result<(), RunnerError> {
-    // A name of its own per process and write: shards writing one shared folder never
-    // write into each other's temporary.
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let tmp: PathBuf = path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
+    use std::io::Write;
     let io = |action, source| RunnerError::Io {
         action,
         path: path.to_path_buf(),
         source,
     };
-    std::fs::write(&tmp, bytes).map_err(|e| io("writing", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("writing", e))
+    // A temporary of a random name beside the target (processes of several machines
+    // writing one shared folder never share one), renamed into place: a killed process
+    // leaves the old file or the new one, whole. No fsync: it would cost a tiny network's
+    // run as much as the run itself, and what a machine crash can leave (an empty renamed
+    // record) is what `--resume` reruns.
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir.unwrap_or(Path::new(".")))
+        .map_err(|e| io("writing", e))?;
+    tmp.write_all(bytes).map_err(|e| io("writing", e))?;
+    tmp.persist(path).map_err(|e| io("writing", e.error))?;
+    Ok(())
 }
 
 /// CSV bytes of `(key, row)` pairs: configuration columns first, then the row's.

@@ -253,7 +253,8 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<(), RunnerError> {
     Ok(())
 }
 
-/// The suite a folder holds: its name and configurations (what decides its runs).
+/// The suite a folder holds: its name, configurations and the fingerprints of their runs
+/// (computed when the suite ran, so a folder's runs never depend on reading floats back).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredExperiment {
     /// [`STORE_VERSION`].
@@ -262,22 +263,56 @@ pub struct StoredExperiment {
     pub name: String,
     /// What it shows.
     pub description: String,
-    /// The command that ran it.
+    /// The command that last ran it into the folder.
     pub command: String,
     /// Its configurations.
     pub runs: Vec<RunSpec>,
+    /// Per configuration, the fingerprint of each seed's run, seeds in order.
+    pub fingerprints: Vec<Vec<String>>,
 }
 
 impl StoredExperiment {
     /// The stored form of `exp`.
     pub fn of(exp: &Experiment) -> StoredExperiment {
+        let keys = run_keys(exp);
+        let fingerprints = exp
+            .runs
+            .iter()
+            .map(|spec| {
+                keys.iter()
+                    .filter(|k| k.config == spec.index)
+                    .map(|k| k.fingerprint.clone())
+                    .collect()
+            })
+            .collect();
         StoredExperiment {
             store: STORE_VERSION,
             name: exp.name.clone(),
             description: exp.description.clone(),
             command: exp.command.clone(),
             runs: exp.runs.clone(),
+            fingerprints,
         }
+    }
+
+    /// Its runs, configurations in order, seeds in order, with the stored fingerprints.
+    pub fn keys(&self) -> Vec<RunKey> {
+        self.runs
+            .iter()
+            .zip(&self.fingerprints)
+            .flat_map(|(spec, fps)| {
+                spec.seeds
+                    .iter()
+                    .zip(fps)
+                    .enumerate()
+                    .map(|(i, (&seed, fp))| RunKey {
+                        config: spec.index,
+                        seed,
+                        hist: i == 0 && !spec.hist_layers.is_empty(),
+                        fingerprint: fp.clone(),
+                    })
+            })
+            .collect()
     }
 
     /// The experiment back (its command: the one that first ran it).
@@ -290,8 +325,9 @@ impl StoredExperiment {
         }
     }
 
-    /// `None` when `self` and `other` are the same suite (the same name and
-    /// configurations; description and command aside), else what differs first.
+    /// `None` when `self` and `other` are the same suite (the same name, and
+    /// configurations with the same labels, grid values and run fingerprints; description
+    /// and command aside), else what differs first.
     pub fn differs_from(&self, other: &StoredExperiment) -> Option<String> {
         if self.name != other.name {
             return Some(format!(
@@ -306,8 +342,9 @@ impl StoredExperiment {
                 self.runs.len()
             ));
         }
-        for (a, b) in self.runs.iter().zip(&other.runs) {
-            if a == b {
+        let runs = self.runs.iter().zip(&self.fingerprints);
+        for ((a, fa), (b, fb)) in runs.zip(other.runs.iter().zip(&other.fingerprints)) {
+            if fa == fb && a.label == b.label && a.grid == b.grid {
                 continue;
             }
             let what = if a.net != b.net {
@@ -471,16 +508,21 @@ impl Shard {
     }
 }
 
-/// Each run of `exp` that has a record in one of `dirs` (the first that has it).
-pub fn locate(exp: &Experiment, dirs: &[PathBuf]) -> BTreeMap<String, PathBuf> {
-    run_keys(exp)
-        .into_iter()
+/// Each of `keys` that has a record in one of `dirs` (the first that has it).
+pub fn locate(keys: &[RunKey], dirs: &[PathBuf]) -> BTreeMap<String, PathBuf> {
+    keys.iter()
         .filter_map(|k| {
             dirs.iter()
                 .find(|d| has_record(d, &k.fingerprint))
-                .map(|d| (k.fingerprint, d.clone()))
+                .map(|d| (k.fingerprint.clone(), d.clone()))
         })
         .collect()
+}
+
+/// Whether `dir` holds a whole, readable record `fingerprint` (what `--resume` keeps; a
+/// record a crash left empty or cut is run again).
+pub fn has_readable_record(dir: &Path, fingerprint: &str) -> bool {
+    matches!(read_record(dir, fingerprint), Ok(Some(_)))
 }
 
 #[cfg(test)]

@@ -25,6 +25,16 @@ def median(xs):
     return xs[len(xs) // 2]
 
 
+def timed(step):
+    step()
+    times = []
+    for _ in range(7):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return median(times)
+
+
 def probe():
     depth, width, batch = 50, 512, 256
     ws = [torch.nn.init.kaiming_normal_(torch.empty(width, width)).requires_grad_() for _ in range(depth)]
@@ -37,23 +47,7 @@ def probe():
             h = torch.relu(h @ w)
         (h * g).sum().backward()
 
-    step()
-    times = []
-    for _ in range(7):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    print(f"  PyTorch {torch.__version__} forward+backward: {median(times):.3f} s (2 threads)")
-
-
-def timed(step):
-    step()
-    times = []
-    for _ in range(7):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    return median(times)
+    print(f"  PyTorch {torch.__version__} forward+backward: {timed(step):.3f} s (2 threads)")
 
 
 def site_stats(z, h, weight=None):

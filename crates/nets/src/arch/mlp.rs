@@ -81,7 +81,11 @@ impl Architecture for Mlp {
     fn output_features(&self, cfg: &NetConfig) -> usize {
         // The last width (checked to be N_depth by `validate`; the memory estimate asks
         // before that check).
-        self.widths(cfg).last().copied().unwrap_or(cfg.width)
+        // Without building the list: the estimate may see a depth no list could hold.
+        match &self.widths {
+            Some(w) => w.last().copied().unwrap_or(cfg.width),
+            None => cfg.width,
+        }
     }
 
     fn forward<R: Recorder>(

@@ -199,23 +199,41 @@ pub fn write_record(dir: &Path, record: &RunRecord) -> Result<(), RunnerError> {
     write_atomic(&record_path(dir, &record.fingerprint), text.as_bytes())
 }
 
-/// Read the record `fingerprint` from `dir`, `None` if there is none.
-pub fn read_record(dir: &Path, fingerprint: &str) -> Result<Option<RunRecord>, RunnerError> {
-    let path = record_path(dir, fingerprint);
-    let text = match std::fs::read_to_string(&path) {
+/// Parse the JSON file `path` as `what`; `None` where there is no file (or no folder).
+fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<Option<T>, RunnerError> {
+    let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // No folder there (yet): whether one can be made is the writer's question.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None);
+        }
         Err(source) => {
             return Err(RunnerError::Io {
                 action: "reading",
-                path,
+                path: path.to_path_buf(),
                 source,
             });
         }
     };
-    let record: RunRecord = serde_json::from_str(&text).map_err(|e| {
-        RunnerError::input(format!("{}: not a sigprop record: {e}", path.display()))
-    })?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| RunnerError::input(format!("{}: not a sigprop {what}: {e}", path.display())))
+}
+
+/// Read the record `fingerprint` from `dir`, `None` if there is none.
+pub fn read_record(dir: &Path, fingerprint: &str) -> Result<Option<RunRecord>, RunnerError> {
+    let path = record_path(dir, fingerprint);
+    let Some(record) = read_json::<RunRecord>(&path, "record")? else {
+        return Ok(None);
+    };
     if record.store != STORE_VERSION || record.fingerprint != fingerprint {
         return Err(RunnerError::input(format!(
             "{}: a record of store version {} for {}, expected version {STORE_VERSION} for {fingerprint}",
@@ -372,28 +390,9 @@ impl StoredExperiment {
 /// Read `dir/experiment.json`, `None` if there is none.
 pub fn read_experiment(dir: &Path) -> Result<Option<StoredExperiment>, RunnerError> {
     let path = dir.join(EXPERIMENT_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        // No folder there (yet): whether one can be made is the writer's question.
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(None);
-        }
-        Err(source) => {
-            return Err(RunnerError::Io {
-                action: "reading",
-                path,
-                source,
-            });
-        }
+    let Some(stored) = read_json::<StoredExperiment>(&path, "experiment")? else {
+        return Ok(None);
     };
-    let stored: StoredExperiment = serde_json::from_str(&text).map_err(|e| {
-        RunnerError::input(format!("{}: not a sigprop experiment: {e}", path.display()))
-    })?;
     if stored.store != STORE_VERSION {
         return Err(RunnerError::input(format!(
             "{}: store version {}, this sigprop reads version {STORE_VERSION}",

@@ -1433,12 +1433,17 @@ fn a_killed_suite_resumes_to_the_bytes_of_an_uninterrupted_one() {
         .arg(&killed)
         .spawn()
         .unwrap();
+    // Records are the lines of the store's segments.
     let records = |d: &Path| {
         std::fs::read_dir(d.join("runs"))
             .map(|r| {
                 r.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-                    .count()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".jsonl"))
+                    .map(|e| {
+                        let bytes = std::fs::read(e.path()).unwrap_or_default();
+                        bytes.iter().filter(|&&b| b == b'\n').count()
+                    })
+                    .sum::<usize>()
             })
             .unwrap_or(0)
     };
@@ -1453,15 +1458,27 @@ fn a_killed_suite_resumes_to_the_bytes_of_an_uninterrupted_one() {
         (6..40).contains(&held),
         "killed with {held} of 40 runs written"
     );
-    // Nothing in the folder is half written: every record and the suite file parse whole
-    // (an interrupted write is a hidden `.NAME.tmp`, removed on resume).
+    // Nothing in the folder is half written: the suite file and the manifest parse whole,
+    // and every segment is whole records, one per line, the last ended (an interrupted
+    // write of another file is a hidden `.NAME.tmp`, removed on resume).
     for (path, bytes) in snapshot(&killed) {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if name.starts_with('.') && name.ends_with(".tmp") {
             continue;
         }
-        assert!(name.ends_with(".json"), "unexpected file {name}");
-        serde_json_ok(&bytes, &path);
+        if name.ends_with(".jsonl") {
+            assert!(
+                bytes.ends_with(b"\n"),
+                "{} ends in a cut line",
+                path.display()
+            );
+            for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                serde_json_ok(line, &path);
+            }
+        } else {
+            assert!(name.ends_with(".json"), "unexpected file {name}");
+            serde_json_ok(&bytes, &path);
+        }
     }
     assert!(!killed.join("layers.csv").exists());
     sigprop()

@@ -36,7 +36,9 @@ pub use config::{
 pub use error::NetError;
 pub use forward::NORM_EPS;
 pub use params::{ParamTensor, Params, build_params};
-pub use probe::{LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, forward_plain, probe};
+pub use probe::{
+    LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, forward_plain, histogram_edges, probe,
+};
 pub use stats::{ChannelMoments, LayerStats, TokenStats};
 
 /// One measured network: its statistics and, for LSUV, the rescalings made per layer.

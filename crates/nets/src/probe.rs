@@ -42,7 +42,10 @@ pub struct LayerHistogram {
     pub layer: usize,
     /// `preact` (z), `act` (h) or `grad` (dL/dz).
     pub tensor: &'static str,
-    /// Bin edges, `bins + 1` of them, shared by every chosen layer of the same tensor kind.
+    /// Half-width of the binned interval [-range, range]: the largest finite |value| of the
+    /// tensor kind over the chosen layers (1 if all are zero).
+    pub range: f64,
+    /// Bin edges, `bins + 1` of them ([`histogram_edges`] of `range`), shared by every chosen layer of the same tensor kind.
     pub edges: Vec<f64>,
     /// Counts per bin (non-finite entries are not counted).
     pub counts: Vec<u64>,
@@ -476,6 +479,14 @@ fn loss(
     })
 }
 
+/// The `bins + 1` edges of a histogram over [-range, range] in equal bins: the one formula
+/// for the histograms a run measures and for those read back from a results store.
+pub fn histogram_edges(range: f64, bins: usize) -> Vec<f64> {
+    (0..=bins)
+        .map(|i| -range + 2.0 * range * i as f64 / bins as f64)
+        .collect()
+}
+
 fn histograms(
     sites: &[Site],
     grads: &burn::tensor::Gradients,
@@ -519,9 +530,7 @@ fn histograms(
             .fold(0f64, |m, &v| m.max((v as f64).abs()));
         let r = if r > 0.0 { r } else { 1.0 };
         let bins = opts.hist_bins;
-        let edges: Vec<f64> = (0..=bins)
-            .map(|i| -r + 2.0 * r * i as f64 / bins as f64)
-            .collect();
+        let edges = histogram_edges(r, bins);
         for (s, d) in chosen.iter().zip(&data) {
             let mut counts = vec![0u64; bins];
             for &v in d.iter().filter(|v| v.is_finite()) {
@@ -532,6 +541,7 @@ fn histograms(
                 site: s.site.clone(),
                 layer: s.layer,
                 tensor: kind,
+                range: r,
                 edges: edges.clone(),
                 counts,
             });

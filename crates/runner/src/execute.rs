@@ -30,9 +30,8 @@ use crate::rows::{
 };
 use crate::settings::RunSpec;
 use crate::store::{
-    RUNS_DIR, RunKey, RunRecord, STORE_VERSION, Shard, StoredExperiment, has_readable_record,
-    has_record, locate, read_experiment, read_record, remove_stale_temporaries, write_experiment,
-    write_record,
+    RUNS_DIR, Records, RunKey, RunRecord, STORE_VERSION, Segment, Shard, StoredExperiment,
+    StoredHistogram, read_experiment, remove_segments, remove_stale_temporaries, write_experiment,
 };
 use crate::summary::{Extra, summarize};
 
@@ -198,22 +197,6 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
             theory,
         });
     }
-    let mut hists = Vec::new();
-    for h in m.result.histograms {
-        for (bin, &count) in h.counts.iter().enumerate() {
-            hists.push(HistRow {
-                config: spec.index,
-                label: spec.label.clone(),
-                site: h.site.clone(),
-                layer: h.layer,
-                tensor: h.tensor.to_string(),
-                bin,
-                lo: h.edges[bin],
-                hi: h.edges[bin + 1],
-                count,
-            });
-        }
-    }
     Ok(RunRecord {
         store: STORE_VERSION,
         fingerprint: key.fingerprint.clone(),
@@ -225,7 +208,12 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
         lsuv_total,
         critical_sigma_w: prep.critical,
         layers: RunRecord::csv_of(&layers)?,
-        histograms: RunRecord::csv_of(&hists)?,
+        histograms: m
+            .result
+            .histograms
+            .iter()
+            .map(StoredHistogram::of)
+            .collect(),
     })
 }
 
@@ -237,7 +225,7 @@ pub fn derive(
     keys: &[RunKey],
     dirs: &[PathBuf],
 ) -> Result<(Vec<Outcome>, Vec<RunKey>), RunnerError> {
-    let found = locate(keys, dirs);
+    let found = Records::scan(dirs)?;
     let mut outcomes = Vec::new();
     let mut missing = Vec::new();
     for spec in &exp.runs {
@@ -248,18 +236,14 @@ pub fn derive(
         let mut device = String::new();
         let mut seeds = 0;
         for key in keys.iter().filter(|k| k.config == spec.index) {
-            let record = match found.get(&key.fingerprint) {
-                Some(dir) => read_record(dir, &key.fingerprint)?,
-                None => None,
-            };
-            let Some(record) = record else {
+            let Some(record) = found.read(&key.fingerprint)? else {
                 missing.push(key.clone());
                 continue;
             };
             seeds += 1;
             layers.extend(record.layer_rows(spec.index)?);
             if key.hist {
-                hists = record.hist_rows(spec.index, &spec.label)?;
+                hists = record.hist_rows(spec.index, &spec.label);
             }
             times.push((record.seed, record.times()));
             lsuv_totals.extend(record.lsuv_total);
@@ -402,8 +386,11 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
                 out.display()
             )));
         }
-        // A plain run replaces the other suite: its derived files go now, so a run killed
-        // part-way never leaves them next to this suite's records.
+    }
+    // A plain run replaces what the folder held (this suite's earlier runs or another
+    // suite's): its derived files and records go now, so a run killed part-way never leaves
+    // them next to this run's records.
+    if !opts.resume && opts.shard.is_none() {
         for f in DERIVED_FILES {
             match std::fs::remove_file(out.join(f)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -416,6 +403,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
                 _ => {}
             }
         }
+        remove_segments(out)?;
     }
     // Temporaries of a killed earlier run; a shard leaves them, since other shards may be
     // writing into the same folder right now.
@@ -434,9 +422,10 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
         .iter()
         .filter(|k| opts.shard.is_none_or(|s| s.owns(&k.fingerprint)))
         .collect();
+    let held = Records::scan(std::slice::from_ref(out))?;
     let (skipped, todo): (Vec<&RunKey>, Vec<&RunKey>) = mine
         .into_iter()
-        .partition(|k| opts.resume && has_readable_record(out, &k.fingerprint));
+        .partition(|k| opts.resume && held.contains(&k.fingerprint));
     let bar = ProgressBar::new((skipped.len() + todo.len()) as u64);
     if opts.quiet || !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -449,11 +438,12 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
     if !skipped.is_empty() {
         bar.set_message(format!("{} skipped (finished before)", skipped.len()));
     }
-    let progress = Progress::new(exp, &keys, out);
+    let progress = Progress::new(exp, keys.len(), held.count(&keys));
+    let segment = Segment::new(out);
     let work = |key: &&RunKey| -> Result<(), RunnerError> {
         let spec = &exp.runs[key.config];
         let record = run_seed(spec, &prepared[key.config], key)?;
-        write_record(out, &record)?;
+        segment.append(&record)?;
         bar.inc(1);
         progress.finished(out)
     };
@@ -463,10 +453,8 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
         todo.iter().try_for_each(work)?;
     }
     bar.finish_and_clear();
-    let remaining = keys
-        .iter()
-        .filter(|k| !has_record(out, &k.fingerprint))
-        .count();
+    // Other shards may have written into the same folder meanwhile.
+    let remaining = keys.len() - Records::scan(std::slice::from_ref(out))?.count(&keys);
     // Shards sharing a folder: the one that creates the lock derives, the others stop.
     let lock = out.join(DERIVE_LOCK);
     let _guard = match opts.shard {
@@ -510,14 +498,10 @@ struct Progress<'a> {
 }
 
 impl<'a> Progress<'a> {
-    fn new(exp: &'a Experiment, keys: &[RunKey], out: &Path) -> Progress<'a> {
-        let held = keys
-            .iter()
-            .filter(|k| has_record(out, &k.fingerprint))
-            .count();
+    fn new(exp: &'a Experiment, total: usize, held: usize) -> Progress<'a> {
         Progress {
             exp,
-            total: keys.len(),
+            total,
             state: Mutex::new((held, None)),
         }
     }

@@ -348,7 +348,15 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+            // A fixed seed, so CI never fails by the draw; PROPTEST_RNG_SEED=N explores others.
+            #![proptest_config(ProptestConfig {
+                cases: 400,
+                failure_persistence: None,
+                rng_seed: proptest::test_runner::RngSeed::Fixed(
+                    std::env::var("PROPTEST_RNG_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_261_130),
+                ),
+                ..ProptestConfig::default()
+            })]
 
             #[test]
             fn any_suite_text_parses_and_validates_or_errors(

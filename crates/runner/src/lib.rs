@@ -136,10 +136,10 @@ pub fn merge(out: &Path, dirs: &[PathBuf], allow_partial: bool) -> Result<Finish
     }
     let exp = stored.experiment();
     let keys = stored.keys();
-    let found = store::locate(&keys, dirs);
+    let found = store::Records::scan(dirs)?;
     let missing: Vec<&store::RunKey> = keys
         .iter()
-        .filter(|k| !found.contains_key(&k.fingerprint))
+        .filter(|k| !found.contains(&k.fingerprint))
         .collect();
     if !missing.is_empty() && !allow_partial {
         let list: Vec<String> = missing
@@ -161,15 +161,14 @@ pub fn merge(out: &Path, dirs: &[PathBuf], allow_partial: bool) -> Result<Finish
     }
     execute::prepare_out(out)?;
     store::write_experiment(out, &stored)?;
-    for (fp, dir) in &found {
-        let (from, to) = (store::record_path(dir, fp), store::record_path(out, fp));
-        if from != to && !to.is_file() {
-            let bytes = std::fs::read(&from).map_err(|source| RunnerError::Io {
-                action: "reading",
-                path: from.clone(),
-                source,
-            })?;
-            write_atomic(&to, &bytes)?;
+    // The records the output folder lacks are appended to a segment of its own.
+    let held = store::Records::scan(&[out.to_path_buf()])?;
+    let segment = store::Segment::new(out);
+    for k in &keys {
+        if !held.contains(&k.fingerprint)
+            && let Some(line) = found.line(&k.fingerprint)?
+        {
+            segment.append_line(&line)?;
         }
     }
     let (outcomes, _) = execute::derive(&exp, &keys, &[out.to_path_buf()])?;

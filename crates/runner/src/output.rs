@@ -14,19 +14,24 @@ use serde::de::DeserializeOwned;
 use crate::error::RunnerError;
 use crate::rows::ConfigKey;
 
-/// Nanoseconds this process spent in [`write_atomic`].
+/// Nanoseconds this process spent writing files.
 static WRITE_NANOS: AtomicU64 = AtomicU64::new(0);
 
-/// Seconds this process has spent writing files through [`write_atomic`] (records, CSVs,
-/// manifest, report): the manifest's `write_s`.
+/// Seconds this process has spent writing files (records, CSVs, manifest, report), summed
+/// over its threads: the manifest's `write_s`.
 pub fn write_seconds() -> f64 {
     WRITE_NANOS.load(Ordering::Relaxed) as f64 * 1e-9
 }
 
 /// Write `bytes` to `path` through a temporary file and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunnerError> {
+    timed_write(|| write_atomic_untimed(path, bytes))
+}
+
+/// Run `write`, adding its time to [`write_seconds`].
+pub fn timed_write<T>(write: impl FnOnce() -> T) -> T {
     let start = Instant::now();
-    let done = write_atomic_untimed(path, bytes);
+    let done = write();
     let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
     WRITE_NANOS.fetch_add(nanos, Ordering::Relaxed);
     done
@@ -46,9 +51,17 @@ fn write_atomic_untimed(path: &Path, bytes: &[u8]) -> Result<(), RunnerError> {
     // record) is what `--resume` reruns.
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // The mode of any created file (0666 less the umask), not tempfile's private 0600: a
+    // folder of results is for the group and the merge job to read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder
         .tempfile_in(dir.unwrap_or(Path::new(".")))
         .map_err(|e| io("writing", e))?;
     tmp.write_all(bytes).map_err(|e| io("writing", e))?;

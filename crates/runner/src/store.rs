@@ -10,16 +10,16 @@
 //!   draws the histograms) and the seed. Nothing positional (grid index, label, suite
 //!   name) enters it, so it is stable across runs, machines and grid reorderings.
 //! - A record is JSON: the fingerprint, seed, device, phase times, LSUV rescalings, and the
-//!   run's `layers.csv` rows and histogram rows as CSV text (floats printed shortest
-//!   round-trip and read back exactly, NaN and infinities included).
+//!   run's `layers.csv` rows as CSV text (floats printed shortest round-trip and read back
+//!   exactly, NaN and infinities included), and its histograms as range and counts.
 //! - `experiment.json` names the suite and its configurations; a folder holding another
 //!   suite is never mixed into (`--resume`, `merge`).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sigprop_nets::{BackendKind, NetConfig, PhaseTimes};
+use sigprop_nets::{BackendKind, LayerHistogram, NetConfig, PhaseTimes, histogram_edges};
 
 use crate::error::RunnerError;
 use crate::experiment::Experiment;
@@ -28,7 +28,7 @@ use crate::rows::{HistRow, LayerRow, LayerStats, RunCols, SppCols, TheoryCols, T
 use crate::settings::RunSpec;
 
 /// Version of the record format and of the fingerprint's identity.
-pub const STORE_VERSION: u32 = 1;
+pub const STORE_VERSION: u32 = 2;
 /// The records' folder inside an output folder.
 pub const RUNS_DIR: &str = "runs";
 /// The suite a folder holds.
@@ -124,8 +124,55 @@ pub struct RunRecord {
     pub critical_sigma_w: Option<f64>,
     /// The run's layers.csv rows (without the configuration columns), as CSV.
     pub layers: String,
-    /// Its histogram rows (the configuration's first seed only), as CSV.
-    pub histograms: String,
+    /// Its histograms (the configuration's first seed only).
+    pub histograms: Vec<StoredHistogram>,
+}
+
+/// One histogram of a record: the bin edges follow from `range` and the number of counts
+/// by the formula that drew them ([`sigprop_nets::histogram_edges`]), so a record keeps
+/// counts, not rows (a tenth of the bytes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredHistogram {
+    /// Site name.
+    pub site: String,
+    /// Layer.
+    pub layer: usize,
+    /// `preact`, `act` or `grad`.
+    pub tensor: String,
+    /// Half-width of the binned interval, as text (shortest round-trip form: JSON numbers
+    /// are not read back exactly by serde_json's default parser).
+    #[serde(with = "exact_f64")]
+    pub range: f64,
+    /// Counts per bin.
+    pub counts: Vec<u64>,
+}
+
+/// An f64 as its shortest round-trip decimal text: Rust prints it so and parses it back
+/// correctly rounded, so the bits survive.
+mod exact_f64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl StoredHistogram {
+    /// The record's form of a measured histogram.
+    pub fn of(h: &LayerHistogram) -> StoredHistogram {
+        StoredHistogram {
+            site: h.site.clone(),
+            layer: h.layer,
+            tensor: h.tensor.to_string(),
+            range: h.range,
+            counts: h.counts.clone(),
+        }
+    }
 }
 
 impl RunRecord {
@@ -167,19 +214,8 @@ impl RunRecord {
     }
 
     /// The histogram rows, labelled for configuration `config`.
-    pub fn hist_rows(&self, config: usize, label: &str) -> Result<Vec<HistRow>, RunnerError> {
-        let bad = |e: csv::Error| {
-            RunnerError::input(format!("record {}: histograms: {e}", self.fingerprint))
-        };
-        let mut rd = csv::Reader::from_reader(self.histograms.as_bytes());
-        rd.deserialize()
-            .map(|r| {
-                let mut h: HistRow = r.map_err(bad)?;
-                h.config = config;
-                h.label = label.to_string();
-                Ok(h)
-            })
-            .collect()
+    pub fn hist_rows(&self, config: usize, label: &str) -> Vec<HistRow> {
+        hist_rows(config, label, self.histograms.iter())
     }
 
     /// The CSV text of `rows`.
@@ -188,15 +224,256 @@ impl RunRecord {
     }
 }
 
-/// The path of the record `fingerprint` in output folder `dir`.
-pub fn record_path(dir: &Path, fingerprint: &str) -> PathBuf {
-    dir.join(RUNS_DIR).join(format!("{fingerprint}.json"))
+/// The histograms.csv rows of `histograms`, labelled for configuration `config`.
+pub fn hist_rows<'a>(
+    config: usize,
+    label: &str,
+    histograms: impl Iterator<Item = &'a StoredHistogram>,
+) -> Vec<HistRow> {
+    let mut rows = Vec::new();
+    for h in histograms {
+        let edges = histogram_edges(h.range, h.counts.len());
+        for (bin, &count) in h.counts.iter().enumerate() {
+            rows.push(HistRow {
+                config,
+                label: label.to_string(),
+                site: h.site.clone(),
+                layer: h.layer,
+                tensor: h.tensor.clone(),
+                bin,
+                lo: edges[bin],
+                hi: edges[bin + 1],
+                count,
+            });
+        }
+    }
+    rows
 }
 
-/// Write `record` into `dir`'s store (atomically).
-pub fn write_record(dir: &Path, record: &RunRecord) -> Result<(), RunnerError> {
-    let text = serde_json::to_string(record).map_err(|e| RunnerError::Internal(e.to_string()))?;
-    write_atomic(&record_path(dir, &record.fingerprint), text.as_bytes())
+/// Appends the records one process measures to a segment of its own in a folder's store,
+/// `runs/seg-<random>.jsonl`: one record per line, each line written by one `write` call
+/// of the whole line, the moment its run finishes. A killed process leaves every line it
+/// wrote whole (a signal does not cut a write to a local file); what a machine crash can
+/// leave (a cut or zeroed last line) is read as no record and run again by `--resume`.
+/// One file per process instead of one per run: creating and renaming a file costs a tiny
+/// network's run a quarter of its time here, and far more on a cluster's shared
+/// filesystem, whose metadata operations are its slowest.
+pub struct Segment {
+    runs: PathBuf,
+    file: std::sync::Mutex<Option<std::fs::File>>,
+}
+
+impl Segment {
+    /// The segment this process will write into `dir`'s store (created on the first record).
+    pub fn new(dir: &Path) -> Segment {
+        Segment {
+            runs: dir.join(RUNS_DIR),
+            file: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Append `record`.
+    pub fn append(&self, record: &RunRecord) -> Result<(), RunnerError> {
+        let mut line =
+            serde_json::to_vec(record).map_err(|e| RunnerError::Internal(e.to_string()))?;
+        line.push(b'\n');
+        self.append_line(&line)
+    }
+
+    /// Append one record's line as read from another store (`merge`).
+    pub fn append_line(&self, line: &[u8]) -> Result<(), RunnerError> {
+        use std::io::Write;
+        crate::output::timed_write(|| {
+            let mut file = self
+                .file
+                .lock()
+                .map_err(|_| RunnerError::Internal("a worker panicked while writing".into()))?;
+            let io = |source| RunnerError::Io {
+                action: "writing",
+                path: self.runs.clone(),
+                source,
+            };
+            if file.is_none() {
+                // A random name made with O_EXCL: processes of several machines appending
+                // to one shared folder never share a segment.
+                let mut builder = tempfile::Builder::new();
+                builder.prefix("seg-").suffix(".jsonl").rand_bytes(12);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    builder.permissions(std::fs::Permissions::from_mode(0o666));
+                }
+                let (f, _) = builder
+                    .tempfile_in(&self.runs)
+                    .map_err(io)?
+                    .keep()
+                    .map_err(|e| io(e.error))?;
+                *file = Some(f);
+            }
+            let f = file
+                .as_mut()
+                .ok_or_else(|| RunnerError::Internal("no segment".into()))?;
+            f.write_all(line).map_err(io)
+        })
+    }
+}
+
+/// Where one record's line lies.
+#[derive(Debug, Clone)]
+struct Line {
+    file: PathBuf,
+    offset: u64,
+    len: usize,
+}
+
+/// The records of one or more folders' stores, by fingerprint (the first folder, segment
+/// and line holding each, in that order: a run two processes both measured has the same
+/// numbers either way).
+#[derive(Debug, Default)]
+pub struct Records {
+    lines: HashMap<String, Line>,
+}
+
+/// What a line must hold to count as a record.
+#[derive(Deserialize)]
+struct Head {
+    store: u32,
+    fingerprint: String,
+}
+
+impl Records {
+    /// Index the segments of `dirs`' stores. Only whole lines (ended by a newline) that
+    /// parse as a record of this store version count; others are what a crash cut.
+    pub fn scan(dirs: &[PathBuf]) -> Result<Records, RunnerError> {
+        let mut records = Records::default();
+        for dir in dirs {
+            records.scan_dir(dir)?;
+        }
+        Ok(records)
+    }
+
+    fn scan_dir(&mut self, dir: &Path) -> Result<(), RunnerError> {
+        let runs = dir.join(RUNS_DIR);
+        let io = |path: &Path, source| RunnerError::Io {
+            action: "reading",
+            path: path.to_path_buf(),
+            source,
+        };
+        let entries = match std::fs::read_dir(&runs) {
+            Ok(e) => e,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(io(&runs, e)),
+        };
+        let mut files: Vec<PathBuf> = entries
+            .map(|e| e.map(|e| e.path()).map_err(|e| io(&runs, e)))
+            .collect::<Result<_, _>>()?;
+        files.retain(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("seg-") && n.ends_with(".jsonl"))
+        });
+        files.sort();
+        for file in files {
+            let bytes = std::fs::read(&file).map_err(|e| io(&file, e))?;
+            let mut offset = 0;
+            for line in bytes.split_inclusive(|&b| b == b'\n') {
+                let start = offset;
+                offset += line.len();
+                let Some(body) = line.strip_suffix(b"\n") else {
+                    continue; // the cut last line of a crashed writer
+                };
+                let Ok(head) = serde_json::from_slice::<Head>(body) else {
+                    continue;
+                };
+                if head.store != STORE_VERSION {
+                    return Err(RunnerError::input(format!(
+                        "{}: a record of store version {}, this sigprop reads version {STORE_VERSION}",
+                        file.display(),
+                        head.store
+                    )));
+                }
+                self.lines.entry(head.fingerprint).or_insert(Line {
+                    file: file.clone(),
+                    offset: start as u64,
+                    len: line.len(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a record of `fingerprint` is there.
+    pub fn contains(&self, fingerprint: &str) -> bool {
+        self.lines.contains_key(fingerprint)
+    }
+
+    /// How many of `keys` have a record.
+    pub fn count(&self, keys: &[RunKey]) -> usize {
+        keys.iter()
+            .filter(|k| self.contains(&k.fingerprint))
+            .count()
+    }
+
+    /// The folder's line of the record `fingerprint` (with its newline).
+    pub fn line(&self, fingerprint: &str) -> Result<Option<Vec<u8>>, RunnerError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Some(at) = self.lines.get(fingerprint) else {
+            return Ok(None);
+        };
+        let io = |source| RunnerError::Io {
+            action: "reading",
+            path: at.file.clone(),
+            source,
+        };
+        let mut f = std::fs::File::open(&at.file).map_err(io)?;
+        f.seek(SeekFrom::Start(at.offset)).map_err(io)?;
+        let mut buf = vec![0; at.len];
+        f.read_exact(&mut buf).map_err(io)?;
+        Ok(Some(buf))
+    }
+
+    /// The record `fingerprint`, `None` if there is none.
+    pub fn read(&self, fingerprint: &str) -> Result<Option<RunRecord>, RunnerError> {
+        let Some(line) = self.line(fingerprint)? else {
+            return Ok(None);
+        };
+        let record: RunRecord = serde_json::from_slice(&line).map_err(|e| {
+            RunnerError::input(format!("record {fingerprint}: not a sigprop record: {e}"))
+        })?;
+        if record.fingerprint != fingerprint {
+            return Err(RunnerError::Internal(format!(
+                "record {fingerprint} read back as {}",
+                record.fingerprint
+            )));
+        }
+        Ok(Some(record))
+    }
+}
+
+/// Remove every segment of `dir`'s store (a plain run replaces what the folder held).
+pub fn remove_segments(dir: &Path) -> Result<(), RunnerError> {
+    let Ok(entries) = std::fs::read_dir(dir.join(RUNS_DIR)) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("seg-") && name.ends_with(".jsonl") {
+            std::fs::remove_file(e.path()).map_err(|source| RunnerError::Io {
+                action: "removing",
+                path: e.path(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Parse the JSON file `path` as `what`; `None` where there is no file (or no folder).
@@ -226,28 +503,6 @@ fn read_json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|e| RunnerError::input(format!("{}: not a sigprop {what}: {e}", path.display())))
-}
-
-/// Read the record `fingerprint` from `dir`, `None` if there is none.
-pub fn read_record(dir: &Path, fingerprint: &str) -> Result<Option<RunRecord>, RunnerError> {
-    let path = record_path(dir, fingerprint);
-    let Some(record) = read_json::<RunRecord>(&path, "record")? else {
-        return Ok(None);
-    };
-    if record.store != STORE_VERSION || record.fingerprint != fingerprint {
-        return Err(RunnerError::input(format!(
-            "{}: a record of store version {} for {}, expected version {STORE_VERSION} for {fingerprint}",
-            path.display(),
-            record.store,
-            record.fingerprint
-        )));
-    }
-    Ok(Some(record))
-}
-
-/// Whether `dir` holds the record `fingerprint`.
-pub fn has_record(dir: &Path, fingerprint: &str) -> bool {
-    record_path(dir, fingerprint).is_file()
 }
 
 /// Remove temporary files an interrupted writer left in `dir` and its store.
@@ -507,23 +762,6 @@ impl Shard {
     }
 }
 
-/// Each of `keys` that has a record in one of `dirs` (the first that has it).
-pub fn locate(keys: &[RunKey], dirs: &[PathBuf]) -> BTreeMap<String, PathBuf> {
-    keys.iter()
-        .filter_map(|k| {
-            dirs.iter()
-                .find(|d| has_record(d, &k.fingerprint))
-                .map(|d| (k.fingerprint.clone(), d.clone()))
-        })
-        .collect()
-}
-
-/// Whether `dir` holds a whole, readable record `fingerprint` (what `--resume` keeps; a
-/// record a crash left empty or cut is run again).
-pub fn has_readable_record(dir: &Path, fingerprint: &str) -> bool {
-    matches!(read_record(dir, fingerprint), Ok(Some(_)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,5 +822,66 @@ mod tests {
                 .count();
             assert_eq!(owners, 1);
         }
+    }
+
+    fn record(fingerprint: &str, range: f64) -> RunRecord {
+        RunRecord {
+            store: STORE_VERSION,
+            fingerprint: fingerprint.into(),
+            seed: 3,
+            device: "cpu".into(),
+            init_s: 0.1,
+            forward_backward_s: 0.2,
+            stats_s: 0.3,
+            lsuv_total: None,
+            critical_sigma_w: None,
+            layers: "a,b\n1,NaN\n".into(),
+            histograms: vec![StoredHistogram {
+                site: "layer".into(),
+                layer: 1,
+                tensor: "preact".into(),
+                range,
+                counts: vec![1, 0, 5],
+            }],
+        }
+    }
+
+    #[test]
+    fn segments_keep_whole_lines_and_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(RUNS_DIR)).unwrap();
+        // A range whose shortest decimal form needs all 17 digits.
+        let range = 0.1f64 + 0.2;
+        let seg = Segment::new(dir.path());
+        seg.append(&record("aa", range)).unwrap();
+        seg.append(&record("bb", 1.0)).unwrap();
+        // What a crash can leave: a cut line, a zeroed one, a record of another version.
+        let runs = dir.path().join(RUNS_DIR);
+        let whole = serde_json::to_string(&record("cc", 1.0)).unwrap();
+        std::fs::write(runs.join("seg-cut.jsonl"), &whole[..whole.len() / 2]).unwrap();
+        std::fs::write(runs.join("seg-zero.jsonl"), [0u8; 40]).unwrap();
+        let recs = Records::scan(&[dir.path().to_path_buf()]).unwrap();
+        assert!(recs.contains("aa") && recs.contains("bb") && !recs.contains("cc"));
+        let back = recs.read("aa").unwrap().unwrap();
+        assert_eq!(back.histograms[0].range.to_bits(), range.to_bits());
+        let rows = back.hist_rows(4, "x");
+        let edges = histogram_edges(range, 3);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            (rows[2].lo, rows[2].hi, rows[2].count),
+            (edges[2], edges[3], 5)
+        );
+        assert_eq!((rows[0].config, rows[0].label.as_str()), (4, "x"));
+        assert_eq!(back.layers, "a,b\n1,NaN\n");
+        assert!(recs.read("cc").unwrap().is_none());
+        let old = whole.replacen(&format!("\"store\":{STORE_VERSION}"), "\"store\":1", 1);
+        std::fs::write(runs.join("seg-old.jsonl"), format!("{old}\n")).unwrap();
+        let e = Records::scan(&[dir.path().to_path_buf()]).unwrap_err();
+        assert!(
+            e.is_user_error() && e.to_string().contains("store version 1"),
+            "{e}"
+        );
+        remove_segments(dir.path()).unwrap();
+        assert!(std::fs::read_dir(&runs).unwrap().next().is_none());
     }
 }

@@ -52,6 +52,7 @@ fn bench(title: &str, net: &ResolvedNet, batch: usize, flops: f64, torch_case: &
         batch,
         hist_layers: vec![],
         hist_bins: 0,
+        jacobian: None,
     };
     let _ = probe(net, &params, 0, &opts, &device).unwrap();
     let runs: Vec<(f64, f64, f64)> = (0..7)

@@ -18,6 +18,7 @@ pub mod backend;
 pub mod config;
 pub mod error;
 mod forward;
+pub mod jacobian;
 pub mod lsuv;
 pub mod params;
 pub mod probe;
@@ -35,6 +36,7 @@ pub use config::{
 };
 pub use error::NetError;
 pub use forward::NORM_EPS;
+pub use jacobian::{JacobianOptions, Spectrum};
 pub use params::{ParamTensor, Params, build_params};
 pub use probe::{
     LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, forward_plain, histogram_edges, probe,

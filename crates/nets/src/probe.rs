@@ -31,6 +31,9 @@ pub struct ProbeOptions {
     pub hist_layers: Vec<usize>,
     /// Bins of each histogram.
     pub hist_bins: usize,
+    /// Singular values of the input-output Jacobian (and of partial ones), if asked.
+    #[serde(default)]
+    pub jacobian: Option<crate::jacobian::JacobianOptions>,
 }
 
 /// A fixed-bin histogram of one tensor at one layer.
@@ -69,6 +72,8 @@ pub struct ProbeResult {
     pub stats: Vec<LayerStats>,
     /// Histograms of the chosen layers.
     pub histograms: Vec<LayerHistogram>,
+    /// Jacobian spectra (with [`ProbeOptions::jacobian`]).
+    pub spectra: Vec<crate::jacobian::Spectrum>,
     /// Timings.
     pub times: PhaseTimes,
 }
@@ -387,10 +392,39 @@ pub fn probe(
         })
         .collect();
     let histograms = histograms(&rec.sites, &grads, opts)?;
+    let spectra = match &opts.jacobian {
+        Some(j) => {
+            j.check(net, opts.batch)?;
+            let chain = declared
+                .layout
+                .jacobian_chain()
+                .ok_or_else(|| NetError::Readback {
+                    what: "the Jacobian's chain",
+                    why: "the architecture has none".into(),
+                })?;
+            // Each linear map's site: the one its weight's gradient is read at.
+            let z: Vec<Tensor<2>> = chain
+                .iter()
+                .map(|ids| {
+                    rec.sites
+                        .iter()
+                        .find(|s| matches!(&s.weight, Some(WeightGrad::Leaf(id)) if *id == ids.weight))
+                        .map(|s| s.z.clone().inner())
+                        .ok_or_else(|| NetError::Readback {
+                            what: "a Jacobian layer's pre-activations",
+                            why: "no site records them".into(),
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+            crate::jacobian::spectra(net, &chain, &z, &p, j, device)?
+        }
+        None => Vec::new(),
+    };
     let stats_s = t2.elapsed().as_secs_f64();
     Ok(ProbeResult {
         stats,
         histograms,
+        spectra,
         times: PhaseTimes {
             init_s,
             forward_backward_s,

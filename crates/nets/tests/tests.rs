@@ -14,6 +14,7 @@ fn opts(batch: usize) -> ProbeOptions {
         batch,
         hist_layers: vec![],
         hist_bins: 0,
+        jacobian: None,
     }
 }
 
@@ -805,4 +806,296 @@ fn every_normalization_and_residual_variant_agrees_across_backends() {
             }
         }
     }
+}
+
+/// The probe's Jacobian spectrum of `cfg` at `samples` inputs and `layers`.
+fn spectra(
+    cfg: &NetConfig,
+    batch: usize,
+    seed: u64,
+    samples: usize,
+    layers: Vec<usize>,
+) -> Vec<sigprop_nets::Spectrum> {
+    spectra_on(cfg, batch, seed, samples, layers, &Device::flex())
+}
+
+fn spectra_on(
+    cfg: &NetConfig,
+    batch: usize,
+    seed: u64,
+    samples: usize,
+    layers: Vec<usize>,
+    dev: &Device,
+) -> Vec<sigprop_nets::Spectrum> {
+    let net = cfg.resolve().unwrap();
+    let params = build_params(&net, seed, None).unwrap();
+    let mut o = opts(batch);
+    o.jacobian = Some(sigprop_nets::JacobianOptions { samples, layers });
+    probe(&net, &params, seed, &o, dev).unwrap().spectra
+}
+
+/// The spectrum on ndarray and wgpu equals flex's within 1e-4 (relative to each value), for
+/// every singular value above 1e-3 of the largest.
+#[test]
+fn jacobian_spectra_agree_across_backends() {
+    let mut cfg = mlp(6, 64, "tanh", "xavier-normal:gain=1.2");
+    cfg.bias_init = "normal:std=0.1".into();
+    let reference = spectra(&cfg, 8, 2, 4, vec![3, 6]);
+    let mut kinds = vec![BackendKind::Ndarray];
+    if !std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1") {
+        kinds.push(BackendKind::Wgpu);
+    }
+    for kind in kinds {
+        let got = spectra_on(&cfg, 8, 2, 4, vec![3, 6], &device(kind).unwrap());
+        assert_eq!(got.len(), reference.len());
+        for (a, b) in got.iter().zip(&reference) {
+            assert_eq!((a.sample, a.layer), (b.sample, b.layer));
+            for (x, y) in a.values.iter().zip(&b.values) {
+                if *y > 1e-3 * b.values[0] {
+                    assert!(rel(*x, *y) < 1e-4, "{kind:?} layer {}: {x} vs {y}", a.layer);
+                }
+            }
+        }
+    }
+}
+
+/// Singular values of a row-major f64 matrix, by the one-sided Jacobi method (the
+/// independent check of the probe's faer decomposition of its backend product).
+fn jacobi_singular_values(mut a: Vec<f64>, rows: usize, cols: usize) -> Vec<f64> {
+    for _ in 0..60 {
+        let mut off = 0.0f64;
+        for p in 0..cols {
+            for q in p + 1..cols {
+                let (mut alpha, mut beta, mut gamma) = (0.0, 0.0, 0.0);
+                for i in 0..rows {
+                    let (x, y) = (a[i * cols + p], a[i * cols + q]);
+                    alpha += x * x;
+                    beta += y * y;
+                    gamma += x * y;
+                }
+                off = off.max(gamma.abs() / (alpha * beta).sqrt().max(1e-300));
+                if gamma.abs() < 1e-300 {
+                    continue;
+                }
+                let zeta = (beta - alpha) / (2.0 * gamma);
+                let t = zeta.signum() / (zeta.abs() + (1.0 + zeta * zeta).sqrt());
+                let c = 1.0 / (1.0 + t * t).sqrt();
+                let s = c * t;
+                for i in 0..rows {
+                    let (x, y) = (a[i * cols + p], a[i * cols + q]);
+                    a[i * cols + p] = c * x - s * y;
+                    a[i * cols + q] = s * x + c * y;
+                }
+            }
+        }
+        if off < 1e-15 {
+            break;
+        }
+    }
+    let mut sv: Vec<f64> = (0..cols)
+        .map(|j| {
+            (0..rows)
+                .map(|i| a[i * cols + j].powi(2))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .collect();
+    sv.sort_by(|x, y| y.total_cmp(x));
+    sv.truncate(rows.min(cols));
+    sv
+}
+
+/// The Jacobian of a tiny tanh MLP with biases, built on the host in f64 from its own
+/// forward pass (J = W^1 D^1 W^2 D^2 ...), has the probe's singular values at every layer.
+#[test]
+fn jacobian_spectrum_equals_the_host_product_of_w_and_phi_prime() {
+    let (depth, width, batch, seed) = (3, 6, 5, 11);
+    let mut cfg = mlp(depth, width, "tanh", "xavier-normal:gain=1.5");
+    cfg.bias_init = "normal:std=0.3".into();
+    let net = cfg.resolve().unwrap();
+    let params = build_params(&net, seed, None).unwrap();
+    let got = spectra(&cfg, batch, seed, 3, vec![1, 2, 3]);
+    assert_eq!(got.len(), 3 * 3);
+    let x = sigprop_nets::probe::normal_input(seed, "input", [batch, width]).unwrap();
+    let get = |name: String| -> Vec<f64> {
+        params
+            .get(&name)
+            .unwrap()
+            .data
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect()
+    };
+    for sample in 0..3 {
+        let mut h: Vec<f64> = x[sample * width..(sample + 1) * width]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        let mut j = vec![0.0; width * width];
+        for i in 0..width {
+            j[i * width + i] = 1.0;
+        }
+        for l in 1..=depth {
+            let (w, b) = (
+                get(format!("layers.{l}.weight")),
+                get(format!("layers.{l}.bias")),
+            );
+            let z: Vec<f64> = (0..width)
+                .map(|o| b[o] + (0..width).map(|i| h[i] * w[i * width + o]).sum::<f64>())
+                .collect();
+            let d: Vec<f64> = z.iter().map(|&v| 1.0 - v.tanh().powi(2)).collect();
+            j = (0..width * width)
+                .map(|rc| {
+                    let (r, c) = (rc / width, rc % width);
+                    (0..width)
+                        .map(|m| j[r * width + m] * w[m * width + c])
+                        .sum::<f64>()
+                        * d[c]
+                })
+                .collect();
+            h = z.iter().map(|v| v.tanh()).collect();
+            let want = jacobi_singular_values(j.clone(), width, width);
+            let s = got
+                .iter()
+                .find(|s| s.sample == sample && s.layer == l)
+                .unwrap();
+            for (a, b) in s.values.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * want[0],
+                    "sample {sample} layer {l}: {:?} vs {want:?}",
+                    s.values
+                );
+            }
+        }
+    }
+}
+
+/// Mean and standard error over seeds of (m1, var) of the eigenvalues of J J^T at the last
+/// layer, each seed averaging its samples.
+fn jacobian_moments(cfg: &NetConfig, seeds: u64, samples: usize) -> [(f64, f64); 2] {
+    let per: Vec<[f64; 2]> = (0..seeds)
+        .map(|seed| {
+            let sp = spectra(cfg, samples, seed, samples, vec![]);
+            let mut acc = [0.0; 2];
+            for s in &sp {
+                let lam: Vec<f64> = s.values.iter().map(|v| v * v).collect();
+                let m1 = lam.iter().sum::<f64>() / lam.len() as f64;
+                let var = lam.iter().map(|l| (l - m1).powi(2)).sum::<f64>() / lam.len() as f64;
+                acc[0] += m1 / sp.len() as f64;
+                acc[1] += var / sp.len() as f64;
+            }
+            acc
+        })
+        .collect();
+    let n = per.len() as f64;
+    [0, 1].map(|i| {
+        let mean = per.iter().map(|p| p[i]).sum::<f64>() / n;
+        let sd = (per.iter().map(|p| (p[i] - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        (mean, sd / n.sqrt())
+    })
+}
+
+/// Pennington et al. 2017 at width 256, depth 8, 8 samples x 40 seeds: linear Gaussian
+/// (m1 = 1, var = L), ReLU with He Gaussian weights (var = 2L) and with orthogonal weights
+/// of gain sqrt(2) (var = L), against the theory crate. Each seed's estimate is a mean over 8
+/// inputs; the tolerance is the (5% on m1, 15% on var) and the seeds' standard
+/// error must be well inside it (so that passing is not luck). Orthogonal linear: every
+/// singular value is 1 to 1e-4.
+#[test]
+fn jacobian_moments_follow_free_probability_at_depth_8() {
+    use sigprop_theory::{WeightSpectrum, predict_jacobian};
+    let (depth, width) = (8, 256);
+    // ReLU's m1 tolerance is 10%: which units an input switches off makes its m1 vary
+    // log-normally, with 4-5x the seed spread of the linear network's.
+    for (act, init, w2, spectrum, m1_tol) in [
+        (
+            "linear",
+            "normal:std=0.0625",
+            1.0,
+            WeightSpectrum::Iid,
+            0.05,
+        ),
+        ("relu", "he-normal", 2.0, WeightSpectrum::Iid, 0.10),
+        (
+            "relu",
+            "orthogonal:gain=1.4142135623730951",
+            2.0,
+            WeightSpectrum::Orthogonal,
+            0.10,
+        ),
+    ] {
+        let act_of: Activation = act.parse().unwrap();
+        let theory = predict_jacobian(act_of, &[w2; 8], 0.0, 1.0, spectrum).unwrap();
+        let (m1_t, var_t) = (theory[depth - 1].m1, theory[depth - 1].var);
+        let mut cfg = mlp(depth, width, act, init);
+        cfg.bias_init = "zeros".into();
+        let [(m1, m1_se), (var, var_se)] = jacobian_moments(&cfg, 40, 8);
+        eprintln!(
+            "{act} {init}: m1 {m1:.4} +- {m1_se:.4} (theory {m1_t}), var {var:.3} +- {var_se:.3} (theory {var_t})"
+        );
+        assert!(
+            rel(m1, m1_t) < m1_tol && m1_se < 0.3 * m1_tol * m1_t,
+            "{act} {init}: m1 {m1} +- {m1_se}"
+        );
+        assert!(
+            rel(var, var_t) < 0.15 && var_se < 0.05 * var_t,
+            "{act} {init}: var {var} +- {var_se} vs {var_t}"
+        );
+    }
+    let mut cfg = mlp(depth, width, "linear", "orthogonal");
+    cfg.bias_init = "zeros".into();
+    for s in spectra(&cfg, 4, 0, 4, vec![1, 4, 8]) {
+        assert!(
+            s.values.iter().all(|v| (v - 1.0).abs() < 1e-4),
+            "layer {}: {:?}",
+            s.layer,
+            &s.values[..4]
+        );
+    }
+}
+
+/// What a Jacobian cannot be taken of is refused, naming the flag.
+#[test]
+fn jacobian_refuses_other_architectures_and_bad_sizes() {
+    use sigprop_nets::JacobianOptions;
+    let ok = JacobianOptions {
+        samples: 2,
+        layers: vec![],
+    };
+    let res = NetConfig::new(Arch::Resmlp, 4, 8, "relu", "he-normal")
+        .resolve()
+        .unwrap();
+    let e = ok.check(&res, 4).unwrap_err().to_string();
+    assert!(e.contains("jacobian") && e.contains("mlp"), "{e}");
+    let net = mlp(4, 8, "relu", "he-normal").resolve().unwrap();
+    ok.check(&net, 4).unwrap();
+    let zero = JacobianOptions {
+        samples: 0,
+        layers: vec![],
+    };
+    assert!(
+        zero.check(&net, 4)
+            .unwrap_err()
+            .to_string()
+            .contains("jacobian-samples")
+    );
+    let deep = JacobianOptions {
+        samples: 1,
+        layers: vec![5],
+    };
+    assert!(
+        deep.check(&net, 4)
+            .unwrap_err()
+            .to_string()
+            .contains("1..=4")
+    );
+    let wide = mlp(2, 1 << 16, "relu", "he-normal").resolve().unwrap();
+    let e = JacobianOptions {
+        samples: 8,
+        layers: vec![],
+    }
+    .check(&wide, 8)
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("4 GiB"), "{e}");
 }

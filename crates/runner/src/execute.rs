@@ -162,6 +162,7 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
             Vec::new()
         },
         hist_bins: HIST_BINS,
+        jacobian: None,
     };
     let m = measure(&prep.net, key.seed, prep.critical, &opts, &dev)?;
     let lsuv_total = (!m.lsuv.is_empty()).then(|| m.lsuv.iter().map(|l| l.0).sum());

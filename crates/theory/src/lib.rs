@@ -35,7 +35,7 @@ pub use meanfield::{CRITICAL_TOL, MeanField, Phase};
 pub use moments::{expect_pair, expect_preact};
 pub use phase::{PhaseGrid, phase_grid};
 pub use predict::{
-    LayerPrediction, SampleNorm, SitePrediction, predict_mlp, predict_normalized_mlp,
-    predict_resmlp,
+    JacobianPrediction, LayerPrediction, SampleNorm, SitePrediction, WeightSpectrum,
+    predict_jacobian, predict_mlp, predict_normalized_mlp, predict_resmlp,
 };
 pub use quadrature::{PANEL, RANGE, expect_with_magnitude, gauss_expect, gauss_expect_2d};

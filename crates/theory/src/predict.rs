@@ -486,3 +486,84 @@ mod tests {
         assert_eq!(e.to_string(), "batch = 0; it must be at least 1");
     }
 }
+
+/// How a layer's weight matrix spreads the singular values of the Jacobian, in the large-width
+/// limit: `s_1`, the first free cumulant of `W^T W`'s S-transform (Pennington, Schoenholz &
+/// Ganguli 2017).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightSpectrum {
+    /// Independent entries (Gaussian, uniform, sparse): `W^T W` follows Marchenko-Pastur,
+    /// `s_1 = -1`.
+    Iid,
+    /// Scaled Haar orthogonal: every singular value of `W` equal, `s_1 = 0`.
+    Orthogonal,
+}
+
+/// The mean-field moments of the eigenvalues of `J J^T` for the partial Jacobian
+/// `J = dh^l / dh^0` of an MLP, at each layer `l`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JacobianPrediction {
+    /// Layer `l`, 1-based.
+    pub layer: usize,
+    /// Mean eigenvalue of `J J^T` (mean squared singular value): `prod_k sigma_w2[k] mu_1(q^k)`,
+    /// `chi_1^l` at a fixed point.
+    pub m1: f64,
+    /// Variance of those eigenvalues:
+    /// `m1^2 sum_k (mu_2(q^k) / mu_1(q^k)^2 - 1 - s_1)`.
+    pub var: f64,
+}
+
+/// [`JacobianPrediction`]s for layers `1..=sigma_w2.len()` of an MLP of equal widths
+/// (`sigma_w2[l-1]` is layer `l`'s `Var(W) N`), with `mu_k(q) = E[phi'(sqrt(q) z)^(2k)]` taken
+/// at the length map's `q^l` from inputs of second moment `input_second_moment`.
+///
+/// `J J^T` is a product of the free pieces `W^k (W^k)^T` and `(D^k)^2`; under free
+/// multiplication means multiply and the normalized variance `m_2 / m_1^2 - 1` adds, which
+/// is `-s_1` for the weights (1 for Marchenko-Pastur, 0 for orthogonal) and
+/// `mu_2 / mu_1^2 - 1` for the activation's derivatives: at criticality (`m1 = 1`) this is
+/// Pennington et al. 2017's `sigma^2 = L (mu_2 / mu_1^2 - 1 - s_1)`, and it holds off
+/// criticality too. Finite width adds corrections of order `l / N`.
+///
+/// ```
+/// use sigprop_init::Activation;
+/// use sigprop_theory::{WeightSpectrum, predict_jacobian};
+/// // He-initialized ReLU: mu_1 = mu_2 = 1/2, so m1 = 1 and the variance grows by 2 a layer
+/// // with Gaussian weights, by 1 with orthogonal ones.
+/// let g = predict_jacobian(Activation::Relu, &[2.0; 8], 0.0, 1.0, WeightSpectrum::Iid).unwrap();
+/// assert!((g[7].m1 - 1.0).abs() < 1e-12 && (g[7].var - 16.0).abs() < 1e-9);
+/// let o = predict_jacobian(Activation::Relu, &[2.0; 8], 0.0, 1.0, WeightSpectrum::Orthogonal).unwrap();
+/// assert!((o[7].var - 8.0).abs() < 1e-9);
+/// ```
+pub fn predict_jacobian(
+    act: Activation,
+    sigma_w2: &[f64],
+    sigma_b2: f64,
+    input_second_moment: f64,
+    weights: WeightSpectrum,
+) -> Result<Vec<JacobianPrediction>, TheoryError> {
+    let widths = vec![1; sigma_w2.len() + 1];
+    validate(sigma_w2, sigma_b2, &widths, 1, input_second_moment, 1.0)?;
+    let s1 = match weights {
+        WeightSpectrum::Iid => -1.0,
+        WeightSpectrum::Orthogonal => 0.0,
+    };
+    let mut q = sigma_w2[0] * input_second_moment + sigma_b2;
+    let (mut m1, mut spread) = (1.0f64, 0.0f64);
+    let mut out = Vec::with_capacity(sigma_w2.len());
+    for (l, &w2) in sigma_w2.iter().enumerate() {
+        let mu1 = expect_preact(act, q, |u| act.dphi(u).powi(2));
+        let mu2 = expect_preact(act, q, |u| act.dphi(u).powi(4));
+        m1 *= w2 * mu1;
+        spread += mu2 / (mu1 * mu1) - 1.0 - s1;
+        out.push(JacobianPrediction {
+            layer: l + 1,
+            m1,
+            var: m1 * m1 * spread,
+        });
+        if l + 1 < sigma_w2.len() {
+            let m2 = expect_preact(act, q, |u| act.phi(u).powi(2));
+            q = sigma_w2[l + 1] * m2 + sigma_b2;
+        }
+    }
+    Ok(out)
+}

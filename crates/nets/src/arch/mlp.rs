@@ -118,6 +118,14 @@ impl Architecture for Mlp {
         Some(layers.iter().map(|&ids| LsuvLayer::Linear(ids)).collect())
     }
 
+    fn exact_jacobian(&self) -> bool {
+        self.norm == Norm::None
+    }
+
+    fn jacobian_chain(&self, layers: &Self::Layout) -> Option<Vec<LinearIds>> {
+        self.exact_jacobian().then(|| layers.clone())
+    }
+
     fn describe(&self) -> &'static str {
         "fully connected; a layer is one linear map and its activation"
     }

@@ -334,6 +334,18 @@ pub(crate) trait Architecture:
     /// The layers LSUV rescales, in order; `None` where LSUV is not defined.
     fn lsuv_layers(&self, layout: &Self::Layout) -> Option<Vec<LsuvLayer>>;
 
+    /// Whether the network is a chain of linear maps and pointwise activations, whose
+    /// input-output Jacobian `W^1 D^1 ... W^L D^L` the probe builds exactly.
+    fn exact_jacobian(&self) -> bool {
+        false
+    }
+
+    /// That chain's linear maps, in order (`Some` exactly where [`Self::exact_jacobian`]).
+    fn jacobian_chain(&self, layout: &Self::Layout) -> Option<Vec<LinearIds>> {
+        let _ = layout;
+        None
+    }
+
     /// One line for `sigprop list archs`.
     fn describe(&self) -> &'static str;
 
@@ -511,6 +523,13 @@ macro_rules! architectures {
                 }
             }
 
+            /// See [`Architecture::exact_jacobian`].
+            pub fn exact_jacobian(&self) -> bool {
+                match self {
+                    $(ArchConfig::$variant(a) => a.exact_jacobian(),)*
+                }
+            }
+
             /// Which mean-field prediction describes `cfg`, if any.
             pub fn theory(&self, cfg: &NetConfig) -> TheoryKind {
                 match self {
@@ -572,6 +591,13 @@ macro_rules! architectures {
             pub(crate) fn lsuv_layers(&self) -> Option<Vec<LsuvLayer>> {
                 match self {
                     $(NetLayout::$variant(a, l) => a.lsuv_layers(l),)*
+                }
+            }
+
+            /// See [`Architecture::jacobian_chain`].
+            pub(crate) fn jacobian_chain(&self) -> Option<Vec<LinearIds>> {
+                match self {
+                    $(NetLayout::$variant(a, l) => a.jacobian_chain(l),)*
                 }
             }
         }

@@ -8,7 +8,10 @@ alone and with the statistics sigprop computes at every site (moments of z, h an
 gradients, per-unit batch variance, weight and weight-gradient variances, dead/saturated
 fractions, non-finite counts, token cosine and effective rank per sequence, attention
 entropy, gradient variance per weight role). 2 threads, median of 7 after a warm-up: the
-reference for crates/nets/benches/probe.rs. Initializer timings:
+reference for crates/nets/benches/probe.rs. `jacobian`: the input-output Jacobian of a tanh
+MLP (depth 50, width 1024, Xavier-normal, 8 inputs) built as sigprop builds it (the f32
+product W^1 D^1 ... W^L D^L for the 8 inputs at once) and its singular values in f64, by
+torch.linalg.svdvals and by numpy.linalg.svd. Initializer timings:
 scripts/bench_init_torch.py. Not part of CI.
 """
 import math
@@ -173,6 +176,32 @@ def transformer():
     print(f"  PyTorch {torch.__version__} forward+backward: {fb:.3f} s; with the same statistics: {total:.3f} s (2 threads)")
 
 
+def jacobian():
+    import numpy as np
+
+    depth, width, samples = 50, 1024, 8
+    ws = [torch.nn.init.xavier_normal_(torch.empty(width, width)) for _ in range(depth)]
+    x = torch.randn(samples, width)
+
+    def product():
+        h, p = x, None
+        for w in ws:
+            z = h @ w
+            d = 1.0 - torch.tanh(z) ** 2
+            p = w.unsqueeze(0) * d.unsqueeze(1) if p is None else (p @ w) * d.unsqueeze(1)
+            h = torch.tanh(z)
+        return p
+
+    with torch.no_grad():
+        t_prod = timed(product)
+        j = product().double()
+        t_torch = timed(lambda: torch.linalg.svdvals(j))
+        jn = j.numpy()
+        t_np = timed(lambda: [np.linalg.svd(m, compute_uv=False) for m in jn])
+    print(f"  PyTorch {torch.__version__}: forward + Jacobian product {t_prod:.2f} s; singular values "
+          f"torch.linalg.svdvals {t_torch:.2f} s, numpy {np.__version__} {t_np:.2f} s (2 threads)")
+
+
 if __name__ == "__main__":
     case = sys.argv[1] if len(sys.argv) > 1 else "probe"
-    {"probe": probe, "transformer": transformer}[case]()
+    {"probe": probe, "transformer": transformer, "jacobian": jacobian}[case]()

@@ -96,6 +96,17 @@ pub struct NetArgs {
     /// Layers that get histograms, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub hist_layers: Option<Vec<usize>>,
+    /// Measure the singular values of the input-output Jacobian (MLP without norm):
+    /// spectrum.csv and the jac_* columns.
+    #[arg(long)]
+    pub jacobian: bool,
+    /// Inputs of the batch whose Jacobians are taken [default: 8] (implies --jacobian).
+    #[arg(long)]
+    pub jacobian_samples: Option<usize>,
+    /// Layers whose partial Jacobian dh^l/dh^0 is taken, comma-separated [default: the
+    /// last] (implies --jacobian).
+    #[arg(long, value_delimiter = ',')]
+    pub jacobian_layers: Option<Vec<usize>>,
     /// Refuse configurations whose probed pass is estimated to need more memory than this
     /// (e.g. 8G, 512M) [default: 80% of the machine's memory].
     #[arg(long)]

@@ -72,6 +72,9 @@ fn settings(net: &NetArgs) -> Result<Settings, RunnerError> {
         seeds: net.seeds,
         seed: net.seed,
         hist_layers: net.hist_layers.clone(),
+        jacobian: net.jacobian.then_some(true),
+        jacobian_samples: net.jacobian_samples,
+        jacobian_layers: net.jacobian_layers.clone(),
         max_memory: net.max_memory.clone(),
         arch_settings,
         ..Settings::default()

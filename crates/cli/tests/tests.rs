@@ -1572,3 +1572,106 @@ fn shards_resume_and_merge_refuse_bad_input_and_overwrite_nothing() {
         "a refused command changed the folder"
     );
 }
+
+/// Seed means of a Jacobian statistic of configuration `label` by layer, with the theory.
+fn jac_by_layer(out: &Path, label: &str, stat: &str) -> Vec<(usize, f64, Option<f64>)> {
+    let a = out.join("aggregate.csv");
+    records(&a)
+        .into_iter()
+        .filter(|r| &r[col(&a, "label")] == label && &r[col(&a, "stat")] == stat)
+        .map(|r| {
+            (
+                r[col(&a, "layer")].parse().unwrap(),
+                r[col(&a, "mean")].parse().unwrap(),
+                r[col(&a, "theory")].parse().ok(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn pennington2017_orthogonal_tanh_near_zero_q_keeps_the_spectrum_tight() {
+    let (_dir, out) = run_suite("pennington2017");
+    // Every singular value: 8 configurations x 3 seeds x 8 inputs x 7 layers x 256.
+    let s = out.join("spectrum.csv");
+    let rows = records(&s);
+    assert_eq!(rows.len(), 8 * 3 * 8 * 7 * 256);
+    // Linear orthogonal: an isometry at every depth.
+    let sv = col(&s, "singular_value");
+    let lab = col(&s, "label");
+    let iso: Vec<f64> = rows
+        .iter()
+        .filter(|r| &r[lab] == "linear / orthogonal")
+        .map(|r| r[sv].parse().unwrap())
+        .collect();
+    assert_eq!(iso.len(), 3 * 8 * 7 * 256);
+    assert!(iso.iter().all(|v| (v - 1.0).abs() < 1e-4));
+    // The measured moments against free probability where finite width allows (l / N
+    // small): linear Gaussian, ReLU Gaussian and orthogonal at layer 8, 15% (3 seeds x 8
+    // inputs; the network crate's test pins them tighter with 40 seeds).
+    for label in [
+        "linear / lecun-normal",
+        "relu / he-normal",
+        "relu / orthogonal:gain=1.4142135623730951",
+    ] {
+        for stat in ["jac_m1", "jac_var"] {
+            let (_, m, t) = jac_by_layer(&out, label, stat)
+                .into_iter()
+                .find(|r| r.0 == 8)
+                .unwrap();
+            let t = t.unwrap();
+            assert!((m / t - 1.0).abs() < 0.15, "{label} {stat}: {m} vs {t}");
+        }
+    }
+    // The spread relative to the mean, jac_var / jac_m1^2, at depth 128: orthogonal tanh near
+    // q* = 0 stays within a few units, Gaussian tanh at the same point and every ReLU net
+    // grow with depth to ten times that and more.
+    let spread = |label: &str, layer: usize| {
+        let at = |stat| {
+            jac_by_layer(&out, label, stat)
+                .into_iter()
+                .find(|r| r.0 == layer)
+                .unwrap()
+                .1
+        };
+        at("jac_var") / at("jac_m1").powi(2)
+    };
+    let iso_tanh = spread("tanh / critical:sigma-b=0.01,distribution=orthogonal", 128);
+    assert!(iso_tanh < 5.0, "orthogonal tanh: {iso_tanh}");
+    for other in [
+        "tanh / critical:sigma-b=0.01",
+        "relu / he-normal",
+        "relu / orthogonal:gain=1.4142135623730951",
+    ] {
+        let s = spread(other, 128);
+        assert!(s > 10.0 * iso_tanh, "{other}: {s} against {iso_tanh}");
+        assert!(s > 4.0 * spread(other, 8), "{other} does not grow: {s}");
+    }
+    // Theory columns for tanh, equal to the measurement at layer 2.
+    let (_, m, t) = jac_by_layer(
+        &out,
+        "tanh / critical:sigma-b=0.01,distribution=orthogonal",
+        "jac_var",
+    )[0];
+    assert!((m / t.unwrap() - 1.0).abs() < 0.05, "{m} vs {t:?}");
+}
+
+#[test]
+fn jacobian_refuses_what_it_cannot_measure() {
+    fails_with(
+        &["run", "--arch", "resmlp", "--jacobian", "--quiet"],
+        "jacobian",
+    );
+    fails_with(
+        &["run", "--norm", "layer", "--jacobian", "--quiet"],
+        "norm none",
+    );
+    fails_with(
+        &["run", "--jacobian-samples", "0", "--quiet"],
+        "jacobian-samples",
+    );
+    fails_with(
+        &["run", "--depth", "4", "--jacobian-layers", "5", "--quiet"],
+        "1..=4",
+    );
+}

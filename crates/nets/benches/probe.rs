@@ -92,7 +92,60 @@ fn bench(title: &str, net: &ResolvedNet, batch: usize, flops: f64, torch_case: &
     }
 }
 
-/// `cargo bench --bench probe [-- mlp|transformer]`: both cases without an argument.
+/// The Jacobian spectrum of a tanh MLP (depth 50, width 1024, 8 inputs): the probed pass
+/// with `--jacobian` against the same pass without, median of 3 after a warm-up.
+fn bench_jacobian() {
+    let (depth, width, samples) = (50usize, 1024usize, 8usize);
+    let net = NetConfig::new(Arch::Mlp, depth, width, "tanh", "xavier-normal")
+        .resolve()
+        .unwrap();
+    let device = Device::flex();
+    let params = build_params(&net, 0, None).unwrap();
+    let time = |jacobian: bool| {
+        let opts = ProbeOptions {
+            batch: samples,
+            hist_layers: vec![],
+            hist_bins: 0,
+            jacobian: jacobian.then(|| sigprop_nets::JacobianOptions {
+                samples,
+                layers: vec![],
+            }),
+        };
+        let _ = probe(&net, &params, 0, &opts, &device).unwrap();
+        median(
+            (0..3)
+                .map(|_| {
+                    let t = Instant::now();
+                    let _ = probe(&net, &params, 0, &opts, &device).unwrap();
+                    t.elapsed().as_secs_f64()
+                })
+                .collect(),
+        )
+    };
+    let (with, without) = (time(true), time(false));
+    // The product: `samples x N x N x N` multiply-adds for each layer after the first.
+    let flops = 2.0 * (samples * width * width * width) as f64 * (depth - 1) as f64;
+    println!(
+        "sigprop flex  Jacobian spectrum, MLP tanh depth {depth} width {width}, {samples} inputs"
+    );
+    println!(
+        "  pass with --jacobian {with:.2} s, without {without:.3} s: the spectrum {:.2} s ({:.0} GFLOP of products, 8 SVDs of 1024 x 1024 in f64)",
+        with - without,
+        flops / 1e9
+    );
+    let torch = Command::new("python3")
+        .arg("scripts/bench_torch.py")
+        .arg("jacobian")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output();
+    match torch {
+        Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
+        _ => println!("  PyTorch: not installed (pip install torch) - skipped"),
+    }
+}
+
+/// `cargo bench --bench probe [-- mlp|transformer|jacobian]`: every case without an
+/// argument.
 fn main() {
     let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let wants = |case: &str| only.as_deref().is_none_or(|o| o == case);
@@ -125,5 +178,8 @@ fn main() {
             "transformer pre-LN gelu xavier-normal depth {depth} width {d} seq-len {t} batch {batch}"
         );
         bench(&title, &net, batch, flops, "transformer");
+    }
+    if wants("jacobian") {
+        bench_jacobian();
     }
 }

@@ -166,6 +166,7 @@ pub const CHART_PREFIXES: &[&str] = &[
     "attn_",
     "hist_",
     "heatmap_",
+    "jac_",
 ];
 
 /// How a line chart's y axis is drawn.
@@ -254,6 +255,17 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
             ("wgrad_k", "Var(dL/dW_k), key projection", "Var(dL/dW_k)"),
             ("wgrad_v", "Var(dL/dW_v), value projection", "Var(dL/dW_v)"),
             ("wgrad_o", "Var(dL/dW_o), output projection", "Var(dL/dW_o)"),
+            // Jacobian spectra (`--jacobian`), at the measured layers.
+            (
+                "jac_m1",
+                "Jacobian dh^l/dh^0: mean squared singular value",
+                "jac_m1",
+            ),
+            (
+                "jac_var",
+                "Jacobian dh^l/dh^0: variance of the squared singular values",
+                "jac_var",
+            ),
         ];
         let fractions = [
             ("dead_frac", "Dead units (h = 0)", "fraction"),

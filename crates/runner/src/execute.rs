@@ -24,9 +24,10 @@ use crate::aggregate::{aggregate, key_of};
 use crate::error::RunnerError;
 use crate::experiment::Experiment;
 use crate::output::{keyed_csv, plain_csv, write_atomic};
-use crate::overlay::{chi1, critical_for, predictions};
+use crate::overlay::{chi1, critical_for, jacobian_theory, predictions};
 use crate::rows::{
-    AggRow, ConfigKey, HistRow, LayerRow, RunCols, SppCols, SummaryRow, TheoryCols, TokenCols,
+    AggRow, ConfigKey, HistRow, JacobianCols, LayerRow, RunCols, SpectrumRow, SppCols, SummaryRow,
+    TheoryCols, TokenCols,
 };
 use crate::settings::RunSpec;
 use crate::store::{
@@ -53,6 +54,8 @@ pub struct Outcome {
     pub summary: SummaryRow,
     /// Seed 0's histograms.
     pub hists: Vec<HistRow>,
+    /// Every measured singular value (with `--jacobian`), seeds in order.
+    pub spectra: Vec<SpectrumRow>,
     /// Per-seed phase times.
     pub times: Vec<(u64, PhaseTimes)>,
     /// Device description.
@@ -132,6 +135,8 @@ struct Prepared {
     net: ResolvedNet,
     critical: Option<f64>,
     theory: HashMap<(String, usize), TheoryCols>,
+    /// `(m1, var)` of the Jacobian per layer, where the theory applies and it is measured.
+    jacobian: Option<Vec<(f64, f64)>>,
 }
 
 fn prepare(
@@ -144,10 +149,15 @@ fn prepare(
         .into_iter()
         .map(|t| ((t.site, t.layer), t.cols))
         .collect();
+    let jacobian = match spec.jacobian {
+        Some(_) => jacobian_theory(&net, critical)?,
+        None => None,
+    };
     Ok(Prepared {
         net,
         critical,
         theory,
+        jacobian,
     })
 }
 
@@ -162,7 +172,7 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
             Vec::new()
         },
         hist_bins: HIST_BINS,
-        jacobian: None,
+        jacobian: spec.jacobian.clone(),
     };
     let m = measure(&prep.net, key.seed, prep.critical, &opts, &dev)?;
     let lsuv_total = (!m.lsuv.is_empty()).then(|| m.lsuv.iter().map(|l| l.0).sum());
@@ -176,16 +186,36 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
         .collect();
     let times = m.result.times;
     let mut layers = Vec::new();
+    let primary = prep.net.config.arch.primary_site();
     for s in m.result.stats {
         let spp = match branches.get(&s.layer) {
             Some(b) if s.site == "out" => SppCols::of(&s, b),
             _ => SppCols::default(),
         };
-        let theory = prep
+        let mut theory = prep
             .theory
             .get(&(s.site.clone(), s.layer))
             .cloned()
             .unwrap_or_default();
+        let here: Vec<&sigprop_nets::Spectrum> = if s.site == primary {
+            m.result
+                .spectra
+                .iter()
+                .filter(|sp| sp.layer == s.layer)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if !here.is_empty()
+            && let Some(&(m1, var)) = prep
+                .jacobian
+                .as_ref()
+                .and_then(|j| j.get(s.layer.wrapping_sub(1)))
+        {
+            theory.theory_jac_m1 = Some(m1);
+            theory.theory_jac_var = Some(var);
+        }
+        let jacobian = JacobianCols::of(&here);
         let run = RunCols {
             run_id: format!("c{}-s{}", spec.index, key.seed),
             seed: key.seed,
@@ -195,9 +225,27 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
             tokens: TokenCols::of(&s),
             stats: s,
             spp,
+            jacobian,
             theory,
         });
     }
+    let spectra: Vec<SpectrumRow> = m
+        .result
+        .spectra
+        .iter()
+        .flat_map(|sp| {
+            sp.values
+                .iter()
+                .enumerate()
+                .map(move |(index, &singular_value)| SpectrumRow {
+                    seed: key.seed,
+                    sample: sp.sample,
+                    layer: sp.layer,
+                    index,
+                    singular_value,
+                })
+        })
+        .collect();
     Ok(RunRecord {
         store: STORE_VERSION,
         fingerprint: key.fingerprint.clone(),
@@ -215,6 +263,11 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
             .iter()
             .map(StoredHistogram::of)
             .collect(),
+        spectra: if spectra.is_empty() {
+            String::new()
+        } else {
+            RunRecord::csv_of(&spectra)?
+        },
     })
 }
 
@@ -232,6 +285,7 @@ pub fn derive(
     for spec in &exp.runs {
         let mut layers = Vec::new();
         let mut hists = Vec::new();
+        let mut spectra = Vec::new();
         let mut times = Vec::new();
         let mut lsuv_totals = Vec::new();
         let mut device = String::new();
@@ -243,6 +297,7 @@ pub fn derive(
             };
             seeds += 1;
             layers.extend(record.layer_rows(spec.index)?);
+            spectra.extend(record.spectrum_rows()?);
             if key.hist {
                 hists = record.hist_rows(spec.index, &spec.label);
             }
@@ -278,6 +333,7 @@ pub fn derive(
             aggs,
             summary,
             hists,
+            spectra,
             times,
             device,
             critical_sigma_w,
@@ -313,6 +369,13 @@ pub fn write_csvs(out: &Path, done: &[&Outcome]) -> Result<(), RunnerError> {
     write_atomic(&out.join("aggregate.csv"), &keyed_csv(&aggs)?)?;
     write_atomic(&out.join("summary.csv"), &keyed_csv(&sums)?)?;
     write_atomic(&out.join("histograms.csv"), &plain_csv(&hists)?)?;
+    let spectra: Vec<(ConfigKey, &SpectrumRow)> = done
+        .iter()
+        .flat_map(|o| o.spectra.iter().map(|r| (o.key_at(r.layer), r)))
+        .collect();
+    if !spectra.is_empty() {
+        write_atomic(&out.join("spectrum.csv"), &keyed_csv(&spectra)?)?;
+    }
     write_atomic(&out.join("grid.csv"), &plain_csv(&grid)?)
 }
 
@@ -328,11 +391,12 @@ pub struct GridRow {
 }
 
 /// The files derived from a folder's records.
-pub const DERIVED_FILES: [&str; 7] = [
+pub const DERIVED_FILES: [&str; 8] = [
     "layers.csv",
     "aggregate.csv",
     "summary.csv",
     "histograms.csv",
+    "spectrum.csv",
     "grid.csv",
     "report.md",
     "manifest.json",

@@ -182,6 +182,7 @@ fn mlp_sites(layers: Vec<sigprop_theory::LayerPrediction>) -> Vec<SiteTheory> {
                 theory_act_var: Some(p.act_var),
                 theory_grad_var: Some(p.grad_var),
                 theory_wgrad_var: Some(p.wgrad_var),
+                ..TheoryCols::default()
             },
         })
         .collect()
@@ -205,4 +206,39 @@ pub fn chi1(net: &ResolvedNet, critical: Option<f64>) -> Option<f64> {
     mf.q_star()?;
     let c = mf.chi1();
     c.is_finite().then_some(c)
+}
+
+/// The free-probability moments of the Jacobian at each layer `l` (`(m1, var)` of the
+/// eigenvalues of `J J^T`, docs/theory.md) of an MLP of equal widths whose weights have
+/// independent entries or are scaled orthogonal; `None` elsewhere.
+pub fn jacobian_theory(
+    net: &ResolvedNet,
+    critical: Option<f64>,
+) -> Result<Option<Vec<(f64, f64)>>, RunnerError> {
+    use sigprop_init::{CriticalDistribution, Scheme};
+    use sigprop_theory::WeightSpectrum;
+    if net.config.arch.theory(&net.config) != TheoryKind::Mlp
+        || net.widths.windows(2).any(|w| w[0] != w[1])
+    {
+        return Ok(None);
+    }
+    let Some((sigma_w2, sigma_b2)) = theory_params(net, critical) else {
+        return Ok(None);
+    };
+    let spectrum = match &net.weight_init {
+        Scheme::Orthogonal { .. } => WeightSpectrum::Orthogonal,
+        s if matches!(s.is_critical(), Some((_, CriticalDistribution::Orthogonal))) => {
+            WeightSpectrum::Orthogonal
+        }
+        Scheme::Identity { .. }
+        | Scheme::Dirac { .. }
+        | Scheme::DeltaOrthogonal { .. }
+        | Scheme::Constant { .. }
+        | Scheme::Ones
+        | Scheme::Zeros => return Ok(None),
+        _ => WeightSpectrum::Iid,
+    };
+    let p = sigprop_theory::predict_jacobian(net.activation, &sigma_w2, sigma_b2, 1.0, spectrum)
+        .map_err(|e| RunnerError::Internal(format!("Jacobian prediction: {e}")))?;
+    Ok(Some(p.iter().map(|j| (j.m1, j.var)).collect()))
 }

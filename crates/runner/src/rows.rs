@@ -52,6 +52,8 @@ pub struct LayerRow {
     pub spp: SppCols,
     /// Token and attention columns (sequence models only).
     pub tokens: TokenCols,
+    /// Jacobian-spectrum columns (with `--jacobian`, at the layers measured).
+    pub jacobian: JacobianCols,
     /// The mean-field predictions for the same layer.
     pub theory: TheoryCols,
 }
@@ -63,6 +65,7 @@ impl Serialize for LayerRow {
             &self.stats,
             &self.spp,
             &self.tokens,
+            &self.jacobian,
             &self.theory,
         )
             .serialize(s)
@@ -154,6 +157,69 @@ impl TokenCols {
     }
 }
 
+/// The Jacobian columns of `layers.csv`: at a layer `l` whose partial Jacobian
+/// `J = dh^l / dh^0` was measured (`--jacobian`), over the run's `jacobian-samples` inputs;
+/// empty elsewhere. `lambda` are the eigenvalues of `J J^T`, the squared singular values
+/// (`min(N_0, N_l)` of them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JacobianCols {
+    /// Mean over the inputs of the mean of `lambda` (the mean squared singular value).
+    pub jac_m1: Option<f64>,
+    /// Mean over the inputs of the variance of `lambda` (population variance over the
+    /// singular values of one input's Jacobian).
+    pub jac_var: Option<f64>,
+    /// Mean over the inputs of the largest singular value.
+    pub jac_max_sv: Option<f64>,
+    /// Mean over the inputs of the smallest singular value.
+    pub jac_min_sv: Option<f64>,
+    /// Mean over the inputs of the condition number, largest over smallest singular value
+    /// (infinite when one input's smallest is 0).
+    pub jac_cond: Option<f64>,
+}
+
+impl JacobianCols {
+    /// The columns of one layer's spectra (one per input; none: empty columns).
+    pub fn of(spectra: &[&sigprop_nets::Spectrum]) -> JacobianCols {
+        if spectra.is_empty() {
+            return JacobianCols::default();
+        }
+        let n = spectra.len() as f64;
+        let mut c = [0.0f64; 5];
+        for s in spectra {
+            let k = s.values.len().max(1) as f64;
+            let m1 = s.values.iter().map(|v| v * v).sum::<f64>() / k;
+            let var = s.values.iter().map(|v| (v * v - m1).powi(2)).sum::<f64>() / k;
+            let max = s.values.first().copied().unwrap_or(f64::NAN);
+            let min = s.values.last().copied().unwrap_or(f64::NAN);
+            for (acc, v) in c.iter_mut().zip([m1, var, max, min, max / min]) {
+                *acc += v / n;
+            }
+        }
+        JacobianCols {
+            jac_m1: Some(c[0]),
+            jac_var: Some(c[1]),
+            jac_max_sv: Some(c[2]),
+            jac_min_sv: Some(c[3]),
+            jac_cond: Some(c[4]),
+        }
+    }
+}
+
+/// `spectrum.csv` (after the configuration columns): every singular value measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpectrumRow {
+    /// Seed.
+    pub seed: u64,
+    /// The input's row in the batch (0-based).
+    pub sample: usize,
+    /// Layer `l` of `dh^l / dh^0`.
+    pub layer: usize,
+    /// Rank of the singular value, 0 for the largest.
+    pub index: usize,
+    /// The singular value.
+    pub singular_value: f64,
+}
+
 /// The mean-field columns of `layers.csv`: empty where the theory does not apply.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TheoryCols {
@@ -165,6 +231,10 @@ pub struct TheoryCols {
     pub theory_grad_var: Option<f64>,
     /// Prediction of wgrad_var.
     pub theory_wgrad_var: Option<f64>,
+    /// Prediction of jac_m1 (free probability; docs/theory.md).
+    pub theory_jac_m1: Option<f64>,
+    /// Prediction of jac_var.
+    pub theory_jac_var: Option<f64>,
 }
 
 /// The per-layer statistics that get aggregated and charted, in column order.
@@ -192,6 +262,11 @@ pub const STATS: &[&str] = &[
     "wgrad_k",
     "wgrad_v",
     "wgrad_o",
+    "jac_m1",
+    "jac_var",
+    "jac_max_sv",
+    "jac_min_sv",
+    "jac_cond",
 ];
 
 /// Statistics that only some sites of some architectures measure: aggregated only where
@@ -204,6 +279,11 @@ pub const SITE_STATS: &[&str] = &[
     "wgrad_k",
     "wgrad_v",
     "wgrad_o",
+    "jac_m1",
+    "jac_var",
+    "jac_max_sv",
+    "jac_min_sv",
+    "jac_cond",
 ];
 
 impl LayerRow {
@@ -233,6 +313,11 @@ impl LayerRow {
             "wgrad_k" => self.tokens.wgrad_k.unwrap_or(f64::NAN),
             "wgrad_v" => self.tokens.wgrad_v.unwrap_or(f64::NAN),
             "wgrad_o" => self.tokens.wgrad_o.unwrap_or(f64::NAN),
+            "jac_m1" => self.jacobian.jac_m1.unwrap_or(f64::NAN),
+            "jac_var" => self.jacobian.jac_var.unwrap_or(f64::NAN),
+            "jac_max_sv" => self.jacobian.jac_max_sv.unwrap_or(f64::NAN),
+            "jac_min_sv" => self.jacobian.jac_min_sv.unwrap_or(f64::NAN),
+            "jac_cond" => self.jacobian.jac_cond.unwrap_or(f64::NAN),
             _ => f64::NAN,
         }
     }
@@ -244,6 +329,8 @@ impl LayerRow {
             "act_var" => self.theory.theory_act_var,
             "grad_var" => self.theory.theory_grad_var,
             "wgrad_var" => self.theory.theory_wgrad_var,
+            "jac_m1" => self.theory.theory_jac_m1,
+            "jac_var" => self.theory.theory_jac_var,
             _ => None,
         }
     }

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use sigprop_init::{Activation, Scheme};
-use sigprop_nets::{Arch, BackendKind, Loss, NetConfig};
+use sigprop_nets::{Arch, BackendKind, JacobianOptions, Loss, NetConfig};
 
 use crate::error::RunnerError;
 
@@ -47,6 +47,13 @@ pub struct Settings {
     pub seed: Option<u64>,
     /// Layers that get histograms (default: 1, a quarter, half, three quarters, last).
     pub hist_layers: Option<Vec<usize>>,
+    /// Measure the singular values of the input-output Jacobian (`spectrum.csv`, the `jac_*`
+    /// columns); implied by `jacobian-samples` or `jacobian-layers`.
+    pub jacobian: Option<bool>,
+    /// Inputs of the batch whose Jacobians are taken (default 8).
+    pub jacobian_samples: Option<usize>,
+    /// Layers whose partial Jacobian dh^l/dh^0 is taken (default: the last).
+    pub jacobian_layers: Option<Vec<usize>>,
     /// Refuse configurations whose probed pass is estimated to need more memory than this:
     /// bytes, or a number with `K`, `M`, `G`, `T` (powers of 1024, optional `iB`/`B`).
     /// Default: 80% of the machine's physical memory.
@@ -75,6 +82,9 @@ pub const KEYS: &[&str] = &[
     "seeds",
     "seed",
     "hist-layers",
+    "jacobian",
+    "jacobian-samples",
+    "jacobian-layers",
     "max-memory",
 ];
 
@@ -115,6 +125,9 @@ pub struct RunSpec {
     pub seeds: Vec<u64>,
     /// Layers with histograms.
     pub hist_layers: Vec<usize>,
+    /// The Jacobian spectra to measure, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jacobian: Option<JacobianOptions>,
 }
 
 /// Default values of the quick single run.
@@ -164,6 +177,9 @@ impl Settings {
             seeds,
             seed,
             hist_layers,
+            jacobian,
+            jacobian_samples,
+            jacobian_layers,
             max_memory,
         )
     }
@@ -300,8 +316,23 @@ impl Settings {
             1
         };
         check_memory(&net, batch, concurrent, self.max_memory.as_deref())?;
-        net.resolve()
+        let resolved = net
+            .resolve()
             .map_err(|e| RunnerError::input(e.to_string()))?;
+        let wants_jacobian = self
+            .jacobian
+            .unwrap_or(self.jacobian_samples.is_some() || self.jacobian_layers.is_some());
+        let jacobian = if wants_jacobian {
+            let j = JacobianOptions {
+                samples: self.jacobian_samples.unwrap_or(DEFAULT_JACOBIAN_SAMPLES),
+                layers: self.jacobian_layers.clone().unwrap_or_default(),
+            };
+            j.check(&resolved, batch)
+                .map_err(|e| RunnerError::input(e.to_string()))?;
+            Some(j)
+        } else {
+            None
+        };
         let hist_layers = match &self.hist_layers {
             Some(h) => {
                 if let Some(&l) = h.iter().find(|&&l| l == 0 || l > depth) {
@@ -334,9 +365,13 @@ impl Settings {
             backend,
             seeds,
             hist_layers,
+            jacobian,
         })
     }
 }
+
+/// Inputs whose Jacobians are taken when `jacobian-samples` is not given.
+pub const DEFAULT_JACOBIAN_SAMPLES: usize = 8;
 
 /// The default `max-memory`: this fraction of the machine's physical memory.
 pub const DEFAULT_MEMORY_FRACTION: f64 = 0.8;
@@ -528,6 +563,9 @@ mod tests {
             seeds: Some(2),
             seed: Some(1),
             hist_layers: Some(vec![1]),
+            jacobian: Some(true),
+            jacobian_samples: Some(2),
+            jacobian_layers: Some(vec![1]),
             max_memory: Some("1G".into()),
             arch_settings: toml::Table::new(),
         };

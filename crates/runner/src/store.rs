@@ -24,7 +24,10 @@ use sigprop_nets::{BackendKind, LayerHistogram, NetConfig, PhaseTimes, histogram
 use crate::error::RunnerError;
 use crate::experiment::Experiment;
 use crate::output::{plain_csv, write_atomic};
-use crate::rows::{HistRow, LayerRow, LayerStats, RunCols, SppCols, TheoryCols, TokenCols};
+use crate::rows::{
+    HistRow, JacobianCols, LayerRow, LayerStats, RunCols, SpectrumRow, SppCols, TheoryCols,
+    TokenCols,
+};
 use crate::settings::RunSpec;
 
 /// Version of the record format and of the fingerprint's identity.
@@ -42,6 +45,8 @@ struct Identity<'a> {
     batch: usize,
     backend: BackendKind,
     hist_layers: &'a [usize],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jacobian: Option<&'a sigprop_nets::JacobianOptions>,
     seed: u64,
 }
 
@@ -79,6 +84,7 @@ pub fn fingerprint(spec: &RunSpec, seed: u64, hist: bool) -> String {
         batch: spec.batch,
         backend: spec.backend,
         hist_layers: if hist { &spec.hist_layers } else { &[] },
+        jacobian: spec.jacobian.as_ref(),
         seed,
     };
     // A struct of strings and numbers always serializes.
@@ -126,6 +132,10 @@ pub struct RunRecord {
     pub layers: String,
     /// Its histograms (the configuration's first seed only).
     pub histograms: Vec<StoredHistogram>,
+    /// Its singular values (`--jacobian`), as spectrum.csv rows without the configuration
+    /// columns, CSV text (empty without).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub spectra: String,
 }
 
 /// One histogram of a record: the bin edges follow from `range` and the number of counts
@@ -199,6 +209,7 @@ impl RunRecord {
                 let spp: SppCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 let tokens: TokenCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 let theory: TheoryCols = rec.deserialize(Some(&headers)).map_err(bad)?;
+                let jacobian: JacobianCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 Ok(LayerRow {
                     run: RunCols {
                         run_id: format!("c{config}-s{}", self.seed),
@@ -207,10 +218,19 @@ impl RunRecord {
                     stats,
                     spp,
                     tokens,
+                    jacobian,
                     theory,
                 })
             })
             .collect()
+    }
+
+    /// The spectrum.csv rows (without the configuration columns).
+    pub fn spectrum_rows(&self) -> Result<Vec<SpectrumRow>, RunnerError> {
+        let mut rd = csv::Reader::from_reader(self.spectra.as_bytes());
+        rd.deserialize().collect::<Result<_, _>>().map_err(|e| {
+            RunnerError::input(format!("record {}: spectrum rows: {e}", self.fingerprint))
+        })
     }
 
     /// The histogram rows, labelled for configuration `config`.
@@ -836,6 +856,7 @@ mod tests {
             lsuv_total: None,
             critical_sigma_w: None,
             layers: "a,b\n1,NaN\n".into(),
+            spectra: String::new(),
             histograms: vec![StoredHistogram {
                 site: "layer".into(),
                 layer: 1,

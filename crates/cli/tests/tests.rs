@@ -1675,3 +1675,81 @@ fn jacobian_refuses_what_it_cannot_measure() {
         "1..=4",
     );
 }
+
+#[test]
+fn poole2016_the_correlation_map_follows_the_c_map_in_both_phases() {
+    let (_dir, out) = run_suite("poole2016");
+    let a = out.join("aggregate.csv");
+    let rows: Vec<csv::StringRecord> = records(&a)
+        .into_iter()
+        .filter(|r| &r[col(&a, "stat")] == "corr" && &r[col(&a, "site")] == "layer")
+        .collect();
+    assert_eq!(rows.len(), 4 * 20);
+    for r in &rows {
+        let num = |c: &str| r[col(&a, c)].parse::<f64>().unwrap();
+        let (mean, lo, hi, theory) = (num("mean"), num("ci95_lo"), num("ci95_hi"), num("theory"));
+        // Within the seeds' 95% interval widened by 2% of the prediction.
+        let slack = 0.02 * theory.abs();
+        assert!(
+            theory >= lo - slack && theory <= hi + slack,
+            "{} layer {}: corr {mean} [{lo}, {hi}] vs c-map {theory}",
+            &r[col(&a, "label")],
+            &r[col(&a, "layer")]
+        );
+    }
+    // Ordered: the pairs end (nearly) merged. Chaotic: both starts head for the same
+    // c* (about 0.17 here), the far one still on its way at layer 20.
+    let last = |label: &str| {
+        rows.iter()
+            .find(|r| &r[col(&a, "label")] == label && &r[col(&a, "layer")] == "20")
+            .map(|r| r[col(&a, "mean")].parse::<f64>().unwrap())
+            .unwrap()
+    };
+    assert!(last("1.0 / 0.2") > 0.98 && last("1.0 / 0.9") > 0.99);
+    let (c1, c2) = (last("4.0 / 0.2"), last("4.0 / 0.9"));
+    assert!(c1 < 0.25 && c2 < 0.35 && c2 > c1, "chaotic: {c1} {c2}");
+}
+
+#[test]
+fn a_constant_initialization_leaves_activations_of_rank_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c");
+    sigprop()
+        .args([
+            "run",
+            "--init",
+            "constant:value=0.05",
+            "--activation",
+            "tanh",
+        ])
+        .args(SMALL)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let l = out.join("layers.csv");
+    let recs = records(&l);
+    assert!(!recs.is_empty());
+    for r in &recs {
+        let rank: f64 = r[col(&l, "act_rank")].parse().unwrap();
+        assert!(
+            (rank - 1.0).abs() < 1e-3,
+            "layer {}: act_rank {rank}",
+            &r[col(&l, "layer")]
+        );
+    }
+    // Independent He-initialized ReLU inputs stay far from rank one.
+    let he = dir.path().join("he");
+    sigprop()
+        .args(["run", "--init", "he-normal", "--activation", "relu"])
+        .args(SMALL)
+        .arg("--out")
+        .arg(&he)
+        .assert()
+        .success();
+    let l = he.join("layers.csv");
+    for r in records(&l) {
+        let rank: f64 = r[col(&l, "act_rank")].parse().unwrap();
+        assert!(rank > 4.0, "he: act_rank {rank}");
+    }
+}

@@ -19,7 +19,8 @@ use crate::error::NetError;
 use crate::forward::{DeviceParam, DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, upload};
 use crate::params::{HEAD_CLASSES, Params, declare};
 use crate::stats::{
-    ChannelMoments, LayerStats, Reducer, TokenStats, Want, effective_rank, saturation_threshold,
+    BatchStats, ChannelMoments, LayerStats, Reducer, TokenStats, Want, effective_rank,
+    saturation_threshold,
 };
 
 /// Options of a probed pass.
@@ -105,6 +106,9 @@ struct Site {
     channels: Option<Tensor<2>>,
     /// Tokens per sequence, for the token statistics.
     tokens: Option<usize>,
+    /// A `[batch, features]` site (neither tokens nor pixels): pair correlation and
+    /// activation rank.
+    flat: bool,
     /// Attention probabilities, for their entropy.
     attention: Option<Tensor<4>>,
     /// Weights reported by role.
@@ -147,6 +151,7 @@ impl Recorder for Probing {
             saturation: saturation_threshold(s.kind.activation()),
             kind: s.kind,
             channels,
+            flat: D == 2 && s.tokens.is_none(),
             tokens: s.tokens.filter(|&t| t > 0 && cols.is_multiple_of(t)),
             attention: s.attention,
             roles: s.roles,
@@ -199,6 +204,8 @@ pub fn probe(
     let mut handles = Vec::with_capacity(rec.sites.len());
     let mut token_rows: Vec<Tensor<2>> = Vec::new();
     let mut token_width = 0;
+    let mut flat_rows: Vec<Tensor<2>> = Vec::new();
+    let mut flat_width = 0;
     for s in &rec.sites {
         let gz = s.pz.grad(&grads);
         let gh = s.ph.grad(&grads);
@@ -309,13 +316,48 @@ pub fn probe(
             Some(DeviceParam::D1(a)) => a.grad(&grads).map(|g| g.reshape([1, 1])),
             _ => None,
         });
+        // The cosine of each pair of inputs' pre-activations, `(0, 1), (2, 3), ...`; the
+        // activations kept for their effective rank.
+        let pair = (s.flat && s.z.dims()[0] >= 2).then(|| {
+            let z = s.z.clone().inner();
+            let [rows, cols] = z.dims();
+            let pairs = rows / 2;
+            let z = z.slice([0..2 * pairs, 0..cols]).reshape([pairs, 2, cols]);
+            let a = z
+                .clone()
+                .slice([0..pairs, 0..1, 0..cols])
+                .reshape([pairs, cols]);
+            let b = z.slice([0..pairs, 1..2, 0..cols]).reshape([pairs, cols]);
+            let dot = (a.clone() * b.clone()).sum_dim(1);
+            let norms = (a.square().sum_dim(1) * b.square().sum_dim(1))
+                .sqrt()
+                .clamp_min(1e-30);
+            flat_rows.push(s.h.clone().inner());
+            let offset = flat_width;
+            flat_width += cols;
+            (
+                red.push(
+                    dot / norms,
+                    Want {
+                        zeros: false,
+                        saturation: None,
+                    },
+                ),
+                offset,
+            )
+        });
         let gz = push_opt(&mut red, gz);
         let gh = push_opt(&mut red, gh);
         let wg = push_opt(&mut red, wg);
         let sg = push_opt(&mut red, sg);
-        handles.push((z, h, gz, gh, wg, sg, ch, tk, ent, roles));
+        handles.push((z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair));
     }
     let sums = red.finish()?;
+    let flat: Vec<f32> = if flat_rows.is_empty() {
+        Vec::new()
+    } else {
+        crate::stats::read_back(Tensor::cat(flat_rows, 1), "activation matrices")?
+    };
     let tokens: Vec<f32> = if token_rows.is_empty() {
         Vec::new()
     } else {
@@ -332,7 +374,7 @@ pub fn probe(
         .sites
         .iter()
         .zip(&handles)
-        .map(|(s, (z, h, gz, gh, wg, sg, ch, tk, ent, roles))| {
+        .map(|(s, (z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair))| {
             let (z, h, gz, gh, wg, sg, ch, tk, ent) = (*z, *h, *gz, *gh, *wg, *sg, *ch, *tk, *ent);
             let (z, h) = (&sums[z], &sums[h]);
             let get = |i: Option<usize>| i.map(|i| &sums[i]);
@@ -381,6 +423,18 @@ pub fn probe(
                         // One token has no pair to compare.
                         cos: if t > 1 { sums[cos].mean } else { nan },
                         rank,
+                    }
+                }),
+                batch: pair.map(|(corr, offset)| {
+                    let [rows, cols] = s.h.dims();
+                    let mut m = Vec::with_capacity(rows * cols);
+                    for r in 0..rows {
+                        let at = r * flat_width + offset;
+                        m.extend_from_slice(&flat[at..at + cols]);
+                    }
+                    BatchStats {
+                        corr: sums[corr].mean,
+                        act_rank: effective_rank(&m, rows),
                     }
                 }),
                 attn_entropy: get(ent).map(|e| e.mean),

@@ -65,6 +65,9 @@ pub struct LayerStats {
     /// layers.csv column here: the runner writes them as `token_cos`, `token_rank`.
     #[serde(skip)]
     pub tokens: Option<TokenStats>,
+    /// Pair correlation and activation rank (sites of `[batch, features]` networks).
+    #[serde(skip)]
+    pub batch: Option<BatchStats>,
     /// Mean entropy (nats) of the attention rows whose output this site is (NaN when they
     /// overflowed); `None` elsewhere.
     #[serde(skip)]
@@ -73,6 +76,18 @@ pub struct LayerStats {
     /// (a transformer's `q`, `k`, `v`, `o` at `attn`); empty elsewhere.
     #[serde(skip)]
     pub role_wgrad: Vec<(&'static str, f64)>,
+}
+
+/// How alike the inputs of the batch have become at a site of a network whose sites are
+/// `[batch, features]` (not per token or pixel).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BatchStats {
+    /// Mean over the pairs of inputs `(0, 1), (2, 3), ...` of the cosine similarity of
+    /// their pre-activation vectors `z` (Poole et al. 2016's `c^l`).
+    pub corr: f64,
+    /// Effective rank of the `[batch, features]` activation matrix `h` (exp of the entropy
+    /// of its normalized singular values): 1 when every input maps to one direction.
+    pub act_rank: f64,
 }
 
 /// How alike the tokens of a sequence are, averaged over the sequences of the batch.

@@ -662,7 +662,12 @@ fn normalization_layers_standardize_what_they_claim() {
     for norm in [Norm::Batch, Norm::Layer, Norm::Rms] {
         let mut cfg = mlp(1, width, "linear", "he-normal");
         cfg.bias_init = "normal:std=0.5".into();
-        cfg.arch = Mlp { widths: None, norm }.into();
+        cfg.arch = Mlp {
+            widths: None,
+            norm,
+            input_corr: None,
+        }
+        .into();
         let net = cfg.resolve().unwrap();
         let params = build_params(&net, 5, None).unwrap();
         let x = sigprop_nets::probe::normal_input(5, "input", [batch, width]).unwrap();
@@ -716,7 +721,12 @@ fn every_normalization_and_residual_variant_agrees_across_backends() {
     }
     for norm in [Norm::Batch, Norm::Layer, Norm::Rms] {
         let mut m = mlp(4, 32, "tanh", "xavier-normal");
-        m.arch = Mlp { widths: None, norm }.into();
+        m.arch = Mlp {
+            widths: None,
+            norm,
+            input_corr: None,
+        }
+        .into();
         cases.push(m);
         let own = Cnn {
             image_size: 4,

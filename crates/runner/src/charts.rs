@@ -167,6 +167,8 @@ pub const CHART_PREFIXES: &[&str] = &[
     "hist_",
     "heatmap_",
     "jac_",
+    "corr",
+    "act_rank",
 ];
 
 /// How a line chart's y axis is drawn.
@@ -280,6 +282,8 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                 "Token cosine (1: rank collapse)",
                 "token cosine",
             ),
+            // Correlation of input pairs (Poole et al. 2016).
+            ("corr", "Cosine of input pairs' pre-activations", "corr"),
         ];
         let linear = [
             (
@@ -291,6 +295,11 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                 "attn_entropy",
                 "Attention entropy (uniform: ln T)",
                 "entropy (nats)",
+            ),
+            (
+                "act_rank",
+                "Effective rank of the batch's activations",
+                "effective rank",
             ),
         ];
         let charts = variances

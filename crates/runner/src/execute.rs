@@ -26,8 +26,8 @@ use crate::experiment::Experiment;
 use crate::output::{keyed_csv, plain_csv, write_atomic};
 use crate::overlay::{chi1, critical_for, jacobian_theory, predictions};
 use crate::rows::{
-    AggRow, ConfigKey, HistRow, JacobianCols, LayerRow, RunCols, SpectrumRow, SppCols, SummaryRow,
-    TheoryCols, TokenCols,
+    AggRow, BatchCols, ConfigKey, HistRow, JacobianCols, LayerRow, RunCols, SpectrumRow, SppCols,
+    SummaryRow, TheoryCols, TokenCols,
 };
 use crate::settings::RunSpec;
 use crate::store::{
@@ -223,6 +223,7 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
         layers.push(LayerRow {
             run,
             tokens: TokenCols::of(&s),
+            batch: BatchCols::of(&s),
             stats: s,
             spp,
             jacobian,

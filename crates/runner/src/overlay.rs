@@ -106,8 +106,8 @@ pub fn predictions(
     let cfg = &net.config;
     Ok(match cfg.arch.theory(cfg) {
         TheoryKind::None => None,
-        TheoryKind::Mlp => Some(mlp_sites(
-            predict_mlp(
+        TheoryKind::Mlp => {
+            let layers = predict_mlp(
                 net.activation,
                 &sigma_w2,
                 sigma_b2,
@@ -116,8 +116,17 @@ pub fn predictions(
                 1.0,
                 1.0,
             )
-            .map_err(failed)?,
-        )),
+            .map_err(failed)?;
+            let corr =
+                input_corr(net).and_then(|c0| corr_map(net, &sigma_w2, sigma_b2, c0, &layers));
+            let mut sites = mlp_sites(layers);
+            if let Some(c) = corr {
+                for (s, c) in sites.iter_mut().zip(c) {
+                    s.cols.theory_corr = Some(c);
+                }
+            }
+            Some(sites)
+        }
         TheoryKind::SampleNormMlp { rms } => Some(mlp_sites(
             predict_normalized_mlp(
                 net.activation,
@@ -241,4 +250,40 @@ pub fn jacobian_theory(
     let p = sigprop_theory::predict_jacobian(net.activation, &sigma_w2, sigma_b2, 1.0, spectrum)
         .map_err(|e| RunnerError::Internal(format!("Jacobian prediction: {e}")))?;
     Ok(Some(p.iter().map(|j| (j.m1, j.var)).collect()))
+}
+
+/// The input pairs' cosine of an MLP with `input-corr`.
+fn input_corr(net: &ResolvedNet) -> Option<f64> {
+    match &net.config.arch {
+        sigprop_nets::ArchConfig::Mlp(m) => m.input_corr,
+        _ => None,
+    }
+}
+
+/// The correlation of the pairs' pre-activations at each layer from the c-map (Poole et al.
+/// 2016): `c^1 = (sigma_w2 c0 + sigma_b2) / q^1` from inputs of second moment 1 at cosine
+/// `c0`, then `c^(l+1) = c_map(c^l, q^l)`. Layers of equal `sigma_w2` only.
+fn corr_map(
+    net: &ResolvedNet,
+    sigma_w2: &[f64],
+    sigma_b2: f64,
+    c0: f64,
+    layers: &[sigprop_theory::LayerPrediction],
+) -> Option<Vec<f64>> {
+    let w2 = *sigma_w2.first()?;
+    if sigma_w2.iter().any(|&s| (s - w2).abs() > 1e-12 * w2) {
+        return None;
+    }
+    let mf = MeanField {
+        activation: net.activation,
+        sigma_w2: w2,
+        sigma_b2,
+    };
+    let mut c = (w2 * c0 + sigma_b2) / (w2 + sigma_b2);
+    let mut out = Vec::with_capacity(layers.len());
+    for l in layers {
+        out.push(c);
+        c = mf.c_map(c, l.preact_var);
+    }
+    out.iter().all(|c| c.is_finite()).then_some(out)
 }

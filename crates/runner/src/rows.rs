@@ -52,6 +52,8 @@ pub struct LayerRow {
     pub spp: SppCols,
     /// Token and attention columns (sequence models only).
     pub tokens: TokenCols,
+    /// Pair-correlation and activation-rank columns (`[batch, features]` sites).
+    pub batch: BatchCols,
     /// Jacobian-spectrum columns (with `--jacobian`, at the layers measured).
     pub jacobian: JacobianCols,
     /// The mean-field predictions for the same layer.
@@ -65,6 +67,7 @@ impl Serialize for LayerRow {
             &self.stats,
             &self.spp,
             &self.tokens,
+            &self.batch,
             &self.jacobian,
             &self.theory,
         )
@@ -157,6 +160,30 @@ impl TokenCols {
     }
 }
 
+/// The columns of `layers.csv` that compare the inputs of the batch, at every site of a
+/// network whose sites are `[batch, features]` (`mlp`, `resmlp`, the RNN's steps); empty at
+/// sites with tokens or pixels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchCols {
+    /// Mean over the pairs of inputs `(0, 1), (2, 3), ...` of the cosine similarity of their
+    /// pre-activation vectors `z` (Poole et al. 2016's `c^l`; `input-corr` sets the pairs'
+    /// input cosine).
+    pub corr: Option<f64>,
+    /// Effective rank of the `[batch, features]` activation matrix `h`: exp of the entropy
+    /// of its normalized singular values (1: every input has the same direction).
+    pub act_rank: Option<f64>,
+}
+
+impl BatchCols {
+    /// The columns of a site's statistics.
+    pub fn of(s: &LayerStats) -> BatchCols {
+        BatchCols {
+            corr: s.batch.map(|b| b.corr),
+            act_rank: s.batch.map(|b| b.act_rank),
+        }
+    }
+}
+
 /// The Jacobian columns of `layers.csv`: at a layer `l` whose partial Jacobian
 /// `J = dh^l / dh^0` was measured (`--jacobian`), over the run's `jacobian-samples` inputs;
 /// empty elsewhere. `lambda` are the eigenvalues of `J J^T`, the squared singular values
@@ -231,6 +258,8 @@ pub struct TheoryCols {
     pub theory_grad_var: Option<f64>,
     /// Prediction of wgrad_var.
     pub theory_wgrad_var: Option<f64>,
+    /// Prediction of corr (the c-map from the input pairs' cosine, with `input-corr`).
+    pub theory_corr: Option<f64>,
     /// Prediction of jac_m1 (free probability; docs/theory.md).
     pub theory_jac_m1: Option<f64>,
     /// Prediction of jac_var.
@@ -262,6 +291,8 @@ pub const STATS: &[&str] = &[
     "wgrad_k",
     "wgrad_v",
     "wgrad_o",
+    "corr",
+    "act_rank",
     "jac_m1",
     "jac_var",
     "jac_max_sv",
@@ -279,6 +310,8 @@ pub const SITE_STATS: &[&str] = &[
     "wgrad_k",
     "wgrad_v",
     "wgrad_o",
+    "corr",
+    "act_rank",
     "jac_m1",
     "jac_var",
     "jac_max_sv",
@@ -313,6 +346,8 @@ impl LayerRow {
             "wgrad_k" => self.tokens.wgrad_k.unwrap_or(f64::NAN),
             "wgrad_v" => self.tokens.wgrad_v.unwrap_or(f64::NAN),
             "wgrad_o" => self.tokens.wgrad_o.unwrap_or(f64::NAN),
+            "corr" => self.batch.corr.unwrap_or(f64::NAN),
+            "act_rank" => self.batch.act_rank.unwrap_or(f64::NAN),
             "jac_m1" => self.jacobian.jac_m1.unwrap_or(f64::NAN),
             "jac_var" => self.jacobian.jac_var.unwrap_or(f64::NAN),
             "jac_max_sv" => self.jacobian.jac_max_sv.unwrap_or(f64::NAN),
@@ -329,6 +364,7 @@ impl LayerRow {
             "act_var" => self.theory.theory_act_var,
             "grad_var" => self.theory.theory_grad_var,
             "wgrad_var" => self.theory.theory_wgrad_var,
+            "corr" => self.theory.theory_corr,
             "jac_m1" => self.theory.theory_jac_m1,
             "jac_var" => self.theory.theory_jac_var,
             _ => None,

@@ -25,8 +25,8 @@ use crate::error::RunnerError;
 use crate::experiment::Experiment;
 use crate::output::{plain_csv, write_atomic};
 use crate::rows::{
-    HistRow, JacobianCols, LayerRow, LayerStats, RunCols, SpectrumRow, SppCols, TheoryCols,
-    TokenCols,
+    BatchCols, HistRow, JacobianCols, LayerRow, LayerStats, RunCols, SpectrumRow, SppCols,
+    TheoryCols, TokenCols,
 };
 use crate::settings::RunSpec;
 
@@ -210,6 +210,7 @@ impl RunRecord {
                 let tokens: TokenCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 let theory: TheoryCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 let jacobian: JacobianCols = rec.deserialize(Some(&headers)).map_err(bad)?;
+                let batch: BatchCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 Ok(LayerRow {
                     run: RunCols {
                         run_id: format!("c{config}-s{}", self.seed),
@@ -218,6 +219,7 @@ impl RunRecord {
                     stats,
                     spp,
                     tokens,
+                    batch,
                     jacobian,
                     theory,
                 })

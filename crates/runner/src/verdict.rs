@@ -336,6 +336,7 @@ mod tests {
                         },
                         spp: Default::default(),
                         tokens: Default::default(),
+                        batch: Default::default(),
                         jacobian: Default::default(),
                         theory: Default::default(),
                     });

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use sigprop_init::Scheme;
 
 use super::{
-    Architecture, LinearIds, LsuvLayer, ParamBuilder, Setting, SettingKind, TheoryKind,
-    refuse_fixup,
+    Architecture, INPUT_CORR_SETTING, LinearIds, LsuvLayer, ParamBuilder, Setting, SettingKind,
+    TheoryKind, refuse_fixup,
 };
 use crate::config::{NORM_SETTING, NetConfig, Norm, ResolvedNet};
 use crate::error::NetError;
@@ -23,6 +23,10 @@ pub struct Mlp {
     pub widths: Option<Vec<usize>>,
     /// Normalization of every pre-activation.
     pub norm: Norm,
+    /// The exact cosine of each pair of inputs `(0, 1), (2, 3), ...` (inputs independent
+    /// when unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_corr: Option<f64>,
 }
 
 impl Architecture for Mlp {
@@ -37,6 +41,7 @@ impl Architecture for Mlp {
             allowed: "a list of depth + 1 whole numbers > 0",
         },
         NORM_SETTING,
+        INPUT_CORR_SETTING,
     ];
 
     fn validate(&self, cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
@@ -47,6 +52,15 @@ impl Architecture for Mlp {
                 key: "widths",
                 value: format!("{w:?}"),
                 allowed: format!("{} positive widths (N_0..N_depth)", cfg.depth + 1),
+            });
+        }
+        if let Some(c) = self.input_corr
+            && !(-1.0..=1.0).contains(&c)
+        {
+            return Err(NetError::BadConfig {
+                key: "input-corr",
+                value: c.to_string(),
+                allowed: "a number with -1 <= c <= 1".into(),
             });
         }
         refuse_fixup(cfg, weight_init)
@@ -86,6 +100,38 @@ impl Architecture for Mlp {
             Some(w) => w.last().copied().unwrap_or(cfg.width),
             None => cfg.width,
         }
+    }
+
+    /// With `input-corr = c`: each pair of rows `(2i, 2i+1)` made from two i.i.d. `N(0, I)`
+    /// rows by Gram-Schmidt, both scaled to length `sqrt(N_0)` (second moment exactly 1) and
+    /// at cosine exactly `c`: `a`, and `c a + sqrt(1 - c^2) b` with `b` orthogonal to `a`. An
+    /// odd last row is scaled alike. Without it, the i.i.d. rows of every architecture.
+    fn input(&self, seed: u64, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+        let x = crate::probe::normal_input(seed, "input", shape)?;
+        let Some(c) = self.input_corr else {
+            return Ok(x);
+        };
+        let [rows, n] = shape;
+        let len = (n as f64).sqrt();
+        let scaled = |v: Vec<f64>| {
+            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-300);
+            v.into_iter().map(|x| x * len / norm).collect::<Vec<f64>>()
+        };
+        let row = |r: usize| -> Vec<f64> { x[r * n..(r + 1) * n].iter().map(|&v| f64::from(v)).collect() };
+        let mut out = Vec::with_capacity(rows * n);
+        for p in 0..rows / 2 {
+            let a = scaled(row(2 * p));
+            let g = row(2 * p + 1);
+            let along = g.iter().zip(&a).map(|(g, a)| g * a).sum::<f64>() / (len * len);
+            let b = scaled(g.iter().zip(&a).map(|(g, a)| g - along * a).collect());
+            let s = (1.0 - c * c).max(0.0).sqrt();
+            out.extend(a.iter().map(|&v| v as f32));
+            out.extend(a.iter().zip(&b).map(|(a, b)| (c * a + s * b) as f32));
+        }
+        if rows % 2 == 1 {
+            out.extend(scaled(row(rows - 1)).iter().map(|&v| v as f32));
+        }
+        Ok(out)
     }
 
     fn forward<R: Recorder>(

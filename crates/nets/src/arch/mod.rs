@@ -216,6 +216,16 @@ pub enum SettingKind {
     Texts,
 }
 
+/// `input-corr`, shared by the architectures whose input can be correlated on purpose.
+pub(crate) const INPUT_CORR_SETTING: Setting = Setting {
+    key: "input-corr",
+    help: "Input correlation c: mlp, the exact cosine of each pair of inputs (0, 1), (2, 3), ... \
+           (-1 <= c <= 1); transformer, between a sequence's tokens (0 <= c < 1) \
+           [default: independent inputs]",
+    kind: SettingKind::Number,
+    allowed: "a number with -1 <= c <= 1 (mlp) or 0 <= c < 1 (transformer)",
+};
+
 /// One setting an architecture takes beyond the common ones (depth, width, initializers,
 /// activation, batch, loss): its flag and suite key, help line, kind and what it allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -767,7 +777,9 @@ mod tests {
             // Only optional settings (absent by default) may be missing from the record.
             for k in &declared {
                 assert!(
-                    written.contains(k) || *k == "widths",
+                    written.contains(k)
+                        || *k == "widths"
+                        || (*k == "input-corr" && arch == Arch::Mlp),
                     "{arch}: {k} is declared only"
                 );
             }
@@ -800,7 +812,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "kernel is not a setting of arch mlp; its own settings are: widths, norm"
+            "kernel is not a setting of arch mlp; its own settings are: widths, norm, input-corr"
         );
         let e = Arch::Cnn
             .config_from(&table(&[("kernel", s("three"))]))

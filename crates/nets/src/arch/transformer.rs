@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use sigprop_init::{ResidualContext, Scheme};
 
 use super::{
-    Architecture, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, SettingKind, positive,
+    Architecture, INPUT_CORR_SETTING, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, SettingKind, positive,
     refuse_fixup,
 };
 use crate::config::{
@@ -354,12 +354,7 @@ impl Architecture for Transformer {
             kind: SettingKind::Switch,
             allowed: "true or false",
         },
-        Setting {
-            key: "input-corr",
-            help: "Pairwise correlation c of a sequence's input tokens, 0 <= c < 1 [default: 0]",
-            kind: SettingKind::Number,
-            allowed: "a number with 0 <= c < 1",
-        },
+        INPUT_CORR_SETTING,
         NORM_SETTING,
         NORM_POSITION_SETTING,
         BRANCH_SCALE_SETTING,

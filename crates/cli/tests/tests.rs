@@ -1753,3 +1753,36 @@ fn a_constant_initialization_leaves_activations_of_rank_one() {
         assert!(rank > 4.0, "he: act_rank {rank}");
     }
 }
+
+#[test]
+fn a_plain_run_replaces_an_older_store_and_keeps_no_old_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let o = out.to_str().unwrap();
+    let quick = [
+        "run", "--depth", "3", "--width", "16", "--batch", "8", "--seeds", "2", "--quiet",
+    ];
+    sigprop().args(quick).args(["--out", o]).assert().success();
+    // What a store of version 1 left: its suite file and a record file per run.
+    let exp = out.join("experiment.json");
+    let text = std::fs::read_to_string(&exp).unwrap();
+    std::fs::write(&exp, text.replacen("\"store\": 2", "\"store\": 1", 1)).unwrap();
+    let old = out.join("runs").join(format!("{}.json", "a".repeat(32)));
+    std::fs::write(&old, "{}").unwrap();
+    // --resume refuses it; a plain run replaces it.
+    let args: Vec<&str> = quick
+        .iter()
+        .copied()
+        .chain(["--resume", "--out", o])
+        .collect();
+    fails_with(&args, "store version 1");
+    sigprop().args(quick).args(["--out", o]).assert().success();
+    let names: Vec<String> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(
+        names.len() == 1 && names[0].starts_with("seg-") && names[0].ends_with(".jsonl"),
+        "{names:?}"
+    );
+}

@@ -20,8 +20,14 @@ use crate::config::ResolvedNet;
 use crate::error::NetError;
 use crate::forward::{DeviceParam, DeviceParams};
 
-/// The largest product tensor (`samples x N_0 x N_l` f32 values) a Jacobian may need: 4 GiB.
+/// The most memory a Jacobian may need at its peak: 4 GiB. The peak is about five times
+/// the product tensor (`samples x N_0 x` widest width, f32): the previous product, the
+/// matrix product and its scaled copy on the device, the f32 read-back and the f64 copies
+/// the decompositions work on.
 pub const JACOBIAN_MAX_BYTES: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
+
+/// The peak over the product tensor's size (see [`JACOBIAN_MAX_BYTES`]).
+const PEAK_FACTOR: f64 = 5.0;
 
 /// What `--jacobian` asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,13 +80,14 @@ impl JacobianOptions {
         }
         let k = self.samples.min(batch) as f64;
         let widest = net.widths.iter().copied().max().unwrap_or(0) as f64;
-        let bytes = k * net.widths[0] as f64 * widest * 4.0;
+        let bytes = PEAK_FACTOR * k * net.widths[0] as f64 * widest * 4.0;
         if bytes > JACOBIAN_MAX_BYTES {
             return Err(NetError::BadConfig {
                 key: "jacobian-samples",
                 value: self.samples.to_string(),
                 allowed: format!(
-                    "samples x N_0 x widest width x 4 bytes up to 4 GiB (this needs {:.1} GiB)",
+                    "a Jacobian whose peak memory (about 5 x samples x N_0 x widest width x 4 \
+                     bytes) fits in 4 GiB (this needs {:.1} GiB)",
                     bytes / JACOBIAN_MAX_BYTES * 4.0
                 ),
             });

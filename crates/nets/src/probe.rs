@@ -329,9 +329,9 @@ pub fn probe(
                 .reshape([pairs, cols]);
             let b = z.slice([0..pairs, 1..2, 0..cols]).reshape([pairs, cols]);
             let dot = (a.clone() * b.clone()).sum_dim(1);
-            let norms = (a.square().sum_dim(1) * b.square().sum_dim(1))
-                .sqrt()
-                .clamp_min(1e-30);
+            // Each norm on its own: the product of the squared norms leaves f32's range long
+            // before the values do. A zero vector has no direction: NaN, not a cosine of 0.
+            let norms = a.square().sum_dim(1).sqrt() * b.square().sum_dim(1).sqrt();
             flat_rows.push(s.h.clone().inner());
             let offset = flat_width;
             flat_width += cols;

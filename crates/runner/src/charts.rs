@@ -282,8 +282,6 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                 "Token cosine (1: rank collapse)",
                 "token cosine",
             ),
-            // Correlation of input pairs (Poole et al. 2016).
-            ("corr", "Cosine of input pairs' pre-activations", "corr"),
         ];
         let linear = [
             (
@@ -301,6 +299,9 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                 "Effective rank of the batch's activations",
                 "effective rank",
             ),
+            // Correlation of input pairs (Poole et al. 2016): negative with a negative
+            // input-corr, so not on the [0, 1] axis.
+            ("corr", "Cosine of input pairs' pre-activations", "corr"),
         ];
         let charts = variances
             .iter()

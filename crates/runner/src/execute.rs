@@ -32,7 +32,8 @@ use crate::rows::{
 use crate::settings::RunSpec;
 use crate::store::{
     RUNS_DIR, Records, RunKey, RunRecord, STORE_VERSION, Segment, Shard, StoredExperiment,
-    StoredHistogram, read_experiment, remove_segments, remove_stale_temporaries, write_experiment,
+    StoredHistogram, read_experiment, remove_replaced, remove_stale_temporaries, set_aside_records,
+    write_experiment,
 };
 use crate::summary::{Extra, summarize};
 
@@ -438,7 +439,13 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
     let out = &opts.out;
     let stored = StoredExperiment::of(exp);
     prepare_out(out)?;
-    if let Some(held) = read_experiment(out)?
+    let replacing = !opts.resume && opts.shard.is_none();
+    // A plain run replaces whatever the folder held, also a suite of an older store version.
+    let held = match read_experiment(out) {
+        Err(e) if replacing && e.is_user_error() => None,
+        other => other?,
+    };
+    if let Some(held) = held
         && let Some(diff) = held.differs_from(&stored)
     {
         let flag = match (opts.resume, opts.shard) {
@@ -454,9 +461,10 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
         }
     }
     // A plain run replaces what the folder held (this suite's earlier runs or another
-    // suite's): its derived files and records go now, so a run killed part-way never leaves
-    // them next to this run's records.
-    if !opts.resume && opts.shard.is_none() {
+    // suite's): its derived files go now and its records are set aside (removed once this
+    // run is complete), so a run killed part-way never leaves them next to this run's
+    // records, and a forgotten `--resume` loses nothing for good.
+    if replacing {
         for f in DERIVED_FILES {
             match std::fs::remove_file(out.join(f)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -469,7 +477,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
                 _ => {}
             }
         }
-        remove_segments(out)?;
+        set_aside_records(out)?;
     }
     // Temporaries of a killed earlier run; a shard leaves them, since other shards may be
     // writing into the same folder right now.
@@ -491,7 +499,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
     let held = Records::scan(std::slice::from_ref(out))?;
     let (skipped, todo): (Vec<&RunKey>, Vec<&RunKey>) = mine
         .into_iter()
-        .partition(|k| opts.resume && held.contains(&k.fingerprint));
+        .partition(|k| (opts.resume || opts.shard.is_some()) && held.contains(&k.fingerprint));
     let bar = ProgressBar::new((skipped.len() + todo.len()) as u64);
     if opts.quiet || !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -552,6 +560,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
     }
     let (outcomes, _) = derive(exp, &keys, std::slice::from_ref(out))?;
     write_csvs(out, &outcomes.iter().collect::<Vec<_>>())?;
+    remove_replaced(out)?;
     Ok(Ran::Complete(outcomes, start.elapsed().as_secs_f64()))
 }
 

@@ -329,7 +329,12 @@ impl Settings {
             };
             j.check(&resolved, batch)
                 .map_err(|e| RunnerError::input(e.to_string()))?;
-            Some(j)
+            // What is measured, so one measurement has one fingerprint: the layers sorted,
+            // the samples the batch holds.
+            Some(JacobianOptions {
+                samples: j.samples.min(batch),
+                layers: j.layers_of(depth),
+            })
         } else {
             None
         };

@@ -403,11 +403,21 @@ impl Records {
         });
         files.sort();
         for file in files {
-            let bytes = std::fs::read(&file).map_err(|e| io(&file, e))?;
-            let mut offset = 0;
-            for line in bytes.split_inclusive(|&b| b == b'\n') {
+            use std::io::BufRead;
+            let f = std::fs::File::open(&file).map_err(|e| io(&file, e))?;
+            let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+            let mut line = Vec::new();
+            let mut offset = 0u64;
+            loop {
+                line.clear();
+                let n = reader
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| io(&file, e))?;
+                if n == 0 {
+                    break;
+                }
                 let start = offset;
-                offset += line.len();
+                offset += n as u64;
                 let Some(body) = line.strip_suffix(b"\n") else {
                     continue; // the cut last line of a crashed writer
                 };
@@ -423,8 +433,8 @@ impl Records {
                 }
                 self.lines.entry(head.fingerprint).or_insert(Line {
                     file: file.clone(),
-                    offset: start as u64,
-                    len: line.len(),
+                    offset: start,
+                    len: n,
                 });
             }
         }
@@ -479,15 +489,42 @@ impl Records {
     }
 }
 
-/// Remove every segment of `dir`'s store (a plain run replaces what the folder held).
-pub fn remove_segments(dir: &Path) -> Result<(), RunnerError> {
+/// Set aside every record of `dir`'s store (a plain run replaces what the folder held):
+/// segments are renamed `replaced-seg-...`, which no scan reads, and removed by
+/// [`remove_replaced`] once the new run is complete; a run killed before that leaves them
+/// for the user to rename back. Records of store version 1 (`runs/<fingerprint>.json`) are
+/// removed.
+pub fn set_aside_records(dir: &Path) -> Result<(), RunnerError> {
     let Ok(entries) = std::fs::read_dir(dir.join(RUNS_DIR)) else {
         return Ok(());
     };
     for e in entries.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with("seg-") && name.ends_with(".jsonl") {
+        let path = e.path();
+        let done = if name.starts_with("seg-") && name.ends_with(".jsonl") {
+            std::fs::rename(&path, path.with_file_name(format!("replaced-{name}")))
+        } else if name.len() == 37 && name.ends_with(".json") {
+            std::fs::remove_file(&path)
+        } else {
+            Ok(())
+        };
+        done.map_err(|source| RunnerError::Io {
+            action: "setting aside",
+            path,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Remove the records [`set_aside_records`] set aside.
+pub fn remove_replaced(dir: &Path) -> Result<(), RunnerError> {
+    let Ok(entries) = std::fs::read_dir(dir.join(RUNS_DIR)) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with("replaced-seg-") {
             std::fs::remove_file(e.path()).map_err(|source| RunnerError::Io {
                 action: "removing",
                 path: e.path(),
@@ -652,6 +689,8 @@ impl StoredExperiment {
                 "backend"
             } else if a.label != b.label || a.grid != b.grid {
                 "grid values"
+            } else if a.jacobian != b.jacobian {
+                "Jacobian settings"
             } else {
                 "histogram layers"
             };
@@ -904,7 +943,14 @@ mod tests {
             e.is_user_error() && e.to_string().contains("store version 1"),
             "{e}"
         );
-        remove_segments(dir.path()).unwrap();
+        set_aside_records(dir.path()).unwrap();
+        assert!(
+            Records::scan(&[dir.path().to_path_buf()])
+                .unwrap()
+                .lines
+                .is_empty()
+        );
+        remove_replaced(dir.path()).unwrap();
         assert!(std::fs::read_dir(&runs).unwrap().next().is_none());
     }
 }

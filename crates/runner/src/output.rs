@@ -52,21 +52,26 @@ fn write_atomic_untimed(path: &Path, bytes: &[u8]) -> Result<(), RunnerError> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
     let prefix = format!(".{name}.");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
-    // The mode of any created file (0666 less the umask), not tempfile's private 0600: a
-    // folder of results is for the group and the merge job to read.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    let mut tmp = builder
+    let mut tmp = new_file_builder(&prefix, ".tmp")
         .tempfile_in(dir.unwrap_or(Path::new(".")))
         .map_err(|e| io("writing", e))?;
     tmp.write_all(bytes).map_err(|e| io("writing", e))?;
     tmp.persist(path).map_err(|e| io("writing", e.error))?;
     Ok(())
+}
+
+/// A builder of uniquely named new files `<prefix><random><suffix>`, with the mode of any
+/// created file (0666 less the umask), not tempfile's private 0600: a folder of results is
+/// for the group and the merge job to read.
+pub fn new_file_builder<'a>(prefix: &'a str, suffix: &'a str) -> tempfile::Builder<'a, 'a> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(suffix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder
 }
 
 /// CSV bytes of `(key, row)` pairs: configuration columns first, then the row's.

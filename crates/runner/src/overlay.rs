@@ -197,21 +197,27 @@ fn mlp_sites(layers: Vec<sigprop_theory::LayerPrediction>) -> Vec<SiteTheory> {
         .collect()
 }
 
+/// The one-layer mean field of a network whose layers share one `sigma_w2` (`None` if
+/// they do not).
+fn uniform_mean_field(net: &ResolvedNet, sigma_w2: &[f64], sigma_b2: f64) -> Option<MeanField> {
+    let w2 = *sigma_w2.first()?;
+    if sigma_w2.iter().any(|&s| (s - w2).abs() > 1e-12 * w2) {
+        return None;
+    }
+    Some(MeanField {
+        activation: net.activation,
+        sigma_w2: w2,
+        sigma_b2,
+    })
+}
+
 /// chi_1 at the fixed point, for equal-variance layers, where the theory applies.
 pub fn chi1(net: &ResolvedNet, critical: Option<f64>) -> Option<f64> {
     if net.config.arch.theory(&net.config) != TheoryKind::Mlp {
         return None;
     }
     let (sigma_w2, sigma_b2) = theory_params(net, critical)?;
-    let w2 = *sigma_w2.first()?;
-    if sigma_w2.iter().any(|&s| (s - w2).abs() > 1e-12 * w2) {
-        return None;
-    }
-    let mf = MeanField {
-        activation: net.activation,
-        sigma_w2: w2,
-        sigma_b2,
-    };
+    let mf = uniform_mean_field(net, &sigma_w2, sigma_b2)?;
     mf.q_star()?;
     let c = mf.chi1();
     c.is_finite().then_some(c)
@@ -270,15 +276,8 @@ fn corr_map(
     c0: f64,
     layers: &[sigprop_theory::LayerPrediction],
 ) -> Option<Vec<f64>> {
-    let w2 = *sigma_w2.first()?;
-    if sigma_w2.iter().any(|&s| (s - w2).abs() > 1e-12 * w2) {
-        return None;
-    }
-    let mf = MeanField {
-        activation: net.activation,
-        sigma_w2: w2,
-        sigma_b2,
-    };
+    let mf = uniform_mean_field(net, sigma_w2, sigma_b2)?;
+    let w2 = mf.sigma_w2;
     let mut c = (w2 * c0 + sigma_b2) / (w2 + sigma_b2);
     let mut out = Vec::with_capacity(layers.len());
     for l in layers {

@@ -318,14 +318,8 @@ impl Segment {
             if file.is_none() {
                 // A random name made with O_EXCL: processes of several machines appending
                 // to one shared folder never share a segment.
-                let mut builder = tempfile::Builder::new();
-                builder.prefix("seg-").suffix(".jsonl").rand_bytes(12);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    builder.permissions(std::fs::Permissions::from_mode(0o666));
-                }
-                let (f, _) = builder
+                let (f, _) = crate::output::new_file_builder("seg-", ".jsonl")
+                    .rand_bytes(12)
                     .tempfile_in(&self.runs)
                     .map_err(io)?
                     .keep()
@@ -520,11 +514,18 @@ pub fn set_aside_records(dir: &Path) -> Result<(), RunnerError> {
 
 /// Remove the records [`set_aside_records`] set aside.
 pub fn remove_replaced(dir: &Path) -> Result<(), RunnerError> {
-    let Ok(entries) = std::fs::read_dir(dir.join(RUNS_DIR)) else {
+    remove_named(&dir.join(RUNS_DIR), |name| {
+        name.starts_with("replaced-seg-")
+    })
+}
+
+/// Remove the files of folder `d` (if there is one) whose names `doomed` picks.
+fn remove_named(d: &Path, doomed: impl Fn(&str) -> bool) -> Result<(), RunnerError> {
+    let Ok(entries) = std::fs::read_dir(d) else {
         return Ok(());
     };
     for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with("replaced-seg-") {
+        if doomed(&e.file_name().to_string_lossy()) {
             std::fs::remove_file(e.path()).map_err(|source| RunnerError::Io {
                 action: "removing",
                 path: e.path(),
@@ -567,20 +568,7 @@ fn read_json<T: serde::de::DeserializeOwned>(
 /// Remove temporary files an interrupted writer left in `dir` and its store.
 pub fn remove_stale_temporaries(dir: &Path) -> Result<(), RunnerError> {
     for d in [dir.to_path_buf(), dir.join(RUNS_DIR)] {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') && name.ends_with(".tmp") {
-                std::fs::remove_file(e.path()).map_err(|source| RunnerError::Io {
-                    action: "removing",
-                    path: e.path(),
-                    source,
-                })?;
-            }
-        }
+        remove_named(&d, |name| name.starts_with('.') && name.ends_with(".tmp"))?;
     }
     Ok(())
 }

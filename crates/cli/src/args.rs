@@ -96,8 +96,8 @@ pub struct NetArgs {
     /// Layers that get histograms, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub hist_layers: Option<Vec<usize>>,
-    /// Measure the singular values of the input-output Jacobian (MLP without norm):
-    /// spectrum.csv and the jac_* columns.
+    /// Measure the singular values of the input-output Jacobian (every architecture but the
+    /// RNN, without batch norm): spectrum.csv and the jac_* columns.
     #[arg(long)]
     pub jacobian: bool,
     /// Inputs of the batch whose Jacobians are taken [default: 8] (implies --jacobian).

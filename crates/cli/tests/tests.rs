@@ -1658,13 +1658,10 @@ fn pennington2017_orthogonal_tanh_near_zero_q_keeps_the_spectrum_tight() {
 
 #[test]
 fn jacobian_refuses_what_it_cannot_measure() {
+    fails_with(&["run", "--arch", "rnn", "--jacobian", "--quiet"], "rnn");
     fails_with(
-        &["run", "--arch", "resmlp", "--jacobian", "--quiet"],
-        "jacobian",
-    );
-    fails_with(
-        &["run", "--norm", "layer", "--jacobian", "--quiet"],
-        "norm none",
+        &["run", "--norm", "batch", "--jacobian", "--quiet"],
+        "norm batch",
     );
     fails_with(
         &["run", "--jacobian-samples", "0", "--quiet"],
@@ -1674,6 +1671,41 @@ fn jacobian_refuses_what_it_cannot_measure() {
         &["run", "--depth", "4", "--jacobian-layers", "5", "--quiet"],
         "1..=4",
     );
+}
+
+/// Architectures without an exact product get their spectra from vector-Jacobian products:
+/// one row per sample, layer and singular value in spectrum.csv, the jac_* columns at the
+/// chosen blocks only.
+#[test]
+fn jacobian_of_a_residual_network_is_measured_at_the_chosen_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("res");
+    sigprop()
+        .args([
+            "run", "--arch", "resmlp", "--depth", "4", "--width", "16", "--batch", "8",
+        ])
+        .args(["--seeds", "2", "--jacobian", "--jacobian-samples", "3"])
+        .args(["--jacobian-layers", "2,4", "--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let s = out.join("spectrum.csv");
+    let rows = records(&s);
+    // 2 seeds x 3 samples x 2 layers x 16 singular values.
+    assert_eq!(rows.len(), 2 * 3 * 2 * 16);
+    assert!(
+        rows.iter()
+            .all(|r| r[col(&s, "singular_value")].parse::<f64>().unwrap() > 0.0)
+    );
+    let l = out.join("layers.csv");
+    for r in records(&l) {
+        let at = matches!(&r[col(&l, "layer")], "2" | "4") && &r[col(&l, "site")] == "out";
+        let m1 = &r[col(&l, "jac_m1")];
+        assert_eq!(!m1.is_empty(), at, "{r:?}");
+        if at {
+            assert!(m1.parse::<f64>().unwrap() > 0.0, "{r:?}");
+        }
+    }
 }
 
 #[test]

@@ -15,10 +15,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::arch::LinearIds;
+use crate::arch::{LinearIds, NetLayout};
 use crate::config::ResolvedNet;
 use crate::error::NetError;
-use crate::forward::{DeviceParam, DeviceParams};
+use crate::forward::{DeviceParam, DeviceParams, Recorder, SiteIn, upload};
+use crate::params::Params;
 
 /// The most memory a Jacobian may need at its peak: 4 GiB. The peak is about five times
 /// the product tensor (`samples x N_0 x` widest width, f32): the previous product, the
@@ -52,15 +53,25 @@ impl JacobianOptions {
     }
 
     /// Refuse what cannot be measured: no samples, layers outside `1..=depth`, a network
-    /// without an exact Jacobian, a product that would not fit in memory.
+    /// whose samples are coupled (batch normalization) or whose Jacobian is not defined here
+    /// (the RNN), a Jacobian that would not fit in memory.
     pub fn check(&self, net: &ResolvedNet, batch: usize) -> Result<(), NetError> {
         let cfg = &net.config;
-        if !cfg.arch.exact_jacobian() {
+        if cfg.arch.kind() == crate::arch::Arch::Rnn {
             return Err(NetError::BadConfig {
                 key: "jacobian",
-                value: cfg.arch.kind().name().to_string(),
-                allowed: "arch mlp with norm none (the other architectures' Jacobians are not \
-                          built yet)"
+                value: "arch rnn".into(),
+                allowed: "arch mlp, resmlp, cnn, rescnn or transformer (the RNN's Jacobian \
+                          over time steps is not built)"
+                    .into(),
+            });
+        }
+        if cfg.arch.norm() == crate::config::Norm::Batch {
+            return Err(NetError::BadConfig {
+                key: "jacobian",
+                value: "norm batch".into(),
+                allowed: "norm none, layer or rms (batch normalization couples the samples, so \
+                          one input has no Jacobian of its own)"
                     .into(),
             });
         }
@@ -79,20 +90,58 @@ impl JacobianOptions {
             });
         }
         let k = self.samples.min(batch) as f64;
-        let widest = net.widths.iter().copied().max().unwrap_or(0) as f64;
-        let bytes = PEAK_FACTOR * k * net.widths[0] as f64 * widest * 4.0;
+        let (bytes, formula) = if cfg.arch.exact_jacobian() {
+            let widest = net.widths.iter().copied().max().unwrap_or(0) as f64;
+            (
+                PEAK_FACTOR * k * net.widths[0] as f64 * widest * 4.0,
+                "about 5 x samples x N_0 x widest width x 4 bytes",
+            )
+        } else {
+            let n0 = input_features(net) as f64;
+            let outs: f64 = self
+                .layers_of(cfg.depth)
+                .iter()
+                .map(|&l| site_features(net, l) as f64)
+                .sum();
+            (
+                VJP_HOST_FACTOR * k * n0 * outs * 4.0,
+                "about 3 x samples x N_0 x the chosen layers' summed widths x 4 bytes",
+            )
+        };
         if bytes > JACOBIAN_MAX_BYTES {
             return Err(NetError::BadConfig {
                 key: "jacobian-samples",
                 value: self.samples.to_string(),
                 allowed: format!(
-                    "a Jacobian whose peak memory (about 5 x samples x N_0 x widest width x 4 \
-                     bytes) fits in 4 GiB (this needs {:.1} GiB)",
+                    "a Jacobian whose peak memory ({formula}) fits in 4 GiB (this needs {:.1} \
+                     GiB)",
                     bytes / JACOBIAN_MAX_BYTES * 4.0
                 ),
             });
         }
         Ok(())
+    }
+}
+
+/// The peak host memory of the vector-Jacobian route over its f32 Jacobians: those, and the
+/// f64 copies the decompositions work on.
+const VJP_HOST_FACTOR: f64 = 3.0;
+
+/// The most device memory one chunk of the vector-Jacobian route's pass may take (its
+/// activations with their autodiff records), about: 1 GiB.
+const VJP_CHUNK_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Features of one input (`N_0` of the Jacobian).
+fn input_features(net: &ResolvedNet) -> usize {
+    net.config.arch.input_shape(net, 1)[1]
+}
+
+/// Features of one sample at layer `l` of the primary site (an MLP's `N_l`; the per-sample
+/// output size of every other architecture, whose primary sites keep it).
+fn site_features(net: &ResolvedNet, l: usize) -> usize {
+    match &net.config.arch {
+        crate::arch::ArchConfig::Mlp(_) => net.widths[l],
+        a => a.output_features(&net.config),
     }
 }
 
@@ -205,4 +254,132 @@ pub fn singular_values(m: &[f32], rows: usize, cols: usize) -> Vec<f64> {
     let mut v: Vec<f64> = s.column_vector().iter().copied().collect();
     v.sort_by(|a, b| b.total_cmp(a));
     v
+}
+
+/// Keeps `h` of the primary site at the chosen layers, as `[rows, features]`.
+struct Capture<'a> {
+    site: &'static str,
+    layers: &'a [usize],
+    kept: Vec<(usize, Tensor<2>)>,
+}
+
+impl Recorder for Capture<'_> {
+    fn site<const D: usize>(&mut self, s: SiteIn<'_>, z: Tensor<D>) -> Tensor<D> {
+        let h = crate::activation::apply(s.kind.activation(), z);
+        if s.site == self.site && self.layers.contains(&s.layer) {
+            let dims = h.dims();
+            let cols: usize = dims[1..].iter().product();
+            self.kept
+                .push((s.layer, h.clone().reshape([dims[0], cols])));
+        }
+        h
+    }
+}
+
+/// The spectra of any architecture whose samples are independent, from vector-Jacobian
+/// products on the backend: for input `k` and layer `l`, row `j` of `(J^l)^T` is the
+/// gradient of `h^l_j` with respect to the input. Every `(k, l, j)` is one row of a batch
+/// of copies of the inputs; the loss `sum_r h^(l_r)_(r, j_r)` picks each row's own output,
+/// so one backward pass gives all the rows of a chunk (chunks bounded by
+/// [`VJP_CHUNK_BYTES`]). `x` holds the first `k` inputs, row-major.
+pub(crate) fn vjp_spectra(
+    net: &ResolvedNet,
+    layout: &NetLayout,
+    params: &Params,
+    x: &[f32],
+    opts: &JacobianOptions,
+    device: &Device,
+) -> Result<Vec<Spectrum>, NetError> {
+    let cfg = &net.config;
+    let layers = opts.layers_of(cfg.depth);
+    let n0 = input_features(net);
+    let k = x.len() / n0.max(1);
+    let outs: Vec<usize> = layers.iter().map(|&l| site_features(net, l)).collect();
+    // Rows: (sample, layer index, output unit), sample-major.
+    let per_sample: usize = outs.iter().sum();
+    let total = k * per_sample;
+    let sizes = cfg.arch.pass_sizes(cfg, 1.0);
+    let row_bytes = 4.0 * 4.0 * (sizes[1] + sizes[2] + sizes[3]).max(1.0);
+    let chunk = ((VJP_CHUNK_BYTES / row_bytes) as usize).clamp(1, total.max(1));
+    let row_of = |r: usize| -> (usize, usize, usize) {
+        let (sample, mut j) = (r / per_sample, r % per_sample);
+        let mut li = 0;
+        while j >= outs[li] {
+            j -= outs[li];
+            li += 1;
+        }
+        (sample, li, j)
+    };
+    let ad = device.clone().autodiff();
+    let p = upload(params, &ad, false);
+    // The transposed Jacobians, one `N_l x N_0` block per (sample, layer), f32.
+    let mut jt: Vec<Vec<f32>> = (0..k)
+        .flat_map(|_| outs.iter().map(|&n| vec![0f32; n * n0]))
+        .collect();
+    let site = cfg.arch.primary_site();
+    let mut start = 0;
+    while start < total {
+        let end = (start + chunk).min(total);
+        let rows = end - start;
+        let mut xs = Vec::with_capacity(rows * n0);
+        let mut picks: Vec<Vec<f32>> = outs.iter().map(|&n| vec![0f32; rows * n]).collect();
+        for r in start..end {
+            let (sample, li, j) = row_of(r);
+            xs.extend_from_slice(&x[sample * n0..(sample + 1) * n0]);
+            picks[li][(r - start) * outs[li] + j] = 1.0;
+        }
+        let xt = Tensor::<2>::from_data(TensorData::new(xs, [rows, n0]), &ad).require_grad();
+        let mut rec = Capture {
+            site,
+            layers: &layers,
+            kept: Vec::new(),
+        };
+        let _ = layout.forward(net, &p, xt.clone(), &mut rec);
+        let mut loss: Option<Tensor<1>> = None;
+        for (li, &l) in layers.iter().enumerate() {
+            let h = rec
+                .kept
+                .iter()
+                .find(|(kl, _)| *kl == l)
+                .map(|(_, h)| h.clone())
+                .ok_or_else(|| NetError::Readback {
+                    what: "a Jacobian layer's output",
+                    why: format!("no site {site} at layer {l}"),
+                })?;
+            let pick = Tensor::<2>::from_data(
+                TensorData::new(std::mem::take(&mut picks[li]), [rows, outs[li]]),
+                &ad,
+            );
+            let term = (h * pick).sum();
+            loss = Some(match loss {
+                None => term,
+                Some(t) => t + term,
+            });
+        }
+        let Some(loss) = loss else { break };
+        let grads = loss.backward();
+        let g = xt.grad(&grads).ok_or_else(|| NetError::Readback {
+            what: "a Jacobian row",
+            why: "the input has no gradient".into(),
+        })?;
+        let g = crate::stats::read_back(g, "a Jacobian")?;
+        for r in start..end {
+            let (sample, li, j) = row_of(r);
+            let at = (r - start) * n0;
+            jt[sample * layers.len() + li][j * n0..(j + 1) * n0].copy_from_slice(&g[at..at + n0]);
+        }
+        start = end;
+    }
+    Ok(jt
+        .par_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let (sample, li) = (i / layers.len(), i % layers.len());
+            Spectrum {
+                sample,
+                layer: layers[li],
+                values: singular_values(m, outs[li], n0),
+            }
+        })
+        .collect())
 }

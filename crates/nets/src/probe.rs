@@ -181,10 +181,16 @@ pub fn probe(
     let declared = declare(net, None);
     let p = upload(params, &ad, true);
     let shape = net.config.arch.input_shape(net, opts.batch);
-    let x = Tensor::<2>::from_data(
-        TensorData::new(net.config.arch.input(seed, shape)?, shape),
-        &ad,
-    );
+    let x_host = net.config.arch.input(seed, shape)?;
+    // The inputs whose Jacobians the vector-Jacobian route takes (the exact route reads the
+    // pass's own pre-activations).
+    let jacobian_inputs: Vec<f32> = match &opts.jacobian {
+        Some(j) if !net.config.arch.exact_jacobian() => {
+            x_host[..j.samples.min(shape[0]) * shape[1]].to_vec()
+        }
+        _ => Vec::new(),
+    };
+    let x = Tensor::<2>::from_data(TensorData::new(x_host, shape), &ad);
     let _ = ad.sync();
     let init_s = t0.elapsed().as_secs_f64();
 
@@ -447,6 +453,17 @@ pub fn probe(
         .collect();
     let histograms = histograms(&rec.sites, &grads, opts)?;
     let spectra = match &opts.jacobian {
+        Some(j) if !net.config.arch.exact_jacobian() => {
+            j.check(net, opts.batch)?;
+            crate::jacobian::vjp_spectra(
+                net,
+                &declared.layout,
+                params,
+                &jacobian_inputs,
+                j,
+                device,
+            )?
+        }
         Some(j) => {
             j.check(net, opts.batch)?;
             let chain = declared

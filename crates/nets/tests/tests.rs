@@ -980,6 +980,136 @@ fn jacobian_spectrum_equals_the_host_product_of_w_and_phi_prime() {
     }
 }
 
+/// The singular values of the output Jacobian of `cfg` at input `sample` by central
+/// differences of the plain forward pass (`eps` per coordinate, every coordinate in one
+/// batch), in f64 on the host.
+fn finite_difference_spectrum(
+    cfg: &NetConfig,
+    batch: usize,
+    seed: u64,
+    sample: usize,
+    eps: f32,
+) -> Vec<f64> {
+    let net = cfg.resolve().unwrap();
+    let params = build_params(&net, seed, None).unwrap();
+    let n0 = cfg.arch.output_features(cfg);
+    let x = sigprop_nets::probe::normal_input(seed, "input", [batch, n0]).unwrap();
+    let row = &x[sample * n0..(sample + 1) * n0];
+    let mut xs = Vec::with_capacity(2 * n0 * n0);
+    for sign in [1.0f32, -1.0] {
+        for i in 0..n0 {
+            let mut r = row.to_vec();
+            r[i] += sign * eps;
+            xs.extend(r);
+        }
+    }
+    let out = forward_plain(&net, &params, xs, 2 * n0, &Device::flex()).unwrap();
+    let n = out.len() / (2 * n0);
+    // Row i: d f / d x_i, an N_0 x N_out matrix (J in the row-vector convention).
+    let j: Vec<f64> = (0..n0 * n)
+        .map(|ic| {
+            let (i, c) = (ic / n, ic % n);
+            (f64::from(out[i * n + c]) - f64::from(out[(n0 + i) * n + c])) / (2.0 * f64::from(eps))
+        })
+        .collect();
+    jacobi_singular_values(j, n0, n)
+}
+
+/// Architectures without an exact product take the vector-Jacobian route: its singular values
+/// equal those of central differences of the plain forward pass, exactly (up to f32 rounding)
+/// for linear networks and to the differences' own error (eps^2 terms) otherwise.
+#[test]
+fn vector_jacobian_spectra_equal_finite_differences_on_every_architecture() {
+    let small_cnn = Cnn {
+        image_size: 4,
+        ..Cnn::default()
+    };
+    let small_rescnn = Rescnn {
+        image_size: 4,
+        ..Rescnn::default()
+    };
+    let tiny_tf = Transformer {
+        seq_len: 3,
+        ..Transformer::default()
+    };
+    let mut rms = mlp(3, 6, "tanh", "xavier-normal:gain=1.3");
+    rms.arch = Mlp {
+        norm: Norm::Rms,
+        ..Mlp::default()
+    }
+    .into();
+    let cases: Vec<(NetConfig, f32, f64)> = vec![
+        (
+            NetConfig::new(Arch::Resmlp, 3, 8, "linear", "xavier-normal"),
+            1.0,
+            1e-4,
+        ),
+        (
+            NetConfig::new(Arch::Resmlp, 3, 8, "tanh", "he-normal"),
+            1e-2,
+            2e-3,
+        ),
+        (
+            NetConfig::new(small_cnn, 3, 2, "linear", "he-normal"),
+            1.0,
+            1e-4,
+        ),
+        (
+            NetConfig::new(small_rescnn, 2, 2, "relu", "he-normal"),
+            1e-3,
+            2e-3,
+        ),
+        (
+            NetConfig::new(tiny_tf, 2, 8, "gelu", "xavier-normal"),
+            1e-2,
+            3e-3,
+        ),
+        (rms, 1e-2, 2e-3),
+    ];
+    let (batch, seed) = (4, 7);
+    for (cfg, eps, tol) in cases {
+        let got = spectra(&cfg, batch, seed, 2, vec![]);
+        assert_eq!(got.len(), 2, "{:?}", cfg.arch);
+        for s in &got {
+            assert_eq!(s.layer, cfg.depth);
+            let want = finite_difference_spectrum(&cfg, batch, seed, s.sample, eps);
+            assert_eq!(s.values.len(), want.len(), "{:?}", cfg.arch);
+            for (a, b) in s.values.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() <= tol * want[0],
+                    "{:?} sample {}: {:?} vs {want:?}",
+                    cfg.arch,
+                    s.sample,
+                    s.values
+                );
+            }
+        }
+    }
+}
+
+/// Partial Jacobians of a residual MLP: layer l's spectrum from a run asking for layers
+/// 1..depth equals that of a network cut at depth l (the same weights: keyed by path).
+#[test]
+fn vector_jacobian_partial_layers_match_shallower_networks() {
+    let cfg = NetConfig::new(Arch::Resmlp, 4, 16, "relu", "he-normal");
+    let all = spectra(&cfg, 3, 5, 3, vec![1, 2, 3, 4]);
+    assert_eq!(all.len(), 3 * 4);
+    for l in [1, 2, 4] {
+        let mut cut = cfg.clone();
+        cut.depth = l;
+        let own = spectra(&cut, 3, 5, 3, vec![]);
+        for s in own {
+            let a = all
+                .iter()
+                .find(|a| a.sample == s.sample && a.layer == l)
+                .unwrap();
+            for (x, y) in a.values.iter().zip(&s.values) {
+                assert!(rel(*x, *y) < 1e-5, "layer {l}: {x} vs {y}");
+            }
+        }
+    }
+}
+
 /// Mean and standard error over seeds of (m1, var) of the eigenvalues of J J^T at the last
 /// layer, each seed averaging its samples.
 fn jacobian_moments(cfg: &NetConfig, seeds: u64, samples: usize) -> [(f64, f64); 2] {
@@ -1072,11 +1202,34 @@ fn jacobian_refuses_other_architectures_and_bad_sizes() {
         samples: 2,
         layers: vec![],
     };
+    let rnn = NetConfig::new(Arch::Rnn, 4, 8, "tanh", "xavier-normal")
+        .resolve()
+        .unwrap();
+    let e = ok.check(&rnn, 4).unwrap_err().to_string();
+    assert!(e.contains("jacobian") && e.contains("rnn"), "{e}");
+    let mut bn = mlp(4, 8, "relu", "he-normal");
+    bn.arch = Mlp {
+        norm: Norm::Batch,
+        ..Mlp::default()
+    }
+    .into();
+    let e = ok.check(&bn.resolve().unwrap(), 4).unwrap_err().to_string();
+    assert!(e.contains("jacobian") && e.contains("norm batch"), "{e}");
     let res = NetConfig::new(Arch::Resmlp, 4, 8, "relu", "he-normal")
         .resolve()
         .unwrap();
-    let e = ok.check(&res, 4).unwrap_err().to_string();
-    assert!(e.contains("jacobian") && e.contains("mlp"), "{e}");
+    ok.check(&res, 4).unwrap();
+    let big = NetConfig::new(Arch::Resmlp, 4, 1 << 13, "relu", "he-normal")
+        .resolve()
+        .unwrap();
+    let e = JacobianOptions {
+        samples: 8,
+        layers: vec![1, 2, 3],
+    }
+    .check(&big, 8)
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("4 GiB") && e.contains("summed widths"), "{e}");
     let net = mlp(4, 8, "relu", "he-normal").resolve().unwrap();
     ok.check(&net, 4).unwrap();
     let zero = JacobianOptions {

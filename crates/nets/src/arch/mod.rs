@@ -576,7 +576,7 @@ macro_rules! architectures {
             }
 
             /// See [`Architecture::output_features`].
-            pub(crate) fn output_features(&self, cfg: &NetConfig) -> usize {
+            pub fn output_features(&self, cfg: &NetConfig) -> usize {
                 match self {
                     $(ArchConfig::$variant(a) => a.output_features(cfg),)*
                 }

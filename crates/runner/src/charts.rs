@@ -17,7 +17,7 @@ use sigprop_theory::{Critical, critical_sigma_w};
 use crate::error::RunnerError;
 use crate::execute::GridRow;
 use crate::report::slug;
-use crate::rows::{AggRow, ConfigKey, HistRow, SummaryRow};
+use crate::rows::{AggRow, ConfigKey, DensityRow, HistRow, SpectrumRow, SummaryRow};
 use crate::summary::primary_site;
 use crate::verdict::Verdict;
 
@@ -36,6 +36,10 @@ pub struct ChartData<'a> {
     pub hists: &'a [HistRow],
     /// grid.csv.
     pub grid: &'a [GridRow],
+    /// spectrum.csv (empty without `--jacobian`).
+    pub spectra: &'a [(ConfigKey, SpectrumRow)],
+    /// spectrum_theory.csv (empty where no density applies).
+    pub densities: &'a [(ConfigKey, DensityRow)],
 }
 
 fn plot_err(e: impl std::fmt::Display) -> RunnerError {
@@ -268,6 +272,11 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                 "Jacobian dh^l/dh^0: variance of the squared singular values",
                 "jac_var",
             ),
+            (
+                "jac_cond",
+                "Jacobian dh^l/dh^0: spread, largest over smallest singular value",
+                "jac_cond",
+            ),
         ];
         let fractions = [
             ("dead_frac", "Dead units (h = 0)", "fraction"),
@@ -346,6 +355,7 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                 }
             }
             files.extend(histograms(dir, data)?);
+            files.extend(spectrum_charts(dir, data)?);
         } else {
             let all: Vec<usize> = data.summaries.iter().map(|(k, _)| k.config).collect();
             let x = x_label(data, &all);
@@ -394,6 +404,150 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
     }
     files.extend(heatmaps(dir, data)?);
     Ok(files)
+}
+
+/// Bins of a singular-value density chart.
+const SV_BINS: usize = 60;
+
+/// Decades of singular values a density chart spans below the largest value measured.
+const SV_DECADES: f64 = 6.0;
+
+/// One chart per configuration that measured Jacobians: the density of `log10` of the
+/// singular values at each measured layer (the seeds pooled, the band their range), with the
+/// free-probability density dashed where it is a curve. Densities are per unit of
+/// `log10 s` over every singular value of the layer, so values below the chart's left edge
+/// (and ReLU's zeros) count in the normalization and the curves compare directly.
+fn spectrum_charts(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerError> {
+    let mut files = Vec::new();
+    let slugs = config_slugs(data.summaries);
+    for ((key, _), (_, slug)) in data.summaries.iter().zip(&slugs) {
+        let rows: Vec<&SpectrumRow> = data
+            .spectra
+            .iter()
+            .filter(|(k, _)| k.config == key.config)
+            .map(|(_, r)| r)
+            .collect();
+        let top = rows
+            .iter()
+            .map(|r| r.singular_value)
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .fold(f64::NEG_INFINITY, f64::max);
+        if !top.is_finite() {
+            continue;
+        }
+        let hi = top.log10() + 0.05;
+        let lo = hi - SV_DECADES;
+        let width = (hi - lo) / SV_BINS as f64;
+        let centers: Vec<f64> = (0..SV_BINS)
+            .map(|i| lo + (i as f64 + 0.5) * width)
+            .collect();
+        let mut layers: Vec<usize> = rows.iter().map(|r| r.layer).collect();
+        layers.sort_unstable();
+        layers.dedup();
+        let mut seeds: Vec<u64> = rows.iter().map(|r| r.seed).collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        let mut below = 0usize;
+        let mut bands = Vec::new();
+        for &l in &layers {
+            // Per seed: counts per bin and the number of values.
+            let mut per: Vec<(Vec<f64>, f64)> = vec![(vec![0.0; SV_BINS], 0.0); seeds.len()];
+            for r in rows.iter().filter(|r| r.layer == l) {
+                let Ok(at) = seeds.binary_search(&r.seed) else {
+                    continue;
+                };
+                per[at].1 += 1.0;
+                let u = r.singular_value.log10();
+                // NaN (a non-finite Jacobian) and values off the chart's left edge.
+                if u.is_nan() || u < lo {
+                    below += 1;
+                    continue;
+                }
+                let b = (((u - lo) / width) as usize).min(SV_BINS - 1);
+                per[at].0[b] += 1.0;
+            }
+            let total: f64 = per.iter().map(|p| p.1).sum();
+            if total == 0.0 {
+                continue;
+            }
+            let dens = |c: f64, n: f64| if n > 0.0 { c / (n * width) } else { f64::NAN };
+            let mean: Vec<f64> = (0..SV_BINS)
+                .map(|b| dens(per.iter().map(|p| p.0[b]).sum(), total))
+                .collect();
+            let seed_dens = |b: usize| per.iter().map(move |p| dens(p.0[b], p.1));
+            let theory_pts: Vec<&DensityRow> = data
+                .densities
+                .iter()
+                .filter(|(k, d)| k.config == key.config && d.layer == l)
+                .map(|(_, d)| d)
+                .collect();
+            let theory = (!theory_pts.is_empty()).then(|| {
+                centers
+                    .iter()
+                    .map(|&u| interpolate(&theory_pts, u))
+                    .collect()
+            });
+            bands.push(Band {
+                label: format!("layer {l}"),
+                x: centers.clone(),
+                mean,
+                lo: (0..SV_BINS)
+                    .map(|b| seed_dens(b).fold(f64::INFINITY, f64::min))
+                    .collect(),
+                hi: (0..SV_BINS)
+                    .map(|b| seed_dens(b).fold(f64::NEG_INFINITY, f64::max))
+                    .collect(),
+                theory,
+            });
+        }
+        if !has_positive(&bands) {
+            continue;
+        }
+        let total = rows.len().max(1) as f64;
+        let note = if below > 0 {
+            format!(
+                "; {:.1}% below 1e-{SV_DECADES} of the largest",
+                100.0 * below as f64 / total
+            )
+        } else {
+            String::new()
+        };
+        let theory = if data.densities.iter().any(|(k, _)| k.config == key.config) {
+            ", free-probability theory dashed"
+        } else {
+            ""
+        };
+        let title = format!(
+            "Jacobian spectrum, {}: density of log10 s, {} seed(s){theory}{note}",
+            key.label,
+            seeds.len()
+        );
+        let stem = dir.join(format!("spectrum_{slug}"));
+        files.extend(
+            variance_chart(
+                &stem,
+                &title,
+                "log10 singular value",
+                "density",
+                &bands,
+                false,
+            )
+            .map_err(plot_err)?,
+        );
+    }
+    Ok(files)
+}
+
+/// The density at `u` (log10 of a singular value) by linear interpolation between the
+/// theory's points (0 outside them: beyond the support's top, or below the grid).
+fn interpolate(points: &[&DensityRow], u: f64) -> f64 {
+    let i = points.partition_point(|p| p.log10_sv < u);
+    if i == 0 || i == points.len() {
+        return 0.0;
+    }
+    let (a, b) = (points[i - 1], points[i]);
+    let t = (u - a.log10_sv) / (b.log10_sv - a.log10_sv);
+    a.density + t * (b.density - a.density)
 }
 
 fn histograms(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerError> {

@@ -24,10 +24,10 @@ use crate::aggregate::{aggregate, key_of};
 use crate::error::RunnerError;
 use crate::experiment::Experiment;
 use crate::output::{keyed_csv, plain_csv, write_atomic};
-use crate::overlay::{chi1, critical_for, jacobian_theory, predictions};
+use crate::overlay::{chi1, critical_for, jacobian_density_rows, jacobian_theory, predictions};
 use crate::rows::{
-    AggRow, BatchCols, ConfigKey, HistRow, JacobianCols, LayerRow, RunCols, SpectrumRow, SppCols,
-    SummaryRow, TheoryCols, TokenCols,
+    AggRow, BatchCols, ConfigKey, DensityRow, HistRow, JacobianCols, LayerRow, RunCols,
+    SpectrumRow, SppCols, SummaryRow, TheoryCols, TokenCols,
 };
 use crate::settings::RunSpec;
 use crate::store::{
@@ -57,6 +57,9 @@ pub struct Outcome {
     pub hists: Vec<HistRow>,
     /// Every measured singular value (with `--jacobian`), seeds in order.
     pub spectra: Vec<SpectrumRow>,
+    /// The free-probability density of the singular values at the measured layers, where
+    /// it is a curve.
+    pub densities: Vec<DensityRow>,
     /// Per-seed phase times.
     pub times: Vec<(u64, PhaseTimes)>,
     /// Device description.
@@ -326,6 +329,10 @@ pub fn derive(
             theory_chi1: chi1(&net, critical_sigma_w),
         };
         let summary = summarize(&key.arch, &layers, &aggs, extra);
+        let mut measured: Vec<usize> = spectra.iter().map(|r: &SpectrumRow| r.layer).collect();
+        measured.sort_unstable();
+        measured.dedup();
+        let densities = jacobian_density_rows(&net, critical_sigma_w, &measured);
         let mut spec = spec.clone();
         spec.seeds = times.iter().map(|t| t.0).collect();
         outcomes.push(Outcome {
@@ -336,6 +343,7 @@ pub fn derive(
             summary,
             hists,
             spectra,
+            densities,
             times,
             device,
             critical_sigma_w,
@@ -378,6 +386,13 @@ pub fn write_csvs(out: &Path, done: &[&Outcome]) -> Result<(), RunnerError> {
     if !spectra.is_empty() {
         write_atomic(&out.join("spectrum.csv"), &keyed_csv(&spectra)?)?;
     }
+    let densities: Vec<(ConfigKey, &DensityRow)> = done
+        .iter()
+        .flat_map(|o| o.densities.iter().map(|r| (o.key_at(r.layer), r)))
+        .collect();
+    if !densities.is_empty() {
+        write_atomic(&out.join("spectrum_theory.csv"), &keyed_csv(&densities)?)?;
+    }
     write_atomic(&out.join("grid.csv"), &plain_csv(&grid)?)
 }
 
@@ -393,12 +408,13 @@ pub struct GridRow {
 }
 
 /// The files derived from a folder's records.
-pub const DERIVED_FILES: [&str; 8] = [
+pub const DERIVED_FILES: [&str; 9] = [
     "layers.csv",
     "aggregate.csv",
     "summary.csv",
     "histograms.csv",
     "spectrum.csv",
+    "spectrum_theory.csv",
     "grid.csv",
     "report.md",
     "manifest.json",

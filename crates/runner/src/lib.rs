@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 pub use error::RunnerError;
 pub use execute::{Outcome, Ran, RunOptions, run_experiment};
 pub use experiment::Experiment;
-pub use rows::{AggRow, ConfigKey, HistRow, LayerRow, SummaryRow};
+pub use rows::{AggRow, ConfigKey, DensityRow, HistRow, LayerRow, SpectrumRow, SummaryRow};
 pub use settings::{RunSpec, Settings};
 pub use store::Shard;
 
@@ -195,11 +195,25 @@ pub fn redraw(
     let summaries: Vec<(ConfigKey, SummaryRow)> = read_keyed(&dir.join("summary.csv"))?;
     let hists: Vec<HistRow> = read_plain(&dir.join("histograms.csv"))?;
     let grid: Vec<GridRow> = read_plain(&dir.join("grid.csv"))?;
+    // Written only where Jacobians were measured (and where the theory is a curve).
+    fn optional<R: serde::de::DeserializeOwned>(
+        path: &Path,
+    ) -> Result<Vec<(ConfigKey, R)>, RunnerError> {
+        if path.is_file() {
+            read_keyed(path)
+        } else {
+            Ok(Vec::new())
+        }
+    }
+    let spectra: Vec<(ConfigKey, SpectrumRow)> = optional(&dir.join("spectrum.csv"))?;
+    let densities: Vec<(ConfigKey, DensityRow)> = optional(&dir.join("spectrum_theory.csv"))?;
     let data = ChartData {
         aggs: &aggs,
         summaries: &summaries,
         hists: &hists,
         grid: &grid,
+        spectra: &spectra,
+        densities: &densities,
     };
     let charts = draw_all(dir, &data)?;
     let md = report::report_md(title, description, command, &summaries, &charts, dir);

@@ -16,7 +16,7 @@ use sigprop_theory::{
 };
 
 use crate::error::RunnerError;
-use crate::rows::TheoryCols;
+use crate::rows::{DensityRow, TheoryCols};
 
 /// sigma_w for a `critical:` scheme, from the theory crate; `None` for other schemes.
 pub fn critical_for(net: &ResolvedNet) -> Result<Option<f64>, RunnerError> {
@@ -230,16 +230,67 @@ pub fn jacobian_theory(
     net: &ResolvedNet,
     critical: Option<f64>,
 ) -> Result<Option<Vec<(f64, f64)>>, RunnerError> {
+    let Some((sigma_w2, sigma_b2, spectrum)) = jacobian_setting(net, critical) else {
+        return Ok(None);
+    };
+    let p = sigprop_theory::predict_jacobian(net.activation, &sigma_w2, sigma_b2, 1.0, spectrum)
+        .map_err(|e| RunnerError::Internal(format!("Jacobian prediction: {e}")))?;
+    Ok(Some(p.iter().map(|j| (j.m1, j.var)).collect()))
+}
+
+/// Points of each layer's density in `spectrum_theory.csv`.
+pub const DENSITY_POINTS: usize = 400;
+
+/// The free-probability density of the singular values at each of `layers` (where it is a
+/// curve: linear and ReLU MLPs of equal widths; see `sigprop_theory::jacobian_density`),
+/// [`DENSITY_POINTS`] points a layer, the solver's grid four times finer.
+pub fn jacobian_density_rows(
+    net: &ResolvedNet,
+    critical: Option<f64>,
+    layers: &[usize],
+) -> Vec<DensityRow> {
+    let Some((sigma_w2, _, spectrum)) = jacobian_setting(net, critical) else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for &l in layers {
+        let Some(w) = sigma_w2.get(..l) else { continue };
+        let Some(d) =
+            sigprop_theory::jacobian_density(net.activation, w, spectrum, 4 * DENSITY_POINTS)
+        else {
+            continue;
+        };
+        let dens = d.log10_sv_density();
+        rows.extend(
+            d.lambda
+                .iter()
+                .zip(&dens)
+                .step_by(4)
+                .map(|(&x, &p)| DensityRow {
+                    layer: l,
+                    log10_sv: 0.5 * x.log10(),
+                    density: p,
+                    atom_at_zero: d.atom_at_zero,
+                }),
+        );
+    }
+    rows
+}
+
+/// The per-layer `sigma_w^2`, `sigma_b^2` and weight spectrum of an MLP of equal widths whose
+/// Jacobian the free-probability theory describes.
+fn jacobian_setting(
+    net: &ResolvedNet,
+    critical: Option<f64>,
+) -> Option<(Vec<f64>, f64, sigprop_theory::WeightSpectrum)> {
     use sigprop_init::{CriticalDistribution, Scheme};
     use sigprop_theory::WeightSpectrum;
     if net.config.arch.theory(&net.config) != TheoryKind::Mlp
         || net.widths.windows(2).any(|w| w[0] != w[1])
     {
-        return Ok(None);
+        return None;
     }
-    let Some((sigma_w2, sigma_b2)) = theory_params(net, critical) else {
-        return Ok(None);
-    };
+    let (sigma_w2, sigma_b2) = theory_params(net, critical)?;
     let spectrum = match &net.weight_init {
         Scheme::Orthogonal { .. } => WeightSpectrum::Orthogonal,
         s if matches!(s.is_critical(), Some((_, CriticalDistribution::Orthogonal))) => {
@@ -250,12 +301,10 @@ pub fn jacobian_theory(
         | Scheme::DeltaOrthogonal { .. }
         | Scheme::Constant { .. }
         | Scheme::Ones
-        | Scheme::Zeros => return Ok(None),
+        | Scheme::Zeros => return None,
         _ => WeightSpectrum::Iid,
     };
-    let p = sigprop_theory::predict_jacobian(net.activation, &sigma_w2, sigma_b2, 1.0, spectrum)
-        .map_err(|e| RunnerError::Internal(format!("Jacobian prediction: {e}")))?;
-    Ok(Some(p.iter().map(|j| (j.m1, j.var)).collect()))
+    Some((sigma_w2, sigma_b2, spectrum))
 }
 
 /// The input pairs' cosine of an MLP with `input-corr`.

@@ -247,6 +247,21 @@ pub struct SpectrumRow {
     pub singular_value: f64,
 }
 
+/// `spectrum_theory.csv` (after the configuration columns): the free-probability density of
+/// the singular values at one measured layer and one point of its grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DensityRow {
+    /// Layer `l` of `dh^l / dh^0`.
+    pub layer: usize,
+    /// `log10` of the singular value.
+    pub log10_sv: f64,
+    /// The density of `log10` of the singular values there (its integral over the curve is
+    /// `1 - atom_at_zero`).
+    pub density: f64,
+    /// The probability of a singular value 0 (1/2 for ReLU), not part of the curve.
+    pub atom_at_zero: f64,
+}
+
 /// The mean-field columns of `layers.csv`: empty where the theory does not apply.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TheoryCols {

@@ -19,6 +19,7 @@
 
 pub mod cmap;
 pub mod critical;
+pub mod density;
 pub mod error;
 pub mod legendre;
 pub mod meanfield;
@@ -29,6 +30,7 @@ pub mod quadrature;
 mod roots;
 
 pub use critical::{Critical, SIGMA_W_CAP, SIGMA_W_MAX, critical_sigma_w, numerical_gain};
+pub use density::{EigenDensity, jacobian_density};
 pub use error::TheoryError;
 pub use legendre::gauss_legendre;
 pub use meanfield::{CRITICAL_TOL, MeanField, Phase};

@@ -24,7 +24,9 @@ use crate::aggregate::{aggregate, key_of};
 use crate::error::RunnerError;
 use crate::experiment::Experiment;
 use crate::output::{keyed_csv, plain_csv, write_atomic};
-use crate::overlay::{chi1, critical_for, jacobian_density_rows, jacobian_theory, predictions};
+use crate::overlay::{
+    chi1, corr_fixed_point, critical_for, jacobian_density_rows, jacobian_theory, predictions,
+};
 use crate::rows::{
     AggRow, BatchCols, ConfigKey, DensityRow, HistRow, JacobianCols, LayerRow, RunCols,
     SpectrumRow, SppCols, SummaryRow, TheoryCols, TokenCols,
@@ -327,6 +329,7 @@ pub fn derive(
             seeds,
             lsuv_totals,
             theory_chi1: chi1(&net, critical_sigma_w),
+            corr_fixed: corr_fixed_point(&net, critical_sigma_w),
         };
         let summary = summarize(&key.arch, &layers, &aggs, extra);
         let mut measured: Vec<usize> = spectra.iter().map(|r: &SpectrumRow| r.layer).collect();

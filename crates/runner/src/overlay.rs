@@ -7,6 +7,7 @@
 //! critical, normal, uniform, sparse; not LSUV, whose scale is data-driven). Elsewhere the
 //! theory columns are left empty rather than filled with a prediction that does not hold.
 
+use rayon::prelude::*;
 use sigprop_init::{Fans, FillContext, Layout, fans};
 use sigprop_nets::NORM_EPS;
 use sigprop_nets::{Loss, ResolvedNet, TheoryKind};
@@ -262,19 +263,23 @@ pub fn jacobian_density_rows(
     critical: Option<f64>,
     layers: &[usize],
 ) -> Vec<DensityRow> {
-    let Some((sigma_w2, _, spectrum)) = jacobian_setting(net, critical) else {
+    let Some((sigma_w2, sigma_b2, spectrum)) = jacobian_setting(net, critical) else {
         return Vec::new();
     };
-    let mut rows = Vec::new();
-    for &l in layers {
-        let Some(w) = sigma_w2.get(..l) else { continue };
-        let Some(d) =
-            sigprop_theory::jacobian_density(net.activation, w, spectrum, 4 * DENSITY_POINTS)
-        else {
-            continue;
-        };
-        let dens = d.log10_sv_density();
-        rows.extend(
+    // Layers in parallel (each density is a sequential sweep), collected in order.
+    let per: Vec<Vec<DensityRow>> = layers
+        .par_iter()
+        .map(|&l| {
+            let Some(w) = sigma_w2.get(..l) else {
+                return Vec::new();
+            };
+            let points = 4 * DENSITY_POINTS;
+            let Some(d) =
+                sigprop_theory::jacobian_density(net.activation, w, sigma_b2, spectrum, points)
+            else {
+                return Vec::new();
+            };
+            let dens = d.log10_sv_density();
             d.lambda
                 .iter()
                 .zip(&dens)
@@ -284,10 +289,11 @@ pub fn jacobian_density_rows(
                     log10_sv: 0.5 * x.log10(),
                     density: p,
                     atom_at_zero: d.atom_at_zero,
-                }),
-        );
-    }
-    rows
+                })
+                .collect()
+        })
+        .collect();
+    per.into_iter().flatten().collect()
 }
 
 /// The per-layer `sigma_w^2`, `sigma_b^2` and weight spectrum of an MLP of equal widths whose

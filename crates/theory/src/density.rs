@@ -58,21 +58,26 @@ impl EigenDensity {
 }
 
 /// The eigenvalue density of `J J^T` after the layers with `sigma_w2` (`Var(W) N` per
-/// layer), for a linear or ReLU activation and weights of the given spectrum; `None` for
-/// other activations (their `D^2` is not a two-point law), for orthogonal linear networks
-/// (one point, `prod sigma_w2`) and for orthogonal ReLU networks of one or two layers (point
-/// masses, then an arcsine law with infinite edges). `points` grid points span
+/// layer) and bias variance `sigma_b2`, for weights of the given spectrum, inputs of second
+/// moment 1. Linear and ReLU activations use their exact two-point `D^2`; every other
+/// activation the law of `D^2 = phi'(sqrt(q^l) z)^2` at each layer's `q^l` (the length map's)
+/// as 256 Gauss-Legendre atoms on `z` in `[-10, 10]` (see [`smooth_density`]). `None` for
+/// orthogonal linear networks (one point, `prod sigma_w2`), for orthogonal ReLU networks of
+/// one or two layers (point masses, then an arcsine law with infinite edges), for one
+/// orthogonal layer of any activation (the law of `D^2` itself), and where the equations
+/// cannot be solved along the grid. `points` grid points span
 /// `lambda` from above the support's upper edge down to `1e-16` of it.
 pub fn jacobian_density(
     activation: Activation,
     sigma_w2: &[f64],
+    sigma_b2: f64,
     spectrum: WeightSpectrum,
     points: usize,
 ) -> Option<EigenDensity> {
     let relu = match activation {
         Activation::Linear => false,
         Activation::Relu => true,
-        _ => return None,
+        _ => return smooth_density(activation, sigma_w2, sigma_b2, spectrum, points),
     };
     if sigma_w2.is_empty() || points < 2 || sigma_w2.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
         return None;
@@ -147,6 +152,11 @@ pub fn jacobian_density(
         // At the support's edges the root is (nearly) double and Newton stalls at the
         // rounding level of F rather than of m: accept what solves the equation.
         if !cur.is_finite() || residual(cur) > 1e-10 * (1.0 + cur.norm()) {
+            if below_the_support(m) {
+                lambda.extend((i..points).map(|j| top * (step * j as f64).exp()));
+                density.resize(lambda.len(), 0.0);
+                break;
+            }
             return None;
         }
         if cur.im > 0.0 {
@@ -162,5 +172,217 @@ pub fn jacobian_density(
         lambda,
         density,
         atom_at_zero: atom,
+    })
+}
+
+/// Whether the last solution `m` lies below the support's lower edge: `M(x)` real and near
+/// `M(0) = -1` (no atom at 0), where `1 + m` loses every digit to rounding and the equation
+/// can no longer be solved, but the density is 0 down to `x = 0`.
+fn below_the_support(m: C) -> bool {
+    m.im.abs() <= 1e-12 * m.norm() && (1.0 + m.re).abs() < 1e-3
+}
+
+/// Atoms of the discretized law of `D^2`.
+const ATOMS: usize = 256;
+
+/// Half-width of the discretized `z` range, in standard deviations.
+const Z_RANGE: f64 = 10.0;
+
+/// The law of `D^2 = phi'(sqrt(q) z)^2`, `z ~ N(0, 1)`, as Gauss-Legendre atoms on
+/// `[-Z_RANGE, Z_RANGE]` weighted by the normal density: `(values, probabilities)`.
+fn d2_law(act: Activation, q: f64) -> (Vec<f64>, Vec<f64>) {
+    let (nodes, weights) = crate::legendre::gauss_legendre(ATOMS);
+    let norm = 1.0 / (2.0 * std::f64::consts::PI).sqrt();
+    let mut d = Vec::with_capacity(ATOMS);
+    let mut p = Vec::with_capacity(ATOMS);
+    for (x, w) in nodes.iter().zip(&weights) {
+        let z = x * Z_RANGE;
+        d.push(act.dphi(q.sqrt() * z).powi(2));
+        p.push(w * Z_RANGE * norm * (-0.5 * z * z).exp());
+    }
+    let total: f64 = p.iter().sum();
+    p.iter_mut().for_each(|v| *v /= total);
+    (d, p)
+}
+
+/// `M(z) = E[d / (z - d)]` of a discrete law and its derivative.
+fn m_of(law: &(Vec<f64>, Vec<f64>), z: C) -> (C, C) {
+    let (mut m, mut dm) = (C::new(0.0, 0.0), C::new(0.0, 0.0));
+    for (&d, &p) in law.0.iter().zip(&law.1) {
+        let r = C::new(1.0, 0.0) / (z - d);
+        m += p * d * r;
+        dm -= p * d * r * r;
+    }
+    (m, dm)
+}
+
+/// Activations whose `D^2` has a continuous law: its S-transform at `m` is
+/// `(1 + m) / (m z_l)` with `z_l` the root of `M_l(z_l) = m` on the branch where
+/// `z_l ~ E[d] / m` as `m -> 0`, found by Newton's method from the previous grid point's
+/// root (one per layer, each layer at its own `q^l`). The outer equation is solved as for
+/// the two-point laws, with `d log S / dm` through `z_l' = 1 / M_l'(z_l)`.
+fn smooth_density(
+    act: Activation,
+    sigma_w2: &[f64],
+    sigma_b2: f64,
+    spectrum: WeightSpectrum,
+    points: usize,
+) -> Option<EigenDensity> {
+    if sigma_w2.is_empty()
+        || points < 2
+        || !(sigma_b2.is_finite() && sigma_b2 >= 0.0)
+        || sigma_w2.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        || (spectrum == WeightSpectrum::Orthogonal && sigma_w2.len() < 2)
+    {
+        return None;
+    }
+    let gaussian = spectrum == WeightSpectrum::Iid;
+    // Each layer's law at the length map's q^l (inputs of second moment 1). Consecutive
+    // layers whose q agrees to 1e-12 (the map has converged) share one law, counted.
+    let mut laws: Vec<(Vec<f64>, Vec<f64>)> = Vec::with_capacity(sigma_w2.len());
+    let mut counts: Vec<f64> = Vec::with_capacity(sigma_w2.len());
+    let mut last_q = f64::NAN;
+    let mut q = sigma_w2[0] + sigma_b2;
+    for (l, _) in sigma_w2.iter().enumerate() {
+        if !(q.is_finite() && q > 0.0) {
+            return None;
+        }
+        if (q - last_q).abs() <= 1e-12 * q {
+            if let Some(c) = counts.last_mut() {
+                *c += 1.0;
+            }
+        } else {
+            laws.push(d2_law(act, q));
+            counts.push(1.0);
+            last_q = q;
+        }
+        if l + 1 < sigma_w2.len() {
+            let m2 = crate::moments::expect_preact(act, q, |u| act.phi(u).powi(2));
+            q = sigma_w2[l + 1] * m2 + sigma_b2;
+        }
+    }
+    let moments: Vec<(f64, f64)> = laws
+        .iter()
+        .map(|(d, p)| {
+            let mu1: f64 = d.iter().zip(p).map(|(d, p)| d * p).sum();
+            let mu2: f64 = d.iter().zip(p).map(|(d, p)| d * d * p).sum();
+            (mu1, mu2)
+        })
+        .collect();
+    let counted = || moments.iter().zip(&counts);
+    if moments.iter().any(|m| !(m.0 > 0.0)) {
+        return None;
+    }
+    let layers = sigma_w2.len() as f64;
+    let log_scale: f64 = sigma_w2.iter().map(|s| s.ln()).sum();
+    let m1 = (log_scale + counted().map(|(m, c)| c * m.0.ln()).sum::<f64>()).exp();
+    let spread: f64 = counted()
+        .map(|(m, c)| c * (m.1 / (m.0 * m.0) - 1.0 + if gaussian { 1.0 } else { 0.0 }))
+        .sum();
+    let top = m1 * 4.0 * (spread + 2.0) * std::f64::consts::E;
+    let bottom = top * 1e-16;
+    let one = C::new(1.0, 0.0);
+    let mut m = C::new(m1 / top, 0.0);
+    let mut zs: Vec<C> = moments
+        .iter()
+        .map(|&(mu1, mu2)| C::new(mu1 / m.re + mu2 / mu1, 0.0))
+        .collect();
+    // Solve every layer's M_l(z_l) = m from the current roots; their d log S_D / dm summed.
+    let inner = |m: C, zs: &mut [C]| -> Option<(C, C)> {
+        let (mut ls, mut dls) = (C::new(0.0, 0.0), C::new(0.0, 0.0));
+        for ((law, z), &count) in laws.iter().zip(zs.iter_mut()).zip(&counts) {
+            let mut done = false;
+            for _ in 0..100 {
+                let (mz, dmz) = m_of(law, *z);
+                if !dmz.is_finite() || dmz.norm() == 0.0 {
+                    return None;
+                }
+                let mut step = (mz - m) / dmz;
+                let cap = 0.5 * z.norm();
+                if step.norm() > cap {
+                    step *= cap / step.norm();
+                }
+                *z -= step;
+                if step.norm() <= 1e-13 * z.norm() {
+                    done = true;
+                    break;
+                }
+            }
+            let (mz, dmz) = m_of(law, *z);
+            if !done && (mz - m).norm() > 1e-10 * (1.0 + m.norm()) {
+                return None;
+            }
+            ls += count * ((one + m).ln() - m.ln() - z.ln());
+            dls += count * (one / (one + m) - one / m - one / (dmz * *z));
+        }
+        Some((ls, dls))
+    };
+    let mut lambda = Vec::with_capacity(points);
+    let mut density = Vec::with_capacity(points);
+    let step = (bottom / top).ln() / (points - 1) as f64;
+    for i in 0..points {
+        let x = top * (step * i as f64).exp();
+        let z = C::new(x, x * 1e-12);
+        let mut cur = C::new(m.re, m.im.min(-1e-6 * m.norm()));
+        let mut trial = zs.clone();
+        for _ in 0..200 {
+            let Some((ls, dls)) = inner(cur, &mut trial) else {
+                break;
+            };
+            let mut ls_w = C::new(-log_scale, 0.0) + ls;
+            let mut dls_w = dls;
+            if gaussian {
+                ls_w -= layers * (one + cur).ln();
+                dls_w -= layers / (one + cur);
+            }
+            let s = ls_w.exp();
+            let f = one + cur - z * cur * s;
+            let df = one - z * s * (one + cur * dls_w);
+            if !df.is_finite() || df.norm() == 0.0 {
+                return None;
+            }
+            let mut delta = f / df;
+            let cap = 0.5 * (cur.norm() + 1e-300);
+            if delta.norm() > cap {
+                delta *= cap / delta.norm();
+            }
+            cur -= delta;
+            if delta.norm() <= 1e-13 * cur.norm() {
+                break;
+            }
+        }
+        // The last step's residual: accept what solves the equation.
+        let residual = inner(cur, &mut trial).map(|(ls, _)| {
+            let mut ls_w = C::new(-log_scale, 0.0) + ls;
+            if gaussian {
+                ls_w -= layers * (one + cur).ln();
+            }
+            (one + cur - z * cur * ls_w.exp()).norm()
+        });
+        // At the support's edges the root is (nearly) double and Newton stalls at the
+        // rounding level of F: accept what solves the equation.
+        if !cur.is_finite() || !residual.is_some_and(|r| r <= 1e-10 * (1.0 + cur.norm())) {
+            if below_the_support(m) {
+                lambda.extend((i..points).map(|j| top * (step * j as f64).exp()));
+                density.resize(lambda.len(), 0.0);
+                break;
+            }
+            return None;
+        }
+        if cur.im > 0.0 {
+            cur = cur.conj();
+            trial.iter_mut().for_each(|z| *z = z.conj());
+        }
+        m = cur;
+        zs = trial;
+        lambda.push(x);
+        density.push((-m.im / (std::f64::consts::PI * x)).max(0.0));
+    }
+    lambda.reverse();
+    density.reverse();
+    Some(EigenDensity {
+        lambda,
+        density,
+        atom_at_zero: 0.0,
     })
 }

@@ -270,7 +270,7 @@ fn smooth_density(
         })
         .collect();
     let counted = || moments.iter().zip(&counts);
-    if moments.iter().any(|m| !(m.0 > 0.0)) {
+    if moments.iter().any(|m| m.0.is_nan() || m.0 <= 0.0) {
         return None;
     }
     let layers = sigma_w2.len() as f64;

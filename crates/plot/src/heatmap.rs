@@ -164,7 +164,7 @@ const X_LABEL_AREA: u32 = 56;
 impl Figure for HeatmapChart<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let h = self.heat;
-        let titled = root.titled(self.title, style::text(TITLE_SIZE))?;
+        let titled = crate::title::titled(root, self.title, TITLE_SIZE)?;
         let (plot, bar) = titled.split_horizontally(root.dim_in_pixel().0 - BAR_COLUMN);
         let x_range = self.x_edges[0]..self.x_edges[h.x.len()];
         let y_range = self.y_edges[0]..self.y_edges[h.y.len()];

@@ -111,7 +111,7 @@ impl Figure for HistogramChart<'_> {
             })
             .collect();
         let legend_w = legend::column_width(root, &entries)?;
-        let titled = root.titled(self.title, style::text(TITLE_SIZE))?;
+        let titled = crate::title::titled(root, self.title, TITLE_SIZE)?;
         let (plot, legend_area) = titled.split_horizontally(root.dim_in_pixel().0 - legend_w);
         let mut chart = ChartBuilder::on(&plot)
             .margin(12)

@@ -43,6 +43,7 @@ mod legend;
 pub mod lines;
 mod output;
 pub mod style;
+mod title;
 
 pub use error::PlotError;
 pub use heatmap::{Heatmap, heatmap_chart};

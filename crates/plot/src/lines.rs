@@ -171,9 +171,7 @@ const GRID_TITLE_ROW: u32 = 48;
 
 impl Figure for GridChart<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        let titled = root
-            .margin(10, 0, 0, 0)
-            .titled(self.title, style::text(TITLE_SIZE * 1.2))?;
+        let titled = crate::title::titled(&root.margin(10, 0, 0, 0), self.title, TITLE_SIZE * 1.2)?;
         let cols = PANEL_COLUMNS.min(self.charts.len());
         let areas = titled.split_evenly((self.rows(), cols));
         for (area, chart) in areas.iter().zip(self.charts) {
@@ -263,7 +261,7 @@ impl Figure for LineChart<'_> {
         let scale = self.scale;
         let entries = self.legend_entries();
         let legend_w = legend::column_width(root, &entries)?;
-        let titled = root.titled(self.title, style::text(TITLE_SIZE))?;
+        let titled = crate::title::titled(root, self.title, TITLE_SIZE)?;
         let (plot, legend_area) = titled.split_horizontally(root.dim_in_pixel().0 - legend_w);
 
         let xs = self.bands.iter().flat_map(|b| b.x.iter().copied());

@@ -105,6 +105,26 @@ fn variance_chart_writes_png_and_svg_with_title_legend_and_decade_ticks() {
     no_temporaries(dir.path());
 }
 
+/// A title wider than the figure is drawn whole on two lines, not centred off both edges.
+#[test]
+fn a_long_title_wraps_onto_two_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("long");
+    let title = "Jacobian spectrum, tanh / critical:sigma-b=0.01,distribution=orthogonal: \
+                 density of log10 s, 3 seed(s), free-probability theory dashed";
+    let bands = [band("layer 2", &[0.1, 0.5, 0.2], true)];
+    let paths = variance_chart(&stem, title, "log10 s", "density", &bands, false).unwrap();
+    let svg = check_outputs(&paths, &stem);
+    let t = texts(&svg);
+    let (a, b) = (&t[0], &t[1]);
+    assert_eq!(format!("{a} {b}"), title, "{t:?}");
+    assert!(a.len() > 30 && b.len() > 30, "{t:?}");
+    // A short one stays on one line.
+    let short = dir.path().join("short");
+    let paths = variance_chart(&short, "Short", "x", "y", &bands, false).unwrap();
+    assert!(has_text(&check_outputs(&paths, &short), "Short"));
+}
+
 #[test]
 fn theory_note_appears_only_when_some_band_has_theory() {
     let dir = tempfile::tempdir().unwrap();

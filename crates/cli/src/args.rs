@@ -58,6 +58,12 @@ pub enum Command {
         after_help = "Examples:\n  sigprop theory --activation tanh --init variance-scaling:scale=1.5 --sigma-b 0.2236 --depth 50\n  sigprop theory --activation tanh --sigma-b 0.2236 --info\n  sigprop theory --activation tanh --phase-diagram --out reports/phase"
     )]
     Theory(TheoryArgs),
+    /// Time the phases of one configuration's probed pass over repeats, next to the bare
+    /// matrix product's rate on the same backend; writes bench.json.
+    #[command(
+        after_help = "Example:\n  sigprop bench --depth 50 --width 512 --batch 256 --repeats 5 --out reports/bench"
+    )]
+    Bench(BenchArgs),
 }
 
 /// The network and run parameters shared by `run` and `compare`.
@@ -217,6 +223,31 @@ pub struct RunArgs {
     pub net: NetArgs,
     #[command(flatten)]
     pub out: OutArgs,
+}
+
+/// `sigprop bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Weight initializer spec [default: he-normal]; see `sigprop list inits`.
+    #[arg(long)]
+    pub init: Option<String>,
+    /// Activation spec [default: relu]; see `sigprop list activations`.
+    #[arg(long)]
+    pub activation: Option<String>,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Timed repeats of the pass (the first seed's, the same work each time) [default: 5].
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Untimed repeats first (kernel compilation, caches) [default: 1].
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Folder for bench.json [default: reports/bench].
+    #[arg(long, default_value = "reports/bench")]
+    pub out: PathBuf,
+    /// Print bench.json on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `sigprop compare`.

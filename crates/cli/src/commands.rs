@@ -15,7 +15,8 @@ use sigprop_runner::{
 use sigprop_theory::{Critical, MeanField, critical_sigma_w, predict_mlp};
 
 use crate::args::{
-    CompareArgs, ListArgs, MergeArgs, NetArgs, OutArgs, PlotArgs, RunArgs, SuiteArgs, TheoryArgs,
+    BenchArgs, CompareArgs, ListArgs, MergeArgs, NetArgs, OutArgs, PlotArgs, RunArgs, SuiteArgs,
+    TheoryArgs,
 };
 
 /// The built-in quickstart suite (`sigprop suite` without a file).
@@ -208,6 +209,50 @@ pub fn run_cmd(a: &RunArgs) -> Result<()> {
     base.activation = a.activation.clone();
     let exp = Experiment::from_grid("run", "", &base, Vec::new(), command_line())?;
     execute(&exp, &a.out)
+}
+
+/// `sigprop bench`.
+pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
+    let mut base = settings(&a.net)?;
+    base.init = a.init.clone();
+    base.activation = a.activation.clone();
+    let exp = Experiment::from_grid("bench", "", &base, Vec::new(), command_line())?;
+    let spec = exp
+        .runs
+        .first()
+        .ok_or_else(|| RunnerError::input("bench: no configuration to time"))?;
+    let r = sigprop_runner::bench::bench(spec, a.repeats, a.warmup, &a.out)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "{} on {} ({}), depth {} width {} batch {}, {} thread(s); {} repeats after {} warm-up",
+        r.label, r.backend, r.device, r.depth, r.width, r.batch, r.threads, r.repeats, r.warmup
+    );
+    println!(
+        "{:<18} {:>11} {:>11} {:>11}",
+        "phase", "median ms", "min ms", "max ms"
+    );
+    for p in &r.phases {
+        println!(
+            "{:<18} {:>11.2} {:>11.2} {:>11.2}",
+            p.phase, p.median_ms, p.min_ms, p.max_ms
+        );
+    }
+    match (r.pass_gflop, r.pass_gflops) {
+        (Some(w), Some(rate)) => println!(
+            "forward+backward: {:.3} GFLOP of matrix products at {:.1} GFLOP/s",
+            w, rate
+        ),
+        _ => println!("forward+backward: no matrix-product count for this architecture"),
+    }
+    println!(
+        "bare product [{}x{}] x [{}x{}]: {:.3} ms, {:.1} GFLOP/s",
+        r.gemm.m, r.gemm.k, r.gemm.k, r.gemm.n, r.gemm.median_ms, r.gemm.gflops
+    );
+    println!("wrote {}", a.out.join("bench.json").display());
+    Ok(())
 }
 
 /// `sigprop compare`.

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         args::Command::Plot(a) => commands::plot_cmd(a),
         args::Command::List(a) => commands::list_cmd(a),
         args::Command::Theory(a) => commands::theory_cmd(a),
+        args::Command::Bench(a) => commands::bench_cmd(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -438,7 +438,16 @@ fn theory_prints_per_layer_predictions_and_fixed_points() {
 }
 
 fn fails_with(args: &[&str], needle: &str) {
-    let out = sigprop().args(args).assert().code(2).get_output().clone();
+    // In a folder of its own: a command that wrongly succeeds writes its default output
+    // there, not into the source tree.
+    let cwd = tempfile::tempdir().unwrap();
+    let out = sigprop()
+        .current_dir(cwd.path())
+        .args(args)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(
         err.trim_end().lines().count(),
@@ -1654,9 +1663,9 @@ fn pennington2017_orthogonal_tanh_near_zero_q_keeps_the_spectrum_tight() {
         "jac_var",
     )[0];
     assert!((m / t.unwrap() - 1.0).abs() < 0.05, "{m} vs {t:?}");
-    // The free-probability density where it is a curve: tanh, Gaussian linear and ReLU at
-    // every measured layer, orthogonal ReLU from layer 4 on (a projection's atoms, then an
-    // arcsine law before); none for the orthogonal linear isometry (one point).
+    // The free-probability density where it is a curve: Gaussian tanh, linear and ReLU at
+    // every measured layer, orthogonal tanh and ReLU from layer 4 on (point masses or infinite
+    // edges before layer 3); none for the orthogonal linear isometry (one point).
     let d = out.join("spectrum_theory.csv");
     let drows = records(&d);
     type Curve = Vec<(f64, f64, f64)>;
@@ -1677,19 +1686,19 @@ fn pennington2017_orthogonal_tanh_near_zero_q_keeps_the_spectrum_tight() {
     let mut want: Vec<(&str, usize)> = Vec::new();
     for label in [
         "tanh / critical:sigma-b=0.01",
-        "tanh / critical:sigma-b=0.01,distribution=orthogonal",
         "tanh / critical:sigma-b=0.3",
-        "tanh / critical:sigma-b=0.3,distribution=orthogonal",
         "linear / lecun-normal",
         "relu / he-normal",
     ] {
         want.extend(layers.iter().map(|&l| (label, l)));
     }
-    want.extend(
-        layers[1..]
-            .iter()
-            .map(|&l| ("relu / orthogonal:gain=1.4142135623730951", l)),
-    );
+    for label in [
+        "tanh / critical:sigma-b=0.01,distribution=orthogonal",
+        "tanh / critical:sigma-b=0.3,distribution=orthogonal",
+        "relu / orthogonal:gain=1.4142135623730951",
+    ] {
+        want.extend(layers[1..].iter().map(|&l| (label, l)));
+    }
     want.sort();
     assert_eq!(have, want);
     // Measured against theory: the share of singular values s with -1 <= log10 s <= 0.5,
@@ -1920,4 +1929,51 @@ fn a_plain_run_replaces_an_older_store_and_keeps_no_old_records() {
         names.len() == 1 && names[0].starts_with("seg-") && names[0].ends_with(".jsonl"),
         "{names:?}"
     );
+}
+
+/// `sigprop bench` times the phases over the repeats and counts the pass's matrix-product
+/// work exactly (6 x batch x weight entries for an MLP); bad input is refused by flag.
+#[test]
+fn bench_times_the_phases_and_counts_the_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b");
+    let stdout = sigprop()
+        .args(["bench", "--depth", "3", "--width", "16", "--batch", "8"])
+        .args(["--repeats", "2", "--warmup", "1", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(stdout).unwrap();
+    assert!(
+        text.contains("forward_backward") && text.contains("GFLOP/s"),
+        "{text}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
+    assert_eq!(j["times"].as_array().unwrap().len(), 2);
+    let phases: Vec<&str> = j["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["init", "forward_backward", "stats", "total"]);
+    for p in j["phases"].as_array().unwrap() {
+        let (lo, med, hi) = (
+            p["min_ms"].as_f64().unwrap(),
+            p["median_ms"].as_f64().unwrap(),
+            p["max_ms"].as_f64().unwrap(),
+        );
+        assert!(lo > 0.0 && lo <= med && med <= hi, "{p}");
+    }
+    // 3 layers of 16 x 16 weights, batch 8.
+    let want = 6.0 * 8.0 * (3.0 * 16.0 * 16.0) / 1e9;
+    assert!((j["pass_gflop"].as_f64().unwrap() - want).abs() < 1e-15);
+    assert!(j["gemm"]["gflops"].as_f64().unwrap() > 0.0);
+    let o = out.to_str().unwrap();
+    fails_with(&["bench", "--repeats", "0", "--out", o], "--repeats");
+    fails_with(&["bench", "--init", "he_norml", "--out", o], "he_norml");
 }

@@ -129,7 +129,7 @@ const VJP_HOST_FACTOR: f64 = 3.0;
 
 /// The most device memory one chunk of the vector-Jacobian route's pass may take (its
 /// activations with their autodiff records), about: 1 GiB.
-const VJP_CHUNK_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
+pub(crate) const VJP_CHUNK_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// Features of one input (`N_0` of the Jacobian).
 fn input_features(net: &ResolvedNet) -> usize {
@@ -280,8 +280,10 @@ impl Recorder for Capture<'_> {
 /// products on the backend: for input `k` and layer `l`, row `j` of `(J^l)^T` is the
 /// gradient of `h^l_j` with respect to the input. Every `(k, l, j)` is one row of a batch
 /// of copies of the inputs; the loss `sum_r h^(l_r)_(r, j_r)` picks each row's own output,
-/// so one backward pass gives all the rows of a chunk (chunks bounded by
-/// [`VJP_CHUNK_BYTES`]). `x` holds the first `k` inputs, row-major.
+/// so one backward pass gives all the rows of a chunk (chunks of about `chunk_bytes` of
+/// activations, [`VJP_CHUNK_BYTES`] in the probe). `x` holds the first `k` inputs,
+/// row-major. Spectra come out layer by layer, inputs in order within a layer (as the exact
+/// route's).
 pub(crate) fn vjp_spectra(
     net: &ResolvedNet,
     layout: &NetLayout,
@@ -289,6 +291,7 @@ pub(crate) fn vjp_spectra(
     x: &[f32],
     opts: &JacobianOptions,
     device: &Device,
+    chunk_bytes: f64,
 ) -> Result<Vec<Spectrum>, NetError> {
     let cfg = &net.config;
     let layers = opts.layers_of(cfg.depth);
@@ -298,9 +301,7 @@ pub(crate) fn vjp_spectra(
     // Rows: (sample, layer index, output unit), sample-major.
     let per_sample: usize = outs.iter().sum();
     let total = k * per_sample;
-    let sizes = cfg.arch.pass_sizes(cfg, 1.0);
-    let row_bytes = 4.0 * 4.0 * (sizes[1] + sizes[2] + sizes[3]).max(1.0);
-    let chunk = ((VJP_CHUNK_BYTES / row_bytes) as usize).clamp(1, total.max(1));
+    let chunk = ((chunk_bytes / vjp_row_bytes(net)) as usize).clamp(1, total.max(1));
     let row_of = |r: usize| -> (usize, usize, usize) {
         let (sample, mut j) = (r / per_sample, r % per_sample);
         let mut li = 0;
@@ -370,16 +371,53 @@ pub(crate) fn vjp_spectra(
         }
         start = end;
     }
-    Ok(jt
+    let order: Vec<(usize, usize)> = (0..layers.len())
+        .flat_map(|li| (0..k).map(move |sample| (li, sample)))
+        .collect();
+    Ok(order
         .par_iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let (sample, li) = (i / layers.len(), i % layers.len());
-            Spectrum {
-                sample,
-                layer: layers[li],
-                values: singular_values(m, outs[li], n0),
-            }
+        .map(|&(li, sample)| Spectrum {
+            sample,
+            layer: layers[li],
+            values: singular_values(&jt[sample * layers.len() + li], outs[li], n0),
         })
         .collect())
+}
+
+/// Device bytes of one row of the vector-Jacobian route's pass, about: four f32 copies
+/// (values, autodiff records, gradients) of one sample's activations.
+fn vjp_row_bytes(net: &ResolvedNet) -> f64 {
+    let cfg = &net.config;
+    let sizes = cfg.arch.pass_sizes(cfg, 1.0);
+    4.0 * 4.0 * (sizes[1] + sizes[2] + sizes[3]).max(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chunks of one row and of five (crossing input and layer boundaries) give exactly the
+    /// spectra of one pass over all rows.
+    #[test]
+    fn chunked_vector_jacobian_products_equal_one_pass() {
+        let cfg = crate::NetConfig::new(crate::Arch::Resmlp, 3, 6, "tanh", "he-normal");
+        let net = cfg.resolve().unwrap();
+        let params = crate::build_params(&net, 4, None).unwrap();
+        let layout = crate::params::declare(&net, None).layout;
+        let x = crate::probe::normal_input(4, "input", [3, 6]).unwrap();
+        let opts = JacobianOptions {
+            samples: 3,
+            layers: vec![1, 3],
+        };
+        let dev = Device::flex();
+        let run = |bytes: f64| vjp_spectra(&net, &layout, &params, &x, &opts, &dev, bytes).unwrap();
+        let whole = run(VJP_CHUNK_BYTES);
+        assert_eq!(whole.len(), 2 * 3);
+        let order: Vec<(usize, usize)> = whole.iter().map(|s| (s.layer, s.sample)).collect();
+        assert_eq!(order, [(1, 0), (1, 1), (1, 2), (3, 0), (3, 1), (3, 2)]);
+        for rows in [1.0, 5.0] {
+            let got = run(rows * vjp_row_bytes(&net));
+            assert_eq!(got, whole, "chunks of {rows} rows");
+        }
+    }
 }

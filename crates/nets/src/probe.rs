@@ -375,81 +375,104 @@ pub fn probe(
             .and_then(|w| params.tensors.get(w.weight().0))
             .map_or(f64::NAN, |t| host_var(&t.data))
     };
+    // The activation ranks (one eigendecomposition each, the costliest statistic on the
+    // host): sites in parallel, each solved sequentially, so the values do not depend on the
+    // thread count.
+    let rank_jobs: Vec<(usize, usize, usize, usize)> = rec
+        .sites
+        .iter()
+        .zip(&handles)
+        .enumerate()
+        .filter_map(|(i, (s, handle))| {
+            handle.10.map(|(_, offset)| {
+                let [rows, cols] = s.h.dims();
+                (i, rows, cols, offset)
+            })
+        })
+        .collect();
+    let ranks: Vec<(usize, f64)> = rank_jobs
+        .into_par_iter()
+        .map(|(i, rows, cols, offset)| {
+            let mut m = Vec::with_capacity(rows * cols);
+            for r in 0..rows {
+                let at = r * flat_width + offset;
+                m.extend_from_slice(&flat[at..at + cols]);
+            }
+            (i, effective_rank(&m, rows))
+        })
+        .collect();
+    let rank_of = |i: usize| ranks.iter().find(|r| r.0 == i).map_or(f64::NAN, |r| r.1);
     let nan = f64::NAN;
     let stats = rec
         .sites
         .iter()
         .zip(&handles)
-        .map(|(s, (z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair))| {
-            let (z, h, gz, gh, wg, sg, ch, tk, ent) = (*z, *h, *gz, *gh, *wg, *sg, *ch, *tk, *ent);
-            let (z, h) = (&sums[z], &sums[h]);
-            let get = |i: Option<usize>| i.map(|i| &sums[i]);
-            let (gz, gh, wg, sg) = (get(gz), get(gh), get(wg), get(sg));
-            let nonfinite = z.nonfinite
-                + h.nonfinite
-                + gz.map_or(0, |g| g.nonfinite)
-                + gh.map_or(0, |g| g.nonfinite)
-                + wg.map_or(0, |g| g.nonfinite);
-            LayerStats {
-                site: s.site.clone(),
-                layer: s.layer,
-                preact_mean: z.mean,
-                preact_var: z.var,
-                act_mean: h.mean,
-                act_var: h.var,
-                act_batch_var: h.within_var,
-                grad_var: gz.map_or(nan, |g| g.var),
-                act_grad_var: gh.map_or(nan, |g| g.var),
-                wgrad_var: wg.map_or(nan, |g| g.var),
-                weight_var: weight_var(&s.weight),
-                dead_frac: if s.kind.pointwise() { h.zero_frac } else { nan },
-                saturated_frac: if s.kind.pointwise() { z.sat_frac } else { nan },
-                nonfinite,
-                nonfinite_forward: z.nonfinite + h.nonfinite,
-                scale_grad: sg.map_or(nan, |g| g.mean),
-                channel: get(ch).map(|c| ChannelMoments {
-                    sq_mean: (c.var - c.within_var) + c.mean * c.mean,
-                    var: c.within_var,
-                }),
-                tokens: tk.map(|(cos, offset, t)| {
-                    // Row i of the read-back block holds every token site's sequence i,
-                    // one after the other.
-                    let [batch, cols] = s.h.dims();
-                    // Sequences in parallel, each solved sequentially, summed in order:
-                    // the same value on any number of threads.
-                    let ranks: Vec<f64> = (0..batch)
-                        .into_par_iter()
-                        .map(|i| {
-                            let at = i * token_width + offset;
-                            effective_rank(&tokens[at..at + cols], t)
-                        })
-                        .collect();
-                    let rank = ranks.iter().sum::<f64>() / batch as f64;
-                    TokenStats {
-                        // One token has no pair to compare.
-                        cos: if t > 1 { sums[cos].mean } else { nan },
-                        rank,
-                    }
-                }),
-                batch: pair.map(|(corr, offset)| {
-                    let [rows, cols] = s.h.dims();
-                    let mut m = Vec::with_capacity(rows * cols);
-                    for r in 0..rows {
-                        let at = r * flat_width + offset;
-                        m.extend_from_slice(&flat[at..at + cols]);
-                    }
-                    BatchStats {
+        .enumerate()
+        .map(
+            |(i, (s, (z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair)))| {
+                let (z, h, gz, gh, wg, sg, ch, tk, ent) =
+                    (*z, *h, *gz, *gh, *wg, *sg, *ch, *tk, *ent);
+                let (z, h) = (&sums[z], &sums[h]);
+                let get = |i: Option<usize>| i.map(|i| &sums[i]);
+                let (gz, gh, wg, sg) = (get(gz), get(gh), get(wg), get(sg));
+                let nonfinite = z.nonfinite
+                    + h.nonfinite
+                    + gz.map_or(0, |g| g.nonfinite)
+                    + gh.map_or(0, |g| g.nonfinite)
+                    + wg.map_or(0, |g| g.nonfinite);
+                LayerStats {
+                    site: s.site.clone(),
+                    layer: s.layer,
+                    preact_mean: z.mean,
+                    preact_var: z.var,
+                    act_mean: h.mean,
+                    act_var: h.var,
+                    act_batch_var: h.within_var,
+                    grad_var: gz.map_or(nan, |g| g.var),
+                    act_grad_var: gh.map_or(nan, |g| g.var),
+                    wgrad_var: wg.map_or(nan, |g| g.var),
+                    weight_var: weight_var(&s.weight),
+                    dead_frac: if s.kind.pointwise() { h.zero_frac } else { nan },
+                    saturated_frac: if s.kind.pointwise() { z.sat_frac } else { nan },
+                    nonfinite,
+                    nonfinite_forward: z.nonfinite + h.nonfinite,
+                    scale_grad: sg.map_or(nan, |g| g.mean),
+                    channel: get(ch).map(|c| ChannelMoments {
+                        sq_mean: (c.var - c.within_var) + c.mean * c.mean,
+                        var: c.within_var,
+                    }),
+                    tokens: tk.map(|(cos, offset, t)| {
+                        // Row i of the read-back block holds every token site's sequence i,
+                        // one after the other.
+                        let [batch, cols] = s.h.dims();
+                        // Sequences in parallel, each solved sequentially, summed in order:
+                        // the same value on any number of threads.
+                        let ranks: Vec<f64> = (0..batch)
+                            .into_par_iter()
+                            .map(|i| {
+                                let at = i * token_width + offset;
+                                effective_rank(&tokens[at..at + cols], t)
+                            })
+                            .collect();
+                        let rank = ranks.iter().sum::<f64>() / batch as f64;
+                        TokenStats {
+                            // One token has no pair to compare.
+                            cos: if t > 1 { sums[cos].mean } else { nan },
+                            rank,
+                        }
+                    }),
+                    batch: pair.map(|(corr, _)| BatchStats {
                         corr: sums[corr].mean,
-                        act_rank: effective_rank(&m, rows),
-                    }
-                }),
-                attn_entropy: get(ent).map(|e| e.mean),
-                role_wgrad: roles
-                    .iter()
-                    .map(|&(name, g)| (name, get(g).map_or(nan, |g| g.var)))
-                    .collect(),
-            }
-        })
+                        act_rank: rank_of(i),
+                    }),
+                    attn_entropy: get(ent).map(|e| e.mean),
+                    role_wgrad: roles
+                        .iter()
+                        .map(|&(name, g)| (name, get(g).map_or(nan, |g| g.var)))
+                        .collect(),
+                }
+            },
+        )
         .collect();
     let histograms = histograms(&rec.sites, &grads, opts)?;
     let spectra = match &opts.jacobian {
@@ -462,6 +485,7 @@ pub fn probe(
                 &jacobian_inputs,
                 j,
                 device,
+                crate::jacobian::VJP_CHUNK_BYTES,
             )?
         }
         Some(j) => {

@@ -171,6 +171,7 @@ pub const CHART_PREFIXES: &[&str] = &[
     "hist_",
     "heatmap_",
     "jac_",
+    "spectrum_",
     "corr",
     "act_rank",
 ];

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod aggregate;
+pub mod bench;
 pub mod charts;
 pub mod error;
 pub mod execute;

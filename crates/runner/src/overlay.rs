@@ -231,6 +231,19 @@ pub fn corr_fixed_point(net: &ResolvedNet, critical: Option<f64>) -> Option<(f64
         return None;
     }
     let (sigma_w2, sigma_b2) = theory_params(net, critical)?;
+    // Without a bias, a homogeneous phi's c-map does not depend on q: the identity for a
+    // linear network, a map of slope 1 at c = 1 for ReLU (a power-law approach), so no
+    // exponential depth scale exists.
+    if sigma_b2 == 0.0
+        && matches!(
+            net.activation,
+            sigprop_init::Activation::Linear
+                | sigprop_init::Activation::Relu
+                | sigprop_init::Activation::LeakyRelu { .. }
+        )
+    {
+        return None;
+    }
     let mf = uniform_mean_field(net, &sigma_w2, sigma_b2)?;
     mf.q_star()?;
     let c = mf.c_star();

@@ -388,28 +388,34 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
         nonfinite_seeds: bad_seeds.len(),
         lsuv_iterations,
         theory_chi1: extra.theory_chi1,
-        corr_depth_scale: extra.corr_fixed.and_then(|(c_star, _)| {
-            let pts: Vec<(usize, f64, f64)> = aggs
-                .iter()
-                .filter(|a| a.site == site && a.stat == "corr")
-                .map(|a| {
-                    let half = match (a.ci95_lo, a.ci95_hi) {
-                        (Some(lo), Some(hi)) => 0.5 * (hi - lo),
-                        _ => 0.0,
-                    };
-                    (a.layer, a.mean, 2.0 * half)
-                })
-                .collect();
-            corr_depth_scale(&pts, c_star)
-        }),
-        theory_corr_depth_scale: extra.corr_fixed.and_then(|(c_star, _)| {
-            let pts: Vec<(usize, f64, f64)> = aggs
-                .iter()
-                .filter(|a| a.site == site && a.stat == "corr")
-                .filter_map(|a| a.theory.map(|t| (a.layer, t, 0.0)))
-                .collect();
-            corr_depth_scale(&pts, c_star)
-        }),
+        // At the edge of chaos (xi_c infinite) the approach is a power law: no fit.
+        corr_depth_scale: extra
+            .corr_fixed
+            .filter(|f| f.1.is_finite())
+            .and_then(|(c_star, _)| {
+                let pts: Vec<(usize, f64, f64)> = aggs
+                    .iter()
+                    .filter(|a| a.site == site && a.stat == "corr")
+                    .map(|a| {
+                        let half = match (a.ci95_lo, a.ci95_hi) {
+                            (Some(lo), Some(hi)) => 0.5 * (hi - lo),
+                            _ => 0.0,
+                        };
+                        (a.layer, a.mean, 2.0 * half)
+                    })
+                    .collect();
+                corr_depth_scale(&pts, c_star)
+            }),
+        theory_corr_depth_scale: extra.corr_fixed.filter(|f| f.1.is_finite()).and_then(
+            |(c_star, _)| {
+                let pts: Vec<(usize, f64, f64)> = aggs
+                    .iter()
+                    .filter(|a| a.site == site && a.stat == "corr")
+                    .filter_map(|a| a.theory.map(|t| (a.layer, t, 0.0)))
+                    .collect();
+                corr_depth_scale(&pts, c_star)
+            },
+        ),
         theory_xi_c: extra.corr_fixed.map(|f| f.1).filter(|x| x.is_finite()),
     }
 }

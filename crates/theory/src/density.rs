@@ -1,6 +1,6 @@
 //! The limiting eigenvalue density of `J J^T` for a deep network's input-output Jacobian,
-//! from free probability (Pennington, Schoenholz & Ganguli 2017 and 2018), where the
-//! activation's derivative takes at most two values: linear and ReLU networks.
+//! from free probability (Pennington, Schoenholz & Ganguli 2017 and 2018): in closed form
+//! for linear and ReLU networks, through discretized laws of `D^2` for other activations.
 //!
 //! `J J^T` is the free product of the layers' `W^k (W^k)^T` and `(D^k)^2`, so its
 //! S-transform is the product of theirs: `1 / (sigma_w2 (1 + m))` for weights with
@@ -62,10 +62,10 @@ impl EigenDensity {
 /// moment 1. Linear and ReLU activations use their exact two-point `D^2`; every other
 /// activation the law of `D^2 = phi'(sqrt(q^l) z)^2` at each layer's `q^l` (the length map's)
 /// as 256 Gauss-Legendre atoms on `z` in `[-10, 10]` (see [`smooth_density`]). `None` for
-/// orthogonal linear networks (one point, `prod sigma_w2`), for orthogonal ReLU networks of
-/// one or two layers (point masses, then an arcsine law with infinite edges), for one
-/// orthogonal layer of any activation (the law of `D^2` itself), and where the equations
-/// cannot be solved along the grid. `points` grid points span
+/// orthogonal linear networks (one point, `prod sigma_w2`), for orthogonal networks of one or
+/// two layers (point masses, then infinite edges), where the atoms miss the moments of `D^2`
+/// by more than 1e-6 (a jump of `phi'`, as hard-tanh's, or a very large `q`) or `D^2` is 0
+/// with positive probability, and where the equations cannot be solved along the grid. `points` grid points span
 /// `lambda` from above the support's upper edge down to `1e-16` of it.
 pub fn jacobian_density(
     activation: Activation,
@@ -232,7 +232,8 @@ fn smooth_density(
         || points < 2
         || !(sigma_b2.is_finite() && sigma_b2 >= 0.0)
         || sigma_w2.iter().any(|s| !(s.is_finite() && *s > 0.0))
-        || (spectrum == WeightSpectrum::Orthogonal && sigma_w2.len() < 2)
+        // One or two orthogonal layers leave point masses or infinite edges (as for ReLU).
+        || (spectrum == WeightSpectrum::Orthogonal && sigma_w2.len() < 3)
     {
         return None;
     }
@@ -252,7 +253,26 @@ fn smooth_density(
                 *c += 1.0;
             }
         } else {
-            laws.push(d2_law(act, q));
+            let law = d2_law(act, q);
+            // The atoms must reproduce E[D^2] and E[D^4] as the moment quadrature (which
+            // splits at kinks and grades for large q) computes them: a jump of phi' between
+            // nodes (hard-tanh) or a phi' varying faster than the nodes (very large q) would
+            // make the curve disagree with the predicted moments. And a D^2 that is 0 with
+            // positive probability puts an atom at 0 that this path does not carry.
+            let exact1 = crate::moments::expect_preact(act, q, |u| act.dphi(u).powi(2));
+            let exact2 = crate::moments::expect_preact(act, q, |u| act.dphi(u).powi(4));
+            let (mu1, mu2, zero) = law
+                .0
+                .iter()
+                .zip(&law.1)
+                .fold((0.0, 0.0, 0.0), |(a, b, z), (&d, &p)| {
+                    (a + p * d, b + p * d * d, if d == 0.0 { z + p } else { z })
+                });
+            let close = |x: f64, y: f64| (x - y).abs() <= 1e-6 * y.abs();
+            if !close(mu1, exact1) || !close(mu2, exact2) || zero > 0.0 {
+                return None;
+            }
+            laws.push(law);
             counts.push(1.0);
             last_q = q;
         }

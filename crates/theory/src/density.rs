@@ -93,7 +93,7 @@ pub fn jacobian_density(
     let log_scale: f64 = sigma_w2.iter().map(|s| s.ln()).sum();
     let gaussian = spectrum == WeightSpectrum::Iid;
     // log S(m) and its derivative.
-    let log_s = |m: C| -> (C, C) {
+    let log_s = |m: C, _: &mut ()| -> Option<(C, C)> {
         let one = C::new(1.0, 0.0);
         let mut v = C::new(-log_scale, 0.0);
         let mut dv = C::new(0.0, 0.0);
@@ -106,16 +106,39 @@ pub fn jacobian_density(
             v += layers * ((one + m).ln() - h.ln());
             dv += layers * (one / (one + m) - one / h);
         }
-        (v, dv)
+        Some((v, dv))
     };
     // Mean and normalized variance (free multiplication: means multiply, normalized
     // variances add) to place the grid above the support.
     let (mu1, nvar) = if relu { (0.5, 1.0) } else { (1.0, 0.0) };
     let m1 = (log_scale + layers * f64::ln(mu1)).exp();
     let spread = layers * (nvar + if gaussian { 1.0 } else { 0.0 });
+    let atom = if relu { 0.5 } else { 0.0 };
+    sweep(m1, spread, points, atom, 1e-14, (), log_s, |_| {})
+}
+
+/// Solves `1 + M = z M S(M)` along a log grid of `points` values of `x`, from above the
+/// support (placed by the mean `m1` and normalized variance `spread` of `lambda`) down to
+/// 1e-16 of the top, and returns the density `-Im M / (pi x)` with the atom `atom` at 0.
+/// `log_s(m, state)` gives `log S(m)` and its derivative, updating `state` (each layer's
+/// root `z_l` for discretized laws) from the last accepted grid point's; `conj` conjugates
+/// a state. Newton's method on `m` stops at a step of `tol` relative, each grid point
+/// starting from the previous solution just below the real axis, which selects the
+/// physical root (`Im M < 0`) inside the support.
+#[allow(clippy::too_many_arguments)]
+fn sweep<St: Clone>(
+    m1: f64,
+    spread: f64,
+    points: usize,
+    atom: f64,
+    tol: f64,
+    mut state: St,
+    log_s: impl Fn(C, &mut St) -> Option<(C, C)>,
+    conj: impl Fn(&mut St),
+) -> Option<EigenDensity> {
+    let one = C::new(1.0, 0.0);
     let top = m1 * 4.0 * (spread + 2.0) * std::f64::consts::E;
     let bottom = top * 1e-16;
-    let atom = if relu { 0.5 } else { 0.0 };
     let mut lambda = Vec::with_capacity(points);
     let mut density = Vec::with_capacity(points);
     // Far above the support M(z) ~ E[lambda] / z.
@@ -125,16 +148,15 @@ pub fn jacobian_density(
         let x = top * (step * i as f64).exp();
         let z = C::new(x, x * 1e-12);
         let mut cur = C::new(m.re, m.im.min(-1e-6 * m.norm()));
-        let residual = |m: C| {
-            let s = log_s(m).0.exp();
-            (C::new(1.0, 0.0) + m - z * m * s).norm()
-        };
+        let mut trial = state.clone();
         for _ in 0..200 {
-            let (ls, dls) = log_s(cur);
+            let Some((ls, dls)) = log_s(cur, &mut trial) else {
+                break;
+            };
             let s = ls.exp();
             // F(m) = (1 + m) - z m S(m); F' = 1 - z S (1 + m (log S)').
-            let f = C::new(1.0, 0.0) + cur - z * cur * s;
-            let df = C::new(1.0, 0.0) - z * s * (C::new(1.0, 0.0) + cur * dls);
+            let f = one + cur - z * cur * s;
+            let df = one - z * s * (one + cur * dls);
             if !df.is_finite() || df.norm() == 0.0 {
                 break;
             }
@@ -145,13 +167,15 @@ pub fn jacobian_density(
                 delta *= cap / delta.norm();
             }
             cur -= delta;
-            if delta.norm() <= 1e-14 * cur.norm() {
+            if delta.norm() <= tol * cur.norm() {
                 break;
             }
         }
         // At the support's edges the root is (nearly) double and Newton stalls at the
         // rounding level of F rather than of m: accept what solves the equation.
-        if !cur.is_finite() || residual(cur) > 1e-10 * (1.0 + cur.norm()) {
+        let residual =
+            log_s(cur, &mut trial).map(|(ls, _)| (one + cur - z * cur * ls.exp()).norm());
+        if !cur.is_finite() || !residual.is_some_and(|r| r <= 1e-10 * (1.0 + cur.norm())) {
             if below_the_support(m) {
                 lambda.extend((i..points).map(|j| top * (step * j as f64).exp()));
                 density.resize(lambda.len(), 0.0);
@@ -161,8 +185,10 @@ pub fn jacobian_density(
         }
         if cur.im > 0.0 {
             cur = cur.conj();
+            conj(&mut trial);
         }
         m = cur;
+        state = trial;
         lambda.push(x);
         density.push((-m.im / (std::f64::consts::PI * x)).max(0.0));
     }
@@ -241,6 +267,8 @@ fn smooth_density(
     // Each layer's law at the length map's q^l (inputs of second moment 1). Consecutive
     // layers whose q agrees to 1e-12 (the map has converged) share one law, counted.
     let mut laws: Vec<(Vec<f64>, Vec<f64>)> = Vec::with_capacity(sigma_w2.len());
+    // E[D^2] and E[D^4] of each law.
+    let mut moments: Vec<(f64, f64)> = Vec::with_capacity(sigma_w2.len());
     let mut counts: Vec<f64> = Vec::with_capacity(sigma_w2.len());
     let mut last_q = f64::NAN;
     let mut q = sigma_w2[0] + sigma_b2;
@@ -273,6 +301,7 @@ fn smooth_density(
                 return None;
             }
             laws.push(law);
+            moments.push((mu1, mu2));
             counts.push(1.0);
             last_q = q;
         }
@@ -281,14 +310,6 @@ fn smooth_density(
             q = sigma_w2[l + 1] * m2 + sigma_b2;
         }
     }
-    let moments: Vec<(f64, f64)> = laws
-        .iter()
-        .map(|(d, p)| {
-            let mu1: f64 = d.iter().zip(p).map(|(d, p)| d * p).sum();
-            let mu2: f64 = d.iter().zip(p).map(|(d, p)| d * d * p).sum();
-            (mu1, mu2)
-        })
-        .collect();
     let counted = || moments.iter().zip(&counts);
     if moments.iter().any(|m| m.0.is_nan() || m.0 <= 0.0) {
         return None;
@@ -299,17 +320,20 @@ fn smooth_density(
     let spread: f64 = counted()
         .map(|(m, c)| c * (m.1 / (m.0 * m.0) - 1.0 + if gaussian { 1.0 } else { 0.0 }))
         .sum();
-    let top = m1 * 4.0 * (spread + 2.0) * std::f64::consts::E;
-    let bottom = top * 1e-16;
     let one = C::new(1.0, 0.0);
-    let mut m = C::new(m1 / top, 0.0);
-    let mut zs: Vec<C> = moments
+    let top = m1 * 4.0 * (spread + 2.0) * std::f64::consts::E;
+    let zs: Vec<C> = moments
         .iter()
-        .map(|&(mu1, mu2)| C::new(mu1 / m.re + mu2 / mu1, 0.0))
+        .map(|&(mu1, mu2)| C::new(mu1 * top / m1 + mu2 / mu1, 0.0))
         .collect();
-    // Solve every layer's M_l(z_l) = m from the current roots; their d log S_D / dm summed.
-    let inner = |m: C, zs: &mut [C]| -> Option<(C, C)> {
-        let (mut ls, mut dls) = (C::new(0.0, 0.0), C::new(0.0, 0.0));
+    // Solve every layer's M_l(z_l) = m from the current roots; log S (the weights' part
+    // included) and its derivative, the layers' d log S_D / dm through z_l' = 1 / M_l'(z_l).
+    let log_s = |m: C, zs: &mut Vec<C>| -> Option<(C, C)> {
+        let (mut ls, mut dls) = (C::new(-log_scale, 0.0), C::new(0.0, 0.0));
+        if gaussian {
+            ls -= layers * (one + m).ln();
+            dls -= layers / (one + m);
+        }
         for ((law, z), &count) in laws.iter().zip(zs.iter_mut()).zip(&counts) {
             let mut done = false;
             for _ in 0..100 {
@@ -337,72 +361,7 @@ fn smooth_density(
         }
         Some((ls, dls))
     };
-    let mut lambda = Vec::with_capacity(points);
-    let mut density = Vec::with_capacity(points);
-    let step = (bottom / top).ln() / (points - 1) as f64;
-    for i in 0..points {
-        let x = top * (step * i as f64).exp();
-        let z = C::new(x, x * 1e-12);
-        let mut cur = C::new(m.re, m.im.min(-1e-6 * m.norm()));
-        let mut trial = zs.clone();
-        for _ in 0..200 {
-            let Some((ls, dls)) = inner(cur, &mut trial) else {
-                break;
-            };
-            let mut ls_w = C::new(-log_scale, 0.0) + ls;
-            let mut dls_w = dls;
-            if gaussian {
-                ls_w -= layers * (one + cur).ln();
-                dls_w -= layers / (one + cur);
-            }
-            let s = ls_w.exp();
-            let f = one + cur - z * cur * s;
-            let df = one - z * s * (one + cur * dls_w);
-            if !df.is_finite() || df.norm() == 0.0 {
-                return None;
-            }
-            let mut delta = f / df;
-            let cap = 0.5 * (cur.norm() + 1e-300);
-            if delta.norm() > cap {
-                delta *= cap / delta.norm();
-            }
-            cur -= delta;
-            if delta.norm() <= 1e-13 * cur.norm() {
-                break;
-            }
-        }
-        // The last step's residual: accept what solves the equation.
-        let residual = inner(cur, &mut trial).map(|(ls, _)| {
-            let mut ls_w = C::new(-log_scale, 0.0) + ls;
-            if gaussian {
-                ls_w -= layers * (one + cur).ln();
-            }
-            (one + cur - z * cur * ls_w.exp()).norm()
-        });
-        // At the support's edges the root is (nearly) double and Newton stalls at the
-        // rounding level of F: accept what solves the equation.
-        if !cur.is_finite() || !residual.is_some_and(|r| r <= 1e-10 * (1.0 + cur.norm())) {
-            if below_the_support(m) {
-                lambda.extend((i..points).map(|j| top * (step * j as f64).exp()));
-                density.resize(lambda.len(), 0.0);
-                break;
-            }
-            return None;
-        }
-        if cur.im > 0.0 {
-            cur = cur.conj();
-            trial.iter_mut().for_each(|z| *z = z.conj());
-        }
-        m = cur;
-        zs = trial;
-        lambda.push(x);
-        density.push((-m.im / (std::f64::consts::PI * x)).max(0.0));
-    }
-    lambda.reverse();
-    density.reverse();
-    Some(EigenDensity {
-        lambda,
-        density,
-        atom_at_zero: 0.0,
-    })
+    let conj = |zs: &mut Vec<C>| zs.iter_mut().for_each(|z| *z = z.conj());
+    // The inner roots are solved to 1e-13, so the outer Newton stops there too.
+    sweep(m1, spread, points, 0.0, 1e-13, zs, log_s, conj)
 }

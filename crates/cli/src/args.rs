@@ -64,6 +64,12 @@ pub enum Command {
         after_help = "Example:\n  sigprop bench --depth 50 --width 512 --batch 256 --repeats 5 --out reports/bench"
     )]
     Bench(BenchArgs),
+    /// Train the networks for a few hundred steps on a built-in task (or a CSV of yours):
+    /// loss curves over seeds, update ratios and the per-layer statistics at logged steps.
+    #[command(
+        after_help = "Examples:\n  sigprop train --inits he-normal,xavier-normal --activations relu --depth 30 --width 256 --lr 0.01\n  sigprop train --task mixture --classes 10 --optimizer adam --lr 0.001,0.0001\n  sigprop train --task data --data my.csv --arch mlp --widths 4,64,64 --depth 2"
+    )]
+    Train(TrainArgs),
 }
 
 /// The network and run parameters shared by `run` and `compare`.
@@ -336,4 +342,72 @@ pub struct TheoryArgs {
     /// Output folder for --phase-diagram [default: a fresh folder under reports/].
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `sigprop train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Initializer specs, comma-separated as for `compare` [default: he-normal].
+    #[arg(long)]
+    pub inits: Vec<String>,
+    /// Activation specs, comma-separated [default: relu].
+    #[arg(long)]
+    pub activations: Vec<String>,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 200)]
+    pub steps: usize,
+    /// Optimizer: sgd, momentum (heavy ball 0.9), adam.
+    #[arg(long, default_value = "sgd")]
+    pub optimizer: String,
+    /// Learning rates, comma-separated: each configuration is trained at every one.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        default_value = "0.01"
+    )]
+    pub lr: Vec<f64>,
+    /// Task: teacher (regression onto a random tanh network), mixture (Gaussian mixture
+    /// classification), data (the CSV given by --data).
+    #[arg(long, default_value = "teacher")]
+    pub task: String,
+    /// CSV of features and an integer class label last (implies --task data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Classes of the mixture [default: 10], or of --data [default: largest label + 1].
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Noise of the mixture's samples relative to its class means.
+    #[arg(long, default_value_t = 1.0)]
+    pub noise: f64,
+    /// The teacher's hidden layers.
+    #[arg(long, default_value_t = 2)]
+    pub teacher_depth: usize,
+    /// The teacher's hidden width.
+    #[arg(long, default_value_t = 64)]
+    pub teacher_width: usize,
+    /// The teacher's outputs.
+    #[arg(long, default_value_t = 1)]
+    pub teacher_outputs: usize,
+    /// Seed of the task's fixed parts (teacher weights, class means).
+    #[arg(long, default_value_t = 0)]
+    pub task_seed: u64,
+    /// Steps at which the per-layer statistics and update ratios are recorded [default:
+    /// 0,1,10,steps].
+    #[arg(long, value_delimiter = ',')]
+    pub log_steps: Option<Vec<usize>>,
+    /// The fraction of the initial loss whose first crossing summary.csv reports.
+    #[arg(long, default_value_t = 0.5)]
+    pub target: f64,
+    /// Output folder [default: a fresh folder under reports/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar and no summary table.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

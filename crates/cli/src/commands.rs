@@ -16,7 +16,7 @@ use sigprop_theory::{Critical, MeanField, critical_sigma_w, predict_mlp};
 
 use crate::args::{
     BenchArgs, CompareArgs, ListArgs, MergeArgs, NetArgs, OutArgs, PlotArgs, RunArgs, SuiteArgs,
-    TheoryArgs,
+    TheoryArgs, TrainArgs,
 };
 
 /// The built-in quickstart suite (`sigprop suite` without a file).
@@ -252,6 +252,132 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
         r.gemm.m, r.gemm.k, r.gemm.k, r.gemm.n, r.gemm.median_ms, r.gemm.gflops
     );
     println!("wrote {}", a.out.join("bench.json").display());
+    Ok(())
+}
+
+/// `sigprop train`.
+pub fn train_cmd(a: &TrainArgs) -> Result<()> {
+    use sigprop_nets::{Dataset, OptimizerKind, Task};
+    use sigprop_runner::train::{TrainPlan, summary_table, train};
+    let base = settings(&a.net)?;
+    let to_values = |v: Vec<String>| v.into_iter().map(toml::Value::String).collect::<Vec<_>>();
+    let mut grid = Vec::new();
+    let inits = split_specs(&a.inits);
+    if !inits.is_empty() {
+        grid.push(("init".to_string(), to_values(inits)));
+    }
+    let acts = split_specs(&a.activations);
+    if !acts.is_empty() {
+        grid.push(("activation".to_string(), to_values(acts)));
+    }
+    let exp = Experiment::from_grid("train", "", &base, grid, command_line())?;
+    let optimizer: OptimizerKind = a
+        .optimizer
+        .parse()
+        .map_err(|e| RunnerError::input(format!("--{e}")))?;
+    let task_name = if a.data.is_some() {
+        "data"
+    } else {
+        a.task.as_str()
+    };
+    let positive = |flag: &str, v: usize| -> Result<usize, RunnerError> {
+        if v == 0 {
+            Err(RunnerError::input(format!(
+                "--{flag} 0: expected a whole number > 0"
+            )))
+        } else {
+            Ok(v)
+        }
+    };
+    let task = match task_name {
+        "teacher" => Task::Teacher {
+            depth: a.teacher_depth,
+            width: positive("teacher-width", a.teacher_width)?,
+            outputs: positive("teacher-outputs", a.teacher_outputs)?,
+            seed: a.task_seed,
+        },
+        "mixture" => {
+            let classes = a.classes.unwrap_or(10);
+            if classes < 2 {
+                return Err(RunnerError::input(format!(
+                    "--classes {classes}: expected a whole number >= 2"
+                ))
+                .into());
+            }
+            if !(a.noise.is_finite() && a.noise >= 0.0) {
+                return Err(RunnerError::input(format!(
+                    "--noise {}: expected a finite number >= 0",
+                    a.noise
+                ))
+                .into());
+            }
+            Task::Mixture {
+                classes,
+                noise: a.noise,
+                seed: a.task_seed,
+            }
+        }
+        "data" => {
+            let Some(path) = &a.data else {
+                return Err(RunnerError::input("--task data needs --data PATH (a CSV)").into());
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                RunnerError::input(format!("--data {}: cannot read it: {e}", path.display()))
+            })?;
+            let d = Dataset::from_csv(&text, a.classes)
+                .map_err(|e| RunnerError::input(format!("--data {}: {e}", path.display())))?;
+            Task::Data(std::sync::Arc::new(d))
+        }
+        other => {
+            return Err(RunnerError::input(format!(
+                "--task {other}: expected one of teacher, mixture, data"
+            ))
+            .into());
+        }
+    };
+    let mut log_steps = a
+        .log_steps
+        .clone()
+        .unwrap_or_else(|| vec![0, 1, 10, a.steps]);
+    if a.log_steps.is_none() {
+        log_steps.retain(|&s| s <= a.steps);
+    }
+    log_steps.sort_unstable();
+    log_steps.dedup();
+    let plan = TrainPlan {
+        steps: a.steps,
+        optimizer,
+        lrs: a.lr.clone(),
+        task,
+        log_steps,
+        target: a.target,
+    };
+    plan.check()?;
+    let dir = a.out.clone().unwrap_or_else(|| fresh_out("train"));
+    let done = train(&exp, &plan, &dir, a.quiet)?;
+    if a.json {
+        let rows: Vec<serde_json::Value> = done
+            .outcomes
+            .iter()
+            .map(|o| {
+                let mut v = serde_json::to_value(&o.key)?;
+                for extra in [
+                    serde_json::to_value(&o.cols)?,
+                    serde_json::to_value(&o.summary)?,
+                ] {
+                    if let (Some(m), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra)
+                    {
+                        m.extend(extra);
+                    }
+                }
+                Ok(v)
+            })
+            .collect::<Result<_, serde_json::Error>>()?;
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if !a.quiet {
+        print!("{}", summary_table(&done.outcomes));
+        println!("wrote {}", done.dir.display());
+    }
     Ok(())
 }
 

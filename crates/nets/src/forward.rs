@@ -29,7 +29,7 @@ pub(crate) enum DeviceParam {
 }
 
 /// The parameters on the device, indexed by [`ParamId`] (absent: not uploaded).
-pub(crate) struct DeviceParams(Vec<Option<DeviceParam>>);
+pub(crate) struct DeviceParams(pub(crate) Vec<Option<DeviceParam>>);
 
 impl DeviceParams {
     /// The parameter `id`, if it was uploaded.

@@ -23,6 +23,7 @@ pub mod lsuv;
 pub mod params;
 pub mod probe;
 pub mod stats;
+pub mod train;
 
 use std::time::Instant;
 
@@ -42,6 +43,10 @@ pub use probe::{
     LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, forward_plain, histogram_edges, probe,
 };
 pub use stats::{ChannelMoments, LayerStats, TokenStats};
+pub use train::{
+    Dataset, OPTIMIZER_NAMES, OptimizerKind, StepRecord, Task, TrainOptions, TrainResult,
+    UpdateRecord, train,
+};
 
 /// One measured network: its statistics and, for LSUV, the rescalings made per layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +58,20 @@ pub struct Measured {
     pub lsuv: Vec<(usize, f64)>,
 }
 
+/// The initial weights of `net` for `seed`: filled, then LSUV's rescalings (on a batch of
+/// `batch`) when the scheme is LSUV, which are returned per layer.
+pub fn initial_params(
+    net: &ResolvedNet,
+    seed: u64,
+    critical_sigma_w: Option<f64>,
+    batch: usize,
+    device: &Device,
+) -> Result<(Params, Vec<(usize, f64)>), NetError> {
+    let mut params = build_params(net, seed, critical_sigma_w)?;
+    let lsuv = lsuv::lsuv(net, &mut params, seed, batch, device)?;
+    Ok((params, lsuv))
+}
+
 /// Build the network for `seed` (weights, then LSUV when asked) and run one probed pass.
 pub fn measure(
     net: &ResolvedNet,
@@ -62,8 +81,7 @@ pub fn measure(
     device: &Device,
 ) -> Result<Measured, NetError> {
     let t0 = Instant::now();
-    let mut params = build_params(net, seed, critical_sigma_w)?;
-    let lsuv = lsuv::lsuv(net, &mut params, seed, opts.batch, device)?;
+    let (params, lsuv) = initial_params(net, seed, critical_sigma_w, opts.batch, device)?;
     let host_s = t0.elapsed().as_secs_f64();
     let mut result = probe(net, &params, seed, opts, device)?;
     result.times.init_s += host_s;

@@ -8,6 +8,11 @@ use sigprop_nets::{
     Arch, BackendKind, BranchScale, LayerStats, Loss, NetConfig, Norm, NormPosition, ProbeOptions,
     Shortcut, build_params, device, forward_plain, measure, probe,
 };
+use sigprop_nets::{Dataset, OptimizerKind, StepRecord, Task, TrainOptions, TrainResult, train};
+
+fn cpu() -> Device {
+    device(BackendKind::Flex).unwrap()
+}
 
 fn opts(batch: usize) -> ProbeOptions {
     ProbeOptions {
@@ -1261,4 +1266,165 @@ fn jacobian_refuses_other_architectures_and_bad_sizes() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("4 GiB"), "{e}");
+}
+
+// ---------------------------------------------------------------- the training probe
+
+fn train_opts(steps: usize, optimizer: OptimizerKind, lr: f64, task: Task) -> TrainOptions {
+    TrainOptions {
+        steps,
+        optimizer,
+        lr,
+        batch: 32,
+        task,
+        log_steps: vec![0, 1],
+        probe: ProbeOptions {
+            batch: 16,
+            hist_layers: Vec::new(),
+            hist_bins: 0,
+            jacobian: None,
+        },
+    }
+}
+
+fn teacher() -> Task {
+    Task::Teacher {
+        depth: 1,
+        width: 16,
+        outputs: 2,
+        seed: 3,
+    }
+}
+
+fn trained(cfg: &NetConfig, opts: &TrainOptions) -> TrainResult {
+    let net = cfg.resolve().unwrap();
+    let params = build_params(&net, 5, None).unwrap();
+    train(&net, &params, 5, opts, &cpu()).unwrap()
+}
+
+#[test]
+fn sgd_and_momentum_first_updates_are_lr_times_the_gradient() {
+    // The first update of plain SGD and of heavy-ball momentum (velocity = gradient) is
+    // -lr g for every tensor: the update norms over all tensors make lr x the gradient norm.
+    let cfg = mlp(3, 24, "tanh", "xavier-normal");
+    for opt in [OptimizerKind::Sgd, OptimizerKind::Momentum] {
+        let r = trained(&cfg, &train_opts(2, opt, 0.05, teacher()));
+        let step0: f64 = r
+            .updates
+            .iter()
+            .filter(|u| u.step == 0)
+            .map(|u| u.update_norm.powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let g = r.steps[0].grad_norm;
+        assert!(
+            (step0 / (0.05 * g) - 1.0).abs() < 1e-4,
+            "{opt}: |update| {step0} vs lr |g| {}",
+            0.05 * g
+        );
+        // Every trained tensor is logged: 3 weights, 3 biases and the readout.
+        assert_eq!(r.updates.iter().filter(|u| u.step == 0).count(), 7);
+    }
+}
+
+#[test]
+fn adam_first_update_moves_every_entry_by_lr() {
+    // Adam's bias-corrected first step is lr * g / (|g| + eps): every entry with a gradient
+    // far above eps moves by lr, so |dW| = lr sqrt(entries). tanh: no unit is dead, every
+    // entry has a gradient.
+    let cfg = mlp(2, 16, "tanh", "xavier-normal");
+    let r = trained(&cfg, &train_opts(1, OptimizerKind::Adam, 1e-3, teacher()));
+    let entries = |p: &str| match p {
+        "readout" => 16 * 2,
+        p if p.ends_with(".bias") => 16,
+        _ => 16 * 16,
+    };
+    assert_eq!(r.updates.len(), 5);
+    for u in &r.updates {
+        let want = 1e-3 * (entries(&u.param) as f64).sqrt();
+        assert!(
+            (u.update_norm / want - 1.0).abs() < 1e-4,
+            "{}: {} vs {want}",
+            u.param,
+            u.update_norm
+        );
+    }
+}
+
+#[test]
+fn training_is_deterministic_and_lowers_the_loss() {
+    let cfg = mlp(2, 32, "tanh", "xavier-normal");
+    let opts = train_opts(60, OptimizerKind::Momentum, 0.02, teacher());
+    let a = trained(&cfg, &opts);
+    let b = trained(&cfg, &opts);
+    // Debug text: NaN statistics (undefined columns) compare equal as text.
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    assert_eq!(a.steps.len(), 61);
+    assert_eq!(a.diverged_at, None);
+    // The per-layer statistics at step 0 are the untrained network's probed pass.
+    let net = cfg.resolve().unwrap();
+    let params = build_params(&net, 5, None).unwrap();
+    let p0 = probe(&net, &params, 5, &opts.probe, &cpu()).unwrap();
+    assert_eq!(a.stats[0].0, 0);
+    assert_eq!(format!("{:?}", a.stats[0].1), format!("{:?}", p0.stats));
+    assert_ne!(format!("{:?}", a.stats[1].1), format!("{:?}", p0.stats));
+    let mean = |r: &[StepRecord]| r.iter().map(|s| s.loss).sum::<f64>() / r.len() as f64;
+    let first = mean(&a.steps[..10]);
+    let last = mean(&a.steps[51..]);
+    assert!(last < 0.7 * first, "loss {first} -> {last}");
+}
+
+#[test]
+fn a_diverging_run_stops_at_its_first_non_finite_loss() {
+    let cfg = mlp(4, 32, "relu", "he-normal");
+    let r = trained(&cfg, &train_opts(50, OptimizerKind::Sgd, 50.0, teacher()));
+    let at = r.diverged_at.expect("lr 50 diverges");
+    assert_eq!(r.steps.len(), at + 1);
+    assert!(!r.steps[at].loss.is_finite() || !r.steps[at].grad_norm.is_finite());
+    assert!(r.steps[..at].iter().all(|s| s.loss.is_finite()));
+}
+
+#[test]
+fn mixture_classification_starts_at_chance_with_a_zero_output() {
+    // A network whose output is all zeros gives uniform logits: cross-entropy ln(classes).
+    let cfg = mlp(2, 16, "relu", "zeros");
+    let task = Task::Mixture {
+        classes: 4,
+        noise: 1.0,
+        seed: 0,
+    };
+    let r = trained(&cfg, &train_opts(1, OptimizerKind::Sgd, 0.1, task));
+    assert!((r.steps[0].loss - 4f64.ln()).abs() < 1e-6);
+}
+
+#[test]
+fn data_csv_is_parsed_and_checked() {
+    let d = Dataset::from_csv("a,b,label\n1,2,0\n3,4.5,2\n\n-1,0,1\n", None).unwrap();
+    assert_eq!((d.features, d.rows(), d.classes), (2, 3, 3));
+    assert_eq!(d.x, vec![1.0, 2.0, 3.0, 4.5, -1.0, 0.0]);
+    assert_eq!(d.labels, vec![0, 2, 1]);
+    let err = |t: &str, c: Option<usize>| Dataset::from_csv(t, c).unwrap_err();
+    assert!(err("1,2,0\n1,0\n", None).contains("line 2"));
+    assert!(err("1,2,0\n1,x,0\n", None).contains("line 2, column 2"));
+    assert!(err("1,2,0\n1,2,1.5\n", None).contains("label \"1.5\""));
+    assert!(err("1,2,0\n1,2,3\n", Some(3)).contains("out of range"));
+    assert!(err("1,2,0\n", None).contains("at least 2"));
+    // A network whose input is not the data's width is refused, naming --data.
+    let cfg = mlp(2, 16, "relu", "he-normal");
+    let net = cfg.resolve().unwrap();
+    let params = build_params(&net, 0, None).unwrap();
+    let e = train(
+        &net,
+        &params,
+        0,
+        &train_opts(
+            1,
+            OptimizerKind::Sgd,
+            0.1,
+            Task::Data(std::sync::Arc::new(d)),
+        ),
+        &cpu(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("data"), "{e}");
 }

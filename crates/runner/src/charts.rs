@@ -722,3 +722,62 @@ fn heatmaps(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerErro
     }
     Ok(files)
 }
+
+/// `loss.svg/png` and `grad_norm.svg/png` of a training run: per configuration the mean
+/// over seeds at each step (over the seeds that reached it) with the seeds' range as the
+/// band, log y.
+pub fn loss_charts(
+    dir: &Path,
+    outcomes: &[crate::train::TrainOutcome],
+) -> Result<Vec<PathBuf>, RunnerError> {
+    let mut files = Vec::new();
+    for (stem, what, title) in [
+        (
+            "loss",
+            "loss",
+            "Training loss (mean over seeds, band: seeds' range)",
+        ),
+        (
+            "grad_norm",
+            "gradient norm",
+            "Gradient norm (mean over seeds, band: seeds' range)",
+        ),
+    ] {
+        let bands: Vec<Band> = outcomes
+            .iter()
+            .map(|o| {
+                let last = o
+                    .runs
+                    .iter()
+                    .filter_map(|(_, r)| r.steps.last().map(|s| s.step))
+                    .max()
+                    .unwrap_or(0);
+                let mut b = Band {
+                    label: o.key.label.clone(),
+                    ..Band::default()
+                };
+                for step in 0..=last {
+                    let vals: Vec<f64> = o
+                        .runs
+                        .iter()
+                        .filter_map(|(_, r)| r.steps.get(step))
+                        .map(|s| if stem == "loss" { s.loss } else { s.grad_norm })
+                        .filter(|v| v.is_finite())
+                        .collect();
+                    if vals.is_empty() {
+                        continue;
+                    }
+                    b.x.push(step as f64);
+                    b.mean.push(vals.iter().sum::<f64>() / vals.len() as f64);
+                    b.lo.push(vals.iter().copied().fold(f64::INFINITY, f64::min));
+                    b.hi.push(vals.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+                }
+                b
+            })
+            .collect();
+        files.extend(
+            variance_chart(&dir.join(stem), title, "step", what, &bands, true).map_err(plot_err)?,
+        );
+    }
+    Ok(files)
+}

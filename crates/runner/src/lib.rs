@@ -21,6 +21,7 @@ pub mod rows;
 pub mod settings;
 pub mod store;
 pub mod summary;
+pub mod train;
 pub mod verdict;
 
 use std::path::{Path, PathBuf};

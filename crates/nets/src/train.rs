@@ -1,0 +1,724 @@
+//! The training probe: a network trained for a few hundred steps on a built-in task, with
+//! Burn's optimizers and autodiff, logging the loss, the gradient norm, per-weight update
+//! ratios and, at chosen steps, the usual per-layer statistics of the probed pass.
+//!
+//! Every number is drawn from keyed streams, as the probe's are: the task's fixed parts
+//! (teacher weights, class means) from the task seed, each step's batch from `(seed,
+//! train.<what>.<step>)`, the readout from `(seed, train.readout)`. Same seed, same curve.
+//!
+//! The network's output `[batch, features]` feeds a linear readout `[features, outputs]`
+//! (LeCun normal, no bias) trained with the rest. Losses: mean squared error over batch and
+//! outputs for regression, mean cross-entropy over the batch for classification.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, Optimizer as BurnOptimizer, SgdConfig};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use sigprop_init::{FillContext, Key, Layout, Scheme};
+
+use crate::config::ResolvedNet;
+use crate::error::NetError;
+use crate::forward::{DeviceParam, DeviceParams, Plain, upload};
+use crate::params::{Params, declare};
+use crate::probe::{ProbeOptions, normal_input, probe};
+use crate::stats::{LayerStats, read_back};
+
+/// `--optimizer`: Burn's SGD, SGD with heavy-ball momentum 0.9 (no dampening, PyTorch's
+/// `SGD(momentum=0.9)`), or Adam (beta 0.9, 0.999, epsilon 1e-8, PyTorch's defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// Plain gradient descent on each batch.
+    Sgd,
+    /// Heavy-ball momentum 0.9.
+    Momentum,
+    /// Adam.
+    Adam,
+}
+
+/// Names `--optimizer` takes.
+pub const OPTIMIZER_NAMES: &[&str] = &["sgd", "momentum", "adam"];
+
+impl FromStr for OptimizerKind {
+    type Err = NetError;
+    fn from_str(s: &str) -> Result<Self, NetError> {
+        match s.trim() {
+            "sgd" => Ok(OptimizerKind::Sgd),
+            "momentum" => Ok(OptimizerKind::Momentum),
+            "adam" => Ok(OptimizerKind::Adam),
+            other => Err(NetError::BadConfig {
+                key: "optimizer",
+                value: other.to_string(),
+                allowed: OPTIMIZER_NAMES.join(", "),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Momentum => "momentum",
+            OptimizerKind::Adam => "adam",
+        })
+    }
+}
+
+/// A user's data set: rows of features with an integer class label each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// Features per row.
+    pub features: usize,
+    /// Row-major features, `rows x features`.
+    pub x: Vec<f32>,
+    /// The class of each row, `0..classes`.
+    pub labels: Vec<usize>,
+    /// Classes.
+    pub classes: usize,
+}
+
+impl Dataset {
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Parse CSV text: one row per sample, the features then the class label (a whole number
+    /// `0..classes`) last; a first line that is not numeric is a header. `classes` given: a
+    /// label outside `0..classes` is an error; else `classes` is the largest label + 1.
+    /// Errors name the line (1-based) and what is wrong.
+    pub fn from_csv(text: &str, classes: Option<usize>) -> Result<Dataset, String> {
+        let mut features = None;
+        let mut x = Vec::new();
+        let mut labels = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line_no = i + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            let numbers: Vec<Option<f64>> = cells.iter().map(|c| c.parse::<f64>().ok()).collect();
+            if features.is_none() && labels.is_empty() && numbers.iter().any(Option::is_none) {
+                // A header line.
+                continue;
+            }
+            if cells.len() < 2 {
+                return Err(format!(
+                    "line {line_no}: {} cell; expected the features then the label",
+                    cells.len()
+                ));
+            }
+            let n = cells.len() - 1;
+            match features {
+                None => features = Some(n),
+                Some(f) if f != n => {
+                    return Err(format!(
+                        "line {line_no}: {} cells where the first row has {}",
+                        cells.len(),
+                        f + 1
+                    ));
+                }
+                _ => {}
+            }
+            for (j, (cell, v)) in cells.iter().zip(&numbers).enumerate().take(n) {
+                match v {
+                    Some(v) if v.is_finite() => x.push(*v as f32),
+                    _ => {
+                        return Err(format!(
+                            "line {line_no}, column {}: \"{cell}\" is not a finite number",
+                            j + 1
+                        ));
+                    }
+                }
+            }
+            let label = cells[n];
+            let l = label
+                .parse::<usize>()
+                .ok()
+                .or_else(|| {
+                    label
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|v| *v >= 0.0 && v.fract() == 0.0 && *v < 1e9)
+                        .map(|v| v as usize)
+                })
+                .ok_or_else(|| {
+                    format!("line {line_no}: label \"{label}\" is not a whole number >= 0")
+                })?;
+            if let Some(c) = classes
+                && l >= c
+            {
+                return Err(format!(
+                    "line {line_no}: label {l} is out of range; --classes {c} allows 0 to {}",
+                    c - 1
+                ));
+            }
+            labels.push(l);
+        }
+        let Some(features) = features else {
+            return Err("no data rows".to_string());
+        };
+        let classes = match classes {
+            Some(c) => c,
+            None => labels.iter().max().map_or(0, |m| m + 1),
+        };
+        if classes < 2 {
+            return Err(format!(
+                "{classes} class in the labels; classification needs at least 2"
+            ));
+        }
+        Ok(Dataset {
+            features,
+            x,
+            labels,
+            classes,
+        })
+    }
+}
+
+/// What the network is trained to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    /// Regression onto a fixed random teacher: a tanh MLP of `depth` hidden layers of
+    /// `width` units (weights `N(0, 1/fan_in)`, no biases) and a linear readout to `outputs`,
+    /// scaled so its outputs have mean square 1 over a reference batch; inputs `N(0, 1)`.
+    Teacher {
+        /// Hidden layers.
+        depth: usize,
+        /// Units per hidden layer.
+        width: usize,
+        /// Outputs.
+        outputs: usize,
+        /// Seed of the teacher's weights.
+        seed: u64,
+    },
+    /// Classification of a Gaussian mixture: class means `m_c ~ N(0, I)` from the task seed,
+    /// samples `x = (m_c + noise e) / sqrt(1 + noise^2)`, `e ~ N(0, I)`, classes uniform.
+    Mixture {
+        /// Classes.
+        classes: usize,
+        /// Noise standard deviation relative to the means'.
+        noise: f64,
+        /// Seed of the class means.
+        seed: u64,
+    },
+    /// The user's rows, in a fresh random order each epoch.
+    Data(Arc<Dataset>),
+}
+
+impl Task {
+    /// Outputs of the readout.
+    pub fn outputs(&self) -> usize {
+        match self {
+            Task::Teacher { outputs, .. } => *outputs,
+            Task::Mixture { classes, .. } => *classes,
+            Task::Data(d) => d.classes,
+        }
+    }
+
+    /// `teacher`, `mixture` or `data`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Task::Teacher { .. } => "teacher",
+            Task::Mixture { .. } => "mixture",
+            Task::Data(_) => "data",
+        }
+    }
+}
+
+/// Options of one training run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOptions {
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    pub lr: f64,
+    /// Samples per step.
+    pub batch: usize,
+    /// The task.
+    pub task: Task,
+    /// Steps (after that many updates, 0 = initialization) at which the per-layer statistics
+    /// and the update ratios are recorded.
+    pub log_steps: Vec<usize>,
+    /// The probed pass run at each logged step.
+    pub probe: ProbeOptions,
+}
+
+/// The loss and gradient norm at one step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Updates made before this step's batch (0: the initial network).
+    pub step: usize,
+    /// The loss on this step's batch.
+    pub loss: f64,
+    /// Euclidean norm of the gradient of every trained tensor together, readout included.
+    pub grad_norm: f64,
+}
+
+/// One trained tensor's update at a logged step (weights, biases, scalars, the readout):
+/// the update that follows the step's batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateRecord {
+    /// The logged step.
+    pub step: usize,
+    /// The weight's path (`layers.3.weight`, `readout`).
+    pub param: String,
+    /// `|W|` (Frobenius) before the update.
+    pub weight_norm: f64,
+    /// `|dW|`, the update's norm.
+    pub update_norm: f64,
+}
+
+/// What a training run recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainResult {
+    /// One record per step made, `0..=steps` (fewer when the loss went non-finite).
+    pub steps: Vec<StepRecord>,
+    /// Update norms at the logged steps below `steps`.
+    pub updates: Vec<UpdateRecord>,
+    /// The probed pass's statistics at each logged step reached.
+    pub stats: Vec<(usize, Vec<LayerStats>)>,
+    /// The first step whose loss was not finite (training stops there).
+    pub diverged_at: Option<usize>,
+}
+
+/// A batch's targets.
+enum Targets {
+    /// `[batch, outputs]` regression targets.
+    Values(Tensor<2>),
+    /// One-hot classes `[batch, classes]`.
+    Classes(Tensor<2>),
+}
+
+/// Uniform `U(0, 1)` draws from the key `(seed, name)`.
+fn uniform(seed: u64, name: &str, n: usize) -> Result<Vec<f32>, NetError> {
+    Scheme::Uniform {
+        low: 0.0,
+        high: 1.0,
+    }
+    .fill(
+        &[n],
+        Layout::Bias {
+            fan_in: 1,
+            fan_out: 1,
+        },
+        &Key::new(seed, name),
+        &FillContext::new(sigprop_init::Activation::Linear),
+    )
+    .map_err(|source| NetError::init(name, source))
+}
+
+fn one_hot(labels: &[usize], classes: usize, device: &Device) -> Tensor<2> {
+    let mut v = vec![0f32; labels.len() * classes];
+    for (b, &c) in labels.iter().enumerate() {
+        v[b * classes + c] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(v, [labels.len(), classes]), device)
+}
+
+/// A task made ready for one network input size: its fixed parts on the device.
+struct Ready {
+    task: Task,
+    n_in: usize,
+    teacher: Vec<Tensor<2>>,
+    teacher_scale: f64,
+    means: Vec<f32>,
+}
+
+/// Reference samples over which the teacher's output scale is measured.
+const TEACHER_REFERENCE: usize = 4096;
+
+impl Ready {
+    fn new(task: &Task, n_in: usize, device: &Device) -> Result<Ready, NetError> {
+        let mut ready = Ready {
+            task: task.clone(),
+            n_in,
+            teacher: Vec::new(),
+            teacher_scale: 1.0,
+            means: Vec::new(),
+        };
+        match task {
+            Task::Teacher {
+                depth,
+                width,
+                outputs,
+                seed,
+            } => {
+                let mut fan_in = n_in;
+                for l in 0..=*depth {
+                    let n_out = if l == *depth { *outputs } else { *width };
+                    let name = format!("teacher.{l}");
+                    let scale = (1.0 / fan_in as f64).sqrt() as f32;
+                    let w: Vec<f32> = normal_input(*seed, &name, [fan_in, n_out])?
+                        .into_iter()
+                        .map(|v| v * scale)
+                        .collect();
+                    ready.teacher.push(Tensor::from_data(
+                        TensorData::new(w, [fan_in, n_out]),
+                        device,
+                    ));
+                    fan_in = n_out;
+                }
+                let x = normal_input(*seed, "teacher.reference", [TEACHER_REFERENCE, n_in])?;
+                let x = Tensor::from_data(TensorData::new(x, [TEACHER_REFERENCE, n_in]), device);
+                let y = read_back(ready.teacher_raw(x), "the teacher's outputs")?;
+                let ms = y.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / y.len() as f64;
+                ready.teacher_scale = if ms > 0.0 { 1.0 / ms.sqrt() } else { 1.0 };
+            }
+            Task::Mixture { classes, seed, .. } => {
+                ready.means = normal_input(*seed, "mixture.means", [*classes, n_in])?;
+            }
+            Task::Data(d) => {
+                if d.features != n_in {
+                    return Err(NetError::BadConfig {
+                        key: "data",
+                        value: format!("{} features", d.features),
+                        allowed: format!(
+                            "rows of {n_in} features, the network's input (an mlp takes \
+                             --widths with {} first)",
+                            d.features
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(ready)
+    }
+
+    fn teacher_raw(&self, x: Tensor<2>) -> Tensor<2> {
+        let last = self.teacher.len() - 1;
+        let mut h = x;
+        for (l, w) in self.teacher.iter().enumerate() {
+            h = h.matmul(w.clone());
+            if l < last {
+                h = h.tanh();
+            }
+        }
+        h
+    }
+
+    /// The inputs and targets of step `step`'s batch.
+    fn batch(
+        &self,
+        seed: u64,
+        step: usize,
+        batch: usize,
+        device: &Device,
+    ) -> Result<(Tensor<2>, Targets), NetError> {
+        let shape = [batch, self.n_in];
+        match &self.task {
+            Task::Teacher { .. } => {
+                let x = normal_input(seed, &format!("train.x.{step}"), shape)?;
+                let x = Tensor::<2>::from_data(TensorData::new(x, shape), device);
+                let y = self
+                    .teacher_raw(x.clone())
+                    .mul_scalar(self.teacher_scale)
+                    .detach();
+                Ok((x, Targets::Values(y)))
+            }
+            Task::Mixture { classes, noise, .. } => {
+                let u = uniform(seed, &format!("train.labels.{step}"), batch)?;
+                let labels: Vec<usize> = u
+                    .iter()
+                    .map(|&v| ((v as f64 * *classes as f64) as usize).min(classes - 1))
+                    .collect();
+                let e = normal_input(seed, &format!("train.x.{step}"), shape)?;
+                let norm = (1.0 + noise * noise).sqrt();
+                let mut x = Vec::with_capacity(batch * self.n_in);
+                for (b, &c) in labels.iter().enumerate() {
+                    let m = &self.means[c * self.n_in..(c + 1) * self.n_in];
+                    let e = &e[b * self.n_in..(b + 1) * self.n_in];
+                    x.extend(
+                        m.iter()
+                            .zip(e)
+                            .map(|(&m, &e)| ((m as f64 + noise * e as f64) / norm) as f32),
+                    );
+                }
+                let x = Tensor::from_data(TensorData::new(x, shape), device);
+                Ok((x, Targets::Classes(one_hot(&labels, *classes, device))))
+            }
+            Task::Data(d) => {
+                let rows = d.rows();
+                let mut x = Vec::with_capacity(batch * self.n_in);
+                let mut labels = Vec::with_capacity(batch);
+                for i in step * batch..(step + 1) * batch {
+                    let (epoch, at) = (i / rows, i % rows);
+                    let row = epoch_order(seed, epoch, rows)?[at];
+                    x.extend_from_slice(&d.x[row * d.features..(row + 1) * d.features]);
+                    labels.push(d.labels[row]);
+                }
+                let x = Tensor::from_data(TensorData::new(x, shape), device);
+                Ok((x, Targets::Classes(one_hot(&labels, d.classes, device))))
+            }
+        }
+    }
+}
+
+/// The order of the rows in `epoch`: sorted by uniform keys from `(seed, train.epoch.<e>)`.
+fn epoch_order(seed: u64, epoch: usize, rows: usize) -> Result<Vec<usize>, NetError> {
+    let u = uniform(seed, &format!("train.epoch.{epoch}"), rows)?;
+    let mut order: Vec<usize> = (0..rows).collect();
+    order.sort_by(|&a, &b| u[a].total_cmp(&u[b]).then(a.cmp(&b)));
+    Ok(order)
+}
+
+/// One optimizer's state for one tensor, by rank.
+enum Slot<O: BurnOptimizer> {
+    D1(Option<O::State<1>>),
+    D2(Option<O::State<2>>),
+    D4(Option<O::State<4>>),
+}
+
+/// Train `net` from `params` (the initial weights, LSUV already applied) for `seed`.
+pub fn train(
+    net: &ResolvedNet,
+    params: &Params,
+    seed: u64,
+    opts: &TrainOptions,
+    device: &Device,
+) -> Result<TrainResult, NetError> {
+    match opts.optimizer {
+        OptimizerKind::Sgd => run(SgdConfig::new().build(), net, params, seed, opts, device),
+        OptimizerKind::Momentum => run(
+            SgdConfig::new()
+                .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
+                .build(),
+            net,
+            params,
+            seed,
+            opts,
+            device,
+        ),
+        OptimizerKind::Adam => run(
+            AdamConfig::new().with_epsilon(1e-8).build(),
+            net,
+            params,
+            seed,
+            opts,
+            device,
+        ),
+    }
+}
+
+fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
+    let bad = |key: &'static str, value: String, allowed: &str| NetError::BadConfig {
+        key,
+        value,
+        allowed: allowed.to_string(),
+    };
+    if opts.steps == 0 {
+        return Err(bad("steps", "0".into(), "a whole number of steps > 0"));
+    }
+    if !(opts.lr.is_finite() && opts.lr > 0.0) {
+        return Err(bad("lr", opts.lr.to_string(), "a positive finite number"));
+    }
+    if opts.batch == 0 {
+        return Err(bad("batch", "0".into(), "a whole number > 0"));
+    }
+    let shape = net.config.arch.input_shape(net, opts.batch);
+    if shape[0] != opts.batch {
+        return Err(bad(
+            "arch",
+            net.config.arch.to_string(),
+            "an architecture with one input row per sample for training (not rnn)",
+        ));
+    }
+    Ok(())
+}
+
+fn run<O: BurnOptimizer>(
+    opt: O,
+    net: &ResolvedNet,
+    params: &Params,
+    seed: u64,
+    opts: &TrainOptions,
+    device: &Device,
+) -> Result<TrainResult, NetError> {
+    check_train(net, opts)?;
+    let ad = device.clone().autodiff();
+    let declared = declare(net, None);
+    let n_in = net.config.arch.input_shape(net, opts.batch)[1];
+    let features = net.config.arch.output_features(&net.config);
+    let outputs = opts.task.outputs();
+    let ready = Ready::new(&opts.task, n_in, &ad)?;
+    let mut p = upload(params, &ad, true);
+    let scale = (1.0 / features as f64).sqrt() as f32;
+    let readout: Vec<f32> = normal_input(seed, "train.readout", [features, outputs])?
+        .into_iter()
+        .map(|v| v * scale)
+        .collect();
+    let mut readout =
+        Tensor::<2>::from_data(TensorData::new(readout, [features, outputs]), &ad).require_grad();
+    let mut slots: Vec<Option<Slot<O>>> =
+        p.0.iter()
+            .map(|d| {
+                d.as_ref().map(|d| match d {
+                    DeviceParam::D1(_) => Slot::D1(None),
+                    DeviceParam::D2(_) => Slot::D2(None),
+                    DeviceParam::D4(_) => Slot::D4(None),
+                })
+            })
+            .collect();
+    let mut readout_state: Option<O::State<2>> = None;
+    let mut result = TrainResult {
+        steps: Vec::with_capacity(opts.steps + 1),
+        updates: Vec::new(),
+        stats: Vec::new(),
+        diverged_at: None,
+    };
+    for step in 0..=opts.steps {
+        let logged = opts.log_steps.contains(&step);
+        if logged {
+            let host = download(params, &p)?;
+            let r = probe(net, &host, seed, &opts.probe, device)?;
+            result.stats.push((step, r.stats));
+        }
+        let (x, targets) = ready.batch(seed, step, opts.batch, &ad)?;
+        let out = declared.layout.forward(net, &p, x, &mut Plain);
+        let logits = out.matmul(readout.clone());
+        let loss = match targets {
+            Targets::Values(y) => (logits - y).square().mean(),
+            Targets::Classes(onehot) => {
+                let b = onehot.dims()[0] as f64;
+                (log_softmax(logits, 1) * onehot).sum().neg().div_scalar(b)
+            }
+        };
+        let mut grads = loss.backward();
+        // The loss and every gradient's squared norm in one read.
+        let mut parts: Vec<Tensor<1>> = vec![loss.inner().reshape([1])];
+        let grad_of = |g: Option<Tensor<1>>, parts: &mut Vec<Tensor<1>>| {
+            if let Some(g) = g {
+                parts.push(g.square().sum());
+            }
+        };
+        for d in p.0.iter().flatten() {
+            match d {
+                DeviceParam::D1(t) => grad_of(t.grad(&grads), &mut parts),
+                DeviceParam::D2(t) => grad_of(t.grad(&grads).map(|g| g.flatten(0, 1)), &mut parts),
+                DeviceParam::D4(t) => grad_of(t.grad(&grads).map(|g| g.flatten(0, 3)), &mut parts),
+            }
+        }
+        grad_of(readout.grad(&grads).map(|g| g.flatten(0, 1)), &mut parts);
+        let read = read_back(Tensor::cat(parts, 0), "the loss and gradient norms")?;
+        let loss_v = read[0] as f64;
+        let grad_norm = read[1..].iter().map(|&v| v as f64).sum::<f64>().sqrt();
+        result.steps.push(StepRecord {
+            step,
+            loss: loss_v,
+            grad_norm,
+        });
+        if !loss_v.is_finite() || !grad_norm.is_finite() {
+            result.diverged_at = Some(step);
+            break;
+        }
+        if step == opts.steps {
+            break;
+        }
+        // The update.
+        let lr = opts.lr;
+        let mut norms: Vec<(String, Tensor<1>)> = Vec::new();
+        for (i, (d, slot)) in p.0.iter_mut().zip(slots.iter_mut()).enumerate() {
+            let (Some(d), Some(slot)) = (d.as_mut(), slot.as_mut()) else {
+                continue;
+            };
+            let path = &params.tensors[i].path;
+            match (d, slot) {
+                (DeviceParam::D1(t), Slot::D1(s)) => {
+                    if let Some(g) = t.grad_remove(&mut grads) {
+                        let old = t.clone().inner();
+                        let (new, st) = opt.step(lr, old.clone(), g, s.take());
+                        if logged {
+                            norms.push((path.clone(), pair_norms(old, new.clone())));
+                        }
+                        *s = st;
+                        *t = Tensor::from_inner(new).require_grad();
+                    }
+                }
+                (DeviceParam::D2(t), Slot::D2(s)) => {
+                    if let Some(g) = t.grad_remove(&mut grads) {
+                        let old = t.clone().inner();
+                        let (new, st) = opt.step(lr, old.clone(), g, s.take());
+                        if logged {
+                            norms.push((
+                                path.clone(),
+                                pair_norms(old.flatten(0, 1), new.clone().flatten(0, 1)),
+                            ));
+                        }
+                        *s = st;
+                        *t = Tensor::from_inner(new).require_grad();
+                    }
+                }
+                (DeviceParam::D4(t), Slot::D4(s)) => {
+                    if let Some(g) = t.grad_remove(&mut grads) {
+                        let old = t.clone().inner();
+                        let (new, st) = opt.step(lr, old.clone(), g, s.take());
+                        if logged {
+                            norms.push((
+                                path.clone(),
+                                pair_norms(old.flatten(0, 3), new.clone().flatten(0, 3)),
+                            ));
+                        }
+                        *s = st;
+                        *t = Tensor::from_inner(new).require_grad();
+                    }
+                }
+                _ => unreachable!("each slot is made for its tensor's rank"),
+            }
+        }
+        if let Some(g) = readout.grad_remove(&mut grads) {
+            let old = readout.clone().inner();
+            let (new, st) = opt.step(lr, old.clone(), g, readout_state.take());
+            if logged {
+                norms.push((
+                    "readout".into(),
+                    pair_norms(old.flatten(0, 1), new.clone().flatten(0, 1)),
+                ));
+            }
+            readout_state = st;
+            readout = Tensor::from_inner(new).require_grad();
+        }
+        if !norms.is_empty() {
+            let (names, ts): (Vec<String>, Vec<Tensor<1>>) = norms.into_iter().unzip();
+            let v = read_back(Tensor::cat(ts, 0), "the update norms")?;
+            for (k, name) in names.into_iter().enumerate() {
+                result.updates.push(UpdateRecord {
+                    step,
+                    param: name,
+                    weight_norm: (v[2 * k] as f64).sqrt(),
+                    update_norm: (v[2 * k + 1] as f64).sqrt(),
+                });
+            }
+        }
+    }
+    // A logged step past the last one reached (divergence) has no statistics.
+    Ok(result)
+}
+
+/// `[|old|^2, |new - old|^2]`.
+fn pair_norms(old: Tensor<1>, new: Tensor<1>) -> Tensor<1> {
+    let d = (new - old.clone()).square().sum();
+    Tensor::cat(vec![old.square().sum(), d], 0)
+}
+
+/// The current weights back on the host, as `Params` with the initial ones' paths.
+fn download(initial: &Params, p: &DeviceParams) -> Result<Params, NetError> {
+    let mut out = initial.clone();
+    for (t, d) in out.tensors.iter_mut().zip(&p.0) {
+        let data = match d {
+            Some(DeviceParam::D1(x)) => read_back(x.clone().inner(), "the trained weights")?,
+            Some(DeviceParam::D2(x)) => read_back(x.clone().inner(), "the trained weights")?,
+            Some(DeviceParam::D4(x)) => read_back(x.clone().inner(), "the trained weights")?,
+            None => continue,
+        };
+        t.data = data;
+    }
+    Ok(out)
+}

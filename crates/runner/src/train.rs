@@ -1,0 +1,426 @@
+//! `sigprop train`: the configurations of an experiment, each at every learning rate of the
+//! plan, trained over their seeds with the training probe (`sigprop_nets::train`); then
+//! `train.csv` (loss and gradient norm per step), `updates.csv` (|dW|/|W| per weight at the
+//! logged steps), `train_layers.csv` (the per-layer statistics at the logged steps),
+//! `summary.csv` (per configuration: loss at the last step, steps to a target fraction of
+//! the initial loss, divergences) and a loss chart with the seeds' band.
+//!
+//! Runs are independent: on the CPU backends they go in parallel, on a GPU one at a time.
+//! Every file is written in configuration, learning-rate and seed order, so a rerun writes
+//! the same bytes.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sigprop_nets::{
+    LayerStats, OptimizerKind, ProbeOptions, Task, TrainOptions, TrainResult, device,
+    initial_params,
+};
+
+use crate::aggregate::{key_of, mean_sd_ci};
+use crate::error::RunnerError;
+use crate::execute::{prepare_out, validate};
+use crate::experiment::Experiment;
+use crate::output::{keyed_csv, write_atomic};
+use crate::rows::{ConfigKey, RunCols};
+use crate::summary::fmt_sig;
+
+/// What to train: shared by every configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainPlan {
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rates: each configuration is trained at every one.
+    pub lrs: Vec<f64>,
+    /// The task.
+    pub task: Task,
+    /// Steps at which the per-layer statistics and update ratios are recorded.
+    pub log_steps: Vec<usize>,
+    /// The fraction of the initial loss whose first crossing `steps_to_target` reports.
+    pub target: f64,
+}
+
+impl TrainPlan {
+    /// Check the plan's values; errors name the flag.
+    pub fn check(&self) -> Result<(), RunnerError> {
+        if self.steps == 0 {
+            return Err(RunnerError::input(
+                "--steps 0: expected a whole number of steps > 0",
+            ));
+        }
+        if self.lrs.is_empty() {
+            return Err(RunnerError::input(
+                "--lr: expected one or more positive finite numbers",
+            ));
+        }
+        for &lr in &self.lrs {
+            if !(lr.is_finite() && lr > 0.0) {
+                return Err(RunnerError::input(format!(
+                    "--lr {lr}: expected positive finite numbers"
+                )));
+            }
+        }
+        if !(self.target > 0.0 && self.target < 1.0) {
+            return Err(RunnerError::input(format!(
+                "--target {}: expected a fraction of the initial loss, 0 < f < 1",
+                self.target
+            )));
+        }
+        if let Some(&s) = self.log_steps.iter().find(|&&s| s > self.steps) {
+            return Err(RunnerError::input(format!(
+                "--log-steps {s}: past the last step ({})",
+                self.steps
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The training columns of every row: what the configuration was trained on and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainCols {
+    /// `teacher`, `mixture` or `data`.
+    pub task: String,
+    /// `sgd`, `momentum` or `adam`.
+    pub optimizer: String,
+    /// Learning rate.
+    pub lr: f64,
+    /// Steps trained.
+    pub steps: usize,
+}
+
+/// `train.csv`: one row per configuration x seed x step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainRow {
+    /// Seed.
+    pub seed: u64,
+    /// Updates made before this step's batch (0: the initial network).
+    pub step: usize,
+    /// The training loss on this step's batch: mean squared error (teacher) or mean
+    /// cross-entropy (`loss` is the probed pass's loss, a configuration column).
+    pub train_loss: f64,
+    /// Norm of the whole gradient, readout included.
+    pub grad_norm: f64,
+}
+
+/// `updates.csv`: one row per configuration x seed x logged step x weight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateRow {
+    /// Seed.
+    pub seed: u64,
+    /// The logged step (the update is the one step `step + 1` makes).
+    pub step: usize,
+    /// Weight path (`layers.3.weight`, `readout`).
+    pub param: String,
+    /// `|W|` before the update (Frobenius).
+    pub weight_norm: f64,
+    /// `|dW|`.
+    pub update_norm: f64,
+    /// `|dW| / |W|` (infinite for a tensor that is all zeros, such as a zero bias).
+    pub update_ratio: f64,
+}
+
+/// The step of a `train_layers.csv` row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepCol {
+    /// Updates made before the statistics were measured.
+    pub step: usize,
+}
+
+/// `summary.csv` of a training run: one row per configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    /// Seeds trained.
+    pub seeds: usize,
+    /// Mean over seeds of the loss at step 0.
+    pub loss_initial: f64,
+    /// Mean over seeds of the loss at the last step (over the seeds that did not diverge).
+    pub loss_final: f64,
+    /// Its 95% t-interval over seeds.
+    pub loss_final_lo: Option<f64>,
+    /// Upper end.
+    pub loss_final_hi: Option<f64>,
+    /// `loss_final / loss_initial`.
+    pub loss_ratio: f64,
+    /// The fraction of the initial loss `steps_to_target` looks for.
+    pub target: f64,
+    /// Mean over the seeds that reached it of the first step whose loss is at most `target`
+    /// times that seed's initial loss; empty when no seed did.
+    pub steps_to_target: Option<f64>,
+    /// Seeds that reached the target.
+    pub reached: usize,
+    /// Seeds whose loss went non-finite.
+    pub diverged: usize,
+    /// The first non-finite step of the first diverged seed.
+    pub diverged_step: Option<usize>,
+    /// Verdict: `trains` (every seed reached the target), `partial` (some did), `stalls`
+    /// (none did, none diverged) or `diverged` (some seed diverged).
+    pub verdict: String,
+}
+
+/// One trained configuration.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// Its key.
+    pub key: ConfigKey,
+    /// Its training columns.
+    pub cols: TrainCols,
+    /// The runs, seeds in order.
+    pub runs: Vec<(u64, TrainResult)>,
+    /// Its summary.
+    pub summary: TrainSummary,
+}
+
+/// What `sigprop train` wrote.
+#[derive(Debug, Clone)]
+pub struct TrainFinished {
+    /// Output folder.
+    pub dir: PathBuf,
+    /// Every configuration.
+    pub outcomes: Vec<TrainOutcome>,
+    /// Charts.
+    pub charts: Vec<PathBuf>,
+}
+
+/// Summarize one configuration's runs.
+pub fn summarize_runs(runs: &[(u64, TrainResult)], target: f64) -> TrainSummary {
+    let initial: Vec<f64> = runs
+        .iter()
+        .filter_map(|(_, r)| r.steps.first().map(|s| s.loss))
+        .collect();
+    let finals: Vec<f64> = runs
+        .iter()
+        .filter(|(_, r)| r.diverged_at.is_none())
+        .filter_map(|(_, r)| r.steps.last().map(|s| s.loss))
+        .collect();
+    let mean = |xs: &[f64]| {
+        if xs.is_empty() {
+            f64::NAN
+        } else {
+            xs.iter().sum::<f64>() / xs.len() as f64
+        }
+    };
+    let (loss_final, _, ci) = if finals.is_empty() {
+        (f64::NAN, None, None)
+    } else {
+        mean_sd_ci(&finals)
+    };
+    let hits: Vec<f64> = runs
+        .iter()
+        .filter_map(|(_, r)| {
+            let l0 = r.steps.first()?.loss;
+            r.steps
+                .iter()
+                .find(|s| s.loss.is_finite() && s.loss <= target * l0)
+                .map(|s| s.step as f64)
+        })
+        .collect();
+    let diverged: Vec<usize> = runs.iter().filter_map(|(_, r)| r.diverged_at).collect();
+    let loss_initial = mean(&initial);
+    let verdict = if !diverged.is_empty() {
+        "diverged"
+    } else if hits.len() == runs.len() && !runs.is_empty() {
+        "trains"
+    } else if hits.is_empty() {
+        "stalls"
+    } else {
+        "partial"
+    };
+    TrainSummary {
+        seeds: runs.len(),
+        loss_initial,
+        loss_final,
+        loss_final_lo: ci.map(|c| c.0),
+        loss_final_hi: ci.map(|c| c.1),
+        loss_ratio: loss_final / loss_initial,
+        target,
+        steps_to_target: (!hits.is_empty()).then(|| mean(&hits)),
+        reached: hits.len(),
+        diverged: diverged.len(),
+        diverged_step: diverged.first().copied(),
+        verdict: verdict.to_string(),
+    }
+}
+
+/// Train every configuration of `exp` at every learning rate of `plan` into `out`.
+pub fn train(
+    exp: &Experiment,
+    plan: &TrainPlan,
+    out: &Path,
+    quiet: bool,
+) -> Result<TrainFinished, RunnerError> {
+    plan.check()?;
+    let resolved = validate(exp)?;
+    prepare_out(out)?;
+    // (configuration, learning rate) pairs, in order; each keyed as its own configuration.
+    let mut configs = Vec::new();
+    for (spec, (net, critical)) in exp.runs.iter().zip(&resolved) {
+        for &lr in &plan.lrs {
+            let mut key = key_of(spec);
+            key.config = configs.len();
+            if plan.lrs.len() > 1 {
+                key.label = format!("{} lr={lr}", key.label);
+            }
+            configs.push((spec, net, *critical, lr, key));
+        }
+    }
+    let jobs: Vec<(usize, u64)> = configs
+        .iter()
+        .enumerate()
+        .flat_map(|(c, (spec, ..))| spec.seeds.iter().map(move |&s| (c, s)))
+        .collect();
+    let bar = ProgressBar::new(jobs.len() as u64);
+    if quiet || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} trainings ({per_sec})  {elapsed} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let work = |&(c, seed): &(usize, u64)| -> Result<TrainResult, RunnerError> {
+        let (spec, net, critical, lr, _) = &configs[c];
+        let dev = device(spec.backend)?;
+        let (params, _) = initial_params(net, seed, *critical, spec.batch, &dev)?;
+        let opts = TrainOptions {
+            steps: plan.steps,
+            optimizer: plan.optimizer,
+            lr: *lr,
+            batch: spec.batch,
+            task: plan.task.clone(),
+            log_steps: plan.log_steps.clone(),
+            probe: ProbeOptions {
+                batch: spec.batch,
+                hist_layers: Vec::new(),
+                hist_bins: 0,
+                jacobian: spec.jacobian.clone(),
+            },
+        };
+        let r = sigprop_nets::train(net, &params, seed, &opts, &dev)?;
+        bar.inc(1);
+        Ok(r)
+    };
+    let results: Vec<TrainResult> = if exp.runs.iter().all(|r| r.backend.is_cpu()) {
+        jobs.par_iter().map(work).collect::<Result<_, _>>()?
+    } else {
+        jobs.iter().map(work).collect::<Result<_, _>>()?
+    };
+    bar.finish_and_clear();
+    let mut outcomes: Vec<TrainOutcome> = configs
+        .iter()
+        .map(|(_, _, _, lr, key)| TrainOutcome {
+            key: key.clone(),
+            cols: TrainCols {
+                task: plan.task.name().to_string(),
+                optimizer: plan.optimizer.to_string(),
+                lr: *lr,
+                steps: plan.steps,
+            },
+            runs: Vec::new(),
+            summary: summarize_runs(&[], plan.target),
+        })
+        .collect();
+    for (&(c, seed), r) in jobs.iter().zip(results) {
+        outcomes[c].runs.push((seed, r));
+    }
+    for o in &mut outcomes {
+        o.summary = summarize_runs(&o.runs, plan.target);
+    }
+    write_train_csvs(out, &outcomes)?;
+    let charts = crate::charts::loss_charts(out, &outcomes)?;
+    Ok(TrainFinished {
+        dir: out.to_path_buf(),
+        outcomes,
+        charts,
+    })
+}
+
+fn write_train_csvs(out: &Path, outcomes: &[TrainOutcome]) -> Result<(), RunnerError> {
+    let mut steps = Vec::new();
+    let mut updates = Vec::new();
+    let mut layers: Vec<(ConfigKey, (TrainCols, StepCol, RunCols, LayerStats))> = Vec::new();
+    let mut summary = Vec::new();
+    for o in outcomes {
+        for (seed, r) in &o.runs {
+            for s in &r.steps {
+                steps.push((
+                    o.key.clone(),
+                    (
+                        o.cols.clone(),
+                        TrainRow {
+                            seed: *seed,
+                            step: s.step,
+                            train_loss: s.loss,
+                            grad_norm: s.grad_norm,
+                        },
+                    ),
+                ));
+            }
+            for u in &r.updates {
+                updates.push((
+                    o.key.clone(),
+                    (
+                        o.cols.clone(),
+                        UpdateRow {
+                            seed: *seed,
+                            step: u.step,
+                            param: u.param.clone(),
+                            weight_norm: u.weight_norm,
+                            update_norm: u.update_norm,
+                            update_ratio: u.update_norm / u.weight_norm,
+                        },
+                    ),
+                ));
+            }
+            for (step, stats) in &r.stats {
+                for s in stats {
+                    layers.push((
+                        o.key.clone(),
+                        (
+                            o.cols.clone(),
+                            StepCol { step: *step },
+                            RunCols {
+                                run_id: format!("c{}-s{seed}", o.key.config),
+                                seed: *seed,
+                            },
+                            s.clone(),
+                        ),
+                    ));
+                }
+            }
+        }
+        summary.push((o.key.clone(), (o.cols.clone(), o.summary.clone())));
+    }
+    write_atomic(&out.join("train.csv"), &keyed_csv(&steps)?)?;
+    write_atomic(&out.join("updates.csv"), &keyed_csv(&updates)?)?;
+    write_atomic(&out.join("train_layers.csv"), &keyed_csv(&layers)?)?;
+    write_atomic(&out.join("summary.csv"), &keyed_csv(&summary)?)?;
+    Ok(())
+}
+
+/// One line per configuration for the terminal.
+pub fn summary_table(outcomes: &[TrainOutcome]) -> String {
+    let mut s = format!(
+        "{:<40} {:>11} {:>11} {:>11}  verdict\n",
+        "configuration", "loss at 0", "loss at K", "to target"
+    );
+    for o in outcomes {
+        let m = &o.summary;
+        s.push_str(&format!(
+            "{:<40} {:>11} {:>11} {:>11}  {}\n",
+            o.key.label,
+            fmt_sig(m.loss_initial, 4),
+            fmt_sig(m.loss_final, 4),
+            m.steps_to_target
+                .map_or("-".to_string(), |v| format!("{v:.0}")),
+            m.verdict
+        ));
+    }
+    s
+}

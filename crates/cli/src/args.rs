@@ -70,6 +70,14 @@ pub enum Command {
         after_help = "Examples:\n  sigprop train --inits he-normal,xavier-normal --activations relu --depth 30 --width 256 --lr 0.01\n  sigprop train --task mixture --classes 10 --optimizer adam --lr 0.001,0.0001\n  sigprop train --task data --data my.csv --arch mlp --widths 4,64,64 --depth 2"
     )]
     Train(TrainArgs),
+    /// The coordinate check (as microsoft/mup's coord_check, read by a fit): train several
+    /// widths (or residual depths) for a few steps on one batch and fit how each layer's
+    /// mean |h| scales with width, per parametrization.
+    #[command(
+        name = "coord-check",
+        after_help = "Examples:\n  sigprop coord-check --widths 128,256,512,1024 --params standard,mup --optimizer adam --lr 0.001\n  sigprop coord-check --arch resmlp --depths 8,16,32,64 --branch-scale 1/sqrt(L)"
+    )]
+    CoordCheck(CoordArgs),
 }
 
 /// The network and run parameters shared by `run` and `compare`.
@@ -369,6 +377,35 @@ pub struct TrainArgs {
         default_value = "0.01"
     )]
     pub lr: Vec<f64>,
+    #[command(flatten)]
+    pub task: TaskArgs,
+    /// Steps at which the per-layer statistics and update ratios are recorded [default:
+    /// 0,1,10,steps].
+    #[arg(long, value_delimiter = ',')]
+    pub log_steps: Option<Vec<usize>>,
+    /// The fraction of the initial loss whose first crossing summary.csv reports.
+    #[arg(long, default_value_t = 0.5)]
+    pub target: f64,
+    /// Parametrization: standard, ntk, mup (docs/training.md has the rules).
+    #[arg(long, default_value = "standard")]
+    pub param: String,
+    /// The width at which muP equals standard [default: the configuration's width].
+    #[arg(long)]
+    pub base_width: Option<usize>,
+    /// Output folder [default: a fresh folder under reports/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar and no summary table.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The task flags of `train` and `coord-check`.
+#[derive(Debug, Args, Clone)]
+pub struct TaskArgs {
     /// Task: teacher (regression onto a random tanh network), mixture (Gaussian mixture
     /// classification), data (the CSV given by --data).
     #[arg(long, default_value = "teacher")]
@@ -394,20 +431,50 @@ pub struct TrainArgs {
     /// Seed of the task's fixed parts (teacher weights, class means).
     #[arg(long, default_value_t = 0)]
     pub task_seed: u64,
-    /// Steps at which the per-layer statistics and update ratios are recorded [default:
-    /// 0,1,10,steps].
+}
+
+/// `sigprop coord-check`.
+#[derive(Debug, Args)]
+pub struct CoordArgs {
+    /// Weight initializer spec [default: he-normal].
+    #[arg(long)]
+    pub init: Option<String>,
+    /// Activation spec [default: relu].
+    #[arg(long)]
+    pub activation: Option<String>,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Depths of a residual network to compare, comma-separated (the depth check; the width
+    /// check takes the widths to compare from --widths W1,W2,...).
     #[arg(long, value_delimiter = ',')]
-    pub log_steps: Option<Vec<usize>>,
-    /// The fraction of the initial loss whose first crossing summary.csv reports.
-    #[arg(long, default_value_t = 0.5)]
-    pub target: f64,
+    pub depths: Option<Vec<usize>>,
+    /// Parametrizations, comma-separated: standard, ntk, mup.
+    #[arg(long, value_delimiter = ',', default_value = "standard,mup")]
+    pub params: Vec<String>,
+    /// Optimizer steps (coordinates are recorded at steps 0 to this).
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Optimizer: sgd, momentum, adam.
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Learning rate (at the base width under muP).
+    #[arg(long, default_value_t = 0.001, allow_hyphen_values = true)]
+    pub lr: f64,
+    /// The width at which muP equals standard [default: the smallest width].
+    #[arg(long)]
+    pub base_width: Option<usize>,
+    /// Input features of an mlp in the width check (fixed while the width varies).
+    #[arg(long, default_value_t = 32)]
+    pub input_dim: usize,
+    /// Largest |log-log slope| still called flat.
+    #[arg(long, default_value_t = 0.1)]
+    pub tolerance: f64,
+    #[command(flatten)]
+    pub task: TaskArgs,
     /// Output folder [default: a fresh folder under reports/].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress bar and no summary table.
+    /// No summary table.
     #[arg(long)]
     pub quiet: bool,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
 }

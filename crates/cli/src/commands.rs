@@ -15,8 +15,8 @@ use sigprop_runner::{
 use sigprop_theory::{Critical, MeanField, critical_sigma_w, predict_mlp};
 
 use crate::args::{
-    BenchArgs, CompareArgs, ListArgs, MergeArgs, NetArgs, OutArgs, PlotArgs, RunArgs, SuiteArgs,
-    TheoryArgs, TrainArgs,
+    BenchArgs, CompareArgs, CoordArgs, ListArgs, MergeArgs, NetArgs, OutArgs, PlotArgs, RunArgs,
+    SuiteArgs, TaskArgs, TheoryArgs, TrainArgs,
 };
 
 /// The built-in quickstart suite (`sigprop suite` without a file).
@@ -255,9 +255,75 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// The task of `train` and `coord-check` from its flags.
+fn task_of(t: &TaskArgs) -> Result<sigprop_nets::Task> {
+    use sigprop_nets::{Dataset, Task};
+    let task_name = if t.data.is_some() {
+        "data"
+    } else {
+        t.task.as_str()
+    };
+    let positive = |flag: &str, v: usize| -> Result<usize, RunnerError> {
+        if v == 0 {
+            Err(RunnerError::input(format!(
+                "--{flag} 0: expected a whole number > 0"
+            )))
+        } else {
+            Ok(v)
+        }
+    };
+    let task = match task_name {
+        "teacher" => Task::Teacher {
+            depth: t.teacher_depth,
+            width: positive("teacher-width", t.teacher_width)?,
+            outputs: positive("teacher-outputs", t.teacher_outputs)?,
+            seed: t.task_seed,
+        },
+        "mixture" => {
+            let classes = t.classes.unwrap_or(10);
+            if classes < 2 {
+                return Err(RunnerError::input(format!(
+                    "--classes {classes}: expected a whole number >= 2"
+                ))
+                .into());
+            }
+            if !(t.noise.is_finite() && t.noise >= 0.0) {
+                return Err(RunnerError::input(format!(
+                    "--noise {}: expected a finite number >= 0",
+                    t.noise
+                ))
+                .into());
+            }
+            Task::Mixture {
+                classes,
+                noise: t.noise,
+                seed: t.task_seed,
+            }
+        }
+        "data" => {
+            let Some(path) = &t.data else {
+                return Err(RunnerError::input("--task data needs --data PATH (a CSV)").into());
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                RunnerError::input(format!("--data {}: cannot read it: {e}", path.display()))
+            })?;
+            let d = Dataset::from_csv(&text, t.classes)
+                .map_err(|e| RunnerError::input(format!("--data {}: {e}", path.display())))?;
+            Task::Data(std::sync::Arc::new(d))
+        }
+        other => {
+            return Err(RunnerError::input(format!(
+                "--task {other}: expected one of teacher, mixture, data"
+            ))
+            .into());
+        }
+    };
+    Ok(task)
+}
+
 /// `sigprop train`.
 pub fn train_cmd(a: &TrainArgs) -> Result<()> {
-    use sigprop_nets::{Dataset, OptimizerKind, Task};
+    use sigprop_nets::OptimizerKind;
     use sigprop_runner::train::{TrainPlan, summary_table, train};
     let base = settings(&a.net)?;
     let to_values = |v: Vec<String>| v.into_iter().map(toml::Value::String).collect::<Vec<_>>();
@@ -275,66 +341,7 @@ pub fn train_cmd(a: &TrainArgs) -> Result<()> {
         .optimizer
         .parse()
         .map_err(|e| RunnerError::input(format!("--{e}")))?;
-    let task_name = if a.data.is_some() {
-        "data"
-    } else {
-        a.task.as_str()
-    };
-    let positive = |flag: &str, v: usize| -> Result<usize, RunnerError> {
-        if v == 0 {
-            Err(RunnerError::input(format!(
-                "--{flag} 0: expected a whole number > 0"
-            )))
-        } else {
-            Ok(v)
-        }
-    };
-    let task = match task_name {
-        "teacher" => Task::Teacher {
-            depth: a.teacher_depth,
-            width: positive("teacher-width", a.teacher_width)?,
-            outputs: positive("teacher-outputs", a.teacher_outputs)?,
-            seed: a.task_seed,
-        },
-        "mixture" => {
-            let classes = a.classes.unwrap_or(10);
-            if classes < 2 {
-                return Err(RunnerError::input(format!(
-                    "--classes {classes}: expected a whole number >= 2"
-                ))
-                .into());
-            }
-            if !(a.noise.is_finite() && a.noise >= 0.0) {
-                return Err(RunnerError::input(format!(
-                    "--noise {}: expected a finite number >= 0",
-                    a.noise
-                ))
-                .into());
-            }
-            Task::Mixture {
-                classes,
-                noise: a.noise,
-                seed: a.task_seed,
-            }
-        }
-        "data" => {
-            let Some(path) = &a.data else {
-                return Err(RunnerError::input("--task data needs --data PATH (a CSV)").into());
-            };
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                RunnerError::input(format!("--data {}: cannot read it: {e}", path.display()))
-            })?;
-            let d = Dataset::from_csv(&text, a.classes)
-                .map_err(|e| RunnerError::input(format!("--data {}: {e}", path.display())))?;
-            Task::Data(std::sync::Arc::new(d))
-        }
-        other => {
-            return Err(RunnerError::input(format!(
-                "--task {other}: expected one of teacher, mixture, data"
-            ))
-            .into());
-        }
-    };
+    let task = task_of(&a.task)?;
     let mut log_steps = a
         .log_steps
         .clone()
@@ -344,6 +351,10 @@ pub fn train_cmd(a: &TrainArgs) -> Result<()> {
     }
     log_steps.sort_unstable();
     log_steps.dedup();
+    let kind: sigprop_nets::ParamKind = a
+        .param
+        .parse()
+        .map_err(|e| RunnerError::input(format!("--{e}")))?;
     let plan = TrainPlan {
         steps: a.steps,
         optimizer,
@@ -351,6 +362,12 @@ pub fn train_cmd(a: &TrainArgs) -> Result<()> {
         task,
         log_steps,
         target: a.target,
+        param: sigprop_nets::Parametrization {
+            kind,
+            base_width: a
+                .base_width
+                .unwrap_or_else(|| exp.runs.first().map_or(1, |r| r.net.width)),
+        },
     };
     plan.check()?;
     let dir = a.out.clone().unwrap_or_else(|| fresh_out("train"));
@@ -376,6 +393,94 @@ pub fn train_cmd(a: &TrainArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if !a.quiet {
         print!("{}", summary_table(&done.outcomes));
+        println!("wrote {}", done.dir.display());
+    }
+    Ok(())
+}
+
+/// `sigprop coord-check`.
+pub fn coord_cmd(a: &CoordArgs) -> Result<()> {
+    use sigprop_runner::coord::{Axis, CoordPlan, coord_check};
+    // `--widths` lists the widths to compare here (coord-check sets each mlp's own widths).
+    let mut net = a.net.clone();
+    let widths = net
+        .own
+        .0
+        .iter()
+        .position(|(k, _)| *k == "widths")
+        .map(|i| net.own.0.remove(i).1)
+        .map(|raw| {
+            raw.split(',')
+                .map(|v| v.trim().parse::<usize>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| {
+                    RunnerError::input(format!(
+                        "--widths {raw}: expected whole numbers, comma-separated"
+                    ))
+                })
+        })
+        .transpose()?;
+    let mut base = settings(&net)?;
+    base.init = a.init.clone();
+    base.activation = a.activation.clone();
+    let axis = match (&widths, &a.depths) {
+        (Some(w), None) => Axis::Width(w.clone()),
+        (None, Some(d)) => Axis::Depth(d.clone()),
+        _ => {
+            return Err(RunnerError::input(
+                "coord-check needs --widths W1,W2,... or --depths D1,D2,...",
+            )
+            .into());
+        }
+    };
+    let optimizer: sigprop_nets::OptimizerKind = a
+        .optimizer
+        .parse()
+        .map_err(|e| RunnerError::input(format!("--{e}")))?;
+    let params = a
+        .params
+        .iter()
+        .map(|p| p.parse::<sigprop_nets::ParamKind>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| RunnerError::input(format!("--params: {e}")))?;
+    if a.input_dim == 0 {
+        return Err(RunnerError::input("--input-dim 0: expected a whole number > 0").into());
+    }
+    if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
+        return Err(RunnerError::input(format!(
+            "--tolerance {}: expected a positive number",
+            a.tolerance
+        ))
+        .into());
+    }
+    let plan = CoordPlan {
+        steps: a.steps,
+        optimizer,
+        lr: a.lr,
+        params,
+        axis,
+        base_width: a.base_width,
+        input_dim: a.input_dim,
+        task: task_of(&a.task)?,
+        tolerance: a.tolerance,
+    };
+    let dir = a.out.clone().unwrap_or_else(|| fresh_out("coord-check"));
+    let done = coord_check(&base, &plan, &dir)?;
+    if !a.quiet {
+        println!(
+            "{:<10} {:>5} {:<14} {:>8}  verdict",
+            "param", "step", "site", "slope"
+        );
+        for f in &done.fits {
+            println!(
+                "{:<10} {:>5} {:<14} {:>8.3}  {}",
+                f.param,
+                f.step,
+                format!("{} {}", f.site, f.layer),
+                f.slope,
+                f.verdict
+            );
+        }
         println!("wrote {}", done.dir.display());
     }
     Ok(())

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         args::Command::Theory(a) => commands::theory_cmd(a),
         args::Command::Bench(a) => commands::bench_cmd(a),
         args::Command::Train(a) => commands::train_cmd(a),
+        args::Command::CoordCheck(a) => commands::coord_cmd(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

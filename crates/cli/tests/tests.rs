@@ -2095,3 +2095,170 @@ fn train_bad_input_exits_with_code_2_and_one_line() {
     width.push(labels);
     fails_with(&width, "2 features");
 }
+
+#[test]
+fn coord_check_standard_grows_with_width_after_one_adam_step_and_mup_stays_flat() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cc");
+    sigprop()
+        .args([
+            "coord-check",
+            "--widths",
+            "256,512,1024,2048",
+            "--depth",
+            "4",
+            "--seeds",
+            "2",
+            "--steps",
+            "2",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    for f in [
+        "coord.csv",
+        "coord_step0.png",
+        "coord_step1.svg",
+        "coord_step2.png",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    // 2 parametrizations x 4 widths x 2 seeds x 3 steps x (4 layers + readout).
+    assert_eq!(records(&out.join("coord.csv")).len(), 2 * 4 * 2 * 3 * 5);
+    let fit = out.join("coord_fit.csv");
+    let rows = records(&fit);
+    let slope = |param: &str, step: &str, layer: &str| -> f64 {
+        rows.iter()
+            .find(|r| {
+                r[col(&fit, "param")] == *param
+                    && r[col(&fit, "step")] == *step
+                    && r[col(&fit, "site")] == *"layer"
+                    && r[col(&fit, "layer")] == *layer
+            })
+            .unwrap()[col(&fit, "slope")]
+        .parse()
+        .unwrap()
+    };
+    // Standard parametrization, Adam: after one step the hidden layers' coordinates grow
+    // with width (Adam moves every entry by lr, so dW h grows like the width).
+    assert!(slope("standard", "1", "4") > 0.25);
+    assert!(slope("standard", "1", "3") > 0.12);
+    // muP: flat within the default tolerance at every hidden layer and step.
+    for step in ["0", "1", "2"] {
+        for layer in ["1", "2", "3", "4"] {
+            let s = slope("mup", step, layer);
+            assert!(s.abs() <= 0.1, "mup step {step} layer {layer}: slope {s}");
+        }
+    }
+    // The verdict column agrees with the slopes.
+    for r in &rows {
+        let s: f64 = r[col(&fit, "slope")].parse().unwrap();
+        let v = &r[col(&fit, "verdict")];
+        assert_eq!(v == "flat", s.abs() <= 0.1, "{r:?}");
+    }
+}
+
+#[test]
+fn coord_check_depth_without_branch_scaling_grows_and_with_it_is_flat() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut slopes = Vec::new();
+    for bs in ["1", "1/sqrt(L)"] {
+        let out = dir.path().join(bs.replace('/', "_"));
+        sigprop()
+            .args([
+                "coord-check",
+                "--arch",
+                "resmlp",
+                "--depths",
+                "4,8,16",
+                "--width",
+                "64",
+                "--params",
+                "standard",
+                "--branch-scale",
+                bs,
+                "--seeds",
+                "2",
+                "--steps",
+                "1",
+                "--quiet",
+                "--out",
+            ])
+            .arg(&out)
+            .assert()
+            .success();
+        let fit = out.join("coord_fit.csv");
+        let rows = records(&fit);
+        let r = rows
+            .iter()
+            .find(|r| r[col(&fit, "step")] == *"0" && r[col(&fit, "site")] == *"out")
+            .unwrap();
+        slopes.push(r[col(&fit, "slope")].parse::<f64>().unwrap());
+    }
+    // Unscaled residual streams grow like 2^(L/2) (a log-log slope of several); 1/sqrt(L)
+    // holds the last block's output at the same size at every depth.
+    assert!(slopes[0] > 1.0, "{slopes:?}");
+    assert!(slopes[1].abs() < 0.1, "{slopes:?}");
+}
+
+#[test]
+fn coord_check_bad_input_exits_with_code_2_and_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let out = out.to_str().unwrap();
+    fails_with(&["coord-check", "--depth", "2", "--out", out], "--widths");
+    fails_with(
+        &["coord-check", "--widths", "64", "--out", out],
+        "at least two",
+    );
+    fails_with(
+        &["coord-check", "--widths", "64,x", "--out", out],
+        "--widths 64,x",
+    );
+    fails_with(
+        &[
+            "coord-check",
+            "--widths",
+            "64,128",
+            "--params",
+            "spx",
+            "--out",
+            out,
+        ],
+        "standard, ntk, mup",
+    );
+    fails_with(
+        &["coord-check", "--depths", "4,8", "--out", out],
+        "residual networks",
+    );
+    fails_with(
+        &[
+            "coord-check",
+            "--widths",
+            "64,128",
+            "--lr",
+            "0",
+            "--out",
+            out,
+        ],
+        "--lr 0",
+    );
+    fails_with(
+        &[
+            "train",
+            "--param",
+            "mup",
+            "--arch",
+            "transformer",
+            "--depth",
+            "1",
+            "--width",
+            "8",
+            "--out",
+            out,
+        ],
+        "mup",
+    );
+}

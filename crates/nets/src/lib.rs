@@ -44,8 +44,8 @@ pub use probe::{
 };
 pub use stats::{ChannelMoments, LayerStats, TokenStats};
 pub use train::{
-    Dataset, OPTIMIZER_NAMES, OptimizerKind, StepRecord, Task, TrainOptions, TrainResult,
-    UpdateRecord, train,
+    CoordRecord, Dataset, OPTIMIZER_NAMES, OptimizerKind, PARAM_NAMES, ParamKind, Parametrization,
+    Role, StepRecord, Task, TrainOptions, TrainResult, UpdateRecord, role, train,
 };
 
 /// One measured network: its statistics and, for LSUV, the rescalings made per layer.

@@ -70,6 +70,139 @@ impl fmt::Display for OptimizerKind {
     }
 }
 
+/// `--param`: how weights are scaled with width during training (the initial weights are
+/// the initializer's in every case, but for the readout under muP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParamKind {
+    /// The weights themselves are trained at the learning rate.
+    Standard,
+    /// The neural-tangent parametrization: every weight is `W = w / sqrt(fan_in)` and `w`
+    /// is what the optimizer trains (biases and scalars as in standard).
+    Ntk,
+    /// The maximal-update parametrization of Yang et al. 2022 (Tensor Programs V), relative
+    /// to a base width (equal to standard there): per-tensor learning rates and a readout
+    /// initialized with variance `1 / (features m)`, `m = width / base width`.
+    Mup,
+}
+
+/// Names `--param` takes.
+pub const PARAM_NAMES: &[&str] = &["standard", "ntk", "mup"];
+
+impl FromStr for ParamKind {
+    type Err = NetError;
+    fn from_str(s: &str) -> Result<Self, NetError> {
+        match s.trim() {
+            "standard" | "sp" => Ok(ParamKind::Standard),
+            "ntk" => Ok(ParamKind::Ntk),
+            "mup" => Ok(ParamKind::Mup),
+            other => Err(NetError::BadConfig {
+                key: "param",
+                value: other.to_string(),
+                allowed: PARAM_NAMES.join(", "),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for ParamKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParamKind::Standard => "standard",
+            ParamKind::Ntk => "ntk",
+            ParamKind::Mup => "mup",
+        })
+    }
+}
+
+/// A parametrization with the base width muP is relative to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parametrization {
+    /// Which.
+    pub kind: ParamKind,
+    /// The width at which muP equals standard (unused by the others).
+    pub base_width: usize,
+}
+
+impl Parametrization {
+    /// The standard parametrization.
+    pub fn standard() -> Self {
+        Parametrization {
+            kind: ParamKind::Standard,
+            base_width: 1,
+        }
+    }
+}
+
+/// A trained tensor's role under muP (docs/training.md has the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A weight whose fan-in does not grow with width (the input layer of an mlp with
+    /// explicit widths), a bias or a scalar: one or no dimension grows with width.
+    Vector,
+    /// A weight whose fan-in is a multiple of the width (both dimensions grow).
+    Hidden,
+    /// The readout.
+    Readout,
+}
+
+/// How one tensor is trained: the forward multiplier `a` (the weight is `a w`, and `w` is
+/// what the optimizer sees) and the learning-rate multiplier.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Scaling {
+    a: f64,
+    lr: f64,
+}
+
+/// The role of a tensor of `shape` (Burn's layouts: linear `[in, out]`, conv
+/// `[out, in/groups, k, k]`) in a network of `width`.
+pub fn role(shape: &[usize], width: usize) -> Role {
+    match shape.len() {
+        2 if width > 0 && shape[0] % width == 0 => Role::Hidden,
+        4 => Role::Hidden,
+        _ => Role::Vector,
+    }
+}
+
+fn scaling(p: Parametrization, role: Role, fan_in: usize, width: usize, adam: bool) -> Scaling {
+    match p.kind {
+        ParamKind::Standard => Scaling { a: 1.0, lr: 1.0 },
+        ParamKind::Ntk => Scaling {
+            a: match (role, fan_in) {
+                (_, 0) => 1.0,
+                (Role::Vector, _) if fan_in == 1 => 1.0,
+                _ => 1.0 / (fan_in as f64).sqrt(),
+            },
+            lr: 1.0,
+        },
+        ParamKind::Mup => {
+            let m = width as f64 / p.base_width.max(1) as f64;
+            let lr = match (role, adam) {
+                (Role::Vector, false) => m,
+                (Role::Vector, true) => 1.0,
+                (Role::Hidden, false) => 1.0,
+                (Role::Hidden, true) => 1.0 / m,
+                (Role::Readout, _) => 1.0 / m,
+            };
+            Scaling { a: 1.0, lr }
+        }
+    }
+}
+
+/// One site's coordinate size at one step: the mean of |h| over the batch and units, in
+/// the forward pass of that step's batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoordRecord {
+    /// Updates made before the forward pass.
+    pub step: usize,
+    /// Site (`layer`, `out`, ..., and `readout` for the network's output after the readout).
+    pub site: String,
+    /// Layer (the depth + 1 for the readout).
+    pub layer: usize,
+    /// `mean |h|`.
+    pub mean_abs: f64,
+}
+
 /// A user's data set: rows of features with an integer class label each.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
@@ -250,6 +383,12 @@ pub struct TrainOptions {
     pub log_steps: Vec<usize>,
     /// The probed pass run at each logged step.
     pub probe: ProbeOptions,
+    /// The parametrization.
+    pub param: Parametrization,
+    /// Train on step 0's batch at every step (the coordinate check's one fixed batch).
+    pub fixed_batch: bool,
+    /// Record every site's `mean |h|` at every step ([`TrainResult::coords`]).
+    pub coords: bool,
 }
 
 /// The loss and gradient norm at one step.
@@ -288,6 +427,8 @@ pub struct TrainResult {
     pub stats: Vec<(usize, Vec<LayerStats>)>,
     /// The first step whose loss was not finite (training stops there).
     pub diverged_at: Option<usize>,
+    /// Coordinate sizes per step and site (with [`TrainOptions::coords`]).
+    pub coords: Vec<CoordRecord>,
 }
 
 /// A batch's targets.
@@ -523,6 +664,16 @@ fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
     if opts.batch == 0 {
         return Err(bad("batch", "0".into(), "a whole number > 0"));
     }
+    if opts.param.kind == ParamKind::Mup && net.config.arch.to_string() == "transformer" {
+        return Err(bad(
+            "param",
+            "mup".into(),
+            "standard or ntk for a transformer (muP's 1/d attention scaling is not built)",
+        ));
+    }
+    if opts.param.base_width == 0 {
+        return Err(bad("base-width", "0".into(), "a whole number > 0"));
+    }
     let shape = net.config.arch.input_shape(net, opts.batch);
     if shape[0] != opts.batch {
         return Err(bad(
@@ -550,7 +701,28 @@ fn run<O: BurnOptimizer>(
     let outputs = opts.task.outputs();
     let ready = Ready::new(&opts.task, n_in, &ad)?;
     let mut p = upload(params, &ad, true);
-    let scale = (1.0 / features as f64).sqrt() as f32;
+    let adam = opts.optimizer == OptimizerKind::Adam;
+    let width = net.config.width;
+    let scalings: Vec<Scaling> = params
+        .tensors
+        .iter()
+        .map(|t| {
+            let fan_in = match t.shape.len() {
+                2 => t.shape[0],
+                4 => t.shape[1..].iter().product(),
+                _ => 1,
+            };
+            scaling(opts.param, role(&t.shape, width), fan_in, width, adam)
+        })
+        .collect();
+    let readout_scaling = scaling(opts.param, Role::Readout, features, width, adam);
+    // muP's readout starts with variance 1 / (features m).
+    let m = width as f64 / opts.param.base_width.max(1) as f64;
+    let readout_var = match opts.param.kind {
+        ParamKind::Mup => 1.0 / (features as f64 * m),
+        _ => 1.0 / features as f64,
+    };
+    let scale = readout_var.sqrt() as f32;
     let readout: Vec<f32> = normal_input(seed, "train.readout", [features, outputs])?
         .into_iter()
         .map(|v| v * scale)
@@ -573,6 +745,7 @@ fn run<O: BurnOptimizer>(
         updates: Vec::new(),
         stats: Vec::new(),
         diverged_at: None,
+        coords: Vec::new(),
     };
     for step in 0..=opts.steps {
         let logged = opts.log_steps.contains(&step);
@@ -581,9 +754,22 @@ fn run<O: BurnOptimizer>(
             let r = probe(net, &host, seed, &opts.probe, device)?;
             result.stats.push((step, r.stats));
         }
-        let (x, targets) = ready.batch(seed, step, opts.batch, &ad)?;
-        let out = declared.layout.forward(net, &p, x, &mut Plain);
+        let batch_step = if opts.fixed_batch { 0 } else { step };
+        let (x, targets) = ready.batch(seed, batch_step, opts.batch, &ad)?;
+        let mut coord = Coord::default();
+        let out = if opts.coords {
+            declared.layout.forward(net, &p, x, &mut coord)
+        } else {
+            declared.layout.forward(net, &p, x, &mut Plain)
+        };
         let logits = out.matmul(readout.clone());
+        if opts.coords {
+            coord.sites.push((
+                "readout".to_string(),
+                net.config.depth + 1,
+                logits.clone().inner().abs().mean().reshape([1]),
+            ));
+        }
         let loss = match targets {
             Targets::Values(y) => (logits - y).square().mean(),
             Targets::Classes(onehot) => {
@@ -592,8 +778,14 @@ fn run<O: BurnOptimizer>(
             }
         };
         let mut grads = loss.backward();
-        // The loss and every gradient's squared norm in one read.
+        // The loss, the coordinate sizes and every gradient's squared norm in one read.
         let mut parts: Vec<Tensor<1>> = vec![loss.inner().reshape([1])];
+        let n_coords = coord.sites.len();
+        let mut coord_names = Vec::with_capacity(n_coords);
+        for (site, layer, t) in coord.sites {
+            coord_names.push((site, layer));
+            parts.push(t);
+        }
         let grad_of = |g: Option<Tensor<1>>, parts: &mut Vec<Tensor<1>>| {
             if let Some(g) = g {
                 parts.push(g.square().sum());
@@ -609,7 +801,19 @@ fn run<O: BurnOptimizer>(
         grad_of(readout.grad(&grads).map(|g| g.flatten(0, 1)), &mut parts);
         let read = read_back(Tensor::cat(parts, 0), "the loss and gradient norms")?;
         let loss_v = read[0] as f64;
-        let grad_norm = read[1..].iter().map(|&v| v as f64).sum::<f64>().sqrt();
+        for ((site, layer), &v) in coord_names.into_iter().zip(&read[1..1 + n_coords]) {
+            result.coords.push(CoordRecord {
+                step,
+                site,
+                layer,
+                mean_abs: v as f64,
+            });
+        }
+        let grad_norm = read[1 + n_coords..]
+            .iter()
+            .map(|&v| v as f64)
+            .sum::<f64>()
+            .sqrt();
         result.steps.push(StepRecord {
             step,
             loss: loss_v,
@@ -630,11 +834,12 @@ fn run<O: BurnOptimizer>(
                 continue;
             };
             let path = &params.tensors[i].path;
+            let sc = scalings[i];
             match (d, slot) {
                 (DeviceParam::D1(t), Slot::D1(s)) => {
                     if let Some(g) = t.grad_remove(&mut grads) {
                         let old = t.clone().inner();
-                        let (new, st) = opt.step(lr, old.clone(), g, s.take());
+                        let (new, st) = scaled_step(&opt, lr, sc, old.clone(), g, s.take());
                         if logged {
                             norms.push((path.clone(), pair_norms(old, new.clone())));
                         }
@@ -645,7 +850,7 @@ fn run<O: BurnOptimizer>(
                 (DeviceParam::D2(t), Slot::D2(s)) => {
                     if let Some(g) = t.grad_remove(&mut grads) {
                         let old = t.clone().inner();
-                        let (new, st) = opt.step(lr, old.clone(), g, s.take());
+                        let (new, st) = scaled_step(&opt, lr, sc, old.clone(), g, s.take());
                         if logged {
                             norms.push((
                                 path.clone(),
@@ -659,7 +864,7 @@ fn run<O: BurnOptimizer>(
                 (DeviceParam::D4(t), Slot::D4(s)) => {
                     if let Some(g) = t.grad_remove(&mut grads) {
                         let old = t.clone().inner();
-                        let (new, st) = opt.step(lr, old.clone(), g, s.take());
+                        let (new, st) = scaled_step(&opt, lr, sc, old.clone(), g, s.take());
                         if logged {
                             norms.push((
                                 path.clone(),
@@ -675,7 +880,14 @@ fn run<O: BurnOptimizer>(
         }
         if let Some(g) = readout.grad_remove(&mut grads) {
             let old = readout.clone().inner();
-            let (new, st) = opt.step(lr, old.clone(), g, readout_state.take());
+            let (new, st) = scaled_step(
+                &opt,
+                lr,
+                readout_scaling,
+                old.clone(),
+                g,
+                readout_state.take(),
+            );
             if logged {
                 norms.push((
                     "readout".into(),
@@ -700,6 +912,47 @@ fn run<O: BurnOptimizer>(
     }
     // A logged step past the last one reached (divergence) has no statistics.
     Ok(result)
+}
+
+/// One optimizer step of a tensor trained as `W = a w` at `lr` times its multiplier: the
+/// optimizer sees `w = W / a` and its gradient `a dL/dW`; `W` comes back as `a w`.
+fn scaled_step<O: BurnOptimizer, const D: usize>(
+    opt: &O,
+    lr: f64,
+    sc: Scaling,
+    old: Tensor<D>,
+    grad: Tensor<D>,
+    state: Option<O::State<D>>,
+) -> (Tensor<D>, Option<O::State<D>>) {
+    if sc.a == 1.0 {
+        opt.step(lr * sc.lr, old, grad, state)
+    } else {
+        let (w, st) = opt.step(
+            lr * sc.lr,
+            old.div_scalar(sc.a),
+            grad.mul_scalar(sc.a),
+            state,
+        );
+        (w.mul_scalar(sc.a), st)
+    }
+}
+
+/// A recorder that applies the activation and keeps each site's `mean |h|`.
+#[derive(Default)]
+struct Coord {
+    sites: Vec<(String, usize, Tensor<1>)>,
+}
+
+impl crate::forward::Recorder for Coord {
+    fn site<const D: usize>(&mut self, s: crate::forward::SiteIn<'_>, z: Tensor<D>) -> Tensor<D> {
+        let h = crate::activation::apply(s.kind.activation(), z);
+        self.sites.push((
+            s.site.to_string(),
+            s.layer,
+            h.clone().inner().abs().mean().reshape([1]),
+        ));
+        h
+    }
 }
 
 /// `[|old|^2, |new - old|^2]`.

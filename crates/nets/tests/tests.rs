@@ -8,7 +8,10 @@ use sigprop_nets::{
     Arch, BackendKind, BranchScale, LayerStats, Loss, NetConfig, Norm, NormPosition, ProbeOptions,
     Shortcut, build_params, device, forward_plain, measure, probe,
 };
-use sigprop_nets::{Dataset, OptimizerKind, StepRecord, Task, TrainOptions, TrainResult, train};
+use sigprop_nets::{
+    Dataset, OptimizerKind, ParamKind, Parametrization, StepRecord, Task, TrainOptions,
+    TrainResult, train,
+};
 
 fn cpu() -> Device {
     device(BackendKind::Flex).unwrap()
@@ -1284,6 +1287,9 @@ fn train_opts(steps: usize, optimizer: OptimizerKind, lr: f64, task: Task) -> Tr
             hist_bins: 0,
             jacobian: None,
         },
+        param: Parametrization::standard(),
+        fixed_batch: false,
+        coords: false,
     }
 }
 
@@ -1427,4 +1433,84 @@ fn data_csv_is_parsed_and_checked() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("data"), "{e}");
+}
+
+/// The first update of each tensor under `kind` (base width `base`), by path.
+fn first_updates(
+    cfg: &NetConfig,
+    optimizer: OptimizerKind,
+    kind: ParamKind,
+    base: usize,
+) -> std::collections::HashMap<String, f64> {
+    let mut o = train_opts(1, optimizer, 1e-3, teacher());
+    o.param = Parametrization {
+        kind,
+        base_width: base,
+    };
+    trained(cfg, &o)
+        .updates
+        .into_iter()
+        .map(|u| (u.param, u.update_norm))
+        .collect()
+}
+
+#[test]
+fn ntk_and_mup_scale_each_tensors_first_update_by_their_rules() {
+    // Same seed, same initial weights, same first gradient: the first updates differ
+    // exactly by the parametrization's factors. An mlp with 8 input features and width 32
+    // (base width 8 for muP: m = 4); tanh, so every gradient entry is nonzero.
+    let mut cfg = mlp(3, 32, "tanh", "xavier-normal");
+    cfg.arch = sigprop_nets::ArchConfig::Mlp(Mlp {
+        widths: Some(vec![8, 32, 32, 32]),
+        ..Mlp::default()
+    });
+    // The update is read as new - old in f32: |W| / |dW| ~ 1e4 times f32's rounding.
+    let close =
+        |a: f64, b: f64, what: &str| assert!((a / b - 1.0).abs() < 2e-3, "{what}: {a} vs {b}");
+    // SGD under NTK: W = w / sqrt(fan_in), so dW = lr g / fan_in; biases unchanged.
+    let sp = first_updates(&cfg, OptimizerKind::Sgd, ParamKind::Standard, 8);
+    let ntk = first_updates(&cfg, OptimizerKind::Sgd, ParamKind::Ntk, 8);
+    close(
+        ntk["layers.1.weight"],
+        sp["layers.1.weight"] / 8.0,
+        "ntk sgd input",
+    );
+    close(
+        ntk["layers.2.weight"],
+        sp["layers.2.weight"] / 32.0,
+        "ntk sgd hidden",
+    );
+    close(ntk["readout"], sp["readout"] / 32.0, "ntk sgd readout");
+    close(ntk["layers.2.bias"], sp["layers.2.bias"], "ntk sgd bias");
+    // Adam under NTK: Adam is blind to the gradient's scale, so dW = lr adam(g) / sqrt(fan_in).
+    let sp = first_updates(&cfg, OptimizerKind::Adam, ParamKind::Standard, 8);
+    let ntk = first_updates(&cfg, OptimizerKind::Adam, ParamKind::Ntk, 8);
+    close(
+        ntk["layers.2.weight"],
+        sp["layers.2.weight"] / 32f64.sqrt(),
+        "ntk adam hidden",
+    );
+    // muP with Adam, m = 4: hidden weights and the readout at lr / m, the input layer and
+    // biases at lr (Adam's first step moves every entry by its learning rate).
+    let mup = first_updates(&cfg, OptimizerKind::Adam, ParamKind::Mup, 8);
+    close(
+        mup["layers.1.weight"],
+        sp["layers.1.weight"],
+        "mup adam input",
+    );
+    close(
+        mup["layers.2.weight"],
+        sp["layers.2.weight"] / 4.0,
+        "mup adam hidden",
+    );
+    close(mup["readout"], sp["readout"] / 4.0, "mup adam readout");
+    close(mup["layers.3.bias"], sp["layers.3.bias"], "mup adam bias");
+    // muP with SGD, m = 4: input layer and biases at lr m, hidden at lr. The readout starts
+    // smaller (variance / m), which changes the backward pass: not compared.
+    let sp = first_updates(&cfg, OptimizerKind::Sgd, ParamKind::Standard, 32);
+    let mup1 = first_updates(&cfg, OptimizerKind::Sgd, ParamKind::Mup, 32);
+    // At the base width muP is standard.
+    for (k, v) in &sp {
+        close(mup1[k], *v, k);
+    }
 }

@@ -11,6 +11,7 @@
 pub mod aggregate;
 pub mod bench;
 pub mod charts;
+pub mod coord;
 pub mod error;
 pub mod execute;
 pub mod experiment;

@@ -16,8 +16,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sigprop_nets::{
-    LayerStats, OptimizerKind, ProbeOptions, Task, TrainOptions, TrainResult, device,
-    initial_params,
+    LayerStats, OptimizerKind, Parametrization, ProbeOptions, Task, TrainOptions, TrainResult,
+    device, initial_params,
 };
 
 use crate::aggregate::{key_of, mean_sd_ci};
@@ -43,6 +43,8 @@ pub struct TrainPlan {
     pub log_steps: Vec<usize>,
     /// The fraction of the initial loss whose first crossing `steps_to_target` reports.
     pub target: f64,
+    /// The parametrization.
+    pub param: Parametrization,
 }
 
 impl TrainPlan {
@@ -92,6 +94,8 @@ pub struct TrainCols {
     pub lr: f64,
     /// Steps trained.
     pub steps: usize,
+    /// `standard`, `ntk` or `mup`.
+    pub param: String,
 }
 
 /// `train.csv`: one row per configuration x seed x step.
@@ -301,6 +305,9 @@ pub fn train(
                 hist_bins: 0,
                 jacobian: spec.jacobian.clone(),
             },
+            param: plan.param,
+            fixed_batch: false,
+            coords: false,
         };
         let r = sigprop_nets::train(net, &params, seed, &opts, &dev)?;
         bar.inc(1);
@@ -321,6 +328,7 @@ pub fn train(
                 optimizer: plan.optimizer.to_string(),
                 lr: *lr,
                 steps: plan.steps,
+                param: plan.param.kind.to_string(),
             },
             runs: Vec::new(),
             summary: summarize_runs(&[], plan.target),

@@ -1,0 +1,431 @@
+//! `sigprop coord-check`: the coordinate check of Yang et al. 2022 (microsoft/mup's
+//! `coord_check`), read by a fit instead of by eye. Networks of several widths (or, for
+//! residual networks, several depths) are trained for a few steps on one fixed batch; at
+//! every step each site's `mean |h|` is recorded; per parametrization, step and site the
+//! log-log slope of `mean |h|` (mean over seeds) against width (or depth) is fitted, and a
+//! slope within the tolerance is `flat`.
+//!
+//! Writes `coord.csv` (every measurement), `coord_fit.csv` (every slope with its verdict)
+//! and one chart per step, width (or depth) on the x axis.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sigprop_nets::{
+    CoordRecord, OptimizerKind, ParamKind, Parametrization, ProbeOptions, Task, TrainOptions,
+    device, initial_params,
+};
+use sigprop_plot::{Band, variance_chart};
+
+use crate::error::RunnerError;
+use crate::execute::prepare_out;
+use crate::output::{plain_csv, write_atomic};
+use crate::settings::{RunSpec, Settings};
+
+/// What the coordinate check varies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Axis {
+    /// Widths (every site of every layer is compared across them).
+    Width(Vec<usize>),
+    /// Depths of a residual network (the last block's output and the readout are compared
+    /// across them).
+    Depth(Vec<usize>),
+}
+
+impl Axis {
+    /// `width` or `depth`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Axis::Width(_) => "width",
+            Axis::Depth(_) => "depth",
+        }
+    }
+
+    fn values(&self) -> &[usize] {
+        match self {
+            Axis::Width(v) | Axis::Depth(v) => v,
+        }
+    }
+}
+
+/// A coordinate check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoordPlan {
+    /// Steps trained (the coordinates are recorded at steps `0..=steps`).
+    pub steps: usize,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rate (at the base width under muP).
+    pub lr: f64,
+    /// Parametrizations compared.
+    pub params: Vec<ParamKind>,
+    /// Widths or depths.
+    pub axis: Axis,
+    /// muP's base width [the smallest width].
+    pub base_width: Option<usize>,
+    /// The input features of an `mlp` in the width check (fixed while the width varies).
+    pub input_dim: usize,
+    /// The task.
+    pub task: Task,
+    /// Largest |slope| still called flat.
+    pub tolerance: f64,
+}
+
+/// `coord.csv`: one row per parametrization x width (depth) x seed x step x site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoordRow {
+    /// `standard`, `ntk` or `mup`.
+    pub param: String,
+    /// The width (or depth) of the network.
+    pub x: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Updates made before the forward pass.
+    pub step: usize,
+    /// Site.
+    pub site: String,
+    /// Layer (the depth + 1 for `readout`; in a depth check, the last block's output is
+    /// called layer 0, `last`).
+    pub layer: usize,
+    /// `mean |h|` over the fixed batch and the units.
+    pub mean_abs: f64,
+}
+
+/// `coord_fit.csv`: one row per parametrization x step x site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoordFit {
+    /// Parametrization.
+    pub param: String,
+    /// `width` or `depth`.
+    pub axis: String,
+    /// Step.
+    pub step: usize,
+    /// Site.
+    pub site: String,
+    /// Layer.
+    pub layer: usize,
+    /// Least-squares slope of `ln mean|h|` (mean over seeds) against `ln x`.
+    pub slope: f64,
+    /// The tolerance.
+    pub tolerance: f64,
+    /// `flat` (|slope| <= tolerance), `grows` or `shrinks`.
+    pub verdict: String,
+}
+
+/// What `sigprop coord-check` wrote.
+#[derive(Debug, Clone)]
+pub struct CoordFinished {
+    /// Output folder.
+    pub dir: PathBuf,
+    /// Every fit.
+    pub fits: Vec<CoordFit>,
+    /// Charts.
+    pub charts: Vec<PathBuf>,
+}
+
+/// Least-squares slope of `y` on `x` (at least two distinct x).
+pub fn slope(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let mx = x.iter().sum::<f64>() / n;
+    let my = y.iter().sum::<f64>() / n;
+    let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let sxx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+    sxy / sxx
+}
+
+/// Run the check: `base` gives the network (its width or depth is replaced by each of the
+/// axis's values).
+pub fn coord_check(
+    base: &Settings,
+    plan: &CoordPlan,
+    out: &Path,
+) -> Result<CoordFinished, RunnerError> {
+    let xs = plan.axis.values();
+    let mut distinct = xs.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 2 || distinct.len() != xs.len() {
+        return Err(RunnerError::input(format!(
+            "--{}s: expected at least two different values, each once",
+            plan.axis.name()
+        )));
+    }
+    if xs.contains(&0) {
+        return Err(RunnerError::input(format!(
+            "--{}s 0: expected whole numbers > 0",
+            plan.axis.name()
+        )));
+    }
+    if plan.steps == 0 {
+        return Err(RunnerError::input(
+            "--steps 0: expected a whole number of steps > 0",
+        ));
+    }
+    if !(plan.lr.is_finite() && plan.lr > 0.0) {
+        return Err(RunnerError::input(format!(
+            "--lr {}: expected a positive finite number",
+            plan.lr
+        )));
+    }
+    if plan.params.is_empty() {
+        return Err(RunnerError::input(
+            "--params: expected one or more of standard, ntk, mup",
+        ));
+    }
+    // One configuration per axis value.
+    let specs: Vec<RunSpec> = xs
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let mut s = base.clone();
+            match plan.axis {
+                Axis::Width(_) => {
+                    s.width = Some(x);
+                    let arch = s.arch.as_deref().unwrap_or("mlp");
+                    if arch == "mlp" {
+                        let depth = s.depth.unwrap_or(crate::settings::defaults::DEPTH);
+                        let mut widths = vec![toml::Value::Integer(plan.input_dim as i64)];
+                        widths.extend((0..depth).map(|_| toml::Value::Integer(x as i64)));
+                        s.arch_settings
+                            .insert("widths".into(), toml::Value::Array(widths));
+                    }
+                }
+                Axis::Depth(_) => s.depth = Some(x),
+            }
+            s.to_run(i, format!("{}={x}", plan.axis.name()), Vec::new())
+        })
+        .collect::<Result<_, _>>()?;
+    if let Axis::Depth(_) = plan.axis
+        && !matches!(
+            specs[0].net.arch.to_string().as_str(),
+            "resmlp" | "rescnn" | "transformer"
+        )
+    {
+        return Err(RunnerError::input(
+            "--depths: a depth check is for residual networks (--arch resmlp, rescnn or transformer)",
+        ));
+    }
+    let mut nets = Vec::new();
+    for s in &specs {
+        let net = s
+            .net
+            .resolve()
+            .map_err(|e| RunnerError::input(e.to_string()))?;
+        let critical = crate::overlay::critical_for(&net)?;
+        nets.push((net, critical));
+    }
+    prepare_out(out)?;
+    let base_width = plan.base_width.unwrap_or(match plan.axis {
+        Axis::Width(_) => distinct[0],
+        Axis::Depth(_) => specs[0].net.width,
+    });
+    let seeds = specs[0].seeds.clone();
+    let mut jobs: Vec<(usize, usize, u64)> = Vec::new();
+    for p in 0..plan.params.len() {
+        for c in 0..specs.len() {
+            jobs.extend(seeds.iter().map(|&s| (p, c, s)));
+        }
+    }
+    let work = |&(p, c, seed): &(usize, usize, u64)| -> Result<Vec<CoordRecord>, RunnerError> {
+        let spec = &specs[c];
+        let (net, critical) = &nets[c];
+        let dev = device(spec.backend)?;
+        let (params, _) = initial_params(net, seed, *critical, spec.batch, &dev)?;
+        let opts = TrainOptions {
+            steps: plan.steps,
+            optimizer: plan.optimizer,
+            lr: plan.lr,
+            batch: spec.batch,
+            task: plan.task.clone(),
+            log_steps: Vec::new(),
+            probe: ProbeOptions {
+                batch: spec.batch,
+                hist_layers: Vec::new(),
+                hist_bins: 0,
+                jacobian: None,
+            },
+            param: Parametrization {
+                kind: plan.params[p],
+                base_width,
+            },
+            fixed_batch: true,
+            coords: true,
+        };
+        Ok(sigprop_nets::train(net, &params, seed, &opts, &dev)?.coords)
+    };
+    let results: Vec<Vec<CoordRecord>> = if specs.iter().all(|s| s.backend.is_cpu()) {
+        jobs.par_iter().map(work).collect::<Result<_, _>>()?
+    } else {
+        jobs.iter().map(work).collect::<Result<_, _>>()?
+    };
+    let mut rows = Vec::new();
+    for (&(p, c, seed), recs) in jobs.iter().zip(results) {
+        let depth = specs[c].net.depth;
+        let primary = specs[c].net.arch.primary_site();
+        for r in recs {
+            // A depth check compares the last block's output and the readout.
+            let layer = match plan.axis {
+                Axis::Width(_) => r.layer,
+                Axis::Depth(_) if r.site == "readout" => 1,
+                Axis::Depth(_) if r.site == primary && r.layer == depth => 0,
+                Axis::Depth(_) => continue,
+            };
+            rows.push(CoordRow {
+                param: plan.params[p].to_string(),
+                x: xs[c],
+                seed,
+                step: r.step,
+                site: r.site,
+                layer,
+                mean_abs: r.mean_abs,
+            });
+        }
+    }
+    let fits = fit(&rows, plan);
+    write_atomic(&out.join("coord.csv"), &plain_csv(&rows)?)?;
+    write_atomic(&out.join("coord_fit.csv"), &plain_csv(&fits)?)?;
+    let charts = charts(out, &rows, plan)?;
+    Ok(CoordFinished {
+        dir: out.to_path_buf(),
+        fits,
+        charts,
+    })
+}
+
+/// Mean over seeds of each (param, step, site, layer, x).
+fn means(rows: &[CoordRow]) -> Vec<((String, usize, String, usize), Vec<(usize, f64)>)> {
+    let mut out: Vec<((String, usize, String, usize), Vec<(usize, f64, usize)>)> = Vec::new();
+    for r in rows {
+        let key = (r.param.clone(), r.step, r.site.clone(), r.layer);
+        let i = match out.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                out.push((key, Vec::new()));
+                out.len() - 1
+            }
+        };
+        let series = &mut out[i].1;
+        match series.iter_mut().find(|(x, _, _)| *x == r.x) {
+            Some(e) => {
+                e.1 += r.mean_abs;
+                e.2 += 1;
+            }
+            None => series.push((r.x, r.mean_abs, 1)),
+        }
+    }
+    out.into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                v.into_iter().map(|(x, s, n)| (x, s / n as f64)).collect(),
+            )
+        })
+        .collect()
+}
+
+fn fit(rows: &[CoordRow], plan: &CoordPlan) -> Vec<CoordFit> {
+    means(rows)
+        .into_iter()
+        .map(|((param, step, site, layer), series)| {
+            let (x, y): (Vec<f64>, Vec<f64>) = series
+                .iter()
+                .filter(|(_, m)| *m > 0.0 && m.is_finite())
+                .map(|&(x, m)| ((x as f64).ln(), m.ln()))
+                .unzip();
+            let s = if x.len() >= 2 {
+                slope(&x, &y)
+            } else {
+                f64::NAN
+            };
+            let verdict = if !s.is_finite() {
+                "undefined"
+            } else if s.abs() <= plan.tolerance {
+                "flat"
+            } else if s > 0.0 {
+                "grows"
+            } else {
+                "shrinks"
+            };
+            CoordFit {
+                param,
+                axis: plan.axis.name().to_string(),
+                step,
+                site,
+                layer,
+                slope: s,
+                tolerance: plan.tolerance,
+                verdict: verdict.to_string(),
+            }
+        })
+        .collect()
+}
+
+fn charts(dir: &Path, rows: &[CoordRow], plan: &CoordPlan) -> Result<Vec<PathBuf>, RunnerError> {
+    let m = means(rows);
+    let mut steps: Vec<usize> = m.iter().map(|((_, s, _, _), _)| *s).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    let mut files = Vec::new();
+    for step in steps {
+        let bands: Vec<Band> = m
+            .iter()
+            .filter(|((_, s, _, _), _)| *s == step)
+            .map(|((param, _, site, layer), series)| {
+                let name = if site == "readout" {
+                    "readout".to_string()
+                } else if let Axis::Depth(_) = plan.axis {
+                    "last block".to_string()
+                } else {
+                    format!("{site} {layer}")
+                };
+                Band {
+                    label: format!("{param} {name}"),
+                    x: series.iter().map(|(x, _)| (*x as f64).log2()).collect(),
+                    mean: series.iter().map(|(_, v)| *v).collect(),
+                    lo: series.iter().map(|(_, v)| *v).collect(),
+                    hi: series.iter().map(|(_, v)| *v).collect(),
+                    theory: None,
+                }
+            })
+            .collect();
+        let title = format!(
+            "Coordinate check, step {step}: mean |h| against {} ({}, lr {})",
+            plan.axis.name(),
+            plan.optimizer,
+            plan.lr
+        );
+        files.extend(
+            variance_chart(
+                &dir.join(format!("coord_step{step}")),
+                &title,
+                &format!("log2 {}", plan.axis.name()),
+                "mean |h| (mean over seeds)",
+                &bands,
+                true,
+            )
+            .map_err(|e| RunnerError::Plot(e.to_string()))?,
+        );
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slope_of_a_power_law_is_its_exponent() {
+        let x: Vec<f64> = [128.0f64, 256.0, 512.0, 1024.0]
+            .iter()
+            .map(|v| v.ln())
+            .collect();
+        let y: Vec<f64> = [128.0f64, 256.0, 512.0, 1024.0]
+            .iter()
+            .map(|v| (3.0 * v.powf(0.5)).ln())
+            .collect();
+        assert!((slope(&x, &y) - 0.5).abs() < 1e-12);
+        let flat = vec![2f64.ln(); 4];
+        assert_eq!(slope(&x, &flat), 0.0);
+    }
+}

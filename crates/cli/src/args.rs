@@ -363,32 +363,29 @@ pub struct TrainArgs {
     pub activations: Vec<String>,
     #[command(flatten)]
     pub net: NetArgs,
-    /// Optimizer steps.
-    #[arg(long, default_value_t = 200)]
-    pub steps: usize,
-    /// Optimizer: sgd, momentum (heavy ball 0.9), adam.
-    #[arg(long, default_value = "sgd")]
-    pub optimizer: String,
-    /// Learning rates, comma-separated: each configuration is trained at every one.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        allow_hyphen_values = true,
-        default_value = "0.01"
-    )]
-    pub lr: Vec<f64>,
+    /// Optimizer steps [default: 200].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Optimizer: sgd (the default), momentum (heavy ball 0.9), adam.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning rates, comma-separated: each configuration is trained at every one
+    /// [default: 0.01].
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub lr: Option<Vec<f64>>,
     #[command(flatten)]
     pub task: TaskArgs,
     /// Steps at which the per-layer statistics and update ratios are recorded [default:
     /// 0,1,10,steps].
     #[arg(long, value_delimiter = ',')]
     pub log_steps: Option<Vec<usize>>,
-    /// The fraction of the initial loss whose first crossing summary.csv reports.
-    #[arg(long, default_value_t = 0.5)]
-    pub target: f64,
-    /// Parametrization: standard, ntk, mup (docs/training.md has the rules).
-    #[arg(long, default_value = "standard")]
-    pub param: String,
+    /// The fraction of the initial loss whose first crossing summary.csv reports [default:
+    /// 0.5].
+    #[arg(long, allow_hyphen_values = true)]
+    pub target: Option<f64>,
+    /// Parametrization: standard (the default), ntk, mup (docs/training.md has the rules).
+    #[arg(long)]
+    pub param: Option<String>,
     /// The width at which muP equals standard [default: the configuration's width].
     #[arg(long)]
     pub base_width: Option<usize>,
@@ -406,31 +403,31 @@ pub struct TrainArgs {
 /// The task flags of `train` and `coord-check`.
 #[derive(Debug, Args, Clone)]
 pub struct TaskArgs {
-    /// Task: teacher (regression onto a random tanh network), mixture (Gaussian mixture
-    /// classification), data (the CSV given by --data).
-    #[arg(long, default_value = "teacher")]
-    pub task: String,
+    /// Task: teacher (regression onto a random tanh network; the default), mixture
+    /// (Gaussian-mixture classification), data (the CSV given by --data).
+    #[arg(long)]
+    pub task: Option<String>,
     /// CSV of features and an integer class label last (implies --task data).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Classes of the mixture [default: 10], or of --data [default: largest label + 1].
     #[arg(long)]
     pub classes: Option<usize>,
-    /// Noise of the mixture's samples relative to its class means.
-    #[arg(long, default_value_t = 1.0)]
-    pub noise: f64,
-    /// The teacher's hidden layers.
-    #[arg(long, default_value_t = 2)]
-    pub teacher_depth: usize,
-    /// The teacher's hidden width.
-    #[arg(long, default_value_t = 64)]
-    pub teacher_width: usize,
-    /// The teacher's outputs.
-    #[arg(long, default_value_t = 1)]
-    pub teacher_outputs: usize,
-    /// Seed of the task's fixed parts (teacher weights, class means).
-    #[arg(long, default_value_t = 0)]
-    pub task_seed: u64,
+    /// Noise of the mixture's samples relative to its class means [default: 1].
+    #[arg(long, allow_hyphen_values = true)]
+    pub noise: Option<f64>,
+    /// The teacher's hidden layers [default: 2].
+    #[arg(long)]
+    pub teacher_depth: Option<usize>,
+    /// The teacher's hidden width [default: 64].
+    #[arg(long)]
+    pub teacher_width: Option<usize>,
+    /// The teacher's outputs [default: 1].
+    #[arg(long)]
+    pub teacher_outputs: Option<usize>,
+    /// Seed of the task's fixed parts (teacher weights, class means) [default: 0].
+    #[arg(long)]
+    pub task_seed: Option<u64>,
 }
 
 /// `sigprop coord-check`.
@@ -448,27 +445,28 @@ pub struct CoordArgs {
     /// check takes the widths to compare from --widths W1,W2,...).
     #[arg(long, value_delimiter = ',')]
     pub depths: Option<Vec<usize>>,
-    /// Parametrizations, comma-separated: standard, ntk, mup.
-    #[arg(long, value_delimiter = ',', default_value = "standard,mup")]
-    pub params: Vec<String>,
-    /// Optimizer steps (coordinates are recorded at steps 0 to this).
-    #[arg(long, default_value_t = 5)]
-    pub steps: usize,
-    /// Optimizer: sgd, momentum, adam.
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    /// Learning rate (at the base width under muP).
-    #[arg(long, default_value_t = 0.001, allow_hyphen_values = true)]
-    pub lr: f64,
+    /// Parametrizations, comma-separated: standard, ntk, mup [default: standard,mup].
+    #[arg(long, value_delimiter = ',')]
+    pub params: Option<Vec<String>>,
+    /// Optimizer steps (coordinates are recorded at steps 0 to this) [default: 5].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Optimizer: sgd, momentum, adam [default: adam].
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning rate (at the base width under muP) [default: 0.001].
+    #[arg(long, allow_hyphen_values = true)]
+    pub lr: Option<f64>,
     /// The width at which muP equals standard [default: the smallest width].
     #[arg(long)]
     pub base_width: Option<usize>,
-    /// Input features of an mlp in the width check (fixed while the width varies).
-    #[arg(long, default_value_t = 32)]
-    pub input_dim: usize,
-    /// Largest |log-log slope| still called flat.
-    #[arg(long, default_value_t = 0.1)]
-    pub tolerance: f64,
+    /// Input features of an mlp in the width check (fixed while the width varies) [default:
+    /// 32].
+    #[arg(long)]
+    pub input_dim: Option<usize>,
+    /// Largest |log-log slope| still called flat [default: 0.1].
+    #[arg(long, allow_hyphen_values = true)]
+    pub tolerance: Option<f64>,
     #[command(flatten)]
     pub task: TaskArgs,
     /// Output folder [default: a fresh folder under reports/].

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sigprop_init::{ACTIVATION_NAMES, Activation, SCHEME_NAMES, Scheme, scheme_description};
 use sigprop_nets::{Arch, BackendKind, NetConfig};
+use sigprop_runner::experiment::SuiteKind;
 use sigprop_runner::summary::fmt_sig;
+use sigprop_runner::tables::{CoordTable, OneOrMany, TaskSpec, TrainTable};
 use sigprop_runner::{
     Done, Experiment, Finished, RunOptions, RunnerError, Settings, Shard, merge, redraw, run,
 };
@@ -255,76 +257,22 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The task of `train` and `coord-check` from its flags.
-fn task_of(t: &TaskArgs) -> Result<sigprop_nets::Task> {
-    use sigprop_nets::{Dataset, Task};
-    let task_name = if t.data.is_some() {
-        "data"
-    } else {
-        t.task.as_str()
-    };
-    let positive = |flag: &str, v: usize| -> Result<usize, RunnerError> {
-        if v == 0 {
-            Err(RunnerError::input(format!(
-                "--{flag} 0: expected a whole number > 0"
-            )))
-        } else {
-            Ok(v)
-        }
-    };
-    let task = match task_name {
-        "teacher" => Task::Teacher {
-            depth: t.teacher_depth,
-            width: positive("teacher-width", t.teacher_width)?,
-            outputs: positive("teacher-outputs", t.teacher_outputs)?,
-            seed: t.task_seed,
-        },
-        "mixture" => {
-            let classes = t.classes.unwrap_or(10);
-            if classes < 2 {
-                return Err(RunnerError::input(format!(
-                    "--classes {classes}: expected a whole number >= 2"
-                ))
-                .into());
-            }
-            if !(t.noise.is_finite() && t.noise >= 0.0) {
-                return Err(RunnerError::input(format!(
-                    "--noise {}: expected a finite number >= 0",
-                    t.noise
-                ))
-                .into());
-            }
-            Task::Mixture {
-                classes,
-                noise: t.noise,
-                seed: t.task_seed,
-            }
-        }
-        "data" => {
-            let Some(path) = &t.data else {
-                return Err(RunnerError::input("--task data needs --data PATH (a CSV)").into());
-            };
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                RunnerError::input(format!("--data {}: cannot read it: {e}", path.display()))
-            })?;
-            let d = Dataset::from_csv(&text, t.classes)
-                .map_err(|e| RunnerError::input(format!("--data {}: {e}", path.display())))?;
-            Task::Data(std::sync::Arc::new(d))
-        }
-        other => {
-            return Err(RunnerError::input(format!(
-                "--task {other}: expected one of teacher, mixture, data"
-            ))
-            .into());
-        }
-    };
-    Ok(task)
+/// The task flags as the suite's `[train.task]` table.
+fn task_spec(t: &TaskArgs) -> TaskSpec {
+    TaskSpec {
+        kind: t.task.clone(),
+        data: t.data.clone(),
+        classes: t.classes,
+        noise: t.noise,
+        teacher_depth: t.teacher_depth,
+        teacher_width: t.teacher_width,
+        teacher_outputs: t.teacher_outputs,
+        task_seed: t.task_seed,
+    }
 }
 
 /// `sigprop train`.
 pub fn train_cmd(a: &TrainArgs) -> Result<()> {
-    use sigprop_nets::OptimizerKind;
-    use sigprop_runner::train::{TrainPlan, summary_table, train};
     let base = settings(&a.net)?;
     let to_values = |v: Vec<String>| v.into_iter().map(toml::Value::String).collect::<Vec<_>>();
     let mut grid = Vec::new();
@@ -337,42 +285,32 @@ pub fn train_cmd(a: &TrainArgs) -> Result<()> {
         grid.push(("activation".to_string(), to_values(acts)));
     }
     let exp = Experiment::from_grid("train", "", &base, grid, command_line())?;
-    let optimizer: OptimizerKind = a
-        .optimizer
-        .parse()
-        .map_err(|e| RunnerError::input(format!("--{e}")))?;
-    let task = task_of(&a.task)?;
-    let mut log_steps = a
-        .log_steps
-        .clone()
-        .unwrap_or_else(|| vec![0, 1, 10, a.steps]);
-    if a.log_steps.is_none() {
-        log_steps.retain(|&s| s <= a.steps);
-    }
-    log_steps.sort_unstable();
-    log_steps.dedup();
-    let kind: sigprop_nets::ParamKind = a
-        .param
-        .parse()
-        .map_err(|e| RunnerError::input(format!("--{e}")))?;
-    let plan = TrainPlan {
+    let table = TrainTable {
         steps: a.steps,
-        optimizer,
-        lrs: a.lr.clone(),
-        task,
-        log_steps,
+        optimizer: a.optimizer.clone(),
+        lr: a.lr.clone().map(OneOrMany::Many),
+        log_steps: a.log_steps.clone(),
         target: a.target,
-        param: sigprop_nets::Parametrization {
-            kind,
-            base_width: a
-                .base_width
-                .unwrap_or_else(|| exp.runs.first().map_or(1, |r| r.net.width)),
-        },
+        param: a.param.clone(),
+        base_width: a.base_width,
+        task: task_spec(&a.task),
     };
-    plan.check()?;
-    let dir = a.out.clone().unwrap_or_else(|| fresh_out("train"));
-    let done = train(&exp, &plan, &dir, a.quiet)?;
-    if a.json {
+    train_exp(&exp, &table, None, a.out.clone(), a.quiet, a.json)
+}
+
+/// Train `exp` by `table` and print the summary.
+fn train_exp(
+    exp: &Experiment,
+    table: &TrainTable,
+    dir: Option<&Path>,
+    out: Option<PathBuf>,
+    quiet: bool,
+    json: bool,
+) -> Result<()> {
+    let plan = table.plan(exp, dir)?;
+    let out = out.unwrap_or_else(|| fresh_out(&exp.name));
+    let done = sigprop_runner::train::train(exp, &plan, &out, quiet)?;
+    if json {
         let rows: Vec<serde_json::Value> = done
             .outcomes
             .iter()
@@ -391,8 +329,8 @@ pub fn train_cmd(a: &TrainArgs) -> Result<()> {
             })
             .collect::<Result<_, serde_json::Error>>()?;
         println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else if !a.quiet {
-        print!("{}", summary_table(&done.outcomes));
+    } else if !quiet {
+        print!("{}", sigprop_runner::train::summary_table(&done.outcomes));
         println!("wrote {}", done.dir.display());
     }
     Ok(())
@@ -400,7 +338,6 @@ pub fn train_cmd(a: &TrainArgs) -> Result<()> {
 
 /// `sigprop coord-check`.
 pub fn coord_cmd(a: &CoordArgs) -> Result<()> {
-    use sigprop_runner::coord::{Axis, CoordPlan, coord_check};
     // `--widths` lists the widths to compare here (coord-check sets each mlp's own widths).
     let mut net = a.net.clone();
     let widths = net
@@ -423,50 +360,34 @@ pub fn coord_cmd(a: &CoordArgs) -> Result<()> {
     let mut base = settings(&net)?;
     base.init = a.init.clone();
     base.activation = a.activation.clone();
-    let axis = match (&widths, &a.depths) {
-        (Some(w), None) => Axis::Width(w.clone()),
-        (None, Some(d)) => Axis::Depth(d.clone()),
-        _ => {
-            return Err(RunnerError::input(
-                "coord-check needs --widths W1,W2,... or --depths D1,D2,...",
-            )
-            .into());
-        }
-    };
-    let optimizer: sigprop_nets::OptimizerKind = a
-        .optimizer
-        .parse()
-        .map_err(|e| RunnerError::input(format!("--{e}")))?;
-    let params = a
-        .params
-        .iter()
-        .map(|p| p.parse::<sigprop_nets::ParamKind>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| RunnerError::input(format!("--params: {e}")))?;
-    if a.input_dim == 0 {
-        return Err(RunnerError::input("--input-dim 0: expected a whole number > 0").into());
-    }
-    if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
-        return Err(RunnerError::input(format!(
-            "--tolerance {}: expected a positive number",
-            a.tolerance
-        ))
-        .into());
-    }
-    let plan = CoordPlan {
+    let table = CoordTable {
+        widths,
+        depths: a.depths.clone(),
+        params: a.params.clone(),
         steps: a.steps,
-        optimizer,
+        optimizer: a.optimizer.clone(),
         lr: a.lr,
-        params,
-        axis,
         base_width: a.base_width,
         input_dim: a.input_dim,
-        task: task_of(&a.task)?,
         tolerance: a.tolerance,
+        task: task_spec(&a.task),
     };
-    let dir = a.out.clone().unwrap_or_else(|| fresh_out("coord-check"));
-    let done = coord_check(&base, &plan, &dir)?;
-    if !a.quiet {
+    coord_exp("coord-check", &base, &table, None, a.out.clone(), a.quiet)
+}
+
+/// Run the coordinate check `table` on `base` and print its fits.
+fn coord_exp(
+    name: &str,
+    base: &Settings,
+    table: &CoordTable,
+    dir: Option<&Path>,
+    out: Option<PathBuf>,
+    quiet: bool,
+) -> Result<()> {
+    let plan = table.plan(dir)?;
+    let out = out.unwrap_or_else(|| fresh_out(name));
+    let done = sigprop_runner::coord::coord_check(base, &plan, &out)?;
+    if !quiet {
         println!(
             "{:<10} {:>5} {:<14} {:>8}  verdict",
             "param", "step", "site", "slope"
@@ -501,16 +422,67 @@ pub fn compare_cmd(a: &CompareArgs) -> Result<()> {
 
 /// `sigprop suite`.
 pub fn suite_cmd(a: &SuiteArgs) -> Result<()> {
-    let exp = match &a.file {
-        Some(f) => Experiment::from_suite_file(f, command_line())?,
-        None => Experiment::from_suite_text(
-            QUICKSTART,
-            "built-in quickstart",
-            "quickstart",
-            command_line(),
-        )?,
+    let (exp, kind, dir) = match &a.file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| RunnerError::input(format!("suite file {}: {e}", f.display())))?;
+            let (exp, kind) = Experiment::parse_suite(
+                &text,
+                &f.display().to_string(),
+                f.file_stem().and_then(|s| s.to_str()).unwrap_or("suite"),
+                command_line(),
+            )?;
+            (exp, kind, f.parent().map(Path::to_path_buf))
+        }
+        None => {
+            let (exp, kind) = Experiment::parse_suite(
+                QUICKSTART,
+                "built-in quickstart",
+                "quickstart",
+                command_line(),
+            )?;
+            (exp, kind, None)
+        }
     };
-    execute(&exp, &a.out)
+    match kind {
+        SuiteKind::Probe => execute(&exp, &a.out),
+        SuiteKind::Train(table) => {
+            refuse_store_flags(&a.out, "[train]")?;
+            train_exp(
+                &exp,
+                &table,
+                dir.as_deref(),
+                a.out.out.clone(),
+                a.out.quiet,
+                a.out.json,
+            )
+        }
+        SuiteKind::Coord(table, base) => {
+            refuse_store_flags(&a.out, "[coord]")?;
+            coord_exp(
+                &exp.name,
+                &base,
+                &table,
+                dir.as_deref(),
+                a.out.out.clone(),
+                a.out.quiet,
+            )
+        }
+    }
+}
+
+/// `--resume` and `--shard` work on the results store, which training and the coordinate
+/// check do not keep.
+fn refuse_store_flags(out: &OutArgs, table: &str) -> Result<()> {
+    for (set, flag) in [(out.resume, "--resume"), (out.shard.is_some(), "--shard")] {
+        if set {
+            return Err(RunnerError::input(format!(
+                "{flag}: a {table} suite keeps no results store; run it whole"
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// `sigprop plot`.

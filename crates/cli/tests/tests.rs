@@ -2262,3 +2262,45 @@ fn coord_check_bad_input_exits_with_code_2_and_one_line() {
         "mup",
     );
 }
+
+#[test]
+fn a_train_suite_over_sigma_w2_and_depth_draws_the_loss_ratio_heatmap() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("map.toml");
+    std::fs::write(
+        &suite,
+        "[base]\nactivation = \"tanh\"\nwidth = 16\nbatch = 16\nseeds = 1\nsigma-b2 = 0.05\n\
+         [train]\nsteps = 3\nlr = 0.01\n[train.task]\nkind = \"mixture\"\nclasses = 3\n\
+         [grid]\nsigma-w2 = [1.0, 2.0]\ndepth = [2, 4]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    for f in [
+        "heatmap_loss_ratio.png",
+        "heatmap_loss_ratio.svg",
+        "grid.csv",
+        "train.csv",
+        "summary.csv",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(records(&out.join("summary.csv")).len(), 4);
+    // The store's flags do not apply to a training suite.
+    fails_with(
+        &[
+            "suite",
+            suite.to_str().unwrap(),
+            "--resume",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "--resume",
+    );
+}

@@ -158,7 +158,7 @@ struct Scaling {
 /// `[out, in/groups, k, k]`) in a network of `width`.
 pub fn role(shape: &[usize], width: usize) -> Role {
     match shape.len() {
-        2 if width > 0 && shape[0] % width == 0 => Role::Hidden,
+        2 if width > 0 && shape[0].is_multiple_of(width) => Role::Hidden,
         4 => Role::Hidden,
         _ => Role::Vector,
     }

@@ -781,3 +781,155 @@ pub fn loss_charts(
     }
     Ok(files)
 }
+
+/// Heatmaps of a training sweep over two numeric grid keys (one per learning rate): the
+/// final loss over the initial (`loss_ratio`, log colour; diverged configurations blank).
+/// Over (`sigma-w2`, `depth`) of one activation with the theory's `sigma_b2`, the line
+/// `depth = 6 xi_c` that Schoenholz et al. 2017 found to bound trainability.
+pub fn train_heatmaps(
+    dir: &Path,
+    outcomes: &[crate::train::TrainOutcome],
+    grid: &[GridRow],
+    sigma_b2: &[Option<f64>],
+) -> Result<Vec<PathBuf>, RunnerError> {
+    // The configurations swept over exactly two numeric keys: configurations with the same
+    // grid keys form a part (a suite's [[grid]] tables may differ), and the keys that vary
+    // within it (a single value is set, not swept) must be two numeric ones. The first such
+    // part is drawn.
+    let mut configs: Vec<usize> = grid.iter().map(|g| g.config).collect();
+    configs.dedup();
+    let keys_of = |c: usize| -> Vec<&str> {
+        grid.iter()
+            .filter(|g| g.config == c)
+            .map(|g| g.key.as_str())
+            .collect()
+    };
+    let mut found: Option<(String, String, Vec<usize>)> = None;
+    for &c in &configs {
+        let keys = keys_of(c);
+        let members: Vec<usize> = configs
+            .iter()
+            .copied()
+            .filter(|&d| keys_of(d) == keys)
+            .collect();
+        let rows: Vec<GridRow> = grid
+            .iter()
+            .filter(|g| members.contains(&g.config))
+            .cloned()
+            .collect();
+        let varying: Vec<GridRow> = rows
+            .iter()
+            .filter(|g| rows.iter().any(|h| h.key == g.key && h.value != g.value))
+            .cloned()
+            .collect();
+        if let Some((kx, ky)) = two_numeric_keys(&varying) {
+            found = Some((kx, ky, members));
+            break;
+        }
+    }
+    let Some((kx, ky, members)) = found else {
+        return Ok(Vec::new());
+    };
+    let grid: Vec<GridRow> = grid
+        .iter()
+        .filter(|g| members.contains(&g.config))
+        .cloned()
+        .collect();
+    let grid = grid.as_slice();
+    let outcomes: Vec<&crate::train::TrainOutcome> = outcomes
+        .iter()
+        .filter(|o| members.contains(&o.spec))
+        .collect();
+    // The theory's sigma_b^2, when every member has the same.
+    let b2s: Vec<Option<f64>> = members
+        .iter()
+        .map(|&c| sigma_b2.get(c).copied().flatten())
+        .collect();
+    let sigma_b2 = match b2s.first() {
+        Some(Some(b)) if b2s.iter().all(|v| *v == Some(*b)) => Some(*b),
+        _ => None,
+    };
+    let value = |config: usize, key: &str| {
+        grid.iter()
+            .find(|g| g.config == config && g.key == key)
+            .and_then(|g| g.value.parse::<f64>().ok())
+    };
+    let axis = |key: &str| {
+        let mut v: Vec<f64> = grid
+            .iter()
+            .filter(|g| g.key == key)
+            .filter_map(|g| g.value.parse().ok())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v
+    };
+    let (xs, ys) = (axis(&kx), axis(&ky));
+    let activations: Vec<&str> = outcomes.iter().map(|o| o.key.activation.as_str()).collect();
+    let one_activation = activations.windows(2).all(|w| w[0] == w[1]);
+    let curve: Option<Vec<(f64, f64)>> = match (kx.as_str(), ky.as_str(), sigma_b2) {
+        ("sigma-w2", "depth", Some(b2)) if one_activation => activations
+            .first()
+            .and_then(|a| a.parse::<Activation>().ok())
+            .map(|act| {
+                let (lo, hi) = (
+                    xs.first().copied().unwrap_or(0.0),
+                    xs.last().copied().unwrap_or(0.0),
+                );
+                (0..=200)
+                    .filter_map(|i| {
+                        let w2 = lo + (hi - lo) * i as f64 / 200.0;
+                        let xi = sigprop_theory::MeanField::new(act, w2, b2).xi_c();
+                        (xi.is_finite() && xi > 0.0).then_some((w2, 6.0 * xi))
+                    })
+                    .collect()
+            }),
+        _ => None,
+    };
+    let mut lrs: Vec<f64> = outcomes.iter().map(|o| o.cols.lr).collect();
+    lrs.sort_by(f64::total_cmp);
+    lrs.dedup();
+    let mut files = Vec::new();
+    for (i, lr) in lrs.iter().enumerate() {
+        let mut values = vec![vec![f64::NAN; xs.len()]; ys.len()];
+        for o in outcomes.iter().filter(|o| o.cols.lr == *lr) {
+            let (Some(x), Some(y)) = (value(o.spec, &kx), value(o.spec, &ky)) else {
+                continue;
+            };
+            let ix = xs.iter().position(|&v| v == x);
+            let iy = ys.iter().position(|&v| v == y);
+            if let (Some(ix), Some(iy)) = (ix, iy) {
+                values[iy][ix] = o.summary.loss_ratio;
+            }
+        }
+        let heat = Heatmap {
+            x: xs.clone(),
+            y: ys.clone(),
+            values,
+            x_label: pretty_key(&kx),
+            y_label: pretty_key(&ky),
+            value_label: "loss at the last step / loss at step 0".into(),
+            log_color: true,
+            diverging: false,
+            curve_label: if curve.is_some() {
+                "depth = 6 ξ_c (theory)".into()
+            } else {
+                String::new()
+            },
+        };
+        let stem = if lrs.len() == 1 {
+            "heatmap_loss_ratio".to_string()
+        } else {
+            format!("heatmap_loss_ratio_lr{}", i + 1)
+        };
+        let title = format!(
+            "Trained loss ratio over {} × {} (lr {lr})",
+            pretty_key(&kx),
+            pretty_key(&ky)
+        );
+        files.extend(
+            heatmap_chart(&dir.join(stem), &title, &heat, curve.as_deref()).map_err(plot_err)?,
+        );
+    }
+    Ok(files)
+}

@@ -293,9 +293,14 @@ pub fn coord_check(
     })
 }
 
-/// Mean over seeds of each (param, step, site, layer, x).
-fn means(rows: &[CoordRow]) -> Vec<((String, usize, String, usize), Vec<(usize, f64)>)> {
-    let mut out: Vec<((String, usize, String, usize), Vec<(usize, f64, usize)>)> = Vec::new();
+/// (param, step, site, layer).
+type SeriesKey = (String, usize, String, usize);
+
+/// Mean over seeds of each (param, step, site, layer) at each x.
+fn means(rows: &[CoordRow]) -> Vec<(SeriesKey, Vec<(usize, f64)>)> {
+    // (x, sum, count) per key.
+    type Sums = Vec<(usize, f64, usize)>;
+    let mut out: Vec<(SeriesKey, Sums)> = Vec::new();
     for r in rows {
         let key = (r.param.clone(), r.step, r.site.clone(), r.layer);
         let i = match out.iter().position(|(k, _)| *k == key) {

@@ -37,6 +37,21 @@ struct SuiteFile {
     base: Settings,
     #[serde(default)]
     grid: Grids,
+    /// Train the configurations instead of probing them (`sigprop train`'s settings).
+    train: Option<crate::tables::TrainTable>,
+    /// Run the coordinate check on the base instead (`sigprop coord-check`'s settings).
+    coord: Option<crate::tables::CoordTable>,
+}
+
+/// What a suite file asks for besides its configurations.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SuiteKind {
+    /// The probed pass over seeds (`[base]` and `[grid]` only).
+    Probe,
+    /// Training (a `[train]` table).
+    Train(Box<crate::tables::TrainTable>),
+    /// The coordinate check of the base configuration (a `[coord]` table).
+    Coord(Box<crate::tables::CoordTable>, Box<Settings>),
 }
 
 /// `[grid]` or several `[[grid]]`.
@@ -107,6 +122,16 @@ impl Experiment {
         stem: &str,
         command: String,
     ) -> Result<Experiment, RunnerError> {
+        Self::parse_suite(text, origin, stem, command).map(|(e, _)| e)
+    }
+
+    /// Parse suite text into its experiment and what to do with it.
+    pub fn parse_suite(
+        text: &str,
+        origin: &str,
+        stem: &str,
+        command: String,
+    ) -> Result<(Experiment, SuiteKind), RunnerError> {
         let suite: SuiteFile = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| {
                 let upto = &text.as_bytes()[..s.start.min(text.len())];
@@ -155,12 +180,29 @@ impl Experiment {
             })
             .collect();
         let name = suite.name.unwrap_or_else(|| stem.to_string());
-        Self::from_grids(&name, &suite.description, &suite.base, grids, command).map_err(
-            |e| match e {
+        let kind = match (suite.train, suite.coord) {
+            (Some(_), Some(_)) => {
+                return Err(RunnerError::input(format!(
+                    "{origin}: [train] and [coord] in one suite; write one suite for each"
+                )));
+            }
+            (Some(t), None) => SuiteKind::Train(Box::new(t)),
+            (None, Some(c)) => {
+                if grids.iter().any(|g| !g.is_empty()) {
+                    return Err(RunnerError::input(format!(
+                        "{origin}: a [coord] suite varies widths or depths in [coord]; it takes no [grid]"
+                    )));
+                }
+                SuiteKind::Coord(Box::new(c), Box::new(suite.base.clone()))
+            }
+            (None, None) => SuiteKind::Probe,
+        };
+        let exp = Self::from_grids(&name, &suite.description, &suite.base, grids, command)
+            .map_err(|e| match e {
                 RunnerError::Input(m) => RunnerError::Input(format!("{origin}: {m}")),
                 other => other,
-            },
-        )
+            })?;
+        Ok((exp, kind))
     }
 }
 
@@ -383,5 +425,85 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_suite_in_experiments_parses_with_its_kind() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+        let mut kinds = Vec::new();
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                let (exp, kind) =
+                    Experiment::parse_suite(&text, &p.display().to_string(), "s", String::new())
+                        .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                assert!(!exp.runs.is_empty());
+                match &kind {
+                    SuiteKind::Train(t) => {
+                        t.plan(&exp, Some(&dir)).unwrap();
+                    }
+                    SuiteKind::Coord(c, _) => {
+                        c.plan(Some(&dir)).unwrap();
+                    }
+                    SuiteKind::Probe => {}
+                }
+                kinds.push((p.file_stem().unwrap().to_string_lossy().to_string(), kind));
+            }
+        }
+        let kind_of = |name: &str| &kinds.iter().find(|(n, _)| n == name).unwrap().1;
+        assert!(matches!(kind_of("trainability"), SuiteKind::Train(_)));
+        assert!(matches!(kind_of("mup-coord"), SuiteKind::Coord(..)));
+        assert!(matches!(kind_of("he2015"), SuiteKind::Probe));
+    }
+
+    #[test]
+    fn train_and_coord_tables_are_checked() {
+        let suite = |extra: &str| {
+            Experiment::parse_suite(
+                &format!("[base]\ndepth = 3\nwidth = 8\n{extra}"),
+                "t.toml",
+                "t",
+                String::new(),
+            )
+        };
+        let (exp, kind) = suite(
+            "[train]\nsteps = 7\nlr = [0.1, 0.2]\n[train.task]\nkind = \"mixture\"\nclasses = 3\n",
+        )
+        .unwrap();
+        let SuiteKind::Train(t) = kind else {
+            panic!("not a train suite")
+        };
+        let plan = t.plan(&exp, None).unwrap();
+        assert_eq!((plan.steps, plan.lrs.clone()), (7, vec![0.1, 0.2]));
+        assert_eq!(plan.log_steps, vec![0, 1, 7]);
+        assert_eq!(plan.task.outputs(), 3);
+        // Unknown keys name themselves and their line.
+        let e = suite("[train]\nstep = 7\n").unwrap_err().to_string();
+        assert!(e.contains("line 5") && e.contains("step"), "{e}");
+        let e = suite("[train.task]\nkind = \"mixture\"\nclases = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("clases"), "{e}");
+        // Values are checked by the plan, naming the key.
+        let (exp, kind) = suite("[train]\nsteps = 0\n").unwrap();
+        let SuiteKind::Train(t) = kind else {
+            panic!("not a train suite")
+        };
+        assert!(
+            t.plan(&exp, None)
+                .unwrap_err()
+                .to_string()
+                .contains("--steps 0")
+        );
+        let e = suite("[train]\n[coord]\nwidths = [8, 16]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("one suite for each"), "{e}");
+        let e =
+            suite("[coord]\nwidths = [8, 16]\n[grid]\ninit = [\"he-normal\", \"lecun-normal\"]\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("takes no [grid]"), "{e}");
     }
 }

@@ -22,6 +22,7 @@ pub mod rows;
 pub mod settings;
 pub mod store;
 pub mod summary;
+pub mod tables;
 pub mod train;
 pub mod verdict;
 

@@ -172,6 +172,8 @@ pub struct TrainSummary {
 pub struct TrainOutcome {
     /// Its key.
     pub key: ConfigKey,
+    /// The experiment's configuration it trains (its grid values).
+    pub spec: usize,
     /// Its training columns.
     pub cols: TrainCols,
     /// The runs, seeds in order.
@@ -263,6 +265,11 @@ pub fn train(
     prepare_out(out)?;
     // (configuration, learning rate) pairs, in order; each keyed as its own configuration.
     let mut configs = Vec::new();
+    // sigma_b^2 of each configuration where the theory applies (the heatmap's 6 xi_c line).
+    let sigma_b2: Vec<Option<f64>> = resolved
+        .iter()
+        .map(|(net, critical)| crate::overlay::theory_params(net, *critical).map(|(_, b2)| b2))
+        .collect();
     for (spec, (net, critical)) in exp.runs.iter().zip(&resolved) {
         for &lr in &plan.lrs {
             let mut key = key_of(spec);
@@ -321,8 +328,9 @@ pub fn train(
     bar.finish_and_clear();
     let mut outcomes: Vec<TrainOutcome> = configs
         .iter()
-        .map(|(_, _, _, lr, key)| TrainOutcome {
+        .map(|(spec, _, _, lr, key)| TrainOutcome {
             key: key.clone(),
+            spec: spec.index,
             cols: TrainCols {
                 task: plan.task.name().to_string(),
                 optimizer: plan.optimizer.to_string(),
@@ -341,7 +349,22 @@ pub fn train(
         o.summary = summarize_runs(&o.runs, plan.target);
     }
     write_train_csvs(out, &outcomes)?;
-    let charts = crate::charts::loss_charts(out, &outcomes)?;
+    let grid: Vec<crate::execute::GridRow> = exp
+        .runs
+        .iter()
+        .flat_map(|r| {
+            r.grid.iter().map(|(k, v)| crate::execute::GridRow {
+                config: r.index,
+                key: k.clone(),
+                value: v.clone(),
+            })
+        })
+        .collect();
+    write_atomic(&out.join("grid.csv"), &crate::output::plain_csv(&grid)?)?;
+    let mut charts = crate::charts::loss_charts(out, &outcomes)?;
+    charts.extend(crate::charts::train_heatmaps(
+        out, &outcomes, &grid, &sigma_b2,
+    )?);
     Ok(TrainFinished {
         dir: out.to_path_buf(),
         outcomes,

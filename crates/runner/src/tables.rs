@@ -1,0 +1,262 @@
+//! The training and coordinate-check settings as a suite writes them (`[train]`,
+//! `[train.task]`, `[coord]`, `[coord.task]`) and as the `train` and `coord-check` flags
+//! fill them: one place for their defaults and their checks. Errors name the flag (which
+//! is also the suite key).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sigprop_nets::{Dataset, OptimizerKind, ParamKind, Parametrization, Task};
+
+use crate::coord::{Axis, CoordPlan};
+use crate::error::RunnerError;
+use crate::experiment::Experiment;
+use crate::train::TrainPlan;
+
+/// The task: `[train.task]` / `[coord.task]`, or the task flags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TaskSpec {
+    /// `teacher` (default), `mixture` or `data`.
+    pub kind: Option<String>,
+    /// The CSV of `data` (relative to the suite file's folder in a suite).
+    pub data: Option<PathBuf>,
+    /// Classes of the mixture (default 10) or of the data (default: largest label + 1).
+    pub classes: Option<usize>,
+    /// The mixture's noise relative to its class means (default 1).
+    pub noise: Option<f64>,
+    /// The teacher's hidden layers (default 2).
+    pub teacher_depth: Option<usize>,
+    /// The teacher's hidden width (default 64).
+    pub teacher_width: Option<usize>,
+    /// The teacher's outputs (default 1).
+    pub teacher_outputs: Option<usize>,
+    /// Seed of the task's fixed parts (default 0).
+    pub task_seed: Option<u64>,
+}
+
+fn positive(flag: &str, v: usize) -> Result<usize, RunnerError> {
+    if v == 0 {
+        Err(RunnerError::input(format!(
+            "--{flag} 0: expected a whole number > 0"
+        )))
+    } else {
+        Ok(v)
+    }
+}
+
+impl TaskSpec {
+    /// The task; a relative `data` path is read from `dir` when given.
+    pub fn build(&self, dir: Option<&Path>) -> Result<Task, RunnerError> {
+        let kind = match (&self.kind, &self.data) {
+            (Some(k), _) => k.as_str(),
+            (None, Some(_)) => "data",
+            (None, None) => "teacher",
+        };
+        let seed = self.task_seed.unwrap_or(0);
+        Ok(match kind {
+            "teacher" => Task::Teacher {
+                depth: self.teacher_depth.unwrap_or(2),
+                width: positive("teacher-width", self.teacher_width.unwrap_or(64))?,
+                outputs: positive("teacher-outputs", self.teacher_outputs.unwrap_or(1))?,
+                seed,
+            },
+            "mixture" => {
+                let classes = self.classes.unwrap_or(10);
+                if classes < 2 {
+                    return Err(RunnerError::input(format!(
+                        "--classes {classes}: expected a whole number >= 2"
+                    )));
+                }
+                let noise = self.noise.unwrap_or(1.0);
+                if !(noise.is_finite() && noise >= 0.0) {
+                    return Err(RunnerError::input(format!(
+                        "--noise {noise}: expected a finite number >= 0"
+                    )));
+                }
+                Task::Mixture {
+                    classes,
+                    noise,
+                    seed,
+                }
+            }
+            "data" => {
+                let Some(path) = &self.data else {
+                    return Err(RunnerError::input("--task data needs --data PATH (a CSV)"));
+                };
+                let path = match dir {
+                    Some(d) if path.is_relative() => d.join(path),
+                    _ => path.clone(),
+                };
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    RunnerError::input(format!("--data {}: cannot read it: {e}", path.display()))
+                })?;
+                let d = Dataset::from_csv(&text, self.classes)
+                    .map_err(|e| RunnerError::input(format!("--data {}: {e}", path.display())))?;
+                Task::Data(Arc::new(d))
+            }
+            other => {
+                return Err(RunnerError::input(format!(
+                    "--task {other}: expected one of teacher, mixture, data"
+                )));
+            }
+        })
+    }
+}
+
+/// One number or a list of them (`lr = 0.01` or `lr = [0.01, 0.1]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One.
+    One(f64),
+    /// Several.
+    Many(Vec<f64>),
+}
+
+/// `[train]`, or the `train` flags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TrainTable {
+    /// Optimizer steps (default 200).
+    pub steps: Option<usize>,
+    /// `sgd` (default), `momentum`, `adam`.
+    pub optimizer: Option<String>,
+    /// Learning rate, or a list swept (default 0.01).
+    pub lr: Option<OneOrMany>,
+    /// Steps at which the statistics are recorded (default 0, 1, 10, steps).
+    pub log_steps: Option<Vec<usize>>,
+    /// Fraction of the initial loss for `steps_to_target` (default 0.5).
+    pub target: Option<f64>,
+    /// `standard` (default), `ntk`, `mup`.
+    pub param: Option<String>,
+    /// muP's base width (default: the first configuration's width).
+    pub base_width: Option<usize>,
+    /// The task.
+    #[serde(default)]
+    pub task: TaskSpec,
+}
+
+impl TrainTable {
+    /// The plan for `exp`; `dir` resolves a relative data path.
+    pub fn plan(&self, exp: &Experiment, dir: Option<&Path>) -> Result<TrainPlan, RunnerError> {
+        let steps = self.steps.unwrap_or(200);
+        let optimizer: OptimizerKind = self
+            .optimizer
+            .as_deref()
+            .unwrap_or("sgd")
+            .parse()
+            .map_err(|e| RunnerError::input(format!("--{e}")))?;
+        let kind: ParamKind = self
+            .param
+            .as_deref()
+            .unwrap_or("standard")
+            .parse()
+            .map_err(|e| RunnerError::input(format!("--{e}")))?;
+        let lrs = match &self.lr {
+            None => vec![0.01],
+            Some(OneOrMany::One(v)) => vec![*v],
+            Some(OneOrMany::Many(v)) => v.clone(),
+        };
+        let mut log_steps = match &self.log_steps {
+            Some(v) => v.clone(),
+            None => [0, 1, 10, steps]
+                .into_iter()
+                .filter(|&s| s <= steps)
+                .collect(),
+        };
+        log_steps.sort_unstable();
+        log_steps.dedup();
+        let plan = TrainPlan {
+            steps,
+            optimizer,
+            lrs,
+            task: self.task.build(dir)?,
+            log_steps,
+            target: self.target.unwrap_or(0.5),
+            param: Parametrization {
+                kind,
+                base_width: self
+                    .base_width
+                    .unwrap_or_else(|| exp.runs.first().map_or(1, |r| r.net.width)),
+            },
+        };
+        plan.check()?;
+        Ok(plan)
+    }
+}
+
+/// `[coord]`, or the `coord-check` flags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct CoordTable {
+    /// Widths compared (the width check).
+    pub widths: Option<Vec<usize>>,
+    /// Depths compared (the depth check, residual networks).
+    pub depths: Option<Vec<usize>>,
+    /// Parametrizations (default standard, mup).
+    pub params: Option<Vec<String>>,
+    /// Steps (default 5).
+    pub steps: Option<usize>,
+    /// Optimizer (default adam).
+    pub optimizer: Option<String>,
+    /// Learning rate (default 0.001).
+    pub lr: Option<f64>,
+    /// muP's base width (default: the smallest width).
+    pub base_width: Option<usize>,
+    /// An mlp's input features in the width check (default 32).
+    pub input_dim: Option<usize>,
+    /// Largest |slope| called flat (default 0.1).
+    pub tolerance: Option<f64>,
+    /// The task.
+    #[serde(default)]
+    pub task: TaskSpec,
+}
+
+impl CoordTable {
+    /// The plan; `dir` resolves a relative data path.
+    pub fn plan(&self, dir: Option<&Path>) -> Result<CoordPlan, RunnerError> {
+        let axis = match (&self.widths, &self.depths) {
+            (Some(w), None) => Axis::Width(w.clone()),
+            (None, Some(d)) => Axis::Depth(d.clone()),
+            _ => {
+                return Err(RunnerError::input(
+                    "coord-check needs --widths W1,W2,... or --depths D1,D2,... (one of them)",
+                ));
+            }
+        };
+        let optimizer: OptimizerKind = self
+            .optimizer
+            .as_deref()
+            .unwrap_or("adam")
+            .parse()
+            .map_err(|e| RunnerError::input(format!("--{e}")))?;
+        let params = match &self.params {
+            None => vec![ParamKind::Standard, ParamKind::Mup],
+            Some(v) => v
+                .iter()
+                .map(|p| p.parse::<ParamKind>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| RunnerError::input(format!("--params: {e}")))?,
+        };
+        let input_dim = positive("input-dim", self.input_dim.unwrap_or(32))?;
+        let tolerance = self.tolerance.unwrap_or(0.1);
+        if !(tolerance.is_finite() && tolerance > 0.0) {
+            return Err(RunnerError::input(format!(
+                "--tolerance {tolerance}: expected a positive number"
+            )));
+        }
+        Ok(CoordPlan {
+            steps: self.steps.unwrap_or(5),
+            optimizer,
+            lr: self.lr.unwrap_or(0.001),
+            params,
+            axis,
+            base_width: self.base_width,
+            input_dim,
+            task: self.task.build(dir)?,
+            tolerance,
+        })
+    }
+}

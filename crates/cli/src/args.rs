@@ -389,6 +389,10 @@ pub struct TrainArgs {
     /// The width at which muP equals standard [default: the configuration's width].
     #[arg(long)]
     pub base_width: Option<usize>,
+    /// Samples of the fixed evaluation batch whose loss summary.csv reports [default: 1024;
+    /// with --data, its first rows].
+    #[arg(long)]
+    pub eval_batch: Option<usize>,
     /// Output folder [default: a fresh folder under reports/].
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -293,6 +293,7 @@ pub fn train_cmd(a: &TrainArgs) -> Result<()> {
         target: a.target,
         param: a.param.clone(),
         base_width: a.base_width,
+        eval_batch: a.eval_batch,
         task: task_spec(&a.task),
     };
     train_exp(&exp, &table, None, a.out.clone(), a.quiet, a.json)

@@ -383,6 +383,11 @@ pub struct TrainOptions {
     pub log_steps: Vec<usize>,
     /// The probed pass run at each logged step.
     pub probe: ProbeOptions,
+    /// Samples of the fixed evaluation batch whose loss is recorded at step 0, at the
+    /// logged steps and at the last step: drawn from the task seed, so every run and
+    /// configuration is evaluated on the same samples (a `data` task: its first rows, at
+    /// most this many).
+    pub eval_batch: usize,
     /// The parametrization.
     pub param: Parametrization,
     /// Train on step 0's batch at every step (the coordinate check's one fixed batch).
@@ -400,6 +405,8 @@ pub struct StepRecord {
     pub loss: f64,
     /// Euclidean norm of the gradient of every trained tensor together, readout included.
     pub grad_norm: f64,
+    /// The loss on the fixed evaluation batch, at step 0, the logged steps and the last.
+    pub eval_loss: Option<f64>,
 }
 
 /// One trained tensor's update at a logged step (weights, biases, scalars, the readout):
@@ -546,18 +553,28 @@ impl Ready {
         h
     }
 
-    /// The inputs and targets of step `step`'s batch.
+    /// The inputs and targets of step `step`'s batch (`None`: the evaluation batch).
     fn batch(
         &self,
         seed: u64,
-        step: usize,
+        step: Option<usize>,
         batch: usize,
         device: &Device,
     ) -> Result<(Tensor<2>, Targets), NetError> {
+        let tag = step.map_or("eval".to_string(), |s| s.to_string());
+        // The evaluation batch is the task's own (its seed), the same for every run.
+        let seed = match (&self.task, step) {
+            (Task::Teacher { seed, .. } | Task::Mixture { seed, .. }, None) => *seed,
+            _ => seed,
+        };
+        let batch = match (&self.task, step) {
+            (Task::Data(d), None) => batch.min(d.rows()),
+            _ => batch,
+        };
         let shape = [batch, self.n_in];
         match &self.task {
             Task::Teacher { .. } => {
-                let x = normal_input(seed, &format!("train.x.{step}"), shape)?;
+                let x = normal_input(seed, &format!("train.x.{tag}"), shape)?;
                 let x = Tensor::<2>::from_data(TensorData::new(x, shape), device);
                 let y = self
                     .teacher_raw(x.clone())
@@ -566,12 +583,12 @@ impl Ready {
                 Ok((x, Targets::Values(y)))
             }
             Task::Mixture { classes, noise, .. } => {
-                let u = uniform(seed, &format!("train.labels.{step}"), batch)?;
+                let u = uniform(seed, &format!("train.labels.{tag}"), batch)?;
                 let labels: Vec<usize> = u
                     .iter()
                     .map(|&v| ((v as f64 * *classes as f64) as usize).min(classes - 1))
                     .collect();
-                let e = normal_input(seed, &format!("train.x.{step}"), shape)?;
+                let e = normal_input(seed, &format!("train.x.{tag}"), shape)?;
                 let norm = (1.0 + noise * noise).sqrt();
                 let mut x = Vec::with_capacity(batch * self.n_in);
                 for (b, &c) in labels.iter().enumerate() {
@@ -590,9 +607,22 @@ impl Ready {
                 let rows = d.rows();
                 let mut x = Vec::with_capacity(batch * self.n_in);
                 let mut labels = Vec::with_capacity(batch);
-                for i in step * batch..(step + 1) * batch {
-                    let (epoch, at) = (i / rows, i % rows);
-                    let row = epoch_order(seed, epoch, rows)?[at];
+                let picked: Vec<usize> = match step {
+                    Some(step) => {
+                        let mut order: Option<(usize, Vec<usize>)> = None;
+                        let mut picked = Vec::with_capacity(batch);
+                        for i in step * batch..(step + 1) * batch {
+                            let (epoch, at) = (i / rows, i % rows);
+                            if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                                order = Some((epoch, epoch_order(seed, epoch, rows)?));
+                            }
+                            picked.push(order.as_ref().map_or(at, |(_, o)| o[at]));
+                        }
+                        picked
+                    }
+                    None => (0..batch).collect(),
+                };
+                for row in picked {
                     x.extend_from_slice(&d.x[row * d.features..(row + 1) * d.features]);
                     labels.push(d.labels[row]);
                 }
@@ -755,7 +785,15 @@ fn run<O: BurnOptimizer>(
             result.stats.push((step, r.stats));
         }
         let batch_step = if opts.fixed_batch { 0 } else { step };
-        let (x, targets) = ready.batch(seed, batch_step, opts.batch, &ad)?;
+        let eval_loss = if step == 0 || step == opts.steps || logged {
+            let (x, targets) = ready.batch(seed, None, opts.eval_batch, &ad)?;
+            let out = declared.layout.forward(net, &p, x, &mut Plain);
+            let l = loss_of(out.matmul(readout.clone()), targets).inner();
+            Some(read_back(l.reshape([1]), "the evaluation loss")?[0] as f64)
+        } else {
+            None
+        };
+        let (x, targets) = ready.batch(seed, Some(batch_step), opts.batch, &ad)?;
         let mut coord = Coord::default();
         let out = if opts.coords {
             declared.layout.forward(net, &p, x, &mut coord)
@@ -770,13 +808,7 @@ fn run<O: BurnOptimizer>(
                 logits.clone().inner().abs().mean().reshape([1]),
             ));
         }
-        let loss = match targets {
-            Targets::Values(y) => (logits - y).square().mean(),
-            Targets::Classes(onehot) => {
-                let b = onehot.dims()[0] as f64;
-                (log_softmax(logits, 1) * onehot).sum().neg().div_scalar(b)
-            }
-        };
+        let loss = loss_of(logits, targets);
         let mut grads = loss.backward();
         // The loss, the coordinate sizes and every gradient's squared norm in one read.
         let mut parts: Vec<Tensor<1>> = vec![loss.inner().reshape([1])];
@@ -818,6 +850,7 @@ fn run<O: BurnOptimizer>(
             step,
             loss: loss_v,
             grad_norm,
+            eval_loss,
         });
         if !loss_v.is_finite() || !grad_norm.is_finite() {
             result.diverged_at = Some(step);
@@ -952,6 +985,17 @@ impl crate::forward::Recorder for Coord {
             h.clone().inner().abs().mean().reshape([1]),
         ));
         h
+    }
+}
+
+/// Mean squared error over batch and outputs, or mean cross-entropy over the batch.
+fn loss_of(logits: Tensor<2>, targets: Targets) -> Tensor<1> {
+    match targets {
+        Targets::Values(y) => (logits - y).square().mean(),
+        Targets::Classes(onehot) => {
+            let b = onehot.dims()[0] as f64;
+            (log_softmax(logits, 1) * onehot).sum().neg().div_scalar(b)
+        }
     }
 }
 

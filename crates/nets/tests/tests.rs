@@ -1288,6 +1288,7 @@ fn train_opts(steps: usize, optimizer: OptimizerKind, lr: f64, task: Task) -> Tr
             jacobian: None,
         },
         param: Parametrization::standard(),
+        eval_batch: 64,
         fixed_batch: false,
         coords: false,
     }
@@ -1375,6 +1376,14 @@ fn training_is_deterministic_and_lowers_the_loss() {
     assert_eq!(format!("{:?}", a.stats[0].1), format!("{:?}", p0.stats));
     assert_ne!(format!("{:?}", a.stats[1].1), format!("{:?}", p0.stats));
     let mean = |r: &[StepRecord]| r.iter().map(|s| s.loss).sum::<f64>() / r.len() as f64;
+    // The evaluation loss is taken at step 0, the logged steps and the last only.
+    let evaluated: Vec<usize> = a
+        .steps
+        .iter()
+        .filter(|s| s.eval_loss.is_some())
+        .map(|s| s.step)
+        .collect();
+    assert_eq!(evaluated, vec![0, 1, 60]);
     let first = mean(&a.steps[..10]);
     let last = mean(&a.steps[51..]);
     assert!(last < 0.7 * first, "loss {first} -> {last}");
@@ -1388,6 +1397,27 @@ fn a_diverging_run_stops_at_its_first_non_finite_loss() {
     assert_eq!(r.steps.len(), at + 1);
     assert!(!r.steps[at].loss.is_finite() || !r.steps[at].grad_norm.is_finite());
     assert!(r.steps[..at].iter().all(|s| s.loss.is_finite()));
+}
+
+#[test]
+fn every_seed_is_evaluated_on_the_tasks_own_batch() {
+    // A network of zeros outputs 0: its evaluation loss is the mean square of the teacher's
+    // outputs on the evaluation batch, the same for every seed since the batch is the task's.
+    let cfg = mlp(2, 16, "relu", "zeros");
+    let net = cfg.resolve().unwrap();
+    let opts = train_opts(1, OptimizerKind::Sgd, 0.1, teacher());
+    let e: Vec<f64> = [1, 2]
+        .iter()
+        .map(|&seed| {
+            let params = build_params(&net, seed, None).unwrap();
+            let r = train(&net, &params, seed, &opts, &cpu()).unwrap();
+            r.steps[0].eval_loss.unwrap()
+        })
+        .collect();
+    assert_eq!(e[0], e[1]);
+    // The teacher is scaled to mean square 1 over its reference batch; 64 other samples
+    // give a mean square near 1.
+    assert!((e[0] - 1.0).abs() < 0.5, "{e:?}");
 }
 
 #[test]

@@ -249,6 +249,7 @@ pub fn coord_check(
                 kind: plan.params[p],
                 base_width,
             },
+            eval_batch: spec.batch,
             fixed_batch: true,
             coords: true,
         };

@@ -133,6 +133,8 @@ pub struct TrainTable {
     pub param: Option<String>,
     /// muP's base width (default: the first configuration's width).
     pub base_width: Option<usize>,
+    /// Samples of the fixed evaluation batch (default 1024).
+    pub eval_batch: Option<usize>,
     /// The task.
     #[serde(default)]
     pub task: TaskSpec,
@@ -181,6 +183,7 @@ impl TrainTable {
                     .base_width
                     .unwrap_or_else(|| exp.runs.first().map_or(1, |r| r.net.width)),
             },
+            eval_batch: self.eval_batch.unwrap_or(1024),
         };
         plan.check()?;
         Ok(plan)

@@ -45,6 +45,8 @@ pub struct TrainPlan {
     pub target: f64,
     /// The parametrization.
     pub param: Parametrization,
+    /// Samples of the fixed evaluation batch.
+    pub eval_batch: usize,
 }
 
 impl TrainPlan {
@@ -66,6 +68,11 @@ impl TrainPlan {
                     "--lr {lr}: expected positive finite numbers"
                 )));
             }
+        }
+        if self.eval_batch == 0 {
+            return Err(RunnerError::input(
+                "--eval-batch 0: expected a whole number of samples > 0",
+            ));
         }
         if !(self.target > 0.0 && self.target < 1.0) {
             return Err(RunnerError::input(format!(
@@ -110,6 +117,8 @@ pub struct TrainRow {
     pub train_loss: f64,
     /// Norm of the whole gradient, readout included.
     pub grad_norm: f64,
+    /// The loss on the fixed evaluation batch (step 0, the logged steps and the last).
+    pub eval_loss: Option<f64>,
 }
 
 /// `updates.csv`: one row per configuration x seed x logged step x weight.
@@ -141,9 +150,10 @@ pub struct StepCol {
 pub struct TrainSummary {
     /// Seeds trained.
     pub seeds: usize,
-    /// Mean over seeds of the loss at step 0.
+    /// Mean over seeds of the evaluation loss at step 0.
     pub loss_initial: f64,
-    /// Mean over seeds of the loss at the last step (over the seeds that did not diverge).
+    /// Mean over seeds of the evaluation loss at the last step (over the seeds that did not
+    /// diverge).
     pub loss_final: f64,
     /// Its 95% t-interval over seeds.
     pub loss_final_lo: Option<f64>,
@@ -162,8 +172,9 @@ pub struct TrainSummary {
     pub diverged: usize,
     /// The first non-finite step of the first diverged seed.
     pub diverged_step: Option<usize>,
-    /// Verdict: `trains` (every seed reached the target), `partial` (some did), `stalls`
-    /// (none did, none diverged) or `diverged` (some seed diverged).
+    /// Verdict from the evaluation loss: `trains` (every seed's loss at the last step is at
+    /// most `target` times its loss at step 0), `partial` (some seeds'), `stalls` (none, and
+    /// none diverged) or `diverged` (some seed diverged).
     pub verdict: String,
 }
 
@@ -197,12 +208,12 @@ pub struct TrainFinished {
 pub fn summarize_runs(runs: &[(u64, TrainResult)], target: f64) -> TrainSummary {
     let initial: Vec<f64> = runs
         .iter()
-        .filter_map(|(_, r)| r.steps.first().map(|s| s.loss))
+        .filter_map(|(_, r)| r.steps.first().and_then(|s| s.eval_loss))
         .collect();
     let finals: Vec<f64> = runs
         .iter()
         .filter(|(_, r)| r.diverged_at.is_none())
-        .filter_map(|(_, r)| r.steps.last().map(|s| s.loss))
+        .filter_map(|(_, r)| r.steps.last().and_then(|s| s.eval_loss))
         .collect();
     let mean = |xs: &[f64]| {
         if xs.is_empty() {
@@ -228,11 +239,22 @@ pub fn summarize_runs(runs: &[(u64, TrainResult)], target: f64) -> TrainSummary 
         .collect();
     let diverged: Vec<usize> = runs.iter().filter_map(|(_, r)| r.diverged_at).collect();
     let loss_initial = mean(&initial);
+    // Seeds whose evaluation loss at the last step is at most `target` times their own at
+    // step 0.
+    let trained = runs
+        .iter()
+        .filter(|(_, r)| {
+            let first = r.steps.first().and_then(|s| s.eval_loss);
+            let last = r.steps.last().and_then(|s| s.eval_loss);
+            r.diverged_at.is_none()
+                && matches!((first, last), (Some(a), Some(b)) if b <= target * a)
+        })
+        .count();
     let verdict = if !diverged.is_empty() {
         "diverged"
-    } else if hits.len() == runs.len() && !runs.is_empty() {
+    } else if trained == runs.len() && !runs.is_empty() {
         "trains"
-    } else if hits.is_empty() {
+    } else if trained == 0 {
         "stalls"
     } else {
         "partial"
@@ -313,6 +335,7 @@ pub fn train(
                 jacobian: spec.jacobian.clone(),
             },
             param: plan.param,
+            eval_batch: plan.eval_batch,
             fixed_batch: false,
             coords: false,
         };
@@ -389,6 +412,7 @@ fn write_train_csvs(out: &Path, outcomes: &[TrainOutcome]) -> Result<(), RunnerE
                             step: s.step,
                             train_loss: s.loss,
                             grad_norm: s.grad_norm,
+                            eval_loss: s.eval_loss,
                         },
                     ),
                 ));

@@ -317,9 +317,13 @@ fn train_exp(
             .iter()
             .map(|o| {
                 let mut v = serde_json::to_value(&o.key)?;
+                // Seconds per seed of the training loop (a timing: stdout only, no CSV).
+                let wall: Vec<f64> = o.runs.iter().map(|(_, r)| r.wall_s).collect();
+                let timing = serde_json::json!({ "train_s": wall });
                 for extra in [
                     serde_json::to_value(&o.cols)?,
                     serde_json::to_value(&o.summary)?,
+                    timing,
                 ] {
                     if let (Some(m), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra)
                     {

@@ -436,6 +436,9 @@ pub struct TrainResult {
     pub diverged_at: Option<usize>,
     /// Coordinate sizes per step and site (with [`TrainOptions::coords`]).
     pub coords: Vec<CoordRecord>,
+    /// Wall time of the training loop (steps, evaluations and logged statistics), seconds:
+    /// a timing, not part of any CSV.
+    pub wall_s: f64,
 }
 
 /// A batch's targets.
@@ -776,7 +779,9 @@ fn run<O: BurnOptimizer>(
         stats: Vec::new(),
         diverged_at: None,
         coords: Vec::new(),
+        wall_s: 0.0,
     };
+    let t0 = std::time::Instant::now();
     for step in 0..=opts.steps {
         let logged = opts.log_steps.contains(&step);
         if logged {
@@ -944,6 +949,7 @@ fn run<O: BurnOptimizer>(
         }
     }
     // A logged step past the last one reached (divergence) has no statistics.
+    result.wall_s = t0.elapsed().as_secs_f64();
     Ok(result)
 }
 

@@ -1546,3 +1546,39 @@ fn ntk_and_mup_scale_each_tensors_first_update_by_their_rules() {
         close(mup1[k], *v, k);
     }
 }
+
+#[test]
+fn training_runs_on_every_backend_with_the_same_curve() {
+    // Ten momentum steps of a small tanh MLP: the loss curves of ndarray and wgpu follow
+    // flex's to f32 rounding (different summation orders), and each backend's Adam, SGD and
+    // momentum are Burn's own.
+    let cfg = mlp(3, 32, "tanh", "xavier-normal");
+    let net = cfg.resolve().unwrap();
+    let params = build_params(&net, 4, None).unwrap();
+    let opts = train_opts(10, OptimizerKind::Momentum, 0.05, teacher());
+    let reference = train(&net, &params, 4, &opts, &cpu()).unwrap();
+    for kind in [BackendKind::Ndarray, BackendKind::Wgpu] {
+        let dev = match device(kind) {
+            Ok(d) => d,
+            Err(e)
+                if kind == BackendKind::Wgpu
+                    && std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1") =>
+            {
+                eprintln!("SIGPROP_SKIP_WGPU=1: not training on wgpu ({e})");
+                continue;
+            }
+            Err(e) => panic!("{e} (install mesa-vulkan-drivers or set SIGPROP_SKIP_WGPU=1)"),
+        };
+        let r = train(&net, &params, 4, &opts, &dev).unwrap();
+        assert_eq!(r.steps.len(), reference.steps.len());
+        for (a, b) in r.steps.iter().zip(&reference.steps) {
+            assert!(
+                (a.loss / b.loss - 1.0).abs() < 1e-3,
+                "{kind} step {}: loss {} vs flex {}",
+                a.step,
+                a.loss,
+                b.loss
+            );
+        }
+    }
+}

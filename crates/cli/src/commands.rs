@@ -377,12 +377,19 @@ pub fn coord_cmd(a: &CoordArgs) -> Result<()> {
         tolerance: a.tolerance,
         task: task_spec(&a.task),
     };
-    coord_exp("coord-check", &base, &table, None, a.out.clone(), a.quiet)
+    coord_exp(
+        ("coord-check", "", &command_line()),
+        &base,
+        &table,
+        None,
+        a.out.clone(),
+        a.quiet,
+    )
 }
 
 /// Run the coordinate check `table` on `base` and print its fits.
 fn coord_exp(
-    name: &str,
+    about: (&str, &str, &str),
     base: &Settings,
     table: &CoordTable,
     dir: Option<&Path>,
@@ -390,8 +397,8 @@ fn coord_exp(
     quiet: bool,
 ) -> Result<()> {
     let plan = table.plan(dir)?;
-    let out = out.unwrap_or_else(|| fresh_out(name));
-    let done = sigprop_runner::coord::coord_check(base, &plan, &out)?;
+    let out = out.unwrap_or_else(|| fresh_out(about.0));
+    let done = sigprop_runner::coord::coord_check(base, &plan, &out, about)?;
     if !quiet {
         println!(
             "{:<10} {:>5} {:<14} {:>8}  verdict",
@@ -465,7 +472,7 @@ pub fn suite_cmd(a: &SuiteArgs) -> Result<()> {
         SuiteKind::Coord(table, base) => {
             refuse_store_flags(&a.out, "[coord]")?;
             coord_exp(
-                &exp.name,
+                (&exp.name, &exp.description, &exp.command),
                 &base,
                 &table,
                 dir.as_deref(),

@@ -2085,6 +2085,17 @@ fn train_bad_input_exits_with_code_2_and_one_line() {
     fails_with(&with(&["--target", "1.5"]), "--target");
     fails_with(&with(&["--log-steps", "0,500"]), "--log-steps 500");
     fails_with(&with(&["--arch", "rnn"]), "rnn");
+    fails_with(
+        &[
+            "train", "--arch", "rnn", "--depth", "1", "--width", "8", "--out", out,
+        ],
+        "rnn",
+    );
+    fails_with(&with(&["--lr", "0.01,0.01"]), "given twice");
+    fails_with(
+        &with(&["--task", "mixture", "--classes", "1"]),
+        "--classes 1",
+    );
     let mut ragged = with(&["--data"]);
     ragged.push(data);
     fails_with(&ragged, "line 4");
@@ -2232,6 +2243,18 @@ fn coord_check_bad_input_exits_with_code_2_and_one_line() {
     fails_with(
         &["coord-check", "--depths", "4,8", "--out", out],
         "residual networks",
+    );
+    fails_with(
+        &[
+            "coord-check",
+            "--widths",
+            "64,128",
+            "--params",
+            "mup,mup",
+            "--out",
+            out,
+        ],
+        "given twice",
     );
     fails_with(
         &[

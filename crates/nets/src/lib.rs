@@ -44,8 +44,9 @@ pub use probe::{
 };
 pub use stats::{ChannelMoments, LayerStats, TokenStats};
 pub use train::{
-    CoordRecord, Dataset, OPTIMIZER_NAMES, OptimizerKind, PARAM_NAMES, ParamKind, Parametrization,
-    Role, StepRecord, Task, TrainOptions, TrainResult, UpdateRecord, role, train,
+    CoordRecord, Dataset, MAX_CLASSES, OPTIMIZER_NAMES, OptimizerKind, PARAM_NAMES, ParamKind,
+    Parametrization, Role, StepRecord, Task, TrainOptions, TrainResult, UpdateRecord, model_width,
+    role, roles, train,
 };
 
 /// One measured network: its statistics and, for LSUV, the rescalings made per layer.

@@ -138,8 +138,11 @@ impl Parametrization {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// A weight whose fan-in does not grow with width (the input layer of an mlp with
-    /// explicit widths), a bias or a scalar: one or no dimension grows with width.
+    /// explicit widths) or a bias: one dimension grows with width.
     Vector,
+    /// A learnable scalar (ReZero's alpha, Fixup's biases and multiplier): no dimension
+    /// grows; its learning rate is never scaled.
+    Scalar,
     /// A weight whose fan-in is a multiple of the width (both dimensions grow).
     Hidden,
     /// The readout.
@@ -155,13 +158,50 @@ struct Scaling {
 }
 
 /// The role of a tensor of `shape` (Burn's layouts: linear `[in, out]`, conv
-/// `[out, in/groups, k, k]`) in a network of `width`.
+/// `[out, in/groups, k, k]`) in a network of `width`: a linear weight whose fan-in is a
+/// multiple of the width and every convolution weight are hidden, a `[1]` tensor is a
+/// scalar, any other tensor a vector. (An mlp with explicit widths has its first layer set
+/// to a vector by [`roles`], whatever its size.)
 pub fn role(shape: &[usize], width: usize) -> Role {
-    match shape.len() {
-        2 if width > 0 && shape[0].is_multiple_of(width) => Role::Hidden,
-        4 => Role::Hidden,
+    match shape {
+        [fan_in, _] if width > 0 && fan_in.is_multiple_of(width) => Role::Hidden,
+        [_, _, _, _] => Role::Hidden,
+        [1] => Role::Scalar,
         _ => Role::Vector,
     }
+}
+
+/// The width muP scales with: for an mlp with explicit widths its largest hidden width,
+/// else the configuration's width.
+pub fn model_width(net: &ResolvedNet) -> usize {
+    match &net.config.arch {
+        crate::arch::ArchConfig::Mlp(m) if m.widths.is_some() => net.widths[1..]
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(net.config.width),
+        _ => net.config.width,
+    }
+}
+
+/// The role of every declared tensor of `net` (in `params`' order). An mlp with explicit
+/// widths takes its input features from the data: its first layer is a vector whatever
+/// its size.
+pub fn roles(net: &ResolvedNet, params: &Params) -> Vec<Role> {
+    let width = model_width(net);
+    let explicit =
+        matches!(&net.config.arch, crate::arch::ArchConfig::Mlp(m) if m.widths.is_some());
+    params
+        .tensors
+        .iter()
+        .map(|t| {
+            if explicit && t.path == "layers.1.weight" {
+                Role::Vector
+            } else {
+                role(&t.shape, width)
+            }
+        })
+        .collect()
 }
 
 fn scaling(p: Parametrization, role: Role, fan_in: usize, width: usize, adam: bool) -> Scaling {
@@ -169,7 +209,7 @@ fn scaling(p: Parametrization, role: Role, fan_in: usize, width: usize, adam: bo
         ParamKind::Standard => Scaling { a: 1.0, lr: 1.0 },
         ParamKind::Ntk => Scaling {
             a: match (role, fan_in) {
-                (_, 0) => 1.0,
+                (_, 0) | (Role::Scalar, _) => 1.0,
                 (Role::Vector, _) if fan_in == 1 => 1.0,
                 _ => 1.0 / (fan_in as f64).sqrt(),
             },
@@ -180,6 +220,7 @@ fn scaling(p: Parametrization, role: Role, fan_in: usize, width: usize, adam: bo
             let lr = match (role, adam) {
                 (Role::Vector, false) => m,
                 (Role::Vector, true) => 1.0,
+                (Role::Scalar, _) => 1.0,
                 (Role::Hidden, false) => 1.0,
                 (Role::Hidden, true) => 1.0 / m,
                 (Role::Readout, _) => 1.0 / m,
@@ -216,6 +257,9 @@ pub struct Dataset {
     pub classes: usize,
 }
 
+/// Most classes a classification task may have (the one-hot targets are dense).
+pub const MAX_CLASSES: usize = 65_536;
+
 impl Dataset {
     /// Rows.
     pub fn rows(&self) -> usize {
@@ -227,6 +271,13 @@ impl Dataset {
     /// label outside `0..classes` is an error; else `classes` is the largest label + 1.
     /// Errors name the line (1-based) and what is wrong.
     pub fn from_csv(text: &str, classes: Option<usize>) -> Result<Dataset, String> {
+        if let Some(c) = classes
+            && !(2..=MAX_CLASSES).contains(&c)
+        {
+            return Err(format!(
+                "--classes {c}: expected a whole number from 2 to {MAX_CLASSES}"
+            ));
+        }
         let mut features = None;
         let mut x = Vec::new();
         let mut labels = Vec::new();
@@ -286,6 +337,7 @@ impl Dataset {
                 })?;
             if let Some(c) = classes
                 && l >= c
+                && c > 0
             {
                 return Err(format!(
                     "line {line_no}: label {l} is out of range; --classes {c} allows 0 to {}",
@@ -299,8 +351,13 @@ impl Dataset {
         };
         let classes = match classes {
             Some(c) => c,
-            None => labels.iter().max().map_or(0, |m| m + 1),
+            None => labels.iter().max().map_or(0, |m| m.saturating_add(1)),
         };
+        if classes > MAX_CLASSES {
+            return Err(format!(
+                "{classes} classes; at most {MAX_CLASSES} are allowed"
+            ));
+        }
         if classes < 2 {
             return Err(format!(
                 "{classes} class in the labels; classification needs at least 2"
@@ -352,6 +409,31 @@ impl Task {
             Task::Teacher { outputs, .. } => *outputs,
             Task::Mixture { classes, .. } => *classes,
             Task::Data(d) => d.classes,
+        }
+    }
+
+    /// The task and its settings in one line (a data set by its size, not its values).
+    pub fn describe(&self) -> String {
+        match self {
+            Task::Teacher {
+                depth,
+                width,
+                outputs,
+                seed,
+            } => format!(
+                "teacher: tanh MLP, {depth} hidden layers of {width}, {outputs} outputs, task seed {seed}"
+            ),
+            Task::Mixture {
+                classes,
+                noise,
+                seed,
+            } => format!("mixture: {classes} classes, noise {noise}, task seed {seed}"),
+            Task::Data(d) => format!(
+                "data: {} rows of {} features, {} classes",
+                d.rows(),
+                d.features,
+                d.classes
+            ),
         }
     }
 
@@ -708,7 +790,7 @@ fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
         return Err(bad("base-width", "0".into(), "a whole number > 0"));
     }
     let shape = net.config.arch.input_shape(net, opts.batch);
-    if shape[0] != opts.batch {
+    if shape[0] != opts.batch || net.config.arch.to_string() == "rnn" {
         return Err(bad(
             "arch",
             net.config.arch.to_string(),
@@ -735,17 +817,18 @@ fn run<O: BurnOptimizer>(
     let ready = Ready::new(&opts.task, n_in, &ad)?;
     let mut p = upload(params, &ad, true);
     let adam = opts.optimizer == OptimizerKind::Adam;
-    let width = net.config.width;
+    let width = model_width(net);
     let scalings: Vec<Scaling> = params
         .tensors
         .iter()
-        .map(|t| {
+        .zip(roles(net, params))
+        .map(|(t, role)| {
             let fan_in = match t.shape.len() {
                 2 => t.shape[0],
                 4 => t.shape[1..].iter().product(),
                 _ => 1,
             };
-            scaling(opts.param, role(&t.shape, width), fan_in, width, adam)
+            scaling(opts.param, role, fan_in, width, adam)
         })
         .collect();
     let readout_scaling = scaling(opts.param, Role::Readout, features, width, adam);
@@ -823,9 +906,12 @@ fn run<O: BurnOptimizer>(
             coord_names.push((site, layer));
             parts.push(t);
         }
+        // Each tensor's squared norm as (max |g|, sum (g / max|g|)^2): no overflow in f32.
         let grad_of = |g: Option<Tensor<1>>, parts: &mut Vec<Tensor<1>>| {
             if let Some(g) = g {
-                parts.push(g.square().sum());
+                let m = g.clone().abs().max();
+                let scaled = (g / m.clone().clamp_min(f32::MIN_POSITIVE)).square().sum();
+                parts.push(Tensor::cat(vec![m, scaled], 0));
             }
         };
         for d in p.0.iter().flatten() {
@@ -847,8 +933,11 @@ fn run<O: BurnOptimizer>(
             });
         }
         let grad_norm = read[1 + n_coords..]
-            .iter()
-            .map(|&v| v as f64)
+            .chunks(2)
+            .map(|c| {
+                let m = c[0] as f64;
+                if m > 0.0 { m * m * c[1] as f64 } else { 0.0 }
+            })
             .sum::<f64>()
             .sqrt();
         result.steps.push(StepRecord {

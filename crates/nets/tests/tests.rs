@@ -9,8 +9,8 @@ use sigprop_nets::{
     Shortcut, build_params, device, forward_plain, measure, probe,
 };
 use sigprop_nets::{
-    Dataset, OptimizerKind, ParamKind, Parametrization, StepRecord, Task, TrainOptions,
-    TrainResult, train,
+    Dataset, OptimizerKind, ParamKind, Parametrization, Role, StepRecord, Task, TrainOptions,
+    TrainResult, model_width, roles, train,
 };
 
 fn cpu() -> Device {
@@ -1447,6 +1447,8 @@ fn data_csv_is_parsed_and_checked() {
     assert!(err("1,2,0\n1,2,1.5\n", None).contains("label \"1.5\""));
     assert!(err("1,2,0\n1,2,3\n", Some(3)).contains("out of range"));
     assert!(err("1,2,0\n", None).contains("at least 2"));
+    assert!(err("1,2,0\n1,2,1\n", Some(0)).contains("--classes 0"));
+    assert!(err("1,2,0\n1,2,18446744073709551615\n", None).contains("at most"));
     // A network whose input is not the data's width is refused, naming --data.
     let cfg = mlp(2, 16, "relu", "he-normal");
     let net = cfg.resolve().unwrap();
@@ -1537,6 +1539,50 @@ fn ntk_and_mup_scale_each_tensors_first_update_by_their_rules() {
     );
     close(mup["readout"], sp["readout"] / 4.0, "mup adam readout");
     close(mup["layers.3.bias"], sp["layers.3.bias"], "mup adam bias");
+    // Roles: an mlp with explicit widths takes its input from the data, so its first layer is
+    // a vector even when the input has the hidden width; ReZero's alpha is a scalar.
+    let mut same = mlp(2, 32, "tanh", "xavier-normal");
+    same.arch = sigprop_nets::ArchConfig::Mlp(Mlp {
+        widths: Some(vec![32, 32, 32]),
+        ..Mlp::default()
+    });
+    let net = same.resolve().unwrap();
+    let params = build_params(&net, 0, None).unwrap();
+    let by_path: Vec<(String, Role)> = params
+        .tensors
+        .iter()
+        .map(|t| t.path.clone())
+        .zip(roles(&net, &params))
+        .collect();
+    assert!(by_path.contains(&("layers.1.weight".into(), Role::Vector)));
+    assert!(by_path.contains(&("layers.2.weight".into(), Role::Hidden)));
+    assert!(by_path.contains(&("layers.2.bias".into(), Role::Vector)));
+    let rez = NetConfig::new(
+        Resmlp {
+            branch_scale: BranchScale::Rezero,
+            ..Resmlp::default()
+        },
+        2,
+        16,
+        "relu",
+        "he-normal",
+    )
+    .resolve()
+    .unwrap();
+    let p = build_params(&rez, 0, None).unwrap();
+    let r = roles(&rez, &p);
+    assert!(
+        p.tensors
+            .iter()
+            .zip(&r)
+            .any(|(t, role)| t.shape == vec![1] && *role == Role::Scalar),
+        "{:?}",
+        p.tensors
+            .iter()
+            .map(|t| (&t.path, &t.shape))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(model_width(&net), 32);
     // muP with SGD, m = 4: input layer and biases at lr m, hidden at lr. The readout starts
     // smaller (variance / m), which changes the backward pass: not compared.
     let sp = first_updates(&cfg, OptimizerKind::Sgd, ParamKind::Standard, 32);

@@ -864,9 +864,15 @@ pub fn train_heatmaps(
         v.dedup();
         v
     };
-    let (xs, ys) = (axis(&kx), axis(&ky));
     let activations: Vec<&str> = outcomes.iter().map(|o| o.key.activation.as_str()).collect();
     let one_activation = activations.windows(2).all(|w| w[0] == w[1]);
+    // Drawn with sigma_w^2 on x: the keys are swapped when the suite wrote depth first.
+    let (kx, ky) = if kx == "depth" && ky == "sigma-w2" {
+        (ky, kx)
+    } else {
+        (kx, ky)
+    };
+    let (xs, ys) = (axis(&kx), axis(&ky));
     let curve: Option<Vec<(f64, f64)>> = match (kx.as_str(), ky.as_str(), sigma_b2) {
         ("sigma-w2", "depth", Some(b2)) if one_activation => activations
             .first()
@@ -899,7 +905,12 @@ pub fn train_heatmaps(
             let ix = xs.iter().position(|&v| v == x);
             let iy = ys.iter().position(|&v| v == y);
             if let (Some(ix), Some(iy)) = (ix, iy) {
-                values[iy][ix] = o.summary.loss_ratio;
+                // A configuration with a diverged seed is left blank, as the probe's are.
+                values[iy][ix] = if o.summary.diverged > 0 {
+                    f64::NAN
+                } else {
+                    o.summary.loss_ratio
+                };
             }
         }
         let heat = Heatmap {

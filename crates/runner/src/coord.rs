@@ -105,11 +105,16 @@ pub struct CoordFit {
     pub site: String,
     /// Layer.
     pub layer: usize,
-    /// Least-squares slope of `ln mean|h|` (mean over seeds) against `ln x`.
+    /// Widths (or depths) with a finite, positive `mean|h|` (mean over seeds) at this step
+    /// and site.
+    pub points: usize,
+    /// Least-squares slope of `ln mean|h|` (mean over seeds) against `ln x`; NaN unless
+    /// every width (depth) has a point.
     pub slope: f64,
     /// The tolerance.
     pub tolerance: f64,
-    /// `flat` (|slope| <= tolerance), `grows` or `shrinks`.
+    /// `flat` (|slope| <= tolerance), `grows`, `shrinks`, or `undefined` (a width or depth
+    /// without a finite positive mean, such as a run that diverged before this step).
     pub verdict: String,
 }
 
@@ -140,6 +145,7 @@ pub fn coord_check(
     base: &Settings,
     plan: &CoordPlan,
     out: &Path,
+    about: (&str, &str, &str),
 ) -> Result<CoordFinished, RunnerError> {
     let xs = plan.axis.values();
     let mut distinct = xs.to_vec();
@@ -255,11 +261,14 @@ pub fn coord_check(
         };
         Ok(sigprop_nets::train(net, &params, seed, &opts, &dev)?.coords)
     };
-    let results: Vec<Vec<CoordRecord>> = if specs.iter().all(|s| s.backend.is_cpu()) {
-        jobs.par_iter().map(work).collect::<Result<_, _>>()?
-    } else {
-        jobs.iter().map(work).collect::<Result<_, _>>()?
-    };
+    // In job order: the error reported is the first job's, whichever thread failed first.
+    let results: Vec<Result<Vec<CoordRecord>, RunnerError>> =
+        if specs.iter().all(|s| s.backend.is_cpu()) {
+            jobs.par_iter().map(work).collect()
+        } else {
+            jobs.iter().map(work).collect()
+        };
+    let results: Vec<Vec<CoordRecord>> = results.into_iter().collect::<Result<_, _>>()?;
     let mut rows = Vec::new();
     for (&(p, c, seed), recs) in jobs.iter().zip(results) {
         let depth = specs[c].net.depth;
@@ -287,11 +296,135 @@ pub fn coord_check(
     write_atomic(&out.join("coord.csv"), &plain_csv(&rows)?)?;
     write_atomic(&out.join("coord_fit.csv"), &plain_csv(&fits)?)?;
     let charts = charts(out, &rows, plan)?;
+    let (name, description, command) = about;
+    write_atomic(
+        &out.join("report.md"),
+        report_md(name, description, command, plan, &fits, &charts, out).as_bytes(),
+    )?;
+    let manifest = serde_json::json!({
+        "experiment": name,
+        "description": description,
+        "command": command,
+        "sigprop_version": env!("CARGO_PKG_VERSION"),
+        "coord": {
+            "axis": plan.axis.name(),
+            "values": plan.axis.values(),
+            "params": plan.params.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "steps": plan.steps,
+            "optimizer": plan.optimizer.to_string(),
+            "lr": plan.lr,
+            "base_width": base_width,
+            "input_dim": plan.input_dim,
+            "task": plan.task.describe(),
+            "tolerance": plan.tolerance,
+        },
+        "configurations": specs.iter().map(|s| serde_json::json!({
+            "label": s.label,
+            "net": s.net,
+            "batch": s.batch,
+            "backend": s.backend,
+            "seeds": s.seeds,
+        })).collect::<Vec<_>>(),
+    });
+    let text =
+        serde_json::to_string_pretty(&manifest).map_err(|e| RunnerError::Plot(e.to_string()))?;
+    write_atomic(&out.join("manifest.json"), text.as_bytes())?;
     Ok(CoordFinished {
         dir: out.to_path_buf(),
         fits,
         charts,
     })
+}
+
+/// `report.md` of a coordinate check: per parametrization, the sites that are not flat at
+/// each step, the full table, and the charts.
+fn report_md(
+    name: &str,
+    description: &str,
+    command: &str,
+    plan: &CoordPlan,
+    fits: &[CoordFit],
+    charts: &[PathBuf],
+    dir: &Path,
+) -> String {
+    let mut s = format!("# {name}\n\n");
+    if !description.is_empty() {
+        s += &format!("{}\n\n", description.trim());
+    }
+    s += &format!("Reproduce with:\n\n```sh\n{command}\n```\n\n");
+    s += &format!(
+        "Coordinate check against {} ({}), {} steps of {} at lr {} on one fixed batch of {}. \
+         Slope: least squares of ln mean|h| (mean over seeds) on ln {}; `flat` within {}.\n\n",
+        plan.axis.name(),
+        plan.axis
+            .values()
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        plan.steps,
+        plan.optimizer,
+        plan.lr,
+        plan.task.describe(),
+        plan.axis.name(),
+        plan.tolerance
+    );
+    s += "## Verdicts\n\n";
+    for p in &plan.params {
+        let p = p.to_string();
+        let off: Vec<&CoordFit> = fits
+            .iter()
+            .filter(|f| f.param == p && f.verdict != "flat")
+            .collect();
+        if off.is_empty() {
+            s += &format!("- **{p}**: every site is flat at every step.\n");
+        } else {
+            let list: Vec<String> = off
+                .iter()
+                .take(12)
+                .map(|f| {
+                    format!(
+                        "{} {} at step {} ({}, slope {:.3})",
+                        f.site, f.layer, f.step, f.verdict, f.slope
+                    )
+                })
+                .collect();
+            let more = if off.len() > 12 {
+                format!(" and {} more", off.len() - 12)
+            } else {
+                String::new()
+            };
+            s += &format!(
+                "- **{p}**: {} not flat: {}{more}.\n",
+                off.len(),
+                list.join("; ")
+            );
+        }
+    }
+    s += "\n| param | step | site | layer | slope | verdict |\n|---|---|---|---|---|---|\n";
+    for f in fits {
+        s += &format!(
+            "| {} | {} | {} | {} | {:.3} | {} |\n",
+            f.param, f.step, f.site, f.layer, f.slope, f.verdict
+        );
+    }
+    let pngs: Vec<&PathBuf> = charts
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    if !pngs.is_empty() {
+        s += "\n## Charts\n\n";
+        for p in pngs {
+            let rel = p.strip_prefix(dir).unwrap_or(p);
+            let stem = rel.file_stem().and_then(|n| n.to_str()).unwrap_or("chart");
+            s += &format!("![{}]({})\n\n", stem.replace('_', " "), rel.display());
+        }
+    }
+    s += &format!(
+        "The check and its files are described in {}.\n",
+        crate::report::docs_link(dir, "training.md")
+    );
+    s
 }
 
 /// (param, step, site, layer).
@@ -331,6 +464,7 @@ fn means(rows: &[CoordRow]) -> Vec<(SeriesKey, Vec<(usize, f64)>)> {
 }
 
 fn fit(rows: &[CoordRow], plan: &CoordPlan) -> Vec<CoordFit> {
+    let all = plan.axis.values().len();
     means(rows)
         .into_iter()
         .map(|((param, step, site, layer), series)| {
@@ -339,7 +473,9 @@ fn fit(rows: &[CoordRow], plan: &CoordPlan) -> Vec<CoordFit> {
                 .filter(|(_, m)| *m > 0.0 && m.is_finite())
                 .map(|&(x, m)| ((x as f64).ln(), m.ln()))
                 .unzip();
-            let s = if x.len() >= 2 {
+            // Every width (depth) must have its point, else the slope is not the check's.
+            let points = x.len();
+            let s = if points == all {
                 slope(&x, &y)
             } else {
                 f64::NAN
@@ -359,6 +495,7 @@ fn fit(rows: &[CoordRow], plan: &CoordPlan) -> Vec<CoordFit> {
                 step,
                 site,
                 layer,
+                points,
                 slope: s,
                 tolerance: plan.tolerance,
                 verdict: verdict.to_string(),

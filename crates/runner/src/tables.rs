@@ -64,9 +64,10 @@ impl TaskSpec {
             },
             "mixture" => {
                 let classes = self.classes.unwrap_or(10);
-                if classes < 2 {
+                if !(2..=sigprop_nets::MAX_CLASSES).contains(&classes) {
                     return Err(RunnerError::input(format!(
-                        "--classes {classes}: expected a whole number >= 2"
+                        "--classes {classes}: expected a whole number from 2 to {}",
+                        sigprop_nets::MAX_CLASSES
                     )));
                 }
                 let noise = self.noise.unwrap_or(1.0);
@@ -161,6 +162,12 @@ impl TrainTable {
             Some(OneOrMany::One(v)) => vec![*v],
             Some(OneOrMany::Many(v)) => v.clone(),
         };
+        if let Some(d) = lrs.iter().enumerate().find(|(i, v)| lrs[..*i].contains(v)) {
+            return Err(RunnerError::input(format!(
+                "--lr {}: given twice; expected each learning rate once",
+                d.1
+            )));
+        }
         let mut log_steps = match &self.log_steps {
             Some(v) => v.clone(),
             None => [0, 1, 10, steps]
@@ -243,6 +250,16 @@ impl CoordTable {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| RunnerError::input(format!("--params: {e}")))?,
         };
+        if let Some(d) = params
+            .iter()
+            .enumerate()
+            .find(|(i, p)| params[..*i].contains(p))
+        {
+            return Err(RunnerError::input(format!(
+                "--params {}: given twice; expected each parametrization once",
+                d.1
+            )));
+        }
         let input_dim = positive("input-dim", self.input_dim.unwrap_or(32))?;
         let tolerance = self.tolerance.unwrap_or(0.1);
         if !(tolerance.is_finite() && tolerance > 0.0) {

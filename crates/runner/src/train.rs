@@ -159,7 +159,8 @@ pub struct TrainSummary {
     pub loss_final_lo: Option<f64>,
     /// Upper end.
     pub loss_final_hi: Option<f64>,
-    /// `loss_final / loss_initial`.
+    /// `loss_final` over the mean initial evaluation loss of the same seeds (those that did
+    /// not diverge).
     pub loss_ratio: f64,
     /// The fraction of the initial loss `steps_to_target` looks for.
     pub target: f64,
@@ -208,6 +209,12 @@ pub struct TrainFinished {
 pub fn summarize_runs(runs: &[(u64, TrainResult)], target: f64) -> TrainSummary {
     let initial: Vec<f64> = runs
         .iter()
+        .filter_map(|(_, r)| r.steps.first().and_then(|s| s.eval_loss))
+        .collect();
+    // The ratio compares the same seeds: those that did not diverge.
+    let initial_kept: Vec<f64> = runs
+        .iter()
+        .filter(|(_, r)| r.diverged_at.is_none())
         .filter_map(|(_, r)| r.steps.first().and_then(|s| s.eval_loss))
         .collect();
     let finals: Vec<f64> = runs
@@ -265,7 +272,7 @@ pub fn summarize_runs(runs: &[(u64, TrainResult)], target: f64) -> TrainSummary 
         loss_final,
         loss_final_lo: ci.map(|c| c.0),
         loss_final_hi: ci.map(|c| c.1),
-        loss_ratio: loss_final / loss_initial,
+        loss_ratio: loss_final / mean(&initial_kept),
         target,
         steps_to_target: (!hits.is_empty()).then(|| mean(&hits)),
         reached: hits.len(),
@@ -343,11 +350,15 @@ pub fn train(
         bar.inc(1);
         Ok(r)
     };
-    let results: Vec<TrainResult> = if exp.runs.iter().all(|r| r.backend.is_cpu()) {
-        jobs.par_iter().map(work).collect::<Result<_, _>>()?
-    } else {
-        jobs.iter().map(work).collect::<Result<_, _>>()?
-    };
+    // Every job's result in job order: the error reported is the first job's, whichever
+    // thread failed first.
+    let results: Vec<Result<TrainResult, RunnerError>> =
+        if exp.runs.iter().all(|r| r.backend.is_cpu()) {
+            jobs.par_iter().map(work).collect()
+        } else {
+            jobs.iter().map(work).collect()
+        };
+    let results: Vec<TrainResult> = results.into_iter().collect::<Result<_, _>>()?;
     bar.finish_and_clear();
     let mut outcomes: Vec<TrainOutcome> = configs
         .iter()
@@ -388,6 +399,12 @@ pub fn train(
     charts.extend(crate::charts::train_heatmaps(
         out, &outcomes, &grid, &sigma_b2,
     )?);
+    let md = report_md(exp, plan, &outcomes, &charts, out);
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
+    let manifest = manifest(exp, plan, &outcomes);
+    let text =
+        serde_json::to_string_pretty(&manifest).map_err(|e| RunnerError::Plot(e.to_string()))?;
+    write_atomic(&out.join("manifest.json"), text.as_bytes())?;
     Ok(TrainFinished {
         dir: out.to_path_buf(),
         outcomes,
@@ -478,4 +495,116 @@ pub fn summary_table(outcomes: &[TrainOutcome]) -> String {
         ));
     }
     s
+}
+
+/// `report.md` of a training run: the command, one row per configuration and the charts.
+pub fn report_md(
+    exp: &Experiment,
+    plan: &TrainPlan,
+    outcomes: &[TrainOutcome],
+    charts: &[PathBuf],
+    dir: &Path,
+) -> String {
+    let mut s = format!("# {}\n\n", exp.name);
+    if !exp.description.is_empty() {
+        s += &format!("{}\n\n", exp.description.trim());
+    }
+    s += &format!("Reproduce with:\n\n```sh\n{}\n```\n\n", exp.command);
+    s += &format!(
+        "Trained for {} steps with {} ({} parametrization) on {}; the losses below are on \
+         the task's fixed evaluation batch of {} samples, mean over seeds with the 95% \
+         interval. `trains`: every seed's loss at step {} is at most {} of its loss at step 0.\n\n",
+        plan.steps,
+        plan.optimizer,
+        plan.param.kind,
+        plan.task.describe(),
+        plan.eval_batch,
+        plan.steps,
+        plan.target,
+    );
+    s += "| configuration | lr | loss at 0 | loss at K [95%] | K / 0 | steps to target | verdict |\n";
+    s += "|---|---|---|---|---|---|---|\n";
+    for o in outcomes {
+        let m = &o.summary;
+        let ci = match (m.loss_final_lo, m.loss_final_hi) {
+            (Some(a), Some(b)) => format!(" [{}, {}]", fmt_sig(a, 4), fmt_sig(b, 4)),
+            _ => String::new(),
+        };
+        s += &format!(
+            "| {} | {} | {} | {}{} | {} | {} | {} |\n",
+            o.key.label,
+            o.cols.lr,
+            fmt_sig(m.loss_initial, 4),
+            fmt_sig(m.loss_final, 4),
+            ci,
+            fmt_sig(m.loss_ratio, 3),
+            m.steps_to_target
+                .map_or("-".to_string(), |v| format!("{v:.0}")),
+            m.verdict
+        );
+    }
+    let pngs: Vec<&PathBuf> = charts
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    if !pngs.is_empty() {
+        s += "\n## Charts\n\n";
+        for p in pngs {
+            let rel = p.strip_prefix(dir).unwrap_or(p);
+            let name = rel.file_stem().and_then(|n| n.to_str()).unwrap_or("chart");
+            s += &format!("![{}]({})\n\n", name.replace('_', " "), rel.display());
+        }
+    }
+    s += &format!(
+        "Files and columns are defined in {}.\n",
+        crate::report::docs_link(dir, "training.md")
+    );
+    s
+}
+
+/// `manifest.json` of a training run: the plan, versions, and each configuration's seeds
+/// and training times.
+pub fn manifest(
+    exp: &Experiment,
+    plan: &TrainPlan,
+    outcomes: &[TrainOutcome],
+) -> serde_json::Value {
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    serde_json::json!({
+        "experiment": exp.name,
+        "description": exp.description,
+        "command": exp.command,
+        "sigprop_version": env!("CARGO_PKG_VERSION"),
+        "git_commit": commit,
+        "train": {
+            "steps": plan.steps,
+            "optimizer": plan.optimizer.to_string(),
+            "lrs": plan.lrs,
+            "task": plan.task.describe(),
+            "log_steps": plan.log_steps,
+            "target": plan.target,
+            "param": plan.param.kind.to_string(),
+            "base_width": plan.param.base_width,
+            "eval_batch": plan.eval_batch,
+        },
+        "configurations": outcomes.iter().map(|o| {
+            let spec = &exp.runs[o.spec];
+            serde_json::json!({
+                "config": o.key.config,
+                "label": o.key.label,
+                "lr": o.cols.lr,
+                "grid": spec.grid,
+                "net": spec.net,
+                "batch": spec.batch,
+                "backend": spec.backend,
+                "seeds": o.runs.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+                "train_s": o.runs.iter().map(|(_, r)| r.wall_s).collect::<Vec<_>>(),
+            })
+        }).collect::<Vec<_>>(),
+    })
 }

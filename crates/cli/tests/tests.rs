@@ -2108,36 +2108,21 @@ fn train_bad_input_exits_with_code_2_and_one_line() {
 }
 
 #[test]
-fn coord_check_standard_grows_with_width_after_one_adam_step_and_mup_stays_flat() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("cc");
-    sigprop()
-        .args([
-            "coord-check",
-            "--widths",
-            "256,512,1024,2048",
-            "--depth",
-            "4",
-            "--seeds",
-            "2",
-            "--steps",
-            "2",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+fn mup_coord_suite_standard_grows_with_width_after_one_adam_step_and_mup_stays_flat() {
+    // experiments/mup-coord.toml: widths 256 to 2048, depth 4, 3 seeds, 5 Adam steps.
+    let (_guard, out) = run_suite("mup-coord");
     for f in [
         "coord.csv",
         "coord_step0.png",
         "coord_step1.svg",
-        "coord_step2.png",
+        "coord_step5.png",
+        "report.md",
+        "manifest.json",
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
-    // 2 parametrizations x 4 widths x 2 seeds x 3 steps x (4 layers + readout).
-    assert_eq!(records(&out.join("coord.csv")).len(), 2 * 4 * 2 * 3 * 5);
+    // 2 parametrizations x 4 widths x 3 seeds x 6 steps x (4 layers + readout).
+    assert_eq!(records(&out.join("coord.csv")).len(), 2 * 4 * 3 * 6 * 5);
     let fit = out.join("coord_fit.csv");
     let rows = records(&fit);
     let slope = |param: &str, step: &str, layer: &str| -> f64 {
@@ -2157,7 +2142,7 @@ fn coord_check_standard_grows_with_width_after_one_adam_step_and_mup_stays_flat(
     assert!(slope("standard", "1", "4") > 0.25);
     assert!(slope("standard", "1", "3") > 0.12);
     // muP: flat within the default tolerance at every hidden layer and step.
-    for step in ["0", "1", "2"] {
+    for step in ["0", "1", "2", "3", "4", "5"] {
         for layer in ["1", "2", "3", "4"] {
             let s = slope("mup", step, layer);
             assert!(s.abs() <= 0.1, "mup step {step} layer {layer}: slope {s}");

@@ -306,6 +306,7 @@ pub fn coord_check(
         "description": description,
         "command": command,
         "sigprop_version": env!("CARGO_PKG_VERSION"),
+        "git_commit": crate::report::git_commit(),
         "coord": {
             "axis": plan.axis.name(),
             "values": plan.axis.values(),
@@ -408,18 +409,7 @@ fn report_md(
             f.param, f.step, f.site, f.layer, f.slope, f.verdict
         );
     }
-    let pngs: Vec<&PathBuf> = charts
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    if !pngs.is_empty() {
-        s += "\n## Charts\n\n";
-        for p in pngs {
-            let rel = p.strip_prefix(dir).unwrap_or(p);
-            let stem = rel.file_stem().and_then(|n| n.to_str()).unwrap_or("chart");
-            s += &format!("![{}]({})\n\n", stem.replace('_', " "), rel.display());
-        }
-    }
+    s += &crate::report::charts_md(charts, dir);
     s += &format!(
         "The check and its files are described in {}.\n",
         crate::report::docs_link(dir, "training.md")

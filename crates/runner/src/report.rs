@@ -172,10 +172,24 @@ pub fn report_md(
          per-layer rate; configurations whose 95% intervals overlap share a rank (tie).\n",
         docs_link(dir, "verdicts.md")
     );
+    s += &charts_md(charts, dir);
+    s += &format!(
+        "Columns are defined in {}; dashed lines are the mean-field prediction where it applies \
+         ({}).\n",
+        docs_link(dir, "columns.md"),
+        docs_link(dir, "theory.md")
+    );
+    s
+}
+
+/// A `## Charts` section embedding every PNG of `charts` by its path relative to `dir`
+/// (empty without charts).
+pub fn charts_md(charts: &[PathBuf], dir: &Path) -> String {
     let pngs: Vec<&PathBuf> = charts
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "png"))
         .collect();
+    let mut s = String::new();
     if !pngs.is_empty() {
         s += "\n## Charts\n\n";
         for p in pngs {
@@ -184,13 +198,17 @@ pub fn report_md(
             s += &format!("![{}]({})\n\n", name.replace('_', " "), rel.display());
         }
     }
-    s += &format!(
-        "Columns are defined in {}; dashed lines are the mean-field prediction where it applies \
-         ({}).\n",
-        docs_link(dir, "columns.md"),
-        docs_link(dir, "theory.md")
-    );
     s
+}
+
+/// The commit of the checkout the command runs in, if it is one.
+pub fn git_commit() -> Option<String> {
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
 /// The manifest: resolved configurations, versions, devices, seeds and wall times.
@@ -201,12 +219,7 @@ pub fn manifest(
     outcomes: &[Outcome],
     wall_s: f64,
 ) -> serde_json::Value {
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let commit = git_commit();
     json!({
         "experiment": name,
         "description": description,

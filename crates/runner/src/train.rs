@@ -543,18 +543,7 @@ pub fn report_md(
             m.verdict
         );
     }
-    let pngs: Vec<&PathBuf> = charts
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    if !pngs.is_empty() {
-        s += "\n## Charts\n\n";
-        for p in pngs {
-            let rel = p.strip_prefix(dir).unwrap_or(p);
-            let name = rel.file_stem().and_then(|n| n.to_str()).unwrap_or("chart");
-            s += &format!("![{}]({})\n\n", name.replace('_', " "), rel.display());
-        }
-    }
+    s += &crate::report::charts_md(charts, dir);
     s += &format!(
         "Files and columns are defined in {}.\n",
         crate::report::docs_link(dir, "training.md")
@@ -569,12 +558,7 @@ pub fn manifest(
     plan: &TrainPlan,
     outcomes: &[TrainOutcome],
 ) -> serde_json::Value {
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let commit = crate::report::git_commit();
     serde_json::json!({
         "experiment": exp.name,
         "description": exp.description,

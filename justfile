@@ -10,7 +10,7 @@ quickstart:
 test:
     cargo test --workspace
 
-# Format and lint as CI does.
+# Format and lint (clippy, -D warnings): run before every commit; CI checks the format only.
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings

@@ -13,6 +13,26 @@ use sigprop_nets::{
     TrainResult, model_width, roles, train,
 };
 
+/// The device of `kind`. wgpu must run: CI installs Mesa's lavapipe, and so does a developer
+/// (`apt-get install mesa-vulkan-drivers`). Skipping it takes an explicit
+/// SIGPROP_SKIP_WGPU=1 (then `None`), never a missing driver going unnoticed.
+fn backend_or_skip(kind: BackendKind) -> Option<Device> {
+    match device(kind) {
+        Ok(d) => Some(d),
+        Err(e)
+            if kind == BackendKind::Wgpu
+                && std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1") =>
+        {
+            eprintln!("SIGPROP_SKIP_WGPU=1: skipping wgpu ({e})");
+            None
+        }
+        Err(e) => panic!(
+            "{e} (install Mesa's software Vulkan driver, mesa-vulkan-drivers, or set \
+             SIGPROP_SKIP_WGPU=1 to skip wgpu knowingly)"
+        ),
+    }
+}
+
 fn cpu() -> Device {
     device(BackendKind::Flex).unwrap()
 }
@@ -169,22 +189,8 @@ fn cpu_and_wgpu_backends_agree_and_receive_bit_identical_weights() {
     let w = &params.get("layers.4.weight").unwrap();
     let mut compared = 0;
     for kind in [BackendKind::Ndarray, BackendKind::Wgpu] {
-        let dev = match device(kind) {
-            Ok(d) => d,
-            // wgpu must run: CI installs Mesa's lavapipe, and so does a developer
-            // (`apt-get install mesa-vulkan-drivers`). Skipping it takes an explicit
-            // SIGPROP_SKIP_WGPU=1, never a missing driver going unnoticed.
-            Err(e)
-                if kind == BackendKind::Wgpu
-                    && std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1") =>
-            {
-                eprintln!("SIGPROP_SKIP_WGPU=1: not comparing wgpu ({e})");
-                continue;
-            }
-            Err(e) => panic!(
-                "{e} (install Mesa's software Vulkan driver, mesa-vulkan-drivers, or set \
-                 SIGPROP_SKIP_WGPU=1 to skip wgpu knowingly)"
-            ),
+        let Some(dev) = backend_or_skip(kind) else {
+            continue;
         };
         let t = Tensor::<2>::from_data(TensorData::new(w.data.clone(), w.shape.clone()), &dev);
         let back: Vec<f32> = t.into_data().try_to_vec().unwrap();
@@ -1604,16 +1610,8 @@ fn training_runs_on_every_backend_with_the_same_curve() {
     let opts = train_opts(10, OptimizerKind::Momentum, 0.05, teacher());
     let reference = train(&net, &params, 4, &opts, &cpu()).unwrap();
     for kind in [BackendKind::Ndarray, BackendKind::Wgpu] {
-        let dev = match device(kind) {
-            Ok(d) => d,
-            Err(e)
-                if kind == BackendKind::Wgpu
-                    && std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1") =>
-            {
-                eprintln!("SIGPROP_SKIP_WGPU=1: not training on wgpu ({e})");
-                continue;
-            }
-            Err(e) => panic!("{e} (install mesa-vulkan-drivers or set SIGPROP_SKIP_WGPU=1)"),
+        let Some(dev) = backend_or_skip(kind) else {
+            continue;
         };
         let r = train(&net, &params, 4, &opts, &dev).unwrap();
         assert_eq!(r.steps.len(), reference.steps.len());

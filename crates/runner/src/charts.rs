@@ -619,27 +619,31 @@ fn two_numeric_keys(grid: &[GridRow]) -> Option<(String, String)> {
         .then(|| (keys[0].to_string(), keys[1].to_string()))
 }
 
+/// The numeric value of grid key `key` for configuration `config`, if it has one.
+fn grid_value(grid: &[GridRow], config: usize, key: &str) -> Option<f64> {
+    grid.iter()
+        .find(|g| g.config == config && g.key == key)
+        .and_then(|g| g.value.parse::<f64>().ok())
+}
+
+/// The distinct numeric values of grid key `key`, ascending: a heatmap's axis.
+fn grid_axis(grid: &[GridRow], key: &str) -> Vec<f64> {
+    let mut v: Vec<f64> = grid
+        .iter()
+        .filter(|g| g.key == key)
+        .filter_map(|g| g.value.parse().ok())
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    v
+}
+
 fn heatmaps(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerError> {
     let Some((kx, ky)) = two_numeric_keys(data.grid) else {
         return Ok(Vec::new());
     };
-    let value = |config: usize, key: &str| {
-        data.grid
-            .iter()
-            .find(|g| g.config == config && g.key == key)
-            .and_then(|g| g.value.parse::<f64>().ok())
-    };
-    let axis = |key: &str| {
-        let mut v: Vec<f64> = data
-            .grid
-            .iter()
-            .filter(|g| g.key == key)
-            .filter_map(|g| g.value.parse().ok())
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v.dedup();
-        v
-    };
+    let value = |config: usize, key: &str| grid_value(data.grid, config, key);
+    let axis = |key: &str| grid_axis(data.grid, key);
     let (xs, ys) = (axis(&kx), axis(&ky));
     // The chi_1 = 1 curve when the sweep is over (sigma_w2, sigma_b2) of one activation.
     let activations: Vec<&str> = data
@@ -849,21 +853,8 @@ pub fn train_heatmaps(
         Some(Some(b)) if b2s.iter().all(|v| *v == Some(*b)) => Some(*b),
         _ => None,
     };
-    let value = |config: usize, key: &str| {
-        grid.iter()
-            .find(|g| g.config == config && g.key == key)
-            .and_then(|g| g.value.parse::<f64>().ok())
-    };
-    let axis = |key: &str| {
-        let mut v: Vec<f64> = grid
-            .iter()
-            .filter(|g| g.key == key)
-            .filter_map(|g| g.value.parse().ok())
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v.dedup();
-        v
-    };
+    let value = |config: usize, key: &str| grid_value(grid, config, key);
+    let axis = |key: &str| grid_axis(grid, key);
     let activations: Vec<&str> = outcomes.iter().map(|o| o.key.activation.as_str()).collect();
     let one_activation = activations.windows(2).all(|w| w[0] == w[1]);
     // Drawn with sigma_w^2 on x: the keys are swapped when the suite wrote depth first.

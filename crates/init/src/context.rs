@@ -22,6 +22,21 @@ pub struct FillContext {
     /// The residual stream around the tensor (read by `gpt2`, `small-init`, `t-fixup` and
     /// `deepnet`).
     pub residual: Option<ResidualContext>,
+    /// The layer's scales under `autoinit` (computed by the theory crate for the
+    /// activation; needed by `autoinit`).
+    pub autoinit: Option<AutoInitLayer>,
+}
+
+/// One layer's part of an `autoinit` plan: what its weights and biases are drawn with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AutoInitLayer {
+    /// Weight variance times fan-in: `W ~ N(0, sigma_w2 / fan_in)`.
+    pub sigma_w2: f64,
+    /// Bias variance: `b ~ N(0, sigma_b2)` (zeros when 0).
+    pub sigma_b2: f64,
+    /// Whether each output unit's incoming weights are centred (row sums exactly 0, the
+    /// variance kept), so the mean of the incoming activations cancels.
+    pub center: bool,
 }
 
 /// A weight's place relative to a residual stream: what `gpt2`, `small-init`, `t-fixup`
@@ -52,6 +67,7 @@ impl FillContext {
             critical_sigma_w: None,
             fixup: None,
             residual: None,
+            autoinit: None,
         }
     }
 

@@ -60,6 +60,13 @@ impl Scheme {
         let law = self.law(f, ctx)?;
         let matrix_only = matches!(layout, Layout::InOut | Layout::OutIn);
         let conv = matches!(layout, Layout::Conv { .. });
+        if matches!(self, Scheme::AutoInit { .. }) && matches!(layout, Layout::Bias { .. }) {
+            return Err(InitError::BadShape {
+                what: format!("initializer \"{self}\" with layout {layout:?}"),
+                shape: shape.to_vec(),
+                why: "autoinit draws weights; the bias it defines is normal:std=sigma_b".into(),
+            });
+        }
         let why = match law {
             Law::Orthogonal { .. } if matches!(layout, Layout::Bias { .. }) => {
                 Some("an orthogonal matrix needs at least 2 dimensions")
@@ -70,6 +77,12 @@ impl Scheme {
             Law::Dirac { .. } if !conv => Some("dirac needs a convolution weight (Layout::Conv)"),
             Law::DeltaOrthogonal { .. } if !conv => {
                 Some("delta-orthogonal needs a convolution weight (Layout::Conv)")
+            }
+            Law::CenteredNormal { .. } if matches!(layout, Layout::Bias { .. }) => {
+                Some("centred rows need a weight matrix, not a bias")
+            }
+            Law::CenteredNormal { .. } if logical_matrix(shape, layout)?.1 < 2 => {
+                Some("centred rows need at least 2 inputs per output")
             }
             Law::Sparse { .. } if !matrix_only => {
                 Some("sparse is for 2-D linear weights, as torch.nn.init.sparse_")
@@ -133,6 +146,12 @@ impl Scheme {
                 dirac(shape, if groups == 0 { lg } else { groups })?
             }
             Law::DeltaOrthogonal { gain } => delta_orthogonal(shape, gain, key)?,
+            Law::CenteredNormal { std } => {
+                let mut w = vec![0f32; rows * cols];
+                fill_normal(key, &mut w, 0.0, std);
+                center_rows(&mut w, cols);
+                w
+            }
             Law::Sparse { sparsity, std } => {
                 let mut w = vec![0f32; rows * cols];
                 fill_normal(key, &mut w, 0.0, std);
@@ -146,6 +165,19 @@ impl Scheme {
             out.copy_from_slice(&logical);
         }
         Ok(())
+    }
+}
+
+/// Subtract each row's mean (in f64) and rescale the row by `sqrt(cols / (cols - 1))`, so
+/// an i.i.d. row of variance `s^2` becomes a zero-sum row whose entries keep variance
+/// `s^2`.
+fn center_rows(w: &mut [f32], cols: usize) {
+    let scale = (cols as f64 / (cols as f64 - 1.0)).sqrt();
+    for row in w.chunks_mut(cols) {
+        let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / cols as f64;
+        for v in row.iter_mut() {
+            *v = ((f64::from(*v) - mean) * scale) as f32;
+        }
     }
 }
 
@@ -219,6 +251,52 @@ mod tests {
 
     fn ctx() -> FillContext {
         FillContext::new(Activation::Relu)
+    }
+
+    #[test]
+    fn centred_rows_sum_to_zero_keep_the_variance_and_transpose_for_inout() {
+        let s: Scheme = "autoinit".parse().unwrap();
+        let mut c = ctx();
+        assert!(
+            s.fill(&[4, 3], Layout::OutIn, &Key::new(1, "w"), &c)
+                .is_err()
+        );
+        c.autoinit = Some(crate::context::AutoInitLayer {
+            sigma_w2: 4.0,
+            sigma_b2: 0.0,
+            center: true,
+        });
+        let (o, i) = (300, 200);
+        let a = s
+            .fill(&[o, i], Layout::OutIn, &Key::new(1, "w"), &c)
+            .unwrap();
+        let b = s
+            .fill(&[i, o], Layout::InOut, &Key::new(1, "w"), &c)
+            .unwrap();
+        for r in 0..o {
+            let sum: f64 = a[r * i..(r + 1) * i].iter().map(|&v| f64::from(v)).sum();
+            assert!(sum.abs() < 1e-4, "row {r}: {sum}");
+            for k in 0..i {
+                assert_eq!(a[r * i + k].to_bits(), b[k * o + r].to_bits());
+            }
+        }
+        let n = a.len() as f64;
+        let second = a.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / n;
+        let want = 4.0 / i as f64;
+        assert!(
+            (second / want - 1.0).abs() < 5.0 * (2.0 / n).sqrt(),
+            "{second}"
+        );
+        let bias = Layout::Bias {
+            fan_in: i,
+            fan_out: o,
+        };
+        assert!(s.check(&[o], bias, &c).is_err());
+        assert!(s.check(&[o, 1], Layout::OutIn, &c).is_err());
+        c.autoinit = c
+            .autoinit
+            .map(|a| crate::context::AutoInitLayer { center: false, ..a });
+        assert!(s.check(&[o], bias, &c).is_err());
     }
 
     #[test]

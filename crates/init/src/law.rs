@@ -59,6 +59,12 @@ pub enum Law {
         /// Gain.
         gain: f64,
     },
+    /// `N(0, std^2)` draws with each logical row's mean subtracted and the row rescaled by
+    /// `sqrt(cols / (cols - 1))`: every row sums to 0 and each entry keeps variance `std^2`.
+    CenteredNormal {
+        /// Standard deviation of an entry.
+        std: f64,
+    },
     /// `N(0, std^2)` with `ceil(sparsity rows)` zeros per column.
     Sparse {
         /// Fraction of zeros per column.
@@ -168,6 +174,17 @@ impl Scheme {
                 }
             }
             Lsuv(_) => Law::Orthogonal { gain: 1.0 },
+            AutoInit { .. } => {
+                let a = ctx.autoinit.ok_or_else(|| {
+                    needs(self, "the layer's autoinit scales (FillContext::autoinit)")
+                })?;
+                let std = (a.sigma_w2 / fan_in).sqrt();
+                if a.center {
+                    Law::CenteredNormal { std }
+                } else {
+                    normal(a.sigma_w2 / fan_in)
+                }
+            }
             Fixup => {
                 let f = ctx.fixup.ok_or_else(|| {
                     needs(
@@ -232,6 +249,7 @@ impl Scheme {
             Normal { mean, .. } => Some(mean),
             Identity { .. } | Dirac { .. } => None,
             Critical { .. } if ctx.critical_sigma_w.is_none() => None,
+            AutoInit { .. } if ctx.autoinit.is_none() => None,
             Fixup if ctx.fixup.is_none() => None,
             _ => Some(0.0),
         }
@@ -294,6 +312,10 @@ fn law_moments(law: Law, rows: usize, cols: usize) -> Option<Moments> {
         },
         Law::Normal { mean, std } => Moments {
             mean,
+            var: std * std,
+        },
+        Law::CenteredNormal { std } => Moments {
+            mean: 0.0,
             var: std * std,
         },
         Law::Truncated { std, bound } => Moments {

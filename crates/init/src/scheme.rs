@@ -179,6 +179,19 @@ pub enum Scheme {
     /// crate then rescales each layer until the variance of its output is 1 within `tol`
     /// (Mishkin & Matas 2015).
     Lsuv(LsuvParams),
+    /// `autoinit[:q=]`: scales from the analytic moments of the activation at
+    /// pre-activation variance `q` (default 1), chosen so the forward variance stays at `q`
+    /// and the backward factor `chi_1` is 1 where the activation allows both (sigprop's
+    /// own derivation, in the spirit of Bingham & Miikkulainen 2023): hidden weights
+    /// `N(0, sigma_w^2 / fan_in)` with `sigma_w^2 = 1 / E[phi'(z)^2]`, rows centred when
+    /// the activation's mean would carry too much variance forward, biases
+    /// `N(0, sigma_b^2)` filling the rest of `q`. The theory crate computes the plan; the
+    /// network crate supplies each layer's part in the
+    /// [`FillContext`](crate::FillContext).
+    AutoInit {
+        /// Target pre-activation variance, > 0.
+        q: f64,
+    },
     /// `fixup`: He-normal times `L^(-1/(2m-2))` inside residual branches, zeros for each
     /// branch's last layer and the head (Zhang et al. 2019); needs the
     /// [`FixupContext`](crate::FixupContext).
@@ -266,6 +279,10 @@ pub const SCHEME_DESCRIPTIONS: &[(&str, &str)] = &[
         "Mishkin & Matas 2015: orthogonal, then rescaled to unit output variance",
     ),
     (
+        "autoinit",
+        "analytic moments: forward variance q and chi_1 = 1 per layer, mean cancelled where needed",
+    ),
+    (
         "fixup",
         "Zhang et al. 2019: He scaled by L^(-1/(2m-2)) in branches, zeros at branch ends",
     ),
@@ -315,6 +332,7 @@ pub const SCHEME_NAMES: &[&str] = &[
     "sparse",
     "critical",
     "lsuv",
+    "autoinit",
     "fixup",
     "gpt2",
     "small-init",
@@ -348,6 +366,7 @@ impl Scheme {
             Sparse { .. } => "sparse",
             Critical { .. } => "critical",
             Lsuv(_) => "lsuv",
+            AutoInit { .. } => "autoinit",
             Fixup => "fixup",
             Gpt2 { .. } => "gpt2",
             SmallInit => "small-init",
@@ -384,6 +403,14 @@ impl Scheme {
     pub fn lsuv(&self) -> Option<LsuvParams> {
         match *self {
             Scheme::Lsuv(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// `autoinit`'s target pre-activation variance `q`.
+    pub fn autoinit_q(&self) -> Option<f64> {
+        match *self {
+            Scheme::AutoInit { q } => Some(q),
             _ => None,
         }
     }

@@ -99,6 +99,7 @@ impl Scheme {
                     p.push(("distribution", distribution.as_str().into()));
                 }
             }
+            AutoInit { q } => num(&mut p, "q", *q, Some(1.0)),
             Lsuv(l) => {
                 num(&mut p, "tol", l.tol, Some(0.1));
                 if l.max_iter != 10 {
@@ -275,6 +276,9 @@ impl FromStr for Scheme {
                     target,
                 })
             }
+            "autoinit" => AutoInit {
+                q: spec.get_positive("q", 1.0)?,
+            },
             "fixup" => Fixup,
             "gpt2" => Gpt2 {
                 std: spec.get_positive("std", 0.02)?,
@@ -332,6 +336,8 @@ mod tests {
         "critical:sigma-b=0.05,distribution=orthogonal",
         "lsuv",
         "lsuv:tol=0.01,max-iter=20,target=act",
+        "autoinit",
+        "autoinit:q=2",
         "fixup",
         "gpt2",
         "gpt2:std=0.01",

@@ -8,7 +8,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use sigprop_init::{Activation, InitError, Scheme};
+use sigprop_init::{Activation, FillContext, InitError, Layout, Scheme};
+use sigprop_theory::{AutoInitPlan, autoinit_plan};
 
 pub use crate::arch::{ARCH_NAMES, Arch, ArchConfig};
 use crate::arch::{Setting, SettingKind};
@@ -444,12 +445,23 @@ impl NetConfig {
         let weight_init = parse_scheme("init", &self.weight_init)?;
         let bias_init = parse_scheme("bias-init", &self.bias_init)?;
         self.arch.validate(self, &weight_init)?;
+        let autoinit = match weight_init.autoinit_q() {
+            Some(q) => Some(
+                autoinit_plan(activation, q).map_err(|e| NetError::BadConfig {
+                    key: "init",
+                    value: self.weight_init.clone(),
+                    allowed: format!("an autoinit plan for {activation}: {e}"),
+                })?,
+            ),
+            None => None,
+        };
         let net = ResolvedNet {
             config: self.clone(),
             widths: self.arch.widths(self),
             activation,
             weight_init,
             bias_init,
+            autoinit,
         };
         net.check_tensors()?;
         Ok(net)
@@ -512,6 +524,18 @@ pub struct ResolvedNet {
     pub weight_init: Scheme,
     /// Parsed bias scheme.
     pub bias_init: Scheme,
+    /// The `autoinit` plan (theory crate) when the weight scheme is `autoinit`.
+    pub autoinit: Option<AutoInitPlan>,
+}
+
+/// The bias spec an `autoinit` plan defines: `normal:std=sigma_b`, or `zeros`.
+pub fn autoinit_bias_spec(plan: &AutoInitPlan) -> String {
+    let b2 = plan.hidden.sigma_b2;
+    if b2 > 0.0 {
+        format!("normal:std={}", b2.sqrt())
+    } else {
+        "zeros".into()
+    }
 }
 
 impl ResolvedNet {
@@ -523,6 +547,9 @@ impl ResolvedNet {
         // A placeholder critical sigma_w: what is checked here is the layout, and the runner
         // finds the real value (or reports that there is none) before any run.
         let declared = crate::params::declare(self, Some(1.0));
+        if let Some(plan) = &self.autoinit {
+            self.check_autoinit(plan, &declared)?;
+        }
         for job in &declared.jobs {
             job.scheme
                 .check(&job.shape, job.layout, &job.ctx)
@@ -542,6 +569,55 @@ impl ResolvedNet {
                 allowed: format!(
                     "lsuv with an architecture of plain layers (mlp, cnn), not {}",
                     self.config.arch
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// `autoinit` needs plain layers (its plan is per layer of a chain), no normalization
+    /// (which would undo its scales), and the bias the plan defines.
+    fn check_autoinit(
+        &self,
+        plan: &AutoInitPlan,
+        declared: &crate::params::Declared,
+    ) -> Result<(), NetError> {
+        let refuse = |allowed: String| NetError::BadConfig {
+            key: "init",
+            value: self.config.weight_init.clone(),
+            allowed,
+        };
+        if declared.layout.lsuv_layers().is_none() {
+            return Err(refuse(format!(
+                "autoinit with an architecture of plain layers (mlp, cnn), not {}",
+                self.config.arch
+            )));
+        }
+        if self.config.arch.norm() != Norm::None {
+            return Err(refuse(
+                "autoinit without --norm (a normalization undoes its scales)".into(),
+            ));
+        }
+        let want = plan.hidden.sigma_b2;
+        let n = self.widths.get(1).copied().unwrap_or(1);
+        let layout = Layout::Bias {
+            fan_in: self.widths[0],
+            fan_out: n,
+        };
+        let got = self
+            .bias_init
+            .moments(&[n], layout, &FillContext::new(self.activation))
+            .ok();
+        let same =
+            got.is_some_and(|m| m.mean == 0.0 && (m.var - want).abs() <= 1e-9 * want.max(1e-300));
+        if !same {
+            return Err(NetError::BadConfig {
+                key: "bias-init",
+                value: self.config.bias_init.clone(),
+                allowed: format!(
+                    "{} (autoinit sets the bias for {}; leave --bias-init and --sigma-b out)",
+                    autoinit_bias_spec(plan),
+                    self.activation
                 ),
             });
         }

@@ -33,7 +33,7 @@ pub use arch::{ArchConfig, Setting, SettingKind, TheoryKind, all_settings};
 pub use backend::{BACKEND_NAMES, BackendKind, device, device_name};
 pub use config::{
     ARCH_NAMES, Arch, BranchScale, InitSpec, Loss, NORM_NAMES, NetConfig, Norm, NormPosition,
-    ResolvedNet, Shortcut,
+    ResolvedNet, Shortcut, autoinit_bias_spec,
 };
 pub use error::NetError;
 pub use forward::NORM_EPS;

@@ -284,6 +284,67 @@ fn lsuv_leaves_every_layer_target_variance_within_tol_of_one() {
     }
 }
 
+/// Issue 14's must-show for `autoinit`: on a sigmoid MLP of depth 30, whose Xavier default
+/// loses the gradient by a factor of about 7 per layer, the plan (centred rows, chi_1 = 1)
+/// keeps both the forward and the backward variance within 10% of flat per layer. Also
+/// exact facts of the fill: every unit's incoming weights sum to 0 and their variance is
+/// the plan's, and what autoinit refuses.
+#[test]
+fn autoinit_holds_a_deep_sigmoid_network_within_ten_percent_per_layer_both_ways() {
+    let plan = sigprop_theory::autoinit_plan(Activation::Sigmoid, 1.0).unwrap();
+    let (depth, width) = (30, 256);
+    let per_layer = |init: &str, bias: &str| {
+        let mut cfg = mlp(depth, width, "sigmoid", init);
+        cfg.bias_init = bias.into();
+        // Seed means of the log ratios, last over first layer.
+        let (mut f, mut b) = (0.0, 0.0);
+        for seed in 0..3 {
+            let s = run(&cfg, 128, seed, &cpu());
+            f += (s[depth - 1].preact_var / s[0].preact_var).ln() / 3.0;
+            b += (s[0].grad_var / s[depth - 1].grad_var).ln() / 3.0;
+        }
+        let n = (depth - 1) as f64;
+        ((f / n).exp(), (b / n).exp())
+    };
+    let (fwd, bwd) = per_layer("autoinit", &sigprop_nets::autoinit_bias_spec(&plan));
+    assert!(
+        (fwd - 1.0).abs() < 0.1 && (bwd - 1.0).abs() < 0.1,
+        "{fwd} {bwd}"
+    );
+    let (_, xavier_bwd) = per_layer("xavier-normal", "zeros");
+    assert!(
+        xavier_bwd < 0.5,
+        "xavier sigmoid backward per layer {xavier_bwd}"
+    );
+
+    let mut cfg = mlp(3, width, "sigmoid", "autoinit");
+    cfg.bias_init = sigprop_nets::autoinit_bias_spec(&plan);
+    let net = cfg.resolve().unwrap();
+    let p = build_params(&net, 4, None).unwrap();
+    let w = &p.get("layers.2.weight").unwrap().data; // [in, out]
+    for o in 0..width {
+        let sum: f64 = (0..width).map(|i| f64::from(w[i * width + o])).sum();
+        assert!(sum.abs() < 1e-4, "unit {o}: row sum {sum}");
+    }
+    let var = w.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / w.len() as f64;
+    let want = plan.hidden.sigma_w2 / width as f64;
+    // 65536 entries: the sample variance's relative sd is sqrt(2 / 65536) = 0.0055.
+    assert!(
+        rel(var, want) < 5.0 * (2.0 / w.len() as f64).sqrt(),
+        "{var} vs {want}"
+    );
+    let first = &p.get("layers.1.weight").unwrap().data;
+    let v1 = first.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / first.len() as f64;
+    assert!(rel(v1, plan.first.sigma_w2 / width as f64) < 0.03);
+
+    // The bias is the plan's; residual networks and normalizations are refused.
+    assert!(mlp(3, width, "sigmoid", "autoinit").resolve().is_err());
+    let mut res = NetConfig::new(Arch::Resmlp, 3, width, "relu", "autoinit");
+    res.bias_init = "zeros".into();
+    let e = res.resolve().unwrap_err().to_string();
+    assert!(e.contains("plain layers"), "{e}");
+}
+
 #[test]
 fn an_overflowing_network_reports_non_finite_counts_instead_of_panicking() {
     // U(-1, 1) weights: Var(W) fan_in = 256/3, so ReLU variance grows ~42x per layer and

@@ -50,8 +50,15 @@ pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f6
     }
     let mut ctx = FillContext::new(net.activation);
     ctx.critical_sigma_w = critical;
+    // Centred rows (autoinit for sigmoid, softplus) follow another recursion.
+    if net.autoinit.is_some_and(|p| p.hidden.center) {
+        return None;
+    }
     let mut sigma_w2 = Vec::with_capacity(cfg.depth);
     for l in 1..=cfg.depth {
+        ctx.autoinit = net
+            .autoinit
+            .map(|p| if l == 1 { p.first } else { p.hidden });
         let f: Fans = fans(&[net.widths[l - 1], net.widths[l]], Layout::InOut).ok()?;
         if net.weight_init.entry_mean(&ctx)? != 0.0 {
             return None;
@@ -201,6 +208,13 @@ fn mlp_sites(layers: Vec<sigprop_theory::LayerPrediction>) -> Vec<SiteTheory> {
 /// The one-layer mean field of a network whose layers share one `sigma_w2` (`None` if
 /// they do not).
 fn uniform_mean_field(net: &ResolvedNet, sigma_w2: &[f64], sigma_b2: f64) -> Option<MeanField> {
+    // The first layer only sets q^1 (autoinit's reads the input): the map that repeats, and
+    // its fixed point, are those of the later layers.
+    let sigma_w2 = if sigma_w2.len() > 1 {
+        &sigma_w2[1..]
+    } else {
+        sigma_w2
+    };
     let w2 = *sigma_w2.first()?;
     if sigma_w2.iter().any(|&s| (s - w2).abs() > 1e-12 * w2) {
         return None;
@@ -349,7 +363,7 @@ fn input_corr(net: &ResolvedNet) -> Option<f64> {
 
 /// The correlation of the pairs' pre-activations at each layer from the c-map (Poole et al.
 /// 2016): `c^1 = (sigma_w2 c0 + sigma_b2) / q^1` from inputs of second moment 1 at cosine
-/// `c0`, then `c^(l+1) = c_map(c^l, q^l)`. Layers of equal `sigma_w2` only.
+/// `c0`, then `c^(l+1) = c_map(c^l, q^l)`. Layers after the first of equal `sigma_w2` only.
 fn corr_map(
     net: &ResolvedNet,
     sigma_w2: &[f64],
@@ -358,8 +372,8 @@ fn corr_map(
     layers: &[sigprop_theory::LayerPrediction],
 ) -> Option<Vec<f64>> {
     let mf = uniform_mean_field(net, sigma_w2, sigma_b2)?;
-    let w2 = mf.sigma_w2;
-    let mut c = (w2 * c0 + sigma_b2) / (w2 + sigma_b2);
+    let w1 = *sigma_w2.first()?;
+    let mut c = (w1 * c0 + sigma_b2) / (w1 + sigma_b2);
     let mut out = Vec::with_capacity(layers.len());
     for l in layers {
         out.push(c);

@@ -211,6 +211,34 @@ pub fn git_commit() -> Option<String> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
+/// What `autoinit` chose for `net`, per layer: the plan's moments, rule and reason, and each
+/// layer's weight variance times fan-in (`sigma_w2`), bias variance and whether its rows are centred.
+/// `None` for other schemes.
+pub fn autoinit_json(net: &sigprop_nets::ResolvedNet) -> Option<serde_json::Value> {
+    let p = net.autoinit?;
+    let layers: Vec<serde_json::Value> = (1..net.widths.len())
+        .map(|l| {
+            let a = if l == 1 { p.first } else { p.hidden };
+            json!({
+                "layer": l,
+                "sigma_w2": a.sigma_w2,
+                "sigma_b2": a.sigma_b2,
+                "centred_rows": a.center,
+            })
+        })
+        .collect();
+    Some(json!({
+        "q": p.q,
+        "rule": p.rule.as_str(),
+        "reason": p.describe(),
+        "act_mean": p.mean,
+        "act_second_moment": p.second_moment,
+        "dphi_second_moment": p.deriv_moment,
+        "chi1": p.chi1,
+        "layers": layers,
+    }))
+}
+
 /// The manifest: resolved configurations, versions, devices, seeds and wall times.
 pub fn manifest(
     name: &str,
@@ -239,6 +267,7 @@ pub fn manifest(
             "seeds": o.spec.seeds,
             "hist_layers": o.spec.hist_layers,
             "critical_sigma_w": o.critical_sigma_w,
+            "autoinit": o.spec.net.resolve().ok().as_ref().and_then(autoinit_json),
             "times": o.times.iter().map(|(seed, t)| json!({
                 "seed": seed,
                 "init_s": t.init_s,

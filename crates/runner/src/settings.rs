@@ -231,6 +231,23 @@ impl Settings {
         }
         // A critical initialization is defined together with its bias variance: another
         // bias would silently build a network that is not at the edge of chaos.
+        let auto_bias = match scheme.autoinit_q() {
+            Some(q) => {
+                let act: Activation = activation
+                    .parse()
+                    .map_err(|e| RunnerError::input(format!("--activation: {e}")))?;
+                let plan = sigprop_theory::autoinit_plan(act, q)
+                    .map_err(|e| RunnerError::input(format!("--init {init}: {e}")))?;
+                if self.bias_init.is_some() || sigma_b.is_some() {
+                    return Err(RunnerError::input(format!(
+                        "--init {init} sets the bias ({} for {act}): drop --bias-init/--sigma-b",
+                        sigprop_nets::autoinit_bias_spec(&plan)
+                    )));
+                }
+                Some(sigprop_nets::autoinit_bias_spec(&plan))
+            }
+            None => None,
+        };
         if let Some((sb, _)) = scheme.is_critical() {
             let conflicts =
                 self.bias_init.is_some() || sigma_b.is_some_and(|b| (b - sb).abs() > 1e-12);
@@ -250,6 +267,7 @@ impl Settings {
             (None, Some(b)) if b > 0.0 => format!("normal:std={b}"),
             (None, Some(_)) => "zeros".into(),
             // A critical initialization is defined together with its bias variance.
+            (None, None) if auto_bias.is_some() => auto_bias.unwrap_or_default(),
             (None, None) => match scheme.is_critical() {
                 Some((sb, _)) if sb > 0.0 => format!("normal:std={sb}"),
                 _ => "zeros".into(),

@@ -13,10 +13,12 @@
 //!   [`numerical_gain`].
 //! - [`predict`]: per-layer predictions for a finite MLP, [`predict_mlp`] ->
 //!   [`LayerPrediction`], named like the measured columns.
+//! - [`autoinit`]: the `autoinit` scheme's per-layer scales, [`autoinit_plan`].
 //! - [`phase`]: the `(sigma_w^2, sigma_b^2)` phase diagram as data, [`phase_grid`].
 //! - [`error`]: [`TheoryError`], for bad input only.
 #![warn(missing_docs)]
 
+pub mod autoinit;
 pub mod cmap;
 pub mod critical;
 pub mod density;
@@ -29,6 +31,7 @@ pub mod predict;
 pub mod quadrature;
 mod roots;
 
+pub use autoinit::{AutoInitPlan, AutoInitRule, autoinit_plan};
 pub use critical::{Critical, SIGMA_W_CAP, SIGMA_W_MAX, critical_sigma_w, numerical_gain};
 pub use density::{EigenDensity, jacobian_density};
 pub use error::TheoryError;

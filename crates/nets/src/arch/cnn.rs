@@ -112,7 +112,7 @@ impl Architecture for Cnn {
         let (depth, c, g, k) = (cfg.depth, cfg.width, self.groups, self.kernel);
         (1..=depth)
             .map(|l| {
-                let ctx = b.ctx(None);
+                let ctx = b.layer_ctx(l);
                 b.conv(&format!("layers.{l}"), c, g, k, ctx)
             })
             .collect()

@@ -81,7 +81,7 @@ impl Architecture for Mlp {
         let net = b.net;
         (1..=net.config.depth)
             .map(|l| {
-                let ctx = b.ctx(None);
+                let ctx = b.layer_ctx(l);
                 let dims = (net.widths[l - 1], net.widths[l]);
                 b.linear(&format!("layers.{l}"), dims, &net.weight_init, ctx, true)
             })

@@ -72,6 +72,17 @@ impl<'a> ParamBuilder<'a> {
         c
     }
 
+    /// The fill context of layer `l` (1-based) of a chain of plain layers: [`Self::ctx`]
+    /// with the layer's part of the `autoinit` plan (the first layer reads the input).
+    pub fn layer_ctx(&self, l: usize) -> FillContext {
+        let mut c = self.ctx(None);
+        c.autoinit = self
+            .net
+            .autoinit
+            .map(|p| if l == 1 { p.first } else { p.hidden });
+        c
+    }
+
     fn push(&mut self, job: Job) -> ParamId {
         self.jobs.push(job);
         ParamId(self.jobs.len() - 1)

@@ -64,6 +64,13 @@ pub enum Command {
         after_help = "Example:\n  sigprop bench --depth 50 --width 512 --batch 256 --repeats 5 --out reports/bench"
     )]
     Bench(BenchArgs),
+    /// Measure every applicable initializer on one configuration and rank them: the
+    /// verdict, the per-layer growth both ways with seed intervals, chi_1, and a one-line
+    /// reason each; ties said as ties; the spec to use (`--init auto` takes it anywhere).
+    #[command(
+        after_help = "Examples:\n  sigprop recommend --activation relu --depth 50\n  sigprop recommend --arch cnn --activation tanh --depth 30 --width 32 --sigma-b 0.1"
+    )]
+    Recommend(RecommendArgs),
     /// Train the networks for a few hundred steps on a built-in task (or a CSV of yours):
     /// loss curves over seeds, update ratios and the per-layer statistics at logged steps.
     #[command(
@@ -230,6 +237,18 @@ pub struct RunArgs {
     /// Weight initializer spec [default: he-normal]; see `sigprop list inits`.
     #[arg(long)]
     pub init: Option<String>,
+    /// Activation spec [default: relu]; see `sigprop list activations`.
+    #[arg(long)]
+    pub activation: Option<String>,
+    #[command(flatten)]
+    pub net: NetArgs,
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// `sigprop recommend`.
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
     /// Activation spec [default: relu]; see `sigprop list activations`.
     #[arg(long)]
     pub activation: Option<String>,

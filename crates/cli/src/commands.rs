@@ -17,8 +17,8 @@ use sigprop_runner::{
 use sigprop_theory::{Critical, MeanField, critical_sigma_w, predict_mlp};
 
 use crate::args::{
-    BenchArgs, CompareArgs, CoordArgs, ListArgs, MergeArgs, NetArgs, OutArgs, PlotArgs, RunArgs,
-    SuiteArgs, TaskArgs, TheoryArgs, TrainArgs,
+    BenchArgs, CompareArgs, CoordArgs, ListArgs, MergeArgs, NetArgs, OutArgs, PlotArgs,
+    RecommendArgs, RunArgs, SuiteArgs, TaskArgs, TheoryArgs, TrainArgs,
 };
 
 /// The built-in quickstart suite (`sigprop suite` without a file).
@@ -211,6 +211,36 @@ pub fn run_cmd(a: &RunArgs) -> Result<()> {
     base.activation = a.activation.clone();
     let exp = Experiment::from_grid("run", "", &base, Vec::new(), command_line())?;
     execute(&exp, &a.out)
+}
+
+/// `sigprop recommend`.
+pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
+    refuse_store_flags(&a.out, "recommend")?;
+    let mut base = settings(&a.net)?;
+    base.activation = a.activation.clone();
+    let exp = sigprop_runner::recommend::experiment(&base, command_line())?;
+    let dir = a.out.out.clone().unwrap_or_else(|| fresh_out(&exp.name));
+    let done = run(
+        &exp,
+        &RunOptions {
+            out: dir,
+            quiet: a.out.quiet || a.out.json,
+            resume: false,
+            shard: None,
+        },
+    )?;
+    let Done::Finished(f) = done else {
+        return Err(RunnerError::Internal("recommend ran partially".into()).into());
+    };
+    let rec = sigprop_runner::recommend::recommend(&base, &f.summaries)?;
+    rec.write(&f.dir)?;
+    if a.out.json {
+        println!("{}", serde_json::to_string_pretty(&rec)?);
+    } else if !a.out.quiet {
+        print!("{}", rec.table());
+        println!("wrote {}", f.dir.join("recommend.md").display());
+    }
+    Ok(())
 }
 
 /// `sigprop bench`.

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         args::Command::List(a) => commands::list_cmd(a),
         args::Command::Theory(a) => commands::theory_cmd(a),
         args::Command::Bench(a) => commands::bench_cmd(a),
+        args::Command::Recommend(a) => commands::recommend_cmd(a),
         args::Command::Train(a) => commands::train_cmd(a),
         args::Command::CoordCheck(a) => commands::coord_cmd(a),
     };

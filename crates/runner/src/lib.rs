@@ -17,6 +17,7 @@ pub mod execute;
 pub mod experiment;
 pub mod output;
 pub mod overlay;
+pub mod recommend;
 pub mod report;
 pub mod rows;
 pub mod settings;

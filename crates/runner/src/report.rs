@@ -268,6 +268,7 @@ pub fn manifest(
             "hist_layers": o.spec.hist_layers,
             "critical_sigma_w": o.critical_sigma_w,
             "autoinit": o.spec.net.resolve().ok().as_ref().and_then(autoinit_json),
+            "auto": o.spec.auto,
             "times": o.times.iter().map(|(seed, t)| json!({
                 "seed": seed,
                 "init_s": t.init_s,

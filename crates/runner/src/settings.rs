@@ -128,6 +128,9 @@ pub struct RunSpec {
     /// The Jacobian spectra to measure, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jacobian: Option<JacobianOptions>,
+    /// What `init = "auto"` chose and why (the network holds the chosen spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<crate::recommend::AutoChoice>,
 }
 
 /// Default values of the quick single run.
@@ -191,6 +194,18 @@ impl Settings {
         label: String,
         grid: Vec<(String, String)>,
     ) -> Result<RunSpec, RunnerError> {
+        // `init = "auto"`: the top recommendation for this configuration, measured now.
+        if self.init.as_deref() == Some("auto") {
+            if self.sigma_w2.is_some() {
+                return Err(RunnerError::input("init and sigma-w2 both given; use one"));
+            }
+            let auto = crate::recommend::resolve_auto(self)?;
+            let mut chosen = self.clone();
+            chosen.init = Some(auto.choice.clone());
+            let mut spec = chosen.to_run(index, label, grid)?;
+            spec.auto = Some(auto);
+            return Ok(spec);
+        }
         let arch: Arch = self
             .arch
             .as_deref()
@@ -389,6 +404,7 @@ impl Settings {
             seeds,
             hist_layers,
             jacobian,
+            auto: None,
         })
     }
 }

@@ -1,0 +1,439 @@
+//! `sigprop recommend`: every applicable initializer measured on the configuration, ranked
+//! by what the harness measures, with a one-line reason per rank and ties said as ties.
+//!
+//! The candidates are a fixed catalogue, simplest first (the fan-based rules, orthogonal,
+//! then the theory-derived and data-driven ones, then the architecture's own); a candidate
+//! the configuration refuses (LSUV on a residual network, `critical` where `chi_1` jumps
+//! over 1, `autoinit` with a bias fixed by the user) is listed as not applicable, with the
+//! refusal. The ranking is [`crate::verdict::rank`]: the verdict's class, then the larger
+//! per-layer |ln change| of the two directions; candidates whose intervals overlap the
+//! leader of a rank share it, and the table says that they are equivalent. Within a shared
+//! rank the flattest point estimate comes first, equal estimates in catalogue order; the
+//! first is the pick (`--init auto`).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sigprop_init::{Activation, gain_for};
+
+use crate::error::RunnerError;
+use crate::execute::{Ran, RunOptions, run_experiment};
+use crate::experiment::Experiment;
+use crate::output::write_atomic;
+use crate::overlay::critical_for;
+use crate::rows::{ConfigKey, SummaryRow};
+use crate::settings::Settings;
+use crate::summary::{fmt_num, fmt_sig};
+use crate::verdict::{Verdict, rank};
+
+/// One candidate of the catalogue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The spec.
+    pub init: String,
+    /// What it is, for the table.
+    pub family: &'static str,
+}
+
+/// The catalogue for `base`'s architecture and activation, simplest first. The specs
+/// whose bias the scheme defines (`critical`, `autoinit`) follow the user's `--sigma-b`.
+pub fn candidates(base: &Settings) -> Vec<Candidate> {
+    let c = |init: String, family: &'static str| Candidate { init, family };
+    let arch = base.arch.as_deref().unwrap_or("mlp");
+    let act: Option<Activation> = base.activation.as_deref().and_then(|a| a.parse().ok());
+    let mut v = vec![
+        c("lecun-normal".into(), "fan-in, variance 1"),
+        c("he-normal".into(), "fan-in, variance 2 (ReLU)"),
+        c("xavier-normal".into(), "fan average, variance 1"),
+        c("lecun-uniform".into(), "fan-in, variance 1"),
+        c("he-uniform".into(), "fan-in, variance 2 (ReLU)"),
+        c("xavier-uniform".into(), "fan average, variance 1"),
+        c("pytorch-default".into(), "fan-in, variance 1/3"),
+        c("orthogonal".into(), "orthogonal, gain 1"),
+    ];
+    if let Some(g) = act.as_ref().and_then(gain_for).filter(|g| *g != 1.0) {
+        v.push(c(
+            format!("orthogonal:gain={g}"),
+            "orthogonal, PyTorch's gain",
+        ));
+    }
+    if arch == "cnn" || arch == "rescnn" {
+        v.push(c("delta-orthogonal".into(), "orthogonal kernel centre"));
+    }
+    let sigma_b = base.sigma_b.or(base.sigma_b2.map(f64::sqrt)).unwrap_or(0.0);
+    let critical = if sigma_b > 0.0 {
+        format!("critical:sigma-b={sigma_b}")
+    } else {
+        "critical".into()
+    };
+    v.push(c(critical, "edge of chaos, mean-field"));
+    v.push(c("autoinit".into(), "analytic moments, chi_1 = 1"));
+    v.push(c("lsuv".into(), "data-driven unit variance"));
+    match arch {
+        "resmlp" | "rescnn" => v.push(c("fixup".into(), "residual, zero branch ends")),
+        "transformer" => {
+            for (s, f) in [
+                ("gpt2", "N(0, 0.02^2), scaled outputs"),
+                ("small-init", "N(0, 2/(5d))"),
+                ("t-fixup", "Xavier, 0.67 N^(-1/4)"),
+                ("deepnet", "Xavier, DeepNorm gain"),
+            ] {
+                v.push(c(s.into(), f));
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
+/// One ranked candidate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ranked {
+    /// Rank (tied candidates share one).
+    pub rank: usize,
+    /// The spec.
+    pub init: String,
+    /// The bias it ran with.
+    pub bias_init: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Per-layer factor of Var(z) (exp of the fitted ln change per layer) and its 95%
+    /// interval over the seeds.
+    pub fwd_factor: f64,
+    /// Lower end.
+    pub fwd_factor_lo: Option<f64>,
+    /// Upper end.
+    pub fwd_factor_hi: Option<f64>,
+    /// Per-layer factor of Var(dL/dz) toward the input, with its interval.
+    pub bwd_factor: f64,
+    /// Lower end.
+    pub bwd_factor_lo: Option<f64>,
+    /// Upper end.
+    pub bwd_factor_hi: Option<f64>,
+    /// Mean-field chi_1 where the theory applies.
+    pub theory_chi1: Option<f64>,
+    /// The specs this one is tied with (same rank).
+    pub tied_with: Vec<String>,
+    /// The one-line reason.
+    pub reason: String,
+}
+
+/// The outcome of `recommend`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendation {
+    /// What was evaluated, in one line (arch, activation, depth, width).
+    pub setting: String,
+    /// Ranked candidates, best first (within a tie: flattest point estimate, then catalogue).
+    pub ranked: Vec<Ranked>,
+    /// Candidates the configuration refuses, with the refusal.
+    pub not_applicable: Vec<(String, String)>,
+    /// The pick: the first of rank 1.
+    pub choice: String,
+    /// Its bias spec.
+    pub choice_bias: String,
+    /// Why, in one line (with the tie, if any).
+    pub why: String,
+}
+
+/// The candidates `base` accepts (in catalogue order) and the refusals of the others.
+pub fn applicable(base: &Settings) -> (Vec<Candidate>, Vec<(String, String)>) {
+    let mut ok = Vec::new();
+    let mut refused = Vec::new();
+    for cand in candidates(base) {
+        match check(base, &cand.init) {
+            Ok(()) => ok.push(cand),
+            Err(e) => refused.push((cand.init, e.to_string())),
+        }
+    }
+    (ok, refused)
+}
+
+fn with_init(base: &Settings, init: &str) -> Settings {
+    let mut s = base.clone();
+    s.init = Some(init.to_string());
+    s
+}
+
+/// Whether `init` can run on `base`: the settings' checks, the network's, and a critical
+/// `sigma_w` that exists.
+fn check(base: &Settings, init: &str) -> Result<(), RunnerError> {
+    let exp = Experiment::from_grid("check", "", &with_init(base, init), vec![], String::new())?;
+    for spec in &exp.runs {
+        let net = spec
+            .net
+            .resolve()
+            .map_err(|e| RunnerError::input(e.to_string()))?;
+        critical_for(&net)?;
+    }
+    Ok(())
+}
+
+/// The experiment that measures every applicable candidate of `base`, one configuration
+/// each, in catalogue order. Exit-2 error when none applies.
+pub fn experiment(base: &Settings, command: String) -> Result<Experiment, RunnerError> {
+    let (ok, refused) = applicable(base);
+    if ok.is_empty() {
+        let why: Vec<String> = refused.iter().map(|(i, e)| format!("{i}: {e}")).collect();
+        return Err(RunnerError::input(format!(
+            "recommend: no initializer applies to this configuration ({})",
+            why.join("; ")
+        )));
+    }
+    let inits = ok
+        .iter()
+        .map(|c| toml::Value::String(c.init.clone()))
+        .collect();
+    Experiment::from_grid(
+        "recommend",
+        "every applicable initializer, ranked by what the harness measures",
+        base,
+        vec![("init".to_string(), inits)],
+        command,
+    )
+}
+
+/// The larger per-layer |ln change| of the two directions (point estimates), in units of
+/// 1e-4: estimates that agree to that are equal (the same law drawn from the same keys,
+/// as `he-normal`, `critical` and `autoinit` for ReLU), and the catalogue decides.
+fn point_key(s: &SummaryRow) -> i64 {
+    let worst = s.fwd_log_slope.abs().max(s.bwd_log_slope.abs());
+    if worst.is_finite() {
+        (worst * 1e4).round() as i64
+    } else {
+        i64::MAX
+    }
+}
+
+fn factor_ci(rate: f64, lo: Option<f64>, hi: Option<f64>) -> (f64, Option<f64>, Option<f64>) {
+    (rate.exp(), lo.map(f64::exp), hi.map(f64::exp))
+}
+
+fn fmt_factor(f: f64, lo: Option<f64>, hi: Option<f64>) -> String {
+    match (lo, hi) {
+        (Some(a), Some(b)) => format!("{} [{}, {}]", fmt_sig(f, 4), fmt_sig(a, 4), fmt_sig(b, 4)),
+        _ => fmt_sig(f, 4),
+    }
+}
+
+/// Rank the measured candidates (`summaries` in catalogue order) of `base`.
+pub fn recommend(
+    base: &Settings,
+    summaries: &[(ConfigKey, SummaryRow)],
+) -> Result<Recommendation, RunnerError> {
+    let (_, refused) = applicable(base);
+    let mut rows: Vec<(usize, &(ConfigKey, SummaryRow))> = rank(summaries);
+    // Within a shared rank: the flattest point estimate first, then the catalogue order.
+    rows.sort_by_key(|(r, (k, s))| (*r, point_key(s), k.config));
+    let mut ranked: Vec<Ranked> = Vec::with_capacity(rows.len());
+    for (r, (k, s)) in &rows {
+        let tied_with: Vec<String> = rows
+            .iter()
+            .filter(|(r2, (k2, _))| r2 == r && k2.config != k.config)
+            .map(|(_, (k2, _))| k2.init.clone())
+            .collect();
+        let (ff, flo, fhi) = factor_ci(s.fwd_log_slope, s.fwd_slope_lo, s.fwd_slope_hi);
+        let (bf, blo, bhi) = factor_ci(s.bwd_log_slope, s.bwd_slope_lo, s.bwd_slope_hi);
+        let mut reason = s.verdict_detail.clone();
+        if let Some(c) = s.theory_chi1 {
+            reason.push_str(&format!("; theory chi_1 {}", fmt_num(c)));
+        }
+        if !tied_with.is_empty() {
+            reason.push_str(&format!(
+                "; tied with {} other{} within the seeds' spread",
+                tied_with.len(),
+                if tied_with.len() == 1 { "" } else { "s" }
+            ));
+        }
+        ranked.push(Ranked {
+            rank: *r,
+            init: k.init.clone(),
+            bias_init: k.bias_init.clone(),
+            verdict: s.verdict,
+            fwd_factor: ff,
+            fwd_factor_lo: flo,
+            fwd_factor_hi: fhi,
+            bwd_factor: bf,
+            bwd_factor_lo: blo,
+            bwd_factor_hi: bhi,
+            theory_chi1: s.theory_chi1,
+            tied_with,
+            reason,
+        });
+    }
+    let top = ranked
+        .first()
+        .ok_or_else(|| RunnerError::Internal("recommend: nothing was measured".into()))?;
+    let key = &summaries[0].0;
+    let setting = format!(
+        "{} {} depth {} width {} batch {} bias {}, {} seeds",
+        key.arch,
+        key.activation,
+        key.depth,
+        key.width,
+        key.batch,
+        base.bias_init
+            .clone()
+            .or(base.sigma_b.map(|b| format!("normal:std={b}")))
+            .unwrap_or_else(|| "zeros".into()),
+        summaries[0].1.seeds
+    );
+    let why = if top.tied_with.is_empty() {
+        format!("{}: {}", top.init, top.reason)
+    } else {
+        format!(
+            "{} ({}); tied with {} within the seeds' spread, so any of them will do: {} has the \
+             flattest point estimate of the tie (equal estimates: the catalogue's simplest first)",
+            top.init,
+            s_verdict(top),
+            top.tied_with.join(", "),
+            top.init
+        )
+    };
+    Ok(Recommendation {
+        setting,
+        choice: top.init.clone(),
+        choice_bias: top.bias_init.clone(),
+        why,
+        ranked,
+        not_applicable: refused,
+    })
+}
+
+fn s_verdict(r: &Ranked) -> String {
+    format!(
+        "{}, per layer Var(z) x{} and Var(dL/dz) x{}",
+        r.verdict,
+        fmt_sig(r.fwd_factor, 4),
+        fmt_sig(r.bwd_factor, 4)
+    )
+}
+
+impl Recommendation {
+    /// The ranked table as text (what the CLI prints).
+    pub fn table(&self) -> String {
+        let mut out = format!("recommend: {}\n", self.setting);
+        out.push_str(&format!(
+            "{:>4}  {:<34} {:<20} {:>28} {:>28}  reason\n",
+            "rank", "init", "verdict", "Var(z) per layer", "Var(dL/dz) per layer"
+        ));
+        for r in &self.ranked {
+            out.push_str(&format!(
+                "{:>4}  {:<34} {:<20} {:>28} {:>28}  {}\n",
+                r.rank,
+                r.init,
+                r.verdict.name(),
+                fmt_factor(r.fwd_factor, r.fwd_factor_lo, r.fwd_factor_hi),
+                fmt_factor(r.bwd_factor, r.bwd_factor_lo, r.bwd_factor_hi),
+                r.reason
+            ));
+        }
+        for (i, e) in &self.not_applicable {
+            out.push_str(&format!("   -  {i:<34} not applicable: {e}\n"));
+        }
+        out.push_str(&format!("use: --init {}", self.choice));
+        if self.choice_bias != "zeros" {
+            out.push_str(&format!(" (its bias: {})", self.choice_bias));
+        }
+        out.push_str(&format!("\nwhy: {}\n", self.why));
+        out
+    }
+
+    /// The Markdown section of `recommend.md`.
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "# Recommendation\n\n{}\n\n**Use `--init {}`.** {}\n\n",
+            self.setting, self.choice, self.why
+        );
+        out.push_str(
+            "| rank | init | verdict | Var(z) per layer [95%] | Var(dL/dz) per layer [95%] | reason |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        for r in &self.ranked {
+            out.push_str(&format!(
+                "| {} | `{}` | {} | {} | {} | {} |\n",
+                r.rank,
+                r.init,
+                r.verdict.name(),
+                fmt_factor(r.fwd_factor, r.fwd_factor_lo, r.fwd_factor_hi),
+                fmt_factor(r.bwd_factor, r.bwd_factor_lo, r.bwd_factor_hi),
+                r.reason.replace('|', "/")
+            ));
+        }
+        if !self.not_applicable.is_empty() {
+            out.push_str("\nNot applicable here:\n\n");
+            for (i, e) in &self.not_applicable {
+                out.push_str(&format!("- `{i}`: {}\n", e.replace('|', "/")));
+            }
+        }
+        out.push_str(
+            "\nThe rule: the verdict's class first (stable, critical, exploding or vanishing \
+             gradients, exploding or vanishing, collapsed, diverged), then the larger per-layer \
+             |ln change| of the two directions; a candidate whose seed interval overlaps the \
+             leader of a rank shares it; within a shared rank the flattest point estimate comes \
+             first (equal estimates in the catalogue's order, simplest first). See \
+             docs/recommend.md.\n",
+        );
+        out
+    }
+
+    /// Write `recommend.md` and `recommend.json` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), RunnerError> {
+        write_atomic(&dir.join("recommend.md"), self.markdown().as_bytes())?;
+        let json =
+            serde_json::to_string_pretty(self).map_err(|e| RunnerError::Plot(e.to_string()))?;
+        write_atomic(&dir.join("recommend.json"), json.as_bytes())
+    }
+}
+
+/// What `init = "auto"` resolved to, kept with the run (manifest `auto`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoChoice {
+    /// The chosen spec.
+    pub choice: String,
+    /// Its bias spec.
+    pub bias_init: String,
+    /// Why, in one line.
+    pub why: String,
+    /// The ranking it came from: `rank init verdict` per candidate.
+    pub ranking: Vec<String>,
+}
+
+/// Measure the candidates of `base` (its `init` ignored) without keeping an output folder,
+/// and return the pick.
+pub fn resolve_auto(base: &Settings) -> Result<AutoChoice, RunnerError> {
+    let mut b = base.clone();
+    b.init = None;
+    let exp = experiment(&b, String::new())?;
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("sigprop-auto-{}-{n}", std::process::id()));
+    let ran = run_experiment(
+        &exp,
+        &RunOptions {
+            out: dir.clone(),
+            quiet: true,
+            resume: false,
+            shard: None,
+        },
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let summaries: Vec<(ConfigKey, SummaryRow)> = match ran? {
+        Ran::Complete(outcomes, _) => outcomes.into_iter().map(|o| (o.key, o.summary)).collect(),
+        Ran::Partial { .. } => {
+            return Err(RunnerError::Internal(
+                "init auto: the recommendation ran partially".into(),
+            ));
+        }
+    };
+    let rec = recommend(&b, &summaries)?;
+    Ok(AutoChoice {
+        choice: rec.choice.clone(),
+        bias_init: rec.choice_bias.clone(),
+        why: rec.why.clone(),
+        ranking: rec
+            .ranked
+            .iter()
+            .map(|r| format!("{} {} {}", r.rank, r.init, r.verdict.name()))
+            .collect(),
+    })
+}

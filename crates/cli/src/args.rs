@@ -99,6 +99,11 @@ pub struct NetArgs {
     /// Bias standard deviation: shorthand for --bias-init normal:std=X.
     #[arg(long, allow_hyphen_values = true)]
     pub sigma_b: Option<f64>,
+    /// Prune at initialization: random|magnitude|snip|grasp|synflow with :sparsity=S, S in
+    /// [0, 1) (synflow also takes iterations=N, default 100); pruned weights stay 0 in
+    /// training.
+    #[arg(long)]
+    pub prune: Option<String>,
     /// Layers (mlp, cnn), residual blocks (resmlp) or time steps (rnn) [default: 20].
     #[arg(long)]
     pub depth: Option<usize>,
@@ -412,6 +417,12 @@ pub struct TrainArgs {
     /// with --data, its first rows].
     #[arg(long)]
     pub eval_batch: Option<usize>,
+    /// The lottery ticket procedure at this sparsity (Frankle & Carbin 2019): each
+    /// configuration trained dense, then its winning ticket (the largest final weights of
+    /// each tensor, rewound to their initial values) and a random mask of the same sparsity,
+    /// both retrained; the report compares them.
+    #[arg(long)]
+    pub lottery: Option<f64>,
     /// Output folder [default: a fresh folder under reports/].
     #[arg(long)]
     pub out: Option<PathBuf>,

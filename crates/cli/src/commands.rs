@@ -67,6 +67,7 @@ fn settings(net: &NetArgs) -> Result<Settings, RunnerError> {
         arch: net.arch.clone(),
         bias_init: net.bias_init.clone(),
         sigma_b: net.sigma_b,
+        prune: net.prune.clone(),
         depth: net.depth,
         width: net.width,
         batch: net.batch,
@@ -324,6 +325,7 @@ pub fn train_cmd(a: &TrainArgs) -> Result<()> {
         param: a.param.clone(),
         base_width: a.base_width,
         eval_batch: a.eval_batch,
+        lottery: a.lottery,
         task: task_spec(&a.task),
     };
     train_exp(&exp, &table, None, a.out.clone(), a.quiet, a.json)
@@ -349,7 +351,7 @@ fn train_exp(
                 let mut v = serde_json::to_value(&o.key)?;
                 // Seconds per seed of the training loop (a timing: stdout only, no CSV).
                 let wall: Vec<f64> = o.runs.iter().map(|(_, r)| r.wall_s).collect();
-                let timing = serde_json::json!({ "train_s": wall });
+                let timing = serde_json::json!({ "train_s": wall, "arm": o.arm.as_str() });
                 for extra in [
                     serde_json::to_value(&o.cols)?,
                     serde_json::to_value(&o.summary)?,
@@ -366,6 +368,9 @@ fn train_exp(
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if !quiet {
         print!("{}", sigprop_runner::train::summary_table(&done.outcomes));
+        for l in sigprop_runner::train::lottery_lines(&done.outcomes, plan.lottery) {
+            println!("lottery: {l}");
+        }
         println!("wrote {}", done.dir.display());
     }
     Ok(())

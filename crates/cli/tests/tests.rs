@@ -2446,3 +2446,103 @@ fn init_auto_runs_the_top_recommendation_and_records_why() {
         "plain layers",
     );
 }
+
+/// `--prune` reaches the runs (the manifest reports the realized sparsity per tensor) and
+/// removes the theory columns it would falsify; `--lottery` trains the three arms and the
+/// report compares them; bad pruning input exits 2 with one line.
+#[test]
+fn pruning_runs_report_their_masks_and_the_lottery_compares_three_arms() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p");
+    sigprop()
+        .args([
+            "run",
+            "--init",
+            "he-normal",
+            "--prune",
+            "snip:sparsity=0.75",
+        ])
+        .args(SMALL)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let prune = &m["configurations"][0]["prune"];
+    assert_eq!(prune["spec"], "snip:sparsity=0.75");
+    let seeds = prune["seeds"].as_array().unwrap();
+    assert_eq!(seeds.len(), 2);
+    let s = seeds[0]["sparsity"].as_f64().unwrap();
+    assert!((s - 0.75).abs() < 1e-3, "{s}");
+    assert_eq!(seeds[0]["tensors"].as_array().unwrap().len(), 6);
+    let layers = out.join("layers.csv");
+    let theory = col(&layers, "theory_preact_var");
+    assert!(records(&layers).iter().all(|r| r[theory].is_empty()));
+
+    let lot = dir.path().join("l");
+    sigprop()
+        .args([
+            "train",
+            "--inits",
+            "he-normal",
+            "--depth",
+            "2",
+            "--width",
+            "64",
+        ])
+        .args([
+            "--steps",
+            "30",
+            "--seeds",
+            "2",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.003",
+        ])
+        .args(["--lottery", "0.8", "--quiet", "--out"])
+        .arg(&lot)
+        .assert()
+        .success();
+    let summary = lot.join("summary.csv");
+    let label = col(&summary, "label");
+    let labels: Vec<String> = records(&summary)
+        .iter()
+        .map(|r| r[label].to_string())
+        .collect();
+    assert_eq!(labels.len(), 3);
+    assert!(labels[0].ends_with("dense") && labels[1].ends_with("ticket"));
+    assert!(labels[2].ends_with("random-mask"));
+    let report = std::fs::read_to_string(lot.join("report.md")).unwrap();
+    assert!(report.contains("## Lottery ticket"), "{report}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lot.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["lottery"].as_array().unwrap().len(), 1);
+
+    let out = out.to_str().unwrap();
+    fails_with(
+        &["run", "--prune", "snip:sparsity=1.5", "--out", out],
+        "[0, 1)",
+    );
+    fails_with(
+        &["run", "--prune", "prune-all:sparsity=0.5", "--out", out],
+        "synflow",
+    );
+    fails_with(
+        &[
+            "run",
+            "--arch",
+            "resmlp",
+            "--prune",
+            "synflow:sparsity=0.5",
+            "--out",
+            out,
+        ],
+        "plain chain",
+    );
+    fails_with(
+        &["train", "--lottery", "1", "--steps", "5", "--out", out],
+        "[0, 1)",
+    );
+}

@@ -407,6 +407,9 @@ pub struct NetConfig {
     pub bias_init: String,
     /// Loss.
     pub loss: Loss,
+    /// Pruning at initialization, e.g. `snip:sparsity=0.9` (see [`crate::prune`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<String>,
 }
 
 impl NetConfig {
@@ -427,6 +430,7 @@ impl NetConfig {
             weight_init: weight_init.to_string(),
             bias_init: "zeros".to_string(),
             loss: Loss::Projection,
+            prune: None,
         }
     }
 
@@ -455,6 +459,11 @@ impl NetConfig {
             ),
             None => None,
         };
+        let prune = self
+            .prune
+            .as_deref()
+            .map(str::parse::<crate::prune::PruneSpec>)
+            .transpose()?;
         let net = ResolvedNet {
             config: self.clone(),
             widths: self.arch.widths(self),
@@ -462,6 +471,7 @@ impl NetConfig {
             weight_init,
             bias_init,
             autoinit,
+            prune,
         };
         net.check_tensors()?;
         Ok(net)
@@ -526,6 +536,8 @@ pub struct ResolvedNet {
     pub bias_init: Scheme,
     /// The `autoinit` plan (theory crate) when the weight scheme is `autoinit`.
     pub autoinit: Option<AutoInitPlan>,
+    /// Pruning at initialization.
+    pub prune: Option<crate::prune::PruneSpec>,
 }
 
 /// The bias spec an `autoinit` plan defines: `normal:std=sigma_b`, or `zeros`.
@@ -549,6 +561,9 @@ impl ResolvedNet {
         let declared = crate::params::declare(self, Some(1.0));
         if let Some(plan) = &self.autoinit {
             self.check_autoinit(plan, &declared)?;
+        }
+        if let Some(spec) = &self.prune {
+            crate::prune::check(self, spec)?;
         }
         for job in &declared.jobs {
             job.scheme

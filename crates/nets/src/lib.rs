@@ -22,6 +22,7 @@ pub mod jacobian;
 pub mod lsuv;
 pub mod params;
 pub mod probe;
+pub mod prune;
 pub mod stats;
 pub mod train;
 
@@ -42,6 +43,7 @@ pub use params::{ParamTensor, Params, build_params};
 pub use probe::{
     LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, forward_plain, histogram_edges, probe,
 };
+pub use prune::{PRUNE_NAMES, PruneMethod, PruneSpec, PrunedTensor};
 pub use stats::{ChannelMoments, LayerStats, TokenStats};
 pub use train::{
     CoordRecord, Dataset, MAX_CLASSES, OPTIMIZER_NAMES, OptimizerKind, PARAM_NAMES, ParamKind,
@@ -57,6 +59,8 @@ pub struct Measured {
     /// LSUV per layer: rescalings made and the final target variance (empty for other
     /// schemes).
     pub lsuv: Vec<(usize, f64)>,
+    /// What `--prune` kept of each pruned tensor (empty without).
+    pub pruned: Vec<PrunedTensor>,
 }
 
 /// The initial weights of `net` for `seed`: filled, then LSUV's rescalings (on a batch of
@@ -68,9 +72,37 @@ pub fn initial_params(
     batch: usize,
     device: &Device,
 ) -> Result<(Params, Vec<(usize, f64)>), NetError> {
+    initial_params_pruned(net, seed, critical_sigma_w, batch, device).map(|i| (i.params, i.lsuv))
+}
+
+/// A network's initial weights and what the data-driven steps did to them.
+#[derive(Debug, Clone)]
+pub struct Initial {
+    /// The weights (pruned ones 0, with their masks).
+    pub params: Params,
+    /// LSUV per layer: rescalings made and the final target variance.
+    pub lsuv: Vec<(usize, f64)>,
+    /// What `--prune` kept of each pruned tensor.
+    pub pruned: Vec<PrunedTensor>,
+}
+
+/// [`initial_params`], then `--prune`'s masks (on a batch of `batch`), whose result per
+/// pruned tensor is returned too.
+pub fn initial_params_pruned(
+    net: &ResolvedNet,
+    seed: u64,
+    critical_sigma_w: Option<f64>,
+    batch: usize,
+    device: &Device,
+) -> Result<Initial, NetError> {
     let mut params = build_params(net, seed, critical_sigma_w)?;
     let lsuv = lsuv::lsuv(net, &mut params, seed, batch, device)?;
-    Ok((params, lsuv))
+    let pruned = prune::prune(net, &mut params, seed, batch, device)?;
+    Ok(Initial {
+        params,
+        lsuv,
+        pruned,
+    })
 }
 
 /// Build the network for `seed` (weights, then LSUV when asked) and run one probed pass.
@@ -82,9 +114,13 @@ pub fn measure(
     device: &Device,
 ) -> Result<Measured, NetError> {
     let t0 = Instant::now();
-    let (params, lsuv) = initial_params(net, seed, critical_sigma_w, opts.batch, device)?;
+    let init = initial_params_pruned(net, seed, critical_sigma_w, opts.batch, device)?;
     let host_s = t0.elapsed().as_secs_f64();
-    let mut result = probe(net, &params, seed, opts, device)?;
+    let mut result = probe(net, &init.params, seed, opts, device)?;
     result.times.init_s += host_s;
-    Ok(Measured { result, lsuv })
+    Ok(Measured {
+        result,
+        lsuv: init.lsuv,
+        pruned: init.pruned,
+    })
 }

@@ -23,6 +23,8 @@ pub struct ParamTensor {
     pub shape: Vec<usize>,
     /// Row-major values.
     pub data: Vec<f32>,
+    /// After `--prune`: which entries are kept (pruned ones are 0 and stay 0 in training).
+    pub mask: Option<Vec<bool>>,
 }
 
 /// All parameters of a network, in creation order.
@@ -111,6 +113,7 @@ pub fn build_params(
                 path: j.path,
                 shape: j.shape,
                 data,
+                mask: None,
             })
             .collect(),
     })

@@ -554,7 +554,7 @@ pub(crate) fn host_var(data: &[f32]) -> f64 {
     data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n
 }
 
-fn loss(
+pub(crate) fn loss(
     net: &ResolvedNet,
     p: &DeviceParams,
     head: Option<ParamId>,

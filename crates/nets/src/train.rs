@@ -521,6 +521,8 @@ pub struct TrainResult {
     /// Wall time of the training loop (steps, evaluations and logged statistics), seconds:
     /// a timing, not part of any CSV.
     pub wall_s: f64,
+    /// The weights after the last step made (the lottery ticket's final magnitudes).
+    pub final_params: Params,
 }
 
 /// A batch's targets.
@@ -856,6 +858,18 @@ fn run<O: BurnOptimizer>(
             })
             .collect();
     let mut readout_state: Option<O::State<2>> = None;
+    // `--prune`'s masks: a pruned weight's gradient is 0, so it stays 0 under every
+    // optimizer here (no weight decay).
+    let masks: Vec<Option<Tensor<1>>> = params
+        .tensors
+        .iter()
+        .map(|t| {
+            t.mask.as_ref().map(|m| {
+                let v: Vec<f32> = m.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect();
+                Tensor::<1>::from_data(TensorData::new(v, [m.len()]), device)
+            })
+        })
+        .collect();
     let mut result = TrainResult {
         steps: Vec::with_capacity(opts.steps + 1),
         updates: Vec::new(),
@@ -863,6 +877,7 @@ fn run<O: BurnOptimizer>(
         diverged_at: None,
         coords: Vec::new(),
         wall_s: 0.0,
+        final_params: params.clone(),
     };
     let t0 = std::time::Instant::now();
     for step in 0..=opts.steps {
@@ -976,6 +991,13 @@ fn run<O: BurnOptimizer>(
                 }
                 (DeviceParam::D2(t), Slot::D2(s)) => {
                     if let Some(g) = t.grad_remove(&mut grads) {
+                        let g = match &masks[i] {
+                            Some(m) => {
+                                let dims = g.dims();
+                                g * m.clone().reshape(dims)
+                            }
+                            None => g,
+                        };
                         let old = t.clone().inner();
                         let (new, st) = scaled_step(&opt, lr, sc, old.clone(), g, s.take());
                         if logged {
@@ -990,6 +1012,13 @@ fn run<O: BurnOptimizer>(
                 }
                 (DeviceParam::D4(t), Slot::D4(s)) => {
                     if let Some(g) = t.grad_remove(&mut grads) {
+                        let g = match &masks[i] {
+                            Some(m) => {
+                                let dims = g.dims();
+                                g * m.clone().reshape(dims)
+                            }
+                            None => g,
+                        };
                         let old = t.clone().inner();
                         let (new, st) = scaled_step(&opt, lr, sc, old.clone(), g, s.take());
                         if logged {
@@ -1039,6 +1068,7 @@ fn run<O: BurnOptimizer>(
     }
     // A logged step past the last one reached (divergence) has no statistics.
     result.wall_s = t0.elapsed().as_secs_f64();
+    result.final_params = download(params, &p)?;
     Ok(result)
 }
 

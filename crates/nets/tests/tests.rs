@@ -345,6 +345,129 @@ fn autoinit_holds_a_deep_sigmoid_network_within_ten_percent_per_layer_both_ways(
     assert!(e.contains("plain layers"), "{e}");
 }
 
+/// Pruning at initialization, exact facts: `random` removes `floor(S n)` entries of every
+/// weight tensor, `magnitude` `floor(S N)` of all of them with every kept |w| at least every
+/// removed one, SNIP and GraSP differ from magnitude, SynFlow reaches `S` in rounds without
+/// emptying a layer; pruned entries are exactly 0, biases and the head untouched, and the
+/// masks are recorded. Training keeps pruned weights at 0.
+#[test]
+fn pruning_at_init_removes_exactly_the_asked_fraction_and_training_keeps_it() {
+    let widths = [64usize, 96, 96, 96, 32];
+    let net_with = |prune: &str| {
+        let mut cfg = mlp(4, 96, "tanh", "xavier-normal");
+        cfg.arch = sigprop_nets::ArchConfig::Mlp(Mlp {
+            widths: Some(widths.to_vec()),
+            ..Mlp::default()
+        });
+        cfg.bias_init = "normal:std=0.1".into();
+        cfg.prune = Some(prune.into());
+        cfg.resolve().unwrap()
+    };
+    let weights = |p: &sigprop_nets::Params| -> Vec<sigprop_nets::ParamTensor> {
+        p.tensors
+            .iter()
+            .filter(|t| t.shape.len() == 2)
+            .cloned()
+            .collect()
+    };
+    let dense = build_params(&net_with("random:sparsity=0"), 1, None).unwrap();
+    let s = 0.8;
+    let prune = |spec: &str| {
+        let net = net_with(spec);
+        let i = sigprop_nets::initial_params_pruned(&net, 1, None, 64, &cpu()).unwrap();
+        (i.params, i.pruned)
+    };
+    // random: per tensor.
+    let (p, report) = prune("random:sparsity=0.8");
+    assert_eq!(report.len(), 4);
+    for t in weights(&p) {
+        let n = t.data.len();
+        let zeros = t.data.iter().filter(|&&v| v == 0.0).count();
+        assert_eq!(zeros, (s * n as f64).floor() as usize, "{}", t.path);
+        let mask = t.mask.as_ref().unwrap();
+        assert!(mask.iter().zip(&t.data).all(|(&k, &v)| k || v == 0.0));
+    }
+    for t in p.tensors.iter().filter(|t| t.shape.len() == 1) {
+        assert!(t.mask.is_none() && t.data == dense.get(&t.path).unwrap().data);
+    }
+    // magnitude: one global threshold.
+    let (p, _) = prune("magnitude:sparsity=0.8");
+    let all: Vec<(f32, bool)> = weights(&p)
+        .iter()
+        .flat_map(|t| {
+            let d = dense.get(&t.path).unwrap().data.clone();
+            d.into_iter().zip(t.mask.clone().unwrap())
+        })
+        .collect();
+    let removed = all.iter().filter(|(_, k)| !k).count();
+    assert_eq!(removed, (s * all.len() as f64).floor() as usize);
+    let min_kept = all
+        .iter()
+        .filter(|(_, k)| *k)
+        .map(|(w, _)| w.abs())
+        .fold(f32::MAX, f32::min);
+    let max_removed = all
+        .iter()
+        .filter(|(_, k)| !k)
+        .map(|(w, _)| w.abs())
+        .fold(0.0, f32::max);
+    assert!(min_kept >= max_removed);
+    // The first layer (fan-in 64) has the largest weights: magnitude keeps more of it.
+    let frac = |p: &sigprop_nets::Params, path: &str| {
+        let m = p.get(path).unwrap().mask.clone().unwrap();
+        m.iter().filter(|&&k| k).count() as f64 / m.len() as f64
+    };
+    assert!(frac(&p, "layers.1.weight") > frac(&p, "layers.2.weight"));
+    // SNIP and GraSP rank by more than |w|.
+    let mask_of = |p: &sigprop_nets::Params| -> Vec<bool> {
+        weights(p)
+            .iter()
+            .flat_map(|t| t.mask.clone().unwrap())
+            .collect()
+    };
+    let magnitude = mask_of(&p);
+    for spec in [
+        "snip:sparsity=0.8",
+        "grasp:sparsity=0.8",
+        "synflow:sparsity=0.8,iterations=20",
+    ] {
+        let (q, report) = prune(spec);
+        let m = mask_of(&q);
+        let kept = m.iter().filter(|&&k| k).count();
+        assert_eq!(
+            m.len() - kept,
+            (s * m.len() as f64).floor() as usize,
+            "{spec}"
+        );
+        assert_ne!(m, magnitude, "{spec} equals magnitude pruning");
+        assert!(report.iter().all(|t| t.kept > 0), "{spec} emptied a layer");
+    }
+    // Random pruning of an orthogonal linear network multiplies the variance by exactly
+    // 1 - S per layer in expectation (the cross terms of a row cancel by orthogonality).
+    let mut cfg = mlp(10, 256, "linear", "orthogonal");
+    cfg.prune = Some("random:sparsity=0.5".into());
+    let st = run(&cfg, 128, 3, &cpu());
+    let per_layer = (st[9].preact_var / st[0].preact_var).powf(1.0 / 9.0);
+    // 256 x 128 entries per layer, 9 layers: the ratio's noise is well under 2%.
+    assert!((per_layer - 0.5).abs() < 0.02, "{per_layer}");
+    // Training: pruned weights stay exactly 0.
+    let net = net_with("snip:sparsity=0.8");
+    let (p, _) = prune("snip:sparsity=0.8");
+    let mut o = train_opts(5, OptimizerKind::Adam, 0.01, teacher());
+    o.log_steps = vec![];
+    let r = train(&net, &p, 1, &o, &cpu()).unwrap();
+    for (t0, t1) in p.tensors.iter().zip(&r.final_params.tensors) {
+        if let Some(m) = &t0.mask {
+            assert!(
+                m.iter().zip(&t1.data).all(|(&k, &v)| k || v == 0.0),
+                "{}",
+                t0.path
+            );
+            assert!(t0.data != t1.data, "{} did not train", t0.path);
+        }
+    }
+}
+
 #[test]
 fn an_overflowing_network_reports_non_finite_counts_instead_of_panicking() {
     // U(-1, 1) weights: Var(W) fan_in = 256/3, so ReLU variance grows ~42x per layer and

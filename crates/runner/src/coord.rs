@@ -325,6 +325,8 @@ pub fn coord_check(
             "batch": s.batch,
             "backend": s.backend,
             "seeds": s.seeds,
+            "auto": s.auto,
+            "autoinit": s.net.resolve().ok().as_ref().and_then(crate::report::autoinit_json),
         })).collect::<Vec<_>>(),
     });
     let text =

@@ -42,6 +42,9 @@ use crate::summary::{Extra, summarize};
 /// Histogram bins.
 pub const HIST_BINS: usize = 60;
 
+/// Each pruned tensor of one run: its path, entries kept and entries in all.
+pub type PrunedTensors = Vec<(String, usize, usize)>;
+
 /// Everything measured for one configuration.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -68,6 +71,8 @@ pub struct Outcome {
     pub device: String,
     /// sigma_w of a critical scheme.
     pub critical_sigma_w: Option<f64>,
+    /// `--prune`, per seed: each pruned tensor's path, entries kept and entries in all.
+    pub pruned: Vec<(u64, PrunedTensors)>,
 }
 
 impl Outcome {
@@ -182,6 +187,7 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
     };
     let m = measure(&prep.net, key.seed, prep.critical, &opts, &dev)?;
     let lsuv_total = (!m.lsuv.is_empty()).then(|| m.lsuv.iter().map(|l| l.0).sum());
+    let pruned = m.pruned;
     // Each block output's branch site, for its signal-propagation-plot columns.
     let branches: HashMap<usize, sigprop_nets::LayerStats> = m
         .result
@@ -263,6 +269,10 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
         stats_s: times.stats_s,
         lsuv_total,
         critical_sigma_w: prep.critical,
+        pruned: pruned
+            .into_iter()
+            .map(|t| (t.path, t.kept, t.total))
+            .collect(),
         layers: RunRecord::csv_of(&layers)?,
         histograms: m
             .result
@@ -295,6 +305,7 @@ pub fn derive(
         let mut spectra = Vec::new();
         let mut times = Vec::new();
         let mut lsuv_totals = Vec::new();
+        let mut pruned = Vec::new();
         let mut device = String::new();
         let mut seeds = 0;
         for key in keys.iter().filter(|k| k.config == spec.index) {
@@ -310,6 +321,9 @@ pub fn derive(
             }
             times.push((record.seed, record.times()));
             lsuv_totals.extend(record.lsuv_total);
+            if !record.pruned.is_empty() {
+                pruned.push((record.seed, record.pruned.clone()));
+            }
             if device.is_empty() {
                 device = record.device.clone();
             }
@@ -350,6 +364,7 @@ pub fn derive(
             times,
             device,
             critical_sigma_w,
+            pruned,
         });
     }
     Ok((outcomes, missing))

@@ -45,6 +45,8 @@ pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f6
     if cfg.arch.theory(cfg) == TheoryKind::None
         || cfg.loss != Loss::Projection
         || net.weight_init.lsuv().is_some()
+        // Pruned weights no longer follow the scheme's law.
+        || net.prune.is_some_and(|p| p.sparsity > 0.0)
     {
         return None;
     }

@@ -269,6 +269,20 @@ pub fn manifest(
             "critical_sigma_w": o.critical_sigma_w,
             "autoinit": o.spec.net.resolve().ok().as_ref().and_then(autoinit_json),
             "auto": o.spec.auto,
+            "prune": o.spec.net.prune.as_ref().map(|spec| json!({
+                "spec": spec,
+                "seeds": o.pruned.iter().map(|(seed, t)| json!({
+                    "seed": seed,
+                    "sparsity": 1.0 - t.iter().map(|x| x.1).sum::<usize>() as f64
+                        / t.iter().map(|x| x.2).sum::<usize>().max(1) as f64,
+                    "tensors": t.iter().map(|(path, kept, total)| json!({
+                        "path": path,
+                        "kept": kept,
+                        "total": total,
+                        "kept_frac": *kept as f64 / (*total).max(1) as f64,
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })),
             "times": o.times.iter().map(|(seed, t)| json!({
                 "seed": seed,
                 "init_s": t.init_s,

@@ -31,6 +31,9 @@ pub struct Settings {
     pub sigma_b2: Option<f64>,
     /// Activation spec.
     pub activation: Option<String>,
+    /// Pruning at initialization: `random|magnitude|snip|grasp|synflow:sparsity=S`, or
+    /// `none`.
+    pub prune: Option<String>,
     /// Layers, blocks or time steps.
     pub depth: Option<usize>,
     /// Units or channels.
@@ -74,6 +77,7 @@ pub const KEYS: &[&str] = &[
     "sigma-w2",
     "sigma-b2",
     "activation",
+    "prune",
     "depth",
     "width",
     "batch",
@@ -172,6 +176,7 @@ impl Settings {
             sigma_w2,
             sigma_b2,
             activation,
+            prune,
             depth,
             width,
             batch,
@@ -202,6 +207,8 @@ impl Settings {
             let auto = crate::recommend::resolve_auto(self)?;
             let mut chosen = self.clone();
             chosen.init = Some(auto.choice.clone());
+            // The label names the pick, so charts and tables say what ran.
+            let label = format!("{label} = {}", auto.choice);
             let mut spec = chosen.to_run(index, label, grid)?;
             spec.auto = Some(auto);
             return Ok(spec);
@@ -342,6 +349,8 @@ impl Settings {
         let mut net = NetConfig::new(own, depth, width, &activation, &init);
         net.bias_init = bias_init;
         net.loss = loss;
+        // `none` lets a grid hold the dense network next to pruned ones.
+        net.prune = self.prune.clone().filter(|p| p.trim() != "none");
         // On a CPU backend the seeds of a configuration run at the same time.
         let concurrent = if backend.is_cpu() {
             rayon::current_num_threads().min(seeds.len()).max(1)
@@ -594,6 +603,7 @@ mod tests {
             sigma_w2: Some(2.0),
             sigma_b2: Some(0.01),
             activation: Some("relu".into()),
+            prune: Some("snip:sparsity=0.5".into()),
             depth: Some(2),
             width: Some(3),
             batch: Some(4),

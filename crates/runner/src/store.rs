@@ -128,6 +128,9 @@ pub struct RunRecord {
     pub lsuv_total: Option<usize>,
     /// sigma_w of a critical scheme.
     pub critical_sigma_w: Option<f64>,
+    /// `--prune`: per pruned tensor, its path, entries kept and entries in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pruned: Vec<(String, usize, usize)>,
     /// The run's layers.csv rows (without the configuration columns), as CSV.
     pub layers: String,
     /// Its histograms (the configuration's first seed only).
@@ -884,6 +887,7 @@ mod tests {
             stats_s: 0.3,
             lsuv_total: None,
             critical_sigma_w: None,
+            pruned: Vec::new(),
             layers: "a,b\n1,NaN\n".into(),
             spectra: String::new(),
             histograms: vec![StoredHistogram {

@@ -136,6 +136,9 @@ pub struct TrainTable {
     pub base_width: Option<usize>,
     /// Samples of the fixed evaluation batch (default 1024).
     pub eval_batch: Option<usize>,
+    /// The lottery ticket procedure at this sparsity: each configuration trained dense, then
+    /// its winning ticket (final-magnitude mask, rewound) and a random mask retrained.
+    pub lottery: Option<f64>,
     /// The task.
     #[serde(default)]
     pub task: TaskSpec,
@@ -191,6 +194,7 @@ impl TrainTable {
                     .unwrap_or_else(|| exp.runs.first().map_or(1, |r| r.net.width)),
             },
             eval_batch: self.eval_batch.unwrap_or(1024),
+            lottery: self.lottery,
         };
         plan.check()?;
         Ok(plan)

@@ -47,6 +47,30 @@ pub struct TrainPlan {
     pub param: Parametrization,
     /// Samples of the fixed evaluation batch.
     pub eval_batch: usize,
+    /// The lottery ticket procedure at this sparsity (Frankle & Carbin 2019).
+    pub lottery: Option<f64>,
+}
+
+/// Which arm of the lottery ticket procedure a configuration is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arm {
+    /// The network as configured (without `lottery`, the only arm).
+    Dense,
+    /// The winning ticket: the dense run's largest final weights, rewound and retrained.
+    Ticket,
+    /// A random mask of the same per-tensor sparsity on the initial weights, retrained.
+    Random,
+}
+
+impl Arm {
+    /// The label suffix and `arm` text.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Arm::Dense => "dense",
+            Arm::Ticket => "ticket",
+            Arm::Random => "random-mask",
+        }
+    }
 }
 
 impl TrainPlan {
@@ -78,6 +102,14 @@ impl TrainPlan {
             return Err(RunnerError::input(format!(
                 "--target {}: expected a fraction of the initial loss, 0 < f < 1",
                 self.target
+            )));
+        }
+        if let Some(s) = self
+            .lottery
+            .filter(|s| !(0.0..1.0).contains(s) || s.is_nan())
+        {
+            return Err(RunnerError::input(format!(
+                "--lottery {s}: expected a sparsity in [0, 1)"
             )));
         }
         if let Some(&s) = self.log_steps.iter().find(|&&s| s > self.steps) {
@@ -192,6 +224,55 @@ pub struct TrainOutcome {
     pub runs: Vec<(u64, TrainResult)>,
     /// Its summary.
     pub summary: TrainSummary,
+    /// Its arm of the lottery ticket procedure (`Dense` without one).
+    pub arm: Arm,
+}
+
+/// The lottery ticket's comparison of one configuration: the winning ticket against the
+/// random mask of the same sparsity, by their final losses' 95% intervals.
+pub fn lottery_lines(outcomes: &[TrainOutcome], sparsity: Option<f64>) -> Vec<String> {
+    let Some(s) = sparsity else {
+        return Vec::new();
+    };
+    let ci = |m: &TrainSummary| match (m.loss_final_lo, m.loss_final_hi) {
+        (Some(a), Some(b)) => (a, b),
+        _ => (m.loss_final, m.loss_final),
+    };
+    let fmt = |m: &TrainSummary| {
+        let (a, b) = ci(m);
+        format!(
+            "{} [{}, {}]",
+            fmt_sig(m.loss_final, 4),
+            fmt_sig(a, 4),
+            fmt_sig(b, 4)
+        )
+    };
+    outcomes
+        .chunks(3)
+        .filter(|c| c.len() == 3 && c[1].arm == Arm::Ticket && c[2].arm == Arm::Random)
+        .map(|c| {
+            let (dense, ticket, random) = (&c[0].summary, &c[1].summary, &c[2].summary);
+            let ((tl, th), (rl, rh)) = (ci(ticket), ci(random));
+            let verdict = if th < rl {
+                "the winning ticket retrains to a lower loss than the random mask (intervals apart)"
+            } else if rh < tl {
+                "the random mask retrains to a lower loss than the winning ticket (intervals apart)"
+            } else {
+                "no winning ticket at this size: the ticket's and the random mask's intervals overlap"
+            };
+            let label = c[0]
+                .key
+                .label
+                .strip_suffix(" dense")
+                .unwrap_or(&c[0].key.label);
+            format!(
+                "{label}, sparsity {s}: dense {}, ticket {}, random mask {}: {verdict}",
+                fmt(dense),
+                fmt(ticket),
+                fmt(random)
+            )
+        })
+        .collect()
 }
 
 /// What `sigprop train` wrote.
@@ -299,22 +380,39 @@ pub fn train(
         .iter()
         .map(|(net, critical)| crate::overlay::theory_params(net, *critical).map(|(_, b2)| b2))
         .collect();
+    let arms: &[Arm] = if plan.lottery.is_some() {
+        &[Arm::Dense, Arm::Ticket, Arm::Random]
+    } else {
+        &[Arm::Dense]
+    };
     for (spec, (net, critical)) in exp.runs.iter().zip(&resolved) {
         for &lr in &plan.lrs {
-            let mut key = key_of(spec);
-            key.config = configs.len();
-            if plan.lrs.len() > 1 {
-                key.label = format!("{} lr={lr}", key.label);
+            let dense = configs.len();
+            for &arm in arms {
+                let mut key = key_of(spec);
+                key.config = configs.len();
+                if plan.lrs.len() > 1 {
+                    key.label = format!("{} lr={lr}", key.label);
+                }
+                if plan.lottery.is_some() {
+                    key.label = format!("{} {}", key.label, arm.as_str());
+                }
+                configs.push((spec, net, *critical, lr, key, arm, dense));
             }
-            configs.push((spec, net, *critical, lr, key));
         }
     }
-    let jobs: Vec<(usize, u64)> = configs
-        .iter()
-        .enumerate()
-        .flat_map(|(c, (spec, ..))| spec.seeds.iter().map(move |&s| (c, s)))
-        .collect();
-    let bar = ProgressBar::new(jobs.len() as u64);
+    // Dense runs first; a ticket or random-mask run needs its dense run's final weights.
+    let jobs_of = |want: &dyn Fn(Arm) -> bool| -> Vec<(usize, u64)> {
+        configs
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| want(c.5))
+            .flat_map(|(c, (spec, ..))| spec.seeds.iter().map(move |&s| (c, s)))
+            .collect()
+    };
+    let dense_jobs = jobs_of(&|a| a == Arm::Dense);
+    let arm_jobs = jobs_of(&|a| a != Arm::Dense);
+    let bar = ProgressBar::new((dense_jobs.len() + arm_jobs.len()) as u64);
     if quiet || !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
@@ -324,10 +422,27 @@ pub fn train(
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let finals: std::sync::Mutex<std::collections::HashMap<(usize, u64), sigprop_nets::Params>> =
+        std::sync::Mutex::new(std::collections::HashMap::new());
     let work = |&(c, seed): &(usize, u64)| -> Result<TrainResult, RunnerError> {
-        let (spec, net, critical, lr, _) = &configs[c];
+        let (spec, net, critical, lr, _, arm, dense) = &configs[c];
         let dev = device(spec.backend)?;
-        let (params, _) = initial_params(net, seed, *critical, spec.batch, &dev)?;
+        let (initial, _) = initial_params(net, seed, *critical, spec.batch, &dev)?;
+        let params = match (arm, plan.lottery) {
+            (Arm::Dense, _) | (_, None) => initial,
+            (_, Some(s)) => {
+                let trained = finals
+                    .lock()
+                    .map_err(|_| RunnerError::Internal("a training thread panicked".into()))?
+                    .get(&(*dense, seed))
+                    .cloned()
+                    .ok_or_else(|| RunnerError::Internal("lottery: no dense run".into()))?;
+                let (ticket, random) =
+                    sigprop_nets::prune::lottery_masks(net, &initial, &trained, s, seed)
+                        .map_err(|e| RunnerError::input(e.to_string()))?;
+                if *arm == Arm::Ticket { ticket } else { random }
+            }
+        };
         let opts = TrainOptions {
             steps: plan.steps,
             optimizer: plan.optimizer,
@@ -346,23 +461,40 @@ pub fn train(
             fixed_batch: false,
             coords: false,
         };
-        let r = sigprop_nets::train(net, &params, seed, &opts, &dev)?;
+        let mut r = sigprop_nets::train(net, &params, seed, &opts, &dev)?;
+        // Only a dense run of the lottery procedure keeps its final weights, until its arms
+        // have read them.
+        let last = std::mem::replace(
+            &mut r.final_params,
+            sigprop_nets::Params { tensors: vec![] },
+        );
+        if plan.lottery.is_some() && *arm == Arm::Dense {
+            finals
+                .lock()
+                .map_err(|_| RunnerError::Internal("a training thread panicked".into()))?
+                .insert((c, seed), last);
+        }
         bar.inc(1);
         Ok(r)
     };
     // Every job's result in job order: the error reported is the first job's, whichever
     // thread failed first.
-    let results: Vec<Result<TrainResult, RunnerError>> =
-        if exp.runs.iter().all(|r| r.backend.is_cpu()) {
+    let cpu = exp.runs.iter().all(|r| r.backend.is_cpu());
+    let run_all = |jobs: &[(usize, u64)]| -> Result<Vec<TrainResult>, RunnerError> {
+        let results: Vec<Result<TrainResult, RunnerError>> = if cpu {
             jobs.par_iter().map(work).collect()
         } else {
             jobs.iter().map(work).collect()
         };
-    let results: Vec<TrainResult> = results.into_iter().collect::<Result<_, _>>()?;
+        results.into_iter().collect()
+    };
+    let mut results = run_all(&dense_jobs)?;
+    results.extend(run_all(&arm_jobs)?);
+    let jobs: Vec<(usize, u64)> = dense_jobs.into_iter().chain(arm_jobs).collect();
     bar.finish_and_clear();
     let mut outcomes: Vec<TrainOutcome> = configs
         .iter()
-        .map(|(spec, _, _, lr, key)| TrainOutcome {
+        .map(|(spec, _, _, lr, key, arm, _)| TrainOutcome {
             key: key.clone(),
             spec: spec.index,
             cols: TrainCols {
@@ -374,10 +506,15 @@ pub fn train(
             },
             runs: Vec::new(),
             summary: summarize_runs(&[], plan.target),
+            arm: *arm,
         })
         .collect();
     for (&(c, seed), r) in jobs.iter().zip(results) {
         outcomes[c].runs.push((seed, r));
+    }
+    // Seed order within each configuration, whatever order the phases ran in.
+    for o in &mut outcomes {
+        o.runs.sort_by_key(|(seed, _)| *seed);
     }
     for o in &mut outcomes {
         o.summary = summarize_runs(&o.runs, plan.target);
@@ -543,6 +680,18 @@ pub fn report_md(
             m.verdict
         );
     }
+    let lottery = lottery_lines(outcomes, plan.lottery);
+    if !lottery.is_empty() {
+        s += "\n## Lottery ticket\n\nEach configuration trained dense; its winning ticket keeps, \
+              in each weight tensor, the largest final weights, rewound to their initial values; \
+              the random mask keeps as many entries of each tensor at random. Both retrained \
+              with the same steps, batches and learning rate. Final loss on the evaluation \
+              batch, mean [95% interval]:\n\n";
+        for l in &lottery {
+            s += &format!("- {l}\n");
+        }
+        s += "\n";
+    }
     s += &crate::report::charts_md(charts, dir);
     s += &format!(
         "Files and columns are defined in {}.\n",
@@ -575,7 +724,9 @@ pub fn manifest(
             "param": plan.param.kind.to_string(),
             "base_width": plan.param.base_width,
             "eval_batch": plan.eval_batch,
+            "lottery": plan.lottery,
         },
+        "lottery": lottery_lines(outcomes, plan.lottery),
         "configurations": outcomes.iter().map(|o| {
             let spec = &exp.runs[o.spec];
             serde_json::json!({
@@ -588,6 +739,9 @@ pub fn manifest(
                 "backend": spec.backend,
                 "seeds": o.runs.iter().map(|(s, _)| s).collect::<Vec<_>>(),
                 "train_s": o.runs.iter().map(|(_, r)| r.wall_s).collect::<Vec<_>>(),
+                "arm": o.arm.as_str(),
+                "auto": spec.auto,
+                "autoinit": spec.net.resolve().ok().as_ref().and_then(crate::report::autoinit_json),
             })
         }).collect::<Vec<_>>(),
     })

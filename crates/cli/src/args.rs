@@ -259,6 +259,18 @@ pub struct RecommendArgs {
     pub activation: Option<String>,
     #[command(flatten)]
     pub net: NetArgs,
+    /// Also train every candidate for K steps (the training probe) and rank by the final
+    /// loss first, signal propagation second.
+    #[arg(long, value_name = "K")]
+    pub train: Option<usize>,
+    /// Optimizer of --train: sgd (default), momentum, adam.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning rate of --train [default: 0.01].
+    #[arg(long, allow_hyphen_values = true)]
+    pub lr: Option<f64>,
+    #[command(flatten)]
+    pub task: TaskArgs,
     #[command(flatten)]
     pub out: OutArgs,
 }

@@ -233,7 +233,20 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
     let Done::Finished(f) = done else {
         return Err(RunnerError::Internal("recommend ran partially".into()).into());
     };
-    let rec = sigprop_runner::recommend::recommend(&base, &f.summaries)?;
+    let mut rec = sigprop_runner::recommend::recommend(&base, &f.summaries)?;
+    if let Some(steps) = a.train {
+        let table = TrainTable {
+            steps: Some(steps),
+            optimizer: a.optimizer.clone(),
+            lr: a.lr.map(OneOrMany::One),
+            log_steps: Some(Vec::new()),
+            task: task_spec(&a.task),
+            ..TrainTable::default()
+        };
+        let plan = table.plan(&exp, None)?;
+        let done = sigprop_runner::train::train(&exp, &plan, &f.dir.join("train"), a.out.quiet)?;
+        rec = sigprop_runner::recommend::with_training(rec, &plan, &done.outcomes)?;
+    }
     rec.write(&f.dir)?;
     if a.out.json {
         println!("{}", serde_json::to_string_pretty(&rec)?);
@@ -728,6 +741,29 @@ fn sigma_w2_of(act: Activation, init: &str, width: usize) -> Result<f64> {
     let scheme: Scheme = init
         .parse()
         .map_err(|e| RunnerError::input(format!("--init: {e}")))?;
+    // autoinit's first layer differs from the others and it sets its own bias: name the
+    // equivalent i.i.d. layers instead of predicting a network it would not build.
+    if let Some(q) = scheme.autoinit_q() {
+        let plan = sigprop_theory::autoinit_plan(act, q)
+            .map_err(|e| RunnerError::input(format!("--init {scheme}: {e}")))?;
+        let h = plan.hidden;
+        let msg = if h.center {
+            format!(
+                "--init {scheme}: for {act} its rows are centred, which this theory does not \
+                 model; use sigprop run --init {scheme} to measure it"
+            )
+        } else {
+            format!(
+                "--init {scheme}: for {act} its hidden layers are --init \
+                 variance-scaling:scale={},distribution=normal --sigma-b {} (the first layer \
+                 has sigma_w^2 {}); give those to theory",
+                h.sigma_w2,
+                h.sigma_b2.sqrt(),
+                plan.first.sigma_w2
+            )
+        };
+        return Err(RunnerError::input(msg).into());
+    }
     let mut net = NetConfig::new(Arch::Mlp, 1, width, &act.to_string(), init);
     net.bias_init = "zeros".into();
     let resolved = net

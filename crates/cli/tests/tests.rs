@@ -2423,9 +2423,56 @@ fn init_auto_runs_the_top_recommendation_and_records_why() {
     );
     assert!(auto["why"].as_str().unwrap().contains("stable"), "{auto}");
     assert!(auto["ranking"].as_array().unwrap().len() > 5);
+    // --train K ranks by the training probe first and keeps the propagation rank.
+    let dir2 = tempfile::tempdir().unwrap();
+    let out2 = sigprop()
+        .args([
+            "recommend",
+            "--activation",
+            "relu",
+            "--depth",
+            "8",
+            "--width",
+            "32",
+        ])
+        .args([
+            "--seeds", "2", "--train", "20", "--task", "mixture", "--json", "--out",
+        ])
+        .arg(dir2.path().join("r"))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let rec: serde_json::Value = serde_json::from_slice(&out2.stdout).unwrap();
+    let rows = rec["ranked"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r["train_loss"].is_number() && r["signal_rank"].is_number())
+    );
+    let class = |r: &serde_json::Value| match r["train_verdict"].as_str().unwrap() {
+        "trains" => 0,
+        "partial" => 1,
+        "stalls" => 2,
+        _ => 3,
+    };
+    assert!(rows.windows(2).all(|w| class(&w[0]) <= class(&w[1])));
+    assert!(rec["why"].as_str().unwrap().contains("training probe"));
+    assert!(dir2.path().join("r/train/summary.csv").exists());
     fails_with(
         &["recommend", "--max-memory", "1K", "--depth", "3"],
         "no initializer applies",
+    );
+    fails_with(
+        &[
+            "theory",
+            "--activation",
+            "tanh",
+            "--init",
+            "autoinit",
+            "--depth",
+            "5",
+        ],
+        "variance-scaling:scale=",
     );
     fails_with(
         &[

@@ -206,6 +206,8 @@ pub fn prune(
     };
     check(net, &spec)?;
     let ids = prunable(net);
+    let mut degenerate = false;
+    let all_zero = |scores: &[Vec<f64>]| scores.iter().flatten().all(|&v| v == 0.0);
     let mut keep: Vec<Vec<bool>> = ids
         .iter()
         .map(|id| vec![true; params.tensors[id.0].data.len()])
@@ -238,6 +240,7 @@ pub fn prune(
                         .collect()
                 })
                 .collect::<Vec<Vec<f64>>>();
+            degenerate = all_zero(&scores);
             cut(&scores, &mut keep, spec.sparsity);
         }
         PruneMethod::Snip => {
@@ -253,6 +256,7 @@ pub fn prune(
                         .collect()
                 })
                 .collect::<Vec<Vec<f64>>>();
+            degenerate = all_zero(&scores);
             cut(&scores, &mut keep, spec.sparsity);
         }
         PruneMethod::Grasp => {
@@ -288,17 +292,31 @@ pub fn prune(
                     .map(|id| vec![0.0; params.tensors[id.0].data.len()])
                     .collect()
             };
+            degenerate = all_zero(&scores);
             cut(&scores, &mut keep, spec.sparsity);
         }
         PruneMethod::Synflow => {
             for round in 1..=spec.iterations {
                 let s = 1.0 - (1.0 - spec.sparsity).powf(round as f64 / spec.iterations as f64);
                 let scores = synflow_scores(net, params, &ids, &keep, device)?;
+                degenerate |= all_zero(&scores);
                 cut(&scores, &mut keep, s);
             }
         }
     }
     let mut out = Vec::with_capacity(ids.len());
+    // Scores that are all 0 (a network without gradient, or without any path) would prune
+    // by position alone: refuse instead.
+    if spec.sparsity > 0.0 && degenerate {
+        return Err(NetError::BadConfig {
+            key: "prune",
+            value: spec.to_string(),
+            allowed: format!(
+                "a network whose {} scores are not all 0 (this one has no gradient or weights to rank)",
+                spec.method.as_str()
+            ),
+        });
+    }
     for (id, k) in ids.iter().zip(keep) {
         let t = &mut params.tensors[id.0];
         for (w, &kept) in t.data.iter_mut().zip(&k) {
@@ -379,7 +397,8 @@ pub fn lottery_masks(
 /// other, ties by position. NaN scores count as lowest.
 fn cut(scores: &[Vec<f64>], keep: &mut [Vec<bool>], s: f64) {
     let total: usize = scores.iter().map(Vec::len).sum();
-    let remove = (s * total as f64).floor() as usize;
+    // 0.29 * 100 is 28.999999999999996 in f64: snap before the floor.
+    let remove = (s * total as f64 + 1e-9).floor() as usize;
     let mut order: Vec<(bool, f64, usize, usize)> = Vec::with_capacity(total);
     for (t, (sc, k)) in scores.iter().zip(keep.iter()).enumerate() {
         for (i, (&v, &kept)) in sc.iter().zip(k).enumerate() {

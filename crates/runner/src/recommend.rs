@@ -116,6 +116,21 @@ pub struct Ranked {
     pub tied_with: Vec<String>,
     /// The one-line reason.
     pub reason: String,
+    /// With `--train`: its rank by signal propagation alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal_rank: Option<usize>,
+    /// With `--train`: the final evaluation loss (mean over seeds) and its 95% interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_loss: Option<f64>,
+    /// Lower end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_loss_lo: Option<f64>,
+    /// Upper end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_loss_hi: Option<f64>,
+    /// With `--train`: the training verdict (`trains`, `partial`, `stalls`, `diverged`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_verdict: Option<String>,
 }
 
 /// The outcome of `recommend`.
@@ -258,6 +273,11 @@ pub fn recommend(
             theory_chi1: s.theory_chi1,
             tied_with,
             reason,
+            signal_rank: None,
+            train_loss: None,
+            train_loss_lo: None,
+            train_loss_hi: None,
+            train_verdict: None,
         });
     }
     let top = ranked
@@ -277,18 +297,7 @@ pub fn recommend(
             .unwrap_or_else(|| "zeros".into()),
         summaries[0].1.seeds
     );
-    let why = if top.tied_with.is_empty() {
-        format!("{}: {}", top.init, top.reason)
-    } else {
-        format!(
-            "{} ({}); tied with {} within the seeds' spread, so any of them will do: {} has the \
-             flattest point estimate of the tie (equal estimates: the catalogue's simplest first)",
-            top.init,
-            s_verdict(top),
-            top.tied_with.join(", "),
-            top.init
-        )
-    };
+    let why = why_of(top);
     Ok(Recommendation {
         setting,
         choice: top.init.clone(),
@@ -297,6 +306,157 @@ pub fn recommend(
         ranked,
         not_applicable: refused,
     })
+}
+
+fn why_of(top: &Ranked) -> String {
+    let trained = top.train_verdict.as_ref().map_or(String::new(), |v| {
+        format!(
+            ", trained: {v}, loss {}",
+            fmt_factor(
+                top.train_loss.unwrap_or(f64::NAN),
+                top.train_loss_lo,
+                top.train_loss_hi
+            )
+        )
+    });
+    if top.tied_with.is_empty() {
+        format!("{}: {}", top.init, top.reason)
+    } else {
+        format!(
+            "{} ({}{trained}); tied with {} within the seeds' spread, so any of them will do: {} \
+             has the flattest point estimate of the tie (equal estimates: the catalogue's \
+             simplest first)",
+            top.init,
+            s_verdict(top),
+            top.tied_with.join(", "),
+            top.init
+        )
+    }
+}
+
+/// Rank by the training probe first: the training verdict's class (`trains`, `partial`,
+/// `stalls`, `diverged`), then the final evaluation loss, candidates whose loss intervals
+/// overlap the leader of a rank sharing it; within a shared rank, the signal-propagation
+/// order. Each row keeps its propagation rank in `signal_rank`.
+pub fn with_training(
+    mut rec: Recommendation,
+    plan: &crate::train::TrainPlan,
+    outcomes: &[crate::train::TrainOutcome],
+) -> Result<Recommendation, RunnerError> {
+    let class = |v: &str| match v {
+        "trains" => 0u8,
+        "partial" => 1,
+        "stalls" => 2,
+        _ => 3,
+    };
+    for r in rec.ranked.iter_mut() {
+        let o = outcomes
+            .iter()
+            .find(|o| o.key.init == r.init)
+            .ok_or_else(|| {
+                RunnerError::Internal(format!("recommend: {} was not trained", r.init))
+            })?;
+        let m = &o.summary;
+        r.signal_rank = Some(r.rank);
+        r.train_loss = Some(m.loss_final);
+        r.train_loss_lo = m.loss_final_lo;
+        r.train_loss_hi = m.loss_final_hi;
+        r.train_verdict = Some(m.verdict.clone());
+    }
+    let interval = |r: &Ranked| {
+        let l = r
+            .train_loss
+            .filter(|l| l.is_finite())
+            .unwrap_or(f64::INFINITY);
+        (
+            r.train_loss_lo.unwrap_or(l),
+            r.train_loss_hi.unwrap_or(l),
+            l,
+        )
+    };
+    let key = |r: &Ranked| {
+        (
+            class(r.train_verdict.as_deref().unwrap_or("")),
+            interval(r).2,
+        )
+    };
+    // Signal order is the current order: a stable sort keeps it among equal keys.
+    let mut rows = std::mem::take(&mut rec.ranked);
+    rows.sort_by(|a, b| {
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
+    });
+    let mut ranks = Vec::with_capacity(rows.len());
+    let mut leader: Option<usize> = None;
+    for i in 0..rows.len() {
+        let tied = leader.is_some_and(|l| {
+            let ((a0, a1, _), (b0, b1, _)) = (interval(&rows[l]), interval(&rows[i]));
+            key(&rows[l]).0 == key(&rows[i]).0
+                && a1.is_finite()
+                && b1.is_finite()
+                && a0 <= b1
+                && b0 <= a1
+        });
+        if tied {
+            ranks.push(ranks.last().copied().unwrap_or(1));
+        } else {
+            leader = Some(i);
+            ranks.push(i + 1);
+        }
+    }
+    let mut rows: Vec<(usize, Ranked)> = ranks.into_iter().zip(rows).collect();
+    rows.sort_by_key(|(r, row)| (*r, row.signal_rank.unwrap_or(usize::MAX)));
+    let inits: Vec<(usize, String)> = rows.iter().map(|(r, x)| (*r, x.init.clone())).collect();
+    for (r, row) in rows.iter_mut() {
+        row.rank = *r;
+        row.tied_with = inits
+            .iter()
+            .filter(|(r2, i2)| r2 == r && *i2 != row.init)
+            .map(|(_, i)| i.clone())
+            .collect();
+        // The propagation reason without its tie note, then the training and the new tie.
+        let base = row
+            .reason
+            .split("; tied with")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        row.reason = format!(
+            "{base}; trained {} steps ({}): {}, loss {}",
+            plan.steps,
+            plan.optimizer,
+            row.train_verdict.as_deref().unwrap_or("-"),
+            fmt_factor(
+                row.train_loss.unwrap_or(f64::NAN),
+                row.train_loss_lo,
+                row.train_loss_hi
+            )
+        );
+        if !row.tied_with.is_empty() {
+            row.reason.push_str(&format!(
+                "; tied with {} other{} within the seeds' spread",
+                row.tied_with.len(),
+                if row.tied_with.len() == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    rec.ranked = rows.into_iter().map(|(_, r)| r).collect();
+    let top = rec
+        .ranked
+        .first()
+        .ok_or_else(|| RunnerError::Internal("recommend: nothing was trained".into()))?;
+    rec.choice = top.init.clone();
+    rec.choice_bias = top.bias_init.clone();
+    rec.why = format!(
+        "{} (ranked by the training probe first, {} steps of {} at lr {:?} on {}, then by \
+         signal propagation)",
+        why_of(top),
+        plan.steps,
+        plan.optimizer,
+        plan.lrs,
+        plan.task.describe()
+    );
+    Ok(rec)
 }
 
 fn s_verdict(r: &Ranked) -> String {

@@ -228,6 +228,16 @@ pub struct TrainOutcome {
     pub arm: Arm,
 }
 
+fn lottery_verdict((tl, th): (f64, f64), (rl, rh): (f64, f64)) -> &'static str {
+    if th < rl {
+        "the winning ticket retrains to a lower loss than the random mask (intervals apart)"
+    } else if rh < tl {
+        "the random mask retrains to a lower loss than the winning ticket (intervals apart)"
+    } else {
+        "no winning ticket at this size: the ticket's and the random mask's intervals overlap"
+    }
+}
+
 /// The lottery ticket's comparison of one configuration: the winning ticket against the
 /// random mask of the same sparsity, by their final losses' 95% intervals.
 pub fn lottery_lines(outcomes: &[TrainOutcome], sparsity: Option<f64>) -> Vec<String> {
@@ -235,30 +245,26 @@ pub fn lottery_lines(outcomes: &[TrainOutcome], sparsity: Option<f64>) -> Vec<St
         return Vec::new();
     };
     let ci = |m: &TrainSummary| match (m.loss_final_lo, m.loss_final_hi) {
-        (Some(a), Some(b)) => (a, b),
-        _ => (m.loss_final, m.loss_final),
+        (Some(a), Some(b)) => Some((a, b)),
+        _ => None,
     };
-    let fmt = |m: &TrainSummary| {
-        let (a, b) = ci(m);
-        format!(
+    let fmt = |m: &TrainSummary| match ci(m) {
+        Some((a, b)) => format!(
             "{} [{}, {}]",
             fmt_sig(m.loss_final, 4),
             fmt_sig(a, 4),
             fmt_sig(b, 4)
-        )
+        ),
+        None => fmt_sig(m.loss_final, 4),
     };
     outcomes
         .chunks(3)
         .filter(|c| c.len() == 3 && c[1].arm == Arm::Ticket && c[2].arm == Arm::Random)
         .map(|c| {
             let (dense, ticket, random) = (&c[0].summary, &c[1].summary, &c[2].summary);
-            let ((tl, th), (rl, rh)) = (ci(ticket), ci(random));
-            let verdict = if th < rl {
-                "the winning ticket retrains to a lower loss than the random mask (intervals apart)"
-            } else if rh < tl {
-                "the random mask retrains to a lower loss than the winning ticket (intervals apart)"
-            } else {
-                "no winning ticket at this size: the ticket's and the random mask's intervals overlap"
+            let verdict = match (ci(ticket), ci(random)) {
+                (Some(t), Some(r)) => lottery_verdict(t, r),
+                _ => "one seed, or a diverged arm: no interval to compare (run more seeds)",
             };
             let label = c[0]
                 .key
@@ -512,10 +518,7 @@ pub fn train(
     for (&(c, seed), r) in jobs.iter().zip(results) {
         outcomes[c].runs.push((seed, r));
     }
-    // Seed order within each configuration, whatever order the phases ran in.
-    for o in &mut outcomes {
-        o.runs.sort_by_key(|(seed, _)| *seed);
-    }
+
     for o in &mut outcomes {
         o.summary = summarize_runs(&o.runs, plan.target);
     }

@@ -2593,3 +2593,39 @@ fn pruning_runs_report_their_masks_and_the_lottery_compares_three_arms() {
         "[0, 1)",
     );
 }
+
+/// `experiments/recommend.toml`: `init = "auto"` against the rule of thumb. The picks are
+/// He for ReLU and autoinit for tanh, SELU and sigmoid (stable at depth 50), where Xavier
+/// leaves tanh critical, LeCun gives SELU exploding gradients and Xavier gives sigmoid
+/// vanishing gradients.
+#[test]
+fn recommend_suite_picks_stable_schemes_where_the_rule_of_thumb_does_not() {
+    let (_dir, out) = run_suite("recommend");
+    let summary = out.join("summary.csv");
+    let (label, init, verdict) = (
+        col(&summary, "label"),
+        col(&summary, "init"),
+        col(&summary, "verdict"),
+    );
+    let rows = records(&summary);
+    let find = |l: &str| {
+        rows.iter()
+            .find(|r| r[label].starts_with(l))
+            .unwrap_or_else(|| panic!("no row {l}"))
+    };
+    assert_eq!(&find("auto / relu / 50")[init], "he-normal");
+    for act in ["tanh", "selu", "sigmoid"] {
+        let r = find(&format!("auto / {act} / 50"));
+        assert_eq!(&r[init], "autoinit", "{act}");
+        assert_eq!(&r[verdict], "stable", "{act}");
+    }
+    assert_eq!(&find("tanh / xavier-normal / 50")[verdict], "critical");
+    assert_eq!(
+        &find("selu / lecun-normal / 50")[verdict],
+        "exploding-gradients"
+    );
+    assert_eq!(
+        &find("sigmoid / xavier-normal / 50")[verdict],
+        "vanishing-gradients"
+    );
+}

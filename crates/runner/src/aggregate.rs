@@ -105,6 +105,7 @@ pub fn key_of(spec: &crate::settings::RunSpec) -> ConfigKey {
         batch: spec.batch,
         backend: spec.backend.to_string(),
         loss: spec.net.loss.to_string(),
+        prune: spec.net.prune.clone().unwrap_or_default(),
     }
 }
 

@@ -37,6 +37,9 @@ pub struct ConfigKey {
     pub backend: String,
     /// Loss.
     pub loss: String,
+    /// The `--prune` spec; empty for a dense network (and in files written before it).
+    #[serde(default)]
+    pub prune: String,
 }
 
 /// `layers.csv`: one row per run (configuration x seed) x site. Its columns are the run's

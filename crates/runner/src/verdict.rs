@@ -371,6 +371,7 @@ mod tests {
             batch: 256,
             backend: "flex".into(),
             loss: "projection".into(),
+            prune: String::new(),
         }
     }
 

@@ -2474,6 +2474,18 @@ fn init_auto_runs_the_top_recommendation_and_records_why() {
         ],
         "variance-scaling:scale=",
     );
+    // A bad base setting is named once, not once per candidate.
+    let cwd = tempfile::tempdir().unwrap();
+    let err = sigprop()
+        .current_dir(cwd.path())
+        .args(["run", "--init", "auto", "--width", "0"])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(err).unwrap();
+    assert_eq!(err.matches("width=0").count(), 1, "{err}");
     fails_with(
         &[
             "run",

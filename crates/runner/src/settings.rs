@@ -204,6 +204,11 @@ impl Settings {
             if self.sigma_w2.is_some() {
                 return Err(RunnerError::input("init and sigma-w2 both given; use one"));
             }
+            // The configuration's own errors (sizes, keys, memory) once, not once per
+            // candidate: checked with a plain fan-in initializer first.
+            let mut plain = self.clone();
+            plain.init = Some("lecun-normal".into());
+            plain.to_run(index, label.clone(), grid.clone())?;
             let auto = crate::recommend::resolve_auto(self)?;
             let mut chosen = self.clone();
             chosen.init = Some(auto.choice.clone());

@@ -216,14 +216,11 @@ pub fn prune(
         PruneMethod::Random => {
             for (k, id) in ids.iter().enumerate() {
                 let t = &params.tensors[id.0];
-                let mut u = vec![0f32; t.data.len()];
-                sigprop_init::fill_uniform(
-                    &Key::new(seed, format!("prune.{}", t.path)),
-                    &mut u,
-                    0.0,
-                    1.0,
-                );
-                let scores: Vec<Vec<f64>> = vec![u.iter().map(|&v| f64::from(v)).collect()];
+                let scores = vec![keyed_uniform(
+                    seed,
+                    &format!("prune.{}", t.path),
+                    t.data.len(),
+                )];
                 let mut one = vec![keep[k].clone()];
                 cut(&scores, &mut one, spec.sparsity);
                 keep[k] = one.pop().unwrap_or_default();
@@ -368,14 +365,11 @@ pub fn lottery_masks(
         ];
         let mut k_ticket = vec![kept_before.clone()];
         cut(&magnitude, &mut k_ticket, sparsity);
-        let mut u = vec![0f32; n];
-        sigprop_init::fill_uniform(
-            &Key::new(seed, format!("lottery.random.{}", t.path)),
-            &mut u,
-            0.0,
-            1.0,
-        );
-        let draws: Vec<Vec<f64>> = vec![u.iter().map(|&v| f64::from(v)).collect()];
+        let draws = vec![keyed_uniform(
+            seed,
+            &format!("lottery.random.{}", t.path),
+            n,
+        )];
         let mut k_random = vec![kept_before];
         cut(&draws, &mut k_random, sparsity);
         for (params, keep) in [(&mut ticket, k_ticket), (&mut random, k_random)] {
@@ -390,6 +384,13 @@ pub fn lottery_masks(
         }
     }
     Ok((ticket, random))
+}
+
+/// `n` draws of `U(0, 1)` from the key `(seed, name)`: the scores of a random mask.
+fn keyed_uniform(seed: u64, name: &str, n: usize) -> Vec<f64> {
+    let mut u = vec![0f32; n];
+    sigprop_init::fill_uniform(&Key::new(seed, name), &mut u, 0.0, 1.0);
+    u.into_iter().map(f64::from).collect()
 }
 
 /// Keep the highest scores: remove `floor(s * N)` entries of the `N` in `scores` (all

@@ -991,13 +991,7 @@ fn run<O: BurnOptimizer>(
                 }
                 (DeviceParam::D2(t), Slot::D2(s)) => {
                     if let Some(g) = t.grad_remove(&mut grads) {
-                        let g = match &masks[i] {
-                            Some(m) => {
-                                let dims = g.dims();
-                                g * m.clone().reshape(dims)
-                            }
-                            None => g,
-                        };
+                        let g = masked(g, &masks[i]);
                         let old = t.clone().inner();
                         let (new, st) = scaled_step(&opt, lr, sc, old.clone(), g, s.take());
                         if logged {
@@ -1012,13 +1006,7 @@ fn run<O: BurnOptimizer>(
                 }
                 (DeviceParam::D4(t), Slot::D4(s)) => {
                     if let Some(g) = t.grad_remove(&mut grads) {
-                        let g = match &masks[i] {
-                            Some(m) => {
-                                let dims = g.dims();
-                                g * m.clone().reshape(dims)
-                            }
-                            None => g,
-                        };
+                        let g = masked(g, &masks[i]);
                         let old = t.clone().inner();
                         let (new, st) = scaled_step(&opt, lr, sc, old.clone(), g, s.take());
                         if logged {
@@ -1070,6 +1058,17 @@ fn run<O: BurnOptimizer>(
     result.wall_s = t0.elapsed().as_secs_f64();
     result.final_params = download(params, &p)?;
     Ok(result)
+}
+
+/// A gradient times its tensor's `--prune` mask (flat, row-major), if it has one.
+fn masked<const D: usize>(g: Tensor<D>, mask: &Option<Tensor<1>>) -> Tensor<D> {
+    match mask {
+        Some(m) => {
+            let dims = g.dims();
+            g * m.clone().reshape(dims)
+        }
+        None => g,
+    }
 }
 
 /// One optimizer step of a tensor trained as `W = a w` at `lr` times its multiplier: the

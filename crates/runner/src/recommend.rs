@@ -252,13 +252,7 @@ pub fn recommend(
         if let Some(c) = s.theory_chi1 {
             reason.push_str(&format!("; theory chi_1 {}", fmt_num(c)));
         }
-        if !tied_with.is_empty() {
-            reason.push_str(&format!(
-                "; tied with {} other{} within the seeds' spread",
-                tied_with.len(),
-                if tied_with.len() == 1 { "" } else { "s" }
-            ));
-        }
+        reason.push_str(&tie_note(&tied_with));
         ranked.push(Ranked {
             rank: *r,
             init: k.init.clone(),
@@ -306,6 +300,15 @@ pub fn recommend(
         ranked,
         not_applicable: refused,
     })
+}
+
+/// The reason's tie clause: empty without a tie.
+fn tie_note(tied_with: &[String]) -> String {
+    match tied_with.len() {
+        0 => String::new(),
+        1 => "; tied with 1 other within the seeds' spread".into(),
+        n => format!("; tied with {n} others within the seeds' spread"),
+    }
 }
 
 fn why_of(top: &Ranked) -> String {
@@ -432,13 +435,8 @@ pub fn with_training(
                 row.train_loss_hi
             )
         );
-        if !row.tied_with.is_empty() {
-            row.reason.push_str(&format!(
-                "; tied with {} other{} within the seeds' spread",
-                row.tied_with.len(),
-                if row.tied_with.len() == 1 { "" } else { "s" }
-            ));
-        }
+        let note = tie_note(&row.tied_with);
+        row.reason.push_str(&note);
     }
     rec.ranked = rows.into_iter().map(|(_, r)| r).collect();
     let top = rec

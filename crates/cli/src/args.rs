@@ -259,6 +259,10 @@ pub struct RecommendArgs {
     pub activation: Option<String>,
     #[command(flatten)]
     pub net: NetArgs,
+    /// Also evaluate the meta-learned metainit and gradinit (each runs 100 optimisation
+    /// steps of 4 to 12 passes per seed: minutes at depth 50, width 256).
+    #[arg(long)]
+    pub learned: bool,
     /// Also train every candidate for K steps (the training probe) and rank by the final
     /// loss first, signal propagation second.
     #[arg(long, value_name = "K")]

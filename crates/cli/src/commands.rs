@@ -219,7 +219,7 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
     refuse_store_flags(&a.out, "recommend")?;
     let mut base = settings(&a.net)?;
     base.activation = a.activation.clone();
-    let exp = sigprop_runner::recommend::experiment(&base, command_line())?;
+    let exp = sigprop_runner::recommend::experiment(&base, a.learned, command_line())?;
     let dir = a.out.out.clone().unwrap_or_else(|| fresh_out(&exp.name));
     let done = run(
         &exp,
@@ -233,7 +233,7 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
     let Done::Finished(f) = done else {
         return Err(RunnerError::Internal("recommend ran partially".into()).into());
     };
-    let mut rec = sigprop_runner::recommend::recommend(&base, &f.summaries)?;
+    let mut rec = sigprop_runner::recommend::recommend(&base, a.learned, &f.summaries)?;
     if let Some(steps) = a.train {
         let table = TrainTable {
             steps: Some(steps),

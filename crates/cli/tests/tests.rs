@@ -2641,3 +2641,89 @@ fn recommend_suite_picks_stable_schemes_where_the_rule_of_thumb_does_not() {
         "vanishing-gradients"
     );
 }
+
+/// `metainit` and `gradinit` reach the runs on any architecture without normalization: the
+/// manifest reports each seed's objective before and after and every tuned tensor's scale,
+/// the theory columns (which would predict the base draw) are empty, `recommend --learned`
+/// measures both, and what they cannot tune exits 2 with one line.
+#[test]
+fn meta_learned_inits_report_their_scales_and_refuse_what_they_cannot_tune() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    sigprop()
+        .args(["run", "--activation", "tanh", "--init", "metainit:steps=5"])
+        .args(SMALL)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let t = &m["configurations"][0]["tuning"];
+    assert_eq!(t["spec"], "metainit:steps=5");
+    let seeds = t["seeds"].as_array().unwrap();
+    assert_eq!(seeds.len(), 2);
+    assert_eq!(seeds[0]["method"], "metainit");
+    assert_eq!(seeds[0]["metrics"][0]["name"], "gradient_quotient");
+    assert!(seeds[0]["metrics"][0]["tuned"].as_f64().unwrap() > 0.0);
+    let tensors = seeds[0]["tensors"].as_array().unwrap();
+    assert_eq!(tensors.len(), 6);
+    assert!(tensors.iter().all(|x| x["scale"].as_f64().unwrap() > 0.0));
+    let layers = out.join("layers.csv");
+    let theory = col(&layers, "theory_preact_var");
+    assert!(records(&layers).iter().all(|r| r[theory].is_empty()));
+
+    let res = dir.path().join("g");
+    sigprop()
+        .args(["run", "--arch", "resmlp", "--init", "gradinit:steps=5"])
+        .args(SMALL)
+        .arg("--out")
+        .arg(&res)
+        .assert()
+        .success();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(res.join("manifest.json")).unwrap()).unwrap();
+    let s = &m["configurations"][0]["tuning"]["seeds"][0];
+    assert_eq!(s["method"], "gradinit");
+    let names: Vec<&str> = s["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["lookahead_loss", "grad_norm"]);
+
+    let rec = sigprop()
+        .args(["recommend", "--learned", "--depth", "4", "--width", "16"])
+        .args(["--seeds", "2", "--batch", "16", "--json", "--out"])
+        .arg(dir.path().join("r"))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let rec: serde_json::Value = serde_json::from_slice(&rec.stdout).unwrap();
+    let inits: Vec<&str> = rec["ranked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["init"].as_str().unwrap())
+        .collect();
+    assert!(
+        inits.contains(&"metainit") && inits.contains(&"gradinit"),
+        "{inits:?}"
+    );
+
+    let out = out.to_str().unwrap();
+    fails_with(
+        &["run", "--init", "metainit:base=critical", "--out", out],
+        "base=critical",
+    );
+    fails_with(
+        &["run", "--init", "gradinit", "--norm", "batch", "--out", out],
+        "without --norm",
+    );
+    fails_with(
+        &["run", "--init", "metainit:momentum=1", "--out", out],
+        "[0, 1)",
+    );
+}

@@ -174,6 +174,8 @@ impl Scheme {
                 }
             }
             Lsuv(_) => Law::Orthogonal { gain: 1.0 },
+            MetaInit(ref p) => p.base.law(fans, ctx)?,
+            GradInit(ref p) => p.base.law(fans, ctx)?,
             AutoInit { .. } => {
                 let a = ctx.autoinit.ok_or_else(|| {
                     needs(self, "the layer's autoinit scales (FillContext::autoinit)")

@@ -32,8 +32,8 @@ pub mod structured;
 
 pub use activation::{ACTIVATION_NAMES, Activation, SELU_ALPHA, SELU_LAMBDA};
 pub use context::{
-    AutoInitLayer, CriticalDistribution, FillContext, FixupContext, FixupRole, LsuvParams,
-    LsuvTarget, ResidualContext,
+    AutoInitLayer, CriticalDistribution, FillContext, FixupContext, FixupRole, GradInitOpt,
+    GradInitParams, LsuvParams, LsuvTarget, MetaInitParams, ResidualContext, TUNE_BASE_NAMES,
 };
 pub use error::InitError;
 pub use fans::{FanMode, Fans, Layout, fans, logical_matrix};

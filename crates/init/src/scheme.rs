@@ -5,7 +5,7 @@
 //! `NAME[:key=value,...]` text is `scheme_text.rs`; the laws and sampling are `fill.rs`
 //! and `law.rs`, the structured matrices `structured.rs`.
 
-use crate::context::{CriticalDistribution, LsuvParams};
+use crate::context::{CriticalDistribution, GradInitParams, LsuvParams, MetaInitParams};
 use crate::fans::FanMode;
 
 /// The law of a `variance-scaling` draw.
@@ -179,6 +179,15 @@ pub enum Scheme {
     /// crate then rescales each layer until the variance of its output is 1 within `tol`
     /// (Mishkin & Matas 2015).
     Lsuv(LsuvParams),
+    /// `metainit[:base=,steps=,lr=,momentum=,eps=]`: `base` (default
+    /// xavier-normal), then the network crate tunes each weight tensor's norm to lower the
+    /// gradient quotient `|(g - H g) / g - 1|` (Dauphin & Schoenholz 2019).
+    MetaInit(MetaInitParams),
+    /// `gradinit[:base=,steps=,lr=,eta=,gamma=,opt=,alpha-min=]`: `base` (default
+    /// xavier-normal), then the network crate learns one scale per weight tensor so that
+    /// one optimizer step lowers the loss most under a gradient-norm bound (Zhu et al.
+    /// 2021).
+    GradInit(GradInitParams),
     /// `autoinit[:q=]`: scales from the analytic moments of the activation at
     /// pre-activation variance `q` (default 1), chosen so the forward variance stays at `q`
     /// and the backward factor `chi_1` is 1 where the activation allows both (sigprop's
@@ -279,6 +288,14 @@ pub const SCHEME_DESCRIPTIONS: &[(&str, &str)] = &[
         "Mishkin & Matas 2015: orthogonal, then rescaled to unit output variance",
     ),
     (
+        "metainit",
+        "Dauphin & Schoenholz 2019: base, then weight norms tuned to a small gradient quotient",
+    ),
+    (
+        "gradinit",
+        "Zhu et al. 2021: base, then per-tensor scales so one step lowers the loss most",
+    ),
+    (
         "autoinit",
         "analytic moments: forward variance q and chi_1 = 1 per layer, mean cancelled where needed",
     ),
@@ -332,6 +349,8 @@ pub const SCHEME_NAMES: &[&str] = &[
     "sparse",
     "critical",
     "lsuv",
+    "metainit",
+    "gradinit",
     "autoinit",
     "fixup",
     "gpt2",
@@ -366,6 +385,8 @@ impl Scheme {
             Sparse { .. } => "sparse",
             Critical { .. } => "critical",
             Lsuv(_) => "lsuv",
+            MetaInit(_) => "metainit",
+            GradInit(_) => "gradinit",
             AutoInit { .. } => "autoinit",
             Fixup => "fixup",
             Gpt2 { .. } => "gpt2",
@@ -405,6 +426,32 @@ impl Scheme {
             Scheme::Lsuv(p) => Some(p),
             _ => None,
         }
+    }
+
+    /// MetaInit's parameters, for `metainit`.
+    pub fn metainit(&self) -> Option<&MetaInitParams> {
+        match self {
+            Scheme::MetaInit(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// GradInit's parameters, for `gradinit`.
+    pub fn gradinit(&self) -> Option<&GradInitParams> {
+        match self {
+            Scheme::GradInit(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// True for the schemes whose scales the network crate sets from passes over data
+    /// (`lsuv`, `metainit`, `gradinit`): what they draw is only a starting point, so no
+    /// theory predicts them from the drawn variance.
+    pub fn data_driven(&self) -> bool {
+        matches!(
+            self,
+            Scheme::Lsuv(_) | Scheme::MetaInit(_) | Scheme::GradInit(_)
+        )
     }
 
     /// `autoinit`'s target pre-activation variance `q`.

@@ -8,7 +8,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::context::{CriticalDistribution, LsuvParams, LsuvTarget};
+use crate::context::{
+    CriticalDistribution, GradInitOpt, GradInitParams, LsuvParams, LsuvTarget, MetaInitParams,
+    TUNE_BASE_NAMES,
+};
 use crate::error::InitError;
 use crate::fans::FanMode;
 use crate::scheme::{SCHEME_NAMES, Scheme, VsDistribution};
@@ -109,6 +112,34 @@ impl Scheme {
                     p.push(("target", l.target.as_str().into()));
                 }
             }
+            MetaInit(m) => {
+                let d = MetaInitParams::new(XavierNormal { gain: 1.0 });
+                if *m.base != *d.base {
+                    p.push(("base", m.base.to_string()));
+                }
+                if m.steps != d.steps {
+                    p.push(("steps", m.steps.to_string()));
+                }
+                num(&mut p, "lr", m.lr, Some(d.lr));
+                num(&mut p, "momentum", m.momentum, Some(d.momentum));
+                num(&mut p, "eps", m.eps, Some(d.eps));
+            }
+            GradInit(g) => {
+                let d = GradInitParams::new(XavierNormal { gain: 1.0 });
+                if *g.base != *d.base {
+                    p.push(("base", g.base.to_string()));
+                }
+                if g.steps != d.steps {
+                    p.push(("steps", g.steps.to_string()));
+                }
+                num(&mut p, "lr", g.lr, Some(d.lr));
+                num(&mut p, "eta", g.eta, Some(d.eta));
+                num(&mut p, "gamma", g.gamma, Some(d.gamma));
+                if g.opt != d.opt {
+                    p.push(("opt", g.opt.as_str().into()));
+                }
+                num(&mut p, "alpha-min", g.alpha_min, Some(d.alpha_min));
+            }
         }
         p
     }
@@ -130,6 +161,12 @@ fn required(spec: &mut Spec, key: &str) -> Result<f64, InitError> {
         name: spec.name.clone(),
         key: key.to_string(),
     })
+}
+
+/// A meta-learned scheme's `base`: a name from [`TUNE_BASE_NAMES`], without keys.
+fn tune_base(spec: &mut Spec) -> Result<Scheme, InitError> {
+    let name = spec.get_choice("base", TUNE_BASE_NAMES)?;
+    name.parse()
 }
 
 fn fan_mode(spec: &mut Spec, allowed: &[&'static str]) -> Result<FanMode, InitError> {
@@ -276,6 +313,30 @@ impl FromStr for Scheme {
                     target,
                 })
             }
+            "metainit" => {
+                let mut m = MetaInitParams::new(tune_base(&mut spec)?);
+                m.steps = spec.get_usize("steps", m.steps)?;
+                m.lr = spec.get_positive("lr", m.lr)?;
+                m.momentum = spec.get_nonneg("momentum", m.momentum)?;
+                if m.momentum >= 1.0 {
+                    return Err(spec.bad("momentum", &fmt_f64(m.momentum), "a number in [0, 1)"));
+                }
+                m.eps = spec.get_positive("eps", m.eps)?;
+                MetaInit(m)
+            }
+            "gradinit" => {
+                let mut g = GradInitParams::new(tune_base(&mut spec)?);
+                g.steps = spec.get_usize("steps", g.steps)?;
+                g.lr = spec.get_positive("lr", g.lr)?;
+                g.eta = spec.get_positive("eta", g.eta)?;
+                g.gamma = spec.get_positive("gamma", g.gamma)?;
+                g.opt = match spec.get_choice("opt", &["sgd", "adam"])? {
+                    "adam" => GradInitOpt::Adam,
+                    _ => GradInitOpt::Sgd,
+                };
+                g.alpha_min = spec.get_positive("alpha-min", g.alpha_min)?;
+                GradInit(g)
+            }
             "autoinit" => AutoInit {
                 q: spec.get_positive("q", 1.0)?,
             },
@@ -336,6 +397,10 @@ mod tests {
         "critical:sigma-b=0.05,distribution=orthogonal",
         "lsuv",
         "lsuv:tol=0.01,max-iter=20,target=act",
+        "metainit",
+        "metainit:base=orthogonal,steps=20,lr=0.05,momentum=0.5,eps=0.001",
+        "gradinit",
+        "gradinit:base=he-normal,steps=10,lr=0.1,eta=0.5,gamma=2,opt=adam,alpha-min=0.1",
         "autoinit",
         "autoinit:q=2",
         "fixup",
@@ -400,6 +465,17 @@ mod tests {
             e.contains("correct=yes") && e.contains("true or false"),
             "{e}"
         );
+        let e = err("metainit:base=critical");
+        assert!(
+            e.contains("base=critical") && e.contains("xavier-normal"),
+            "{e}"
+        );
+        let e = err("metainit:momentum=1");
+        assert!(e.contains("momentum=1") && e.contains("[0, 1)"), "{e}");
+        let e = err("gradinit:opt=sgd2");
+        assert!(e.contains("opt=sgd2") && e.contains("adam"), "{e}");
+        let e = err("gradinit:steps=0");
+        assert!(e.contains("steps=0"), "{e}");
         let e = err("orthogonal:gain=nan");
         assert!(e.contains("gain=nan"), "{e}");
     }

@@ -577,6 +577,17 @@ impl ResolvedNet {
                 allowed: "lsuv without --norm (a normalization undoes its rescaling)".into(),
             });
         }
+        let tuned = self.weight_init.metainit().is_some() || self.weight_init.gradinit().is_some();
+        if tuned && self.config.arch.norm() != Norm::None {
+            return Err(NetError::BadConfig {
+                key: "init",
+                value: self.config.weight_init.clone(),
+                allowed: format!(
+                    "{} without --norm (a normalization makes the loss blind to the weight scales it tunes)",
+                    self.weight_init.name()
+                ),
+            });
+        }
         if self.weight_init.lsuv().is_some() && declared.layout.lsuv_layers().is_none() {
             return Err(NetError::BadConfig {
                 key: "init",

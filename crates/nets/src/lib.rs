@@ -9,6 +9,7 @@
 //!   sites, what LSUV rescales.
 //! - [`params`]: host-side initial weights, keyed by (seed, tensor path).
 //! - [`lsuv`]: Mishkin & Matas's data-driven rescaling loop.
+//! - [`tune`]: the meta-learned scales of `metainit` and `gradinit`.
 //! - [`probe`]: the probed pass; [`stats`]: the per-layer statistics.
 #![warn(missing_docs)]
 
@@ -25,6 +26,7 @@ pub mod probe;
 pub mod prune;
 pub mod stats;
 pub mod train;
+pub mod tune;
 
 use std::time::Instant;
 
@@ -50,6 +52,7 @@ pub use train::{
     Parametrization, Role, StepRecord, Task, TrainOptions, TrainResult, UpdateRecord, model_width,
     role, roles, train,
 };
+pub use tune::{TunedTensor, Tuning};
 
 /// One measured network: its statistics and, for LSUV, the rescalings made per layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +64,8 @@ pub struct Measured {
     pub lsuv: Vec<(usize, f64)>,
     /// What `--prune` kept of each pruned tensor (empty without).
     pub pruned: Vec<PrunedTensor>,
+    /// What `metainit` or `gradinit` did.
+    pub tuning: Option<Tuning>,
 }
 
 /// The initial weights of `net` for `seed`: filled, then LSUV's rescalings (on a batch of
@@ -84,9 +89,11 @@ pub struct Initial {
     pub lsuv: Vec<(usize, f64)>,
     /// What `--prune` kept of each pruned tensor.
     pub pruned: Vec<PrunedTensor>,
+    /// What `metainit` or `gradinit` did.
+    pub tuning: Option<Tuning>,
 }
 
-/// [`initial_params`], then `--prune`'s masks (on a batch of `batch`), whose result per
+/// [`initial_params`], then the scales of `metainit` or `gradinit`, then `--prune`'s masks (on a batch of `batch`), whose result per
 /// pruned tensor is returned too.
 pub fn initial_params_pruned(
     net: &ResolvedNet,
@@ -97,11 +104,13 @@ pub fn initial_params_pruned(
 ) -> Result<Initial, NetError> {
     let mut params = build_params(net, seed, critical_sigma_w)?;
     let lsuv = lsuv::lsuv(net, &mut params, seed, batch, device)?;
+    let tuning = tune::tune(net, &mut params, seed, batch, device)?;
     let pruned = prune::prune(net, &mut params, seed, batch, device)?;
     Ok(Initial {
         params,
         lsuv,
         pruned,
+        tuning,
     })
 }
 
@@ -122,5 +131,6 @@ pub fn measure(
         result,
         lsuv: init.lsuv,
         pruned: init.pruned,
+        tuning: init.tuning,
     })
 }

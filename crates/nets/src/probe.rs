@@ -200,7 +200,7 @@ pub fn probe(
         sites: Vec::new(),
     };
     let out = declared.layout.forward(net, &p, x, &mut rec);
-    let loss = loss(net, &p, declared.head, out, seed, &ad)?;
+    let loss = loss(net, &p, declared.head, out, seed, "loss", &ad)?;
     let grads = loss.backward();
     let _ = ad.sync();
     let forward_backward_s = t1.elapsed().as_secs_f64();
@@ -554,12 +554,15 @@ pub(crate) fn host_var(data: &[f32]) -> f64 {
     data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n
 }
 
+/// The probe's loss of `out`; its targets are drawn from the keys `<keys>.g`,
+/// `<keys>.target` and `<keys>.labels` (the probe's own are under `loss`).
 pub(crate) fn loss(
     net: &ResolvedNet,
     p: &DeviceParams,
     head: Option<ParamId>,
     out: Tensor<2>,
     seed: u64,
+    keys: &str,
     device: &Device,
 ) -> Result<Tensor<1>, NetError> {
     let shape = out.dims();
@@ -570,8 +573,8 @@ pub(crate) fn loss(
         ))
     };
     Ok(match net.config.loss {
-        Loss::Projection => (out * host("loss.g", shape)?).sum(),
-        Loss::Mse => (out - host("loss.target", shape)?)
+        Loss::Projection => (out * host(&format!("{keys}.g"), shape)?).sum(),
+        Loss::Mse => (out - host(&format!("{keys}.target"), shape)?)
             .square()
             .sum()
             .mul_scalar(0.5),
@@ -592,10 +595,10 @@ pub(crate) fn loss(
                     fan_in: 1,
                     fan_out: 1,
                 },
-                &Key::new(seed, "loss.labels"),
+                &Key::new(seed, format!("{keys}.labels")),
                 &FillContext::new(sigprop_init::Activation::Linear),
             )
-            .map_err(|source| NetError::init("loss.labels", source))?;
+            .map_err(|source| NetError::init(format!("{keys}.labels"), source))?;
             let mut onehot = vec![0f32; shape[0] * HEAD_CLASSES];
             for (b, &v) in u.iter().enumerate() {
                 let c = ((v as f64 * HEAD_CLASSES as f64) as usize).min(HEAD_CLASSES - 1);

@@ -387,7 +387,7 @@ pub fn lottery_masks(
 }
 
 /// `n` draws of `U(0, 1)` from the key `(seed, name)`: the scores of a random mask.
-fn keyed_uniform(seed: u64, name: &str, n: usize) -> Vec<f64> {
+pub(crate) fn keyed_uniform(seed: u64, name: &str, n: usize) -> Vec<f64> {
     let mut u = vec![0f32; n];
     sigprop_init::fill_uniform(&Key::new(seed, name), &mut u, 0.0, 1.0);
     u.into_iter().map(f64::from).collect()
@@ -451,12 +451,13 @@ fn grads(
         &ad,
     );
     let out = declared.layout.forward(net, &p, x, &mut Plain);
-    let loss = crate::probe::loss(net, &p, declared.head, out, seed, &ad)?;
+    let loss = crate::probe::loss(net, &p, declared.head, out, seed, "loss", &ad)?;
     let g = loss.backward();
     read_grads(&p, ids, &g, params)
 }
 
-fn read_grads(
+/// The gradients of `ids` in `g`, as host `f64` (zeros for a tensor without one).
+pub(crate) fn read_grads(
     p: &DeviceParams,
     ids: &[ParamId],
     g: &burn::tensor::Gradients,
@@ -468,7 +469,8 @@ fn read_grads(
             let v = match p.get(*id) {
                 Some(DeviceParam::D2(w)) => w.grad(g).map(|t| t.reshape([n])),
                 Some(DeviceParam::D4(w)) => w.grad(g).map(|t| t.reshape([n])),
-                _ => None,
+                Some(DeviceParam::D1(w)) => w.grad(g),
+                None => None,
             };
             Ok(match v {
                 Some(t) => read_back(t, "a pruning gradient")?

@@ -34,8 +34,8 @@ use crate::rows::{
 use crate::settings::RunSpec;
 use crate::store::{
     RUNS_DIR, Records, RunKey, RunRecord, STORE_VERSION, Segment, Shard, StoredExperiment,
-    StoredHistogram, read_experiment, remove_replaced, remove_stale_temporaries, set_aside_records,
-    write_experiment,
+    StoredHistogram, TuningRecord, read_experiment, remove_replaced, remove_stale_temporaries,
+    set_aside_records, write_experiment,
 };
 use crate::summary::{Extra, summarize};
 
@@ -73,6 +73,8 @@ pub struct Outcome {
     pub critical_sigma_w: Option<f64>,
     /// `--prune`, per seed: each pruned tensor's path, entries kept and entries in all.
     pub pruned: Vec<(u64, PrunedTensors)>,
+    /// `metainit` or `gradinit`, per seed: what the tuning did.
+    pub tuning: Vec<(u64, TuningRecord)>,
 }
 
 impl Outcome {
@@ -188,6 +190,7 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
     let m = measure(&prep.net, key.seed, prep.critical, &opts, &dev)?;
     let lsuv_total = (!m.lsuv.is_empty()).then(|| m.lsuv.iter().map(|l| l.0).sum());
     let pruned = m.pruned;
+    let tuning = m.tuning.map(TuningRecord::from);
     // Each block output's branch site, for its signal-propagation-plot columns.
     let branches: HashMap<usize, sigprop_nets::LayerStats> = m
         .result
@@ -273,6 +276,7 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
             .into_iter()
             .map(|t| (t.path, t.kept, t.total))
             .collect(),
+        tuning,
         layers: RunRecord::csv_of(&layers)?,
         histograms: m
             .result
@@ -306,6 +310,7 @@ pub fn derive(
         let mut times = Vec::new();
         let mut lsuv_totals = Vec::new();
         let mut pruned = Vec::new();
+        let mut tuning = Vec::new();
         let mut device = String::new();
         let mut seeds = 0;
         for key in keys.iter().filter(|k| k.config == spec.index) {
@@ -323,6 +328,9 @@ pub fn derive(
             lsuv_totals.extend(record.lsuv_total);
             if !record.pruned.is_empty() {
                 pruned.push((record.seed, record.pruned.clone()));
+            }
+            if let Some(t) = &record.tuning {
+                tuning.push((record.seed, t.clone()));
             }
             if device.is_empty() {
                 device = record.device.clone();
@@ -365,6 +373,7 @@ pub fn derive(
             device,
             critical_sigma_w,
             pruned,
+            tuning,
         });
     }
     Ok((outcomes, missing))

@@ -44,7 +44,7 @@ pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f6
     let cfg = &net.config;
     if cfg.arch.theory(cfg) == TheoryKind::None
         || cfg.loss != Loss::Projection
-        || net.weight_init.lsuv().is_some()
+        || net.weight_init.data_driven()
         // Pruned weights no longer follow the scheme's law.
         || net.prune.is_some_and(|p| p.sparsity > 0.0)
     {

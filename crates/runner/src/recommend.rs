@@ -37,7 +37,9 @@ pub struct Candidate {
 
 /// The catalogue for `base`'s architecture and activation, simplest first. The specs
 /// whose bias the scheme defines (`critical`, `autoinit`) follow the user's `--sigma-b`.
-pub fn candidates(base: &Settings) -> Vec<Candidate> {
+/// With `learned`, the meta-learned `metainit` and `gradinit` come last: each runs a
+/// hundred optimisation steps of several passes per seed, so they are asked for.
+pub fn candidates(base: &Settings, learned: bool) -> Vec<Candidate> {
     let c = |init: String, family: &'static str| Candidate { init, family };
     let arch = base.arch.as_deref().unwrap_or("mlp");
     let act: Option<Activation> = base.activation.as_deref().and_then(|a| a.parse().ok());
@@ -82,6 +84,16 @@ pub fn candidates(base: &Settings) -> Vec<Candidate> {
             }
         }
         _ => {}
+    }
+    if learned {
+        v.push(c(
+            "metainit".into(),
+            "meta-learned: small gradient quotient",
+        ));
+        v.push(c(
+            "gradinit".into(),
+            "meta-learned: best first step, bounded",
+        ));
     }
     v
 }
@@ -151,10 +163,10 @@ pub struct Recommendation {
 }
 
 /// The candidates `base` accepts (in catalogue order) and the refusals of the others.
-pub fn applicable(base: &Settings) -> (Vec<Candidate>, Vec<(String, String)>) {
+pub fn applicable(base: &Settings, learned: bool) -> (Vec<Candidate>, Vec<(String, String)>) {
     let mut ok = Vec::new();
     let mut refused = Vec::new();
-    for cand in candidates(base) {
+    for cand in candidates(base, learned) {
         match check(base, &cand.init) {
             Ok(()) => ok.push(cand),
             Err(e) => refused.push((cand.init, e.to_string())),
@@ -185,8 +197,12 @@ fn check(base: &Settings, init: &str) -> Result<(), RunnerError> {
 
 /// The experiment that measures every applicable candidate of `base`, one configuration
 /// each, in catalogue order. Exit-2 error when none applies.
-pub fn experiment(base: &Settings, command: String) -> Result<Experiment, RunnerError> {
-    let (ok, refused) = applicable(base);
+pub fn experiment(
+    base: &Settings,
+    learned: bool,
+    command: String,
+) -> Result<Experiment, RunnerError> {
+    let (ok, refused) = applicable(base, learned);
     if ok.is_empty() {
         let why: Vec<String> = refused.iter().map(|(i, e)| format!("{i}: {e}")).collect();
         return Err(RunnerError::input(format!(
@@ -233,9 +249,10 @@ fn fmt_factor(f: f64, lo: Option<f64>, hi: Option<f64>) -> String {
 /// Rank the measured candidates (`summaries` in catalogue order) of `base`.
 pub fn recommend(
     base: &Settings,
+    learned: bool,
     summaries: &[(ConfigKey, SummaryRow)],
 ) -> Result<Recommendation, RunnerError> {
-    let (_, refused) = applicable(base);
+    let (_, refused) = applicable(base, learned);
     let mut rows: Vec<(usize, &(ConfigKey, SummaryRow))> = rank(summaries);
     // Within a shared rank: the flattest point estimate first, then the catalogue order.
     rows.sort_by_key(|(r, (k, s))| (*r, point_key(s), k.config));
@@ -561,7 +578,7 @@ pub struct AutoChoice {
 pub fn resolve_auto(base: &Settings) -> Result<AutoChoice, RunnerError> {
     let mut b = base.clone();
     b.init = None;
-    let exp = experiment(&b, String::new())?;
+    let exp = experiment(&b, false, String::new())?;
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("sigprop-auto-{}-{n}", std::process::id()));
@@ -583,7 +600,7 @@ pub fn resolve_auto(base: &Settings) -> Result<AutoChoice, RunnerError> {
             ));
         }
     };
-    let rec = recommend(&b, &summaries)?;
+    let rec = recommend(&b, false, &summaries)?;
     Ok(AutoChoice {
         choice: rec.choice.clone(),
         bias_init: rec.choice_bias.clone(),

@@ -283,6 +283,23 @@ pub fn manifest(
                     })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })),
+            "tuning": (!o.tuning.is_empty()).then(|| json!({
+                "spec": o.spec.net.weight_init,
+                "seeds": o.tuning.iter().map(|(seed, t)| json!({
+                    "seed": seed,
+                    "method": t.method,
+                    "steps": t.steps,
+                    "metrics": t.metrics.iter().map(|(name, before, after)| json!({
+                        "name": name,
+                        "base": before,
+                        "tuned": after,
+                    })).collect::<Vec<_>>(),
+                    "tensors": t.tensors.iter().map(|(path, scale)| json!({
+                        "path": path,
+                        "scale": scale,
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })),
             "times": o.times.iter().map(|(seed, t)| json!({
                 "seed": seed,
                 "init_s": t.init_s,

@@ -107,6 +107,36 @@ pub fn run_keys(exp: &Experiment) -> Vec<RunKey> {
         .collect()
 }
 
+/// What `metainit` or `gradinit` did to one run's weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuningRecord {
+    /// `metainit` or `gradinit`.
+    pub method: String,
+    /// Optimisation steps.
+    pub steps: usize,
+    /// Objectives on the evaluation batch: name, at the base draw, after tuning (`None`
+    /// where not finite).
+    pub metrics: Vec<(String, Option<f64>, Option<f64>)>,
+    /// Every tuned tensor's path and its scale over the base draw.
+    pub tensors: Vec<(String, f64)>,
+}
+
+impl From<sigprop_nets::Tuning> for TuningRecord {
+    fn from(t: sigprop_nets::Tuning) -> Self {
+        let finite = |v: f64| v.is_finite().then_some(v);
+        TuningRecord {
+            method: t.method.into(),
+            steps: t.steps,
+            metrics: t
+                .metrics
+                .into_iter()
+                .map(|(n, a, b)| (n.to_string(), finite(a), finite(b)))
+                .collect(),
+            tensors: t.tensors.into_iter().map(|x| (x.path, x.scale)).collect(),
+        }
+    }
+}
+
 /// One finished run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -131,6 +161,9 @@ pub struct RunRecord {
     /// `--prune`: per pruned tensor, its path, entries kept and entries in all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pruned: Vec<(String, usize, usize)>,
+    /// `metainit` or `gradinit`: what the tuning did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<TuningRecord>,
     /// The run's layers.csv rows (without the configuration columns), as CSV.
     pub layers: String,
     /// Its histograms (the configuration's first seed only).
@@ -888,6 +921,7 @@ mod tests {
             lsuv_total: None,
             critical_sigma_w: None,
             pruned: Vec::new(),
+            tuning: None,
             layers: "a,b\n1,NaN\n".into(),
             spectra: String::new(),
             histograms: vec![StoredHistogram {

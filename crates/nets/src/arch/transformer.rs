@@ -213,7 +213,7 @@ impl FromStr for RoleInit {
         };
         let spec: InitSpec = spec.trim().parse().map_err(|e| format!("{e}"))?;
         let scheme = spec.scheme();
-        if scheme.lsuv().is_some() || scheme.needs_fixup() || scheme.is_critical().is_some() {
+        if scheme.data_driven() || scheme.needs_fixup() || scheme.is_critical().is_some() {
             return Err(format!(
                 "{} needs the whole network; a role takes an initializer of its own weights",
                 scheme.name()

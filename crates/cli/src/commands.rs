@@ -233,7 +233,8 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
     let Done::Finished(f) = done else {
         return Err(RunnerError::Internal("recommend ran partially".into()).into());
     };
-    let mut rec = sigprop_runner::recommend::recommend(&base, a.learned, &f.summaries)?;
+    let jacobian = sigprop_runner::recommend::jacobian_spread(&f.dir)?;
+    let mut rec = sigprop_runner::recommend::recommend(&base, a.learned, &f.summaries, &jacobian)?;
     if let Some(steps) = a.train {
         let table = TrainTable {
             steps: Some(steps),

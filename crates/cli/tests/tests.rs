@@ -2727,3 +2727,62 @@ fn meta_learned_inits_report_their_scales_and_refuse_what_they_cannot_tune() {
         "[0, 1)",
     );
 }
+
+/// With `--jacobian`, `recommend` reports each candidate's Jacobian condition number and,
+/// within a shared rank, puts the best-conditioned first; orthogonal weights condition the
+/// Jacobian far better than Gaussian ones of the same variance.
+#[test]
+fn recommend_with_the_jacobian_orders_ties_by_its_condition_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sigprop()
+        .args([
+            "recommend",
+            "--activation",
+            "tanh",
+            "--depth",
+            "6",
+            "--width",
+            "16",
+        ])
+        .args([
+            "--seeds",
+            "2",
+            "--batch",
+            "32",
+            "--jacobian",
+            "--json",
+            "--out",
+        ])
+        .arg(dir.path().join("r"))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let rec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rec["ranked"].as_array().unwrap();
+    let cond = |r: &serde_json::Value| r["jac_cond"].as_f64().unwrap();
+    assert!(rows.iter().all(|r| {
+        r["jac_cond"].is_number()
+            && r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("Jacobian condition number")
+    }));
+    for w in rows.windows(2) {
+        if w[0]["rank"] == w[1]["rank"] {
+            assert!(
+                (cond(&w[0]).ln() * 100.0).round() <= (cond(&w[1]).ln() * 100.0).round(),
+                "{} before {}",
+                w[0]["init"],
+                w[1]["init"]
+            );
+        }
+    }
+    let of = |init: &str| cond(rows.iter().find(|r| r["init"] == init).unwrap());
+    assert!(
+        of("orthogonal") * 10.0 < of("lecun-normal"),
+        "{} {}",
+        of("orthogonal"),
+        of("lecun-normal")
+    );
+}

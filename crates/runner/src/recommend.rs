@@ -11,6 +11,7 @@
 //! rank the flattest point estimate comes first, equal estimates in catalogue order; the
 //! first is the pick (`--init auto`).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -124,6 +125,10 @@ pub struct Ranked {
     pub bwd_factor_hi: Option<f64>,
     /// Mean-field chi_1 where the theory applies.
     pub theory_chi1: Option<f64>,
+    /// With `--jacobian`: the condition number of the input-output Jacobian at the deepest
+    /// measured layer (geometric mean over the seeds of `jac_cond`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jac_cond: Option<f64>,
     /// The specs this one is tied with (same rank).
     pub tied_with: Vec<String>,
     /// The one-line reason.
@@ -223,6 +228,60 @@ pub fn experiment(
     )
 }
 
+/// Per configuration, the mean over its seeds of `ln jac_cond` at the deepest layer whose
+/// Jacobian was measured, read from `dir/layers.csv` (empty when nothing was measured; an
+/// infinite condition number stays infinite).
+pub fn jacobian_spread(dir: &Path) -> Result<HashMap<usize, f64>, RunnerError> {
+    let path = dir.join("layers.csv");
+    let mut rd = csv::Reader::from_path(&path)
+        .map_err(|e| RunnerError::input(format!("{}: {e}", path.display())))?;
+    let headers = rd
+        .headers()
+        .map_err(|e| RunnerError::input(format!("{}: {e}", path.display())))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| RunnerError::input(format!("{}: no column {name}", path.display())))
+    };
+    let (c_config, c_seed, c_layer, c_cond) = (
+        col("config")?,
+        col("seed")?,
+        col("layer")?,
+        col("jac_cond")?,
+    );
+    // (config, seed) -> (layer, ln cond) at the deepest measured layer.
+    let mut deepest: HashMap<(usize, String), (usize, f64)> = HashMap::new();
+    for rec in rd.records() {
+        let rec = rec.map_err(|e| RunnerError::input(format!("{}: {e}", path.display())))?;
+        let cond = rec.get(c_cond).unwrap_or("");
+        if cond.is_empty() {
+            continue;
+        }
+        let parse = |i: usize| rec.get(i).and_then(|v| v.parse::<usize>().ok());
+        let (Some(config), Some(layer)) = (parse(c_config), parse(c_layer)) else {
+            continue;
+        };
+        let ln = cond.parse::<f64>().map_or(f64::NAN, f64::ln);
+        let seed = rec.get(c_seed).unwrap_or("").to_string();
+        let e = deepest.entry((config, seed)).or_insert((layer, ln));
+        if layer > e.0 {
+            *e = (layer, ln);
+        }
+    }
+    let mut sums: HashMap<usize, (f64, usize)> = HashMap::new();
+    for ((config, _), (_, ln)) in deepest {
+        let e = sums.entry(config).or_insert((0.0, 0));
+        e.0 += ln;
+        e.1 += 1;
+    }
+    Ok(sums
+        .into_iter()
+        .map(|(c, (sum, n))| (c, sum / n as f64))
+        .collect())
+}
+
 /// The larger per-layer |ln change| of the two directions (point estimates), in units of
 /// 1e-4: estimates that agree to that are equal (the same law drawn from the same keys,
 /// as `he-normal`, `critical` and `autoinit` for ReLU), and the catalogue decides.
@@ -247,15 +306,26 @@ fn fmt_factor(f: f64, lo: Option<f64>, hi: Option<f64>) -> String {
 }
 
 /// Rank the measured candidates (`summaries` in catalogue order) of `base`.
+///
+/// `jacobian` holds, per configuration, the mean over seeds of `ln jac_cond` where the
+/// Jacobian was measured ([`jacobian_spread`]). Within a shared rank, the best-conditioned
+/// Jacobian comes first (dynamical isometry: an equally stable choice that also keeps every
+/// direction of the input), then the flattest point estimate, then the catalogue order.
 pub fn recommend(
     base: &Settings,
     learned: bool,
     summaries: &[(ConfigKey, SummaryRow)],
+    jacobian: &HashMap<usize, f64>,
 ) -> Result<Recommendation, RunnerError> {
     let (_, refused) = applicable(base, learned);
     let mut rows: Vec<(usize, &(ConfigKey, SummaryRow))> = rank(summaries);
-    // Within a shared rank: the flattest point estimate first, then the catalogue order.
-    rows.sort_by_key(|(r, (k, s))| (*r, point_key(s), k.config));
+    let jac_key = |config: usize| match jacobian.get(&config) {
+        // ln cond to 1e-2: conditions within 1% are equal.
+        Some(l) if l.is_finite() => (l * 1e2).round() as i64,
+        Some(_) => i64::MAX,
+        None => 0,
+    };
+    rows.sort_by_key(|(r, (k, s))| (*r, jac_key(k.config), point_key(s), k.config));
     let mut ranked: Vec<Ranked> = Vec::with_capacity(rows.len());
     for (r, (k, s)) in &rows {
         let tied_with: Vec<String> = rows
@@ -268,6 +338,10 @@ pub fn recommend(
         let mut reason = s.verdict_detail.clone();
         if let Some(c) = s.theory_chi1 {
             reason.push_str(&format!("; theory chi_1 {}", fmt_num(c)));
+        }
+        let jac_cond = jacobian.get(&k.config).map(|l| l.exp());
+        if let Some(c) = jac_cond {
+            reason.push_str(&format!("; Jacobian condition number {}", fmt_sig(c, 3)));
         }
         reason.push_str(&tie_note(&tied_with));
         ranked.push(Ranked {
@@ -282,6 +356,7 @@ pub fn recommend(
             bwd_factor_lo: blo,
             bwd_factor_hi: bhi,
             theory_chi1: s.theory_chi1,
+            jac_cond,
             tied_with,
             reason,
             signal_rank: None,
@@ -342,10 +417,18 @@ fn why_of(top: &Ranked) -> String {
     if top.tied_with.is_empty() {
         format!("{}: {}", top.init, top.reason)
     } else {
+        let first = match top.jac_cond {
+            Some(c) => format!(
+                "has the best-conditioned Jacobian of the tie (condition number {})",
+                fmt_sig(c, 3)
+            ),
+            None => "has the flattest point estimate of the tie (equal estimates: the \
+                     catalogue's simplest first)"
+                .to_string(),
+        };
         format!(
             "{} ({}{trained}); tied with {} within the seeds' spread, so any of them will do: {} \
-             has the flattest point estimate of the tie (equal estimates: the catalogue's \
-             simplest first)",
+             {first}",
             top.init,
             s_verdict(top),
             top.tied_with.join(", "),
@@ -591,7 +674,13 @@ pub fn resolve_auto(base: &Settings) -> Result<AutoChoice, RunnerError> {
             shard: None,
         },
     );
+    let jacobian = if ran.is_ok() {
+        jacobian_spread(&dir)
+    } else {
+        Ok(HashMap::new())
+    };
     let _ = std::fs::remove_dir_all(&dir);
+    let jacobian = jacobian?;
     let summaries: Vec<(ConfigKey, SummaryRow)> = match ran? {
         Ran::Complete(outcomes, _) => outcomes.into_iter().map(|o| (o.key, o.summary)).collect(),
         Ran::Partial { .. } => {
@@ -600,7 +689,7 @@ pub fn resolve_auto(base: &Settings) -> Result<AutoChoice, RunnerError> {
             ));
         }
     };
-    let rec = recommend(&b, false, &summaries)?;
+    let rec = recommend(&b, false, &summaries, &jacobian)?;
     Ok(AutoChoice {
         choice: rec.choice.clone(),
         bias_init: rec.choice_bias.clone(),

@@ -260,7 +260,7 @@ pub struct RecommendArgs {
     #[command(flatten)]
     pub net: NetArgs,
     /// Also evaluate the meta-learned metainit and gradinit (each runs 100 optimisation
-    /// steps of 4 to 12 passes per seed: minutes at depth 50, width 256).
+    /// steps of 2 to 11 passes per seed: minutes at depth 50, width 256).
     #[arg(long)]
     pub learned: bool,
     /// Also train every candidate for K steps (the training probe) and rank by the final

@@ -2768,6 +2768,10 @@ fn recommend_with_the_jacobian_orders_ties_by_its_condition_number() {
                 .unwrap()
                 .contains("Jacobian condition number")
     }));
+    assert!(
+        rows.windows(2).any(|w| w[0]["rank"] == w[1]["rank"]),
+        "no tie to order"
+    );
     for w in rows.windows(2) {
         if w[0]["rank"] == w[1]["rank"] {
             assert!(

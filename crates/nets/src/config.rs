@@ -583,7 +583,7 @@ impl ResolvedNet {
                 key: "init",
                 value: self.config.weight_init.clone(),
                 allowed: format!(
-                    "{} without --norm (a normalization makes the loss blind to the weight scales it tunes)",
+                    "{} without --norm (a normalization makes the loss nearly blind to the scales of the weights before it, and sigprop does not tune normalization gains)",
                     self.weight_init.name()
                 ),
             });

@@ -69,7 +69,8 @@ pub struct Measured {
 }
 
 /// The initial weights of `net` for `seed`: filled, then LSUV's rescalings (on a batch of
-/// `batch`) when the scheme is LSUV, which are returned per layer.
+/// `batch`) when the scheme is LSUV, which are returned per layer, then the scales of
+/// `metainit` or `gradinit` and `--prune`'s masks (see [`initial_params_pruned`]).
 pub fn initial_params(
     net: &ResolvedNet,
     seed: u64,

@@ -11,7 +11,7 @@
 //! rank the flattest point estimate comes first, equal estimates in catalogue order; the
 //! first is the pick (`--init auto`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -251,8 +251,9 @@ pub fn jacobian_spread(dir: &Path) -> Result<HashMap<usize, f64>, RunnerError> {
         col("layer")?,
         col("jac_cond")?,
     );
-    // (config, seed) -> (layer, ln cond) at the deepest measured layer.
-    let mut deepest: HashMap<(usize, String), (usize, f64)> = HashMap::new();
+    // (config, seed) -> (layer, ln cond) at the deepest measured layer; ordered maps, so the
+    // sums below run in one order and give the same bits every time.
+    let mut deepest: BTreeMap<(usize, String), (usize, f64)> = BTreeMap::new();
     for rec in rd.records() {
         let rec = rec.map_err(|e| RunnerError::input(format!("{}: {e}", path.display())))?;
         let cond = rec.get(c_cond).unwrap_or("");
@@ -270,7 +271,7 @@ pub fn jacobian_spread(dir: &Path) -> Result<HashMap<usize, f64>, RunnerError> {
             *e = (layer, ln);
         }
     }
-    let mut sums: HashMap<usize, (f64, usize)> = HashMap::new();
+    let mut sums: BTreeMap<usize, (f64, usize)> = BTreeMap::new();
     for ((config, _), (_, ln)) in deepest {
         let e = sums.entry(config).or_insert((0.0, 0));
         e.0 += ln;
@@ -320,10 +321,11 @@ pub fn recommend(
     let (_, refused) = applicable(base, learned);
     let mut rows: Vec<(usize, &(ConfigKey, SummaryRow))> = rank(summaries);
     let jac_key = |config: usize| match jacobian.get(&config) {
-        // ln cond to 1e-2: conditions within 1% are equal.
+        // ln cond rounded to 0.01 (about 1% of the condition number).
         Some(l) if l.is_finite() => (l * 1e2).round() as i64,
-        Some(_) => i64::MAX,
-        None => 0,
+        // Not finite, then not measured: after every measured one.
+        Some(_) => i64::MAX - 1,
+        None => i64::MAX,
     };
     rows.sort_by_key(|(r, (k, s))| (*r, jac_key(k.config), point_key(s), k.config));
     let mut ranked: Vec<Ranked> = Vec::with_capacity(rows.len());

@@ -71,13 +71,7 @@ pub fn tune(
     device: &Device,
 ) -> Result<Option<Tuning>, NetError> {
     let scheme = net.weight_init.clone();
-    let obj = Objective {
-        net,
-        declared: declare(net, None),
-        seed,
-        batch,
-        device,
-    };
+    let obj = Objective::new(net, seed, batch, device);
     if let Some(m) = scheme.metainit() {
         return metainit(&obj, params, m).map(Some);
     }
@@ -183,7 +177,17 @@ struct Objective<'a> {
     device: &'a Device,
 }
 
-impl Objective<'_> {
+impl<'a> Objective<'a> {
+    fn new(net: &'a ResolvedNet, seed: u64, batch: usize, device: &'a Device) -> Self {
+        Objective {
+            net,
+            declared: declare(net, None),
+            seed,
+            batch,
+            device,
+        }
+    }
+
     /// The probe's loss averaged over batch `name` (input key `<name>.input`, targets under
     /// `<name>.loss`) and its gradient for every tensor, at `params`.
     fn grads(&self, params: &Params, name: &str) -> Result<(f64, Vec<Vec<f64>>), NetError> {
@@ -490,13 +494,7 @@ mod tests {
         let params = build_params(&net, 3, None).unwrap();
         assert_eq!(params.tensors.len(), 2);
         assert_eq!(params.tensors[0].shape, vec![n, n]);
-        let obj = Objective {
-            net: &net,
-            declared: declare(&net, None),
-            seed: 3,
-            batch: b,
-            device: &dev,
-        };
+        let obj = Objective::new(&net, 3, b, &dev);
         let x: Vec<f64> = normal_input(3, "t.input", [b, n])
             .unwrap()
             .into_iter()
@@ -584,13 +582,7 @@ mod tests {
         let dev = device(BackendKind::Flex).unwrap();
         let net = net(3, 12, "tanh", "xavier-normal", Loss::Mse);
         let base = build_params(&net, 5, None).unwrap();
-        let obj = Objective {
-            net: &net,
-            declared: declare(&net, None),
-            seed: 5,
-            batch: 32,
-            device: &dev,
-        };
+        let obj = Objective::new(&net, 5, 32, &dev);
         let ids = tuned_ids(&base);
         assert_eq!(ids.len(), 3);
         let alpha = vec![1.1, 0.8, 1.3];
@@ -635,13 +627,7 @@ mod tests {
         let dev = device(BackendKind::Flex).unwrap();
         let net = net(3, 12, "tanh", "xavier-normal", Loss::Mse);
         let base = build_params(&net, 7, None).unwrap();
-        let obj = Objective {
-            net: &net,
-            declared: declare(&net, None),
-            seed: 7,
-            batch: 32,
-            device: &dev,
-        };
+        let obj = Objective::new(&net, 7, 32, &dev);
         let ids = tuned_ids(&base);
         let logs = [0.2f64, -0.1, 0.3];
         let at = |l: &[f64]| scaled(&base, &ids, &l.iter().map(|v| v.exp()).collect::<Vec<_>>());

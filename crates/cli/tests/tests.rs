@@ -32,6 +32,11 @@ fn run_suite(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, out)
 }
 
+/// A JSON file the command wrote (manifest.json, bench.json, ...).
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 fn records(path: &Path) -> Vec<csv::StringRecord> {
     let mut r = csv::Reader::from_path(path).unwrap();
     r.records().map(|r| r.unwrap()).collect()
@@ -139,8 +144,7 @@ fn run_writes_every_promised_file_with_the_documented_columns() {
             "aggregate.csv lacks {c}"
         );
     }
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest = read_json(&out.join("manifest.json"));
     assert_eq!(
         manifest["configurations"][0]["seeds"],
         serde_json::json!([0, 1])
@@ -1951,8 +1955,7 @@ fn bench_times_the_phases_and_counts_the_work() {
         text.contains("forward_backward") && text.contains("GFLOP/s"),
         "{text}"
     );
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
+    let j = read_json(&out.join("bench.json"));
     assert_eq!(j["times"].as_array().unwrap().len(), 2);
     let phases: Vec<&str> = j["phases"]
         .as_array()
@@ -2412,8 +2415,7 @@ fn init_auto_runs_the_top_recommendation_and_records_why() {
     let layers = out.join("layers.csv");
     let init = col(&layers, "init");
     let chosen = records(&layers)[0][init].to_string();
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let m = read_json(&out.join("manifest.json"));
     let auto = &m["configurations"][0]["auto"];
     assert_eq!(auto["choice"], chosen.as_str());
     assert!(
@@ -2526,8 +2528,7 @@ fn pruning_runs_report_their_masks_and_the_lottery_compares_three_arms() {
         .arg(&out)
         .assert()
         .success();
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let m = read_json(&out.join("manifest.json"));
     let prune = &m["configurations"][0]["prune"];
     assert_eq!(prune["spec"], "snip:sparsity=0.75");
     let seeds = prune["seeds"].as_array().unwrap();
@@ -2575,8 +2576,7 @@ fn pruning_runs_report_their_masks_and_the_lottery_compares_three_arms() {
     assert!(labels[2].ends_with("random-mask"));
     let report = std::fs::read_to_string(lot.join("report.md")).unwrap();
     assert!(report.contains("## Lottery ticket"), "{report}");
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(lot.join("manifest.json")).unwrap()).unwrap();
+    let m = read_json(&lot.join("manifest.json"));
     assert_eq!(m["lottery"].as_array().unwrap().len(), 1);
 
     let out = out.to_str().unwrap();
@@ -2657,8 +2657,7 @@ fn meta_learned_inits_report_their_scales_and_refuse_what_they_cannot_tune() {
         .arg(&out)
         .assert()
         .success();
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let m = read_json(&out.join("manifest.json"));
     let t = &m["configurations"][0]["tuning"];
     assert_eq!(t["spec"], "metainit:steps=5");
     let seeds = t["seeds"].as_array().unwrap();
@@ -2681,8 +2680,7 @@ fn meta_learned_inits_report_their_scales_and_refuse_what_they_cannot_tune() {
         .arg(&res)
         .assert()
         .success();
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(res.join("manifest.json")).unwrap()).unwrap();
+    let m = read_json(&res.join("manifest.json"));
     let s = &m["configurations"][0]["tuning"]["seeds"][0];
     assert_eq!(s["method"], "gradinit");
     let names: Vec<&str> = s["metrics"]
@@ -2799,8 +2797,7 @@ fn recommend_with_the_jacobian_orders_ties_by_its_condition_number() {
 #[test]
 fn dauphin2019_suite_meta_learned_schemes_reach_their_own_objectives() {
     let (_dir, out) = run_suite("dauphin2019");
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let m = read_json(&out.join("manifest.json"));
     let configs = m["configurations"].as_array().unwrap();
     let seeds_of = |method: &str| {
         configs

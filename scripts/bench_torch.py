@@ -1,7 +1,9 @@
 """PyTorch side of sigprop's benchmarks, run on the same machine in the same session.
 
 `probe`: forward+backward of a ReLU MLP (depth 50, width 512, batch 256, He-normal
-weights, projection loss). `transformer`: the pre-LN transformer of sigprop's
+weights, projection loss); `probe-stats`: the same network's whole per-seed work as
+`sigprop run` does it (weights drawn, biases, every layer's statistics, the activation
+rank included), the reference for the per-seed marginal time. `transformer`: the pre-LN transformer of sigprop's
 benchmark (depth 12, d-model 256, 4 heads, seq-len 128, batch 16, GELU MLP of ratio 4,
 biases, LayerNorm without affine, Xavier-normal weights, projection loss), forward+backward
 alone and with the statistics sigprop computes at every site (moments of z, h and their
@@ -51,6 +53,54 @@ def probe():
         (h * g).sum().backward()
 
     print(f"  PyTorch {torch.__version__} forward+backward: {timed(step):.3f} s (2 threads)")
+
+
+def probe_stats():
+    """The whole per-seed work of `sigprop run` on the probe network (ReLU MLP, depth 50,
+    width 512, batch 256, He-normal weights, zero biases that take gradients, projection
+    loss): draw the weights, forward+backward, and at every layer the statistics sigprop
+    computes for an MLP site (moments of z, h and their gradients, per-unit batch variance,
+    weight and weight-gradient variances, dead fraction, non-finite counts, the cosine of each
+    input pair's z, and the effective rank of h from the f64 Gram matrix's eigenvalues)."""
+    depth, width, batch = 50, 512, 256
+    x = torch.randn(batch, width)
+    g = torch.randn(batch, width)
+
+    def init():
+        ws = [torch.nn.init.kaiming_normal_(torch.empty(width, width)).requires_grad_() for _ in range(depth)]
+        bs = [torch.zeros(width, requires_grad=True) for _ in range(depth)]
+        return ws, bs
+
+    def rank(h):
+        hd = h.detach().double()
+        lam = torch.linalg.eigvalsh(hd @ hd.T).clamp_min(0)
+        sv = lam.sqrt()
+        p = sv / sv.sum()
+        return torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum()).item()
+
+    def step(stats):
+        ws, bs = init()
+        h, keep = x, []
+        for w, b in zip(ws, bs):
+            z = h @ w + b
+            h = torch.relu(z)
+            if stats:
+                z.retain_grad()
+                h.retain_grad()
+                keep.append((z, h, w))
+        (h * g).sum().backward()
+        if not stats:
+            return
+        for z, h, w in keep:
+            site_stats(z, h, w)
+            zd = z.detach()
+            a, c = zd[0::2], zd[1::2]
+            ((a * c).sum(1) / (a.norm(dim=1) * c.norm(dim=1))).double().mean().item()
+            rank(h)
+
+    fb = timed(lambda: step(False))
+    total = timed(lambda: step(True))
+    print(f"  PyTorch {torch.__version__} init+forward+backward: {fb:.3f} s; with the same statistics: {total:.3f} s (2 threads)")
 
 
 def site_stats(z, h, weight=None):
@@ -204,4 +254,4 @@ def jacobian():
 
 if __name__ == "__main__":
     case = sys.argv[1] if len(sys.argv) > 1 else "probe"
-    {"probe": probe, "transformer": transformer, "jacobian": jacobian}[case]()
+    {"probe": probe, "probe-stats": probe_stats, "transformer": transformer, "jacobian": jacobian}[case]()

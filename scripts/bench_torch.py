@@ -1,11 +1,11 @@
 """PyTorch side of sigprop's benchmarks, run on the same machine in the same session.
 
 `probe`: forward+backward of a ReLU MLP (depth 50, width 512, batch 256, He-normal
-weights, projection loss); `probe-stats`: the same network's whole per-seed work as
+weights, projection loss). `probe-stats`: the same network's whole per-seed work as
 `sigprop run` does it (weights drawn, biases, every layer's statistics, the activation
-rank included), the reference for the per-seed marginal time. `transformer`: the pre-LN transformer of sigprop's
-benchmark (depth 12, d-model 256, 4 heads, seq-len 128, batch 16, GELU MLP of ratio 4,
-biases, LayerNorm without affine, Xavier-normal weights, projection loss), forward+backward
+rank included), the reference for the per-seed marginal time. `transformer`: the pre-LN
+transformer of sigprop's benchmark (depth 12, d-model 256, 4 heads, seq-len 128, batch 16,
+GELU MLP of ratio 4, biases, LayerNorm without affine, Xavier-normal weights, projection loss), forward+backward
 alone and with the statistics sigprop computes at every site (moments of z, h and their
 gradients, per-unit batch variance, weight and weight-gradient variances, dead/saturated
 fractions, non-finite counts, token cosine and effective rank per sequence, attention
@@ -67,16 +67,10 @@ def probe_stats():
     g = torch.randn(batch, width)
 
     def init():
-        ws = [torch.nn.init.kaiming_normal_(torch.empty(width, width)).requires_grad_() for _ in range(depth)]
+        ws = [torch.nn.init.kaiming_normal_(torch.empty(width, width)).requires_grad_()
+              for _ in range(depth)]
         bs = [torch.zeros(width, requires_grad=True) for _ in range(depth)]
         return ws, bs
-
-    def rank(h):
-        hd = h.detach().double()
-        lam = torch.linalg.eigvalsh(hd @ hd.T).clamp_min(0)
-        sv = lam.sqrt()
-        p = sv / sv.sum()
-        return torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum()).item()
 
     def step(stats):
         ws, bs = init()
@@ -96,11 +90,12 @@ def probe_stats():
             zd = z.detach()
             a, c = zd[0::2], zd[1::2]
             ((a * c).sum(1) / (a.norm(dim=1) * c.norm(dim=1))).double().mean().item()
-            rank(h)
+            effective_rank(h).item()
 
     fb = timed(lambda: step(False))
     total = timed(lambda: step(True))
-    print(f"  PyTorch {torch.__version__} init+forward+backward: {fb:.3f} s; with the same statistics: {total:.3f} s (2 threads)")
+    print(f"  PyTorch {torch.__version__} init+forward+backward: {fb:.3f} s; "
+          f"with the same statistics: {total:.3f} s (2 threads)")
 
 
 def site_stats(z, h, weight=None):
@@ -136,12 +131,17 @@ def token_stats(x):
     u = torch.nn.functional.normalize(x, dim=2)
     g = u @ u.transpose(1, 2)
     cos = ((g.sum((1, 2)) - g.diagonal(dim1=1, dim2=2).sum(1)) / (t * (t - 1))).mean().item()
-    xd = x.double()
-    lam = torch.linalg.eigvalsh(xd @ xd.transpose(1, 2)).clamp_min(0)
+    return cos, effective_rank(x).mean().item()
+
+
+def effective_rank(x):
+    """exp of the entropy of the normalized singular values of each [T, d] matrix of x
+    (the last two dimensions), from the eigenvalues of its f64 Gram matrix."""
+    xd = x.detach().double()
+    lam = torch.linalg.eigvalsh(xd @ xd.transpose(-2, -1)).clamp_min(0)
     sv = lam.sqrt()
-    p = sv / sv.sum(1, keepdim=True)
-    rank = torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum(1)).mean().item()
-    return cos, rank
+    p = sv / sv.sum(-1, keepdim=True)
+    return torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum(-1))
 
 
 def transformer():

@@ -10,6 +10,10 @@ quickstart:
 test:
     cargo test --workspace
 
+# Every test with the opt-in ndarray backend built in (its cross-backend agreement tests run too).
+test-ndarray:
+    cargo test --workspace --features sigprop/ndarray
+
 # Format and lint (clippy, -D warnings): run before every commit; CI checks the format only.
 lint:
     cargo fmt --all --check

@@ -166,9 +166,14 @@ fn rerunning_with_the_same_seed_gives_a_byte_identical_layers_csv() {
         "--sigma-b",
         "0.1",
     ];
-    for name in ["a", "b"] {
-        sigprop()
-            .args(args)
+    // Twice on the machine's threads, once on one thread (Burn's threaded kernels and the
+    // parallel seeds and statistics then run serially): the same bytes each time.
+    for (name, threads) in [("a", None), ("b", None), ("one", Some("1"))] {
+        let mut cmd = sigprop();
+        if let Some(n) = threads {
+            cmd.env("RAYON_NUM_THREADS", n);
+        }
+        cmd.args(args)
             .args(SMALL)
             .arg("--out")
             .arg(dir.path().join(name))
@@ -177,8 +182,13 @@ fn rerunning_with_the_same_seed_gives_a_byte_identical_layers_csv() {
     }
     let a = std::fs::read(dir.path().join("a/layers.csv")).unwrap();
     let b = std::fs::read(dir.path().join("b/layers.csv")).unwrap();
+    let one = std::fs::read(dir.path().join("one/layers.csv")).unwrap();
     assert_eq!(records(&dir.path().join("a/layers.csv")).len(), 4 * 2 * 6);
     assert!(a == b, "layers.csv differs between identical runs");
+    assert!(
+        a == one,
+        "layers.csv differs between all threads and one thread"
+    );
 }
 
 /// Seed means against the mean-field columns. Tolerance: 4 standard errors of the seed
@@ -477,6 +487,14 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
         "unknown architecture \"vit\"",
     );
     fails_with(&["run", "--backend", "tpu", "--out", out], "tpu");
+    if !cfg!(feature = "ndarray") {
+        // Opt-in at build time: named, with the cargo feature that brings it.
+        fails_with(
+            &["run", "--backend", "ndarray", "--out", out],
+            "backend ndarray is unavailable: this build of sigprop has no ndarray support \
+             (cargo feature \"ndarray\")",
+        );
+    }
     fails_with(&["run", "--depth", "0", "--out", out], "depth");
     fails_with(&["run", "--width=-3", "--out", out], "--width");
     fails_with(&["run", "--init", "normal:std=-1", "--out", out], "std");
@@ -657,7 +675,17 @@ fn every_architecture_and_loss_runs_end_to_end_with_its_charts() {
             "tanh",
         ],
         &["--loss", "cross-entropy", "--init", "lsuv"],
-        &["--loss", "mse", "--backend", "ndarray"],
+        // The classic ndarray backend where this build has it (the `ndarray` feature).
+        &[
+            "--loss",
+            "mse",
+            "--backend",
+            if cfg!(feature = "ndarray") {
+                "ndarray"
+            } else {
+                "flex"
+            },
+        ],
         &[
             "--arch",
             "cnn",

@@ -19,7 +19,8 @@ use crate::error::NetError;
 pub enum BackendKind {
     /// Burn's pure-Rust CPU backend (the default).
     Flex,
-    /// The classic ndarray CPU backend (deprecated upstream, kept as an option).
+    /// The classic ndarray CPU backend (deprecated upstream, kept as an option; only when
+    /// built with the `ndarray` feature).
     Ndarray,
     /// wgpu on the best available adapter (a GPU, or Mesa's software Vulkan on CPU).
     Wgpu,
@@ -35,7 +36,7 @@ impl BackendKind {
     pub fn all() -> [(BackendKind, bool); 4] {
         [
             (BackendKind::Flex, true),
-            (BackendKind::Ndarray, true),
+            (BackendKind::Ndarray, cfg!(feature = "ndarray")),
             (BackendKind::Wgpu, cfg!(feature = "wgpu")),
             (BackendKind::Cuda, cfg!(feature = "cuda")),
         ]
@@ -91,6 +92,7 @@ pub fn device(kind: BackendKind) -> Result<Device, NetError> {
     let device = match kind {
         BackendKind::Flex => Device::flex(),
         // Deprecated upstream, kept as an option: the classic CPU backend to cross-check flex.
+        #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
         BackendKind::Ndarray => Device::ndarray(),
         #[cfg(feature = "wgpu")]

@@ -102,14 +102,15 @@ pub struct TokenStats {
 
 /// The effective rank of a `[t, d]` matrix `x` (row-major, tokens by features): its
 /// singular values are the square roots of the eigenvalues of the Gram matrix `x x^T`,
-/// formed in `f64` (faer's sequential product of the `f32` entries widened to `f64`, so the
-/// small singular values that decide it near collapse survive) and solved by faer's
-/// symmetric eigensolver (sequential, so that it is deterministic; eigenvalues within its
+/// formed in `f64` (faer's sequential product of the `f32` entries widened to `f64`, its
+/// lower half only, so the small singular values that decide it near collapse survive) and
+/// solved by faer's symmetric eigensolver (sequential, so that it is deterministic; eigenvalues within its
 /// rounding of 0 count as 0); normalized to sum to 1, they give `exp(-sum p ln p)`. A zero
 /// matrix has effective rank 0; a non-finite one, NaN.
 pub(crate) fn effective_rank(x: &[f32], t: usize) -> f64 {
     use faer::diag::Diag;
     use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::matmul::triangular::BlockStructure;
     use faer::linalg::{evd, matmul};
     use faer::{Accum, Mat, Par};
 
@@ -119,12 +120,16 @@ pub(crate) fn effective_rank(x: &[f32], t: usize) -> f64 {
     let d = x.len() / t;
     let n = t;
     let rows = Mat::<f64>::from_fn(n, d, |i, j| f64::from(x[i * d + j]));
+    // Only the lower half: the eigensolver reads nothing else, and it halves the product.
     let mut a = Mat::<f64>::zeros(n, n);
-    matmul::matmul(
+    matmul::triangular::matmul(
         a.as_mut(),
+        BlockStructure::TriangularLower,
         Accum::Replace,
         rows.as_ref(),
+        BlockStructure::Rectangular,
         rows.transpose(),
+        BlockStructure::Rectangular,
         1.0,
         Par::Seq,
     );

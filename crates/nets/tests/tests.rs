@@ -13,6 +13,22 @@ use sigprop_nets::{
     TrainResult, model_width, roles, train,
 };
 
+/// The classic ndarray CPU backend when this build includes it (the `ndarray` feature).
+fn ndarray_if_built() -> Vec<BackendKind> {
+    if cfg!(feature = "ndarray") {
+        vec![BackendKind::Ndarray]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The backends compared against flex: ndarray when built, and wgpu.
+fn other_backends() -> Vec<BackendKind> {
+    let mut kinds = ndarray_if_built();
+    kinds.push(BackendKind::Wgpu);
+    kinds
+}
+
 /// The device of `kind`. wgpu must run: CI installs Mesa's lavapipe, and so does a developer
 /// (`apt-get install mesa-vulkan-drivers`). Skipping it takes an explicit
 /// SIGPROP_SKIP_WGPU=1 (then `None`), never a missing driver going unnoticed.
@@ -188,7 +204,7 @@ fn cpu_and_wgpu_backends_agree_and_receive_bit_identical_weights() {
         .stats;
     let w = &params.get("layers.4.weight").unwrap();
     let mut compared = 0;
-    for kind in [BackendKind::Ndarray, BackendKind::Wgpu] {
+    for kind in other_backends() {
         let Some(dev) = backend_or_skip(kind) else {
             continue;
         };
@@ -219,7 +235,7 @@ fn cpu_and_wgpu_backends_agree_and_receive_bit_identical_weights() {
         compared += 1;
     }
     let skipped_wgpu = std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1");
-    assert_eq!(compared, if skipped_wgpu { 1 } else { 2 });
+    assert_eq!(compared, other_backends().len() - usize::from(skipped_wgpu));
 }
 
 #[test]
@@ -976,7 +992,7 @@ fn every_normalization_and_residual_variant_agrees_across_backends() {
         ..small
     }));
     let skip_wgpu = std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1");
-    let mut kinds = vec![BackendKind::Ndarray];
+    let mut kinds = ndarray_if_built();
     if !skip_wgpu {
         kinds.push(BackendKind::Wgpu);
     }
@@ -1049,7 +1065,7 @@ fn jacobian_spectra_agree_across_backends() {
     let mut cfg = mlp(6, 64, "tanh", "xavier-normal:gain=1.2");
     cfg.bias_init = "normal:std=0.1".into();
     let reference = spectra(&cfg, 8, 2, 4, vec![3, 6]);
-    let mut kinds = vec![BackendKind::Ndarray];
+    let mut kinds = ndarray_if_built();
     if !std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1") {
         kinds.push(BackendKind::Wgpu);
     }
@@ -1793,7 +1809,7 @@ fn training_runs_on_every_backend_with_the_same_curve() {
     let params = build_params(&net, 4, None).unwrap();
     let opts = train_opts(10, OptimizerKind::Momentum, 0.05, teacher());
     let reference = train(&net, &params, 4, &opts, &cpu()).unwrap();
-    for kind in [BackendKind::Ndarray, BackendKind::Wgpu] {
+    for kind in other_backends() {
         let Some(dev) = backend_or_skip(kind) else {
             continue;
         };

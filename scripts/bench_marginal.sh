@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Benchmark (not a test), issue 11's CPU must-shows, side by side in one run:
+#  - sigprop's per-seed marginal time of `run` (init + forward + backward + statistics),
+#    ReLU He MLP depth 50, width 512, batch 256: the wall time of SEEDS_HI seeds less that of
+#    SEEDS_LO seeds, over the seeds between (start-up, charts and report cancel out);
+#  - the same with RAYON_NUM_THREADS=1, for the thread scaling, and whether the two
+#    layers.csv files are byte-identical;
+#  - PyTorch's same per-seed work (`scripts/bench_torch.py probe-stats`, 2 threads).
+#
+#   cargo build --release && scripts/bench_marginal.sh [target/release/sigprop]
+set -euo pipefail
+SIGPROP="${1:-target/release/sigprop}"
+LO="${SEEDS_LO:-6}"
+HI="${SEEDS_HI:-18}"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+wall() { # threads seeds out
+    local start end
+    start=$(date +%s.%N)
+    RAYON_NUM_THREADS="$1" "$SIGPROP" run --init he-normal --activation relu --depth 50 \
+        --width 512 --batch 256 --seeds "$2" --out "$3" --quiet
+    end=$(date +%s.%N)
+    python3 -c "print(f'{$end - $start:.3f}')"
+}
+for threads in 2 1; do
+    lo=$(wall "$threads" "$LO" "$dir/lo$threads")
+    hi=$(wall "$threads" "$HI" "$dir/hi$threads")
+    marginal=$(python3 -c "print(f'{($hi - $lo) / ($HI - $LO):.3f}')")
+    echo "sigprop, $threads thread(s): $LO seeds ${lo} s, $HI seeds ${hi} s: ${marginal} s per seed"
+    eval "m$threads=$marginal"
+done
+python3 -c "print(f'thread scaling (per-seed marginal, 1 thread / 2 threads): {$m1 / $m2:.2f}x')"
+if cmp -s "$dir/hi1/layers.csv" "$dir/hi2/layers.csv"; then
+    echo "layers.csv: byte-identical at 1 and 2 threads"
+else
+    echo "layers.csv: DIFFERS between 1 and 2 threads"
+fi
+python3 "$(dirname "$0")/bench_torch.py" probe-stats

@@ -31,6 +31,7 @@ bench:
     python3 scripts/bench_torch.py probe
     python3 scripts/bench_torch.py transformer
     cargo build --release
+    scripts/bench_marginal.sh target/release/sigprop
     scripts/bench_store.sh target/release/sigprop
 
 # Run every classic-result suite.

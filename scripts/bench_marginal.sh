@@ -2,7 +2,8 @@
 # Benchmark (not a test), issue 11's CPU must-shows, side by side in one run:
 #  - sigprop's per-seed marginal time of `run` (init + forward + backward + statistics),
 #    ReLU He MLP depth 50, width 512, batch 256: the wall time of SEEDS_HI seeds less that of
-#    SEEDS_LO seeds, over the seeds between (start-up, charts and report cancel out);
+#    SEEDS_LO seeds, over the seeds between (start-up, charts and report cancel out), each
+#    wall time the median of REPEATS (3) runs;
 #  - the same with RAYON_NUM_THREADS=1, for the thread scaling, and whether the two
 #    layers.csv files are byte-identical;
 #  - PyTorch's same per-seed work (`scripts/bench_torch.py probe-stats`, 2 threads).
@@ -14,13 +15,18 @@ LO="${SEEDS_LO:-6}"
 HI="${SEEDS_HI:-18}"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-wall() { # threads seeds out
-    local start end
-    start=$(date +%s.%N)
-    RAYON_NUM_THREADS="$1" "$SIGPROP" run --init he-normal --activation relu --depth 50 \
-        --width 512 --batch 256 --seeds "$2" --out "$3" --quiet
-    end=$(date +%s.%N)
-    python3 -c "print(f'{$end - $start:.3f}')"
+REPEATS="${REPEATS:-3}"
+wall() { # threads seeds out: the median wall time of REPEATS runs
+    local start end times=()
+    for ((i = 0; i < REPEATS; i++)); do
+        rm -rf "$3"
+        start=$(date +%s.%N)
+        RAYON_NUM_THREADS="$1" "$SIGPROP" run --init he-normal --activation relu --depth 50 \
+            --width 512 --batch 256 --seeds "$2" --out "$3" --quiet
+        end=$(date +%s.%N)
+        times+=("$(python3 -c "print($end - $start)")")
+    done
+    python3 -c "import statistics, sys; print(f'{statistics.median(map(float, sys.argv[1:])):.3f}')" "${times[@]}"
 }
 for threads in 2 1; do
     lo=$(wall "$threads" "$LO" "$dir/lo$threads")

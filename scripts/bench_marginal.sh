@@ -17,12 +17,13 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 REPEATS="${REPEATS:-3}"
 wall() { # threads seeds out: the median wall time of REPEATS runs
-    local start end times=()
+    local i start end times=()
     for ((i = 0; i < REPEATS; i++)); do
         rm -rf "$3"
         start=$(date +%s.%N)
+        # A failed run aborts the benchmark (set -e does not reach into $(...)).
         RAYON_NUM_THREADS="$1" "$SIGPROP" run --init he-normal --activation relu --depth 50 \
-            --width 512 --batch 256 --seeds "$2" --out "$3" --quiet
+            --width 512 --batch 256 --seeds "$2" --out "$3" --quiet || exit 1
         end=$(date +%s.%N)
         times+=("$(python3 -c "print($end - $start)")")
     done
@@ -33,7 +34,7 @@ for threads in 2 1; do
     hi=$(wall "$threads" "$HI" "$dir/hi$threads")
     marginal=$(python3 -c "print(f'{($hi - $lo) / ($HI - $LO):.3f}')")
     echo "sigprop, $threads thread(s): $LO seeds ${lo} s, $HI seeds ${hi} s: ${marginal} s per seed"
-    eval "m$threads=$marginal"
+    declare "m$threads=$marginal"
 done
 python3 -c "print(f'thread scaling (per-seed marginal, 1 thread / 2 threads): {$m1 / $m2:.2f}x')"
 if cmp -s "$dir/hi1/layers.csv" "$dir/hi2/layers.csv"; then

@@ -233,6 +233,42 @@ pub(crate) fn read_back<const D: usize>(
     })
 }
 
+/// The sum of every entry of `t`, in an order that does not depend on the thread count.
+///
+/// flex's whole-tensor sum (and mean) splits a tensor of 4Mi entries or more over rayon's
+/// threads and adds the pieces in whatever tree the work-stealing produced, so its last
+/// bits may change between runs. Here a long tensor is summed in rows of 64Ki entries
+/// (each row one sequential sum), then the row sums (fewer than 4Mi), then the tail.
+pub(crate) fn ordered_sum<const D: usize>(t: Tensor<D>) -> Tensor<1> {
+    const ROW: usize = 1 << 16;
+    let t: Tensor<1> = t.flatten(0, D - 1);
+    let n = t.dims()[0];
+    if n < 1 << 20 {
+        return t.sum();
+    }
+    let rows = n / ROW;
+    let head = rows * ROW;
+    let main = t
+        .clone()
+        .narrow(0, 0, head)
+        .reshape([rows, ROW])
+        .sum_dim(1)
+        .reshape([rows])
+        .sum();
+    if head == n {
+        main
+    } else {
+        main + t.narrow(0, head, n - head).sum()
+    }
+}
+
+/// The mean of every entry of `t`, in an order that does not depend on the thread count
+/// (see [`ordered_sum`]).
+pub(crate) fn ordered_mean<const D: usize>(t: Tensor<D>) -> Tensor<1> {
+    let n = t.shape().num_elements();
+    ordered_sum(t).div_scalar(n as f64)
+}
+
 fn read(t: Tensor<2>, what: &'static str) -> Result<Vec<f64>, NetError> {
     Ok(read_back(t, what)?.into_iter().map(f64::from).collect())
 }
@@ -388,6 +424,41 @@ mod tests {
         assert!((effective_rank(&x, 2) - want).abs() < 1e-9);
         assert_eq!(effective_rank(&[0.0; 6], 2), 0.0);
         assert!(effective_rank(&[f32::NAN, 0.0, 0.0, 1.0], 2).is_nan());
+    }
+
+    #[test]
+    fn ordered_sums_do_not_depend_on_the_thread_count() {
+        // 5Mi + 3 entries: past flex's 4Mi threshold for a threaded sum, with a tail.
+        let n: usize = 5 * (1 << 20) + 3;
+        let data: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.4)
+            .collect();
+        let exact: f64 = data.iter().map(|&v| f64::from(v)).sum();
+        let t = Tensor::<1>::from_data(burn::tensor::TensorData::new(data, [n]), &Device::flex());
+        let in_pool = |threads: usize| -> Vec<u32> {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let s: Vec<f32> = read_back(ordered_sum(t.clone()), "sum").unwrap();
+                let m: Vec<f32> = read_back(ordered_mean(t.clone()), "mean").unwrap();
+                vec![s[0].to_bits(), m[0].to_bits()]
+            })
+        };
+        let one = in_pool(1);
+        for threads in [2, 3, 4] {
+            assert_eq!(in_pool(threads), one, "{threads} threads");
+        }
+        // And it is the sum: within f32 rounding of the f64 one (n * 2^-24 relative to the
+        // sum of magnitudes, about 0.5 per entry here).
+        let got = f64::from(f32::from_bits(one[0]));
+        assert!(
+            (got - exact).abs() < n as f64 * 0.5 * 2f64.powi(-24) * 4.0,
+            "{got} {exact}"
+        );
+        let mean = f64::from(f32::from_bits(one[1]));
+        assert!((mean - exact / n as f64).abs() < 1e-6, "{mean}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::error::NetError;
 use crate::forward::{DeviceParam, DeviceParams, Plain, upload};
 use crate::params::{Params, declare};
 use crate::probe::{ProbeOptions, normal_input, probe};
-use crate::stats::{LayerStats, read_back};
+use crate::stats::{LayerStats, ordered_mean, ordered_sum, read_back};
 
 /// `--optimizer`: Burn's SGD, SGD with heavy-ball momentum 0.9 (no dampening, PyTorch's
 /// `SGD(momentum=0.9)`), or Adam (beta 0.9, 0.999, epsilon 1e-8, PyTorch's defaults).
@@ -908,7 +908,7 @@ fn run<O: BurnOptimizer>(
             coord.sites.push((
                 "readout".to_string(),
                 net.config.depth + 1,
-                logits.clone().inner().abs().mean().reshape([1]),
+                ordered_mean(logits.clone().inner().abs()),
             ));
         }
         let loss = loss_of(logits, targets);
@@ -925,7 +925,7 @@ fn run<O: BurnOptimizer>(
         let grad_of = |g: Option<Tensor<1>>, parts: &mut Vec<Tensor<1>>| {
             if let Some(g) = g {
                 let m = g.clone().abs().max();
-                let scaled = (g / m.clone().clamp_min(f32::MIN_POSITIVE)).square().sum();
+                let scaled = ordered_sum((g / m.clone().clamp_min(f32::MIN_POSITIVE)).square());
                 parts.push(Tensor::cat(vec![m, scaled], 0));
             }
         };
@@ -1106,7 +1106,7 @@ impl crate::forward::Recorder for Coord {
         self.sites.push((
             s.site.to_string(),
             s.layer,
-            h.clone().inner().abs().mean().reshape([1]),
+            ordered_mean(h.clone().inner().abs()),
         ));
         h
     }
@@ -1115,18 +1115,20 @@ impl crate::forward::Recorder for Coord {
 /// Mean squared error over batch and outputs, or mean cross-entropy over the batch.
 fn loss_of(logits: Tensor<2>, targets: Targets) -> Tensor<1> {
     match targets {
-        Targets::Values(y) => (logits - y).square().mean(),
+        Targets::Values(y) => ordered_mean((logits - y).square()),
         Targets::Classes(onehot) => {
             let b = onehot.dims()[0] as f64;
-            (log_softmax(logits, 1) * onehot).sum().neg().div_scalar(b)
+            ordered_sum(log_softmax(logits, 1) * onehot)
+                .neg()
+                .div_scalar(b)
         }
     }
 }
 
 /// `[|old|^2, |new - old|^2]`.
 fn pair_norms(old: Tensor<1>, new: Tensor<1>) -> Tensor<1> {
-    let d = (new - old.clone()).square().sum();
-    Tensor::cat(vec![old.square().sum(), d], 0)
+    let d = ordered_sum((new - old.clone()).square());
+    Tensor::cat(vec![ordered_sum(old.square()), d], 0)
 }
 
 /// The current weights back on the host, as `Params` with the initial ones' paths.

@@ -104,8 +104,8 @@ pub struct TokenStats {
 /// singular values are the square roots of the eigenvalues of the Gram matrix `x x^T`,
 /// formed in `f64` (faer's sequential product of the `f32` entries widened to `f64`, its
 /// lower half only, so the small singular values that decide it near collapse survive) and
-/// solved by faer's symmetric eigensolver (sequential, so that it is deterministic; eigenvalues within its
-/// rounding of 0 count as 0); normalized to sum to 1, they give `exp(-sum p ln p)`. A zero
+/// solved by faer's symmetric eigensolver (sequential, so that it is deterministic;
+/// eigenvalues within its rounding of 0 count as 0); normalized to sum to 1, they give `exp(-sum p ln p)`. A zero
 /// matrix has effective rank 0; a non-finite one, NaN.
 pub(crate) fn effective_rank(x: &[f32], t: usize) -> f64 {
     use faer::diag::Diag;
@@ -430,35 +430,39 @@ mod tests {
     fn ordered_sums_do_not_depend_on_the_thread_count() {
         // 5Mi + 3 entries: past flex's 4Mi threshold for a threaded sum, with a tail.
         let n: usize = 5 * (1 << 20) + 3;
-        let data: Vec<f32> = (0..n)
-            .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.4)
-            .collect();
-        let exact: f64 = data.iter().map(|&v| f64::from(v)).sum();
-        let t = Tensor::<1>::from_data(burn::tensor::TensorData::new(data, [n]), &Device::flex());
-        let in_pool = |threads: usize| -> Vec<u32> {
+        let tensor = |f: fn(usize) -> f32| {
+            let data: Vec<f32> = (0..n).map(f).collect();
+            Tensor::<1>::from_data(burn::tensor::TensorData::new(data, [n]), &Device::flex())
+        };
+        let bits = |t: &Tensor<1>, threads: usize| -> [u32; 2] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
             pool.install(|| {
-                let s: Vec<f32> = read_back(ordered_sum(t.clone()), "sum").unwrap();
-                let m: Vec<f32> = read_back(ordered_mean(t.clone()), "mean").unwrap();
-                vec![s[0].to_bits(), m[0].to_bits()]
+                let s = read_back(ordered_sum(t.clone()), "sum").unwrap()[0];
+                let m = read_back(ordered_mean(t.clone()), "mean").unwrap()[0];
+                [s.to_bits(), m.to_bits()]
             })
         };
-        let one = in_pool(1);
+        // Fractions, whose f32 sum depends on the order of the additions (flex's own
+        // `sum` gives other bits on 2 threads than on 1 here).
+        let t = tensor(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.4);
+        let one = bits(&t, 1);
         for threads in [2, 3, 4] {
-            assert_eq!(in_pool(threads), one, "{threads} threads");
+            assert_eq!(bits(&t, threads), one, "{threads} threads");
         }
-        // And it is the sum: within f32 rounding of the f64 one (n * 2^-24 relative to the
-        // sum of magnitudes, about 0.5 per entry here).
-        let got = f64::from(f32::from_bits(one[0]));
-        assert!(
-            (got - exact).abs() < n as f64 * 0.5 * 2f64.powi(-24) * 4.0,
-            "{got} {exact}"
-        );
-        let mean = f64::from(f32::from_bits(one[1]));
-        assert!((mean - exact / n as f64).abs() < 1e-6, "{mean}");
+        // Small integers, whose every partial sum (below 2^24) is exact in f32 in any order:
+        // the value must be the exact sum, every row and the tail included, and the mean
+        // that sum divided by n, rounded once.
+        let t = tensor(|i| ((i * 7919) % 4) as f32);
+        let exact: u64 = (0..n).map(|i| ((i * 7919) % 4) as u64).sum();
+        assert!(exact < 1 << 24);
+        let [s, m] = bits(&t, 2);
+        assert_eq!(f32::from_bits(s), exact as f32);
+        let mean = exact as f64 / n as f64;
+        let got = f64::from(f32::from_bits(m));
+        assert!((got - mean).abs() <= mean * 2f64.powi(-24), "{got} {mean}");
     }
 
     #[test]

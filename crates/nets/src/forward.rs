@@ -105,6 +105,25 @@ pub(crate) fn upload_some(
     )
 }
 
+impl DeviceParams {
+    /// The same tensors as autodiff leaves that require grad (uploaded without autodiff, on
+    /// another thread, ahead of the pass: see `crate::Staged`).
+    pub(crate) fn into_leaves(self) -> DeviceParams {
+        DeviceParams(
+            self.0
+                .into_iter()
+                .map(|p| {
+                    p.map(|p| match p {
+                        DeviceParam::D1(t) => DeviceParam::D1(t.autodiff().require_grad()),
+                        DeviceParam::D2(t) => DeviceParam::D2(t.autodiff().require_grad()),
+                        DeviceParam::D4(t) => DeviceParam::D4(t.autodiff().require_grad()),
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
 fn leaf<const D: usize>(t: Tensor<D>, grad: bool) -> Tensor<D> {
     if grad { t.require_grad() } else { t }
 }

@@ -115,6 +115,61 @@ pub fn initial_params_pruned(
     })
 }
 
+/// A network's initial weights for one seed, filled on the host and uploaded to the device
+/// (without autodiff): everything a probed pass needs before it starts. [`stage`] can run
+/// on another thread while the device computes the previous seed's pass.
+pub struct Staged {
+    init: Initial,
+    uploaded: forward::DeviceParams,
+    seed: u64,
+    /// Seconds the fill, the data-driven steps and the upload took.
+    init_s: f64,
+}
+
+/// Fill `net`'s weights for `seed` (then LSUV, `metainit`/`gradinit` and `--prune` where
+/// asked, on a batch of `batch`) and upload them to `device`.
+pub fn stage(
+    net: &ResolvedNet,
+    seed: u64,
+    critical_sigma_w: Option<f64>,
+    batch: usize,
+    device: &Device,
+) -> Result<Staged, NetError> {
+    let t0 = Instant::now();
+    let init = initial_params_pruned(net, seed, critical_sigma_w, batch, device)?;
+    let uploaded = forward::upload(&init.params, device, false);
+    let _ = device.sync();
+    Ok(Staged {
+        init,
+        uploaded,
+        seed,
+        init_s: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The probed pass of weights [`stage`]d for the same `net` and seed.
+pub fn measure_staged(
+    net: &ResolvedNet,
+    staged: Staged,
+    opts: &ProbeOptions,
+    device: &Device,
+) -> Result<Measured, NetError> {
+    let Staged {
+        init,
+        uploaded,
+        seed,
+        init_s,
+    } = staged;
+    let mut result = probe::probe_uploaded(net, &init.params, Some(uploaded), seed, opts, device)?;
+    result.times.init_s += init_s;
+    Ok(Measured {
+        result,
+        lsuv: init.lsuv,
+        pruned: init.pruned,
+        tuning: init.tuning,
+    })
+}
+
 /// Build the network for `seed` (weights, then LSUV when asked) and run one probed pass.
 pub fn measure(
     net: &ResolvedNet,
@@ -123,15 +178,6 @@ pub fn measure(
     opts: &ProbeOptions,
     device: &Device,
 ) -> Result<Measured, NetError> {
-    let t0 = Instant::now();
-    let init = initial_params_pruned(net, seed, critical_sigma_w, opts.batch, device)?;
-    let host_s = t0.elapsed().as_secs_f64();
-    let mut result = probe(net, &init.params, seed, opts, device)?;
-    result.times.init_s += host_s;
-    Ok(Measured {
-        result,
-        lsuv: init.lsuv,
-        pruned: init.pruned,
-        tuning: init.tuning,
-    })
+    let staged = stage(net, seed, critical_sigma_w, opts.batch, device)?;
+    measure_staged(net, staged, opts, device)
 }

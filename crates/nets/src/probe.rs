@@ -169,6 +169,18 @@ pub fn probe(
     opts: &ProbeOptions,
     device: &Device,
 ) -> Result<ProbeResult, NetError> {
+    probe_uploaded(net, params, None, seed, opts, device)
+}
+
+/// [`probe`], with `params` already on `device` as `uploaded` (without autodiff) when given.
+pub(crate) fn probe_uploaded(
+    net: &ResolvedNet,
+    params: &Params,
+    uploaded: Option<DeviceParams>,
+    seed: u64,
+    opts: &ProbeOptions,
+    device: &Device,
+) -> Result<ProbeResult, NetError> {
     if opts.batch == 0 {
         return Err(NetError::BadConfig {
             key: "batch",
@@ -179,7 +191,10 @@ pub fn probe(
     let t0 = Instant::now();
     let ad = device.clone().autodiff();
     let declared = declare(net, None);
-    let p = upload(params, &ad, true);
+    let p = match uploaded {
+        Some(u) => u.into_leaves(),
+        None => upload(params, &ad, true),
+    };
     let shape = net.config.arch.input_shape(net, opts.batch);
     let x_host = net.config.arch.input(seed, shape)?;
     // The inputs whose Jacobians the vector-Jacobian route takes (the exact route reads the

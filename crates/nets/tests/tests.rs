@@ -6,7 +6,7 @@ use sigprop_init::Activation;
 use sigprop_nets::arch::{Cnn, Mlp, Rescnn, Resmlp, Transformer};
 use sigprop_nets::{
     Arch, BackendKind, BranchScale, LayerStats, Loss, NetConfig, Norm, NormPosition, ProbeOptions,
-    Shortcut, build_params, device, forward_plain, measure, probe,
+    Shortcut, build_params, device, forward_plain, measure, measure_staged, probe, stage,
 };
 use sigprop_nets::{
     Dataset, OptimizerKind, ParamKind, Parametrization, Role, StepRecord, Task, TrainOptions,
@@ -238,6 +238,43 @@ fn cpu_and_wgpu_backends_agree_and_receive_bit_identical_weights() {
     // Every backend compared but a wgpu that SIGPROP_SKIP_WGPU=1 let go.
     assert_eq!(compared + skipped, other_backends().len());
     assert!(skipped == 0 || std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1"));
+}
+
+/// Weights staged on another thread while the device computes another seed's pass (how
+/// the runner overlaps a GPU's seeds) give the numbers of a pass on its own: on flex and
+/// wgpu, for plain weights and for LSUV's (which uses the device while it stages).
+#[test]
+fn weights_staged_during_another_pass_give_the_numbers_of_a_solo_pass() {
+    let mut kinds = vec![BackendKind::Flex];
+    kinds.push(BackendKind::Wgpu);
+    let mut compared = 0;
+    for kind in kinds {
+        let Some(dev) = backend_or_skip(kind) else {
+            continue;
+        };
+        for init in ["xavier-normal", "lsuv:tol=0.05"] {
+            let mut cfg = mlp(8, 64, "tanh", init);
+            cfg.bias_init = "normal:std=0.1".into();
+            let net = cfg.resolve().unwrap();
+            let solo = measure(&net, 5, None, &opts(32), &dev).unwrap();
+            let (other, staged) = std::thread::scope(|s| {
+                let ahead = s.spawn(|| stage(&net, 5, None, 32, &dev).unwrap());
+                let other = measure(&net, 4, None, &opts(32), &dev).unwrap();
+                (other, ahead.join().unwrap())
+            });
+            let overlapped = measure_staged(&net, staged, &opts(32), &dev).unwrap();
+            // Debug text, so NaN columns (no weight at a site) compare equal to themselves.
+            let text = |m: &sigprop_nets::Measured| format!("{:?} {:?}", m.result.stats, m.lsuv);
+            assert_eq!(text(&overlapped), text(&solo), "{kind} {init}");
+            assert_ne!(
+                text(&other),
+                text(&solo),
+                "{kind} {init}: seeds 4 and 5 alike"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 2);
 }
 
 #[test]

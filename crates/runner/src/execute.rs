@@ -2,7 +2,8 @@
 //! the CSVs derived from the store.
 //!
 //! Configurations are validated up front (a typo fails before any compute). On CPU
-//! backends the runs go in parallel with rayon; on a GPU one at a time. Each finished run
+//! backends the runs go in parallel with rayon; on a GPU one at a time, the next run's
+//! weights filled on the host and uploaded while the current one computes. Each finished run
 //! is written at once as its own record (store.rs), so an interrupted suite loses nothing
 //! that finished and writing costs one record per run. Once every run of the suite has a
 //! record, the CSVs are derived from the records, in configuration and seed order, the
@@ -18,7 +19,10 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
-use sigprop_nets::{PhaseTimes, ProbeOptions, ResolvedNet, device, device_name, measure};
+use sigprop_nets::{
+    PhaseTimes, ProbeOptions, ResolvedNet, Staged, device, device_name, measure, measure_staged,
+    stage,
+};
 
 use crate::aggregate::{aggregate, key_of};
 use crate::error::RunnerError;
@@ -175,7 +179,19 @@ fn prepare(
 }
 
 /// Run one seed of a configuration into its record.
-fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, RunnerError> {
+/// The weights of `key`'s run, filled and uploaded ahead of its pass.
+fn stage_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<Staged, RunnerError> {
+    let dev = device(spec.backend)?;
+    Ok(stage(&prep.net, key.seed, prep.critical, spec.batch, &dev)?)
+}
+
+/// Measure `key`'s run (with its weights `staged` ahead when given).
+fn run_seed(
+    spec: &RunSpec,
+    prep: &Prepared,
+    key: &RunKey,
+    staged: Option<Staged>,
+) -> Result<RunRecord, RunnerError> {
     let dev = device(spec.backend)?;
     let opts = ProbeOptions {
         batch: spec.batch,
@@ -187,7 +203,10 @@ fn run_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<RunRecord, 
         hist_bins: HIST_BINS,
         jacobian: spec.jacobian.clone(),
     };
-    let m = measure(&prep.net, key.seed, prep.critical, &opts, &dev)?;
+    let m = match staged {
+        Some(staged) => measure_staged(&prep.net, staged, &opts, &dev)?,
+        None => measure(&prep.net, key.seed, prep.critical, &opts, &dev)?,
+    };
     let lsuv_total = (!m.lsuv.is_empty()).then(|| m.lsuv.iter().map(|l| l.0).sum());
     let pruned = m.pruned;
     let tuning = m.tuning.map(TuningRecord::from);
@@ -559,17 +578,35 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
     }
     let progress = Progress::new(exp, keys.len(), held.count(&keys));
     let segment = Segment::new(out);
-    let work = |key: &&RunKey| -> Result<(), RunnerError> {
+    let work = |key: &RunKey, staged: Option<Staged>| -> Result<(), RunnerError> {
         let spec = &exp.runs[key.config];
-        let record = run_seed(spec, &prepared[key.config], key)?;
+        let record = run_seed(spec, &prepared[key.config], key, staged)?;
         segment.append(&record)?;
         bar.inc(1);
         progress.finished(out)
     };
     if exp.runs.iter().all(|r| r.backend.is_cpu()) {
-        todo.par_iter().try_for_each(work)?;
+        todo.par_iter().try_for_each(|key| work(key, None))?;
     } else {
-        todo.iter().try_for_each(work)?;
+        // One run at a time on the device; the next run's weights are filled on the host
+        // (all cores) and uploaded on a second thread while this run computes. Each run's
+        // numbers depend only on its own keys, so they are the same as one after another.
+        std::thread::scope(|scope| -> Result<(), RunnerError> {
+            let ahead =
+                |key: &RunKey| stage_seed(&exp.runs[key.config], &prepared[key.config], key);
+            let mut next = todo.first().map(|&key| scope.spawn(move || ahead(key)));
+            for (i, &key) in todo.iter().enumerate() {
+                let staged = match next.take() {
+                    Some(handle) => handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+                    None => stage_seed(&exp.runs[key.config], &prepared[key.config], key)?,
+                };
+                next = todo.get(i + 1).map(|&key| scope.spawn(move || ahead(key)));
+                work(key, Some(staged))?;
+            }
+            Ok(())
+        })?;
     }
     bar.finish_and_clear();
     // Other shards may have written into the same folder meanwhile.

@@ -482,6 +482,12 @@ impl NetConfig {
 const F32: f64 = 4.0;
 
 impl NetConfig {
+    /// Bytes of the network's weights in `f32`: what one more seed's weights staged ahead
+    /// (on the host and on the device) add to a GPU run.
+    pub fn weight_bytes(&self) -> f64 {
+        F32 * self.arch.pass_sizes(self, 1.0)[0]
+    }
+
     /// An estimate of the peak memory of one probed pass of this network on a batch of
     /// `batch`, in bytes, from the sizes alone (nothing is allocated; computed in f64, so no
     /// overflow whatever the sizes). On a CPU backend device and host memory are the same memory, so both are

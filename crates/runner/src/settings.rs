@@ -362,7 +362,9 @@ impl Settings {
         } else {
             1
         };
-        check_memory(&net, batch, concurrent, self.max_memory.as_deref())?;
+        // On a GPU the next run's weights are filled and uploaded while a run computes.
+        let staged = !backend.is_cpu();
+        check_memory(&net, batch, concurrent, staged, self.max_memory.as_deref())?;
         let resolved = net
             .resolve()
             .map_err(|e| RunnerError::input(e.to_string()))?;
@@ -478,11 +480,13 @@ pub fn human_bytes(b: f64) -> String {
 /// Refuse a network whose probed passes would not fit: the estimate of one pass
 /// ([`NetConfig::pass_bytes`]) times the passes that run at once, against `max_memory`
 /// (default: [`DEFAULT_MEMORY_FRACTION`] of the machine's memory; no limit where that is
-/// unknown).
+/// unknown), plus, when `staged`, the next run's weights on the host and on the device
+/// (estimated as this network's).
 fn check_memory(
     net: &NetConfig,
     batch: usize,
     concurrent: usize,
+    staged: bool,
     max_memory: Option<&str>,
 ) -> Result<(), RunnerError> {
     let (limit, whence) = match max_memory {
@@ -509,12 +513,23 @@ fn check_memory(
         },
     };
     let one = net.pass_bytes(batch);
-    let need = one * concurrent as f64;
+    let ahead = if staged {
+        2.0 * net.weight_bytes()
+    } else {
+        0.0
+    };
+    let need = one * concurrent as f64 + ahead;
     if need > limit {
         let passes = if concurrent > 1 {
             format!(
                 " ({} a pass x {concurrent} seeds at once)",
                 human_bytes(one)
+            )
+        } else if staged {
+            format!(
+                " ({} a pass + {} for the next run's weights, filled and uploaded meanwhile)",
+                human_bytes(one),
+                human_bytes(ahead)
             )
         } else {
             String::new()
@@ -679,6 +694,31 @@ mod tests {
             ..Settings::default()
         };
         assert!(ok.to_run(0, "x".into(), vec![]).is_ok());
+    }
+
+    #[test]
+    fn a_gpu_run_counts_the_next_runs_weights_staged_meanwhile() {
+        // depth 50, width 512, batch 1: weights 50 x 512^2 f32 (50 MiB) dominate the pass
+        // (4 copies, 200 MiB); a GPU run adds a host and a device copy of the next run's.
+        // One seed, so the CPU run has one pass at a time too.
+        let at = |backend: &str| Settings {
+            depth: Some(50),
+            width: Some(512),
+            batch: Some(1),
+            seeds: Some(1),
+            backend: Some(backend.into()),
+            max_memory: Some("230M".into()),
+            ..Settings::default()
+        };
+        assert!(at("flex").to_run(0, "x".into(), vec![]).is_ok());
+        let e = at("wgpu")
+            .to_run(0, "x".into(), vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("+ 100 MiB for the next run's weights") && e.contains("(max-memory)"),
+            "{e}"
+        );
     }
 
     #[test]

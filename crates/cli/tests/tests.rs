@@ -199,6 +199,62 @@ fn rerunning_with_the_same_seed_gives_a_byte_identical_layers_csv() {
     );
 }
 
+/// On a GPU backend (wgpu: Mesa's lavapipe in CI) each next seed's weights are filled and
+/// uploaded while the current seed computes; every seed's rows are still those of the seed
+/// run alone, LSUV's device passes during staging included.
+#[test]
+fn gpu_seeds_staged_ahead_give_the_rows_of_each_seed_run_alone() {
+    if std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1") {
+        eprintln!("SIGPROP_SKIP_WGPU=1: skipping wgpu");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = [
+        "run",
+        "--backend",
+        "wgpu",
+        "--init",
+        "lsuv",
+        "--activation",
+        "tanh",
+        "--depth",
+        "6",
+        "--width",
+        "32",
+        "--batch",
+        "16",
+        "--quiet",
+    ];
+    let all = dir.path().join("all");
+    sigprop()
+        .args(base)
+        .args(["--seeds", "3", "--out"])
+        .arg(&all)
+        .assert()
+        .success();
+    let rows = records(&all.join("layers.csv"));
+    let seed_col = col(&all.join("layers.csv"), "seed");
+    assert_eq!(rows.len(), 3 * 6);
+    for seed in 0..3u64 {
+        let solo = dir.path().join(format!("solo-{seed}"));
+        sigprop()
+            .args(base)
+            .args(["--seed", &seed.to_string(), "--out"])
+            .arg(&solo)
+            .assert()
+            .success();
+        let mine: Vec<&csv::StringRecord> = rows
+            .iter()
+            .filter(|r| r[seed_col] == *seed.to_string())
+            .collect();
+        let alone = records(&solo.join("layers.csv"));
+        assert_eq!(mine.len(), 6, "seed {seed}");
+        for (a, b) in mine.iter().zip(&alone) {
+            assert_eq!(*a, b, "seed {seed}: staged rows differ from the seed alone");
+        }
+    }
+}
+
 /// Seed means against the mean-field columns. Tolerance: 4 standard errors of the seed
 /// mean (from the measured spread), plus the finite-width bias allowance of 1% (the
 /// theory is the infinite-width limit; at width 512 its O(1/N) corrections are ~0.2% a

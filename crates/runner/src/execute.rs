@@ -178,14 +178,14 @@ fn prepare(
     })
 }
 
-/// Run one seed of a configuration into its record.
 /// The weights of `key`'s run, filled and uploaded ahead of its pass.
 fn stage_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<Staged, RunnerError> {
     let dev = device(spec.backend)?;
     Ok(stage(&prep.net, key.seed, prep.critical, spec.batch, &dev)?)
 }
 
-/// Measure `key`'s run (with its weights `staged` ahead when given).
+/// Run one seed of a configuration into its record (with its weights `staged` ahead when
+/// given).
 fn run_seed(
     spec: &RunSpec,
     prep: &Prepared,
@@ -592,17 +592,21 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
         // (all cores) and uploaded on a second thread while this run computes. Each run's
         // numbers depend only on its own keys, so they are the same as one after another.
         std::thread::scope(|scope| -> Result<(), RunnerError> {
-            let ahead =
-                |key: &RunKey| stage_seed(&exp.runs[key.config], &prepared[key.config], key);
-            let mut next = todo.first().map(|&key| scope.spawn(move || ahead(key)));
-            for (i, &key) in todo.iter().enumerate() {
-                let staged = match next.take() {
-                    Some(handle) => handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
-                    None => stage_seed(&exp.runs[key.config], &prepared[key.config], key)?,
-                };
-                next = todo.get(i + 1).map(|&key| scope.spawn(move || ahead(key)));
+            let ahead = |i: usize| {
+                todo.get(i).map(|&key| {
+                    let spec = &exp.runs[key.config];
+                    let prep = &prepared[key.config];
+                    (key, scope.spawn(move || stage_seed(spec, prep, key)))
+                })
+            };
+            let mut next = ahead(0);
+            let mut i = 0;
+            while let Some((key, handle)) = next.take() {
+                let staged = handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                i += 1;
+                next = ahead(i);
                 work(key, Some(staged))?;
             }
             Ok(())

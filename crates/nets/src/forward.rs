@@ -106,8 +106,8 @@ pub(crate) fn upload_some(
 }
 
 impl DeviceParams {
-    /// The same tensors as autodiff leaves that require grad (uploaded without autodiff, on
-    /// another thread, ahead of the pass: see `crate::Staged`).
+    /// The same tensors as autodiff leaves that require grad (uploaded without autodiff,
+    /// possibly on another thread ahead of the pass: see `crate::Staged`).
     pub(crate) fn into_leaves(self) -> DeviceParams {
         DeviceParams(
             self.0

@@ -160,7 +160,7 @@ pub fn measure_staged(
         seed,
         init_s,
     } = staged;
-    let mut result = probe::probe_uploaded(net, &init.params, Some(uploaded), seed, opts, device)?;
+    let mut result = probe::probe_uploaded(net, &init.params, uploaded, seed, opts, device)?;
     result.times.init_s += init_s;
     Ok(Measured {
         result,

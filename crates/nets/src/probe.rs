@@ -169,14 +169,21 @@ pub fn probe(
     opts: &ProbeOptions,
     device: &Device,
 ) -> Result<ProbeResult, NetError> {
-    probe_uploaded(net, params, None, seed, opts, device)
+    probe_uploaded(
+        net,
+        params,
+        upload(params, device, false),
+        seed,
+        opts,
+        device,
+    )
 }
 
-/// [`probe`], with `params` already on `device` as `uploaded` (without autodiff) when given.
+/// [`probe`], with `params` already on `device` as `uploaded` (without autodiff).
 pub(crate) fn probe_uploaded(
     net: &ResolvedNet,
     params: &Params,
-    uploaded: Option<DeviceParams>,
+    uploaded: DeviceParams,
     seed: u64,
     opts: &ProbeOptions,
     device: &Device,
@@ -191,10 +198,7 @@ pub(crate) fn probe_uploaded(
     let t0 = Instant::now();
     let ad = device.clone().autodiff();
     let declared = declare(net, None);
-    let p = match uploaded {
-        Some(u) => u.into_leaves(),
-        None => upload(params, &ad, true),
-    };
+    let p = uploaded.into_leaves();
     let shape = net.config.arch.input_shape(net, opts.batch);
     let x_host = net.config.arch.input(seed, shape)?;
     // The inputs whose Jacobians the vector-Jacobian route takes (the exact route reads the

@@ -37,3 +37,7 @@ bench:
 # Run every classic-result suite.
 suites:
     for f in experiments/*.toml; do cargo run --release -- suite "$f"; done
+
+# The binary with the GPU backend (wgpu) built in: about twice the CPU binary's first build.
+build-gpu:
+    cargo build --release --features wgpu

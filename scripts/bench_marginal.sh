@@ -9,8 +9,11 @@
 #  - PyTorch's same per-seed work (`scripts/bench_torch.py probe-stats`, 2 threads).
 #
 #   cargo build --release && scripts/bench_marginal.sh [target/release/sigprop]
+#
+# BACKEND=ndarray times another CPU backend built into the binary (default: flex).
 set -euo pipefail
 SIGPROP="${1:-target/release/sigprop}"
+BACKEND="${BACKEND:-flex}"
 LO="${SEEDS_LO:-6}"
 HI="${SEEDS_HI:-18}"
 dir=$(mktemp -d)
@@ -22,7 +25,7 @@ wall() { # threads seeds out: the median wall time of REPEATS runs
         rm -rf "$3"
         start=$(date +%s.%N)
         # A failed run aborts the benchmark (set -e does not reach into $(...)).
-        RAYON_NUM_THREADS="$1" "$SIGPROP" run --init he-normal --activation relu --depth 50 \
+        RAYON_NUM_THREADS="$1" "$SIGPROP" run --backend "$BACKEND" --init he-normal --activation relu --depth 50 \
             --width 512 --batch 256 --seeds "$2" --out "$3" --quiet || exit 1
         end=$(date +%s.%N)
         times+=("$(python3 -c "print($end - $start)")")
@@ -33,7 +36,7 @@ for threads in 2 1; do
     lo=$(wall "$threads" "$LO" "$dir/lo$threads")
     hi=$(wall "$threads" "$HI" "$dir/hi$threads")
     marginal=$(python3 -c "print(f'{($hi - $lo) / ($HI - $LO):.3f}')")
-    echo "sigprop, $threads thread(s): $LO seeds ${lo} s, $HI seeds ${hi} s: ${marginal} s per seed"
+    echo "sigprop ($BACKEND), $threads thread(s): $LO seeds ${lo} s, $HI seeds ${hi} s: ${marginal} s per seed"
     declare "m$threads=$marginal"
 done
 python3 -c "print(f'thread scaling (per-seed marginal, 1 thread / 2 threads): {$m1 / $m2:.2f}x')"

@@ -113,7 +113,7 @@ pub struct NetArgs {
     /// Batch size [default: 128; transformer: 16 sequences].
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Backend: flex (default CPU), wgpu (GPU); ndarray and cuda when built with their features.
+    /// Backend: flex (CPU, default); wgpu (GPU), ndarray and cuda when built with their cargo features.
     #[arg(long)]
     pub backend: Option<String>,
     /// Loss: projection (default), mse, cross-entropy.

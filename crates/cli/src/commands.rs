@@ -605,9 +605,9 @@ pub fn list_cmd(a: &ListArgs) -> Result<()> {
                     "{:<8} {}",
                     b.name(),
                     if built {
-                        "built in"
+                        "built in".to_string()
                     } else {
-                        "not in this build"
+                        format!("not in this build (cargo build --release --features {b})")
                     }
                 );
             }

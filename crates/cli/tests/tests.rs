@@ -555,8 +555,8 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
         // Opt-in at build time: named, with the cargo feature that brings it.
         fails_with(
             &["run", "--backend", "ndarray", "--out", out],
-            "backend ndarray is unavailable: this build of sigprop has no ndarray support \
-             (cargo feature \"ndarray\")",
+            "backend ndarray is unavailable: this sigprop was built without it; rebuild with \
+             `cargo build --release --features ndarray` (built in: flex",
         );
     }
     fails_with(&["run", "--depth", "0", "--out", out], "depth");

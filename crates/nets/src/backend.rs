@@ -22,7 +22,8 @@ pub enum BackendKind {
     /// The classic ndarray CPU backend (deprecated upstream, kept as an option; only when
     /// built with the `ndarray` feature).
     Ndarray,
-    /// wgpu on the best available adapter (a GPU, or Mesa's software Vulkan on CPU).
+    /// wgpu on the best available adapter (a GPU, or Mesa's software Vulkan on CPU; only when
+    /// built with the `wgpu` feature, a default of this crate but not of the `sigprop` binary).
     Wgpu,
     /// CUDA device 0 (only when built with the `cuda` feature).
     Cuda,
@@ -101,8 +102,15 @@ pub fn device(kind: BackendKind) -> Result<Device, NetError> {
         BackendKind::Cuda => Device::cuda(0),
         #[allow(unreachable_patterns)]
         _ => {
+            let built: Vec<&str> = BackendKind::all()
+                .iter()
+                .filter(|(_, built)| *built)
+                .map(|(k, _)| k.name())
+                .collect();
             return Err(unavailable(format!(
-                "this build of sigprop has no {kind} support (cargo feature \"{kind}\")"
+                "this sigprop was built without it; rebuild with `cargo build --release \
+                 --features {kind}` (built in: {})",
+                built.join(", ")
             )));
         }
     };

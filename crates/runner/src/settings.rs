@@ -40,7 +40,7 @@ pub struct Settings {
     pub width: Option<usize>,
     /// Batch size.
     pub batch: Option<usize>,
-    /// `flex`, `wgpu`; `ndarray` and `cuda` in builds with those features.
+    /// `flex`; `wgpu`, `ndarray` and `cuda` in builds with those features.
     pub backend: Option<String>,
     /// `projection`, `mse`, `cross-entropy`.
     pub loss: Option<String>,

@@ -2151,6 +2151,81 @@ fn train_he_learns_where_xavier_stalls_and_a_rerun_is_byte_identical() {
     assert!(num(0, "loss_ratio") < 0.2);
 }
 
+/// `train --jacobian` writes the Jacobian spectra of its logged steps. Step 0's are exactly
+/// those `run --jacobian` measures for the same seed (the same weights and probe batch), and
+/// a few steps of SGD at a large rate move them.
+#[test]
+fn train_jacobian_writes_the_spectra_of_its_logged_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = [
+        "--depth",
+        "4",
+        "--width",
+        "16",
+        "--batch",
+        "16",
+        "--seed",
+        "3",
+        "--jacobian-samples",
+        "2",
+        "--jacobian-layers",
+        "2,4",
+        "--quiet",
+    ];
+    let run = dir.path().join("run");
+    sigprop()
+        .args(["run", "--init", "he-normal", "--activation", "tanh"])
+        .args(net)
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    let train = dir.path().join("train");
+    sigprop()
+        .args(["train", "--inits", "he-normal", "--activations", "tanh"])
+        .args(net)
+        .args(["--steps", "5", "--log-steps", "0,5", "--lr", "0.5", "--out"])
+        .arg(&train)
+        .assert()
+        .success();
+    let ts = train.join("train_spectrum.csv");
+    let rs = run.join("spectrum.csv");
+    let rows = records(&ts);
+    // 2 logged steps x 2 inputs x 2 layers x 16 singular values.
+    assert_eq!(rows.len(), 2 * 2 * 2 * 16);
+    let cols = ["seed", "sample", "layer", "index", "singular_value"];
+    let pick = |path: &Path, r: &csv::StringRecord| -> Vec<String> {
+        cols.iter().map(|c| r[col(path, c)].to_string()).collect()
+    };
+    let step = col(&ts, "step");
+    let at = |s: &str| -> Vec<Vec<String>> {
+        rows.iter()
+            .filter(|r| &r[step] == s)
+            .map(|r| pick(&ts, r))
+            .collect()
+    };
+    let alone: Vec<Vec<String>> = records(&rs).iter().map(|r| pick(&rs, r)).collect();
+    assert_eq!(at("0"), alone, "step 0 differs from run --jacobian");
+    let moved = at("5")
+        .iter()
+        .zip(&alone)
+        .filter(|(a, b)| a[4] != b[4])
+        .count();
+    assert!(
+        moved > 32,
+        "training moved only {moved} of 64 singular values"
+    );
+    // A rerun into the folder without --jacobian leaves no stale spectrum behind.
+    sigprop()
+        .args(["train", "--inits", "he-normal", "--activations", "tanh"])
+        .args(&net[..8])
+        .args(["--steps", "5", "--quiet", "--out"])
+        .arg(&train)
+        .assert()
+        .success();
+    assert!(!ts.exists(), "a spectrum from the earlier run was left");
+}
+
 #[test]
 fn train_bad_input_exits_with_code_2_and_one_line() {
     let dir = tempfile::tempdir().unwrap();

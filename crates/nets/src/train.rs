@@ -514,6 +514,9 @@ pub struct TrainResult {
     pub updates: Vec<UpdateRecord>,
     /// The probed pass's statistics at each logged step reached.
     pub stats: Vec<(usize, Vec<LayerStats>)>,
+    /// The probed pass's Jacobian spectra at each logged step reached (with
+    /// [`ProbeOptions::jacobian`](crate::ProbeOptions); empty without it).
+    pub spectra: Vec<(usize, Vec<crate::jacobian::Spectrum>)>,
     /// The first step whose loss was not finite (training stops there).
     pub diverged_at: Option<usize>,
     /// Coordinate sizes per step and site (with [`TrainOptions::coords`]).
@@ -874,6 +877,7 @@ fn run<O: BurnOptimizer>(
         steps: Vec::with_capacity(opts.steps + 1),
         updates: Vec::new(),
         stats: Vec::new(),
+        spectra: Vec::new(),
         diverged_at: None,
         coords: Vec::new(),
         wall_s: 0.0,
@@ -886,6 +890,9 @@ fn run<O: BurnOptimizer>(
             let host = download(params, &p)?;
             let r = probe(net, &host, seed, &opts.probe, device)?;
             result.stats.push((step, r.stats));
+            if opts.probe.jacobian.is_some() {
+                result.spectra.push((step, r.spectra));
+            }
         }
         let batch_step = if opts.fixed_batch { 0 } else { step };
         let eval_loss = if step == 0 || step == opts.steps || logged {

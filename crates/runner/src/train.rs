@@ -2,6 +2,7 @@
 //! plan, trained over their seeds with the training probe (`sigprop_nets::train`); then
 //! `train.csv` (loss and gradient norm per step), `updates.csv` (|dW|/|W| per weight at the
 //! logged steps), `train_layers.csv` (the per-layer statistics at the logged steps),
+//! `train_spectrum.csv` (with `--jacobian`: the Jacobian singular values at the logged steps),
 //! `summary.csv` (per configuration: loss at the last step, steps to a target fraction of
 //! the initial loss, divergences) and a loss chart with the seeds' band.
 //!
@@ -25,7 +26,7 @@ use crate::error::RunnerError;
 use crate::execute::{prepare_out, validate};
 use crate::experiment::Experiment;
 use crate::output::{keyed_csv, write_atomic};
-use crate::rows::{ConfigKey, RunCols};
+use crate::rows::{ConfigKey, RunCols, SpectrumRow};
 use crate::summary::fmt_sig;
 
 /// What to train: shared by every configuration.
@@ -556,6 +557,7 @@ fn write_train_csvs(out: &Path, outcomes: &[TrainOutcome]) -> Result<(), RunnerE
     let mut steps = Vec::new();
     let mut updates = Vec::new();
     let mut layers: Vec<(ConfigKey, (TrainCols, StepCol, RunCols, LayerStats))> = Vec::new();
+    let mut spectra: Vec<(ConfigKey, (TrainCols, StepCol, SpectrumRow))> = Vec::new();
     let mut summary = Vec::new();
     for o in outcomes {
         for (seed, r) in &o.runs {
@@ -606,12 +608,49 @@ fn write_train_csvs(out: &Path, outcomes: &[TrainOutcome]) -> Result<(), RunnerE
                     ));
                 }
             }
+            for (step, measured) in &r.spectra {
+                for sp in measured {
+                    for (index, &singular_value) in sp.values.iter().enumerate() {
+                        spectra.push((
+                            o.key.clone(),
+                            (
+                                o.cols.clone(),
+                                StepCol { step: *step },
+                                SpectrumRow {
+                                    seed: *seed,
+                                    sample: sp.sample,
+                                    layer: sp.layer,
+                                    index,
+                                    singular_value,
+                                },
+                            ),
+                        ));
+                    }
+                }
+            }
         }
         summary.push((o.key.clone(), (o.cols.clone(), o.summary.clone())));
     }
     write_atomic(&out.join("train.csv"), &keyed_csv(&steps)?)?;
     write_atomic(&out.join("updates.csv"), &keyed_csv(&updates)?)?;
     write_atomic(&out.join("train_layers.csv"), &keyed_csv(&layers)?)?;
+    // Without --jacobian there is no spectrum, and none from an earlier run into this folder
+    // may pass for this run's.
+    let spectrum = out.join("train_spectrum.csv");
+    if spectra.is_empty() {
+        match std::fs::remove_file(&spectrum) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(RunnerError::Io {
+                    action: "removing",
+                    path: spectrum,
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+    } else {
+        write_atomic(&spectrum, &keyed_csv(&spectra)?)?;
+    }
     write_atomic(&out.join("summary.csv"), &keyed_csv(&summary)?)?;
     Ok(())
 }

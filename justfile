@@ -18,6 +18,7 @@ test-ndarray:
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --release -- -D warnings
 
 # Exactly what CI runs.
 ci:
@@ -26,12 +27,18 @@ ci:
 # Benchmarks: initializer fill speed and the probed pass, side by side with PyTorch.
 bench:
     cargo bench -p sigprop-init
-    cargo bench -p sigprop-nets
     python3 scripts/bench_init_torch.py
-    python3 scripts/bench_torch.py probe
-    python3 scripts/bench_torch.py transformer
     cargo build --release
     scripts/bench_marginal.sh target/release/sigprop
+    target/release/sigprop bench --depth 50 --width 512 --batch 256 --repeats 5
+    python3 scripts/bench_torch.py probe
+    target/release/sigprop bench --arch transformer --depth 12 --width 256 --heads 4 --seq-len 128 --batch 16 --activation gelu --init xavier-normal --repeats 5
+    python3 scripts/bench_torch.py transformer
+    target/release/sigprop bench --activation tanh --init xavier-normal --depth 50 --width 1024 --batch 8 --repeats 3
+    target/release/sigprop bench --activation tanh --init xavier-normal --depth 50 --width 1024 --batch 8 --jacobian --jacobian-samples 8 --repeats 3
+    python3 scripts/bench_torch.py jacobian
+    for i in 1 2 3 4; do target/release/sigprop train --inits he-normal --activations relu --depth 30 --width 256 --batch 128 --steps 200 --lr 0.003 --seeds 1 --json --out reports/bench-train-$i | grep -A1 train_s; done
+    python3 scripts/bench_train_torch.py
     scripts/bench_store.sh target/release/sigprop
 
 # Run every classic-result suite.
@@ -39,5 +46,6 @@ suites:
     for f in experiments/*.toml; do cargo run --release -- suite "$f"; done
 
 # The binary with the GPU backend (wgpu) built in: about twice the CPU binary's first build.
+# Run it as target/release/sigprop: a plain `cargo run --release` rebuilds without wgpu.
 build-gpu:
     cargo build --release --features wgpu

@@ -129,7 +129,8 @@ pub struct NetArgs {
     #[arg(long, value_delimiter = ',')]
     pub hist_layers: Option<Vec<usize>>,
     /// Measure the singular values of the input-output Jacobian (every architecture but the
-    /// RNN, without batch norm): spectrum.csv and the jac_* columns.
+    /// RNN, without batch norm): spectrum.csv and the jac_* columns (train: the spectra at
+    /// each logged step, train_spectrum.csv).
     #[arg(long)]
     pub jacobian: bool,
     /// Inputs of the batch whose Jacobians are taken [default: 8] (implies --jacobian).

@@ -607,7 +607,10 @@ pub fn list_cmd(a: &ListArgs) -> Result<()> {
                     if built {
                         "built in".to_string()
                     } else {
-                        format!("not in this build (cargo build --release --features {b})")
+                        format!(
+                            "not in this build (build or run with --features {})",
+                            b.features_to_build()
+                        )
                     }
                 );
             }

@@ -11,6 +11,14 @@ fn sigprop() -> Command {
 
 /// Whether the binary under test has the opt-in ndarray backend, however the feature was
 /// turned on (`sigprop/ndarray`, or the runner's or the network crate's own).
+/// Whether the binary under test has the GPU backend: `cargo test --workspace` builds it in
+/// (the library crates' default); `cargo test -p sigprop` alone tests the CPU-only binary.
+fn wgpu_built() -> bool {
+    sigprop_nets::BackendKind::all()
+        .iter()
+        .any(|&(kind, built)| kind == sigprop_nets::BackendKind::Wgpu && built)
+}
+
 fn ndarray_built() -> bool {
     sigprop_nets::BackendKind::all()
         .iter()
@@ -206,6 +214,10 @@ fn rerunning_with_the_same_seed_gives_a_byte_identical_layers_csv() {
 fn gpu_seeds_staged_ahead_give_the_rows_of_each_seed_run_alone() {
     if std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1") {
         eprintln!("SIGPROP_SKIP_WGPU=1: skipping wgpu");
+        return;
+    }
+    if !wgpu_built() {
+        eprintln!("this sigprop has no wgpu (cargo test --workspace builds it in): skipping");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -555,8 +567,16 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
         // Opt-in at build time: named, with the cargo feature that brings it.
         fails_with(
             &["run", "--backend", "ndarray", "--out", out],
-            "backend ndarray is unavailable: this sigprop was built without it; rebuild with \
-             `cargo build --release --features ndarray` (built in: flex",
+            &format!(
+                "backend ndarray is unavailable: this sigprop was built without it; build it \
+                 with `cargo build --release --features {0}` and run that binary, or `cargo run \
+                 --release --features {0} -- ...` (built in: flex",
+                if wgpu_built() {
+                    "ndarray,wgpu"
+                } else {
+                    "ndarray"
+                }
+            ),
         );
     }
     fails_with(&["run", "--depth", "0", "--out", out], "depth");

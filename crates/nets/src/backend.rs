@@ -9,7 +9,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::{Mutex, Once};
 
-use burn::tensor::{Device, DeviceKind, Tensor};
+#[cfg(feature = "wgpu")]
+use burn::tensor::DeviceKind;
+use burn::tensor::{Device, Tensor};
 
 use crate::error::NetError;
 
@@ -46,6 +48,20 @@ impl BackendKind {
     /// True for backends that share the host CPU (configurations may run in parallel).
     pub fn is_cpu(self) -> bool {
         matches!(self, BackendKind::Flex | BackendKind::Ndarray)
+    }
+
+    /// The cargo features of a binary that has this backend and every one this build has:
+    /// `wgpu` in a flex-only build, `wgpu,ndarray` in one with ndarray.
+    pub fn features_to_build(self) -> String {
+        let mut features: Vec<&str> = BackendKind::all()
+            .iter()
+            .filter(|&&(k, built)| built && k != BackendKind::Flex && k != self)
+            .map(|(k, _)| k.name())
+            .collect();
+        if self != BackendKind::Flex {
+            features.insert(0, self.name());
+        }
+        features.join(",")
     }
 
     /// The spec name.
@@ -107,9 +123,11 @@ pub fn device(kind: BackendKind) -> Result<Device, NetError> {
                 .filter(|(_, built)| *built)
                 .map(|(k, _)| k.name())
                 .collect();
+            let features = kind.features_to_build();
             return Err(unavailable(format!(
-                "this sigprop was built without it; rebuild with `cargo build --release \
-                 --features {kind}` (built in: {})",
+                "this sigprop was built without it; build it with `cargo build --release \
+                 --features {features}` and run that binary, or `cargo run --release --features \
+                 {features} -- ...` (built in: {})",
                 built.join(", ")
             )));
         }

@@ -264,23 +264,7 @@ fn run_seed(
             theory,
         });
     }
-    let spectra: Vec<SpectrumRow> = m
-        .result
-        .spectra
-        .iter()
-        .flat_map(|sp| {
-            sp.values
-                .iter()
-                .enumerate()
-                .map(move |(index, &singular_value)| SpectrumRow {
-                    seed: key.seed,
-                    sample: sp.sample,
-                    layer: sp.layer,
-                    index,
-                    singular_value,
-                })
-        })
-        .collect();
+    let spectra = SpectrumRow::of(key.seed, &m.result.spectra);
     Ok(RunRecord {
         store: STORE_VERSION,
         fingerprint: key.fingerprint.clone(),

@@ -250,6 +250,27 @@ pub struct SpectrumRow {
     pub singular_value: f64,
 }
 
+impl SpectrumRow {
+    /// One row per singular value of `spectra`, measured with `seed`, in their order.
+    pub fn of(seed: u64, spectra: &[sigprop_nets::Spectrum]) -> Vec<SpectrumRow> {
+        spectra
+            .iter()
+            .flat_map(|sp| {
+                sp.values
+                    .iter()
+                    .enumerate()
+                    .map(move |(index, &singular_value)| SpectrumRow {
+                        seed,
+                        sample: sp.sample,
+                        layer: sp.layer,
+                        index,
+                        singular_value,
+                    })
+            })
+            .collect()
+    }
+}
+
 /// `spectrum_theory.csv` (after the configuration columns): the free-probability density of
 /// the singular values at one measured layer and one point of its grid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

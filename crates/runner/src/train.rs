@@ -609,23 +609,11 @@ fn write_train_csvs(out: &Path, outcomes: &[TrainOutcome]) -> Result<(), RunnerE
                 }
             }
             for (step, measured) in &r.spectra {
-                for sp in measured {
-                    for (index, &singular_value) in sp.values.iter().enumerate() {
-                        spectra.push((
-                            o.key.clone(),
-                            (
-                                o.cols.clone(),
-                                StepCol { step: *step },
-                                SpectrumRow {
-                                    seed: *seed,
-                                    sample: sp.sample,
-                                    layer: sp.layer,
-                                    index,
-                                    singular_value,
-                                },
-                            ),
-                        ));
-                    }
+                for row in SpectrumRow::of(*seed, measured) {
+                    spectra.push((
+                        o.key.clone(),
+                        (o.cols.clone(), StepCol { step: *step }, row),
+                    ));
                 }
             }
         }

@@ -15,6 +15,7 @@ use sigprop_init::Activation;
 use crate::activation::apply;
 use crate::arch::{ConvIds, LinearIds, ParamId};
 use crate::config::Norm;
+use crate::error::NetError;
 use crate::params::Params;
 
 /// A parameter on the device: a 1-, 2- or 4-D leaf.
@@ -28,10 +29,80 @@ pub(crate) enum DeviceParam {
     D1(Tensor<1>),
 }
 
-/// The parameters on the device, indexed by [`ParamId`] (absent: not uploaded).
-pub(crate) struct DeviceParams(pub(crate) Vec<Option<DeviceParam>>);
+/// The parameters on the device, indexed by [`ParamId`] (absent: not uploaded), and the
+/// number of seeds they hold (see [`DeviceParams::stack`]).
+pub(crate) struct DeviceParams(pub(crate) Vec<Option<DeviceParam>>, pub(crate) usize);
 
 impl DeviceParams {
+    /// The independent networks these parameters hold (1 but for [`DeviceParams::stack`]).
+    pub fn seeds(&self) -> usize {
+        self.1
+    }
+
+    /// Several seeds' parameters of one network as one: each 2-D weight `[in, out]` as the
+    /// seeds' matrices one under another, `[seeds * in, out]`, each bias as theirs one
+    /// after another, `[seeds * n]`: the same bytes, copied on the device. A pass over rows
+    /// `[seeds * batch, ...]` (each seed's batch in turn) then runs the seeds as independent
+    /// networks side by side: [`linear`] multiplies each seed's rows by its own weights (a
+    /// batched matrix product). Only architectures whose pass is written with [`linear`] and
+    /// row-wise operations take stacked parameters (`Architecture::seed_batching`).
+    pub fn stack(each: Vec<DeviceParams>) -> Result<DeviceParams, NetError> {
+        let seeds = each.len();
+        if seeds == 1 {
+            return Ok(each
+                .into_iter()
+                .next()
+                .unwrap_or(DeviceParams(Vec::new(), 1)));
+        }
+        let count = each.first().map_or(0, |p| p.0.len());
+        let mut columns: Vec<Vec<Option<DeviceParam>>> =
+            (0..count).map(|_| Vec::with_capacity(seeds)).collect();
+        for p in each {
+            if p.0.len() != count || p.1 != 1 {
+                return Err(NetError::Readback {
+                    what: "the stacked parameters",
+                    why: "the seeds' networks differ".into(),
+                });
+            }
+            for (c, t) in columns.iter_mut().zip(p.0) {
+                c.push(t);
+            }
+        }
+        let stacked = columns
+            .into_iter()
+            .map(|c| {
+                if c.iter().all(Option::is_none) {
+                    return Ok(None);
+                }
+                let mut d1 = Vec::new();
+                let mut d2 = Vec::new();
+                for t in c {
+                    match t {
+                        Some(DeviceParam::D1(t)) => d1.push(t),
+                        Some(DeviceParam::D2(t)) => d2.push(t),
+                        _ => {
+                            return Err(NetError::Readback {
+                                what: "the stacked parameters",
+                                why: "only weight matrices and biases stack".into(),
+                            });
+                        }
+                    }
+                }
+                Ok(Some(if d2.is_empty() {
+                    DeviceParam::D1(Tensor::cat(d1, 0))
+                } else if d1.is_empty() {
+                    DeviceParam::D2(Tensor::cat(d2, 0))
+                } else {
+                    return Err(NetError::Readback {
+                        what: "the stacked parameters",
+                        why: "the seeds' networks differ".into(),
+                    });
+                }))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(DeviceParams(stacked, seeds))
+    }
+
     /// The parameter `id`, if it was uploaded.
     pub fn get(&self, id: ParamId) -> Option<&DeviceParam> {
         self.0.get(id.0).and_then(Option::as_ref)
@@ -65,11 +136,16 @@ impl DeviceParams {
 
     /// A scalar parameter as `[1, ..., 1]`, broadcast over a `D`-dimensional tensor.
     pub fn scalar<const D: usize>(&self, id: ParamId) -> Tensor<D> {
+        assert_eq!(
+            self.1, 1,
+            "an architecture with learnable scalars does not take stacked seeds"
+        );
         self.d1(id).unsqueeze::<D>()
     }
 
     /// A bias as a `[1, n]` row, broadcast over the batch.
     pub fn bias_row(&self, id: Option<ParamId>) -> Option<Tensor<2>> {
+        assert_eq!(self.1, 1, "bias_row of stacked seeds: use `linear`");
         id.map(|id| self.d1(id).unsqueeze::<2>())
     }
 }
@@ -102,6 +178,7 @@ pub(crate) fn upload_some(
                 })
             })
             .collect(),
+        1,
     )
 }
 
@@ -120,6 +197,7 @@ impl DeviceParams {
                     })
                 })
                 .collect(),
+            self.1,
         )
     }
 }
@@ -220,13 +298,34 @@ impl Recorder for Plain {
     }
 }
 
-/// `h W + b`.
+/// `h W + b`; with stacked seeds ([`DeviceParams::stack`]), each seed's rows times its own
+/// `W`, plus its own `b`.
 pub(crate) fn linear(p: &DeviceParams, ids: LinearIds, h: Tensor<2>) -> Tensor<2> {
-    let z = h.matmul(p.matrix(ids.weight));
-    match p.bias_row(ids.bias) {
-        Some(b) => z + b,
-        None => z,
+    let seeds = p.seeds();
+    if seeds == 1 {
+        let z = h.matmul(p.matrix(ids.weight));
+        return match p.bias_row(ids.bias) {
+            Some(b) => z + b,
+            None => z,
+        };
     }
+    let [rows, _] = h.dims();
+    let n = p.matrix(ids.weight).dims()[1];
+    let z = seeded_matmul(seeds, h, p.matrix(ids.weight));
+    let z = match ids.bias {
+        Some(b) => z + p.d1(b).reshape([seeds, 1, n]),
+        None => z,
+    };
+    z.reshape([rows, n])
+}
+
+/// Rows `[seeds * m, k]` times stacked matrices `[seeds * k, n]`, seed by seed, as
+/// `[seeds, m, n]` (one batched product).
+pub(crate) fn seeded_matmul(seeds: usize, h: Tensor<2>, w: Tensor<2>) -> Tensor<3> {
+    let [rows, k] = h.dims();
+    let [_, n] = w.dims();
+    h.reshape([seeds, rows / seeds, k])
+        .matmul(w.reshape([seeds, k, n]))
 }
 
 /// The same-padded convolution with `groups` groups and an odd kernel.

@@ -43,7 +43,8 @@ pub use forward::NORM_EPS;
 pub use jacobian::{JacobianOptions, Spectrum};
 pub use params::{ParamTensor, Params, build_params};
 pub use probe::{
-    LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, forward_plain, histogram_edges, probe,
+    LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, batchable, forward_plain,
+    histogram_edges, probe,
 };
 pub use prune::{PRUNE_NAMES, PruneMethod, PruneSpec, PrunedTensor};
 pub use stats::{ChannelMoments, LayerStats, TokenStats};
@@ -168,6 +169,50 @@ pub fn measure_staged(
         pruned: init.pruned,
         tuning: init.tuning,
     })
+}
+
+/// The probed pass of several seeds [`stage`]d for the same `net`, run as one pass over
+/// their stacked weights where [`probe::batchable`] allows (one seed at a time otherwise).
+/// Each seed's numbers are those of its solo [`measure_staged`].
+pub fn measure_staged_seeds(
+    net: &ResolvedNet,
+    staged: Vec<Staged>,
+    opts: &ProbeOptions,
+    device: &Device,
+) -> Result<Vec<Measured>, NetError> {
+    if staged.len() <= 1 || !probe::batchable(net, opts) {
+        return staged
+            .into_iter()
+            .map(|s| measure_staged(net, s, opts, device))
+            .collect();
+    }
+    let mut inits = Vec::with_capacity(staged.len());
+    let mut uploaded = Vec::with_capacity(staged.len());
+    let mut seeds = Vec::with_capacity(staged.len());
+    let mut init_s = Vec::with_capacity(staged.len());
+    for s in staged {
+        inits.push(s.init);
+        uploaded.push(s.uploaded);
+        seeds.push(s.seed);
+        init_s.push(s.init_s);
+    }
+    let stacked = forward::DeviceParams::stack(uploaded)?;
+    let params: Vec<&Params> = inits.iter().map(|i| &i.params).collect();
+    let results = probe::probe_seeds(net, &params, stacked, &seeds, opts, device)?;
+    Ok(results
+        .into_iter()
+        .zip(inits)
+        .zip(init_s)
+        .map(|((mut result, init), s)| {
+            result.times.init_s += s;
+            Measured {
+                result,
+                lsuv: init.lsuv,
+                pruned: init.pruned,
+                tuning: init.tuning,
+            }
+        })
+        .collect())
 }
 
 /// Build the network for `seed` (weights, then LSUV when asked) and run one probed pass.

@@ -188,6 +188,35 @@ pub(crate) fn probe_uploaded(
     opts: &ProbeOptions,
     device: &Device,
 ) -> Result<ProbeResult, NetError> {
+    probe_seeds(net, &[params], uploaded, &[seed], opts, device)?
+        .pop()
+        .ok_or_else(|| NetError::Readback {
+            what: "the probed pass",
+            why: "it measured no seed".into(),
+        })
+}
+
+/// Whether `seeds` seeds of `net` with `opts` can run as one pass over stacked parameters
+/// ([`probe_seeds`]): the architecture takes them, and no seed wants histograms or a
+/// Jacobian (both measured seed by seed).
+pub fn batchable(net: &ResolvedNet, opts: &ProbeOptions) -> bool {
+    net.config.arch.seed_batching() && opts.hist_layers.is_empty() && opts.jacobian.is_none()
+}
+
+/// One probed pass of several seeds of `net` at once: `params[k]` is seed `seeds[k]`'s,
+/// `uploaded` all of them stacked ([`DeviceParams::stack`]). Rows `[k * batch, (k + 1) *
+/// batch)` of every tensor are seed k's, the loss is the sum of the seeds' losses, so each
+/// seed's gradients are its own, and each seed's statistics are reduced from its own rows
+/// by the same operations as in its solo pass: every seed's numbers are its solo run's
+/// (tested on each backend). The times of each seed are the pass's divided by the seeds.
+pub(crate) fn probe_seeds(
+    net: &ResolvedNet,
+    params: &[&Params],
+    uploaded: DeviceParams,
+    seeds: &[u64],
+    opts: &ProbeOptions,
+    device: &Device,
+) -> Result<Vec<ProbeResult>, NetError> {
     if opts.batch == 0 {
         return Err(NetError::BadConfig {
             key: "batch",
@@ -195,12 +224,25 @@ pub(crate) fn probe_uploaded(
             allowed: "a whole number > 0".into(),
         });
     }
+    let n = seeds.len();
+    if n == 0 || params.len() != n || uploaded.seeds() != n || (n > 1 && !batchable(net, opts)) {
+        return Err(NetError::BadConfig {
+            key: "seed-batch",
+            value: n.to_string(),
+            allowed: "1 for this configuration (an architecture that takes stacked seeds, \
+                      without histograms or a Jacobian, may batch more)"
+                .into(),
+        });
+    }
     let t0 = Instant::now();
     let ad = device.clone().autodiff();
     let declared = declare(net, None);
     let p = uploaded.into_leaves();
     let shape = net.config.arch.input_shape(net, opts.batch);
-    let x_host = net.config.arch.input(seed, shape)?;
+    let mut x_host = Vec::with_capacity(n * shape[0] * shape[1]);
+    for &seed in seeds {
+        x_host.extend(net.config.arch.input(seed, shape)?);
+    }
     // The inputs whose Jacobians the vector-Jacobian route takes (the exact route reads the
     // pass's own pre-activations).
     let jacobian_inputs: Vec<f32> = match &opts.jacobian {
@@ -209,7 +251,7 @@ pub(crate) fn probe_uploaded(
         }
         _ => Vec::new(),
     };
-    let x = Tensor::<2>::from_data(TensorData::new(x_host, shape), &ad);
+    let x = Tensor::<2>::from_data(TensorData::new(x_host, [n * shape[0], shape[1]]), &ad);
     let _ = ad.sync();
     let init_s = t0.elapsed().as_secs_f64();
 
@@ -219,25 +261,118 @@ pub(crate) fn probe_uploaded(
         sites: Vec::new(),
     };
     let out = declared.layout.forward(net, &p, x, &mut rec);
-    let loss = loss(net, &p, declared.head, out, seed, "loss", &ad)?;
+    let loss = loss_seeds(net, &p, declared.head, out, seeds, "loss", &ad)?;
     let grads = loss.backward();
     let _ = ad.sync();
     let forward_backward_s = t1.elapsed().as_secs_f64();
 
     let t2 = Instant::now();
-    let mut red = Reducer::new();
-    let mut handles = Vec::with_capacity(rec.sites.len());
-    let mut token_rows: Vec<Tensor<2>> = Vec::new();
-    let mut token_width = 0;
-    let mut flat_rows: Vec<Tensor<2>> = Vec::new();
-    let mut flat_width = 0;
-    for s in &rec.sites {
-        let gz = s.pz.grad(&grads);
-        let gh = s.ph.grad(&grads);
+    let taken: Vec<Taken> = rec.sites.iter().map(|s| Taken::of(s, &p, &grads)).collect();
+    let per_seed: Vec<Vec<Taken>> = if n == 1 {
+        vec![taken]
+    } else {
+        (0..n)
+            .map(|k| taken.iter().map(|t| t.seed(k, n)).collect())
+            .collect()
+    };
+    let mut stats: Vec<Vec<LayerStats>> = per_seed
+        .iter()
+        .zip(params)
+        .map(|(taken, params)| site_stats(&rec.sites, taken, params))
+        .collect::<Result<_, _>>()?;
+    let (histograms, spectra) = if n == 1 {
+        let histograms = histograms(&rec.sites, &grads, opts)?;
+        let spectra = match &opts.jacobian {
+            Some(j) if !net.config.arch.exact_jacobian() => {
+                j.check(net, opts.batch)?;
+                crate::jacobian::vjp_spectra(
+                    net,
+                    &declared.layout,
+                    params[0],
+                    &jacobian_inputs,
+                    j,
+                    device,
+                    crate::jacobian::VJP_CHUNK_BYTES,
+                )?
+            }
+            Some(j) => {
+                j.check(net, opts.batch)?;
+                let chain = declared
+                    .layout
+                    .jacobian_chain()
+                    .ok_or_else(|| NetError::Readback {
+                        what: "the Jacobian's chain",
+                        why: "the architecture has none".into(),
+                    })?;
+                // Each linear map's site: the one its weight's gradient is read at.
+                let z: Vec<Tensor<2>> = chain
+                    .iter()
+                    .map(|ids| {
+                        rec.sites
+                            .iter()
+                            .find(|s| matches!(&s.weight, Some(WeightGrad::Leaf(id)) if *id == ids.weight))
+                            .map(|s| s.z.clone().inner())
+                            .ok_or_else(|| NetError::Readback {
+                                what: "a Jacobian layer's pre-activations",
+                                why: "no site records them".into(),
+                            })
+                    })
+                    .collect::<Result<_, _>>()?;
+                crate::jacobian::spectra(net, &chain, &z, &p, j, device)?
+            }
+            None => Vec::new(),
+        };
+        (histograms, spectra)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let stats_s = t2.elapsed().as_secs_f64();
+    let share = n as f64;
+    let times = PhaseTimes {
+        init_s: init_s / share,
+        forward_backward_s: forward_backward_s / share,
+        stats_s: stats_s / share,
+    };
+    let mut results: Vec<ProbeResult> = Vec::with_capacity(n);
+    let mut histograms = Some(histograms);
+    let mut spectra = Some(spectra);
+    for stats in stats.drain(..) {
+        results.push(ProbeResult {
+            stats,
+            histograms: histograms.take().unwrap_or_default(),
+            spectra: spectra.take().unwrap_or_default(),
+            times,
+        });
+    }
+    Ok(results)
+}
+
+/// What the statistics of one site are reduced from, off the autodiff graph: z and h, the
+/// gradients at the site, and those of the weights and multipliers it reports.
+#[derive(Clone)]
+struct Taken {
+    z: Tensor<2>,
+    h: Tensor<2>,
+    gz: Option<Tensor<2>>,
+    gh: Option<Tensor<2>>,
+    /// The gradient of the weight fed by the site, as `[in, out]` (`[seeds * in, out]` for
+    /// stacked seeds).
+    wg: Option<Tensor<2>>,
+    /// The gradient of the site's multiplier, `[1, 1]`.
+    sg: Option<Tensor<2>>,
+    channels: Option<Tensor<2>>,
+    attention: Option<Tensor<4>>,
+    roles: Vec<(&'static str, Option<Tensor<2>>)>,
+}
+
+impl Taken {
+    fn of(s: &Site, p: &DeviceParams, grads: &burn::tensor::Gradients) -> Taken {
+        let gz = s.pz.grad(grads);
+        let gh = s.ph.grad(grads);
         let wg = match &s.weight {
             Some(WeightGrad::Leaf(id)) => match p.get(*id) {
-                Some(DeviceParam::D2(w)) => w.grad(&grads),
-                Some(DeviceParam::D4(w)) => w.grad(&grads).map(|g| {
+                Some(DeviceParam::D2(w)) => w.grad(grads),
+                Some(DeviceParam::D4(w)) => w.grad(grads).map(|g| {
                     let [o, i, k1, k2] = g.dims();
                     g.reshape([o, i * k1 * k2])
                 }),
@@ -248,103 +383,127 @@ pub(crate) fn probe_uploaded(
                 .map(|g| (**h_prev).clone().inner().transpose().matmul(g)),
             None => None,
         };
+        let sg = s.scale.and_then(|id| match p.get(id) {
+            Some(DeviceParam::D1(a)) => a.grad(grads).map(|g| g.reshape([1, 1])),
+            _ => None,
+        });
+        let roles = s
+            .roles
+            .iter()
+            .map(|&(name, id)| {
+                let g = match p.get(id) {
+                    Some(DeviceParam::D2(w)) => w.grad(grads),
+                    _ => None,
+                };
+                (name, g)
+            })
+            .collect();
+        Taken {
+            z: s.z.clone().inner(),
+            h: s.h.clone().inner(),
+            gz,
+            gh,
+            wg,
+            sg,
+            channels: s.channels.clone().map(Tensor::inner),
+            attention: s.attention.clone().map(Tensor::inner),
+            roles,
+        }
+    }
+
+    /// Seed `k`'s part of the tensors of `n` stacked seeds: the k-th of n equal blocks of
+    /// rows of each (a batch's rows, a stacked weight's matrix).
+    fn seed(&self, k: usize, n: usize) -> Taken {
+        fn rows<const D: usize>(t: &Tensor<D>, k: usize, n: usize) -> Tensor<D> {
+            let r = t.dims()[0] / n;
+            t.clone().narrow(0, k * r, r)
+        }
+        let opt = |t: &Option<Tensor<2>>| t.as_ref().map(|t| rows(t, k, n));
+        Taken {
+            z: rows(&self.z, k, n),
+            h: rows(&self.h, k, n),
+            gz: opt(&self.gz),
+            gh: opt(&self.gh),
+            wg: opt(&self.wg),
+            sg: opt(&self.sg),
+            channels: opt(&self.channels),
+            attention: self.attention.as_ref().map(|t| rows(t, k, n)),
+            roles: self.roles.iter().map(|(name, g)| (*name, opt(g))).collect(),
+        }
+    }
+}
+
+/// One seed's statistics of every site, from its tensors `taken` (in site order) and its
+/// host weights `params`.
+fn site_stats(
+    sites: &[Site],
+    taken: &[Taken],
+    params: &Params,
+) -> Result<Vec<LayerStats>, NetError> {
+    let mut red = Reducer::new();
+    let mut handles = Vec::with_capacity(sites.len());
+    let mut token_rows: Vec<Tensor<2>> = Vec::new();
+    let mut token_width = 0;
+    let mut flat_rows: Vec<Tensor<2>> = Vec::new();
+    let mut flat_width = 0;
+    let plain = Want {
+        zeros: false,
+        saturation: None,
+    };
+    for (s, t) in sites.iter().zip(taken) {
         let z = red.push(
-            s.z.clone().inner(),
+            t.z.clone(),
             Want {
                 zeros: false,
                 saturation: s.saturation,
             },
         );
         let h = red.push(
-            s.h.clone().inner(),
+            t.h.clone(),
             Want {
                 zeros: s.kind.pointwise(),
                 saturation: None,
             },
         );
-        let push_opt = |red: &mut Reducer, t: Option<Tensor<2>>| {
-            t.map(|t| {
-                red.push(
-                    t,
-                    Want {
-                        zeros: false,
-                        saturation: None,
-                    },
-                )
-            })
-        };
-        let ch = s.channels.clone().map(|c| {
-            red.push(
-                c.inner(),
-                Want {
-                    zeros: false,
-                    saturation: None,
-                },
-            )
-        });
+        let push_opt =
+            |red: &mut Reducer, t: &Option<Tensor<2>>| t.clone().map(|t| red.push(t, plain));
+        let ch = push_opt(&mut red, &t.channels);
         // Token statistics: the mean pairwise cosine of each sequence's tokens on the
         // device; the tokens themselves read back once for every site below, for the
         // effective rank (a Gram matrix in f32 loses the small singular values that decide
         // it near collapse).
-        let tk = s.tokens.map(|t| {
-            let h = s.h.clone().inner();
+        let tk = s.tokens.map(|tokens| {
+            let h = t.h.clone();
             let [b, cols] = h.dims();
-            let h3 = h.clone().reshape([b, t, cols / t]);
+            let h3 = h.clone().reshape([b, tokens, cols / tokens]);
             let norms = h3.clone().square().sum_dim(2).sqrt().clamp_min(1e-30);
             let u = h3 / norms;
             let total = u.clone().sum_dim(1).square().sum_dim(2);
             let diag = u.square().sum_dim(2).sum_dim(1);
-            let pairs = (t * t.saturating_sub(1)).max(1) as f64;
+            let pairs = (tokens * tokens.saturating_sub(1)).max(1) as f64;
             let cos = ((total - diag) / pairs).reshape([b, 1]);
             token_rows.push(h);
             let offset = token_width;
             token_width += cols;
-            (
-                red.push(
-                    cos,
-                    Want {
-                        zeros: false,
-                        saturation: None,
-                    },
-                ),
-                offset,
-                t,
-            )
+            (red.push(cos, plain), offset, tokens)
         });
-        let ent = s.attention.clone().map(|a| {
-            let a = a.inner();
+        let ent = t.attention.clone().map(|a| {
             let [b, heads, t, _] = a.dims();
             let e = (a.clone() * a.clamp_min(1e-30).log())
                 .sum_dim(3)
                 .neg()
                 .reshape([b * heads * t, 1]);
-            red.push(
-                e,
-                Want {
-                    zeros: false,
-                    saturation: None,
-                },
-            )
+            red.push(e, plain)
         });
-        let roles: Vec<(&'static str, Option<usize>)> = s
+        let roles: Vec<(&'static str, Option<usize>)> = t
             .roles
             .iter()
-            .map(|&(name, id)| {
-                let g = match p.get(id) {
-                    Some(DeviceParam::D2(w)) => w.grad(&grads),
-                    _ => None,
-                };
-                (name, push_opt(&mut red, g))
-            })
+            .map(|(name, g)| (*name, push_opt(&mut red, g)))
             .collect();
-        let sg = s.scale.and_then(|id| match p.get(id) {
-            Some(DeviceParam::D1(a)) => a.grad(&grads).map(|g| g.reshape([1, 1])),
-            _ => None,
-        });
         // The cosine of each pair of inputs' pre-activations, `(0, 1), (2, 3), ...`; the
         // activations kept for their effective rank.
-        let pair = (s.flat && s.z.dims()[0] >= 2).then(|| {
-            let z = s.z.clone().inner();
+        let pair = (s.flat && t.z.dims()[0] >= 2).then(|| {
+            let z = t.z.clone();
             let [rows, cols] = z.dims();
             let pairs = rows / 2;
             let z = z.slice([0..2 * pairs, 0..cols]).reshape([pairs, 2, cols]);
@@ -357,24 +516,15 @@ pub(crate) fn probe_uploaded(
             // Each norm on its own: the product of the squared norms leaves f32's range long
             // before the values do. A zero vector has no direction: NaN, not a cosine of 0.
             let norms = a.square().sum_dim(1).sqrt() * b.square().sum_dim(1).sqrt();
-            flat_rows.push(s.h.clone().inner());
+            flat_rows.push(t.h.clone());
             let offset = flat_width;
             flat_width += cols;
-            (
-                red.push(
-                    dot / norms,
-                    Want {
-                        zeros: false,
-                        saturation: None,
-                    },
-                ),
-                offset,
-            )
+            (red.push(dot / norms, plain), offset)
         });
-        let gz = push_opt(&mut red, gz);
-        let gh = push_opt(&mut red, gh);
-        let wg = push_opt(&mut red, wg);
-        let sg = push_opt(&mut red, sg);
+        let gz = push_opt(&mut red, &t.gz);
+        let gh = push_opt(&mut red, &t.gh);
+        let wg = push_opt(&mut red, &t.wg);
+        let sg = push_opt(&mut red, &t.sg);
         handles.push((z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair));
     }
     let sums = red.finish()?;
@@ -397,14 +547,13 @@ pub(crate) fn probe_uploaded(
     // The activation ranks (one eigendecomposition each, the costliest statistic on the
     // host): sites in parallel, each solved sequentially, so the values do not depend on the
     // thread count.
-    let rank_jobs: Vec<(usize, usize, usize, usize)> = rec
-        .sites
+    let rank_jobs: Vec<(usize, usize, usize, usize)> = taken
         .iter()
         .zip(&handles)
         .enumerate()
-        .filter_map(|(i, (s, handle))| {
+        .filter_map(|(i, (t, handle))| {
             handle.10.map(|(_, offset)| {
-                let [rows, cols] = s.h.dims();
+                let [rows, cols] = t.h.dims();
                 (i, rows, cols, offset)
             })
         })
@@ -422,13 +571,13 @@ pub(crate) fn probe_uploaded(
         .collect();
     let rank_of = |i: usize| ranks.iter().find(|r| r.0 == i).map_or(f64::NAN, |r| r.1);
     let nan = f64::NAN;
-    let stats = rec
-        .sites
+    Ok(sites
         .iter()
+        .zip(taken)
         .zip(&handles)
         .enumerate()
         .map(
-            |(i, (s, (z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair)))| {
+            |(i, ((s, t), (z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair)))| {
                 let (z, h, gz, gh, wg, sg, ch, tk, ent) =
                     (*z, *h, *gz, *gh, *wg, *sg, *ch, *tk, *ent);
                 let (z, h) = (&sums[z], &sums[h]);
@@ -460,23 +609,23 @@ pub(crate) fn probe_uploaded(
                         sq_mean: (c.var - c.within_var) + c.mean * c.mean,
                         var: c.within_var,
                     }),
-                    tokens: tk.map(|(cos, offset, t)| {
+                    tokens: tk.map(|(cos, offset, per)| {
                         // Row i of the read-back block holds every token site's sequence i,
                         // one after the other.
-                        let [batch, cols] = s.h.dims();
+                        let [batch, cols] = t.h.dims();
                         // Sequences in parallel, each solved sequentially, summed in order:
                         // the same value on any number of threads.
                         let ranks: Vec<f64> = (0..batch)
                             .into_par_iter()
                             .map(|i| {
                                 let at = i * token_width + offset;
-                                effective_rank(&tokens[at..at + cols], t)
+                                effective_rank(&tokens[at..at + cols], per)
                             })
                             .collect();
                         let rank = ranks.iter().sum::<f64>() / batch as f64;
                         TokenStats {
                             // One token has no pair to compare.
-                            cos: if t > 1 { sums[cos].mean } else { nan },
+                            cos: if per > 1 { sums[cos].mean } else { nan },
                             rank,
                         }
                     }),
@@ -492,59 +641,7 @@ pub(crate) fn probe_uploaded(
                 }
             },
         )
-        .collect();
-    let histograms = histograms(&rec.sites, &grads, opts)?;
-    let spectra = match &opts.jacobian {
-        Some(j) if !net.config.arch.exact_jacobian() => {
-            j.check(net, opts.batch)?;
-            crate::jacobian::vjp_spectra(
-                net,
-                &declared.layout,
-                params,
-                &jacobian_inputs,
-                j,
-                device,
-                crate::jacobian::VJP_CHUNK_BYTES,
-            )?
-        }
-        Some(j) => {
-            j.check(net, opts.batch)?;
-            let chain = declared
-                .layout
-                .jacobian_chain()
-                .ok_or_else(|| NetError::Readback {
-                    what: "the Jacobian's chain",
-                    why: "the architecture has none".into(),
-                })?;
-            // Each linear map's site: the one its weight's gradient is read at.
-            let z: Vec<Tensor<2>> = chain
-                .iter()
-                .map(|ids| {
-                    rec.sites
-                        .iter()
-                        .find(|s| matches!(&s.weight, Some(WeightGrad::Leaf(id)) if *id == ids.weight))
-                        .map(|s| s.z.clone().inner())
-                        .ok_or_else(|| NetError::Readback {
-                            what: "a Jacobian layer's pre-activations",
-                            why: "no site records them".into(),
-                        })
-                })
-                .collect::<Result<_, _>>()?;
-            crate::jacobian::spectra(net, &chain, &z, &p, j, device)?
-        }
-        None => Vec::new(),
-    };
-    let stats_s = t2.elapsed().as_secs_f64();
-    Ok(ProbeResult {
-        stats,
-        histograms,
-        spectra,
-        times: PhaseTimes {
-            init_s,
-            forward_backward_s,
-            stats_s,
-        },
-    })
+        .collect())
 }
 
 /// The network's output for a host input `x` (row-major, shape `input_shape`), without
@@ -584,12 +681,29 @@ pub(crate) fn loss(
     keys: &str,
     device: &Device,
 ) -> Result<Tensor<1>, NetError> {
+    loss_seeds(net, p, head, out, &[seed], keys, device)
+}
+
+/// [`loss`] of stacked seeds (`p` holds `seeds.len()` of them): the sum of each seed's
+/// loss of its own rows of `out`, with its own targets.
+pub(crate) fn loss_seeds(
+    net: &ResolvedNet,
+    p: &DeviceParams,
+    head: Option<ParamId>,
+    out: Tensor<2>,
+    seeds: &[u64],
+    keys: &str,
+    device: &Device,
+) -> Result<Tensor<1>, NetError> {
     let shape = out.dims();
+    let n = seeds.len().max(1);
+    let rows = shape[0] / n;
     let host = |name: &str, shape: [usize; 2]| -> Result<Tensor<2>, NetError> {
-        Ok(Tensor::from_data(
-            TensorData::new(normal_input(seed, name, shape)?, shape),
-            device,
-        ))
+        let mut v = Vec::with_capacity(shape[0] * shape[1]);
+        for &seed in seeds {
+            v.extend(normal_input(seed, name, [rows, shape[1]])?);
+        }
+        Ok(Tensor::from_data(TensorData::new(v, shape), device))
     };
     Ok(match net.config.loss {
         Loss::Projection => (out * host(&format!("{keys}.g"), shape)?).sum(),
@@ -602,26 +716,34 @@ pub(crate) fn loss(
                 Some(DeviceParam::D2(w)) => w.clone(),
                 _ => unreachable!("params.rs declares a head for the cross-entropy loss"),
             };
-            let logits = out.matmul(head);
-            // Labels uniform on 0..10 from the keyed stream: floor(10 * U) of U(0,1) draws.
-            let u = Scheme::Uniform {
-                low: 0.0,
-                high: 1.0,
-            }
-            .fill(
-                &[shape[0]],
-                Layout::Bias {
-                    fan_in: 1,
-                    fan_out: 1,
-                },
-                &Key::new(seed, format!("{keys}.labels")),
-                &FillContext::new(sigprop_init::Activation::Linear),
-            )
-            .map_err(|source| NetError::init(format!("{keys}.labels"), source))?;
+            let logits = if p.seeds() == 1 {
+                out.matmul(head)
+            } else {
+                crate::forward::seeded_matmul(p.seeds(), out, head)
+                    .reshape([shape[0], HEAD_CLASSES])
+            };
             let mut onehot = vec![0f32; shape[0] * HEAD_CLASSES];
-            for (b, &v) in u.iter().enumerate() {
-                let c = ((v as f64 * HEAD_CLASSES as f64) as usize).min(HEAD_CLASSES - 1);
-                onehot[b * HEAD_CLASSES + c] = 1.0;
+            for (k, &seed) in seeds.iter().enumerate() {
+                // Labels uniform on 0..10 from the keyed stream: floor(10 * U) of U(0,1)
+                // draws.
+                let u = Scheme::Uniform {
+                    low: 0.0,
+                    high: 1.0,
+                }
+                .fill(
+                    &[rows],
+                    Layout::Bias {
+                        fan_in: 1,
+                        fan_out: 1,
+                    },
+                    &Key::new(seed, format!("{keys}.labels")),
+                    &FillContext::new(sigprop_init::Activation::Linear),
+                )
+                .map_err(|source| NetError::init(format!("{keys}.labels"), source))?;
+                for (b, &v) in u.iter().enumerate() {
+                    let c = ((v as f64 * HEAD_CLASSES as f64) as usize).min(HEAD_CLASSES - 1);
+                    onehot[(k * rows + b) * HEAD_CLASSES + c] = 1.0;
+                }
             }
             let onehot =
                 Tensor::<2>::from_data(TensorData::new(onehot, [shape[0], HEAD_CLASSES]), device);

@@ -6,7 +6,8 @@ use sigprop_init::Activation;
 use sigprop_nets::arch::{Cnn, Mlp, Rescnn, Resmlp, Transformer};
 use sigprop_nets::{
     Arch, BackendKind, BranchScale, LayerStats, Loss, NetConfig, Norm, NormPosition, ProbeOptions,
-    Shortcut, build_params, device, forward_plain, measure, measure_staged, probe, stage,
+    Shortcut, build_params, device, forward_plain, measure, measure_staged, measure_staged_seeds,
+    probe, stage,
 };
 use sigprop_nets::{
     Dataset, OptimizerKind, ParamKind, Parametrization, Role, StepRecord, Task, TrainOptions,
@@ -275,6 +276,126 @@ fn weights_staged_during_another_pass_give_the_numbers_of_a_solo_pass() {
         }
     }
     assert!(compared >= 2);
+}
+
+/// Seeds run as one pass over stacked weights give each seed's solo numbers, bit for bit,
+/// on every backend: MLPs (saturating tanh with biases, ReLU with dead units, LayerNorm,
+/// the cross-entropy head, LSUV), a residual MLP and a transformer.
+#[test]
+fn seeds_batched_into_one_pass_give_the_numbers_of_their_solo_passes() {
+    let mut cases: Vec<NetConfig> = Vec::new();
+    let mut tanh = mlp(6, 48, "tanh", "xavier-normal:gain=2");
+    tanh.bias_init = "normal:std=0.2".into();
+    cases.push(tanh);
+    let mut relu = mlp(5, 40, "relu", "lsuv:tol=0.05");
+    relu.bias_init = "constant:value=-0.3".into();
+    relu.loss = Loss::CrossEntropy;
+    cases.push(relu);
+    let mut ln = mlp(4, 32, "gelu", "xavier-normal");
+    ln.arch = Mlp {
+        widths: Some(vec![24, 32, 40, 32, 16]),
+        norm: Norm::Layer,
+        input_corr: Some(0.5),
+    }
+    .into();
+    ln.loss = Loss::Mse;
+    cases.push(ln);
+    cases.push(NetConfig::new(
+        Resmlp::default(),
+        3,
+        32,
+        "relu",
+        "he-normal",
+    ));
+    cases.push(NetConfig::new(
+        Transformer {
+            seq_len: 8,
+            heads: 2,
+            ..Transformer::default()
+        },
+        2,
+        16,
+        "gelu",
+        "xavier-normal",
+    ));
+    let mut compared = 0;
+    for kind in [BackendKind::Flex, BackendKind::Wgpu] {
+        let Some(dev) = backend_or_skip(kind) else {
+            continue;
+        };
+        for cfg in &cases {
+            let net = cfg.resolve().unwrap();
+            assert!(sigprop_nets::batchable(&net, &opts(6)), "{}", cfg.arch);
+            let seeds = [3u64, 4, 7];
+            let staged: Vec<_> = seeds
+                .iter()
+                .map(|&s| stage(&net, s, None, 6, &dev).unwrap())
+                .collect();
+            let batched = measure_staged_seeds(&net, staged, &opts(6), &dev).unwrap();
+            assert_eq!(batched.len(), seeds.len());
+            for (&seed, b) in seeds.iter().zip(&batched) {
+                let solo = measure(&net, seed, None, &opts(6), &dev).unwrap();
+                // Debug text, so NaN columns compare equal to themselves.
+                let text =
+                    |m: &sigprop_nets::Measured| format!("{:?} {:?}", m.result.stats, m.lsuv);
+                assert_eq!(text(b), text(&solo), "{kind} {} seed {seed}", cfg.arch);
+                // Not vacuous: the statistics are finite and the seeds differ.
+                let first = &b.result.stats[0];
+                assert!(first.grad_var > 0.0 && first.wgrad_var > 0.0, "{first:?}");
+            }
+            assert_ne!(
+                format!("{:?}", batched[0].result.stats),
+                format!("{:?}", batched[1].result.stats)
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= cases.len());
+}
+
+/// Histograms, Jacobians, batch normalization and learnable scalars keep seeds solo.
+#[test]
+fn what_cannot_batch_runs_seed_by_seed() {
+    let dev = cpu();
+    let mut bn = mlp(3, 16, "relu", "he-normal");
+    bn.arch = Mlp {
+        norm: Norm::Batch,
+        ..Mlp::default()
+    }
+    .into();
+    let rezero = NetConfig::new(
+        Resmlp {
+            branch_scale: BranchScale::Rezero,
+            ..Resmlp::default()
+        },
+        3,
+        16,
+        "relu",
+        "he-normal",
+    );
+    for cfg in [bn, rezero] {
+        let net = cfg.resolve().unwrap();
+        assert!(!sigprop_nets::batchable(&net, &opts(4)), "{}", cfg.arch);
+        let staged: Vec<_> = (0..2)
+            .map(|s| stage(&net, s, None, 4, &dev).unwrap())
+            .collect();
+        let m = measure_staged_seeds(&net, staged, &opts(4), &dev).unwrap();
+        let solo = measure(&net, 1, None, &opts(4), &dev).unwrap();
+        assert_eq!(
+            format!("{:?}", m[1].result.stats),
+            format!("{:?}", solo.result.stats)
+        );
+    }
+    let net = mlp(3, 16, "relu", "he-normal").resolve().unwrap();
+    let mut hist = opts(4);
+    hist.hist_layers = vec![1];
+    hist.hist_bins = 4;
+    assert!(!sigprop_nets::batchable(&net, &hist));
+    let staged: Vec<_> = (0..2)
+        .map(|s| stage(&net, s, None, 4, &dev).unwrap())
+        .collect();
+    let m = measure_staged_seeds(&net, staged, &hist, &dev).unwrap();
+    assert!(m.iter().all(|m| m.result.histograms.len() == 3));
 }
 
 #[test]

@@ -168,6 +168,11 @@ impl Architecture for Mlp {
         self.norm == Norm::None
     }
 
+    /// Batch normalization couples the rows of a batch.
+    fn seed_batching(&self) -> bool {
+        self.norm != Norm::Batch
+    }
+
     fn jacobian_chain(&self, layers: &Self::Layout) -> Option<Vec<LinearIds>> {
         self.exact_jacobian().then(|| layers.clone())
     }

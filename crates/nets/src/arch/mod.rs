@@ -367,6 +367,14 @@ pub(crate) trait Architecture:
         None
     }
 
+    /// Whether several seeds of this configuration can run as one pass over stacked
+    /// parameters ([`DeviceParams::stack`]): its pass uses only [`crate::forward::linear`]
+    /// for its parameters and otherwise works row by row (no batch statistics, no learnable
+    /// scalars, no convolutions, no weights shared across time steps).
+    fn seed_batching(&self) -> bool {
+        false
+    }
+
     /// One line for `sigprop list archs`.
     fn describe(&self) -> &'static str;
 
@@ -541,6 +549,13 @@ macro_rules! architectures {
             pub fn axis_name(&self) -> &'static str {
                 match self {
                     $(ArchConfig::$variant(a) => a.axis_name(),)*
+                }
+            }
+
+            /// See [`Architecture::seed_batching`].
+            pub fn seed_batching(&self) -> bool {
+                match self {
+                    $(ArchConfig::$variant(a) => a.seed_batching(),)*
                 }
             }
 

@@ -193,6 +193,12 @@ impl Architecture for Resmlp {
         self.norm
     }
 
+    /// Batch normalization couples the rows of a batch; ReZero's and SkipInit's alpha is a
+    /// learnable scalar.
+    fn seed_batching(&self) -> bool {
+        self.norm != Norm::Batch && !self.branch_scale.learnable()
+    }
+
     fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout {
         let net = b.net;
         let (depth, m, w) = (net.config.depth, self.branch_layers, net.config.width);

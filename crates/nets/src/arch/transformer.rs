@@ -421,6 +421,12 @@ impl Architecture for Transformer {
         self.norm
     }
 
+    /// Batch normalization couples the sequences of a batch; ReZero's and SkipInit's alpha
+    /// is a learnable scalar. Attention mixes the tokens of one sequence only.
+    fn seed_batching(&self) -> bool {
+        self.norm != Norm::Batch && !self.branch_scale.learnable()
+    }
+
     /// 16 sequences: 1024 tokens at the default 64 a sequence.
     fn default_batch(&self) -> Option<usize> {
         Some(16)

@@ -144,6 +144,11 @@ pub struct NetArgs {
     /// (e.g. 8G, 512M) [default: 80% of the machine's memory].
     #[arg(long)]
     pub max_memory: Option<String>,
+    /// Most seeds run as one pass over their stacked weights, each with its solo numbers
+    /// [default: 8 on a GPU backend, as many as fit in --max-memory; 1 on a CPU backend].
+    /// Architectures that cannot batch, and seeds with histograms or a Jacobian, run alone.
+    #[arg(long)]
+    pub seed_batch: Option<usize>,
     /// Each architecture's own settings, as its flags.
     #[command(flatten)]
     pub own: ArchFlags,

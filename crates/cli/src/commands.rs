@@ -80,6 +80,7 @@ fn settings(net: &NetArgs) -> Result<Settings, RunnerError> {
         jacobian_samples: net.jacobian_samples,
         jacobian_layers: net.jacobian_layers.clone(),
         max_memory: net.max_memory.clone(),
+        seed_batch: net.seed_batch,
         arch_settings,
         ..Settings::default()
     })

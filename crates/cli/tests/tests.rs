@@ -207,11 +207,13 @@ fn rerunning_with_the_same_seed_gives_a_byte_identical_layers_csv() {
     );
 }
 
-/// On a GPU backend (wgpu: Mesa's lavapipe in CI) each next seed's weights are filled and
-/// uploaded while the current seed computes; every seed's rows are still those of the seed
-/// run alone, LSUV's device passes during staging included.
+/// On a GPU backend (wgpu: Mesa's lavapipe in CI) seeds 1 and 2 run as one pass over their
+/// stacked weights (seed 0 draws the histograms and runs alone), and each next pass's
+/// weights are filled and uploaded while the current one computes; every seed's rows are
+/// still those of the seed run alone, LSUV's device passes during staging included, and
+/// the whole layers.csv that of `--seed-batch 1`.
 #[test]
-fn gpu_seeds_staged_ahead_give_the_rows_of_each_seed_run_alone() {
+fn gpu_seeds_staged_ahead_and_batched_give_the_rows_of_each_seed_run_alone() {
     if std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1") {
         eprintln!("SIGPROP_SKIP_WGPU=1: skipping wgpu");
         return;
@@ -265,6 +267,80 @@ fn gpu_seeds_staged_ahead_give_the_rows_of_each_seed_run_alone() {
             assert_eq!(*a, b, "seed {seed}: staged rows differ from the seed alone");
         }
     }
+    let one = dir.path().join("one");
+    sigprop()
+        .args(base)
+        .args(["--seeds", "3", "--seed-batch", "1", "--out"])
+        .arg(&one)
+        .assert()
+        .success();
+    assert!(
+        std::fs::read(all.join("layers.csv")).unwrap()
+            == std::fs::read(one.join("layers.csv")).unwrap(),
+        "layers.csv differs between batched seeds and --seed-batch 1"
+    );
+}
+
+/// On a CPU backend too, `--seed-batch` runs seeds side by side in one pass with the bytes
+/// of one seed a pass; 0 is refused with exit code 2 and one line naming the flag.
+#[test]
+fn seeds_in_one_pass_write_the_layers_csv_of_one_seed_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = [
+        "run",
+        "--arch",
+        "resmlp",
+        "--activation",
+        "tanh",
+        "--init",
+        "xavier-normal",
+        "--sigma-b",
+        "0.1",
+        "--depth",
+        "5",
+        "--width",
+        "32",
+        "--batch",
+        "16",
+        "--seeds",
+        "5",
+        "--quiet",
+    ];
+    for (name, k) in [("one", "1"), ("three", "3"), ("all", "8")] {
+        sigprop()
+            .args(base)
+            .args(["--seed-batch", k, "--out"])
+            .arg(dir.path().join(name))
+            .assert()
+            .success();
+    }
+    let one = std::fs::read(dir.path().join("one/layers.csv")).unwrap();
+    // Five blocks of four sites (branch.1, branch.2, branch, out) per seed.
+    assert_eq!(records(&dir.path().join("one/layers.csv")).len(), 5 * 5 * 4);
+    for name in ["three", "all"] {
+        let other = std::fs::read(dir.path().join(name).join("layers.csv")).unwrap();
+        assert!(
+            other == one,
+            "{name}: layers.csv differs from one seed a pass"
+        );
+    }
+    // They did share a pass: seeds 1-4 (seed 0 draws the histograms alone) each report
+    // the pass's time divided by four, the same number.
+    let manifest = read_json(&dir.path().join("all/manifest.json"));
+    let times = &manifest["configurations"][0]["times"];
+    let fb = |i: usize| times[i]["forward_backward_s"].as_f64().unwrap();
+    assert!((2..5).all(|i| fb(i) == fb(1)), "{times}");
+    let out = sigprop()
+        .args(base)
+        .args(["--seed-batch", "0", "--out"])
+        .arg(dir.path().join("zero"))
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("seed-batch=0"), "{err}");
 }
 
 /// Seed means against the mean-field columns. Tolerance: 4 standard errors of the seed

@@ -16,12 +16,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 use sigprop_nets::{
-    PhaseTimes, ProbeOptions, ResolvedNet, Staged, device, device_name, measure, measure_staged,
-    stage,
+    Measured, PhaseTimes, ProbeOptions, ResolvedNet, Staged, batchable, device, device_name,
+    measure, measure_staged_seeds, stage,
 };
 
 use crate::aggregate::{aggregate, key_of};
@@ -178,22 +179,22 @@ fn prepare(
     })
 }
 
-/// The weights of `key`'s run, filled and uploaded ahead of its pass.
-fn stage_seed(spec: &RunSpec, prep: &Prepared, key: &RunKey) -> Result<Staged, RunnerError> {
-    let dev = device(spec.backend)?;
-    Ok(stage(&prep.net, key.seed, prep.critical, spec.batch, &dev)?)
-}
-
-/// Run one seed of a configuration into its record (with its weights `staged` ahead when
-/// given).
-fn run_seed(
+/// The weights of the runs `keys` (seeds of one configuration), filled and uploaded ahead
+/// of their pass.
+fn stage_seeds(
     spec: &RunSpec,
     prep: &Prepared,
-    key: &RunKey,
-    staged: Option<Staged>,
-) -> Result<RunRecord, RunnerError> {
+    keys: &[&RunKey],
+) -> Result<Vec<Staged>, RunnerError> {
     let dev = device(spec.backend)?;
-    let opts = ProbeOptions {
+    keys.iter()
+        .map(|key| Ok(stage(&prep.net, key.seed, prep.critical, spec.batch, &dev)?))
+        .collect()
+}
+
+/// The probe options of `key`'s run.
+fn probe_options(spec: &RunSpec, key: &RunKey) -> ProbeOptions {
+    ProbeOptions {
         batch: spec.batch,
         hist_layers: if key.hist {
             spec.hist_layers.clone()
@@ -202,11 +203,68 @@ fn run_seed(
         },
         hist_bins: HIST_BINS,
         jacobian: spec.jacobian.clone(),
+    }
+}
+
+/// The runs of `exp` in `todo` in passes: consecutive seeds of one configuration, at most
+/// its `seed_batch` in a pass, where their probe options allow batching (a run with
+/// histograms or a Jacobian alone).
+fn seed_groups<'k>(
+    exp: &Experiment,
+    prepared: &[Prepared],
+    todo: &[&'k RunKey],
+) -> Vec<Vec<&'k RunKey>> {
+    let mut groups: Vec<Vec<&RunKey>> = Vec::new();
+    for &key in todo {
+        let spec = &exp.runs[key.config];
+        let fits = |g: &Vec<&RunKey>| {
+            g.first().is_some_and(|first| {
+                first.config == key.config
+                    && g.len() < spec.seed_batch.max(1)
+                    && batchable(&prepared[key.config].net, &probe_options(spec, first))
+                    && batchable(&prepared[key.config].net, &probe_options(spec, key))
+            })
+        };
+        match groups.last_mut() {
+            Some(g) if fits(g) => g.push(key),
+            _ => groups.push(vec![key]),
+        }
+    }
+    groups
+}
+
+/// Run seeds of one configuration (one pass where they are several) into their records,
+/// with their weights `staged` ahead when given.
+fn run_seeds(
+    spec: &RunSpec,
+    prep: &Prepared,
+    keys: &[&RunKey],
+    staged: Option<Vec<Staged>>,
+) -> Result<Vec<RunRecord>, RunnerError> {
+    let dev = device(spec.backend)?;
+    let Some(&first) = keys.first() else {
+        return Ok(Vec::new());
     };
-    let m = match staged {
-        Some(staged) => measure_staged(&prep.net, staged, &opts, &dev)?,
-        None => measure(&prep.net, key.seed, prep.critical, &opts, &dev)?,
+    let opts = probe_options(spec, first);
+    let measured = match (staged, keys) {
+        (Some(staged), _) => measure_staged_seeds(&prep.net, staged, &opts, &dev)?,
+        (None, [key]) => vec![measure(&prep.net, key.seed, prep.critical, &opts, &dev)?],
+        (None, _) => measure_staged_seeds(&prep.net, stage_seeds(spec, prep, keys)?, &opts, &dev)?,
     };
+    keys.iter()
+        .zip(measured)
+        .map(|(key, m)| record_of(spec, prep, key, m, &dev))
+        .collect()
+}
+
+/// The record of one seed's measurement `m`.
+fn record_of(
+    spec: &RunSpec,
+    prep: &Prepared,
+    key: &RunKey,
+    m: Measured,
+    dev: &Device,
+) -> Result<RunRecord, RunnerError> {
     let lsuv_total = (!m.lsuv.is_empty()).then(|| m.lsuv.iter().map(|l| l.0).sum());
     let pruned = m.pruned;
     let tuning = m.tuning.map(TuningRecord::from);
@@ -269,7 +327,7 @@ fn run_seed(
         store: STORE_VERSION,
         fingerprint: key.fingerprint.clone(),
         seed: key.seed,
-        device: device_name(&dev),
+        device: device_name(dev),
         init_s: times.init_s,
         forward_backward_s: times.forward_backward_s,
         stats_s: times.stats_s,
@@ -562,36 +620,41 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
     }
     let progress = Progress::new(exp, keys.len(), held.count(&keys));
     let segment = Segment::new(out);
-    let work = |key: &RunKey, staged: Option<Staged>| -> Result<(), RunnerError> {
-        let spec = &exp.runs[key.config];
-        let record = run_seed(spec, &prepared[key.config], key, staged)?;
-        segment.append(&record)?;
-        bar.inc(1);
+    let groups = seed_groups(exp, &prepared, &todo);
+    let work = |keys: &[&RunKey], staged: Option<Vec<Staged>>| -> Result<(), RunnerError> {
+        let config = keys.first().map_or(0, |k| k.config);
+        let spec = &exp.runs[config];
+        for record in run_seeds(spec, &prepared[config], keys, staged)? {
+            segment.append(&record)?;
+            bar.inc(1);
+        }
         progress.finished(out)
     };
     if exp.runs.iter().all(|r| r.backend.is_cpu()) {
-        todo.par_iter().try_for_each(|key| work(key, None))?;
+        groups.par_iter().try_for_each(|keys| work(keys, None))?;
     } else {
-        // One run at a time on the device; the next run's weights are filled on the host
-        // (all cores) and uploaded on a second thread while this run computes. Each run's
-        // numbers depend only on its own keys, so they are the same as one after another.
+        // One pass at a time on the device (one seed, or several side by side); the next
+        // pass's weights are filled on the host (all cores) and uploaded on a second thread
+        // while this one computes. Each run's numbers depend only on its own keys, so they
+        // are the same as one after another.
         std::thread::scope(|scope| -> Result<(), RunnerError> {
             let ahead = |i: usize| {
-                todo.get(i).map(|&key| {
-                    let spec = &exp.runs[key.config];
-                    let prep = &prepared[key.config];
-                    (key, scope.spawn(move || stage_seed(spec, prep, key)))
+                groups.get(i).map(|keys| {
+                    let config = keys.first().map_or(0, |k| k.config);
+                    let spec = &exp.runs[config];
+                    let prep = &prepared[config];
+                    (keys, scope.spawn(move || stage_seeds(spec, prep, keys)))
                 })
             };
             let mut next = ahead(0);
             let mut i = 0;
-            while let Some((key, handle)) = next.take() {
+            while let Some((keys, handle)) = next.take() {
                 let staged = handle
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
                 i += 1;
                 next = ahead(i);
-                work(key, Some(staged))?;
+                work(keys, Some(staged))?;
             }
             Ok(())
         })?;

@@ -61,6 +61,13 @@ pub struct Settings {
     /// bytes, or a number with `K`, `M`, `G`, `T` (powers of 1024, optional `iB`/`B`).
     /// Default: 80% of the machine's physical memory.
     pub max_memory: Option<String>,
+    /// Most seeds of this configuration run as one pass over their stacked weights
+    /// (independent networks side by side; each seed's numbers are its solo run's). Default:
+    /// [`DEFAULT_GPU_SEED_BATCH`] on a GPU backend, as many as fit in `max-memory`; 1 on a CPU
+    /// backend, whose seeds run on separate cores. Architectures that cannot batch (batch
+    /// normalization, learnable scalars, convolutions, recurrences) and seeds with
+    /// histograms or a Jacobian run one at a time.
+    pub seed_batch: Option<usize>,
     /// The architecture's own settings (`kernel`, `norm`, `branch-scale`, ...), read into
     /// its typed configuration once `arch` is known; every other key lands here too and is
     /// refused then.
@@ -90,6 +97,7 @@ pub const KEYS: &[&str] = &[
     "jacobian-samples",
     "jacobian-layers",
     "max-memory",
+    "seed-batch",
 ];
 
 /// Whether `key` is a setting at all (common or some architecture's own).
@@ -135,6 +143,11 @@ pub struct RunSpec {
     /// What `init = "auto"` chose and why (the network holds the chosen spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto: Option<crate::recommend::AutoChoice>,
+    /// Most seeds run as one pass (`seed-batch`, after the memory check): how the runs
+    /// are computed, not what they measure, so it is neither stored nor part of a run's
+    /// identity (0 read back from a store means 1).
+    #[serde(skip)]
+    pub seed_batch: usize,
 }
 
 /// Default values of the quick single run.
@@ -148,6 +161,10 @@ pub mod defaults {
     /// Seeds.
     pub const SEEDS: u64 = 3;
 }
+
+/// Most seeds in one pass on a GPU backend when `seed-batch` is not given (fewer where they
+/// do not fit in `max-memory`).
+pub const DEFAULT_GPU_SEED_BATCH: usize = 8;
 
 /// Most seeds one configuration may run (each is a full probed pass, and the manifest
 /// lists every one).
@@ -189,6 +206,7 @@ impl Settings {
             jacobian_samples,
             jacobian_layers,
             max_memory,
+            seed_batch,
         )
     }
 
@@ -356,15 +374,45 @@ impl Settings {
         net.loss = loss;
         // `none` lets a grid hold the dense network next to pruned ones.
         net.prune = self.prune.clone().filter(|p| p.trim() != "none");
-        // On a CPU backend the seeds of a configuration run at the same time.
-        let concurrent = if backend.is_cpu() {
-            rayon::current_num_threads().min(seeds.len()).max(1)
+        // Seeds in one pass: only where the architecture takes stacked weights (histograms
+        // and Jacobians keep their seeds solo at run time).
+        let asked = match self.seed_batch {
+            Some(0) => {
+                return Err(bad(
+                    "seed-batch",
+                    0,
+                    "a whole number > 0 (1 runs the seeds one at a time)",
+                ));
+            }
+            Some(n) => n,
+            None if backend.is_cpu() => 1,
+            None => DEFAULT_GPU_SEED_BATCH,
+        };
+        let most = if net.arch.seed_batching() {
+            asked.min(seeds.len())
         } else {
             1
         };
-        // On a GPU the next run's weights are filled and uploaded while a run computes.
-        let staged = !backend.is_cpu();
-        check_memory(&net, batch, concurrent, staged, self.max_memory.as_deref())?;
+        // Passes of `k` seeds: on a CPU backend as many at the same time as there are
+        // threads; on a GPU one, with the next pass's weights filled and uploaded meanwhile.
+        let fits = |k: usize| {
+            let (concurrent, staged) = if backend.is_cpu() {
+                let passes = seeds.len().div_ceil(k);
+                (rayon::current_num_threads().min(passes).max(1) * k, 0)
+            } else {
+                (k, k)
+            };
+            check_memory(&net, batch, concurrent, staged, self.max_memory.as_deref())
+        };
+        // An asked seed-batch must fit; the default shrinks to what fits.
+        let seed_batch = if self.seed_batch.is_some() {
+            fits(most)?;
+            most
+        } else {
+            let k = (1..=most).rev().find(|&k| fits(k).is_ok()).unwrap_or(1);
+            fits(k)?;
+            k
+        };
         let resolved = net
             .resolve()
             .map_err(|e| RunnerError::input(e.to_string()))?;
@@ -421,6 +469,7 @@ impl Settings {
             hist_layers,
             jacobian,
             auto: None,
+            seed_batch,
         })
     }
 }
@@ -480,13 +529,13 @@ pub fn human_bytes(b: f64) -> String {
 /// Refuse a network whose probed passes would not fit: the estimate of one pass
 /// ([`NetConfig::pass_bytes`]) times the passes that run at once, against `max_memory`
 /// (default: [`DEFAULT_MEMORY_FRACTION`] of the machine's memory; no limit where that is
-/// unknown), plus, when `staged`, the next run's weights on the host and on the device
-/// (estimated as this network's).
+/// unknown), plus the weights of the `staged` seeds of the next pass, on the host and on the
+/// device (estimated as this network's).
 fn check_memory(
     net: &NetConfig,
     batch: usize,
     concurrent: usize,
-    staged: bool,
+    staged: usize,
     max_memory: Option<&str>,
 ) -> Result<(), RunnerError> {
     let (limit, whence) = match max_memory {
@@ -513,19 +562,22 @@ fn check_memory(
         },
     };
     let one = net.pass_bytes(batch);
-    let ahead = if staged {
-        2.0 * net.weight_bytes()
-    } else {
-        0.0
-    };
+    let ahead = 2.0 * net.weight_bytes() * staged as f64;
     let need = one * concurrent as f64 + ahead;
     if need > limit {
-        let passes = if concurrent > 1 {
+        let passes = if concurrent > 1 && staged > 0 {
+            format!(
+                " ({} a seed x {concurrent} seeds in one pass + {} for the next pass's \
+                 weights, filled and uploaded meanwhile; a smaller seed-batch needs less)",
+                human_bytes(one),
+                human_bytes(ahead)
+            )
+        } else if concurrent > 1 {
             format!(
                 " ({} a pass x {concurrent} seeds at once)",
                 human_bytes(one)
             )
-        } else if staged {
+        } else if staged > 0 {
             format!(
                 " ({} a pass + {} for the next run's weights, filled and uploaded meanwhile)",
                 human_bytes(one),
@@ -636,6 +688,7 @@ mod tests {
             jacobian_samples: Some(2),
             jacobian_layers: Some(vec![1]),
             max_memory: Some("1G".into()),
+            seed_batch: Some(2),
             arch_settings: toml::Table::new(),
         };
         let v = toml::Value::try_from(&full).unwrap();
@@ -719,6 +772,42 @@ mod tests {
             e.contains("+ 100 MiB for the next run's weights") && e.contains("(max-memory)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_gpu_pass_batches_as_many_seeds_as_fit_and_an_asked_batch_must_fit() {
+        // As above: a seed's pass about 200 MiB, its weights staged ahead 100 MiB; 1000 MiB
+        // hold three seeds (900 MiB), not four.
+        let at = |backend: &str, arch: &str, seed_batch: Option<usize>| Settings {
+            arch: Some(arch.into()),
+            depth: Some(50),
+            width: Some(512),
+            batch: Some(1),
+            seeds: Some(8),
+            backend: Some(backend.into()),
+            max_memory: Some("1000M".into()),
+            seed_batch,
+            ..Settings::default()
+        };
+        let k = |s: Settings| s.to_run(0, "x".into(), vec![]).map(|r| r.seed_batch);
+        assert_eq!(k(at("wgpu", "mlp", None)).unwrap(), 3);
+        assert_eq!(k(at("wgpu", "mlp", Some(2))).unwrap(), 2);
+        let e = k(at("wgpu", "mlp", Some(4))).unwrap_err().to_string();
+        assert!(
+            e.contains("x 4 seeds in one pass") && e.contains("seed-batch"),
+            "{e}"
+        );
+        // A CPU backend runs one seed a pass unless asked; an architecture that cannot
+        // batch runs one whatever is asked; never more seeds than there are.
+        assert_eq!(k(at("flex", "mlp", None)).unwrap(), 1);
+        let mut cnn = at("wgpu", "cnn", Some(4));
+        (cnn.depth, cnn.width) = (Some(3), Some(8));
+        assert_eq!(k(cnn).unwrap(), 1);
+        let mut two = at("wgpu", "mlp", Some(8));
+        two.seeds = Some(2);
+        assert_eq!(k(two).unwrap(), 2);
+        let e = k(at("wgpu", "mlp", Some(0))).unwrap_err().to_string();
+        assert!(e.starts_with("seed-batch=0 is not allowed"), "{e}");
     }
 
     #[test]

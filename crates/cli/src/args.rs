@@ -145,7 +145,8 @@ pub struct NetArgs {
     #[arg(long)]
     pub max_memory: Option<String>,
     /// Most seeds run as one pass over their stacked weights, each with its solo numbers
-    /// [default: 8 on a GPU backend, as many as fit in --max-memory; 1 on a CPU backend].
+    /// [default: 8 on a GPU backend, while a pass stays within 2 GiB and fits in
+    /// --max-memory; 1 on a CPU backend].
     /// Architectures that cannot batch, and seeds with histograms or a Jacobian, run alone.
     #[arg(long)]
     pub seed_batch: Option<usize>,

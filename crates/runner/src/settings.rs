@@ -63,7 +63,8 @@ pub struct Settings {
     pub max_memory: Option<String>,
     /// Most seeds of this configuration run as one pass over their stacked weights
     /// (independent networks side by side; each seed's numbers are its solo run's). Default:
-    /// [`DEFAULT_GPU_SEED_BATCH`] on a GPU backend, as many as fit in `max-memory`; 1 on a CPU
+    /// [`DEFAULT_GPU_SEED_BATCH`] on a GPU backend, as many as fit in `max-memory` and in
+    /// [`AUTO_SEED_BATCH_BYTES`] a pass; 1 on a CPU
     /// backend, whose seeds run on separate cores. Architectures that cannot batch (batch
     /// normalization, learnable scalars, convolutions, recurrences) and seeds with
     /// histograms or a Jacobian run one at a time.
@@ -165,6 +166,11 @@ pub mod defaults {
 /// Most seeds in one pass on a GPU backend when `seed-batch` is not given (fewer where they
 /// do not fit in `max-memory`).
 pub const DEFAULT_GPU_SEED_BATCH: usize = 8;
+
+/// The default `seed-batch` puts seeds in one pass only while the pass's estimated memory
+/// stays within this: a larger pass already fills a GPU, and the bound keeps the default
+/// safe on a GPU with less memory than its host (whose memory `max-memory` measures).
+pub const AUTO_SEED_BATCH_BYTES: f64 = 2.0 * 1024.0 * 1024.0 * 1024.0;
 
 /// Most seeds one configuration may run (each is a full probed pass, and the manifest
 /// lists every one).
@@ -409,7 +415,11 @@ impl Settings {
             fits(most)?;
             most
         } else {
-            let k = (1..=most).rev().find(|&k| fits(k).is_ok()).unwrap_or(1);
+            let small = |k: usize| k as f64 * net.pass_bytes(batch) <= AUTO_SEED_BATCH_BYTES;
+            let k = (1..=most)
+                .rev()
+                .find(|&k| (k == 1 || small(k)) && fits(k).is_ok())
+                .unwrap_or(1);
             fits(k)?;
             k
         };
@@ -806,6 +816,13 @@ mod tests {
         let mut two = at("wgpu", "mlp", Some(8));
         two.seeds = Some(2);
         assert_eq!(k(two).unwrap(), 2);
+        // The default stops at 2 GiB a pass: width 2048 (weights 800 MiB a seed) one seed
+        // a pass, unless asked.
+        let mut wide = at("wgpu", "mlp", None);
+        (wide.width, wide.max_memory) = (Some(2048), Some("100G".into()));
+        assert_eq!(k(wide.clone()).unwrap(), 1);
+        wide.seed_batch = Some(4);
+        assert_eq!(k(wide).unwrap(), 4);
         let e = k(at("wgpu", "mlp", Some(0))).unwrap_err().to_string();
         assert!(e.starts_with("seed-batch=0 is not allowed"), "{e}");
     }

@@ -204,11 +204,23 @@ pub(crate) struct Summary {
 }
 
 /// Collects device-side column reductions and reads them back in one transfer.
+///
+/// Tensors of the same row count and the same counts asked for are reduced together: side
+/// by side as the columns of one tensor, a few kernels for a whole group instead of a few for
+/// each tensor (on a GPU a pass's statistics are otherwise hundreds of tiny kernels, each
+/// costing a launch). A column's reductions do not depend on its neighbours: each is the
+/// same sum over the same rows in the same order.
 pub(crate) struct Reducer {
-    parts: Vec<Tensor<2>>,
     tensors: Vec<Tensor<2>>,
     layout: Vec<(usize, usize, Want)>,
 }
+
+/// Tensors of more entries than this are reduced on their own (their kernels are long
+/// enough; a copy would only cost memory).
+const FUSE_MAX_ENTRIES: usize = 1 << 20;
+
+/// Entries of one group of tensors reduced together, at most (a bound on the copy).
+const FUSE_GROUP_ENTRIES: usize = 1 << 24;
 
 /// Column means and variances, and the count of non-finite entries, with the scaling
 /// that keeps finite values near f32's limit from overflowing (the exact second pass).
@@ -276,7 +288,6 @@ fn read(t: Tensor<2>, what: &'static str) -> Result<Vec<f64>, NetError> {
 impl Reducer {
     pub fn new() -> Self {
         Reducer {
-            parts: Vec::new(),
             tensors: Vec::new(),
             layout: Vec::new(),
         }
@@ -285,52 +296,109 @@ impl Reducer {
     /// Queue `x` (viewed as `[rows, cols]`); returns the handle for [`Reducer::finish`].
     pub fn push(&mut self, x: Tensor<2>, want: Want) -> usize {
         let [rows, cols] = x.dims();
-        let x = x.inner();
-        let col_mean = x.clone().mean_dim(0);
-        let col_var = (x.clone() - col_mean.clone()).square().mean_dim(0);
-        self.parts.push(col_mean);
-        self.parts.push(col_var);
-        if want.zeros {
-            self.parts
-                .push(x.clone().equal_elem(0.0).float().sum_dim(0));
-        }
-        if let Some(t) = want.saturation {
-            self.parts
-                .push(x.clone().abs().greater_elem(t).float().sum_dim(0));
-        }
-        self.tensors.push(x);
+        self.tensors.push(x.inner());
         self.layout.push((rows, cols, want));
         self.layout.len() - 1
     }
 
+    /// The groups of tensors reduced together, in push order: same rows, same counts, each
+    /// small, at most [`FUSE_GROUP_ENTRIES`] a group.
+    fn groups(&self) -> Vec<Vec<usize>> {
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut open: Vec<(usize, usize)> = Vec::new(); // (group, entries so far)
+        for (i, &(rows, cols, want)) in self.layout.iter().enumerate() {
+            let entries = rows * cols;
+            let joins = |g: &[usize]| {
+                let (r, _, w) = self.layout[g[0]];
+                r == rows && w.zeros == want.zeros && w.saturation == want.saturation
+            };
+            let slot = (entries <= FUSE_MAX_ENTRIES)
+                .then(|| {
+                    open.iter()
+                        .position(|&(g, n)| n + entries <= FUSE_GROUP_ENTRIES && joins(&groups[g]))
+                })
+                .flatten();
+            match slot {
+                Some(o) => {
+                    groups[open[o].0].push(i);
+                    open[o].1 += entries;
+                }
+                None => {
+                    if entries <= FUSE_MAX_ENTRIES {
+                        open.push((groups.len(), entries));
+                    }
+                    groups.push(vec![i]);
+                }
+            }
+        }
+        groups
+    }
+
     /// Read everything back and combine in `f64`.
     pub fn finish(self) -> Result<Vec<Summary>, NetError> {
-        if self.parts.is_empty() {
+        if self.tensors.is_empty() {
             return Ok(Vec::new());
         }
-        let values = read(Tensor::cat(self.parts, 1), "the per-layer reductions")?;
+        // Per group: its columns' means, variances, then the counts asked for. Each
+        // tensor's place: (its group's offset in the read-back, the group's columns, the
+        // tensor's first column in the group).
+        let mut parts = Vec::new();
+        let mut place = vec![(0usize, 0usize, 0usize); self.tensors.len()];
         let mut at = 0usize;
-        let mut take = |n: usize| {
-            // A short read-back (a failed transfer) gives NaN, never made-up zeros.
-            let s: Vec<f64> = (at..at + n)
+        for group in self.groups() {
+            let want = self.layout[group[0]].2;
+            let mut first = 0usize;
+            for &i in &group {
+                place[i] = (at, 0, first);
+                first += self.layout[i].1;
+            }
+            let total = first;
+            for &i in &group {
+                place[i].1 = total;
+            }
+            let x = if group.len() == 1 {
+                self.tensors[group[0]].clone()
+            } else {
+                Tensor::cat(group.iter().map(|&i| self.tensors[i].clone()).collect(), 1)
+            };
+            let col_mean = x.clone().mean_dim(0);
+            let col_var = (x.clone() - col_mean.clone()).square().mean_dim(0);
+            parts.push(col_mean);
+            parts.push(col_var);
+            let mut n = 2;
+            if want.zeros {
+                parts.push(x.clone().equal_elem(0.0).float().sum_dim(0));
+                n += 1;
+            }
+            if let Some(t) = want.saturation {
+                parts.push(x.abs().greater_elem(t).float().sum_dim(0));
+                n += 1;
+            }
+            at += n * total;
+        }
+        let values = read(Tensor::cat(parts, 1), "the per-layer reductions")?;
+        // A short read-back (a failed transfer) gives NaN, never made-up zeros.
+        let take = |from: usize, n: usize| -> Vec<f64> {
+            (from..from + n)
                 .map(|i| values.get(i).copied().unwrap_or(f64::NAN))
-                .collect();
-            at += n;
-            s
+                .collect()
         };
         self.layout
             .iter()
             .zip(&self.tensors)
-            .map(|(&(rows, cols, want), x)| {
-                let mut means = take(cols);
-                let mut vars = take(cols);
+            .zip(&place)
+            .map(|((&(rows, cols, want), x), &(base, total, first))| {
+                let mut means = take(base + first, cols);
+                let mut vars = take(base + total + first, cols);
+                let zeros_at = base + 2 * total;
+                let sat_at = zeros_at + if want.zeros { total } else { 0 };
                 let zeros = if want.zeros {
-                    take(cols).iter().sum::<f64>()
+                    take(zeros_at + first, cols).iter().sum::<f64>()
                 } else {
                     f64::NAN
                 };
                 let sat = if want.saturation.is_some() {
-                    take(cols).iter().sum::<f64>()
+                    take(sat_at + first, cols).iter().sum::<f64>()
                 } else {
                     f64::NAN
                 };
@@ -362,14 +430,14 @@ impl Reducer {
                 let mean = means.iter().sum::<f64>() / n;
                 let within_var = vars.iter().sum::<f64>() / n;
                 let between = means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / n;
-                let total = (rows * cols) as f64;
+                let entries = (rows * cols) as f64;
                 Ok(Summary {
                     mean,
                     var: within_var + between,
                     within_var,
                     nonfinite: nonfinite as u64,
-                    zero_frac: zeros / total,
-                    sat_frac: sat / total,
+                    zero_frac: zeros / entries,
+                    sat_frac: sat / entries,
                 })
             })
             .collect()
@@ -424,6 +492,78 @@ mod tests {
         assert!((effective_rank(&x, 2) - want).abs() < 1e-9);
         assert_eq!(effective_rank(&[0.0; 6], 2), 0.0);
         assert!(effective_rank(&[f32::NAN, 0.0, 0.0, 1.0], 2).is_nan());
+    }
+
+    #[test]
+    fn tensors_reduced_together_give_the_summaries_of_each_reduced_alone() {
+        let dev = Device::flex();
+        let t = |rows: usize, cols: usize, k: u32| {
+            // Deterministic values with zeros, large magnitudes and varied columns.
+            let data: Vec<f32> = (0..rows * cols)
+                .map(|i| {
+                    let v = ((i as u32).wrapping_mul(2654435761).wrapping_add(k) >> 8) as f32
+                        / 16_777_216.0
+                        - 0.5;
+                    if i % 7 == 0 {
+                        0.0
+                    } else {
+                        v * (1 + k % 3) as f32
+                    }
+                })
+                .collect();
+            Tensor::<2>::from_data(burn::tensor::TensorData::new(data, [rows, cols]), &dev)
+        };
+        let plain = Want {
+            zeros: false,
+            saturation: None,
+        };
+        let zeros = Want {
+            zeros: true,
+            saturation: None,
+        };
+        let sat = Want {
+            zeros: false,
+            saturation: Some(0.4),
+        };
+        // Interleaved shapes and counts; a tensor past the fusing bound; one that takes the
+        // exact second pass (a near-overflow column); one with a single column.
+        let mut huge = vec![3.0e37f32; 64];
+        huge[1] = -2.0e37;
+        let cases: Vec<(Tensor<2>, Want)> = vec![
+            (t(32, 16, 1), plain),
+            (t(32, 8, 2), zeros),
+            (t(16, 16, 3), plain),
+            (t(32, 16, 4), sat),
+            (t(32, 5, 5), plain),
+            (t(1100, 1000, 6), plain),
+            (
+                Tensor::<2>::from_data(burn::tensor::TensorData::new(huge, [32, 2]), &dev),
+                plain,
+            ),
+            (t(32, 1, 7), zeros),
+            (t(32, 16, 8), sat),
+            (t(16, 3, 9), plain),
+        ];
+        let mut together = Reducer::new();
+        for (x, w) in &cases {
+            together.push(x.clone(), *w);
+        }
+        assert!(together.groups().len() < cases.len());
+        let together = together.finish().unwrap();
+        for ((x, w), fused) in cases.iter().zip(&together) {
+            let mut alone = Reducer::new();
+            alone.push(x.clone(), *w);
+            let alone = alone.finish().unwrap();
+            assert_eq!(
+                format!("{fused:?}"),
+                format!("{:?}", alone[0]),
+                "{:?}",
+                x.dims()
+            );
+        }
+        // Not vacuous: the counts were asked and found.
+        assert!(together[1].zero_frac > 0.1 && together[3].sat_frac > 0.0);
+        assert!(together[6].var.is_finite() && together[6].var > 1e70);
     }
 
     #[test]

@@ -201,3 +201,11 @@ fn probe(device: &Device) -> Result<(), String> {
 pub fn device_name(device: &Device) -> String {
     format!("{device:?}")
 }
+
+/// Whether `device` runs its kernels on the host's cores (flex, ndarray), where a kernel costs
+/// no launch and merging small kernels only adds copies; a GPU backend's do cost one. Read
+/// from the device's name: Burn's dispatch enum is not public.
+pub(crate) fn on_host(device: &Device) -> bool {
+    let name = device_name(device);
+    name.contains("Flex") || name.contains("NdArray")
+}

@@ -19,7 +19,7 @@ use crate::error::NetError;
 use crate::forward::{DeviceParam, DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, upload};
 use crate::params::{HEAD_CLASSES, Params, declare};
 use crate::stats::{
-    BatchStats, ChannelMoments, LayerStats, Reducer, TokenStats, Want, effective_rank,
+    BatchStats, ChannelMoments, LayerStats, Reducer, Summary, TokenStats, Want, effective_rank,
     saturation_threshold,
 };
 
@@ -275,11 +275,7 @@ pub(crate) fn probe_seeds(
             .map(|k| taken.iter().map(|t| t.seed(k, n)).collect())
             .collect()
     };
-    let mut stats: Vec<Vec<LayerStats>> = per_seed
-        .iter()
-        .zip(params)
-        .map(|(taken, params)| site_stats(&rec.sites, taken, params))
-        .collect::<Result<_, _>>()?;
+    let mut stats = seeds_stats(&rec.sites, &per_seed, params)?;
     let (histograms, spectra) = if n == 1 {
         let histograms = histograms(&rec.sites, &grads, opts)?;
         let spectra = match &opts.jacobian {
@@ -433,15 +429,93 @@ impl Taken {
     }
 }
 
-/// One seed's statistics of every site, from its tensors `taken` (in site order) and its
-/// host weights `params`.
-fn site_stats(
+/// Where one site's statistics are in the reductions: z, h, dL/dz, dL/dh, dL/dW, the
+/// multiplier's gradient, channels, tokens (cosine, offset in the token block, tokens a
+/// sequence), attention entropy, roles, and the pair cosine with the offset in the block of
+/// activations.
+type Handle = (
+    usize,
+    usize,
+    Option<usize>,
+    Option<usize>,
+    Option<usize>,
+    Option<usize>,
+    Option<usize>,
+    Option<(usize, usize, usize)>,
+    Option<usize>,
+    Vec<(&'static str, Option<usize>)>,
+    Option<(usize, usize)>,
+);
+
+/// One seed's statistics queued on a [`Reducer`], and the tensors read back whole for the
+/// effective ranks.
+struct Pending {
+    handles: Vec<Handle>,
+    token_rows: Vec<Tensor<2>>,
+    token_width: usize,
+    flat_rows: Vec<Tensor<2>>,
+    flat_width: usize,
+}
+
+/// Every seed's statistics of every site from its tensors `taken[k]` (in site order) and
+/// its host weights `params[k]`: all seeds' reductions in one [`Reducer`] and one read-back,
+/// and their activations and tokens in one read-back each.
+fn seeds_stats(
     sites: &[Site],
-    taken: &[Taken],
-    params: &Params,
-) -> Result<Vec<LayerStats>, NetError> {
+    taken: &[Vec<Taken>],
+    params: &[&Params],
+) -> Result<Vec<Vec<LayerStats>>, NetError> {
     let mut red = Reducer::new();
-    let mut handles = Vec::with_capacity(sites.len());
+    let mut pending: Vec<Pending> = taken
+        .iter()
+        .map(|t| queue_stats(sites, t, &mut red))
+        .collect();
+    let sums = red.finish()?;
+    // Seed k's block: its sites' rows side by side, `[rows, width]`; the seeds' blocks one
+    // under another (the same shape for every seed of one network), read back at once.
+    let seeds = taken.len();
+    let block = |rows: &mut Vec<Tensor<2>>| {
+        (!rows.is_empty()).then(|| Tensor::cat(std::mem::take(rows), 1))
+    };
+    let flat_blocks: Vec<Tensor<2>> = pending
+        .iter_mut()
+        .filter_map(|p| block(&mut p.flat_rows))
+        .collect();
+    let token_blocks: Vec<Tensor<2>> = pending
+        .iter_mut()
+        .filter_map(|p| block(&mut p.token_rows))
+        .collect();
+    let split = |blocks: Vec<Tensor<2>>, what| -> Result<Vec<Vec<f32>>, NetError> {
+        if blocks.len() != seeds {
+            return Ok(vec![Vec::new(); seeds]);
+        }
+        let mut blocks = blocks;
+        let joined = if blocks.len() == 1 {
+            blocks.remove(0)
+        } else {
+            Tensor::cat(blocks, 0)
+        };
+        let all = crate::stats::read_back(joined, what)?;
+        let each = all.len() / seeds;
+        Ok(all.chunks(each.max(1)).map(<[f32]>::to_vec).collect())
+    };
+    let flat = split(flat_blocks, "activation matrices")?;
+    let tokens = split(token_blocks, "token matrices")?;
+    Ok(taken
+        .iter()
+        .zip(params)
+        .zip(&pending)
+        .zip(flat.iter().zip(&tokens))
+        .map(|(((taken, params), pending), (flat, tokens))| {
+            finish_stats(sites, taken, params, pending, &sums, flat, tokens)
+        })
+        .collect())
+}
+
+/// One seed's statistics of every site queued on `red`, from its tensors `taken` (in site
+/// order).
+fn queue_stats(sites: &[Site], taken: &[Taken], red: &mut Reducer) -> Pending {
+    let mut handles: Vec<Handle> = Vec::with_capacity(sites.len());
     let mut token_rows: Vec<Tensor<2>> = Vec::new();
     let mut token_width = 0;
     let mut flat_rows: Vec<Tensor<2>> = Vec::new();
@@ -467,7 +541,7 @@ fn site_stats(
         );
         let push_opt =
             |red: &mut Reducer, t: &Option<Tensor<2>>| t.clone().map(|t| red.push(t, plain));
-        let ch = push_opt(&mut red, &t.channels);
+        let ch = push_opt(&mut *red, &t.channels);
         // Token statistics: the mean pairwise cosine of each sequence's tokens on the
         // device; the tokens themselves read back once for every site below, for the
         // effective rank (a Gram matrix in f32 loses the small singular values that decide
@@ -498,7 +572,7 @@ fn site_stats(
         let roles: Vec<(&'static str, Option<usize>)> = t
             .roles
             .iter()
-            .map(|(name, g)| (*name, push_opt(&mut red, g)))
+            .map(|(name, g)| (*name, push_opt(&mut *red, g)))
             .collect();
         // The cosine of each pair of inputs' pre-activations, `(0, 1), (2, 3), ...`; the
         // activations kept for their effective rank.
@@ -521,23 +595,34 @@ fn site_stats(
             flat_width += cols;
             (red.push(dot / norms, plain), offset)
         });
-        let gz = push_opt(&mut red, &t.gz);
-        let gh = push_opt(&mut red, &t.gh);
-        let wg = push_opt(&mut red, &t.wg);
-        let sg = push_opt(&mut red, &t.sg);
+        let gz = push_opt(&mut *red, &t.gz);
+        let gh = push_opt(&mut *red, &t.gh);
+        let wg = push_opt(&mut *red, &t.wg);
+        let sg = push_opt(&mut *red, &t.sg);
         handles.push((z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair));
     }
-    let sums = red.finish()?;
-    let flat: Vec<f32> = if flat_rows.is_empty() {
-        Vec::new()
-    } else {
-        crate::stats::read_back(Tensor::cat(flat_rows, 1), "activation matrices")?
-    };
-    let tokens: Vec<f32> = if token_rows.is_empty() {
-        Vec::new()
-    } else {
-        crate::stats::read_back(Tensor::cat(token_rows, 1), "token matrices")?
-    };
+    Pending {
+        handles,
+        token_rows,
+        token_width,
+        flat_rows,
+        flat_width,
+    }
+}
+
+/// One seed's statistics of every site from its queued reductions `pending`, their
+/// results `sums`, and the read-back activations `flat` and tokens `tokens`.
+fn finish_stats(
+    sites: &[Site],
+    taken: &[Taken],
+    params: &Params,
+    pending: &Pending,
+    sums: &[Summary],
+    flat: &[f32],
+    tokens: &[f32],
+) -> Vec<LayerStats> {
+    let (handles, token_width, flat_width) =
+        (&pending.handles, pending.token_width, pending.flat_width);
 
     let weight_var = |w: &Option<WeightGrad>| {
         w.as_ref()
@@ -549,7 +634,7 @@ fn site_stats(
     // thread count.
     let rank_jobs: Vec<(usize, usize, usize, usize)> = taken
         .iter()
-        .zip(&handles)
+        .zip(handles)
         .enumerate()
         .filter_map(|(i, (t, handle))| {
             handle.10.map(|(_, offset)| {
@@ -571,10 +656,10 @@ fn site_stats(
         .collect();
     let rank_of = |i: usize| ranks.iter().find(|r| r.0 == i).map_or(f64::NAN, |r| r.1);
     let nan = f64::NAN;
-    Ok(sites
+    sites
         .iter()
         .zip(taken)
-        .zip(&handles)
+        .zip(handles)
         .enumerate()
         .map(
             |(i, ((s, t), (z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair)))| {
@@ -641,7 +726,7 @@ fn site_stats(
                 }
             },
         )
-        .collect())
+        .collect()
 }
 
 /// The network's output for a host input `x` (row-major, shape `input_shape`), without

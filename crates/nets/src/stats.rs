@@ -205,7 +205,7 @@ pub(crate) struct Summary {
 
 /// Collects device-side column reductions and reads them back in one transfer.
 ///
-/// Tensors of the same row count and the same counts asked for are reduced together: side
+/// On a GPU backend, tensors of the same row count and the same counts asked for are reduced together: side
 /// by side as the columns of one tensor, a few kernels for a whole group instead of a few for
 /// each tensor (on a GPU a pass's statistics are otherwise hundreds of tiny kernels, each
 /// costing a launch). A column's reductions do not depend on its neighbours: each is the
@@ -213,6 +213,8 @@ pub(crate) struct Summary {
 pub(crate) struct Reducer {
     tensors: Vec<Tensor<2>>,
     layout: Vec<(usize, usize, Want)>,
+    /// Merge on a host backend too (for tests of the merging on the CPU).
+    fuse_on_host: bool,
 }
 
 /// Tensors of more entries than this are reduced on their own (their kernels are long
@@ -290,6 +292,7 @@ impl Reducer {
         Reducer {
             tensors: Vec::new(),
             layout: Vec::new(),
+            fuse_on_host: false,
         }
     }
 
@@ -304,6 +307,11 @@ impl Reducer {
     /// The groups of tensors reduced together, in push order: same rows, same counts, each
     /// small, at most [`FUSE_GROUP_ENTRIES`] a group.
     fn groups(&self) -> Vec<Vec<usize>> {
+        // On the host each kernel is a loop with no launch to save: every tensor alone.
+        let fuse = self
+            .tensors
+            .first()
+            .is_some_and(|t| self.fuse_on_host || !crate::backend::on_host(&t.device()));
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut open: Vec<(usize, usize)> = Vec::new(); // (group, entries so far)
         for (i, &(rows, cols, want)) in self.layout.iter().enumerate() {
@@ -312,7 +320,7 @@ impl Reducer {
                 let (r, _, w) = self.layout[g[0]];
                 r == rows && w.zeros == want.zeros && w.saturation == want.saturation
             };
-            let slot = (entries <= FUSE_MAX_ENTRIES)
+            let slot = (fuse && entries <= FUSE_MAX_ENTRIES)
                 .then(|| {
                     open.iter()
                         .position(|&(g, n)| n + entries <= FUSE_GROUP_ENTRIES && joins(&groups[g]))
@@ -545,10 +553,20 @@ mod tests {
             (t(16, 3, 9), plain),
         ];
         let mut together = Reducer::new();
+        together.fuse_on_host = true;
         for (x, w) in &cases {
             together.push(x.clone(), *w);
         }
         assert!(together.groups().len() < cases.len());
+        let mut host = Reducer::new();
+        host.push(cases[0].0.clone(), plain);
+        host.push(cases[0].0.clone(), plain);
+        assert_eq!(host.groups().len(), 2, "flex reduces each tensor alone");
+        assert!(crate::backend::on_host(&Device::flex()));
+        #[cfg(feature = "wgpu")]
+        assert!(!crate::backend::on_host(&Device::wgpu(
+            burn::tensor::DeviceKind::DefaultDevice
+        )));
         let together = together.finish().unwrap();
         for ((x, w), fused) in cases.iter().zip(&together) {
             let mut alone = Reducer::new();

@@ -431,8 +431,8 @@ impl Taken {
 
 /// Where one site's statistics are in the reductions: z, h, dL/dz, dL/dh, dL/dW, the
 /// multiplier's gradient, channels, tokens (cosine, offset in the token block, tokens a
-/// sequence), attention entropy, roles, and the pair cosine with the offset in the block of
-/// activations.
+/// sequence), attention entropy, roles, and the offsets of z and h in the block read back
+/// for the pair cosine and the activation rank.
 type Handle = (
     usize,
     usize,
@@ -574,26 +574,16 @@ fn queue_stats(sites: &[Site], taken: &[Taken], red: &mut Reducer) -> Pending {
             .iter()
             .map(|(name, g)| (*name, push_opt(&mut *red, g)))
             .collect();
-        // The cosine of each pair of inputs' pre-activations, `(0, 1), (2, 3), ...`; the
-        // activations kept for their effective rank.
+        // The pre-activations, for the cosine of each pair of inputs, and the activations,
+        // for their effective rank, read back (both reduced on the host, in f64: a few
+        // kernels fewer a site on a GPU).
         let pair = (s.flat && t.z.dims()[0] >= 2).then(|| {
-            let z = t.z.clone();
-            let [rows, cols] = z.dims();
-            let pairs = rows / 2;
-            let z = z.slice([0..2 * pairs, 0..cols]).reshape([pairs, 2, cols]);
-            let a = z
-                .clone()
-                .slice([0..pairs, 0..1, 0..cols])
-                .reshape([pairs, cols]);
-            let b = z.slice([0..pairs, 1..2, 0..cols]).reshape([pairs, cols]);
-            let dot = (a.clone() * b.clone()).sum_dim(1);
-            // Each norm on its own: the product of the squared norms leaves f32's range long
-            // before the values do. A zero vector has no direction: NaN, not a cosine of 0.
-            let norms = a.square().sum_dim(1).sqrt() * b.square().sum_dim(1).sqrt();
+            let cols = t.z.dims()[1];
+            flat_rows.push(t.z.clone());
             flat_rows.push(t.h.clone());
             let offset = flat_width;
-            flat_width += cols;
-            (red.push(dot / norms, plain), offset)
+            flat_width += 2 * cols;
+            (offset, offset + cols)
         });
         let gz = push_opt(&mut *red, &t.gz);
         let gh = push_opt(&mut *red, &t.gh);
@@ -608,6 +598,29 @@ fn queue_stats(sites: &[Site], taken: &[Taken], red: &mut Reducer) -> Pending {
         flat_rows,
         flat_width,
     }
+}
+
+/// The mean over the pairs of rows `(0, 1), (2, 3), ...` of `z` (`dims`, at column
+/// `offset` of the read-back block `flat`, `width` columns a row) of their cosine, in f64.
+/// Each norm on its own; a zero vector has no direction: NaN, not a cosine of 0.
+fn pair_cosine(flat: &[f32], width: usize, offset: usize, dims: [usize; 2]) -> f64 {
+    let [rows, cols] = dims;
+    let pairs = rows / 2;
+    let row = |r: usize| &flat[r * width + offset..r * width + offset + cols];
+    let total: f64 = (0..pairs)
+        .map(|p| {
+            let (a, b) = (row(2 * p), row(2 * p + 1));
+            let (mut dot, mut aa, mut bb) = (0f64, 0f64, 0f64);
+            for (&x, &y) in a.iter().zip(b) {
+                let (x, y) = (f64::from(x), f64::from(y));
+                dot += x * y;
+                aa += x * x;
+                bb += y * y;
+            }
+            dot / (aa.sqrt() * bb.sqrt())
+        })
+        .sum();
+    total / pairs as f64
 }
 
 /// One seed's statistics of every site from its queued reductions `pending`, their
@@ -714,8 +727,8 @@ fn finish_stats(
                             rank,
                         }
                     }),
-                    batch: pair.map(|(corr, _)| BatchStats {
-                        corr: sums[corr].mean,
+                    batch: pair.map(|(z_at, _)| BatchStats {
+                        corr: pair_cosine(flat, flat_width, z_at, t.z.dims()),
                         act_rank: rank_of(i),
                     }),
                     attn_entropy: get(ent).map(|e| e.mean),

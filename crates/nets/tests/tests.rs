@@ -418,6 +418,40 @@ fn linear_network_with_orthogonal_weights_keeps_every_sample_norm_over_50_layers
     }
 }
 
+/// Orthogonal linear maps keep inner products: every layer's pair cosine is the inputs'
+/// exact cosine `c` (the `input-corr` construction), on every backend.
+#[test]
+fn orthogonal_linear_maps_keep_the_pair_cosine_of_the_inputs_at_every_layer() {
+    for kind in [BackendKind::Flex, BackendKind::Wgpu] {
+        let Some(dev) = backend_or_skip(kind) else {
+            continue;
+        };
+        for c in [0.3, -0.8] {
+            let mut cfg = mlp(12, 64, "linear", "orthogonal");
+            cfg.arch = Mlp {
+                input_corr: Some(c),
+                ..Mlp::default()
+            }
+            .into();
+            let stats = run(&cfg, 16, 2, &dev);
+            assert_eq!(stats.len(), 12);
+            for s in &stats {
+                let corr = s.batch.as_ref().unwrap().corr;
+                assert!(
+                    (corr - c).abs() < 1e-5,
+                    "{kind} c={c} layer {}: {corr}",
+                    s.layer
+                );
+            }
+        }
+        // A zero pre-activation has no direction: NaN, not a cosine of 0.
+        let mut zero = mlp(2, 8, "relu", "zeros");
+        zero.bias_init = "zeros".into();
+        let stats = run(&zero, 4, 0, &dev);
+        assert!(stats[1].batch.as_ref().unwrap().corr.is_nan(), "{kind}");
+    }
+}
+
 #[test]
 fn relu_with_negative_bias_reports_the_dead_fraction_it_must() {
     // Layer 1: z = x W + b with W ~ N(0, 2/256), b = -1, x ~ N(0,1): z ~ N(-1, 2) nearly,

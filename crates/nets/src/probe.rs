@@ -430,9 +430,9 @@ impl Taken {
 }
 
 /// Where one site's statistics are in the reductions: z, h, dL/dz, dL/dh, dL/dW, the
-/// multiplier's gradient, channels, tokens (cosine, offset in the token block, tokens a
-/// sequence), attention entropy, roles, and the offsets of z and h in the block read back
-/// for the pair cosine and the activation rank.
+/// multiplier's gradient, channels, tokens (cosine, h's place among the tensors read whole,
+/// tokens a sequence), attention entropy, roles, and the places of z and h among the
+/// tensors read whole, for the pair cosine and the activation rank.
 type Handle = (
     usize,
     usize,
@@ -447,19 +447,16 @@ type Handle = (
     Option<(usize, usize)>,
 );
 
-/// One seed's statistics queued on a [`Reducer`], and the tensors read back whole for the
-/// effective ranks.
+/// One seed's statistics queued on a [`Reducer`], and the tensors read back whole (for the
+/// effective ranks and the pair cosine).
 struct Pending {
     handles: Vec<Handle>,
-    token_rows: Vec<Tensor<2>>,
-    token_width: usize,
-    flat_rows: Vec<Tensor<2>>,
-    flat_width: usize,
+    reads: Vec<Tensor<2>>,
 }
 
 /// Every seed's statistics of every site from its tensors `taken[k]` (in site order) and
 /// its host weights `params[k]`: all seeds' reductions in one [`Reducer`] and one read-back,
-/// and their activations and tokens in one read-back each.
+/// and the tensors read whole in one more.
 fn seeds_stats(
     sites: &[Site],
     taken: &[Vec<Taken>],
@@ -471,43 +468,56 @@ fn seeds_stats(
         .map(|t| queue_stats(sites, t, &mut red))
         .collect();
     let sums = red.finish()?;
-    // Seed k's block: its sites' rows side by side, `[rows, width]`; the seeds' blocks one
-    // under another (the same shape for every seed of one network), read back at once.
-    let seeds = taken.len();
-    let block = |rows: &mut Vec<Tensor<2>>| {
-        (!rows.is_empty()).then(|| Tensor::cat(std::mem::take(rows), 1))
-    };
-    let flat_blocks: Vec<Tensor<2>> = pending
+    let counts: Vec<usize> = pending.iter().map(|p| p.reads.len()).collect();
+    let all: Vec<Tensor<2>> = pending
         .iter_mut()
-        .filter_map(|p| block(&mut p.flat_rows))
+        .flat_map(|p| std::mem::take(&mut p.reads))
         .collect();
-    let token_blocks: Vec<Tensor<2>> = pending
-        .iter_mut()
-        .filter_map(|p| block(&mut p.token_rows))
+    let mut reads = read_whole(all, "activation and token matrices")?.into_iter();
+    let per_seed: Vec<Vec<Vec<f32>>> = counts
+        .iter()
+        .map(|&n| reads.by_ref().take(n).collect())
         .collect();
-    let split = |blocks: Vec<Tensor<2>>, what| -> Result<Vec<Vec<f32>>, NetError> {
-        if blocks.len() != seeds {
-            return Ok(vec![Vec::new(); seeds]);
-        }
-        let mut blocks = blocks;
-        let joined = if blocks.len() == 1 {
-            blocks.remove(0)
-        } else {
-            Tensor::cat(blocks, 0)
-        };
-        let all = crate::stats::read_back(joined, what)?;
-        let each = all.len() / seeds;
-        Ok(all.chunks(each.max(1)).map(<[f32]>::to_vec).collect())
-    };
-    let flat = split(flat_blocks, "activation matrices")?;
-    let tokens = split(token_blocks, "token matrices")?;
     Ok(taken
         .iter()
         .zip(params)
         .zip(&pending)
-        .zip(flat.iter().zip(&tokens))
-        .map(|(((taken, params), pending), (flat, tokens))| {
-            finish_stats(sites, taken, params, pending, &sums, flat, tokens)
+        .zip(&per_seed)
+        .map(|(((taken, params), pending), reads)| {
+            finish_stats(sites, taken, params, pending, &sums, reads)
+        })
+        .collect())
+}
+
+/// Each tensor's values on the host (row-major): on a GPU backend in one transfer (the
+/// tensors side by side), on the host one by one (no copy to join them).
+fn read_whole(tensors: Vec<Tensor<2>>, what: &'static str) -> Result<Vec<Vec<f32>>, NetError> {
+    let Some(first) = tensors.first() else {
+        return Ok(Vec::new());
+    };
+    if crate::backend::on_host(&first.device()) || tensors.len() == 1 {
+        return tensors
+            .into_iter()
+            .map(|t| crate::stats::read_back(t, what))
+            .collect();
+    }
+    let sizes: Vec<usize> = tensors.iter().map(|t| t.shape().num_elements()).collect();
+    let flat: Vec<Tensor<2>> = tensors
+        .into_iter()
+        .zip(&sizes)
+        .map(|(t, &n)| t.reshape([1, n]))
+        .collect();
+    let all = crate::stats::read_back(Tensor::cat(flat, 1), what)?;
+    let mut at = 0;
+    Ok(sizes
+        .iter()
+        .map(|&n| {
+            // A short read-back (a failed transfer) gives NaN, never made-up zeros.
+            let v: Vec<f32> = (at..at + n)
+                .map(|i| all.get(i).copied().unwrap_or(f32::NAN))
+                .collect();
+            at += n;
+            v
         })
         .collect())
 }
@@ -516,10 +526,7 @@ fn seeds_stats(
 /// order).
 fn queue_stats(sites: &[Site], taken: &[Taken], red: &mut Reducer) -> Pending {
     let mut handles: Vec<Handle> = Vec::with_capacity(sites.len());
-    let mut token_rows: Vec<Tensor<2>> = Vec::new();
-    let mut token_width = 0;
-    let mut flat_rows: Vec<Tensor<2>> = Vec::new();
-    let mut flat_width = 0;
+    let mut reads: Vec<Tensor<2>> = Vec::new();
     let plain = Want {
         zeros: false,
         saturation: None,
@@ -556,10 +563,8 @@ fn queue_stats(sites: &[Site], taken: &[Taken], red: &mut Reducer) -> Pending {
             let diag = u.square().sum_dim(2).sum_dim(1);
             let pairs = (tokens * tokens.saturating_sub(1)).max(1) as f64;
             let cos = ((total - diag) / pairs).reshape([b, 1]);
-            token_rows.push(h);
-            let offset = token_width;
-            token_width += cols;
-            (red.push(cos, plain), offset, tokens)
+            reads.push(h);
+            (red.push(cos, plain), reads.len() - 1, tokens)
         });
         let ent = t.attention.clone().map(|a| {
             let [b, heads, t, _] = a.dims();
@@ -578,12 +583,9 @@ fn queue_stats(sites: &[Site], taken: &[Taken], red: &mut Reducer) -> Pending {
         // for their effective rank, read back (both reduced on the host, in f64: a few
         // kernels fewer a site on a GPU).
         let pair = (s.flat && t.z.dims()[0] >= 2).then(|| {
-            let cols = t.z.dims()[1];
-            flat_rows.push(t.z.clone());
-            flat_rows.push(t.h.clone());
-            let offset = flat_width;
-            flat_width += 2 * cols;
-            (offset, offset + cols)
+            reads.push(t.z.clone());
+            reads.push(t.h.clone());
+            (reads.len() - 2, reads.len() - 1)
         });
         let gz = push_opt(&mut *red, &t.gz);
         let gh = push_opt(&mut *red, &t.gh);
@@ -591,22 +593,15 @@ fn queue_stats(sites: &[Site], taken: &[Taken], red: &mut Reducer) -> Pending {
         let sg = push_opt(&mut *red, &t.sg);
         handles.push((z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair));
     }
-    Pending {
-        handles,
-        token_rows,
-        token_width,
-        flat_rows,
-        flat_width,
-    }
+    Pending { handles, reads }
 }
 
-/// The mean over the pairs of rows `(0, 1), (2, 3), ...` of `z` (`dims`, at column
-/// `offset` of the read-back block `flat`, `width` columns a row) of their cosine, in f64.
-/// Each norm on its own; a zero vector has no direction: NaN, not a cosine of 0.
-fn pair_cosine(flat: &[f32], width: usize, offset: usize, dims: [usize; 2]) -> f64 {
-    let [rows, cols] = dims;
+/// The mean over the pairs of rows `(0, 1), (2, 3), ...` of `z` (`[rows, cols]`, row-major)
+/// of their cosine, in f64. Each norm on its own; a zero vector has no direction: NaN, not
+/// a cosine of 0.
+fn pair_cosine(z: &[f32], [rows, cols]: [usize; 2]) -> f64 {
     let pairs = rows / 2;
-    let row = |r: usize| &flat[r * width + offset..r * width + offset + cols];
+    let row = |r: usize| &z[r * cols..(r + 1) * cols];
     let total: f64 = (0..pairs)
         .map(|p| {
             let (a, b) = (row(2 * p), row(2 * p + 1));
@@ -624,18 +619,17 @@ fn pair_cosine(flat: &[f32], width: usize, offset: usize, dims: [usize; 2]) -> f
 }
 
 /// One seed's statistics of every site from its queued reductions `pending`, their
-/// results `sums`, and the read-back activations `flat` and tokens `tokens`.
+/// results `sums`, and the tensors it read whole, `reads`.
 fn finish_stats(
     sites: &[Site],
     taken: &[Taken],
     params: &Params,
     pending: &Pending,
     sums: &[Summary],
-    flat: &[f32],
-    tokens: &[f32],
+    reads: &[Vec<f32>],
 ) -> Vec<LayerStats> {
-    let (handles, token_width, flat_width) =
-        (&pending.handles, pending.token_width, pending.flat_width);
+    let handles = &pending.handles;
+    let read = |i: usize| reads.get(i).map_or(&[][..], Vec::as_slice);
 
     let weight_var = |w: &Option<WeightGrad>| {
         w.as_ref()
@@ -645,29 +639,24 @@ fn finish_stats(
     // The activation ranks (one eigendecomposition each, the costliest statistic on the
     // host): sites in parallel, each solved sequentially, so the values do not depend on the
     // thread count.
-    let rank_jobs: Vec<(usize, usize, usize, usize)> = taken
+    // The pair cosines alike, with them.
+    let rank_jobs: Vec<(usize, [usize; 2], usize, usize)> = taken
         .iter()
         .zip(handles)
         .enumerate()
-        .filter_map(|(i, (t, handle))| {
-            handle.10.map(|(_, offset)| {
-                let [rows, cols] = t.h.dims();
-                (i, rows, cols, offset)
-            })
-        })
+        .filter_map(|(i, (t, handle))| handle.10.map(|(z, h)| (i, t.z.dims(), z, h)))
         .collect();
-    let ranks: Vec<(usize, f64)> = rank_jobs
+    let ranks: Vec<(usize, BatchStats)> = rank_jobs
         .into_par_iter()
-        .map(|(i, rows, cols, offset)| {
-            let mut m = Vec::with_capacity(rows * cols);
-            for r in 0..rows {
-                let at = r * flat_width + offset;
-                m.extend_from_slice(&flat[at..at + cols]);
-            }
-            (i, effective_rank(&m, rows))
+        .map(|(i, dims, z, h)| {
+            let stats = BatchStats {
+                corr: pair_cosine(read(z), dims),
+                act_rank: effective_rank(read(h), dims[0]),
+            };
+            (i, stats)
         })
         .collect();
-    let rank_of = |i: usize| ranks.iter().find(|r| r.0 == i).map_or(f64::NAN, |r| r.1);
+    let batch_of = |i: usize| ranks.iter().find(|r| r.0 == i).map(|r| r.1);
     let nan = f64::NAN;
     sites
         .iter()
@@ -707,17 +696,17 @@ fn finish_stats(
                         sq_mean: (c.var - c.within_var) + c.mean * c.mean,
                         var: c.within_var,
                     }),
-                    tokens: tk.map(|(cos, offset, per)| {
-                        // Row i of the read-back block holds every token site's sequence i,
-                        // one after the other.
+                    tokens: tk.map(|(cos, h, per)| {
+                        // Row i of h holds sequence i's tokens.
                         let [batch, cols] = t.h.dims();
+                        let h = read(h);
                         // Sequences in parallel, each solved sequentially, summed in order:
                         // the same value on any number of threads.
                         let ranks: Vec<f64> = (0..batch)
                             .into_par_iter()
                             .map(|i| {
-                                let at = i * token_width + offset;
-                                effective_rank(&tokens[at..at + cols], per)
+                                let seq = h.get(i * cols..(i + 1) * cols).unwrap_or(&[]);
+                                effective_rank(seq, per)
                             })
                             .collect();
                         let rank = ranks.iter().sum::<f64>() / batch as f64;
@@ -727,10 +716,7 @@ fn finish_stats(
                             rank,
                         }
                     }),
-                    batch: pair.map(|(z_at, _)| BatchStats {
-                        corr: pair_cosine(flat, flat_width, z_at, t.z.dims()),
-                        act_rank: rank_of(i),
-                    }),
+                    batch: pair.and_then(|_| batch_of(i)),
                     attn_entropy: get(ent).map(|e| e.mean),
                     role_wgrad: roles
                         .iter()

@@ -430,8 +430,8 @@ impl Taken {
 }
 
 /// Where one site's statistics are in the reductions: z, h, dL/dz, dL/dh, dL/dW, the
-/// multiplier's gradient, channels, tokens (cosine, h's place among the tensors read whole,
-/// tokens a sequence), attention entropy, roles, and the places of z and h among the
+/// multiplier's gradient, channels, tokens (h's place among the tensors read whole, tokens
+/// a sequence), attention entropy, roles, and the places of z and h among the
 /// tensors read whole, for the pair cosine and the activation rank.
 type Handle = (
     usize,
@@ -441,7 +441,7 @@ type Handle = (
     Option<usize>,
     Option<usize>,
     Option<usize>,
-    Option<(usize, usize, usize)>,
+    Option<(usize, usize)>,
     Option<usize>,
     Vec<(&'static str, Option<usize>)>,
     Option<(usize, usize)>,
@@ -549,22 +549,12 @@ fn queue_stats(sites: &[Site], taken: &[Taken], red: &mut Reducer) -> Pending {
         let push_opt =
             |red: &mut Reducer, t: &Option<Tensor<2>>| t.clone().map(|t| red.push(t, plain));
         let ch = push_opt(&mut *red, &t.channels);
-        // Token statistics: the mean pairwise cosine of each sequence's tokens on the
-        // device; the tokens themselves read back once for every site below, for the
-        // effective rank (a Gram matrix in f32 loses the small singular values that decide
-        // it near collapse).
+        // Token statistics from the tokens read back once for every site: the mean pairwise
+        // cosine of each sequence's tokens and their effective rank (a Gram matrix in f32
+        // loses the small singular values that decide it near collapse), both on the host.
         let tk = s.tokens.map(|tokens| {
-            let h = t.h.clone();
-            let [b, cols] = h.dims();
-            let h3 = h.clone().reshape([b, tokens, cols / tokens]);
-            let norms = h3.clone().square().sum_dim(2).sqrt().clamp_min(1e-30);
-            let u = h3 / norms;
-            let total = u.clone().sum_dim(1).square().sum_dim(2);
-            let diag = u.square().sum_dim(2).sum_dim(1);
-            let pairs = (tokens * tokens.saturating_sub(1)).max(1) as f64;
-            let cos = ((total - diag) / pairs).reshape([b, 1]);
-            reads.push(h);
-            (red.push(cos, plain), reads.len() - 1, tokens)
+            reads.push(t.h.clone());
+            (reads.len() - 1, tokens)
         });
         let ent = t.attention.clone().map(|a| {
             let [b, heads, t, _] = a.dims();
@@ -594,6 +584,31 @@ fn queue_stats(sites: &[Site], taken: &[Taken], red: &mut Reducer) -> Pending {
         handles.push((z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair));
     }
     Pending { handles, reads }
+}
+
+/// The mean over the pairs `i != j` of the tokens (`tokens` rows of `seq`, row-major) of
+/// their cosine, in f64, through `|sum_i u_i|^2 - sum_i |u_i|^2` with `u_i` each token over
+/// its norm (a zero token counts as a zero vector).
+fn token_cosine(seq: &[f32], tokens: usize) -> f64 {
+    let d = seq.len() / tokens.max(1);
+    let mut sum = vec![0f64; d];
+    let mut diag = 0f64;
+    for token in seq.chunks(d.max(1)) {
+        let norm = token
+            .iter()
+            .map(|&x| f64::from(x).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-30);
+        for (s, &x) in sum.iter_mut().zip(token) {
+            let u = f64::from(x) / norm;
+            *s += u;
+            diag += u * u;
+        }
+    }
+    let total: f64 = sum.iter().map(|s| s * s).sum();
+    let pairs = (tokens * tokens.saturating_sub(1)).max(1) as f64;
+    (total - diag) / pairs
 }
 
 /// The mean over the pairs of rows `(0, 1), (2, 3), ...` of `z` (`[rows, cols]`, row-major)
@@ -696,24 +711,28 @@ fn finish_stats(
                         sq_mean: (c.var - c.within_var) + c.mean * c.mean,
                         var: c.within_var,
                     }),
-                    tokens: tk.map(|(cos, h, per)| {
+                    tokens: tk.map(|(h, per)| {
                         // Row i of h holds sequence i's tokens.
                         let [batch, cols] = t.h.dims();
                         let h = read(h);
                         // Sequences in parallel, each solved sequentially, summed in order:
                         // the same value on any number of threads.
-                        let ranks: Vec<f64> = (0..batch)
+                        let each: Vec<(f64, f64)> = (0..batch)
                             .into_par_iter()
                             .map(|i| {
                                 let seq = h.get(i * cols..(i + 1) * cols).unwrap_or(&[]);
-                                effective_rank(seq, per)
+                                (token_cosine(seq, per), effective_rank(seq, per))
                             })
                             .collect();
-                        let rank = ranks.iter().sum::<f64>() / batch as f64;
+                        let n = batch as f64;
                         TokenStats {
                             // One token has no pair to compare.
-                            cos: if per > 1 { sums[cos].mean } else { nan },
-                            rank,
+                            cos: if per > 1 {
+                                each.iter().map(|e| e.0).sum::<f64>() / n
+                            } else {
+                                nan
+                            },
+                            rank: each.iter().map(|e| e.1).sum::<f64>() / n,
                         }
                     }),
                     batch: pair.and_then(|_| batch_of(i)),
@@ -905,4 +924,26 @@ fn histograms(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pair_cosine, token_cosine};
+
+    #[test]
+    fn token_and_pair_cosines_take_their_exact_values() {
+        // Three equal tokens: every pair at cosine 1; orthogonal ones: 0; a token and its
+        // negative: -1.
+        assert!((token_cosine(&[1.0, 2.0, 1.0, 2.0, 1.0, 2.0], 3) - 1.0).abs() < 1e-15);
+        assert!(token_cosine(&[1.0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 2.0], 3).abs() < 1e-15);
+        assert!((token_cosine(&[1.0, 2.0, -1.0, -2.0], 2) + 1.0).abs() < 1e-15);
+        // A zero token is a zero vector: its two pairs count 0, the other one 1.
+        let c = token_cosine(&[1.0, 1.0, 0.0, 0.0, 2.0, 2.0], 3);
+        assert!((c - 1.0 / 3.0).abs() < 1e-15, "{c}");
+        // Pairs (0, 1) and (2, 3) of 2-vectors: cosines 1 and 0; an odd last row is left out.
+        let z = [1.0, 1.0, 2.0, 2.0, 1.0, 0.0, 0.0, 5.0, 9.0, 9.0];
+        assert!((pair_cosine(&z, [5, 2]) - 0.5).abs() < 1e-15);
+        // A zero vector has no direction.
+        assert!(pair_cosine(&[0.0, 0.0, 1.0, 0.0], [2, 2]).is_nan());
+    }
 }

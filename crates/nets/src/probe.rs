@@ -489,37 +489,61 @@ fn seeds_stats(
         .collect())
 }
 
-/// Each tensor's values on the host (row-major): on a GPU backend in one transfer (the
-/// tensors side by side), on the host one by one (no copy to join them).
+/// Entries joined into one transfer at most (1 GiB of f32: well under the 4 GiB a GPU
+/// buffer may hold).
+const READ_JOIN_ENTRIES: usize = 1 << 28;
+
+/// Each tensor's values on the host (row-major): on a GPU backend consecutive tensors side by
+/// side in as few transfers as [`READ_JOIN_ENTRIES`] allows, on the host one by one (no copy
+/// to join them).
 fn read_whole(tensors: Vec<Tensor<2>>, what: &'static str) -> Result<Vec<Vec<f32>>, NetError> {
     let Some(first) = tensors.first() else {
         return Ok(Vec::new());
     };
-    if crate::backend::on_host(&first.device()) || tensors.len() == 1 {
+    if crate::backend::on_host(&first.device()) {
         return tensors
             .into_iter()
             .map(|t| crate::stats::read_back(t, what))
             .collect();
     }
-    let sizes: Vec<usize> = tensors.iter().map(|t| t.shape().num_elements()).collect();
-    let flat: Vec<Tensor<2>> = tensors
-        .into_iter()
-        .zip(&sizes)
-        .map(|(t, &n)| t.reshape([1, n]))
-        .collect();
-    let all = crate::stats::read_back(Tensor::cat(flat, 1), what)?;
-    let mut at = 0;
-    Ok(sizes
-        .iter()
-        .map(|&n| {
-            // A short read-back (a failed transfer) gives NaN, never made-up zeros.
-            let v: Vec<f32> = (at..at + n)
-                .map(|i| all.get(i).copied().unwrap_or(f32::NAN))
+    let mut out = Vec::with_capacity(tensors.len());
+    let mut group: Vec<Tensor<2>> = Vec::new();
+    let mut entries = 0;
+    let mut flush = |group: &mut Vec<Tensor<2>>| -> Result<(), NetError> {
+        if group.len() == 1 {
+            out.push(crate::stats::read_back(group.remove(0), what)?);
+        } else if !group.is_empty() {
+            let sizes: Vec<usize> = group.iter().map(|t| t.shape().num_elements()).collect();
+            let row: Vec<Tensor<2>> = group
+                .drain(..)
+                .zip(&sizes)
+                .map(|(t, &n)| t.reshape([1, n]))
                 .collect();
-            at += n;
-            v
-        })
-        .collect())
+            let all = crate::stats::read_back(Tensor::cat(row, 1), what)?;
+            let mut at = 0;
+            for n in sizes {
+                // A short read-back (a failed transfer) gives NaN, never made-up zeros.
+                out.push(
+                    (at..at + n)
+                        .map(|i| all.get(i).copied().unwrap_or(f32::NAN))
+                        .collect(),
+                );
+                at += n;
+            }
+        }
+        Ok(())
+    };
+    for t in tensors {
+        let n = t.shape().num_elements();
+        if !group.is_empty() && entries + n > READ_JOIN_ENTRIES {
+            flush(&mut group)?;
+            entries = 0;
+        }
+        entries += n;
+        group.push(t);
+    }
+    flush(&mut group)?;
+    Ok(out)
 }
 
 /// One seed's statistics of every site queued on `red`, from its tensors `taken` (in site

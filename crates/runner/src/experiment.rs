@@ -329,6 +329,7 @@ mod tests {
             "jacobian-samples",
             "jacobian-layers",
             "max-memory",
+            "seed-batch",
             "depht",
             "",
         ];

@@ -394,7 +394,11 @@ impl Settings {
             None if backend.is_cpu() => 1,
             None => DEFAULT_GPU_SEED_BATCH,
         };
-        let most = if net.arch.seed_batching() {
+        // A Jacobian's seeds run one at a time (histograms are drawn by one seed alone).
+        let jacobian_asked = self
+            .jacobian
+            .unwrap_or(self.jacobian_samples.is_some() || self.jacobian_layers.is_some());
+        let most = if net.arch.seed_batching() && !jacobian_asked {
             asked.min(seeds.len())
         } else {
             1
@@ -584,7 +588,8 @@ fn check_memory(
             )
         } else if concurrent > 1 {
             format!(
-                " ({} a pass x {concurrent} seeds at once)",
+                " ({} a seed's pass x {concurrent} seeds at once; a smaller seed-batch or \
+                 fewer threads need less)",
                 human_bytes(one)
             )
         } else if staged > 0 {
@@ -823,6 +828,10 @@ mod tests {
         assert_eq!(k(wide.clone()).unwrap(), 1);
         wide.seed_batch = Some(4);
         assert_eq!(k(wide).unwrap(), 4);
+        // A Jacobian's seeds run alone: an asked batch is not counted against memory.
+        let mut jac = at("wgpu", "mlp", Some(4));
+        jac.jacobian = Some(true);
+        assert_eq!(k(jac).unwrap(), 1);
         let e = k(at("wgpu", "mlp", Some(0))).unwrap_err().to_string();
         assert!(e.starts_with("seed-batch=0 is not allowed"), "{e}");
     }

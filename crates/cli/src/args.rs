@@ -147,7 +147,8 @@ pub struct NetArgs {
     /// Most seeds run as one pass over their stacked weights, each with its solo numbers
     /// [default: 8 on a GPU backend, while a pass stays within 2 GiB and fits in
     /// --max-memory; 1 on a CPU backend].
-    /// Architectures that cannot batch, and seeds with histograms or a Jacobian, run alone.
+    /// Architectures that cannot batch, and seeds with histograms or a Jacobian, run alone;
+    /// bench, train and coord-check (one network at a time) refuse it.
     #[arg(long)]
     pub seed_batch: Option<usize>,
     /// Each architecture's own settings, as its flags.

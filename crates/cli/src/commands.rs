@@ -260,7 +260,22 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
 }
 
 /// `sigprop bench`.
+/// `--seed-batch` only where seeds run as probed passes (`run`, `compare`, `recommend`,
+/// suites): `bench` times one seed's pass, `train` and `coord-check` train one network at a
+/// time.
+fn refuse_seed_batch(net: &NetArgs, command: &str) -> Result<()> {
+    match net.seed_batch {
+        Some(n) => Err(RunnerError::input(format!(
+            "--seed-batch {n} is not allowed with sigprop {command}; expected it with run, \
+             compare, recommend or a suite (sigprop {command} runs one network at a time)"
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
 pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
+    refuse_seed_batch(&a.net, "bench")?;
     let mut base = settings(&a.net)?;
     base.init = a.init.clone();
     base.activation = a.activation.clone();
@@ -319,6 +334,7 @@ fn task_spec(t: &TaskArgs) -> TaskSpec {
 
 /// `sigprop train`.
 pub fn train_cmd(a: &TrainArgs) -> Result<()> {
+    refuse_seed_batch(&a.net, "train")?;
     let base = settings(&a.net)?;
     let to_values = |v: Vec<String>| v.into_iter().map(toml::Value::String).collect::<Vec<_>>();
     let mut grid = Vec::new();
@@ -393,6 +409,7 @@ fn train_exp(
 
 /// `sigprop coord-check`.
 pub fn coord_cmd(a: &CoordArgs) -> Result<()> {
+    refuse_seed_batch(&a.net, "coord-check")?;
     // `--widths` lists the widths to compare here (coord-check sets each mlp's own widths).
     let mut net = a.net.clone();
     let widths = net

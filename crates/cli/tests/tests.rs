@@ -341,6 +341,13 @@ fn seeds_in_one_pass_write_the_layers_csv_of_one_seed_a_pass() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("seed-batch=0"), "{err}");
+    // Commands that run one network at a time refuse it rather than ignore it.
+    for cmd in ["bench", "train", "coord-check"] {
+        fails_with(
+            &[cmd, "--seed-batch", "2"],
+            &format!("--seed-batch 2 is not allowed with sigprop {cmd}"),
+        );
+    }
 }
 
 /// Seed means against the mean-field columns. Tolerance: 4 standard errors of the seed

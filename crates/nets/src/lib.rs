@@ -155,20 +155,12 @@ pub fn measure_staged(
     opts: &ProbeOptions,
     device: &Device,
 ) -> Result<Measured, NetError> {
-    let Staged {
-        init,
-        uploaded,
-        seed,
-        init_s,
-    } = staged;
-    let mut result = probe::probe_uploaded(net, &init.params, uploaded, seed, opts, device)?;
-    result.times.init_s += init_s;
-    Ok(Measured {
-        result,
-        lsuv: init.lsuv,
-        pruned: init.pruned,
-        tuning: init.tuning,
-    })
+    measure_staged_seeds(net, vec![staged], opts, device)?
+        .pop()
+        .ok_or_else(|| NetError::Readback {
+            what: "the probed pass",
+            why: "it measured no seed".into(),
+        })
 }
 
 /// The probed pass of several seeds [`stage`]d for the same `net`, run as one pass over
@@ -180,7 +172,7 @@ pub fn measure_staged_seeds(
     opts: &ProbeOptions,
     device: &Device,
 ) -> Result<Vec<Measured>, NetError> {
-    if staged.len() <= 1 || !probe::batchable(net, opts) {
+    if staged.len() > 1 && !probe::batchable(net, opts) {
         return staged
             .into_iter()
             .map(|s| measure_staged(net, s, opts, device))

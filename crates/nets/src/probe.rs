@@ -275,7 +275,7 @@ pub(crate) fn probe_seeds(
             .map(|k| taken.iter().map(|t| t.seed(k, n)).collect())
             .collect()
     };
-    let mut stats = seeds_stats(&rec.sites, &per_seed, params)?;
+    let stats = seeds_stats(&rec.sites, &per_seed, params)?;
     let (histograms, spectra) = if n == 1 {
         let histograms = histograms(&rec.sites, &grads, opts)?;
         let spectra = match &opts.jacobian {
@@ -329,18 +329,20 @@ pub(crate) fn probe_seeds(
         forward_backward_s: forward_backward_s / share,
         stats_s: stats_s / share,
     };
-    let mut results: Vec<ProbeResult> = Vec::with_capacity(n);
-    let mut histograms = Some(histograms);
-    let mut spectra = Some(spectra);
-    for stats in stats.drain(..) {
-        results.push(ProbeResult {
-            stats,
-            histograms: histograms.take().unwrap_or_default(),
-            spectra: spectra.take().unwrap_or_default(),
-            times,
-        });
-    }
-    Ok(results)
+    // Histograms and spectra exist only for a solo pass (n == 1).
+    let mut extras = Some((histograms, spectra));
+    Ok(stats
+        .into_iter()
+        .map(|stats| {
+            let (histograms, spectra) = extras.take().unwrap_or_default();
+            ProbeResult {
+                stats,
+                histograms,
+                spectra,
+                times,
+            }
+        })
+        .collect())
 }
 
 /// What the statistics of one site are reduced from, off the autodiff graph: z and h, the

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sigprop_nets::{
     Measured, PhaseTimes, ProbeOptions, ResolvedNet, Staged, batchable, device, device_name,
-    measure, measure_staged_seeds, stage,
+    measure_staged_seeds, stage,
 };
 
 use crate::aggregate::{aggregate, key_of};
@@ -246,11 +246,11 @@ fn run_seeds(
         return Ok(Vec::new());
     };
     let opts = probe_options(spec, first);
-    let measured = match (staged, keys) {
-        (Some(staged), _) => measure_staged_seeds(&prep.net, staged, &opts, &dev)?,
-        (None, [key]) => vec![measure(&prep.net, key.seed, prep.critical, &opts, &dev)?],
-        (None, _) => measure_staged_seeds(&prep.net, stage_seeds(spec, prep, keys)?, &opts, &dev)?,
+    let staged = match staged {
+        Some(staged) => staged,
+        None => stage_seeds(spec, prep, keys)?,
     };
+    let measured = measure_staged_seeds(&prep.net, staged, &opts, &dev)?;
     keys.iter()
         .zip(measured)
         .map(|(key, m)| record_of(spec, prep, key, m, &dev))

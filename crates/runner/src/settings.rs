@@ -394,11 +394,11 @@ impl Settings {
             None if backend.is_cpu() => 1,
             None => DEFAULT_GPU_SEED_BATCH,
         };
-        // A Jacobian's seeds run one at a time (histograms are drawn by one seed alone).
-        let jacobian_asked = self
+        let wants_jacobian = self
             .jacobian
             .unwrap_or(self.jacobian_samples.is_some() || self.jacobian_layers.is_some());
-        let most = if net.arch.seed_batching() && !jacobian_asked {
+        // A Jacobian's seeds run one at a time (histograms are drawn by one seed alone).
+        let most = if net.arch.seed_batching() && !wants_jacobian {
             asked.min(seeds.len())
         } else {
             1
@@ -430,9 +430,6 @@ impl Settings {
         let resolved = net
             .resolve()
             .map_err(|e| RunnerError::input(e.to_string()))?;
-        let wants_jacobian = self
-            .jacobian
-            .unwrap_or(self.jacobian_samples.is_some() || self.jacobian_layers.is_some());
         let jacobian = if wants_jacobian {
             let j = JacobianOptions {
                 samples: self.jacobian_samples.unwrap_or(DEFAULT_JACOBIAN_SAMPLES),

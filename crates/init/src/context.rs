@@ -1,10 +1,10 @@
-//! What a fill may need to know about the network around the tensor, and the parameters
-//! the network crate reads back from a scheme (LSUV, critical, Fixup).
+//! What a fill may need to know about the network around the tensor: the critical
+//! `sigma_w`, Fixup's and a residual network's branch layout, autoinit's per-layer plan.
 //!
 //! The initializer crate does not compute a critical `sigma_w` (that is the theory crate's
-//! quadrature) and does not run LSUV's data-dependent loop (that needs a forward pass): the
-//! network crate supplies the first through [`FillContext`] and runs the second from
-//! [`LsuvParams`].
+//! quadrature): the network crate supplies it through [`FillContext`]. The parameters the
+//! network crate reads back from a scheme to run it (LSUV, MetaInit, GradInit) live next to
+//! [`crate::Scheme`] in `scheme.rs`. Not the schemes themselves: this file knows none.
 
 use crate::activation::Activation;
 use crate::error::InitError;
@@ -133,65 +133,6 @@ impl FixupContext {
     }
 }
 
-/// Parameters of LSUV (Mishkin & Matas 2015), run by the network crate.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LsuvParams {
-    /// Stop when `|Var - 1| < tol`.
-    pub tol: f64,
-    /// At most this many rescalings per layer.
-    pub max_iter: usize,
-    /// Which variance is driven to 1.
-    pub target: LsuvTarget,
-}
-
-impl Default for LsuvParams {
-    fn default() -> Self {
-        LsuvParams {
-            tol: 0.1,
-            max_iter: 10,
-            target: LsuvTarget::Preact,
-        }
-    }
-}
-
-/// The tensor LSUV normalises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LsuvTarget {
-    /// The pre-activation `z^l` (the paper's choice: the layer's output before `phi`).
-    Preact,
-    /// The activation `h^l`.
-    Act,
-}
-
-impl LsuvTarget {
-    /// Spec text.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            LsuvTarget::Preact => "preact",
-            LsuvTarget::Act => "act",
-        }
-    }
-}
-
-/// The weight law of the `critical` scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CriticalDistribution {
-    /// `W ~ N(0, sigma_w^2 / fan_in)`.
-    Normal,
-    /// Haar orthogonal times `sigma_w`.
-    Orthogonal,
-}
-
-impl CriticalDistribution {
-    /// Spec text.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CriticalDistribution::Normal => "normal",
-            CriticalDistribution::Orthogonal => "orthogonal",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,102 +158,5 @@ mod tests {
         };
         let e = c1.inner_scale().unwrap_err().to_string();
         assert!(e.contains("m=1"), "{e}");
-    }
-}
-
-/// The initializers a meta-learned scheme may start from: plain laws that need no context.
-pub const TUNE_BASE_NAMES: &[&str] = &[
-    "xavier-normal",
-    "xavier-uniform",
-    "lecun-normal",
-    "lecun-uniform",
-    "he-normal",
-    "he-uniform",
-    "orthogonal",
-    "pytorch-default",
-];
-
-/// Parameters of MetaInit (Dauphin & Schoenholz 2019), run by the network crate: the norm
-/// of every weight tensor (two or more dimensions) is tuned from `base` by signSGD with
-/// momentum on its logarithm, to lower the gradient quotient.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetaInitParams {
-    /// The initializer whose draws are rescaled (one of [`TUNE_BASE_NAMES`]).
-    pub base: Box<crate::scheme::Scheme>,
-    /// Optimisation steps (default 100).
-    pub steps: usize,
-    /// Step of the log-norm per unit of momentum (default 0.01).
-    pub lr: f64,
-    /// Momentum of the sign updates, in `[0, 1)` (default 0.9).
-    pub momentum: f64,
-    /// The quotient's guard against division by a vanishing gradient (default 1e-5).
-    pub eps: f64,
-}
-
-impl MetaInitParams {
-    /// The defaults around `base`.
-    pub fn new(base: crate::scheme::Scheme) -> Self {
-        MetaInitParams {
-            base: Box::new(base),
-            steps: 100,
-            lr: 0.01,
-            momentum: 0.9,
-            eps: 1e-5,
-        }
-    }
-}
-
-/// The optimizer whose first step GradInit looks ahead through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GradInitOpt {
-    /// `theta - eta g`; the gradient bound is on `||g||_2`.
-    Sgd,
-    /// Adam's first step, `theta - eta sign(g)`; the bound is on `||g||_1`.
-    Adam,
-}
-
-impl GradInitOpt {
-    /// Spec text.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            GradInitOpt::Sgd => "sgd",
-            GradInitOpt::Adam => "adam",
-        }
-    }
-}
-
-/// Parameters of GradInit (Zhu et al. 2021), run by the network crate: one scale per
-/// weight tensor, learned by Adam so that one optimizer step from the scaled weights lowers
-/// the loss on a second batch most, while the gradient's norm stays under `gamma`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GradInitParams {
-    /// The initializer whose draws are rescaled (one of [`TUNE_BASE_NAMES`]).
-    pub base: Box<crate::scheme::Scheme>,
-    /// Optimisation steps (default 100).
-    pub steps: usize,
-    /// Adam's learning rate for the scales (default 0.01).
-    pub lr: f64,
-    /// The looked-ahead step's learning rate (default 0.1).
-    pub eta: f64,
-    /// The bound on the gradient's norm (default 1).
-    pub gamma: f64,
-    /// The looked-ahead optimizer.
-    pub opt: GradInitOpt,
-    /// The smallest scale allowed (default 0.01).
-    pub alpha_min: f64,
-}
-
-impl GradInitParams {
-    /// The defaults around `base`.
-    pub fn new(base: crate::scheme::Scheme) -> Self {
-        GradInitParams {
-            base: Box::new(base),
-            steps: 100,
-            lr: 0.01,
-            eta: 0.1,
-            gamma: 1.0,
-            opt: GradInitOpt::Sgd,
-            alpha_min: 0.01,
-        }
     }
 }

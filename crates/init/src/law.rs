@@ -6,10 +6,11 @@
 //! it, so what the network crate audits against is what the sampler draws. No sampling
 //! here: see `fill.rs`.
 
-use crate::context::{CriticalDistribution, FillContext, FixupRole};
+use crate::context::{FillContext, FixupRole};
 use crate::error::InitError;
 use crate::fans::{FanMode, Fans, Layout, fans, logical_matrix};
 use crate::sample::truncated_std;
+use crate::scheme::CriticalDistribution;
 use crate::scheme::{Scheme, VsDistribution};
 use crate::structured::sparse_zero_count;
 

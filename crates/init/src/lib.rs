@@ -9,7 +9,9 @@
 //! - [`StandardNormal`] and the `fill_*` samplers: exactly how bits become `f32` samples.
 //! - [`Scheme`]: every initializer, its formula and paper; [`Scheme::fill`],
 //!   [`fill_many`], and the expected moments ([`Scheme::entry_variance`], [`Scheme::moments`]).
-//! - [`FillContext`]: what `critical`, `fixup` and `lsuv` need from the network crate.
+//! - [`FillContext`]: what `critical`, `fixup` and `autoinit` need from the network crate;
+//!   [`LsuvParams`], [`MetaInitParams`], [`GradInitParams`]: what it reads back to run the
+//!   data-driven schemes.
 //! - [`orthogonal`], [`dirac`], [`delta_orthogonal`]: the structured matrices and kernels.
 //!
 //! Not here: the mean-field quadrature (the theory crate) and anything that runs a network
@@ -31,10 +33,7 @@ pub mod spec;
 pub mod structured;
 
 pub use activation::{ACTIVATION_NAMES, Activation, SELU_ALPHA, SELU_LAMBDA};
-pub use context::{
-    AutoInitLayer, CriticalDistribution, FillContext, FixupContext, FixupRole, GradInitOpt,
-    GradInitParams, LsuvParams, LsuvTarget, MetaInitParams, ResidualContext, TUNE_BASE_NAMES,
-};
+pub use context::{AutoInitLayer, FillContext, FixupContext, FixupRole, ResidualContext};
 pub use error::InitError;
 pub use fans::{FanMode, Fans, Layout, fans, logical_matrix};
 pub use fill::{AsFillJob, FillJob, fill_many};
@@ -44,7 +43,10 @@ pub use rng::{CHUNK, Key, SIDE_STREAM, Stream, fnv1a64, mix64, splitmix64};
 pub use sample::{
     StandardNormal, fill_chunks, fill_normal, fill_truncated_normal, fill_uniform, truncated_std,
 };
-pub use scheme::{SCHEME_DESCRIPTIONS, SCHEME_NAMES, Scheme, VsDistribution, scheme_description};
+pub use scheme::{
+    CriticalDistribution, GradInitOpt, GradInitParams, LsuvParams, LsuvTarget, MetaInitParams,
+    SCHEME_DESCRIPTIONS, SCHEME_NAMES, Scheme, TUNE_BASE_NAMES, VsDistribution, scheme_description,
+};
 pub use spec::{Spec, fmt_f64};
 pub use structured::{
     QR_PAR_DEGREE, delta_orthogonal, dirac, identity, orthogonal, sparse_zero_count, sparse_zeros,

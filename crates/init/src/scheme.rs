@@ -5,7 +5,6 @@
 //! `NAME[:key=value,...]` text is `scheme_text.rs`; the laws and sampling are `fill.rs`
 //! and `law.rs`, the structured matrices `structured.rs`.
 
-use crate::context::{CriticalDistribution, GradInitParams, LsuvParams, MetaInitParams};
 use crate::fans::FanMode;
 
 /// The law of a `variance-scaling` draw.
@@ -468,10 +467,165 @@ impl Scheme {
     }
 }
 
+/// Parameters of LSUV (Mishkin & Matas 2015), run by the network crate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LsuvParams {
+    /// Stop when `|Var - 1| < tol`.
+    pub tol: f64,
+    /// At most this many rescalings per layer.
+    pub max_iter: usize,
+    /// Which variance is driven to 1.
+    pub target: LsuvTarget,
+}
+
+impl Default for LsuvParams {
+    fn default() -> Self {
+        LsuvParams {
+            tol: 0.1,
+            max_iter: 10,
+            target: LsuvTarget::Preact,
+        }
+    }
+}
+
+/// The tensor LSUV normalises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LsuvTarget {
+    /// The pre-activation `z^l` (the paper's choice: the layer's output before `phi`).
+    Preact,
+    /// The activation `h^l`.
+    Act,
+}
+
+impl LsuvTarget {
+    /// Spec text.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LsuvTarget::Preact => "preact",
+            LsuvTarget::Act => "act",
+        }
+    }
+}
+
+/// The weight law of the `critical` scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CriticalDistribution {
+    /// `W ~ N(0, sigma_w^2 / fan_in)`.
+    Normal,
+    /// Haar orthogonal times `sigma_w`.
+    Orthogonal,
+}
+
+impl CriticalDistribution {
+    /// Spec text.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CriticalDistribution::Normal => "normal",
+            CriticalDistribution::Orthogonal => "orthogonal",
+        }
+    }
+}
+
+/// The initializers a meta-learned scheme may start from: plain laws that need no context.
+pub const TUNE_BASE_NAMES: &[&str] = &[
+    "xavier-normal",
+    "xavier-uniform",
+    "lecun-normal",
+    "lecun-uniform",
+    "he-normal",
+    "he-uniform",
+    "orthogonal",
+    "pytorch-default",
+];
+
+/// Parameters of MetaInit (Dauphin & Schoenholz 2019), run by the network crate: the norm
+/// of every weight tensor (two or more dimensions) is tuned from `base` by signSGD with
+/// momentum on its logarithm, to lower the gradient quotient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetaInitParams {
+    /// The initializer whose draws are rescaled (one of [`TUNE_BASE_NAMES`]).
+    pub base: Box<Scheme>,
+    /// Optimisation steps (default 100).
+    pub steps: usize,
+    /// Step of the log-norm per unit of momentum (default 0.01).
+    pub lr: f64,
+    /// Momentum of the sign updates, in `[0, 1)` (default 0.9).
+    pub momentum: f64,
+    /// The quotient's guard against division by a vanishing gradient (default 1e-5).
+    pub eps: f64,
+}
+
+impl MetaInitParams {
+    /// The defaults around `base`.
+    pub fn new(base: Scheme) -> Self {
+        MetaInitParams {
+            base: Box::new(base),
+            steps: 100,
+            lr: 0.01,
+            momentum: 0.9,
+            eps: 1e-5,
+        }
+    }
+}
+
+/// The optimizer whose first step GradInit looks ahead through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GradInitOpt {
+    /// `theta - eta g`; the gradient bound is on `||g||_2`.
+    Sgd,
+    /// Adam's first step, `theta - eta sign(g)`; the bound is on `||g||_1`.
+    Adam,
+}
+
+impl GradInitOpt {
+    /// Spec text.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            GradInitOpt::Sgd => "sgd",
+            GradInitOpt::Adam => "adam",
+        }
+    }
+}
+
+/// Parameters of GradInit (Zhu et al. 2021), run by the network crate: one scale per
+/// weight tensor, learned by Adam so that one optimizer step from the scaled weights lowers
+/// the loss on a second batch most, while the gradient's norm stays under `gamma`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradInitParams {
+    /// The initializer whose draws are rescaled (one of [`TUNE_BASE_NAMES`]).
+    pub base: Box<Scheme>,
+    /// Optimisation steps (default 100).
+    pub steps: usize,
+    /// Adam's learning rate for the scales (default 0.01).
+    pub lr: f64,
+    /// The looked-ahead step's learning rate (default 0.1).
+    pub eta: f64,
+    /// The bound on the gradient's norm (default 1).
+    pub gamma: f64,
+    /// The looked-ahead optimizer.
+    pub opt: GradInitOpt,
+    /// The smallest scale allowed (default 0.01).
+    pub alpha_min: f64,
+}
+
+impl GradInitParams {
+    /// The defaults around `base`.
+    pub fn new(base: Scheme) -> Self {
+        GradInitParams {
+            base: Box::new(base),
+            steps: 100,
+            lr: 0.01,
+            eta: 0.1,
+            gamma: 1.0,
+            opt: GradInitOpt::Sgd,
+            alpha_min: 0.01,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::LsuvTarget;
 
     #[test]
     fn every_name_has_one_description() {

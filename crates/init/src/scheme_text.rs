@@ -8,13 +8,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::context::{
-    CriticalDistribution, GradInitOpt, GradInitParams, LsuvParams, LsuvTarget, MetaInitParams,
-    TUNE_BASE_NAMES,
-};
 use crate::error::InitError;
 use crate::fans::FanMode;
-use crate::scheme::{SCHEME_NAMES, Scheme, VsDistribution};
+use crate::scheme::{
+    CriticalDistribution, GradInitOpt, GradInitParams, LsuvParams, LsuvTarget, MetaInitParams,
+    SCHEME_NAMES, Scheme, TUNE_BASE_NAMES, VsDistribution,
+};
 use crate::spec::{Spec, fmt_f64};
 
 impl Scheme {

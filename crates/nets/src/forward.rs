@@ -13,9 +13,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use sigprop_init::Activation;
 
 use crate::activation::apply;
-use crate::arch::{ConvIds, LinearIds, ParamId};
-use crate::config::Norm;
 use crate::error::NetError;
+use crate::handles::{ConvIds, LinearIds, ParamId};
+use crate::options::Norm;
 use crate::params::Params;
 
 /// A parameter on the device: a 1-, 2- or 4-D leaf.

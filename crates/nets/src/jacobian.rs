@@ -15,10 +15,10 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{LinearIds, NetLayout};
-use crate::config::ResolvedNet;
+use crate::arch::{NetLayout, ResolvedNet};
 use crate::error::NetError;
 use crate::forward::{DeviceParam, DeviceParams, Recorder, SiteIn, upload};
+use crate::handles::LinearIds;
 use crate::params::Params;
 
 /// The most memory a Jacobian may need at its peak: 4 GiB. The peak is about five times
@@ -66,7 +66,7 @@ impl JacobianOptions {
                     .into(),
             });
         }
-        if cfg.arch.norm() == crate::config::Norm::Batch {
+        if cfg.arch.norm() == crate::options::Norm::Batch {
             return Err(NetError::BadConfig {
                 key: "jacobian",
                 value: "norm batch".into(),
@@ -403,8 +403,8 @@ mod tests {
         let cfg = crate::NetConfig::new(crate::Arch::Resmlp, 3, 6, "tanh", "he-normal");
         let net = cfg.resolve().unwrap();
         let params = crate::build_params(&net, 4, None).unwrap();
-        let layout = crate::params::declare(&net, None).layout;
-        let x = crate::probe::normal_input(4, "input", [3, 6]).unwrap();
+        let layout = crate::build::declare(&net, None).layout;
+        let x = crate::inputs::normal_input(4, "input", [3, 6]).unwrap();
         let opts = JacobianOptions {
             samples: 3,
             layers: vec![1, 3],

@@ -1,29 +1,40 @@
 //! sigprop-nets: Burn networks built from sigprop's initializers, and one probed forward
 //! and backward pass turned into the per-layer statistics of THEORY.md.
 //!
-//! - [`backend`]: `--backend` to a Burn `Device`, the only place that knows backends.
-//! - [`config`]: [`NetConfig`] (the common sizes and initializers, and an [`ArchConfig`]),
-//!   validated into [`ResolvedNet`].
-//! - [`arch`]: one module per architecture (mlp, resmlp, cnn, rescnn, rnn) behind one
-//!   trait: its typed settings, parameters as typed handles, input, forward pass with its
-//!   sites, what LSUV rescales.
-//! - [`params`]: host-side initial weights, keyed by (seed, tensor path).
-//! - [`lsuv`]: Mishkin & Matas's data-driven rescaling loop.
-//! - [`tune`]: the meta-learned scales of `metainit` and `gradinit`.
-//! - [`probe`]: the probed pass; [`stats`]: the per-layer statistics.
+//! The modules, from the leaves up (each uses only those above it in this list):
+//!
+//! - [`error`], [`activation`], [`backend`] (`--backend` to a Burn `Device`, the only place
+//!   that knows backends), [`setting`] (an architecture's own flags and suite keys),
+//!   [`options`] (loss, normalization, branch scale, initializer and pruning specs),
+//!   `handles` (typed parameter handles), [`params`] (host-side weights keyed by (seed,
+//!   tensor path));
+//! - `forward` (device parameters, linear maps, convolutions, normalization, the recorder
+//!   of sites) and [`inputs`] (the keyed input and the losses);
+//! - [`arch`]: [`NetConfig`] and [`ResolvedNet`], and one module per architecture (mlp,
+//!   resmlp, cnn, rescnn, rnn, transformer) behind one trait: its typed settings,
+//!   parameters as typed handles, input, forward pass with its sites, what LSUV rescales;
+//! - [`build`]: a config resolved and checked, its parameters declared and filled;
+//! - [`stats`], [`jacobian`] and [`probe`]: the probed pass and its per-layer statistics;
+//! - [`lsuv`], [`tune`] (`metainit`, `gradinit`), [`prune`]: the data-driven steps on the
+//!   initial weights; [`train`]: the training probe;
+//! - this file: the initial weights of a seed with every step applied, staged and measured.
 #![warn(missing_docs)]
 
 pub mod activation;
 pub mod arch;
 pub mod backend;
-pub mod config;
+pub mod build;
 pub mod error;
 mod forward;
+mod handles;
+pub mod inputs;
 pub mod jacobian;
 pub mod lsuv;
+pub mod options;
 pub mod params;
 pub mod probe;
 pub mod prune;
+pub mod setting;
 pub mod stats;
 pub mod train;
 pub mod tune;
@@ -32,21 +43,23 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
-pub use arch::{ArchConfig, Setting, SettingKind, TheoryKind, all_settings};
+pub use arch::{ARCH_NAMES, Arch, ArchConfig, NetConfig, ResolvedNet, TheoryKind, all_settings};
 pub use backend::{BACKEND_NAMES, BackendKind, device, device_name};
-pub use config::{
-    ARCH_NAMES, Arch, BranchScale, InitSpec, Loss, NORM_NAMES, NetConfig, Norm, NormPosition,
-    ResolvedNet, Shortcut, autoinit_bias_spec,
-};
+pub use build::{autoinit_bias_spec, build_params};
 pub use error::NetError;
 pub use forward::NORM_EPS;
 pub use jacobian::{JacobianOptions, Spectrum};
-pub use params::{ParamTensor, Params, build_params};
+pub use options::{
+    BranchScale, InitSpec, Loss, NORM_NAMES, Norm, NormPosition, PRUNE_NAMES, PruneMethod,
+    PruneSpec, Shortcut,
+};
+pub use params::{ParamTensor, Params};
 pub use probe::{
     LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, batchable, forward_plain,
     histogram_edges, probe,
 };
-pub use prune::{PRUNE_NAMES, PruneMethod, PruneSpec, PrunedTensor};
+pub use prune::PrunedTensor;
+pub use setting::{Setting, SettingKind};
 pub use stats::{ChannelMoments, LayerStats, TokenStats};
 pub use train::{
     CoordRecord, Dataset, MAX_CLASSES, OPTIMIZER_NAMES, OptimizerKind, PARAM_NAMES, ParamKind,

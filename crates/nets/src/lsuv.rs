@@ -10,12 +10,12 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use sigprop_init::LsuvTarget;
 
-use crate::arch::LsuvLayer;
-use crate::config::ResolvedNet;
+use crate::arch::{LsuvLayer, ResolvedNet};
+use crate::build::declare;
 use crate::error::NetError;
 use crate::forward::{conv, linear, upload_some};
-use crate::params::{Params, declare};
-use crate::probe::normal_input;
+use crate::inputs::normal_input;
+use crate::params::Params;
 
 /// Rescale `params` in place; returns, per layer, the rescalings made and the target's
 /// variance after the last one (on the LSUV batch).

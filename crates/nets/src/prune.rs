@@ -22,135 +22,19 @@
 //! A global threshold prunes exactly `floor(S * N)` of the `N` entries (ties broken by
 //! position), so the realized sparsity is `S` up to one entry.
 
-use std::fmt;
-use std::str::FromStr;
-
 use burn::tensor::{Device, Tensor, TensorData};
-use sigprop_init::spec::{Spec, fmt_f64};
+use sigprop_init::spec::fmt_f64;
 use sigprop_init::{Activation, Key, fans};
 
-use crate::arch::ParamId;
-use crate::config::{Norm, ResolvedNet};
+use crate::arch::ResolvedNet;
+use crate::build::{check_prune, declare};
 use crate::error::NetError;
 use crate::forward::{DeviceParam, DeviceParams, Plain, upload};
-use crate::params::{Params, declare};
-use crate::probe::normal_input;
+use crate::handles::ParamId;
+use crate::inputs::{loss, normal_input};
+use crate::options::PruneMethod;
+use crate::params::Params;
 use crate::stats::read_back;
-
-/// The `--prune` method names.
-pub const PRUNE_NAMES: &[&str] = &["random", "magnitude", "snip", "grasp", "synflow"];
-
-/// How the entries to remove are chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PruneMethod {
-    /// Uniformly at random, the same fraction per tensor.
-    Random,
-    /// Smallest `|w|`, globally.
-    Magnitude,
-    /// Smallest `|w g|` (SNIP).
-    Snip,
-    /// Largest `-w H g` (GraSP).
-    Grasp,
-    /// Smallest synaptic flow, iteratively (SynFlow).
-    Synflow,
-}
-
-impl PruneMethod {
-    /// Spec name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            PruneMethod::Random => "random",
-            PruneMethod::Magnitude => "magnitude",
-            PruneMethod::Snip => "snip",
-            PruneMethod::Grasp => "grasp",
-            PruneMethod::Synflow => "synflow",
-        }
-    }
-}
-
-/// A parsed `--prune` spec.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PruneSpec {
-    /// The method.
-    pub method: PruneMethod,
-    /// Fraction of the pruned tensors' entries set to 0, in `[0, 1)`.
-    pub sparsity: f64,
-    /// SynFlow's rounds (default 100; 1 for the other methods).
-    pub iterations: usize,
-}
-
-impl FromStr for PruneSpec {
-    type Err = NetError;
-
-    fn from_str(s: &str) -> Result<Self, NetError> {
-        let bad = |value: String, allowed: String| NetError::BadConfig {
-            key: "prune",
-            value,
-            allowed,
-        };
-        let mut spec = Spec::parse(s, "pruning").map_err(|e| bad(s.into(), e.to_string()))?;
-        let method = match spec.name.as_str() {
-            "random" => PruneMethod::Random,
-            "magnitude" => PruneMethod::Magnitude,
-            "snip" => PruneMethod::Snip,
-            "grasp" => PruneMethod::Grasp,
-            "synflow" => PruneMethod::Synflow,
-            other => {
-                return Err(bad(
-                    other.into(),
-                    format!("one of {} with :sparsity=S", PRUNE_NAMES.join(", ")),
-                ));
-            }
-        };
-        let sparsity = spec
-            .get_f64_opt("sparsity")
-            .map_err(|e| bad(s.into(), e.to_string()))?
-            .ok_or_else(|| {
-                bad(
-                    s.into(),
-                    format!("{}:sparsity=S with S in [0, 1)", spec.name),
-                )
-            })?;
-        if !(0.0..1.0).contains(&sparsity) {
-            return Err(bad(
-                format!("sparsity={}", fmt_f64(sparsity)),
-                "a sparsity in [0, 1)".into(),
-            ));
-        }
-        let iterations = if method == PruneMethod::Synflow {
-            let n = spec
-                .get_usize("iterations", 100)
-                .map_err(|e| bad(s.into(), e.to_string()))?;
-            if n == 0 {
-                return Err(bad("iterations=0".into(), "a whole number > 0".into()));
-            }
-            n
-        } else {
-            1
-        };
-        spec.finish().map_err(|e| bad(s.into(), e.to_string()))?;
-        Ok(PruneSpec {
-            method,
-            sparsity,
-            iterations,
-        })
-    }
-}
-
-impl fmt::Display for PruneSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:sparsity={}",
-            self.method.as_str(),
-            fmt_f64(self.sparsity)
-        )?;
-        if self.method == PruneMethod::Synflow && self.iterations != 100 {
-            write!(f, ",iterations={}", self.iterations)?;
-        }
-        Ok(())
-    }
-}
 
 /// What pruning left of one tensor.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,24 +58,6 @@ pub(crate) fn prunable(net: &ResolvedNet) -> Vec<ParamId> {
         .collect()
 }
 
-/// `--prune`'s refusals that depend on the network.
-pub(crate) fn check(net: &ResolvedNet, spec: &PruneSpec) -> Result<(), NetError> {
-    if spec.method == PruneMethod::Synflow
-        && (declare(net, None).layout.lsuv_layers().is_none()
-            || net.config.arch.norm() != Norm::None)
-    {
-        return Err(NetError::BadConfig {
-            key: "prune",
-            value: spec.to_string(),
-            allowed: format!(
-                "synflow on a plain chain of layers (mlp, cnn) without --norm, not {}",
-                net.config.arch
-            ),
-        });
-    }
-    Ok(())
-}
-
 /// Prune `params` in place by `net`'s `--prune` spec (nothing without one): zero the pruned
 /// entries and record each tensor's mask. Returns what each pruned tensor kept.
 pub fn prune(
@@ -204,7 +70,7 @@ pub fn prune(
     let Some(spec) = net.prune else {
         return Ok(Vec::new());
     };
-    check(net, &spec)?;
+    check_prune(net, &spec)?;
     let ids = prunable(net);
     let mut degenerate = false;
     let all_zero = |scores: &[Vec<f64>]| scores.iter().flatten().all(|&v| v == 0.0);
@@ -451,7 +317,7 @@ fn grads(
         &ad,
     );
     let out = declared.layout.forward(net, &p, x, &mut Plain);
-    let loss = crate::probe::loss(net, &p, declared.head, out, seed, "loss", &ad)?;
+    let loss = loss(net.config.loss, &p, declared.head, out, seed, "loss", &ad)?;
     let g = loss.backward();
     read_grads(&p, ids, &g, params)
 }
@@ -544,31 +410,6 @@ fn synflow_scores(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn specs_parse_print_and_refuse() {
-        let s: PruneSpec = "snip:sparsity=0.9".parse().unwrap();
-        assert_eq!(s.method, PruneMethod::Snip);
-        assert_eq!(s.to_string(), "snip:sparsity=0.9");
-        let f: PruneSpec = "synflow:sparsity=0.5,iterations=10".parse().unwrap();
-        assert_eq!(f.iterations, 10);
-        assert_eq!(f.to_string(), "synflow:sparsity=0.5,iterations=10");
-        for bad in [
-            "snip",
-            "snip:sparsity=1",
-            "snip:sparsity=-0.1",
-            "snap:sparsity=0.5",
-            "random:sparsity=0.5,iterations=3",
-            "synflow:sparsity=0.5,iterations=0",
-        ] {
-            assert!(bad.parse::<PruneSpec>().is_err(), "{bad}");
-        }
-        let e = "snip:sparsity=1.5"
-            .parse::<PruneSpec>()
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("[0, 1)"), "{e}");
-    }
 
     #[test]
     fn cut_removes_the_lowest_scores_globally_and_keeps_removed_entries_removed() {

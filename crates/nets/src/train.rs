@@ -21,11 +21,13 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use sigprop_init::{FillContext, Key, Layout, Scheme};
 
-use crate::config::ResolvedNet;
+use crate::arch::ResolvedNet;
+use crate::build::declare;
 use crate::error::NetError;
 use crate::forward::{DeviceParam, DeviceParams, Plain, upload};
-use crate::params::{Params, declare};
-use crate::probe::{ProbeOptions, normal_input, probe};
+use crate::inputs::normal_input;
+use crate::params::Params;
+use crate::probe::{ProbeOptions, probe};
 use crate::stats::{LayerStats, ordered_mean, ordered_sum, read_back};
 
 /// `--optimizer`: Burn's SGD, SGD with heavy-ball momentum 0.9 (no dampening, PyTorch's

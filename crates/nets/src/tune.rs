@@ -31,12 +31,13 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use sigprop_init::{GradInitOpt, GradInitParams, MetaInitParams};
 
-use crate::arch::ParamId;
-use crate::config::ResolvedNet;
+use crate::arch::ResolvedNet;
+use crate::build::{Declared, declare};
 use crate::error::NetError;
 use crate::forward::{Plain, upload};
-use crate::params::{Declared, Params, declare};
-use crate::probe::normal_input;
+use crate::handles::ParamId;
+use crate::inputs::{loss, normal_input};
+use crate::params::Params;
 use crate::prune::read_grads;
 use crate::stats::read_back;
 
@@ -202,8 +203,8 @@ impl<'a> Objective<'a> {
             &ad,
         );
         let out = self.declared.layout.forward(self.net, &p, x, &mut Plain);
-        let loss = crate::probe::loss(
-            self.net,
+        let loss = loss(
+            self.net.config.loss,
             &p,
             self.declared.head,
             out,
@@ -471,9 +472,10 @@ fn gradinit(obj: &Objective, params: &mut Params, g: &GradInitParams) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::{Arch, NetConfig};
     use crate::backend::{BackendKind, device};
-    use crate::config::{Arch, Loss, NetConfig};
-    use crate::params::build_params;
+    use crate::build::build_params;
+    use crate::options::Loss;
 
     fn net(depth: usize, width: usize, act: &str, init: &str, loss: Loss) -> ResolvedNet {
         let mut cfg = NetConfig::new(Arch::Mlp, depth, width, act, init);

@@ -196,7 +196,7 @@ fn pass_work(
 /// The median time of `[m, k] x [k, n]` (`k = n = width`) over `repeats` after one warm-up.
 fn gemm(m: usize, width: usize, repeats: usize, dev: &Device) -> Result<Gemm, RunnerError> {
     let fill = |rows: usize, cols: usize, name: &str| -> Result<Tensor<2>, RunnerError> {
-        let data = sigprop_nets::probe::normal_input(0, name, [rows, cols])?;
+        let data = sigprop_nets::inputs::normal_input(0, name, [rows, cols])?;
         Ok(Tensor::<2>::from_data(
             TensorData::new(data, [rows, cols]),
             dev,

@@ -8,7 +8,8 @@ use sigprop_init::Scheme;
 use super::{
     Architecture, ConvIds, LsuvLayer, ParamBuilder, Setting, SettingKind, positive, refuse_fixup,
 };
-use crate::config::{NORM_SETTING, NetConfig, Norm, ResolvedNet};
+use super::{NetConfig, ResolvedNet};
+use crate::options::{NORM_SETTING, Norm};
 use crate::error::NetError;
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, conv, normalize};
 

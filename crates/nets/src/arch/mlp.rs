@@ -10,7 +10,8 @@ use super::{
     Architecture, INPUT_CORR_SETTING, LinearIds, LsuvLayer, ParamBuilder, Setting, SettingKind,
     TheoryKind, refuse_fixup,
 };
-use crate::config::{NORM_SETTING, NetConfig, Norm, ResolvedNet};
+use super::{NetConfig, ResolvedNet};
+use crate::options::{NORM_SETTING, Norm};
 use crate::error::NetError;
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
 
@@ -107,7 +108,7 @@ impl Architecture for Mlp {
     /// at cosine exactly `c`: `a`, and `c a + sqrt(1 - c^2) b` with `b` orthogonal to `a`. An
     /// odd last row is scaled alike. Without it, the i.i.d. rows of every architecture.
     fn input(&self, seed: u64, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
-        let x = crate::probe::normal_input(seed, "input", shape)?;
+        let x = crate::inputs::normal_input(seed, "input", shape)?;
         let Some(c) = self.input_corr else {
             return Ok(x);
         };

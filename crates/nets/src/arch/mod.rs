@@ -1,12 +1,19 @@
-//! One module per architecture, each behind [`Architecture`]: its own typed settings (the
-//! struct is the architecture: `Cnn { kernel, image_size, groups, norm }`), the parameters
-//! it declares (returned as typed handles, not looked up by path), its input shape, its
-//! forward pass with the sites it records, and what LSUV may rescale. Everything else in the
-//! crate asks the [`ArchConfig`] these make up; adding an architecture is one file here plus
-//! one line in the `architectures!` table at the end of this file.
+//! The network a user describes, and one module per architecture behind [`Architecture`].
+//!
+//! [`NetConfig`] is the serialisable record of a network (the runner writes it next to every
+//! CSV): the common sizes, activation and initializer specs, and an [`ArchConfig`], the
+//! architecture with its own typed settings (the struct is the architecture: `Cnn { kernel,
+//! image_size, groups, norm }`). [`ResolvedNet`] is the same with its specs parsed and
+//! checked (`build.rs` resolves it). They live here, with the trait, because an
+//! architecture's methods read the common settings and the record holds the architecture.
+//!
+//! Each architecture declares its parameters (returned as typed handles, not looked up by
+//! path), its input shape, its forward pass with the sites it records, and what LSUV may
+//! rescale. Everything else in the crate asks the [`ArchConfig`]; adding an architecture is
+//! one file here plus one line in the `architectures!` table at the end of this file.
 //!
 //! Not the statistics (`stats.rs`) nor the probing (`probe.rs`): an architecture only
-//! hands its sites to a [`Recorder`].
+//! hands its sites to a [`Recorder`]. Not the parsing and checking of a config (`build.rs`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,30 +21,15 @@ use std::str::FromStr;
 use burn::tensor::Tensor;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sigprop_init::{FillContext, FixupContext, Layout, Scheme};
+use sigprop_init::{Activation, FillContext, FixupContext, Layout, Scheme};
+use sigprop_theory::AutoInitPlan;
 
-use crate::config::{NetConfig, Norm, ResolvedNet};
 use crate::error::NetError;
 use crate::forward::{DeviceParams, Recorder};
-
-/// The index of a parameter in `Params::tensors` (creation order): the handle through
-/// which the forward pass, the probe and LSUV reach it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ParamId(pub usize);
-
-/// A linear map `h W + b` (W `[in, out]`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LinearIds {
-    pub weight: ParamId,
-    pub bias: Option<ParamId>,
-}
-
-/// A same-padded 2-D convolution (weights `[out, in/groups, k, k]`, one bias per channel).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ConvIds {
-    pub weight: ParamId,
-    pub bias: Option<ParamId>,
-}
+pub(crate) use crate::handles::{ConvIds, LinearIds, ParamId};
+pub(crate) use crate::options::INPUT_CORR_SETTING;
+use crate::options::{Loss, Norm, PruneSpec};
+pub use crate::setting::{Setting, SettingKind};
 
 /// A tensor to fill: its path (also its RNG key), scheme, shape, layout and context.
 pub(crate) struct Job {
@@ -209,85 +201,83 @@ pub(crate) enum LsuvLayer {
     },
 }
 
-/// What kind of value a setting takes, on the command line (`--kernel 5`) and in a suite
-/// (`kernel = 5`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SettingKind {
-    /// A whole number.
-    Whole,
-    /// Whole numbers, comma-separated on the command line, a list in a suite.
-    Wholes,
-    /// Text (a name, a number or a spec).
-    Text,
-    /// A real number.
-    Number,
-    /// On or off: a flag without a value on the command line, `true`/`false` in a suite.
-    Switch,
-    /// Texts: the flag repeated on the command line, a list of strings in a suite.
-    Texts,
+/// One network to build, as the user wrote it (specs as strings, so it serialises as
+/// typed): the common sizes and initializers, and the architecture with its own settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct NetConfig {
+    /// The architecture and its own settings (`arch = "cnn"`, `kernel = 3`, ...).
+    #[serde(flatten)]
+    pub arch: ArchConfig,
+    /// Layers (mlp, cnn), residual blocks (resmlp) or time steps (rnn).
+    pub depth: usize,
+    /// Units (mlp, resmlp, rnn) or channels (cnn), the same at every layer.
+    pub width: usize,
+    /// Activation spec, e.g. `tanh` or `leaky-relu:slope=0.2`.
+    pub activation: String,
+    /// Weight initializer spec, e.g. `he-normal`.
+    pub weight_init: String,
+    /// Bias initializer spec, e.g. `zeros` or `normal:std=0.1`.
+    pub bias_init: String,
+    /// Loss.
+    pub loss: Loss,
+    /// Pruning at initialization, e.g. `snip:sparsity=0.9` (see the `prune` module).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<String>,
 }
 
-/// `input-corr`, shared by the architectures whose input can be correlated on purpose.
-pub(crate) const INPUT_CORR_SETTING: Setting = Setting {
-    key: "input-corr",
-    help: "Input correlation c: mlp, the exact cosine of each pair of inputs (0, 1), (2, 3), ... \
-           (-1 <= c <= 1); transformer, between a sequence's tokens (0 <= c < 1) \
-           [default: independent inputs]",
-    kind: SettingKind::Number,
-    allowed: "a number with -1 <= c <= 1 (mlp) or 0 <= c < 1 (transformer)",
-};
-
-/// One setting an architecture takes beyond the common ones (depth, width, initializers,
-/// activation, batch, loss): its flag and suite key, help line, kind and what it allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Setting {
-    /// Flag without dashes, and suite key (`image-size`).
-    pub key: &'static str,
-    /// One line of help, with its default.
-    pub help: &'static str,
-    /// Its kind of value.
-    pub kind: SettingKind,
-    /// What it allows, for the error line.
-    pub allowed: &'static str,
-}
-
-impl Setting {
-    /// A command-line value as the suite value it stands for.
-    pub fn parse_flag(&self, raw: &str) -> Result<toml::Value, NetError> {
-        let bad = || NetError::BadConfig {
-            key: self.key,
-            value: raw.to_string(),
-            allowed: self.allowed.to_string(),
-        };
-        let whole = |t: &str| -> Result<toml::Value, NetError> {
-            t.trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|v| *v >= 0)
-                .map(toml::Value::Integer)
-                .ok_or_else(bad)
-        };
-        match self.kind {
-            SettingKind::Whole => whole(raw),
-            SettingKind::Wholes => raw
-                .split(',')
-                .map(whole)
-                .collect::<Result<Vec<_>, _>>()
-                .map(toml::Value::Array),
-            SettingKind::Text | SettingKind::Texts => Ok(toml::Value::String(raw.to_string())),
-            SettingKind::Number => raw
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .map(toml::Value::Float)
-                .ok_or_else(bad),
-            SettingKind::Switch => match raw.trim() {
-                "true" => Ok(toml::Value::Boolean(true)),
-                "false" => Ok(toml::Value::Boolean(false)),
-                _ => Err(bad()),
-            },
+impl NetConfig {
+    /// A config of `arch` (an [`Arch`] for its defaults, or a typed architecture such as
+    /// `Cnn { groups: 2, ..Cnn::default() }`), zero biases and the projection loss.
+    pub fn new(
+        arch: impl Into<ArchConfig>,
+        depth: usize,
+        width: usize,
+        activation: &str,
+        weight_init: &str,
+    ) -> Self {
+        NetConfig {
+            arch: arch.into(),
+            depth,
+            width,
+            activation: activation.to_string(),
+            weight_init: weight_init.to_string(),
+            bias_init: "zeros".to_string(),
+            loss: Loss::Projection,
+            prune: None,
         }
+    }
+}
+
+/// A Burn config: `save` / `load` write and read it as JSON, so the record of a network is
+/// its config (the runner also puts it in `manifest.json`). Implemented by hand rather than
+/// derived because the derive would replace [`NetConfig::new`]'s defaults with builders.
+impl burn::config::Config for NetConfig {}
+
+/// A validated [`NetConfig`] with its specs parsed.
+#[derive(Debug, Clone)]
+pub struct ResolvedNet {
+    /// The config it came from.
+    pub config: NetConfig,
+    /// `N_0..N_depth` (all equal to `width` except for an MLP with explicit widths).
+    pub widths: Vec<usize>,
+    /// Parsed activation.
+    pub activation: Activation,
+    /// Parsed weight scheme.
+    pub weight_init: Scheme,
+    /// Parsed bias scheme.
+    pub bias_init: Scheme,
+    /// The `autoinit` plan (theory crate) when the weight scheme is `autoinit`.
+    pub autoinit: Option<AutoInitPlan>,
+    /// Pruning at initialization.
+    pub prune: Option<PruneSpec>,
+}
+
+impl ResolvedNet {
+    /// True for a residual network in Fixup form (scalar biases and multiplier).
+    pub fn is_fixup(&self) -> bool {
+        // Only an architecture with residual branches accepts Fixup (`validate`).
+        self.weight_init.needs_fixup()
     }
 }
 
@@ -339,7 +329,7 @@ pub(crate) trait Architecture:
     /// The probed pass's input batch of `shape` for `seed`: by default every entry i.i.d.
     /// `N(0, 1)` from the key (seed, `input`).
     fn input(&self, seed: u64, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
-        crate::probe::normal_input(seed, "input", shape)
+        crate::inputs::normal_input(seed, "input", shape)
     }
 
     /// Run on `x` and return the output; every recorded site goes to `rec`.

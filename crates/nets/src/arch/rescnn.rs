@@ -13,10 +13,8 @@ use sigprop_init::{ResidualContext, Scheme};
 use super::cnn::{GROUPS_SETTING, IMAGE_SIZE_SETTING, KERNEL_SETTING, check_conv};
 use super::resmlp::{Block, ResidualOpts, declare_blocks};
 use super::{Architecture, ConvIds, LsuvLayer, ParamBuilder, Setting, positive, refuse_fixup};
-use crate::config::{
-    BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, BranchScale, NORM_POSITION_SETTING,
-    NORM_SETTING, NetConfig, Norm, NormPosition, ResolvedNet, SHORTCUT_SETTING, Shortcut,
-};
+use super::{NetConfig, ResolvedNet};
+use crate::options::{BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, BranchScale, NORM_POSITION_SETTING, NORM_SETTING, Norm, NormPosition, SHORTCUT_SETTING, Shortcut};
 use crate::error::NetError;
 use crate::forward::{DeviceParams, Recorder, conv};
 

@@ -16,11 +16,9 @@ use super::{
     Architecture, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, TheoryKind,
     positive,
 };
-use crate::config::{BranchScale, NetConfig, Norm, NormPosition, ResolvedNet, Shortcut};
-use crate::config::{
-    BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, NORM_POSITION_SETTING, NORM_SETTING,
-    SHORTCUT_SETTING,
-};
+use super::{NetConfig, ResolvedNet};
+use crate::options::{BranchScale, Norm, NormPosition, Shortcut};
+use crate::options::{BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, NORM_POSITION_SETTING, NORM_SETTING, SHORTCUT_SETTING};
 use crate::error::NetError;
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
 

@@ -6,7 +6,8 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder, Setting, SettingKind};
-use crate::config::{InitSpec, NetConfig, ResolvedNet};
+use super::{NetConfig, ResolvedNet};
+use crate::options::{InitSpec};
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad};
 
 /// The RNN and its own settings.

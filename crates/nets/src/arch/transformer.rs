@@ -39,10 +39,8 @@ use super::{
     Architecture, INPUT_CORR_SETTING, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, SettingKind, positive,
     refuse_fixup,
 };
-use crate::config::{
-    BRANCH_SCALE_SETTING, text_or_number, BranchScale, InitSpec, NORM_POSITION_SETTING, NORM_SETTING, NetConfig,
-    Norm, NormPosition, ResolvedNet, SHORTCUT_SETTING, Shortcut,
-};
+use super::{NetConfig, ResolvedNet};
+use crate::options::{BRANCH_SCALE_SETTING, text_or_number, BranchScale, InitSpec, NORM_POSITION_SETTING, NORM_SETTING, Norm, NormPosition, SHORTCUT_SETTING, Shortcut};
 use crate::error::NetError;
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
 
@@ -499,11 +497,11 @@ impl Architecture for Transformer {
     /// has variance 1 and two tokens of a sequence correlation `c`; `c = 0` is the i.i.d.
     /// input of every other architecture, bit for bit.
     fn input(&self, seed: u64, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
-        let mut x = crate::probe::normal_input(seed, "input", shape)?;
+        let mut x = crate::inputs::normal_input(seed, "input", shape)?;
         if self.input_corr > 0.0 {
             let [batch, features] = shape;
             let d = features / self.seq_len;
-            let shared = crate::probe::normal_input(seed, "input.shared", [batch, d])?;
+            let shared = crate::inputs::normal_input(seed, "input.shared", [batch, d])?;
             let (a, e) = (self.input_corr.sqrt(), (1.0 - self.input_corr).sqrt());
             for (i, v) in x.iter_mut().enumerate() {
                 let (row, j) = (i / features, i % d);
@@ -681,6 +679,6 @@ mod tests {
         assert!((corr - c).abs() < 0.05, "{corr}");
         // c = 0 is the plain i.i.d. input, bit for bit.
         let iid = Transformer::default().input(3, [batch, t * d]).unwrap();
-        assert_eq!(iid, crate::probe::normal_input(3, "input", [batch, t * d]).unwrap());
+        assert_eq!(iid, crate::inputs::normal_input(3, "input", [batch, t * d]).unwrap());
     }
 }

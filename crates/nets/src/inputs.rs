@@ -1,0 +1,108 @@
+//! What a pass is fed and scored by: the keyed standard normal input, and the loss of a
+//! network's output (projection, MSE, or the cross-entropy head on uniform labels) with its
+//! targets drawn from keys, so every backend sees the same numbers. Not the networks
+//! (`arch/`) nor the statistics (`probe.rs`, `stats.rs`).
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use sigprop_init::{FillContext, Key, Layout, Scheme};
+
+use crate::error::NetError;
+use crate::forward::{DeviceParam, DeviceParams};
+use crate::handles::ParamId;
+use crate::options::Loss;
+use crate::params::HEAD_CLASSES;
+
+/// A host-side standard normal tensor from the key `(seed, name)`.
+pub fn normal_input(seed: u64, name: &str, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+    let scheme = Scheme::Normal {
+        mean: 0.0,
+        std: 1.0,
+    };
+    let ctx = FillContext::new(sigprop_init::Activation::Linear);
+    scheme
+        .fill(&shape, Layout::InOut, &Key::new(seed, name), &ctx)
+        .map_err(|source| NetError::init(name, source))
+}
+
+/// The probe's loss of `out`; its targets are drawn from the keys `<keys>.g`,
+/// `<keys>.target` and `<keys>.labels` (the probe's own are under `loss`).
+pub(crate) fn loss(
+    kind: Loss,
+    p: &DeviceParams,
+    head: Option<ParamId>,
+    out: Tensor<2>,
+    seed: u64,
+    keys: &str,
+    device: &Device,
+) -> Result<Tensor<1>, NetError> {
+    loss_seeds(kind, p, head, out, &[seed], keys, device)
+}
+
+/// [`loss`] of stacked seeds (`p` holds `seeds.len()` of them): the sum of each seed's
+/// loss of its own rows of `out`, with its own targets.
+pub(crate) fn loss_seeds(
+    kind: Loss,
+    p: &DeviceParams,
+    head: Option<ParamId>,
+    out: Tensor<2>,
+    seeds: &[u64],
+    keys: &str,
+    device: &Device,
+) -> Result<Tensor<1>, NetError> {
+    let shape = out.dims();
+    let n = seeds.len().max(1);
+    let rows = shape[0] / n;
+    let host = |name: &str, shape: [usize; 2]| -> Result<Tensor<2>, NetError> {
+        let mut v = Vec::with_capacity(shape[0] * shape[1]);
+        for &seed in seeds {
+            v.extend(normal_input(seed, name, [rows, shape[1]])?);
+        }
+        Ok(Tensor::from_data(TensorData::new(v, shape), device))
+    };
+    Ok(match kind {
+        Loss::Projection => (out * host(&format!("{keys}.g"), shape)?).sum(),
+        Loss::Mse => (out - host(&format!("{keys}.target"), shape)?)
+            .square()
+            .sum()
+            .mul_scalar(0.5),
+        Loss::CrossEntropy => {
+            let head = match head.and_then(|id| p.get(id)) {
+                Some(DeviceParam::D2(w)) => w.clone(),
+                _ => unreachable!("params.rs declares a head for the cross-entropy loss"),
+            };
+            let logits = if p.seeds() == 1 {
+                out.matmul(head)
+            } else {
+                crate::forward::seeded_matmul(p.seeds(), out, head)
+                    .reshape([shape[0], HEAD_CLASSES])
+            };
+            let mut onehot = vec![0f32; shape[0] * HEAD_CLASSES];
+            for (k, &seed) in seeds.iter().enumerate() {
+                // Labels uniform on 0..10 from the keyed stream: floor(10 * U) of U(0,1)
+                // draws.
+                let u = Scheme::Uniform {
+                    low: 0.0,
+                    high: 1.0,
+                }
+                .fill(
+                    &[rows],
+                    Layout::Bias {
+                        fan_in: 1,
+                        fan_out: 1,
+                    },
+                    &Key::new(seed, format!("{keys}.labels")),
+                    &FillContext::new(sigprop_init::Activation::Linear),
+                )
+                .map_err(|source| NetError::init(format!("{keys}.labels"), source))?;
+                for (b, &v) in u.iter().enumerate() {
+                    let c = ((v as f64 * HEAD_CLASSES as f64) as usize).min(HEAD_CLASSES - 1);
+                    onehot[(k * rows + b) * HEAD_CLASSES + c] = 1.0;
+                }
+            }
+            let onehot =
+                Tensor::<2>::from_data(TensorData::new(onehot, [shape[0], HEAD_CLASSES]), device);
+            (log_softmax(logits, 1) * onehot).sum().neg()
+        }
+    })
+}

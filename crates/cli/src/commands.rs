@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use sigprop_init::{ACTIVATION_NAMES, Activation, SCHEME_NAMES, Scheme, scheme_description};
 use sigprop_nets::{Arch, BackendKind, NetConfig};
 use sigprop_runner::experiment::SuiteKind;
-use sigprop_runner::summary::fmt_sig;
+use sigprop_runner::format::fmt_sig;
+use sigprop_runner::recommend::resolve_auto_runs;
 use sigprop_runner::tables::{CoordTable, OneOrMany, TaskSpec, TrainTable};
 use sigprop_runner::{
     Done, Experiment, Finished, RunOptions, RunnerError, Settings, Shard, merge, redraw, run,
@@ -127,6 +128,14 @@ fn fresh_out(name: &str) -> PathBuf {
     dir
 }
 
+/// `exp` with every `init = "auto"` resolved: the recommendation each such configuration
+/// runs is measured here, between parsing and running.
+fn auto_resolved(exp: &Experiment) -> Result<Experiment> {
+    let mut exp = exp.clone();
+    resolve_auto_runs(&mut exp)?;
+    Ok(exp)
+}
+
 fn execute(exp: &Experiment, out: &OutArgs) -> Result<()> {
     if out.resume && out.out.is_none() {
         return Err(RunnerError::input(
@@ -140,6 +149,7 @@ fn execute(exp: &Experiment, out: &OutArgs) -> Result<()> {
         .map(|s| Shard::parse(s, |name| std::env::var(name).ok()))
         .transpose()?;
     let dir = out.out.clone().unwrap_or_else(|| fresh_out(&exp.name));
+    let exp = &auto_resolved(exp)?;
     let done = run(
         exp,
         &RunOptions {
@@ -245,7 +255,7 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
             task: task_spec(&a.task),
             ..TrainTable::default()
         };
-        let plan = table.plan(&exp, None)?;
+        let plan = table.plan(&exp.runs, None)?;
         let done = sigprop_runner::train::train(&exp, &plan, &f.dir.join("train"), a.out.quiet)?;
         rec = sigprop_runner::recommend::with_training(rec, &plan, &done.outcomes)?;
     }
@@ -279,7 +289,13 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
     let mut base = settings(&a.net)?;
     base.init = a.init.clone();
     base.activation = a.activation.clone();
-    let exp = Experiment::from_grid("bench", "", &base, Vec::new(), command_line())?;
+    let exp = auto_resolved(&Experiment::from_grid(
+        "bench",
+        "",
+        &base,
+        Vec::new(),
+        command_line(),
+    )?)?;
     let spec = exp
         .runs
         .first()
@@ -371,7 +387,8 @@ fn train_exp(
     quiet: bool,
     json: bool,
 ) -> Result<()> {
-    let plan = table.plan(exp, dir)?;
+    let plan = table.plan(&exp.runs, dir)?;
+    let exp = &auto_resolved(exp)?;
     let out = out.unwrap_or_else(|| fresh_out(&exp.name));
     let done = sigprop_runner::train::train(exp, &plan, &out, quiet)?;
     if json {

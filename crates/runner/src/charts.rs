@@ -15,11 +15,11 @@ use sigprop_plot::{
 use sigprop_theory::{Critical, critical_sigma_w};
 
 use crate::error::RunnerError;
-use crate::execute::GridRow;
-use crate::report::slug;
-use crate::rows::{AggRow, ConfigKey, DensityRow, HistRow, SpectrumRow, SummaryRow};
+use crate::format::slug;
+use crate::labels::Verdict;
+use crate::outcome::TrainOutcome;
+use crate::rows::{AggRow, ConfigKey, DensityRow, GridRow, HistRow, SpectrumRow, SummaryRow};
 use crate::summary::primary_site;
-use crate::verdict::Verdict;
 
 /// Past this many configurations one chart gets too crowded: the lines are drawn as small
 /// multiples (a grid of panels of at most [`PANEL_LINES`] lines each) and the per-config
@@ -730,10 +730,7 @@ fn heatmaps(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerErro
 /// `loss.svg/png` and `grad_norm.svg/png` of a training run: per configuration the mean
 /// over seeds at each step (over the seeds that reached it) with the seeds' range as the
 /// band, log y.
-pub fn loss_charts(
-    dir: &Path,
-    outcomes: &[crate::train::TrainOutcome],
-) -> Result<Vec<PathBuf>, RunnerError> {
+pub fn loss_charts(dir: &Path, outcomes: &[TrainOutcome]) -> Result<Vec<PathBuf>, RunnerError> {
     let mut files = Vec::new();
     for (stem, what, title) in [
         (
@@ -792,7 +789,7 @@ pub fn loss_charts(
 /// `depth = 6 xi_c` that Schoenholz et al. 2017 found to bound trainability.
 pub fn train_heatmaps(
     dir: &Path,
-    outcomes: &[crate::train::TrainOutcome],
+    outcomes: &[TrainOutcome],
     grid: &[GridRow],
     sigma_b2: &[Option<f64>],
 ) -> Result<Vec<PathBuf>, RunnerError> {
@@ -840,7 +837,7 @@ pub fn train_heatmaps(
         .cloned()
         .collect();
     let grid = grid.as_slice();
-    let outcomes: Vec<&crate::train::TrainOutcome> = outcomes
+    let outcomes: Vec<&TrainOutcome> = outcomes
         .iter()
         .filter(|o| members.contains(&o.spec))
         .collect();

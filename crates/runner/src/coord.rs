@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sigprop_nets::{
-    CoordRecord, OptimizerKind, ParamKind, Parametrization, ProbeOptions, Task, TrainOptions,
-    device, initial_params,
+    CoordRecord, Parametrization, ProbeOptions, TrainOptions, device, initial_params,
 };
 use sigprop_plot::{Band, variance_chart};
 
@@ -22,55 +21,7 @@ use crate::error::RunnerError;
 use crate::execute::prepare_out;
 use crate::output::{plain_csv, write_atomic};
 use crate::settings::{RunSpec, Settings};
-
-/// What the coordinate check varies.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Axis {
-    /// Widths (every site of every layer is compared across them).
-    Width(Vec<usize>),
-    /// Depths of a residual network (the last block's output and the readout are compared
-    /// across them).
-    Depth(Vec<usize>),
-}
-
-impl Axis {
-    /// `width` or `depth`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Axis::Width(_) => "width",
-            Axis::Depth(_) => "depth",
-        }
-    }
-
-    fn values(&self) -> &[usize] {
-        match self {
-            Axis::Width(v) | Axis::Depth(v) => v,
-        }
-    }
-}
-
-/// A coordinate check.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CoordPlan {
-    /// Steps trained (the coordinates are recorded at steps `0..=steps`).
-    pub steps: usize,
-    /// Optimizer.
-    pub optimizer: OptimizerKind,
-    /// Learning rate (at the base width under muP).
-    pub lr: f64,
-    /// Parametrizations compared.
-    pub params: Vec<ParamKind>,
-    /// Widths or depths.
-    pub axis: Axis,
-    /// muP's base width [the smallest width].
-    pub base_width: Option<usize>,
-    /// The input features of an `mlp` in the width check (fixed while the width varies).
-    pub input_dim: usize,
-    /// The task.
-    pub task: Task,
-    /// Largest |slope| still called flat.
-    pub tolerance: f64,
-}
+use crate::tables::{Axis, CoordPlan};
 
 /// `coord.csv`: one row per parametrization x width (depth) x seed x step x site.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,7 +131,7 @@ pub fn coord_check(
         ));
     }
     // One configuration per axis value.
-    let specs: Vec<RunSpec> = xs
+    let mut specs: Vec<RunSpec> = xs
         .iter()
         .enumerate()
         .map(|(i, &x)| {
@@ -212,6 +163,8 @@ pub fn coord_check(
             "--depths: a depth check is for residual networks (--arch resmlp, rescnn or transformer)",
         ));
     }
+    // `init = "auto"`: each width's (depth's) own recommendation, measured before the check.
+    crate::recommend::resolve_auto_specs(&mut specs)?;
     let mut nets = Vec::new();
     for s in &specs {
         let net = s

@@ -19,21 +19,21 @@ use std::time::Instant;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-use serde::Serialize;
 use sigprop_nets::{
-    Measured, PhaseTimes, ProbeOptions, ResolvedNet, Staged, batchable, device, device_name,
+    Measured, ProbeOptions, ResolvedNet, Staged, batchable, device, device_name,
     measure_staged_seeds, stage,
 };
 
 use crate::aggregate::{aggregate, key_of};
 use crate::error::RunnerError;
 use crate::experiment::Experiment;
+use crate::outcome::Outcome;
 use crate::output::{keyed_csv, plain_csv, write_atomic};
 use crate::overlay::{
     chi1, corr_fixed_point, critical_for, jacobian_density_rows, jacobian_theory, predictions,
 };
 use crate::rows::{
-    AggRow, BatchCols, ConfigKey, DensityRow, HistRow, JacobianCols, LayerRow, RunCols,
+    AggRow, BatchCols, ConfigKey, DensityRow, GridRow, HistRow, JacobianCols, LayerRow, RunCols,
     SpectrumRow, SppCols, SummaryRow, TheoryCols, TokenCols,
 };
 use crate::settings::RunSpec;
@@ -46,54 +46,6 @@ use crate::summary::{Extra, summarize};
 
 /// Histogram bins.
 pub const HIST_BINS: usize = 60;
-
-/// Each pruned tensor of one run: its path, entries kept and entries in all.
-pub type PrunedTensors = Vec<(String, usize, usize)>;
-
-/// Everything measured for one configuration.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// The configuration.
-    pub spec: RunSpec,
-    /// Its CSV key.
-    pub key: ConfigKey,
-    /// layers.csv rows, seeds in order.
-    pub layers: Vec<LayerRow>,
-    /// aggregate.csv rows.
-    pub aggs: Vec<AggRow>,
-    /// summary.csv row.
-    pub summary: SummaryRow,
-    /// Seed 0's histograms.
-    pub hists: Vec<HistRow>,
-    /// Every measured singular value (with `--jacobian`), seeds in order.
-    pub spectra: Vec<SpectrumRow>,
-    /// The free-probability density of the singular values at the measured layers, where
-    /// it is a curve.
-    pub densities: Vec<DensityRow>,
-    /// Per-seed phase times.
-    pub times: Vec<(u64, PhaseTimes)>,
-    /// Device description.
-    pub device: String,
-    /// sigma_w of a critical scheme.
-    pub critical_sigma_w: Option<f64>,
-    /// `--prune`, per seed: each pruned tensor's path, entries kept and entries in all.
-    pub pruned: Vec<(u64, PrunedTensors)>,
-    /// `metainit` or `gradinit`, per seed: what the tuning did.
-    pub tuning: Vec<(u64, TuningRecord)>,
-}
-
-impl Outcome {
-    /// The key of the rows of `layer`: its `width` is the layer's own (N_layer) when the
-    /// configuration gives explicit `widths`, else the configuration's width.
-    pub fn key_at(&self, layer: usize) -> ConfigKey {
-        let mut k = self.key.clone();
-        let net = &self.spec.net;
-        if let Some(&n) = net.arch.widths(net).get(layer) {
-            k.width = n;
-        }
-        k
-    }
-}
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -120,6 +72,13 @@ pub(crate) fn validate(exp: &Experiment) -> Result<Vec<(ResolvedNet, Option<f64>
     }
     for b in backends {
         device(b)?;
+    }
+    if let Some(r) = exp.runs.iter().find(|r| r.auto_is_pending()) {
+        return Err(RunnerError::Internal(format!(
+            "configuration {} ({}) asks for init auto, which was not resolved before running \
+             (recommend::resolve_auto_runs)",
+            r.index, r.label
+        )));
     }
     exp.runs
         .iter()
@@ -482,17 +441,6 @@ pub fn write_csvs(out: &Path, done: &[&Outcome]) -> Result<(), RunnerError> {
         write_atomic(&out.join("spectrum_theory.csv"), &keyed_csv(&densities)?)?;
     }
     write_atomic(&out.join("grid.csv"), &plain_csv(&grid)?)
-}
-
-/// `grid.csv`: which grid values made each configuration (for two-parameter charts).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct GridRow {
-    /// Configuration index.
-    pub config: usize,
-    /// Grid key.
-    pub key: String,
-    /// Its value, as written.
-    pub value: String,
 }
 
 /// The files derived from a folder's records.

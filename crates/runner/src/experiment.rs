@@ -442,7 +442,7 @@ mod tests {
                 assert!(!exp.runs.is_empty());
                 match &kind {
                     SuiteKind::Train(t) => {
-                        t.plan(&exp, Some(&dir)).unwrap();
+                        t.plan(&exp.runs, Some(&dir)).unwrap();
                     }
                     SuiteKind::Coord(c, _) => {
                         c.plan(Some(&dir)).unwrap();
@@ -475,7 +475,7 @@ mod tests {
         let SuiteKind::Train(t) = kind else {
             panic!("not a train suite")
         };
-        let plan = t.plan(&exp, None).unwrap();
+        let plan = t.plan(&exp.runs, None).unwrap();
         assert_eq!((plan.steps, plan.lrs.clone()), (7, vec![0.1, 0.2]));
         assert_eq!(plan.log_steps, vec![0, 1, 7]);
         assert_eq!(plan.task.outputs(), 3);
@@ -492,7 +492,7 @@ mod tests {
             panic!("not a train suite")
         };
         assert!(
-            t.plan(&exp, None)
+            t.plan(&exp.runs, None)
                 .unwrap_err()
                 .to_string()
                 .contains("--steps 0")

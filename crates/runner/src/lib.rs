@@ -15,6 +15,9 @@ pub mod coord;
 pub mod error;
 pub mod execute;
 pub mod experiment;
+pub mod format;
+pub mod labels;
+pub mod outcome;
 pub mod output;
 pub mod overlay;
 pub mod recommend;
@@ -25,20 +28,22 @@ pub mod store;
 pub mod summary;
 pub mod tables;
 pub mod train;
+pub mod trend;
 pub mod verdict;
 
 use std::path::{Path, PathBuf};
 
 pub use error::RunnerError;
-pub use execute::{Outcome, Ran, RunOptions, run_experiment};
+pub use execute::{Ran, RunOptions, run_experiment};
 pub use experiment::Experiment;
+pub use outcome::Outcome;
 pub use rows::{AggRow, ConfigKey, DensityRow, HistRow, LayerRow, SpectrumRow, SummaryRow};
 pub use settings::{RunSpec, Settings};
 pub use store::Shard;
 
 use charts::{ChartData, draw_all};
-use execute::GridRow;
 use output::{read_keyed, read_plain, write_atomic};
+use rows::GridRow;
 
 /// What a finished experiment wrote.
 #[derive(Debug, Clone)]

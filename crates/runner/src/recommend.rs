@@ -14,18 +14,21 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sigprop_init::{Activation, gain_for};
 
 use crate::error::RunnerError;
 use crate::execute::{Ran, RunOptions, run_experiment};
 use crate::experiment::Experiment;
+use crate::format::{fmt_num, fmt_sig};
+use crate::labels::Verdict;
+use crate::outcome::TrainOutcome;
 use crate::output::write_atomic;
 use crate::overlay::critical_for;
 use crate::rows::{ConfigKey, SummaryRow};
-use crate::settings::Settings;
-use crate::summary::{fmt_num, fmt_sig};
-use crate::verdict::{Verdict, rank};
+use crate::settings::{AutoChoice, RunSpec, Settings};
+use crate::tables::TrainPlan;
+use crate::verdict::rank;
 
 /// One candidate of the catalogue.
 #[derive(Debug, Clone, PartialEq)]
@@ -445,8 +448,8 @@ fn why_of(top: &Ranked) -> String {
 /// order. Each row keeps its propagation rank in `signal_rank`.
 pub fn with_training(
     mut rec: Recommendation,
-    plan: &crate::train::TrainPlan,
-    outcomes: &[crate::train::TrainOutcome],
+    plan: &TrainPlan,
+    outcomes: &[TrainOutcome],
 ) -> Result<Recommendation, RunnerError> {
     let class = |v: &str| match v {
         "trains" => 0u8,
@@ -645,17 +648,23 @@ impl Recommendation {
     }
 }
 
-/// What `init = "auto"` resolved to, kept with the run (manifest `auto`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AutoChoice {
-    /// The chosen spec.
-    pub choice: String,
-    /// Its bias spec.
-    pub bias_init: String,
-    /// Why, in one line.
-    pub why: String,
-    /// The ranking it came from: `rank init verdict` per candidate.
-    pub ranking: Vec<String>,
+/// `init = "auto"`, the explicit step between parsing and running: every configuration of
+/// `exp` whose `init = "auto"` is pending gets the top recommendation for its own settings,
+/// measured now ([`resolve_auto`]), in configuration order. Configurations without it are
+/// left as they are.
+pub fn resolve_auto_runs(exp: &mut Experiment) -> Result<(), RunnerError> {
+    resolve_auto_specs(&mut exp.runs)
+}
+
+/// [`resolve_auto_runs`] over a list of configurations.
+pub fn resolve_auto_specs(runs: &mut [RunSpec]) -> Result<(), RunnerError> {
+    for run in runs.iter_mut() {
+        if let Some(settings) = &run.auto_pending {
+            let auto = resolve_auto(settings)?;
+            *run = run.with_auto(auto)?;
+        }
+    }
+    Ok(())
 }
 
 /// Measure the candidates of `base` (its `init` ignored) without keeping an output folder,

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::execute::Outcome;
+use crate::format::fmt_num;
+use crate::labels::Form;
+use crate::outcome::Outcome;
 use crate::rows::{ConfigKey, SummaryRow};
-use crate::summary::{Form, fmt_num};
 use crate::verdict::rank;
 
 /// The relative link from `dir` to the repository's `docs/<page>`, if `dir` lies inside a
@@ -24,20 +25,6 @@ pub fn docs_link(dir: &Path, page: &str) -> String {
         }
     }
     format!("docs/{page} in the sigprop repository")
-}
-
-/// A file-name slug of a configuration label: lower-case ASCII letters, digits and single
-/// dashes (`tanh / xavier-normal` -> `tanh-xavier-normal`).
-pub fn slug(label: &str) -> String {
-    let mut s = String::new();
-    for c in label.chars() {
-        if c.is_ascii_alphanumeric() || c == '.' {
-            s.push(c.to_ascii_lowercase());
-        } else if !s.ends_with('-') && !s.is_empty() {
-            s.push('-');
-        }
-    }
-    s.trim_end_matches('-').to_string()
 }
 
 /// One plain-language sentence on a configuration's outcome: what grows, what vanishes,

@@ -8,8 +8,7 @@
 use serde::{Deserialize, Serialize};
 pub use sigprop_nets::LayerStats;
 
-use crate::summary::Form;
-use crate::verdict::Verdict;
+use crate::labels::{Form, Verdict};
 
 /// Identifies a configuration in every CSV.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -438,7 +437,7 @@ pub struct AggRow {
     pub theory: Option<f64>,
 }
 
-/// `summary.csv`: one row per configuration. How the verdict is decided: summary.rs and
+/// `summary.csv`: one row per configuration. How the verdict is decided: trend.rs and
 /// docs/verdicts.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
@@ -489,7 +488,7 @@ pub struct SummaryRow {
     /// Mean-field chi_1 of the configuration (empty where not applicable).
     pub theory_chi1: Option<f64>,
     /// Measured depth scale of `corr`'s approach to the c-map's fixed point `c*`, in layers
-    /// (summary.rs `corr_depth_scale`: a log-linear fit once the distance is a tenth of its
+    /// (trend.rs `corr_depth_scale`: a log-linear fit once the distance is a tenth of its
     /// largest, above the seeds' noise); empty where `c*` does not apply or the fit has fewer
     /// than three layers.
     pub corr_depth_scale: Option<f64>,
@@ -521,4 +520,15 @@ pub struct HistRow {
     pub hi: f64,
     /// Entries in the bin.
     pub count: u64,
+}
+
+/// `grid.csv`: which grid values made each configuration (for two-parameter charts).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct GridRow {
+    /// Configuration index.
+    pub config: usize,
+    /// Grid key.
+    pub key: String,
+    /// Its value, as written.
+    pub value: String,
 }

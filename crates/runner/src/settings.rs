@@ -143,7 +143,14 @@ pub struct RunSpec {
     pub jacobian: Option<JacobianOptions>,
     /// What `init = "auto"` chose and why (the network holds the chosen spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auto: Option<crate::recommend::AutoChoice>,
+    pub auto: Option<AutoChoice>,
+    /// `init = "auto"` before its recommendation has run: the configuration's settings,
+    /// from which [`RunSpec::with_auto`] builds the run once `recommend::resolve_auto_runs`
+    /// (an explicit step before running) has measured the candidates. Until then `net`
+    /// holds the configuration checked with a plain fan-in initializer, and nothing runs it
+    /// (`execute` refuses a pending configuration). Never stored.
+    #[serde(skip)]
+    pub auto_pending: Option<Box<Settings>>,
     /// Most seeds run as one pass (`seed-batch`, after the memory check): how the runs
     /// are computed, not what they measure, so it is neither stored nor part of a run's
     /// identity (0 read back from a store means 1).
@@ -223,23 +230,18 @@ impl Settings {
         label: String,
         grid: Vec<(String, String)>,
     ) -> Result<RunSpec, RunnerError> {
-        // `init = "auto"`: the top recommendation for this configuration, measured now.
+        // `init = "auto"`: the configuration is checked here with a plain fan-in
+        // initializer (its sizes, keys and memory, once rather than once per candidate);
+        // the recommendation that picks its initializer is measured later, in an explicit
+        // step before running (`recommend::resolve_auto_runs`). Parsing runs nothing.
         if self.init.as_deref() == Some("auto") {
             if self.sigma_w2.is_some() {
                 return Err(RunnerError::input("init and sigma-w2 both given; use one"));
             }
-            // The configuration's own errors (sizes, keys, memory) once, not once per
-            // candidate: checked with a plain fan-in initializer first.
             let mut plain = self.clone();
             plain.init = Some("lecun-normal".into());
-            plain.to_run(index, label.clone(), grid.clone())?;
-            let auto = crate::recommend::resolve_auto(self)?;
-            let mut chosen = self.clone();
-            chosen.init = Some(auto.choice.clone());
-            // The label names the pick, so charts and tables say what ran.
-            let label = format!("{label} = {}", auto.choice);
-            let mut spec = chosen.to_run(index, label, grid)?;
-            spec.auto = Some(auto);
+            let mut spec = plain.to_run(index, label, grid)?;
+            spec.auto_pending = Some(Box::new(self.clone()));
             return Ok(spec);
         }
         let arch: Arch = self
@@ -480,9 +482,48 @@ impl Settings {
             hist_layers,
             jacobian,
             auto: None,
+            auto_pending: None,
             seed_batch,
         })
     }
+}
+
+impl RunSpec {
+    /// Whether `init = "auto"` still waits for its recommendation.
+    pub fn auto_is_pending(&self) -> bool {
+        self.auto_pending.is_some()
+    }
+
+    /// The configuration as it runs with `auto`'s pick as its initializer (the label names
+    /// the pick, so charts and tables say what ran). Only for a configuration whose
+    /// `init = "auto"` is pending.
+    pub fn with_auto(&self, auto: AutoChoice) -> Result<RunSpec, RunnerError> {
+        let Some(settings) = &self.auto_pending else {
+            return Err(RunnerError::Internal(format!(
+                "configuration {} has no pending init auto",
+                self.index
+            )));
+        };
+        let mut chosen = (**settings).clone();
+        chosen.init = Some(auto.choice.clone());
+        let label = format!("{} = {}", self.label, auto.choice);
+        let mut spec = chosen.to_run(self.index, label, self.grid.clone())?;
+        spec.auto = Some(auto);
+        Ok(spec)
+    }
+}
+
+/// What `init = "auto"` resolved to, kept with the run (manifest `auto`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoChoice {
+    /// The chosen spec.
+    pub choice: String,
+    /// Its bias spec.
+    pub bias_init: String,
+    /// Why, in one line.
+    pub why: String,
+    /// The ranking it came from: `rank init verdict` per candidate.
+    pub ranking: Vec<String>,
 }
 
 /// Inputs whose Jacobians are taken when `jacobian-samples` is not given.
@@ -534,7 +575,7 @@ pub fn human_bytes(b: f64) -> String {
     if i == units.len() - 1 && x >= 1024.0 {
         return format!("{b:.2e} B");
     }
-    format!("{} {}", crate::summary::fmt_sig(x, 3), units[i])
+    format!("{} {}", crate::format::fmt_sig(x, 3), units[i])
 }
 
 /// Refuse a network whose probed passes would not fit: the estimate of one pass

@@ -9,10 +9,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sigprop_nets::{Dataset, OptimizerKind, ParamKind, Parametrization, Task};
 
-use crate::coord::{Axis, CoordPlan};
 use crate::error::RunnerError;
-use crate::experiment::Experiment;
-use crate::train::TrainPlan;
+use crate::settings::RunSpec;
 
 /// The task: `[train.task]` / `[coord.task]`, or the task flags.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -145,8 +143,9 @@ pub struct TrainTable {
 }
 
 impl TrainTable {
-    /// The plan for `exp`; `dir` resolves a relative data path.
-    pub fn plan(&self, exp: &Experiment, dir: Option<&Path>) -> Result<TrainPlan, RunnerError> {
+    /// The plan for the configurations `runs` (the first one's width is muP's default base
+    /// width); `dir` resolves a relative data path.
+    pub fn plan(&self, runs: &[RunSpec], dir: Option<&Path>) -> Result<TrainPlan, RunnerError> {
         let steps = self.steps.unwrap_or(200);
         let optimizer: OptimizerKind = self
             .optimizer
@@ -191,7 +190,7 @@ impl TrainTable {
                 kind,
                 base_width: self
                     .base_width
-                    .unwrap_or_else(|| exp.runs.first().map_or(1, |r| r.net.width)),
+                    .unwrap_or_else(|| runs.first().map_or(1, |r| r.net.width)),
             },
             eval_batch: self.eval_batch.unwrap_or(1024),
             lottery: self.lottery,
@@ -283,4 +282,126 @@ impl CoordTable {
             tolerance,
         })
     }
+}
+
+/// What to train: shared by every configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainPlan {
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rates: each configuration is trained at every one.
+    pub lrs: Vec<f64>,
+    /// The task.
+    pub task: Task,
+    /// Steps at which the per-layer statistics and update ratios are recorded.
+    pub log_steps: Vec<usize>,
+    /// The fraction of the initial loss whose first crossing `steps_to_target` reports.
+    pub target: f64,
+    /// The parametrization.
+    pub param: Parametrization,
+    /// Samples of the fixed evaluation batch.
+    pub eval_batch: usize,
+    /// The lottery ticket procedure at this sparsity (Frankle & Carbin 2019).
+    pub lottery: Option<f64>,
+}
+
+impl TrainPlan {
+    /// Check the plan's values; errors name the flag.
+    pub fn check(&self) -> Result<(), RunnerError> {
+        if self.steps == 0 {
+            return Err(RunnerError::input(
+                "--steps 0: expected a whole number of steps > 0",
+            ));
+        }
+        if self.lrs.is_empty() {
+            return Err(RunnerError::input(
+                "--lr: expected one or more positive finite numbers",
+            ));
+        }
+        for &lr in &self.lrs {
+            if !(lr.is_finite() && lr > 0.0) {
+                return Err(RunnerError::input(format!(
+                    "--lr {lr}: expected positive finite numbers"
+                )));
+            }
+        }
+        if self.eval_batch == 0 {
+            return Err(RunnerError::input(
+                "--eval-batch 0: expected a whole number of samples > 0",
+            ));
+        }
+        if !(self.target > 0.0 && self.target < 1.0) {
+            return Err(RunnerError::input(format!(
+                "--target {}: expected a fraction of the initial loss, 0 < f < 1",
+                self.target
+            )));
+        }
+        if let Some(s) = self
+            .lottery
+            .filter(|s| !(0.0..1.0).contains(s) || s.is_nan())
+        {
+            return Err(RunnerError::input(format!(
+                "--lottery {s}: expected a sparsity in [0, 1)"
+            )));
+        }
+        if let Some(&s) = self.log_steps.iter().find(|&&s| s > self.steps) {
+            return Err(RunnerError::input(format!(
+                "--log-steps {s}: past the last step ({})",
+                self.steps
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What the coordinate check varies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Axis {
+    /// Widths (every site of every layer is compared across them).
+    Width(Vec<usize>),
+    /// Depths of a residual network (the last block's output and the readout are compared
+    /// across them).
+    Depth(Vec<usize>),
+}
+
+impl Axis {
+    /// `width` or `depth`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Axis::Width(_) => "width",
+            Axis::Depth(_) => "depth",
+        }
+    }
+
+    /// The widths or depths.
+    pub fn values(&self) -> &[usize] {
+        match self {
+            Axis::Width(v) | Axis::Depth(v) => v,
+        }
+    }
+}
+
+/// A coordinate check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoordPlan {
+    /// Steps trained (the coordinates are recorded at steps `0..=steps`).
+    pub steps: usize,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rate (at the base width under muP).
+    pub lr: f64,
+    /// Parametrizations compared.
+    pub params: Vec<ParamKind>,
+    /// Widths or depths.
+    pub axis: Axis,
+    /// muP's base width [the smallest width].
+    pub base_width: Option<usize>,
+    /// The input features of an `mlp` in the width check (fixed while the width varies).
+    pub input_dim: usize,
+    /// The task.
+    pub task: Task,
+    /// Largest |slope| still called flat.
+    pub tolerance: f64,
 }

@@ -16,127 +16,17 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sigprop_nets::{
-    LayerStats, OptimizerKind, Parametrization, ProbeOptions, Task, TrainOptions, TrainResult,
-    device, initial_params,
-};
+use sigprop_nets::{LayerStats, ProbeOptions, TrainOptions, TrainResult, device, initial_params};
 
 use crate::aggregate::{key_of, mean_sd_ci};
 use crate::error::RunnerError;
 use crate::execute::{prepare_out, validate};
 use crate::experiment::Experiment;
+use crate::format::fmt_sig;
+use crate::outcome::{Arm, TrainCols, TrainOutcome, TrainSummary};
 use crate::output::{keyed_csv, write_atomic};
-use crate::rows::{ConfigKey, RunCols, SpectrumRow};
-use crate::summary::fmt_sig;
-
-/// What to train: shared by every configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainPlan {
-    /// Optimizer steps.
-    pub steps: usize,
-    /// Optimizer.
-    pub optimizer: OptimizerKind,
-    /// Learning rates: each configuration is trained at every one.
-    pub lrs: Vec<f64>,
-    /// The task.
-    pub task: Task,
-    /// Steps at which the per-layer statistics and update ratios are recorded.
-    pub log_steps: Vec<usize>,
-    /// The fraction of the initial loss whose first crossing `steps_to_target` reports.
-    pub target: f64,
-    /// The parametrization.
-    pub param: Parametrization,
-    /// Samples of the fixed evaluation batch.
-    pub eval_batch: usize,
-    /// The lottery ticket procedure at this sparsity (Frankle & Carbin 2019).
-    pub lottery: Option<f64>,
-}
-
-/// Which arm of the lottery ticket procedure a configuration is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arm {
-    /// The network as configured (without `lottery`, the only arm).
-    Dense,
-    /// The winning ticket: the dense run's largest final weights, rewound and retrained.
-    Ticket,
-    /// A random mask of the same per-tensor sparsity on the initial weights, retrained.
-    Random,
-}
-
-impl Arm {
-    /// The label suffix and `arm` text.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Arm::Dense => "dense",
-            Arm::Ticket => "ticket",
-            Arm::Random => "random-mask",
-        }
-    }
-}
-
-impl TrainPlan {
-    /// Check the plan's values; errors name the flag.
-    pub fn check(&self) -> Result<(), RunnerError> {
-        if self.steps == 0 {
-            return Err(RunnerError::input(
-                "--steps 0: expected a whole number of steps > 0",
-            ));
-        }
-        if self.lrs.is_empty() {
-            return Err(RunnerError::input(
-                "--lr: expected one or more positive finite numbers",
-            ));
-        }
-        for &lr in &self.lrs {
-            if !(lr.is_finite() && lr > 0.0) {
-                return Err(RunnerError::input(format!(
-                    "--lr {lr}: expected positive finite numbers"
-                )));
-            }
-        }
-        if self.eval_batch == 0 {
-            return Err(RunnerError::input(
-                "--eval-batch 0: expected a whole number of samples > 0",
-            ));
-        }
-        if !(self.target > 0.0 && self.target < 1.0) {
-            return Err(RunnerError::input(format!(
-                "--target {}: expected a fraction of the initial loss, 0 < f < 1",
-                self.target
-            )));
-        }
-        if let Some(s) = self
-            .lottery
-            .filter(|s| !(0.0..1.0).contains(s) || s.is_nan())
-        {
-            return Err(RunnerError::input(format!(
-                "--lottery {s}: expected a sparsity in [0, 1)"
-            )));
-        }
-        if let Some(&s) = self.log_steps.iter().find(|&&s| s > self.steps) {
-            return Err(RunnerError::input(format!(
-                "--log-steps {s}: past the last step ({})",
-                self.steps
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// The training columns of every row: what the configuration was trained on and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainCols {
-    /// `teacher`, `mixture` or `data`.
-    pub task: String,
-    /// `sgd`, `momentum` or `adam`.
-    pub optimizer: String,
-    /// Learning rate.
-    pub lr: f64,
-    /// Steps trained.
-    pub steps: usize,
-    /// `standard`, `ntk` or `mup`.
-    pub param: String,
-}
+use crate::rows::{ConfigKey, GridRow, RunCols, SpectrumRow};
+use crate::tables::TrainPlan;
 
 /// `train.csv`: one row per configuration x seed x step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,57 +66,6 @@ pub struct UpdateRow {
 pub struct StepCol {
     /// Updates made before the statistics were measured.
     pub step: usize,
-}
-
-/// `summary.csv` of a training run: one row per configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainSummary {
-    /// Seeds trained.
-    pub seeds: usize,
-    /// Mean over seeds of the evaluation loss at step 0.
-    pub loss_initial: f64,
-    /// Mean over seeds of the evaluation loss at the last step (over the seeds that did not
-    /// diverge).
-    pub loss_final: f64,
-    /// Its 95% t-interval over seeds.
-    pub loss_final_lo: Option<f64>,
-    /// Upper end.
-    pub loss_final_hi: Option<f64>,
-    /// `loss_final` over the mean initial evaluation loss of the same seeds (those that did
-    /// not diverge).
-    pub loss_ratio: f64,
-    /// The fraction of the initial loss `steps_to_target` looks for.
-    pub target: f64,
-    /// Mean over the seeds that reached it of the first step whose loss is at most `target`
-    /// times that seed's initial loss; empty when no seed did.
-    pub steps_to_target: Option<f64>,
-    /// Seeds that reached the target.
-    pub reached: usize,
-    /// Seeds whose loss went non-finite.
-    pub diverged: usize,
-    /// The first non-finite step of the first diverged seed.
-    pub diverged_step: Option<usize>,
-    /// Verdict from the evaluation loss: `trains` (every seed's loss at the last step is at
-    /// most `target` times its loss at step 0), `partial` (some seeds'), `stalls` (none, and
-    /// none diverged) or `diverged` (some seed diverged).
-    pub verdict: String,
-}
-
-/// One trained configuration.
-#[derive(Debug, Clone)]
-pub struct TrainOutcome {
-    /// Its key.
-    pub key: ConfigKey,
-    /// The experiment's configuration it trains (its grid values).
-    pub spec: usize,
-    /// Its training columns.
-    pub cols: TrainCols,
-    /// The runs, seeds in order.
-    pub runs: Vec<(u64, TrainResult)>,
-    /// Its summary.
-    pub summary: TrainSummary,
-    /// Its arm of the lottery ticket procedure (`Dense` without one).
-    pub arm: Arm,
 }
 
 fn lottery_verdict((tl, th): (f64, f64), (rl, rh): (f64, f64)) -> &'static str {
@@ -524,11 +363,11 @@ pub fn train(
         o.summary = summarize_runs(&o.runs, plan.target);
     }
     write_train_csvs(out, &outcomes)?;
-    let grid: Vec<crate::execute::GridRow> = exp
+    let grid: Vec<GridRow> = exp
         .runs
         .iter()
         .flat_map(|r| {
-            r.grid.iter().map(|(k, v)| crate::execute::GridRow {
+            r.grid.iter().map(|(k, v)| GridRow {
                 config: r.index,
                 key: k.clone(),
                 value: v.clone(),

@@ -1,5 +1,5 @@
 //! The verdict of a configuration and the ranking of several, from the trends that
-//! summary.rs fits. The rule (docs/verdicts.md explains it for users), first match wins:
+//! trend.rs fits. The rule (docs/verdicts.md explains it for users), first match wins:
 //! `diverged` (any NaN or Inf in any seed); `collapsed` (at the last layer more than 99% of
 //! units are dead, Var(h) is exactly 0, or the across-batch share of the variance
 //! `act_batch_var / act_var` is below [`COLLAPSE_SHARE`] *and* falls exponentially with
@@ -9,12 +9,11 @@
 //! either direction, nothing exponential); else `stable`. [`rank`] orders by the verdict's
 //! class, then by the larger per-layer |rate|; neighbours whose intervals overlap tie.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
+use crate::format::fmt_num;
+use crate::labels::Form;
+pub use crate::labels::Verdict;
 use crate::rows::{ConfigKey, SummaryRow};
-use crate::summary::{Form, Trend, fmt_num};
+use crate::trend::Trend;
 
 /// Below this across-batch share of the activation variance at the last layer, with
 /// exponential decay, the inputs have merged: `collapsed`.
@@ -22,62 +21,6 @@ pub const COLLAPSE_SHARE: f64 = 0.01;
 
 /// Above this fraction of dead units at the last layer, the network is `collapsed`.
 pub const DEAD_LIMIT: f64 = 0.99;
-
-/// The verdict of a configuration, in rank order of its class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// Both directions flat.
-    Stable,
-    /// A power law in some direction, nothing exponential.
-    Critical,
-    /// Forward not exponential; backward grows exponentially toward the input.
-    ExplodingGradients,
-    /// Forward not exponential; backward decays exponentially toward the input.
-    VanishingGradients,
-    /// Forward variance grows exponentially.
-    Exploding,
-    /// Forward variance decays exponentially.
-    Vanishing,
-    /// Dead units, zero variance, or merged inputs at the last layer.
-    Collapsed,
-    /// A NaN or Inf in some seed.
-    Diverged,
-}
-
-impl Verdict {
-    /// The order of classes in the ranking (lower is better).
-    pub fn class(self) -> u8 {
-        match self {
-            Verdict::Stable => 0,
-            Verdict::Critical => 1,
-            Verdict::ExplodingGradients | Verdict::VanishingGradients => 2,
-            Verdict::Exploding | Verdict::Vanishing => 3,
-            Verdict::Collapsed => 4,
-            Verdict::Diverged => 5,
-        }
-    }
-
-    /// The spec spelling (`exploding-gradients`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Stable => "stable",
-            Verdict::Critical => "critical",
-            Verdict::ExplodingGradients => "exploding-gradients",
-            Verdict::VanishingGradients => "vanishing-gradients",
-            Verdict::Exploding => "exploding",
-            Verdict::Vanishing => "vanishing",
-            Verdict::Collapsed => "collapsed",
-            Verdict::Diverged => "diverged",
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// What the verdict is decided from (one configuration, primary site).
 #[derive(Debug, Clone)]

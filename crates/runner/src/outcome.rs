@@ -1,0 +1,147 @@
+//! What a finished configuration produced, in memory: the probed pass's rows, summary and
+//! extras ([`Outcome`]), and a trained configuration's runs and summary ([`TrainOutcome`]).
+//! The executors and studies build these; the reports and charts read them. Not how they
+//! are computed (execute.rs, train.rs) nor written (output.rs, store.rs).
+
+use serde::{Deserialize, Serialize};
+use sigprop_nets::{PhaseTimes, TrainResult};
+
+use crate::rows::{AggRow, ConfigKey, DensityRow, HistRow, LayerRow, SpectrumRow, SummaryRow};
+use crate::settings::RunSpec;
+use crate::store::TuningRecord;
+
+/// Each pruned tensor of one run: its path, entries kept and entries in all.
+pub type PrunedTensors = Vec<(String, usize, usize)>;
+
+/// Everything measured for one configuration.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The configuration.
+    pub spec: RunSpec,
+    /// Its CSV key.
+    pub key: ConfigKey,
+    /// layers.csv rows, seeds in order.
+    pub layers: Vec<LayerRow>,
+    /// aggregate.csv rows.
+    pub aggs: Vec<AggRow>,
+    /// summary.csv row.
+    pub summary: SummaryRow,
+    /// Seed 0's histograms.
+    pub hists: Vec<HistRow>,
+    /// Every measured singular value (with `--jacobian`), seeds in order.
+    pub spectra: Vec<SpectrumRow>,
+    /// The free-probability density of the singular values at the measured layers, where
+    /// it is a curve.
+    pub densities: Vec<DensityRow>,
+    /// Per-seed phase times.
+    pub times: Vec<(u64, PhaseTimes)>,
+    /// Device description.
+    pub device: String,
+    /// sigma_w of a critical scheme.
+    pub critical_sigma_w: Option<f64>,
+    /// `--prune`, per seed: each pruned tensor's path, entries kept and entries in all.
+    pub pruned: Vec<(u64, PrunedTensors)>,
+    /// `metainit` or `gradinit`, per seed: what the tuning did.
+    pub tuning: Vec<(u64, TuningRecord)>,
+}
+
+impl Outcome {
+    /// The key of the rows of `layer`: its `width` is the layer's own (N_layer) when the
+    /// configuration gives explicit `widths`, else the configuration's width.
+    pub fn key_at(&self, layer: usize) -> ConfigKey {
+        let mut k = self.key.clone();
+        let net = &self.spec.net;
+        if let Some(&n) = net.arch.widths(net).get(layer) {
+            k.width = n;
+        }
+        k
+    }
+}
+
+/// Which arm of the lottery ticket procedure a configuration is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arm {
+    /// The network as configured (without `lottery`, the only arm).
+    Dense,
+    /// The winning ticket: the dense run's largest final weights, rewound and retrained.
+    Ticket,
+    /// A random mask of the same per-tensor sparsity on the initial weights, retrained.
+    Random,
+}
+
+impl Arm {
+    /// The label suffix and `arm` text.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Arm::Dense => "dense",
+            Arm::Ticket => "ticket",
+            Arm::Random => "random-mask",
+        }
+    }
+}
+
+/// The training columns of every row: what the configuration was trained on and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainCols {
+    /// `teacher`, `mixture` or `data`.
+    pub task: String,
+    /// `sgd`, `momentum` or `adam`.
+    pub optimizer: String,
+    /// Learning rate.
+    pub lr: f64,
+    /// Steps trained.
+    pub steps: usize,
+    /// `standard`, `ntk` or `mup`.
+    pub param: String,
+}
+
+/// `summary.csv` of a training run: one row per configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    /// Seeds trained.
+    pub seeds: usize,
+    /// Mean over seeds of the evaluation loss at step 0.
+    pub loss_initial: f64,
+    /// Mean over seeds of the evaluation loss at the last step (over the seeds that did not
+    /// diverge).
+    pub loss_final: f64,
+    /// Its 95% t-interval over seeds.
+    pub loss_final_lo: Option<f64>,
+    /// Upper end.
+    pub loss_final_hi: Option<f64>,
+    /// `loss_final` over the mean initial evaluation loss of the same seeds (those that did
+    /// not diverge).
+    pub loss_ratio: f64,
+    /// The fraction of the initial loss `steps_to_target` looks for.
+    pub target: f64,
+    /// Mean over the seeds that reached it of the first step whose loss is at most `target`
+    /// times that seed's initial loss; empty when no seed did.
+    pub steps_to_target: Option<f64>,
+    /// Seeds that reached the target.
+    pub reached: usize,
+    /// Seeds whose loss went non-finite.
+    pub diverged: usize,
+    /// The first non-finite step of the first diverged seed.
+    pub diverged_step: Option<usize>,
+    /// Verdict from the evaluation loss: `trains` (every seed's loss at the last step is at
+    /// most `target` times its loss at step 0), `partial` (some seeds'), `stalls` (none, and
+    /// none diverged) or `diverged` (some seed diverged).
+    pub verdict: String,
+}
+
+/// One trained configuration.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// Its key.
+    pub key: ConfigKey,
+    /// The experiment's configuration it trains (its grid values).
+    pub spec: usize,
+    /// Its training columns.
+    pub cols: TrainCols,
+    /// The runs, seeds in order.
+    pub runs: Vec<(u64, TrainResult)>,
+    /// Its summary.
+    pub summary: TrainSummary,
+    /// Its arm of the lottery ticket procedure (`Dense` without one).
+    pub arm: Arm,
+}

@@ -1,9 +1,13 @@
 //! End-to-end tests of the `sigprop` binary in temporary folders: what each command
-//! writes, reproducibility, agreement with mean-field theory, and bad input.
+//! writes, reproducibility, agreement with mean-field theory, and bad input; and the
+//! workspace's layering rule (no import circle in any crate, `tests/circles.rs`).
 
 use std::path::Path;
 
 use assert_cmd::Command;
+
+#[path = "tests/circles.rs"]
+mod circles;
 
 fn sigprop() -> Command {
     Command::cargo_bin("sigprop").unwrap()

@@ -4,7 +4,7 @@
 //! The initializer crate does not compute a critical `sigma_w` (that is the theory crate's
 //! quadrature): the network crate supplies it through [`FillContext`]. The parameters the
 //! network crate reads back from a scheme to run it (LSUV, MetaInit, GradInit) live next to
-//! [`crate::Scheme`] in `scheme.rs`. Not the schemes themselves: this file knows none.
+//! `Scheme` in `scheme.rs`. Not the schemes themselves: this file knows none.
 
 use crate::activation::Activation;
 use crate::error::InitError;

@@ -69,7 +69,7 @@ pub(crate) fn loss_seeds(
         Loss::CrossEntropy => {
             let head = match head.and_then(|id| p.get(id)) {
                 Some(DeviceParam::D2(w)) => w.clone(),
-                _ => unreachable!("params.rs declares a head for the cross-entropy loss"),
+                _ => unreachable!("build.rs declares a head for the cross-entropy loss"),
             };
             let logits = if p.seeds() == 1 {
                 out.matmul(head)

@@ -92,12 +92,12 @@ fn probe_gradients_equal_the_analytic_backward_on_a_tiny_network() {
         .unwrap()
         .stats;
 
-    let x: Vec<f64> = sigprop_nets::probe::normal_input(seed, "input", [batch, width])
+    let x: Vec<f64> = sigprop_nets::inputs::normal_input(seed, "input", [batch, width])
         .unwrap()
         .iter()
         .map(|&v| v as f64)
         .collect();
-    let g: Vec<f64> = sigprop_nets::probe::normal_input(seed, "loss.g", [batch, width])
+    let g: Vec<f64> = sigprop_nets::inputs::normal_input(seed, "loss.g", [batch, width])
         .unwrap()
         .iter()
         .map(|&v| v as f64)
@@ -403,7 +403,7 @@ fn linear_network_with_orthogonal_weights_keeps_every_sample_norm_over_50_layers
     let (depth, width, batch) = (50, 64, 16);
     let net = mlp(depth, width, "linear", "orthogonal").resolve().unwrap();
     let params = build_params(&net, 11, None).unwrap();
-    let x = sigprop_nets::probe::normal_input(11, "input", [batch, width]).unwrap();
+    let x = sigprop_nets::inputs::normal_input(11, "input", [batch, width]).unwrap();
     let y = forward_plain(&net, &params, x.clone(), batch, &Device::flex()).unwrap();
     for r in 0..batch {
         let norm = |v: &[f32]| {
@@ -1078,7 +1078,7 @@ fn normalization_layers_standardize_what_they_claim() {
         .into();
         let net = cfg.resolve().unwrap();
         let params = build_params(&net, 5, None).unwrap();
-        let x = sigprop_nets::probe::normal_input(5, "input", [batch, width]).unwrap();
+        let x = sigprop_nets::inputs::normal_input(5, "input", [batch, width]).unwrap();
         let y = forward_plain(&net, &params, x, batch, &Device::flex()).unwrap();
         let (cols, rows) = column_and_row_moments(&y, batch, width);
         let close = |a: f64, b: f64, tol: f64| (a - b).abs() < tol;
@@ -1334,7 +1334,7 @@ fn jacobian_spectrum_equals_the_host_product_of_w_and_phi_prime() {
     let params = build_params(&net, seed, None).unwrap();
     let got = spectra(&cfg, batch, seed, 3, vec![1, 2, 3]);
     assert_eq!(got.len(), 3 * 3);
-    let x = sigprop_nets::probe::normal_input(seed, "input", [batch, width]).unwrap();
+    let x = sigprop_nets::inputs::normal_input(seed, "input", [batch, width]).unwrap();
     let get = |name: String| -> Vec<f64> {
         params
             .get(&name)
@@ -1401,7 +1401,7 @@ fn finite_difference_spectrum(
     let net = cfg.resolve().unwrap();
     let params = build_params(&net, seed, None).unwrap();
     let n0 = cfg.arch.output_features(cfg);
-    let x = sigprop_nets::probe::normal_input(seed, "input", [batch, n0]).unwrap();
+    let x = sigprop_nets::inputs::normal_input(seed, "input", [batch, n0]).unwrap();
     let row = &x[sample * n0..(sample + 1) * n0];
     let mut xs = Vec::with_capacity(2 * n0 * n0);
     for sign in [1.0f32, -1.0] {

@@ -95,6 +95,11 @@ pub fn bench(
             "--repeats 0: expected a whole number of timed repeats > 0",
         ));
     }
+    if spec.auto_is_pending() {
+        return Err(RunnerError::Internal(
+            "bench: init auto was not resolved before timing (recommend::resolve_auto_runs)".into(),
+        ));
+    }
     std::fs::create_dir_all(out).map_err(|e| {
         RunnerError::input(format!("--out {}: cannot write there: {e}", out.display()))
     })?;

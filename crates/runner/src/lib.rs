@@ -1,11 +1,21 @@
 //! sigprop-runner: experiments over seeds, statistics, CSV, charts and reports.
 //!
-//! - [`settings`]: the typed, validated form of every flag and suite key.
-//! - [`experiment`]: suites (TOML) and grids into configurations.
-//! - [`execute`]: running them, writing CSVs as each finishes.
-//! - [`aggregate`], [`summary`], [`verdict`], [`overlay`]: statistics over seeds, trends,
-//!   verdicts and ranks, theory.
-//! - [`charts`], [`report`], [`output`]: what ends up in the output folder.
+//! The modules in layers, each using only those of the layers before it
+//! (docs/architecture.md):
+//!
+//! - leaves: [`error`], [`format`] (numbers and slugs for people), [`labels`] (the trend's
+//!   form and the verdict);
+//! - spec: [`settings`] (the typed, validated form of every flag and suite key),
+//!   [`tables`] (the training and coordinate-check plans), [`experiment`] (suites and grids
+//!   into configurations);
+//! - results: [`rows`], [`output`], [`store`] (one record per run), [`outcome`] (what a
+//!   configuration produced, for the reporters);
+//! - analysis: [`aggregate`], [`trend`], [`verdict`], [`summary`], [`overlay`] (statistics
+//!   over seeds, trends, verdicts and ranks, theory);
+//! - report: [`charts`], [`report`];
+//! - execution: [`execute`] (running configurations into the store), [`bench`];
+//! - studies: [`recommend`] (also `init = "auto"`), [`train`], [`coord`];
+//! - this file: run, merge and redraw a folder.
 #![warn(missing_docs)]
 
 pub mod aggregate;

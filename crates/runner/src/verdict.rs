@@ -10,8 +10,7 @@
 //! class, then by the larger per-layer |rate|; neighbours whose intervals overlap tie.
 
 use crate::format::fmt_num;
-use crate::labels::Form;
-pub use crate::labels::Verdict;
+use crate::labels::{Form, Verdict};
 use crate::rows::{ConfigKey, SummaryRow};
 use crate::trend::Trend;
 

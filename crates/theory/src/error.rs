@@ -2,7 +2,7 @@
 //!
 //! Only bad input is an error: a length that does not match, a zero width, a negative
 //! variance. A prediction that overflows to infinity or a map without a fixed point is a
-//! result, returned as a value (`f64::INFINITY`, `None`, [`crate::Critical::None`]).
+//! result, returned as a value (`f64::INFINITY`, `None`, `Critical::None` (critical.rs)).
 
 /// What can go wrong asking the theory for a prediction.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -17,7 +17,7 @@ use crate::moments::expect_preact;
 use crate::roots::brent;
 
 /// `|chi_1 - 1|` at or below which [`MeanField::phase`] says [`Phase::Critical`]. The
-/// quadrature gives `chi_1` to ~1e-12 and [`crate::critical_sigma_w`] lands within ~1e-10,
+/// quadrature gives `chi_1` to ~1e-12 and `critical_sigma_w` (critical.rs) lands within ~1e-10,
 /// so this admits computed critical points and nothing visibly ordered or chaotic.
 pub const CRITICAL_TOL: f64 = 1e-8;
 

@@ -29,7 +29,7 @@ use crate::forward::{DeviceParams, Recorder};
 pub(crate) use crate::handles::{ConvIds, LinearIds, ParamId};
 pub(crate) use crate::options::INPUT_CORR_SETTING;
 use crate::options::{Loss, Norm, PruneSpec};
-pub use crate::setting::{Setting, SettingKind};
+pub(crate) use crate::setting::{Setting, SettingKind};
 
 /// A tensor to fill: its path (also its RNG key), scheme, shape, layout and context.
 pub(crate) struct Job {

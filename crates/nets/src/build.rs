@@ -303,6 +303,7 @@ pub(crate) fn check_prune(net: &ResolvedNet, spec: &PruneSpec) -> Result<(), Net
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::Arch;
     use burn::config::Config;
 
     #[test]

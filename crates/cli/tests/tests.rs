@@ -2109,7 +2109,7 @@ fn a_plain_run_replaces_an_older_store_and_keeps_no_old_records() {
     // What a store of version 1 left: its suite file and a record file per run.
     let exp = out.join("experiment.json");
     let text = std::fs::read_to_string(&exp).unwrap();
-    std::fs::write(&exp, text.replacen("\"store\": 2", "\"store\": 1", 1)).unwrap();
+    std::fs::write(&exp, text.replacen("\"store\": 3", "\"store\": 1", 1)).unwrap();
     let old = out.join("runs").join(format!("{}.json", "a".repeat(32)));
     std::fs::write(&old, "{}").unwrap();
     // --resume refuses it; a plain run replaces it.

@@ -29,9 +29,7 @@ use crate::error::RunnerError;
 use crate::experiment::Experiment;
 use crate::outcome::Outcome;
 use crate::output::{keyed_csv, plain_csv, write_atomic};
-use crate::overlay::{
-    chi1, corr_fixed_point, critical_for, jacobian_density_rows, jacobian_theory, predictions,
-};
+use crate::overlay::{chi1, corr_fixed_point, critical_for, fill_theory, jacobian_density_rows};
 use crate::rows::{
     AggRow, BatchCols, ConfigKey, DensityRow, GridRow, HistRow, JacobianCols, LayerRow, RunCols,
     SpectrumRow, SppCols, SummaryRow, TheoryCols, TokenCols,
@@ -39,8 +37,8 @@ use crate::rows::{
 use crate::settings::RunSpec;
 use crate::store::{
     RUNS_DIR, Records, RunKey, RunRecord, STORE_VERSION, Segment, Shard, StoredExperiment,
-    StoredHistogram, TuningRecord, read_experiment, remove_replaced, remove_stale_temporaries,
-    set_aside_records, write_experiment,
+    StoredHistogram, TuningRecord, columns_digest, read_experiment, remove_replaced,
+    remove_stale_temporaries, set_aside_records, write_experiment,
 };
 use crate::summary::{Extra, summarize};
 
@@ -107,35 +105,10 @@ pub fn prepare_out(out: &Path) -> Result<(), RunnerError> {
         .map_err(fail)
 }
 
-/// What a configuration's runs share: its network, critical sigma_w and theory columns.
+/// What a configuration's runs share: its network and critical sigma_w.
 struct Prepared {
     net: ResolvedNet,
     critical: Option<f64>,
-    theory: HashMap<(String, usize), TheoryCols>,
-    /// `(m1, var)` of the Jacobian per layer, where the theory applies and it is measured.
-    jacobian: Option<Vec<(f64, f64)>>,
-}
-
-fn prepare(
-    spec: &RunSpec,
-    net: ResolvedNet,
-    critical: Option<f64>,
-) -> Result<Prepared, RunnerError> {
-    let theory = predictions(&net, spec.batch, critical)?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|t| ((t.site, t.layer), t.cols))
-        .collect();
-    let jacobian = match spec.jacobian {
-        Some(_) => jacobian_theory(&net, critical)?,
-        None => None,
-    };
-    Ok(Prepared {
-        net,
-        critical,
-        theory,
-        jacobian,
-    })
 }
 
 /// The weights of the runs `keys` (seeds of one configuration), filled and uploaded ahead
@@ -243,11 +216,6 @@ fn record_of(
             Some(b) if s.site == "out" => SppCols::of(&s, b),
             _ => SppCols::default(),
         };
-        let mut theory = prep
-            .theory
-            .get(&(s.site.clone(), s.layer))
-            .cloned()
-            .unwrap_or_default();
         let here: Vec<&sigprop_nets::Spectrum> = if s.site == primary {
             m.result
                 .spectra
@@ -257,15 +225,6 @@ fn record_of(
         } else {
             Vec::new()
         };
-        if !here.is_empty()
-            && let Some(&(m1, var)) = prep
-                .jacobian
-                .as_ref()
-                .and_then(|j| j.get(s.layer.wrapping_sub(1)))
-        {
-            theory.theory_jac_m1 = Some(m1);
-            theory.theory_jac_var = Some(var);
-        }
         let jacobian = JacobianCols::of(&here);
         let run = RunCols {
             run_id: format!("c{}-s{}", spec.index, key.seed),
@@ -278,12 +237,13 @@ fn record_of(
             stats: s,
             spp,
             jacobian,
-            theory,
+            theory: TheoryCols::default(),
         });
     }
     let spectra = SpectrumRow::of(key.seed, &m.result.spectra);
     Ok(RunRecord {
         store: STORE_VERSION,
+        columns: columns_digest().to_string(),
         fingerprint: key.fingerprint.clone(),
         seed: key.seed,
         device: device_name(dev),
@@ -297,7 +257,7 @@ fn record_of(
             .map(|t| (t.path, t.kept, t.total))
             .collect(),
         tuning,
-        layers: RunRecord::csv_of(&layers)?,
+        layers: RunRecord::layers_csv(&layers)?,
         histograms: m
             .result
             .histograms
@@ -365,6 +325,7 @@ pub fn derive(
             .map_err(|e| RunnerError::input(e.to_string()))?;
         // The same sigma_w the runs used, recomputed exactly (not read back from JSON).
         let critical_sigma_w = critical_for(&net)?;
+        fill_theory(&net, spec, critical_sigma_w, &mut layers)?;
         let key = key_of(spec);
         let aggs = aggregate(&layers);
         let extra = Extra {
@@ -537,12 +498,10 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
         remove_stale_temporaries(out)?;
     }
     write_experiment(out, &stored)?;
-    let prepared: Vec<Prepared> = exp
-        .runs
-        .iter()
-        .zip(resolved)
-        .map(|(spec, (net, critical))| prepare(spec, net, critical))
-        .collect::<Result<_, _>>()?;
+    let prepared: Vec<Prepared> = resolved
+        .into_iter()
+        .map(|(net, critical)| Prepared { net, critical })
+        .collect();
     let keys = stored.keys();
     let mine: Vec<&RunKey> = keys
         .iter()

@@ -303,36 +303,52 @@ mod tests {
         use super::parse;
         use proptest::prelude::*;
 
-        const KEYS: &[&str] = &[
-            "arch",
-            "init",
-            "bias-init",
-            "sigma-b",
-            "sigma-w2",
-            "sigma-b2",
-            "activation",
-            "depth",
-            "width",
-            "widths",
-            "batch",
-            "backend",
-            "loss",
-            "seeds",
-            "seed",
-            "hidden-init",
-            "branch-layers",
-            "kernel",
-            "image-size",
-            "groups",
-            "hist-layers",
-            "jacobian",
-            "jacobian-samples",
-            "jacobian-layers",
-            "max-memory",
-            "seed-batch",
-            "depht",
-            "",
-        ];
+        /// Every key a suite takes (the settings' own list and every architecture's), and
+        /// some it does not.
+        fn keys() -> Vec<String> {
+            let mut keys: Vec<String> = crate::settings::all_keys()
+                .split(", ")
+                .map(str::to_string)
+                .collect();
+            keys.extend(["depht".to_string(), String::new()]);
+            keys
+        }
+
+        /// Names a value may take: every architecture, activation, initializer,
+        /// normalization, pruning method and backend, and some specs that are wrong.
+        fn names() -> Vec<String> {
+            let lists: [&[&str]; 6] = [
+                sigprop_nets::ARCH_NAMES,
+                sigprop_init::ACTIVATION_NAMES,
+                sigprop_init::SCHEME_NAMES,
+                sigprop_nets::NORM_NAMES,
+                sigprop_nets::PRUNE_NAMES,
+                sigprop_nets::BACKEND_NAMES,
+            ];
+            let mut names: Vec<String> = lists
+                .iter()
+                .flat_map(|l| l.iter())
+                .map(|s| s.to_string())
+                .collect();
+            names.extend(
+                [
+                    "critical:sigma-b=0.3",
+                    "snip:sparsity=0.5",
+                    "cross-entropy",
+                    "mse",
+                    "post",
+                    "1/sqrt(L)",
+                    "rezero",
+                    "1K",
+                    "2G",
+                    "normal:std=nan",
+                    "variance-scaling:scale=-1",
+                    "sparse:sparsity=2",
+                ]
+                .map(str::to_string),
+            );
+            names
+        }
 
         fn scalar() -> impl Strategy<Value = String> {
             prop_oneof![
@@ -345,34 +361,7 @@ mod tests {
                 Just("nan".to_string()),
                 Just("-inf".to_string()),
                 Just("true".to_string()),
-                proptest::sample::select(
-                    &[
-                        "mlp",
-                        "resmlp",
-                        "cnn",
-                        "rnn",
-                        "tanh",
-                        "relu",
-                        "selu",
-                        "he-normal",
-                        "orthogonal",
-                        "lsuv",
-                        "fixup",
-                        "critical:sigma-b=0.3",
-                        "dirac",
-                        "delta-orthogonal",
-                        "zeros",
-                        "flex",
-                        "cross-entropy",
-                        "mse",
-                        "1K",
-                        "2G",
-                        "normal:std=nan",
-                        "variance-scaling:scale=-1",
-                        "sparse:sparsity=2",
-                    ][..]
-                )
-                .prop_map(|s| format!("\"{s}\"")),
+                proptest::sample::select(names()).prop_map(|s| format!("\"{s}\"")),
                 "[ -~]{0,6}".prop_map(|s| format!("{s:?}")),
             ]
         }
@@ -386,7 +375,7 @@ mod tests {
 
         fn line() -> impl Strategy<Value = String> {
             prop_oneof![
-                8 => (proptest::sample::select(KEYS), value()).prop_map(|(k, v)| format!("{k} = {v}")),
+                8 => (proptest::sample::select(keys()), value()).prop_map(|(k, v)| format!("{k} = {v}")),
                 1 => Just("[base]".to_string()),
                 1 => Just("[grid]".to_string()),
                 1 => "[ -~]{0,20}",
@@ -394,9 +383,10 @@ mod tests {
         }
 
         proptest! {
-            // A fixed seed, so CI never fails by the draw; PROPTEST_RNG_SEED=N explores others.
+            // A fixed seed and number of cases, so CI never fails by the draw;
+            // `just fuzz` sets PROPTEST_RNG_SEED and PROPTEST_CASES to explore others.
             #![proptest_config(ProptestConfig {
-                cases: 400,
+                cases: std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(400),
                 failure_persistence: None,
                 rng_seed: proptest::test_runner::RngSeed::Fixed(
                     std::env::var("PROPTEST_RNG_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_261_130),

@@ -17,7 +17,47 @@ use sigprop_theory::{
 };
 
 use crate::error::RunnerError;
-use crate::rows::{DensityRow, TheoryCols};
+use crate::rows::{DensityRow, LayerRow, TheoryCols};
+use crate::settings::RunSpec;
+
+/// Fill the theory columns of a configuration's rows (any seeds): the mean-field
+/// prediction at each row's site and layer, and, where the Jacobian was measured (its
+/// columns are filled), the free-probability moments of its spectrum. Derived whenever rows
+/// are read from the store, never stored.
+pub fn fill_theory(
+    net: &ResolvedNet,
+    spec: &RunSpec,
+    critical: Option<f64>,
+    rows: &mut [LayerRow],
+) -> Result<(), RunnerError> {
+    let sites: std::collections::HashMap<(String, usize), TheoryCols> =
+        predictions(net, spec.batch, critical)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| ((t.site, t.layer), t.cols))
+            .collect();
+    let jacobian = match spec.jacobian {
+        Some(_) => jacobian_theory(net, critical)?,
+        None => None,
+    };
+    for row in rows {
+        let mut theory = sites
+            .get(&(row.stats.site.clone(), row.stats.layer))
+            .cloned()
+            .unwrap_or_default();
+        // Only the primary site's measured layers have Jacobian columns.
+        if row.jacobian.jac_m1.is_some()
+            && let Some(&(m1, var)) = jacobian
+                .as_ref()
+                .and_then(|j| j.get(row.stats.layer.wrapping_sub(1)))
+        {
+            theory.theory_jac_m1 = Some(m1);
+            theory.theory_jac_var = Some(var);
+        }
+        row.theory = theory;
+    }
+    Ok(())
+}
 
 /// sigma_w for a `critical:` scheme, from the theory crate; `None` for other schemes.
 pub fn critical_for(net: &ResolvedNet) -> Result<Option<f64>, RunnerError> {

@@ -10,8 +10,13 @@
 //!   draws the histograms) and the seed. Nothing positional (grid index, label, suite
 //!   name) enters it, so it is stable across runs, machines and grid reorderings.
 //! - A record is JSON: the fingerprint, seed, device, phase times, LSUV rescalings, and the
-//!   run's `layers.csv` rows as CSV text (floats printed shortest round-trip and read back
-//!   exactly, NaN and infinities included), and its histograms as range and counts.
+//!   run's measured `layers.csv` columns as CSV text (floats printed shortest round-trip and
+//!   read back exactly, NaN and infinities included), and its histograms as range and
+//!   counts. The theory columns are not stored: they are derived from the configuration
+//!   whenever records are read, so a fix to the theory reaches every folder.
+//! - What a record stores has a digest ([`columns_digest`]: the stored CSV headers, hashed).
+//!   It enters the fingerprint and every record and `experiment.json`, so a folder written
+//!   by a build with other columns is refused by name rather than mixed into.
 //! - `experiment.json` names the suite and its configurations; a folder holding another
 //!   suite is never mixed into (`--resume`, `merge`).
 
@@ -30,17 +35,79 @@ use crate::rows::{
 };
 use crate::settings::RunSpec;
 
-/// Version of the record format and of the fingerprint's identity.
-pub const STORE_VERSION: u32 = 2;
+/// Version of the record format and of the fingerprint's identity (what is stored of a run
+/// and how; the columns themselves are checked through [`columns_digest`]).
+pub const STORE_VERSION: u32 = 3;
 /// The records' folder inside an output folder.
 pub const RUNS_DIR: &str = "runs";
 /// The suite a folder holds.
 pub const EXPERIMENT_FILE: &str = "experiment.json";
 
+/// A `layers.csv` row as a record stores it: what was measured, without the run columns
+/// (the record knows its seed) and the theory columns (derived when it is read).
+#[derive(Serialize)]
+struct StoredRow<'a>(
+    &'a LayerStats,
+    &'a SppCols,
+    &'a TokenCols,
+    &'a BatchCols,
+    &'a JacobianCols,
+);
+
+impl<'a> StoredRow<'a> {
+    fn of(r: &'a LayerRow) -> Self {
+        StoredRow(&r.stats, &r.spp, &r.tokens, &r.batch, &r.jacobian)
+    }
+}
+
+/// The CSV header line of `row`.
+fn header_of<R: Serialize>(row: &R) -> String {
+    plain_csv(std::slice::from_ref(row))
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| t.lines().next().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The digest of the columns a record stores: XXH3-64 of the headers of its layer rows and
+/// its spectrum rows, as written by this build. Any column added, removed, renamed or moved
+/// changes it, so folders of different builds are never mixed.
+pub fn columns_digest() -> &'static str {
+    static DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIGEST.get_or_init(|| {
+        let layers = header_of(&StoredRow(
+            &LayerStats::default(),
+            &SppCols::default(),
+            &TokenCols::default(),
+            &BatchCols::default(),
+            &JacobianCols::default(),
+        ));
+        let spectrum = header_of(&SpectrumRow {
+            seed: 0,
+            sample: 0,
+            layer: 0,
+            index: 0,
+            singular_value: 0.0,
+        });
+        let text = format!("layers:{layers}\nspectrum:{spectrum}");
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+    })
+}
+
+/// The error for a store file written with other columns than this build's.
+fn other_columns(path: &Path, what: &str) -> RunnerError {
+    RunnerError::input(format!(
+        "{}: {what} stored by a sigprop build with other columns than this one writes; \
+         run into a new --out folder, or use the build that wrote it",
+        path.display()
+    ))
+}
+
 /// Everything that decides a run's numbers.
 #[derive(Serialize)]
 struct Identity<'a> {
     store: u32,
+    columns: &'a str,
     net: &'a NetConfig,
     batch: usize,
     backend: BackendKind,
@@ -80,6 +147,7 @@ pub fn fingerprint(spec: &RunSpec, seed: u64, hist: bool) -> String {
     let net = canonical_net(spec);
     let id = Identity {
         store: STORE_VERSION,
+        columns: columns_digest(),
         net: &net,
         batch: spec.batch,
         backend: spec.backend,
@@ -142,6 +210,9 @@ impl From<sigprop_nets::Tuning> for TuningRecord {
 pub struct RunRecord {
     /// [`STORE_VERSION`].
     pub store: u32,
+    /// [`columns_digest`] of the build that wrote it.
+    #[serde(default)]
+    pub columns: String,
     /// The run's fingerprint.
     pub fingerprint: String,
     /// Seed.
@@ -164,7 +235,8 @@ pub struct RunRecord {
     /// `metainit` or `gradinit`: what the tuning did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuning: Option<TuningRecord>,
-    /// The run's layers.csv rows (without the configuration columns), as CSV.
+    /// The run's measured layers.csv columns (without the configuration, run and theory
+    /// columns), as CSV.
     pub layers: String,
     /// Its histograms (the configuration's first seed only).
     pub histograms: Vec<StoredHistogram>,
@@ -231,7 +303,13 @@ impl RunRecord {
         }
     }
 
-    /// The layers.csv rows, with the run id of configuration `config`.
+    /// The CSV text a record stores of `rows`: their measured columns.
+    pub fn layers_csv(rows: &[LayerRow]) -> Result<String, RunnerError> {
+        Self::csv_of(&rows.iter().map(StoredRow::of).collect::<Vec<_>>())
+    }
+
+    /// The layers.csv rows, with the run id of configuration `config`; their theory
+    /// columns are empty (`overlay::fill_theory` derives them).
     pub fn layer_rows(&self, config: usize) -> Result<Vec<LayerRow>, RunnerError> {
         let bad = |e: csv::Error| {
             RunnerError::input(format!("record {}: layer rows: {e}", self.fingerprint))
@@ -244,7 +322,6 @@ impl RunRecord {
                 let stats: LayerStats = rec.deserialize(Some(&headers)).map_err(bad)?;
                 let spp: SppCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 let tokens: TokenCols = rec.deserialize(Some(&headers)).map_err(bad)?;
-                let theory: TheoryCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 let jacobian: JacobianCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 let batch: BatchCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 Ok(LayerRow {
@@ -257,7 +334,7 @@ impl RunRecord {
                     tokens,
                     batch,
                     jacobian,
-                    theory,
+                    theory: TheoryCols::default(),
                 })
             })
             .collect()
@@ -390,6 +467,8 @@ pub struct Records {
 #[derive(Deserialize)]
 struct Head {
     store: u32,
+    #[serde(default)]
+    columns: String,
     fingerprint: String,
 }
 
@@ -460,6 +539,9 @@ impl Records {
                         file.display(),
                         head.store
                     )));
+                }
+                if head.columns != columns_digest() {
+                    return Err(other_columns(&file, "a record"));
                 }
                 self.lines.entry(head.fingerprint).or_insert(Line {
                     file: file.clone(),
@@ -615,6 +697,9 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<(), RunnerError> {
 pub struct StoredExperiment {
     /// [`STORE_VERSION`].
     pub store: u32,
+    /// [`columns_digest`] of the build that wrote it.
+    #[serde(default)]
+    pub columns: String,
     /// Suite name.
     pub name: String,
     /// What it shows.
@@ -643,6 +728,7 @@ impl StoredExperiment {
             .collect();
         StoredExperiment {
             store: STORE_VERSION,
+            columns: columns_digest().to_string(),
             name: exp.name.clone(),
             description: exp.description.clone(),
             command: exp.command.clone(),
@@ -739,6 +825,9 @@ pub fn read_experiment(dir: &Path) -> Result<Option<StoredExperiment>, RunnerErr
             path.display(),
             stored.store
         )));
+    }
+    if stored.columns != columns_digest() {
+        return Err(other_columns(&path, "its runs were"));
     }
     Ok(Some(stored))
 }
@@ -912,6 +1001,7 @@ mod tests {
     fn record(fingerprint: &str, range: f64) -> RunRecord {
         RunRecord {
             store: STORE_VERSION,
+            columns: columns_digest().to_string(),
             fingerprint: fingerprint.into(),
             seed: 3,
             device: "cpu".into(),
@@ -978,5 +1068,85 @@ mod tests {
         );
         remove_replaced(dir.path()).unwrap();
         assert!(std::fs::read_dir(&runs).unwrap().next().is_none());
+        // A record another build wrote, with other columns: refused by name, not mixed in.
+        let other = whole.replacen(columns_digest(), "0123456789abcdef", 1);
+        assert_ne!(other, whole);
+        std::fs::write(runs.join("seg-other.jsonl"), format!("{other}\n")).unwrap();
+        let e = Records::scan(&[dir.path().to_path_buf()]).unwrap_err();
+        assert!(
+            e.is_user_error() && e.to_string().contains("other columns"),
+            "{e}"
+        );
+    }
+
+    /// The digest is the hash of the headers a record really writes: measured columns only
+    /// (no run, no theory columns), so a column added anywhere changes it.
+    #[test]
+    fn the_columns_digest_hashes_the_headers_a_record_writes() {
+        let row = LayerRow {
+            run: RunCols {
+                run_id: "c0-s1".into(),
+                seed: 1,
+            },
+            stats: LayerStats::default(),
+            spp: SppCols::default(),
+            tokens: TokenCols::default(),
+            batch: BatchCols::default(),
+            jacobian: JacobianCols::default(),
+            theory: TheoryCols {
+                theory_preact_var: Some(2.0),
+                ..TheoryCols::default()
+            },
+        };
+        let layers = RunRecord::layers_csv(std::slice::from_ref(&row)).unwrap();
+        let head = layers.lines().next().unwrap().to_string();
+        assert!(head.starts_with("site,layer,"), "{head}");
+        assert!(
+            !head.contains("theory_") && !head.contains("run_id"),
+            "{head}"
+        );
+        let spectra = RunRecord::csv_of(&SpectrumRow::of(
+            1,
+            &[sigprop_nets::Spectrum {
+                layer: 2,
+                sample: 0,
+                values: vec![1.5],
+            }],
+        ))
+        .unwrap();
+        let text = format!(
+            "layers:{head}\nspectrum:{}",
+            spectra.lines().next().unwrap()
+        );
+        assert_eq!(
+            columns_digest(),
+            format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+        );
+    }
+
+    #[test]
+    fn a_folder_of_another_build_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let exp = StoredExperiment {
+            store: STORE_VERSION,
+            columns: "0123456789abcdef".into(),
+            name: "s".into(),
+            description: String::new(),
+            command: String::new(),
+            runs: Vec::new(),
+            fingerprints: Vec::new(),
+        };
+        write_experiment(dir.path(), &exp).unwrap();
+        let e = read_experiment(dir.path()).unwrap_err();
+        assert!(
+            e.is_user_error() && e.to_string().contains("other columns"),
+            "{e}"
+        );
+        let same = StoredExperiment {
+            columns: columns_digest().into(),
+            ..exp
+        };
+        write_experiment(dir.path(), &same).unwrap();
+        assert_eq!(read_experiment(dir.path()).unwrap(), Some(same));
     }
 }

@@ -69,7 +69,16 @@ fn spec(names: &'static [&'static str]) -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+    // A fixed seed and number of cases, so CI never fails by the draw; `just fuzz` sets
+    // PROPTEST_RNG_SEED and PROPTEST_CASES to explore others.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000),
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(
+            std::env::var("PROPTEST_RNG_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_261_206),
+        ),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn any_initializer_spec_parses_or_errors_and_round_trips(s in spec(SCHEME_NAMES)) {

@@ -1,7 +1,8 @@
 //! Statistics over seeds: per configuration x site x layer, the mean, the sample standard
 //! deviation and a 95% t-interval of each per-layer statistic. Pure functions of rows.
 
-use crate::rows::{AggRow, ConfigKey, LayerRow, SITE_STATS, STATS};
+use crate::rows::{AggRow, ConfigKey, LayerRow};
+use crate::statistics::{Aggregate, aggregated};
 
 /// Two-sided 97.5% quantiles of Student's t for 1..=30 degrees of freedom.
 const T975: [f64; 30] = [
@@ -55,16 +56,16 @@ pub fn aggregate(rows: &[LayerRow]) -> Vec<AggRow> {
             .iter()
             .filter(|r| r.stats.site == site && r.stats.layer == layer)
             .collect();
-        for stat in STATS {
-            let xs: Vec<f64> = here.iter().map(|r| r.stat(stat)).collect();
-            if SITE_STATS.contains(stat) && xs.iter().all(|x| x.is_nan()) {
+        for stat in aggregated() {
+            let xs: Vec<f64> = here.iter().map(|r| (stat.value)(r)).collect();
+            if stat.aggregate == Aggregate::WherePresent && xs.iter().all(|x| x.is_nan()) {
                 continue;
             }
             let (mean, sd, ci) = mean_sd_ci(&xs);
             out.push(AggRow {
                 site: site.clone(),
                 layer,
-                stat: stat.to_string(),
+                stat: stat.name.to_string(),
                 n: xs.len(),
                 mean,
                 sd,
@@ -75,7 +76,7 @@ pub fn aggregate(rows: &[LayerRow]) -> Vec<AggRow> {
                     .iter()
                     .copied()
                     .fold(f64::NEG_INFINITY, |a, b| -nan_min(-a, -b)),
-                theory: here.first().and_then(|r| r.theory(stat)),
+                theory: here.first().and_then(|r| (stat.theory)(r)),
             });
         }
     }

@@ -19,6 +19,7 @@ use crate::format::slug;
 use crate::labels::Verdict;
 use crate::outcome::TrainOutcome;
 use crate::rows::{AggRow, ConfigKey, DensityRow, GridRow, HistRow, SpectrumRow, SummaryRow};
+use crate::statistics::{Axis, charted};
 use crate::summary::primary_site;
 
 /// Past this many configurations one chart gets too crowded: the lines are drawn as small
@@ -157,38 +158,21 @@ pub fn config_slugs(summaries: &[(ConfigKey, SummaryRow)]) -> Vec<(usize, String
         .collect()
 }
 
-/// Every chart file this module can write has one of these prefixes (and `.svg`/`.png`):
-/// what a redraw removes before drawing, so no chart of an older layout survives.
-pub const CHART_PREFIXES: &[&str] = &[
-    "preact_var",
-    "grad_var",
-    "wgrad_",
-    "spp_",
-    "dead_frac",
-    "saturated_frac",
-    "token_",
-    "attn_",
-    "hist_",
-    "heatmap_",
-    "jac_",
-    "spectrum_",
-    "corr",
-    "act_rank",
-];
+/// Prefixes of the chart files this module writes besides one per charted statistic
+/// (whose files start with the statistic's name).
+const OTHER_CHART_PREFIXES: &[&str] = &["hist_", "heatmap_", "spectrum_"];
 
-/// How a line chart's y axis is drawn.
-#[derive(Clone, Copy, PartialEq)]
-enum YAxis {
-    /// log10 (variances).
-    Log,
-    /// Linear, fixed to `[0, 1]` (fractions, cosines).
-    Fraction,
-    /// Linear, from the data (ranks, entropies).
-    Linear,
+/// Whether `name` is a chart file this module can write (`.svg`/`.png` named after a
+/// charted statistic or one of [`OTHER_CHART_PREFIXES`]): what a redraw removes before
+/// drawing, so no chart of an older layout survives.
+pub fn is_chart_file(name: &str) -> bool {
+    let stem_ok = charted().iter().any(|(s, _)| name.starts_with(s.name))
+        || OTHER_CHART_PREFIXES.iter().any(|p| name.starts_with(p));
+    stem_ok && (name.ends_with(".svg") || name.ends_with(".png"))
 }
 
-/// Remove the charts a previous draw left in `dir` (files named with a [`CHART_PREFIXES`]
-/// prefix and an `.svg` or `.png` extension; nothing else is touched).
+/// Remove the charts a previous draw left in `dir` (the files [`is_chart_file`] names;
+/// nothing else is touched).
 pub fn remove_old_charts(dir: &Path) -> Result<usize, RunnerError> {
     let io = |source| RunnerError::Io {
         action: "listing",
@@ -199,9 +183,7 @@ pub fn remove_old_charts(dir: &Path) -> Result<usize, RunnerError> {
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let chart = CHART_PREFIXES.iter().any(|p| name.starts_with(p))
-            && (name.ends_with(".svg") || name.ends_with(".png"));
-        if chart && path.is_file() {
+        if is_chart_file(name) && path.is_file() {
             std::fs::remove_file(&path).map_err(|source| RunnerError::Io {
                 action: "removing",
                 path: path.clone(),
@@ -233,103 +215,12 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
         } else {
             "one seed".into()
         };
-        let variances = [
-            ("preact_var", "Pre-activation variance Var(z)", "Var(z)"),
-            ("grad_var", "Gradient variance Var(dL/dz)", "Var(dL/dz)"),
-            (
-                "wgrad_var",
-                "Weight-gradient variance Var(dL/dW)",
-                "Var(dL/dW)",
-            ),
-            // Signal-propagation plots (Brock, De & Smith 2021), residual networks only.
-            (
-                "spp_var",
-                "SPP: average channel variance of the block output",
-                "mean channel variance",
-            ),
-            (
-                "spp_sq_mean",
-                "SPP: average squared channel mean of the block output",
-                "mean squared channel mean",
-            ),
-            (
-                "spp_branch_var",
-                "SPP: average channel variance of the residual branch",
-                "mean channel variance",
-            ),
-            // Attention weights by role (transformers only).
-            ("wgrad_q", "Var(dL/dW_q), query projection", "Var(dL/dW_q)"),
-            ("wgrad_k", "Var(dL/dW_k), key projection", "Var(dL/dW_k)"),
-            ("wgrad_v", "Var(dL/dW_v), value projection", "Var(dL/dW_v)"),
-            ("wgrad_o", "Var(dL/dW_o), output projection", "Var(dL/dW_o)"),
-            // Jacobian spectra (`--jacobian`), at the measured layers.
-            (
-                "jac_m1",
-                "Jacobian dh^l/dh^0: mean squared singular value",
-                "jac_m1",
-            ),
-            (
-                "jac_var",
-                "Jacobian dh^l/dh^0: variance of the squared singular values",
-                "jac_var",
-            ),
-            (
-                "jac_cond",
-                "Jacobian dh^l/dh^0: spread, largest over smallest singular value",
-                "jac_cond",
-            ),
-        ];
-        let fractions = [
-            ("dead_frac", "Dead units (h = 0)", "fraction"),
-            (
-                "saturated_frac",
-                "Saturated units (φ′(z) < 0.01)",
-                "fraction",
-            ),
-            // Rank collapse of sequence models (transformers only).
-            (
-                "token_cos",
-                "Token cosine (1: rank collapse)",
-                "token cosine",
-            ),
-        ];
-        let linear = [
-            (
-                "token_rank",
-                "Effective rank of the tokens",
-                "effective rank",
-            ),
-            (
-                "attn_entropy",
-                "Attention entropy (uniform: ln T)",
-                "entropy (nats)",
-            ),
-            (
-                "act_rank",
-                "Effective rank of the batch's activations",
-                "effective rank",
-            ),
-            // Correlation of input pairs (Poole et al. 2016): negative with a negative
-            // input-corr, so not on the [0, 1] axis.
-            ("corr", "Cosine of input pairs' pre-activations", "corr"),
-        ];
-        let charts = variances
-            .iter()
-            .map(|&(stat, what, y)| (stat, what, y, YAxis::Log))
-            .chain(
-                fractions
-                    .iter()
-                    .map(|&(stat, what, y)| (stat, what, y, YAxis::Fraction)),
-            )
-            .chain(
-                linear
-                    .iter()
-                    .map(|&(stat, what, y)| (stat, what, y, YAxis::Linear)),
-            );
+        let charts = charted();
         if n <= MAX_LINES {
             for g in groups(data) {
                 let x = x_label(data, &g.configs);
-                for (stat, what, y, axis) in charts.clone() {
+                for (stat, chart) in &charts {
+                    let (stat, what, y) = (stat.name, chart.title, chart.y);
                     let b = bands(data, stat, &g.configs);
                     if !has_positive(&b) {
                         continue;
@@ -346,10 +237,10 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                     let title = format!("{what}{}: {band}{note}", g.title);
                     let stem = dir.join(format!("{stat}{}", g.suffix));
                     files.extend(
-                        match axis {
-                            YAxis::Fraction => fraction_chart(&stem, &title, x, y, &b),
-                            YAxis::Log => variance_chart(&stem, &title, x, y, &b, true),
-                            YAxis::Linear => variance_chart(&stem, &title, x, y, &b, false),
+                        match chart.axis {
+                            Axis::Fraction => fraction_chart(&stem, &title, x, y, &b),
+                            Axis::Log => variance_chart(&stem, &title, x, y, &b, true),
+                            Axis::Linear => variance_chart(&stem, &title, x, y, &b, false),
                         }
                         .map_err(plot_err)?,
                     );
@@ -360,7 +251,8 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
         } else {
             let all: Vec<usize> = data.summaries.iter().map(|(k, _)| k.config).collect();
             let x = x_label(data, &all);
-            for (stat, what, y, axis) in charts {
+            for (stat, chart) in &charts {
+                let (stat, what, y) = (stat.name, chart.title, chart.y);
                 let mut panels = Vec::new();
                 for g in groups(data) {
                     let parts = g.configs.len().div_ceil(PANEL_LINES);
@@ -395,8 +287,8 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                         x,
                         y,
                         &panels,
-                        axis == YAxis::Log,
-                        axis == YAxis::Fraction,
+                        chart.axis == Axis::Log,
+                        chart.axis == Axis::Fraction,
                     )
                     .map_err(plot_err)?,
                 );

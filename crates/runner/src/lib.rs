@@ -8,8 +8,9 @@
 //! - spec: [`settings`] (the typed, validated form of every flag and suite key),
 //!   [`tables`] (the training and coordinate-check plans), [`experiment`] (suites and grids
 //!   into configurations);
-//! - results: [`rows`], [`output`], [`store`] (one record per run), [`outcome`] (what a
-//!   configuration produced, for the reporters);
+//! - results: [`rows`], [`statistics`] (the registry of every statistic), [`output`],
+//!   [`store`] (one record per run), [`outcome`] (what a configuration produced, for the
+//!   reporters);
 //! - analysis: [`aggregate`], [`trend`], [`verdict`], [`summary`], [`overlay`] (statistics
 //!   over seeds, trends, verdicts and ranks, theory);
 //! - report: [`charts`], [`report`];
@@ -34,6 +35,7 @@ pub mod recommend;
 pub mod report;
 pub mod rows;
 pub mod settings;
+pub mod statistics;
 pub mod store;
 pub mod summary;
 pub mod tables;

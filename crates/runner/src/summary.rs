@@ -37,8 +37,8 @@ pub struct Extra {
     pub corr_fixed: Option<(f64, f64)>,
 }
 
-/// Each seed's series of `stat` at `site`, seeds in order of first appearance.
-fn per_seed(rows: &[LayerRow], site: &str, stat: &str) -> Vec<Vec<(usize, f64)>> {
+/// Each seed's series of `value` at `site`, seeds in order of first appearance.
+fn per_seed(rows: &[LayerRow], site: &str, value: fn(&LayerRow) -> f64) -> Vec<Vec<(usize, f64)>> {
     let mut seeds: Vec<u64> = Vec::new();
     for r in rows {
         if !seeds.contains(&r.run.seed) {
@@ -50,7 +50,7 @@ fn per_seed(rows: &[LayerRow], site: &str, stat: &str) -> Vec<Vec<(usize, f64)>>
         .map(|&s| {
             rows.iter()
                 .filter(|r| r.run.seed == s && r.stats.site == site)
-                .map(|r| (r.stats.layer, r.stat(stat)))
+                .map(|r| (r.stats.layer, value(r)))
                 .collect()
         })
         .collect()
@@ -61,8 +61,16 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
     let site = primary_site(arch);
     let fwd_means = series(aggs, site, "preact_var");
     let bwd_means = series(aggs, site, "grad_var");
-    let fwd = Trend::fit(&fwd_means, &per_seed(rows, site, "preact_var"), 1.0);
-    let bwd = Trend::fit(&bwd_means, &per_seed(rows, site, "grad_var"), -1.0);
+    let fwd = Trend::fit(
+        &fwd_means,
+        &per_seed(rows, site, |r| r.stats.preact_var),
+        1.0,
+    );
+    let bwd = Trend::fit(
+        &bwd_means,
+        &per_seed(rows, site, |r| r.stats.grad_var),
+        -1.0,
+    );
     let first_last = |s: &[(usize, f64)]| match (s.first(), s.last()) {
         (Some(a), Some(b)) => (a.1, b.1),
         _ => (f64::NAN, f64::NAN),

@@ -14,7 +14,7 @@ test:
 test-ndarray:
     cargo test --workspace --features sigprop/ndarray
 
-# Format and lint (clippy, -D warnings): run before every commit; CI checks the format only.
+# Format and lint (clippy, -D warnings): run before every commit; CI runs both.
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings

@@ -47,11 +47,8 @@ fn plot_err(e: impl std::fmt::Display) -> RunnerError {
     RunnerError::Plot(e.to_string())
 }
 
-fn bands(data: &ChartData<'_>, stat: &str, configs: &[usize]) -> Vec<Band> {
-    // The attention entropy is measured at the attention output; everything else is read
-    // at the architecture's primary site.
-    let at = (stat == "attn_entropy" || stat.starts_with("wgrad_") && stat != "wgrad_var")
-        .then_some("attn");
+/// The bands of `stat` at `at` (the architecture's primary site where `None`).
+fn bands(data: &ChartData<'_>, stat: &str, at: Option<&str>, configs: &[usize]) -> Vec<Band> {
     data.summaries
         .iter()
         .filter(|(key, _)| configs.contains(&key.config))
@@ -221,15 +218,13 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                 let x = x_label(data, &g.configs);
                 for (stat, chart) in &charts {
                     let (stat, what, y) = (stat.name, chart.title, chart.y);
-                    let b = bands(data, stat, &g.configs);
+                    let b = bands(data, stat, chart.site, &g.configs);
                     if !has_positive(&b) {
                         continue;
                     }
                     // Say so where no mean-field line can be drawn, rather than leaving
                     // the reader to wonder where it went.
-                    let note = if matches!(stat, "preact_var" | "grad_var" | "wgrad_var")
-                        && b.iter().all(|b| b.theory.is_none())
-                    {
+                    let note = if chart.theory_note && b.iter().all(|b| b.theory.is_none()) {
                         " (no mean-field prediction applies)"
                     } else {
                         ""
@@ -257,7 +252,7 @@ pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, Runner
                 for g in groups(data) {
                     let parts = g.configs.len().div_ceil(PANEL_LINES);
                     for (i, chunk) in g.configs.chunks(PANEL_LINES).enumerate() {
-                        let b = bands(data, stat, chunk);
+                        let b = bands(data, stat, chart.site, chunk);
                         let part = if parts > 1 {
                             format!(" {} of {parts}", i + 1)
                         } else {

@@ -498,6 +498,11 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
         remove_stale_temporaries(out)?;
     }
     write_experiment(out, &stored)?;
+    // The theory of every configuration is derived once its records are read; whether it
+    // can be is checked now, before any seed runs.
+    for (spec, (net, critical)) in exp.runs.iter().zip(&resolved) {
+        fill_theory(net, spec, *critical, &mut [])?;
+    }
     let prepared: Vec<Prepared> = resolved
         .into_iter()
         .map(|(net, critical)| Prepared { net, critical })

@@ -43,6 +43,10 @@ pub struct Chart {
     pub y: &'static str,
     /// The y axis.
     pub axis: Axis,
+    /// The site it is read at: `None` for the architecture's primary site.
+    pub site: Option<&'static str>,
+    /// Say so in the title where no configuration of the chart has a mean-field line.
+    pub theory_note: bool,
 }
 
 /// One statistic of `layers.csv`.
@@ -73,6 +77,8 @@ const fn log(title: &'static str, y: &'static str) -> Option<Chart> {
         title,
         y,
         axis: Axis::Log,
+        site: None,
+        theory_note: false,
     })
 }
 
@@ -81,6 +87,8 @@ const fn fraction(title: &'static str, y: &'static str) -> Option<Chart> {
         title,
         y,
         axis: Axis::Fraction,
+        site: None,
+        theory_note: false,
     })
 }
 
@@ -89,7 +97,31 @@ const fn linear(title: &'static str, y: &'static str) -> Option<Chart> {
         title,
         y,
         axis: Axis::Linear,
+        site: None,
+        theory_note: false,
     })
+}
+
+/// `chart`, read at the attention output (`attn`) rather than the primary site.
+const fn at_attention(chart: Option<Chart>) -> Option<Chart> {
+    match chart {
+        Some(c) => Some(Chart {
+            site: Some("attn"),
+            ..c
+        }),
+        None => None,
+    }
+}
+
+/// `chart`, whose title says so where no mean-field line can be drawn.
+const fn noting_theory(chart: Option<Chart>) -> Option<Chart> {
+    match chart {
+        Some(c) => Some(Chart {
+            theory_note: true,
+            ..c
+        }),
+        None => None,
+    }
 }
 
 const EVERY: &str = "every site";
@@ -115,7 +147,7 @@ pub const STATISTICS: &[Statistic] = &[
         meaning: "population variance of the entries of z",
         sites: EVERY,
         aggregate: Aggregate::Always,
-        chart: log("Pre-activation variance Var(z)", "Var(z)"),
+        chart: noting_theory(log("Pre-activation variance Var(z)", "Var(z)")),
         value: |r| r.stats.preact_var,
         theory: |r| r.theory.theory_preact_var,
     },
@@ -151,7 +183,7 @@ pub const STATISTICS: &[Statistic] = &[
         meaning: "population variance of the entries of dL/dz",
         sites: EVERY,
         aggregate: Aggregate::Always,
-        chart: log("Gradient variance Var(dL/dz)", "Var(dL/dz)"),
+        chart: noting_theory(log("Gradient variance Var(dL/dz)", "Var(dL/dz)")),
         value: |r| r.stats.grad_var,
         theory: |r| r.theory.theory_grad_var,
     },
@@ -169,7 +201,7 @@ pub const STATISTICS: &[Statistic] = &[
         meaning: "population variance of the entries of the site's weight gradient dL/dW",
         sites: "sites with a weight",
         aggregate: Aggregate::Always,
-        chart: log("Weight-gradient variance Var(dL/dW)", "Var(dL/dW)"),
+        chart: noting_theory(log("Weight-gradient variance Var(dL/dW)", "Var(dL/dW)")),
         value: |r| r.stats.wgrad_var,
         theory: |r| r.theory.theory_wgrad_var,
     },
@@ -286,7 +318,10 @@ pub const STATISTICS: &[Statistic] = &[
         meaning: "mean entropy of an attention row, in nats",
         sites: ATTENTION,
         aggregate: Aggregate::WherePresent,
-        chart: linear("Attention entropy (uniform: ln T)", "entropy (nats)"),
+        chart: at_attention(linear(
+            "Attention entropy (uniform: ln T)",
+            "entropy (nats)",
+        )),
         value: |r| r.tokens.attn_entropy.unwrap_or(f64::NAN),
         theory: none,
     },
@@ -295,7 +330,7 @@ pub const STATISTICS: &[Statistic] = &[
         meaning: "variance of dL/dW of the query projection",
         sites: ATTENTION,
         aggregate: Aggregate::WherePresent,
-        chart: log("Var(dL/dW_q), query projection", "Var(dL/dW_q)"),
+        chart: at_attention(log("Var(dL/dW_q), query projection", "Var(dL/dW_q)")),
         value: |r| r.tokens.wgrad_q.unwrap_or(f64::NAN),
         theory: none,
     },
@@ -304,7 +339,7 @@ pub const STATISTICS: &[Statistic] = &[
         meaning: "variance of dL/dW of the key projection",
         sites: ATTENTION,
         aggregate: Aggregate::WherePresent,
-        chart: log("Var(dL/dW_k), key projection", "Var(dL/dW_k)"),
+        chart: at_attention(log("Var(dL/dW_k), key projection", "Var(dL/dW_k)")),
         value: |r| r.tokens.wgrad_k.unwrap_or(f64::NAN),
         theory: none,
     },
@@ -313,7 +348,7 @@ pub const STATISTICS: &[Statistic] = &[
         meaning: "variance of dL/dW of the value projection",
         sites: ATTENTION,
         aggregate: Aggregate::WherePresent,
-        chart: log("Var(dL/dW_v), value projection", "Var(dL/dW_v)"),
+        chart: at_attention(log("Var(dL/dW_v), value projection", "Var(dL/dW_v)")),
         value: |r| r.tokens.wgrad_v.unwrap_or(f64::NAN),
         theory: none,
     },
@@ -322,7 +357,7 @@ pub const STATISTICS: &[Statistic] = &[
         meaning: "variance of dL/dW of the output projection",
         sites: ATTENTION,
         aggregate: Aggregate::WherePresent,
-        chart: log("Var(dL/dW_o), output projection", "Var(dL/dW_o)"),
+        chart: at_attention(log("Var(dL/dW_o), output projection", "Var(dL/dW_o)")),
         value: |r| r.tokens.wgrad_o.unwrap_or(f64::NAN),
         theory: none,
     },
@@ -441,10 +476,10 @@ mod tests {
         rd.deserialize().next().unwrap().unwrap()
     }
 
-    /// The column names `T::default()` serializes to.
-    fn columns_of<T: serde::Serialize + Default>() -> Vec<String> {
+    /// The column names `value` serializes to.
+    fn header<T: serde::Serialize>(value: &T) -> Vec<String> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.serialize(T::default()).unwrap();
+        w.serialize(value).unwrap();
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
         text.lines()
             .next()
@@ -452,6 +487,11 @@ mod tests {
             .split(',')
             .map(str::to_string)
             .collect()
+    }
+
+    /// The column names `T::default()` serializes to.
+    fn columns_of<T: serde::Serialize + Default>() -> Vec<String> {
+        header(&T::default())
     }
 
     /// A row whose every measured column holds its own position in `measured` (1-based)
@@ -489,20 +529,28 @@ mod tests {
         }
     }
 
-    /// The measured columns of `layers.csv`, in order: every column of the row types after
-    /// the site and layer, theory aside.
+    /// The measured columns of `layers.csv`, in the order a row writes them: its header
+    /// without the run, site, layer and theory columns.
     fn measured_columns() -> Vec<String> {
-        [
-            columns_of::<LayerStats>(),
-            columns_of::<SppCols>(),
-            columns_of::<TokenCols>(),
-            columns_of::<BatchCols>(),
-            columns_of::<JacobianCols>(),
-        ]
-        .concat()
-        .into_iter()
-        .filter(|c| c != "site" && c != "layer")
-        .collect()
+        let row = LayerRow {
+            run: RunCols {
+                run_id: String::new(),
+                seed: 0,
+            },
+            stats: LayerStats::default(),
+            spp: SppCols::default(),
+            tokens: TokenCols::default(),
+            batch: BatchCols::default(),
+            jacobian: JacobianCols::default(),
+            theory: TheoryCols::default(),
+        };
+        let run = header(&row.run);
+        header(&row)
+            .into_iter()
+            .filter(|c| {
+                !run.contains(c) && c != "site" && c != "layer" && !c.starts_with("theory_")
+            })
+            .collect()
     }
 
     #[test]

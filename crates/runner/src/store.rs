@@ -60,13 +60,11 @@ impl<'a> StoredRow<'a> {
     }
 }
 
-/// The CSV header line of `row`.
+/// The CSV header line of `row` (a row of plain columns always serializes).
 fn header_of<R: Serialize>(row: &R) -> String {
-    plain_csv(std::slice::from_ref(row))
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|t| t.lines().next().map(str::to_string))
-        .unwrap_or_default()
+    let bytes = plain_csv(std::slice::from_ref(row)).expect("a row of plain columns serializes");
+    let text = String::from_utf8(bytes).expect("CSV of UTF-8 names and numbers");
+    text.lines().next().unwrap_or_default().to_string()
 }
 
 /// The digest of the columns a record stores: XXH3-64 of the headers of its layer rows and
@@ -98,7 +96,7 @@ pub fn columns_digest() -> &'static str {
 fn other_columns(path: &Path, what: &str) -> RunnerError {
     RunnerError::input(format!(
         "{}: {what} stored by a sigprop build with other columns than this one writes; \
-         run into a new --out folder, or use the build that wrote it",
+         use a new output folder, or the build that wrote it",
         path.display()
     ))
 }

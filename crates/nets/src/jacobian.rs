@@ -57,13 +57,15 @@ impl JacobianOptions {
     /// (the RNN), a Jacobian that would not fit in memory.
     pub fn check(&self, net: &ResolvedNet, batch: usize) -> Result<(), NetError> {
         let cfg = &net.config;
-        if cfg.arch.kind() == crate::arch::Arch::Rnn {
+        if !cfg.arch.capabilities().jacobian {
             return Err(NetError::BadConfig {
                 key: "jacobian",
-                value: "arch rnn".into(),
-                allowed: "arch mlp, resmlp, cnn, rescnn or transformer (the RNN's Jacobian \
-                          over time steps is not built)"
-                    .into(),
+                value: format!("arch {}", cfg.arch),
+                allowed: format!(
+                    "arch {} (the Jacobian of {} is not built)",
+                    crate::arch::archs_with(|c| c.jacobian),
+                    cfg.arch
+                ),
             });
         }
         if cfg.arch.norm() == crate::options::Norm::Batch {
@@ -139,10 +141,7 @@ fn input_features(net: &ResolvedNet) -> usize {
 /// Features of one sample at layer `l` of the primary site (an MLP's `N_l`; the per-sample
 /// output size of every other architecture, whose primary sites keep it).
 fn site_features(net: &ResolvedNet, l: usize) -> usize {
-    match &net.config.arch {
-        crate::arch::ArchConfig::Mlp(_) => net.widths[l],
-        a => a.output_features(&net.config),
-    }
+    net.config.arch.primary_features(net, l)
 }
 
 /// The singular values of one Jacobian.

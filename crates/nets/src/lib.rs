@@ -43,7 +43,10 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
-pub use arch::{ARCH_NAMES, Arch, ArchConfig, NetConfig, ResolvedNet, TheoryKind, all_settings};
+pub use arch::{
+    ARCH_NAMES, Arch, ArchConfig, Capabilities, NetConfig, ResolvedNet, TheoryKind, all_settings,
+    archs_with,
+};
 pub use backend::{BACKEND_NAMES, BackendKind, device, device_name};
 pub use build::{autoinit_bias_spec, build_params};
 pub use error::NetError;

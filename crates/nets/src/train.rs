@@ -176,14 +176,7 @@ pub fn role(shape: &[usize], width: usize) -> Role {
 /// The width muP scales with: for an mlp with explicit widths its largest hidden width,
 /// else the configuration's width.
 pub fn model_width(net: &ResolvedNet) -> usize {
-    match &net.config.arch {
-        crate::arch::ArchConfig::Mlp(m) if m.widths.is_some() => net.widths[1..]
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(net.config.width),
-        _ => net.config.width,
-    }
+    net.config.arch.model_width(net)
 }
 
 /// The role of every declared tensor of `net` (in `params`' order). An mlp with explicit
@@ -191,8 +184,7 @@ pub fn model_width(net: &ResolvedNet) -> usize {
 /// its size.
 pub fn roles(net: &ResolvedNet, params: &Params) -> Vec<Role> {
     let width = model_width(net);
-    let explicit =
-        matches!(&net.config.arch, crate::arch::ArchConfig::Mlp(m) if m.widths.is_some());
+    let explicit = net.config.arch.input_from_data();
     params
         .tensors
         .iter()
@@ -786,22 +778,30 @@ fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
     if opts.batch == 0 {
         return Err(bad("batch", "0".into(), "a whole number > 0"));
     }
-    if opts.param.kind == ParamKind::Mup && net.config.arch.to_string() == "transformer" {
+    let caps = net.config.arch.capabilities();
+    if opts.param.kind == ParamKind::Mup && !caps.mup {
         return Err(bad(
             "param",
             "mup".into(),
-            "standard or ntk for a transformer (muP's 1/d attention scaling is not built)",
+            &format!(
+                "standard or ntk for arch {} (muP is built for arch {})",
+                net.config.arch,
+                crate::arch::archs_with(|c| c.mup)
+            ),
         ));
     }
     if opts.param.base_width == 0 {
         return Err(bad("base-width", "0".into(), "a whole number > 0"));
     }
     let shape = net.config.arch.input_shape(net, opts.batch);
-    if shape[0] != opts.batch || net.config.arch.to_string() == "rnn" {
+    if shape[0] != opts.batch || !caps.trainable {
         return Err(bad(
             "arch",
             net.config.arch.to_string(),
-            "an architecture with one input row per sample for training (not rnn)",
+            &format!(
+                "an architecture with one input row per sample for training: {}",
+                crate::arch::archs_with(|c| c.trainable)
+            ),
         ));
     }
     Ok(())

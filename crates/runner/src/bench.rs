@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
-use sigprop_nets::{ArchConfig, PhaseTimes, ProbeOptions, ResolvedNet, build_params, measure};
+use sigprop_nets::{PhaseTimes, ProbeOptions, ResolvedNet, build_params, measure};
 
 use crate::error::RunnerError;
 use crate::output::write_atomic;
@@ -182,11 +182,8 @@ fn pass_work(
     critical: Option<f64>,
     batch: usize,
 ) -> Result<Option<f64>, RunnerError> {
-    let per_use = match &net.config.arch {
-        ArchConfig::Mlp(_) | ArchConfig::Resmlp(_) => 1.0,
-        ArchConfig::Cnn(c) => (c.image_size * c.image_size) as f64,
-        ArchConfig::Rescnn(c) => (c.image_size * c.image_size) as f64,
-        _ => return Ok(None),
+    let Some(per_use) = net.config.arch.matrix_uses() else {
+        return Ok(None);
     };
     let params = build_params(net, seed, critical)?;
     let entries: usize = params

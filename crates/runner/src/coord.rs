@@ -139,8 +139,15 @@ pub fn coord_check(
             match plan.axis {
                 Axis::Width(_) => {
                     s.width = Some(x);
-                    let arch = s.arch.as_deref().unwrap_or("mlp");
-                    if arch == "mlp" {
+                    // An architecture that takes explicit widths keeps its input features
+                    // fixed while the hidden widths vary.
+                    let explicit = s
+                        .arch
+                        .as_deref()
+                        .unwrap_or(crate::settings::defaults::ARCH)
+                        .parse::<sigprop_nets::Arch>()
+                        .is_ok_and(|a| a.own_keys().contains(&"widths"));
+                    if explicit {
                         let depth = s.depth.unwrap_or(crate::settings::defaults::DEPTH);
                         let mut widths = vec![toml::Value::Integer(plan.input_dim as i64)];
                         widths.extend((0..depth).map(|_| toml::Value::Integer(x as i64)));
@@ -154,14 +161,12 @@ pub fn coord_check(
         })
         .collect::<Result<_, _>>()?;
     if let Axis::Depth(_) = plan.axis
-        && !matches!(
-            specs[0].net.arch.to_string().as_str(),
-            "resmlp" | "rescnn" | "transformer"
-        )
+        && !specs[0].net.arch.capabilities().residual
     {
-        return Err(RunnerError::input(
-            "--depths: a depth check is for residual networks (--arch resmlp, rescnn or transformer)",
-        ));
+        return Err(RunnerError::input(format!(
+            "--depths: a depth check is for residual networks (--arch {})",
+            sigprop_nets::archs_with(|c| c.residual)
+        )));
     }
     // `init = "auto"`: each width's (depth's) own recommendation, measured before the check.
     crate::recommend::resolve_auto_specs(&mut specs)?;

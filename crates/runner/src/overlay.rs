@@ -397,10 +397,7 @@ fn jacobian_setting(
 
 /// The input pairs' cosine of an MLP with `input-corr`.
 fn input_corr(net: &ResolvedNet) -> Option<f64> {
-    match &net.config.arch {
-        sigprop_nets::ArchConfig::Mlp(m) => m.input_corr,
-        _ => None,
-    }
+    net.config.arch.input_pair_corr()
 }
 
 /// The correlation of the pairs' pre-activations at each layer from the c-map (Poole et al.

@@ -16,6 +16,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use sigprop_init::{Activation, gain_for};
+use sigprop_nets::{Arch, Capabilities};
 
 use crate::error::RunnerError;
 use crate::execute::{Ran, RunOptions, run_experiment};
@@ -45,7 +46,14 @@ pub struct Candidate {
 /// hundred optimisation steps of several passes per seed, so they are asked for.
 pub fn candidates(base: &Settings, learned: bool) -> Vec<Candidate> {
     let c = |init: String, family: &'static str| Candidate { init, family };
-    let arch = base.arch.as_deref().unwrap_or("mlp");
+    // What the architecture offers of its own (an unknown name offers nothing; the
+    // configuration refuses it by name anyway).
+    let caps = base
+        .arch
+        .as_deref()
+        .unwrap_or(crate::settings::defaults::ARCH)
+        .parse::<Arch>()
+        .map_or(Capabilities::PLAIN, |a| a.default_config().capabilities());
     let act: Option<Activation> = base.activation.as_deref().and_then(|a| a.parse().ok());
     let mut v = vec![
         c("lecun-normal".into(), "fan-in, variance 1"),
@@ -63,8 +71,8 @@ pub fn candidates(base: &Settings, learned: bool) -> Vec<Candidate> {
             "orthogonal, PyTorch's gain",
         ));
     }
-    if arch == "cnn" || arch == "rescnn" {
-        v.push(c("delta-orthogonal".into(), "orthogonal kernel centre"));
+    for &(init, family) in caps.structured_inits {
+        v.push(c(init.into(), family));
     }
     let sigma_b = base.sigma_b.or(base.sigma_b2.map(f64::sqrt)).unwrap_or(0.0);
     let critical = if sigma_b > 0.0 {
@@ -75,19 +83,8 @@ pub fn candidates(base: &Settings, learned: bool) -> Vec<Candidate> {
     v.push(c(critical, "edge of chaos, mean-field"));
     v.push(c("autoinit".into(), "analytic moments, chi_1 = 1"));
     v.push(c("lsuv".into(), "data-driven unit variance"));
-    match arch {
-        "resmlp" | "rescnn" => v.push(c("fixup".into(), "residual, zero branch ends")),
-        "transformer" => {
-            for (s, f) in [
-                ("gpt2", "N(0, 0.02^2), scaled outputs"),
-                ("small-init", "N(0, 2/(5d))"),
-                ("t-fixup", "Xavier, 0.67 N^(-1/4)"),
-                ("deepnet", "Xavier, DeepNorm gain"),
-            ] {
-                v.push(c(s.into(), f));
-            }
-        }
-        _ => {}
+    for &(init, family) in caps.own_inits {
+        v.push(c(init.into(), family));
     }
     if learned {
         v.push(c(

@@ -160,6 +160,8 @@ pub struct RunSpec {
 
 /// Default values of the quick single run.
 pub mod defaults {
+    /// Architecture.
+    pub const ARCH: &str = "mlp";
     /// Depth.
     pub const DEPTH: usize = 20;
     /// Width.
@@ -247,7 +249,7 @@ impl Settings {
         let arch: Arch = self
             .arch
             .as_deref()
-            .unwrap_or("mlp")
+            .unwrap_or(defaults::ARCH)
             .parse()
             .map_err(|e| RunnerError::input(format!("--arch: {e}")))?;
         let activation = self.activation.clone().unwrap_or_else(|| "relu".into());

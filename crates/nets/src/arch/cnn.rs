@@ -5,6 +5,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use sigprop_init::Scheme;
 
+use super::Capabilities;
 use super::{
     Architecture, ConvIds, LsuvLayer, ParamBuilder, Setting, SettingKind, positive, refuse_fixup,
 };
@@ -166,6 +167,17 @@ impl Architecture for Cnn {
             image_size: self.image_size,
         };
         Some(layers.iter().map(conv).collect())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            structured_inits: &[("delta-orthogonal", "orthogonal kernel centre")],
+            ..Capabilities::PLAIN
+        }
+    }
+
+    fn matrix_uses(&self) -> Option<f64> {
+        Some((self.image_size * self.image_size) as f64)
     }
 
     fn describe(&self) -> &'static str {

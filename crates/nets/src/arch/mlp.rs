@@ -178,6 +178,34 @@ impl Architecture for Mlp {
         self.exact_jacobian().then(|| layers.clone())
     }
 
+    fn matrix_uses(&self) -> Option<f64> {
+        Some(1.0)
+    }
+
+    fn input_pair_corr(&self) -> Option<f64> {
+        self.input_corr
+    }
+
+    fn primary_features(&self, net: &ResolvedNet, l: usize) -> usize {
+        net.widths[l]
+    }
+
+    fn model_width(&self, net: &ResolvedNet) -> usize {
+        match &self.widths {
+            // Explicit widths: the largest hidden width.
+            Some(_) => net.widths[1..]
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(net.config.width),
+            None => net.config.width,
+        }
+    }
+
+    fn input_from_data(&self) -> bool {
+        self.widths.is_some()
+    }
+
     fn describe(&self) -> &'static str {
         "fully connected; a layer is one linear map and its activation"
     }

@@ -281,6 +281,54 @@ impl ResolvedNet {
     }
 }
 
+/// What an architecture supports beyond its forward pass: every command asks this instead of
+/// the architecture's name, and error lines list the architectures that do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Its blocks add a residual branch to a skip path (the depth coordinate check).
+    pub residual: bool,
+    /// `train` can train it (one input row per sample, a readout on its output).
+    pub trainable: bool,
+    /// Its input-output Jacobian can be taken (`--jacobian`).
+    pub jacobian: bool,
+    /// muP is built for it (`--param mup`).
+    pub mup: bool,
+    /// Orthogonal-family initializers of its weights, `(spec, family)`, which `recommend`
+    /// offers next to `orthogonal`.
+    pub structured_inits: &'static [(&'static str, &'static str)],
+    /// Initializers built for it, `(spec, family)`, which `recommend` offers after the
+    /// general catalogue.
+    pub own_inits: &'static [(&'static str, &'static str)],
+}
+
+impl Capabilities {
+    /// A plain network: trainable, with a Jacobian and muP, no residual branches, no
+    /// initializers of its own.
+    pub const PLAIN: Capabilities = Capabilities {
+        residual: false,
+        trainable: true,
+        jacobian: true,
+        mup: true,
+        structured_inits: &[],
+        own_inits: &[],
+    };
+}
+
+/// The names of the architectures whose capabilities pass `test`, as an error line writes
+/// them: `a`, `a or b`, `a, b or c`.
+pub fn archs_with(test: impl Fn(&Capabilities) -> bool) -> String {
+    let names: Vec<&str> = Arch::ALL
+        .iter()
+        .filter(|a| test(&a.default_config().capabilities()))
+        .map(|a| a.name())
+        .collect();
+    match names.split_last() {
+        None => "none".into(),
+        Some((last, [])) => (*last).into(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 /// What every architecture provides. The implementing struct is the architecture's typed
 /// configuration: serde reads it from a suite's keys (kebab-case, unknown keys refused,
 /// defaults for the rest), and [`Architecture::SETTINGS`] lists the same keys with their
@@ -365,6 +413,40 @@ pub(crate) trait Architecture:
         false
     }
 
+    /// What it supports beyond its forward pass.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::PLAIN
+    }
+
+    /// Matrix-product multiply-adds per weight entry and sample (1 for a linear map, the
+    /// pixels for a convolution), for `bench`'s FLOP count; `None` where not counted.
+    fn matrix_uses(&self) -> Option<f64> {
+        None
+    }
+
+    /// The cosine its input pairs are built with (`input-corr` of an MLP), where the
+    /// c-map's prediction starts from it.
+    fn input_pair_corr(&self) -> Option<f64> {
+        None
+    }
+
+    /// Features of one sample at layer `l` of the primary site.
+    fn primary_features(&self, net: &ResolvedNet, l: usize) -> usize {
+        let _ = l;
+        self.output_features(&net.config)
+    }
+
+    /// The width muP scales with.
+    fn model_width(&self, net: &ResolvedNet) -> usize {
+        net.config.width
+    }
+
+    /// Whether its first layer's input features come from the data rather than the width
+    /// (an MLP with explicit widths): muP treats that layer as an input layer.
+    fn input_from_data(&self) -> bool {
+        false
+    }
+
     /// One line for `sigprop list archs`.
     fn describe(&self) -> &'static str;
 
@@ -389,10 +471,11 @@ pub(crate) trait Architecture:
 /// Fixup's scalar biases and multipliers need residual branches: refused elsewhere.
 pub(crate) fn refuse_fixup(cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
     if weight_init.needs_fixup() {
+        let fixup = |c: &Capabilities| c.own_inits.iter().any(|(s, _)| *s == "fixup");
         return Err(NetError::BadConfig {
             key: "init",
             value: cfg.weight_init.clone(),
-            allowed: "fixup only with arch resmlp".into(),
+            allowed: format!("fixup only with arch {}", archs_with(fixup)),
         });
     }
     Ok(())
@@ -546,6 +629,48 @@ macro_rules! architectures {
             pub fn seed_batching(&self) -> bool {
                 match self {
                     $(ArchConfig::$variant(a) => a.seed_batching(),)*
+                }
+            }
+
+            /// What it supports beyond its forward pass.
+            pub fn capabilities(&self) -> Capabilities {
+                match self {
+                    $(ArchConfig::$variant(a) => a.capabilities(),)*
+                }
+            }
+
+            /// See [`Architecture::matrix_uses`].
+            pub fn matrix_uses(&self) -> Option<f64> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.matrix_uses(),)*
+                }
+            }
+
+            /// See [`Architecture::input_pair_corr`].
+            pub fn input_pair_corr(&self) -> Option<f64> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.input_pair_corr(),)*
+                }
+            }
+
+            /// See [`Architecture::primary_features`].
+            pub fn primary_features(&self, net: &ResolvedNet, l: usize) -> usize {
+                match self {
+                    $(ArchConfig::$variant(a) => a.primary_features(net, l),)*
+                }
+            }
+
+            /// See [`Architecture::model_width`].
+            pub fn model_width(&self, net: &ResolvedNet) -> usize {
+                match self {
+                    $(ArchConfig::$variant(a) => a.model_width(net),)*
+                }
+            }
+
+            /// See [`Architecture::input_from_data`].
+            pub fn input_from_data(&self) -> bool {
+                match self {
+                    $(ArchConfig::$variant(a) => a.input_from_data(),)*
                 }
             }
 
@@ -862,6 +987,32 @@ mod tests {
             widths.parse_flag("3,4").unwrap(),
             toml::Value::Array(vec![toml::Value::Integer(3), toml::Value::Integer(4)])
         );
+    }
+
+    /// Every initializer an architecture offers to `recommend` is one it accepts (rescnn
+    /// once was offered Fixup, which it refuses).
+    #[test]
+    fn every_architecture_accepts_the_initializers_it_offers() {
+        for &arch in Arch::ALL {
+            let caps = arch.default_config().capabilities();
+            for (init, _) in caps.structured_inits.iter().chain(caps.own_inits) {
+                let cfg = NetConfig::new(arch, 3, 8, "relu", init);
+                if let Err(e) = cfg.resolve() {
+                    panic!("{} offers {init}, which it refuses: {e}", arch.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn error_lines_list_the_architectures_with_a_capability() {
+        assert_eq!(archs_with(|c| c.residual), "resmlp, rescnn or transformer");
+        assert_eq!(archs_with(|c| !c.trainable), "rnn");
+        assert_eq!(
+            archs_with(|c| c.jacobian),
+            "mlp, resmlp, cnn, rescnn or transformer"
+        );
+        assert_eq!(archs_with(|_| false), "none");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use sigprop_init::{ResidualContext, Scheme};
 
 use super::cnn::{GROUPS_SETTING, IMAGE_SIZE_SETTING, KERNEL_SETTING, check_conv};
 use super::resmlp::{Block, ResidualOpts, declare_blocks};
+use super::Capabilities;
 use super::{Architecture, ConvIds, LsuvLayer, ParamBuilder, Setting, positive, refuse_fixup};
 use super::{NetConfig, ResolvedNet};
 use crate::options::{BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, BranchScale, NORM_POSITION_SETTING, NORM_SETTING, Norm, NormPosition, SHORTCUT_SETTING, Shortcut};
@@ -130,6 +131,18 @@ impl Architecture for Rescnn {
 
     fn lsuv_layers(&self, _: &Self::Layout) -> Option<Vec<LsuvLayer>> {
         None
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            residual: true,
+            structured_inits: &[("delta-orthogonal", "orthogonal kernel centre")],
+            ..Capabilities::PLAIN
+        }
+    }
+
+    fn matrix_uses(&self) -> Option<f64> {
+        Some((self.image_size * self.image_size) as f64)
     }
 
     fn describe(&self) -> &'static str {

@@ -12,6 +12,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use sigprop_init::{FixupContext, FixupRole, ResidualContext, Scheme};
 
+use super::Capabilities;
 use super::{
     Architecture, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, TheoryKind,
     positive,
@@ -253,6 +254,18 @@ impl Architecture for Resmlp {
 
     fn lsuv_layers(&self, _: &Self::Layout) -> Option<Vec<LsuvLayer>> {
         None
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            residual: true,
+            own_inits: &[("fixup", "residual, zero branch ends")],
+            ..Capabilities::PLAIN
+        }
+    }
+
+    fn matrix_uses(&self) -> Option<f64> {
+        Some(1.0)
     }
 
     fn describe(&self) -> &'static str {

@@ -5,6 +5,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::Capabilities;
 use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder, Setting, SettingKind};
 use super::{NetConfig, ResolvedNet};
 use crate::options::{InitSpec};
@@ -102,6 +103,15 @@ impl Architecture for Rnn {
 
     fn lsuv_layers(&self, _: &Self::Layout) -> Option<Vec<LsuvLayer>> {
         None
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            // Its input is all time steps at once, and its Jacobian over time is not built.
+            trainable: false,
+            jacobian: false,
+            ..Capabilities::PLAIN
+        }
     }
 
     fn describe(&self) -> &'static str {

@@ -35,6 +35,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use sigprop_init::{ResidualContext, Scheme};
 
+use super::Capabilities;
 use super::{
     Architecture, INPUT_CORR_SETTING, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, SettingKind, positive,
     refuse_fixup,
@@ -610,6 +611,21 @@ impl Architecture for Transformer {
 
     fn lsuv_layers(&self, _: &Self::Layout) -> Option<Vec<LsuvLayer>> {
         None
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            residual: true,
+            // Tensor Programs V's 1/d attention scaling is not built.
+            mup: false,
+            own_inits: &[
+                ("gpt2", "N(0, 0.02^2), scaled outputs"),
+                ("small-init", "N(0, 2/(5d))"),
+                ("t-fixup", "Xavier, 0.67 N^(-1/4)"),
+                ("deepnet", "Xavier, DeepNorm gain"),
+            ],
+            ..Capabilities::PLAIN
+        }
     }
 
     fn describe(&self) -> &'static str {

@@ -5,17 +5,18 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use sigprop_init::{ACTIVATION_NAMES, Activation, SCHEME_NAMES, Scheme, scheme_description};
-use sigprop_nets::{Arch, BackendKind, NetConfig};
+use anyhow::Result;
+use sigprop_init::{ACTIVATION_NAMES, Activation, SCHEME_NAMES, scheme_description};
+use sigprop_nets::{Arch, BackendKind};
 use sigprop_runner::experiment::SuiteKind;
 use sigprop_runner::format::fmt_sig;
 use sigprop_runner::recommend::resolve_auto_runs;
 use sigprop_runner::tables::{CoordTable, OneOrMany, TaskSpec, TrainTable};
 use sigprop_runner::{
-    Done, Experiment, Finished, RunOptions, RunnerError, Settings, Shard, merge, redraw, run,
+    Done, Experiment, Finished, RunOptions, RunnerError, Settings, Shard, meanfield, merge,
+    recommend_study, redraw_folder, run,
 };
-use sigprop_theory::{Critical, MeanField, critical_sigma_w, predict_mlp};
+use sigprop_theory::Critical;
 
 use crate::args::{
     BenchArgs, CompareArgs, CoordArgs, ListArgs, MergeArgs, NetArgs, OutArgs, PlotArgs,
@@ -232,39 +233,21 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
     base.activation = a.activation.clone();
     let exp = sigprop_runner::recommend::experiment(&base, a.learned, command_line())?;
     let dir = a.out.out.clone().unwrap_or_else(|| fresh_out(&exp.name));
-    let done = run(
-        &exp,
-        &RunOptions {
-            out: dir,
-            quiet: a.out.quiet || a.out.json,
-            resume: false,
-            shard: None,
-        },
-    )?;
-    let Done::Finished(f) = done else {
-        return Err(RunnerError::Internal("recommend ran partially".into()).into());
-    };
-    let jacobian = sigprop_runner::recommend::jacobian_spread(&f.dir)?;
-    let mut rec = sigprop_runner::recommend::recommend(&base, a.learned, &f.summaries, &jacobian)?;
-    if let Some(steps) = a.train {
-        let table = TrainTable {
-            steps: Some(steps),
-            optimizer: a.optimizer.clone(),
-            lr: a.lr.map(OneOrMany::One),
-            log_steps: Some(Vec::new()),
-            task: task_spec(&a.task),
-            ..TrainTable::default()
-        };
-        let plan = table.plan(&exp.runs, None)?;
-        let done = sigprop_runner::train::train(&exp, &plan, &f.dir.join("train"), a.out.quiet)?;
-        rec = sigprop_runner::recommend::with_training(rec, &plan, &done.outcomes)?;
-    }
-    rec.write(&f.dir)?;
+    let train = a.train.map(|steps| TrainTable {
+        steps: Some(steps),
+        optimizer: a.optimizer.clone(),
+        lr: a.lr.map(OneOrMany::One),
+        log_steps: Some(Vec::new()),
+        task: task_spec(&a.task),
+        ..TrainTable::default()
+    });
+    let quiet = a.out.quiet || a.out.json;
+    let rec = recommend_study(&exp, &base, a.learned, train.as_ref(), &dir, quiet)?;
     if a.out.json {
         println!("{}", serde_json::to_string_pretty(&rec)?);
     } else if !a.out.quiet {
         print!("{}", rec.table());
-        println!("wrote {}", f.dir.join("recommend.md").display());
+        println!("wrote {}", dir.join("recommend.md").display());
     }
     Ok(())
 }
@@ -583,30 +566,13 @@ fn refuse_store_flags(out: &OutArgs, table: &str) -> Result<()> {
 
 /// `sigprop plot`.
 pub fn plot_cmd(a: &PlotArgs) -> Result<()> {
-    // The manifest gives the title, description and command; a folder without one (CSVs
-    // copied elsewhere) still redraws, but a manifest that is there and unreadable is an
-    // error, not a silent default.
-    let path = a.dir.join("manifest.json");
-    let manifest: serde_json::Value = if path.is_file() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| {
-            RunnerError::input(format!("{}: not a sigprop manifest: {e}", path.display()))
-        })?
-    } else {
+    let (finished, titled) = redraw_folder(&a.dir)?;
+    if !titled {
         eprintln!(
             "note: {} has no manifest.json; the report gets a generic title",
             a.dir.display()
         );
-        serde_json::Value::Null
-    };
-    let title = manifest["experiment"]
-        .as_str()
-        .unwrap_or("sigprop report")
-        .to_string();
-    let command = manifest["command"].as_str().unwrap_or("").to_string();
-    let description = manifest["description"].as_str().unwrap_or("").to_string();
-    let finished = redraw(&a.dir, &title, &description, &command)?;
+    }
     println!(
         "redrew {} charts in {}",
         finished.charts.len(),
@@ -666,13 +632,7 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
         .activation
         .parse()
         .map_err(|e| RunnerError::input(format!("--activation: {e}")))?;
-    let sigma_b = a.sigma_b.unwrap_or(0.0);
-    if !(sigma_b >= 0.0 && sigma_b.is_finite()) {
-        return Err(RunnerError::input(format!(
-            "--sigma-b {sigma_b} is not allowed; expected a number >= 0"
-        ))
-        .into());
-    }
+    let sigma_b = meanfield::sigma_b(a.sigma_b)?;
     if a.phase_diagram {
         let dir = a
             .out
@@ -685,38 +645,21 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let critical = critical_sigma_w(act, sigma_b);
     if a.info {
-        let (sigma_w2, from) = match &a.init {
-            Some(init) => (
-                sigma_w2_of(act, init, a.width.unwrap_or(256))?,
-                format!("--init {init}"),
-            ),
-            None => match critical {
-                Critical::Root { sigma_w, .. } => {
-                    (sigma_w * sigma_w, "the critical sigma_w".to_string())
-                }
-                _ => (1.0, "sigma_w^2 = 1 (no critical point)".to_string()),
-            },
-        };
-        let mf = MeanField {
-            activation: act,
-            sigma_w2,
-            sigma_b2: sigma_b * sigma_b,
-        };
+        let i = meanfield::info(act, sigma_b, a.init.as_deref(), a.width.unwrap_or(256))?;
         let n = |x: f64| fmt_sig(x, 7);
         println!("activation      {act}");
-        println!("sigma_b         {}", n(sigma_b));
-        println!("sigma_w^2       {}   (from {from})", n(sigma_w2));
-        match mf.q_star() {
+        println!("sigma_b         {}", n(i.sigma_b));
+        println!("sigma_w^2       {}   (from {})", n(i.sigma_w2), i.from);
+        match i.q_star {
             Some(q) => println!("q*              {}", n(q)),
             None => println!("q*              none (q diverges)"),
         }
-        println!("chi_1           {}", n(mf.chi1()));
-        println!("xi_q            {}", n(mf.xi_q()));
-        println!("xi_c            {}", n(mf.xi_c()));
-        println!("phase           {:?}", mf.phase());
-        match critical {
+        println!("chi_1           {}", n(i.chi1));
+        println!("xi_q            {}", n(i.xi_q));
+        println!("xi_c            {}", n(i.xi_c));
+        println!("phase           {:?}", i.phase);
+        match i.critical {
             Critical::Root { sigma_w, q_star } => println!(
                 "critical sigma_w {}   (sigma_w^2 = {}, q* = {})",
                 n(sigma_w),
@@ -734,33 +677,7 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let init = a
-        .init
-        .clone()
-        .unwrap_or_else(|| "variance-scaling:scale=1".into());
-    let depth = a.depth.unwrap_or(20);
-    let width = a.width.unwrap_or(256);
-    let batch = a.batch.unwrap_or(128);
-    for (flag, v) in [("--depth", depth), ("--width", width), ("--batch", batch)] {
-        if v == 0 || v > THEORY_MAX_SIZE {
-            return Err(RunnerError::input(format!(
-                "{flag} {v} is not allowed; expected a whole number from 1 to {THEORY_MAX_SIZE}"
-            ))
-            .into());
-        }
-    }
-    let w2 = sigma_w2_of(act, &init, width)?;
-    let widths = vec![width; depth + 1];
-    let preds = predict_mlp(
-        act,
-        &vec![w2; depth],
-        sigma_b * sigma_b,
-        &widths,
-        batch,
-        1.0,
-        1.0,
-    )
-    .map_err(|e| RunnerError::input(e.to_string()))?;
+    let preds = meanfield::table(act, sigma_b, a.init.as_deref(), (a.depth, a.width, a.batch))?;
     println!("layer,preact_var,act_mean,act_var,grad_var,act_grad_var,wgrad_var");
     for p in preds {
         println!(
@@ -769,48 +686,4 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Largest depth, width or batch `sigprop theory` predicts for (its tables are one row a
-/// layer; the prediction itself is width-free).
-const THEORY_MAX_SIZE: usize = 1_000_000;
-
-/// sigma_w^2 = Var(W) * fan_in that `init` implies for a `width x width` layer.
-fn sigma_w2_of(act: Activation, init: &str, width: usize) -> Result<f64> {
-    let scheme: Scheme = init
-        .parse()
-        .map_err(|e| RunnerError::input(format!("--init: {e}")))?;
-    // autoinit's first layer differs from the others and it sets its own bias: name the
-    // equivalent i.i.d. layers instead of predicting a network it would not build.
-    if let Some(q) = scheme.autoinit_q() {
-        let plan = sigprop_theory::autoinit_plan(act, q)
-            .map_err(|e| RunnerError::input(format!("--init {scheme}: {e}")))?;
-        let h = plan.hidden;
-        let msg = if h.center {
-            format!(
-                "--init {scheme}: for {act} its rows are centred, which this theory does not \
-                 model; use sigprop run --init {scheme} to measure it"
-            )
-        } else {
-            format!(
-                "--init {scheme}: for {act} its hidden layers are --init \
-                 variance-scaling:scale={},distribution=normal --sigma-b {} (the first layer \
-                 has sigma_w^2 {}); give those to theory",
-                h.sigma_w2,
-                h.sigma_b2.sqrt(),
-                plan.first.sigma_w2
-            )
-        };
-        return Err(RunnerError::input(msg).into());
-    }
-    let mut net = NetConfig::new(Arch::Mlp, 1, width, &act.to_string(), init);
-    net.bias_init = "zeros".into();
-    let resolved = net
-        .resolve()
-        .map_err(|e| RunnerError::input(e.to_string()))?;
-    let critical = sigprop_runner::overlay::critical_for(&resolved)?;
-    sigprop_runner::overlay::theory_params(&resolved, critical)
-        .map(|(w2, _)| w2[0])
-        .with_context(|| format!("--init {scheme}: its weight variance is not fixed in advance (the theory needs i.i.d. zero-mean weights of known variance)"))
-        .map_err(|e| RunnerError::input(e.to_string()).into())
 }

@@ -15,8 +15,9 @@
 //!   over seeds, trends, verdicts and ranks, theory);
 //! - report: [`charts`], [`report`];
 //! - execution: [`execute`] (running configurations into the store), [`bench`];
-//! - studies: [`recommend`] (also `init = "auto"`), [`train`], [`coord`];
-//! - this file: run, merge and redraw a folder.
+//! - studies: [`recommend`] (also `init = "auto"`), [`train`], [`coord`], [`meanfield`]
+//!   (`sigprop theory`'s numbers);
+//! - this file: run, merge and redraw a folder, and `recommend`'s whole study.
 #![warn(missing_docs)]
 
 pub mod aggregate;
@@ -28,6 +29,7 @@ pub mod execute;
 pub mod experiment;
 pub mod format;
 pub mod labels;
+pub mod meanfield;
 pub mod outcome;
 pub mod output;
 pub mod overlay;
@@ -196,6 +198,59 @@ pub fn merge(out: &Path, dirs: &[PathBuf], allow_partial: bool) -> Result<Finish
     let (outcomes, _) = execute::derive(&exp, &keys, &[out.to_path_buf()])?;
     execute::write_csvs(out, &outcomes.iter().collect::<Vec<_>>())?;
     finish(&exp, out, &outcomes, start.elapsed().as_secs_f64())
+}
+
+/// Redraw `dir` from its CSVs, titled from its `manifest.json`; also whether it had one (a
+/// folder of copied CSVs redraws with a generic title; a manifest that is there and
+/// unreadable is an error, not a silent default).
+pub fn redraw_folder(dir: &Path) -> Result<(Finished, bool), RunnerError> {
+    let path = dir.join("manifest.json");
+    if !path.is_file() {
+        return redraw(dir, "sigprop report", "", "").map(|f| (f, false));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| RunnerError::Io {
+        action: "reading",
+        path: path.clone(),
+        source,
+    })?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        RunnerError::input(format!("{}: not a sigprop manifest: {e}", path.display()))
+    })?;
+    let field = |k: &str| manifest[k].as_str().unwrap_or("").to_string();
+    let title = manifest["experiment"].as_str().unwrap_or("sigprop report");
+    redraw(dir, title, &field("description"), &field("command")).map(|f| (f, true))
+}
+
+/// `sigprop recommend`'s study: every candidate of `exp` (built by
+/// [`recommend::experiment`] from `base`) measured into `out`, ranked with the Jacobian's
+/// spread, with `train` each candidate also trained (`out/train`), then written
+/// (`recommend.md`, `recommend.json`) and returned.
+pub fn recommend_study(
+    exp: &Experiment,
+    base: &Settings,
+    learned: bool,
+    train: Option<&tables::TrainTable>,
+    out: &Path,
+    quiet: bool,
+) -> Result<recommend::Recommendation, RunnerError> {
+    let opts = RunOptions {
+        out: out.to_path_buf(),
+        quiet,
+        resume: false,
+        shard: None,
+    };
+    let Done::Finished(f) = run(exp, &opts)? else {
+        return Err(RunnerError::Internal("recommend ran partially".into()));
+    };
+    let jacobian = recommend::jacobian_spread(&f.dir)?;
+    let mut rec = recommend::recommend(base, learned, &f.summaries, &jacobian)?;
+    if let Some(table) = train {
+        let plan = table.plan(&exp.runs, None)?;
+        let done = train::train(exp, &plan, &f.dir.join("train"), quiet)?;
+        rec = recommend::with_training(rec, &plan, &done.outcomes)?;
+    }
+    rec.write(&f.dir)?;
+    Ok(rec)
 }
 
 /// Draw charts and the report from the CSVs in `dir` (what `sigprop plot DIR` does).

@@ -36,6 +36,11 @@ print(json.dumps(strip(json.load(open(sys.argv[1]))), indent=1, sort_keys=True))
             *) diff -q <(norm "$f" "$A") <(norm "$B/$f" "$B") >/dev/null || { echo "differs (normalized): $f"; bad=1; } ;;
         esac
     done
+    # Exit codes of every command, and files only the second folder has.
+    cmp -s "$A/rc.txt" "$B/rc.txt" || { echo "differs: rc.txt"; bad=1; }
+    for f in $(cd "$B" && find . -type f \( -name "*.csv" -o -name "*.png" -o -name "*.md" -o -name "*.json" -o -name "*.svg" \) -not -path "*/runs/*"); do
+        [ -f "$A/$f" ] || { echo "only in $B: $f"; bad=1; }
+    done
     echo "$n files compared"
     exit $bad
 fi

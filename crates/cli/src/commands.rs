@@ -12,9 +12,10 @@ use sigprop_runner::experiment::SuiteKind;
 use sigprop_runner::format::fmt_sig;
 use sigprop_runner::recommend::resolve_auto_runs;
 use sigprop_runner::tables::{CoordTable, OneOrMany, TaskSpec, TrainTable};
+use sigprop_runner::theory;
 use sigprop_runner::{
-    Done, Experiment, Finished, RunOptions, RunnerError, Settings, Shard, meanfield, merge,
-    recommend_study, redraw_folder, run,
+    Done, Experiment, Finished, RunOptions, RunnerError, Settings, Shard, merge, recommend_study,
+    redraw_folder, run,
 };
 use sigprop_theory::Critical;
 
@@ -632,7 +633,7 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
         .activation
         .parse()
         .map_err(|e| RunnerError::input(format!("--activation: {e}")))?;
-    let sigma_b = meanfield::sigma_b(a.sigma_b)?;
+    let sigma_b = theory::sigma_b(a.sigma_b)?;
     if a.phase_diagram {
         let dir = a
             .out
@@ -646,7 +647,7 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
         return Ok(());
     }
     if a.info {
-        let i = meanfield::info(act, sigma_b, a.init.as_deref(), a.width.unwrap_or(256))?;
+        let i = theory::info(act, sigma_b, a.init.as_deref(), a.width.unwrap_or(256))?;
         let n = |x: f64| fmt_sig(x, 7);
         println!("activation      {act}");
         println!("sigma_b         {}", n(i.sigma_b));
@@ -677,7 +678,7 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let preds = meanfield::table(act, sigma_b, a.init.as_deref(), (a.depth, a.width, a.batch))?;
+    let preds = theory::table(act, sigma_b, a.init.as_deref(), (a.depth, a.width, a.batch))?;
     println!("layer,preact_var,act_mean,act_var,grad_var,act_grad_var,wgrad_var");
     for p in preds {
         println!(

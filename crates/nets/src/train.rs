@@ -786,7 +786,7 @@ fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
             &format!(
                 "standard or ntk for arch {} (muP is built for arch {})",
                 net.config.arch,
-                crate::arch::archs_with(|c| c.mup)
+                crate::arch::archs_with(|c| c.mup && c.trainable)
             ),
         ));
     }

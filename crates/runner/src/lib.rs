@@ -15,7 +15,7 @@
 //!   over seeds, trends, verdicts and ranks, theory);
 //! - report: [`charts`], [`report`];
 //! - execution: [`execute`] (running configurations into the store), [`bench`];
-//! - studies: [`recommend`] (also `init = "auto"`), [`train`], [`coord`], [`meanfield`]
+//! - studies: [`recommend`] (also `init = "auto"`), [`train`], [`coord`], [`theory`]
 //!   (`sigprop theory`'s numbers);
 //! - this file: run, merge and redraw a folder, and `recommend`'s whole study.
 #![warn(missing_docs)]
@@ -29,7 +29,6 @@ pub mod execute;
 pub mod experiment;
 pub mod format;
 pub mod labels;
-pub mod meanfield;
 pub mod outcome;
 pub mod output;
 pub mod overlay;
@@ -41,6 +40,7 @@ pub mod statistics;
 pub mod store;
 pub mod summary;
 pub mod tables;
+pub mod theory;
 pub mod train;
 pub mod trend;
 pub mod verdict;

@@ -47,7 +47,7 @@ fn gemm_rate(device: &Device) -> f64 {
 /// of `flops` and the PyTorch script's figure for `torch_case`.
 fn bench(title: &str, net: &ResolvedNet, batch: usize, flops: f64, torch_case: &str) {
     let device = Device::flex();
-    let params = build_params(net, 0, None).unwrap();
+    let params = build_params(net, 0).unwrap();
     let opts = ProbeOptions {
         batch,
         hist_layers: vec![],
@@ -100,7 +100,7 @@ fn bench_jacobian() {
         .resolve()
         .unwrap();
     let device = Device::flex();
-    let params = build_params(&net, 0, None).unwrap();
+    let params = build_params(&net, 0).unwrap();
     let time = |jacobian: bool| {
         let opts = ProbeOptions {
             batch: samples,

@@ -5,7 +5,7 @@
 //! (`probe.rs`).
 
 use sigprop_init::{Activation, FillContext, InitError, Key, Layout, Scheme, fill_many};
-use sigprop_theory::{AutoInitPlan, autoinit_plan};
+use sigprop_theory::{AutoInitPlan, Critical, autoinit_plan, critical_sigma_w};
 
 use crate::arch::{Job, NetConfig, NetLayout, ParamBuilder, ResolvedNet, positive};
 use crate::error::NetError;
@@ -44,6 +44,7 @@ impl NetConfig {
             .as_deref()
             .map(str::parse::<PruneSpec>)
             .transpose()?;
+        let critical_sigma_w = self.critical_sigma_w(activation, &weight_init)?;
         let net = ResolvedNet {
             config: self.clone(),
             widths: self.arch.widths(self),
@@ -52,9 +53,36 @@ impl NetConfig {
             bias_init,
             autoinit,
             prune,
+            critical_sigma_w,
         };
         net.check_tensors()?;
         Ok(net)
+    }
+
+    /// sigma_w of a `critical:` scheme, from the theory crate; `None` for other schemes.
+    fn critical_sigma_w(
+        &self,
+        activation: Activation,
+        scheme: &Scheme,
+    ) -> Result<Option<f64>, NetError> {
+        let Some((sigma_b, _)) = scheme.is_critical() else {
+            return Ok(None);
+        };
+        let why = match critical_sigma_w(activation, sigma_b) {
+            Critical::Root { sigma_w, .. } => return Ok(Some(sigma_w)),
+            Critical::NoCrossing { below, above } => format!(
+                "{activation} has no critical sigma_w at sigma_b={sigma_b}: chi_1 jumps over 1 \
+                 between sigma_w={:.4} (chi_1={:.4}) and sigma_w={:.4} (chi_1={:.4})",
+                below.0, below.1, above.0, above.1
+            ),
+            Critical::None { reason } => {
+                format!("no critical sigma_w for {activation} at sigma_b={sigma_b}: {reason}")
+            }
+        };
+        Err(NetError::NoCritical {
+            spec: self.weight_init.clone(),
+            why,
+        })
     }
 }
 
@@ -118,9 +146,7 @@ impl ResolvedNet {
     /// architecture that defines it: checked before anything is drawn, so a suite fails
     /// before its first run rather than in the middle.
     fn check_tensors(&self) -> Result<(), NetError> {
-        // A placeholder critical sigma_w: what is checked here is the layout, and the runner
-        // finds the real value (or reports that there is none) before any run.
-        let declared = declare(self, Some(1.0));
+        let declared = declare(self);
         if let Some(plan) = &self.autoinit {
             self.check_autoinit(plan, &declared)?;
         }
@@ -217,10 +243,9 @@ pub(crate) struct Declared {
     pub head: Option<ParamId>,
 }
 
-/// Declare `net`'s parameters (`critical_sigma_w` goes into the fill context of
-/// `critical:` schemes).
-pub(crate) fn declare(net: &ResolvedNet, critical_sigma_w: Option<f64>) -> Declared {
-    let mut b = ParamBuilder::new(net, critical_sigma_w);
+/// Declare `net`'s parameters.
+pub(crate) fn declare(net: &ResolvedNet) -> Declared {
+    let mut b = ParamBuilder::new(net);
     let layout = net.config.arch.declare(&mut b);
     let head = (net.config.loss == Loss::CrossEntropy).then(|| {
         // The head reads the network's output as the probe sees it (a CNN's flattened).
@@ -245,15 +270,8 @@ pub(crate) fn declare(net: &ResolvedNet, critical_sigma_w: Option<f64>) -> Decla
 }
 
 /// Fill every parameter of `net` for `seed`.
-///
-/// `critical_sigma_w` is the theory crate's answer for `critical:` schemes (the runner
-/// computes it); `None` makes a critical scheme an error naming what is missing.
-pub fn build_params(
-    net: &ResolvedNet,
-    seed: u64,
-    critical_sigma_w: Option<f64>,
-) -> Result<Params, NetError> {
-    let jobs = declare(net, critical_sigma_w).jobs;
+pub fn build_params(net: &ResolvedNet, seed: u64) -> Result<Params, NetError> {
+    let jobs = declare(net).jobs;
     let keyed: Vec<_> = jobs
         .iter()
         .map(|j| {
@@ -285,8 +303,7 @@ pub fn build_params(
 /// `--prune`'s refusals that depend on the network.
 pub(crate) fn check_prune(net: &ResolvedNet, spec: &PruneSpec) -> Result<(), NetError> {
     if spec.method == PruneMethod::Synflow
-        && (declare(net, None).layout.lsuv_layers().is_none()
-            || net.config.arch.norm() != Norm::None)
+        && (declare(net).layout.lsuv_layers().is_none() || net.config.arch.norm() != Norm::None)
     {
         return Err(NetError::BadConfig {
             key: "prune",

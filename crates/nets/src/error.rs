@@ -64,6 +64,14 @@ pub enum NetError {
         /// What is allowed.
         allowed: String,
     },
+    /// A `critical:` initializer whose activation has no critical sigma_w at its sigma_b.
+    #[error("--init {spec}: {why}")]
+    NoCritical {
+        /// The initializer spec.
+        spec: String,
+        /// What the theory found instead of a root.
+        why: String,
+    },
     /// A tensor could not be read back from the device (a driver or transfer failure):
     /// not the user's input, so the run stops instead of recording made-up values.
     #[error("reading {what} back from the device failed: {why}")]

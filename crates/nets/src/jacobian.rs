@@ -401,8 +401,8 @@ mod tests {
     fn chunked_vector_jacobian_products_equal_one_pass() {
         let cfg = crate::NetConfig::new(crate::Arch::Resmlp, 3, 6, "tanh", "he-normal");
         let net = cfg.resolve().unwrap();
-        let params = crate::build_params(&net, 4, None).unwrap();
-        let layout = crate::build::declare(&net, None).layout;
+        let params = crate::build_params(&net, 4).unwrap();
+        let layout = crate::build::declare(&net).layout;
         let x = crate::inputs::normal_input(4, "input", [3, 6]).unwrap();
         let opts = JacobianOptions {
             samples: 3,

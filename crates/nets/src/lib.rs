@@ -91,11 +91,10 @@ pub struct Measured {
 pub fn initial_params(
     net: &ResolvedNet,
     seed: u64,
-    critical_sigma_w: Option<f64>,
     batch: usize,
     device: &Device,
 ) -> Result<(Params, Vec<(usize, f64)>), NetError> {
-    initial_params_pruned(net, seed, critical_sigma_w, batch, device).map(|i| (i.params, i.lsuv))
+    initial_params_pruned(net, seed, batch, device).map(|i| (i.params, i.lsuv))
 }
 
 /// A network's initial weights and what the data-driven steps did to them.
@@ -116,11 +115,10 @@ pub struct Initial {
 pub fn initial_params_pruned(
     net: &ResolvedNet,
     seed: u64,
-    critical_sigma_w: Option<f64>,
     batch: usize,
     device: &Device,
 ) -> Result<Initial, NetError> {
-    let mut params = build_params(net, seed, critical_sigma_w)?;
+    let mut params = build_params(net, seed)?;
     let lsuv = lsuv::lsuv(net, &mut params, seed, batch, device)?;
     let tuning = tune::tune(net, &mut params, seed, batch, device)?;
     let pruned = prune::prune(net, &mut params, seed, batch, device)?;
@@ -148,12 +146,11 @@ pub struct Staged {
 pub fn stage(
     net: &ResolvedNet,
     seed: u64,
-    critical_sigma_w: Option<f64>,
     batch: usize,
     device: &Device,
 ) -> Result<Staged, NetError> {
     let t0 = Instant::now();
-    let init = initial_params_pruned(net, seed, critical_sigma_w, batch, device)?;
+    let init = initial_params_pruned(net, seed, batch, device)?;
     let uploaded = forward::upload(&init.params, device, false);
     let _ = device.sync();
     Ok(Staged {
@@ -227,10 +224,9 @@ pub fn measure_staged_seeds(
 pub fn measure(
     net: &ResolvedNet,
     seed: u64,
-    critical_sigma_w: Option<f64>,
     opts: &ProbeOptions,
     device: &Device,
 ) -> Result<Measured, NetError> {
-    let staged = stage(net, seed, critical_sigma_w, opts.batch, device)?;
+    let staged = stage(net, seed, opts.batch, device)?;
     measure_staged(net, staged, opts, device)
 }

@@ -30,7 +30,7 @@ pub fn lsuv(
         return Ok(Vec::new());
     };
     let cfg = &net.config;
-    let Some(layers) = declare(net, None).layout.lsuv_layers() else {
+    let Some(layers) = declare(net).layout.lsuv_layers() else {
         return Err(NetError::BadConfig {
             key: "init",
             value: net.config.weight_init.clone(),

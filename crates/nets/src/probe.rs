@@ -224,7 +224,7 @@ pub(crate) fn probe_seeds(
     }
     let t0 = Instant::now();
     let ad = device.clone().autodiff();
-    let declared = declare(net, None);
+    let declared = declare(net);
     let p = uploaded.into_leaves();
     let shape = net.config.arch.input_shape(net, opts.batch);
     let mut x_host = Vec::with_capacity(n * shape[0] * shape[1]);
@@ -770,7 +770,7 @@ pub fn forward_plain(
     batch: usize,
     device: &Device,
 ) -> Result<Vec<f32>, NetError> {
-    let declared = declare(net, None);
+    let declared = declare(net);
     let p = upload(params, device, false);
     let shape = net.config.arch.input_shape(net, batch);
     let x = Tensor::<2>::from_data(TensorData::new(x, shape), device);

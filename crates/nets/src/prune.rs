@@ -49,7 +49,7 @@ pub struct PrunedTensor {
 
 /// The tensors `--prune` applies to: two or more dimensions, not the head.
 pub(crate) fn prunable(net: &ResolvedNet) -> Vec<ParamId> {
-    let d = declare(net, None);
+    let d = declare(net);
     d.jobs
         .iter()
         .enumerate()
@@ -309,7 +309,7 @@ fn grads(
         None => params,
     };
     let ad = device.clone().autodiff();
-    let declared = declare(net, None);
+    let declared = declare(net);
     let p = upload(params, &ad, true);
     let shape = net.config.arch.input_shape(net, batch);
     let x = Tensor::<2>::from_data(
@@ -359,7 +359,7 @@ fn synflow_scores(
 ) -> Result<Vec<Vec<f64>>, NetError> {
     let mut lin = net.clone();
     lin.activation = Activation::Linear;
-    let declared = declare(net, None);
+    let declared = declare(net);
     let mut abs = params.clone();
     for t in abs.tensors.iter_mut() {
         t.data.iter_mut().for_each(|v| *v = 0.0);

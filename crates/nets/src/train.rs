@@ -817,7 +817,7 @@ fn run<O: BurnOptimizer>(
 ) -> Result<TrainResult, NetError> {
     check_train(net, opts)?;
     let ad = device.clone().autodiff();
-    let declared = declare(net, None);
+    let declared = declare(net);
     let n_in = net.config.arch.input_shape(net, opts.batch)[1];
     let features = net.config.arch.output_features(&net.config);
     let outputs = opts.task.outputs();

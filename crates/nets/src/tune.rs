@@ -182,7 +182,7 @@ impl<'a> Objective<'a> {
     fn new(net: &'a ResolvedNet, seed: u64, batch: usize, device: &'a Device) -> Self {
         Objective {
             net,
-            declared: declare(net, None),
+            declared: declare(net),
             seed,
             batch,
             device,
@@ -493,7 +493,7 @@ mod tests {
         let (b, n) = (16, 8);
         let dev = device(BackendKind::Flex).unwrap();
         let net = net(1, n, "linear", "xavier-normal", Loss::Mse);
-        let params = build_params(&net, 3, None).unwrap();
+        let params = build_params(&net, 3).unwrap();
         assert_eq!(params.tensors.len(), 2);
         assert_eq!(params.tensors[0].shape, vec![n, n]);
         let obj = Objective::new(&net, 3, b, &dev);
@@ -583,7 +583,7 @@ mod tests {
     fn gradinit_slope_matches_a_finite_difference_of_its_objective() {
         let dev = device(BackendKind::Flex).unwrap();
         let net = net(3, 12, "tanh", "xavier-normal", Loss::Mse);
-        let base = build_params(&net, 5, None).unwrap();
+        let base = build_params(&net, 5).unwrap();
         let obj = Objective::new(&net, 5, 32, &dev);
         let ids = tuned_ids(&base);
         assert_eq!(ids.len(), 3);
@@ -628,7 +628,7 @@ mod tests {
     fn metainit_slope_matches_a_finite_difference_of_the_gradient_quotient() {
         let dev = device(BackendKind::Flex).unwrap();
         let net = net(3, 12, "tanh", "xavier-normal", Loss::Mse);
-        let base = build_params(&net, 7, None).unwrap();
+        let base = build_params(&net, 7).unwrap();
         let obj = Objective::new(&net, 7, 32, &dev);
         let ids = tuned_ids(&base);
         let logs = [0.2f64, -0.1, 0.3];
@@ -672,7 +672,7 @@ mod tests {
         let dev = device(BackendKind::Flex).unwrap();
         // The authors' setting: cross-entropy on random labels.
         let net = net(6, 32, "tanh", "metainit:steps=60", Loss::CrossEntropy);
-        let base = build_params(&net, 2, None).unwrap();
+        let base = build_params(&net, 2).unwrap();
         let mut p = base.clone();
         let t = tune(&net, &mut p, 2, 64, &dev).unwrap().unwrap();
         assert_eq!(t.method, "metainit");
@@ -703,7 +703,7 @@ mod tests {
         let net_with = |init: &str| net(4, 32, "tanh", init, Loss::Mse);
         let run = |init: &str| {
             let net = net_with(init);
-            let mut p = build_params(&net, 1, None).unwrap();
+            let mut p = build_params(&net, 1).unwrap();
             tune(&net, &mut p, 1, 64, &dev).unwrap().unwrap()
         };
         let loose = run("gradinit:steps=60,gamma=1000,eta=0.05");

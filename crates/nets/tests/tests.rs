@@ -69,10 +69,7 @@ fn mlp(depth: usize, width: usize, act: &str, init: &str) -> NetConfig {
 
 fn run(cfg: &NetConfig, batch: usize, seed: u64, dev: &Device) -> Vec<LayerStats> {
     let net = cfg.resolve().unwrap();
-    measure(&net, seed, None, &opts(batch), dev)
-        .unwrap()
-        .result
-        .stats
+    measure(&net, seed, &opts(batch), dev).unwrap().result.stats
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -87,7 +84,7 @@ fn probe_gradients_equal_the_analytic_backward_on_a_tiny_network() {
     let mut cfg = mlp(depth, width, "tanh", "xavier-normal");
     cfg.bias_init = "normal:std=0.3".into();
     let net = cfg.resolve().unwrap();
-    let params = build_params(&net, seed, None).unwrap();
+    let params = build_params(&net, seed).unwrap();
     let stats = probe(&net, &params, seed, &opts(batch), &Device::flex())
         .unwrap()
         .stats;
@@ -199,7 +196,7 @@ fn cpu_and_wgpu_backends_agree_and_receive_bit_identical_weights() {
     let mut cfg = mlp(10, 64, "tanh", "xavier-normal");
     cfg.bias_init = "normal:std=0.1".into();
     let net = cfg.resolve().unwrap();
-    let params = build_params(&net, 3, None).unwrap();
+    let params = build_params(&net, 3).unwrap();
     let reference = probe(&net, &params, 3, &opts(32), &Device::flex())
         .unwrap()
         .stats;
@@ -257,10 +254,10 @@ fn weights_staged_during_another_pass_give_the_numbers_of_a_solo_pass() {
             let mut cfg = mlp(8, 64, "tanh", init);
             cfg.bias_init = "normal:std=0.1".into();
             let net = cfg.resolve().unwrap();
-            let solo = measure(&net, 5, None, &opts(32), &dev).unwrap();
+            let solo = measure(&net, 5, &opts(32), &dev).unwrap();
             let (other, staged) = std::thread::scope(|s| {
-                let ahead = s.spawn(|| stage(&net, 5, None, 32, &dev).unwrap());
-                let other = measure(&net, 4, None, &opts(32), &dev).unwrap();
+                let ahead = s.spawn(|| stage(&net, 5, 32, &dev).unwrap());
+                let other = measure(&net, 4, &opts(32), &dev).unwrap();
                 (other, ahead.join().unwrap())
             });
             let overlapped = measure_staged(&net, staged, &opts(32), &dev).unwrap();
@@ -329,12 +326,12 @@ fn seeds_batched_into_one_pass_give_the_numbers_of_their_solo_passes() {
             let seeds = [3u64, 4, 7];
             let staged: Vec<_> = seeds
                 .iter()
-                .map(|&s| stage(&net, s, None, 6, &dev).unwrap())
+                .map(|&s| stage(&net, s, 6, &dev).unwrap())
                 .collect();
             let batched = measure_staged_seeds(&net, staged, &opts(6), &dev).unwrap();
             assert_eq!(batched.len(), seeds.len());
             for (&seed, b) in seeds.iter().zip(&batched) {
-                let solo = measure(&net, seed, None, &opts(6), &dev).unwrap();
+                let solo = measure(&net, seed, &opts(6), &dev).unwrap();
                 // Debug text, so NaN columns compare equal to themselves.
                 let text =
                     |m: &sigprop_nets::Measured| format!("{:?} {:?}", m.result.stats, m.lsuv);
@@ -376,11 +373,9 @@ fn what_cannot_batch_runs_seed_by_seed() {
     for cfg in [bn, rezero] {
         let net = cfg.resolve().unwrap();
         assert!(!sigprop_nets::batchable(&net, &opts(4)), "{}", cfg.arch);
-        let staged: Vec<_> = (0..2)
-            .map(|s| stage(&net, s, None, 4, &dev).unwrap())
-            .collect();
+        let staged: Vec<_> = (0..2).map(|s| stage(&net, s, 4, &dev).unwrap()).collect();
         let m = measure_staged_seeds(&net, staged, &opts(4), &dev).unwrap();
-        let solo = measure(&net, 1, None, &opts(4), &dev).unwrap();
+        let solo = measure(&net, 1, &opts(4), &dev).unwrap();
         assert_eq!(
             format!("{:?}", m[1].result.stats),
             format!("{:?}", solo.result.stats)
@@ -391,9 +386,7 @@ fn what_cannot_batch_runs_seed_by_seed() {
     hist.hist_layers = vec![1];
     hist.hist_bins = 4;
     assert!(!sigprop_nets::batchable(&net, &hist));
-    let staged: Vec<_> = (0..2)
-        .map(|s| stage(&net, s, None, 4, &dev).unwrap())
-        .collect();
+    let staged: Vec<_> = (0..2).map(|s| stage(&net, s, 4, &dev).unwrap()).collect();
     let m = measure_staged_seeds(&net, staged, &hist, &dev).unwrap();
     assert!(m.iter().all(|m| m.result.histograms.len() == 3));
 }
@@ -402,7 +395,7 @@ fn what_cannot_batch_runs_seed_by_seed() {
 fn linear_network_with_orthogonal_weights_keeps_every_sample_norm_over_50_layers() {
     let (depth, width, batch) = (50, 64, 16);
     let net = mlp(depth, width, "linear", "orthogonal").resolve().unwrap();
-    let params = build_params(&net, 11, None).unwrap();
+    let params = build_params(&net, 11).unwrap();
     let x = sigprop_nets::inputs::normal_input(11, "input", [batch, width]).unwrap();
     let y = forward_plain(&net, &params, x.clone(), batch, &Device::flex()).unwrap();
     for r in 0..batch {
@@ -477,7 +470,7 @@ fn relu_with_negative_bias_reports_the_dead_fraction_it_must() {
 fn lsuv_leaves_every_layer_target_variance_within_tol_of_one() {
     for act in ["tanh", "relu"] {
         let net = mlp(12, 128, act, "lsuv:tol=0.05").resolve().unwrap();
-        let m = measure(&net, 2, None, &opts(128), &Device::flex()).unwrap();
+        let m = measure(&net, 2, &opts(128), &Device::flex()).unwrap();
         assert_eq!(m.lsuv.len(), 12);
         for (l, &(iters, var)) in m.lsuv.iter().enumerate() {
             assert!(
@@ -530,7 +523,7 @@ fn autoinit_holds_a_deep_sigmoid_network_within_ten_percent_per_layer_both_ways(
     let mut cfg = mlp(3, width, "sigmoid", "autoinit");
     cfg.bias_init = sigprop_nets::autoinit_bias_spec(&plan);
     let net = cfg.resolve().unwrap();
-    let p = build_params(&net, 4, None).unwrap();
+    let p = build_params(&net, 4).unwrap();
     let w = &p.get("layers.2.weight").unwrap().data; // [in, out]
     for o in 0..width {
         let sum: f64 = (0..width).map(|i| f64::from(w[i * width + o])).sum();
@@ -580,11 +573,11 @@ fn pruning_at_init_removes_exactly_the_asked_fraction_and_training_keeps_it() {
             .cloned()
             .collect()
     };
-    let dense = build_params(&net_with("random:sparsity=0"), 1, None).unwrap();
+    let dense = build_params(&net_with("random:sparsity=0"), 1).unwrap();
     let s = 0.8;
     let prune = |spec: &str| {
         let net = net_with(spec);
-        let i = sigprop_nets::initial_params_pruned(&net, 1, None, 64, &cpu()).unwrap();
+        let i = sigprop_nets::initial_params_pruned(&net, 1, 64, &cpu()).unwrap();
         (i.params, i.pruned)
     };
     // random: per tensor.
@@ -866,7 +859,7 @@ fn gpt2_scales_the_weights_that_write_into_the_stream() {
     };
     let cfg = NetConfig::new(own, 4, 64, "gelu", "gpt2");
     let net = cfg.resolve().unwrap();
-    let params = build_params(&net, 2, None).unwrap();
+    let params = build_params(&net, 2).unwrap();
     let var = |path: &str| {
         let t = params.tensors.iter().find(|t| t.path == path).unwrap();
         let n = t.data.len() as f64;
@@ -899,7 +892,7 @@ fn deepnet_and_t_fixup_scale_all_but_the_query_and_key() {
     let t = 0.67f64.powi(2) / 8f64.sqrt();
     for (init, scaled) in [("deepnet", 1.0 / 8.0), ("t-fixup", t)] {
         let cfg = NetConfig::new(own.clone(), 8, 64, "gelu", init);
-        let params = build_params(&cfg.resolve().unwrap(), 5, None).unwrap();
+        let params = build_params(&cfg.resolve().unwrap(), 5).unwrap();
         let var = |path: &str| {
             let t = params.tensors.iter().find(|t| t.path == path).unwrap();
             t.data.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / t.data.len() as f64
@@ -988,7 +981,7 @@ fn a_role_takes_its_own_initializer_and_the_rest_the_networks() {
     };
     let cfg = NetConfig::new(own, 2, 32, "gelu", "he-normal");
     let net = cfg.resolve().unwrap();
-    let params = build_params(&net, 4, None).unwrap();
+    let params = build_params(&net, 4).unwrap();
     let var = |path: &str| {
         let t = params.tensors.iter().find(|t| t.path == path).unwrap();
         t.data.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / t.data.len() as f64
@@ -1077,7 +1070,7 @@ fn normalization_layers_standardize_what_they_claim() {
         }
         .into();
         let net = cfg.resolve().unwrap();
-        let params = build_params(&net, 5, None).unwrap();
+        let params = build_params(&net, 5).unwrap();
         let x = sigprop_nets::inputs::normal_input(5, "input", [batch, width]).unwrap();
         let y = forward_plain(&net, &params, x, batch, &Device::flex()).unwrap();
         let (cols, rows) = column_and_row_moments(&y, batch, width);
@@ -1246,7 +1239,7 @@ fn spectra_on(
     dev: &Device,
 ) -> Vec<sigprop_nets::Spectrum> {
     let net = cfg.resolve().unwrap();
-    let params = build_params(&net, seed, None).unwrap();
+    let params = build_params(&net, seed).unwrap();
     let mut o = opts(batch);
     o.jacobian = Some(sigprop_nets::JacobianOptions { samples, layers });
     probe(&net, &params, seed, &o, dev).unwrap().spectra
@@ -1331,7 +1324,7 @@ fn jacobian_spectrum_equals_the_host_product_of_w_and_phi_prime() {
     let mut cfg = mlp(depth, width, "tanh", "xavier-normal:gain=1.5");
     cfg.bias_init = "normal:std=0.3".into();
     let net = cfg.resolve().unwrap();
-    let params = build_params(&net, seed, None).unwrap();
+    let params = build_params(&net, seed).unwrap();
     let got = spectra(&cfg, batch, seed, 3, vec![1, 2, 3]);
     assert_eq!(got.len(), 3 * 3);
     let x = sigprop_nets::inputs::normal_input(seed, "input", [batch, width]).unwrap();
@@ -1399,7 +1392,7 @@ fn finite_difference_spectrum(
     eps: f32,
 ) -> Vec<f64> {
     let net = cfg.resolve().unwrap();
-    let params = build_params(&net, seed, None).unwrap();
+    let params = build_params(&net, seed).unwrap();
     let n0 = cfg.arch.output_features(cfg);
     let x = sigprop_nets::inputs::normal_input(seed, "input", [batch, n0]).unwrap();
     let row = &x[sample * n0..(sample + 1) * n0];
@@ -1705,7 +1698,7 @@ fn teacher() -> Task {
 
 fn trained(cfg: &NetConfig, opts: &TrainOptions) -> TrainResult {
     let net = cfg.resolve().unwrap();
-    let params = build_params(&net, 5, None).unwrap();
+    let params = build_params(&net, 5).unwrap();
     train(&net, &params, 5, opts, &cpu()).unwrap()
 }
 
@@ -1772,7 +1765,7 @@ fn training_is_deterministic_and_lowers_the_loss() {
     assert_eq!(a.diverged_at, None);
     // The per-layer statistics at step 0 are the untrained network's probed pass.
     let net = cfg.resolve().unwrap();
-    let params = build_params(&net, 5, None).unwrap();
+    let params = build_params(&net, 5).unwrap();
     let p0 = probe(&net, &params, 5, &opts.probe, &cpu()).unwrap();
     assert_eq!(a.stats[0].0, 0);
     assert_eq!(format!("{:?}", a.stats[0].1), format!("{:?}", p0.stats));
@@ -1811,7 +1804,7 @@ fn every_seed_is_evaluated_on_the_tasks_own_batch() {
     let e: Vec<f64> = [1, 2]
         .iter()
         .map(|&seed| {
-            let params = build_params(&net, seed, None).unwrap();
+            let params = build_params(&net, seed).unwrap();
             let r = train(&net, &params, seed, &opts, &cpu()).unwrap();
             r.steps[0].eval_loss.unwrap()
         })
@@ -1852,7 +1845,7 @@ fn data_csv_is_parsed_and_checked() {
     // A network whose input is not the data's width is refused, naming --data.
     let cfg = mlp(2, 16, "relu", "he-normal");
     let net = cfg.resolve().unwrap();
-    let params = build_params(&net, 0, None).unwrap();
+    let params = build_params(&net, 0).unwrap();
     let e = train(
         &net,
         &params,
@@ -1947,7 +1940,7 @@ fn ntk_and_mup_scale_each_tensors_first_update_by_their_rules() {
         ..Mlp::default()
     });
     let net = same.resolve().unwrap();
-    let params = build_params(&net, 0, None).unwrap();
+    let params = build_params(&net, 0).unwrap();
     let by_path: Vec<(String, Role)> = params
         .tensors
         .iter()
@@ -1969,7 +1962,7 @@ fn ntk_and_mup_scale_each_tensors_first_update_by_their_rules() {
     )
     .resolve()
     .unwrap();
-    let p = build_params(&rez, 0, None).unwrap();
+    let p = build_params(&rez, 0).unwrap();
     let r = roles(&rez, &p);
     assert!(
         p.tensors
@@ -2000,7 +1993,7 @@ fn training_runs_on_every_backend_with_the_same_curve() {
     // momentum are Burn's own.
     let cfg = mlp(3, 32, "tanh", "xavier-normal");
     let net = cfg.resolve().unwrap();
-    let params = build_params(&net, 4, None).unwrap();
+    let params = build_params(&net, 4).unwrap();
     let opts = train_opts(10, OptimizerKind::Momentum, 0.05, teacher());
     let reference = train(&net, &params, 4, &opts, &cpu()).unwrap();
     for kind in other_backends() {

@@ -97,16 +97,16 @@ pub fn key_of(spec: &crate::settings::RunSpec) -> ConfigKey {
     ConfigKey {
         config: spec.index,
         label: spec.label.clone(),
-        arch: spec.net.arch.to_string(),
-        init: spec.net.weight_init.clone(),
-        bias_init: spec.net.bias_init.clone(),
-        activation: spec.net.activation.clone(),
-        depth: spec.net.depth,
-        width: spec.net.width,
+        arch: spec.net.config.arch.to_string(),
+        init: spec.net.config.weight_init.clone(),
+        bias_init: spec.net.config.bias_init.clone(),
+        activation: spec.net.config.activation.clone(),
+        depth: spec.net.config.depth,
+        width: spec.net.config.width,
         batch: spec.batch,
         backend: spec.backend.to_string(),
-        loss: spec.net.loss.to_string(),
-        prune: spec.net.prune.clone().unwrap_or_default(),
+        loss: spec.net.config.loss.to_string(),
+        prune: spec.net.config.prune.clone().unwrap_or_default(),
     }
 }
 

@@ -12,7 +12,6 @@ use sigprop_nets::{PhaseTimes, ProbeOptions, ResolvedNet, build_params, measure}
 
 use crate::error::RunnerError;
 use crate::output::write_atomic;
-use crate::overlay::critical_for;
 use crate::settings::RunSpec;
 
 /// Timing of one phase over the repeats, milliseconds.
@@ -103,11 +102,7 @@ pub fn bench(
     std::fs::create_dir_all(out).map_err(|e| {
         RunnerError::input(format!("--out {}: cannot write there: {e}", out.display()))
     })?;
-    let net = spec
-        .net
-        .resolve()
-        .map_err(|e| RunnerError::input(e.to_string()))?;
-    let critical = critical_for(&net)?;
+    let net = &spec.net;
     let dev = sigprop_nets::device(spec.backend)?;
     let seed = spec.seeds.first().copied().unwrap_or(0);
     let opts = ProbeOptions {
@@ -118,7 +113,7 @@ pub fn bench(
     };
     let mut times = Vec::with_capacity(repeats);
     for i in 0..warmup + repeats {
-        let m = measure(&net, seed, critical, &opts, &dev)?;
+        let m = measure(net, seed, &opts, &dev)?;
         if i >= warmup {
             times.push(m.result.times);
         }
@@ -139,7 +134,7 @@ pub fn bench(
         phase("stats", &|t| t.stats_s),
         phase("total", &|t| t.init_s + t.forward_backward_s + t.stats_s),
     ];
-    let pass_gflop = pass_work(&net, seed, critical, spec.batch)?.map(|f| f / 1e9);
+    let pass_gflop = pass_work(net, seed, spec.batch)?.map(|f| f / 1e9);
     let pass_gflops = pass_gflop.map(|g| g / (phases[1].median_ms / 1e3));
     let gemm = gemm(spec.batch, net.config.width, repeats.max(3), &dev)?;
     let report = BenchReport {
@@ -176,16 +171,11 @@ fn median(sorted: &[f64]) -> f64 {
 }
 
 /// Matrix-product FLOPs of one forward and backward pass (see [`BenchReport::pass_gflop`]).
-fn pass_work(
-    net: &ResolvedNet,
-    seed: u64,
-    critical: Option<f64>,
-    batch: usize,
-) -> Result<Option<f64>, RunnerError> {
+fn pass_work(net: &ResolvedNet, seed: u64, batch: usize) -> Result<Option<f64>, RunnerError> {
     let Some(per_use) = net.config.arch.matrix_uses() else {
         return Ok(None);
     };
-    let params = build_params(net, seed, critical)?;
+    let params = build_params(net, seed)?;
     let entries: usize = params
         .tensors
         .iter()

@@ -161,7 +161,7 @@ pub fn coord_check(
         })
         .collect::<Result<_, _>>()?;
     if let Axis::Depth(_) = plan.axis
-        && !specs[0].net.arch.capabilities().residual
+        && !specs[0].net.config.arch.capabilities().residual
     {
         return Err(RunnerError::input(format!(
             "--depths: a depth check is for residual networks (--arch {})",
@@ -170,19 +170,10 @@ pub fn coord_check(
     }
     // `init = "auto"`: each width's (depth's) own recommendation, measured before the check.
     crate::recommend::resolve_auto_specs(&mut specs)?;
-    let mut nets = Vec::new();
-    for s in &specs {
-        let net = s
-            .net
-            .resolve()
-            .map_err(|e| RunnerError::input(e.to_string()))?;
-        let critical = crate::overlay::critical_for(&net)?;
-        nets.push((net, critical));
-    }
     prepare_out(out)?;
     let base_width = plan.base_width.unwrap_or(match plan.axis {
         Axis::Width(_) => distinct[0],
-        Axis::Depth(_) => specs[0].net.width,
+        Axis::Depth(_) => specs[0].net.config.width,
     });
     let seeds = specs[0].seeds.clone();
     let mut jobs: Vec<(usize, usize, u64)> = Vec::new();
@@ -193,9 +184,9 @@ pub fn coord_check(
     }
     let work = |&(p, c, seed): &(usize, usize, u64)| -> Result<Vec<CoordRecord>, RunnerError> {
         let spec = &specs[c];
-        let (net, critical) = &nets[c];
+        let net = &spec.net;
         let dev = device(spec.backend)?;
-        let (params, _) = initial_params(net, seed, *critical, spec.batch, &dev)?;
+        let (params, _) = initial_params(net, seed, spec.batch, &dev)?;
         let opts = TrainOptions {
             steps: plan.steps,
             optimizer: plan.optimizer,
@@ -229,8 +220,8 @@ pub fn coord_check(
     let results: Vec<Vec<CoordRecord>> = results.into_iter().collect::<Result<_, _>>()?;
     let mut rows = Vec::new();
     for (&(p, c, seed), recs) in jobs.iter().zip(results) {
-        let depth = specs[c].net.depth;
-        let primary = specs[c].net.arch.primary_site();
+        let depth = specs[c].net.config.depth;
+        let primary = specs[c].net.config.arch.primary_site();
         for r in recs {
             // A depth check compares the last block's output and the readout.
             let layer = match plan.axis {
@@ -284,7 +275,7 @@ pub fn coord_check(
             "backend": s.backend,
             "seeds": s.seeds,
             "auto": s.auto,
-            "autoinit": s.net.resolve().ok().as_ref().and_then(crate::report::autoinit_json),
+            "autoinit": crate::report::autoinit_json(&s.net),
         })).collect::<Vec<_>>(),
     });
     let text =

@@ -20,8 +20,7 @@ use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use sigprop_nets::{
-    Measured, ProbeOptions, ResolvedNet, Staged, batchable, device, device_name,
-    measure_staged_seeds, stage,
+    Measured, ProbeOptions, Staged, batchable, device, device_name, measure_staged_seeds, stage,
 };
 
 use crate::aggregate::{aggregate, key_of};
@@ -29,7 +28,7 @@ use crate::error::RunnerError;
 use crate::experiment::Experiment;
 use crate::outcome::Outcome;
 use crate::output::{keyed_csv, plain_csv, write_atomic};
-use crate::overlay::{chi1, corr_fixed_point, critical_for, fill_theory, jacobian_density_rows};
+use crate::overlay::{chi1, corr_fixed_point, fill_theory, jacobian_density_rows};
 use crate::rows::{
     AggRow, BatchCols, ConfigKey, DensityRow, GridRow, HistRow, JacobianCols, LayerRow, RunCols,
     SpectrumRow, SppCols, SummaryRow, TheoryCols, TokenCols,
@@ -59,7 +58,7 @@ pub struct RunOptions {
 }
 
 /// Check every configuration before running any.
-pub(crate) fn validate(exp: &Experiment) -> Result<Vec<(ResolvedNet, Option<f64>)>, RunnerError> {
+pub(crate) fn validate(exp: &Experiment) -> Result<(), RunnerError> {
     // Every backend the experiment uses must start, checked once each and in this thread
     // before any worker runs.
     let mut backends = Vec::new();
@@ -78,17 +77,7 @@ pub(crate) fn validate(exp: &Experiment) -> Result<Vec<(ResolvedNet, Option<f64>
             r.index, r.label
         )));
     }
-    exp.runs
-        .iter()
-        .map(|r| {
-            let net = r
-                .net
-                .resolve()
-                .map_err(|e| RunnerError::input(e.to_string()))?;
-            let critical = critical_for(&net)?;
-            Ok((net, critical))
-        })
-        .collect()
+    Ok(())
 }
 
 /// Create the output folder, failing early with a one-line message if it is unwritable.
@@ -105,22 +94,12 @@ pub fn prepare_out(out: &Path) -> Result<(), RunnerError> {
         .map_err(fail)
 }
 
-/// What a configuration's runs share: its network and critical sigma_w.
-struct Prepared {
-    net: ResolvedNet,
-    critical: Option<f64>,
-}
-
 /// The weights of the runs `keys` (seeds of one configuration), filled and uploaded ahead
 /// of their pass.
-fn stage_seeds(
-    spec: &RunSpec,
-    prep: &Prepared,
-    keys: &[&RunKey],
-) -> Result<Vec<Staged>, RunnerError> {
+fn stage_seeds(spec: &RunSpec, keys: &[&RunKey]) -> Result<Vec<Staged>, RunnerError> {
     let dev = device(spec.backend)?;
     keys.iter()
-        .map(|key| Ok(stage(&prep.net, key.seed, prep.critical, spec.batch, &dev)?))
+        .map(|key| Ok(stage(&spec.net, key.seed, spec.batch, &dev)?))
         .collect()
 }
 
@@ -141,11 +120,7 @@ fn probe_options(spec: &RunSpec, key: &RunKey) -> ProbeOptions {
 /// The runs of `exp` in `todo` in passes: consecutive seeds of one configuration, at most
 /// its `seed_batch` in a pass, where their probe options allow batching (a run with
 /// histograms or a Jacobian alone).
-fn seed_groups<'k>(
-    exp: &Experiment,
-    prepared: &[Prepared],
-    todo: &[&'k RunKey],
-) -> Vec<Vec<&'k RunKey>> {
+fn seed_groups<'k>(exp: &Experiment, todo: &[&'k RunKey]) -> Vec<Vec<&'k RunKey>> {
     let mut groups: Vec<Vec<&RunKey>> = Vec::new();
     for &key in todo {
         let spec = &exp.runs[key.config];
@@ -153,8 +128,8 @@ fn seed_groups<'k>(
             g.first().is_some_and(|first| {
                 first.config == key.config
                     && g.len() < spec.seed_batch.max(1)
-                    && batchable(&prepared[key.config].net, &probe_options(spec, first))
-                    && batchable(&prepared[key.config].net, &probe_options(spec, key))
+                    && batchable(&spec.net, &probe_options(spec, first))
+                    && batchable(&spec.net, &probe_options(spec, key))
             })
         };
         match groups.last_mut() {
@@ -169,7 +144,6 @@ fn seed_groups<'k>(
 /// with their weights `staged` ahead when given.
 fn run_seeds(
     spec: &RunSpec,
-    prep: &Prepared,
     keys: &[&RunKey],
     staged: Option<Vec<Staged>>,
 ) -> Result<Vec<RunRecord>, RunnerError> {
@@ -180,19 +154,18 @@ fn run_seeds(
     let opts = probe_options(spec, first);
     let staged = match staged {
         Some(staged) => staged,
-        None => stage_seeds(spec, prep, keys)?,
+        None => stage_seeds(spec, keys)?,
     };
-    let measured = measure_staged_seeds(&prep.net, staged, &opts, &dev)?;
+    let measured = measure_staged_seeds(&spec.net, staged, &opts, &dev)?;
     keys.iter()
         .zip(measured)
-        .map(|(key, m)| record_of(spec, prep, key, m, &dev))
+        .map(|(key, m)| record_of(spec, key, m, &dev))
         .collect()
 }
 
 /// The record of one seed's measurement `m`.
 fn record_of(
     spec: &RunSpec,
-    prep: &Prepared,
     key: &RunKey,
     m: Measured,
     dev: &Device,
@@ -210,7 +183,7 @@ fn record_of(
         .collect();
     let times = m.result.times;
     let mut layers = Vec::new();
-    let primary = prep.net.config.arch.primary_site();
+    let primary = spec.net.config.arch.primary_site();
     for s in m.result.stats {
         let spp = match branches.get(&s.layer) {
             Some(b) if s.site == "out" => SppCols::of(&s, b),
@@ -251,7 +224,7 @@ fn record_of(
         forward_backward_s: times.forward_backward_s,
         stats_s: times.stats_s,
         lsuv_total,
-        critical_sigma_w: prep.critical,
+        critical_sigma_w: spec.net.critical_sigma_w,
         pruned: pruned
             .into_iter()
             .map(|t| (t.path, t.kept, t.total))
@@ -319,26 +292,24 @@ pub fn derive(
         if seeds == 0 {
             continue;
         }
-        let net = spec
-            .net
-            .resolve()
-            .map_err(|e| RunnerError::input(e.to_string()))?;
-        // The same sigma_w the runs used, recomputed exactly (not read back from JSON).
-        let critical_sigma_w = critical_for(&net)?;
-        fill_theory(&net, spec, critical_sigma_w, &mut layers)?;
+        let net = &spec.net;
+        // The same sigma_w the runs used, recomputed exactly when the spec was read (not
+        // read back from JSON).
+        let critical_sigma_w = net.critical_sigma_w;
+        fill_theory(spec, &mut layers)?;
         let key = key_of(spec);
         let aggs = aggregate(&layers);
         let extra = Extra {
             seeds,
             lsuv_totals,
-            theory_chi1: chi1(&net, critical_sigma_w),
-            corr_fixed: corr_fixed_point(&net, critical_sigma_w),
+            theory_chi1: chi1(net),
+            corr_fixed: corr_fixed_point(net),
         };
         let summary = summarize(&key.arch, &layers, &aggs, extra);
         let mut measured: Vec<usize> = spectra.iter().map(|r: &SpectrumRow| r.layer).collect();
         measured.sort_unstable();
         measured.dedup();
-        let densities = jacobian_density_rows(&net, critical_sigma_w, &measured);
+        let densities = jacobian_density_rows(net, &measured);
         let mut spec = spec.clone();
         spec.seeds = times.iter().map(|t| t.0).collect();
         outcomes.push(Outcome {
@@ -448,7 +419,7 @@ pub enum Ran {
 /// `opts.resume`), then, once every run has a record, derive the CSVs from the store.
 pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, RunnerError> {
     let start = Instant::now();
-    let resolved = validate(exp)?;
+    validate(exp)?;
     let out = &opts.out;
     let stored = StoredExperiment::of(exp);
     prepare_out(out)?;
@@ -500,13 +471,9 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
     write_experiment(out, &stored)?;
     // The theory of every configuration is derived once its records are read; whether it
     // can be is checked now, before any seed runs.
-    for (spec, (net, critical)) in exp.runs.iter().zip(&resolved) {
-        fill_theory(net, spec, *critical, &mut [])?;
+    for spec in &exp.runs {
+        fill_theory(spec, &mut [])?;
     }
-    let prepared: Vec<Prepared> = resolved
-        .into_iter()
-        .map(|(net, critical)| Prepared { net, critical })
-        .collect();
     let keys = stored.keys();
     let mine: Vec<&RunKey> = keys
         .iter()
@@ -532,11 +499,11 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
     }
     let progress = Progress::new(exp, keys.len(), held.count(&keys));
     let segment = Segment::new(out);
-    let groups = seed_groups(exp, &prepared, &todo);
+    let groups = seed_groups(exp, &todo);
     let work = |keys: &[&RunKey], staged: Option<Vec<Staged>>| -> Result<(), RunnerError> {
         let config = keys.first().map_or(0, |k| k.config);
         let spec = &exp.runs[config];
-        for record in run_seeds(spec, &prepared[config], keys, staged)? {
+        for record in run_seeds(spec, keys, staged)? {
             segment.append(&record)?;
             bar.inc(1);
         }
@@ -554,8 +521,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
                 groups.get(i).map(|keys| {
                     let config = keys.first().map_or(0, |k| k.config);
                     let spec = &exp.runs[config];
-                    let prep = &prepared[config];
-                    (keys, scope.spawn(move || stage_seeds(spec, prep, keys)))
+                    (keys, scope.spawn(move || stage_seeds(spec, keys)))
                 })
             };
             let mut next = ahead(0);

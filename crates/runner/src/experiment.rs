@@ -235,7 +235,11 @@ mod tests {
         assert_eq!(e.runs.len(), 6);
         assert_eq!(e.runs[0].label, "tanh / he-normal");
         assert_eq!(e.runs[5].label, "relu / lecun-normal");
-        assert!(e.runs.iter().all(|r| r.net.depth == 3 && r.net.width == 8));
+        assert!(
+            e.runs
+                .iter()
+                .all(|r| r.net.config.depth == 3 && r.net.config.width == 8)
+        );
         assert_eq!(e.name, "t");
     }
 
@@ -250,7 +254,7 @@ mod tests {
         assert_eq!(idx, [0, 1, 2, 3]);
         assert_eq!(e.runs[1].label, "resmlp / 16 / rezero");
         assert_eq!(e.runs[2].label, "rescnn / 4 / 4 / 1");
-        assert_eq!(e.runs[3].net.width, 4);
+        assert_eq!(e.runs[3].net.config.width, 4);
         // image-size is a rescnn setting: in the resmlp grid it is refused by name.
         let err =
             parse("[[grid]]\narch = \"resmlp\"\nimage-size = 4\n[[grid]]\narch = \"rescnn\"\n")
@@ -270,12 +274,12 @@ mod tests {
     fn shorthands_become_specs() {
         let e = parse("[grid]\nsigma-w2 = [1.5]\nsigma-b2 = [0.04]\n").unwrap();
         assert_eq!(
-            e.runs[0].net.weight_init,
+            e.runs[0].net.config.weight_init,
             "variance-scaling:scale=1.5,distribution=normal"
         );
-        assert_eq!(e.runs[0].net.bias_init, "normal:std=0.2");
+        assert_eq!(e.runs[0].net.config.bias_init, "normal:std=0.2");
         let e = parse("[base]\ninit = \"critical:sigma-b=0.3\"\nactivation = \"tanh\"\n").unwrap();
-        assert_eq!(e.runs[0].net.bias_init, "normal:std=0.3");
+        assert_eq!(e.runs[0].net.config.bias_init, "normal:std=0.3");
     }
 
     #[test]

@@ -50,8 +50,7 @@ impl Outcome {
     /// configuration gives explicit `widths`, else the configuration's width.
     pub fn key_at(&self, layer: usize) -> ConfigKey {
         let mut k = self.key.clone();
-        let net = &self.spec.net;
-        if let Some(&n) = net.arch.widths(net).get(layer) {
+        if let Some(&n) = self.spec.net.widths.get(layer) {
             k.width = n;
         }
         k

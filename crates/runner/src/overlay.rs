@@ -11,10 +11,7 @@ use rayon::prelude::*;
 use sigprop_init::{Fans, FillContext, Layout, fans};
 use sigprop_nets::NORM_EPS;
 use sigprop_nets::{Loss, ResolvedNet, TheoryKind};
-use sigprop_theory::{
-    Critical, MeanField, SampleNorm, critical_sigma_w, predict_mlp, predict_normalized_mlp,
-    predict_resmlp,
-};
+use sigprop_theory::{MeanField, SampleNorm, predict_mlp, predict_normalized_mlp, predict_resmlp};
 
 use crate::error::RunnerError;
 use crate::rows::{DensityRow, LayerRow, TheoryCols};
@@ -24,20 +21,16 @@ use crate::settings::RunSpec;
 /// prediction at each row's site and layer, and, where the Jacobian was measured (its
 /// columns are filled), the free-probability moments of its spectrum. Derived whenever rows
 /// are read from the store, never stored.
-pub fn fill_theory(
-    net: &ResolvedNet,
-    spec: &RunSpec,
-    critical: Option<f64>,
-    rows: &mut [LayerRow],
-) -> Result<(), RunnerError> {
+pub fn fill_theory(spec: &RunSpec, rows: &mut [LayerRow]) -> Result<(), RunnerError> {
+    let net = &spec.net;
     let sites: std::collections::HashMap<(String, usize), TheoryCols> =
-        predictions(net, spec.batch, critical)?
+        predictions(net, spec.batch)?
             .unwrap_or_default()
             .into_iter()
             .map(|t| ((t.site, t.layer), t.cols))
             .collect();
     let jacobian = match spec.jacobian {
-        Some(_) => jacobian_theory(net, critical)?,
+        Some(_) => jacobian_theory(net)?,
         None => None,
     };
     for row in rows {
@@ -59,28 +52,9 @@ pub fn fill_theory(
     Ok(())
 }
 
-/// sigma_w for a `critical:` scheme, from the theory crate; `None` for other schemes.
-pub fn critical_for(net: &ResolvedNet) -> Result<Option<f64>, RunnerError> {
-    let Some((sigma_b, _)) = net.weight_init.is_critical() else {
-        return Ok(None);
-    };
-    match critical_sigma_w(net.activation, sigma_b) {
-        Critical::Root { sigma_w, .. } => Ok(Some(sigma_w)),
-        Critical::NoCrossing { below, above } => Err(RunnerError::input(format!(
-            "--init {}: {} has no critical sigma_w at sigma_b={sigma_b}: chi_1 jumps over 1 \
-             between sigma_w={:.4} (chi_1={:.4}) and sigma_w={:.4} (chi_1={:.4})",
-            net.config.weight_init, net.activation, below.0, below.1, above.0, above.1
-        ))),
-        Critical::None { reason } => Err(RunnerError::input(format!(
-            "--init {}: no critical sigma_w for {} at sigma_b={sigma_b}: {reason}",
-            net.config.weight_init, net.activation
-        ))),
-    }
-}
-
 /// The weight variance times fan-in (sigma_w^2) per layer, and sigma_b^2, when the theory
 /// applies to `net`.
-pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f64>, f64)> {
+pub fn theory_params(net: &ResolvedNet) -> Option<(Vec<f64>, f64)> {
     let cfg = &net.config;
     if cfg.arch.theory(cfg) == TheoryKind::None
         || cfg.loss != Loss::Projection
@@ -91,7 +65,7 @@ pub fn theory_params(net: &ResolvedNet, critical: Option<f64>) -> Option<(Vec<f6
         return None;
     }
     let mut ctx = FillContext::new(net.activation);
-    ctx.critical_sigma_w = critical;
+    ctx.critical_sigma_w = net.critical_sigma_w;
     // Centred rows (autoinit for sigmoid, softplus) follow another recursion.
     if net.autoinit.is_some_and(|p| p.hidden.center) {
         return None;
@@ -142,9 +116,8 @@ pub struct SiteTheory {
 pub fn predictions(
     net: &ResolvedNet,
     batch: usize,
-    critical: Option<f64>,
 ) -> Result<Option<Vec<SiteTheory>>, RunnerError> {
-    let Some((sigma_w2, sigma_b2)) = theory_params(net, critical) else {
+    let Some((sigma_w2, sigma_b2)) = theory_params(net) else {
         return Ok(None);
     };
     let failed = |e: sigprop_theory::TheoryError| {
@@ -167,8 +140,10 @@ pub fn predictions(
                 1.0,
             )
             .map_err(failed)?;
-            let corr =
-                input_corr(net).and_then(|c0| corr_map(net, &sigma_w2, sigma_b2, c0, &layers));
+            let corr = cfg
+                .arch
+                .input_pair_corr()
+                .and_then(|c0| corr_map(net, &sigma_w2, sigma_b2, c0, &layers));
             let mut sites = mlp_sites(layers);
             if let Some(c) = corr {
                 for (s, c) in sites.iter_mut().zip(c) {
@@ -269,11 +244,11 @@ fn uniform_mean_field(net: &ResolvedNet, sigma_w2: &[f64], sigma_b2: f64) -> Opt
 }
 
 /// chi_1 at the fixed point, for equal-variance layers, where the theory applies.
-pub fn chi1(net: &ResolvedNet, critical: Option<f64>) -> Option<f64> {
+pub fn chi1(net: &ResolvedNet) -> Option<f64> {
     if net.config.arch.theory(&net.config) != TheoryKind::Mlp {
         return None;
     }
-    let (sigma_w2, sigma_b2) = theory_params(net, critical)?;
+    let (sigma_w2, sigma_b2) = theory_params(net)?;
     let mf = uniform_mean_field(net, &sigma_w2, sigma_b2)?;
     mf.q_star()?;
     let c = mf.chi1();
@@ -282,11 +257,11 @@ pub fn chi1(net: &ResolvedNet, critical: Option<f64>) -> Option<f64> {
 
 /// The c-map's fixed point `c*` and depth scale `xi_c` of an MLP with equal-variance layers,
 /// where they exist.
-pub fn corr_fixed_point(net: &ResolvedNet, critical: Option<f64>) -> Option<(f64, f64)> {
+pub fn corr_fixed_point(net: &ResolvedNet) -> Option<(f64, f64)> {
     if net.config.arch.theory(&net.config) != TheoryKind::Mlp {
         return None;
     }
-    let (sigma_w2, sigma_b2) = theory_params(net, critical)?;
+    let (sigma_w2, sigma_b2) = theory_params(net)?;
     // Without a bias, a homogeneous phi's c-map does not depend on q: the identity for a
     // linear network, a map of slope 1 at c = 1 for ReLU (a power-law approach), so no
     // exponential depth scale exists.
@@ -309,11 +284,8 @@ pub fn corr_fixed_point(net: &ResolvedNet, critical: Option<f64>) -> Option<(f64
 /// The free-probability moments of the Jacobian at each layer `l` (`(m1, var)` of the
 /// eigenvalues of `J J^T`, docs/theory.md) of an MLP of equal widths whose weights have
 /// independent entries or are scaled orthogonal; `None` elsewhere.
-pub fn jacobian_theory(
-    net: &ResolvedNet,
-    critical: Option<f64>,
-) -> Result<Option<Vec<(f64, f64)>>, RunnerError> {
-    let Some((sigma_w2, sigma_b2, spectrum)) = jacobian_setting(net, critical) else {
+pub fn jacobian_theory(net: &ResolvedNet) -> Result<Option<Vec<(f64, f64)>>, RunnerError> {
+    let Some((sigma_w2, sigma_b2, spectrum)) = jacobian_setting(net) else {
         return Ok(None);
     };
     let p = sigprop_theory::predict_jacobian(net.activation, &sigma_w2, sigma_b2, 1.0, spectrum)
@@ -327,12 +299,8 @@ pub const DENSITY_POINTS: usize = 400;
 /// The free-probability density of the singular values at each of `layers` (where it is a
 /// curve: linear and ReLU MLPs of equal widths; see `sigprop_theory::jacobian_density`),
 /// [`DENSITY_POINTS`] points a layer, the solver's grid four times finer.
-pub fn jacobian_density_rows(
-    net: &ResolvedNet,
-    critical: Option<f64>,
-    layers: &[usize],
-) -> Vec<DensityRow> {
-    let Some((sigma_w2, sigma_b2, spectrum)) = jacobian_setting(net, critical) else {
+pub fn jacobian_density_rows(net: &ResolvedNet, layers: &[usize]) -> Vec<DensityRow> {
+    let Some((sigma_w2, sigma_b2, spectrum)) = jacobian_setting(net) else {
         return Vec::new();
     };
     // Layers in parallel (each density is a sequential sweep), collected in order.
@@ -367,10 +335,7 @@ pub fn jacobian_density_rows(
 
 /// The per-layer `sigma_w^2`, `sigma_b^2` and weight spectrum of an MLP of equal widths whose
 /// Jacobian the free-probability theory describes.
-fn jacobian_setting(
-    net: &ResolvedNet,
-    critical: Option<f64>,
-) -> Option<(Vec<f64>, f64, sigprop_theory::WeightSpectrum)> {
+fn jacobian_setting(net: &ResolvedNet) -> Option<(Vec<f64>, f64, sigprop_theory::WeightSpectrum)> {
     use sigprop_init::{CriticalDistribution, Scheme};
     use sigprop_theory::WeightSpectrum;
     if net.config.arch.theory(&net.config) != TheoryKind::Mlp
@@ -378,7 +343,7 @@ fn jacobian_setting(
     {
         return None;
     }
-    let (sigma_w2, sigma_b2) = theory_params(net, critical)?;
+    let (sigma_w2, sigma_b2) = theory_params(net)?;
     let spectrum = match &net.weight_init {
         Scheme::Orthogonal { .. } => WeightSpectrum::Orthogonal,
         s if matches!(s.is_critical(), Some((_, CriticalDistribution::Orthogonal))) => {
@@ -393,11 +358,6 @@ fn jacobian_setting(
         _ => WeightSpectrum::Iid,
     };
     Some((sigma_w2, sigma_b2, spectrum))
-}
-
-/// The input pairs' cosine of an MLP with `input-corr`.
-fn input_corr(net: &ResolvedNet) -> Option<f64> {
-    net.config.arch.input_pair_corr()
 }
 
 /// The correlation of the pairs' pre-activations at each layer from the c-map (Poole et al.

@@ -254,9 +254,9 @@ pub fn manifest(
             "seeds": o.spec.seeds,
             "hist_layers": o.spec.hist_layers,
             "critical_sigma_w": o.critical_sigma_w,
-            "autoinit": o.spec.net.resolve().ok().as_ref().and_then(autoinit_json),
+            "autoinit": autoinit_json(&o.spec.net),
             "auto": o.spec.auto,
-            "prune": o.spec.net.prune.as_ref().map(|spec| json!({
+            "prune": o.spec.net.config.prune.as_ref().map(|spec| json!({
                 "spec": spec,
                 "seeds": o.pruned.iter().map(|(seed, t)| json!({
                     "seed": seed,
@@ -271,7 +271,7 @@ pub fn manifest(
                 })).collect::<Vec<_>>(),
             })),
             "tuning": (!o.tuning.is_empty()).then(|| json!({
-                "spec": o.spec.net.weight_init,
+                "spec": o.spec.net.config.weight_init,
                 "seeds": o.tuning.iter().map(|(seed, t)| json!({
                     "seed": seed,
                     "method": t.method,

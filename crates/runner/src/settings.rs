@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use sigprop_init::{Activation, Scheme};
-use sigprop_nets::{Arch, BackendKind, JacobianOptions, Loss, NetConfig};
+use sigprop_nets::{Arch, BackendKind, JacobianOptions, Loss, NetConfig, ResolvedNet};
 
 use crate::error::RunnerError;
 
@@ -128,8 +128,9 @@ pub struct RunSpec {
     pub label: String,
     /// The grid assignments `(key, value)` that made this configuration.
     pub grid: Vec<(String, String)>,
-    /// The network.
-    pub net: NetConfig,
+    /// The network, resolved (its specs parsed, its critical sigma_w found); written and read
+    /// as its [`NetConfig`].
+    pub net: ResolvedNet,
     /// Batch size.
     pub batch: usize,
     /// Backend.
@@ -477,7 +478,7 @@ impl Settings {
             index,
             label,
             grid,
-            net,
+            net: resolved,
             batch,
             backend,
             seeds,

@@ -131,12 +131,11 @@ pub struct RunKey {
 /// The network of `spec` with its specs in canonical form (`xavier-normal:gain=1` and
 /// `xavier-normal` are one network).
 fn canonical_net(spec: &RunSpec) -> NetConfig {
-    let mut net = spec.net.clone();
-    if let Ok(r) = spec.net.resolve() {
-        net.weight_init = r.weight_init.to_string();
-        net.bias_init = r.bias_init.to_string();
-        net.activation = r.activation.to_string();
-    }
+    let r = &spec.net;
+    let mut net = r.config.clone();
+    net.weight_init = r.weight_init.to_string();
+    net.bias_init = r.bias_init.to_string();
+    net.activation = r.activation.to_string();
     net
 }
 

@@ -190,7 +190,7 @@ impl TrainTable {
                 kind,
                 base_width: self
                     .base_width
-                    .unwrap_or_else(|| runs.first().map_or(1, |r| r.net.width)),
+                    .unwrap_or_else(|| runs.first().map_or(1, |r| r.net.config.width)),
             },
             eval_batch: self.eval_batch.unwrap_or(1024),
             lottery: self.lottery,

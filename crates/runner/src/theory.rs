@@ -9,7 +9,7 @@ use sigprop_nets::{Arch, NetConfig};
 use sigprop_theory::{Critical, LayerPrediction, MeanField, Phase, critical_sigma_w, predict_mlp};
 
 use crate::error::RunnerError;
-use crate::overlay::{critical_for, theory_params};
+use crate::overlay::theory_params;
 
 /// Largest depth, width or batch the prediction table is made for (one row a layer; the
 /// prediction itself is width-free).
@@ -157,8 +157,7 @@ pub fn sigma_w2_of(act: Activation, init: &str, width: usize) -> Result<f64, Run
     let resolved = net
         .resolve()
         .map_err(|e| RunnerError::input(e.to_string()))?;
-    let critical = critical_for(&resolved)?;
-    theory_params(&resolved, critical)
+    theory_params(&resolved)
         .map(|(w2, _)| w2[0])
         .ok_or_else(|| {
             RunnerError::input(format!(

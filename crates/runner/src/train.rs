@@ -217,21 +217,22 @@ pub fn train(
     quiet: bool,
 ) -> Result<TrainFinished, RunnerError> {
     plan.check()?;
-    let resolved = validate(exp)?;
+    validate(exp)?;
     prepare_out(out)?;
     // (configuration, learning rate) pairs, in order; each keyed as its own configuration.
     let mut configs = Vec::new();
     // sigma_b^2 of each configuration where the theory applies (the heatmap's 6 xi_c line).
-    let sigma_b2: Vec<Option<f64>> = resolved
+    let sigma_b2: Vec<Option<f64>> = exp
+        .runs
         .iter()
-        .map(|(net, critical)| crate::overlay::theory_params(net, *critical).map(|(_, b2)| b2))
+        .map(|spec| crate::overlay::theory_params(&spec.net).map(|(_, b2)| b2))
         .collect();
     let arms: &[Arm] = if plan.lottery.is_some() {
         &[Arm::Dense, Arm::Ticket, Arm::Random]
     } else {
         &[Arm::Dense]
     };
-    for (spec, (net, critical)) in exp.runs.iter().zip(&resolved) {
+    for spec in &exp.runs {
         for &lr in &plan.lrs {
             let dense = configs.len();
             for &arm in arms {
@@ -243,7 +244,7 @@ pub fn train(
                 if plan.lottery.is_some() {
                     key.label = format!("{} {}", key.label, arm.as_str());
                 }
-                configs.push((spec, net, *critical, lr, key, arm, dense));
+                configs.push((spec, lr, key, arm, dense));
             }
         }
     }
@@ -252,7 +253,7 @@ pub fn train(
         configs
             .iter()
             .enumerate()
-            .filter(|(_, c)| want(c.5))
+            .filter(|(_, c)| want(c.3))
             .flat_map(|(c, (spec, ..))| spec.seeds.iter().map(move |&s| (c, s)))
             .collect()
     };
@@ -271,9 +272,10 @@ pub fn train(
     let finals: std::sync::Mutex<std::collections::HashMap<(usize, u64), sigprop_nets::Params>> =
         std::sync::Mutex::new(std::collections::HashMap::new());
     let work = |&(c, seed): &(usize, u64)| -> Result<TrainResult, RunnerError> {
-        let (spec, net, critical, lr, _, arm, dense) = &configs[c];
+        let (spec, lr, _, arm, dense) = &configs[c];
+        let net = &spec.net;
         let dev = device(spec.backend)?;
-        let (initial, _) = initial_params(net, seed, *critical, spec.batch, &dev)?;
+        let (initial, _) = initial_params(net, seed, spec.batch, &dev)?;
         let params = match (arm, plan.lottery) {
             (Arm::Dense, _) | (_, None) => initial,
             (_, Some(s)) => {
@@ -340,7 +342,7 @@ pub fn train(
     bar.finish_and_clear();
     let mut outcomes: Vec<TrainOutcome> = configs
         .iter()
-        .map(|(spec, _, _, lr, key, arm, _)| TrainOutcome {
+        .map(|(spec, lr, key, arm, _)| TrainOutcome {
             key: key.clone(),
             spec: spec.index,
             cols: TrainCols {
@@ -610,7 +612,7 @@ pub fn manifest(
                 "train_s": o.runs.iter().map(|(_, r)| r.wall_s).collect::<Vec<_>>(),
                 "arm": o.arm.as_str(),
                 "auto": spec.auto,
-                "autoinit": spec.net.resolve().ok().as_ref().and_then(crate::report::autoinit_json),
+                "autoinit": crate::report::autoinit_json(&spec.net),
             })
         }).collect::<Vec<_>>(),
     })

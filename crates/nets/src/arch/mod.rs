@@ -43,15 +43,13 @@ pub(crate) struct Job {
 /// Declares a network's parameters in creation order and hands out their handles.
 pub(crate) struct ParamBuilder<'a> {
     pub net: &'a ResolvedNet,
-    critical_sigma_w: Option<f64>,
     pub jobs: Vec<Job>,
 }
 
 impl<'a> ParamBuilder<'a> {
-    pub fn new(net: &'a ResolvedNet, critical_sigma_w: Option<f64>) -> Self {
+    pub fn new(net: &'a ResolvedNet) -> Self {
         ParamBuilder {
             net,
-            critical_sigma_w,
             jobs: Vec::new(),
         }
     }
@@ -59,7 +57,7 @@ impl<'a> ParamBuilder<'a> {
     /// The fill context of this network (activation, critical sigma_w, Fixup role).
     pub fn ctx(&self, fixup: Option<FixupContext>) -> FillContext {
         let mut c = FillContext::new(self.net.activation);
-        c.critical_sigma_w = self.critical_sigma_w;
+        c.critical_sigma_w = self.net.critical_sigma_w;
         c.fixup = fixup;
         c
     }
@@ -254,8 +252,12 @@ impl NetConfig {
 /// derived because the derive would replace [`NetConfig::new`]'s defaults with builders.
 impl burn::config::Config for NetConfig {}
 
-/// A validated [`NetConfig`] with its specs parsed.
-#[derive(Debug, Clone)]
+/// A validated [`NetConfig`] with its specs parsed and everything derived from them, computed
+/// once ([`NetConfig::resolve`]). It is written and read as its config (reading one resolves
+/// it again, so a record that no longer resolves is refused), and two are equal when their
+/// configs are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "NetConfig", into = "NetConfig")]
 pub struct ResolvedNet {
     /// The config it came from.
     pub config: NetConfig,
@@ -271,6 +273,30 @@ pub struct ResolvedNet {
     pub autoinit: Option<AutoInitPlan>,
     /// Pruning at initialization.
     pub prune: Option<PruneSpec>,
+    /// The critical sigma_w of a `critical:` scheme (the theory crate's root of chi_1 = 1
+    /// for this activation and the scheme's sigma_b); `None` for other schemes.
+    pub critical_sigma_w: Option<f64>,
+}
+
+impl PartialEq for ResolvedNet {
+    fn eq(&self, other: &Self) -> bool {
+        // Everything else is derived from the config.
+        self.config == other.config
+    }
+}
+
+impl TryFrom<NetConfig> for ResolvedNet {
+    type Error = NetError;
+
+    fn try_from(config: NetConfig) -> Result<Self, NetError> {
+        config.resolve()
+    }
+}
+
+impl From<ResolvedNet> for NetConfig {
+    fn from(net: ResolvedNet) -> Self {
+        net.config
+    }
 }
 
 impl ResolvedNet {

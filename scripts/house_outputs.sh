@@ -18,7 +18,7 @@ if [ "${1:-}" = "--compare" ]; then
 import json, sys
 def strip(v):
     if isinstance(v, dict):
-        return {k: strip(x) for k, x in v.items() if not k.endswith("_s") and k != "seconds"}
+        return {k: strip(x) for k, x in v.items() if not k.endswith("_s") and k not in ("seconds", "git_commit")}
     if isinstance(v, list):
         return [strip(x) for x in v]
     return v

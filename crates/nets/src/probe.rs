@@ -419,23 +419,32 @@ impl Taken {
     }
 }
 
-/// Where one site's statistics are in the reductions: z, h, dL/dz, dL/dh, dL/dW, the
-/// multiplier's gradient, channels, tokens (h's place among the tensors read whole, tokens
-/// a sequence), attention entropy, roles, and the places of z and h among the
-/// tensors read whole, for the pair cosine and the activation rank.
-type Handle = (
-    usize,
-    usize,
-    Option<usize>,
-    Option<usize>,
-    Option<usize>,
-    Option<usize>,
-    Option<usize>,
-    Option<(usize, usize)>,
-    Option<usize>,
-    Vec<(&'static str, Option<usize>)>,
-    Option<(usize, usize)>,
-);
+/// Where one site's statistics are among a seed's queued reductions (indices into the
+/// [`Reducer`]'s results) and among the tensors it reads back whole.
+struct Handle {
+    /// The pre-activations z.
+    z: usize,
+    /// The activations h.
+    h: usize,
+    /// dL/dz, where the site has a gradient.
+    gz: Option<usize>,
+    /// dL/dh.
+    gh: Option<usize>,
+    /// dL/dW of the site's weight.
+    wg: Option<usize>,
+    /// The gradient of the branch's learnable multiplier.
+    sg: Option<usize>,
+    /// The per-channel means of a convolution's output.
+    channels: Option<usize>,
+    /// h read whole (a sequence of tokens per row) and the tokens per sequence.
+    tokens: Option<(usize, usize)>,
+    /// The per-query attention entropy.
+    entropy: Option<usize>,
+    /// dL/dW of each named weight role (a transformer's query, key, ...).
+    roles: Vec<(&'static str, Option<usize>)>,
+    /// z and h read whole, for the pair cosine and the activation rank.
+    pair: Option<(usize, usize)>,
+}
 
 /// One seed's statistics queued on a [`Reducer`], and the tensors read back whole (for the
 /// effective ranks and the pair cosine).
@@ -595,7 +604,19 @@ fn queue_stats(sites: &[Site], taken: &[Taken], red: &mut Reducer) -> Pending {
         let gh = push_opt(&mut *red, &t.gh);
         let wg = push_opt(&mut *red, &t.wg);
         let sg = push_opt(&mut *red, &t.sg);
-        handles.push((z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair));
+        handles.push(Handle {
+            z,
+            h,
+            gz,
+            gh,
+            wg,
+            sg,
+            channels: ch,
+            tokens: tk,
+            entropy: ent,
+            roles,
+            pair,
+        });
     }
     Pending { handles, reads }
 }
@@ -673,7 +694,7 @@ fn finish_stats(
         .iter()
         .zip(handles)
         .enumerate()
-        .filter_map(|(i, (t, handle))| handle.10.map(|(z, h)| (i, t.z.dims(), z, h)))
+        .filter_map(|(i, (t, handle))| handle.pair.map(|(z, h)| (i, t.z.dims(), z, h)))
         .collect();
     let ranks: Vec<(usize, BatchStats)> = rank_jobs
         .into_par_iter()
@@ -692,72 +713,74 @@ fn finish_stats(
         .zip(taken)
         .zip(handles)
         .enumerate()
-        .map(
-            |(i, ((s, t), (z, h, gz, gh, wg, sg, ch, tk, ent, roles, pair)))| {
-                let (z, h, gz, gh, wg, sg, ch, tk, ent) =
-                    (*z, *h, *gz, *gh, *wg, *sg, *ch, *tk, *ent);
-                let (z, h) = (&sums[z], &sums[h]);
-                let get = |i: Option<usize>| i.map(|i| &sums[i]);
-                let (gz, gh, wg, sg) = (get(gz), get(gh), get(wg), get(sg));
-                let nonfinite = z.nonfinite
-                    + h.nonfinite
-                    + gz.map_or(0, |g| g.nonfinite)
-                    + gh.map_or(0, |g| g.nonfinite)
-                    + wg.map_or(0, |g| g.nonfinite);
-                LayerStats {
-                    site: s.site.clone(),
-                    layer: s.layer,
-                    preact_mean: z.mean,
-                    preact_var: z.var,
-                    act_mean: h.mean,
-                    act_var: h.var,
-                    act_batch_var: h.within_var,
-                    grad_var: gz.map_or(nan, |g| g.var),
-                    act_grad_var: gh.map_or(nan, |g| g.var),
-                    wgrad_var: wg.map_or(nan, |g| g.var),
-                    weight_var: weight_var(&s.weight),
-                    dead_frac: if s.kind.pointwise() { h.zero_frac } else { nan },
-                    saturated_frac: if s.kind.pointwise() { z.sat_frac } else { nan },
-                    nonfinite,
-                    nonfinite_forward: z.nonfinite + h.nonfinite,
-                    scale_grad: sg.map_or(nan, |g| g.mean),
-                    channel: get(ch).map(|c| ChannelMoments {
-                        sq_mean: (c.var - c.within_var) + c.mean * c.mean,
-                        var: c.within_var,
-                    }),
-                    tokens: tk.map(|(h, per)| {
-                        // Row i of h holds sequence i's tokens.
-                        let [batch, cols] = t.h.dims();
-                        let h = read(h);
-                        // Sequences in parallel, each solved sequentially, summed in order:
-                        // the same value on any number of threads.
-                        let each: Vec<(f64, f64)> = (0..batch)
-                            .into_par_iter()
-                            .map(|i| {
-                                let seq = h.get(i * cols..(i + 1) * cols).unwrap_or(&[]);
-                                (token_cosine(seq, per), effective_rank(seq, per))
-                            })
-                            .collect();
-                        let n = batch as f64;
-                        TokenStats {
-                            // One token has no pair to compare.
-                            cos: if per > 1 {
-                                each.iter().map(|e| e.0).sum::<f64>() / n
-                            } else {
-                                nan
-                            },
-                            rank: each.iter().map(|e| e.1).sum::<f64>() / n,
-                        }
-                    }),
-                    batch: pair.and_then(|_| batch_of(i)),
-                    attn_entropy: get(ent).map(|e| e.mean),
-                    role_wgrad: roles
-                        .iter()
-                        .map(|&(name, g)| (name, get(g).map_or(nan, |g| g.var)))
-                        .collect(),
-                }
-            },
-        )
+        .map(|(i, ((s, t), handle))| {
+            let (z, h) = (&sums[handle.z], &sums[handle.h]);
+            let get = |i: Option<usize>| i.map(|i| &sums[i]);
+            let (gz, gh, wg, sg) = (
+                get(handle.gz),
+                get(handle.gh),
+                get(handle.wg),
+                get(handle.sg),
+            );
+            let nonfinite = z.nonfinite
+                + h.nonfinite
+                + gz.map_or(0, |g| g.nonfinite)
+                + gh.map_or(0, |g| g.nonfinite)
+                + wg.map_or(0, |g| g.nonfinite);
+            LayerStats {
+                site: s.site.clone(),
+                layer: s.layer,
+                preact_mean: z.mean,
+                preact_var: z.var,
+                act_mean: h.mean,
+                act_var: h.var,
+                act_batch_var: h.within_var,
+                grad_var: gz.map_or(nan, |g| g.var),
+                act_grad_var: gh.map_or(nan, |g| g.var),
+                wgrad_var: wg.map_or(nan, |g| g.var),
+                weight_var: weight_var(&s.weight),
+                dead_frac: if s.kind.pointwise() { h.zero_frac } else { nan },
+                saturated_frac: if s.kind.pointwise() { z.sat_frac } else { nan },
+                nonfinite,
+                nonfinite_forward: z.nonfinite + h.nonfinite,
+                scale_grad: sg.map_or(nan, |g| g.mean),
+                channel: get(handle.channels).map(|c| ChannelMoments {
+                    sq_mean: (c.var - c.within_var) + c.mean * c.mean,
+                    var: c.within_var,
+                }),
+                tokens: handle.tokens.map(|(h, per)| {
+                    // Row i of h holds sequence i's tokens.
+                    let [batch, cols] = t.h.dims();
+                    let h = read(h);
+                    // Sequences in parallel, each solved sequentially, summed in order:
+                    // the same value on any number of threads.
+                    let each: Vec<(f64, f64)> = (0..batch)
+                        .into_par_iter()
+                        .map(|i| {
+                            let seq = h.get(i * cols..(i + 1) * cols).unwrap_or(&[]);
+                            (token_cosine(seq, per), effective_rank(seq, per))
+                        })
+                        .collect();
+                    let n = batch as f64;
+                    TokenStats {
+                        // One token has no pair to compare.
+                        cos: if per > 1 {
+                            each.iter().map(|e| e.0).sum::<f64>() / n
+                        } else {
+                            nan
+                        },
+                        rank: each.iter().map(|e| e.1).sum::<f64>() / n,
+                    }
+                }),
+                batch: handle.pair.and_then(|_| batch_of(i)),
+                attn_entropy: get(handle.entropy).map(|e| e.mean),
+                role_wgrad: handle
+                    .roles
+                    .iter()
+                    .map(|&(name, g)| (name, get(g).map_or(nan, |g| g.var)))
+                    .collect(),
+            }
+        })
         .collect()
 }
 

@@ -17,7 +17,7 @@ use sigprop_theory::{Critical, critical_sigma_w};
 use crate::error::RunnerError;
 use crate::format::slug;
 use crate::labels::Verdict;
-use crate::outcome::TrainOutcome;
+use crate::outcome::{Tables, TrainOutcome};
 use crate::rows::{AggRow, ConfigKey, DensityRow, GridRow, HistRow, SpectrumRow, SummaryRow};
 use crate::statistics::{Axis, charted};
 use crate::summary::primary_site;
@@ -41,6 +41,19 @@ pub struct ChartData<'a> {
     pub spectra: &'a [(ConfigKey, SpectrumRow)],
     /// spectrum_theory.csv (empty where no density applies).
     pub densities: &'a [(ConfigKey, DensityRow)],
+}
+
+impl<'a> From<&'a Tables> for ChartData<'a> {
+    fn from(t: &'a Tables) -> Self {
+        ChartData {
+            aggs: &t.aggs,
+            summaries: &t.summaries,
+            hists: &t.hists,
+            grid: &t.grid,
+            spectra: &t.spectra,
+            densities: &t.densities,
+        }
+    }
 }
 
 fn plot_err(e: impl std::fmt::Display) -> RunnerError {

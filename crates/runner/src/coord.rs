@@ -10,16 +10,16 @@
 
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sigprop_nets::{
-    CoordRecord, Parametrization, ProbeOptions, TrainOptions, device, initial_params,
+    CoordRecord, Parametrization, Params, ProbeOptions, TrainOptions, device, initial_params,
 };
 use sigprop_plot::{Band, variance_chart};
 
 use crate::error::RunnerError;
 use crate::execute::prepare_out;
 use crate::output::{plain_csv, write_atomic};
+use crate::schedule::{Place, progress_bar, schedule};
 use crate::settings::{RunSpec, Settings};
 use crate::tables::{Axis, CoordPlan};
 
@@ -182,11 +182,16 @@ pub fn coord_check(
             jobs.extend(seeds.iter().map(|&s| (p, c, s)));
         }
     }
-    let work = |&(p, c, seed): &(usize, usize, u64)| -> Result<Vec<CoordRecord>, RunnerError> {
+    let stage = |&(_, c, seed): &(usize, usize, u64)| -> Result<Params, RunnerError> {
         let spec = &specs[c];
-        let net = &spec.net;
         let dev = device(spec.backend)?;
-        let (params, _) = initial_params(net, seed, spec.batch, &dev)?;
+        Ok(initial_params(&spec.net, seed, spec.batch, &dev)?.0)
+    };
+    let work = |&(p, c, seed): &(usize, usize, u64),
+                params: Params|
+     -> Result<Vec<CoordRecord>, RunnerError> {
+        let spec = &specs[c];
+        let dev = device(spec.backend)?;
         let opts = TrainOptions {
             steps: plan.steps,
             optimizer: plan.optimizer,
@@ -208,16 +213,18 @@ pub fn coord_check(
             fixed_batch: true,
             coords: true,
         };
-        Ok(sigprop_nets::train(net, &params, seed, &opts, &dev)?.coords)
+        Ok(sigprop_nets::train(&spec.net, &params, seed, &opts, &dev)?.coords)
     };
-    // In job order: the error reported is the first job's, whichever thread failed first.
-    let results: Vec<Result<Vec<CoordRecord>, RunnerError>> =
-        if specs.iter().all(|s| s.backend.is_cpu()) {
-            jobs.par_iter().map(work).collect()
-        } else {
-            jobs.iter().map(work).collect()
-        };
-    let results: Vec<Vec<CoordRecord>> = results.into_iter().collect::<Result<_, _>>()?;
+    let bar = progress_bar(jobs.len(), 0, "trainings", false);
+    let results = schedule(
+        &jobs,
+        Place::of(specs.iter().map(|s| s.backend.is_cpu())),
+        &bar,
+        |_| 1,
+        stage,
+        work,
+    )?;
+    bar.finish_and_clear();
     let mut rows = Vec::new();
     for (&(p, c, seed), recs) in jobs.iter().zip(results) {
         let depth = specs[c].net.config.depth;

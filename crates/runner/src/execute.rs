@@ -1,9 +1,9 @@
 //! Running an experiment: every run (configuration x seed) into the folder's store, then
 //! the CSVs derived from the store.
 //!
-//! Configurations are validated up front (a typo fails before any compute). On CPU
-//! backends the runs go in parallel with rayon; on a GPU one at a time, the next run's
-//! weights filled on the host and uploaded while the current one computes. Each finished run
+//! Configurations are validated up front (a typo fails before any compute). The runs are
+//! scheduled by `schedule.rs`: on CPU backends in parallel, on a GPU one pass at a time, the
+//! next pass's weights filled on the host and uploaded while the current one computes. Each finished run
 //! is written at once as its own record (store.rs), so an interrupted suite loses nothing
 //! that finished and writing costs one record per run. Once every run of the suite has a
 //! record, the CSVs are derived from the records, in configuration and seed order, the
@@ -11,14 +11,11 @@
 //! report and manifest come last.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use burn::tensor::Device;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 use sigprop_nets::{
     Measured, ProbeOptions, Staged, batchable, device, device_name, measure_staged_seeds, stage,
 };
@@ -26,13 +23,14 @@ use sigprop_nets::{
 use crate::aggregate::{aggregate, key_of};
 use crate::error::RunnerError;
 use crate::experiment::Experiment;
-use crate::outcome::Outcome;
-use crate::output::{keyed_csv, plain_csv, write_atomic};
+use crate::outcome::{Outcome, Tables};
+use crate::output::{keyed_csv, write_atomic};
 use crate::overlay::{chi1, corr_fixed_point, fill_theory, jacobian_density_rows};
 use crate::rows::{
-    AggRow, BatchCols, ConfigKey, DensityRow, GridRow, HistRow, JacobianCols, LayerRow, RunCols,
-    SpectrumRow, SppCols, SummaryRow, TheoryCols, TokenCols,
+    BatchCols, ConfigKey, JacobianCols, LayerRow, RunCols, SpectrumRow, SppCols, TheoryCols,
+    TokenCols,
 };
+use crate::schedule::{Place, progress_bar, schedule};
 use crate::settings::RunSpec;
 use crate::store::{
     RUNS_DIR, Records, RunKey, RunRecord, STORE_VERSION, Segment, Shard, StoredExperiment,
@@ -141,21 +139,17 @@ fn seed_groups<'k>(exp: &Experiment, todo: &[&'k RunKey]) -> Vec<Vec<&'k RunKey>
 }
 
 /// Run seeds of one configuration (one pass where they are several) into their records,
-/// with their weights `staged` ahead when given.
+/// from their `staged` weights.
 fn run_seeds(
     spec: &RunSpec,
     keys: &[&RunKey],
-    staged: Option<Vec<Staged>>,
+    staged: Vec<Staged>,
 ) -> Result<Vec<RunRecord>, RunnerError> {
     let dev = device(spec.backend)?;
     let Some(&first) = keys.first() else {
         return Ok(Vec::new());
     };
     let opts = probe_options(spec, first);
-    let staged = match staged {
-        Some(staged) => staged,
-        None => stage_seeds(spec, keys)?,
-    };
     let measured = measure_staged_seeds(&spec.net, staged, &opts, &dev)?;
     keys.iter()
         .zip(measured)
@@ -337,42 +331,8 @@ pub fn write_csvs(out: &Path, done: &[&Outcome]) -> Result<(), RunnerError> {
         .iter()
         .flat_map(|o| o.layers.iter().map(|r| (o.key_at(r.stats.layer), r)))
         .collect();
-    let aggs: Vec<(ConfigKey, &AggRow)> = done
-        .iter()
-        .flat_map(|o| o.aggs.iter().map(|r| (o.key_at(r.layer), r)))
-        .collect();
-    let sums: Vec<(ConfigKey, &SummaryRow)> =
-        done.iter().map(|o| (o.key.clone(), &o.summary)).collect();
-    let hists: Vec<&HistRow> = done.iter().flat_map(|o| o.hists.iter()).collect();
-    let grid: Vec<GridRow> = done
-        .iter()
-        .flat_map(|o| {
-            o.spec.grid.iter().map(|(k, v)| GridRow {
-                config: o.spec.index,
-                key: k.clone(),
-                value: v.clone(),
-            })
-        })
-        .collect();
     write_atomic(&out.join("layers.csv"), &keyed_csv(&layers)?)?;
-    write_atomic(&out.join("aggregate.csv"), &keyed_csv(&aggs)?)?;
-    write_atomic(&out.join("summary.csv"), &keyed_csv(&sums)?)?;
-    write_atomic(&out.join("histograms.csv"), &plain_csv(&hists)?)?;
-    let spectra: Vec<(ConfigKey, &SpectrumRow)> = done
-        .iter()
-        .flat_map(|o| o.spectra.iter().map(|r| (o.key_at(r.layer), r)))
-        .collect();
-    if !spectra.is_empty() {
-        write_atomic(&out.join("spectrum.csv"), &keyed_csv(&spectra)?)?;
-    }
-    let densities: Vec<(ConfigKey, &DensityRow)> = done
-        .iter()
-        .flat_map(|o| o.densities.iter().map(|r| (o.key_at(r.layer), r)))
-        .collect();
-    if !densities.is_empty() {
-        write_atomic(&out.join("spectrum_theory.csv"), &keyed_csv(&densities)?)?;
-    }
-    write_atomic(&out.join("grid.csv"), &plain_csv(&grid)?)
+    Tables::of(done).write(out)
 }
 
 /// The files derived from a folder's records.
@@ -483,60 +443,35 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
     let (skipped, todo): (Vec<&RunKey>, Vec<&RunKey>) = mine
         .into_iter()
         .partition(|k| (opts.resume || opts.shard.is_some()) && held.contains(&k.fingerprint));
-    let bar = ProgressBar::new((skipped.len() + todo.len()) as u64);
-    if opts.quiet || !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} runs ({per_sec})  {elapsed} eta {eta}  {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = progress_bar(
+        skipped.len() + todo.len(),
+        skipped.len(),
+        "runs",
+        opts.quiet,
     );
-    bar.set_position(skipped.len() as u64);
     if !skipped.is_empty() {
         bar.set_message(format!("{} skipped (finished before)", skipped.len()));
     }
     let progress = Progress::new(exp, keys.len(), held.count(&keys));
     let segment = Segment::new(out);
     let groups = seed_groups(exp, &todo);
-    let work = |keys: &[&RunKey], staged: Option<Vec<Staged>>| -> Result<(), RunnerError> {
-        let config = keys.first().map_or(0, |k| k.config);
-        let spec = &exp.runs[config];
-        for record in run_seeds(spec, keys, staged)? {
-            segment.append(&record)?;
-            bar.inc(1);
-        }
-        progress.finished(out)
-    };
-    if exp.runs.iter().all(|r| r.backend.is_cpu()) {
-        groups.par_iter().try_for_each(|keys| work(keys, None))?;
-    } else {
-        // One pass at a time on the device (one seed, or several side by side); the next
-        // pass's weights are filled on the host (all cores) and uploaded on a second thread
-        // while this one computes. Each run's numbers depend only on its own keys, so they
-        // are the same as one after another.
-        std::thread::scope(|scope| -> Result<(), RunnerError> {
-            let ahead = |i: usize| {
-                groups.get(i).map(|keys| {
-                    let config = keys.first().map_or(0, |k| k.config);
-                    let spec = &exp.runs[config];
-                    (keys, scope.spawn(move || stage_seeds(spec, keys)))
-                })
-            };
-            let mut next = ahead(0);
-            let mut i = 0;
-            while let Some((keys, handle)) = next.take() {
-                let staged = handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-                i += 1;
-                next = ahead(i);
-                work(keys, Some(staged))?;
+    let spec_of = |keys: &[&RunKey]| &exp.runs[keys.first().map_or(0, |k| k.config)];
+    // A pass: seeds of one configuration, their weights staged ahead on a GPU; each seed's
+    // record is appended as soon as its pass is done.
+    schedule(
+        &groups,
+        Place::of(exp.runs.iter().map(|r| r.backend.is_cpu())),
+        &bar,
+        |keys| keys.len() as u64,
+        |keys| stage_seeds(spec_of(keys), keys),
+        |keys, staged| {
+            let records = run_seeds(spec_of(keys), keys, staged)?;
+            for record in &records {
+                segment.append(record)?;
             }
-            Ok(())
-        })?;
-    }
+            progress.finished(out, records.len())
+        },
+    )?;
     bar.finish_and_clear();
     // Other shards may have written into the same folder meanwhile.
     let remaining = keys.len() - Records::scan(std::slice::from_ref(out))?.count(&keys);
@@ -592,12 +527,13 @@ impl<'a> Progress<'a> {
         }
     }
 
-    fn finished(&self, out: &Path) -> Result<(), RunnerError> {
+    /// `runs` more runs have their records.
+    fn finished(&self, out: &Path, runs: usize) -> Result<(), RunnerError> {
         let mut state = self
             .state
             .lock()
             .map_err(|_| RunnerError::Internal("a worker panicked while writing results".into()))?;
-        state.0 += 1;
+        state.0 += runs;
         if state.1.is_some_and(|t| t.elapsed().as_secs_f64() < 1.0) && state.0 < self.total {
             return Ok(());
         }

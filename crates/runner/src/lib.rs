@@ -14,7 +14,8 @@
 //! - analysis: [`aggregate`], [`trend`], [`verdict`], [`summary`], [`overlay`] (statistics
 //!   over seeds, trends, verdicts and ranks, theory);
 //! - report: [`charts`], [`report`];
-//! - execution: [`execute`] (running configurations into the store), [`bench`];
+//! - execution: [`schedule`] (jobs over the cores or the GPU, with progress), [`execute`]
+//!   (running configurations into the store), [`bench`];
 //! - studies: [`recommend`] (also `init = "auto"`), [`train`], [`coord`], [`theory`]
 //!   (`sigprop theory`'s numbers);
 //! - this file: run, merge and redraw a folder, and `recommend`'s whole study.
@@ -35,6 +36,7 @@ pub mod overlay;
 pub mod recommend;
 pub mod report;
 pub mod rows;
+pub(crate) mod schedule;
 pub mod settings;
 pub mod statistics;
 pub mod store;
@@ -50,14 +52,13 @@ use std::path::{Path, PathBuf};
 pub use error::RunnerError;
 pub use execute::{Ran, RunOptions, run_experiment};
 pub use experiment::Experiment;
-pub use outcome::Outcome;
+pub use outcome::{Outcome, Tables};
 pub use rows::{AggRow, ConfigKey, DensityRow, HistRow, LayerRow, SpectrumRow, SummaryRow};
 pub use settings::{RunSpec, Settings};
 pub use store::Shard;
 
 use charts::{ChartData, draw_all};
-use output::{read_keyed, read_plain, write_atomic};
-use rows::GridRow;
+use output::write_atomic;
 
 /// What a finished experiment wrote.
 #[derive(Debug, Clone)]
@@ -115,7 +116,8 @@ fn finish(
     let text =
         serde_json::to_string_pretty(&manifest).map_err(|e| RunnerError::Plot(e.to_string()))?;
     write_atomic(&dir.join("manifest.json"), text.as_bytes())?;
-    redraw(dir, &exp.name, &exp.description, &exp.command)
+    let tables = Tables::of(&outcomes.iter().collect::<Vec<_>>());
+    draw(dir, &exp.name, &exp.description, &exp.command, tables)
 }
 
 /// Combine the stores of `dirs` (shard folders, or one folder many shards wrote into)
@@ -239,10 +241,11 @@ pub fn recommend_study(
         resume: false,
         shard: None,
     };
-    let Done::Finished(f) = run(exp, &opts)? else {
+    let Ran::Complete(outcomes, wall_s) = run_experiment(exp, &opts)? else {
         return Err(RunnerError::Internal("recommend ran partially".into()));
     };
-    let jacobian = recommend::jacobian_spread(&f.dir)?;
+    let f = finish(exp, out, &outcomes, wall_s)?;
+    let jacobian = recommend::jacobian_spread(&outcomes);
     let mut rec = recommend::recommend(base, learned, &f.summaries, &jacobian)?;
     if let Some(table) = train {
         let plan = table.plan(&exp.runs, None)?;
@@ -260,44 +263,24 @@ pub fn redraw(
     description: &str,
     command: &str,
 ) -> Result<Finished, RunnerError> {
-    for f in ["aggregate.csv", "summary.csv", "histograms.csv", "grid.csv"] {
-        if !dir.join(f).is_file() {
-            return Err(RunnerError::input(format!(
-                "{}: no {f} (not a sigprop output folder?)",
-                dir.display()
-            )));
-        }
-    }
-    let aggs: Vec<(ConfigKey, AggRow)> = read_keyed(&dir.join("aggregate.csv"))?;
-    let summaries: Vec<(ConfigKey, SummaryRow)> = read_keyed(&dir.join("summary.csv"))?;
-    let hists: Vec<HistRow> = read_plain(&dir.join("histograms.csv"))?;
-    let grid: Vec<GridRow> = read_plain(&dir.join("grid.csv"))?;
-    // Written only where Jacobians were measured (and where the theory is a curve).
-    fn optional<R: serde::de::DeserializeOwned>(
-        path: &Path,
-    ) -> Result<Vec<(ConfigKey, R)>, RunnerError> {
-        if path.is_file() {
-            read_keyed(path)
-        } else {
-            Ok(Vec::new())
-        }
-    }
-    let spectra: Vec<(ConfigKey, SpectrumRow)> = optional(&dir.join("spectrum.csv"))?;
-    let densities: Vec<(ConfigKey, DensityRow)> = optional(&dir.join("spectrum_theory.csv"))?;
-    let data = ChartData {
-        aggs: &aggs,
-        summaries: &summaries,
-        hists: &hists,
-        grid: &grid,
-        spectra: &spectra,
-        densities: &densities,
-    };
+    draw(dir, title, description, command, Tables::read(dir)?)
+}
+
+/// Draw the charts and `report.md` of `dir` from `tables`.
+fn draw(
+    dir: &Path,
+    title: &str,
+    description: &str,
+    command: &str,
+    tables: Tables,
+) -> Result<Finished, RunnerError> {
+    let data = ChartData::from(&tables);
     let charts = draw_all(dir, &data)?;
-    let md = report::report_md(title, description, command, &summaries, &charts, dir);
+    let md = report::report_md(title, description, command, &tables.summaries, &charts, dir);
     write_atomic(&dir.join("report.md"), md.as_bytes())?;
     Ok(Finished {
         dir: dir.to_path_buf(),
-        summaries,
+        summaries: tables.summaries,
         charts,
     })
 }

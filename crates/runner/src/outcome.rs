@@ -1,12 +1,19 @@
 //! What a finished configuration produced, in memory: the probed pass's rows, summary and
 //! extras ([`Outcome`]), and a trained configuration's runs and summary ([`TrainOutcome`]).
-//! The executors and studies build these; the reports and charts read them. Not how they
-//! are computed (execute.rs, train.rs) nor written (output.rs, store.rs).
+//! The executors and studies build these; the reports and charts read them, as the
+//! [`Tables`] of a finished experiment. Not how they are computed (execute.rs, train.rs) nor
+//! stored (store.rs).
+
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sigprop_nets::{PhaseTimes, TrainResult};
 
-use crate::rows::{AggRow, ConfigKey, DensityRow, HistRow, LayerRow, SpectrumRow, SummaryRow};
+use crate::error::RunnerError;
+use crate::output::{keyed_csv, plain_csv, read_keyed, read_plain, write_atomic};
+use crate::rows::{
+    AggRow, ConfigKey, DensityRow, GridRow, HistRow, LayerRow, SpectrumRow, SummaryRow,
+};
 use crate::settings::RunSpec;
 use crate::store::TuningRecord;
 
@@ -56,6 +63,115 @@ impl Outcome {
         k
     }
 }
+
+/// The tables charts and the report are drawn from, keyed as their CSVs hold them: built
+/// from the outcomes of a finished experiment ([`Tables::of`]), or read back from a folder's
+/// CSVs ([`Tables::read`], `sigprop plot`). The CSVs store every number exactly, so both give
+/// the same charts.
+#[derive(Debug, Clone, Default)]
+pub struct Tables {
+    /// `aggregate.csv`.
+    pub aggs: Vec<(ConfigKey, AggRow)>,
+    /// `summary.csv`.
+    pub summaries: Vec<(ConfigKey, SummaryRow)>,
+    /// `histograms.csv`.
+    pub hists: Vec<HistRow>,
+    /// `grid.csv`.
+    pub grid: Vec<GridRow>,
+    /// `spectrum.csv` (empty without `--jacobian`).
+    pub spectra: Vec<(ConfigKey, SpectrumRow)>,
+    /// `spectrum_theory.csv` (empty where no density applies).
+    pub densities: Vec<(ConfigKey, DensityRow)>,
+}
+
+impl Tables {
+    /// The tables of `done`, in its order.
+    pub fn of(done: &[&Outcome]) -> Tables {
+        Tables {
+            aggs: done
+                .iter()
+                .flat_map(|o| o.aggs.iter().map(|r| (o.key_at(r.layer), r.clone())))
+                .collect(),
+            summaries: done
+                .iter()
+                .map(|o| (o.key.clone(), o.summary.clone()))
+                .collect(),
+            hists: done.iter().flat_map(|o| o.hists.iter().cloned()).collect(),
+            grid: done
+                .iter()
+                .flat_map(|o| {
+                    o.spec.grid.iter().map(|(k, v)| GridRow {
+                        config: o.spec.index,
+                        key: k.clone(),
+                        value: v.clone(),
+                    })
+                })
+                .collect(),
+            spectra: done
+                .iter()
+                .flat_map(|o| o.spectra.iter().map(|r| (o.key_at(r.layer), r.clone())))
+                .collect(),
+            densities: done
+                .iter()
+                .flat_map(|o| o.densities.iter().map(|r| (o.key_at(r.layer), r.clone())))
+                .collect(),
+        }
+    }
+
+    /// Write the tables into `out` (`spectrum.csv` and `spectrum_theory.csv` only where
+    /// they have rows).
+    pub fn write(&self, out: &Path) -> Result<(), RunnerError> {
+        write_atomic(&out.join(AGGREGATE_CSV), &keyed_csv(&self.aggs)?)?;
+        write_atomic(&out.join(SUMMARY_CSV), &keyed_csv(&self.summaries)?)?;
+        write_atomic(&out.join(HISTOGRAMS_CSV), &plain_csv(&self.hists)?)?;
+        if !self.spectra.is_empty() {
+            write_atomic(&out.join(SPECTRUM_CSV), &keyed_csv(&self.spectra)?)?;
+        }
+        if !self.densities.is_empty() {
+            write_atomic(&out.join(SPECTRUM_THEORY_CSV), &keyed_csv(&self.densities)?)?;
+        }
+        write_atomic(&out.join(GRID_CSV), &plain_csv(&self.grid)?)
+    }
+
+    /// The tables of the folder `dir`, read back from its CSVs; an error naming the first
+    /// of the required ones that is missing.
+    pub fn read(dir: &Path) -> Result<Tables, RunnerError> {
+        for f in [AGGREGATE_CSV, SUMMARY_CSV, HISTOGRAMS_CSV, GRID_CSV] {
+            if !dir.join(f).is_file() {
+                return Err(RunnerError::input(format!(
+                    "{}: no {f} (not a sigprop output folder?)",
+                    dir.display()
+                )));
+            }
+        }
+        // Written only where Jacobians were measured (and where the theory is a curve).
+        fn optional<R: serde::de::DeserializeOwned>(
+            path: &Path,
+        ) -> Result<Vec<(ConfigKey, R)>, RunnerError> {
+            if path.is_file() {
+                read_keyed(path)
+            } else {
+                Ok(Vec::new())
+            }
+        }
+        Ok(Tables {
+            aggs: read_keyed(&dir.join(AGGREGATE_CSV))?,
+            summaries: read_keyed(&dir.join(SUMMARY_CSV))?,
+            hists: read_plain(&dir.join(HISTOGRAMS_CSV))?,
+            grid: read_plain(&dir.join(GRID_CSV))?,
+            spectra: optional(&dir.join(SPECTRUM_CSV))?,
+            densities: optional(&dir.join(SPECTRUM_THEORY_CSV))?,
+        })
+    }
+}
+
+/// The file names of [`Tables`].
+const AGGREGATE_CSV: &str = "aggregate.csv";
+const SUMMARY_CSV: &str = "summary.csv";
+const HISTOGRAMS_CSV: &str = "histograms.csv";
+const GRID_CSV: &str = "grid.csv";
+const SPECTRUM_CSV: &str = "spectrum.csv";
+const SPECTRUM_THEORY_CSV: &str = "spectrum_theory.csv";
 
 /// Which arm of the lottery ticket procedure a configuration is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

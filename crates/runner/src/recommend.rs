@@ -23,7 +23,7 @@ use crate::execute::{Ran, RunOptions, run_experiment};
 use crate::experiment::Experiment;
 use crate::format::{fmt_num, fmt_sig};
 use crate::labels::Verdict;
-use crate::outcome::TrainOutcome;
+use crate::outcome::{Outcome, TrainOutcome};
 use crate::output::write_atomic;
 use crate::rows::{ConfigKey, SummaryRow};
 use crate::settings::{AutoChoice, RunSpec, Settings};
@@ -222,46 +222,24 @@ pub fn experiment(
 }
 
 /// Per configuration, the mean over its seeds of `ln jac_cond` at the deepest layer whose
-/// Jacobian was measured, read from `dir/layers.csv` (empty when nothing was measured; an
-/// infinite condition number stays infinite).
-pub fn jacobian_spread(dir: &Path) -> Result<HashMap<usize, f64>, RunnerError> {
-    let path = dir.join("layers.csv");
-    let mut rd = csv::Reader::from_path(&path)
-        .map_err(|e| RunnerError::input(format!("{}: {e}", path.display())))?;
-    let headers = rd
-        .headers()
-        .map_err(|e| RunnerError::input(format!("{}: {e}", path.display())))?
-        .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| RunnerError::input(format!("{}: no column {name}", path.display())))
-    };
-    let (c_config, c_seed, c_layer, c_cond) = (
-        col("config")?,
-        col("seed")?,
-        col("layer")?,
-        col("jac_cond")?,
-    );
+/// Jacobian was measured (no entry where nothing was measured; an infinite condition number
+/// stays infinite).
+pub fn jacobian_spread(outcomes: &[Outcome]) -> HashMap<usize, f64> {
     // (config, seed) -> (layer, ln cond) at the deepest measured layer; ordered maps, so the
     // sums below run in one order and give the same bits every time.
-    let mut deepest: BTreeMap<(usize, String), (usize, f64)> = BTreeMap::new();
-    for rec in rd.records() {
-        let rec = rec.map_err(|e| RunnerError::input(format!("{}: {e}", path.display())))?;
-        let cond = rec.get(c_cond).unwrap_or("");
-        if cond.is_empty() {
-            continue;
-        }
-        let parse = |i: usize| rec.get(i).and_then(|v| v.parse::<usize>().ok());
-        let (Some(config), Some(layer)) = (parse(c_config), parse(c_layer)) else {
-            continue;
-        };
-        let ln = cond.parse::<f64>().map_or(f64::NAN, f64::ln);
-        let seed = rec.get(c_seed).unwrap_or("").to_string();
-        let e = deepest.entry((config, seed)).or_insert((layer, ln));
-        if layer > e.0 {
-            *e = (layer, ln);
+    let mut deepest: BTreeMap<(usize, u64), (usize, f64)> = BTreeMap::new();
+    for o in outcomes {
+        for row in &o.layers {
+            let Some(cond) = row.jacobian.jac_cond else {
+                continue;
+            };
+            let (layer, ln) = (row.stats.layer, cond.ln());
+            let e = deepest
+                .entry((o.key.config, row.run.seed))
+                .or_insert((layer, ln));
+            if layer > e.0 {
+                *e = (layer, ln);
+            }
         }
     }
     let mut sums: BTreeMap<usize, (f64, usize)> = BTreeMap::new();
@@ -270,10 +248,9 @@ pub fn jacobian_spread(dir: &Path) -> Result<HashMap<usize, f64>, RunnerError> {
         e.0 += ln;
         e.1 += 1;
     }
-    Ok(sums
-        .into_iter()
+    sums.into_iter()
         .map(|(c, (sum, n))| (c, sum / n as f64))
-        .collect())
+        .collect()
 }
 
 /// The larger per-layer |ln change| of the two directions (point estimates), in units of
@@ -675,21 +652,15 @@ pub fn resolve_auto(base: &Settings) -> Result<AutoChoice, RunnerError> {
             shard: None,
         },
     );
-    let jacobian = if ran.is_ok() {
-        jacobian_spread(&dir)
-    } else {
-        Ok(HashMap::new())
-    };
     let _ = std::fs::remove_dir_all(&dir);
-    let jacobian = jacobian?;
-    let summaries: Vec<(ConfigKey, SummaryRow)> = match ran? {
-        Ran::Complete(outcomes, _) => outcomes.into_iter().map(|o| (o.key, o.summary)).collect(),
-        Ran::Partial { .. } => {
-            return Err(RunnerError::Internal(
-                "init auto: the recommendation ran partially".into(),
-            ));
-        }
+    let Ran::Complete(outcomes, _) = ran? else {
+        return Err(RunnerError::Internal(
+            "init auto: the recommendation ran partially".into(),
+        ));
     };
+    let jacobian = jacobian_spread(&outcomes);
+    let summaries: Vec<(ConfigKey, SummaryRow)> =
+        outcomes.into_iter().map(|o| (o.key, o.summary)).collect();
     let rec = recommend(&b, false, &summaries, &jacobian)?;
     Ok(AutoChoice {
         choice: rec.choice.clone(),

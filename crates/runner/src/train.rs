@@ -10,13 +10,12 @@
 //! Every file is written in configuration, learning-rate and seed order, so a rerun writes
 //! the same bytes.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sigprop_nets::{LayerStats, ProbeOptions, TrainOptions, TrainResult, device, initial_params};
+use sigprop_nets::{
+    LayerStats, Params, ProbeOptions, TrainOptions, TrainResult, device, initial_params,
+};
 
 use crate::aggregate::{key_of, mean_sd_ci};
 use crate::error::RunnerError;
@@ -26,6 +25,7 @@ use crate::format::fmt_sig;
 use crate::outcome::{Arm, TrainCols, TrainOutcome, TrainSummary};
 use crate::output::{keyed_csv, write_atomic};
 use crate::rows::{ConfigKey, GridRow, RunCols, SpectrumRow};
+use crate::schedule::{Place, progress_bar, schedule};
 use crate::tables::TrainPlan;
 
 /// `train.csv`: one row per configuration x seed x step.
@@ -259,23 +259,18 @@ pub fn train(
     };
     let dense_jobs = jobs_of(&|a| a == Arm::Dense);
     let arm_jobs = jobs_of(&|a| a != Arm::Dense);
-    let bar = ProgressBar::new((dense_jobs.len() + arm_jobs.len()) as u64);
-    if quiet || !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} trainings ({per_sec})  {elapsed} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(dense_jobs.len() + arm_jobs.len(), 0, "trainings", quiet);
     let finals: std::sync::Mutex<std::collections::HashMap<(usize, u64), sigprop_nets::Params>> =
         std::sync::Mutex::new(std::collections::HashMap::new());
-    let work = |&(c, seed): &(usize, u64)| -> Result<TrainResult, RunnerError> {
+    let stage = |&(c, seed): &(usize, u64)| -> Result<Params, RunnerError> {
+        let spec = configs[c].0;
+        let dev = device(spec.backend)?;
+        Ok(initial_params(&spec.net, seed, spec.batch, &dev)?.0)
+    };
+    let work = |&(c, seed): &(usize, u64), initial: Params| -> Result<TrainResult, RunnerError> {
         let (spec, lr, _, arm, dense) = &configs[c];
         let net = &spec.net;
         let dev = device(spec.backend)?;
-        let (initial, _) = initial_params(net, seed, spec.batch, &dev)?;
         let params = match (arm, plan.lottery) {
             (Arm::Dense, _) | (_, None) => initial,
             (_, Some(s)) => {
@@ -322,20 +317,10 @@ pub fn train(
                 .map_err(|_| RunnerError::Internal("a training thread panicked".into()))?
                 .insert((c, seed), last);
         }
-        bar.inc(1);
         Ok(r)
     };
-    // Every job's result in job order: the error reported is the first job's, whichever
-    // thread failed first.
-    let cpu = exp.runs.iter().all(|r| r.backend.is_cpu());
-    let run_all = |jobs: &[(usize, u64)]| -> Result<Vec<TrainResult>, RunnerError> {
-        let results: Vec<Result<TrainResult, RunnerError>> = if cpu {
-            jobs.par_iter().map(work).collect()
-        } else {
-            jobs.iter().map(work).collect()
-        };
-        results.into_iter().collect()
-    };
+    let place = Place::of(exp.runs.iter().map(|r| r.backend.is_cpu()));
+    let run_all = |jobs: &[(usize, u64)]| schedule(jobs, place, &bar, |_| 1, stage, work);
     let mut results = run_all(&dense_jobs)?;
     results.extend(run_all(&arm_jobs)?);
     let jobs: Vec<(usize, u64)> = dense_jobs.into_iter().chain(arm_jobs).collect();

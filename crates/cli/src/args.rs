@@ -1,9 +1,13 @@
-//! The raw command-line arguments (clap derive). They are turned into the runner's typed
-//! `Settings` in `commands.rs`; nothing here validates beyond clap's types.
+//! The command-line arguments (clap derive). The flags that describe a network and a run,
+//! training or coordinate check are the runner's own spec types (`Settings`, `TrainTable`,
+//! `CoordTable`, `TaskSpec`: one definition for a flag and its suite key); nothing here
+//! validates beyond clap's types.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use sigprop_runner::tables::{CoordTable, TaskSpec, TrainTable};
+use sigprop_runner::{RunnerError, Settings};
 
 const EXAMPLES: &str = "Examples:
   sigprop run --init he-normal --activation relu --depth 50 --width 512 --seeds 5
@@ -87,73 +91,25 @@ pub enum Command {
     CoordCheck(CoordArgs),
 }
 
-/// The network and run parameters shared by `run` and `compare`.
+/// The network and run parameters of every command that runs networks: the runner's
+/// [`Settings`] (each field a flag, its documentation the help) and the architectures' own
+/// flags.
 #[derive(Debug, Args, Clone)]
 pub struct NetArgs {
-    /// Architecture: mlp (default), resmlp, cnn, rescnn, rnn, transformer; see `sigprop list archs`.
-    #[arg(long)]
-    pub arch: Option<String>,
-    /// Bias initializer spec (default zeros); see `sigprop list inits`.
-    #[arg(long)]
-    pub bias_init: Option<String>,
-    /// Bias standard deviation: shorthand for --bias-init normal:std=X.
-    #[arg(long, allow_hyphen_values = true)]
-    pub sigma_b: Option<f64>,
-    /// Prune at initialization: random|magnitude|snip|grasp|synflow with :sparsity=S, S in
-    /// [0, 1) (synflow also takes iterations=N, default 100); pruned weights stay 0 in
-    /// training.
-    #[arg(long)]
-    pub prune: Option<String>,
-    /// Layers (mlp, cnn), residual blocks (resmlp) or time steps (rnn) [default: 20].
-    #[arg(long)]
-    pub depth: Option<usize>,
-    /// Units or channels per layer [default: 256].
-    #[arg(long)]
-    pub width: Option<usize>,
-    /// Batch size [default: 128; transformer: 16 sequences].
-    #[arg(long)]
-    pub batch: Option<usize>,
-    /// Backend: flex (CPU, default); wgpu (GPU), ndarray and cuda when built with their cargo features.
-    #[arg(long)]
-    pub backend: Option<String>,
-    /// Loss: projection (default), mse, cross-entropy.
-    #[arg(long)]
-    pub loss: Option<String>,
-    /// Run seeds 0..N-1 [default: 3].
-    #[arg(long)]
-    pub seeds: Option<u64>,
-    /// Run this one seed instead.
-    #[arg(long, conflicts_with = "seeds")]
-    pub seed: Option<u64>,
-    /// Layers that get histograms, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub hist_layers: Option<Vec<usize>>,
-    /// Measure the singular values of the input-output Jacobian (every architecture but the
-    /// RNN, without batch norm): spectrum.csv and the jac_* columns (train: the spectra at
-    /// each logged step, train_spectrum.csv).
-    #[arg(long)]
-    pub jacobian: bool,
-    /// Inputs of the batch whose Jacobians are taken [default: 8] (implies --jacobian).
-    #[arg(long)]
-    pub jacobian_samples: Option<usize>,
-    /// Layers whose partial Jacobian dh^l/dh^0 is taken, comma-separated [default: the
-    /// last] (implies --jacobian).
-    #[arg(long, value_delimiter = ',')]
-    pub jacobian_layers: Option<Vec<usize>>,
-    /// Refuse configurations whose probed pass is estimated to need more memory than this
-    /// (e.g. 8G, 512M) [default: 80% of the machine's memory].
-    #[arg(long)]
-    pub max_memory: Option<String>,
-    /// Most seeds run as one pass over their stacked weights, each with its solo numbers
-    /// [default: 8 on a GPU backend, while a pass stays within 2 GiB and fits in
-    /// --max-memory; 1 on a CPU backend].
-    /// Architectures that cannot batch, and seeds with histograms or a Jacobian, run alone;
-    /// bench, train and coord-check (one network at a time) refuse it.
-    #[arg(long)]
-    pub seed_batch: Option<usize>,
+    #[command(flatten)]
+    pub settings: Settings,
     /// Each architecture's own settings, as its flags.
     #[command(flatten)]
     pub own: ArchFlags,
+}
+
+impl NetArgs {
+    /// The settings the flags give, the architectures' own included.
+    pub fn settings(&self) -> Result<Settings, RunnerError> {
+        let mut s = self.settings.clone();
+        s.add_arch_flags(&self.own.0)?;
+        Ok(s)
+    }
 }
 
 /// The flags of every architecture's own settings (`--kernel`, `--norm`, ...), built from
@@ -282,7 +238,7 @@ pub struct RecommendArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f64>,
     #[command(flatten)]
-    pub task: TaskArgs,
+    pub task: TaskSpec,
     #[command(flatten)]
     pub out: OutArgs,
 }
@@ -411,42 +367,8 @@ pub struct TrainArgs {
     pub activations: Vec<String>,
     #[command(flatten)]
     pub net: NetArgs,
-    /// Optimizer steps [default: 200].
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// Optimizer: sgd (the default), momentum (heavy ball 0.9), adam.
-    #[arg(long)]
-    pub optimizer: Option<String>,
-    /// Learning rates, comma-separated: each configuration is trained at every one
-    /// [default: 0.01].
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
-    pub lr: Option<Vec<f64>>,
     #[command(flatten)]
-    pub task: TaskArgs,
-    /// Steps at which the per-layer statistics and update ratios are recorded [default:
-    /// 0,1,10,steps].
-    #[arg(long, value_delimiter = ',')]
-    pub log_steps: Option<Vec<usize>>,
-    /// The fraction of the initial loss whose first crossing summary.csv reports [default:
-    /// 0.5].
-    #[arg(long, allow_hyphen_values = true)]
-    pub target: Option<f64>,
-    /// Parametrization: standard (the default), ntk, mup (docs/training.md has the rules).
-    #[arg(long)]
-    pub param: Option<String>,
-    /// The width at which muP equals standard [default: the configuration's width].
-    #[arg(long)]
-    pub base_width: Option<usize>,
-    /// Samples of the fixed evaluation batch whose loss summary.csv reports [default: 1024;
-    /// with --data, its first rows].
-    #[arg(long)]
-    pub eval_batch: Option<usize>,
-    /// The lottery ticket procedure at this sparsity (Frankle & Carbin 2019): each
-    /// configuration trained dense, then its winning ticket (the largest final weights of
-    /// each tensor, rewound to their initial values) and a random mask of the same sparsity,
-    /// both retrained; the report compares them.
-    #[arg(long)]
-    pub lottery: Option<f64>,
+    pub table: TrainTable,
     /// Output folder [default: a fresh folder under reports/].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -456,36 +378,6 @@ pub struct TrainArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-}
-
-/// The task flags of `train` and `coord-check`.
-#[derive(Debug, Args, Clone)]
-pub struct TaskArgs {
-    /// Task: teacher (regression onto a random tanh network; the default), mixture
-    /// (Gaussian-mixture classification), data (the CSV given by --data).
-    #[arg(long)]
-    pub task: Option<String>,
-    /// CSV of features and an integer class label last (implies --task data).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Classes of the mixture [default: 10], or of --data [default: largest label + 1].
-    #[arg(long)]
-    pub classes: Option<usize>,
-    /// Noise of the mixture's samples relative to its class means [default: 1].
-    #[arg(long, allow_hyphen_values = true)]
-    pub noise: Option<f64>,
-    /// The teacher's hidden layers [default: 2].
-    #[arg(long)]
-    pub teacher_depth: Option<usize>,
-    /// The teacher's hidden width [default: 64].
-    #[arg(long)]
-    pub teacher_width: Option<usize>,
-    /// The teacher's outputs [default: 1].
-    #[arg(long)]
-    pub teacher_outputs: Option<usize>,
-    /// Seed of the task's fixed parts (teacher weights, class means) [default: 0].
-    #[arg(long)]
-    pub task_seed: Option<u64>,
 }
 
 /// `sigprop coord-check`.
@@ -499,34 +391,8 @@ pub struct CoordArgs {
     pub activation: Option<String>,
     #[command(flatten)]
     pub net: NetArgs,
-    /// Depths of a residual network to compare, comma-separated (the depth check; the width
-    /// check takes the widths to compare from --widths W1,W2,...).
-    #[arg(long, value_delimiter = ',')]
-    pub depths: Option<Vec<usize>>,
-    /// Parametrizations, comma-separated: standard, ntk, mup [default: standard,mup].
-    #[arg(long, value_delimiter = ',')]
-    pub params: Option<Vec<String>>,
-    /// Optimizer steps (coordinates are recorded at steps 0 to this) [default: 5].
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// Optimizer: sgd, momentum, adam [default: adam].
-    #[arg(long)]
-    pub optimizer: Option<String>,
-    /// Learning rate (at the base width under muP) [default: 0.001].
-    #[arg(long, allow_hyphen_values = true)]
-    pub lr: Option<f64>,
-    /// The width at which muP equals standard [default: the smallest width].
-    #[arg(long)]
-    pub base_width: Option<usize>,
-    /// Input features of an mlp in the width check (fixed while the width varies) [default:
-    /// 32].
-    #[arg(long)]
-    pub input_dim: Option<usize>,
-    /// Largest |log-log slope| still called flat [default: 0.1].
-    #[arg(long, allow_hyphen_values = true)]
-    pub tolerance: Option<f64>,
     #[command(flatten)]
-    pub task: TaskArgs,
+    pub table: CoordTable,
     /// Output folder [default: a fresh folder under reports/].
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -11,7 +11,7 @@ use sigprop_nets::{Arch, BackendKind};
 use sigprop_runner::experiment::SuiteKind;
 use sigprop_runner::format::fmt_sig;
 use sigprop_runner::recommend::resolve_auto_runs;
-use sigprop_runner::tables::{CoordTable, OneOrMany, TaskSpec, TrainTable};
+use sigprop_runner::tables::{CoordTable, OneOrMany, TrainTable};
 use sigprop_runner::theory;
 use sigprop_runner::{
     Done, Experiment, Finished, RunOptions, RunnerError, Settings, Shard, merge, recommend_study,
@@ -21,7 +21,7 @@ use sigprop_theory::Critical;
 
 use crate::args::{
     BenchArgs, CompareArgs, CoordArgs, ListArgs, MergeArgs, NetArgs, OutArgs, PlotArgs,
-    RecommendArgs, RunArgs, SuiteArgs, TaskArgs, TheoryArgs, TrainArgs,
+    RecommendArgs, RunArgs, SuiteArgs, TheoryArgs, TrainArgs,
 };
 
 /// The built-in quickstart suite (`sigprop suite` without a file).
@@ -39,54 +39,6 @@ pub fn command_line() -> String {
         }
     }));
     out.join(" ")
-}
-
-fn settings(net: &NetArgs) -> Result<Settings, RunnerError> {
-    // An architecture flag's text becomes the suite value it stands for.
-    let mut arch_settings = toml::Table::new();
-    for (key, raw) in &net.own.0 {
-        let setting = sigprop_nets::all_settings()
-            .into_iter()
-            .find(|(s, _)| s.key == *key)
-            .map(|(s, _)| s);
-        if let Some(s) = setting {
-            let value = s
-                .parse_flag(raw)
-                .map_err(|e| RunnerError::input(format!("--{e}")))?;
-            // A repeated flag's values make the suite's list.
-            if s.kind == sigprop_nets::SettingKind::Texts {
-                let list = arch_settings
-                    .entry(key.to_string())
-                    .or_insert_with(|| toml::Value::Array(Vec::new()));
-                if let toml::Value::Array(a) = list {
-                    a.push(value);
-                }
-            } else {
-                arch_settings.insert(key.to_string(), value);
-            }
-        }
-    }
-    Ok(Settings {
-        arch: net.arch.clone(),
-        bias_init: net.bias_init.clone(),
-        sigma_b: net.sigma_b,
-        prune: net.prune.clone(),
-        depth: net.depth,
-        width: net.width,
-        batch: net.batch,
-        backend: net.backend.clone(),
-        loss: net.loss.clone(),
-        seeds: net.seeds,
-        seed: net.seed,
-        hist_layers: net.hist_layers.clone(),
-        jacobian: net.jacobian.then_some(true),
-        jacobian_samples: net.jacobian_samples,
-        jacobian_layers: net.jacobian_layers.clone(),
-        max_memory: net.max_memory.clone(),
-        seed_batch: net.seed_batch,
-        arch_settings,
-        ..Settings::default()
-    })
 }
 
 /// Split a comma-separated list of specs, keeping `key=value` pieces with their spec.
@@ -220,7 +172,7 @@ pub fn merge_cmd(a: &MergeArgs) -> Result<()> {
 
 /// `sigprop run`.
 pub fn run_cmd(a: &RunArgs) -> Result<()> {
-    let mut base = settings(&a.net)?;
+    let mut base = a.net.settings()?;
     base.init = a.init.clone();
     base.activation = a.activation.clone();
     let exp = Experiment::from_grid("run", "", &base, Vec::new(), command_line())?;
@@ -230,7 +182,7 @@ pub fn run_cmd(a: &RunArgs) -> Result<()> {
 /// `sigprop recommend`.
 pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
     refuse_store_flags(&a.out, "recommend")?;
-    let mut base = settings(&a.net)?;
+    let mut base = a.net.settings()?;
     base.activation = a.activation.clone();
     let exp = sigprop_runner::recommend::experiment(&base, a.learned, command_line())?;
     let dir = a.out.out.clone().unwrap_or_else(|| fresh_out(&exp.name));
@@ -239,7 +191,7 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
         optimizer: a.optimizer.clone(),
         lr: a.lr.map(OneOrMany::One),
         log_steps: Some(Vec::new()),
-        task: task_spec(&a.task),
+        task: a.task.clone(),
         ..TrainTable::default()
     });
     let quiet = a.out.quiet || a.out.json;
@@ -258,7 +210,7 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
 /// suites): `bench` times one seed's pass, `train` and `coord-check` train one network at a
 /// time.
 fn refuse_seed_batch(net: &NetArgs, command: &str) -> Result<()> {
-    match net.seed_batch {
+    match net.settings.seed_batch {
         Some(n) => Err(RunnerError::input(format!(
             "--seed-batch {n} is not allowed with sigprop {command}; expected it with run, \
              compare, recommend or a suite (sigprop {command} runs one network at a time)"
@@ -270,7 +222,7 @@ fn refuse_seed_batch(net: &NetArgs, command: &str) -> Result<()> {
 
 pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
     refuse_seed_batch(&a.net, "bench")?;
-    let mut base = settings(&a.net)?;
+    let mut base = a.net.settings()?;
     base.init = a.init.clone();
     base.activation = a.activation.clone();
     let exp = auto_resolved(&Experiment::from_grid(
@@ -318,24 +270,10 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The task flags as the suite's `[train.task]` table.
-fn task_spec(t: &TaskArgs) -> TaskSpec {
-    TaskSpec {
-        kind: t.task.clone(),
-        data: t.data.clone(),
-        classes: t.classes,
-        noise: t.noise,
-        teacher_depth: t.teacher_depth,
-        teacher_width: t.teacher_width,
-        teacher_outputs: t.teacher_outputs,
-        task_seed: t.task_seed,
-    }
-}
-
 /// `sigprop train`.
 pub fn train_cmd(a: &TrainArgs) -> Result<()> {
     refuse_seed_batch(&a.net, "train")?;
-    let base = settings(&a.net)?;
+    let base = a.net.settings()?;
     let to_values = |v: Vec<String>| v.into_iter().map(toml::Value::String).collect::<Vec<_>>();
     let mut grid = Vec::new();
     let inits = split_specs(&a.inits);
@@ -347,19 +285,7 @@ pub fn train_cmd(a: &TrainArgs) -> Result<()> {
         grid.push(("activation".to_string(), to_values(acts)));
     }
     let exp = Experiment::from_grid("train", "", &base, grid, command_line())?;
-    let table = TrainTable {
-        steps: a.steps,
-        optimizer: a.optimizer.clone(),
-        lr: a.lr.clone().map(OneOrMany::Many),
-        log_steps: a.log_steps.clone(),
-        target: a.target,
-        param: a.param.clone(),
-        base_width: a.base_width,
-        eval_batch: a.eval_batch,
-        lottery: a.lottery,
-        task: task_spec(&a.task),
-    };
-    train_exp(&exp, &table, None, a.out.clone(), a.quiet, a.json)
+    train_exp(&exp, &a.table, None, a.out.clone(), a.quiet, a.json)
 }
 
 /// Train `exp` by `table` and print the summary.
@@ -413,38 +339,11 @@ pub fn coord_cmd(a: &CoordArgs) -> Result<()> {
     refuse_seed_batch(&a.net, "coord-check")?;
     // `--widths` lists the widths to compare here (coord-check sets each mlp's own widths).
     let mut net = a.net.clone();
-    let widths = net
-        .own
-        .0
-        .iter()
-        .position(|(k, _)| *k == "widths")
-        .map(|i| net.own.0.remove(i).1)
-        .map(|raw| {
-            raw.split(',')
-                .map(|v| v.trim().parse::<usize>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| {
-                    RunnerError::input(format!(
-                        "--widths {raw}: expected whole numbers, comma-separated"
-                    ))
-                })
-        })
-        .transpose()?;
-    let mut base = settings(&net)?;
+    let mut table = a.table.clone();
+    table.take_widths(&mut net.own.0)?;
+    let mut base = net.settings()?;
     base.init = a.init.clone();
     base.activation = a.activation.clone();
-    let table = CoordTable {
-        widths,
-        depths: a.depths.clone(),
-        params: a.params.clone(),
-        steps: a.steps,
-        optimizer: a.optimizer.clone(),
-        lr: a.lr,
-        base_width: a.base_width,
-        input_dim: a.input_dim,
-        tolerance: a.tolerance,
-        task: task_spec(&a.task),
-    };
     coord_exp(
         ("coord-check", "", &command_line()),
         &base,
@@ -489,7 +388,7 @@ fn coord_exp(
 
 /// `sigprop compare`.
 pub fn compare_cmd(a: &CompareArgs) -> Result<()> {
-    let base = settings(&a.net)?;
+    let base = a.net.settings()?;
     let to_values = |v: Vec<String>| v.into_iter().map(toml::Value::String).collect::<Vec<_>>();
     let mut grid = vec![("init".to_string(), to_values(split_specs(&a.inits)))];
     let acts = split_specs(&a.activations);

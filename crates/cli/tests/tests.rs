@@ -211,6 +211,76 @@ fn rerunning_with_the_same_seed_gives_a_byte_identical_layers_csv() {
     );
 }
 
+/// A flag and its suite key are one definition (`runner::Settings`): the shorthands and
+/// the Jacobian switch given as flags run the network the same keys run in a suite, and
+/// write the same layers.csv.
+#[test]
+fn flags_and_suite_keys_run_the_same_network() {
+    let dir = tempfile::tempdir().unwrap();
+    fails_with(
+        &["run", "--sigma-w2", "1.5", "--init", "he-normal", "--quiet"],
+        "init and sigma-w2 both given",
+    );
+    sigprop()
+        .args([
+            "run",
+            "--activation",
+            "tanh",
+            "--sigma-w2",
+            "1.5",
+            "--sigma-b2",
+            "0.04",
+        ])
+        .args(["--jacobian", "--jacobian-samples", "4"])
+        .args(SMALL)
+        .arg("--out")
+        .arg(dir.path().join("flags"))
+        .assert()
+        .success();
+    let suite = dir.path().join("keys.toml");
+    std::fs::write(
+        &suite,
+        "[base]\nactivation = \"tanh\"\nsigma-w2 = 1.5\nsigma-b2 = 0.04\njacobian = true\n\
+         jacobian-samples = 4\ndepth = 6\nwidth = 32\nbatch = 16\nseeds = 2\n",
+    )
+    .unwrap();
+    sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(dir.path().join("keys"))
+        .assert()
+        .success();
+    let flags = dir.path().join("flags/layers.csv");
+    let init = col(&flags, "init");
+    let bias = col(&flags, "bias_init");
+    let row = &records(&flags)[0];
+    assert_eq!(&row[init], "variance-scaling:scale=1.5,distribution=normal");
+    assert_eq!(&row[bias], "normal:std=0.2");
+    // The Jacobian is measured at the last layer.
+    let jac = col(&flags, "jac_cond");
+    assert!(records(&flags).iter().any(|r| !r[jac].is_empty()));
+    assert_eq!(
+        std::fs::read(&flags).unwrap(),
+        std::fs::read(dir.path().join("keys/layers.csv")).unwrap()
+    );
+    // `--jacobian=false` turns off what --jacobian-samples implies.
+    sigprop()
+        .args(["run", "--jacobian=false", "--jacobian-samples", "4"])
+        .args(SMALL)
+        .arg("--out")
+        .arg(dir.path().join("off"))
+        .assert()
+        .success();
+    let off = dir.path().join("off/layers.csv");
+    assert!(
+        records(&off)
+            .iter()
+            .all(|r| r[col(&off, "jac_cond")].is_empty())
+    );
+}
+
 /// On a GPU backend (wgpu: Mesa's lavapipe in CI) seeds 1 and 2 run as one pass over their
 /// stacked weights (seed 0 draws the histograms and runs alone), and each next pass's
 /// weights are filled and uploaded while the current one computes; every seed's rows are

@@ -13,66 +13,101 @@ use sigprop_nets::{Arch, BackendKind, JacobianOptions, Loss, NetConfig, Resolved
 
 use crate::error::RunnerError;
 
-/// Every key a configuration may set, as in `[base]` and `[grid]` of a suite file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Every key a configuration may set, as in `[base]` and `[grid]` of a suite file, and as
+/// the flags of the commands that run networks (`--depth` is `depth = ...`). A field's
+/// documentation is its flag's help.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(rename_all = "kebab-case")]
 pub struct Settings {
-    /// `mlp`, `resmlp`, `cnn`, `rescnn`, `rnn`, `transformer` (see `sigprop list archs`).
+    /// Architecture: mlp (default), resmlp, cnn, rescnn, rnn, transformer; see `sigprop list archs`.
+    #[arg(long)]
     pub arch: Option<String>,
-    /// Weight initializer spec.
+    /// Weight initializer spec (a command's own flag: `--init` or `--inits`).
+    #[arg(skip)]
     pub init: Option<String>,
-    /// Bias initializer spec (default `zeros`).
+    /// Bias initializer spec (default zeros); see `sigprop list inits`.
+    #[arg(long)]
     pub bias_init: Option<String>,
-    /// Shorthand for `bias-init = "normal:std=X"` (0 gives zeros).
+    /// Bias standard deviation: shorthand for --bias-init normal:std=X.
+    #[arg(long, allow_hyphen_values = true)]
     pub sigma_b: Option<f64>,
-    /// Shorthand for `init = "variance-scaling:scale=X,distribution=normal"`: W ~ N(0, X / fan_in).
+    /// Weight variance times fan-in: shorthand for --init
+    /// variance-scaling:scale=X,distribution=normal, W ~ N(0, X / fan_in).
+    #[arg(long, allow_hyphen_values = true)]
     pub sigma_w2: Option<f64>,
-    /// Shorthand for `sigma-b = sqrt(X)`.
+    /// Bias variance: shorthand for --sigma-b sqrt(X).
+    #[arg(long, allow_hyphen_values = true)]
     pub sigma_b2: Option<f64>,
-    /// Activation spec.
+    /// Activation spec (a command's own flag: `--activation` or `--activations`).
+    #[arg(skip)]
     pub activation: Option<String>,
-    /// Pruning at initialization: `random|magnitude|snip|grasp|synflow:sparsity=S`, or
-    /// `none`.
+    /// Prune at initialization: random|magnitude|snip|grasp|synflow with :sparsity=S, S in
+    /// [0, 1) (synflow also takes iterations=N, default 100), or none; pruned weights stay
+    /// 0 in training.
+    #[arg(long)]
     pub prune: Option<String>,
-    /// Layers, blocks or time steps.
+    /// Layers (mlp, cnn), residual blocks (resmlp) or time steps (rnn) [default: 20].
+    #[arg(long)]
     pub depth: Option<usize>,
-    /// Units or channels.
+    /// Units or channels per layer [default: 256].
+    #[arg(long)]
     pub width: Option<usize>,
-    /// Batch size.
+    /// Batch size [default: 128; transformer: 16 sequences].
+    #[arg(long)]
     pub batch: Option<usize>,
-    /// `flex`; `wgpu`, `ndarray` and `cuda` in builds with those features.
+    /// Backend: flex (CPU, default); wgpu (GPU), ndarray and cuda when built with their cargo features.
+    #[arg(long)]
     pub backend: Option<String>,
-    /// `projection`, `mse`, `cross-entropy`.
+    /// Loss: projection (default), mse, cross-entropy.
+    #[arg(long)]
     pub loss: Option<String>,
-    /// Number of seeds: 0..seeds-1.
+    /// Run seeds 0..N-1 [default: 3].
+    #[arg(long)]
     pub seeds: Option<u64>,
-    /// A single seed (overrides `seeds`).
+    /// Run this one seed instead.
+    #[arg(long, conflicts_with = "seeds")]
     pub seed: Option<u64>,
-    /// Layers that get histograms (default: 1, a quarter, half, three quarters, last).
+    /// Layers that get histograms, comma-separated [default: 1, a quarter, half, three
+    /// quarters, last].
+    #[arg(long, value_delimiter = ',')]
     pub hist_layers: Option<Vec<usize>>,
-    /// Measure the singular values of the input-output Jacobian (`spectrum.csv`, the `jac_*`
-    /// columns); implied by `jacobian-samples` or `jacobian-layers`.
+    /// Measure the singular values of the input-output Jacobian (every architecture but the
+    /// RNN, without batch norm): spectrum.csv and the jac_* columns (train: the spectra at
+    /// each logged step, train_spectrum.csv).
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
     pub jacobian: Option<bool>,
-    /// Inputs of the batch whose Jacobians are taken (default 8).
+    /// Inputs of the batch whose Jacobians are taken [default: 8] (implies --jacobian).
+    #[arg(long)]
     pub jacobian_samples: Option<usize>,
-    /// Layers whose partial Jacobian dh^l/dh^0 is taken (default: the last).
+    /// Layers whose partial Jacobian dh^l/dh^0 is taken, comma-separated [default: the
+    /// last] (implies --jacobian).
+    #[arg(long, value_delimiter = ',')]
     pub jacobian_layers: Option<Vec<usize>>,
     /// Refuse configurations whose probed pass is estimated to need more memory than this:
-    /// bytes, or a number with `K`, `M`, `G`, `T` (powers of 1024, optional `iB`/`B`).
-    /// Default: 80% of the machine's physical memory.
+    /// bytes, or a number with K, M, G, T (powers of 1024, optional iB/B), e.g. 8G, 512M
+    /// [default: 80% of the machine's memory].
+    #[arg(long)]
     pub max_memory: Option<String>,
-    /// Most seeds of this configuration run as one pass over their stacked weights
-    /// (independent networks side by side; each seed's numbers are its solo run's). Default:
-    /// [`DEFAULT_GPU_SEED_BATCH`] on a GPU backend, as many as fit in `max-memory` and in
-    /// [`AUTO_SEED_BATCH_BYTES`] a pass; 1 on a CPU
-    /// backend, whose seeds run on separate cores. Architectures that cannot batch (batch
-    /// normalization, learnable scalars, convolutions, recurrences) and seeds with
-    /// histograms or a Jacobian run one at a time.
+    /// Most seeds run as one pass over their stacked weights, each with its solo numbers
+    /// [default: 8 on a GPU backend, while a pass stays within 2 GiB and fits in
+    /// --max-memory; 1 on a CPU backend, whose seeds run on separate cores].
+    /// Architectures that cannot batch (batch normalization, learnable scalars,
+    /// convolutions, recurrences), and seeds with histograms or a Jacobian, run alone;
+    /// bench, train and coord-check (one network at a time) refuse it.
+    #[arg(long)]
     pub seed_batch: Option<usize>,
     /// The architecture's own settings (`kernel`, `norm`, `branch-scale`, ...), read into
     /// its typed configuration once `arch` is known; every other key lands here too and is
-    /// refused then.
+    /// refused then. As flags, they are `ArchFlags`' in the binary, added by
+    /// [`Settings::add_arch_flags`].
     #[serde(flatten)]
+    #[arg(skip)]
     pub arch_settings: toml::Table,
 }
 
@@ -191,6 +226,35 @@ fn bad(key: &str, value: impl std::fmt::Display, allowed: &str) -> RunnerError {
 }
 
 impl Settings {
+    /// The architectures' own flags given on the command line (`--kernel 5`, as `(key,
+    /// text)` in the order given) added as the suite values they stand for; a repeated
+    /// flag's values make a list.
+    pub fn add_arch_flags(&mut self, flags: &[(&str, String)]) -> Result<(), RunnerError> {
+        for (key, raw) in flags {
+            let Some((setting, _)) = sigprop_nets::all_settings()
+                .into_iter()
+                .find(|(s, _)| s.key == *key)
+            else {
+                continue;
+            };
+            let value = setting
+                .parse_flag(raw)
+                .map_err(|e| RunnerError::input(format!("--{e}")))?;
+            if setting.kind == sigprop_nets::SettingKind::Texts {
+                let list = self
+                    .arch_settings
+                    .entry(key.to_string())
+                    .or_insert_with(|| toml::Value::Array(Vec::new()));
+                if let toml::Value::Array(a) = list {
+                    a.push(value);
+                }
+            } else {
+                self.arch_settings.insert(key.to_string(), value);
+            }
+        }
+        Ok(())
+    }
+
     /// `other`'s fields where set, else `self`'s. A struct literal without `..`: a field
     /// added to [`Settings`] and forgotten here does not compile.
     pub fn overlay(&self, other: &Settings) -> Settings {

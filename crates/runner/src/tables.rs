@@ -12,25 +12,36 @@ use sigprop_nets::{Dataset, OptimizerKind, ParamKind, Parametrization, Task};
 use crate::error::RunnerError;
 use crate::settings::RunSpec;
 
-/// The task: `[train.task]` / `[coord.task]`, or the task flags.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The task: `[train.task]` / `[coord.task]`, or the task flags. A field's documentation is
+/// its flag's help.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TaskSpec {
-    /// `teacher` (default), `mixture` or `data`.
+    /// Task: teacher (regression onto a random tanh network; the default), mixture
+    /// (Gaussian-mixture classification), data (the CSV given by --data).
+    #[arg(long = "task", value_name = "TASK")]
     pub kind: Option<String>,
-    /// The CSV of `data` (relative to the suite file's folder in a suite).
+    /// CSV of features and an integer class label last (implies --task data; in a suite,
+    /// relative to the suite file's folder).
+    #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Classes of the mixture (default 10) or of the data (default: largest label + 1).
+    /// Classes of the mixture [default: 10], or of --data [default: largest label + 1].
+    #[arg(long)]
     pub classes: Option<usize>,
-    /// The mixture's noise relative to its class means (default 1).
+    /// Noise of the mixture's samples relative to its class means [default: 1].
+    #[arg(long, allow_hyphen_values = true)]
     pub noise: Option<f64>,
-    /// The teacher's hidden layers (default 2).
+    /// The teacher's hidden layers [default: 2].
+    #[arg(long)]
     pub teacher_depth: Option<usize>,
-    /// The teacher's hidden width (default 64).
+    /// The teacher's hidden width [default: 64].
+    #[arg(long)]
     pub teacher_width: Option<usize>,
-    /// The teacher's outputs (default 1).
+    /// The teacher's outputs [default: 1].
+    #[arg(long)]
     pub teacher_outputs: Option<usize>,
-    /// Seed of the task's fixed parts (default 0).
+    /// Seed of the task's fixed parts (teacher weights, class means) [default: 0].
+    #[arg(long)]
     pub task_seed: Option<u64>,
 }
 
@@ -114,32 +125,60 @@ pub enum OneOrMany {
     Many(Vec<f64>),
 }
 
-/// `[train]`, or the `train` flags.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `[train]`, or the `train` flags. A field's documentation is its flag's help.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TrainTable {
-    /// Optimizer steps (default 200).
+    /// Optimizer steps [default: 200].
+    #[arg(long)]
     pub steps: Option<usize>,
-    /// `sgd` (default), `momentum`, `adam`.
+    /// Optimizer: sgd (the default), momentum (heavy ball 0.9), adam.
+    #[arg(long)]
     pub optimizer: Option<String>,
-    /// Learning rate, or a list swept (default 0.01).
+    /// Learning rates, comma-separated: each configuration is trained at every one
+    /// [default: 0.01].
+    #[arg(long, value_parser = many_numbers, allow_hyphen_values = true)]
     pub lr: Option<OneOrMany>,
-    /// Steps at which the statistics are recorded (default 0, 1, 10, steps).
+    /// Steps at which the per-layer statistics and update ratios are recorded [default:
+    /// 0,1,10,steps].
+    #[arg(long, value_delimiter = ',')]
     pub log_steps: Option<Vec<usize>>,
-    /// Fraction of the initial loss for `steps_to_target` (default 0.5).
+    /// The fraction of the initial loss whose first crossing summary.csv reports [default:
+    /// 0.5].
+    #[arg(long, allow_hyphen_values = true)]
     pub target: Option<f64>,
-    /// `standard` (default), `ntk`, `mup`.
+    /// Parametrization: standard (the default), ntk, mup (docs/training.md has the rules).
+    #[arg(long)]
     pub param: Option<String>,
-    /// muP's base width (default: the first configuration's width).
+    /// The width at which muP equals standard [default: the configuration's width].
+    #[arg(long)]
     pub base_width: Option<usize>,
-    /// Samples of the fixed evaluation batch (default 1024).
+    /// Samples of the fixed evaluation batch whose loss summary.csv reports [default: 1024;
+    /// with --data, its first rows].
+    #[arg(long)]
     pub eval_batch: Option<usize>,
-    /// The lottery ticket procedure at this sparsity: each configuration trained dense, then
-    /// its winning ticket (final-magnitude mask, rewound) and a random mask retrained.
+    /// The lottery ticket procedure at this sparsity (Frankle & Carbin 2019): each
+    /// configuration trained dense, then its winning ticket (the largest final weights of
+    /// each tensor, rewound to their initial values) and a random mask of the same sparsity,
+    /// both retrained; the report compares them.
+    #[arg(long)]
     pub lottery: Option<f64>,
     /// The task.
     #[serde(default)]
+    #[command(flatten)]
     pub task: TaskSpec,
+}
+
+/// A flag's comma-separated numbers, as a list.
+fn many_numbers(text: &str) -> Result<OneOrMany, String> {
+    text.split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<f64>()
+                .map_err(|e| format!("{}: {e}", v.trim()))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(OneOrMany::Many)
 }
 
 impl TrainTable {
@@ -200,34 +239,67 @@ impl TrainTable {
     }
 }
 
-/// `[coord]`, or the `coord-check` flags.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `[coord]`, or the `coord-check` flags. A field's documentation is its flag's help.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct CoordTable {
-    /// Widths compared (the width check).
+    /// Widths compared (the width check; as a flag, `--widths W1,W2,...`, which an mlp also
+    /// takes: [`CoordTable::take_widths`]).
+    #[arg(skip)]
     pub widths: Option<Vec<usize>>,
-    /// Depths compared (the depth check, residual networks).
+    /// Depths of a residual network to compare, comma-separated (the depth check; the width
+    /// check takes the widths to compare from --widths W1,W2,...).
+    #[arg(long, value_delimiter = ',')]
     pub depths: Option<Vec<usize>>,
-    /// Parametrizations (default standard, mup).
+    /// Parametrizations, comma-separated: standard, ntk, mup [default: standard,mup].
+    #[arg(long, value_delimiter = ',')]
     pub params: Option<Vec<String>>,
-    /// Steps (default 5).
+    /// Optimizer steps (coordinates are recorded at steps 0 to this) [default: 5].
+    #[arg(long)]
     pub steps: Option<usize>,
-    /// Optimizer (default adam).
+    /// Optimizer: sgd, momentum, adam [default: adam].
+    #[arg(long)]
     pub optimizer: Option<String>,
-    /// Learning rate (default 0.001).
+    /// Learning rate (at the base width under muP) [default: 0.001].
+    #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f64>,
-    /// muP's base width (default: the smallest width).
+    /// The width at which muP equals standard [default: the smallest width].
+    #[arg(long)]
     pub base_width: Option<usize>,
-    /// An mlp's input features in the width check (default 32).
+    /// Input features of an mlp in the width check (fixed while the width varies) [default:
+    /// 32].
+    #[arg(long)]
     pub input_dim: Option<usize>,
-    /// Largest |slope| called flat (default 0.1).
+    /// Largest |log-log slope| still called flat [default: 0.1].
+    #[arg(long, allow_hyphen_values = true)]
     pub tolerance: Option<f64>,
     /// The task.
     #[serde(default)]
+    #[command(flatten)]
     pub task: TaskSpec,
 }
 
 impl CoordTable {
+    /// The widths to compare from the command line: `--widths W1,W2,...` is also an mlp's
+    /// own setting, so it arrives among the architecture flags `own`, whence it is taken.
+    pub fn take_widths(&mut self, own: &mut Vec<(&str, String)>) -> Result<(), RunnerError> {
+        let Some(i) = own.iter().position(|(k, _)| *k == "widths") else {
+            return Ok(());
+        };
+        let raw = own.remove(i).1;
+        let widths = raw
+            .split(',')
+            .map(|v| v.trim().parse::<usize>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                RunnerError::input(format!(
+                    "--widths {raw}: expected whole numbers, comma-separated"
+                ))
+            })?;
+        self.widths = Some(widths);
+        Ok(())
+    }
+
     /// The plan; `dir` resolves a relative data path.
     pub fn plan(&self, dir: Option<&Path>) -> Result<CoordPlan, RunnerError> {
         let axis = match (&self.widths, &self.depths) {

@@ -229,172 +229,116 @@ pub enum Scheme {
     DeepNet,
 }
 
-/// Every scheme name with its one-line description, in the order `sigprop list inits`
-/// prints.
-pub const SCHEME_DESCRIPTIONS: &[(&str, &str)] = &[
-    ("zeros", "all 0"),
-    ("ones", "all 1"),
-    ("constant", "all `value`"),
-    ("uniform", "U(-a, a), or U(low, high) (default U(0, 1))"),
-    ("normal", "N(mean, std^2) (default N(0, 1))"),
-    (
-        "truncated-normal",
-        "N(0, std^2) truncated at `bound` std (default 2), optionally variance-corrected",
-    ),
-    (
-        "variance-scaling",
-        "Keras VarianceScaling: variance scale/fan, normal, truncated-normal or uniform",
-    ),
-    (
-        "xavier-uniform",
-        "Glorot & Bengio 2010: U(+-gain sqrt(6/(fan_in+fan_out)))",
-    ),
-    (
-        "xavier-normal",
-        "Glorot & Bengio 2010: N(0, 2 gain^2/(fan_in+fan_out))",
-    ),
-    ("he-uniform", "He et al. 2015: U(+-sqrt(6/((1+s^2) fan)))"),
-    ("he-normal", "He et al. 2015: N(0, 2/((1+s^2) fan))"),
-    ("lecun-uniform", "LeCun et al. 1998: U(+-sqrt(3/fan_in))"),
-    ("lecun-normal", "LeCun et al. 1998: N(0, 1/fan_in)"),
-    (
-        "pytorch-default",
-        "PyTorch nn.Linear default: U(+-1/sqrt(fan_in)), variance 1/(3 fan_in)",
-    ),
-    (
-        "orthogonal",
-        "Saxe et al. 2013: gain times a Haar orthogonal [out, in*rf] matrix",
-    ),
-    ("identity", "gain times the identity [out, in] matrix"),
-    (
-        "dirac",
-        "identity convolution (torch.nn.init.dirac_), per group",
-    ),
-    (
-        "delta-orthogonal",
-        "Xiao et al. 2018: orthogonal [out, in] at the kernel centre",
-    ),
-    (
-        "sparse",
-        "Martens 2010: ceil(sparsity*out) zeros per column, the rest N(0, std^2)",
-    ),
-    (
-        "critical",
-        "edge of chaos (chi_1 = 1): sigma_w from mean-field theory for the activation",
-    ),
-    (
-        "lsuv",
-        "Mishkin & Matas 2015: orthogonal, then rescaled to unit output variance",
-    ),
-    (
-        "metainit",
-        "Dauphin & Schoenholz 2019: base, then weight norms tuned to a small gradient quotient",
-    ),
-    (
-        "gradinit",
-        "Zhu et al. 2021: base, then per-tensor scales so one step lowers the loss most",
-    ),
-    (
-        "autoinit",
-        "analytic moments: forward variance q and chi_1 = 1 per layer, mean cancelled where needed",
-    ),
-    (
-        "fixup",
-        "Zhang et al. 2019: He scaled by L^(-1/(2m-2)) in branches, zeros at branch ends",
-    ),
-    (
-        "gpt2",
-        "Radford et al. 2019: N(0, 0.02^2), residual output projections / sqrt(branches)",
-    ),
-    (
-        "small-init",
-        "Nguyen & Salazar 2019: N(0, 2/(5 d)), d the residual stream's width",
-    ),
-    (
-        "t-fixup",
-        "Huang et al. 2020: Xavier-uniform, value/output/MLP weights x 0.67 N^(-1/4), N blocks",
-    ),
-    (
-        "deepnet",
-        "Wang et al. 2022 (DeepNorm): Xavier-normal, value/output/MLP gain (8N)^(-1/4); skip x (2N)^(1/4)",
-    ),
-];
+/// Every scheme, one line each, in the order `sigprop list inits` prints them: its variant
+/// (or variants), its spec name (then any alias), its one-line description, and its keys.
+/// A scheme whose keys are plain numbers lists them here with their check (`required`,
+/// `any`, `positive` or `nonneg`, then `= default`) or as a `flag` (a boolean, default
+/// false), and nothing else reads or prints its spec text; one with other keys says `custom`
+/// and reads and prints them in `scheme_text.rs`. The names, descriptions,
+/// [`Scheme::name`] and the spec text of the plain schemes are generated from this table;
+/// adding an initializer is its variant, its line here and its law (`law.rs`).
+macro_rules! scheme_table {
+    ($then:ident) => {
+        $then! {
+            Zeros => "zeros", "all 0", {};
+            Ones => "ones", "all 1", {};
+            Constant => "constant", "all `value`", { value: required };
+            UniformSymmetric | Uniform => "uniform",
+                "U(-a, a), or U(low, high) (default U(0, 1))", custom;
+            Normal => "normal", "N(mean, std^2) (default N(0, 1))",
+                { mean: any = 0.0, std: nonneg = 1.0 };
+            TruncatedNormal => "truncated-normal",
+                "N(0, std^2) truncated at `bound` std (default 2), optionally variance-corrected",
+                { std: positive = 1.0, bound: positive = 2.0, correct: flag };
+            VarianceScaling => "variance-scaling",
+                "Keras VarianceScaling: variance scale/fan, normal, truncated-normal or uniform",
+                custom;
+            XavierUniform => "xavier-uniform" | "glorot-uniform",
+                "Glorot & Bengio 2010: U(+-gain sqrt(6/(fan_in+fan_out)))",
+                { gain: positive = 1.0 };
+            XavierNormal => "xavier-normal" | "glorot-normal",
+                "Glorot & Bengio 2010: N(0, 2 gain^2/(fan_in+fan_out))",
+                { gain: positive = 1.0 };
+            HeUniform => "he-uniform" | "kaiming-uniform",
+                "He et al. 2015: U(+-sqrt(6/((1+s^2) fan)))", custom;
+            HeNormal => "he-normal" | "kaiming-normal",
+                "He et al. 2015: N(0, 2/((1+s^2) fan))", custom;
+            LecunUniform => "lecun-uniform", "LeCun et al. 1998: U(+-sqrt(3/fan_in))", {};
+            LecunNormal => "lecun-normal", "LeCun et al. 1998: N(0, 1/fan_in)", {};
+            PytorchDefault => "pytorch-default",
+                "PyTorch nn.Linear default: U(+-1/sqrt(fan_in)), variance 1/(3 fan_in)", {};
+            Orthogonal => "orthogonal",
+                "Saxe et al. 2013: gain times a Haar orthogonal [out, in*rf] matrix",
+                { gain: positive = 1.0 };
+            Identity => "identity" | "eye", "gain times the identity [out, in] matrix",
+                { gain: any = 1.0 };
+            Dirac => "dirac", "identity convolution (torch.nn.init.dirac_), per group", custom;
+            DeltaOrthogonal => "delta-orthogonal",
+                "Xiao et al. 2018: orthogonal [out, in] at the kernel centre",
+                { gain: positive = 1.0 };
+            Sparse => "sparse",
+                "Martens 2010: ceil(sparsity*out) zeros per column, the rest N(0, std^2)", custom;
+            Critical => "critical",
+                "edge of chaos (chi_1 = 1): sigma_w from mean-field theory for the activation",
+                custom;
+            Lsuv => "lsuv",
+                "Mishkin & Matas 2015: orthogonal, then rescaled to unit output variance", custom;
+            MetaInit => "metainit",
+                "Dauphin & Schoenholz 2019: base, then weight norms tuned to a small gradient quotient",
+                custom;
+            GradInit => "gradinit",
+                "Zhu et al. 2021: base, then per-tensor scales so one step lowers the loss most",
+                custom;
+            AutoInit => "autoinit",
+                "analytic moments: forward variance q and chi_1 = 1 per layer, mean cancelled where needed",
+                { q: positive = 1.0 };
+            Fixup => "fixup",
+                "Zhang et al. 2019: He scaled by L^(-1/(2m-2)) in branches, zeros at branch ends",
+                {};
+            Gpt2 => "gpt2",
+                "Radford et al. 2019: N(0, 0.02^2), residual output projections / sqrt(branches)",
+                { std: positive = 0.02 };
+            SmallInit => "small-init",
+                "Nguyen & Salazar 2019: N(0, 2/(5 d)), d the residual stream's width", {};
+            TFixup => "t-fixup",
+                "Huang et al. 2020: Xavier-uniform, value/output/MLP weights x 0.67 N^(-1/4), N blocks",
+                {};
+            DeepNet => "deepnet",
+                "Wang et al. 2022 (DeepNorm): Xavier-normal, value/output/MLP gain (8N)^(-1/4); skip x (2N)^(1/4)",
+                {};
+        }
+    };
+}
+pub(crate) use scheme_table;
+
+/// The names, descriptions and [`Scheme::name`] from [`scheme_table`].
+macro_rules! names {
+    ($( $($v:ident)|+ => $name:literal $(| $alias:literal)*, $desc:literal, $keys:tt; )*) => {
+        /// Every scheme name with its one-line description, in the order `sigprop list
+        /// inits` prints.
+        pub const SCHEME_DESCRIPTIONS: &[(&str, &str)] = &[$(($name, $desc)),*];
+
+        /// Every scheme name `FromStr` accepts (aliases aside).
+        pub const SCHEME_NAMES: &[&str] = &[$($name),*];
+
+        impl Scheme {
+            /// The spec name without parameters.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $($(Scheme::$v { .. })|+ => $name,)*
+                }
+            }
+        }
+    };
+}
+scheme_table!(names);
 
 /// The one-line description of `name` (empty for a name not in [`SCHEME_NAMES`]).
 pub fn scheme_description(name: &str) -> &'static str {
     Scheme::describe(name).unwrap_or("")
 }
 
-/// Every scheme name `FromStr` accepts.
-pub const SCHEME_NAMES: &[&str] = &[
-    "zeros",
-    "ones",
-    "constant",
-    "uniform",
-    "normal",
-    "truncated-normal",
-    "variance-scaling",
-    "xavier-uniform",
-    "xavier-normal",
-    "he-uniform",
-    "he-normal",
-    "lecun-uniform",
-    "lecun-normal",
-    "pytorch-default",
-    "orthogonal",
-    "identity",
-    "dirac",
-    "delta-orthogonal",
-    "sparse",
-    "critical",
-    "lsuv",
-    "metainit",
-    "gradinit",
-    "autoinit",
-    "fixup",
-    "gpt2",
-    "small-init",
-    "t-fixup",
-    "deepnet",
-];
-
 impl Scheme {
-    /// The spec name without parameters.
-    pub fn name(&self) -> &'static str {
-        use Scheme::*;
-        match self {
-            Zeros => "zeros",
-            Ones => "ones",
-            Constant { .. } => "constant",
-            UniformSymmetric { .. } | Uniform { .. } => "uniform",
-            Normal { .. } => "normal",
-            TruncatedNormal { .. } => "truncated-normal",
-            VarianceScaling { .. } => "variance-scaling",
-            XavierUniform { .. } => "xavier-uniform",
-            XavierNormal { .. } => "xavier-normal",
-            HeUniform { .. } => "he-uniform",
-            HeNormal { .. } => "he-normal",
-            LecunUniform => "lecun-uniform",
-            LecunNormal => "lecun-normal",
-            PytorchDefault => "pytorch-default",
-            Orthogonal { .. } => "orthogonal",
-            Identity { .. } => "identity",
-            Dirac { .. } => "dirac",
-            DeltaOrthogonal { .. } => "delta-orthogonal",
-            Sparse { .. } => "sparse",
-            Critical { .. } => "critical",
-            Lsuv(_) => "lsuv",
-            MetaInit(_) => "metainit",
-            GradInit(_) => "gradinit",
-            AutoInit { .. } => "autoinit",
-            Fixup => "fixup",
-            Gpt2 { .. } => "gpt2",
-            SmallInit => "small-init",
-            TFixup => "t-fixup",
-            DeepNet => "deepnet",
-        }
-    }
-
     /// The one-line description of a scheme name, for `sigprop list inits`.
     pub fn describe(name: &str) -> Option<&'static str> {
         SCHEME_DESCRIPTIONS

@@ -12,14 +12,123 @@ use crate::error::InitError;
 use crate::fans::FanMode;
 use crate::scheme::{
     CriticalDistribution, GradInitOpt, GradInitParams, LsuvParams, LsuvTarget, MetaInitParams,
-    SCHEME_NAMES, Scheme, TUNE_BASE_NAMES, VsDistribution,
+    SCHEME_NAMES, Scheme, TUNE_BASE_NAMES, VsDistribution, scheme_table,
 };
 use crate::spec::{Spec, fmt_f64};
+
+/// A plain key's value read from `spec`, by its check (see [`scheme_table`]).
+macro_rules! key_value {
+    ($spec:expr, $key:expr, required) => {
+        required($spec, $key)?
+    };
+    ($spec:expr, $key:expr, any, $d:expr) => {
+        $spec.get_f64($key, $d)?
+    };
+    ($spec:expr, $key:expr, positive, $d:expr) => {
+        $spec.get_positive($key, $d)?
+    };
+    ($spec:expr, $key:expr, nonneg, $d:expr) => {
+        $spec.get_nonneg($key, $d)?
+    };
+    ($spec:expr, $key:expr, flag) => {
+        $spec.get_bool($key, false)?
+    };
+}
+
+/// A plain key's canonical pair pushed onto `$p` unless it holds its default.
+macro_rules! push_key {
+    ($p:ident, $key:expr, $v:expr, required) => {
+        $p.push(($key, fmt_f64(*$v)))
+    };
+    ($p:ident, $key:expr, $v:expr, flag) => {
+        if *$v {
+            $p.push(($key, "true".to_string()))
+        }
+    };
+    ($p:ident, $key:expr, $v:expr, $check:ident, $d:expr) => {
+        if *$v != $d {
+            $p.push(($key, fmt_f64(*$v)))
+        }
+    };
+}
+
+/// One plain scheme's spec, read when `$name` is one of its names (`None` otherwise, and
+/// for a `custom` scheme).
+macro_rules! read_plain {
+    ($name:expr, $spec:expr, $($v:ident)|+, [$($n:literal),+], custom) => {
+        None::<Result<Scheme, InitError>>
+    };
+    ($name:expr, $spec:expr, $v:ident, [$($n:literal),+],
+     { $($f:ident : $check:ident $(= $d:expr)?),* $(,)? }) => {
+        if [$($n),+].contains(&$name) {
+            #[allow(unused_variables)]
+            let read = |spec: &mut Spec| -> Result<Scheme, InitError> {
+                Ok(Scheme::$v { $($f: key_value!(spec, stringify!($f), $check $(, $d)?)),* })
+            };
+            Some(read($spec))
+        } else {
+            None
+        }
+    };
+}
+
+/// One plain scheme's canonical pairs when `$s` is that scheme (`None` otherwise, and for
+/// a `custom` scheme).
+macro_rules! print_plain {
+    ($s:expr, $($v:ident)|+, custom) => {
+        None::<Vec<(&'static str, String)>>
+    };
+    ($s:expr, $v:ident, { $($f:ident : $check:ident $(= $d:expr)?),* $(,)? }) => {
+        if let Scheme::$v { $($f),* } = $s {
+            #[allow(unused_mut)]
+            let mut p: Vec<(&'static str, String)> = Vec::new();
+            $(push_key!(p, stringify!($f), $f, $check $(, $d)?);)*
+            Some(p)
+        } else {
+            None
+        }
+    };
+}
+
+/// Reading and printing the plain schemes, from [`scheme_table`].
+macro_rules! plain_text {
+    ($( $($v:ident)|+ => $name:literal $(| $alias:literal)*, $desc:literal, $keys:tt; )*) => {
+        impl Scheme {
+            /// The scheme named `name` (an alias included) when it is a plain one, read
+            /// from `spec`; `None` for a custom or unknown name.
+            fn read_plain(name: &str, spec: &mut Spec) -> Option<Result<Scheme, InitError>> {
+                $(
+                    if let Some(read) =
+                        read_plain!(name, spec, $($v)|+, [$name $(, $alias)*], $keys)
+                    {
+                        return Some(read);
+                    }
+                )*
+                None
+            }
+
+            /// The canonical pairs of a plain scheme; `None` for a custom one.
+            #[allow(clippy::vec_init_then_push)]
+            fn plain_pairs(&self) -> Option<Vec<(&'static str, String)>> {
+                $(
+                    if let Some(p) = print_plain!(self, $($v)|+, $keys) {
+                        return Some(p);
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+scheme_table!(plain_text);
 
 impl Scheme {
     /// The canonical `(key, value)` pairs of this scheme: defaults left out.
     fn pairs(&self) -> Vec<(&'static str, String)> {
         use Scheme::*;
+        if let Some(p) = self.plain_pairs() {
+            return p;
+        }
         let mut p: Vec<(&'static str, String)> = Vec::new();
         let num = |p: &mut Vec<_>, k: &'static str, v: f64, default: Option<f64>| {
             if default != Some(v) {
@@ -27,31 +136,11 @@ impl Scheme {
             }
         };
         match self {
-            Zeros | Ones | LecunUniform | LecunNormal | PytorchDefault | Fixup | SmallInit
-            | TFixup | DeepNet => {}
-            Gpt2 { std } => num(&mut p, "std", *std, Some(0.02)),
-            Constant { value } => num(&mut p, "value", *value, None),
             UniformSymmetric { a } => num(&mut p, "a", *a, None),
-            Uniform { low, high } => {
-                if (*low, *high) != (0.0, 1.0) {
-                    num(&mut p, "low", *low, None);
-                    num(&mut p, "high", *high, None);
-                }
-            }
-            Normal { mean, std } => {
-                num(&mut p, "mean", *mean, Some(0.0));
-                num(&mut p, "std", *std, Some(1.0));
-            }
-            TruncatedNormal {
-                std,
-                bound,
-                correct,
-            } => {
-                num(&mut p, "std", *std, Some(1.0));
-                num(&mut p, "bound", *bound, Some(2.0));
-                if *correct {
-                    p.push(("correct", "true".into()));
-                }
+            // The default U(0, 1) prints no keys.
+            Uniform { low, high } if (*low, *high) != (0.0, 1.0) => {
+                num(&mut p, "low", *low, None);
+                num(&mut p, "high", *high, None);
             }
             VarianceScaling {
                 scale,
@@ -66,10 +155,6 @@ impl Scheme {
                     p.push(("distribution", distribution.as_str().into()));
                 }
             }
-            XavierUniform { gain } | XavierNormal { gain } | Orthogonal { gain } => {
-                num(&mut p, "gain", *gain, Some(1.0))
-            }
-            Identity { gain } | DeltaOrthogonal { gain } => num(&mut p, "gain", *gain, Some(1.0)),
             HeUniform {
                 mode,
                 negative_slope,
@@ -83,11 +168,7 @@ impl Scheme {
                 }
                 num(&mut p, "negative-slope", *negative_slope, Some(0.0));
             }
-            Dirac { groups } => {
-                if let Some(g) = groups {
-                    p.push(("groups", g.to_string()));
-                }
-            }
+            Dirac { groups: Some(g) } => p.push(("groups", g.to_string())),
             Sparse { sparsity, std } => {
                 num(&mut p, "sparsity", *sparsity, None);
                 num(&mut p, "std", *std, Some(0.01));
@@ -101,7 +182,6 @@ impl Scheme {
                     p.push(("distribution", distribution.as_str().into()));
                 }
             }
-            AutoInit { q } => num(&mut p, "q", *q, Some(1.0)),
             Lsuv(l) => {
                 num(&mut p, "tol", l.tol, Some(0.1));
                 if l.max_iter != 10 {
@@ -139,6 +219,8 @@ impl Scheme {
                 }
                 num(&mut p, "alpha-min", g.alpha_min, Some(d.alpha_min));
             }
+            // The plain schemes (printed above) and the custom ones at their defaults.
+            _ => {}
         }
         p
     }
@@ -179,12 +261,13 @@ impl FromStr for Scheme {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         use Scheme::*;
         let mut spec = Spec::parse(s, "initializer")?;
-        let scheme = match spec.name.as_str() {
-            "zeros" => Zeros,
-            "ones" => Ones,
-            "constant" => Constant {
-                value: required(&mut spec, "value")?,
-            },
+        let name = spec.name.clone();
+        if let Some(plain) = Scheme::read_plain(&name, &mut spec) {
+            let scheme = plain?;
+            spec.finish()?;
+            return Ok(scheme);
+        }
+        let scheme = match name.as_str() {
             "uniform" => {
                 let a = spec.get_f64_opt("a")?;
                 let low = spec.get_f64_opt("low")?;
@@ -211,15 +294,6 @@ impl FromStr for Scheme {
                     }
                 }
             }
-            "normal" => Normal {
-                mean: spec.get_f64("mean", 0.0)?,
-                std: spec.get_nonneg("std", 1.0)?,
-            },
-            "truncated-normal" => TruncatedNormal {
-                std: spec.get_positive("std", 1.0)?,
-                bound: spec.get_positive("bound", 2.0)?,
-                correct: spec.get_bool("correct", false)?,
-            },
             "variance-scaling" => {
                 let scale = spec.get_positive("scale", 1.0)?;
                 let mode = fan_mode(&mut spec, &["fan-in", "fan-out", "fan-avg"])?;
@@ -236,12 +310,6 @@ impl FromStr for Scheme {
                     distribution,
                 }
             }
-            "xavier-uniform" | "glorot-uniform" => XavierUniform {
-                gain: spec.get_positive("gain", 1.0)?,
-            },
-            "xavier-normal" | "glorot-normal" => XavierNormal {
-                gain: spec.get_positive("gain", 1.0)?,
-            },
             name @ ("he-uniform" | "he-normal" | "kaiming-uniform" | "kaiming-normal") => {
                 let uniform = name.ends_with("uniform");
                 let mode = fan_mode(&mut spec, &["fan-in", "fan-out"])?;
@@ -258,24 +326,12 @@ impl FromStr for Scheme {
                     }
                 }
             }
-            "lecun-uniform" => LecunUniform,
-            "lecun-normal" => LecunNormal,
-            "pytorch-default" => PytorchDefault,
-            "orthogonal" => Orthogonal {
-                gain: spec.get_positive("gain", 1.0)?,
-            },
-            "identity" | "eye" => Identity {
-                gain: spec.get_f64("gain", 1.0)?,
-            },
             "dirac" => Dirac {
                 groups: if spec.get_str("groups").is_some() {
                     Some(spec.get_usize("groups", 1)?)
                 } else {
                     None
                 },
-            },
-            "delta-orthogonal" => DeltaOrthogonal {
-                gain: spec.get_positive("gain", 1.0)?,
             },
             "sparse" => {
                 let sparsity = required(&mut spec, "sparsity")?;
@@ -336,16 +392,6 @@ impl FromStr for Scheme {
                 g.alpha_min = spec.get_positive("alpha-min", g.alpha_min)?;
                 GradInit(g)
             }
-            "autoinit" => AutoInit {
-                q: spec.get_positive("q", 1.0)?,
-            },
-            "fixup" => Fixup,
-            "gpt2" => Gpt2 {
-                std: spec.get_positive("std", 0.02)?,
-            },
-            "small-init" => SmallInit,
-            "t-fixup" => TFixup,
-            "deepnet" => DeepNet,
             other => {
                 return Err(InitError::UnknownName {
                     what: "initializer",

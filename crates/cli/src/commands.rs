@@ -196,11 +196,14 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
     });
     let quiet = a.out.quiet || a.out.json;
     let rec = recommend_study(&exp, &base, a.learned, train.as_ref(), &dir, quiet)?;
+    // `--quiet` silences the progress and the file line, never the answer.
     if a.out.json {
         println!("{}", serde_json::to_string_pretty(&rec)?);
-    } else if !a.out.quiet {
+    } else {
         print!("{}", rec.table());
-        println!("wrote {}", dir.join("recommend.md").display());
+        if !a.out.quiet {
+            println!("wrote {}", dir.join("recommend.md").display());
+        }
     }
     Ok(())
 }
@@ -403,14 +406,7 @@ pub fn compare_cmd(a: &CompareArgs) -> Result<()> {
 pub fn suite_cmd(a: &SuiteArgs) -> Result<()> {
     let (exp, kind, dir) = match &a.file {
         Some(f) => {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| RunnerError::input(format!("suite file {}: {e}", f.display())))?;
-            let (exp, kind) = Experiment::parse_suite(
-                &text,
-                &f.display().to_string(),
-                f.file_stem().and_then(|s| s.to_str()).unwrap_or("suite"),
-                command_line(),
-            )?;
+            let (exp, kind) = Experiment::parse_suite_file(f, command_line())?;
             (exp, kind, f.parent().map(Path::to_path_buf))
         }
         None => {
@@ -538,8 +534,7 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
             .out
             .clone()
             .unwrap_or_else(|| fresh_out(&format!("phase-{}", act.name())));
-        sigprop_runner::execute::prepare_out(&dir)?;
-        let files = crate::phase::draw(act, &dir)?;
+        let files = theory::phase_diagram(act, &dir)?;
         for f in files {
             println!("wrote {}", f.display());
         }

@@ -3,7 +3,6 @@
 
 mod args;
 mod commands;
-mod phase;
 
 use std::process::ExitCode;
 

@@ -2306,6 +2306,7 @@ fn train_he_learns_where_xavier_stalls_and_a_rerun_is_byte_identical() {
     let h = header(&a.join("train.csv"));
     for c in [
         "task",
+        "objective",
         "optimizer",
         "lr",
         "seed",
@@ -2314,6 +2315,19 @@ fn train_he_learns_where_xavier_stalls_and_a_rerun_is_byte_identical() {
         "grad_norm",
     ] {
         assert!(h.iter().any(|x| x == c), "train.csv lacks {c}");
+    }
+    // The mixture trains with cross-entropy; `loss` stays the probed passes' loss.
+    for f in [
+        "train.csv",
+        "summary.csv",
+        "train_layers.csv",
+        "updates.csv",
+    ] {
+        let p = a.join(f);
+        for r in records(&p) {
+            assert_eq!(&r[col(&p, "objective")], "cross-entropy", "{f}");
+            assert_eq!(&r[col(&p, "loss")], "projection", "{f}");
+        }
     }
     let s = a.join("summary.csv");
     let rows = records(&s);
@@ -2669,6 +2683,33 @@ fn recommend_json(args: &[&str]) -> serde_json::Value {
         .clone();
     assert!(dir.path().join("rec/recommend.md").exists());
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `recommend --quiet` prints the answer (the ranking and the pick), not the file line.
+#[test]
+fn recommend_quiet_still_prints_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sigprop()
+        .args([
+            "recommend",
+            "--depth",
+            "3",
+            "--width",
+            "16",
+            "--seeds",
+            "1",
+            "--quiet",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("rec"))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("use: --init "), "{text}");
+    assert!(text.contains("rank"), "{text}");
+    assert!(!text.contains("wrote "), "{text}");
 }
 
 fn ranked<'a>(rec: &'a serde_json::Value, init: &str) -> &'a serde_json::Value {

@@ -103,7 +103,7 @@ impl JacobianOptions {
             let outs: f64 = self
                 .layers_of(cfg.depth)
                 .iter()
-                .map(|&l| site_features(net, l) as f64)
+                .map(|&l| net.config.arch.primary_features(net, l) as f64)
                 .sum();
             (
                 VJP_HOST_FACTOR * k * n0 * outs * 4.0,
@@ -136,12 +136,6 @@ pub(crate) const VJP_CHUNK_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
 /// Features of one input (`N_0` of the Jacobian).
 fn input_features(net: &ResolvedNet) -> usize {
     net.config.arch.input_shape(net, 1)[1]
-}
-
-/// Features of one sample at layer `l` of the primary site (an MLP's `N_l`; the per-sample
-/// output size of every other architecture, whose primary sites keep it).
-fn site_features(net: &ResolvedNet, l: usize) -> usize {
-    net.config.arch.primary_features(net, l)
 }
 
 /// The singular values of one Jacobian.
@@ -296,7 +290,10 @@ pub(crate) fn vjp_spectra(
     let layers = opts.layers_of(cfg.depth);
     let n0 = input_features(net);
     let k = x.len() / n0.max(1);
-    let outs: Vec<usize> = layers.iter().map(|&l| site_features(net, l)).collect();
+    let outs: Vec<usize> = layers
+        .iter()
+        .map(|&l| net.config.arch.primary_features(net, l))
+        .collect();
     // Rows: (sample, layer index, output unit), sample-major.
     let per_sample: usize = outs.iter().sum();
     let total = k * per_sample;

@@ -26,6 +26,7 @@ use crate::build::declare;
 use crate::error::NetError;
 use crate::forward::{DeviceParam, DeviceParams, Plain, upload};
 use crate::inputs::normal_input;
+use crate::options::Loss;
 use crate::params::Params;
 use crate::probe::{ProbeOptions, probe};
 use crate::stats::{LayerStats, ordered_mean, ordered_sum, read_back};
@@ -397,6 +398,15 @@ pub enum Task {
 }
 
 impl Task {
+    /// The loss training minimizes: the mean squared error onto the teacher's outputs, the
+    /// mean cross-entropy of the classes of a mixture or a data set.
+    pub fn objective(&self) -> Loss {
+        match self {
+            Task::Teacher { .. } => Loss::Mse,
+            Task::Mixture { .. } | Task::Data(_) => Loss::CrossEntropy,
+        }
+    }
+
     /// Outputs of the readout.
     pub fn outputs(&self) -> usize {
         match self {

@@ -105,9 +105,18 @@ impl Experiment {
 
     /// Parse a suite file.
     pub fn from_suite_file(path: &Path, command: String) -> Result<Experiment, RunnerError> {
+        Self::parse_suite_file(path, command).map(|(e, _)| e)
+    }
+
+    /// Read and parse a suite file into its experiment and what to do with it (named by its
+    /// file's stem; errors name the file).
+    pub fn parse_suite_file(
+        path: &Path,
+        command: String,
+    ) -> Result<(Experiment, SuiteKind), RunnerError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| RunnerError::input(format!("suite file {}: {e}", path.display())))?;
-        Self::from_suite_text(
+        Self::parse_suite(
             &text,
             &path.display().to_string(),
             path.file_stem().and_then(|s| s.to_str()).unwrap_or("suite"),

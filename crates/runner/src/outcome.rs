@@ -200,6 +200,10 @@ impl Arm {
 pub struct TrainCols {
     /// `teacher`, `mixture` or `data`.
     pub task: String,
+    /// The loss training minimizes: `mse` (teacher) or `cross-entropy` (mixture, data).
+    /// Not the configuration's `loss` column, the loss of the probed passes at the logged
+    /// steps.
+    pub objective: String,
     /// `sgd`, `momentum` or `adam`.
     pub optimizer: String,
     /// Learning rate.

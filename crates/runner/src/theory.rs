@@ -1,14 +1,21 @@
 //! `sigprop theory`'s numbers, without a network: the mean-field quantities of an activation
 //! at a weight and bias variance (`--info`), and the per-layer predictions of an i.i.d. MLP
-//! (the default table). The flags' values are checked here; printing them is the binary's.
+//! (the default table), and the order/chaos phase diagram (`--phase-diagram`). The flags'
+//! values are checked here; printing them is the binary's.
 //! Not the theory itself (the theory crate) nor its columns next to measurements
 //! (overlay.rs).
 
+use std::path::{Path, PathBuf};
+
 use sigprop_init::{Activation, Scheme};
 use sigprop_nets::{Arch, NetConfig};
-use sigprop_theory::{Critical, LayerPrediction, MeanField, Phase, critical_sigma_w, predict_mlp};
+use sigprop_plot::{Heatmap, heatmap_chart};
+use sigprop_theory::{
+    Critical, LayerPrediction, MeanField, Phase, critical_sigma_w, phase_grid, predict_mlp,
+};
 
 use crate::error::RunnerError;
+use crate::execute::prepare_out;
 use crate::overlay::theory_params;
 
 /// Largest depth, width or batch the prediction table is made for (one row a layer; the
@@ -165,4 +172,42 @@ pub fn sigma_w2_of(act: Activation, init: &str, width: usize) -> Result<f64, Run
                  needs i.i.d. zero-mean weights of known variance)"
             ))
         })
+}
+
+/// Depth scales beyond this are drawn as this (xi_c diverges at criticality).
+const XI_CAP: f64 = 1000.0;
+
+/// `--phase-diagram`: the order/chaos diagram of `act`, xi_c as a heatmap over (sigma_w^2,
+/// sigma_b^2) with the chi_1 = 1 curve (Schoenholz et al. 2017, figure 1 style), drawn into
+/// `dir` (created); the files written. The numbers are the theory crate's, the drawing the
+/// plot crate's.
+pub fn phase_diagram(act: Activation, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
+    prepare_out(dir)?;
+    let grid = phase_grid(act, (0.5, 4.0, 36), (0.0, 0.3, 31));
+    let values: Vec<Vec<f64>> = grid
+        .xi_c
+        .iter()
+        .map(|row| {
+            row.iter()
+                // +inf is criticality (drawn at the cap); NaN is undefined (q* diverges)
+                // and stays NaN: a grey cell, not a critical-looking one.
+                .map(|&x| if x.is_nan() { x } else { x.min(XI_CAP) })
+                .collect()
+        })
+        .collect();
+    let heat = Heatmap {
+        x: grid.sigma_w2.clone(),
+        y: grid.sigma_b2.clone(),
+        values,
+        x_label: "σ_w²".into(),
+        y_label: "σ_b²".into(),
+        value_label: "depth scale ξ_c (layers)".into(),
+        log_color: true,
+        diverging: false,
+        curve_label: "χ₁ = 1 (edge of chaos)".into(),
+    };
+    let curve = grid.critical_curve();
+    let title = format!("Order/chaos phase diagram of {act}: ξ_c and the χ₁ = 1 curve");
+    let stem = dir.join(format!("phase_{}", act.name()));
+    heatmap_chart(&stem, &title, &heat, Some(&curve)).map_err(|e| RunnerError::Plot(e.to_string()))
 }

@@ -332,6 +332,7 @@ pub fn train(
             spec: spec.index,
             cols: TrainCols {
                 task: plan.task.name().to_string(),
+                objective: plan.task.objective().to_string(),
                 optimizer: plan.optimizer.to_string(),
                 lr: *lr,
                 steps: plan.steps,

@@ -89,6 +89,13 @@ pub enum Command {
         after_help = "Examples:\n  sigprop coord-check --widths 128,256,512,1024 --params standard,mup --optimizer adam --lr 0.001\n  sigprop coord-check --arch resmlp --depths 8,16,32,64 --branch-scale 1/sqrt(L)"
     )]
     CoordCheck(CoordArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    #[command(
+        after_help = "Examples:\n  source <(sigprop completions bash)\n  sigprop completions zsh > ~/.zfunc/_sigprop\n  sigprop completions fish > ~/.config/fish/completions/sigprop.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `sigprop man > sigprop.1; man ./sigprop.1`.
+    Man,
 }
 
 /// The network and run parameters of every command that runs networks: the runner's
@@ -315,6 +322,13 @@ pub struct MergeArgs {
 pub struct PlotArgs {
     /// An output folder of an earlier run.
     pub dir: PathBuf,
+}
+
+/// `sigprop completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 /// `sigprop list`.

@@ -20,8 +20,8 @@ use sigprop_runner::{
 use sigprop_theory::Critical;
 
 use crate::args::{
-    BenchArgs, CompareArgs, CoordArgs, ListArgs, MergeArgs, NetArgs, OutArgs, PlotArgs,
-    RecommendArgs, RunArgs, SuiteArgs, TheoryArgs, TrainArgs,
+    BenchArgs, CompareArgs, CompletionsArgs, CoordArgs, ListArgs, MergeArgs, NetArgs, OutArgs,
+    PlotArgs, RecommendArgs, RunArgs, SuiteArgs, TheoryArgs, TrainArgs,
 };
 
 /// The built-in quickstart suite (`sigprop suite` without a file).
@@ -580,5 +580,35 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
             p.layer, p.preact_var, p.act_mean, p.act_var, p.grad_var, p.act_grad_var, p.wgrad_var
         );
     }
+    Ok(())
+}
+
+/// `sigprop completions SHELL`: the completion script on stdout.
+pub fn completions_cmd(a: &CompletionsArgs) -> Result<()> {
+    let mut cmd = <crate::args::Cli as clap::CommandFactory>::command();
+    clap_complete::generate(a.shell, &mut cmd, "sigprop", &mut std::io::stdout());
+    Ok(())
+}
+
+/// `sigprop man`: the man page (roff) on stdout, every subcommand's flags included.
+pub fn man_cmd() -> Result<()> {
+    let cmd = <crate::args::Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    // Each subcommand's flags under its own heading.
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+        std::io::Write::write_all(
+            &mut out,
+            format!(
+                ".SH \"SIGPROP {}\"\n{}\n",
+                sub.get_name().to_uppercase(),
+                about.replace('\\', "\\\\")
+            )
+            .as_bytes(),
+        )?;
+        clap_mangen::Man::new(sub.clone()).render_options_section(&mut out)?;
+    }
+    std::io::Write::write_all(&mut std::io::stdout(), &out)?;
     Ok(())
 }

@@ -48,6 +48,8 @@ fn main() -> ExitCode {
         args::Command::Recommend(a) => commands::recommend_cmd(a),
         args::Command::Train(a) => commands::train_cmd(a),
         args::Command::CoordCheck(a) => commands::coord_cmd(a),
+        args::Command::Completions(a) => commands::completions_cmd(a),
+        args::Command::Man => commands::man_cmd(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2712,6 +2712,70 @@ fn recommend_quiet_still_prints_the_answer() {
     assert!(!text.contains("wrote "), "{text}");
 }
 
+/// `sigprop completions bash`, sourced in bash, completes `sigprop ru<TAB>` to `run` and
+/// `sigprop run --dep<TAB>` to `--depth` (an architecture's own flag too); `sigprop man`
+/// prints a man page with every subcommand's flags.
+#[test]
+fn completions_complete_commands_and_flags_and_man_documents_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sigprop()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let script = dir.path().join("sigprop.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let complete = |words: &[&str]| -> String {
+        let line = words.join(" ");
+        let shell = format!(
+            "source '{}'; COMP_WORDS=({line}); COMP_CWORD={}; COMP_LINE='{line}'; \
+             COMP_POINT=${{#COMP_LINE}}; _sigprop sigprop '{}' '{}'; echo \"${{COMPREPLY[@]}}\"; \
+             complete -p sigprop",
+            script.display(),
+            words.len() - 1,
+            words[words.len() - 1],
+            words[words.len() - 2],
+        );
+        let o = std::process::Command::new("bash")
+            .args(["-c", &shell])
+            .output()
+            .expect("bash runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let run = complete(&["sigprop", "ru"]);
+    let mut lines = run.lines();
+    assert_eq!(lines.next(), Some("run"));
+    assert!(
+        lines.next().unwrap().contains("-F _sigprop sigprop"),
+        "{run}"
+    );
+    assert_eq!(
+        complete(&["sigprop", "run", "--dep"]).lines().next(),
+        Some("--depth")
+    );
+    assert_eq!(
+        complete(&["sigprop", "run", "--kern"]).lines().next(),
+        Some("--kernel")
+    );
+    for shell in ["zsh", "fish", "powershell"] {
+        let o = sigprop().args(["completions", shell]).assert().success();
+        assert!(o.get_output().stdout.len() > 1000, "{shell}");
+    }
+    fails_with(&["completions", "tcsh"], "tcsh");
+    let man = sigprop().arg("man").assert().success().get_output().clone();
+    let man = String::from_utf8(man.stdout).unwrap();
+    assert!(
+        man.starts_with(".ie") && man.contains(".TH sigprop 1"),
+        "{man}"
+    );
+    for heading in ["SIGPROP RUN", "SIGPROP COORD-CHECK", "SIGPROP COMPLETIONS"] {
+        assert!(man.contains(heading), "man lacks {heading}");
+    }
+    assert!(man.contains("\\-\\-seed\\-batch"), "man lacks --seed-batch");
+}
+
 fn ranked<'a>(rec: &'a serde_json::Value, init: &str) -> &'a serde_json::Value {
     rec["ranked"]
         .as_array()

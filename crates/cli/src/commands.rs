@@ -368,7 +368,7 @@ fn coord_exp(
 ) -> Result<()> {
     let plan = table.plan(dir)?;
     let out = out.unwrap_or_else(|| fresh_out(about.0));
-    let done = sigprop_runner::coord::coord_check(base, &plan, &out, about)?;
+    let done = sigprop_runner::coord::coord_check(base, &plan, &out, about, quiet)?;
     if !quiet {
         println!(
             "{:<10} {:>5} {:<14} {:>8}  verdict",

@@ -221,6 +221,10 @@ fn flags_and_suite_keys_run_the_same_network() {
         &["run", "--sigma-w2", "1.5", "--init", "he-normal", "--quiet"],
         "init and sigma-w2 both given",
     );
+    fails_with(
+        &["recommend", "--sigma-w2", "2", "--depth", "3", "--quiet"],
+        "--sigma-w2 is not allowed with recommend",
+    );
     sigprop()
         .args([
             "run",

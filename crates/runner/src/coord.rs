@@ -91,12 +91,13 @@ pub fn slope(x: &[f64], y: &[f64]) -> f64 {
 }
 
 /// Run the check: `base` gives the network (its width or depth is replaced by each of the
-/// axis's values).
+/// axis's values); `quiet` hides the progress bar.
 pub fn coord_check(
     base: &Settings,
     plan: &CoordPlan,
     out: &Path,
     about: (&str, &str, &str),
+    quiet: bool,
 ) -> Result<CoordFinished, RunnerError> {
     let xs = plan.axis.values();
     let mut distinct = xs.to_vec();
@@ -215,10 +216,10 @@ pub fn coord_check(
         };
         Ok(sigprop_nets::train(&spec.net, &params, seed, &opts, &dev)?.coords)
     };
-    let bar = progress_bar(jobs.len(), 0, "trainings", false);
+    let bar = progress_bar(jobs.len(), 0, "trainings", quiet);
     let results = schedule(
         &jobs,
-        Place::of(specs.iter().map(|s| s.backend.is_cpu())),
+        Place::of(specs.iter().map(|s| s.backend.is_cpu()), false),
         &bar,
         |_| 1,
         stage,

@@ -460,7 +460,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
     // record is appended as soon as its pass is done.
     schedule(
         &groups,
-        Place::of(exp.runs.iter().map(|r| r.backend.is_cpu())),
+        Place::of(exp.runs.iter().map(|r| r.backend.is_cpu()), true),
         &bar,
         |keys| keys.len() as u64,
         |keys| stage_seeds(spec_of(keys), keys),

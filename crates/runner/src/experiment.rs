@@ -103,11 +103,6 @@ impl Experiment {
         })
     }
 
-    /// Parse a suite file.
-    pub fn from_suite_file(path: &Path, command: String) -> Result<Experiment, RunnerError> {
-        Self::parse_suite_file(path, command).map(|(e, _)| e)
-    }
-
     /// Read and parse a suite file into its experiment and what to do with it (named by its
     /// file's stem; errors name the file).
     pub fn parse_suite_file(

@@ -200,6 +200,11 @@ pub fn experiment(
     learned: bool,
     command: String,
 ) -> Result<Experiment, RunnerError> {
+    if base.sigma_w2.is_some() {
+        return Err(RunnerError::input(
+            "--sigma-w2 is not allowed with recommend, which chooses the initializer; drop it",
+        ));
+    }
     let (ok, refused) = applicable(base, learned);
     if ok.is_empty() {
         let why: Vec<String> = refused.iter().map(|(i, e)| format!("{i}: {e}")).collect();

@@ -5,7 +5,7 @@
 //! which order its results come back is decided here.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -38,15 +38,22 @@ pub(crate) enum Place {
     /// A GPU backend: one job at a time, the next job's weights staged (filled on the host
     /// and uploaded) on a second thread while the current one computes.
     Device,
+    /// A GPU backend, one job at a time, each staged when its turn comes: for jobs whose
+    /// staging may itself compute on the device (LSUV, MetaInit, GradInit and pruning
+    /// before training), whose memory the estimate of a probed pass does not cover.
+    DeviceInTurn,
 }
 
 impl Place {
-    /// [`Place::Cores`] when every backend of `cpu` is a CPU backend.
-    pub(crate) fn of(mut cpu: impl Iterator<Item = bool>) -> Place {
+    /// [`Place::Cores`] when every backend of `cpu` is a CPU backend, else the device,
+    /// staging ahead when `stage_ahead`.
+    pub(crate) fn of(mut cpu: impl Iterator<Item = bool>, stage_ahead: bool) -> Place {
         if cpu.all(|c| c) {
             Place::Cores
-        } else {
+        } else if stage_ahead {
             Place::Device
+        } else {
+            Place::DeviceInTurn
         }
     }
 }
@@ -55,8 +62,9 @@ impl Place {
 /// `bar` by `size(job)`; the results in job order.
 ///
 /// Each job's numbers depend on the job alone, so they are the same wherever and in whatever
-/// order the jobs ran. Once a job fails no further job starts (those running finish), and
-/// the error returned is that of the first failed job in job order.
+/// order the jobs ran. Once a job fails, no job after it (in job order) starts; those
+/// before it still run, so the error returned is that of the first failing job in job
+/// order, however the threads were timed.
 pub(crate) fn schedule<J, S, R>(
     jobs: &[J],
     place: Place,
@@ -70,24 +78,39 @@ where
     S: Send,
     R: Send,
 {
-    let failed = AtomicBool::new(false);
-    let finish = |job: &J, result: Result<R, RunnerError>| {
+    // The lowest index of a failed job (jobs.len() while none failed).
+    let failed = AtomicUsize::new(jobs.len());
+    let finish = |i: usize, job: &J, result: Result<R, RunnerError>| {
         match &result {
             Ok(_) => bar.inc(size(job)),
-            Err(_) => failed.store(true, Ordering::Relaxed),
+            Err(_) => {
+                failed.fetch_min(i, Ordering::Relaxed);
+            }
         }
         Some(result)
     };
+    let skip = |i: usize| i > failed.load(Ordering::Relaxed);
     let results: Vec<Option<Result<R, RunnerError>>> = match place {
         Place::Cores => jobs
             .par_iter()
-            .map(|job| {
-                if failed.load(Ordering::Relaxed) {
+            .enumerate()
+            .map(|(i, job)| {
+                if skip(i) {
                     return None;
                 }
-                finish(job, stage(job).and_then(|s| work(job, s)))
+                finish(i, job, stage(job).and_then(|s| work(job, s)))
             })
             .collect(),
+        Place::DeviceInTurn => {
+            let mut results = Vec::with_capacity(jobs.len());
+            for (i, job) in jobs.iter().enumerate() {
+                results.push(finish(i, job, stage(job).and_then(|s| work(job, s))));
+                if skip(i + 1) {
+                    break;
+                }
+            }
+            results
+        }
         Place::Device => std::thread::scope(|scope| {
             let stage = &stage;
             let ahead = |i: usize| jobs.get(i).map(|job| scope.spawn(move || stage(job)));
@@ -99,6 +122,7 @@ where
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 let result = finish(
+                    i,
                     job,
                     staged.and_then(|s| {
                         next = ahead(i + 1);
@@ -106,7 +130,7 @@ where
                     }),
                 );
                 results.push(result);
-                if failed.load(Ordering::Relaxed) {
+                if skip(i + 1) {
                     break;
                 }
             }
@@ -158,7 +182,7 @@ mod tests {
 
     #[test]
     fn results_come_back_in_job_order_on_cores_and_device() {
-        for place in [Place::Cores, Place::Device] {
+        for place in [Place::Cores, Place::Device, Place::DeviceInTurn] {
             let r = fails_at(place, &[]).unwrap();
             assert_eq!(r, (0..40).map(|j| j * 10 + 1).collect::<Vec<_>>());
         }
@@ -166,20 +190,21 @@ mod tests {
 
     #[test]
     fn the_first_failed_job_is_reported() {
-        // On the device the jobs run in order, so the first failing job is always the one
-        // reported, and nothing after it runs.
-        let e = fails_at(Place::Device, &[7, 3, 30]).unwrap_err();
-        assert_eq!(e.to_string(), "job 3");
-        // On the cores, whichever of them ran first: one of the failing jobs.
-        let e = fails_at(Place::Cores, &[3]).unwrap_err();
-        assert_eq!(e.to_string(), "job 3");
+        // Whichever failing job's thread failed first, the first in job order is reported
+        // (the jobs before it still run).
+        for place in [Place::Cores, Place::Device, Place::DeviceInTurn] {
+            for _ in 0..20 {
+                let e = fails_at(place, &[37, 7, 3, 30]).unwrap_err();
+                assert_eq!(e.to_string(), "job 3", "{place:?}");
+            }
+        }
     }
 
     #[test]
     fn a_failed_stage_is_the_job_error() {
         let jobs = [1usize, 2, 3];
         let bar = ProgressBar::hidden();
-        for place in [Place::Cores, Place::Device] {
+        for place in [Place::Cores, Place::Device, Place::DeviceInTurn] {
             let r: Result<Vec<usize>, _> = schedule(
                 &jobs,
                 place,

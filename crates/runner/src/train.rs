@@ -319,7 +319,9 @@ pub fn train(
         }
         Ok(r)
     };
-    let place = Place::of(exp.runs.iter().map(|r| r.backend.is_cpu()));
+    // Training's staging may compute on the device (LSUV, MetaInit, GradInit, pruning): each
+    // job is staged in its turn there.
+    let place = Place::of(exp.runs.iter().map(|r| r.backend.is_cpu()), false);
     let run_all = |jobs: &[(usize, u64)]| schedule(jobs, place, &bar, |_| 1, stage, work);
     let mut results = run_all(&dense_jobs)?;
     results.extend(run_all(&arm_jobs)?);

@@ -325,14 +325,17 @@ pub fn derive(
     Ok((outcomes, missing))
 }
 
-/// Rewrite the CSVs from the finished outcomes, in configuration order.
-pub fn write_csvs(out: &Path, done: &[&Outcome]) -> Result<(), RunnerError> {
+/// Rewrite the CSVs from the finished outcomes, in configuration order; the tables written
+/// (which the charts and the report are drawn from).
+pub fn write_csvs(out: &Path, done: &[&Outcome]) -> Result<Tables, RunnerError> {
     let layers: Vec<(ConfigKey, &LayerRow)> = done
         .iter()
         .flat_map(|o| o.layers.iter().map(|r| (o.key_at(r.stats.layer), r)))
         .collect();
     write_atomic(&out.join("layers.csv"), &keyed_csv(&layers)?)?;
-    Tables::of(done).write(out)
+    let tables = Tables::of(done);
+    tables.write(out)?;
+    Ok(tables)
 }
 
 /// The files derived from a folder's records.
@@ -363,9 +366,9 @@ impl Drop for LockGuard {
 /// What a run of an experiment left in its folder.
 #[derive(Debug)]
 pub enum Ran {
-    /// Every run has its record: the derived outcomes, in configuration order, and the
-    /// wall time.
-    Complete(Vec<Outcome>, f64),
+    /// Every run has its record: the derived outcomes, in configuration order, the tables
+    /// written from them, and the wall time.
+    Complete(Vec<Outcome>, Tables, f64),
     /// A shard finished its part; other shards hold the rest.
     Partial {
         /// Runs this invocation measured.
@@ -505,9 +508,13 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<Ran, Runner
         });
     }
     let (outcomes, _) = derive(exp, &keys, std::slice::from_ref(out))?;
-    write_csvs(out, &outcomes.iter().collect::<Vec<_>>())?;
+    let tables = write_csvs(out, &outcomes.iter().collect::<Vec<_>>())?;
     remove_replaced(out)?;
-    Ok(Ran::Complete(outcomes, start.elapsed().as_secs_f64()))
+    Ok(Ran::Complete(
+        outcomes,
+        tables,
+        start.elapsed().as_secs_f64(),
+    ))
 }
 
 /// The manifest while runs finish: the suite, how many runs have records, rewritten at

@@ -91,8 +91,8 @@ pub enum Done {
 /// manifest.
 pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Done, RunnerError> {
     match run_experiment(exp, opts)? {
-        Ran::Complete(outcomes, wall_s) => {
-            finish(exp, &opts.out, &outcomes, wall_s).map(Done::Finished)
+        Ran::Complete(outcomes, tables, wall_s) => {
+            finish(exp, &opts.out, &outcomes, tables, wall_s).map(Done::Finished)
         }
         Ran::Partial {
             measured,
@@ -105,18 +105,19 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Done, RunnerError> {
     }
 }
 
-/// Manifest, charts and report of a folder whose CSVs are written.
+/// Manifest, charts and report of a folder whose CSVs (`tables`, from `outcomes`) are
+/// written.
 fn finish(
     exp: &Experiment,
     dir: &Path,
     outcomes: &[Outcome],
+    tables: Tables,
     wall_s: f64,
 ) -> Result<Finished, RunnerError> {
     let manifest = report::manifest(&exp.name, &exp.description, &exp.command, outcomes, wall_s);
     let text =
         serde_json::to_string_pretty(&manifest).map_err(|e| RunnerError::Plot(e.to_string()))?;
     write_atomic(&dir.join("manifest.json"), text.as_bytes())?;
-    let tables = Tables::of(&outcomes.iter().collect::<Vec<_>>());
     draw(dir, &exp.name, &exp.description, &exp.command, tables)
 }
 
@@ -198,8 +199,8 @@ pub fn merge(out: &Path, dirs: &[PathBuf], allow_partial: bool) -> Result<Finish
         }
     }
     let (outcomes, _) = execute::derive(&exp, &keys, &[out.to_path_buf()])?;
-    execute::write_csvs(out, &outcomes.iter().collect::<Vec<_>>())?;
-    finish(&exp, out, &outcomes, start.elapsed().as_secs_f64())
+    let tables = execute::write_csvs(out, &outcomes.iter().collect::<Vec<_>>())?;
+    finish(&exp, out, &outcomes, tables, start.elapsed().as_secs_f64())
 }
 
 /// Redraw `dir` from its CSVs, titled from its `manifest.json`; also whether it had one (a
@@ -241,10 +242,10 @@ pub fn recommend_study(
         resume: false,
         shard: None,
     };
-    let Ran::Complete(outcomes, wall_s) = run_experiment(exp, &opts)? else {
+    let Ran::Complete(outcomes, tables, wall_s) = run_experiment(exp, &opts)? else {
         return Err(RunnerError::Internal("recommend ran partially".into()));
     };
-    let f = finish(exp, out, &outcomes, wall_s)?;
+    let f = finish(exp, out, &outcomes, tables, wall_s)?;
     let jacobian = recommend::jacobian_spread(&outcomes);
     let mut rec = recommend::recommend(base, learned, &f.summaries, &jacobian)?;
     if let Some(table) = train {

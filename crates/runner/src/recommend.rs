@@ -658,7 +658,7 @@ pub fn resolve_auto(base: &Settings) -> Result<AutoChoice, RunnerError> {
         },
     );
     let _ = std::fs::remove_dir_all(&dir);
-    let Ran::Complete(outcomes, _) = ran? else {
+    let Ran::Complete(outcomes, ..) = ran? else {
         return Err(RunnerError::Internal(
             "init auto: the recommendation ran partially".into(),
         ));

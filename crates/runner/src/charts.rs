@@ -27,41 +27,12 @@ use crate::summary::primary_site;
 /// histograms are left to the CSV.
 pub const MAX_LINES: usize = 12;
 
-/// The rows a chart set is drawn from.
-pub struct ChartData<'a> {
-    /// aggregate.csv.
-    pub aggs: &'a [(ConfigKey, AggRow)],
-    /// summary.csv.
-    pub summaries: &'a [(ConfigKey, SummaryRow)],
-    /// histograms.csv.
-    pub hists: &'a [HistRow],
-    /// grid.csv.
-    pub grid: &'a [GridRow],
-    /// spectrum.csv (empty without `--jacobian`).
-    pub spectra: &'a [(ConfigKey, SpectrumRow)],
-    /// spectrum_theory.csv (empty where no density applies).
-    pub densities: &'a [(ConfigKey, DensityRow)],
-}
-
-impl<'a> From<&'a Tables> for ChartData<'a> {
-    fn from(t: &'a Tables) -> Self {
-        ChartData {
-            aggs: &t.aggs,
-            summaries: &t.summaries,
-            hists: &t.hists,
-            grid: &t.grid,
-            spectra: &t.spectra,
-            densities: &t.densities,
-        }
-    }
-}
-
 fn plot_err(e: impl std::fmt::Display) -> RunnerError {
     RunnerError::Plot(e.to_string())
 }
 
 /// The bands of `stat` at `at` (the architecture's primary site where `None`).
-fn bands(data: &ChartData<'_>, stat: &str, at: Option<&str>, configs: &[usize]) -> Vec<Band> {
+fn bands(data: &Tables, stat: &str, at: Option<&str>, configs: &[usize]) -> Vec<Band> {
     data.summaries
         .iter()
         .filter(|(key, _)| configs.contains(&key.config))
@@ -98,10 +69,10 @@ struct Group {
 
 /// The groups: everything in one, or one per activation when many lines span several
 /// activations.
-fn groups(data: &ChartData<'_>) -> Vec<Group> {
+fn groups(data: &Tables) -> Vec<Group> {
     let all: Vec<usize> = data.summaries.iter().map(|(k, _)| k.config).collect();
     let mut acts: Vec<&str> = Vec::new();
-    for (k, _) in data.summaries {
+    for (k, _) in &data.summaries {
         if !acts.contains(&k.activation.as_str()) {
             acts.push(&k.activation);
         }
@@ -128,7 +99,7 @@ fn groups(data: &ChartData<'_>) -> Vec<Group> {
 }
 
 /// The x-axis label of a chart: what a layer is for the architectures in it.
-pub fn x_label(data: &ChartData<'_>, configs: &[usize]) -> &'static str {
+pub fn x_label(data: &Tables, configs: &[usize]) -> &'static str {
     let mut names: Vec<&'static str> = data
         .summaries
         .iter()
@@ -207,7 +178,7 @@ pub fn remove_old_charts(dir: &Path) -> Result<usize, RunnerError> {
 
 /// Draw every chart for the data into `dir`, after removing the charts of any earlier
 /// draw; returns the files written (SVG and PNG).
-pub fn draw_all(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerError> {
+pub fn draw_all(dir: &Path, data: &Tables) -> Result<Vec<PathBuf>, RunnerError> {
     remove_old_charts(dir)?;
     let mut files = Vec::new();
     let n = data.summaries.len();
@@ -318,9 +289,9 @@ const SV_DECADES: f64 = 6.0;
 /// free-probability density dashed where it is a curve. Densities are per unit of
 /// `log10 s` over every singular value of the layer, so values below the chart's left edge
 /// (and ReLU's zeros) count in the normalization and the curves compare directly.
-fn spectrum_charts(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerError> {
+fn spectrum_charts(dir: &Path, data: &Tables) -> Result<Vec<PathBuf>, RunnerError> {
     let mut files = Vec::new();
-    let slugs = config_slugs(data.summaries);
+    let slugs = config_slugs(&data.summaries);
     for ((key, _), (_, slug)) in data.summaries.iter().zip(&slugs) {
         let rows: Vec<&SpectrumRow> = data
             .spectra
@@ -451,9 +422,9 @@ fn interpolate(points: &[&DensityRow], u: f64) -> f64 {
     a.density + t * (b.density - a.density)
 }
 
-fn histograms(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerError> {
+fn histograms(dir: &Path, data: &Tables) -> Result<Vec<PathBuf>, RunnerError> {
     let mut files = Vec::new();
-    let slugs = config_slugs(data.summaries);
+    let slugs = config_slugs(&data.summaries);
     for ((key, _), (_, slug)) in data.summaries.iter().zip(&slugs) {
         for (tensor, what) in [
             ("preact", "pre-activations z"),
@@ -538,12 +509,12 @@ fn grid_axis(grid: &[GridRow], key: &str) -> Vec<f64> {
     v
 }
 
-fn heatmaps(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerError> {
-    let Some((kx, ky)) = two_numeric_keys(data.grid) else {
+fn heatmaps(dir: &Path, data: &Tables) -> Result<Vec<PathBuf>, RunnerError> {
+    let Some((kx, ky)) = two_numeric_keys(&data.grid) else {
         return Ok(Vec::new());
     };
-    let value = |config: usize, key: &str| grid_value(data.grid, config, key);
-    let axis = |key: &str| grid_axis(data.grid, key);
+    let value = |config: usize, key: &str| grid_value(&data.grid, config, key);
+    let axis = |key: &str| grid_axis(&data.grid, key);
     let (xs, ys) = (axis(&kx), axis(&ky));
     // The chi_1 = 1 curve when the sweep is over (sigma_w2, sigma_b2) of one activation.
     let activations: Vec<&str> = data
@@ -590,7 +561,7 @@ fn heatmaps(dir: &Path, data: &ChartData<'_>) -> Result<Vec<PathBuf>, RunnerErro
     ];
     for (stem, label, metric) in metrics {
         let mut values = vec![vec![f64::NAN; xs.len()]; ys.len()];
-        for (key, s) in data.summaries {
+        for (key, s) in &data.summaries {
             let (Some(x), Some(y)) = (value(key.config, &kx), value(key.config, &ky)) else {
                 continue;
             };

@@ -57,7 +57,7 @@ pub use rows::{AggRow, ConfigKey, DensityRow, HistRow, LayerRow, SpectrumRow, Su
 pub use settings::{RunSpec, Settings};
 pub use store::Shard;
 
-use charts::{ChartData, draw_all};
+use charts::draw_all;
 use output::write_atomic;
 
 /// What a finished experiment wrote.
@@ -275,8 +275,7 @@ fn draw(
     command: &str,
     tables: Tables,
 ) -> Result<Finished, RunnerError> {
-    let data = ChartData::from(&tables);
-    let charts = draw_all(dir, &data)?;
+    let charts = draw_all(dir, &tables)?;
     let md = report::report_md(title, description, command, &tables.summaries, &charts, dir);
     write_atomic(&dir.join("report.md"), md.as_bytes())?;
     Ok(Finished {

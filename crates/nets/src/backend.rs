@@ -4,13 +4,16 @@
 //! the workspace takes `&Device`. This file also probes whether a backend can actually run
 //! here (wgpu needs a Vulkan/Metal/DX12 driver), turning a would-be panic into an error.
 
+#[cfg(feature = "burn")]
 use std::cell::Cell;
 use std::fmt;
 use std::str::FromStr;
+#[cfg(feature = "burn")]
 use std::sync::{Mutex, Once};
 
 #[cfg(feature = "wgpu")]
 use burn::tensor::DeviceKind;
+#[cfg(feature = "burn")]
 use burn::tensor::{Device, Tensor};
 
 use crate::error::NetError;
@@ -97,6 +100,7 @@ impl FromStr for BackendKind {
     }
 }
 
+#[cfg(feature = "burn")]
 /// The (non-autodiff) device for a backend, checked to run one tiny operation.
 ///
 /// A backend missing from this build, or one whose driver is absent (wgpu without any
@@ -150,12 +154,14 @@ pub fn device(kind: BackendKind) -> Result<Device, NetError> {
     Ok(device)
 }
 
+#[cfg(feature = "burn")]
 thread_local! {
     /// Set while this thread runs a probe: its panic message is the probe's answer, not
     /// something to print.
     static QUIET: Cell<bool> = const { Cell::new(false) };
 }
 
+#[cfg(feature = "burn")]
 /// Installs, once per process, a panic hook that defers to the previous one except on a
 /// thread inside [`probe`]. The hook is never swapped back and forth, so a panic on another
 /// thread is always reported.
@@ -171,6 +177,7 @@ fn install_quiet_hook() {
     });
 }
 
+#[cfg(feature = "burn")]
 /// Runs `1 + 1` on the device with this thread's panics caught and silenced.
 fn probe(device: &Device) -> Result<(), String> {
     let device = device.clone();
@@ -197,11 +204,13 @@ fn probe(device: &Device) -> Result<(), String> {
     }
 }
 
+#[cfg(feature = "burn")]
 /// A human-readable name of the device, for the manifest.
 pub fn device_name(device: &Device) -> String {
     format!("{device:?}")
 }
 
+#[cfg(feature = "burn")]
 /// Whether `device` runs its kernels on the host's cores (flex, ndarray), where a kernel costs
 /// no launch and merging small kernels only adds copies; a GPU backend's do cost one. Read
 /// from the device's name: Burn's dispatch enum is not public.

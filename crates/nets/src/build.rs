@@ -321,6 +321,7 @@ pub(crate) fn check_prune(net: &ResolvedNet, spec: &PruneSpec) -> Result<(), Net
 mod tests {
     use super::*;
     use crate::arch::Arch;
+    #[cfg(feature = "burn")]
     use burn::config::Config;
 
     #[test]
@@ -350,6 +351,7 @@ mod tests {
         assert!(absurd.pass_bytes(usize::MAX).is_finite());
     }
 
+    #[cfg(feature = "burn")]
     #[test]
     fn a_config_saves_and_loads_as_its_own_record() {
         let cnn = crate::arch::Cnn {

@@ -15,6 +15,7 @@ use sigprop_init::Activation;
 use crate::activation::apply;
 use crate::error::NetError;
 use crate::handles::{ConvIds, LinearIds, ParamId};
+use crate::options::NORM_EPS;
 use crate::options::Norm;
 use crate::params::Params;
 
@@ -344,9 +345,6 @@ pub(crate) fn conv(
         ConvOptions::new([1, 1], [pad, pad], [1, 1], groups),
     )
 }
-
-/// Epsilon of every normalization (PyTorch's default).
-pub const NORM_EPS: f64 = 1e-5;
 
 /// `norm` applied to `z` of shape `[batch, units]` or `[batch, channels, h, w]`:
 /// BatchNorm standardizes each unit (channel) over the batch (and pixels) with the batch's

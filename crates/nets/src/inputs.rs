@@ -3,14 +3,20 @@
 //! targets drawn from keys, so every backend sees the same numbers. Not the networks
 //! (`arch/`) nor the statistics (`probe.rs`, `stats.rs`).
 
+#[cfg(feature = "burn")]
 use burn::tensor::activation::log_softmax;
+#[cfg(feature = "burn")]
 use burn::tensor::{Device, Tensor, TensorData};
 use sigprop_init::{FillContext, Key, Layout, Scheme};
 
 use crate::error::NetError;
+#[cfg(feature = "burn")]
 use crate::forward::{DeviceParam, DeviceParams};
+#[cfg(feature = "burn")]
 use crate::handles::ParamId;
+#[cfg(feature = "burn")]
 use crate::options::Loss;
+#[cfg(feature = "burn")]
 use crate::params::HEAD_CLASSES;
 
 /// A host-side standard normal tensor from the key `(seed, name)`.
@@ -25,6 +31,7 @@ pub fn normal_input(seed: u64, name: &str, shape: [usize; 2]) -> Result<Vec<f32>
         .map_err(|source| NetError::init(name, source))
 }
 
+#[cfg(feature = "burn")]
 /// The probe's loss of `out`; its targets are drawn from the keys `<keys>.g`,
 /// `<keys>.target` and `<keys>.labels` (the probe's own are under `loss`).
 pub(crate) fn loss(
@@ -39,6 +46,7 @@ pub(crate) fn loss(
     loss_seeds(kind, p, head, out, &[seed], keys, device)
 }
 
+#[cfg(feature = "burn")]
 /// [`loss`] of stacked seeds (`p` holds `seeds.len()` of them): the sum of each seed's
 /// loss of its own rows of `out`, with its own targets.
 pub(crate) fn loss_seeds(

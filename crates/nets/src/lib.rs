@@ -1,35 +1,50 @@
 //! sigprop-nets: Burn networks built from sigprop's initializers, and one probed forward
 //! and backward pass turned into the per-layer statistics of THEORY.md.
 //!
+//! Two halves. Without the `burn` feature the crate is the Burn-free description of a
+//! network: its configuration and settings, what each architecture supports, its parameters
+//! filled on the host, and the records a pass returns. The spec and report crates build on
+//! that half alone. The `burn` feature adds the pass itself (each `pass`/`run`/`reduce`
+//! submodule and the modules marked below).
+//!
 //! The modules, from the leaves up (each uses only those above it in this list):
 //!
-//! - [`error`], [`activation`], [`backend`] (`--backend` to a Burn `Device`, the only place
-//!   that knows backends), [`setting`] (an architecture's own flags and suite keys),
-//!   [`options`] (loss, normalization, branch scale, initializer and pruning specs),
+//! - [`error`], [`activation`] (burn), [`backend`] (`--backend` to a Burn `Device`, the
+//!   only place that knows backends), [`setting`] (an architecture's own flags and suite
+//!   keys), [`options`] (loss, normalization, branch scale, initializer and pruning specs),
 //!   `handles` (typed parameter handles), [`params`] (host-side weights keyed by (seed,
 //!   tensor path));
-//! - `forward` (device parameters, linear maps, convolutions, normalization, the recorder
-//!   of sites) and [`inputs`] (the keyed input and the losses);
+//! - `forward` (burn: device parameters, linear maps, convolutions, normalization, the
+//!   recorder of sites) and [`inputs`] (the keyed input and the losses);
 //! - [`arch`]: [`NetConfig`] and [`ResolvedNet`], and one module per architecture (mlp,
 //!   resmlp, cnn, rescnn, rnn, transformer) behind one trait: its typed settings,
 //!   parameters as typed handles, input, forward pass with its sites, what LSUV rescales;
 //! - [`build`]: a config resolved and checked, its parameters declared and filled;
 //! - [`stats`], [`jacobian`] and [`probe`]: the probed pass and its per-layer statistics;
-//! - [`lsuv`], [`tune`] (`metainit`, `gradinit`), [`prune`]: the data-driven steps on the
-//!   initial weights; [`train`]: the training probe;
-//! - this file: the initial weights of a seed with every step applied, staged and measured.
+//! - [`lsuv`] (burn), [`tune`] (`metainit`, `gradinit`), [`prune`]: the data-driven steps
+//!   on the initial weights; [`train`]: the training probe;
+//! - `measure` (burn): the initial weights of a seed with every step applied, staged and
+//!   measured.
 #![warn(missing_docs)]
+// Without the pass, the parameter layouts and the helpers only the pass reads have no
+// reader; the lint stays on in every build with `burn`.
+#![cfg_attr(not(feature = "burn"), allow(dead_code))]
 
+#[cfg(feature = "burn")]
 pub mod activation;
 pub mod arch;
 pub mod backend;
 pub mod build;
 pub mod error;
+#[cfg(feature = "burn")]
 mod forward;
 mod handles;
 pub mod inputs;
 pub mod jacobian;
+#[cfg(feature = "burn")]
 pub mod lsuv;
+#[cfg(feature = "burn")]
+mod measure;
 pub mod options;
 pub mod params;
 pub mod probe;
@@ -39,194 +54,39 @@ pub mod stats;
 pub mod train;
 pub mod tune;
 
-use std::time::Instant;
-
-use burn::tensor::Device;
-
 pub use arch::{
     ARCH_NAMES, Arch, ArchConfig, Capabilities, NetConfig, ResolvedNet, TheoryKind, all_settings,
     archs_with,
 };
-pub use backend::{BACKEND_NAMES, BackendKind, device, device_name};
+pub use backend::{BACKEND_NAMES, BackendKind};
+#[cfg(feature = "burn")]
+pub use backend::{device, device_name};
 pub use build::{autoinit_bias_spec, build_params};
 pub use error::NetError;
-pub use forward::NORM_EPS;
 pub use jacobian::{JacobianOptions, Spectrum};
+#[cfg(feature = "burn")]
+pub use measure::{
+    Initial, Measured, Staged, initial_params, initial_params_pruned, measure, measure_staged,
+    measure_staged_seeds, stage,
+};
 pub use options::{
-    BranchScale, InitSpec, Loss, NORM_NAMES, Norm, NormPosition, PRUNE_NAMES, PruneMethod,
-    PruneSpec, Shortcut,
+    BranchScale, InitSpec, Loss, NORM_EPS, NORM_NAMES, Norm, NormPosition, PRUNE_NAMES,
+    PruneMethod, PruneSpec, Shortcut,
 };
 pub use params::{ParamTensor, Params};
 pub use probe::{
-    LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, batchable, forward_plain,
-    histogram_edges, probe,
+    LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, batchable, histogram_edges,
 };
+#[cfg(feature = "burn")]
+pub use probe::{forward_plain, probe};
 pub use prune::PrunedTensor;
 pub use setting::{Setting, SettingKind};
 pub use stats::{ChannelMoments, LayerStats, TokenStats};
+#[cfg(feature = "burn")]
+pub use train::train;
 pub use train::{
     CoordRecord, Dataset, MAX_CLASSES, OPTIMIZER_NAMES, OptimizerKind, PARAM_NAMES, ParamKind,
     Parametrization, Role, StepRecord, Task, TrainOptions, TrainResult, UpdateRecord, model_width,
-    role, roles, train,
+    role, roles,
 };
 pub use tune::{TunedTensor, Tuning};
-
-/// One measured network: its statistics and, for LSUV, the rescalings made per layer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Measured {
-    /// The probed pass.
-    pub result: ProbeResult,
-    /// LSUV per layer: rescalings made and the final target variance (empty for other
-    /// schemes).
-    pub lsuv: Vec<(usize, f64)>,
-    /// What `--prune` kept of each pruned tensor (empty without).
-    pub pruned: Vec<PrunedTensor>,
-    /// What `metainit` or `gradinit` did.
-    pub tuning: Option<Tuning>,
-}
-
-/// The initial weights of `net` for `seed`: filled, then LSUV's rescalings (on a batch of
-/// `batch`) when the scheme is LSUV, which are returned per layer, then the scales of
-/// `metainit` or `gradinit` and `--prune`'s masks (see [`initial_params_pruned`]).
-pub fn initial_params(
-    net: &ResolvedNet,
-    seed: u64,
-    batch: usize,
-    device: &Device,
-) -> Result<(Params, Vec<(usize, f64)>), NetError> {
-    initial_params_pruned(net, seed, batch, device).map(|i| (i.params, i.lsuv))
-}
-
-/// A network's initial weights and what the data-driven steps did to them.
-#[derive(Debug, Clone)]
-pub struct Initial {
-    /// The weights (pruned ones 0, with their masks).
-    pub params: Params,
-    /// LSUV per layer: rescalings made and the final target variance.
-    pub lsuv: Vec<(usize, f64)>,
-    /// What `--prune` kept of each pruned tensor.
-    pub pruned: Vec<PrunedTensor>,
-    /// What `metainit` or `gradinit` did.
-    pub tuning: Option<Tuning>,
-}
-
-/// [`initial_params`], then the scales of `metainit` or `gradinit`, then `--prune`'s masks (on a batch of `batch`), whose result per
-/// pruned tensor is returned too.
-pub fn initial_params_pruned(
-    net: &ResolvedNet,
-    seed: u64,
-    batch: usize,
-    device: &Device,
-) -> Result<Initial, NetError> {
-    let mut params = build_params(net, seed)?;
-    let lsuv = lsuv::lsuv(net, &mut params, seed, batch, device)?;
-    let tuning = tune::tune(net, &mut params, seed, batch, device)?;
-    let pruned = prune::prune(net, &mut params, seed, batch, device)?;
-    Ok(Initial {
-        params,
-        lsuv,
-        pruned,
-        tuning,
-    })
-}
-
-/// A network's initial weights for one seed, filled on the host and uploaded to the device
-/// (without autodiff): everything a probed pass needs before it starts. [`stage`] can run
-/// on another thread while the device computes the previous seed's pass.
-pub struct Staged {
-    init: Initial,
-    uploaded: forward::DeviceParams,
-    seed: u64,
-    /// Seconds the fill, the data-driven steps and the upload took.
-    init_s: f64,
-}
-
-/// Fill `net`'s weights for `seed` (then LSUV, `metainit`/`gradinit` and `--prune` where
-/// asked, on a batch of `batch`) and upload them to `device`.
-pub fn stage(
-    net: &ResolvedNet,
-    seed: u64,
-    batch: usize,
-    device: &Device,
-) -> Result<Staged, NetError> {
-    let t0 = Instant::now();
-    let init = initial_params_pruned(net, seed, batch, device)?;
-    let uploaded = forward::upload(&init.params, device, false);
-    let _ = device.sync();
-    Ok(Staged {
-        init,
-        uploaded,
-        seed,
-        init_s: t0.elapsed().as_secs_f64(),
-    })
-}
-
-/// The probed pass of weights [`stage`]d for the same `net` and seed.
-pub fn measure_staged(
-    net: &ResolvedNet,
-    staged: Staged,
-    opts: &ProbeOptions,
-    device: &Device,
-) -> Result<Measured, NetError> {
-    measure_staged_seeds(net, vec![staged], opts, device)?
-        .pop()
-        .ok_or_else(|| NetError::Readback {
-            what: "the probed pass",
-            why: "it measured no seed".into(),
-        })
-}
-
-/// The probed pass of several seeds [`stage`]d for the same `net`, run as one pass over
-/// their stacked weights where [`probe::batchable`] allows (one seed at a time otherwise).
-/// Each seed's numbers are those of its solo [`measure_staged`].
-pub fn measure_staged_seeds(
-    net: &ResolvedNet,
-    staged: Vec<Staged>,
-    opts: &ProbeOptions,
-    device: &Device,
-) -> Result<Vec<Measured>, NetError> {
-    if staged.len() > 1 && !probe::batchable(net, opts) {
-        return staged
-            .into_iter()
-            .map(|s| measure_staged(net, s, opts, device))
-            .collect();
-    }
-    let mut inits = Vec::with_capacity(staged.len());
-    let mut uploaded = Vec::with_capacity(staged.len());
-    let mut seeds = Vec::with_capacity(staged.len());
-    let mut init_s = Vec::with_capacity(staged.len());
-    for s in staged {
-        inits.push(s.init);
-        uploaded.push(s.uploaded);
-        seeds.push(s.seed);
-        init_s.push(s.init_s);
-    }
-    let stacked = forward::DeviceParams::stack(uploaded)?;
-    let params: Vec<&Params> = inits.iter().map(|i| &i.params).collect();
-    let results = probe::probe_seeds(net, &params, stacked, &seeds, opts, device)?;
-    Ok(results
-        .into_iter()
-        .zip(inits)
-        .zip(init_s)
-        .map(|((mut result, init), s)| {
-            result.times.init_s += s;
-            Measured {
-                result,
-                lsuv: init.lsuv,
-                pruned: init.pruned,
-                tuning: init.tuning,
-            }
-        })
-        .collect())
-}
-
-/// Build the network for `seed` (weights, then LSUV when asked) and run one probed pass.
-pub fn measure(
-    net: &ResolvedNet,
-    seed: u64,
-    opts: &ProbeOptions,
-    device: &Device,
-) -> Result<Measured, NetError> {
-    let staged = stage(net, seed, opts.batch, device)?;
-    measure_staged(net, staged, opts, device)
-}

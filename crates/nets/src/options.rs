@@ -188,6 +188,9 @@ pub enum Norm {
     Rms,
 }
 
+/// Epsilon of every normalization (PyTorch's default).
+pub const NORM_EPS: f64 = 1e-5;
+
 /// Names accepted by `--norm`.
 pub const NORM_NAMES: &[&str] = &["none", "batch", "layer", "rms"];
 

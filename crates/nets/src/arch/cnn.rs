@@ -1,6 +1,7 @@
 //! A stack of same-padded 2-D convolutions over `width` channels on `image-size`-square
 //! images: `h^l = phi(conv(h^(l-1)) + b^l)`. A layer is one convolution (site `conv`).
 
+#[cfg(feature = "burn")]
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use sigprop_init::Scheme;
@@ -12,6 +13,7 @@ use super::{
 use super::{NetConfig, ResolvedNet};
 use crate::options::{NORM_SETTING, Norm};
 use crate::error::NetError;
+#[cfg(feature = "burn")]
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, conv, normalize};
 
 /// The CNN and its own settings.
@@ -131,6 +133,7 @@ impl Architecture for Cnn {
             .saturating_mul(self.image_size)
     }
 
+#[cfg(feature = "burn")]
     fn forward<R: Recorder>(
         &self,
         net: &ResolvedNet,

@@ -2,6 +2,7 @@
 //! `N_0..N_depth`. A layer is one linear map and its activation (site `layer`). With
 //! `--norm`, `z^l` is the normalized `h^(l-1) W^l + b^l`.
 
+#[cfg(feature = "burn")]
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use sigprop_init::Scheme;
@@ -13,6 +14,7 @@ use super::{
 use super::{NetConfig, ResolvedNet};
 use crate::options::{NORM_SETTING, Norm};
 use crate::error::NetError;
+#[cfg(feature = "burn")]
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
 
 /// The MLP and its own settings.
@@ -135,6 +137,7 @@ impl Architecture for Mlp {
         Ok(out)
     }
 
+#[cfg(feature = "burn")]
     fn forward<R: Recorder>(
         &self,
         net: &ResolvedNet,

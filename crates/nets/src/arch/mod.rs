@@ -18,6 +18,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(feature = "burn")]
 use burn::tensor::Tensor;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,7 @@ use sigprop_init::{Activation, FillContext, FixupContext, Layout, Scheme};
 use sigprop_theory::AutoInitPlan;
 
 use crate::error::NetError;
+#[cfg(feature = "burn")]
 use crate::forward::{DeviceParams, Recorder};
 pub(crate) use crate::handles::{ConvIds, LinearIds, ParamId};
 pub(crate) use crate::options::INPUT_CORR_SETTING;
@@ -247,6 +249,7 @@ impl NetConfig {
     }
 }
 
+#[cfg(feature = "burn")]
 /// A Burn config: `save` / `load` write and read it as JSON, so the record of a network is
 /// its config (the runner also puts it in `manifest.json`). Implemented by hand rather than
 /// derived because the derive would replace [`NetConfig::new`]'s defaults with builders.
@@ -406,6 +409,7 @@ pub(crate) trait Architecture:
         crate::inputs::normal_input(seed, "input", shape)
     }
 
+    #[cfg(feature = "burn")]
     /// Run on `x` and return the output; every recorded site goes to `rec`.
     fn forward<R: Recorder>(
         &self,
@@ -751,6 +755,7 @@ macro_rules! architectures {
         }
 
         impl NetLayout {
+#[cfg(feature = "burn")]
             /// See [`Architecture::forward`].
             pub(crate) fn forward<R: Recorder>(
                 &self,

@@ -6,17 +6,21 @@
 //! add) and `out`; the residual options (`norm`, `norm-position`, `branch-scale`,
 //! `shortcut`) mean what they mean there, BatchNorm per channel over batch and pixels.
 
+#[cfg(feature = "burn")]
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use sigprop_init::{ResidualContext, Scheme};
 
 use super::cnn::{GROUPS_SETTING, IMAGE_SIZE_SETTING, KERNEL_SETTING, check_conv};
-use super::resmlp::{Block, ResidualOpts, declare_blocks};
+#[cfg(feature = "burn")]
+use super::resmlp::ResidualOpts;
+use super::resmlp::{Block, declare_blocks};
 use super::Capabilities;
 use super::{Architecture, ConvIds, LsuvLayer, ParamBuilder, Setting, positive, refuse_fixup};
 use super::{NetConfig, ResolvedNet};
 use crate::options::{BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, BranchScale, NORM_POSITION_SETTING, NORM_SETTING, Norm, NormPosition, SHORTCUT_SETTING, Shortcut};
 use crate::error::NetError;
+#[cfg(feature = "burn")]
 use crate::forward::{DeviceParams, Recorder, conv};
 
 /// The residual CNN and its own settings.
@@ -106,6 +110,7 @@ impl Architecture for Rescnn {
             .saturating_mul(self.image_size)
     }
 
+#[cfg(feature = "burn")]
     fn forward<R: Recorder>(
         &self,
         net: &ResolvedNet,

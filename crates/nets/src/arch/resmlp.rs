@@ -8,6 +8,7 @@
 //! (`post`). Under Fixup the per-unit biases give way to scalar biases and a multiplier that are 0
 //! and 1 at initialization and so change no value: they are not materialised.
 
+#[cfg(feature = "burn")]
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use sigprop_init::{FixupContext, FixupRole, ResidualContext, Scheme};
@@ -21,6 +22,7 @@ use super::{NetConfig, ResolvedNet};
 use crate::options::{BranchScale, Norm, NormPosition, Shortcut};
 use crate::options::{BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, NORM_POSITION_SETTING, NORM_SETTING, SHORTCUT_SETTING};
 use crate::error::NetError;
+#[cfg(feature = "burn")]
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
 
 /// The residual MLP and its own settings.
@@ -58,6 +60,7 @@ pub(crate) struct Block<I> {
     pub alpha: Option<ParamId>,
 }
 
+#[cfg(feature = "burn")]
 /// How a residual network's blocks are wired (shared by `resmlp` and `rescnn`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ResidualOpts {
@@ -67,6 +70,7 @@ pub(crate) struct ResidualOpts {
     pub shortcut: Shortcut,
 }
 
+#[cfg(feature = "burn")]
 impl ResidualOpts {
     /// Run the blocks on `x`: per block `k`, each branch map `i` is fed by the site
     /// `branch.i` (its input normalized when `pre`, then the activation), the branch output
@@ -233,6 +237,7 @@ impl Architecture for Resmlp {
         cfg.width
     }
 
+#[cfg(feature = "burn")]
     fn forward<R: Recorder>(
         &self,
         net: &ResolvedNet,

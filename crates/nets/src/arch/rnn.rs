@@ -2,6 +2,7 @@
 //! `h_t = phi(z_t)`, `h_0 = 0`. A layer is a time step (site `step`); its weight gradient
 //! is the step's own contribution `h_(t-1)^T dL/dz_t` to the shared `W_hh`.
 
+#[cfg(feature = "burn")]
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +10,7 @@ use super::Capabilities;
 use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder, Setting, SettingKind};
 use super::{NetConfig, ResolvedNet};
 use crate::options::{InitSpec};
+#[cfg(feature = "burn")]
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad};
 
 /// The RNN and its own settings.
@@ -61,6 +63,7 @@ impl Architecture for Rnn {
         cfg.width
     }
 
+#[cfg(feature = "burn")]
     fn forward<R: Recorder>(
         &self,
         net: &ResolvedNet,

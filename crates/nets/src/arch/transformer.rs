@@ -30,7 +30,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(feature = "burn")]
 use burn::tensor::activation::softmax;
+#[cfg(feature = "burn")]
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use sigprop_init::{ResidualContext, Scheme};
@@ -43,6 +45,7 @@ use super::{
 use super::{NetConfig, ResolvedNet};
 use crate::options::{BRANCH_SCALE_SETTING, text_or_number, BranchScale, InitSpec, NORM_POSITION_SETTING, NORM_SETTING, Norm, NormPosition, SHORTCUT_SETTING, Shortcut};
 use crate::error::NetError;
+#[cfg(feature = "burn")]
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
 
 /// The transformer and its own settings.
@@ -277,6 +280,7 @@ pub(crate) struct MlpIds {
     alpha: Option<ParamId>,
 }
 
+#[cfg(feature = "burn")]
 /// The score added for masked (future) keys: softmax subtracts each row's maximum (a
 /// finite diagonal score), so these weigh exactly 0 whatever the scale of the scores (a
 /// finite -1e9 would not mask scores of 1e9 and more, as an unnormalized deep stream makes).
@@ -287,6 +291,7 @@ impl Transformer {
         width / self.heads
     }
 
+#[cfg(feature = "burn")]
     /// `x` `[b, t, d]` through a linear map, token by token.
     fn linear3(p: &DeviceParams, ids: LinearIds, x: Tensor<3>) -> Tensor<3> {
         let [b, t, d] = x.dims();
@@ -295,12 +300,14 @@ impl Transformer {
         y.reshape([b, t, n])
     }
 
+#[cfg(feature = "burn")]
     /// Each token normalized over its features.
     fn norm_tokens(norm: Norm, x: Tensor<3>) -> Tensor<3> {
         let [b, t, d] = x.dims();
         normalize(norm, x.reshape([b * t, d])).reshape([b, t, d])
     }
 
+#[cfg(feature = "burn")]
     /// `skip x + alpha branch`, `alpha branch` without the skip.
     fn add(&self, x: Tensor<3>, branch: Tensor<3>, skip: f64) -> Tensor<3> {
         match self.shortcut {
@@ -310,6 +317,7 @@ impl Transformer {
         }
     }
 
+#[cfg(feature = "burn")]
     fn scaled(&self, u: Tensor<3>, alpha: Option<ParamId>, p: &DeviceParams, depth: usize) -> Tensor<3> {
         match (alpha, self.branch_scale) {
             (Some(a), _) => u * p.scalar::<3>(a),
@@ -512,6 +520,7 @@ impl Architecture for Transformer {
         Ok(x)
     }
 
+#[cfg(feature = "burn")]
     fn forward<R: Recorder>(
         &self,
         net: &ResolvedNet,

@@ -19,13 +19,14 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy --release -- -D warnings
+    cargo clippy -p sigprop-nets -p sigprop-spec -p sigprop-report --no-default-features --all-targets -- -D warnings
 
 # The fuzz targets (initializer specs, suite files) with a fresh random seed and many cases;
 # CI runs them with a fixed seed. A failure prints the seed to rerun it with.
 fuzz cases="20000":
     seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); echo "PROPTEST_RNG_SEED=$seed"; \
     PROPTEST_RNG_SEED=$seed PROPTEST_CASES={{cases}} cargo test -p sigprop-init --test tests fuzz && \
-    PROPTEST_RNG_SEED=$seed PROPTEST_CASES={{cases}} cargo test -p sigprop-runner --lib fuzz
+    PROPTEST_RNG_SEED=$seed PROPTEST_CASES={{cases}} cargo test -p sigprop-spec --lib fuzz
 
 # Exactly what CI runs.
 ci:

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use sigprop_runner::tables::{CoordTable, TaskSpec, TrainTable};
-use sigprop_runner::{RunnerError, Settings};
+use sigprop_spec::tables::{CoordTable, TaskSpec, TrainTable};
+use sigprop_spec::{RunnerError, Settings};
 
 const EXAMPLES: &str = "Examples:
   sigprop run --init he-normal --activation relu --depth 50 --width 512 --seeds 5

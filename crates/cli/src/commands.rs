@@ -8,15 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use sigprop_init::{ACTIVATION_NAMES, Activation, SCHEME_NAMES, scheme_description};
 use sigprop_nets::{Arch, BackendKind};
-use sigprop_runner::experiment::SuiteKind;
-use sigprop_runner::format::fmt_sig;
+use sigprop_report::{Finished, Shard, redraw_folder};
 use sigprop_runner::recommend::resolve_auto_runs;
-use sigprop_runner::tables::{CoordTable, OneOrMany, TrainTable};
 use sigprop_runner::theory;
-use sigprop_runner::{
-    Done, Experiment, Finished, RunOptions, RunnerError, Settings, Shard, merge, recommend_study,
-    redraw_folder, run,
-};
+use sigprop_runner::{Done, RunOptions, merge, recommend_study, run};
+use sigprop_spec::experiment::SuiteKind;
+use sigprop_spec::format::fmt_sig;
+use sigprop_spec::tables::{CoordTable, OneOrMany, TrainTable};
+use sigprop_spec::{Experiment, RunnerError, Settings};
 use sigprop_theory::Critical;
 
 use crate::args::{

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use sigprop_runner::RunnerError;
+use sigprop_spec::RunnerError;
 
 /// Burn's CPU backends allocate a fresh buffer for every op's output. mimalloc reuses freed
 /// ones; glibc's malloc returned them to the kernel, and zeroing the pages it faulted back in

@@ -9,10 +9,9 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 use sigprop_nets::{PhaseTimes, ProbeOptions, ResolvedNet, build_params, measure};
-
-use crate::error::RunnerError;
-use crate::output::write_atomic;
-use crate::settings::RunSpec;
+use sigprop_report::output::write_atomic;
+use sigprop_spec::error::RunnerError;
+use sigprop_spec::settings::RunSpec;
 
 /// Timing of one phase over the repeats, milliseconds.
 #[derive(Debug, Clone, Serialize)]

@@ -15,13 +15,13 @@ use sigprop_nets::{
     CoordRecord, Parametrization, Params, ProbeOptions, TrainOptions, device, initial_params,
 };
 use sigprop_plot::{Band, variance_chart};
+use sigprop_report::output::{plain_csv, write_atomic};
+use sigprop_spec::error::RunnerError;
+use sigprop_spec::settings::{RunSpec, Settings};
+use sigprop_spec::tables::{Axis, CoordPlan};
 
-use crate::error::RunnerError;
 use crate::execute::prepare_out;
-use crate::output::{plain_csv, write_atomic};
 use crate::schedule::{Place, progress_bar, schedule};
-use crate::settings::{RunSpec, Settings};
-use crate::tables::{Axis, CoordPlan};
 
 /// `coord.csv`: one row per parametrization x width (depth) x seed x step x site.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,11 +145,11 @@ pub fn coord_check(
                     let explicit = s
                         .arch
                         .as_deref()
-                        .unwrap_or(crate::settings::defaults::ARCH)
+                        .unwrap_or(sigprop_spec::settings::defaults::ARCH)
                         .parse::<sigprop_nets::Arch>()
                         .is_ok_and(|a| a.own_keys().contains(&"widths"));
                     if explicit {
-                        let depth = s.depth.unwrap_or(crate::settings::defaults::DEPTH);
+                        let depth = s.depth.unwrap_or(sigprop_spec::settings::defaults::DEPTH);
                         let mut widths = vec![toml::Value::Integer(plan.input_dim as i64)];
                         widths.extend((0..depth).map(|_| toml::Value::Integer(x as i64)));
                         s.arch_settings
@@ -263,7 +263,7 @@ pub fn coord_check(
         "description": description,
         "command": command,
         "sigprop_version": env!("CARGO_PKG_VERSION"),
-        "git_commit": crate::report::git_commit(),
+        "git_commit": sigprop_report::report::git_commit(),
         "coord": {
             "axis": plan.axis.name(),
             "values": plan.axis.values(),
@@ -283,7 +283,7 @@ pub fn coord_check(
             "backend": s.backend,
             "seeds": s.seeds,
             "auto": s.auto,
-            "autoinit": crate::report::autoinit_json(&s.net),
+            "autoinit": sigprop_report::report::autoinit_json(&s.net),
         })).collect::<Vec<_>>(),
     });
     let text =
@@ -368,10 +368,10 @@ fn report_md(
             f.param, f.step, f.site, f.layer, f.slope, f.verdict
         );
     }
-    s += &crate::report::charts_md(charts, dir);
+    s += &sigprop_report::report::charts_md(charts, dir);
     s += &format!(
         "The check and its files are described in {}.\n",
-        crate::report::docs_link(dir, "training.md")
+        sigprop_report::report::docs_link(dir, "training.md")
     );
     s
 }

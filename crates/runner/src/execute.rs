@@ -19,25 +19,25 @@ use burn::tensor::Device;
 use sigprop_nets::{
     Measured, ProbeOptions, Staged, batchable, device, device_name, measure_staged_seeds, stage,
 };
-
-use crate::aggregate::{aggregate, key_of};
-use crate::error::RunnerError;
-use crate::experiment::Experiment;
-use crate::outcome::{Outcome, Tables};
-use crate::output::{keyed_csv, write_atomic};
-use crate::overlay::{chi1, corr_fixed_point, fill_theory, jacobian_density_rows};
-use crate::rows::{
+use sigprop_report::aggregate::{aggregate, key_of};
+use sigprop_report::outcome::{Outcome, Tables};
+use sigprop_report::output::{keyed_csv, write_atomic};
+use sigprop_report::overlay::{chi1, corr_fixed_point, fill_theory, jacobian_density_rows};
+use sigprop_report::rows::{
     BatchCols, ConfigKey, JacobianCols, LayerRow, RunCols, SpectrumRow, SppCols, TheoryCols,
     TokenCols,
 };
-use crate::schedule::{Place, progress_bar, schedule};
-use crate::settings::RunSpec;
-use crate::store::{
+use sigprop_report::store::{
     RUNS_DIR, Records, RunKey, RunRecord, STORE_VERSION, Segment, Shard, StoredExperiment,
     StoredHistogram, TuningRecord, columns_digest, read_experiment, remove_replaced,
     remove_stale_temporaries, set_aside_records, write_experiment,
 };
-use crate::summary::{Extra, summarize};
+use sigprop_report::summary::{Extra, summarize};
+use sigprop_spec::error::RunnerError;
+use sigprop_spec::experiment::Experiment;
+use sigprop_spec::settings::RunSpec;
+
+use crate::schedule::{Place, progress_bar, schedule};
 
 /// Histogram bins.
 pub const HIST_BINS: usize = 60;

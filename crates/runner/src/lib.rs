@@ -1,75 +1,32 @@
-//! sigprop-runner: experiments over seeds, statistics, CSV, charts and reports.
+//! sigprop-runner: experiments run over seeds on the cores or the GPU, and the studies
+//! built on them (recommend, training, coordinate checks).
 //!
-//! The modules in layers, each using only those of the layers before it
-//! (docs/architecture.md):
+//! Above the spec crate (what to run) and the report crate (results, analysis, charts and
+//! reports). Its own modules, in layers (docs/architecture.md):
 //!
-//! - leaves: [`error`], [`format`] (numbers and slugs for people), [`labels`] (the trend's
-//!   form and the verdict);
-//! - spec: [`settings`] (the typed, validated form of every flag and suite key),
-//!   [`tables`] (the training and coordinate-check plans), [`experiment`] (suites and grids
-//!   into configurations);
-//! - results: [`rows`], [`statistics`] (the registry of every statistic), [`output`],
-//!   [`store`] (one record per run), [`outcome`] (what a configuration produced, for the
-//!   reporters);
-//! - analysis: [`aggregate`], [`trend`], [`verdict`], [`summary`], [`overlay`] (statistics
-//!   over seeds, trends, verdicts and ranks, theory);
-//! - report: [`charts`], [`report`];
-//! - execution: [`schedule`] (jobs over the cores or the GPU, with progress), [`execute`]
+//! - execution: `schedule` (jobs over the cores or the GPU, with progress), [`execute`]
 //!   (running configurations into the store), [`bench`];
 //! - studies: [`recommend`] (also `init = "auto"`), [`train`], [`coord`], [`theory`]
 //!   (`sigprop theory`'s numbers);
-//! - this file: run, merge and redraw a folder, and `recommend`'s whole study.
+//! - this file: run and merge a folder, and `recommend`'s whole study.
 #![warn(missing_docs)]
 
-pub mod aggregate;
 pub mod bench;
-pub mod charts;
 pub mod coord;
-pub mod error;
 pub mod execute;
-pub mod experiment;
-pub mod format;
-pub mod labels;
-pub mod outcome;
-pub mod output;
-pub mod overlay;
 pub mod recommend;
-pub mod report;
-pub mod rows;
 pub(crate) mod schedule;
-pub mod settings;
-pub mod statistics;
-pub mod store;
-pub mod summary;
-pub mod tables;
 pub mod theory;
 pub mod train;
-pub mod trend;
-pub mod verdict;
 
 use std::path::{Path, PathBuf};
 
-pub use error::RunnerError;
+use sigprop_report::output::write_atomic;
+use sigprop_report::{Finished, Outcome, Tables, draw, report, store};
+use sigprop_spec::tables::TrainTable;
+use sigprop_spec::{Experiment, RunnerError, Settings};
+
 pub use execute::{Ran, RunOptions, run_experiment};
-pub use experiment::Experiment;
-pub use outcome::{Outcome, Tables};
-pub use rows::{AggRow, ConfigKey, DensityRow, HistRow, LayerRow, SpectrumRow, SummaryRow};
-pub use settings::{RunSpec, Settings};
-pub use store::Shard;
-
-use charts::draw_all;
-use output::write_atomic;
-
-/// What a finished experiment wrote.
-#[derive(Debug, Clone)]
-pub struct Finished {
-    /// Output folder.
-    pub dir: PathBuf,
-    /// Per-configuration summaries, in configuration order.
-    pub summaries: Vec<(ConfigKey, SummaryRow)>,
-    /// Chart files.
-    pub charts: Vec<PathBuf>,
-}
 
 /// What `run` or `merge` left in the output folder.
 #[derive(Debug, Clone)]
@@ -203,27 +160,6 @@ pub fn merge(out: &Path, dirs: &[PathBuf], allow_partial: bool) -> Result<Finish
     finish(&exp, out, &outcomes, tables, start.elapsed().as_secs_f64())
 }
 
-/// Redraw `dir` from its CSVs, titled from its `manifest.json`; also whether it had one (a
-/// folder of copied CSVs redraws with a generic title; a manifest that is there and
-/// unreadable is an error, not a silent default).
-pub fn redraw_folder(dir: &Path) -> Result<(Finished, bool), RunnerError> {
-    let path = dir.join("manifest.json");
-    if !path.is_file() {
-        return redraw(dir, "sigprop report", "", "").map(|f| (f, false));
-    }
-    let text = std::fs::read_to_string(&path).map_err(|source| RunnerError::Io {
-        action: "reading",
-        path: path.clone(),
-        source,
-    })?;
-    let manifest: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        RunnerError::input(format!("{}: not a sigprop manifest: {e}", path.display()))
-    })?;
-    let field = |k: &str| manifest[k].as_str().unwrap_or("").to_string();
-    let title = manifest["experiment"].as_str().unwrap_or("sigprop report");
-    redraw(dir, title, &field("description"), &field("command")).map(|f| (f, true))
-}
-
 /// `sigprop recommend`'s study: every candidate of `exp` (built by
 /// [`recommend::experiment`] from `base`) measured into `out`, ranked with the Jacobian's
 /// spread, with `train` each candidate also trained (`out/train`), then written
@@ -232,7 +168,7 @@ pub fn recommend_study(
     exp: &Experiment,
     base: &Settings,
     learned: bool,
-    train: Option<&tables::TrainTable>,
+    train: Option<&TrainTable>,
     out: &Path,
     quiet: bool,
 ) -> Result<recommend::Recommendation, RunnerError> {
@@ -255,32 +191,4 @@ pub fn recommend_study(
     }
     rec.write(&f.dir)?;
     Ok(rec)
-}
-
-/// Draw charts and the report from the CSVs in `dir` (what `sigprop plot DIR` does).
-pub fn redraw(
-    dir: &Path,
-    title: &str,
-    description: &str,
-    command: &str,
-) -> Result<Finished, RunnerError> {
-    draw(dir, title, description, command, Tables::read(dir)?)
-}
-
-/// Draw the charts and `report.md` of `dir` from `tables`.
-fn draw(
-    dir: &Path,
-    title: &str,
-    description: &str,
-    command: &str,
-    tables: Tables,
-) -> Result<Finished, RunnerError> {
-    let charts = draw_all(dir, &tables)?;
-    let md = report::report_md(title, description, command, &tables.summaries, &charts, dir);
-    write_atomic(&dir.join("report.md"), md.as_bytes())?;
-    Ok(Finished {
-        dir: dir.to_path_buf(),
-        summaries: tables.summaries,
-        charts,
-    })
 }

@@ -5,7 +5,7 @@
 //! then the theory-derived and data-driven ones, then the architecture's own); a candidate
 //! the configuration refuses (LSUV on a residual network, `critical` where `chi_1` jumps
 //! over 1, `autoinit` with a bias fixed by the user) is listed as not applicable, with the
-//! refusal. The ranking is [`crate::verdict::rank`]: the verdict's class, then the larger
+//! refusal. The ranking is [`sigprop_report::verdict::rank`]: the verdict's class, then the larger
 //! per-layer |ln change| of the two directions; candidates whose intervals overlap the
 //! leader of a rank share it, and the table says that they are equivalent. Within a shared
 //! rank the flattest point estimate comes first, equal estimates in catalogue order; the
@@ -17,18 +17,18 @@ use std::path::Path;
 use serde::Serialize;
 use sigprop_init::{Activation, gain_for};
 use sigprop_nets::{Arch, Capabilities};
+use sigprop_report::labels::Verdict;
+use sigprop_report::outcome::{Outcome, TrainOutcome};
+use sigprop_report::output::write_atomic;
+use sigprop_report::rows::{ConfigKey, SummaryRow};
+use sigprop_report::verdict::rank;
+use sigprop_spec::error::RunnerError;
+use sigprop_spec::experiment::Experiment;
+use sigprop_spec::format::{fmt_num, fmt_sig};
+use sigprop_spec::settings::{AutoChoice, RunSpec, Settings};
+use sigprop_spec::tables::TrainPlan;
 
-use crate::error::RunnerError;
 use crate::execute::{Ran, RunOptions, run_experiment};
-use crate::experiment::Experiment;
-use crate::format::{fmt_num, fmt_sig};
-use crate::labels::Verdict;
-use crate::outcome::{Outcome, TrainOutcome};
-use crate::output::write_atomic;
-use crate::rows::{ConfigKey, SummaryRow};
-use crate::settings::{AutoChoice, RunSpec, Settings};
-use crate::tables::TrainPlan;
-use crate::verdict::rank;
 
 /// One candidate of the catalogue.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +50,7 @@ pub fn candidates(base: &Settings, learned: bool) -> Vec<Candidate> {
     let caps = base
         .arch
         .as_deref()
-        .unwrap_or(crate::settings::defaults::ARCH)
+        .unwrap_or(sigprop_spec::settings::defaults::ARCH)
         .parse::<Arch>()
         .map_or(Capabilities::PLAIN, |a| a.default_config().capabilities());
     let act: Option<Activation> = base.activation.as_deref().and_then(|a| a.parse().ok());

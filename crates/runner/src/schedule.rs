@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-
-use crate::error::RunnerError;
+use sigprop_spec::error::RunnerError;
 
 /// A progress bar over `len` units of work named `unit` (`runs`, `trainings`), `done` of
 /// them finished before; hidden when `quiet` or when standard error is not a terminal.

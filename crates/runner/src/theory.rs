@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use sigprop_init::{Activation, Scheme};
 use sigprop_nets::{Arch, NetConfig};
 use sigprop_plot::{Heatmap, heatmap_chart};
+use sigprop_report::overlay::theory_params;
+use sigprop_spec::error::RunnerError;
 use sigprop_theory::{
     Critical, LayerPrediction, MeanField, Phase, critical_sigma_w, phase_grid, predict_mlp,
 };
 
-use crate::error::RunnerError;
 use crate::execute::prepare_out;
-use crate::overlay::theory_params;
 
 /// Largest depth, width or batch the prediction table is made for (one row a layer; the
 /// prediction itself is width-free).

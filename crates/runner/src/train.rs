@@ -16,17 +16,17 @@ use serde::{Deserialize, Serialize};
 use sigprop_nets::{
     LayerStats, Params, ProbeOptions, TrainOptions, TrainResult, device, initial_params,
 };
+use sigprop_report::aggregate::{key_of, mean_sd_ci};
+use sigprop_report::outcome::{Arm, TrainCols, TrainOutcome, TrainSummary};
+use sigprop_report::output::{keyed_csv, write_atomic};
+use sigprop_report::rows::{ConfigKey, GridRow, RunCols, SpectrumRow};
+use sigprop_spec::error::RunnerError;
+use sigprop_spec::experiment::Experiment;
+use sigprop_spec::format::fmt_sig;
+use sigprop_spec::tables::TrainPlan;
 
-use crate::aggregate::{key_of, mean_sd_ci};
-use crate::error::RunnerError;
 use crate::execute::{prepare_out, validate};
-use crate::experiment::Experiment;
-use crate::format::fmt_sig;
-use crate::outcome::{Arm, TrainCols, TrainOutcome, TrainSummary};
-use crate::output::{keyed_csv, write_atomic};
-use crate::rows::{ConfigKey, GridRow, RunCols, SpectrumRow};
 use crate::schedule::{Place, progress_bar, schedule};
-use crate::tables::TrainPlan;
 
 /// `train.csv`: one row per configuration x seed x step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,7 +225,7 @@ pub fn train(
     let sigma_b2: Vec<Option<f64>> = exp
         .runs
         .iter()
-        .map(|spec| crate::overlay::theory_params(&spec.net).map(|(_, b2)| b2))
+        .map(|spec| sigprop_report::overlay::theory_params(&spec.net).map(|(_, b2)| b2))
         .collect();
     let arms: &[Arm] = if plan.lottery.is_some() {
         &[Arm::Dense, Arm::Ticket, Arm::Random]
@@ -364,9 +364,12 @@ pub fn train(
             })
         })
         .collect();
-    write_atomic(&out.join("grid.csv"), &crate::output::plain_csv(&grid)?)?;
-    let mut charts = crate::charts::loss_charts(out, &outcomes)?;
-    charts.extend(crate::charts::train_heatmaps(
+    write_atomic(
+        &out.join("grid.csv"),
+        &sigprop_report::output::plain_csv(&grid)?,
+    )?;
+    let mut charts = sigprop_report::charts::loss_charts(out, &outcomes)?;
+    charts.extend(sigprop_report::charts::train_heatmaps(
         out, &outcomes, &grid, &sigma_b2,
     )?);
     let md = report_md(exp, plan, &outcomes, &charts, out);
@@ -551,10 +554,10 @@ pub fn report_md(
         }
         s += "\n";
     }
-    s += &crate::report::charts_md(charts, dir);
+    s += &sigprop_report::report::charts_md(charts, dir);
     s += &format!(
         "Files and columns are defined in {}.\n",
-        crate::report::docs_link(dir, "training.md")
+        sigprop_report::report::docs_link(dir, "training.md")
     );
     s
 }
@@ -566,7 +569,7 @@ pub fn manifest(
     plan: &TrainPlan,
     outcomes: &[TrainOutcome],
 ) -> serde_json::Value {
-    let commit = crate::report::git_commit();
+    let commit = sigprop_report::report::git_commit();
     serde_json::json!({
         "experiment": exp.name,
         "description": exp.description,
@@ -600,7 +603,7 @@ pub fn manifest(
                 "train_s": o.runs.iter().map(|(_, r)| r.wall_s).collect::<Vec<_>>(),
                 "arm": o.arm.as_str(),
                 "auto": spec.auto,
-                "autoinit": crate::report::autoinit_json(&spec.net),
+                "autoinit": sigprop_report::report::autoinit_json(&spec.net),
             })
         }).collect::<Vec<_>>(),
     })

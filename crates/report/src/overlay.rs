@@ -11,11 +11,11 @@ use rayon::prelude::*;
 use sigprop_init::{Fans, FillContext, Layout, fans};
 use sigprop_nets::NORM_EPS;
 use sigprop_nets::{Loss, ResolvedNet, TheoryKind};
+use sigprop_spec::error::RunnerError;
+use sigprop_spec::settings::RunSpec;
 use sigprop_theory::{MeanField, SampleNorm, predict_mlp, predict_normalized_mlp, predict_resmlp};
 
-use crate::error::RunnerError;
 use crate::rows::{DensityRow, LayerRow, TheoryCols};
-use crate::settings::RunSpec;
 
 /// Fill the theory columns of a configuration's rows (any seeds): the mean-field
 /// prediction at each row's site and layer, and, where the Jacobian was measured (its

@@ -25,15 +25,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sigprop_nets::{BackendKind, LayerHistogram, NetConfig, PhaseTimes, histogram_edges};
+use sigprop_spec::error::RunnerError;
+use sigprop_spec::experiment::Experiment;
+use sigprop_spec::settings::RunSpec;
 
-use crate::error::RunnerError;
-use crate::experiment::Experiment;
 use crate::output::{plain_csv, write_atomic};
 use crate::rows::{
     BatchCols, HistRow, JacobianCols, LayerRow, LayerStats, RunCols, SpectrumRow, SppCols,
     TheoryCols, TokenCols,
 };
-use crate::settings::RunSpec;
 
 /// Version of the record format and of the fingerprint's identity (what is stored of a run
 /// and how; the columns themselves are checked through [`columns_digest`]).

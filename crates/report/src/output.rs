@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sigprop_spec::error::RunnerError;
 
-use crate::error::RunnerError;
 use crate::rows::ConfigKey;
 
 /// Nanoseconds this process spent writing files.

@@ -12,10 +12,10 @@ use sigprop_plot::{
     Band, Heatmap, Histogram, Panel, fraction_chart, heatmap_chart, histogram_chart,
     small_multiples_chart, variance_chart,
 };
+use sigprop_spec::error::RunnerError;
+use sigprop_spec::format::slug;
 use sigprop_theory::{Critical, critical_sigma_w};
 
-use crate::error::RunnerError;
-use crate::format::slug;
 use crate::labels::Verdict;
 use crate::outcome::{Tables, TrainOutcome};
 use crate::rows::{AggRow, ConfigKey, DensityRow, GridRow, HistRow, SpectrumRow, SummaryRow};

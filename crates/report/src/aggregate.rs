@@ -93,7 +93,7 @@ fn nan_min(a: f64, b: f64) -> f64 {
 }
 
 /// The configuration columns shared by every CSV row of a configuration.
-pub fn key_of(spec: &crate::settings::RunSpec) -> ConfigKey {
+pub fn key_of(spec: &sigprop_spec::settings::RunSpec) -> ConfigKey {
     ConfigKey {
         config: spec.index,
         label: spec.label.clone(),

@@ -8,13 +8,13 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sigprop_nets::{PhaseTimes, TrainResult};
+use sigprop_spec::error::RunnerError;
+use sigprop_spec::settings::RunSpec;
 
-use crate::error::RunnerError;
 use crate::output::{keyed_csv, plain_csv, read_keyed, read_plain, write_atomic};
 use crate::rows::{
     AggRow, ConfigKey, DensityRow, GridRow, HistRow, LayerRow, SpectrumRow, SummaryRow,
 };
-use crate::settings::RunSpec;
 use crate::store::TuningRecord;
 
 /// Each pruned tensor of one run: its path, entries kept and entries in all.

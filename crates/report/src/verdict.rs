@@ -9,7 +9,8 @@
 //! either direction, nothing exponential); else `stable`. [`rank`] orders by the verdict's
 //! class, then by the larger per-layer |rate|; neighbours whose intervals overlap tie.
 
-use crate::format::fmt_num;
+use sigprop_spec::format::fmt_num;
+
 use crate::labels::{Form, Verdict};
 use crate::rows::{ConfigKey, SummaryRow};
 use crate::trend::Trend;

@@ -403,7 +403,7 @@ mod tests {
             })]
 
             #[test]
-            fn any_suite_text_parses_and_validates_or_errors(
+            fn any_suite_text_parses_or_errors(
                 head in proptest::collection::vec(line(), 0..3),
                 base in proptest::collection::vec(line(), 0..6),
                 grid in proptest::collection::vec(line(), 0..3),
@@ -414,13 +414,9 @@ mod tests {
                     base.join("\n"),
                     grid.join("\n")
                 );
-                match parse(&text) {
-                    Ok(exp) => {
-                        if let Err(e) = crate::execute::validate(&exp) {
-                            prop_assert!(!e.to_string().contains('\n'), "{e}");
-                        }
-                    }
-                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                // Parsing is the whole check here: whether a backend starts is the runner's.
+                if let Err(e) = parse(&text) {
+                    prop_assert!(!e.to_string().is_empty());
                 }
             }
         }

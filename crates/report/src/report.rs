@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
+use sigprop_spec::format::fmt_num;
 
-use crate::format::fmt_num;
 use crate::labels::Form;
 use crate::outcome::Outcome;
 use crate::rows::{ConfigKey, SummaryRow};

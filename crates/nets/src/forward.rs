@@ -185,7 +185,7 @@ pub(crate) fn upload_some(
 
 impl DeviceParams {
     /// The same tensors as autodiff leaves that require grad (uploaded without autodiff,
-    /// possibly on another thread ahead of the pass: see `crate::Staged`).
+    /// possibly on another thread ahead of the pass: see `Staged` in `measure.rs`).
     pub(crate) fn into_leaves(self) -> DeviceParams {
         DeviceParams(
             self.0

@@ -3283,3 +3283,216 @@ fn dauphin2019_suite_meta_learned_schemes_reach_their_own_objectives() {
     assert_eq!(v["metainit"], "vanishing");
     assert_eq!(v["gradinit"], "vanishing");
 }
+
+// ---------------------------------------------------------------- report.html
+
+/// Headless Chromium from the distribution's packages (`.ci/run` installs it), if any.
+fn chromium() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |d| d.join(name)))
+        .find(|p| p.is_file())
+}
+
+/// The DOM of `page` (with `hash`) once its script ran in headless Chromium, and what the
+/// browser logged (console messages included).
+fn rendered(browser: &Path, page: &Path, hash: &str) -> (String, String) {
+    let url = format!("file://{}{hash}", page.display());
+    let o = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            &url,
+        ])
+        .output()
+        .expect("chromium runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The scripts' own text (which names the attributes checked) is left out.
+    let dom = String::from_utf8_lossy(&o.stdout);
+    let mut out = String::new();
+    let mut rest = dom.as_ref();
+    while let Some(at) = rest.find("<script") {
+        out.push_str(&rest[..at]);
+        rest = rest[at..]
+            .find("</script>")
+            .map_or("", |e| &rest[at + e + "</script>".len()..]);
+    }
+    out.push_str(rest);
+    (out, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// Every `src="..."` and `href="..."` of `html` that points outside the page's folder.
+fn external_urls(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["src=\"", "href=\"", "src='", "href='", "url("] {
+        for (i, _) in html.match_indices(attr) {
+            let v: String = html[i + attr.len()..]
+                .chars()
+                .take_while(|c| !matches!(c, '"' | '\'' | ')'))
+                .collect();
+            let lower = v.to_ascii_lowercase();
+            if lower.starts_with("http:")
+                || lower.starts_with("https:")
+                || lower.starts_with("//")
+                || lower.starts_with("ftp:")
+            {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// Checks a rendered report: the script finished without an error, the browser logged no
+/// script error, and the page has its charts, its ranking table and its controls.
+fn assert_rendered(dom: &str, log: &str, configs: usize) {
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the page's script did not finish"
+    );
+    let errors = dom
+        .find("data-errors")
+        .map(|i| &dom[i..(i + 400).min(dom.len())]);
+    assert!(errors.is_none(), "script errors: {errors:?}");
+    for line in log.lines().filter(|l| l.contains("CONSOLE")) {
+        assert!(
+            !line.contains("Uncaught") && !line.contains("Error"),
+            "console: {line}"
+        );
+    }
+    assert!(dom.matches("<svg class=\"ichart\"").count() >= 5, "charts");
+    assert!(dom.contains("<path class=\"series\""), "chart lines");
+    assert_eq!(
+        dom.matches("<tr data-config=").count(),
+        configs,
+        "ranking rows"
+    );
+    assert_eq!(dom.matches("<li data-config=").count(), configs, "outcomes");
+    assert!(dom.contains("id=\"controls\"") && dom.contains("type=\"checkbox\""));
+    assert!(dom.contains("<a href=\"#config-"), "verdict links");
+}
+
+/// `report.html` of a 6-configuration compare and of a 400-configuration sweep opens in
+/// headless Chromium with its charts, table and controls; a filter in the address hides
+/// the configurations it leaves out; the page fetches nothing; train's folder gets a page
+/// too. Skipped, with a message, where no Chromium is installed.
+#[test]
+fn report_html_opens_offline_with_charts_table_and_controls_and_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmp = dir.path().join("cmp");
+    sigprop()
+        .args([
+            "compare",
+            "--inits",
+            "he-normal,xavier-normal,orthogonal",
+            "--activations",
+            "tanh,relu",
+            "--depth",
+            "6",
+            "--width",
+            "16",
+            "--batch",
+            "32",
+            "--seeds",
+            "2",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&cmp)
+        .assert()
+        .success();
+    let suite = dir.path().join("sweep.toml");
+    std::fs::write(
+        &suite,
+        "name = \"sweep400\"\n[base]\nwidth = 8\nbatch = 16\nseeds = 1\n[grid]\n\
+         activation = [\"relu\", \"tanh\", \"gelu\", \"swish\", \"elu\", \"selu\", \"sigmoid\", \"linear\"]\n\
+         init = [\"he-normal\", \"xavier-normal\", \"lecun-normal\", \"orthogonal\", \"he-uniform\"]\n\
+         depth = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\n",
+    )
+    .unwrap();
+    let sweep = dir.path().join("sweep");
+    sigprop()
+        .arg("suite")
+        .arg(&suite)
+        .args(["--quiet", "--out"])
+        .arg(&sweep)
+        .assert()
+        .success();
+    let train = dir.path().join("train");
+    sigprop()
+        .args([
+            "train",
+            "--inits",
+            "he-normal",
+            "--depth",
+            "3",
+            "--width",
+            "8",
+            "--batch",
+            "8",
+            "--steps",
+            "4",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&train)
+        .assert()
+        .success();
+    let pages = [
+        (cmp.join("report.html"), Some(6)),
+        (sweep.join("report.html"), Some(400)),
+        (train.join("report.html"), None),
+    ];
+    for (page, _) in &pages {
+        let html = std::fs::read_to_string(page).unwrap();
+        assert!(
+            external_urls(&html).is_empty(),
+            "{}: {:?}",
+            page.display(),
+            external_urls(&html)
+        );
+        assert!(!html.contains("<link"), "{}", page.display());
+    }
+    let size = std::fs::metadata(&pages[1].0).unwrap().len();
+    eprintln!("report.html of the 400-configuration sweep: {size} bytes");
+    assert!(size < 4 << 20, "{size} bytes");
+    // `sigprop plot` redraws the page with the charts.
+    std::fs::remove_file(&pages[0].0).unwrap();
+    sigprop().arg("plot").arg(&cmp).assert().success();
+    assert!(pages[0].0.is_file());
+    let Some(browser) = chromium() else {
+        eprintln!("skipped the browser half: no chromium installed (apt-get install chromium)");
+        return;
+    };
+    for (page, configs) in &pages {
+        let (dom, log) = rendered(&browser, page, "");
+        match configs {
+            Some(n) => {
+                assert_rendered(&dom, &log, *n);
+                assert!(!dom.contains(" hidden=\"\""), "nothing is filtered yet");
+                // The filter keeps tanh: every other activation's rows and outcomes hide.
+                let (dom, log) = rendered(&browser, page, "#filter=activation:tanh");
+                assert_rendered(&dom, &log, *n);
+                let hidden = dom.matches("\" hidden=\"\"").count();
+                let kept = n / if *n == 6 { 2 } else { 8 };
+                assert_eq!(hidden, 2 * (n - kept), "{}", page.display());
+                assert!(dom.contains(&format!("{kept} of {n} configurations shown")));
+            }
+            None => {
+                assert!(dom.contains("data-ready=\"1\"") && !dom.contains("data-errors"));
+                assert!(dom.contains("<table") && dom.contains("id=\"label-filter\""));
+                assert!(
+                    dom.contains("<svg") || dom.contains("data:image/png"),
+                    "figures"
+                );
+            }
+        }
+    }
+}

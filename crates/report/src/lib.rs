@@ -10,13 +10,14 @@
 //!   reporters);
 //! - analysis: [`aggregate`], [`trend`], [`verdict`], [`summary`], [`overlay`] (statistics
 //!   over seeds, trends, verdicts and ranks, theory);
-//! - report: [`charts`], [`report`];
+//! - report: [`charts`], [`report`] (`report.md`), [`html`] (`report.html`);
 //! - this file: a folder's charts and report drawn from its tables, and `sigprop plot`'s
 //!   redraw.
 #![warn(missing_docs)]
 
 pub mod aggregate;
 pub mod charts;
+pub mod html;
 pub mod labels;
 pub mod outcome;
 pub mod output;
@@ -93,6 +94,7 @@ pub fn draw(
     let charts = draw_all(dir, &tables)?;
     let md = report::report_md(title, description, command, &tables.summaries, &charts, dir);
     write_atomic(&dir.join("report.md"), md.as_bytes())?;
+    html::write_html(dir, title, &md, Some(&tables))?;
     Ok(Finished {
         dir: dir.to_path_buf(),
         summaries: tables.summaries,

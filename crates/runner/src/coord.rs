@@ -15,6 +15,7 @@ use sigprop_nets::{
     CoordRecord, Parametrization, Params, ProbeOptions, TrainOptions, device, initial_params,
 };
 use sigprop_plot::{Band, variance_chart};
+use sigprop_report::html::write_html;
 use sigprop_report::output::{plain_csv, write_atomic};
 use sigprop_spec::error::RunnerError;
 use sigprop_spec::settings::{RunSpec, Settings};
@@ -254,10 +255,9 @@ pub fn coord_check(
     write_atomic(&out.join("coord_fit.csv"), &plain_csv(&fits)?)?;
     let charts = charts(out, &rows, plan)?;
     let (name, description, command) = about;
-    write_atomic(
-        &out.join("report.md"),
-        report_md(name, description, command, plan, &fits, &charts, out).as_bytes(),
-    )?;
+    let md = report_md(name, description, command, plan, &fits, &charts, out);
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
+    write_html(out, name, &md, None)?;
     let manifest = serde_json::json!({
         "experiment": name,
         "description": description,

@@ -339,7 +339,7 @@ pub fn write_csvs(out: &Path, done: &[&Outcome]) -> Result<Tables, RunnerError> 
 }
 
 /// The files derived from a folder's records.
-pub const DERIVED_FILES: [&str; 9] = [
+pub const DERIVED_FILES: [&str; 10] = [
     "layers.csv",
     "aggregate.csv",
     "summary.csv",
@@ -348,6 +348,7 @@ pub const DERIVED_FILES: [&str; 9] = [
     "spectrum_theory.csv",
     "grid.csv",
     "report.md",
+    "report.html",
     "manifest.json",
 ];
 

@@ -17,6 +17,7 @@ use sigprop_nets::{
     LayerStats, Params, ProbeOptions, TrainOptions, TrainResult, device, initial_params,
 };
 use sigprop_report::aggregate::{key_of, mean_sd_ci};
+use sigprop_report::html::write_html;
 use sigprop_report::outcome::{Arm, TrainCols, TrainOutcome, TrainSummary};
 use sigprop_report::output::{keyed_csv, write_atomic};
 use sigprop_report::rows::{ConfigKey, GridRow, RunCols, SpectrumRow};
@@ -374,6 +375,7 @@ pub fn train(
     )?);
     let md = report_md(exp, plan, &outcomes, &charts, out);
     write_atomic(&out.join("report.md"), md.as_bytes())?;
+    write_html(out, &exp.name, &md, None)?;
     let manifest = manifest(exp, plan, &outcomes);
     let text =
         serde_json::to_string_pretty(&manifest).map_err(|e| RunnerError::Plot(e.to_string()))?;

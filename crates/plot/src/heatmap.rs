@@ -17,6 +17,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::axis::{self, Scale};
 use crate::error::PlotError;
 use crate::output::{self, DrawResult, Figure};
+use crate::rich;
 use crate::style::{self, AXIS_LABEL_SIZE, MISSING, TICK_SIZE, TITLE_SIZE};
 
 /// Width of the colour bar column (bar, ticks, value label) in pixels.
@@ -177,14 +178,20 @@ impl Figure for HeatmapChart<'_> {
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_desc(h.x_label.as_str())
-            .y_desc(h.y_label.as_str())
+            .x_desc(rich::plain_desc(&h.x_label))
+            .y_desc(rich::plain_desc(&h.y_label))
             .x_label_formatter(&fmt)
             .y_label_formatter(&fmt)
             .label_style(style::text(TICK_SIZE))
             .axis_desc_style(style::text(AXIS_LABEL_SIZE))
             .axis_style(style::INK.stroke_width(1))
             .draw()?;
+        rich::axis_descs(
+            &plot,
+            chart.plotting_area().get_pixel_range(),
+            (&h.x_label, &h.y_label),
+            (X_LABEL_AREA, 84),
+        )?;
         let cells = h.values.iter().enumerate().flat_map(|(iy, row)| {
             row.iter().enumerate().map(move |(ix, &v)| {
                 let corners = [
@@ -244,8 +251,20 @@ impl HeatmapChart<'_> {
         let sample = vec![(left + 8, y), (left + 40, y)];
         plot.draw(&PathElement::new(sample.clone(), WHITE.stroke_width(6)))?;
         plot.draw(&PathElement::new(sample, style::INK.stroke_width(3)))?;
-        let font = style::text(style::LEGEND_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
-        plot.draw(&Text::new(label, (left + 48, y), font))?;
+        if rich::has_subscript(label) {
+            let size = style::LEGEND_SIZE;
+            rich::draw(
+                plot,
+                label,
+                (left + 48, y),
+                size,
+                HPos::Left,
+                rich::Direction::Across,
+            )?;
+        } else {
+            let font = style::text(style::LEGEND_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
+            plot.draw(&Text::new(label, (left + 48, y), font))?;
+        }
         Ok(())
     }
 
@@ -294,11 +313,20 @@ impl HeatmapChart<'_> {
             .pos(Pos::new(HPos::Center, VPos::Center))
             .transform(FontTransform::Rotate270);
         let label_x = area.dim_in_pixel().0 as i32 - 22;
-        area.draw(&Text::new(
-            self.heat.value_label.as_str(),
-            (label_x, (top + bottom) / 2),
-            desc,
-        ))?;
+        let label = self.heat.value_label.as_str();
+        if rich::has_subscript(label) {
+            let at = (label_x, (top + bottom) / 2);
+            rich::draw(
+                area,
+                label,
+                at,
+                AXIS_LABEL_SIZE,
+                HPos::Center,
+                rich::Direction::Up,
+            )?;
+        } else {
+            area.draw(&Text::new(label, (label_x, (top + bottom) / 2), desc))?;
+        }
 
         let missing = self
             .heat

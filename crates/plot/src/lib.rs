@@ -42,6 +42,7 @@ pub mod histogram;
 mod legend;
 pub mod lines;
 mod output;
+mod rich;
 pub mod style;
 mod title;
 

@@ -18,6 +18,7 @@ use crate::axis::{self, Scale};
 use crate::error::PlotError;
 use crate::legend::{self, Entry, Stroke};
 use crate::output::{self, DrawResult, Figure};
+use crate::rich;
 use crate::style::{self, AXIS_LABEL_SIZE, BAND_ALPHA, DASH, LINE_WIDTH, TICK_SIZE, TITLE_SIZE};
 
 /// One measured series with its spread over seeds and, optionally, its theory curve.
@@ -282,8 +283,8 @@ impl Figure for LineChart<'_> {
         let y_fmt = |v: &f64| scale.tick_label(*v);
         chart
             .configure_mesh()
-            .x_desc(self.x_label)
-            .y_desc(self.y_label)
+            .x_desc(rich::plain_desc(self.x_label))
+            .y_desc(rich::plain_desc(self.y_label))
             .x_labels(axis::tick_count(&x_range, integer_x))
             .y_labels(axis::tick_count(&y_range, scale == Scale::Log10))
             .x_label_formatter(&x_fmt)
@@ -294,6 +295,12 @@ impl Figure for LineChart<'_> {
             .light_line_style(TRANSPARENT)
             .axis_style(style::INK.stroke_width(1))
             .draw()?;
+        rich::axis_descs(
+            &plot,
+            chart.plotting_area().get_pixel_range(),
+            (self.x_label, self.y_label),
+            (56, 84),
+        )?;
         if scale == Scale::Log10 {
             draw_minor_decade_lines(&mut chart, &x_range, &y_range)?;
         }

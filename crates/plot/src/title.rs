@@ -6,6 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::rich::{self, Direction};
 use crate::style;
 
 /// Share of the area's width a title line may take.
@@ -23,7 +24,23 @@ pub(crate) fn titled<DB: DrawingBackend>(
         Ok(f64::from(area.estimate_text_size(s, &style::text(size))?.0))
     };
     if width(title, size)? <= avail {
-        return area.titled(title, style::text(size));
+        if !rich::has_subscript(title) {
+            return area.titled(title, style::text(size));
+        }
+        let pad = (size * 0.5).ceil() as u32;
+        let line = (size * 1.2).ceil() as u32;
+        let (top, rest) = area.split_vertically(pad + line + pad);
+        let centre = (top.dim_in_pixel().0 / 2) as i32;
+        let middle = (pad + line / 2) as i32;
+        rich::draw(
+            &top,
+            title,
+            (centre, middle),
+            size,
+            HPos::Center,
+            Direction::Across,
+        )?;
+        return Ok(rest);
     }
     let lines = halves(title);
     let mut widest = 0.0f64;
@@ -41,7 +58,20 @@ pub(crate) fn titled<DB: DrawingBackend>(
     let centre = (top.dim_in_pixel().0 / 2) as i32;
     let anchored = style::text(size).pos(Pos::new(HPos::Center, VPos::Top));
     for (i, l) in lines.iter().enumerate() {
-        top.draw_text(l, &anchored, (centre, (pad + line * i as u32) as i32))?;
+        let y = (pad + line * i as u32) as i32;
+        if rich::has_subscript(l) {
+            let middle = y + (line / 2) as i32;
+            rich::draw(
+                &top,
+                l,
+                (centre, middle),
+                size,
+                HPos::Center,
+                Direction::Across,
+            )?;
+        } else {
+            top.draw_text(l, &anchored, (centre, y))?;
+        }
     }
     Ok(rest)
 }

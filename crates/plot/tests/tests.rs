@@ -351,9 +351,15 @@ fn heatmap_chart_has_colour_bar_grey_missing_cells_and_the_curve() {
         let curve = [(1.0, 0.0), (2.0, 0.1), (5.0, 0.4)]; // leaves the grid: clipped
         let paths = heatmap_chart(&stem, "Sweep", &sweep(log_color), Some(&curve)).unwrap();
         let svg = check_outputs(&paths, &stem);
-        for s in ["Sweep", "σ_w²", "σ_b²", "growth", "none", "χ₁ = 1"] {
+        for s in ["Sweep", "growth", "none", "χ₁ = 1"] {
             assert!(has_text(&svg, s), "no <text> {s:?}");
         }
+        // σ_w² and σ_b²: the letter, its subscript and the square, no underscore.
+        let t = texts(&svg);
+        for s in ["σ", "w", "b", "²"] {
+            assert!(t.iter().any(|x| x == s), "no <text> {s:?}: {t:?}");
+        }
+        assert!(t.iter().all(|x| !x.contains('_')), "{t:?}");
         assert!(svg.contains("fill=\"#BEBEBE\""), "the NaN cell is grey");
         // The curve and its legend sample: ink-coloured strokes over the cells.
         let strokes = svg.matches("stroke=\"#1E1E1E\" stroke-width=\"3\"").count();
@@ -369,6 +375,60 @@ fn heatmap_chart_has_colour_bar_grey_missing_cells_and_the_curve() {
         &stem,
     );
     assert!(!has_text(&svg, "χ₁ = 1"));
+}
+
+/// Each `<text>` element's y, font size and content.
+fn text_elements(svg: &str) -> Vec<(f64, f64, String)> {
+    let attr = |t: &str, name: &str| -> f64 {
+        let key = format!(" {name}=\"");
+        t.find(&key)
+            .and_then(|i| t[i + key.len()..].split('"').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| t.split_once('>'))
+        .map(|(head, rest)| {
+            let content = rest
+                .split("</text>")
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            (attr(head, "y"), attr(head, "font-size"), content)
+        })
+        .collect()
+}
+
+/// `ξ_c` in a title and a legend is drawn as ξ with a smaller c below its centre line,
+/// never with the underscore (Unicode has no subscript c).
+#[test]
+fn subscripts_are_drawn_smaller_and_lower_not_as_underscores() {
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("xi");
+    let mut h = sweep(false);
+    h.curve_label = "depth = 6 ξ_c (theory)".into();
+    h.value_label = "depth scale ξ_c".into();
+    let curve = [(1.0, 0.0), (2.0, 0.1)];
+    let svg = check_outputs(
+        &heatmap_chart(&stem, "Phase diagram: ξ_c", &h, Some(&curve)).unwrap(),
+        &stem,
+    );
+    let t = text_elements(&svg);
+    assert!(t.iter().all(|(_, _, s)| !s.contains('_')), "{t:?}");
+    for base in ["Phase diagram: ξ", "depth = 6 ξ"] {
+        let (y, size, _) = t.iter().find(|(_, _, s)| s == base).expect(base).clone();
+        let (sy, ssize, _) = t
+            .iter()
+            .filter(|(ty, _, s)| s == "c" && (ty - y).abs() < size)
+            .min_by(|a, b| (a.0 - y).abs().total_cmp(&(b.0 - y).abs()))
+            .unwrap_or_else(|| panic!("no subscript c near {base:?}: {t:?}"))
+            .clone();
+        assert!(ssize < size, "{base}: subscript {ssize} vs {size}");
+        assert!(sy > y, "{base}: subscript at y {sy}, text at {y}");
+    }
+    assert!(t.iter().any(|(_, _, s)| s == "(theory)"), "{t:?}");
 }
 
 #[test]

@@ -92,7 +92,7 @@
   // ---- the configurations and their filter ----
   var configs = data.configs;
   var byId = {};
-  configs.forEach(function (c, i) { c.color = PALETTE[i % PALETTE.length]; byId[c.id] = c; });
+  configs.forEach(function (c) { byId[c.id] = c; });
   var checked = data.keys.map(function () { return {}; });
   configs.forEach(function (c) {
     c.values.forEach(function (v, k) { checked[k][v] = true; });
@@ -288,7 +288,18 @@
     tooltip.style.display = "none";
   }
 
+  // Colours by order among the configurations shown: the palette for up to ten, else hues
+  // a golden angle apart (which no grid of the keys lines up with).
+  function recolor() {
+    var vis = configs.filter(visible);
+    vis.forEach(function (c, j) {
+      c.color = vis.length <= PALETTE.length ? PALETTE[j]
+        : "hsl(" + ((j * 137.508) % 360).toFixed(1) + ", 70%, 42%)";
+    });
+  }
+
   function update() {
+    recolor();
     var n = 0;
     configs.forEach(function (c) {
       var v = visible(c);

@@ -3376,7 +3376,11 @@ fn assert_rendered(dom: &str, log: &str, configs: usize) {
     );
     assert_eq!(dom.matches("<li data-config=").count(), configs, "outcomes");
     assert!(dom.contains("id=\"controls\"") && dom.contains("type=\"checkbox\""));
-    assert!(dom.contains("<a href=\"#config-"), "verdict links");
+    assert_eq!(
+        dom.matches("<td><a href=\"#config-").count(),
+        configs,
+        "a verdict link in each ranking row"
+    );
 }
 
 /// `report.html` of a 6-configuration compare and of a 400-configuration sweep opens in

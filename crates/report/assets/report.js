@@ -49,10 +49,19 @@
     if (!head || !table.tBodies.length) { return; }
     var ths = head.rows[0].cells;
     Array.prototype.forEach.call(ths, function (th, col) {
+      th.setAttribute("tabindex", "0");
+      th.setAttribute("aria-sort", "none");
+      th.addEventListener("keydown", function (ev) {
+        if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); th.click(); }
+      });
       th.addEventListener("click", function () {
         var dir = th.getAttribute("data-sort") === "asc" ? "desc" : "asc";
-        Array.prototype.forEach.call(ths, function (o) { o.removeAttribute("data-sort"); });
+        Array.prototype.forEach.call(ths, function (o) {
+          o.removeAttribute("data-sort");
+          o.setAttribute("aria-sort", "none");
+        });
         th.setAttribute("data-sort", dir);
+        th.setAttribute("aria-sort", dir === "asc" ? "ascending" : "descending");
         var body = table.tBodies[0];
         var rows = Array.prototype.slice.call(body.rows);
         rows.sort(function (a, b) {
@@ -123,12 +132,12 @@
   });
   controls.appendChild(labelBox);
   var reset = el("button", { type: "button", id: "show-all" }, "show all");
-  reset.addEventListener("click", function () { location.hash = "all"; });
+  reset.addEventListener("click", function () { go("all"); });
   controls.appendChild(reset);
   controls.appendChild(shown);
   labelBox.addEventListener("input", function () { only = null; update(); });
 
-  function setKey(k, values) {
+  function setKey(k, values, quiet) {
     Object.keys(checked[k]).forEach(function (v) {
       checked[k][v] = values === null || values.indexOf(v) >= 0;
     });
@@ -136,7 +145,7 @@
       controls.querySelectorAll('input[data-key="' + data.keys[k] + '"]'),
       function (cb) { cb.checked = checked[k][cb.value]; });
     only = null;
-    update();
+    if (!quiet) { update(); }
   }
   function visible(c) {
     if (only !== null) { return c.id === only; }
@@ -159,7 +168,8 @@
   var charts = data.charts.map(function (spec) {
     var fig = el("figure", { "data-stat": spec.stat });
     fig.appendChild(el("figcaption", {}, spec.title));
-    var svg = svgEl("svg", { "class": "ichart", width: W, height: H,
+    var svg = svgEl("svg", { "class": "ichart", width: W, height: H, role: "img",
+                             "aria-label": spec.title,
                              viewBox: "0 0 " + W + " " + H, "data-stat": spec.stat });
     fig.appendChild(svg);
     grid.appendChild(fig);
@@ -172,7 +182,7 @@
     svg.addEventListener("mousemove", function (ev) { hover(chart, ev); });
     svg.addEventListener("mouseleave", function () { unhover(chart); });
     svg.addEventListener("click", function () {
-      if (chart.hot !== undefined) { location.hash = "config-" + chart.hot; }
+      if (chart.hot !== undefined) { go("config-" + chart.hot); }
     });
     return chart;
   });
@@ -242,17 +252,26 @@
                               transform: "rotate(-90 12 " + (M.t + H - M.b) / 2 + ")" });
     yl.textContent = spec.y;
     svg.appendChild(yl);
+    // Lines stay inside the plot (a cosine below a fraction axis' 0 is cut there).
+    var clipId = "clip-" + spec.stat;
+    var clip = svgEl("clipPath", { id: clipId });
+    clip.appendChild(svgEl("rect", { x: M.l, y: M.t, width: W - M.l - M.r, height: H - M.t - M.b }));
+    svg.appendChild(clip);
     function path(s, vals, cls) {
       var d = "", pen = false;
       s.x.forEach(function (x, i) {
         var v = vals[i];
         if (!ok(spec, v)) { pen = false; return; }
-        d += (pen ? "L" : "M") + px(x).toFixed(1) + " " + py(v).toFixed(1);
+        var alone = !ok(spec, vals[i - 1]) && !ok(spec, vals[i + 1]);
+        var X = px(x).toFixed(1), Y = py(v).toFixed(1);
+        // A point with no neighbour is a dot (a zero-length line with round caps).
+        d += (pen ? "L" : "M") + X + " " + Y + (alone ? "l0.01 0" : "");
         pen = true;
         if (cls === "series") { chart.pts.push([px(x), py(v), s.id, x, v, s.t ? s.t[i] : null]); }
       });
       if (!d) { return; }
-      var p = svgEl("path", { "class": cls, d: d, stroke: byId[s.id].color, "data-config": s.id });
+      var p = svgEl("path", { "class": cls, d: d, stroke: byId[s.id].color, "data-config": s.id,
+                              "clip-path": "url(#" + clipId + ")" });
       svg.appendChild(p);
     }
     vis.forEach(function (s) { if (s.t) { path(s, s.t, "theory"); } });
@@ -334,8 +353,16 @@
     }
   }
 
+  // Go to the view `hash` names, also when the address already shows it.
+  function go(hash) {
+    if (location.hash === "#" + hash) { applyHash(); } else { location.hash = hash; }
+  }
+  function decode(s) {
+    try { return decodeURIComponent(s); } catch (e) { return s; }
+  }
+
   function applyHash() {
-    var h = decodeURIComponent(location.hash.replace(/^#/, ""));
+    var h = location.hash.replace(/^#/, "");
     var m = /^config-(\d+)$/.exec(h);
     if (m && byId[+m[1]]) {
       only = +m[1];
@@ -348,20 +375,31 @@
       return;
     }
     if (h.indexOf("filter=") === 0) {
+      // key:v1,v2;key2:v3, each value URI-encoded where it holds `,`, `;` or `:`; the keys
+      // it does not name show every value.
+      var chosen = data.keys.map(function () { return null; });
       h.slice(7).split(";").forEach(function (part) {
-        var kv = part.split(":"), k = data.keys.indexOf(kv[0]);
-        if (k >= 0 && kv.length === 2) { setKey(k, kv[1].split(",")); }
+        var at = part.indexOf(":");
+        var k = data.keys.indexOf(decode(part.slice(0, at)));
+        if (at > 0 && k >= 0) { chosen[k] = part.slice(at + 1).split(",").map(decode); }
       });
+      only = null;
+      chosen.forEach(function (values, k) { setKey(k, values, true); });
+      update();
       return;
     }
     only = null;
     if (h === "all") {
       labelBox.value = "";
-      data.keys.forEach(function (_, k) { setKey(k, null); });
+      data.keys.forEach(function (_, k) { setKey(k, null, true); });
     }
     update();
   }
 
+  document.addEventListener("click", function (ev) {
+    var a = ev.target.closest ? ev.target.closest('a[href^="#config-"]') : null;
+    if (a && a.getAttribute("href") === location.hash) { ev.preventDefault(); applyHash(); }
+  });
   var h1 = document.querySelector("h1");
   var anchor = document.getElementById("explore-here") || h1.nextSibling;
   anchor.parentNode.insertBefore(controls, anchor);

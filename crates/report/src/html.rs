@@ -8,18 +8,18 @@
 //! Not the Markdown (`report.rs` and the studies write it; Markdown stays for reviews and
 //! papers) nor the static charts (`charts.rs`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use base64::Engine;
-use pulldown_cmark::{Options, Parser};
+use pulldown_cmark::{Event, Options, Parser};
 use serde_json::{Value, json};
 use sigprop_spec::RunnerError;
 use sigprop_spec::format::slug;
 
 use crate::outcome::Tables;
 use crate::output::write_atomic;
-use crate::rows::ConfigKey;
+use crate::rows::{AggRow, ConfigKey};
 use crate::statistics::{Axis, charted};
 use crate::summary::primary_site;
 use crate::verdict::rank;
@@ -50,7 +50,12 @@ pub fn write_html(
 pub fn page(title: &str, markdown: &str, dir: &Path, tables: Option<&Tables>) -> String {
     let explore = tables.filter(|t| !t.summaries.is_empty());
     let mut body = String::new();
-    pulldown_cmark::html::push_html(&mut body, Parser::new_ext(markdown, Options::ENABLE_TABLES));
+    // The reports write no HTML: any in a description, label or verdict is text to show.
+    let events = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|e| match e {
+        Event::Html(t) | Event::InlineHtml(t) => Event::Text(t),
+        e => e,
+    });
+    pulldown_cmark::html::push_html(&mut body, events);
     let drawn: BTreeSet<String> = explore.map(interactive_stems).unwrap_or_default();
     let mut body = inline_images(&body, dir, &drawn);
     let mut data = String::new();
@@ -68,10 +73,13 @@ pub fn page(title: &str, markdown: &str, dir: &Path, tables: Option<&Tables>) ->
             "<div id=\"explore-here\"></div>\n<h2>Outcomes</h2>",
             1,
         );
-        // `</` cannot end the script element early: JSON escapes it.
+        // No `<` inside the script element (`</script>` or `<!--` would end or derail
+        // it): JSON writes it as an escape.
         data = format!(
-            "<script type=\"application/json\" id=\"sigprop-data\">{}</script>\n",
-            explore_data(t).to_string().replace("</", "<\\/")
+            "<script type=\"application/json\" id=\"sigprop-data\">{}</script>\n\
+             <noscript><p>The interactive charts need JavaScript; the charts as PNG and SVG \
+             files are next to this page.</p></noscript>\n",
+            explore_data(t).to_string().replace('<', "\\u003c")
         );
     }
     format!(
@@ -133,10 +141,10 @@ fn inline_images(html: &str, dir: &Path, drawn: &BTreeSet<String>) -> String {
                 })
                 .unwrap_or_default()
         };
-        let (src, alt) = (attr("src"), attr("alt"));
+        let (src, alt) = (unescape_url(&attr("src")), attr("alt"));
         let path = dir.join(&src);
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-        if drawn.contains(stem) {
+        if !src.contains('/') && drawn.contains(stem) {
             continue;
         }
         let svg = path.with_extension("svg");
@@ -158,7 +166,32 @@ fn inline_images(html: &str, dir: &Path, drawn: &BTreeSet<String>) -> String {
         ));
     }
     out.push_str(rest);
-    out
+    // A figure is a block: not inside the paragraph Markdown put the image in.
+    out.replace("<p><figure>", "<figure>")
+        .replace("</figure></p>", "</figure>")
+        .replace("<p></p>\n", "")
+}
+
+/// A link target as the file name it was written from: `&amp;` and `%XX` undone.
+fn unescape_url(s: &str) -> String {
+    let s = s.replace("&amp;", "&");
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `html` with the first `n` occurrences of `open` after the `<h2>` titled `heading`
@@ -318,18 +351,23 @@ fn explore_data(t: &Tables) -> Value {
             .map(|(k, _)| k.config)
             .collect::<Vec<_>>(),
     );
+    // Each (configuration, site, statistic)'s rows, in file order, found once.
+    let mut rows_of: HashMap<(usize, &str, &str), Vec<&AggRow>> = HashMap::new();
+    for (c, a) in &t.aggs {
+        rows_of
+            .entry((c.config, a.site.as_str(), a.stat.as_str()))
+            .or_default()
+            .push(a);
+    }
     let mut charts = Vec::new();
     for (stat, chart) in charted() {
         let mut series = Vec::new();
         for (k, _) in &t.summaries {
             let site = chart.site.unwrap_or_else(|| primary_site(&k.arch));
-            let rows: Vec<_> = t
-                .aggs
-                .iter()
-                .filter(|(c, a)| c.config == k.config && a.site == site && a.stat == stat.name)
-                .map(|(_, a)| a)
-                .collect();
-            if rows.is_empty() || rows.iter().all(|a| !a.mean.is_finite()) {
+            let Some(rows) = rows_of.get(&(k.config, site, stat.name)) else {
+                continue;
+            };
+            if rows.iter().all(|a| !a.mean.is_finite()) {
                 continue;
             }
             let consecutive = rows.windows(2).all(|w| w[1].layer == w[0].layer + 1);
@@ -379,6 +417,22 @@ mod tests {
         assert_eq!(compact(2.0), json!(2.0));
         assert_eq!(compact(f64::NAN), Value::Null);
         assert_eq!(compact(f64::INFINITY), Value::Null);
+    }
+
+    #[test]
+    fn html_in_the_markdown_is_shown_as_text_and_file_names_are_unescaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = page(
+            "t",
+            "# t\n\nuse --init <scheme> <!-- here\n",
+            dir.path(),
+            None,
+        );
+        assert!(
+            page.contains("--init &lt;scheme&gt; &lt;!-- here"),
+            "{page}"
+        );
+        assert_eq!(unescape_url("a%20b&amp;c%2"), "a b&c%2");
     }
 
     #[test]

@@ -158,7 +158,10 @@ fn print_finished(finished: &Finished, json: bool, quiet: bool) -> Result<()> {
                 s.verdict_detail
             );
         }
-        println!("wrote {}", finished.dir.join("report.md").display());
+        println!(
+            "wrote {} and report.html (open it in a browser)",
+            finished.dir.join("report.md").display()
+        );
     }
     Ok(())
 }

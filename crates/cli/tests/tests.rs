@@ -91,6 +91,7 @@ fn run_writes_every_promised_file_with_the_documented_columns() {
         "histograms.csv",
         "manifest.json",
         "report.md",
+        "report.html",
         "preact_var.svg",
         "preact_var.png",
         "grad_var.svg",

@@ -64,7 +64,7 @@ pub fn page(title: &str, markdown: &str, dir: &Path, tables: Option<&Tables>) ->
             .into_iter()
             .map(|(_, (k, _))| k.config)
             .collect();
-        body = tag_section(&body, "Outcomes", "<li>", &order, |_, k| {
+        body = tag_section(&body, "Outcomes", "<li>", &order, |k| {
             format!("<li data-config=\"{k}\">")
         });
         body = tag_ranking(&body, &order);
@@ -102,12 +102,11 @@ fn escape(s: &str) -> String {
 /// The chart files the interactive charts draw again: each charted statistic's, whole or
 /// per activation (`charts.rs` names them `<stat>` and `<stat>_<activation>`).
 fn interactive_stems(t: &Tables) -> BTreeSet<String> {
-    let mut acts: Vec<String> = t
+    let acts: BTreeSet<String> = t
         .summaries
         .iter()
         .map(|(k, _)| slug(&k.activation))
         .collect();
-    acts.dedup();
     let mut out = BTreeSet::new();
     for (s, _) in charted() {
         out.insert(s.name.to_string());
@@ -194,14 +193,14 @@ fn unescape_url(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `html` with the first `n` occurrences of `open` after the `<h2>` titled `heading`
-/// replaced by `tag(i, order[i])`.
+/// `html` with the first `order.len()` occurrences of `open` after the `<h2>` titled
+/// `heading` replaced by `tag(order[i])`.
 fn tag_section(
     html: &str,
     heading: &str,
     open: &str,
     order: &[usize],
-    tag: impl Fn(usize, usize) -> String,
+    tag: impl Fn(usize) -> String,
 ) -> String {
     let h = format!("<h2>{heading}</h2>");
     let Some(at) = html.find(&h) else {
@@ -209,10 +208,10 @@ fn tag_section(
     };
     let (head, mut rest) = html.split_at(at);
     let mut out = head.to_string();
-    for (i, &k) in order.iter().enumerate() {
+    for &k in order {
         let Some(j) = rest.find(open) else { break };
         out.push_str(&rest[..j]);
-        out.push_str(&tag(i, k));
+        out.push_str(&tag(k));
         rest = &rest[j + open.len()..];
     }
     out.push_str(rest);
@@ -452,7 +451,7 @@ mod tests {
         let mut html = String::new();
         pulldown_cmark::html::push_html(&mut html, Parser::new_ext(md, Options::ENABLE_TABLES));
         let order = [7, 3];
-        let html = tag_section(&html, "Outcomes", "<li>", &order, |_, k| {
+        let html = tag_section(&html, "Outcomes", "<li>", &order, |k| {
             format!("<li data-config=\"{k}\">")
         });
         let html = tag_ranking(&html, &order);

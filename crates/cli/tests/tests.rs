@@ -1401,7 +1401,98 @@ fn dong2021_pure_attention_collapses_the_tokens_and_skips_hold_them_apart() {
             hi < 0.95,
             "{init} with skips: token_cos {cos} (interval to {hi})"
         );
+        // The verdicts say so.
+        let none = verdict_of(&out, &format!("none / {init}"));
+        assert!(
+            none.starts_with("collapsed (tokens merge: "),
+            "{init}: {none}"
+        );
+        let skips = verdict_of(&out, &format!("identity / {init}"));
+        assert!(
+            !skips.starts_with("collapsed"),
+            "{init} with skips: {skips}"
+        );
     }
+}
+
+/// The verdict detail of the configuration labelled `label` in `out`'s summary.csv.
+fn verdict_of(out: &Path, label: &str) -> String {
+    let s = out.join("summary.csv");
+    records(&s)
+        .into_iter()
+        .find(|r| &r[col(&s, "label")] == label)
+        .map(|r| r[col(&s, "verdict_detail")].to_string())
+        .unwrap_or_else(|| panic!("no configuration {label}"))
+}
+
+/// The case: an attention-only transformer without skips (depth 12, width 64,
+/// xavier-normal) keeps its variances within a factor of 10, so the variance rule alone read
+/// "stable", while its tokens are one direction from the second block on. It is `collapsed`,
+/// pre-LN with 1/sqrt(L) branches is not, and recommend calls no initializer "stable" on it.
+#[test]
+fn merged_tokens_are_a_collapse_in_the_verdict_and_in_recommend() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = [
+        "--arch",
+        "transformer",
+        "--depth",
+        "12",
+        "--width",
+        "64",
+        "--activation",
+        "gelu",
+        "--attention-only",
+        "--seeds",
+        "5",
+    ];
+    let run = |extra: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        sigprop()
+            .arg("run")
+            .args(net)
+            .args(["--init", "xavier-normal"])
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        verdict_of(&out, "base")
+    };
+    let plain = run(&["--shortcut", "none", "--norm", "none"], "plain");
+    assert!(
+        plain.starts_with(
+            "collapsed (tokens merge: token_cos 1 at block 12, >= 0.99 from block 2; token_rank 1"
+        ),
+        "{plain}"
+    );
+    let scaled = run(&["--branch-scale", "1/sqrt(L)"], "scaled");
+    assert!(scaled.starts_with("stable ("), "{scaled}");
+    let out = sigprop()
+        .arg("recommend")
+        .args(net)
+        .args(["--shortcut", "none", "--norm", "none", "--json", "--out"])
+        .arg(dir.path().join("rec"))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let rec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ranked = rec["ranked"].as_array().unwrap();
+    assert!(ranked.len() >= 10, "{ranked:?}");
+    for r in ranked {
+        let v = r["verdict"].as_str().unwrap();
+        assert!(
+            v == "collapsed" || v == "diverged",
+            "{} is {v} on merged tokens: {}",
+            r["init"],
+            r["reason"]
+        );
+    }
+    let why = rec["why"].as_str().unwrap();
+    assert!(
+        why.starts_with("no initializer escapes: every candidate is collapsed"),
+        "{why}"
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ use sigprop_nets::Arch;
 
 use crate::rows::{AggRow, LayerRow, SummaryRow};
 use crate::trend::{Trend, corr_depth_scale, log_slope, series, shape};
-use crate::verdict::Measured;
+use crate::verdict::{MERGE_COS, Measured, MergeKind, Merging};
 
 /// The site whose rows describe the network's layers, for an `arch` column value (the
 /// architecture's own answer; `layer` for a name this build does not know).
@@ -35,6 +35,51 @@ pub struct Extra {
     pub theory_chi1: Option<f64>,
     /// The c-map's fixed point `c*` and depth scale `xi_c`, if they apply.
     pub corr_fixed: Option<(f64, f64)>,
+    /// The cosine of the input pairs `corr` is measured on (0: independent inputs).
+    pub input_pair_cos: f64,
+    /// The cosine of the input tokens of a sequence (0: independent tokens).
+    pub input_token_cos: f64,
+}
+
+/// Below this, `1 - cos` is at the floor of an f32 pass and says nothing of the shape.
+const GAP_FLOOR: f64 = 1e-6;
+
+/// How the cosine `cos_stat` at `site` approaches 1 with depth, with `rank_stat` at the last
+/// layer; `None` where the cosine is not measured (or not finite at the last layer).
+fn merging(aggs: &[AggRow], site: &str, kind: MergeKind, input_cos: f64) -> Option<Merging> {
+    let (cos_stat, rank_stat) = match kind {
+        MergeKind::Tokens => ("token_cos", "token_rank"),
+        MergeKind::Inputs => ("corr", "act_rank"),
+    };
+    let rows: Vec<&AggRow> = aggs
+        .iter()
+        .filter(|a| a.site == site && a.stat == cos_stat)
+        .collect();
+    let last = rows.last().filter(|a| a.mean.is_finite())?;
+    // The first layer of the run that stays merged to the end.
+    let merged_from = rows
+        .iter()
+        .rposition(|a| a.mean < MERGE_COS)
+        .map_or(rows.first().map(|a| a.layer), |i| {
+            rows.get(i + 1).map(|a| a.layer)
+        });
+    let gap: Vec<(usize, f64)> = rows
+        .iter()
+        .map(|a| (a.layer, 1.0 - a.mean))
+        .take_while(|p| p.1 >= GAP_FLOOR)
+        .collect();
+    Some(Merging {
+        kind,
+        cos_last: last.mean,
+        cos_lo: last.ci95_lo.unwrap_or(last.mean),
+        input_cos,
+        merged_from,
+        form: shape(&gap),
+        rate: log_slope(&gap),
+        rank_last: series(aggs, site, rank_stat)
+            .last()
+            .map_or(f64::NAN, |p| p.1),
+    })
 }
 
 /// Each seed's series of `value` at `site`, seeds in order of first appearance.
@@ -117,6 +162,14 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
         nonfinite_seeds: bad_seeds.len(),
         seeds: extra.seeds,
         chi1: extra.theory_chi1,
+        merging: [
+            merging(aggs, site, MergeKind::Tokens, extra.input_token_cos),
+            merging(aggs, site, MergeKind::Inputs, extra.input_pair_cos),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        axis: arch.parse::<Arch>().map_or("layer", Arch::axis_name),
     };
     let (verdict, verdict_detail) = m.verdict();
     let lsuv_iterations = (!extra.lsuv_totals.is_empty())

@@ -1,9 +1,12 @@
 //! The verdict of a configuration and the ranking of several, from the trends that
 //! trend.rs fits. The rule (docs/verdicts.md explains it for users), first match wins:
 //! `diverged` (any NaN or Inf in any seed); `collapsed` (at the last layer more than 99% of
-//! units are dead, Var(h) is exactly 0, or the across-batch share of the variance
-//! `act_batch_var / act_var` is below [`COLLAPSE_SHARE`] *and* falls exponentially with
-//! depth: the inputs merge, rather than correlate slowly as ReLU nets do at any depth);
+//! units are dead, Var(h) is exactly 0, the tokens of a sequence have merged (their cosine
+//! `token_cos` is at least [`MERGE_COS`] over the seeds' interval, from inputs that were not
+//! alike), or the inputs merge: their pair cosine `corr` reaches [`MERGE_COS`], or the
+//! across-batch share of the variance `act_batch_var / act_var` falls below
+//! [`COLLAPSE_SHARE`], in either case approached exponentially with depth, rather than
+//! slowly as ReLU nets correlate at any depth);
 //! `exploding` / `vanishing` (forward variance exponential); `exploding-gradients` /
 //! `vanishing-gradients` (forward not exponential, backward is); `critical` (a power law in
 //! either direction, nothing exponential); else `stable`. [`rank`] orders by the verdict's
@@ -21,6 +24,74 @@ pub const COLLAPSE_SHARE: f64 = 0.01;
 
 /// Above this fraction of dead units at the last layer, the network is `collapsed`.
 pub const DEAD_LIMIT: f64 = 0.99;
+
+/// At or above this cosine at the last layer (the lower end of the seeds' interval), tokens
+/// or inputs that started apart have merged: `collapsed`.
+pub const MERGE_COS: f64 = 0.99;
+
+/// Which vectors merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeKind {
+    /// The tokens of one sequence (`token_cos`, `token_rank`).
+    Tokens,
+    /// Pairs of inputs (`corr`, `act_rank`).
+    Inputs,
+}
+
+/// How alike the primary site's tokens, or its input pairs, have become with depth.
+#[derive(Debug, Clone)]
+pub struct Merging {
+    /// Tokens or inputs.
+    pub kind: MergeKind,
+    /// The cosine (`token_cos` or `corr`) at the last layer: the seed mean.
+    pub cos_last: f64,
+    /// The lower end of its 95% interval over seeds (the mean for one seed).
+    pub cos_lo: f64,
+    /// The cosine the inputs were built with (0 for independent ones).
+    pub input_cos: f64,
+    /// The first layer from which the seed mean stays at or above [`MERGE_COS`].
+    pub merged_from: Option<usize>,
+    /// Shape of `1 - cos` against depth.
+    pub form: Form,
+    /// ln change per layer of `1 - cos`, up to `merged_from` (all layers without it).
+    pub rate: f64,
+    /// The effective rank (`token_rank` or `act_rank`) at the last layer; NaN unmeasured.
+    pub rank_last: f64,
+}
+
+impl Merging {
+    /// Whether this is a collapse, and its detail. Tokens that merge are a collapse
+    /// whatever the shape (attention averages them, doubly exponentially without skips);
+    /// input pairs only when `1 - corr` falls exponentially, as in the ordered phase (a
+    /// ReLU network's power-law approach keeps telling inputs apart at any depth).
+    fn collapse(&self, axis: &str, at: usize) -> Option<String> {
+        let exponential = self.form == Form::Exponential && self.rate < 0.0;
+        let merged = self.cos_lo >= MERGE_COS
+            && self.input_cos < MERGE_COS
+            && (self.kind == MergeKind::Tokens || exponential);
+        if !merged {
+            return None;
+        }
+        let (what, cos, rank) = match self.kind {
+            MergeKind::Tokens => ("tokens merge", "token_cos", "token_rank"),
+            MergeKind::Inputs => ("inputs merge", "corr", "act_rank"),
+        };
+        let mut parts = vec![format!("{cos} {} at {axis} {at}", fmt_num(self.cos_last))];
+        if let Some(from) = self.merged_from {
+            parts[0].push_str(&format!(", >= {MERGE_COS} from {axis} {from}"));
+        }
+        if self.rank_last.is_finite() {
+            parts.push(format!("{rank} {}", fmt_num(self.rank_last)));
+        }
+        if self.rate.is_finite() && self.rate < 0.0 {
+            parts.push(format!(
+                "depth scale {} {axis}s",
+                fmt_num(1.0 / self.rate.abs())
+            ));
+        }
+        Some(format!("collapsed ({what}: {})", parts.join("; ")))
+    }
+}
 
 /// What the verdict is decided from (one configuration, primary site).
 #[derive(Debug, Clone)]
@@ -55,6 +126,10 @@ pub struct Measured {
     pub seeds: usize,
     /// Mean-field chi_1 where it applies.
     pub chi1: Option<f64>,
+    /// The tokens' and the input pairs' merging, where measured.
+    pub merging: Vec<Merging>,
+    /// What a layer is (`layer`, `block`, ...), for the detail.
+    pub axis: &'static str,
 }
 
 impl Measured {
@@ -85,6 +160,9 @@ impl Measured {
                 Verdict::Collapsed,
                 format!("collapsed (Var(h) is exactly 0 at layer {at})"),
             );
+        }
+        if let Some(detail) = self.merging.iter().find_map(|m| m.collapse(self.axis, at)) {
+            return (Verdict::Collapsed, detail);
         }
         if self.share_last < COLLAPSE_SHARE
             && self.share_form == Form::Exponential
@@ -220,7 +298,7 @@ pub fn rank(summaries: &[(ConfigKey, SummaryRow)]) -> Vec<(usize, &(ConfigKey, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rows::{LayerRow, RunCols};
+    use crate::rows::{BatchCols, LayerRow, RunCols, TokenCols};
     use crate::summary::{Extra, summarize};
     use sigprop_nets::LayerStats;
 
@@ -235,6 +313,11 @@ mod tests {
         share: fn(f64) -> f64,
         dead: f64,
         nonfinite_at: Option<usize>,
+        /// token_cos by layer (`None`: not a sequence model).
+        token_cos: Option<fn(f64) -> f64>,
+        /// corr by layer (`None`: not measured).
+        corr: Option<fn(f64) -> f64>,
+        input_cos: f64,
     }
 
     impl Synth {
@@ -247,6 +330,9 @@ mod tests {
                 share: |_| 0.5,
                 dead: 0.0,
                 nonfinite_at: None,
+                token_cos: None,
+                corr: None,
+                input_cos: 0.0,
             }
         }
 
@@ -278,8 +364,15 @@ mod tests {
                             ..LayerStats::default()
                         },
                         spp: Default::default(),
-                        tokens: Default::default(),
-                        batch: Default::default(),
+                        tokens: TokenCols {
+                            token_cos: self.token_cos.map(|f| (f(x) * (1.0 - 1e-7 * jit)).min(1.0)),
+                            token_rank: self.token_cos.map(|f| 1.0 + 15.0 * (1.0 - f(x))),
+                            ..TokenCols::default()
+                        },
+                        batch: BatchCols {
+                            corr: self.corr.map(|f| (f(x) * (1.0 - 1e-7 * jit)).min(1.0)),
+                            act_rank: self.corr.map(|f| 1.0 + 100.0 * (1.0 - f(x))),
+                        },
                         jacobian: Default::default(),
                         theory: Default::default(),
                     });
@@ -296,6 +389,8 @@ mod tests {
                 lsuv_totals: vec![],
                 theory_chi1: chi1,
                 corr_fixed: None,
+                input_pair_cos: self.input_cos,
+                input_token_cos: self.input_cos,
             };
             summarize("mlp", &rows, &aggs, extra)
         }
@@ -413,6 +508,49 @@ mod tests {
         assert!(s.verdict_detail.contains("inputs merge"));
         // The same small share reached by a power law (ReLU's 1 - c ~ 1/l^2) is not collapse.
         syn.share = |l| 0.5 / (l * l);
+        assert_eq!(syn.summary(None).verdict, Verdict::Stable);
+    }
+
+    #[test]
+    fn merged_tokens_are_collapsed_whatever_the_variances_do() {
+        // Attention without skips: tokens 30% alike after one block, merged from block 3,
+        // while both variances stay flat (what the verdict read before it read tokens).
+        let mut syn = Synth::new(|_| 1.0, |_| 1.0);
+        syn.depth = 12;
+        syn.token_cos = Some(|l| 1.0 - 0.7 * 0.01f64.powf(l - 1.0));
+        let s = syn.summary(None);
+        assert_eq!(s.verdict, Verdict::Collapsed, "{}", s.verdict_detail);
+        assert!(
+            s.verdict_detail.starts_with(
+                "collapsed (tokens merge: token_cos 1 at layer 12, >= 0.99 from layer 2; \
+                 token_rank 1; depth scale 0.217 layers)"
+            ),
+            "{}",
+            s.verdict_detail
+        );
+        // Tokens that drift together slowly stay apart: the verdict is the variances'.
+        syn.token_cos = Some(|l| 0.06 * l);
+        assert_eq!(syn.summary(None).verdict, Verdict::Stable);
+        // Tokens built alike are not a collapse of the network's making.
+        syn.token_cos = Some(|_| 0.995);
+        syn.input_cos = 0.995;
+        assert_eq!(syn.summary(None).verdict, Verdict::Stable);
+    }
+
+    #[test]
+    fn input_pairs_merge_exponentially_but_not_by_a_power_law() {
+        // The ordered phase: 1 - corr falls by 0.7 a layer.
+        let mut syn = Synth::new(|_| 1.0, |_| 1.0);
+        syn.corr = Some(|l| 1.0 - 0.7f64.powf(l));
+        let s = syn.summary(None);
+        assert_eq!(s.verdict, Verdict::Collapsed, "{}", s.verdict_detail);
+        assert!(
+            s.verdict_detail.starts_with("collapsed (inputs merge: corr 1 at layer 50, >= 0.99 from layer 13; act_rank 1; depth scale 2.804 layers)"),
+            "{}",
+            s.verdict_detail
+        );
+        // ReLU's 1 - c ~ 1/l^2 passes 0.99 too, slowly: still told apart.
+        syn.corr = Some(|l| 1.0 - 1.0 / (l * l));
         assert_eq!(syn.summary(None).verdict, Verdict::Stable);
     }
 

@@ -298,6 +298,8 @@ pub fn derive(
             lsuv_totals,
             theory_chi1: chi1(net),
             corr_fixed: corr_fixed_point(net),
+            input_pair_cos: net.config.arch.input_pair_corr().unwrap_or(0.0),
+            input_token_cos: net.config.arch.input_token_corr().unwrap_or(0.0),
         };
         let summary = summarize(&key.arch, &layers, &aggs, extra);
         let mut measured: Vec<usize> = spectra.iter().map(|r: &SpectrumRow| r.layer).collect();

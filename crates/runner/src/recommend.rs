@@ -360,7 +360,16 @@ pub fn recommend(
             .unwrap_or_else(|| "zeros".into()),
         summaries[0].1.seeds
     );
-    let why = why_of(top);
+    let mut why = why_of(top);
+    // Ranked by class: a collapsed or diverged first means no candidate escapes it.
+    if matches!(top.verdict, Verdict::Collapsed | Verdict::Diverged) {
+        why = format!(
+            "no initializer escapes: every candidate is {} or worse, so the fix is in the \
+             network (skip connections, normalization, branch scaling), not its initial \
+             weights. Least bad: {why}",
+            top.verdict.name()
+        );
+    }
     Ok(Recommendation {
         setting,
         choice: top.init.clone(),

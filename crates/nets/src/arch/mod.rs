@@ -460,6 +460,12 @@ pub(crate) trait Architecture:
         None
     }
 
+    /// The cosine of the input tokens of a sequence (`input-corr` of a transformer), where
+    /// its tokens start alike.
+    fn input_token_corr(&self) -> Option<f64> {
+        None
+    }
+
     /// Features of one sample at layer `l` of the primary site.
     fn primary_features(&self, net: &ResolvedNet, l: usize) -> usize {
         let _ = l;
@@ -680,6 +686,13 @@ macro_rules! architectures {
             pub fn input_pair_corr(&self) -> Option<f64> {
                 match self {
                     $(ArchConfig::$variant(a) => a.input_pair_corr(),)*
+                }
+            }
+
+            /// See [`Architecture::input_token_corr`].
+            pub fn input_token_corr(&self) -> Option<f64> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.input_token_corr(),)*
                 }
             }
 

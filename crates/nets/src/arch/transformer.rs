@@ -645,6 +645,10 @@ impl Architecture for Transformer {
         "out"
     }
 
+    fn input_token_corr(&self) -> Option<f64> {
+        Some(self.input_corr)
+    }
+
     fn axis_name(&self) -> &'static str {
         "block"
     }

@@ -1231,7 +1231,7 @@ fn residual_streams_follow_the_additive_recursion_and_its_scalings() {
     assert!(max / min < 3.0, "1/sqrt(L): Var(h) from {min} to {max}");
     // ReZero: the branches add nothing at initialization, so every block output is the
     // input: identical statistics at every block.
-    let rz = run(
+    zero_branches_keep_every_block_the_identity(&run(
         "rz",
         &[
             "--depth",
@@ -1245,7 +1245,58 @@ fn residual_streams_follow_the_additive_recursion_and_its_scalings() {
             "--branch-scale",
             "rezero",
         ],
-    );
+    ));
+}
+
+/// SkipInit (De & Smith 2020) replaces BatchNorm in a deep residual network by a learnable
+/// branch multiplier that starts at 0: without normalization, He/ReLU branches double the
+/// stream every block (`exploding`, x2^49 over 50 blocks in the mean field), while SkipInit starts each block as
+/// the identity (`stable`, the stream's statistics equal at every block) with a gradient
+/// on every alpha, so training can open the branches.
+#[test]
+fn skipinit_starts_a_deep_unnormalized_resnet_as_the_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, scale: &str, depth: &str| {
+        let out = dir.path().join(name);
+        sigprop()
+            .args([
+                "run",
+                "--arch",
+                "resmlp",
+                "--init",
+                "he-normal",
+                "--activation",
+                "relu",
+            ])
+            .args([
+                "--norm", "none", "--depth", depth, "--width", "64", "--batch", "32",
+            ])
+            .args(["--seeds", "2", "--branch-scale", scale, "--quiet", "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        out
+    };
+    let verdict = |out: &Path| {
+        let s = out.join("summary.csv");
+        let r = records(&s).remove(0);
+        (
+            r[col(&s, "verdict")].to_string(),
+            r[col(&s, "fwd_ratio")].parse::<f64>().unwrap(),
+        )
+    };
+    let (v, ratio) = verdict(&run("plain", "1", "50"));
+    assert_eq!(v, "exploding");
+    // The mean field's 2^49; two seeds at width 64 land a few doublings short.
+    assert!(ratio > 2f64.powi(40), "x{ratio} over 50 blocks");
+    let skip = run("skip", "skipinit", "50");
+    assert_eq!(verdict(&skip), ("stable".to_string(), 1.0));
+    zero_branches_keep_every_block_the_identity(&run("skip8", "skipinit", "8"));
+}
+
+/// ReZero's and SkipInit's check: every block output of `rz` (a residual MLP of 8 blocks, 2
+/// seeds) has the statistics of the input, and every block's alpha has a non-zero gradient.
+fn zero_branches_keep_every_block_the_identity(rz: &Path) {
     let l = rz.join("layers.csv");
     let mut per_seed: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for r in records(&l).iter().filter(|r| &r[col(&l, "site")] == "out") {
@@ -3591,4 +3642,150 @@ fn report_html_opens_offline_with_charts_table_and_controls_and_filters() {
             }
         }
     }
+}
+
+/// The finite-width yardstick (Hanin & Nica 2019): one input's log gain
+/// `ln(|z^L|^2 / |z^1|^2)` has variance `5 (L - 1) / N` for ReLU with He weights at two
+/// widths, and its own theory (kappa of tanh at its q) at tanh's critical point. Each
+/// measurement pools at least 1000 (seed, input) samples, and its interval (a jackknife
+/// over seeds) is narrow enough that a 10% miss would show.
+#[test]
+fn the_log_gain_spreads_as_finite_width_theory_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("relu", "he-normal", 128, 1000, Some(5.0 * 9.0 / 128.0)),
+        ("relu", "he-normal", 256, 1000, Some(5.0 * 9.0 / 256.0)),
+        ("tanh", "critical", 128, 300, None),
+    ];
+    for (act, init, width, seeds, closed_form) in cases {
+        let out = dir.path().join(format!("{act}-{width}"));
+        sigprop()
+            .args([
+                "run", "--arch", "mlp", "--depth", "10", "--batch", "64", "--quiet",
+            ])
+            .args(["--activation", act, "--init", init])
+            .args(["--width", &width.to_string(), "--seeds", &seeds.to_string()])
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        let s = out.join("summary.csv");
+        let row = &records(&s)[0];
+        let num = |c: &str| row[col(&s, c)].parse::<f64>().unwrap();
+        let (var, lo, hi, theory) = (
+            num("log_gain_var"),
+            num("log_gain_var_lo"),
+            num("log_gain_var_hi"),
+            num("theory_log_gain_var"),
+        );
+        let case =
+            format!("{act} {init} width {width}: measured {var} [{lo}, {hi}], theory {theory}");
+        if let Some(want) = closed_form {
+            assert!(
+                (theory - want).abs() < 1e-9 * want,
+                "{case}, 5(L-1)/N = {want}"
+            );
+            // A log-normal gain whose mean is exactly 1 has E[ln] = -Var/2.
+            assert!(
+                (num("theory_log_gain_mean") + want / 2.0).abs() < 1e-6,
+                "{case}"
+            );
+        }
+        assert!(64 * seeds >= 1000);
+        assert!(
+            hi - lo < 0.12 * theory,
+            "{case}: the interval is too wide to test 10%"
+        );
+        assert!((var / theory - 1.0).abs() < 0.10, "{case}");
+        assert!(
+            (num("log_gain_mean") - num("theory_log_gain_mean")).abs() < 0.1 * theory.sqrt(),
+            "{case}"
+        );
+    }
+}
+
+/// The residual MLP's backward recursion (docs/theory.md): the gradient of the stream and of
+/// each branch site, and the weight gradients, against 16 seeds' means within the seeds'
+/// interval + 2%, for He/ReLU branches (the gradient doubles a block toward the input),
+/// tanh/Xavier with 1/sqrt(L) branches, and three-map branches with a bias.
+#[test]
+fn resmlp_gradients_follow_the_backward_recursion() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [&[&str]; 3] = [
+        &["--activation", "relu", "--init", "he-normal"],
+        &[
+            "--activation",
+            "tanh",
+            "--init",
+            "xavier-normal",
+            "--branch-scale",
+            "1/sqrt(L)",
+        ],
+        &[
+            "--activation",
+            "relu",
+            "--init",
+            "he-normal",
+            "--branch-layers",
+            "3",
+            "--sigma-b",
+            "0.1",
+        ],
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let out = dir.path().join(i.to_string());
+        sigprop()
+            .args(["run", "--arch", "resmlp", "--depth", "10", "--width", "256"])
+            .args(["--batch", "64", "--seeds", "16", "--quiet"])
+            .args(*case)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        let a = out.join("aggregate.csv");
+        let mut checked = std::collections::BTreeMap::<(String, String), usize>::new();
+        for r in records(&a) {
+            let stat = r[col(&a, "stat")].to_string();
+            let theory = &r[col(&a, "theory")];
+            if !["grad_var", "wgrad_var"].contains(&stat.as_str()) || theory.is_empty() {
+                continue;
+            }
+            let num = |c: &str| r[col(&a, c)].parse::<f64>().unwrap();
+            let (mean, lo, hi, t) = (num("mean"), num("ci95_lo"), num("ci95_hi"), num("theory"));
+            let site = r[col(&a, "site")].to_string();
+            assert!(
+                (mean - t).abs() <= 0.5 * (hi - lo) + 0.02 * t.abs(),
+                "{case:?} {site} block {}: {stat} {mean} [{lo}, {hi}] vs theory {t}",
+                &r[col(&a, "layer")]
+            );
+            *checked.entry((site, stat)).or_default() += 1;
+        }
+        // Every block's stream and branch gradients, and every branch weight's.
+        let m = if i == 2 { 3 } else { 2 };
+        assert_eq!(
+            checked.get(&("out".into(), "grad_var".into())),
+            Some(&10),
+            "{checked:?}"
+        );
+        for b in 1..=m {
+            for stat in ["grad_var", "wgrad_var"] {
+                assert_eq!(
+                    checked.get(&(format!("branch.{b}"), stat.into())),
+                    Some(&10),
+                    "{checked:?}"
+                );
+            }
+        }
+    }
+    // He/ReLU: the stream's gradient doubles every block toward the input.
+    let a = dir.path().join("0/aggregate.csv");
+    let g: Vec<f64> = records(&a)
+        .iter()
+        .filter(|r| &r[col(&a, "site")] == "out" && &r[col(&a, "stat")] == "grad_var")
+        .map(|r| r[col(&a, "theory")].parse().unwrap())
+        .collect();
+    assert!(
+        (g[0] - 512.0).abs() < 1e-6 && (g[9] - 1.0).abs() < 1e-9,
+        "{g:?}"
+    );
 }

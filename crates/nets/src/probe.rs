@@ -65,6 +65,9 @@ pub struct PhaseTimes {
 pub struct ProbeResult {
     /// One row per site, in forward order.
     pub stats: Vec<LayerStats>,
+    /// Each input's log gain `ln(|z^L|^2 / |z^1|^2)` between the primary site's first and
+    /// last layers (`z` of one input: all its features, tokens and pixels), in batch order.
+    pub log_gains: Vec<f64>,
     /// Histograms of the chosen layers.
     pub histograms: Vec<LayerHistogram>,
     /// Jacobian spectra (with [`ProbeOptions::jacobian`]).

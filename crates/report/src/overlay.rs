@@ -186,6 +186,8 @@ pub fn predictions(
                     alpha2,
                     shortcut,
                     1.0,
+                    batch,
+                    1.0,
                 )
                 .map_err(failed)?
                 .into_iter()
@@ -195,6 +197,8 @@ pub fn predictions(
                     cols: TheoryCols {
                         theory_preact_var: Some(p.preact_var),
                         theory_act_var: Some(p.act_var),
+                        theory_grad_var: Some(p.grad_var),
+                        theory_wgrad_var: p.wgrad_var.is_finite().then_some(p.wgrad_var),
                         ..TheoryCols::default()
                     },
                 })
@@ -336,11 +340,30 @@ pub fn jacobian_density_rows(net: &ResolvedNet, layers: &[usize]) -> Vec<Density
 /// The per-layer `sigma_w^2`, `sigma_b^2` and weight spectrum of an MLP of equal widths whose
 /// Jacobian the free-probability theory describes.
 fn jacobian_setting(net: &ResolvedNet) -> Option<(Vec<f64>, f64, sigprop_theory::WeightSpectrum)> {
+    if net.widths.windows(2).any(|w| w[0] != w[1]) {
+        return None;
+    }
+    mlp_setting(net)
+}
+
+/// The finite-width mean and variance of one input's log gain `ln(|z^L|^2 / |z^1|^2)`
+/// (sigprop_theory::log_gain) of a plain MLP with independent weight entries, fed the
+/// `N(0, 1)` inputs of THEORY.md; `None` elsewhere (orthogonal or structured weights keep
+/// norms without the chi-squared spread the theory counts).
+pub fn log_gain_theory(net: &ResolvedNet) -> Option<sigprop_theory::LogGain> {
+    let (sigma_w2, sigma_b2, spectrum) = mlp_setting(net)?;
+    if spectrum != sigprop_theory::WeightSpectrum::Iid {
+        return None;
+    }
+    sigprop_theory::log_gain(net.activation, &sigma_w2, sigma_b2, &net.widths, 1.0)
+}
+
+/// The per-layer `sigma_w^2`, `sigma_b^2` and weight spectrum of a plain MLP whose weights
+/// have independent entries or are scaled orthogonal.
+fn mlp_setting(net: &ResolvedNet) -> Option<(Vec<f64>, f64, sigprop_theory::WeightSpectrum)> {
     use sigprop_init::{CriticalDistribution, Scheme};
     use sigprop_theory::WeightSpectrum;
-    if net.config.arch.theory(&net.config) != TheoryKind::Mlp
-        || net.widths.windows(2).any(|w| w[0] != w[1])
-    {
+    if net.config.arch.theory(&net.config) != TheoryKind::Mlp {
         return None;
     }
     let (sigma_w2, sigma_b2) = theory_params(net)?;

@@ -365,6 +365,18 @@ pub struct SummaryRow {
     /// act_batch_var / act_var at the last layer: the share of the activation variance that
     /// still tells the inputs apart (1 for independent inputs, 0 once they have merged).
     pub batch_var_share: f64,
+    /// Mean over seeds and inputs of the log gain `ln(|z^L|^2 / |z^1|^2)` of one input
+    /// between the primary site's first and last layers (empty where a record lacks it).
+    pub log_gain_mean: Option<f64>,
+    /// Its variance over seeds and inputs (n - 1): the spread a finite width gives.
+    pub log_gain_var: Option<f64>,
+    /// Lower end of a 95% interval of `log_gain_var` (delete-one-seed jackknife with a
+    /// Student t over seeds - 1 degrees of freedom, which
+    /// counts the inputs of one network as the correlated samples they are; empty with one
+    /// seed).
+    pub log_gain_var_lo: Option<f64>,
+    /// Upper end of that interval.
+    pub log_gain_var_hi: Option<f64>,
     /// `stable`, `critical`, `exploding-gradients`, `vanishing-gradients`, `exploding`,
     /// `vanishing`, `collapsed` or `diverged`.
     pub verdict: Verdict,
@@ -391,6 +403,12 @@ pub struct SummaryRow {
     pub theory_corr_depth_scale: Option<f64>,
     /// The c-map's asymptotic depth scale `xi_c` (Schoenholz et al. 2017).
     pub theory_xi_c: Option<f64>,
+    /// Leading-order finite-width mean of the log gain (sigprop_theory::log_gain; an MLP
+    /// with independent weight entries).
+    pub theory_log_gain_mean: Option<f64>,
+    /// Its variance: `5 (L - 1) / N` for ReLU at equal widths, the sum over layers of
+    /// `(kappa - 1) / N_l` damped by the length map's slope in general.
+    pub theory_log_gain_var: Option<f64>,
 }
 
 /// `histograms.csv`: seed 0's fixed-bin histograms at the chosen layers.

@@ -232,6 +232,15 @@ pub struct RunRecord {
     /// `metainit` or `gradinit`: what the tuning did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuning: Option<TuningRecord>,
+    /// Each input's log gain between the primary site's first and last layers
+    /// ([`sigprop_nets::ProbeResult::log_gains`]), as exact text (empty in records of
+    /// builds that did not measure it).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "exact_f64_list"
+    )]
+    pub log_gains: Vec<f64>,
     /// The run's measured layers.csv columns (without the configuration, run and theory
     /// columns), as CSV.
     pub layers: String,
@@ -274,6 +283,24 @@ mod exact_f64 {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A list of f64 as one string of their shortest round-trip forms, space-separated: read
+/// back bit for bit (NaN and infinities included).
+mod exact_f64_list {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        let text: Vec<String> = v.iter().map(f64::to_string).collect();
+        s.serialize_str(&text.join(" "))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let text = String::deserialize(d)?;
+        text.split_whitespace()
+            .map(|x| x.parse().map_err(serde::de::Error::custom))
+            .collect()
     }
 }
 
@@ -1009,6 +1036,7 @@ mod tests {
             critical_sigma_w: None,
             pruned: Vec::new(),
             tuning: None,
+            log_gains: vec![-0.1, 1.0 / 3.0, f64::NAN, f64::INFINITY],
             layers: "a,b\n1,NaN\n".into(),
             spectra: String::new(),
             histograms: vec![StoredHistogram {
@@ -1039,6 +1067,8 @@ mod tests {
         assert!(recs.contains("aa") && recs.contains("bb") && !recs.contains("cc"));
         let back = recs.read("aa").unwrap().unwrap();
         assert_eq!(back.histograms[0].range.to_bits(), range.to_bits());
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back.log_gains), bits(&record("x", 1.0).log_gains));
         let rows = back.hist_rows(4, "x");
         let edges = histogram_edges(range, 3);
         assert_eq!(rows.len(), 3);

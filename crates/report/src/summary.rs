@@ -39,6 +39,43 @@ pub struct Extra {
     pub input_pair_cos: f64,
     /// The cosine of the input tokens of a sequence (0: independent tokens).
     pub input_token_cos: f64,
+    /// Each seed's log gains, one per input (`None` when a record has none).
+    pub log_gains: Option<Vec<Vec<f64>>>,
+    /// The finite-width theory of the log gain, where it applies.
+    pub theory_log_gain: Option<sigprop_theory::LogGain>,
+}
+
+/// The log gain's mean, variance (n - 1) over all seeds' inputs, and the variance's 95%
+/// delete-one-seed jackknife interval (Student t with seeds - 1 degrees of freedom) (each seed's inputs share one network, so they are
+/// not independent draws; the jackknife over seeds counts them as they are). Sums are taken
+/// about the overall mean, each seed's left out by subtraction.
+fn log_gain_stats(seeds: &[Vec<f64>]) -> (f64, f64, Option<(f64, f64)>) {
+    let n = seeds.iter().map(Vec::len).sum::<usize>() as f64;
+    let mean = seeds.iter().flatten().sum::<f64>() / n;
+    // Per seed: count, sum and sum of squares of the deviations from the mean.
+    let parts: Vec<(f64, f64, f64)> = seeds
+        .iter()
+        .map(|g| {
+            let d = g.iter().map(|x| x - mean);
+            (g.len() as f64, d.clone().sum(), d.map(|x| x * x).sum())
+        })
+        .collect();
+    let (s1, s2) = parts.iter().fold((0.0, 0.0), |a, p| (a.0 + p.1, a.1 + p.2));
+    let var_of = |m: f64, t1: f64, t2: f64| (t2 - t1 * t1 / m) / (m - 1.0);
+    let var = var_of(n, s1, s2);
+    let k = parts.len();
+    if k < 2 {
+        return (mean, var, None);
+    }
+    let leave: Vec<f64> = parts
+        .iter()
+        .map(|p| var_of(n - p.0, s1 - p.1, s2 - p.2))
+        .collect();
+    let kf = k as f64;
+    let avg = leave.iter().sum::<f64>() / kf;
+    let se = ((kf - 1.0) / kf * leave.iter().map(|v| (v - avg).powi(2)).sum::<f64>()).sqrt();
+    let t = crate::aggregate::t975(k - 1);
+    (mean, var, Some((var - t * se, var + t * se)))
 }
 
 /// Below this, `1 - cos` is at the floor of an f32 pass and says nothing of the shape.
@@ -74,7 +111,6 @@ fn merging(aggs: &[AggRow], site: &str, kind: MergeKind, input_cos: f64) -> Opti
         cos_lo: last.ci95_lo.unwrap_or(last.mean),
         input_cos,
         merged_from,
-        form: shape(&gap),
         rate: log_slope(&gap),
         rank_last: series(aggs, site, rank_stat)
             .last()
@@ -146,6 +182,33 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
         .map(|((l, b), (_, v))| (l, b / v))
         .collect();
     let last = |stat: &str| series(aggs, site, stat).last().map_or(f64::NAN, |p| p.1);
+    let gains = extra
+        .log_gains
+        .as_deref()
+        .filter(|g| !g.is_empty())
+        .map(log_gain_stats);
+    // The drift of Var(z) next to what finite width allows: the seed mean of Var(z^L) /
+    // Var(z^1) estimates the mean field's ratio, and ln of one seed's ratio spreads by at
+    // most the log gain's sd (its inputs' gains averaged), so k seeds' by sd / sqrt(k).
+    let theory_ends = {
+        let t: Vec<f64> = aggs
+            .iter()
+            .filter(|a| a.site == site && a.stat == "preact_var")
+            .filter_map(|a| a.theory)
+            .collect();
+        t.first().zip(t.last()).map(|(a, b)| (b / a).ln())
+    };
+    let finite_width = extra
+        .theory_log_gain
+        .zip(theory_ends)
+        .filter(|(t, e)| t.var.is_finite() && e.is_finite() && extra.seeds > 0)
+        // A ratio of 1 up to rounding is 0, not 1e-16.
+        .map(|(t, e)| {
+            (
+                if e.abs() < 1e-12 { 0.0 } else { e },
+                2.0 * (t.var / extra.seeds as f64).sqrt(),
+            )
+        });
     let m = Measured {
         fwd,
         bwd,
@@ -170,6 +233,7 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
         .flatten()
         .collect(),
         axis: arch.parse::<Arch>().map_or("layer", Arch::axis_name),
+        finite_width,
     };
     let (verdict, verdict_detail) = m.verdict();
     let lsuv_iterations = (!extra.lsuv_totals.is_empty())
@@ -190,6 +254,10 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
         fwd_power: fwd.power,
         bwd_power: bwd.power,
         batch_var_share: m.share_last,
+        log_gain_mean: gains.map(|g| g.0),
+        log_gain_var: gains.map(|g| g.1),
+        log_gain_var_lo: gains.and_then(|g| g.2).map(|c| c.0),
+        log_gain_var_hi: gains.and_then(|g| g.2).map(|c| c.1),
         verdict,
         verdict_detail,
         first_nonfinite_layer,
@@ -225,5 +293,55 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
             },
         ),
         theory_xi_c: extra.corr_fixed.map(|f| f.1).filter(|x| x.is_finite()),
+        theory_log_gain_mean: extra.theory_log_gain.map(|t| t.mean),
+        theory_log_gain_var: extra.theory_log_gain.map(|t| t.var),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_gain_stats;
+
+    #[test]
+    fn log_gain_statistics_pool_the_inputs_and_jackknife_over_seeds() {
+        let seeds = vec![
+            vec![1.0, 2.0, 3.0],
+            vec![2.0, 4.0],
+            vec![0.0, 1.0, 5.0, 6.0],
+        ];
+        let all: Vec<f64> = seeds.iter().flatten().copied().collect();
+        let n = all.len() as f64;
+        let mean = all.iter().sum::<f64>() / n;
+        let var = all.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let (m, v, ci) = log_gain_stats(&seeds);
+        assert!(
+            (m - mean).abs() < 1e-12 && (v - var).abs() < 1e-12,
+            "{m} {v}"
+        );
+        // The jackknife by hand: each seed left out in turn.
+        let leave: Vec<f64> = (0..3)
+            .map(|s| {
+                let x: Vec<f64> = seeds
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != s)
+                    .flat_map(|(_, g)| g.clone())
+                    .collect();
+                let k = x.len() as f64;
+                let mu = x.iter().sum::<f64>() / k;
+                x.iter().map(|y| (y - mu).powi(2)).sum::<f64>() / (k - 1.0)
+            })
+            .collect();
+        let avg = leave.iter().sum::<f64>() / 3.0;
+        let se = (2.0 / 3.0 * leave.iter().map(|l| (l - avg).powi(2)).sum::<f64>()).sqrt();
+        let (lo, hi) = ci.unwrap();
+        let t = crate::aggregate::t975(2);
+        assert!((lo - (var - t * se)).abs() < 1e-12 && (hi - (var + t * se)).abs() < 1e-12);
+        // One seed: no interval; identical seeds: no spread.
+        assert!(log_gain_stats(&seeds[..1]).2.is_none());
+        let same = vec![vec![0.5, 1.5]; 4];
+        let (_, v, ci) = log_gain_stats(&same);
+        let (lo, hi) = ci.unwrap();
+        assert!((lo - v).abs() < 1e-12 && (hi - v).abs() < 1e-12);
     }
 }

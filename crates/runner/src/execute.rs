@@ -22,7 +22,9 @@ use sigprop_nets::{
 use sigprop_report::aggregate::{aggregate, key_of};
 use sigprop_report::outcome::{Outcome, Tables};
 use sigprop_report::output::{keyed_csv, write_atomic};
-use sigprop_report::overlay::{chi1, corr_fixed_point, fill_theory, jacobian_density_rows};
+use sigprop_report::overlay::{
+    chi1, corr_fixed_point, fill_theory, jacobian_density_rows, log_gain_theory,
+};
 use sigprop_report::rows::{
     BatchCols, ConfigKey, JacobianCols, LayerRow, RunCols, SpectrumRow, SppCols, TheoryCols,
     TokenCols,
@@ -224,6 +226,7 @@ fn record_of(
             .map(|t| (t.path, t.kept, t.total))
             .collect(),
         tuning,
+        log_gains: m.result.log_gains,
         layers: RunRecord::layers_csv(&layers)?,
         histograms: m
             .result
@@ -260,6 +263,7 @@ pub fn derive(
         let mut tuning = Vec::new();
         let mut device = String::new();
         let mut seeds = 0;
+        let mut log_gains: Option<Vec<Vec<f64>>> = Some(Vec::new());
         for key in keys.iter().filter(|k| k.config == spec.index) {
             let Some(record) = found.read(&key.fingerprint)? else {
                 missing.push(key.clone());
@@ -273,6 +277,13 @@ pub fn derive(
             }
             times.push((record.seed, record.times()));
             lsuv_totals.extend(record.lsuv_total);
+            // A record without them (an older build's) leaves the configuration without.
+            if record.log_gains.is_empty() {
+                log_gains = None;
+            }
+            if let Some(g) = log_gains.as_mut() {
+                g.push(record.log_gains.clone());
+            }
             if !record.pruned.is_empty() {
                 pruned.push((record.seed, record.pruned.clone()));
             }
@@ -300,6 +311,8 @@ pub fn derive(
             corr_fixed: corr_fixed_point(net),
             input_pair_cos: net.config.arch.input_pair_corr().unwrap_or(0.0),
             input_token_cos: net.config.arch.input_token_corr().unwrap_or(0.0),
+            log_gains,
+            theory_log_gain: log_gain_theory(net),
         };
         let summary = summarize(&key.arch, &layers, &aggs, extra);
         let mut measured: Vec<usize> = spectra.iter().map(|r: &SpectrumRow| r.layer).collect();

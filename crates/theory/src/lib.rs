@@ -13,6 +13,8 @@
 //!   [`numerical_gain`].
 //! - [`predict`]: per-layer predictions for a finite MLP, [`predict_mlp`] ->
 //!   [`LayerPrediction`], named like the measured columns.
+//! - [`finite`]: the finite-width yardstick, the mean and variance of one input's log gain
+//!   `ln(|z^L|^2 / |z^1|^2)`, [`log_gain`] -> [`LogGain`].
 //! - [`autoinit`]: the `autoinit` scheme's per-layer scales, [`autoinit_plan`].
 //! - [`phase`]: the `(sigma_w^2, sigma_b^2)` phase diagram as data, [`phase_grid`].
 //! - [`error`]: [`TheoryError`], for bad input only.
@@ -23,6 +25,7 @@ pub mod cmap;
 pub mod critical;
 pub mod density;
 pub mod error;
+pub mod finite;
 pub mod legendre;
 pub mod meanfield;
 pub mod moments;
@@ -35,6 +38,7 @@ pub use autoinit::{AutoInitPlan, AutoInitRule, autoinit_plan};
 pub use critical::{Critical, SIGMA_W_CAP, SIGMA_W_MAX, critical_sigma_w, numerical_gain};
 pub use density::{EigenDensity, jacobian_density};
 pub use error::TheoryError;
+pub use finite::{LogGain, log_gain};
 pub use legendre::gauss_legendre;
 pub use meanfield::{CRITICAL_TOL, MeanField, Phase};
 pub use moments::{expect_pair, expect_preact};

@@ -256,17 +256,35 @@ pub struct SitePrediction {
     pub preact_var: f64,
     /// Population variance of the site's activation.
     pub act_var: f64,
+    /// `Var(dL/dz)` at the site: the whole stream's gradient at `out`, the branch's share
+    /// of it at `branch.i`.
+    pub grad_var: f64,
+    /// `Var(dL/dh)`, `h` the site's activation (`h = z` at `out`).
+    pub act_grad_var: f64,
+    /// `Var(dL/dW)` of the weight the site feeds, `W_(k,i)` at `branch.i`, as for the MLP
+    /// `~= batch * E[h^2] * Var(dL/du_i)`; NaN at `out`, which feeds no weight.
+    pub wgrad_var: f64,
 }
 
-/// Forward mean-field predictions for a pre-activation residual MLP at initialization:
-/// `depth` blocks `x^k = s x^(k-1) + alpha u_m`, with `s = 1` (`shortcut`) or 0, a branch of
-/// `m` maps `u_i = phi(u_(i-1)) W_(k,i) + b_(k,i)` from `u_0 = x^(k-1)`, `sigma_w2` one entry
-/// per branch map (block-major). The branch is independent of the skip (its weights have
-/// mean 0), so variances add (Brock, De & Smith 2021; Yang & Schoenholz 2017):
+/// Mean-field predictions, forward and backward, for a pre-activation residual MLP of equal
+/// widths at initialization: `depth` blocks `x^k = s x^(k-1) + alpha u_m`, with `s = 1`
+/// (`shortcut`) or 0, a branch of `m` maps `u_i = phi(u_(i-1)) W_(k,i) + b_(k,i)` from
+/// `u_0 = x^(k-1)`, `sigma_w2` one entry per branch map (block-major). The branch is
+/// independent of the skip (its weights have mean 0), so variances add (Brock, De & Smith
+/// 2021; Yang & Schoenholz 2017):
 ///
 /// ```text
 /// q_0 = input second moment,   v_0 = q^(k-1),   v_i = sigma_w2 E[phi(sqrt(v_(i-1)) z)^2] + sigma_b2
 /// q^k = s^2 q^(k-1) + alpha^2 v_m
+/// ```
+///
+/// Backward, with gradient independence, from `g^depth = output_grad_var`
+/// (`Var(dL/dx^depth)`): the branch receives `G_m = alpha^2 g^k`, each map passes
+/// `G_(i-1) = sigma_w2 E[phi'(sqrt(v_(i-1)) z)^2] G_i` down (the `grad_var` of `branch.i`),
+/// and the stream adds the two paths:
+///
+/// ```text
+/// g^(k-1) = s^2 g^k + G_0
 /// ```
 ///
 /// ```
@@ -274,10 +292,14 @@ pub struct SitePrediction {
 /// use sigprop_theory::predict_resmlp;
 /// // ReLU, He branches of two maps: each branch returns the block input's variance, so the
 /// // residual stream doubles every block.
-/// let p = predict_resmlp(Activation::Relu, &[2.0; 6], 2, 0.0, 1.0, true, 1.0).unwrap();
+/// let p = predict_resmlp(Activation::Relu, &[2.0; 6], 2, 0.0, 1.0, true, 1.0, 16, 1.0).unwrap();
 /// let outs: Vec<f64> = p.iter().filter(|s| s.site == "out").map(|s| s.preact_var).collect();
 /// assert!((outs[2] - 8.0).abs() < 1e-9);
+/// // and the gradient doubles every block on its way down, the mirror image.
+/// let grads: Vec<f64> = p.iter().filter(|s| s.site == "out").map(|s| s.grad_var).collect();
+/// assert!((grads[0] - 4.0).abs() < 1e-9 && (grads[2] - 1.0).abs() < 1e-12);
 /// ```
+#[allow(clippy::too_many_arguments)]
 pub fn predict_resmlp(
     act: Activation,
     sigma_w2: &[f64],
@@ -286,6 +308,8 @@ pub fn predict_resmlp(
     alpha2: f64,
     shortcut: bool,
     input_second_moment: f64,
+    batch: usize,
+    output_grad_var: f64,
 ) -> Result<Vec<SitePrediction>, TheoryError> {
     if sigma_w2.is_empty() {
         return Err(TheoryError::Empty { what: "sigma_w2" });
@@ -301,21 +325,34 @@ pub fn predict_resmlp(
     check_nonnegative("sigma_b2", sigma_b2)?;
     check_nonnegative("alpha2", alpha2)?;
     check_nonnegative("input second moment", input_second_moment)?;
+    check_nonnegative("output_grad_var", output_grad_var)?;
+    if batch == 0 {
+        return Err(TheoryError::Zero {
+            what: "batch".into(),
+        });
+    }
     for &w in sigma_w2 {
         check_nonnegative("sigma_w2", w)?;
     }
+    let nan = f64::NAN;
     let mut out = Vec::with_capacity(sigma_w2.len() / m * (m + 1));
+    // Per branch site, in order: E[phi^2] and E[phi'^2] at its pre-activation.
+    let mut moments = Vec::with_capacity(sigma_w2.len());
     let mut q = input_second_moment;
     for (k, branch) in sigma_w2.chunks(m).enumerate() {
         let mut v = q;
         for (i, &w2) in branch.iter().enumerate() {
             let mean = expect_preact(act, v, |u| act.phi(u));
             let m2 = expect_preact(act, v, |u| act.phi(u).powi(2));
+            moments.push((m2, expect_preact(act, v, |u| act.dphi(u).powi(2))));
             out.push(SitePrediction {
                 block: k + 1,
                 site: format!("branch.{}", i + 1),
                 preact_var: v,
                 act_var: m2 - mean * mean,
+                grad_var: nan,
+                act_grad_var: nan,
+                wgrad_var: nan,
             });
             v = w2 * m2 + sigma_b2;
         }
@@ -325,7 +362,29 @@ pub fn predict_resmlp(
             site: "out".into(),
             preact_var: q,
             act_var: q,
+            grad_var: nan,
+            act_grad_var: nan,
+            wgrad_var: nan,
         });
+    }
+    // Backward, block by block from the top; `out` holds m + 1 sites a block.
+    let s2 = if shortcut { 1.0 } else { 0.0 };
+    let mut g = output_grad_var;
+    for (k, block) in out.chunks_mut(m + 1).enumerate().rev() {
+        let (branch, stream) = block.split_at_mut(m);
+        stream[0].grad_var = g;
+        stream[0].act_grad_var = g;
+        // Var(dL/du_i), from the branch's output down.
+        let mut gu = alpha2 * g;
+        for (i, site) in branch.iter_mut().enumerate().rev() {
+            let (m2, dphi2) = moments[k * m + i];
+            let w2 = sigma_w2[k * m + i];
+            site.wgrad_var = batch as f64 * m2 * gu;
+            site.act_grad_var = w2 * gu;
+            site.grad_var = dphi2 * site.act_grad_var;
+            gu = site.grad_var;
+        }
+        g = s2 * g + gu;
     }
     Ok(out)
 }

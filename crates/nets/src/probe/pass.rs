@@ -197,7 +197,7 @@ pub(crate) fn probe_seeds(
             .map(|k| taken.iter().map(|t| t.seed(k, n)).collect())
             .collect()
     };
-    let stats = seeds_stats(&rec.sites, &per_seed, params)?;
+    let stats = seeds_stats(&rec.sites, &per_seed, params, gain_sites(net, &rec.sites))?;
     let (histograms, spectra) = if n == 1 {
         let histograms = histograms(&rec.sites, &grads, opts)?;
         let spectra = match &opts.jacobian {
@@ -255,10 +255,11 @@ pub(crate) fn probe_seeds(
     let mut extras = Some((histograms, spectra));
     Ok(stats
         .into_iter()
-        .map(|stats| {
+        .map(|(stats, log_gains)| {
             let (histograms, spectra) = extras.take().unwrap_or_default();
             ProbeResult {
                 stats,
+                log_gains,
                 histograms,
                 spectra,
                 times,
@@ -385,6 +386,34 @@ struct Handle {
 struct Pending {
     handles: Vec<Handle>,
     reads: Vec<Tensor<2>>,
+    /// Where in `reads` each input's squared norm of `z` is, at the primary site's first and
+    /// last layers.
+    gain: Option<(usize, usize)>,
+}
+
+/// One seed's site statistics and its inputs' log gains.
+type SeedStats = (Vec<LayerStats>, Vec<f64>);
+
+/// The indices among `sites` of the primary site's first and last layers (`None` where the
+/// architecture records no such site).
+fn gain_sites(net: &ResolvedNet, sites: &[Site]) -> Option<(usize, usize)> {
+    let primary = net.config.arch.primary_site();
+    let of: Vec<usize> = (0..sites.len())
+        .filter(|&i| sites[i].site == primary)
+        .collect();
+    let first = of.iter().copied().min_by_key(|&i| sites[i].layer)?;
+    let last = of.iter().copied().max_by_key(|&i| sites[i].layer)?;
+    Some((first, last))
+}
+
+/// Each input's `ln(|z_last|^2 / |z_first|^2)`, from the squared norms `first` and `last`
+/// (one per input), in f64.
+fn log_gains(first: &[f32], last: &[f32]) -> Vec<f64> {
+    first
+        .iter()
+        .zip(last)
+        .map(|(&a, &b)| (f64::from(b) / f64::from(a)).ln())
+        .collect()
 }
 
 /// Every seed's statistics of every site from its tensors `taken[k]` (in site order) and
@@ -394,11 +423,12 @@ fn seeds_stats(
     sites: &[Site],
     taken: &[Vec<Taken>],
     params: &[&Params],
-) -> Result<Vec<Vec<LayerStats>>, NetError> {
+    gain: Option<(usize, usize)>,
+) -> Result<Vec<SeedStats>, NetError> {
     let mut red = Reducer::new();
     let mut pending: Vec<Pending> = taken
         .iter()
-        .map(|t| queue_stats(sites, t, &mut red))
+        .map(|t| queue_stats(sites, t, &mut red, gain))
         .collect();
     let sums = red.finish()?;
     let counts: Vec<usize> = pending.iter().map(|p| p.reads.len()).collect();
@@ -417,7 +447,14 @@ fn seeds_stats(
         .zip(&pending)
         .zip(&per_seed)
         .map(|(((taken, params), pending), reads)| {
-            finish_stats(sites, taken, params, pending, &sums, reads)
+            let gains = pending.gain.map_or_else(Vec::new, |(a, b)| {
+                let read = |i: usize| reads.get(i).map_or(&[][..], Vec::as_slice);
+                log_gains(read(a), read(b))
+            });
+            (
+                finish_stats(sites, taken, params, pending, &sums, reads),
+                gains,
+            )
         })
         .collect())
 }
@@ -481,7 +518,12 @@ fn read_whole(tensors: Vec<Tensor<2>>, what: &'static str) -> Result<Vec<Vec<f32
 
 /// One seed's statistics of every site queued on `red`, from its tensors `taken` (in site
 /// order).
-fn queue_stats(sites: &[Site], taken: &[Taken], red: &mut Reducer) -> Pending {
+fn queue_stats(
+    sites: &[Site],
+    taken: &[Taken],
+    red: &mut Reducer,
+    gain: Option<(usize, usize)>,
+) -> Pending {
     let mut handles: Vec<Handle> = Vec::with_capacity(sites.len());
     let mut reads: Vec<Tensor<2>> = Vec::new();
     let plain = Want {
@@ -552,7 +594,21 @@ fn queue_stats(sites: &[Site], taken: &[Taken], red: &mut Reducer) -> Pending {
             pair,
         });
     }
-    Pending { handles, reads }
+    // Each input's squared norm of z (one row of z is one input, whatever its tokens or
+    // pixels) where the log gain is read.
+    let gain = gain.and_then(|(a, b)| {
+        let mut norm = |i: usize| {
+            let z = taken.get(i)?.z.clone();
+            reads.push((z.clone() * z).sum_dim(1));
+            Some(reads.len() - 1)
+        };
+        Some((norm(a)?, norm(b)?))
+    });
+    Pending {
+        handles,
+        reads,
+        gain,
+    }
 }
 
 /// The mean over the pairs `i != j` of the tokens (`tokens` rows of `seq`, row-major) of

@@ -845,6 +845,23 @@ fn bad_input_exits_with_code_2_and_one_line_naming_the_problem() {
         "heads=3 is not allowed; expected a divisor of width 8",
     );
     fails_with(&tf(&["--seq-len", "0"]), "seq-len=0 is not allowed");
+    // What is allowed, said once (a spec's own error that only repeats it is not quoted).
+    let bad_scale = [
+        "run",
+        "--arch",
+        "resmlp",
+        "--branch-scale",
+        "foo",
+        "--out",
+        "unused",
+    ];
+    fails_with(
+        &bad_scale,
+        "branch-scale=foo is not allowed; expected 1, a number >= 0",
+    );
+    let err = sigprop().args(bad_scale).output().unwrap().stderr;
+    let err = String::from_utf8(err).unwrap();
+    assert_eq!(err.matches("is not allowed").count(), 1, "{err}");
     fails_with(&tf(&["--input-corr", "1"]), "input-corr=1 is not allowed");
     fails_with(&tf(&["--input-corr", "x"]), "--input-corr=x is not allowed");
     fails_with(

@@ -899,9 +899,12 @@ impl Arch {
                     toml::Value::String(s) => s.clone(),
                     other => other.to_string(),
                 },
-                // A spec's own error says what in it is wrong.
+                // A spec's own error says what in it is wrong (unless it only repeats what
+                // is allowed).
                 allowed: match setting.kind {
-                    SettingKind::Text | SettingKind::Texts => {
+                    SettingKind::Text | SettingKind::Texts
+                        if !e.message().contains(setting.allowed) =>
+                    {
                         format!("{} ({})", setting.allowed, e.message().trim())
                     }
                     _ => setting.allowed.into(),

@@ -3806,3 +3806,171 @@ fn resmlp_gradients_follow_the_backward_recursion() {
         "{g:?}"
     );
 }
+
+/// One configuration's summary row of a suite's output, by label.
+fn summary_of(out: &Path, label: &str) -> csv::StringRecord {
+    let s = out.join("summary.csv");
+    records(&s)
+        .into_iter()
+        .find(|r| &r[col(&s, "label")] == label)
+        .unwrap_or_else(|| panic!("no configuration {label}"))
+}
+
+/// A number of a summary row.
+fn summary_num(out: &Path, label: &str, column: &str) -> f64 {
+    let s = out.join("summary.csv");
+    summary_of(out, label)[col(&s, column)]
+        .parse()
+        .unwrap_or_else(|_| panic!("{label}: {column} is not a number"))
+}
+
+/// Whether `want` lies in the summary's 95% interval of `slope` (`fwd` or `bwd`), widened by
+/// 2% of `want`.
+fn slope_holds(out: &Path, label: &str, dir: &str, want: f64) -> bool {
+    let lo = summary_num(out, label, &format!("{dir}_slope_lo"));
+    let hi = summary_num(out, label, &format!("{dir}_slope_hi"));
+    let tol = 0.02 * want.abs();
+    lo - tol <= want && want <= hi + tol
+}
+
+/// Every seed mean of `stat` at `site` of configuration `label`, layers in order.
+fn stat_means(out: &Path, label: &str, site: &str, stat: &str) -> Vec<f64> {
+    let a = out.join("aggregate.csv");
+    records(&a)
+        .into_iter()
+        .filter(|r| {
+            &r[col(&a, "label")] == label
+                && &r[col(&a, "site")] == site
+                && &r[col(&a, "stat")] == stat
+        })
+        .map(|r| r[col(&a, "mean")].parse().unwrap())
+        .collect()
+}
+
+/// He et al. 2015: in a ReLU network Xavier halves the variance every layer (the seeds'
+/// per-layer rate holds ln(1/2), depth scale 1/ln 2 = 1.44 layers), He keeps it.
+#[test]
+fn he2015_xavier_halves_relu_variance_per_layer_and_he_keeps_it() {
+    let (_dir, out) = run_suite("he2015");
+    assert!(slope_holds(&out, "xavier-normal", "fwd", 0.5f64.ln()));
+    assert_eq!(
+        &summary_of(&out, "xavier-normal")[col(&out.join("summary.csv"), "verdict")],
+        "vanishing"
+    );
+    let he = summary_of(&out, "he-normal");
+    assert_eq!(&he[col(&out.join("summary.csv"), "verdict")], "stable");
+    // Per layer He moves the variance by under 5% (finite width drifts the log a little).
+    assert!(summary_num(&out, "he-normal", "fwd_log_slope").abs() < 0.05);
+    assert!(summary_num(&out, "he-normal", "bwd_log_slope").abs() < 0.05);
+}
+
+/// Klambauer et al. 2017: SELU with LeCun-normal weights holds its activations at mean 0 and
+/// variance 1 through all 64 layers; ReLU and tanh with the same weights do not (ReLU halves
+/// the variance every layer, tanh decays as a power law).
+#[test]
+fn selu2017_selu_self_normalizes_where_relu_and_tanh_do_not() {
+    let (_dir, out) = run_suite("selu2017");
+    let mean = stat_means(&out, "selu", "layer", "act_mean");
+    let var = stat_means(&out, "selu", "layer", "act_var");
+    assert_eq!((mean.len(), var.len()), (64, 64));
+    assert!(
+        mean.iter().all(|m| m.abs() < 0.02),
+        "SELU act_mean {mean:?}"
+    );
+    assert!(
+        var.iter().all(|v| (v - 1.0).abs() < 0.03),
+        "SELU act_var {var:?}"
+    );
+    let verdict =
+        |l: &str| summary_of(&out, l)[col(&out.join("summary.csv"), "verdict")].to_string();
+    assert_eq!(verdict("relu"), "vanishing");
+    assert!(slope_holds(&out, "relu", "fwd", 0.5f64.ln()));
+    assert_eq!(verdict("tanh"), "critical");
+    assert!(summary_num(&out, "tanh", "fwd_ratio") < 0.05);
+}
+
+/// Saxe et al. 2013: in a deep linear network (depth 100, width 256) orthogonal weights keep
+/// every input's norm exactly (its log gain has no spread at all), while Gaussian and
+/// uniform weights of the same variance keep it only on average: the log gain spreads as
+/// finite-width theory says, 2 (L - 1) / N = 0.773.
+#[test]
+fn saxe2013_orthogonal_linear_networks_keep_every_norm_and_gaussian_ones_spread() {
+    let (_dir, out) = run_suite("saxe2013");
+    assert!(summary_num(&out, "orthogonal", "log_gain_var") < 1e-9);
+    assert!(summary_num(&out, "orthogonal", "log_gain_mean").abs() < 1e-5);
+    assert!((summary_num(&out, "orthogonal", "fwd_ratio") - 1.0).abs() < 1e-3);
+    for label in ["lecun-normal", "xavier-uniform"] {
+        let theory = summary_num(&out, label, "theory_log_gain_var");
+        assert!(
+            (theory - 2.0 * 99.0 / 256.0).abs() < 1e-9,
+            "{label}: {theory}"
+        );
+        let (lo, hi) = (
+            summary_num(&out, label, "log_gain_var_lo"),
+            summary_num(&out, label, "log_gain_var_hi"),
+        );
+        assert!(lo > 0.3, "{label}: the norms spread, interval from {lo}");
+        assert!(
+            lo <= theory && theory <= hi,
+            "{label}: [{lo}, {hi}] vs {theory}"
+        );
+    }
+}
+
+/// Mishkin & Matas 2015: LSUV rescales each layer to unit output variance, so Var(z) is 1
+/// at every one of 40 layers for ReLU and tanh alike; plain orthogonal weights (gain 1)
+/// halve ReLU's variance every layer, and He keeps it.
+#[test]
+fn lsuv2015_lsuv_gives_every_layer_unit_variance() {
+    let (_dir, out) = run_suite("lsuv2015");
+    for act in ["relu", "tanh"] {
+        let v = stat_means(&out, &format!("{act} / lsuv"), "layer", "preact_var");
+        assert_eq!(v.len(), 40);
+        assert!(v.iter().all(|x| (x - 1.0).abs() < 0.03), "{act}: {v:?}");
+    }
+    assert!(slope_holds(&out, "relu / orthogonal", "fwd", 0.5f64.ln()));
+    let s = out.join("summary.csv");
+    assert_eq!(
+        &summary_of(&out, "relu / he-normal")[col(&s, "verdict")],
+        "stable"
+    );
+}
+
+/// Zhang et al. 2019: without normalization, He branches double the residual stream every
+/// block (the seeds' rate holds ln 2 over 32 blocks); Fixup's zero branch ends make every
+/// block the identity at initialization, forward and backward.
+#[test]
+fn fixup2019_he_doubles_the_stream_every_block_and_fixup_holds_it() {
+    let (_dir, out) = run_suite("fixup2019");
+    assert!(slope_holds(&out, "he-normal", "fwd", 2f64.ln()));
+    assert!(slope_holds(&out, "he-normal", "bwd", 2f64.ln()));
+    assert_eq!(summary_num(&out, "fixup", "fwd_ratio"), 1.0);
+    assert_eq!(summary_num(&out, "fixup", "bwd_ratio"), 1.0);
+    let s = out.join("summary.csv");
+    assert_eq!(&summary_of(&out, "fixup")[col(&s, "verdict")], "stable");
+}
+
+/// Glorot & Bengio 2010, figures 6-7: with the standard U(+-1/sqrt(n)) initialization the
+/// activations and the back-propagated gradients of tanh and softsign networks shrink layer
+/// after layer much faster than with the normalized one: per-layer rates whose seed
+/// intervals lie apart, the normalized one under two thirds of the standard one.
+#[test]
+fn glorot2010_normalized_init_keeps_activations_and_gradients_closer_across_layers() {
+    let (_dir, out) = run_suite("glorot2010");
+    for act in ["tanh", "softsign"] {
+        let std = format!("{act} / pytorch-default");
+        let norm = format!("{act} / xavier-uniform");
+        for dir in ["fwd", "bwd"] {
+            let rate = |l: &str| summary_num(&out, l, &format!("{dir}_log_slope"));
+            let (s, n) = (rate(&std), rate(&norm));
+            assert!(s < 0.0 && n < 0.0, "{act} {dir}: both shrink ({s}, {n})");
+            assert!(
+                n.abs() < 2.0 / 3.0 * s.abs(),
+                "{act} {dir}: {n} vs standard {s}"
+            );
+            let s_hi = summary_num(&out, &std, &format!("{dir}_slope_hi"));
+            let n_lo = summary_num(&out, &norm, &format!("{dir}_slope_lo"));
+            assert!(s_hi < n_lo, "{act} {dir}: intervals overlap");
+        }
+    }
+}

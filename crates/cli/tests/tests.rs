@@ -3974,3 +3974,37 @@ fn glorot2010_normalized_init_keeps_activations_and_gradients_closer_across_laye
         }
     }
 }
+
+/// Schoenholz et al. 2017, figure 1: over the (sigma_w^2, sigma_b^2) grid of a depth-30 tanh
+/// network, the measured gradient growth per layer is mean-field theory's ln chi_1: for
+/// every point with a bias (48 of 56) ln chi_1 lies in the two seeds' interval + 2%. The
+/// points without bias and sigma_w^2 <= 1.5 are left out: there q* is 0 or reached by a slow
+/// transient, so 30 layers do not sit at the fixed point chi_1 describes. The sign splits the
+/// grid into the ordered and chaotic phases along the chi_1 = 1 curve the heatmap draws.
+#[test]
+fn schoenholz2017_gradient_growth_per_layer_is_ln_chi1_across_the_phase_diagram() {
+    let (_dir, out) = run_suite("schoenholz2017");
+    let s = out.join("summary.csv");
+    let mut checked = 0;
+    for r in records(&s) {
+        let label = r[col(&s, "label")].to_string();
+        let sb2: f64 = label.rsplit(" / ").next().unwrap().parse().unwrap();
+        if sb2 == 0.0 {
+            continue;
+        }
+        let num = |c: &str| r[col(&s, c)].parse::<f64>().unwrap();
+        let want = num("theory_chi1").ln();
+        let (lo, hi) = (num("bwd_slope_lo"), num("bwd_slope_hi"));
+        let tol = 0.02 * want.abs();
+        assert!(
+            lo - tol <= want && want <= hi + tol,
+            "{label}: ln chi_1 {want} vs [{lo}, {hi}]"
+        );
+        if want > 0.15 {
+            assert_eq!(&r[col(&s, "verdict")], "exploding-gradients", "{label}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 48);
+    assert!(out.join("heatmap_grad_growth.png").is_file());
+}

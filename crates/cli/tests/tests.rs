@@ -4008,3 +4008,89 @@ fn schoenholz2017_gradient_growth_per_layer_is_ln_chi1_across_the_phase_diagram(
     assert_eq!(checked, 48);
     assert!(out.join("heatmap_grad_growth.png").is_file());
 }
+
+/// A scaled-down copy of suite `name`: each `(from, to)` line of its `[base]` replaced
+/// (each must be there), run into a temporary folder.
+fn run_suite_scaled(name: &str, lines: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments")
+        .join(format!("{name}.toml"));
+    let mut text = std::fs::read_to_string(&suite).unwrap();
+    for (from, to) in lines {
+        assert_eq!(
+            text.lines().filter(|l| l == from).count(),
+            1,
+            "{name}: no line {from:?}"
+        );
+        text = text
+            .lines()
+            .map(|l| if l == *from { *to } else { l })
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    let out = dir.path().join(name);
+    sigprop()
+        .arg("suite")
+        .arg(&file)
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    (dir, out)
+}
+
+/// Lee et al. 2020 (at width 128): the dense orthogonal tanh network is critical with a
+/// well-conditioned Jacobian (condition number below 1e4 at layer 32), and pruning at
+/// initialization breaks it: every pruned network's condition number passes 1e9. Random
+/// pruning at sparsity S scales each layer's variance by about 1 - S (within 10%; the
+/// first layers, where tanh saturates, add to it), forward and backward, and the decay per
+/// layer grows with S, the seeds' intervals apart.
+#[test]
+fn lee2020_pruning_at_initialization_breaks_dynamical_isometry() {
+    let (_dir, out) = run_suite_scaled("lee2020", &[("width = 256", "width = 128")]);
+    let a = out.join("aggregate.csv");
+    let cond = |label: &str| {
+        records(&a)
+            .into_iter()
+            .find(|r| {
+                &r[col(&a, "label")] == label
+                    && &r[col(&a, "stat")] == "jac_cond"
+                    && &r[col(&a, "layer")] == "32"
+            })
+            .map(|r| r[col(&a, "mean")].parse::<f64>().unwrap())
+            .unwrap_or_else(|| panic!("{label}: no jac_cond at layer 32"))
+    };
+    let s = out.join("summary.csv");
+    assert_eq!(&summary_of(&out, "none")[col(&s, "verdict")], "critical");
+    assert!(cond("none") < 1e4, "dense: {}", cond("none"));
+    for r in records(&s) {
+        let label = &r[col(&s, "label")];
+        if label != "none" {
+            assert!(cond(label) > 1e9, "{label}: {}", cond(label));
+        }
+    }
+    let mut last = (0.0, 0.0);
+    for sparsity in [0.3, 0.6, 0.9] {
+        let label = format!("random:sparsity={sparsity}");
+        let want = (1.0f64 - sparsity).ln();
+        for dir in ["fwd", "bwd"] {
+            let rate = summary_num(&out, &label, &format!("{dir}_log_slope"));
+            assert!(
+                (rate / want - 1.0).abs() < 0.10,
+                "{label} {dir}: {rate} vs {want}"
+            );
+        }
+        let (lo, hi) = (
+            summary_num(&out, &label, "fwd_slope_lo"),
+            summary_num(&out, &label, "fwd_slope_hi"),
+        );
+        assert!(
+            sparsity == 0.3 || hi < last.0,
+            "{label}: [{lo}, {hi}] overlaps {last:?}"
+        );
+        last = (lo, hi);
+    }
+}

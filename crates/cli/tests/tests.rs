@@ -4094,3 +4094,113 @@ fn lee2020_pruning_at_initialization_breaks_dynamical_isometry() {
         last = (lo, hi);
     }
 }
+
+/// Every filled theory column of `preact_var`, `act_var`, `grad_var` and `wgrad_var` in
+/// `out`'s aggregate.csv against the seed mean, within the seeds' interval + 2%; the number
+/// of rows checked.
+fn theory_agrees(out: &Path, case: &str) -> usize {
+    let a = out.join("aggregate.csv");
+    let mut checked = 0;
+    for r in records(&a) {
+        let stat = &r[col(&a, "stat")];
+        let theory = &r[col(&a, "theory")];
+        if !["preact_var", "act_var", "grad_var", "wgrad_var"].contains(&stat) || theory.is_empty()
+        {
+            continue;
+        }
+        let num = |c: &str| r[col(&a, c)].parse::<f64>().unwrap();
+        let (mean, lo, hi, t) = (num("mean"), num("ci95_lo"), num("ci95_hi"), num("theory"));
+        assert!(
+            (mean - t).abs() <= 0.5 * (hi - lo) + 0.02 * t.abs(),
+            "{case}: {} {} {stat} {mean} [{lo}, {hi}] vs theory {t}",
+            &r[col(&a, "site")],
+            &r[col(&a, "layer")]
+        );
+        checked += 1;
+    }
+    checked
+}
+
+/// Zero-padded convolutions (Xiao et al. 2018): the MLP's recursions pixel by pixel, with
+/// the taps that fall outside the image missing, forward and backward. A CNN (ReLU/He,
+/// tanh/Xavier with a bias, a 5x5 grouped tanh stack) and a residual CNN (ReLU/He, tanh with
+/// 1/sqrt(L) branches): every theory column against 16 seeds within the interval + 2%. At
+/// the border a pixel gets fewer taps, so the image-wide variance falls below the MLP's:
+/// ReLU/He at 8x8 pixels keeps 0.84 of Var(z) per layer, not 1.
+#[test]
+fn convolutional_networks_follow_the_pixelwise_mean_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str]); 5] = [
+        ("cnn", &["--activation", "relu", "--init", "he-normal"]),
+        (
+            "cnn",
+            &[
+                "--activation",
+                "tanh",
+                "--init",
+                "xavier-normal",
+                "--sigma-b",
+                "0.1",
+            ],
+        ),
+        (
+            "cnn",
+            &[
+                "--activation",
+                "tanh",
+                "--init",
+                "he-uniform",
+                "--kernel",
+                "5",
+                "--groups",
+                "4",
+            ],
+        ),
+        ("rescnn", &["--activation", "relu", "--init", "he-normal"]),
+        (
+            "rescnn",
+            &[
+                "--activation",
+                "tanh",
+                "--init",
+                "xavier-normal",
+                "--branch-scale",
+                "1/sqrt(L)",
+                "--sigma-b",
+                "0.1",
+            ],
+        ),
+    ];
+    for (i, (arch, case)) in cases.iter().enumerate() {
+        let out = dir.path().join(i.to_string());
+        sigprop()
+            .args(["run", "--arch", arch, "--width", "32"])
+            .args(["--batch", "32", "--seeds", "16", "--quiet"])
+            .args(["--depth", if *arch == "cnn" { "10" } else { "8" }])
+            .args(*case)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        let rows = theory_agrees(&out, &format!("{arch} {case:?}"));
+        // Every layer (block) of every site, four statistics (no weight at `out`).
+        let want = if *arch == "cnn" {
+            4 * 10
+        } else {
+            (3 * 4 - 1) * 8
+        };
+        assert_eq!(rows, want, "{arch} {case:?}");
+    }
+    let p = stat_means(&dir.path().join("0"), "base", "conv", "preact_var");
+    let a = dir.path().join("0/aggregate.csv");
+    let theory: Vec<f64> = records(&a)
+        .iter()
+        .filter(|r| &r[col(&a, "site")] == "conv" && &r[col(&a, "stat")] == "preact_var")
+        .map(|r| r[col(&a, "theory")].parse().unwrap())
+        .collect();
+    assert!((theory[0] - 2.0 * 7.5625 / 9.0).abs() < 1e-12, "{theory:?}");
+    assert!(
+        theory.windows(2).all(|w| w[1] / w[0] < 0.93),
+        "{theory:?} (measured {p:?})"
+    );
+}

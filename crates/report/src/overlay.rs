@@ -13,7 +13,10 @@ use sigprop_nets::NORM_EPS;
 use sigprop_nets::{Loss, ResolvedNet, TheoryKind};
 use sigprop_spec::error::RunnerError;
 use sigprop_spec::settings::RunSpec;
-use sigprop_theory::{MeanField, SampleNorm, predict_mlp, predict_normalized_mlp, predict_resmlp};
+use sigprop_theory::{
+    MeanField, SampleNorm, predict_conv, predict_mlp, predict_normalized_mlp, predict_rescnn,
+    predict_resmlp,
+};
 
 use crate::rows::{DensityRow, LayerRow, TheoryCols};
 
@@ -75,7 +78,14 @@ pub fn theory_params(net: &ResolvedNet) -> Option<(Vec<f64>, f64)> {
         ctx.autoinit = net
             .autoinit
             .map(|p| if l == 1 { p.first } else { p.hidden });
-        let f: Fans = fans(&[net.widths[l - 1], net.widths[l]], Layout::InOut).ok()?;
+        let f: Fans = match cfg.arch.theory(cfg).conv() {
+            Some((kernel, groups)) => fans(
+                &[cfg.width, cfg.width / groups.max(1), kernel, kernel],
+                Layout::Conv { groups },
+            )
+            .ok()?,
+            None => fans(&[net.widths[l - 1], net.widths[l]], Layout::InOut).ok()?,
+        };
         if net.weight_init.entry_mean(&ctx)? != 0.0 {
             return None;
         }
@@ -86,9 +96,19 @@ pub fn theory_params(net: &ResolvedNet) -> Option<(Vec<f64>, f64)> {
     let mut sigma_b2: Option<f64> = None;
     for l in 1..=cfg.depth {
         let (n_in, n_out) = (net.widths[l - 1], net.widths[l]);
-        let layout = Layout::Bias {
-            fan_in: n_in,
-            fan_out: n_out,
+        // A convolution's bias takes its receptive field as both fans (nets' conv builder).
+        let layout = match cfg.arch.theory(cfg).conv() {
+            Some((kernel, groups)) => {
+                let receptive = cfg.width / groups.max(1) * kernel * kernel;
+                Layout::Bias {
+                    fan_in: receptive,
+                    fan_out: receptive,
+                }
+            }
+            None => Layout::Bias {
+                fan_in: n_in,
+                fan_out: n_out,
+            },
         };
         let m = net.bias_init.moments(&[n_out], layout, &ctx).ok()?;
         if m.mean != 0.0 || sigma_b2.is_some_and(|v| (v - m.var).abs() > 1e-12 * v.max(1e-300)) {
@@ -170,6 +190,63 @@ pub fn predictions(
             )
             .map_err(failed)?,
         )),
+        TheoryKind::Conv {
+            kernel, image_size, ..
+        } => {
+            // Structured kernels (identity, Dirac, delta-orthogonal) put their weight on some
+            // taps only: the tap sums assume every tap alike.
+            if structured(net) {
+                return Ok(None);
+            }
+            let layers = predict_conv(
+                net.activation,
+                &sigma_w2,
+                sigma_b2,
+                kernel,
+                image_size,
+                batch,
+                1.0,
+                1.0,
+            )
+            .map_err(failed)?;
+            Some(
+                mlp_sites(layers)
+                    .into_iter()
+                    .map(|s| SiteTheory {
+                        site: "conv".into(),
+                        ..s
+                    })
+                    .collect(),
+            )
+        }
+        TheoryKind::ResidualConv {
+            branch_layers,
+            alpha2,
+            shortcut,
+            kernel,
+            image_size,
+            ..
+        } => {
+            if structured(net) {
+                return Ok(None);
+            }
+            // Every branch map is [width, width/groups, k, k]: one sigma_w^2 for all.
+            let w2 = vec![sigma_w2[0]; cfg.depth * branch_layers];
+            Some(residual_sites(
+                predict_rescnn(
+                    net.activation,
+                    &w2,
+                    branch_layers,
+                    sigma_b2,
+                    alpha2,
+                    shortcut,
+                    kernel,
+                    image_size,
+                    batch,
+                )
+                .map_err(failed)?,
+            ))
+        }
         TheoryKind::Residual {
             branch_layers,
             alpha2,
@@ -177,7 +254,7 @@ pub fn predictions(
         } => {
             // Every branch map is [width, width]: one sigma_w^2 for all of them.
             let w2 = vec![sigma_w2[0]; cfg.depth * branch_layers];
-            Some(
+            Some(residual_sites(
                 predict_resmlp(
                     net.activation,
                     &w2,
@@ -189,23 +266,28 @@ pub fn predictions(
                     batch,
                     1.0,
                 )
-                .map_err(failed)?
-                .into_iter()
-                .map(|p| SiteTheory {
-                    site: p.site,
-                    layer: p.block,
-                    cols: TheoryCols {
-                        theory_preact_var: Some(p.preact_var),
-                        theory_act_var: Some(p.act_var),
-                        theory_grad_var: Some(p.grad_var),
-                        theory_wgrad_var: p.wgrad_var.is_finite().then_some(p.wgrad_var),
-                        ..TheoryCols::default()
-                    },
-                })
-                .collect(),
-            )
+                .map_err(failed)?,
+            ))
         }
     })
+}
+
+/// A residual network's per-site predictions as theory columns (no weight at `out`).
+fn residual_sites(sites: Vec<sigprop_theory::SitePrediction>) -> Vec<SiteTheory> {
+    sites
+        .into_iter()
+        .map(|p| SiteTheory {
+            site: p.site,
+            layer: p.block,
+            cols: TheoryCols {
+                theory_preact_var: Some(p.preact_var),
+                theory_act_var: Some(p.act_var),
+                theory_grad_var: Some(p.grad_var),
+                theory_wgrad_var: p.wgrad_var.is_finite().then_some(p.wgrad_var),
+                ..TheoryCols::default()
+            },
+        })
+        .collect()
 }
 
 /// An MLP's per-layer predictions as the theory columns of its `layer` sites.
@@ -356,6 +438,20 @@ pub fn log_gain_theory(net: &ResolvedNet) -> Option<sigprop_theory::LogGain> {
         return None;
     }
     sigprop_theory::log_gain(net.activation, &sigma_w2, sigma_b2, &net.widths, 1.0)
+}
+
+/// Whether `net`'s weights put their variance on chosen entries (identity, Dirac,
+/// delta-orthogonal, constants) rather than spread over every entry alike.
+fn structured(net: &ResolvedNet) -> bool {
+    use sigprop_init::Scheme;
+    matches!(
+        net.weight_init,
+        Scheme::Identity { .. }
+            | Scheme::Dirac { .. }
+            | Scheme::DeltaOrthogonal { .. }
+            | Scheme::Constant { .. }
+            | Scheme::Ones
+    )
 }
 
 /// The per-layer `sigma_w^2`, `sigma_b^2` and weight spectrum of a plain MLP whose weights

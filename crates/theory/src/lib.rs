@@ -13,6 +13,8 @@
 //!   [`numerical_gain`].
 //! - [`predict`]: per-layer predictions for a finite MLP, [`predict_mlp`] ->
 //!   [`LayerPrediction`], named like the measured columns.
+//! - [`conv`]: the same recursions pixel by pixel for zero-padded convolutions,
+//!   [`predict_conv`], and with residual blocks, [`predict_rescnn`].
 //! - [`finite`]: the finite-width yardstick, the mean and variance of one input's log gain
 //!   `ln(|z^L|^2 / |z^1|^2)`, [`log_gain`] -> [`LogGain`].
 //! - [`autoinit`]: the `autoinit` scheme's per-layer scales, [`autoinit_plan`].
@@ -22,6 +24,7 @@
 
 pub mod autoinit;
 pub mod cmap;
+pub mod conv;
 pub mod critical;
 pub mod density;
 pub mod error;
@@ -35,6 +38,7 @@ pub mod quadrature;
 mod roots;
 
 pub use autoinit::{AutoInitPlan, AutoInitRule, autoinit_plan};
+pub use conv::{predict_conv, predict_rescnn};
 pub use critical::{Critical, SIGMA_W_CAP, SIGMA_W_MAX, critical_sigma_w, numerical_gain};
 pub use density::{EigenDensity, jacobian_density};
 pub use error::TheoryError;

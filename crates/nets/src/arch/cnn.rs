@@ -8,7 +8,8 @@ use sigprop_init::Scheme;
 
 use super::Capabilities;
 use super::{
-    Architecture, ConvIds, LsuvLayer, ParamBuilder, Setting, SettingKind, positive, refuse_fixup,
+    Architecture, ConvIds, LsuvLayer, ParamBuilder, Setting, SettingKind, TheoryKind, positive,
+    refuse_fixup,
 };
 use super::{NetConfig, ResolvedNet};
 use crate::options::{NORM_SETTING, Norm};
@@ -189,6 +190,17 @@ impl Architecture for Cnn {
 
     fn primary_site(&self) -> &'static str {
         "conv"
+    }
+
+    fn theory(&self, _: &NetConfig) -> TheoryKind {
+        match self.norm {
+            Norm::None => TheoryKind::Conv {
+                kernel: self.kernel,
+                image_size: self.image_size,
+                groups: self.groups,
+            },
+            _ => TheoryKind::None,
+        }
     }
 
     fn axis_name(&self) -> &'static str {

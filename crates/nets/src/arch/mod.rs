@@ -171,7 +171,34 @@ pub enum TheoryKind {
         /// RMSNorm rather than LayerNorm.
         rms: bool,
     },
-    /// The additive forward recursion of a residual MLP at every `branch.i` and `out` site.
+    /// The MLP recursions pixel by pixel, for zero-padded convolutions (Xiao et al. 2018),
+    /// at every `conv` site.
+    Conv {
+        /// Kernel side.
+        kernel: usize,
+        /// Image side.
+        image_size: usize,
+        /// Channel groups (the fan-in is `kernel^2 width / groups`).
+        groups: usize,
+    },
+    /// The residual MLP's recursions with every branch map a zero-padded convolution, pixel
+    /// by pixel, at every `branch.i` and `out` site.
+    ResidualConv {
+        /// Convolutions per branch.
+        branch_layers: usize,
+        /// The branch multiplier squared, at initialization.
+        alpha2: f64,
+        /// Whether the skip connection is there.
+        shortcut: bool,
+        /// Kernel side.
+        kernel: usize,
+        /// Image side.
+        image_size: usize,
+        /// Channel groups.
+        groups: usize,
+    },
+    /// The additive recursions of a residual MLP, forward and backward, at every `branch.i`
+    /// and `out` site.
     Residual {
         /// Linear maps per branch.
         branch_layers: usize,
@@ -180,6 +207,17 @@ pub enum TheoryKind {
         /// Whether the skip connection is there.
         shortcut: bool,
     },
+}
+
+impl TheoryKind {
+    /// The kernel side and channel groups of a convolutional network's theory.
+    pub fn conv(&self) -> Option<(usize, usize)> {
+        match *self {
+            TheoryKind::Conv { kernel, groups, .. }
+            | TheoryKind::ResidualConv { kernel, groups, .. } => Some((kernel, groups)),
+            _ => None,
+        }
+    }
 }
 
 /// A layer LSUV rescales: its weight is divided by the square root of its target's

@@ -16,7 +16,9 @@ use super::cnn::{GROUPS_SETTING, IMAGE_SIZE_SETTING, KERNEL_SETTING, check_conv}
 use super::resmlp::ResidualOpts;
 use super::resmlp::{Block, declare_blocks};
 use super::Capabilities;
-use super::{Architecture, ConvIds, LsuvLayer, ParamBuilder, Setting, positive, refuse_fixup};
+use super::{
+    Architecture, ConvIds, LsuvLayer, ParamBuilder, Setting, TheoryKind, positive, refuse_fixup,
+};
 use super::{NetConfig, ResolvedNet};
 use crate::options::{BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, BranchScale, NORM_POSITION_SETTING, NORM_SETTING, Norm, NormPosition, SHORTCUT_SETTING, Shortcut};
 use crate::error::NetError;
@@ -136,6 +138,21 @@ impl Architecture for Rescnn {
 
     fn lsuv_layers(&self, _: &Self::Layout) -> Option<Vec<LsuvLayer>> {
         None
+    }
+
+    fn theory(&self, cfg: &NetConfig) -> TheoryKind {
+        if self.norm != Norm::None {
+            return TheoryKind::None;
+        }
+        let alpha = self.branch_scale.at_init(cfg.depth);
+        TheoryKind::ResidualConv {
+            branch_layers: self.branch_layers,
+            alpha2: alpha * alpha,
+            shortcut: self.shortcut == Shortcut::Identity,
+            kernel: self.kernel,
+            image_size: self.image_size,
+            groups: self.groups,
+        }
     }
 
     fn capabilities(&self) -> Capabilities {

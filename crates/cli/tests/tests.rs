@@ -4204,3 +4204,64 @@ fn convolutional_networks_follow_the_pixelwise_mean_field() {
         "{theory:?} (measured {p:?})"
     );
 }
+
+/// Fixup on the residual CNN, the paper's own setting: every branch's last convolution is
+/// zero and the others are He-normal times L^(-1/2) (two maps a branch), so every block
+/// output is its input exactly while He alone explodes; a branch multiplier of its own is
+/// refused.
+#[test]
+fn fixup_initializes_a_residual_cnn_as_the_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |init: &str| {
+        let out = dir.path().join(init);
+        sigprop()
+            .args([
+                "run",
+                "--arch",
+                "rescnn",
+                "--activation",
+                "relu",
+                "--depth",
+                "16",
+            ])
+            .args([
+                "--width", "16", "--seeds", "3", "--quiet", "--init", init, "--out",
+            ])
+            .arg(&out)
+            .assert()
+            .success();
+        out
+    };
+    let he = run("he-normal");
+    assert_eq!(
+        &summary_of(&he, "base")[col(&he.join("summary.csv"), "verdict")],
+        "exploding"
+    );
+    let fx = run("fixup");
+    assert_eq!(summary_num(&fx, "base", "fwd_ratio"), 1.0);
+    assert_eq!(summary_num(&fx, "base", "bwd_ratio"), 1.0);
+    let l = fx.join("layers.csv");
+    // He for a 3x3 convolution over 16 channels, 2 / 144, times 1/16.
+    let inner = 2.0 / 144.0 / 16.0;
+    for r in records(&l) {
+        let w: f64 = r[col(&l, "weight_var")].parse().unwrap_or(f64::NAN);
+        match &r[col(&l, "site")] {
+            "branch.1" => assert!((w / inner - 1.0).abs() < 0.15, "inner weight variance {w}"),
+            "branch.2" => assert_eq!(w, 0.0),
+            _ => {}
+        }
+    }
+    sigprop()
+        .args([
+            "run",
+            "--arch",
+            "rescnn",
+            "--init",
+            "fixup",
+            "--branch-scale",
+            "rezero",
+        ])
+        .args(["--out", dir.path().join("bad").to_str().unwrap()])
+        .assert()
+        .code(2);
+}

@@ -118,7 +118,7 @@ impl Architecture for Cnn {
         (1..=depth)
             .map(|l| {
                 let ctx = b.layer_ctx(l);
-                b.conv(&format!("layers.{l}"), c, g, k, ctx)
+                b.conv(&format!("layers.{l}"), (c, g, k), ctx, true)
             })
             .collect()
     }

@@ -127,14 +127,13 @@ impl<'a> ParamBuilder<'a> {
         })
     }
 
-    /// `<prefix>.weight` `[c, c/g, k, k]` and `<prefix>.bias` `[c]`.
+    /// `<prefix>.weight` `[c, c/g, k, k]` and, with `bias`, `<prefix>.bias` `[c]`.
     pub fn conv(
         &mut self,
         prefix: &str,
-        c: usize,
-        g: usize,
-        k: usize,
+        (c, g, k): (usize, usize, usize),
         ctx: FillContext,
+        bias: bool,
     ) -> ConvIds {
         let weight = self.push(Job {
             path: format!("{prefix}.weight"),
@@ -144,16 +143,18 @@ impl<'a> ParamBuilder<'a> {
             ctx: ctx.clone(),
         });
         let receptive = c / g * k * k;
-        let bias = Some(self.push(Job {
-            path: format!("{prefix}.bias"),
-            scheme: self.net.bias_init.clone(),
-            shape: vec![c],
-            layout: Layout::Bias {
-                fan_in: receptive,
-                fan_out: receptive,
-            },
-            ctx,
-        }));
+        let bias = bias.then(|| {
+            self.push(Job {
+                path: format!("{prefix}.bias"),
+                scheme: self.net.bias_init.clone(),
+                shape: vec![c],
+                layout: Layout::Bias {
+                    fan_in: receptive,
+                    fan_out: receptive,
+                },
+                ctx,
+            })
+        });
         ConvIds { weight, bias }
     }
 }

@@ -9,15 +9,15 @@
 #[cfg(feature = "burn")]
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
-use sigprop_init::{ResidualContext, Scheme};
+use sigprop_init::Scheme;
 
 use super::cnn::{GROUPS_SETTING, IMAGE_SIZE_SETTING, KERNEL_SETTING, check_conv};
 #[cfg(feature = "burn")]
 use super::resmlp::ResidualOpts;
-use super::resmlp::{Block, declare_blocks};
+use super::resmlp::{Block, branch_ctx, check_fixup, declare_blocks};
 use super::Capabilities;
 use super::{
-    Architecture, ConvIds, LsuvLayer, ParamBuilder, Setting, TheoryKind, positive, refuse_fixup,
+    Architecture, ConvIds, LsuvLayer, ParamBuilder, Setting, TheoryKind, positive,
 };
 use super::{NetConfig, ResolvedNet};
 use crate::options::{BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, BranchScale, NORM_POSITION_SETTING, NORM_SETTING, Norm, NormPosition, SHORTCUT_SETTING, Shortcut};
@@ -79,7 +79,7 @@ impl Architecture for Rescnn {
     fn validate(&self, cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
         check_conv(cfg.width, self.kernel, self.image_size, self.groups)?;
         positive("branch-layers", self.branch_layers)?;
-        refuse_fixup(cfg, weight_init)
+        check_fixup(cfg, weight_init, self.branch_scale, self.shortcut)
     }
 
     fn norm(&self) -> Norm {
@@ -89,15 +89,11 @@ impl Architecture for Rescnn {
     fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout {
         let (depth, c) = (b.net.config.depth, b.net.config.width);
         let (m, g, k) = (self.branch_layers, self.groups, self.kernel);
+        // Fixup: no per-channel biases (its scalar biases are 0 at initialization).
+        let fixup = b.net.is_fixup();
         declare_blocks(b, (depth, m), self.branch_scale, |b, block, i| {
-            let ctx = b.ctx(None).with_residual(ResidualContext {
-                blocks: depth,
-                branches: depth,
-                width: c,
-                writes_stream: i == m,
-                scores: false,
-            });
-            b.conv(&format!("blocks.{block}.branch.{i}"), c, g, k, ctx)
+            let ctx = branch_ctx(b, (depth, m, c), i);
+            b.conv(&format!("blocks.{block}.branch.{i}"), (c, g, k), ctx, !fixup)
         })
     }
 
@@ -159,6 +155,7 @@ impl Architecture for Rescnn {
         Capabilities {
             residual: true,
             structured_inits: &[("delta-orthogonal", "orthogonal kernel centre")],
+            own_inits: &[("fixup", "residual, zero branch ends")],
             ..Capabilities::PLAIN
         }
     }

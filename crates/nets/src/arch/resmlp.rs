@@ -11,7 +11,7 @@
 #[cfg(feature = "burn")]
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
-use sigprop_init::{FixupContext, FixupRole, ResidualContext, Scheme};
+use sigprop_init::{FillContext, FixupContext, FixupRole, ResidualContext, Scheme};
 
 use super::Capabilities;
 use super::{
@@ -148,6 +148,53 @@ impl ResidualOpts {
 
 /// Declare `depth` blocks of `m` branch maps each (`map(b, k, i)` declares map `i` of block
 /// `k`, both 1-based), with a learnable alpha per block for ReZero and SkipInit.
+/// Fixup sets its own branch multipliers: it takes the default branch scale 1 and the
+/// identity skip only.
+pub(crate) fn check_fixup(
+    cfg: &NetConfig,
+    weight_init: &Scheme,
+    scale: BranchScale,
+    shortcut: Shortcut,
+) -> Result<(), NetError> {
+    if weight_init.needs_fixup() && (scale != BranchScale::One || shortcut != Shortcut::Identity) {
+        return Err(NetError::BadConfig {
+            key: "init",
+            value: cfg.weight_init.clone(),
+            allowed: "fixup with the default branch-scale 1 and shortcut identity (Fixup \
+                      sets its own branch multipliers)"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// The fill context of map `i` of block `k`'s branch of `m` maps in a residual network of
+/// `depth` blocks and `width` features: Fixup's role when the scheme is Fixup (the last map
+/// zero, the others scaled), and the residual stream's place for the schemes that read it.
+pub(crate) fn branch_ctx(
+    b: &ParamBuilder<'_>,
+    (depth, m, width): (usize, usize, usize),
+    i: usize,
+) -> FillContext {
+    let role = if i == m {
+        FixupRole::BranchLast
+    } else {
+        FixupRole::BranchInner
+    };
+    let fx = b.net.is_fixup().then_some(FixupContext {
+        num_branches: depth,
+        layers_per_branch: m,
+        role,
+    });
+    b.ctx(fx).with_residual(ResidualContext {
+        blocks: depth,
+        branches: depth,
+        width,
+        writes_stream: i == m,
+        scores: false,
+    })
+}
+
 pub(crate) fn declare_blocks<I>(
     b: &mut ParamBuilder<'_>,
     (depth, m): (usize, usize),
@@ -178,18 +225,7 @@ impl Architecture for Resmlp {
 
     fn validate(&self, cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
         positive("branch-layers", self.branch_layers)?;
-        if weight_init.needs_fixup()
-            && (self.branch_scale != BranchScale::One || self.shortcut != Shortcut::Identity)
-        {
-            return Err(NetError::BadConfig {
-                key: "init",
-                value: cfg.weight_init.clone(),
-                allowed: "fixup with the default branch-scale 1 and shortcut identity (Fixup \
-                          sets its own branch multipliers)"
-                    .into(),
-            });
-        }
-        Ok(())
+        check_fixup(cfg, weight_init, self.branch_scale, self.shortcut)
     }
 
     fn norm(&self) -> Norm {
@@ -207,23 +243,7 @@ impl Architecture for Resmlp {
         let (depth, m, w) = (net.config.depth, self.branch_layers, net.config.width);
         let fixup = net.is_fixup();
         declare_blocks(b, (depth, m), self.branch_scale, |b, k, i| {
-            let role = if i == m {
-                FixupRole::BranchLast
-            } else {
-                FixupRole::BranchInner
-            };
-            let fx = fixup.then_some(FixupContext {
-                num_branches: depth,
-                layers_per_branch: m,
-                role,
-            });
-            let ctx = b.ctx(fx).with_residual(ResidualContext {
-                blocks: depth,
-                branches: depth,
-                width: w,
-                writes_stream: i == m,
-                scores: false,
-            });
+            let ctx = branch_ctx(b, (depth, m, w), i);
             let prefix = format!("blocks.{k}.branch.{i}");
             b.linear(&prefix, (w, w), &net.weight_init, ctx, !fixup)
         })

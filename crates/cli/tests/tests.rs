@@ -1267,9 +1267,9 @@ fn residual_streams_follow_the_additive_recursion_and_its_scalings() {
 
 /// SkipInit (De & Smith 2020) replaces BatchNorm in a deep residual network by a learnable
 /// branch multiplier that starts at 0: without normalization, He/ReLU branches double the
-/// stream every block (`exploding`, x2^49 over 50 blocks in the mean field), while SkipInit starts each block as
-/// the identity (`stable`, the stream's statistics equal at every block) with a gradient
-/// on every alpha, so training can open the branches.
+/// stream every block (`exploding`, x2^49 over 50 blocks in the mean field), while SkipInit
+/// starts each block as the identity (`stable`, the stream's statistics equal at every
+/// block) with a gradient on every alpha, so training can open the branches.
 #[test]
 fn skipinit_starts_a_deep_unnormalized_resnet_as_the_identity() {
     let dir = tempfile::tempdir().unwrap();

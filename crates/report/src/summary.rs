@@ -46,9 +46,10 @@ pub struct Extra {
 }
 
 /// The log gain's mean, variance (n - 1) over all seeds' inputs, and the variance's 95%
-/// delete-one-seed jackknife interval (Student t with seeds - 1 degrees of freedom) (each seed's inputs share one network, so they are
-/// not independent draws; the jackknife over seeds counts them as they are). Sums are taken
-/// about the overall mean, each seed's left out by subtraction.
+/// delete-one-seed jackknife interval, Student t with seeds - 1 degrees of freedom (each
+/// seed's inputs share one network, so they are not independent draws; the jackknife over
+/// seeds counts them as they are). Sums are taken about the overall mean, each seed's left
+/// out by subtraction.
 fn log_gain_stats(seeds: &[Vec<f64>]) -> (f64, f64, Option<(f64, f64)>) {
     let n = seeds.iter().map(Vec::len).sum::<usize>() as f64;
     let mean = seeds.iter().flatten().sum::<f64>() / n;

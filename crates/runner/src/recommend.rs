@@ -412,9 +412,14 @@ fn why_of(top: &Ranked) -> String {
                      catalogue's simplest first)"
                 .to_string(),
         };
+        // "Any of them will do" only where they do: not among collapsed or diverged ones.
+        let will_do = if matches!(top.verdict, Verdict::Collapsed | Verdict::Diverged) {
+            "; of them"
+        } else {
+            ", so any of them will do:"
+        };
         format!(
-            "{} ({}{trained}); tied with {} within the seeds' spread, so any of them will do: {} \
-             {first}",
+            "{} ({}{trained}); tied with {} within the seeds' spread{will_do} {} {first}",
             top.init,
             s_verdict(top),
             top.tied_with.join(", "),

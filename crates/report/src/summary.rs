@@ -14,10 +14,11 @@
 //! chaotic phase.
 
 use sigprop_nets::Arch;
+use sigprop_spec::format::fmt_num;
 
 use crate::rows::{AggRow, LayerRow, SummaryRow};
 use crate::trend::{Trend, corr_depth_scale, log_slope, series, shape};
-use crate::verdict::{MERGE_COS, Measured, MergeKind, Merging};
+use crate::verdict::{MERGE_COS, Measured, TokenMerge};
 
 /// The site whose rows describe the network's layers, for an `arch` column value (the
 /// architecture's own answer; `layer` for a name this build does not know).
@@ -35,8 +36,6 @@ pub struct Extra {
     pub theory_chi1: Option<f64>,
     /// The c-map's fixed point `c*` and depth scale `xi_c`, if they apply.
     pub corr_fixed: Option<(f64, f64)>,
-    /// The cosine of the input pairs `corr` is measured on (0: independent inputs).
-    pub input_pair_cos: f64,
     /// The cosine of the input tokens of a sequence (0: independent tokens).
     pub input_token_cos: f64,
     /// Each seed's log gains, one per input (`None` when a record has none).
@@ -82,16 +81,12 @@ fn log_gain_stats(seeds: &[Vec<f64>]) -> (f64, f64, Option<(f64, f64)>) {
 /// Below this, `1 - cos` is at the floor of an f32 pass and says nothing of the shape.
 const GAP_FLOOR: f64 = 1e-6;
 
-/// How the cosine `cos_stat` at `site` approaches 1 with depth, with `rank_stat` at the last
-/// layer; `None` where the cosine is not measured (or not finite at the last layer).
-fn merging(aggs: &[AggRow], site: &str, kind: MergeKind, input_cos: f64) -> Option<Merging> {
-    let (cos_stat, rank_stat) = match kind {
-        MergeKind::Tokens => ("token_cos", "token_rank"),
-        MergeKind::Inputs => ("corr", "act_rank"),
-    };
+/// How `token_cos` at `site` approaches 1 with depth, with `token_rank` at the last layer;
+/// `None` where it is not measured (or not finite at the last layer).
+fn token_merge(aggs: &[AggRow], site: &str, input_cos: f64) -> Option<TokenMerge> {
     let rows: Vec<&AggRow> = aggs
         .iter()
-        .filter(|a| a.site == site && a.stat == cos_stat)
+        .filter(|a| a.site == site && a.stat == "token_cos")
         .collect();
     let last = rows.last().filter(|a| a.mean.is_finite())?;
     // The first layer of the run that stays merged to the end.
@@ -106,17 +101,32 @@ fn merging(aggs: &[AggRow], site: &str, kind: MergeKind, input_cos: f64) -> Opti
         .map(|a| (a.layer, 1.0 - a.mean))
         .take_while(|p| p.1 >= GAP_FLOOR)
         .collect();
-    Some(Merging {
-        kind,
+    Some(TokenMerge {
         cos_last: last.mean,
         cos_lo: last.ci95_lo.unwrap_or(last.mean),
         input_cos,
         merged_from,
         rate: log_slope(&gap),
-        rank_last: series(aggs, site, rank_stat)
+        rank_last: series(aggs, site, "token_rank")
             .last()
             .map_or(f64::NAN, |p| p.1),
     })
+}
+
+/// `; corr C, act_rank R` at the last layer of `site`, the parts that are measured.
+fn pairs_note(aggs: &[AggRow], site: &str) -> String {
+    let last = |stat: &str| {
+        series(aggs, site, stat)
+            .last()
+            .map(|p| p.1)
+            .filter(|v| v.is_finite())
+    };
+    match (last("corr"), last("act_rank")) {
+        (Some(c), Some(r)) => format!("; corr {}, act_rank {}", fmt_num(c), fmt_num(r)),
+        (Some(c), None) => format!("; corr {}", fmt_num(c)),
+        (None, Some(r)) => format!("; act_rank {}", fmt_num(r)),
+        (None, None) => String::new(),
+    }
 }
 
 /// Each seed's series of `value` at `site`, seeds in order of first appearance.
@@ -226,13 +236,8 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
         nonfinite_seeds: bad_seeds.len(),
         seeds: extra.seeds,
         chi1: extra.theory_chi1,
-        merging: [
-            merging(aggs, site, MergeKind::Tokens, extra.input_token_cos),
-            merging(aggs, site, MergeKind::Inputs, extra.input_pair_cos),
-        ]
-        .into_iter()
-        .flatten()
-        .collect(),
+        tokens: token_merge(aggs, site, extra.input_token_cos),
+        pairs_note: pairs_note(aggs, site),
         axis: arch.parse::<Arch>().map_or("layer", Arch::axis_name),
         finite_width,
     };

@@ -28,46 +28,33 @@ pub const DEAD_LIMIT: f64 = 0.99;
 /// that started apart have merged: `collapsed`.
 pub const MERGE_COS: f64 = 0.99;
 
-/// Which vectors merge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MergeKind {
-    /// The tokens of one sequence (`token_cos`, `token_rank`).
-    Tokens,
-    /// Pairs of inputs (`corr`, `act_rank`).
-    Inputs,
-}
-
-/// How alike the primary site's tokens, or its input pairs, have become with depth.
+/// How alike the primary site's tokens have become with depth (a sequence model).
 #[derive(Debug, Clone)]
-pub struct Merging {
-    /// Tokens or inputs.
-    pub kind: MergeKind,
-    /// The cosine (`token_cos` or `corr`) at the last layer: the seed mean.
+pub struct TokenMerge {
+    /// `token_cos` at the last layer: the seed mean.
     pub cos_last: f64,
     /// The lower end of its 95% interval over seeds (the mean for one seed).
     pub cos_lo: f64,
-    /// The cosine the inputs were built with (0 for independent ones).
+    /// The cosine the input tokens were built with (0 for independent ones).
     pub input_cos: f64,
     /// The first layer from which the seed mean stays at or above [`MERGE_COS`].
     pub merged_from: Option<usize>,
-    /// ln change per layer of `1 - cos`, up to `merged_from` (all layers without it).
+    /// ln change per layer of `1 - token_cos`, over the layers from the first where it is
+    /// still above the f32 floor.
     pub rate: f64,
-    /// The effective rank (`token_rank` or `act_rank`) at the last layer; NaN unmeasured.
+    /// `token_rank` at the last layer; NaN unmeasured.
     pub rank_last: f64,
 }
 
-impl Merging {
+impl TokenMerge {
     /// The tokens' collapse and its detail, if they merged: at the last layer their cosine
     /// is at least [`MERGE_COS`] over the seeds' interval, from tokens built less alike.
     /// Whatever the shape of the approach: attention averages the tokens of a sequence,
     /// doubly exponentially without skips (Dong et al. 2021). Input pairs are not judged
-    /// here: a ReLU network's `corr` passes 0.99 by depth 50 on a power law and still tells
-    /// its inputs apart (the across-batch share decides that; [`Self::pairs_note`]).
+    /// this way: a ReLU network's `corr` passes 0.99 by depth 50 on a power law and still
+    /// tells its inputs apart (the across-batch share decides that).
     fn collapse(&self, axis: &str, at: usize) -> Option<String> {
-        let merged = self.kind == MergeKind::Tokens
-            && self.cos_lo >= MERGE_COS
-            && self.input_cos < MERGE_COS;
-        if !merged {
+        if self.cos_lo < MERGE_COS || self.input_cos >= MERGE_COS {
             return None;
         }
         let mut parts = vec![format!(
@@ -87,19 +74,6 @@ impl Merging {
             ));
         }
         Some(format!("collapsed (tokens merge: {})", parts.join("; ")))
-    }
-
-    /// The input pairs' cosine and the activations' effective rank at the last layer, for
-    /// the detail of merged inputs (empty for tokens).
-    fn pairs_note(&self) -> String {
-        if self.kind != MergeKind::Inputs {
-            return String::new();
-        }
-        let mut note = format!("; corr {}", fmt_num(self.cos_last));
-        if self.rank_last.is_finite() {
-            note.push_str(&format!(", act_rank {}", fmt_num(self.rank_last)));
-        }
-        note
     }
 }
 
@@ -136,8 +110,11 @@ pub struct Measured {
     pub seeds: usize,
     /// Mean-field chi_1 where it applies.
     pub chi1: Option<f64>,
-    /// The tokens' and the input pairs' merging, where measured.
-    pub merging: Vec<Merging>,
+    /// The tokens' merging, for a sequence model.
+    pub tokens: Option<TokenMerge>,
+    /// `corr` and `act_rank` at the last layer, as the detail of merged inputs shows them
+    /// (`; corr C, act_rank R`; empty where not measured).
+    pub pairs_note: String,
     /// What a layer is (`layer`, `block`, ...), for the detail.
     pub axis: &'static str,
     /// The finite-width yardstick of the forward drift, where its theory applies: the
@@ -175,7 +152,7 @@ impl Measured {
                 format!("collapsed (Var(h) is exactly 0 at layer {at})"),
             );
         }
-        if let Some(detail) = self.merging.iter().find_map(|m| m.collapse(self.axis, at)) {
+        if let Some(detail) = self.tokens.as_ref().and_then(|t| t.collapse(self.axis, at)) {
             return (Verdict::Collapsed, detail);
         }
         if self.share_last < COLLAPSE_SHARE
@@ -189,10 +166,7 @@ impl Measured {
                      depth scale {} layers{})",
                     fmt_num(100.0 * self.share_last),
                     fmt_num(1.0 / self.share_rate.abs()),
-                    self.merging
-                        .iter()
-                        .map(Merging::pairs_note)
-                        .collect::<String>()
+                    self.pairs_note
                 ),
             );
         }
@@ -423,7 +397,6 @@ mod tests {
                 lsuv_totals: vec![],
                 theory_chi1: chi1,
                 corr_fixed: None,
-                input_pair_cos: self.input_cos,
                 input_token_cos: self.input_cos,
                 log_gains: None,
                 theory_log_gain: None,

@@ -309,7 +309,6 @@ pub fn derive(
             lsuv_totals,
             theory_chi1: chi1(net),
             corr_fixed: corr_fixed_point(net),
-            input_pair_cos: net.config.arch.input_pair_corr().unwrap_or(0.0),
             input_token_cos: net.config.arch.input_token_corr().unwrap_or(0.0),
             log_gains,
             theory_log_gain: log_gain_theory(net),

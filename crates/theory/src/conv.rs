@@ -28,7 +28,7 @@ use sigprop_init::Activation;
 
 use crate::error::TheoryError;
 use crate::moments::expect_preact;
-use crate::predict::{LayerPrediction, SitePrediction};
+use crate::predict::{LayerPrediction, SitePrediction, check_branches};
 
 /// `E[phi]`, `E[phi^2]`, `E[phi'^2]` at `q`, each distinct `q` computed once (pixels with the
 /// same border pattern share it).
@@ -192,26 +192,11 @@ pub fn predict_rescnn(
     image: usize,
     batch: usize,
 ) -> Result<Vec<SitePrediction>, TheoryError> {
-    if sigma_w2.is_empty() {
-        return Err(TheoryError::Empty { what: "sigma_w2" });
-    }
-    for (what, n) in [
-        ("kernel", kernel),
-        ("image size", image),
-        ("batch", batch),
-        ("branch layers", m),
-    ] {
+    check_branches(sigma_w2, m, sigma_b2, alpha2)?;
+    for (what, n) in [("kernel", kernel), ("image size", image), ("batch", batch)] {
         if n == 0 {
             return Err(TheoryError::Zero { what: what.into() });
         }
-    }
-    if !sigma_w2.len().is_multiple_of(m) {
-        return Err(TheoryError::LengthMismatch {
-            what: "sigma_w2",
-            got: sigma_w2.len(),
-            expected: sigma_w2.len().div_ceil(m) * m,
-            rule: "one entry per branch map: blocks x branch layers",
-        });
     }
     let k2 = (kernel * kernel) as f64;
     let taps = taps(kernel, image);

@@ -311,28 +311,13 @@ pub fn predict_resmlp(
     batch: usize,
     output_grad_var: f64,
 ) -> Result<Vec<SitePrediction>, TheoryError> {
-    if sigma_w2.is_empty() {
-        return Err(TheoryError::Empty { what: "sigma_w2" });
-    }
-    if m == 0 || !sigma_w2.len().is_multiple_of(m) {
-        return Err(TheoryError::LengthMismatch {
-            what: "sigma_w2",
-            got: sigma_w2.len(),
-            expected: sigma_w2.len().div_ceil(m.max(1)) * m.max(1),
-            rule: "one entry per branch map: blocks x branch layers",
-        });
-    }
-    check_nonnegative("sigma_b2", sigma_b2)?;
-    check_nonnegative("alpha2", alpha2)?;
+    check_branches(sigma_w2, m, sigma_b2, alpha2)?;
     check_nonnegative("input second moment", input_second_moment)?;
     check_nonnegative("output_grad_var", output_grad_var)?;
     if batch == 0 {
         return Err(TheoryError::Zero {
             what: "batch".into(),
         });
-    }
-    for &w in sigma_w2 {
-        check_nonnegative("sigma_w2", w)?;
     }
     let nan = f64::NAN;
     let mut out = Vec::with_capacity(sigma_w2.len() / m * (m + 1));
@@ -387,6 +372,33 @@ pub fn predict_resmlp(
         g = s2 * g + gu;
     }
     Ok(out)
+}
+
+/// The checks every residual prediction makes: `sigma_w2` one non-negative entry per branch
+/// map (blocks x `m` maps, `m > 0`), and non-negative `sigma_b2` and `alpha2`.
+pub(crate) fn check_branches(
+    sigma_w2: &[f64],
+    m: usize,
+    sigma_b2: f64,
+    alpha2: f64,
+) -> Result<(), TheoryError> {
+    if sigma_w2.is_empty() {
+        return Err(TheoryError::Empty { what: "sigma_w2" });
+    }
+    if m == 0 || !sigma_w2.len().is_multiple_of(m) {
+        return Err(TheoryError::LengthMismatch {
+            what: "sigma_w2",
+            got: sigma_w2.len(),
+            expected: sigma_w2.len().div_ceil(m.max(1)) * m.max(1),
+            rule: "one entry per branch map: blocks x branch layers",
+        });
+    }
+    check_nonnegative("sigma_b2", sigma_b2)?;
+    check_nonnegative("alpha2", alpha2)?;
+    for &w in sigma_w2 {
+        check_nonnegative("sigma_w2", w)?;
+    }
+    Ok(())
 }
 
 fn validate(

@@ -85,8 +85,8 @@ pub use stats::{ChannelMoments, LayerStats, TokenStats};
 #[cfg(feature = "burn")]
 pub use train::train;
 pub use train::{
-    CoordRecord, Dataset, MAX_CLASSES, OPTIMIZER_NAMES, OptimizerKind, PARAM_NAMES, ParamKind,
-    Parametrization, Role, StepRecord, Task, TrainOptions, TrainResult, UpdateRecord, model_width,
-    role, roles,
+    Checkpoint, CoordRecord, Dataset, MAX_CLASSES, OPTIMIZER_NAMES, OptimizerKind, PARAM_NAMES,
+    ParamKind, Parametrization, Resume, Role, StepRecord, Task, TrainOptions, TrainResult,
+    UpdateRecord, model_width, role, roles,
 };
 pub use tune::{TunedTensor, Tuning};

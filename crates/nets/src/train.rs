@@ -213,6 +213,9 @@ pub struct Dataset {
     pub labels: Vec<usize>,
     /// Classes.
     pub classes: usize,
+    /// The last this many rows are held out: never trained on, and the evaluation batch
+    /// is drawn from them (0: the evaluation batch is the first rows, also trained on).
+    pub holdout: usize,
 }
 
 /// Most classes a classification task may have (the one-hot targets are dense).
@@ -222,6 +225,24 @@ impl Dataset {
     /// Rows.
     pub fn rows(&self) -> usize {
         self.labels.len()
+    }
+
+    /// Rows trained on: all but the held-out ones.
+    pub fn train_rows(&self) -> usize {
+        self.rows() - self.holdout
+    }
+
+    /// Hold out the last `rows` rows; at least one row must stay to train on.
+    pub fn with_holdout(mut self, rows: usize) -> Result<Dataset, String> {
+        if rows >= self.rows() {
+            return Err(format!(
+                "--holdout {rows}: expected fewer rows than the data's {}, so some are left to \
+                 train on",
+                self.rows()
+            ));
+        }
+        self.holdout = rows;
+        Ok(self)
     }
 
     /// Parse CSV text: one row per sample, the features then the class label (a whole number
@@ -326,6 +347,7 @@ impl Dataset {
             x,
             labels,
             classes,
+            holdout: 0,
         })
     }
 }
@@ -395,12 +417,29 @@ impl Task {
                 noise,
                 seed,
             } => format!("mixture: {classes} classes, noise {noise}, task seed {seed}"),
+            Task::Data(d) if d.holdout > 0 => format!(
+                "data: {} rows of {} features, {} classes; the last {} held out for evaluation",
+                d.rows(),
+                d.features,
+                d.classes,
+                d.holdout
+            ),
             Task::Data(d) => format!(
                 "data: {} rows of {} features, {} classes",
                 d.rows(),
                 d.features,
                 d.classes
             ),
+        }
+    }
+
+    /// Samples in the evaluation batch when `eval_batch` are asked for: at most a data
+    /// set's held-out rows, or else its rows.
+    pub fn eval_samples(&self, eval_batch: usize) -> usize {
+        match self {
+            Task::Data(d) if d.holdout > 0 => eval_batch.min(d.holdout),
+            Task::Data(d) => eval_batch.min(d.rows()),
+            _ => eval_batch,
         }
     }
 
@@ -443,6 +482,49 @@ pub struct TrainOptions {
     pub fixed_batch: bool,
     /// Record every site's `mean |h|` at every step ([`TrainResult::coords`]).
     pub coords: bool,
+    /// Start after this many updates, with this readout (a lottery ticket rewound to an
+    /// early step): the run's steps are `resume.step..=steps`, its batches those of the same
+    /// steps of a run from 0, its optimizer state fresh. `None`: start at step 0 with the
+    /// readout drawn from the seed.
+    pub resume: Option<Resume>,
+    /// Keep the weights and the readout as they are after this many updates
+    /// ([`TrainResult::checkpoint`]).
+    pub checkpoint_at: Option<usize>,
+}
+
+impl TrainResult {
+    /// A run that could not start: diverged at `step`, before any record.
+    pub fn diverged(step: usize, params: Params) -> TrainResult {
+        TrainResult {
+            steps: Vec::new(),
+            updates: Vec::new(),
+            stats: Vec::new(),
+            spectra: Vec::new(),
+            diverged_at: Some(step),
+            coords: Vec::new(),
+            wall_s: 0.0,
+            final_params: params,
+            checkpoint: None,
+        }
+    }
+}
+
+/// Where a resumed run starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resume {
+    /// Updates already made.
+    pub step: usize,
+    /// The readout's values, `[features, outputs]` row-major.
+    pub readout: Vec<f32>,
+}
+
+/// The weights and the readout of a run after some updates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// The weights (the run's masks kept).
+    pub params: Params,
+    /// The step and the readout, to resume from.
+    pub resume: Resume,
 }
 
 /// The loss and gradient norm at one step.
@@ -493,4 +575,7 @@ pub struct TrainResult {
     pub wall_s: f64,
     /// The weights after the last step made (the lottery ticket's final magnitudes).
     pub final_params: Params,
+    /// The weights and readout at [`TrainOptions::checkpoint_at`] (`None` without one, or
+    /// when the run diverged before it).
+    pub checkpoint: Option<Checkpoint>,
 }

@@ -1684,6 +1684,8 @@ fn train_opts(steps: usize, optimizer: OptimizerKind, lr: f64, task: Task) -> Tr
         eval_batch: 64,
         fixed_batch: false,
         coords: false,
+        resume: None,
+        checkpoint_at: None,
     }
 }
 
@@ -1860,6 +1862,90 @@ fn data_csv_is_parsed_and_checked() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("data"), "{e}");
+}
+
+#[test]
+fn held_out_rows_are_never_trained_on_and_are_the_evaluation_batch() {
+    // The same rows without the held-out tail give the same training batches (the epoch
+    // order is over the rows trained on), so the same step losses, bit for bit; only the
+    // evaluation batch differs: the held-out rows, at most.
+    let mut text = String::new();
+    for i in 0..40 {
+        text += &format!(
+            "{},{},{}\n",
+            (i as f64 * 0.37).sin(),
+            (i as f64 * 0.11).cos(),
+            i % 3
+        );
+    }
+    let kept: String = text.lines().take(30).map(|l| format!("{l}\n")).collect();
+    let all = Dataset::from_csv(&text, None)
+        .unwrap()
+        .with_holdout(10)
+        .unwrap();
+    let head = Dataset::from_csv(&kept, None).unwrap();
+    assert_eq!((all.train_rows(), head.train_rows()), (30, 30));
+    let mut cfg = mlp(1, 16, "tanh", "xavier-normal");
+    cfg.arch = sigprop_nets::ArchConfig::Mlp(Mlp {
+        widths: Some(vec![2, 16]),
+        ..Mlp::default()
+    });
+    let run = |d: Dataset| {
+        let task = Task::Data(std::sync::Arc::new(d));
+        let held_out = task.describe().contains("held out");
+        assert_eq!(task.eval_samples(64), if held_out { 10 } else { 30 });
+        trained(&cfg, &train_opts(25, OptimizerKind::Sgd, 0.1, task))
+    };
+    let (a, b) = (run(all), run(head));
+    let losses = |r: &TrainResult| r.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&a), losses(&b));
+    assert_ne!(a.steps[0].eval_loss, b.steps[0].eval_loss);
+    let e = Dataset::from_csv(&text, None)
+        .unwrap()
+        .with_holdout(40)
+        .unwrap_err();
+    assert!(e.contains("--holdout 40"), "{e}");
+}
+
+#[test]
+fn a_run_resumed_from_its_checkpoint_repeats_the_rest_exactly_under_sgd() {
+    // Plain SGD keeps no state, so a run resumed from its own checkpoint at step 7 (weights,
+    // readout, and the batches of steps 7 on) makes the same steps as the run that went on.
+    let cfg = mlp(2, 24, "tanh", "xavier-normal");
+    let net = cfg.resolve().unwrap();
+    let params = build_params(&net, 5).unwrap();
+    let mut opts = train_opts(20, OptimizerKind::Sgd, 0.05, teacher());
+    opts.checkpoint_at = Some(7);
+    let whole = train(&net, &params, 5, &opts, &cpu()).unwrap();
+    let cp = whole.checkpoint.clone().unwrap();
+    assert_eq!(cp.resume.step, 7);
+    assert_eq!(cp.resume.readout.len(), 24 * 2);
+    opts.checkpoint_at = None;
+    opts.resume = Some(cp.resume.clone());
+    let rest = train(&net, &cp.params, 5, &opts, &cpu()).unwrap();
+    let of = |r: &TrainResult| {
+        r.steps
+            .iter()
+            .map(|s| (s.step, s.loss, s.grad_norm))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of(&rest), of(&whole)[7..].to_vec());
+    assert_eq!(rest.final_params, whole.final_params);
+    // The resumed run is evaluated where it starts; a resume at or past the last step and a
+    // readout of the wrong size are refused.
+    assert!(rest.steps[0].eval_loss.is_some());
+    opts.resume = Some(sigprop_nets::Resume {
+        step: 20,
+        readout: cp.resume.readout.clone(),
+    });
+    let e = train(&net, &cp.params, 5, &opts, &cpu()).unwrap_err();
+    assert!(e.to_string().contains("before the last"), "{e}");
+    opts.resume = Some(sigprop_nets::Resume {
+        step: 3,
+        readout: vec![0.0; 5],
+    });
+    let e = train(&net, &cp.params, 5, &opts, &cpu()).unwrap_err();
+    assert!(e.to_string().contains("24 x 2 values"), "{e}");
 }
 
 /// The first update of each tensor under `kind` (base width `base`), by path.

@@ -214,6 +214,8 @@ pub fn coord_check(
             eval_batch: spec.batch,
             fixed_batch: true,
             coords: true,
+            resume: None,
+            checkpoint_at: None,
         };
         Ok(sigprop_nets::train(&spec.net, &params, seed, &opts, &dev)?.coords)
     };

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sigprop_nets::{
-    LayerStats, Params, ProbeOptions, TrainOptions, TrainResult, device, initial_params,
+    Checkpoint, LayerStats, Params, ProbeOptions, TrainOptions, TrainResult, device, initial_params,
 };
 use sigprop_report::aggregate::{key_of, mean_sd_ci};
 use sigprop_report::html::write_html;
@@ -24,7 +24,7 @@ use sigprop_report::rows::{ConfigKey, GridRow, RunCols, SpectrumRow};
 use sigprop_spec::error::RunnerError;
 use sigprop_spec::experiment::Experiment;
 use sigprop_spec::format::fmt_sig;
-use sigprop_spec::tables::TrainPlan;
+use sigprop_spec::tables::{Lottery, TrainPlan};
 
 use crate::execute::{prepare_out, validate};
 use crate::schedule::{Place, progress_bar, schedule};
@@ -81,10 +81,11 @@ fn lottery_verdict((tl, th): (f64, f64), (rl, rh): (f64, f64)) -> &'static str {
 
 /// The lottery ticket's comparison of one configuration: the winning ticket against the
 /// random mask of the same sparsity, by their final losses' 95% intervals.
-pub fn lottery_lines(outcomes: &[TrainOutcome], sparsity: Option<f64>) -> Vec<String> {
-    let Some(s) = sparsity else {
+pub fn lottery_lines(outcomes: &[TrainOutcome], lottery: Option<Lottery>) -> Vec<String> {
+    let Some(l) = lottery else {
         return Vec::new();
     };
+    let s = l.sparsity;
     let ci = |m: &TrainSummary| match (m.loss_final_lo, m.loss_final_hi) {
         (Some(a), Some(b)) => Some((a, b)),
         _ => None,
@@ -112,8 +113,14 @@ pub fn lottery_lines(outcomes: &[TrainOutcome], sparsity: Option<f64>) -> Vec<St
                 .label
                 .strip_suffix(" dense")
                 .unwrap_or(&c[0].key.label);
+            let how = match (l.rounds, l.rewind) {
+                (1, 0) => "one shot".to_string(),
+                (1, k) => format!("one shot, rewound to step {k}"),
+                (r, 0) => format!("{r} rounds"),
+                (r, k) => format!("{r} rounds, rewound to step {k}"),
+            };
             format!(
-                "{label}, sparsity {s}: dense {}, ticket {}, random mask {}: {verdict}",
+                "{label}, sparsity {s} ({how}): dense {}, ticket {}, random mask {}: {verdict}",
                 fmt(dense),
                 fmt(ticket),
                 fmt(random)
@@ -261,8 +268,9 @@ pub fn train(
     let dense_jobs = jobs_of(&|a| a == Arm::Dense);
     let arm_jobs = jobs_of(&|a| a != Arm::Dense);
     let bar = progress_bar(dense_jobs.len() + arm_jobs.len(), 0, "trainings", quiet);
-    let finals: std::sync::Mutex<std::collections::HashMap<(usize, u64), sigprop_nets::Params>> =
-        std::sync::Mutex::new(std::collections::HashMap::new());
+    // Each dense run's final weights and its checkpoint at the rewind step, for its arms.
+    type Finals = std::collections::HashMap<(usize, u64), (Params, Option<Checkpoint>)>;
+    let finals: std::sync::Mutex<Finals> = std::sync::Mutex::new(Finals::new());
     let stage = |&(c, seed): &(usize, u64)| -> Result<Params, RunnerError> {
         let spec = configs[c].0;
         let dev = device(spec.backend)?;
@@ -272,22 +280,7 @@ pub fn train(
         let (spec, lr, _, arm, dense) = &configs[c];
         let net = &spec.net;
         let dev = device(spec.backend)?;
-        let params = match (arm, plan.lottery) {
-            (Arm::Dense, _) | (_, None) => initial,
-            (_, Some(s)) => {
-                let trained = finals
-                    .lock()
-                    .map_err(|_| RunnerError::Internal("a training thread panicked".into()))?
-                    .get(&(*dense, seed))
-                    .cloned()
-                    .ok_or_else(|| RunnerError::Internal("lottery: no dense run".into()))?;
-                let (ticket, random) =
-                    sigprop_nets::prune::lottery_masks(net, &initial, &trained, s, seed)
-                        .map_err(|e| RunnerError::input(e.to_string()))?;
-                if *arm == Arm::Ticket { ticket } else { random }
-            }
-        };
-        let opts = TrainOptions {
+        let mut opts = TrainOptions {
             steps: plan.steps,
             optimizer: plan.optimizer,
             lr: *lr,
@@ -304,20 +297,62 @@ pub fn train(
             eval_batch: plan.eval_batch,
             fixed_batch: false,
             coords: false,
+            resume: None,
+            checkpoint_at: None,
         };
-        let mut r = sigprop_nets::train(net, &params, seed, &opts, &dev)?;
-        // Only a dense run of the lottery procedure keeps its final weights, until its arms
-        // have read them.
-        let last = std::mem::replace(
-            &mut r.final_params,
-            sigprop_nets::Params { tensors: vec![] },
-        );
-        if plan.lottery.is_some() && *arm == Arm::Dense {
-            finals
-                .lock()
-                .map_err(|_| RunnerError::Internal("a training thread panicked".into()))?
-                .insert((c, seed), last);
-        }
+        let lottery = match (arm, plan.lottery) {
+            (Arm::Dense, _) | (_, None) => None,
+            (_, Some(l)) => Some(l),
+        };
+        let Some(l) = lottery else {
+            opts.checkpoint_at = plan.lottery.map(|l| l.rewind);
+            let mut r = sigprop_nets::train(net, &initial, seed, &opts, &dev)?;
+            // Only a dense run of the lottery procedure keeps its final weights and its
+            // checkpoint, until its arms have read them.
+            let last = std::mem::replace(&mut r.final_params, Params { tensors: vec![] });
+            if plan.lottery.is_some() {
+                finals
+                    .lock()
+                    .map_err(|_| RunnerError::Internal("a training thread panicked".into()))?
+                    .insert((c, seed), (last, r.checkpoint.take()));
+            }
+            return Ok(r);
+        };
+        let (mut trained, checkpoint) = finals
+            .lock()
+            .map_err(|_| RunnerError::Internal("a training thread panicked".into()))?
+            .get(&(*dense, seed))
+            .cloned()
+            .ok_or_else(|| RunnerError::Internal("lottery: no dense run".into()))?;
+        // A dense run that diverged before the rewind step leaves nothing to rewind to: the
+        // arm diverged there too.
+        let Some(checkpoint) = checkpoint else {
+            return Ok(TrainResult::diverged(l.rewind, initial));
+        };
+        opts.resume = Some(checkpoint.resume.clone());
+        let masks = |rewound: &Params, trained: &Params, s: f64| {
+            sigprop_nets::prune::lottery_masks(net, rewound, trained, s, seed)
+                .map_err(|e| RunnerError::input(e.to_string()))
+        };
+        let mut r = if *arm == Arm::Random {
+            let random = masks(&checkpoint.params, &trained, l.sparsity)?.1;
+            sigprop_nets::train(net, &random, seed, &opts, &dev)?
+        } else {
+            // Iterative magnitude pruning: each round prunes the last round's smallest final
+            // weights, rewinds the rest to the checkpoint and retrains.
+            let mut ticket = checkpoint.params;
+            let mut round = 1;
+            loop {
+                ticket = masks(&ticket, &trained, l.sparsity_after(round))?.0;
+                let mut r = sigprop_nets::train(net, &ticket, seed, &opts, &dev)?;
+                if round == l.rounds || r.diverged_at.is_some() {
+                    break r;
+                }
+                trained = std::mem::replace(&mut r.final_params, Params { tensors: vec![] });
+                round += 1;
+            }
+        };
+        r.final_params = Params { tensors: vec![] };
         Ok(r)
     };
     // Training's staging may compute on the device (LSUV, MetaInit, GradInit, pruning): each
@@ -519,7 +554,7 @@ pub fn report_md(
         plan.optimizer,
         plan.param.kind,
         plan.task.describe(),
-        plan.eval_batch,
+        plan.task.eval_samples(plan.eval_batch),
         plan.steps,
         plan.target,
     );
@@ -547,10 +582,11 @@ pub fn report_md(
     let lottery = lottery_lines(outcomes, plan.lottery);
     if !lottery.is_empty() {
         s += "\n## Lottery ticket\n\nEach configuration trained dense; its winning ticket keeps, \
-              in each weight tensor, the largest final weights, rewound to their initial values; \
-              the random mask keeps as many entries of each tensor at random. Both retrained \
-              with the same steps, batches and learning rate. Final loss on the evaluation \
-              batch, mean [95% interval]:\n\n";
+              in each weight tensor, the largest final weights, rewound to their values at the \
+              rewind step (iteratively: each round prunes the last round's smallest final \
+              weights and retrains); the random mask keeps as many entries of each tensor at \
+              random, rewound alike. Both retrained from the rewind step with the same batches \
+              and learning rate. Final loss on the evaluation batch, mean [95% interval]:\n\n";
         for l in &lottery {
             s += &format!("- {l}\n");
         }
@@ -588,7 +624,11 @@ pub fn manifest(
             "param": plan.param.kind.to_string(),
             "base_width": plan.param.base_width,
             "eval_batch": plan.eval_batch,
-            "lottery": plan.lottery,
+            "lottery": plan.lottery.map(|l| serde_json::json!({
+                "sparsity": l.sparsity,
+                "rounds": l.rounds,
+                "rewind": l.rewind,
+            })),
         },
         "lottery": lottery_lines(outcomes, plan.lottery),
         "configurations": outcomes.iter().map(|o| {

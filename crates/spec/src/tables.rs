@@ -43,6 +43,10 @@ pub struct TaskSpec {
     /// Seed of the task's fixed parts (teacher weights, class means) [default: 0].
     #[arg(long)]
     pub task_seed: Option<u64>,
+    /// Hold out the last N rows of --data: never trained on, they are the evaluation batch
+    /// [default: 0, the evaluation batch is the first rows].
+    #[arg(long)]
+    pub holdout: Option<usize>,
 }
 
 fn positive(flag: &str, v: usize) -> Result<usize, RunnerError> {
@@ -64,6 +68,13 @@ impl TaskSpec {
             (None, None) => "teacher",
         };
         let seed = self.task_seed.unwrap_or(0);
+        if kind != "data"
+            && let Some(h) = self.holdout
+        {
+            return Err(RunnerError::input(format!(
+                "--holdout {h}: holds out rows of --data; task {kind} draws fresh samples"
+            )));
+        }
         Ok(match kind {
             "teacher" => Task::Teacher {
                 depth: self.teacher_depth.unwrap_or(2),
@@ -104,6 +115,9 @@ impl TaskSpec {
                 })?;
                 let d = Dataset::from_csv(&text, self.classes)
                     .map_err(|e| RunnerError::input(format!("--data {}: {e}", path.display())))?;
+                let d = d
+                    .with_holdout(self.holdout.unwrap_or(0))
+                    .map_err(RunnerError::input)?;
                 Task::Data(Arc::new(d))
             }
             other => {
@@ -159,10 +173,18 @@ pub struct TrainTable {
     pub eval_batch: Option<usize>,
     /// The lottery ticket procedure at this sparsity (Frankle & Carbin 2019): each
     /// configuration trained dense, then its winning ticket (the largest final weights of
-    /// each tensor, rewound to their initial values) and a random mask of the same sparsity,
-    /// both retrained; the report compares them.
+    /// each tensor, rewound to their values at --lottery-rewind) and a random mask of the
+    /// same sparsity, both retrained; the report compares them.
     #[arg(long)]
     pub lottery: Option<f64>,
+    /// Rounds of iterative magnitude pruning to reach the --lottery sparsity, each removing
+    /// the same fraction of the weights left and retraining [default: 1, one shot].
+    #[arg(long)]
+    pub lottery_rounds: Option<usize>,
+    /// The step the ticket and the random mask are rewound to and retrained from
+    /// (Frankle et al. 2019, "Stabilizing the lottery ticket hypothesis") [default: 0].
+    #[arg(long)]
+    pub lottery_rewind: Option<usize>,
     /// The task.
     #[serde(default)]
     #[command(flatten)]
@@ -232,7 +254,24 @@ impl TrainTable {
                     .unwrap_or_else(|| runs.first().map_or(1, |r| r.net.config.width)),
             },
             eval_batch: self.eval_batch.unwrap_or(1024),
-            lottery: self.lottery,
+            lottery: match (self.lottery, self.lottery_rounds, self.lottery_rewind) {
+                (Some(sparsity), rounds, rewind) => Some(Lottery {
+                    sparsity,
+                    rounds: rounds.unwrap_or(1),
+                    rewind: rewind.unwrap_or(0),
+                }),
+                (None, Some(_), _) => {
+                    return Err(RunnerError::input(
+                        "--lottery-rounds: needs --lottery S, the sparsity to reach",
+                    ));
+                }
+                (None, _, Some(_)) => {
+                    return Err(RunnerError::input(
+                        "--lottery-rewind: needs --lottery S, the sparsity to reach",
+                    ));
+                }
+                (None, None, None) => None,
+            },
         };
         plan.check()?;
         Ok(plan)
@@ -375,8 +414,30 @@ pub struct TrainPlan {
     pub param: Parametrization,
     /// Samples of the fixed evaluation batch.
     pub eval_batch: usize,
-    /// The lottery ticket procedure at this sparsity (Frankle & Carbin 2019).
-    pub lottery: Option<f64>,
+    /// The lottery ticket procedure (Frankle & Carbin 2019).
+    pub lottery: Option<Lottery>,
+}
+
+/// The lottery ticket procedure: iterative magnitude pruning with rewinding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lottery {
+    /// The sparsity the ticket reaches, per prunable tensor.
+    pub sparsity: f64,
+    /// Rounds of pruning: round `r` of `R` keeps `(1 - sparsity)^(r / R)` of each tensor.
+    pub rounds: usize,
+    /// The step the arms are rewound to (0: the initial weights).
+    pub rewind: usize,
+}
+
+impl Lottery {
+    /// The sparsity after round `r` (1-based) of [`Lottery::rounds`].
+    pub fn sparsity_after(&self, r: usize) -> f64 {
+        if r >= self.rounds {
+            self.sparsity
+        } else {
+            1.0 - (1.0 - self.sparsity).powf(r as f64 / self.rounds as f64)
+        }
+    }
 }
 
 impl TrainPlan {
@@ -410,13 +471,24 @@ impl TrainPlan {
                 self.target
             )));
         }
-        if let Some(s) = self
-            .lottery
-            .filter(|s| !(0.0..1.0).contains(s) || s.is_nan())
-        {
-            return Err(RunnerError::input(format!(
-                "--lottery {s}: expected a sparsity in [0, 1)"
-            )));
+        if let Some(l) = &self.lottery {
+            if !(0.0..1.0).contains(&l.sparsity) {
+                return Err(RunnerError::input(format!(
+                    "--lottery {}: expected a sparsity in [0, 1)",
+                    l.sparsity
+                )));
+            }
+            if l.rounds == 0 {
+                return Err(RunnerError::input(
+                    "--lottery-rounds 0: expected a whole number of rounds > 0",
+                ));
+            }
+            if l.rewind >= self.steps {
+                return Err(RunnerError::input(format!(
+                    "--lottery-rewind {}: expected a step before the last ({})",
+                    l.rewind, self.steps
+                )));
+            }
         }
         if let Some(&s) = self.log_steps.iter().find(|&&s| s > self.steps) {
             return Err(RunnerError::input(format!(

@@ -17,8 +17,8 @@ use crate::probe::probe;
 use crate::stats::{ordered_mean, ordered_sum, read_back};
 
 use super::{
-    CoordRecord, OptimizerKind, ParamKind, Parametrization, Role, StepRecord, Task, TrainOptions,
-    TrainResult, UpdateRecord, model_width, roles,
+    Checkpoint, CoordRecord, OptimizerKind, ParamKind, Parametrization, Resume, Role, StepRecord,
+    Task, TrainOptions, TrainResult, UpdateRecord, model_width, roles,
 };
 
 /// How one tensor is trained: the forward multiplier `a` (the weight is `a w`, and `w` is
@@ -184,9 +184,9 @@ impl Ready {
             (Task::Teacher { seed, .. } | Task::Mixture { seed, .. }, None) => *seed,
             _ => seed,
         };
-        let batch = match (&self.task, step) {
-            (Task::Data(d), None) => batch.min(d.rows()),
-            _ => batch,
+        let batch = match step {
+            None => self.task.eval_samples(batch),
+            Some(_) => batch,
         };
         let shape = [batch, self.n_in];
         match &self.task {
@@ -221,7 +221,7 @@ impl Ready {
                 Ok((x, Targets::Classes(one_hot(&labels, *classes, device))))
             }
             Task::Data(d) => {
-                let rows = d.rows();
+                let rows = d.train_rows();
                 let mut x = Vec::with_capacity(batch * self.n_in);
                 let mut labels = Vec::with_capacity(batch);
                 let picked: Vec<usize> = match step {
@@ -237,7 +237,11 @@ impl Ready {
                         }
                         picked
                     }
-                    None => (0..batch).collect(),
+                    // The held-out rows, or else the first ones.
+                    None => {
+                        let first = if d.holdout > 0 { rows } else { 0 };
+                        (first..first + batch).collect()
+                    }
                 };
                 for row in picked {
                     x.extend_from_slice(&d.x[row * d.features..(row + 1) * d.features]);
@@ -323,6 +327,22 @@ fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
             ),
         ));
     }
+    if let Some(r) = &opts.resume
+        && r.step >= opts.steps
+    {
+        return Err(bad(
+            "resume",
+            format!("step {}", r.step),
+            &format!("a step before the last ({})", opts.steps),
+        ));
+    }
+    if let Some(c) = opts.checkpoint_at.filter(|&c| c > opts.steps) {
+        return Err(bad(
+            "checkpoint",
+            format!("step {c}"),
+            &format!("a step up to the last ({})", opts.steps),
+        ));
+    }
     if opts.param.base_width == 0 {
         return Err(bad("base-width", "0".into(), "a whole number > 0"));
     }
@@ -379,10 +399,20 @@ fn run<O: BurnOptimizer>(
         _ => 1.0 / features as f64,
     };
     let scale = readout_var.sqrt() as f32;
-    let readout: Vec<f32> = normal_input(seed, "train.readout", [features, outputs])?
-        .into_iter()
-        .map(|v| v * scale)
-        .collect();
+    let readout: Vec<f32> = match &opts.resume {
+        Some(r) if r.readout.len() != features * outputs => {
+            return Err(NetError::BadConfig {
+                key: "resume",
+                value: format!("a readout of {} values", r.readout.len()),
+                allowed: format!("{features} x {outputs} values, the network's readout"),
+            });
+        }
+        Some(r) => r.readout.clone(),
+        None => normal_input(seed, "train.readout", [features, outputs])?
+            .into_iter()
+            .map(|v| v * scale)
+            .collect(),
+    };
     let mut readout =
         Tensor::<2>::from_data(TensorData::new(readout, [features, outputs]), &ad).require_grad();
     let mut slots: Vec<Option<Slot<O>>> =
@@ -417,9 +447,20 @@ fn run<O: BurnOptimizer>(
         coords: Vec::new(),
         wall_s: 0.0,
         final_params: params.clone(),
+        checkpoint: None,
     };
+    let start = opts.resume.as_ref().map_or(0, |r| r.step);
     let t0 = std::time::Instant::now();
-    for step in 0..=opts.steps {
+    for step in start..=opts.steps {
+        if opts.checkpoint_at == Some(step) {
+            result.checkpoint = Some(Checkpoint {
+                params: download(params, &p)?,
+                resume: Resume {
+                    step,
+                    readout: read_back(readout.clone().inner(), "the readout")?,
+                },
+            });
+        }
         let logged = opts.log_steps.contains(&step);
         if logged {
             let host = download(params, &p)?;
@@ -430,7 +471,7 @@ fn run<O: BurnOptimizer>(
             }
         }
         let batch_step = if opts.fixed_batch { 0 } else { step };
-        let eval_loss = if step == 0 || step == opts.steps || logged {
+        let eval_loss = if step == start || step == opts.steps || logged {
             let (x, targets) = ready.batch(seed, None, opts.eval_batch, &ad)?;
             let out = declared.layout.forward(net, &p, x, &mut Plain);
             let l = loss_of(out.matmul(readout.clone()), targets).inner();

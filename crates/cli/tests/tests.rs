@@ -4335,3 +4335,73 @@ fn iterative_pruning_with_rewinding_finds_a_winning_ticket_on_held_out_digits() 
         "fewer rows than the data's 1797",
     );
 }
+
+/// Lee et al. 2020, trainability (at width 128): the dense orthogonal tanh network of depth
+/// 32 and 30% random pruning train in 300 SGD steps; from 60% random pruning on, and with
+/// every method at 90%, the loss ends where it started, within 1%.
+#[test]
+fn pruning_past_the_isometry_leaves_a_deep_tanh_network_untrainable() {
+    let (_dir, out) = run_suite_scaled("lee2020-train", &[("width = 256", "width = 128")]);
+    let s = out.join("summary.csv");
+    let rows = records(&s);
+    assert_eq!(rows.len(), 8);
+    for r in &rows {
+        let label = &r[col(&s, "label")];
+        let verdict = &r[col(&s, "verdict")];
+        let ratio: f64 = r[col(&s, "loss_ratio")].parse().unwrap();
+        if label == "none" || label == "random:sparsity=0.3" {
+            assert_eq!(verdict, "trains", "{label}: loss ratio {ratio}");
+            assert!(ratio < 0.35, "{label}: loss ratio {ratio}");
+        } else {
+            assert_eq!(verdict, "stalls", "{label}: loss ratio {ratio}");
+            assert!((ratio - 1.0).abs() < 0.01, "{label}: loss ratio {ratio}");
+        }
+    }
+}
+
+/// Trainability (four sigma_w^2 and ReLU depths 10 and 30 of the suite): He and LSUV train
+/// ReLU networks at depths 10 and 30 while Xavier and orthogonal, which halve the variance
+/// per layer, stall; and on tanh (sigma_b^2 = 0.05) a network trains when its depth is well
+/// below 6 xi_c and does not when well above it (Schoenholz et al. 2017, figure 5): every
+/// cell outside 0.75 to 1.25 times the line agrees.
+#[test]
+fn networks_train_below_six_correlation_depths_and_not_above() {
+    let (_dir, out) = run_suite_scaled(
+        "trainability",
+        &[
+            ("depth = [10, 30, 100]", "depth = [10, 30]"),
+            (
+                "sigma-w2 = [0.5, 1.0, 1.5, 1.76, 2.0, 2.5, 3.0, 4.0]",
+                "sigma-w2 = [0.5, 1.0, 1.76, 4.0]",
+            ),
+        ],
+    );
+    let s = out.join("summary.csv");
+    let (mut below, mut above) = (0, 0);
+    for r in records(&s) {
+        let label = r[col(&s, "label")].to_string();
+        let verdict = &r[col(&s, "verdict")];
+        let parts: Vec<&str> = label.split(" / ").collect();
+        if parts[0] == "relu" {
+            let want = if ["he-normal", "lsuv"].contains(&parts[1]) {
+                "trains"
+            } else {
+                "stalls"
+            };
+            assert_eq!(verdict, want, "{label}");
+            continue;
+        }
+        let (w2, depth): (f64, f64) = (parts[2].parse().unwrap(), parts[3].parse().unwrap());
+        let line =
+            6.0 * sigprop_theory::MeanField::new(sigprop_init::Activation::Tanh, w2, 0.05).xi_c();
+        if depth < 0.75 * line {
+            assert_eq!(verdict, "trains", "{label}: depth {depth}, 6 xi_c {line}");
+            below += 1;
+        } else if depth > 1.25 * line {
+            assert_ne!(verdict, "trains", "{label}: depth {depth}, 6 xi_c {line}");
+            above += 1;
+        }
+    }
+    // Both sides of the line are populated: 11 cells below, 7 above.
+    assert_eq!((below, above), (11, 7));
+}

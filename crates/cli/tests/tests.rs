@@ -84,6 +84,19 @@ fn run_writes_every_promised_file_with_the_documented_columns() {
         .arg(&out)
         .assert()
         .success();
+    // Nothing is swept, and grid.csv still names its columns.
+    assert_eq!(header(&out.join("grid.csv")), ["config", "key", "value"]);
+    for f in [
+        "layers.csv",
+        "aggregate.csv",
+        "summary.csv",
+        "histograms.csv",
+    ] {
+        let h = header(&out.join(f));
+        for (i, c) in h.iter().enumerate() {
+            assert!(!h[..i].contains(c), "{f}: column {c} twice");
+        }
+    }
     for f in [
         "layers.csv",
         "aggregate.csv",
@@ -2468,6 +2481,18 @@ fn train_he_learns_where_xavier_stalls_and_a_rerun_is_byte_identical() {
     assert_eq!(records(&a.join("train.csv")).len(), 2 * 3 * 101);
     assert_eq!(records(&a.join("train_layers.csv")).len(), 2 * 3 * 4 * 20);
     assert_eq!(records(&a.join("updates.csv")).len(), 2 * 3 * 3 * 41);
+    // Every file's columns are named once (updates.csv once had two `param` columns).
+    for f in [
+        "train.csv",
+        "updates.csv",
+        "train_layers.csv",
+        "summary.csv",
+    ] {
+        let h = header(&a.join(f));
+        for (i, c) in h.iter().enumerate() {
+            assert!(!h[..i].contains(c), "{f}: column {c} twice");
+        }
+    }
     let h = header(&a.join("train.csv"));
     for c in [
         "task",

@@ -11,7 +11,7 @@ use sigprop_nets::{PhaseTimes, TrainResult};
 use sigprop_spec::error::RunnerError;
 use sigprop_spec::settings::RunSpec;
 
-use crate::output::{keyed_csv, plain_csv, read_keyed, read_plain, write_atomic};
+use crate::output::{grid_csv, keyed_csv, plain_csv, read_keyed, read_plain, write_atomic};
 use crate::rows::{
     AggRow, ConfigKey, DensityRow, GridRow, HistRow, LayerRow, SpectrumRow, SummaryRow,
 };
@@ -130,7 +130,7 @@ impl Tables {
         if !self.densities.is_empty() {
             write_atomic(&out.join(SPECTRUM_THEORY_CSV), &keyed_csv(&self.densities)?)?;
         }
-        write_atomic(&out.join(GRID_CSV), &plain_csv(&self.grid)?)
+        write_atomic(&out.join(GRID_CSV), &grid_csv(&self.grid)?)
     }
 
     /// The tables of the folder `dir`, read back from its CSVs; an error naming the first

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sigprop_spec::error::RunnerError;
 
-use crate::rows::ConfigKey;
+use crate::rows::{ConfigKey, GridRow};
 
 /// Nanoseconds this process spent writing files.
 static WRITE_NANOS: AtomicU64 = AtomicU64::new(0);
@@ -94,6 +94,15 @@ pub fn plain_csv<R: Serialize>(rows: &[R]) -> Result<Vec<u8>, RunnerError> {
     }
     w.into_inner()
         .map_err(|e| RunnerError::Plot(format!("csv: {e}")))
+}
+
+/// `grid.csv`'s bytes: the rows, or the header alone when nothing was swept, so that the
+/// file always names its columns.
+pub fn grid_csv(rows: &[GridRow]) -> Result<Vec<u8>, RunnerError> {
+    if rows.is_empty() {
+        return Ok(b"config,key,value\n".to_vec());
+    }
+    plain_csv(rows)
 }
 
 fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>, RunnerError> {

@@ -52,8 +52,8 @@ pub struct UpdateRow {
     pub seed: u64,
     /// The logged step (the update is the one step `step + 1` makes).
     pub step: usize,
-    /// Weight path (`layers.3.weight`, `readout`).
-    pub param: String,
+    /// The tensor's path (`layers.3.weight`, `readout`); `param` is the parametrization.
+    pub tensor: String,
     /// `|W|` before the update (Frobenius).
     pub weight_norm: f64,
     /// `|dW|`.
@@ -402,7 +402,7 @@ pub fn train(
         .collect();
     write_atomic(
         &out.join("grid.csv"),
-        &sigprop_report::output::plain_csv(&grid)?,
+        &sigprop_report::output::grid_csv(&grid)?,
     )?;
     let mut charts = sigprop_report::charts::loss_charts(out, &outcomes)?;
     charts.extend(sigprop_report::charts::train_heatmaps(
@@ -453,7 +453,7 @@ fn write_train_csvs(out: &Path, outcomes: &[TrainOutcome]) -> Result<(), RunnerE
                         UpdateRow {
                             seed: *seed,
                             step: u.step,
-                            param: u.param.clone(),
+                            tensor: u.param.clone(),
                             weight_norm: u.weight_norm,
                             update_norm: u.update_norm,
                             update_ratio: u.update_norm / u.weight_norm,

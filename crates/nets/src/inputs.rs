@@ -31,6 +31,44 @@ pub fn normal_input(seed: u64, name: &str, shape: [usize; 2]) -> Result<Vec<f32>
         .map_err(|source| NetError::init(name, source))
 }
 
+/// The keyed standard normal input `(seed, "input")`, or with `corr = Some(c)` pairs of
+/// rows at an exact cosine: each pair `(2i, 2i+1)` made from two i.i.d. `N(0, I)` rows by
+/// Gram-Schmidt, both scaled to length `sqrt(N_0)` (second moment exactly 1) and at cosine
+/// exactly `c`: `a`, and `c a + sqrt(1 - c^2) b` with `b` orthogonal to `a`. An odd last
+/// row is scaled alike.
+pub fn paired_input(seed: u64, shape: [usize; 2], corr: Option<f64>) -> Result<Vec<f32>, NetError> {
+    let x = normal_input(seed, "input", shape)?;
+    let Some(c) = corr else {
+        return Ok(x);
+    };
+    let [rows, n] = shape;
+    let len = (n as f64).sqrt();
+    let scaled = |v: Vec<f64>| {
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-300);
+        v.into_iter().map(|x| x * len / norm).collect::<Vec<f64>>()
+    };
+    let row = |r: usize| -> Vec<f64> {
+        x[r * n..(r + 1) * n]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(rows * n);
+    for p in 0..rows / 2 {
+        let a = scaled(row(2 * p));
+        let g = row(2 * p + 1);
+        let along = g.iter().zip(&a).map(|(g, a)| g * a).sum::<f64>() / (len * len);
+        let b = scaled(g.iter().zip(&a).map(|(g, a)| g - along * a).collect());
+        let s = (1.0 - c * c).max(0.0).sqrt();
+        out.extend(a.iter().map(|&v| v as f32));
+        out.extend(a.iter().zip(&b).map(|(a, b)| (c * a + s * b) as f32));
+    }
+    if rows % 2 == 1 {
+        out.extend(scaled(row(rows - 1)).iter().map(|&v| v as f32));
+    }
+    Ok(out)
+}
+
 #[cfg(feature = "burn")]
 /// The probe's loss of `out`; its targets are drawn from the keys `<keys>.g`,
 /// `<keys>.target` and `<keys>.labels` (the probe's own are under `loss`).

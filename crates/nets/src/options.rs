@@ -16,11 +16,11 @@ use crate::setting::{Setting, SettingKind};
 /// `input-corr`, shared by the architectures whose input can be correlated on purpose.
 pub(crate) const INPUT_CORR_SETTING: Setting = Setting {
     key: "input-corr",
-    help: "Input correlation c: mlp, the exact cosine of each pair of inputs (0, 1), (2, 3), ... \
-           (-1 <= c <= 1); transformer, between a sequence's tokens (0 <= c < 1) \
+    help: "Input correlation c: mlp and resmlp, the exact cosine of each pair of inputs (0, 1), \
+           (2, 3), ... (-1 <= c <= 1); transformer, between a sequence's tokens (0 <= c < 1) \
            [default: independent inputs]",
     kind: SettingKind::Number,
-    allowed: "a number with -1 <= c <= 1 (mlp) or 0 <= c < 1 (transformer)",
+    allowed: "a number with -1 <= c <= 1 (mlp, resmlp) or 0 <= c < 1 (transformer)",
 };
 
 /// `norm`, a setting of every architecture that normalizes.

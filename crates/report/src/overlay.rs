@@ -15,7 +15,7 @@ use sigprop_spec::error::RunnerError;
 use sigprop_spec::settings::RunSpec;
 use sigprop_theory::{
     MeanField, SampleNorm, predict_conv, predict_mlp, predict_normalized_mlp, predict_rescnn,
-    predict_resmlp,
+    predict_resmlp, predict_resmlp_corr,
 };
 
 use crate::rows::{DensityRow, LayerRow, TheoryCols};
@@ -254,7 +254,7 @@ pub fn predictions(
         } => {
             // Every branch map is [width, width]: one sigma_w^2 for all of them.
             let w2 = vec![sigma_w2[0]; cfg.depth * branch_layers];
-            Some(residual_sites(
+            let mut sites = residual_sites(
                 predict_resmlp(
                     net.activation,
                     &w2,
@@ -267,7 +267,25 @@ pub fn predictions(
                     1.0,
                 )
                 .map_err(failed)?,
-            ))
+            );
+            // The residual c-map, from inputs at an exact cosine.
+            if let Some(c0) = cfg.arch.input_pair_corr() {
+                let corr = predict_resmlp_corr(
+                    net.activation,
+                    &w2,
+                    branch_layers,
+                    sigma_b2,
+                    alpha2,
+                    shortcut,
+                    1.0,
+                    c0,
+                )
+                .map_err(failed)?;
+                for (s, c) in sites.iter_mut().zip(corr) {
+                    s.cols.theory_corr = c.is_finite().then_some(c);
+                }
+            }
+            Some(sites)
         }
     })
 }

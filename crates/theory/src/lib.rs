@@ -49,6 +49,6 @@ pub use moments::{expect_pair, expect_preact};
 pub use phase::{PhaseGrid, phase_grid};
 pub use predict::{
     JacobianPrediction, LayerPrediction, SampleNorm, SitePrediction, WeightSpectrum,
-    predict_jacobian, predict_mlp, predict_normalized_mlp, predict_resmlp,
+    predict_jacobian, predict_mlp, predict_normalized_mlp, predict_resmlp, predict_resmlp_corr,
 };
 pub use quadrature::{PANEL, RANGE, expect_with_magnitude, gauss_expect, gauss_expect_2d};

@@ -11,7 +11,7 @@
 use sigprop_init::Activation;
 
 use crate::error::{TheoryError, check_nonnegative};
-use crate::moments::expect_preact;
+use crate::moments::{expect_pair, expect_preact};
 
 /// What mean-field theory predicts for one layer, named like the measured columns
 /// (THEORY.md, "Per-layer statistics"). Layer `l` runs from 1 to the depth.
@@ -374,6 +374,79 @@ pub fn predict_resmlp(
     Ok(out)
 }
 
+/// The residual c-map: the correlation between the two inputs of a pair at every site of
+/// [`predict_resmlp`]'s network, in its order (`branch.1..=branch.m`, then `out`, a block
+/// at a time), from inputs of second moment `input_second_moment` at cosine `c0`.
+///
+/// The skip and the branch output are uncorrelated (the branch's last weights have mean 0),
+/// so the stream's variance `q` and the pair's covariance `k` both add:
+///
+/// ```text
+/// (v_0, k_0) = (q^(k-1), k^(k-1)),
+/// v_i = sigma_w2 E[phi(u)^2] + sigma_b2,   k_i = sigma_w2 E[phi(u) phi(u')] + sigma_b2
+///   with (u, u') Gaussian of variance v_(i-1) and correlation k_(i-1) / v_(i-1)
+/// q^k = s^2 q^(k-1) + alpha^2 v_m,   k^k = s^2 k^(k-1) + alpha^2 k_m
+/// ```
+///
+/// and the site's correlation is `k / v` (Yang & Schoenholz 2017 for the residual
+/// recursion; Poole et al. 2016 for the pair expectation).
+///
+/// ```
+/// use sigprop_init::Activation;
+/// use sigprop_theory::predict_resmlp_corr;
+/// // Without a branch (alpha = 0) the stream keeps the input's cosine exactly: each block's
+/// // sites are branch.1 (the stream), branch.2 (inside the branch) and out.
+/// let c = predict_resmlp_corr(Activation::Tanh, &[1.0; 4], 2, 0.0, 0.0, true, 1.0, 0.3).unwrap();
+/// assert_eq!(c.len(), 6);
+/// assert!([0, 2, 3, 5].iter().all(|&i| (c[i] - 0.3).abs() < 1e-12));
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn predict_resmlp_corr(
+    act: Activation,
+    sigma_w2: &[f64],
+    m: usize,
+    sigma_b2: f64,
+    alpha2: f64,
+    shortcut: bool,
+    input_second_moment: f64,
+    c0: f64,
+) -> Result<Vec<f64>, TheoryError> {
+    check_branches(sigma_w2, m, sigma_b2, alpha2)?;
+    check_nonnegative("input second moment", input_second_moment)?;
+    if !(-1.0..=1.0).contains(&c0) {
+        return Err(TheoryError::BadValue {
+            what: "input cosine".into(),
+            value: c0,
+            allowed: "a number with -1 <= c <= 1",
+        });
+    }
+    let s2 = if shortcut { 1.0 } else { 0.0 };
+    let corr = |k: f64, v: f64| {
+        if v > 0.0 {
+            (k / v).clamp(-1.0, 1.0)
+        } else {
+            f64::NAN
+        }
+    };
+    let mut out = Vec::with_capacity(sigma_w2.len() / m * (m + 1));
+    let (mut q, mut k) = (input_second_moment, c0 * input_second_moment);
+    for branch in sigma_w2.chunks(m) {
+        let (mut v, mut kv) = (q, k);
+        for &w2 in branch {
+            let c = corr(kv, v);
+            out.push(c);
+            let m2 = expect_preact(act, v, |u| act.phi(u).powi(2));
+            let cross = expect_pair(act, v, c, |u| act.phi(u), |u| act.phi(u));
+            v = w2 * m2 + sigma_b2;
+            kv = w2 * cross + sigma_b2;
+        }
+        q = s2 * q + alpha2 * v;
+        k = s2 * k + alpha2 * kv;
+        out.push(corr(k, q));
+    }
+    Ok(out)
+}
+
 /// The checks every residual prediction makes: `sigma_w2` one non-negative entry per branch
 /// map (blocks x `m` maps, `m > 0`), and non-negative `sigma_b2` and `alpha2`.
 pub(crate) fn check_branches(
@@ -555,6 +628,26 @@ mod tests {
         assert!(matches!(e, TheoryError::Empty { .. }));
         let e = predict_mlp(Activation::Tanh, &[1.0], 0.0, &[8; 2], 0, 1.0, 1.0).unwrap_err();
         assert_eq!(e.to_string(), "batch = 0; it must be at least 1");
+    }
+
+    #[test]
+    fn the_residual_c_map_without_skips_and_one_map_a_branch_is_the_mlp_c_map() {
+        // Blocks without a skip, one map each, alpha = 1: block k's output is the MLP's
+        // layer k, and the c-map of Poole et al. gives the next correlation.
+        for act in [Activation::Tanh, Activation::Relu] {
+            let (sw2, sb2, c0) = (1.7, 0.1, 0.3);
+            let c = predict_resmlp_corr(act, &[sw2; 6], 1, sb2, 1.0, false, 1.0, c0).unwrap();
+            let mf = crate::MeanField::new(act, sw2, sb2);
+            let (mut q, mut want) = (1.0, c0);
+            for k in 0..6 {
+                assert!((c[2 * k] - want).abs() < 1e-9, "{act:?} block {k}");
+                want = mf.c_map(want, q);
+                q = sw2 * expect_preact(act, q, |u| act.phi(u).powi(2)) + sb2;
+                assert!((c[2 * k + 1] - want).abs() < 1e-9, "{act:?} block {k} out");
+            }
+        }
+        let e = predict_resmlp_corr(Activation::Tanh, &[1.0; 2], 1, 0.0, 1.0, true, 1.0, 1.5);
+        assert!(e.unwrap_err().to_string().contains("input cosine = 1.5"));
     }
 }
 

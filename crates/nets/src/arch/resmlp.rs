@@ -20,7 +20,10 @@ use super::{
 };
 use super::{NetConfig, ResolvedNet};
 use crate::options::{BranchScale, Norm, NormPosition, Shortcut};
-use crate::options::{BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, NORM_POSITION_SETTING, NORM_SETTING, SHORTCUT_SETTING};
+use crate::options::{
+    BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, INPUT_CORR_SETTING, NORM_POSITION_SETTING,
+    NORM_SETTING, SHORTCUT_SETTING,
+};
 use crate::error::NetError;
 #[cfg(feature = "burn")]
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
@@ -39,6 +42,10 @@ pub struct Resmlp {
     pub branch_scale: BranchScale,
     /// With or without the skip connection.
     pub shortcut: Shortcut,
+    /// The exact cosine of each pair of inputs `(0, 1), (2, 3), ...` (inputs independent
+    /// when unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_corr: Option<f64>,
 }
 
 impl Default for Resmlp {
@@ -49,6 +56,7 @@ impl Default for Resmlp {
             norm_position: NormPosition::Pre,
             branch_scale: BranchScale::One,
             shortcut: Shortcut::Identity,
+            input_corr: None,
         }
     }
 }
@@ -221,10 +229,20 @@ impl Architecture for Resmlp {
         NORM_POSITION_SETTING,
         BRANCH_SCALE_SETTING,
         SHORTCUT_SETTING,
+        INPUT_CORR_SETTING,
     ];
 
     fn validate(&self, cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
         positive("branch-layers", self.branch_layers)?;
+        if let Some(c) = self.input_corr
+            && !(-1.0..=1.0).contains(&c)
+        {
+            return Err(NetError::BadConfig {
+                key: "input-corr",
+                value: c.to_string(),
+                allowed: "a number with -1 <= c <= 1".into(),
+            });
+        }
         check_fixup(cfg, weight_init, self.branch_scale, self.shortcut)
     }
 
@@ -303,6 +321,15 @@ impl Architecture for Resmlp {
 
     fn axis_name(&self) -> &'static str {
         "residual block"
+    }
+
+    /// With `input-corr = c`: the MLP's pairs at an exact cosine.
+    fn input(&self, seed: u64, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+        crate::inputs::paired_input(seed, shape, self.input_corr)
+    }
+
+    fn input_pair_corr(&self) -> Option<f64> {
+        self.input_corr
     }
 
     fn theory(&self, cfg: &NetConfig) -> TheoryKind {

@@ -4124,13 +4124,21 @@ fn lee2020_pruning_at_initialization_breaks_dynamical_isometry() {
 /// `out`'s aggregate.csv against the seed mean, within the seeds' interval + 2%; the number
 /// of rows checked.
 fn theory_agrees(out: &Path, case: &str) -> usize {
+    theory_agrees_on(
+        out,
+        case,
+        &["preact_var", "act_var", "grad_var", "wgrad_var"],
+    )
+}
+
+/// [`theory_agrees`] on the statistics `stats`.
+fn theory_agrees_on(out: &Path, case: &str, stats: &[&str]) -> usize {
     let a = out.join("aggregate.csv");
     let mut checked = 0;
     for r in records(&a) {
         let stat = &r[col(&a, "stat")];
         let theory = &r[col(&a, "theory")];
-        if !["preact_var", "act_var", "grad_var", "wgrad_var"].contains(&stat) || theory.is_empty()
-        {
+        if !stats.contains(&stat) || theory.is_empty() {
             continue;
         }
         let num = |c: &str| r[col(&a, c)].parse::<f64>().unwrap();
@@ -4495,22 +4503,7 @@ fn the_residual_c_map_predicts_how_input_pairs_decorrelate_on_resmlp() {
             .arg(&out)
             .assert()
             .success();
-        let a = out.join("aggregate.csv");
-        let mut checked = 0;
-        for r in records(&a) {
-            if &r[col(&a, "stat")] != "corr" || r[col(&a, "theory")].is_empty() {
-                continue;
-            }
-            let num = |c: &str| r[col(&a, c)].parse::<f64>().unwrap();
-            let (mean, lo, hi, t) = (num("mean"), num("ci95_lo"), num("ci95_hi"), num("theory"));
-            assert!(
-                (mean - t).abs() <= 0.5 * (hi - lo) + 0.02 * t.abs(),
-                "{args:?}: {} {} corr {mean} [{lo}, {hi}] vs theory {t}",
-                &r[col(&a, "site")],
-                &r[col(&a, "layer")]
-            );
-            checked += 1;
-        }
+        let checked = theory_agrees_on(&out, &format!("{args:?}"), &["corr"]);
         // branch.1, branch.2 and out of every block; the scaled branch has no prediction.
         assert_eq!(checked, *sites, "{args:?}");
     }

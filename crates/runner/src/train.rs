@@ -172,11 +172,12 @@ pub fn summarize_runs(runs: &[(u64, TrainResult)], target: f64) -> TrainSummary 
     let hits: Vec<f64> = runs
         .iter()
         .filter_map(|(_, r)| {
-            let l0 = r.steps.first()?.loss;
+            // Counted from the run's first step: 0, or the rewind step of a lottery arm.
+            let first = r.steps.first()?;
             r.steps
                 .iter()
-                .find(|s| s.loss.is_finite() && s.loss <= target * l0)
-                .map(|s| s.step as f64)
+                .find(|s| s.loss.is_finite() && s.loss <= target * first.loss)
+                .map(|s| (s.step - first.step) as f64)
         })
         .collect();
     let diverged: Vec<usize> = runs.iter().filter_map(|(_, r)| r.diverged_at).collect();
@@ -268,8 +269,10 @@ pub fn train(
     let dense_jobs = jobs_of(&|a| a == Arm::Dense);
     let arm_jobs = jobs_of(&|a| a != Arm::Dense);
     let bar = progress_bar(dense_jobs.len() + arm_jobs.len(), 0, "trainings", quiet);
-    // Each dense run's final weights and its checkpoint at the rewind step, for its arms.
-    type Finals = std::collections::HashMap<(usize, u64), (Params, Option<Checkpoint>)>;
+    // Each dense run's final weights, its checkpoint at the rewind step and the step it
+    // diverged at, for its arms.
+    type Finals =
+        std::collections::HashMap<(usize, u64), (Params, Option<Checkpoint>, Option<usize>)>;
     let finals: std::sync::Mutex<Finals> = std::sync::Mutex::new(Finals::new());
     let stage = |&(c, seed): &(usize, u64)| -> Result<Params, RunnerError> {
         let spec = configs[c].0;
@@ -314,11 +317,11 @@ pub fn train(
                 finals
                     .lock()
                     .map_err(|_| RunnerError::Internal("a training thread panicked".into()))?
-                    .insert((c, seed), (last, r.checkpoint.take()));
+                    .insert((c, seed), (last, r.checkpoint.take(), r.diverged_at));
             }
             return Ok(r);
         };
-        let (mut trained, checkpoint) = finals
+        let (mut trained, checkpoint, dense_diverged) = finals
             .lock()
             .map_err(|_| RunnerError::Internal("a training thread panicked".into()))?
             .get(&(*dense, seed))
@@ -327,7 +330,10 @@ pub fn train(
         // A dense run that diverged before the rewind step leaves nothing to rewind to: the
         // arm diverged there too.
         let Some(checkpoint) = checkpoint else {
-            return Ok(TrainResult::diverged(l.rewind, initial));
+            return Ok(TrainResult::diverged(
+                dense_diverged.unwrap_or(l.rewind),
+                initial,
+            ));
         };
         opts.resume = Some(checkpoint.resume.clone());
         let masks = |rewound: &Params, trained: &Params, s: f64| {

@@ -168,7 +168,7 @@ pub struct TrainTable {
     #[arg(long)]
     pub base_width: Option<usize>,
     /// Samples of the fixed evaluation batch whose loss summary.csv reports [default: 1024;
-    /// with --data, its first rows].
+    /// with --data, at most its first rows, or its held-out rows with --holdout].
     #[arg(long)]
     pub eval_batch: Option<usize>,
     /// The lottery ticket procedure at this sparsity (Frankle & Carbin 2019): each

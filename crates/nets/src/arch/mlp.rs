@@ -9,7 +9,7 @@ use sigprop_init::Scheme;
 
 use super::{
     Architecture, INPUT_CORR_SETTING, LinearIds, LsuvLayer, ParamBuilder, Setting, SettingKind,
-    TheoryKind, refuse_fixup,
+    TheoryKind, pair_cosine, refuse_fixup,
 };
 use super::{NetConfig, ResolvedNet};
 use crate::options::{NORM_SETTING, Norm};
@@ -57,15 +57,7 @@ impl Architecture for Mlp {
                 allowed: format!("{} positive widths (N_0..N_depth)", cfg.depth + 1),
             });
         }
-        if let Some(c) = self.input_corr
-            && !(-1.0..=1.0).contains(&c)
-        {
-            return Err(NetError::BadConfig {
-                key: "input-corr",
-                value: c.to_string(),
-                allowed: "a number with -1 <= c <= 1".into(),
-            });
-        }
+        pair_cosine(self.input_corr)?;
         refuse_fixup(cfg, weight_init)
     }
 

@@ -568,6 +568,18 @@ pub(crate) fn positive(key: &'static str, v: usize) -> Result<(), NetError> {
     Ok(())
 }
 
+/// `input-corr` of an architecture whose inputs come in pairs: a cosine, `-1 <= c <= 1`.
+pub(crate) fn pair_cosine(c: Option<f64>) -> Result<(), NetError> {
+    match c {
+        Some(c) if !(-1.0..=1.0).contains(&c) => Err(NetError::BadConfig {
+            key: "input-corr",
+            value: c.to_string(),
+            allowed: "a number with -1 <= c <= 1".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The table of architectures, `Variant(module::Type) = "name"`: the module is declared,
 /// and [`Arch`], [`ArchConfig`], [`NetLayout`], the names, the settings and every dispatch
 /// to the [`Architecture`] methods are generated from it.

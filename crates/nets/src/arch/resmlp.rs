@@ -16,7 +16,7 @@ use sigprop_init::{FillContext, FixupContext, FixupRole, ResidualContext, Scheme
 use super::Capabilities;
 use super::{
     Architecture, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, TheoryKind,
-    positive,
+    pair_cosine, positive,
 };
 use super::{NetConfig, ResolvedNet};
 use crate::options::{BranchScale, Norm, NormPosition, Shortcut};
@@ -234,15 +234,7 @@ impl Architecture for Resmlp {
 
     fn validate(&self, cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
         positive("branch-layers", self.branch_layers)?;
-        if let Some(c) = self.input_corr
-            && !(-1.0..=1.0).contains(&c)
-        {
-            return Err(NetError::BadConfig {
-                key: "input-corr",
-                value: c.to_string(),
-                allowed: "a number with -1 <= c <= 1".into(),
-            });
-        }
+        pair_cosine(self.input_corr)?;
         check_fixup(cfg, weight_init, self.branch_scale, self.shortcut)
     }
 

@@ -167,11 +167,13 @@ pub fn prune(
     Ok(out)
 }
 
-/// The lottery ticket's two arms (Frankle & Carbin 2019, one shot): `ticket` keeps, in
+/// One round of the lottery ticket's two arms (Frankle & Carbin 2019): `ticket` keeps, in
 /// each prunable tensor, the `1 - sparsity` fraction of entries largest in magnitude after
-/// training (`trained`), rewound to their initial values; `random` keeps as many entries of
-/// each tensor, chosen uniformly at random (key `lottery.random.<path>`), also at their
-/// initial values. Both record their masks, so training keeps the removed entries at 0.
+/// training (`trained`), at their values in `initial` (the weights rewound to, whose masks
+/// are kept: entries they removed go first); `random` keeps as many entries of each tensor,
+/// chosen uniformly at random (key `lottery.random.<path>`), also at their `initial` values.
+/// Both record their masks, so training keeps the removed entries at 0. Iterative pruning
+/// calls it once a round with the last round's ticket as `initial`.
 pub fn lottery_masks(
     net: &ResolvedNet,
     initial: &Params,

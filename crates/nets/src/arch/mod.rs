@@ -1018,7 +1018,7 @@ mod tests {
                 assert!(
                     written.contains(k)
                         || *k == "widths"
-                        || (*k == "input-corr" && arch == Arch::Mlp),
+                        || (*k == "input-corr" && [Arch::Mlp, Arch::Resmlp].contains(&arch)),
                     "{arch}: {k} is declared only"
                 );
             }

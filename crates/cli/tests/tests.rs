@@ -34,6 +34,14 @@ fn header(path: &Path) -> Vec<String> {
     r.headers().unwrap().iter().map(String::from).collect()
 }
 
+/// A CSV names each of its columns once.
+fn columns_once(path: &Path) {
+    let h = header(path);
+    for (i, c) in h.iter().enumerate() {
+        assert!(!h[..i].contains(c), "{}: column {c} twice", path.display());
+    }
+}
+
 /// Run `experiments/<name>.toml` into a fresh temporary folder; the folder lives as long
 /// as the returned guard.
 fn run_suite(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -92,10 +100,7 @@ fn run_writes_every_promised_file_with_the_documented_columns() {
         "summary.csv",
         "histograms.csv",
     ] {
-        let h = header(&out.join(f));
-        for (i, c) in h.iter().enumerate() {
-            assert!(!h[..i].contains(c), "{f}: column {c} twice");
-        }
+        columns_once(&out.join(f));
     }
     for f in [
         "layers.csv",
@@ -2488,10 +2493,7 @@ fn train_he_learns_where_xavier_stalls_and_a_rerun_is_byte_identical() {
         "train_layers.csv",
         "summary.csv",
     ] {
-        let h = header(&a.join(f));
-        for (i, c) in h.iter().enumerate() {
-            assert!(!h[..i].contains(c), "{f}: column {c} twice");
-        }
+        columns_once(&a.join(f));
     }
     let h = header(&a.join("train.csv"));
     for c in [

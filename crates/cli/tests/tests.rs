@@ -4333,6 +4333,7 @@ fn iterative_pruning_with_rewinding_finds_a_winning_ticket_on_held_out_digits() 
         "{line}"
     );
     assert_eq!(m["train"]["lottery"]["rounds"], 5);
+    assert_eq!(m["train"]["eval_samples"], 597);
 
     let o = dir.path().join("bad");
     let o = o.to_str().unwrap();

@@ -630,6 +630,7 @@ pub fn manifest(
             "param": plan.param.kind.to_string(),
             "base_width": plan.param.base_width,
             "eval_batch": plan.eval_batch,
+            "eval_samples": plan.task.eval_samples(plan.eval_batch),
             "lottery": plan.lottery.map(|l| serde_json::json!({
                 "sparsity": l.sparsity,
                 "rounds": l.rounds,

@@ -254,36 +254,38 @@ pub fn predictions(
         } => {
             // Every branch map is [width, width]: one sigma_w^2 for all of them.
             let w2 = vec![sigma_w2[0]; cfg.depth * branch_layers];
-            let mut sites = residual_sites(
-                predict_resmlp(
-                    net.activation,
-                    &w2,
-                    branch_layers,
-                    sigma_b2,
-                    alpha2,
-                    shortcut,
-                    1.0,
-                    batch,
-                    1.0,
-                )
-                .map_err(failed)?,
-            );
+            let predicted = predict_resmlp(
+                net.activation,
+                &w2,
+                branch_layers,
+                sigma_b2,
+                alpha2,
+                shortcut,
+                1.0,
+                batch,
+                1.0,
+            )
+            .map_err(failed)?;
             // The residual c-map, from inputs at an exact cosine.
-            if let Some(c0) = cfg.arch.input_pair_corr() {
-                let corr = predict_resmlp_corr(
-                    net.activation,
-                    &w2,
-                    branch_layers,
-                    sigma_b2,
-                    alpha2,
-                    shortcut,
-                    1.0,
-                    c0,
-                )
-                .map_err(failed)?;
-                for (s, c) in sites.iter_mut().zip(corr) {
-                    s.cols.theory_corr = c.is_finite().then_some(c);
-                }
+            let corr = match cfg.arch.input_pair_corr() {
+                Some(c0) => Some(
+                    predict_resmlp_corr(
+                        net.activation,
+                        &predicted,
+                        &w2,
+                        branch_layers,
+                        sigma_b2,
+                        alpha2,
+                        shortcut,
+                        c0,
+                    )
+                    .map_err(failed)?,
+                ),
+                None => None,
+            };
+            let mut sites = residual_sites(predicted);
+            for (s, c) in sites.iter_mut().zip(corr.into_iter().flatten()) {
+                s.cols.theory_corr = c.is_finite().then_some(c);
             }
             Some(sites)
         }

@@ -375,44 +375,55 @@ pub fn predict_resmlp(
 }
 
 /// The residual c-map: the correlation between the two inputs of a pair at every site of
-/// [`predict_resmlp`]'s network, in its order (`branch.1..=branch.m`, then `out`, a block
-/// at a time), from inputs of second moment `input_second_moment` at cosine `c0`.
+/// [`predict_resmlp`]'s network, in the order of its predictions `sites` (`branch.1..=
+/// branch.m`, then `out`, a block at a time), whose variances it reads, from inputs at
+/// cosine `c0`; the other arguments are those `sites` were predicted with.
 ///
 /// The skip and the branch output are uncorrelated (the branch's last weights have mean 0),
-/// so the stream's variance `q` and the pair's covariance `k` both add:
+/// so the pair's covariance `k` adds as the stream's variance `q` does:
 ///
 /// ```text
-/// (v_0, k_0) = (q^(k-1), k^(k-1)),
-/// v_i = sigma_w2 E[phi(u)^2] + sigma_b2,   k_i = sigma_w2 E[phi(u) phi(u')] + sigma_b2
+/// k_0 = k^(k-1),   k_i = sigma_w2 E[phi(u) phi(u')] + sigma_b2
 ///   with (u, u') Gaussian of variance v_(i-1) and correlation k_(i-1) / v_(i-1)
-/// q^k = s^2 q^(k-1) + alpha^2 v_m,   k^k = s^2 k^(k-1) + alpha^2 k_m
+/// k^k = s^2 k^(k-1) + alpha^2 k_m
 /// ```
 ///
-/// and the site's correlation is `k / v` (Yang & Schoenholz 2017 for the residual
-/// recursion; Poole et al. 2016 for the pair expectation).
+/// and the site's correlation is `k_(i-1) / v_(i-1)` at `branch.i`, `k^k / q^k` at `out`
+/// (Yang & Schoenholz 2017 for the residual recursion; Poole et al. 2016 for the pair
+/// expectation).
 ///
 /// ```
 /// use sigprop_init::Activation;
-/// use sigprop_theory::predict_resmlp_corr;
+/// use sigprop_theory::{predict_resmlp, predict_resmlp_corr};
 /// // Without a branch (alpha = 0) the stream keeps the input's cosine exactly: each block's
 /// // sites are branch.1 (the stream), branch.2 (inside the branch) and out.
-/// let c = predict_resmlp_corr(Activation::Tanh, &[1.0; 4], 2, 0.0, 0.0, true, 1.0, 0.3).unwrap();
+/// let (w2, act) = ([1.0; 4], Activation::Tanh);
+/// let sites = predict_resmlp(act, &w2, 2, 0.0, 0.0, true, 1.0, 16, 1.0).unwrap();
+/// let c = predict_resmlp_corr(act, &sites, &w2, 2, 0.0, 0.0, true, 0.3).unwrap();
 /// assert_eq!(c.len(), 6);
 /// assert!([0, 2, 3, 5].iter().all(|&i| (c[i] - 0.3).abs() < 1e-12));
 /// ```
 #[allow(clippy::too_many_arguments)]
 pub fn predict_resmlp_corr(
     act: Activation,
+    sites: &[SitePrediction],
     sigma_w2: &[f64],
     m: usize,
     sigma_b2: f64,
     alpha2: f64,
     shortcut: bool,
-    input_second_moment: f64,
     c0: f64,
 ) -> Result<Vec<f64>, TheoryError> {
     check_branches(sigma_w2, m, sigma_b2, alpha2)?;
-    check_nonnegative("input second moment", input_second_moment)?;
+    let expected = sigma_w2.len() / m * (m + 1);
+    if sites.len() != expected {
+        return Err(TheoryError::LengthMismatch {
+            what: "sites",
+            got: sites.len(),
+            expected,
+            rule: "predict_resmlp's sites: m + 1 a block",
+        });
+    }
     if !(-1.0..=1.0).contains(&c0) {
         return Err(TheoryError::BadValue {
             what: "input cosine".into(),
@@ -428,21 +439,20 @@ pub fn predict_resmlp_corr(
             f64::NAN
         }
     };
-    let mut out = Vec::with_capacity(sigma_w2.len() / m * (m + 1));
-    let (mut q, mut k) = (input_second_moment, c0 * input_second_moment);
-    for branch in sigma_w2.chunks(m) {
-        let (mut v, mut kv) = (q, k);
-        for &w2 in branch {
-            let c = corr(kv, v);
+    let mut out = Vec::with_capacity(sites.len());
+    // The input's covariance: c0 times its second moment, the first site's variance.
+    let mut k = c0 * sites[0].preact_var;
+    for (block, branch_w2) in sites.chunks(m + 1).zip(sigma_w2.chunks(m)) {
+        let (branch, stream) = block.split_at(m);
+        let mut kv = k;
+        for (site, &w2) in branch.iter().zip(branch_w2) {
+            let c = corr(kv, site.preact_var);
             out.push(c);
-            let m2 = expect_preact(act, v, |u| act.phi(u).powi(2));
-            let cross = expect_pair(act, v, c, |u| act.phi(u), |u| act.phi(u));
-            v = w2 * m2 + sigma_b2;
-            kv = w2 * cross + sigma_b2;
+            kv = w2 * expect_pair(act, site.preact_var, c, |u| act.phi(u), |u| act.phi(u))
+                + sigma_b2;
         }
-        q = s2 * q + alpha2 * v;
         k = s2 * k + alpha2 * kv;
-        out.push(corr(k, q));
+        out.push(corr(k, stream[0].preact_var));
     }
     Ok(out)
 }
@@ -636,7 +646,9 @@ mod tests {
         // layer k, and the c-map of Poole et al. gives the next correlation.
         for act in [Activation::Tanh, Activation::Relu] {
             let (sw2, sb2, c0) = (1.7, 0.1, 0.3);
-            let c = predict_resmlp_corr(act, &[sw2; 6], 1, sb2, 1.0, false, 1.0, c0).unwrap();
+            let w2 = [sw2; 6];
+            let sites = predict_resmlp(act, &w2, 1, sb2, 1.0, false, 1.0, 16, 1.0).unwrap();
+            let c = predict_resmlp_corr(act, &sites, &w2, 1, sb2, 1.0, false, c0).unwrap();
             let mf = crate::MeanField::new(act, sw2, sb2);
             let (mut q, mut want) = (1.0, c0);
             for k in 0..6 {
@@ -646,8 +658,21 @@ mod tests {
                 assert!((c[2 * k + 1] - want).abs() < 1e-9, "{act:?} block {k} out");
             }
         }
-        let e = predict_resmlp_corr(Activation::Tanh, &[1.0; 2], 1, 0.0, 1.0, true, 1.0, 1.5);
+        let sites = predict_resmlp(Activation::Tanh, &[1.0; 2], 1, 0.0, 1.0, true, 1.0, 16, 1.0);
+        let sites = sites.unwrap();
+        let e = predict_resmlp_corr(Activation::Tanh, &sites, &[1.0; 2], 1, 0.0, 1.0, true, 1.5);
         assert!(e.unwrap_err().to_string().contains("input cosine = 1.5"));
+        let e = predict_resmlp_corr(
+            Activation::Tanh,
+            &sites[1..],
+            &[1.0; 2],
+            1,
+            0.0,
+            1.0,
+            true,
+            0.5,
+        );
+        assert!(e.unwrap_err().to_string().contains("sites has 3 entries"));
     }
 }
 

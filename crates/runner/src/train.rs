@@ -303,11 +303,7 @@ pub fn train(
             resume: None,
             checkpoint_at: None,
         };
-        let lottery = match (arm, plan.lottery) {
-            (Arm::Dense, _) | (_, None) => None,
-            (_, Some(l)) => Some(l),
-        };
-        let Some(l) = lottery else {
+        let Some(l) = plan.lottery.filter(|_| *arm != Arm::Dense) else {
             opts.checkpoint_at = plan.lottery.map(|l| l.rewind);
             let mut r = sigprop_nets::train(net, &initial, seed, &opts, &dev)?;
             // Only a dense run of the lottery procedure keeps its final weights and its

@@ -2198,7 +2198,6 @@ fn pennington2017_orthogonal_tanh_near_zero_q_keeps_the_spectrum_tight() {
 
 #[test]
 fn jacobian_refuses_what_it_cannot_measure() {
-    fails_with(&["run", "--arch", "rnn", "--jacobian", "--quiet"], "rnn");
     fails_with(
         &["run", "--norm", "batch", "--jacobian", "--quiet"],
         "norm batch",
@@ -4154,6 +4153,76 @@ fn theory_agrees_on(out: &Path, case: &str, stats: &[&str]) -> usize {
         checked += 1;
     }
     checked
+}
+
+/// The RNN's mean field (Chen, Pennington & Schoenholz 2018): the MLP's recursions over time
+/// steps with the recurrent weight at every step and the input's variance added to the
+/// bias's, forward and backward, and the Jacobian through time `dh_t / dh_0` with the MLP's
+/// free-probability moments. A tanh RNN with a bias (orthogonal `W_hh`) at every step and
+/// statistic; ReLU RNNs with He-scaled Gaussian and orthogonal `W_hh`, whose Jacobians keep
+/// `jac_m1` at 1 while the variance of the squared singular values grows as `2t` (Gaussian)
+/// and `t` (orthogonal): every value within the 12 seeds' interval + 2%.
+#[test]
+fn rnns_follow_the_recurrent_mean_field_and_their_jacobian_through_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let tanh = dir.path().join("tanh");
+    sigprop()
+        .args(["run", "--arch", "rnn", "--depth", "12", "--width", "128"])
+        .args(["--activation", "tanh", "--init", "xavier-normal"])
+        .args([
+            "--sigma-b",
+            "0.3",
+            "--batch",
+            "32",
+            "--seeds",
+            "12",
+            "--quiet",
+        ])
+        .arg("--out")
+        .arg(&tanh)
+        .assert()
+        .success();
+    assert_eq!(theory_agrees(&tanh, "tanh rnn"), 4 * 12);
+    let s = tanh.join("summary.csv");
+    let chi = records(&s)[0][col(&s, "theory_chi1")]
+        .parse::<f64>()
+        .unwrap();
+    assert!(chi > 0.0 && chi < 1.0, "tanh rnn chi_1 {chi}");
+
+    let mut var10 = Vec::new();
+    for (name, hidden) in [
+        ("gauss", "he-normal"),
+        ("orth", "orthogonal:gain=1.4142135623730951"),
+    ] {
+        let out = dir.path().join(name);
+        sigprop()
+            .args(["run", "--arch", "rnn", "--depth", "10", "--width", "256"])
+            .args(["--activation", "relu", "--init", "he-normal"])
+            .args(["--hidden-init", hidden, "--seeds", "12", "--quiet"])
+            .args(["--jacobian-layers", "5,10"])
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        assert_eq!(theory_agrees(&out, name), 4 * 10, "{name}");
+        assert_eq!(
+            theory_agrees_on(&out, name, &["jac_m1", "jac_var"]),
+            4,
+            "{name}"
+        );
+        let a = out.join("aggregate.csv");
+        let at10 = |c: &str| -> f64 {
+            records(&a)
+                .iter()
+                .find(|r| &r[col(&a, "stat")] == "jac_var" && &r[col(&a, "layer")] == "10")
+                .map(|r| r[col(&a, c)].parse().unwrap())
+                .unwrap()
+        };
+        var10.push((at10("mean"), at10("theory")));
+    }
+    let ((gauss, gauss_theory), (orth, orth_theory)) = (var10[0], var10[1]);
+    assert!((gauss_theory - 20.0).abs() < 1e-9 && (orth_theory - 10.0).abs() < 1e-9);
+    assert!(gauss > 1.5 * orth, "Gaussian {gauss} vs orthogonal {orth}");
 }
 
 /// Zero-padded convolutions (Xiao et al. 2018): the MLP's recursions pixel by pixel, with

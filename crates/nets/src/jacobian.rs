@@ -53,8 +53,8 @@ impl JacobianOptions {
     }
 
     /// Refuse what cannot be measured: no samples, layers outside `1..=depth`, a network
-    /// whose samples are coupled (batch normalization) or whose Jacobian is not defined here
-    /// (the RNN), a Jacobian that would not fit in memory.
+    /// whose samples are coupled (batch normalization) or whose Jacobian is not built, a
+    /// Jacobian that would not fit in memory.
     pub fn check(&self, net: &ResolvedNet, batch: usize) -> Result<(), NetError> {
         let cfg = &net.config;
         if !cfg.arch.capabilities().jacobian {

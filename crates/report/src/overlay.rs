@@ -14,8 +14,8 @@ use sigprop_nets::{Loss, ResolvedNet, TheoryKind};
 use sigprop_spec::error::RunnerError;
 use sigprop_spec::settings::RunSpec;
 use sigprop_theory::{
-    MeanField, SampleNorm, predict_conv, predict_mlp, predict_normalized_mlp, predict_rescnn,
-    predict_resmlp, predict_resmlp_corr,
+    MeanField, Recurrent, SampleNorm, predict_conv, predict_mlp, predict_normalized_mlp,
+    predict_rescnn, predict_resmlp, predict_resmlp_corr,
 };
 
 use crate::rows::{DensityRow, LayerRow, TheoryCols};
@@ -59,20 +59,10 @@ pub fn fill_theory(spec: &RunSpec, rows: &mut [LayerRow]) -> Result<(), RunnerEr
 /// applies to `net`.
 pub fn theory_params(net: &ResolvedNet) -> Option<(Vec<f64>, f64)> {
     let cfg = &net.config;
-    if cfg.arch.theory(cfg) == TheoryKind::None
-        || cfg.loss != Loss::Projection
-        || net.weight_init.data_driven()
-        // Pruned weights no longer follow the scheme's law.
-        || net.prune.is_some_and(|p| p.sparsity > 0.0)
-    {
+    if cfg.arch.theory(cfg) == TheoryKind::Recurrent {
         return None;
     }
-    let mut ctx = FillContext::new(net.activation);
-    ctx.critical_sigma_w = net.critical_sigma_w;
-    // Centred rows (autoinit for sigmoid, softplus) follow another recursion.
-    if net.autoinit.is_some_and(|p| p.hidden.center) {
-        return None;
-    }
+    let mut ctx = theory_context(net)?;
     let mut sigma_w2 = Vec::with_capacity(cfg.depth);
     for l in 1..=cfg.depth {
         ctx.autoinit = net
@@ -120,6 +110,71 @@ pub fn theory_params(net: &ResolvedNet) -> Option<(Vec<f64>, f64)> {
     Some((sigma_w2, sigma_b2))
 }
 
+/// The fill context of `net`'s weights, where the theory can apply at all: an architecture
+/// it describes, the projection loss, weights that follow their scheme's law (not
+/// data-driven, not pruned) and rows that are not centred (autoinit for sigmoid, softplus
+/// follows another recursion).
+fn theory_context(net: &ResolvedNet) -> Option<FillContext> {
+    let cfg = &net.config;
+    if cfg.arch.theory(cfg) == TheoryKind::None
+        || cfg.loss != Loss::Projection
+        || net.weight_init.data_driven()
+        || net.prune.is_some_and(|p| p.sparsity > 0.0)
+        || net.autoinit.is_some_and(|p| p.hidden.center)
+    {
+        return None;
+    }
+    let mut ctx = FillContext::new(net.activation);
+    ctx.critical_sigma_w = net.critical_sigma_w;
+    Some(ctx)
+}
+
+/// An RNN's mean field, and the spectrum of its recurrent weight where the Jacobian's
+/// theory describes it: both weights zero-mean with an exact entry variance, the bias too,
+/// and a recurrent weight that mixes the units (an identity or other structured `W_hh`
+/// keeps each unit's own non-Gaussian history, which the Gaussian recursion does not
+/// describe).
+pub fn recurrent_setting(net: &ResolvedNet) -> Option<(Recurrent, sigprop_theory::WeightSpectrum)> {
+    let cfg = &net.config;
+    if cfg.arch.theory(cfg) != TheoryKind::Recurrent || net.autoinit.is_some() {
+        return None;
+    }
+    let hidden = cfg.arch.recurrent_init()?;
+    if hidden.data_driven() {
+        return None;
+    }
+    let ctx = theory_context(net)?;
+    let w = cfg.width;
+    let f = fans(&[w, w], Layout::InOut).ok()?;
+    let sigma2 = |s: &sigprop_init::Scheme| -> Option<f64> {
+        (s.entry_mean(&ctx)? == 0.0).then_some(())?;
+        Some(s.entry_variance(f, &ctx)? * w as f64)
+    };
+    let spectrum = weight_spectrum(hidden)?;
+    let bias = net
+        .bias_init
+        .moments(
+            &[w],
+            Layout::Bias {
+                fan_in: w,
+                fan_out: w,
+            },
+            &ctx,
+        )
+        .ok()?;
+    if bias.mean != 0.0 {
+        return None;
+    }
+    let rnn = Recurrent {
+        activation: net.activation,
+        sigma_ih2: sigma2(&net.weight_init)?,
+        sigma_hh2: sigma2(hidden)?,
+        sigma_b2: bias.var,
+        input_second_moment: 1.0,
+    };
+    Some((rnn, spectrum))
+}
+
 /// The theory columns of one site.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SiteTheory {
@@ -137,9 +192,6 @@ pub fn predictions(
     net: &ResolvedNet,
     batch: usize,
 ) -> Result<Option<Vec<SiteTheory>>, RunnerError> {
-    let Some((sigma_w2, sigma_b2)) = theory_params(net) else {
-        return Ok(None);
-    };
     let failed = |e: sigprop_theory::TheoryError| {
         RunnerError::Internal(format!(
             "mean-field prediction for {}: {e}",
@@ -147,8 +199,25 @@ pub fn predictions(
         ))
     };
     let cfg = &net.config;
+    if let Some((rnn, _)) = recurrent_setting(net) {
+        let steps = rnn
+            .predict(cfg.depth, cfg.width, batch, 1.0)
+            .map_err(failed)?;
+        return Ok(Some(
+            mlp_sites(steps)
+                .into_iter()
+                .map(|s| SiteTheory {
+                    site: "step".into(),
+                    ..s
+                })
+                .collect(),
+        ));
+    }
+    let Some((sigma_w2, sigma_b2)) = theory_params(net) else {
+        return Ok(None);
+    };
     Ok(match cfg.arch.theory(cfg) {
-        TheoryKind::None => None,
+        TheoryKind::None | TheoryKind::Recurrent => None,
         TheoryKind::Mlp => {
             let layers = predict_mlp(
                 net.activation,
@@ -351,6 +420,13 @@ fn uniform_mean_field(net: &ResolvedNet, sigma_w2: &[f64], sigma_b2: f64) -> Opt
 
 /// chi_1 at the fixed point, for equal-variance layers, where the theory applies.
 pub fn chi1(net: &ResolvedNet) -> Option<f64> {
+    if let Some((rnn, _)) = recurrent_setting(net) {
+        // Chen et al. 2018's chi of a time step: sigma_hh2 E[phi'^2] at the steps' q*.
+        let mf = rnn.step_map();
+        mf.q_star()?;
+        let c = mf.chi1();
+        return c.is_finite().then_some(c);
+    }
     if net.config.arch.theory(&net.config) != TheoryKind::Mlp {
         return None;
     }
@@ -391,11 +467,17 @@ pub fn corr_fixed_point(net: &ResolvedNet) -> Option<(f64, f64)> {
 /// eigenvalues of `J J^T`, docs/theory.md) of an MLP of equal widths whose weights have
 /// independent entries or are scaled orthogonal; `None` elsewhere.
 pub fn jacobian_theory(net: &ResolvedNet) -> Result<Option<Vec<(f64, f64)>>, RunnerError> {
-    let Some((sigma_w2, sigma_b2, spectrum)) = jacobian_setting(net) else {
-        return Ok(None);
+    let failed =
+        |e: sigprop_theory::TheoryError| RunnerError::Internal(format!("Jacobian prediction: {e}"));
+    let p = if let Some((rnn, spectrum)) = recurrent_setting(net) {
+        rnn.jacobian(net.config.depth, spectrum).map_err(failed)?
+    } else {
+        let Some((sigma_w2, sigma_b2, spectrum)) = jacobian_setting(net) else {
+            return Ok(None);
+        };
+        sigprop_theory::predict_jacobian(net.activation, &sigma_w2, sigma_b2, 1.0, spectrum)
+            .map_err(failed)?
     };
-    let p = sigprop_theory::predict_jacobian(net.activation, &sigma_w2, sigma_b2, 1.0, spectrum)
-        .map_err(|e| RunnerError::Internal(format!("Jacobian prediction: {e}")))?;
     Ok(Some(p.iter().map(|j| (j.m1, j.var)).collect()))
 }
 
@@ -477,13 +559,20 @@ fn structured(net: &ResolvedNet) -> bool {
 /// The per-layer `sigma_w^2`, `sigma_b^2` and weight spectrum of a plain MLP whose weights
 /// have independent entries or are scaled orthogonal.
 fn mlp_setting(net: &ResolvedNet) -> Option<(Vec<f64>, f64, sigprop_theory::WeightSpectrum)> {
-    use sigprop_init::{CriticalDistribution, Scheme};
-    use sigprop_theory::WeightSpectrum;
     if net.config.arch.theory(&net.config) != TheoryKind::Mlp {
         return None;
     }
     let (sigma_w2, sigma_b2) = theory_params(net)?;
-    let spectrum = match &net.weight_init {
+    Some((sigma_w2, sigma_b2, weight_spectrum(&net.weight_init)?))
+}
+
+/// The spectrum family of a weight drawn by `scheme`: scaled orthogonal, or independent
+/// entries; `None` for weights on chosen entries (identity, Dirac, delta-orthogonal,
+/// constants).
+fn weight_spectrum(scheme: &sigprop_init::Scheme) -> Option<sigprop_theory::WeightSpectrum> {
+    use sigprop_init::{CriticalDistribution, Scheme};
+    use sigprop_theory::WeightSpectrum;
+    Some(match scheme {
         Scheme::Orthogonal { .. } => WeightSpectrum::Orthogonal,
         s if matches!(s.is_critical(), Some((_, CriticalDistribution::Orthogonal))) => {
             WeightSpectrum::Orthogonal
@@ -495,8 +584,7 @@ fn mlp_setting(net: &ResolvedNet) -> Option<(Vec<f64>, f64, sigprop_theory::Weig
         | Scheme::Ones
         | Scheme::Zeros => return None,
         _ => WeightSpectrum::Iid,
-    };
-    Some((sigma_w2, sigma_b2, spectrum))
+    })
 }
 
 /// The correlation of the pairs' pre-activations at each layer from the c-map (Poole et al.

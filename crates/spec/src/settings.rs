@@ -71,9 +71,9 @@ pub struct Settings {
     /// quarters, last].
     #[arg(long, value_delimiter = ',')]
     pub hist_layers: Option<Vec<usize>>,
-    /// Measure the singular values of the input-output Jacobian (every architecture but the
-    /// RNN, without batch norm): spectrum.csv and the jac_* columns (train: the spectra at
-    /// each logged step, train_spectrum.csv).
+    /// Measure the singular values of the input-output Jacobian (the RNN's through time,
+    /// dh_t/dh_0; not with batch norm): spectrum.csv and the jac_* columns (train: the
+    /// spectra at each logged step, train_spectrum.csv).
     #[arg(
         long,
         num_args = 0..=1,

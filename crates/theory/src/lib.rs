@@ -15,6 +15,8 @@
 //!   [`LayerPrediction`], named like the measured columns.
 //! - [`conv`]: the same recursions pixel by pixel for zero-padded convolutions,
 //!   [`predict_conv`], and with residual blocks, [`predict_rescnn`].
+//! - [`recurrent`]: the same recursions over an RNN's time steps, and its Jacobian through
+//!   time: [`Recurrent`].
 //! - [`finite`]: the finite-width yardstick, the mean and variance of one input's log gain
 //!   `ln(|z^L|^2 / |z^1|^2)`, [`log_gain`] -> [`LogGain`].
 //! - [`autoinit`]: the `autoinit` scheme's per-layer scales, [`autoinit_plan`].
@@ -35,6 +37,7 @@ pub mod moments;
 pub mod phase;
 pub mod predict;
 pub mod quadrature;
+pub mod recurrent;
 mod roots;
 
 pub use autoinit::{AutoInitPlan, AutoInitRule, autoinit_plan};
@@ -52,3 +55,4 @@ pub use predict::{
     predict_jacobian, predict_mlp, predict_normalized_mlp, predict_resmlp, predict_resmlp_corr,
 };
 pub use quadrature::{PANEL, RANGE, expect_with_magnitude, gauss_expect, gauss_expect_2d};
+pub use recurrent::Recurrent;

@@ -182,6 +182,9 @@ pub enum TheoryKind {
         /// Channel groups (the fan-in is `kernel^2 width / groups`).
         groups: usize,
     },
+    /// The MLP recursions over the time steps of an RNN, at every `step` site: the recurrent
+    /// weight is each layer's, the input's variance adds to the bias's, and `h_0 = 0`.
+    Recurrent,
     /// The residual MLP's recursions with every branch map a zero-padded convolution, pixel
     /// by pixel, at every `branch.i` and `out` site.
     ResidualConv {
@@ -538,6 +541,11 @@ pub(crate) trait Architecture:
         TheoryKind::None
     }
 
+    /// The recurrent (hidden-to-hidden) weight's initializer, for a network that has one.
+    fn recurrent_init(&self) -> Option<&Scheme> {
+        None
+    }
+
     /// Sizes of one probed pass for the memory estimate, from the configuration alone:
     /// (parameters, recorded activation entries, input entries, extra entries).
     fn pass_sizes(&self, cfg: &NetConfig, batch: f64) -> [f64; 4];
@@ -779,6 +787,13 @@ macro_rules! architectures {
             pub fn theory(&self, cfg: &NetConfig) -> TheoryKind {
                 match self {
                     $(ArchConfig::$variant(a) => a.theory(cfg),)*
+                }
+            }
+
+            /// See [`Architecture::recurrent_init`].
+            pub fn recurrent_init(&self) -> Option<&Scheme> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.recurrent_init(),)*
                 }
             }
 
@@ -1108,7 +1123,7 @@ mod tests {
         assert_eq!(archs_with(|c| !c.trainable), "rnn");
         assert_eq!(
             archs_with(|c| c.jacobian),
-            "mlp, resmlp, cnn, rescnn or transformer"
+            "mlp, resmlp, cnn, rnn, rescnn or transformer"
         );
         assert_eq!(archs_with(|_| false), "none");
     }

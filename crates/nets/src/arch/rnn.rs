@@ -1,6 +1,7 @@
 //! A vanilla RNN unrolled over `depth` time steps: `z_t = x_t W_ih + h_(t-1) W_hh + b`,
 //! `h_t = phi(z_t)`, `h_0 = 0`. A layer is a time step (site `step`); its weight gradient
-//! is the step's own contribution `h_(t-1)^T dL/dz_t` to the shared `W_hh`.
+//! is the step's own contribution `h_(t-1)^T dL/dz_t` to the shared `W_hh`. Its Jacobian
+//! over time is `dh_t / dh_0`, at `h_0 = 0`.
 
 #[cfg(feature = "burn")]
 use burn::tensor::Tensor;
@@ -8,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Capabilities;
 use super::{Architecture, LinearIds, LsuvLayer, ParamBuilder, Setting, SettingKind};
-use super::{NetConfig, ResolvedNet};
-use crate::options::{InitSpec};
+use super::{NetConfig, ResolvedNet, TheoryKind};
+use crate::options::InitSpec;
+use sigprop_init::Scheme;
 #[cfg(feature = "burn")]
 use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad};
 
@@ -29,10 +31,11 @@ impl Default for Rnn {
     }
 }
 
-/// Its two weight matrices and the bias.
+/// Its two weight matrices and the bias, and the number of time steps.
 pub(crate) struct RnnIds {
     input: LinearIds,
     hidden: LinearIds,
+    steps: usize,
 }
 
 impl Architecture for Rnn {
@@ -52,7 +55,11 @@ impl Architecture for Rnn {
         let input = b.linear("rnn.input", (w, w), &net.weight_init, ctx, false);
         let ctx = b.ctx(None);
         let hidden = b.linear("rnn.hidden", (w, w), self.hidden_init.scheme(), ctx, true);
-        RnnIds { input, hidden }
+        RnnIds {
+            input,
+            hidden,
+            steps: net.config.depth,
+        }
     }
 
     fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2] {
@@ -110,11 +117,28 @@ impl Architecture for Rnn {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            // Its input is all time steps at once, and its Jacobian over time is not built.
+            // Its input is all time steps at once.
             trainable: false,
-            jacobian: false,
             ..Capabilities::PLAIN
         }
+    }
+
+    /// `dh_t / dh_0 = W_hh D_1 W_hh D_2 ... W_hh D_t`: the chain of an MLP whose every layer
+    /// is the one recurrent matrix.
+    fn exact_jacobian(&self) -> bool {
+        true
+    }
+
+    fn jacobian_chain(&self, ids: &Self::Layout) -> Option<Vec<LinearIds>> {
+        Some(vec![ids.hidden; ids.steps])
+    }
+
+    fn theory(&self, _: &NetConfig) -> TheoryKind {
+        TheoryKind::Recurrent
+    }
+
+    fn recurrent_init(&self) -> Option<&Scheme> {
+        Some(self.hidden_init.scheme())
     }
 
     fn describe(&self) -> &'static str {

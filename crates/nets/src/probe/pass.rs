@@ -222,13 +222,18 @@ pub(crate) fn probe_seeds(
                         what: "the Jacobian's chain",
                         why: "the architecture has none".into(),
                     })?;
-                // Each linear map's site: the one its weight's gradient is read at.
+                // Each linear map's site: the one its weight's gradient is read at; a weight
+                // shared over time steps (the RNN's) is the chain's map once per step, the
+                // step's site in turn.
                 let z: Vec<Tensor<2>> = chain
                     .iter()
-                    .map(|ids| {
+                    .enumerate()
+                    .map(|(i, ids)| {
+                        let earlier = chain[..i].iter().filter(|c| c.weight == ids.weight).count();
                         rec.sites
                             .iter()
-                            .find(|s| matches!(&s.weight, Some(WeightGrad::Leaf(id)) if *id == ids.weight))
+                            .filter(|s| s.weight.as_ref().is_some_and(|w| w.weight() == ids.weight))
+                            .nth(earlier)
                             .map(|s| s.z.clone().inner())
                             .ok_or_else(|| NetError::Readback {
                                 what: "a Jacobian layer's pre-activations",

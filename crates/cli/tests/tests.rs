@@ -4155,6 +4155,129 @@ fn theory_agrees_on(out: &Path, case: &str, stats: &[&str]) -> usize {
     checked
 }
 
+/// The theory column of `stat` at `site`, block by block, and the measured means.
+fn theory_and_means(out: &Path, site: &str, stat: &str) -> Vec<(f64, f64)> {
+    let a = out.join("aggregate.csv");
+    records(&a)
+        .iter()
+        .filter(|r| &r[col(&a, "site")] == site && &r[col(&a, "stat")] == stat)
+        .map(|r| {
+            let t = r[col(&a, "theory")].parse().unwrap_or(f64::NAN);
+            (t, r[col(&a, "mean")].parse().unwrap())
+        })
+        .collect()
+}
+
+/// The pre-LN transformer's stream (Kedia et al. 2024): every site's variance, forward,
+/// from the stream mean field with the tokens' covariance (attention copies a shared part
+/// into every token, so the next attention passes more). Within the seeds' interval + 2% at
+/// every block and site: uniform attention (zero queries, as muP initializes them) at width
+/// 128; Gaussian scores at width 512 with 16 tokens, unscaled (the growth accelerates) and
+/// with 1/sqrt(L) branches (O(1)); unit branches (one token, linear, LeCun) grow exactly as
+/// 1 + l per branch. Causal attention and post-LN have no such theory: columns empty.
+#[test]
+fn the_pre_ln_transformer_stream_follows_its_mean_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, args: &[&str]| -> std::path::PathBuf {
+        let out = dir.path().join(name);
+        sigprop()
+            .args(["run", "--arch", "transformer", "--seeds", "8", "--quiet"])
+            .args(args)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        out
+    };
+    let gelu = [
+        "--activation",
+        "gelu",
+        "--init",
+        "xavier-normal",
+        "--depth",
+        "8",
+    ];
+    let wide = ["--width", "512", "--seq-len", "16"];
+    let scores = run("scores", &[&gelu[..], &wide[..]].concat());
+    let scaled = run(
+        "scaled",
+        &[&gelu[..], &wide[..], &["--branch-scale", "1/sqrt(L)"]].concat(),
+    );
+    for (out, name) in [(&scores, "scores"), (&scaled, "scaled")] {
+        // Six sites, eight blocks, two statistics.
+        assert_eq!(theory_agrees_on(out, name, &["preact_var", "act_var"]), 96);
+    }
+    let zero_queries = [
+        "--init-role",
+        "query=zeros",
+        "--width",
+        "128",
+        "--seq-len",
+        "32",
+    ];
+    let uniform = run("uniform", &[&gelu[..], &zero_queries[..]].concat());
+    assert_eq!(
+        theory_agrees_on(&uniform, "uniform", &["preact_var", "act_var"]),
+        96
+    );
+    // Uniform attention at block 1: the mean of 32 independent unit values.
+    let attn = theory_and_means(&uniform, "attn", "preact_var");
+    assert!((attn[0].0 - 1.0 / 32.0).abs() < 1e-6, "{attn:?}");
+    // Unscaled, the stream's growth per block accelerates; with 1/sqrt(L) it stays O(1).
+    let grow = theory_and_means(&scores, "out", "preact_var");
+    let step = |v: &[(f64, f64)], l: usize, m: bool| {
+        let pick = |p: (f64, f64)| if m { p.1 } else { p.0 };
+        pick(v[l]) - pick(v[l - 1])
+    };
+    for m in [false, true] {
+        assert!(step(&grow, 7, m) > 1.5 * step(&grow, 1, m), "{grow:?}");
+    }
+    let bounded = theory_and_means(&scaled, "out", "preact_var");
+    assert!(bounded[7].0 < 1.5 && bounded[7].1 < 1.5, "{bounded:?}");
+    // Unit branches: 1 + 2l after block l (two branches a block).
+    let unit = run(
+        "unit",
+        &[
+            "--depth",
+            "16",
+            "--width",
+            "256",
+            "--seq-len",
+            "1",
+            "--activation",
+            "linear",
+            "--init",
+            "lecun-normal",
+        ],
+    );
+    assert_eq!(
+        theory_agrees_on(&unit, "unit", &["preact_var", "act_var"]),
+        2 * 6 * 16
+    );
+    for (l, (t, _)) in theory_and_means(&unit, "out", "preact_var")
+        .iter()
+        .enumerate()
+    {
+        // Each branch passes LayerNorm's s / (s + eps): 1 to 1e-5.
+        let want = 1.0 + 2.0 * (l + 1) as f64;
+        assert!((t - want).abs() < 1e-4 * want, "block {}: {t}", l + 1);
+    }
+    for (name, extra) in [
+        ("causal", &["--causal"][..]),
+        ("post", &["--norm-position", "post"]),
+    ] {
+        let out = run(
+            name,
+            &[
+                &["--depth", "2", "--width", "16", "--seq-len", "4"][..],
+                extra,
+            ]
+            .concat(),
+        );
+        assert_eq!(theory_agrees_on(&out, name, &["preact_var"]), 0, "{name}");
+    }
+}
+
 /// The RNN's mean field (Chen, Pennington & Schoenholz 2018): the MLP's recursions over time
 /// steps with the recurrent weight at every step and the input's variance added to the
 /// bias's, forward and backward, and the Jacobian through time `dh_t / dh_0` with the MLP's

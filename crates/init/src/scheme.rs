@@ -397,6 +397,20 @@ impl Scheme {
         )
     }
 
+    /// True for the schemes that put their weight on chosen entries (identity, Dirac,
+    /// delta-orthogonal, constants) rather than spread a variance over every entry alike,
+    /// which the mean-field sums over entries assume.
+    pub fn is_structured(&self) -> bool {
+        matches!(
+            self,
+            Scheme::Identity { .. }
+                | Scheme::Dirac { .. }
+                | Scheme::DeltaOrthogonal { .. }
+                | Scheme::Constant { .. }
+                | Scheme::Ones
+        )
+    }
+
     /// `autoinit`'s target pre-activation variance `q`.
     pub fn autoinit_q(&self) -> Option<f64> {
         match *self {

@@ -59,7 +59,10 @@ pub fn fill_theory(spec: &RunSpec, rows: &mut [LayerRow]) -> Result<(), RunnerEr
 /// applies to `net`.
 pub fn theory_params(net: &ResolvedNet) -> Option<(Vec<f64>, f64)> {
     let cfg = &net.config;
-    if cfg.arch.theory(cfg) == TheoryKind::Recurrent {
+    if matches!(
+        cfg.arch.theory(cfg),
+        TheoryKind::Recurrent | TheoryKind::TransformerStream
+    ) {
         return None;
     }
     let mut ctx = theory_context(net)?;
@@ -213,11 +216,21 @@ pub fn predictions(
                 .collect(),
         ));
     }
+    if cfg.arch.theory(cfg) == TheoryKind::TransformerStream {
+        // Forward only, so any loss; the weights must follow their schemes' laws.
+        if net.weight_init.data_driven() {
+            return Ok(None);
+        }
+        return match cfg.arch.stream_theory(net) {
+            Some(tf) => Ok(Some(residual_sites(tf.predict().map_err(failed)?))),
+            None => Ok(None),
+        };
+    }
     let Some((sigma_w2, sigma_b2)) = theory_params(net) else {
         return Ok(None);
     };
     Ok(match cfg.arch.theory(cfg) {
-        TheoryKind::None | TheoryKind::Recurrent => None,
+        TheoryKind::None | TheoryKind::Recurrent | TheoryKind::TransformerStream => None,
         TheoryKind::Mlp => {
             let layers = predict_mlp(
                 net.activation,
@@ -264,7 +277,7 @@ pub fn predictions(
         } => {
             // Structured kernels (identity, Dirac, delta-orthogonal) put their weight on some
             // taps only: the tap sums assume every tap alike.
-            if structured(net) {
+            if net.weight_init.is_structured() {
                 return Ok(None);
             }
             let layers = predict_conv(
@@ -296,7 +309,7 @@ pub fn predictions(
             image_size,
             ..
         } => {
-            if structured(net) {
+            if net.weight_init.is_structured() {
                 return Ok(None);
             }
             // Every branch map is [width, width/groups, k, k]: one sigma_w^2 for all.
@@ -371,7 +384,7 @@ fn residual_sites(sites: Vec<sigprop_theory::SitePrediction>) -> Vec<SiteTheory>
             cols: TheoryCols {
                 theory_preact_var: Some(p.preact_var),
                 theory_act_var: Some(p.act_var),
-                theory_grad_var: Some(p.grad_var),
+                theory_grad_var: p.grad_var.is_finite().then_some(p.grad_var),
                 theory_wgrad_var: p.wgrad_var.is_finite().then_some(p.wgrad_var),
                 ..TheoryCols::default()
             },
@@ -540,20 +553,6 @@ pub fn log_gain_theory(net: &ResolvedNet) -> Option<sigprop_theory::LogGain> {
         return None;
     }
     sigprop_theory::log_gain(net.activation, &sigma_w2, sigma_b2, &net.widths, 1.0)
-}
-
-/// Whether `net`'s weights put their variance on chosen entries (identity, Dirac,
-/// delta-orthogonal, constants) rather than spread over every entry alike.
-fn structured(net: &ResolvedNet) -> bool {
-    use sigprop_init::Scheme;
-    matches!(
-        net.weight_init,
-        Scheme::Identity { .. }
-            | Scheme::Dirac { .. }
-            | Scheme::DeltaOrthogonal { .. }
-            | Scheme::Constant { .. }
-            | Scheme::Ones
-    )
 }
 
 /// The per-layer `sigma_w^2`, `sigma_b^2` and weight spectrum of a plain MLP whose weights

@@ -17,6 +17,10 @@
 //!   [`predict_conv`], and with residual blocks, [`predict_rescnn`].
 //! - [`recurrent`]: the same recursions over an RNN's time steps, and its Jacobian through
 //!   time: [`Recurrent`].
+//! - [`softmax`]: the moments of softmax attention rows over Gaussian scores,
+//!   [`softmax_moments`].
+//! - [`transformer`]: a transformer's residual stream, its variance and its tokens'
+//!   agreement over the blocks, [`TransformerStream`].
 //! - [`finite`]: the finite-width yardstick, the mean and variance of one input's log gain
 //!   `ln(|z^L|^2 / |z^1|^2)`, [`log_gain`] -> [`LogGain`].
 //! - [`autoinit`]: the `autoinit` scheme's per-layer scales, [`autoinit_plan`].
@@ -39,6 +43,8 @@ pub mod predict;
 pub mod quadrature;
 pub mod recurrent;
 mod roots;
+pub mod softmax;
+pub mod transformer;
 
 pub use autoinit::{AutoInitPlan, AutoInitRule, autoinit_plan};
 pub use conv::{predict_conv, predict_rescnn};
@@ -56,3 +62,5 @@ pub use predict::{
 };
 pub use quadrature::{PANEL, RANGE, expect_with_magnitude, gauss_expect, gauss_expect_2d};
 pub use recurrent::Recurrent;
+pub use softmax::softmax_moments;
+pub use transformer::{RoleVariances, TransformerStream};

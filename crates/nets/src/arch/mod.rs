@@ -185,6 +185,9 @@ pub enum TheoryKind {
     /// The MLP recursions over the time steps of an RNN, at every `step` site: the recurrent
     /// weight is each layer's, the input's variance adds to the bias's, and `h_0 = 0`.
     Recurrent,
+    /// The forward mean field of a transformer's residual stream (its variance and its
+    /// tokens' covariance), at every site; [`ArchConfig::stream_theory`] says where it holds.
+    TransformerStream,
     /// The residual MLP's recursions with every branch map a zero-padded convolution, pixel
     /// by pixel, at every `branch.i` and `out` site.
     ResidualConv {
@@ -1007,6 +1010,17 @@ architectures! {
     Rnn(rnn::Rnn) = "rnn",
     Rescnn(rescnn::Rescnn) = "rescnn",
     Transformer(transformer::Transformer) = "transformer",
+}
+
+impl ArchConfig {
+    /// The transformer's stream mean field, where it applies (see
+    /// [`transformer::Transformer::stream_theory`]); `None` for every other architecture.
+    pub fn stream_theory(&self, net: &ResolvedNet) -> Option<sigprop_theory::TransformerStream> {
+        match self {
+            ArchConfig::Transformer(t) => t.stream_theory(net),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -35,14 +35,15 @@ use burn::tensor::activation::softmax;
 #[cfg(feature = "burn")]
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use sigprop_init::{ResidualContext, Scheme};
+use sigprop_init::{FillContext, Layout, ResidualContext, Scheme, fans};
+use sigprop_theory::{RoleVariances, TransformerStream};
 
 use super::Capabilities;
 use super::{
     Architecture, INPUT_CORR_SETTING, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, SettingKind, positive,
     refuse_fixup,
 };
-use super::{NetConfig, ResolvedNet};
+use super::{NetConfig, ResolvedNet, TheoryKind};
 use crate::options::{BRANCH_SCALE_SETTING, text_or_number, BranchScale, InitSpec, NORM_POSITION_SETTING, NORM_SETTING, Norm, NormPosition, SHORTCUT_SETTING, Shortcut};
 use crate::error::NetError;
 #[cfg(feature = "burn")]
@@ -291,6 +292,97 @@ impl Transformer {
         width / self.heads
     }
 
+    /// The initializer of `role`'s weights: its `--init-role`, else the network's.
+    fn role_scheme<'a>(&'a self, net: &'a ResolvedNet, role: Role) -> &'a Scheme {
+        self.init_role
+            .iter()
+            .find(|r| r.role == role)
+            .map_or(&net.weight_init, |r| r.spec.scheme())
+    }
+
+    /// `base` with the stream a map of `role` feeds or writes (read by gpt2, small-init,
+    /// t-fixup, deepnet).
+    fn role_ctx(&self, net: &ResolvedNet, base: FillContext, role: Role) -> FillContext {
+        let depth = net.config.depth;
+        base.with_residual(ResidualContext {
+            blocks: depth,
+            branches: depth * if self.attention_only { 1 } else { 2 },
+            width: net.config.width,
+            writes_stream: matches!(role, Role::Output | Role::MlpDown),
+            scores: matches!(role, Role::Query | Role::Key),
+        })
+    }
+
+    /// The forward mean field of the stream (`sigprop_theory::TransformerStream`), where it
+    /// applies: pre-norm or no norm, non-causal attention, every role's weights zero-mean
+    /// with an exact entry variance spread over all entries (not data-driven, identity or
+    /// constant), every bias zero-mean with one variance.
+    pub fn stream_theory(&self, net: &ResolvedNet) -> Option<TransformerStream> {
+        if self.causal
+            || (self.norm != Norm::None && self.norm_position == NormPosition::Post)
+            || net.prune.is_some_and(|p| p.sparsity > 0.0)
+        {
+            return None;
+        }
+        let (d, hidden) = (net.config.width, self.mlp_ratio * net.config.width);
+        let mut base = FillContext::new(net.activation);
+        base.critical_sigma_w = net.critical_sigma_w;
+        let mut bias: Option<f64> = None;
+        let mut sigma2 = |role: Role| -> Option<f64> {
+            let (n_in, n_out) = match role {
+                Role::MlpUp => (d, hidden),
+                Role::MlpDown => (hidden, d),
+                _ => (d, d),
+            };
+            let scheme = self.role_scheme(net, role);
+            if scheme.data_driven() || scheme.is_structured() {
+                return None;
+            }
+            let ctx = self.role_ctx(net, base.clone(), role);
+            let f = fans(&[n_in, n_out], Layout::InOut).ok()?;
+            if scheme.entry_mean(&ctx)? != 0.0 {
+                return None;
+            }
+            let layout = Layout::Bias {
+                fan_in: n_in,
+                fan_out: n_out,
+            };
+            let b = net.bias_init.moments(&[n_out], layout, &ctx).ok()?;
+            if b.mean != 0.0 || bias.is_some_and(|v| (v - b.var).abs() > 1e-12 * v.max(1e-300)) {
+                return None;
+            }
+            bias = Some(b.var);
+            Some(scheme.entry_variance(f, &ctx)? * n_in as f64)
+        };
+        let mlp = !self.attention_only;
+        let sigma2 = RoleVariances {
+            query: sigma2(Role::Query)?,
+            key: sigma2(Role::Key)?,
+            value: sigma2(Role::Value)?,
+            output: sigma2(Role::Output)?,
+            up: if mlp { sigma2(Role::MlpUp)? } else { 0.0 },
+            down: if mlp { sigma2(Role::MlpDown)? } else { 0.0 },
+        };
+        let depth = net.config.depth;
+        let skip = match self.shortcut {
+            Shortcut::Identity => self.skip_scale.at_init(depth, &net.weight_init, false),
+            Shortcut::None => 0.0,
+        };
+        let alpha = self.branch_scale.at_init(depth);
+        Some(TransformerStream {
+            activation: net.activation,
+            blocks: depth,
+            tokens: self.seq_len,
+            mlp,
+            norm_eps: (self.norm != Norm::None).then_some(crate::options::NORM_EPS),
+            skip2: skip * skip,
+            alpha2: alpha * alpha,
+            sigma2,
+            sigma_b2: bias?,
+            input_corr: self.input_corr,
+        })
+    }
+
 #[cfg(feature = "burn")]
     /// `x` `[b, t, d]` through a linear map, token by token.
     fn linear3(p: &DeviceParams, ids: LinearIds, x: Tensor<3>) -> Tensor<3> {
@@ -443,31 +535,17 @@ impl Architecture for Transformer {
         let net = b.net;
         let (depth, d) = (net.config.depth, net.config.width);
         let hidden = self.mlp_ratio * d;
-        let w = |role: Role| {
-            self.init_role
-                .iter()
-                .find(|r| r.role == role)
-                .map_or(&net.weight_init, |r| r.spec.scheme())
-        };
         let alpha = |b: &mut ParamBuilder<'_>, path: String| {
             self.branch_scale
                 .learnable()
                 .then(|| b.scalar(&path, &Scheme::Zeros))
         };
-        let branches = depth * if self.attention_only { 1 } else { 2 };
         (1..=depth)
             .map(|k| {
-                // Each map knows the stream it feeds or writes (gpt2, small-init, t-fixup,
-                // deepnet).
                 let lin = |b: &mut ParamBuilder<'_>, name: &str, dims, role| {
-                    let ctx = b.ctx(None).with_residual(ResidualContext {
-                        blocks: depth,
-                        branches,
-                        width: d,
-                        writes_stream: matches!(role, Role::Output | Role::MlpDown),
-                        scores: matches!(role, Role::Query | Role::Key),
-                    });
-                    b.linear(&format!("blocks.{k}.{name}"), dims, w(role), ctx, true)
+                    let ctx = self.role_ctx(net, b.ctx(None), role);
+                    let w = self.role_scheme(net, role);
+                    b.linear(&format!("blocks.{k}.{name}"), dims, w, ctx, true)
                 };
                 let q = lin(b, "attn.q", (d, d), Role::Query);
                 let kk = lin(b, "attn.k", (d, d), Role::Key);
@@ -643,6 +721,10 @@ impl Architecture for Transformer {
 
     fn primary_site(&self) -> &'static str {
         "out"
+    }
+
+    fn theory(&self, _: &NetConfig) -> TheoryKind {
+        TheoryKind::TransformerStream
     }
 
     fn input_token_corr(&self) -> Option<f64> {

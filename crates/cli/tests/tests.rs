@@ -4155,6 +4155,73 @@ fn theory_agrees_on(out: &Path, case: &str, stats: &[&str]) -> usize {
     checked
 }
 
+/// Delta-orthogonal kernels (Xiao et al. 2018) map each pixel on its own through an
+/// orthogonal matrix: the orthogonal MLP's recursions with the channels as width, forward and
+/// backward, the weight gradient summed over the pixels each tap reaches, and the orthogonal
+/// MLP's Jacobian moments (the Jacobian is block-diagonal over pixels). ReLU at gain sqrt(2)
+/// (`jac_m1` 1, `jac_var` growing as l) and tanh with a bias near the edge of chaos, every
+/// column within 12 seeds' interval + 2%.
+#[test]
+fn delta_orthogonal_cnns_follow_the_orthogonal_mlp_pixel_by_pixel() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            "relu",
+            &[
+                "--width",
+                "32",
+                "--image-size",
+                "4",
+                "--activation",
+                "relu",
+                "--init",
+                "delta-orthogonal:gain=1.4142135623730951",
+                "--jacobian-layers",
+                "3,6",
+            ],
+        ),
+        (
+            "tanh",
+            &[
+                "--width",
+                "128",
+                "--image-size",
+                "2",
+                "--activation",
+                "tanh",
+                "--init",
+                "delta-orthogonal",
+                "--sigma-b",
+                "0.1",
+                "--jacobian-layers",
+                "6",
+            ],
+        ),
+    ];
+    for (name, case) in cases {
+        let out = dir.path().join(name);
+        sigprop()
+            .args(["run", "--arch", "cnn", "--depth", "6", "--seeds", "12"])
+            .args(["--jacobian-samples", "2", "--quiet"])
+            .args(case)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        assert_eq!(theory_agrees(&out, name), 4 * 6, "{name}");
+        let layers = if name == "relu" { 2 } else { 1 };
+        assert_eq!(
+            theory_agrees_on(&out, name, &["jac_m1", "jac_var"]),
+            2 * layers,
+            "{name}"
+        );
+    }
+    let var = theory_and_means(&dir.path().join("relu"), "conv", "jac_var");
+    let theory: Vec<f64> = var.iter().map(|v| v.0).filter(|t| t.is_finite()).collect();
+    assert_eq!(theory.len(), 2, "{var:?}");
+    assert!((theory[0] - 3.0).abs() < 1e-9 && (theory[1] - 6.0).abs() < 1e-9);
+}
+
 /// The theory column of `stat` at `site`, block by block, and the measured means.
 fn theory_and_means(out: &Path, site: &str, stat: &str) -> Vec<(f64, f64)> {
     let a = out.join("aggregate.csv");

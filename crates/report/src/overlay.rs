@@ -82,7 +82,11 @@ pub fn theory_params(net: &ResolvedNet) -> Option<(Vec<f64>, f64)> {
         if net.weight_init.entry_mean(&ctx)? != 0.0 {
             return None;
         }
-        sigma_w2.push(net.weight_init.entry_variance(f, &ctx)? * f.fan_in as f64);
+        sigma_w2.push(match delta_orthogonal_gain(net) {
+            // Pixel by pixel the map is gain times an orthogonal matrix.
+            Some(gain) => gain * gain,
+            None => net.weight_init.entry_variance(f, &ctx)? * f.fan_in as f64,
+        });
     }
     // The bias of every layer must have the same zero-mean variance (exact moments of the
     // 1-D bias tensor, whose fans can differ between layers).
@@ -275,8 +279,36 @@ pub fn predictions(
         TheoryKind::Conv {
             kernel, image_size, ..
         } => {
-            // Structured kernels (identity, Dirac, delta-orthogonal) put their weight on some
-            // taps only: the tap sums assume every tap alike.
+            // A delta-orthogonal kernel maps each pixel on its own: the MLP's recursions
+            // with the channels as width, the weight's gradient summed over the pixels
+            // each tap reaches.
+            if delta_orthogonal_gain(net).is_some() {
+                let mut layers = predict_mlp(
+                    net.activation,
+                    &sigma_w2,
+                    sigma_b2,
+                    &net.widths,
+                    batch,
+                    1.0,
+                    1.0,
+                )
+                .map_err(failed)?;
+                let reach = tap_reach(kernel, image_size);
+                for l in &mut layers {
+                    l.wgrad_var *= reach;
+                }
+                return Ok(Some(
+                    mlp_sites(layers)
+                        .into_iter()
+                        .map(|s| SiteTheory {
+                            site: "conv".into(),
+                            ..s
+                        })
+                        .collect(),
+                ));
+            }
+            // Other structured kernels (identity, Dirac) put their weight on some taps only:
+            // the tap sums assume every tap alike.
             if net.weight_init.is_structured() {
                 return Ok(None);
             }
@@ -540,7 +572,36 @@ fn jacobian_setting(net: &ResolvedNet) -> Option<(Vec<f64>, f64, sigprop_theory:
     if net.widths.windows(2).any(|w| w[0] != w[1]) {
         return None;
     }
+    // A delta-orthogonal CNN's Jacobian is block-diagonal over the pixels, each block an
+    // orthogonal MLP's (Xiao et al. 2018).
+    if delta_orthogonal_gain(net).is_some() {
+        let (sigma_w2, sigma_b2) = theory_params(net)?;
+        return Some((
+            sigma_w2,
+            sigma_b2,
+            sigprop_theory::WeightSpectrum::Orthogonal,
+        ));
+    }
     mlp_setting(net)
+}
+
+/// The gain of a plain CNN (one channel group) whose kernels are delta-orthogonal: each
+/// pixel's channels then go through `gain` times an orthogonal matrix, alone.
+fn delta_orthogonal_gain(net: &ResolvedNet) -> Option<f64> {
+    match (net.config.arch.theory(&net.config), &net.weight_init) {
+        (TheoryKind::Conv { groups: 1, .. }, sigprop_init::Scheme::DeltaOrthogonal { gain }) => {
+            Some(*gain)
+        }
+        _ => None,
+    }
+}
+
+/// The mean over a `kernel x kernel` window's taps of the pixels of an `image x image`
+/// zero-padded image the tap reaches inside: `(image k - h (h + 1))^2 / k^2`, `h = k / 2`.
+fn tap_reach(kernel: usize, image: usize) -> f64 {
+    let h = (kernel / 2) as f64;
+    let per_axis = image as f64 * kernel as f64 - h * (h + 1.0);
+    per_axis * per_axis / (kernel * kernel) as f64
 }
 
 /// The finite-width mean and variance of one input's log gain `ln(|z^L|^2 / |z^1|^2)`

@@ -373,16 +373,25 @@ fn coord_exp(
     let done = sigprop_runner::coord::coord_check(base, &plan, &out, about, quiet)?;
     if !quiet {
         println!(
-            "{:<10} {:>5} {:<14} {:>8}  verdict",
-            "param", "step", "site", "slope"
+            "{:<10} {:>5} {:<14} {:>8} {:>18}  verdict",
+            "param", "step", "site", "slope", "95% interval"
         );
         for f in &done.fits {
+            let ci = match (f.slope_lo, f.slope_hi) {
+                (Some(lo), Some(hi)) => format!("[{lo:.3}, {hi:.3}]"),
+                _ => String::new(),
+            };
+            let settle = f
+                .seeds_needed
+                .map(|n| format!(" (about {n} seeds would settle it)"))
+                .unwrap_or_default();
             println!(
-                "{:<10} {:>5} {:<14} {:>8.3}  {}",
+                "{:<10} {:>5} {:<14} {:>8.3} {:>18}  {}{settle}",
                 f.param,
                 f.step,
                 format!("{} {}", f.site, f.layer),
                 f.slope,
+                ci,
                 f.verdict
             );
         }

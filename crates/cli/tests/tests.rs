@@ -2657,7 +2657,7 @@ fn train_bad_input_exits_with_code_2_and_one_line() {
 
 #[test]
 fn mup_coord_suite_standard_grows_with_width_after_one_adam_step_and_mup_stays_flat() {
-    // experiments/mup-coord.toml: widths 256 to 2048, depth 4, 3 seeds, 5 Adam steps.
+    // experiments/mup-coord.toml: widths 256 to 2048, depth 4, 12 seeds, 5 Adam steps.
     let (_guard, out) = run_suite("mup-coord");
     for f in [
         "coord.csv",
@@ -2669,38 +2669,57 @@ fn mup_coord_suite_standard_grows_with_width_after_one_adam_step_and_mup_stays_f
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
-    // 2 parametrizations x 4 widths x 3 seeds x 6 steps x (4 layers + readout).
-    assert_eq!(records(&out.join("coord.csv")).len(), 2 * 4 * 3 * 6 * 5);
+    // 2 parametrizations x 4 widths x 12 seeds x 6 steps x (4 layers + readout).
+    assert_eq!(records(&out.join("coord.csv")).len(), 2 * 4 * 12 * 6 * 5);
     let fit = out.join("coord_fit.csv");
     let rows = records(&fit);
-    let slope = |param: &str, step: &str, layer: &str| -> f64 {
+    let get = |param: &str, step: &str, site: &str, layer: &str, c: &str| -> String {
         rows.iter()
             .find(|r| {
                 r[col(&fit, "param")] == *param
                     && r[col(&fit, "step")] == *step
-                    && r[col(&fit, "site")] == *"layer"
+                    && r[col(&fit, "site")] == *site
                     && r[col(&fit, "layer")] == *layer
             })
-            .unwrap()[col(&fit, "slope")]
-        .parse()
-        .unwrap()
+            .unwrap()[col(&fit, c)]
+        .to_string()
+    };
+    let slope = |param: &str, step: &str, layer: &str| -> f64 {
+        get(param, step, "layer", layer, "slope").parse().unwrap()
     };
     // Standard parametrization, Adam: after one step the hidden layers' coordinates grow
-    // with width (Adam moves every entry by lr, so dW h grows like the width).
+    // with width (Adam moves every entry by lr, so dW h grows like the width), and the seeds'
+    // interval says so.
     assert!(slope("standard", "1", "4") > 0.25);
     assert!(slope("standard", "1", "3") > 0.12);
-    // muP: flat within the default tolerance at every hidden layer and step.
+    for layer in ["3", "4"] {
+        assert_eq!(get("standard", "1", "layer", layer, "verdict"), "grows");
+    }
+    // muP: flat, interval and all, at every hidden layer and step.
     for step in ["0", "1", "2", "3", "4", "5"] {
         for layer in ["1", "2", "3", "4"] {
-            let s = slope("mup", step, layer);
-            assert!(s.abs() <= 0.1, "mup step {step} layer {layer}: slope {s}");
+            let v = get("mup", step, "layer", layer, "verdict");
+            assert_eq!(v, "flat", "mup step {step} layer {layer}");
         }
     }
-    // The verdict column agrees with the slopes.
+    // The muP readout after one step is seed noise around flat: never called "grows".
+    assert_ne!(get("mup", "1", "readout", "5", "verdict"), "grows");
+    // The verdict column agrees with the intervals.
     for r in &rows {
-        let s: f64 = r[col(&fit, "slope")].parse().unwrap();
-        let v = &r[col(&fit, "verdict")];
-        assert_eq!(v == "flat", s.abs() <= 0.1, "{r:?}");
+        let num = |c: &str| r[col(&fit, c)].parse::<f64>().unwrap();
+        let (lo, hi) = (num("slope_lo"), num("slope_hi"));
+        let want = if lo >= -0.1 && hi <= 0.1 {
+            "flat"
+        } else if lo > 0.1 {
+            "grows"
+        } else if hi < -0.1 {
+            "shrinks"
+        } else {
+            "unsettled"
+        };
+        assert_eq!(&r[col(&fit, "verdict")], want, "{r:?}");
+        assert_eq!(&r[col(&fit, "seeds")], "12");
+        assert!(lo <= num("slope") && num("slope") <= hi, "{r:?}");
     }
 }
 

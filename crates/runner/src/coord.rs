@@ -60,14 +60,60 @@ pub struct CoordFit {
     /// Widths (or depths) with a finite, positive `mean|h|` (mean over seeds) at this step
     /// and site.
     pub points: usize,
-    /// Least-squares slope of `ln mean|h|` (mean over seeds) against `ln x`; NaN unless
-    /// every width (depth) has a point.
+    /// Seeds whose every width (depth) has a finite, positive `mean|h|`: the per-seed fits.
+    pub seeds: usize,
+    /// Mean over seeds of each seed's least-squares slope of `ln mean|h|` against `ln x`
+    /// (the slope of the seeds' mean `ln mean|h|`); NaN unless every seed has every point.
     pub slope: f64,
+    /// Lower end of the 95% t-interval of that mean over the seeds' slopes (empty for one
+    /// seed).
+    pub slope_lo: Option<f64>,
+    /// Upper end.
+    pub slope_hi: Option<f64>,
     /// The tolerance.
     pub tolerance: f64,
-    /// `flat` (|slope| <= tolerance), `grows`, `shrinks`, or `undefined` (a width or depth
-    /// without a finite positive mean, such as a run that diverged before this step).
+    /// `flat` (the interval within +-tolerance), `grows` (above +tolerance), `shrinks`
+    /// (below -tolerance), `unsettled` (the interval straddles a tolerance, or one seed
+    /// gives no interval), or `undefined` (a width, depth or seed without a finite positive
+    /// mean, such as a run that diverged before this step).
     pub verdict: String,
+    /// For `unsettled`: the seeds at which the interval, at the same spread around the same
+    /// slope, would clear the nearer tolerance; empty otherwise (or when the slope sits on the
+    /// tolerance, or more than 10000 would be needed).
+    pub seeds_needed: Option<usize>,
+}
+
+/// The verdict of a slope's seed interval against `tolerance`, and for an unsettled one the
+/// seeds that would settle it (see [`CoordFit`]); `slopes` are the per-seed slopes.
+pub fn interval_verdict(
+    slopes: &[f64],
+    tolerance: f64,
+) -> (f64, Option<(f64, f64)>, &'static str, Option<usize>) {
+    use sigprop_report::aggregate::{mean_sd_ci, t975};
+    if slopes.is_empty() || slopes.iter().any(|s| !s.is_finite()) {
+        return (f64::NAN, None, "undefined", None);
+    }
+    let (mean, sd, ci) = mean_sd_ci(slopes);
+    let Some((lo, hi)) = ci else {
+        return (mean, None, "unsettled", None);
+    };
+    let verdict = if lo >= -tolerance && hi <= tolerance {
+        "flat"
+    } else if lo > tolerance {
+        "grows"
+    } else if hi < -tolerance {
+        "shrinks"
+    } else {
+        "unsettled"
+    };
+    let needed = (verdict == "unsettled")
+        .then(|| {
+            let margin = (mean.abs() - tolerance).abs();
+            let sd = sd.unwrap_or(0.0);
+            (slopes.len() + 1..=10_000).find(|&n| t975(n - 1) * sd / (n as f64).sqrt() < margin)
+        })
+        .flatten();
+    (mean, Some((lo, hi)), verdict, needed)
 }
 
 /// What `sigprop coord-check` wrote.
@@ -298,6 +344,19 @@ pub fn coord_check(
     })
 }
 
+/// `, [lo, hi]` of a fit's seed interval, and the seeds that would settle an unsettled one.
+fn interval_text(f: &CoordFit) -> String {
+    let mut t = match (f.slope_lo, f.slope_hi) {
+        (Some(lo), Some(hi)) => format!(", [{lo:.3}, {hi:.3}]"),
+        _ if f.verdict == "undefined" => String::new(),
+        _ => ", one seed: no interval".to_string(),
+    };
+    if let Some(n) = f.seeds_needed {
+        t += &format!(", about {n} seeds would settle it");
+    }
+    t
+}
+
 /// `report.md` of a coordinate check: per parametrization, the sites that are not flat at
 /// each step, the full table, and the charts.
 fn report_md(
@@ -316,7 +375,9 @@ fn report_md(
     s += &format!("Reproduce with:\n\n```sh\n{command}\n```\n\n");
     s += &format!(
         "Coordinate check against {} ({}), {} steps of {} at lr {} on one fixed batch of {}. \
-         Slope: least squares of ln mean|h| (mean over seeds) on ln {}; `flat` within {}.\n\n",
+         Slope: each seed's least-squares slope of ln mean|h| on ln {}, their mean and 95% \
+         t-interval; `flat` when the interval lies within +-{tol}, `grows` or `shrinks` when \
+         it lies beyond, `unsettled` otherwise (with the seeds that would settle it).\n\n",
         plan.axis.name(),
         plan.axis
             .values()
@@ -329,7 +390,7 @@ fn report_md(
         plan.lr,
         plan.task.describe(),
         plan.axis.name(),
-        plan.tolerance
+        tol = plan.tolerance
     );
     s += "## Verdicts\n\n";
     for p in &plan.params {
@@ -346,8 +407,13 @@ fn report_md(
                 .take(12)
                 .map(|f| {
                     format!(
-                        "{} {} at step {} ({}, slope {:.3})",
-                        f.site, f.layer, f.step, f.verdict, f.slope
+                        "{} {} at step {} ({}, slope {:.3}{})",
+                        f.site,
+                        f.layer,
+                        f.step,
+                        f.verdict,
+                        f.slope,
+                        interval_text(f)
                     )
                 })
                 .collect();
@@ -363,11 +429,20 @@ fn report_md(
             );
         }
     }
-    s += "\n| param | step | site | layer | slope | verdict |\n|---|---|---|---|---|---|\n";
+    s += "\n| param | step | site | layer | slope | 95% interval | verdict |\n\
+          |---|---|---|---|---|---|---|\n";
     for f in fits {
+        let ci = match (f.slope_lo, f.slope_hi) {
+            (Some(lo), Some(hi)) => format!("[{lo:.3}, {hi:.3}]"),
+            _ => String::new(),
+        };
+        let verdict = match f.seeds_needed {
+            Some(n) => format!("{} (about {n} seeds would settle it)", f.verdict),
+            None => f.verdict.clone(),
+        };
         s += &format!(
-            "| {} | {} | {} | {} | {:.3} | {} |\n",
-            f.param, f.step, f.site, f.layer, f.slope, f.verdict
+            "| {} | {} | {} | {} | {:.3} | {ci} | {verdict} |\n",
+            f.param, f.step, f.site, f.layer, f.slope
         );
     }
     s += &sigprop_report::report::charts_md(charts, dir);
@@ -416,30 +491,43 @@ fn means(rows: &[CoordRow]) -> Vec<(SeriesKey, Vec<(usize, f64)>)> {
 
 fn fit(rows: &[CoordRow], plan: &CoordPlan) -> Vec<CoordFit> {
     let all = plan.axis.values().len();
+    let mut seeds: Vec<u64> = rows.iter().map(|r| r.seed).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
     means(rows)
         .into_iter()
         .map(|((param, step, site, layer), series)| {
-            let (x, y): (Vec<f64>, Vec<f64>) = series
+            let points = series
                 .iter()
                 .filter(|(_, m)| *m > 0.0 && m.is_finite())
-                .map(|&(x, m)| ((x as f64).ln(), m.ln()))
-                .unzip();
-            // Every width (depth) must have its point, else the slope is not the check's.
-            let points = x.len();
-            let s = if points == all {
-                slope(&x, &y)
-            } else {
-                f64::NAN
-            };
-            let verdict = if !s.is_finite() {
-                "undefined"
-            } else if s.abs() <= plan.tolerance {
-                "flat"
-            } else if s > 0.0 {
-                "grows"
-            } else {
-                "shrinks"
-            };
+                .count();
+            // Each seed's own slope; every width (depth) must have its point, else the
+            // slope is not the check's.
+            let slopes: Vec<f64> = seeds
+                .iter()
+                .map(|&seed| {
+                    let (x, y): (Vec<f64>, Vec<f64>) = rows
+                        .iter()
+                        .filter(|r| {
+                            r.seed == seed
+                                && r.param == param
+                                && r.step == step
+                                && r.site == site
+                                && r.layer == layer
+                                && r.mean_abs > 0.0
+                                && r.mean_abs.is_finite()
+                        })
+                        .map(|r| ((r.x as f64).ln(), r.mean_abs.ln()))
+                        .unzip();
+                    if x.len() == all {
+                        slope(&x, &y)
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect();
+            let fitted = slopes.iter().filter(|s| s.is_finite()).count();
+            let (s, ci, verdict, needed) = interval_verdict(&slopes, plan.tolerance);
             CoordFit {
                 param,
                 axis: plan.axis.name().to_string(),
@@ -447,9 +535,13 @@ fn fit(rows: &[CoordRow], plan: &CoordPlan) -> Vec<CoordFit> {
                 site,
                 layer,
                 points,
+                seeds: fitted,
                 slope: s,
+                slope_lo: ci.map(|c| c.0),
+                slope_hi: ci.map(|c| c.1),
                 tolerance: plan.tolerance,
                 verdict: verdict.to_string(),
+                seeds_needed: needed,
             }
         })
         .collect()
@@ -521,5 +613,27 @@ mod tests {
         assert!((slope(&x, &y) - 0.5).abs() < 1e-12);
         let flat = vec![2f64.ln(); 4];
         assert_eq!(slope(&x, &flat), 0.0);
+    }
+
+    /// The interval decides: tight slopes near 0 are flat, tight slopes beyond the
+    /// tolerance grow or shrink, a wide interval across the tolerance is unsettled with the
+    /// seeds that would settle it, one seed has no interval.
+    #[test]
+    fn verdicts_come_from_the_seed_interval() {
+        let (m, ci, v, n) = interval_verdict(&[0.01, -0.02, 0.03, 0.0], 0.1);
+        assert!((m - 0.005).abs() < 1e-12);
+        let (lo, hi) = ci.unwrap();
+        assert!(lo > -0.1 && hi < 0.1);
+        assert_eq!((v, n), ("flat", None));
+        assert_eq!(interval_verdict(&[0.3, 0.32, 0.28], 0.1).2, "grows");
+        assert_eq!(interval_verdict(&[-0.3, -0.32, -0.28], 0.1).2, "shrinks");
+        // Mean 0.05, sd 0.1: the interval (t 4.303 at 2 df) reaches past 0.1.
+        let (m, _, v, n) = interval_verdict(&[0.05, 0.15, -0.05], 0.1);
+        assert_eq!(v, "unsettled");
+        // Margin 0.05 at sd 0.1: t975(n-1) 0.1 / sqrt(n) < 0.05 first at n = 18.
+        assert!((m - 0.05).abs() < 1e-12);
+        assert_eq!(n, Some(18));
+        assert_eq!(interval_verdict(&[0.0], 0.1).2, "unsettled");
+        assert_eq!(interval_verdict(&[0.0, f64::NAN], 0.1).2, "undefined");
     }
 }

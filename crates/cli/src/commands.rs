@@ -535,9 +535,12 @@ pub fn list_cmd(a: &ListArgs) -> Result<()> {
 
 /// `sigprop theory`.
 pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
+    // TAT's leaky ReLU solves its slope at the table's depth (20 unless --depth).
+    let depth = a.depth.unwrap_or(20);
     let act: Activation = a
         .activation
-        .parse()
+        .parse::<Activation>()
+        .and_then(|act| act.at_depth(depth))
         .map_err(|e| RunnerError::input(format!("--activation: {e}")))?;
     let sigma_b = theory::sigma_b(a.sigma_b)?;
     if a.phase_diagram {
@@ -555,6 +558,19 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
         let i = theory::info(act, sigma_b, a.init.as_deref(), a.width.unwrap_or(256))?;
         let n = |x: f64| fmt_sig(x, 7);
         println!("activation      {act}");
+        if let Activation::TatLeakyRelu {
+            eta,
+            slope: Some(s),
+        } = act
+        {
+            println!(
+                "tat slope       {}   ({depth} layers take correlation 0 to eta {}; scale \
+                 sqrt(2/(1+a^2)) = {})",
+                n(s),
+                n(eta),
+                n((2.0 / (1.0 + s * s)).sqrt())
+            );
+        }
         println!("sigma_b         {}", n(i.sigma_b));
         println!("sigma_w^2       {}   (from {})", n(i.sigma_w2), i.from);
         match i.q_star {

@@ -4241,6 +4241,90 @@ fn delta_orthogonal_cnns_follow_the_orthogonal_mlp_pixel_by_pixel() {
     assert!((theory[0] - 3.0).abs() < 1e-9 && (theory[1] - 6.0).abs() < 1e-9);
 }
 
+/// TAT (Zhang et al. 2022): `tat-leaky-relu:eta=0.9` solves the slope with which the whole
+/// network's C-map takes orthogonal inputs to eta: 0.4305 at depth 50, 0.5704 at depth 100
+/// (`theory --info`). At width 512 and depth 50, orthogonal input pairs reach a last-layer
+/// `corr` within 0.02 of eta, and `theory_corr` follows the measurement at every layer
+/// within the seeds' interval + 0.02. An
+/// eta outside (0, 1), or beyond what ReLU reaches at the depth, exits 2.
+#[test]
+fn tat_leaky_relu_takes_orthogonal_inputs_to_eta_at_the_last_layer() {
+    for (depth, want) in [("50", 0.4305), ("100", 0.5704)] {
+        let out = sigprop()
+            .args(["theory", "--activation", "tat-leaky-relu:eta=0.9"])
+            .args(["--depth", depth, "--info"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let line = text.lines().find(|l| l.starts_with("tat slope")).unwrap();
+        let slope: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!((slope - want).abs() < 1e-3, "{line}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tat");
+    sigprop()
+        .args([
+            "run",
+            "--activation",
+            "tat-leaky-relu:eta=0.9",
+            "--init",
+            "orthogonal",
+        ])
+        .args(["--depth", "50", "--width", "512", "--input-corr", "0"])
+        .args(["--batch", "64", "--seeds", "8", "--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let corr = theory_and_means(&out, "layer", "corr");
+    assert_eq!(corr.len(), 50);
+    let (theory, last) = corr[49];
+    assert!((last - 0.9).abs() < 0.02, "last-layer corr {last}");
+    assert!((theory - 0.9).abs() < 0.01, "theory {theory}");
+    // Every layer's theory_corr within the seeds' interval + 0.02 (the c-map's steep early
+    // layers carry a finite-width excess of about 2% at width 512).
+    let a = out.join("aggregate.csv");
+    let rows: Vec<_> = records(&a)
+        .into_iter()
+        .filter(|r| &r[col(&a, "stat")] == "corr")
+        .collect();
+    assert_eq!(rows.len(), 50);
+    for r in &rows {
+        let num = |c: &str| r[col(&a, c)].parse::<f64>().unwrap();
+        let (mean, lo, hi, t) = (num("mean"), num("ci95_lo"), num("ci95_hi"), num("theory"));
+        assert!(
+            (mean - t).abs() <= 0.5 * (hi - lo) + 0.02,
+            "layer {}: corr {mean} [{lo}, {hi}] vs theory {t}",
+            &r[col(&a, "layer")]
+        );
+    }
+    let m = read_json(&out.join("manifest.json"));
+    assert_eq!(
+        m["configurations"][0]["net"]["activation"],
+        "tat-leaky-relu:eta=0.9"
+    );
+    let slope = m["configurations"][0]["tat_slope"].as_f64().unwrap();
+    assert!((slope - 0.4305).abs() < 1e-3, "{slope}");
+    let o = dir.path().join("x");
+    let o = o.to_str().unwrap();
+    fails_with(
+        &["run", "--activation", "tat-leaky-relu:eta=1.5", "--out", o],
+        "eta",
+    );
+    fails_with(
+        &[
+            "run",
+            "--activation",
+            "tat-leaky-relu:eta=0.99",
+            "--depth",
+            "2",
+            "--out",
+            o,
+        ],
+        "eta",
+    );
+}
+
 /// The theory column of `stat` at `site`, block by block, and the measured means.
 fn theory_and_means(out: &Path, site: &str, stat: &str) -> Vec<(f64, f64)> {
     let a = out.join("aggregate.csv");

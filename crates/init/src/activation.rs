@@ -60,6 +60,15 @@ pub enum Activation {
     HardTanh,
     /// `phi(x) = sin(x)`.
     Sin,
+    /// TAT's leaky ReLU (Zhang et al. 2022): `sqrt(2 / (1 + a^2))` times the leaky ReLU of
+    /// negative slope `a`, so that `E[phi(z)^2] = 1` for `z ~ N(0, 1)`. The slope is solved
+    /// from `eta` and the network's depth ([`Activation::at_depth`]): `None` until then.
+    TatLeakyRelu {
+        /// What the whole network's C-map makes of orthogonal inputs, in (0, 1).
+        eta: f64,
+        /// The solved negative slope `a`.
+        slope: Option<f64>,
+    },
 }
 
 /// Every activation name `FromStr` accepts, in the order `sigprop list activations` prints.
@@ -79,6 +88,7 @@ pub const ACTIVATION_NAMES: &[&str] = &[
     "sigmoid",
     "hard-tanh",
     "sin",
+    "tat-leaky-relu",
 ];
 
 impl Activation {
@@ -100,7 +110,38 @@ impl Activation {
             Sigmoid,
             HardTanh,
             Sin,
+            // TAT's slope for eta 0.9 over 50 layers (0.4305).
+            TatLeakyRelu {
+                eta: 0.9,
+                slope: tat_slope(0.9, 50).ok(),
+            },
         ]
+    }
+
+    /// The activation a network of `depth` layers runs: TAT's leaky ReLU gets the slope with
+    /// which `depth` layers' C-map takes 0 to its `eta` (an error where no slope reaches it);
+    /// every other activation is itself.
+    ///
+    /// ```
+    /// use sigprop_init::Activation;
+    /// let a: Activation = "tat-leaky-relu:eta=0.9".parse().unwrap();
+    /// let Activation::TatLeakyRelu { slope: Some(s), .. } = a.at_depth(50).unwrap() else { panic!() };
+    /// assert!((s - 0.4305).abs() < 1e-3);
+    /// ```
+    pub fn at_depth(self, depth: usize) -> Result<Activation, InitError> {
+        match self {
+            Activation::TatLeakyRelu { eta, slope: None } => Ok(Activation::TatLeakyRelu {
+                eta,
+                slope: Some(tat_slope(eta, depth)?),
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// TAT's slope and its scale `sqrt(2 / (1 + a^2))` (NaN before [`Self::at_depth`]).
+    fn tat(slope: Option<f64>) -> (f64, f64) {
+        let a = slope.unwrap_or(f64::NAN);
+        (a, (2.0 / (1.0 + a * a)).sqrt())
     }
 
     /// The spec name without parameters.
@@ -121,6 +162,7 @@ impl Activation {
             Sigmoid => "sigmoid",
             HardTanh => "hard-tanh",
             Sin => "sin",
+            TatLeakyRelu { .. } => "tat-leaky-relu",
         }
     }
 
@@ -148,6 +190,10 @@ impl Activation {
             Sigmoid => sigmoid(x),
             HardTanh => x.clamp(-1.0, 1.0),
             Sin => x.sin(),
+            TatLeakyRelu { slope, .. } => {
+                let (a, scale) = Self::tat(slope);
+                scale * if x >= 0.0 { x } else { a * x }
+            }
         }
     }
 
@@ -203,6 +249,10 @@ impl Activation {
                 }
             }
             Sin => x.cos(),
+            TatLeakyRelu { slope, .. } => {
+                let (a, scale) = Self::tat(slope);
+                scale * if x >= 0.0 { 1.0 } else { a }
+            }
         }
     }
 
@@ -210,7 +260,7 @@ impl Activation {
     pub fn d2phi(&self, x: f64) -> f64 {
         use Activation::*;
         match *self {
-            Linear | Relu | LeakyRelu { .. } | HardTanh => 0.0,
+            Linear | Relu | LeakyRelu { .. } | TatLeakyRelu { .. } | HardTanh => 0.0,
             Elu { alpha } => {
                 if x >= 0.0 {
                     0.0
@@ -260,7 +310,7 @@ impl Activation {
     pub fn kinks(&self) -> &'static [f64] {
         use Activation::*;
         match self {
-            Relu | LeakyRelu { .. } | Elu { .. } | Selu | Softsign => &[0.0],
+            Relu | LeakyRelu { .. } | TatLeakyRelu { .. } | Elu { .. } | Selu | Softsign => &[0.0],
             HardTanh => &[-1.0, 1.0],
             _ => &[],
         }
@@ -276,6 +326,57 @@ impl Activation {
         use Activation::*;
         matches!(self, Tanh | Sigmoid | HardTanh | Softsign)
     }
+}
+
+/// The C-map of TAT's leaky ReLU of negative slope `a` at unit variance: the correlation of
+/// `phi(u_1), phi(u_2)` (`E[phi^2] = 1`) for unit-variance `u` of correlation `c`,
+/// `c + (1 - a)^2 / (pi (1 + a^2)) (sqrt(1 - c^2) - c arccos c)` (Zhang et al. 2022, from
+/// Cho & Saul's arc-cosine kernel).
+pub fn tat_cmap(c: f64, a: f64) -> f64 {
+    let c = c.clamp(-1.0, 1.0);
+    let k = (1.0 - a).powi(2) / (std::f64::consts::PI * (1.0 + a * a));
+    c + k * ((1.0 - c * c).sqrt() - c * c.acos())
+}
+
+/// The negative slope `a` in `[0, 1]` with which `depth` layers of TAT's leaky ReLU map
+/// correlation 0 to `eta`: the composed C-map falls monotonically from ReLU's (`a = 0`) to
+/// the identity's (`a = 1`), so bisection finds it to 1e-15; an error where even ReLU's
+/// does not reach `eta`.
+pub fn tat_slope(eta: f64, depth: usize) -> Result<f64, InitError> {
+    if depth == 0 || depth > 100_000 {
+        return Err(InitError::BadValue {
+            what: "activation",
+            name: "tat-leaky-relu".into(),
+            key: "depth".into(),
+            value: depth.to_string(),
+            allowed: "a network of 1 to 100000 layers".into(),
+        });
+    }
+    let reach = |a: f64| (0..depth).fold(0.0, |c, _| tat_cmap(c, a));
+    let most = reach(0.0);
+    if !(eta > 0.0 && eta < 1.0) || most < eta {
+        return Err(InitError::BadValue {
+            what: "activation",
+            name: "tat-leaky-relu".into(),
+            key: "eta".into(),
+            value: fmt_f64(eta),
+            allowed: format!(
+                "0 < eta <= {} at depth {depth} (what {depth} ReLU layers make of orthogonal \
+                 inputs)",
+                fmt_f64(most)
+            ),
+        });
+    }
+    let (mut lo, mut hi) = (0.0, 1.0);
+    while hi - lo > 1e-15 {
+        let mid = 0.5 * (lo + hi);
+        if reach(mid) > eta {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(0.5 * (lo + hi))
 }
 
 fn elu(x: f64, alpha: f64) -> f64 {
@@ -322,6 +423,10 @@ impl fmt::Display for Activation {
         match *self {
             Activation::LeakyRelu { slope } => write!(f, "leaky-relu:slope={}", fmt_f64(slope)),
             Activation::Elu { alpha } => write!(f, "elu:alpha={}", fmt_f64(alpha)),
+            // The slope is derived from the depth: the spec is what was asked.
+            Activation::TatLeakyRelu { eta, .. } => {
+                write!(f, "tat-leaky-relu:eta={}", fmt_f64(eta))
+            }
             other => f.write_str(other.name()),
         }
     }
@@ -353,6 +458,19 @@ impl FromStr for Activation {
             "sigmoid" => Activation::Sigmoid,
             "hard-tanh" | "hardtanh" => Activation::HardTanh,
             "sin" => Activation::Sin,
+            "tat-leaky-relu" => {
+                let eta = spec.get_f64("eta", 0.9)?;
+                if !(eta > 0.0 && eta < 1.0) {
+                    return Err(InitError::BadValue {
+                        what: "activation",
+                        name: "tat-leaky-relu".into(),
+                        key: "eta".into(),
+                        value: fmt_f64(eta),
+                        allowed: "a number with 0 < eta < 1".into(),
+                    });
+                }
+                Activation::TatLeakyRelu { eta, slope: None }
+            }
             other => {
                 return Err(InitError::UnknownName {
                     what: "activation",
@@ -374,7 +492,10 @@ mod tests {
     fn every_activation_prints_back_unchanged() {
         for a in Activation::all() {
             let s = a.to_string();
-            assert_eq!(s.parse::<Activation>().unwrap(), a, "{s}");
+            // TAT's spec leaves the slope to the depth (all() holds it solved at 50).
+            let back = s.parse::<Activation>().unwrap().at_depth(50).unwrap();
+            assert_eq!(back, a, "{s}");
+            assert_eq!(back.to_string(), s);
         }
         let s = "elu:alpha=0.5";
         assert_eq!(s.parse::<Activation>().unwrap().to_string(), s);

@@ -36,6 +36,10 @@ pub fn apply<const D: usize>(a: Activation, x: Tensor<D>) -> Tensor<D> {
         Activation::Sigmoid => act::sigmoid(x),
         Activation::HardTanh => act::hardtanh(x, -1.0, 1.0),
         Activation::Sin => x.sin(),
+        Activation::TatLeakyRelu { slope, .. } => {
+            let a = slope.unwrap_or(f64::NAN);
+            act::leaky_relu(x, a).mul_scalar((2.0 / (1.0 + a * a)).sqrt())
+        }
     }
 }
 

@@ -22,9 +22,11 @@ impl NetConfig {
             s.parse::<Scheme>()
                 .map_err(|e: InitError| NetError::init(key, e))
         };
+        // TAT's leaky ReLU solves its slope for this depth.
         let activation = self
             .activation
             .parse::<Activation>()
+            .and_then(|a| a.at_depth(self.depth))
             .map_err(|e| NetError::init("activation", e))?;
         let weight_init = parse_scheme("init", &self.weight_init)?;
         let bias_init = parse_scheme("bias-init", &self.bias_init)?;

@@ -47,8 +47,9 @@ pub fn fill_theory(spec: &RunSpec, rows: &mut [LayerRow]) -> Result<(), RunnerEr
                 .as_ref()
                 .and_then(|j| j.get(row.stats.layer.wrapping_sub(1)))
         {
-            theory.theory_jac_m1 = Some(m1);
-            theory.theory_jac_var = Some(var);
+            // An overflow is a prediction (inf); a NaN (inf times a zero spread) is none.
+            theory.theory_jac_m1 = (!m1.is_nan()).then_some(m1);
+            theory.theory_jac_var = (!var.is_nan()).then_some(var);
         }
         row.theory = theory;
     }
@@ -414,9 +415,11 @@ fn residual_sites(sites: Vec<sigprop_theory::SitePrediction>) -> Vec<SiteTheory>
             site: p.site,
             layer: p.block,
             cols: TheoryCols {
-                theory_preact_var: Some(p.preact_var),
-                theory_act_var: Some(p.act_var),
-                theory_grad_var: p.grad_var.is_finite().then_some(p.grad_var),
+                // NaN: no prediction (the transformer's gradients, softmax moments past
+                // their range); an overflow (inf) is one.
+                theory_preact_var: (!p.preact_var.is_nan()).then_some(p.preact_var),
+                theory_act_var: (!p.act_var.is_nan()).then_some(p.act_var),
+                theory_grad_var: (!p.grad_var.is_nan()).then_some(p.grad_var),
                 theory_wgrad_var: p.wgrad_var.is_finite().then_some(p.wgrad_var),
                 ..TheoryCols::default()
             },
@@ -466,10 +469,11 @@ fn uniform_mean_field(net: &ResolvedNet, sigma_w2: &[f64], sigma_b2: f64) -> Opt
 /// chi_1 at the fixed point, for equal-variance layers, where the theory applies.
 pub fn chi1(net: &ResolvedNet) -> Option<f64> {
     if let Some((rnn, _)) = recurrent_setting(net) {
-        // Chen et al. 2018's chi of a time step: sigma_hh2 E[phi'^2] at the steps' q*.
+        // Chen et al. 2018's chi of a time step: sigma_hh2 E[phi'^2] at the q* the steps
+        // reach from q_1 = the drive (h_0 = 0).
         let mf = rnn.step_map();
-        mf.q_star()?;
-        let c = mf.chi1();
+        let q = mf.q_star_from(rnn.drive())?;
+        let c = mf.chi1_at(q);
         return c.is_finite().then_some(c);
     }
     if net.config.arch.theory(&net.config) != TheoryKind::Mlp {
@@ -498,6 +502,7 @@ pub fn corr_fixed_point(net: &ResolvedNet) -> Option<(f64, f64)> {
             sigprop_init::Activation::Linear
                 | sigprop_init::Activation::Relu
                 | sigprop_init::Activation::LeakyRelu { .. }
+                | sigprop_init::Activation::TatLeakyRelu { .. }
         )
     {
         return None;
@@ -510,7 +515,8 @@ pub fn corr_fixed_point(net: &ResolvedNet) -> Option<(f64, f64)> {
 
 /// The free-probability moments of the Jacobian at each layer `l` (`(m1, var)` of the
 /// eigenvalues of `J J^T`, docs/theory.md) of an MLP of equal widths whose weights have
-/// independent entries or are scaled orthogonal; `None` elsewhere.
+/// independent entries or are scaled orthogonal, of an RNN (through time) and of a
+/// delta-orthogonal CNN (pixel by pixel); `None` elsewhere.
 pub fn jacobian_theory(net: &ResolvedNet) -> Result<Option<Vec<(f64, f64)>>, RunnerError> {
     let failed =
         |e: sigprop_theory::TheoryError| RunnerError::Internal(format!("Jacobian prediction: {e}"));
@@ -530,7 +536,8 @@ pub fn jacobian_theory(net: &ResolvedNet) -> Result<Option<Vec<(f64, f64)>>, Run
 pub const DENSITY_POINTS: usize = 400;
 
 /// The free-probability density of the singular values at each of `layers` (where it is a
-/// curve: linear and ReLU MLPs of equal widths; see `sigprop_theory::jacobian_density`),
+/// curve: linear and ReLU MLPs of equal widths, and delta-orthogonal CNNs, whose blocks per
+/// pixel are such MLPs; see `sigprop_theory::jacobian_density`),
 /// [`DENSITY_POINTS`] points a layer, the solver's grid four times finer.
 pub fn jacobian_density_rows(net: &ResolvedNet, layers: &[usize]) -> Vec<DensityRow> {
     let Some((sigma_w2, sigma_b2, spectrum)) = jacobian_setting(net) else {
@@ -597,10 +604,13 @@ fn delta_orthogonal_gain(net: &ResolvedNet) -> Option<f64> {
 }
 
 /// The mean over a `kernel x kernel` window's taps of the pixels of an `image x image`
-/// zero-padded image the tap reaches inside: `(image k - h (h + 1))^2 / k^2`, `h = k / 2`.
+/// zero-padded image the tap reaches inside: `(sum_(|d| <= h) max(0, image - |d|))^2 / k^2`,
+/// `h = k / 2` (`(image k - h (h + 1))^2 / k^2` while `h <= image`).
 fn tap_reach(kernel: usize, image: usize) -> f64 {
-    let h = (kernel / 2) as f64;
-    let per_axis = image as f64 * kernel as f64 - h * (h + 1.0);
+    let h = (kernel / 2) as isize;
+    let per_axis: f64 = (-h..=h)
+        .map(|d| (image as isize - d.abs()).max(0) as f64)
+        .sum();
     per_axis * per_axis / (kernel * kernel) as f64
 }
 

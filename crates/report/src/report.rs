@@ -254,6 +254,11 @@ pub fn manifest(
             "seeds": o.spec.seeds,
             "hist_layers": o.spec.hist_layers,
             "critical_sigma_w": o.critical_sigma_w,
+            // TAT's leaky ReLU: the slope solved for this depth.
+            "tat_slope": match o.spec.net.activation {
+                sigprop_init::Activation::TatLeakyRelu { slope, .. } => slope,
+                _ => None,
+            },
             "autoinit": autoinit_json(&o.spec.net),
             "auto": o.spec.auto,
             "prune": o.spec.net.config.prune.as_ref().map(|spec| json!({

@@ -272,7 +272,10 @@ pub(crate) fn depth_scale(slope: f64) -> f64 {
 pub(crate) fn is_homogeneous(act: Activation) -> bool {
     matches!(
         act,
-        Activation::Linear | Activation::Relu | Activation::LeakyRelu { .. }
+        Activation::Linear
+            | Activation::Relu
+            | Activation::LeakyRelu { .. }
+            | Activation::TatLeakyRelu { .. }
     )
 }
 

@@ -50,12 +50,14 @@ pub struct Recurrent {
 }
 
 impl Recurrent {
-    /// What the input and the bias add to every step's `q`.
-    fn drive(&self) -> f64 {
+    /// What the input and the bias add to every step's `q`: `q_1`, as `h_0 = 0`.
+    pub fn drive(&self) -> f64 {
         self.sigma_ih2 * self.input_second_moment + self.sigma_b2
     }
 
-    /// The one-step map as an MLP layer's: `sigma_w2 = sigma_hh2`, `sigma_b2` the drive.
+    /// The one-step map as an MLP layer's: `sigma_w2 = sigma_hh2`, `sigma_b2` the drive. Its
+    /// fixed point is the one the steps reach from `q_1 = drive` (`q_star_from(drive)`),
+    /// which for some activations differs from the map's `q_star`.
     pub fn step_map(&self) -> MeanField {
         MeanField::new(self.activation, self.sigma_hh2, self.drive())
     }
@@ -128,6 +130,7 @@ impl Recurrent {
     fn check(&self) -> Result<(), TheoryError> {
         for (what, v) in [
             ("sigma_ih2", self.sigma_ih2),
+            ("sigma_b2", self.sigma_b2),
             ("input_second_moment", self.input_second_moment),
         ] {
             crate::error::check_nonnegative(what, v)?;

@@ -20,7 +20,7 @@
 //! and over `+-8.5` standard deviations of each Gaussian (`E2`'s inner factors from a table
 //! in `ln y`, about 2e-5 relative; `E1` to about 1e-9). `E1 = E2 = 1 / T` for uniform
 //! attention (no score variance); `E2 = 1 / T` whenever `v_B = 0` (the rows are then
-//! independent and `E[A_s] = 1 / T`).
+//! independent and `E[A_s] = 1 / T`). Score variances beyond [`MAX_SCORE_VAR`] give NaN.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -33,8 +33,15 @@ struct GaussRule {
     w: Vec<f64>,
 }
 
-/// Standard deviations each Gaussian is integrated over (tail mass 2e-17).
+/// Standard deviations each Gaussian is integrated over (the standard normal's tail mass
+/// beyond is 2e-17; weighted by `e^(2g)` the cut tail is `Phi(-(8.5 - 2 sd))`, negligible
+/// for the score variances allowed, see [`MAX_SCORE_VAR`]).
 const SPAN: f64 = 8.5;
+
+/// The largest score variance `v_B + v_E` the fixed rules are checked for (against Monte
+/// Carlo, up to 25: a standard deviation of 5); beyond, the moments are NaN (no prediction)
+/// rather than a coarse one: the rules' nodes then lie too far apart to resolve the softmax.
+pub const MAX_SCORE_VAR: f64 = 25.0;
 
 impl GaussRule {
     fn new(n: usize) -> Self {
@@ -113,6 +120,9 @@ fn compute(tokens: usize, shared: f64, own: f64) -> (f64, f64) {
     let total = shared + own;
     if total <= 0.0 {
         return (1.0 / t, 1.0 / t);
+    }
+    if total.is_nan() || total > MAX_SCORE_VAR {
+        return (f64::NAN, f64::NAN);
     }
     let e1 = self_moment(tokens, total);
     let e2 = if shared <= 0.0 {
@@ -278,7 +288,8 @@ mod tests {
     }
 
     /// Quadrature against 40000 Monte Carlo pairs of rows: within four standard errors, for
-    /// few and many keys, weak and strong scores, shared parts from none to most.
+    /// few and many keys, weak and strong scores (score variance up to 25), shared parts from
+    /// none to most.
     #[test]
     fn the_moments_match_monte_carlo() {
         for (tokens, shared, own) in [
@@ -288,6 +299,10 @@ mod tests {
             (64, 0.1, 2.0),
             (16, 1.5, 0.2),
             (3, 0.8, 0.8),
+            (32, 1.0, 3.0),
+            (64, 3.0, 6.0),
+            (16, 2.0, 14.0),
+            (32, 8.0, 17.0),
         ] {
             let (e1, e2) = softmax_moments(tokens, shared, own);
             let [(m1, s1), (m2, s2)] = monte_carlo(tokens, shared, own, 40_000);
@@ -308,6 +323,7 @@ mod tests {
     #[test]
     fn the_moments_meet_their_exact_limits() {
         assert_eq!(softmax_moments(1, 0.7, 0.3), (1.0, 1.0));
+        assert!(softmax_moments(8, 10.0, MAX_SCORE_VAR).0.is_nan());
         let (e1, _) = softmax_moments(12, 0.9, 0.0);
         let (_, e2) = softmax_moments(12, 0.9, 1e-9);
         // E2's table is linear in ln y: about 2e-5 relative.

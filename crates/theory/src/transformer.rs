@@ -28,10 +28,10 @@
 //! grows with the scores' variance. Attention thus copies a shared component into every
 //! token, `rho` grows, and through `c_u` the next attention passes more: the stream's
 //! variance grows faster than linearly in depth unless the branches shrink (`1/sqrt(L)`).
-//! Infinite width: the scores are Gaussian and `<u_s, u_s'> / d` is exactly `rho`; at
+//! Infinite width: the scores are Gaussian and `<u_s, u_s'> / d` is exactly `c_u`; at
 //! finite width the softmax weights correlate with the tokens' chance alignments, which
 //! adds to `Var(o)` a term of order `1/d` (about +7% at `d = 128` and 32 tokens, +2% at
-//! `d = 512`).
+//! `d = 512`). Score variances past `softmax::MAX_SCORE_VAR` give NaN from that block on.
 
 use sigprop_init::Activation;
 
@@ -91,8 +91,8 @@ impl TransformerStream {
     /// ```
     /// use sigprop_init::Activation;
     /// use sigprop_theory::{RoleVariances, TransformerStream};
-    /// // Pre-LN MLP blocks whose branch has variance 1 (linear, unit maps): the stream
-    /// // grows as 1 + l (Kedia et al. 2024).
+    /// // Pre-LN blocks of unit maps (linear): the MLP branch adds 1 a block, and attention
+    /// // at least the mean of T unit values, 1/T.
     /// let ones = RoleVariances { query: 1.0, key: 1.0, value: 1.0, output: 1.0, up: 1.0, down: 1.0 };
     /// let tf = TransformerStream { activation: Activation::Linear, blocks: 6, tokens: 8,
     ///     mlp: true, norm_eps: Some(0.0), skip2: 1.0, alpha2: 1.0, sigma2: ones,

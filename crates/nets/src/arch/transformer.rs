@@ -287,6 +287,10 @@ pub(crate) struct MlpIds {
 /// finite -1e9 would not mask scores of 1e9 and more, as an unnormalized deep stream makes).
 const MASKED: f32 = f32::NEG_INFINITY;
 
+/// The smallest head the stream theory takes: its scores are sums of `d/heads` products,
+/// Gaussian only for wide heads (at 32 features the softmax moments move by about 0.5%).
+pub const MIN_THEORY_HEAD_DIM: usize = 16;
+
 impl Transformer {
     fn head_dim(&self, width: usize) -> usize {
         width / self.heads
@@ -314,11 +318,14 @@ impl Transformer {
     }
 
     /// The forward mean field of the stream (`sigprop_theory::TransformerStream`), where it
-    /// applies: pre-norm or no norm, non-causal attention, every role's weights zero-mean
-    /// with an exact entry variance spread over all entries (not data-driven, identity or
-    /// constant), every bias zero-mean with one variance.
+    /// applies: pre-norm or no norm, non-causal attention, heads of at least
+    /// [`MIN_THEORY_HEAD_DIM`] features (the scores a sum of that many products, near
+    /// Gaussian), every role's weights zero-mean with an exact entry variance spread over all
+    /// entries (not data-driven, identity or constant), every bias zero-mean with one
+    /// variance.
     pub fn stream_theory(&self, net: &ResolvedNet) -> Option<TransformerStream> {
         if self.causal
+            || self.head_dim(net.config.width) < MIN_THEORY_HEAD_DIM
             || (self.norm != Norm::None && self.norm_position == NormPosition::Post)
             || net.prune.is_some_and(|p| p.sparsity > 0.0)
         {

@@ -537,6 +537,13 @@ pub fn list_cmd(a: &ListArgs) -> Result<()> {
 pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
     // TAT's leaky ReLU solves its slope at the table's depth (20 unless --depth).
     let depth = a.depth.unwrap_or(20);
+    if depth == 0 || depth > theory::MAX_SIZE {
+        return Err(RunnerError::input(format!(
+            "--depth {depth} is not allowed; expected a whole number from 1 to {}",
+            theory::MAX_SIZE
+        ))
+        .into());
+    }
     let act: Activation = a
         .activation
         .parse::<Activation>()

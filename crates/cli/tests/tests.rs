@@ -4261,6 +4261,20 @@ fn tat_leaky_relu_takes_orthogonal_inputs_to_eta_at_the_last_layer() {
         let slope: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
         assert!((slope - want).abs() < 1e-3, "{line}");
     }
+    // The table and an initializer's variance read the activation solved at --depth.
+    for extra in [&[][..], &["--init", "orthogonal", "--info"]] {
+        sigprop()
+            .args([
+                "theory",
+                "--activation",
+                "tat-leaky-relu:eta=0.9",
+                "--depth",
+                "50",
+            ])
+            .args(extra)
+            .assert()
+            .success();
+    }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tat");
     sigprop()
@@ -4323,6 +4337,60 @@ fn tat_leaky_relu_takes_orthogonal_inputs_to_eta_at_the_last_layer() {
         ],
         "eta",
     );
+    fails_with(
+        &[
+            "run",
+            "--arch",
+            "resmlp",
+            "--activation",
+            "tat-leaky-relu:eta=0.5",
+            "--out",
+            o,
+        ],
+        "arch mlp",
+    );
+    fails_with(
+        &[
+            "theory",
+            "--activation",
+            "tat-leaky-relu:eta=0.5",
+            "--depth",
+            "0",
+        ],
+        "--depth 0",
+    );
+}
+
+/// experiments/zhang2022.toml (TAT): at depth 50 the tailored leaky ReLU holds orthogonal
+/// inputs at cosine 0.9 (within 0.02) while ReLU merges them past 0.97; both follow their
+/// c-map within the seeds' interval + 0.02 at every layer.
+#[test]
+fn zhang2022_tat_holds_orthogonal_inputs_at_eta_where_relu_merges_them() {
+    let (_dir, out) = run_suite("zhang2022");
+    let a = out.join("aggregate.csv");
+    let mut last = std::collections::HashMap::new();
+    let mut checked = 0;
+    for r in records(&a) {
+        if &r[col(&a, "stat")] != "corr" {
+            continue;
+        }
+        let num = |c: &str| r[col(&a, c)].parse::<f64>().unwrap();
+        let (mean, lo, hi, t) = (num("mean"), num("ci95_lo"), num("ci95_hi"), num("theory"));
+        let act = r[col(&a, "activation")].to_string();
+        assert!(
+            (mean - t).abs() <= 0.5 * (hi - lo) + 0.02,
+            "{act} layer {}: corr {mean} [{lo}, {hi}] vs theory {t}",
+            &r[col(&a, "layer")]
+        );
+        checked += 1;
+        if &r[col(&a, "layer")] == "50" {
+            last.insert(act, mean);
+        }
+    }
+    assert_eq!(checked, 2 * 50);
+    let tat = last["tat-leaky-relu:eta=0.9"];
+    assert!((tat - 0.9).abs() < 0.02, "TAT last-layer corr {tat}");
+    assert!(last["relu"] > 0.97, "ReLU last-layer corr {}", last["relu"]);
 }
 
 /// The theory column of `stat` at `site`, block by block, and the measured means.

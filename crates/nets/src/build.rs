@@ -28,6 +28,18 @@ impl NetConfig {
             .parse::<Activation>()
             .and_then(|a| a.at_depth(self.depth))
             .map_err(|e| NetError::init("activation", e))?;
+        // TAT's slope is solved for a chain of --depth layers: a plain MLP.
+        if matches!(activation, Activation::TatLeakyRelu { .. })
+            && self.arch.theory(self) != crate::TheoryKind::Mlp
+        {
+            return Err(NetError::BadConfig {
+                key: "activation",
+                value: self.activation.clone(),
+                allowed: "tat-leaky-relu on arch mlp without --norm (its slope is solved for a \
+                          chain of --depth layers)"
+                    .into(),
+            });
+        }
         let weight_init = parse_scheme("init", &self.weight_init)?;
         let bias_init = parse_scheme("bias-init", &self.bias_init)?;
         self.arch.validate(self, &weight_init)?;

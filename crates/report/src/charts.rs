@@ -525,9 +525,12 @@ fn heatmaps(dir: &Path, data: &Tables) -> Result<Vec<PathBuf>, RunnerError> {
     let curve: Option<Vec<(f64, f64)>> =
         (kx == "sigma-w2" && ky == "sigma-b2" && activations.windows(2).all(|w| w[0] == w[1]))
             .then(|| {
+                // TAT's leaky ReLU is solved at the configurations' depth.
+                let depth = data.summaries.first().map_or(1, |(k, _)| k.depth);
                 activations
                     .first()
                     .and_then(|a| a.parse::<Activation>().ok())
+                    .and_then(|a| a.at_depth(depth).ok())
             })
             .flatten()
             .map(|act| {
@@ -543,8 +546,9 @@ fn heatmaps(dir: &Path, data: &Tables) -> Result<Vec<PathBuf>, RunnerError> {
                             _ => None,
                         }
                     })
-                    .collect()
-            });
+                    .collect::<Vec<_>>()
+            })
+            .filter(|c| !c.is_empty());
     let mut files = Vec::new();
     type Metric = fn(&SummaryRow) -> f64;
     let metrics: [(&str, &str, Metric); 2] = [
@@ -736,6 +740,8 @@ pub fn train_heatmaps(
         ("sigma-w2", "depth", Some(b2)) if one_activation => activations
             .first()
             .and_then(|a| a.parse::<Activation>().ok())
+            // TAT's activation changes with the depth on the axis: no one 6 xi_c line.
+            .filter(|a| !matches!(a, Activation::TatLeakyRelu { .. }))
             .map(|act| {
                 let (lo, hi) = (
                     xs.first().copied().unwrap_or(0.0),
@@ -747,8 +753,9 @@ pub fn train_heatmaps(
                         let xi = sigprop_theory::MeanField::new(act, w2, b2).xi_c();
                         (xi.is_finite() && xi > 0.0).then_some((w2, 6.0 * xi))
                     })
-                    .collect()
-            }),
+                    .collect::<Vec<_>>()
+            })
+            .filter(|c| !c.is_empty()),
         _ => None,
     };
     let mut lrs: Vec<f64> = outcomes.iter().map(|o| o.cols.lr).collect();

@@ -1,9 +1,10 @@
 //! `sigprop coord-check`: the coordinate check of Yang et al. 2022 (microsoft/mup's
 //! `coord_check`), read by a fit instead of by eye. Networks of several widths (or, for
 //! residual networks, several depths) are trained for a few steps on one fixed batch; at
-//! every step each site's `mean |h|` is recorded; per parametrization, step and site the
-//! log-log slope of `mean |h|` (mean over seeds) against width (or depth) is fitted, and a
-//! slope within the tolerance is `flat`.
+//! every step each site's `mean |h|` is recorded; per parametrization, step and site each
+//! seed's log-log slope of `mean |h|` against width (or depth) is fitted, and the verdict
+//! reads the seeds' 95% interval of the mean slope: `flat` within the tolerance, `grows` or
+//! `shrinks` beyond it, `unsettled` across it.
 //!
 //! Writes `coord.csv` (every measurement), `coord_fit.csv` (every slope with its verdict)
 //! and one chart per step, width (or depth) on the x axis.

@@ -159,7 +159,14 @@ pub fn sigma_w2_of(act: Activation, init: &str, width: usize) -> Result<f64, Run
         };
         return Err(RunnerError::input(msg));
     }
-    let mut net = NetConfig::new(Arch::Mlp, 1, width, &act.to_string(), init);
+    // A one-layer network reads the scheme's variance. TAT's leaky ReLU would re-solve its
+    // slope for that one layer; to every scheme it is the linear activation (PyTorch gain 1,
+    // critical sigma_w 1, as it is scaled to unit second moment), so it stands in.
+    let name = match act {
+        Activation::TatLeakyRelu { .. } => Activation::Linear.to_string(),
+        other => other.to_string(),
+    };
+    let mut net = NetConfig::new(Arch::Mlp, 1, width, &name, init);
     net.bias_init = "zeros".into();
     let resolved = net
         .resolve()

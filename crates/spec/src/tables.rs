@@ -309,7 +309,8 @@ pub struct CoordTable {
     /// 32].
     #[arg(long)]
     pub input_dim: Option<usize>,
-    /// Largest |log-log slope| still called flat [default: 0.1].
+    /// The band +-T the seeds' interval of a log-log slope must lie within to be called
+    /// flat (beyond it: grows or shrinks; across it: unsettled) [default: 0.1].
     #[arg(long, allow_hyphen_values = true)]
     pub tolerance: Option<f64>,
     /// The task.
@@ -546,6 +547,6 @@ pub struct CoordPlan {
     pub input_dim: usize,
     /// The task.
     pub task: Task,
-    /// Largest |slope| still called flat.
+    /// The band the seeds' interval of a slope must lie within to be flat.
     pub tolerance: f64,
 }

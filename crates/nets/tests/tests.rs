@@ -1316,6 +1316,19 @@ fn jacobi_singular_values(mut a: Vec<f64>, rows: usize, cols: usize) -> Vec<f64>
     sv
 }
 
+/// One link of a Jacobian chain on the host: `J W diag(tanh'(z))` for square `J` and `W`
+/// (row-major, `z.len()` wide).
+fn tanh_chain_step(j: &[f64], w: &[f64], z: &[f64]) -> Vec<f64> {
+    let n = z.len();
+    let d: Vec<f64> = z.iter().map(|&v| 1.0 - v.tanh().powi(2)).collect();
+    (0..n * n)
+        .map(|rc| {
+            let (r, c) = (rc / n, rc % n);
+            (0..n).map(|m| j[r * n + m] * w[m * n + c]).sum::<f64>() * d[c]
+        })
+        .collect()
+}
+
 /// The Jacobian of a tiny tanh MLP with biases, built on the host in f64 from its own
 /// forward pass (J = W^1 D^1 W^2 D^2 ...), has the probe's singular values at every layer.
 #[test]
@@ -1354,16 +1367,7 @@ fn jacobian_spectrum_equals_the_host_product_of_w_and_phi_prime() {
             let z: Vec<f64> = (0..width)
                 .map(|o| b[o] + (0..width).map(|i| h[i] * w[i * width + o]).sum::<f64>())
                 .collect();
-            let d: Vec<f64> = z.iter().map(|&v| 1.0 - v.tanh().powi(2)).collect();
-            j = (0..width * width)
-                .map(|rc| {
-                    let (r, c) = (rc / width, rc % width);
-                    (0..width)
-                        .map(|m| j[r * width + m] * w[m * width + c])
-                        .sum::<f64>()
-                        * d[c]
-                })
-                .collect();
+            j = tanh_chain_step(&j, &w, &z);
             h = z.iter().map(|v| v.tanh()).collect();
             let want = jacobi_singular_values(j.clone(), width, width);
             let s = got
@@ -1454,16 +1458,7 @@ fn rnn_jacobian_through_time_equals_the_host_product() {
                         .sum::<f64>()
                 })
                 .collect();
-            let d: Vec<f64> = z.iter().map(|&v| 1.0 - v.tanh().powi(2)).collect();
-            j = (0..width * width)
-                .map(|rc| {
-                    let (r, c) = (rc / width, rc % width);
-                    (0..width)
-                        .map(|m| j[r * width + m] * w_hh[m * width + c])
-                        .sum::<f64>()
-                        * d[c]
-                })
-                .collect();
+            j = tanh_chain_step(&j, &w_hh, &z);
             h = z.iter().map(|v| v.tanh()).collect();
             let Some(s) = got.iter().find(|s| s.sample == sample && s.layer == t) else {
                 continue;

@@ -211,15 +211,7 @@ pub fn predictions(
         let steps = rnn
             .predict(cfg.depth, cfg.width, batch, 1.0)
             .map_err(failed)?;
-        return Ok(Some(
-            mlp_sites(steps)
-                .into_iter()
-                .map(|s| SiteTheory {
-                    site: "step".into(),
-                    ..s
-                })
-                .collect(),
-        ));
+        return Ok(Some(sites_named(steps, "step")));
     }
     if cfg.arch.theory(cfg) == TheoryKind::TransformerStream {
         // Forward only, so any loss; the weights must follow their schemes' laws.
@@ -234,19 +226,23 @@ pub fn predictions(
     let Some((sigma_w2, sigma_b2)) = theory_params(net) else {
         return Ok(None);
     };
+    // The plain MLP's recursions over these layers (an MLP's, a delta-orthogonal CNN's).
+    let plain = || {
+        predict_mlp(
+            net.activation,
+            &sigma_w2,
+            sigma_b2,
+            &net.widths,
+            batch,
+            1.0,
+            1.0,
+        )
+        .map_err(failed)
+    };
     Ok(match cfg.arch.theory(cfg) {
         TheoryKind::None | TheoryKind::Recurrent | TheoryKind::TransformerStream => None,
         TheoryKind::Mlp => {
-            let layers = predict_mlp(
-                net.activation,
-                &sigma_w2,
-                sigma_b2,
-                &net.widths,
-                batch,
-                1.0,
-                1.0,
-            )
-            .map_err(failed)?;
+            let layers = plain()?;
             let corr = cfg
                 .arch
                 .input_pair_corr()
@@ -284,29 +280,12 @@ pub fn predictions(
             // with the channels as width, the weight's gradient summed over the pixels
             // each tap reaches.
             if delta_orthogonal_gain(net).is_some() {
-                let mut layers = predict_mlp(
-                    net.activation,
-                    &sigma_w2,
-                    sigma_b2,
-                    &net.widths,
-                    batch,
-                    1.0,
-                    1.0,
-                )
-                .map_err(failed)?;
+                let mut layers = plain()?;
                 let reach = tap_reach(kernel, image_size);
                 for l in &mut layers {
                     l.wgrad_var *= reach;
                 }
-                return Ok(Some(
-                    mlp_sites(layers)
-                        .into_iter()
-                        .map(|s| SiteTheory {
-                            site: "conv".into(),
-                            ..s
-                        })
-                        .collect(),
-                ));
+                return Ok(Some(sites_named(layers, "conv")));
             }
             // Other structured kernels (identity, Dirac) put their weight on some taps only:
             // the tap sums assume every tap alike.
@@ -324,15 +303,7 @@ pub fn predictions(
                 1.0,
             )
             .map_err(failed)?;
-            Some(
-                mlp_sites(layers)
-                    .into_iter()
-                    .map(|s| SiteTheory {
-                        site: "conv".into(),
-                        ..s
-                    })
-                    .collect(),
-            )
+            Some(sites_named(layers, "conv"))
         }
         TheoryKind::ResidualConv {
             branch_layers,
@@ -423,6 +394,18 @@ fn residual_sites(sites: Vec<sigprop_theory::SitePrediction>) -> Vec<SiteTheory>
                 theory_wgrad_var: p.wgrad_var.is_finite().then_some(p.wgrad_var),
                 ..TheoryCols::default()
             },
+        })
+        .collect()
+}
+
+/// Per-layer predictions as the theory columns of the sites named `site` (a CNN's `conv`,
+/// an RNN's `step`).
+fn sites_named(layers: Vec<sigprop_theory::LayerPrediction>, site: &str) -> Vec<SiteTheory> {
+    mlp_sites(layers)
+        .into_iter()
+        .map(|s| SiteTheory {
+            site: site.into(),
+            ..s
         })
         .collect()
 }

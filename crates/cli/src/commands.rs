@@ -377,22 +377,14 @@ fn coord_exp(
             "param", "step", "site", "slope", "95% interval"
         );
         for f in &done.fits {
-            let ci = match (f.slope_lo, f.slope_hi) {
-                (Some(lo), Some(hi)) => format!("[{lo:.3}, {hi:.3}]"),
-                _ => String::new(),
-            };
-            let settle = f
-                .seeds_needed
-                .map(|n| format!(" (about {n} seeds would settle it)"))
-                .unwrap_or_default();
             println!(
-                "{:<10} {:>5} {:<14} {:>8.3} {:>18}  {}{settle}",
+                "{:<10} {:>5} {:<14} {:>8.3} {:>18}  {}",
                 f.param,
                 f.step,
                 format!("{} {}", f.site, f.layer),
                 f.slope,
-                ci,
-                f.verdict
+                f.interval(),
+                f.verdict_text()
             );
         }
         println!("wrote {}", done.dir.display());

@@ -240,6 +240,21 @@ impl Scheme {
         law_moments(law, fans.fan_out, fans.fan_in).map(|m| m.var)
     }
 
+    /// `sigma_w^2 = Var(W) fan_in` of a zero-mean weight of these fans, what the mean-field
+    /// theory takes; `None` where the entries' mean is not 0 or the variance is not known in
+    /// advance ([`Self::entry_mean`], [`Self::entry_variance`]).
+    pub fn centred_sigma2(&self, fans: Fans, ctx: &FillContext) -> Option<f64> {
+        (self.entry_mean(ctx)? == 0.0).then_some(())?;
+        Some(self.entry_variance(fans, ctx)? * fans.fan_in as f64)
+    }
+
+    /// The variance of a zero-mean bias of `n_out` entries in `layout`; `None` where its mean
+    /// is not 0 or its moments are not known.
+    pub fn centred_bias_var(&self, n_out: usize, layout: Layout, ctx: &FillContext) -> Option<f64> {
+        let m = self.moments(&[n_out], layout, ctx).ok()?;
+        (m.mean == 0.0).then_some(m.var)
+    }
+
     /// The expected value of one entry, where it does not depend on the shape (`None` for
     /// identity and dirac, and where needed context is missing).
     pub fn entry_mean(&self, ctx: &FillContext) -> Option<f64> {

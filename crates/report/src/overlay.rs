@@ -80,13 +80,10 @@ pub fn theory_params(net: &ResolvedNet) -> Option<(Vec<f64>, f64)> {
             .ok()?,
             None => fans(&[net.widths[l - 1], net.widths[l]], Layout::InOut).ok()?,
         };
-        if net.weight_init.entry_mean(&ctx)? != 0.0 {
-            return None;
-        }
         sigma_w2.push(match delta_orthogonal_gain(net) {
             // Pixel by pixel the map is gain times an orthogonal matrix.
             Some(gain) => gain * gain,
-            None => net.weight_init.entry_variance(f, &ctx)? * f.fan_in as f64,
+            None => net.weight_init.centred_sigma2(f, &ctx)?,
         });
     }
     // The bias of every layer must have the same zero-mean variance (exact moments of the
@@ -108,11 +105,11 @@ pub fn theory_params(net: &ResolvedNet) -> Option<(Vec<f64>, f64)> {
                 fan_out: n_out,
             },
         };
-        let m = net.bias_init.moments(&[n_out], layout, &ctx).ok()?;
-        if m.mean != 0.0 || sigma_b2.is_some_and(|v| (v - m.var).abs() > 1e-12 * v.max(1e-300)) {
+        let var = net.bias_init.centred_bias_var(n_out, layout, &ctx)?;
+        if sigma_b2.is_some_and(|v| (v - var).abs() > 1e-12 * v.max(1e-300)) {
             return None;
         }
-        sigma_b2 = Some(m.var);
+        sigma_b2 = Some(var);
     }
     let sigma_b2 = sigma_b2?;
     Some((sigma_w2, sigma_b2))
@@ -154,30 +151,16 @@ pub fn recurrent_setting(net: &ResolvedNet) -> Option<(Recurrent, sigprop_theory
     let ctx = theory_context(net)?;
     let w = cfg.width;
     let f = fans(&[w, w], Layout::InOut).ok()?;
-    let sigma2 = |s: &sigprop_init::Scheme| -> Option<f64> {
-        (s.entry_mean(&ctx)? == 0.0).then_some(())?;
-        Some(s.entry_variance(f, &ctx)? * w as f64)
-    };
     let spectrum = weight_spectrum(hidden)?;
-    let bias = net
-        .bias_init
-        .moments(
-            &[w],
-            Layout::Bias {
-                fan_in: w,
-                fan_out: w,
-            },
-            &ctx,
-        )
-        .ok()?;
-    if bias.mean != 0.0 {
-        return None;
-    }
+    let bias = Layout::Bias {
+        fan_in: w,
+        fan_out: w,
+    };
     let rnn = Recurrent {
         activation: net.activation,
-        sigma_ih2: sigma2(&net.weight_init)?,
-        sigma_hh2: sigma2(hidden)?,
-        sigma_b2: bias.var,
+        sigma_ih2: net.weight_init.centred_sigma2(f, &ctx)?,
+        sigma_hh2: hidden.centred_sigma2(f, &ctx)?,
+        sigma_b2: net.bias_init.centred_bias_var(w, bias, &ctx)?,
         input_second_moment: 1.0,
     };
     Some((rnn, spectrum))

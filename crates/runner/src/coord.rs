@@ -9,6 +9,7 @@
 //! Writes `coord.csv` (every measurement), `coord_fit.csv` (every slope with its verdict)
 //! and one chart per step, width (or depth) on the x axis.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -345,10 +346,29 @@ pub fn coord_check(
     })
 }
 
-/// `, [lo, hi]` of a fit's seed interval, and the seeds that would settle an unsettled one.
+impl CoordFit {
+    /// `[lo, hi]` of the seed interval, to three decimals; empty without one.
+    pub fn interval(&self) -> String {
+        match (self.slope_lo, self.slope_hi) {
+            (Some(lo), Some(hi)) => format!("[{lo:.3}, {hi:.3}]"),
+            _ => String::new(),
+        }
+    }
+
+    /// The verdict, with the seeds that would settle an unsettled one.
+    pub fn verdict_text(&self) -> String {
+        match self.seeds_needed {
+            Some(n) => format!("{} (about {n} seeds would settle it)", self.verdict),
+            None => self.verdict.clone(),
+        }
+    }
+}
+
+/// `, [lo, hi]` of a fit's seed interval (or why there is none), and the seeds that would
+/// settle an unsettled one.
 fn interval_text(f: &CoordFit) -> String {
-    let mut t = match (f.slope_lo, f.slope_hi) {
-        (Some(lo), Some(hi)) => format!(", [{lo:.3}, {hi:.3}]"),
+    let mut t = match f.interval() {
+        ci if !ci.is_empty() => format!(", {ci}"),
         _ if f.verdict == "undefined" => String::new(),
         _ => ", one seed: no interval".to_string(),
     };
@@ -433,17 +453,15 @@ fn report_md(
     s += "\n| param | step | site | layer | slope | 95% interval | verdict |\n\
           |---|---|---|---|---|---|---|\n";
     for f in fits {
-        let ci = match (f.slope_lo, f.slope_hi) {
-            (Some(lo), Some(hi)) => format!("[{lo:.3}, {hi:.3}]"),
-            _ => String::new(),
-        };
-        let verdict = match f.seeds_needed {
-            Some(n) => format!("{} (about {n} seeds would settle it)", f.verdict),
-            None => f.verdict.clone(),
-        };
         s += &format!(
-            "| {} | {} | {} | {} | {:.3} | {ci} | {verdict} |\n",
-            f.param, f.step, f.site, f.layer, f.slope
+            "| {} | {} | {} | {} | {:.3} | {} | {} |\n",
+            f.param,
+            f.step,
+            f.site,
+            f.layer,
+            f.slope,
+            f.interval(),
+            f.verdict_text()
         );
     }
     s += &sigprop_report::report::charts_md(charts, dir);
@@ -495,6 +513,17 @@ fn fit(rows: &[CoordRow], plan: &CoordPlan) -> Vec<CoordFit> {
     let mut seeds: Vec<u64> = rows.iter().map(|r| r.seed).collect();
     seeds.sort_unstable();
     seeds.dedup();
+    // Each seed's (ln x, ln mean|h|) points per series, in one pass over the rows.
+    let mut per_seed: HashMap<(SeriesKey, u64), (Vec<f64>, Vec<f64>)> = HashMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.mean_abs > 0.0 && r.mean_abs.is_finite())
+    {
+        let key = (r.param.clone(), r.step, r.site.clone(), r.layer);
+        let (x, y) = per_seed.entry((key, r.seed)).or_default();
+        x.push((r.x as f64).ln());
+        y.push(r.mean_abs.ln());
+    }
     means(rows)
         .into_iter()
         .map(|((param, step, site, layer), series)| {
@@ -504,29 +533,15 @@ fn fit(rows: &[CoordRow], plan: &CoordPlan) -> Vec<CoordFit> {
                 .count();
             // Each seed's own slope; every width (depth) must have its point, else the
             // slope is not the check's.
+            let key = (param, step, site, layer);
             let slopes: Vec<f64> = seeds
                 .iter()
-                .map(|&seed| {
-                    let (x, y): (Vec<f64>, Vec<f64>) = rows
-                        .iter()
-                        .filter(|r| {
-                            r.seed == seed
-                                && r.param == param
-                                && r.step == step
-                                && r.site == site
-                                && r.layer == layer
-                                && r.mean_abs > 0.0
-                                && r.mean_abs.is_finite()
-                        })
-                        .map(|r| ((r.x as f64).ln(), r.mean_abs.ln()))
-                        .unzip();
-                    if x.len() == all {
-                        slope(&x, &y)
-                    } else {
-                        f64::NAN
-                    }
+                .map(|&seed| match per_seed.remove(&(key.clone(), seed)) {
+                    Some((x, y)) if x.len() == all => slope(&x, &y),
+                    _ => f64::NAN,
                 })
                 .collect();
+            let (param, step, site, layer) = key;
             let fitted = slopes.iter().filter(|s| s.is_finite()).count();
             let (s, ci, verdict, needed) = interval_verdict(&slopes, plan.tolerance);
             CoordFit {

@@ -347,19 +347,16 @@ impl Transformer {
             }
             let ctx = self.role_ctx(net, base.clone(), role);
             let f = fans(&[n_in, n_out], Layout::InOut).ok()?;
-            if scheme.entry_mean(&ctx)? != 0.0 {
-                return None;
-            }
             let layout = Layout::Bias {
                 fan_in: n_in,
                 fan_out: n_out,
             };
-            let b = net.bias_init.moments(&[n_out], layout, &ctx).ok()?;
-            if b.mean != 0.0 || bias.is_some_and(|v| (v - b.var).abs() > 1e-12 * v.max(1e-300)) {
+            let b = net.bias_init.centred_bias_var(n_out, layout, &ctx)?;
+            if bias.is_some_and(|v| (v - b).abs() > 1e-12 * v.max(1e-300)) {
                 return None;
             }
-            bias = Some(b.var);
-            Some(scheme.entry_variance(f, &ctx)? * n_in as f64)
+            bias = Some(b);
+            scheme.centred_sigma2(f, &ctx)
         };
         let mlp = !self.attention_only;
         let sigma2 = RoleVariances {

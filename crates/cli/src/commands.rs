@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use sigprop_init::{ACTIVATION_NAMES, Activation, SCHEME_NAMES, scheme_description};
-use sigprop_nets::{Arch, BackendKind};
+use sigprop_nets::{Arch, BackendKind, ParamKind};
 use sigprop_report::{Finished, Shard, redraw_folder};
 use sigprop_runner::recommend::resolve_auto_runs;
 use sigprop_runner::theory;
@@ -175,6 +175,21 @@ pub fn merge_cmd(a: &MergeArgs) -> Result<()> {
 /// `sigprop run`.
 pub fn run_cmd(a: &RunArgs) -> Result<()> {
     let mut base = a.net.settings()?;
+    if let Some(p) = &a.param {
+        let kind: ParamKind = p
+            .parse()
+            .map_err(|e| RunnerError::input(format!("--{e}")))?;
+        // At initialization only the branches' multiplier differs.
+        if !matches!(kind, ParamKind::Standard) && kind.branch_scale().is_none() {
+            return Err(RunnerError::input(format!(
+                "--param {kind}: run measures the network at initialization, where {kind} is \
+                 the standard network; expected standard, depth-mup or completep (train and \
+                 coord-check take {kind})"
+            ))
+            .into());
+        }
+        base = base.under_param(kind)?;
+    }
     base.init = a.init.clone();
     base.activation = a.activation.clone();
     let exp = Experiment::from_grid("run", "", &base, Vec::new(), command_line())?;
@@ -278,7 +293,7 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
 /// `sigprop train`.
 pub fn train_cmd(a: &TrainArgs) -> Result<()> {
     refuse_seed_batch(&a.net, "train")?;
-    let base = a.net.settings()?;
+    let base = a.net.settings()?.under_param(a.table.param_kind()?)?;
     let to_values = |v: Vec<String>| v.into_iter().map(toml::Value::String).collect::<Vec<_>>();
     let mut grid = Vec::new();
     let inits = split_specs(&a.inits);
@@ -373,13 +388,14 @@ fn coord_exp(
     let done = sigprop_runner::coord::coord_check(base, &plan, &out, about, quiet)?;
     if !quiet {
         println!(
-            "{:<10} {:>5} {:<14} {:>8} {:>18}  verdict",
-            "param", "step", "site", "slope", "95% interval"
+            "{:<10} {:>3} {:>5} {:<14} {:>8} {:>18}  verdict",
+            "param", "of", "step", "site", "slope", "95% interval"
         );
         for f in &done.fits {
             println!(
-                "{:<10} {:>5} {:<14} {:>8.3} {:>18}  {}",
+                "{:<10} {:>3} {:>5} {:<14} {:>8.3} {:>18}  {}",
                 f.param,
+                f.quantity,
                 f.step,
                 format!("{} {}", f.site, f.layer),
                 f.slope,

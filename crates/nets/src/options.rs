@@ -39,12 +39,15 @@ pub(crate) const NORM_POSITION_SETTING: Setting = Setting {
     allowed: "pre or post",
 };
 
+/// What `branch-scale` takes.
+const BRANCH_SCALE_ALLOWED: &str = "1, a number >= 0, 1/sqrt(L), 1/L, rezero or skipinit";
+
 /// `branch-scale`, for residual networks.
 pub(crate) const BRANCH_SCALE_SETTING: Setting = Setting {
     key: "branch-scale",
-    help: "Residual networks: branch multiplier: 1, a number, 1/sqrt(L), rezero, skipinit [default: 1]",
+    help: "Residual networks: branch multiplier: 1, a number, 1/sqrt(L), 1/L, rezero, skipinit [default: 1]",
     kind: SettingKind::Text,
-    allowed: "1, a number >= 0, 1/sqrt(L), rezero or skipinit",
+    allowed: BRANCH_SCALE_ALLOWED,
 };
 
 /// `shortcut`, for residual networks.
@@ -270,6 +273,9 @@ pub enum BranchScale {
     /// `(1 + 1/L)` a block at He initialization, about e over the network (the NF-net scaling
     /// of Brock, De & Smith 2021).
     InvSqrtDepth,
+    /// `alpha = 1/L`: the stream's variance grows by `(1 + 1/L^2)` a block at He
+    /// initialization, to `1 + 1/L` over the network (CompleteP's branches, Dey et al. 2025).
+    InvDepth,
     /// ReZero (Bachlechner et al. 2020): a learnable `alpha` per block, 0 at initialization.
     Rezero,
     /// SkipInit (De & Smith 2020): a learnable `alpha` per block, 0 at initialization (the
@@ -284,6 +290,7 @@ impl BranchScale {
             BranchScale::One => 1.0,
             BranchScale::Value(v) => v,
             BranchScale::InvSqrtDepth => 1.0 / (depth as f64).sqrt(),
+            BranchScale::InvDepth => 1.0 / depth as f64,
             BranchScale::Rezero | BranchScale::Skipinit => 0.0,
         }
     }
@@ -300,6 +307,7 @@ impl fmt::Display for BranchScale {
             BranchScale::One => f.write_str("1"),
             BranchScale::Value(v) => write!(f, "{}", sigprop_init::fmt_f64(*v)),
             BranchScale::InvSqrtDepth => f.write_str("1/sqrt(L)"),
+            BranchScale::InvDepth => f.write_str("1/L"),
             BranchScale::Rezero => f.write_str("rezero"),
             BranchScale::Skipinit => f.write_str("skipinit"),
         }
@@ -313,6 +321,7 @@ impl FromStr for BranchScale {
         match t.as_str() {
             "1" => Ok(BranchScale::One),
             "1/sqrt(l)" | "1/sqrt(depth)" => Ok(BranchScale::InvSqrtDepth),
+            "1/l" | "1/depth" => Ok(BranchScale::InvDepth),
             "rezero" => Ok(BranchScale::Rezero),
             "skipinit" => Ok(BranchScale::Skipinit),
             other => match other.parse::<f64>() {
@@ -320,7 +329,7 @@ impl FromStr for BranchScale {
                 _ => Err(NetError::BadConfig {
                     key: "branch-scale",
                     value: s.to_string(),
-                    allowed: "1, a number >= 0, 1/sqrt(L), rezero or skipinit".into(),
+                    allowed: BRANCH_SCALE_ALLOWED.into(),
                 }),
             },
         }
@@ -336,7 +345,7 @@ impl From<BranchScale> for String {
 /// Text (`"1/sqrt(L)"`, `"0.5"`) or a number (`0.5` in a suite).
 impl<'de> Deserialize<'de> for BranchScale {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        text_or_number(d, "1, a number >= 0, 1/sqrt(L), rezero or skipinit")
+        text_or_number(d, BRANCH_SCALE_ALLOWED)
     }
 }
 

@@ -70,8 +70,9 @@ impl fmt::Display for OptimizerKind {
     }
 }
 
-/// `--param`: how weights are scaled with width during training (the initial weights are
-/// the initializer's in every case, but for the readout under muP).
+/// `--param`: how weights are scaled with width (and depth) during training (the initial
+/// weights are the initializer's in every case, but for the readout under muP and its depth
+/// extensions, which also set the residual branches' multiplier).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ParamKind {
@@ -84,10 +85,48 @@ pub enum ParamKind {
     /// to a base width (equal to standard there): per-tensor learning rates and a readout
     /// initialized with variance `1 / (features m)`, `m = width / base width`.
     Mup,
+    /// Depth-muP (Yang et al. 2023, Tensor Programs VI; Bordelon et al. 2023): muP across
+    /// width, residual branches scaled by `L^-1/2`, and the learning rate of every tensor
+    /// inside the blocks scaled by `(L / base depth)^-1/2` under Adam (unscaled under SGD).
+    DepthMup,
+    /// CompleteP (Dey et al. 2025): muP across width, residual branches scaled by `L^-1`,
+    /// Adam's learning rate unscaled with depth (`L` times under SGD), and Adam's epsilon of
+    /// every tensor inside the blocks scaled by `(L / base depth)^-1` (and by `1/m` for the
+    /// hidden ones).
+    Completep,
 }
 
 /// Names `--param` takes.
-pub const PARAM_NAMES: &[&str] = &["standard", "ntk", "mup"];
+pub const PARAM_NAMES: &[&str] = &["standard", "ntk", "mup", "depth-mup", "completep"];
+
+impl ParamKind {
+    /// The depth exponent `a` of the branches' multiplier `L^-a`: 1/2 for depth-muP, 1 for
+    /// CompleteP; none for the parametrizations across width alone.
+    pub fn depth_exponent(self) -> Option<f64> {
+        match self {
+            ParamKind::DepthMup => Some(0.5),
+            ParamKind::Completep => Some(1.0),
+            _ => None,
+        }
+    }
+
+    /// The residual branches' multiplier this parametrization sets (none: the network's own).
+    pub fn branch_scale(self) -> Option<crate::options::BranchScale> {
+        match self {
+            ParamKind::DepthMup => Some(crate::options::BranchScale::InvSqrtDepth),
+            ParamKind::Completep => Some(crate::options::BranchScale::InvDepth),
+            _ => None,
+        }
+    }
+
+    /// Whether muP's width rules apply (muP and its depth extensions).
+    pub fn scales_width(self) -> bool {
+        matches!(
+            self,
+            ParamKind::Mup | ParamKind::DepthMup | ParamKind::Completep
+        )
+    }
+}
 
 impl FromStr for ParamKind {
     type Err = NetError;
@@ -96,6 +135,8 @@ impl FromStr for ParamKind {
             "standard" | "sp" => Ok(ParamKind::Standard),
             "ntk" => Ok(ParamKind::Ntk),
             "mup" => Ok(ParamKind::Mup),
+            "depth-mup" | "depth-μp" => Ok(ParamKind::DepthMup),
+            "completep" => Ok(ParamKind::Completep),
             other => Err(NetError::BadConfig {
                 key: "param",
                 value: other.to_string(),
@@ -111,6 +152,8 @@ impl fmt::Display for ParamKind {
             ParamKind::Standard => "standard",
             ParamKind::Ntk => "ntk",
             ParamKind::Mup => "mup",
+            ParamKind::DepthMup => "depth-mup",
+            ParamKind::Completep => "completep",
         })
     }
 }
@@ -122,6 +165,9 @@ pub struct Parametrization {
     pub kind: ParamKind,
     /// The width at which muP equals standard (unused by the others).
     pub base_width: usize,
+    /// The depth at which the depth parametrizations' learning-rate and epsilon rules are 1
+    /// (unused by the others).
+    pub base_depth: usize,
 }
 
 impl Parametrization {
@@ -130,8 +176,15 @@ impl Parametrization {
         Parametrization {
             kind: ParamKind::Standard,
             base_width: 1,
+            base_depth: 1,
         }
     }
+}
+
+/// Whether the tensor at `path` sits inside a residual block (`blocks.K....`): the tensors
+/// whose learning rate and epsilon the depth parametrizations scale.
+pub fn in_block(path: &str) -> bool {
+    path.starts_with("blocks.")
 }
 
 /// A trained tensor's role under muP (docs/training.md has the table).
@@ -200,6 +253,8 @@ pub struct CoordRecord {
     pub layer: usize,
     /// `mean |h|`.
     pub mean_abs: f64,
+    /// `mean |h - h_0|`: the change since step 0 on the same batch (none at the first step).
+    pub delta_abs: Option<f64>,
 }
 
 /// A user's data set: rows of features with an integer class label each.

@@ -2013,10 +2013,21 @@ fn first_updates(
     kind: ParamKind,
     base: usize,
 ) -> std::collections::HashMap<String, f64> {
+    first_updates_at(cfg, optimizer, kind, (base, 1))
+}
+
+/// The first update of each tensor under `kind` at base width and depth `base`, by path.
+fn first_updates_at(
+    cfg: &NetConfig,
+    optimizer: OptimizerKind,
+    kind: ParamKind,
+    (base_width, base_depth): (usize, usize),
+) -> std::collections::HashMap<String, f64> {
     let mut o = train_opts(1, optimizer, 1e-3, teacher());
     o.param = Parametrization {
         kind,
-        base_width: base,
+        base_width,
+        base_depth,
     };
     trained(cfg, &o)
         .updates
@@ -2128,6 +2139,81 @@ fn ntk_and_mup_scale_each_tensors_first_update_by_their_rules() {
     for (k, v) in &sp {
         close(mup1[k], *v, k);
     }
+}
+
+/// Depth-muP and CompleteP against muP on the same residual network (width 32 at base
+/// width 8, depth 8 at base depth 2: L / base = 4): Adam's first step moves every entry by
+/// its learning rate, so depth-muP's tensors inside the blocks move by 1/sqrt(4) of muP's
+/// and CompleteP's by as much as muP's (its epsilon rule is invisible at gradients far above
+/// 1e-8); under SGD CompleteP's move 4 times as far. The readout is muP's in all.
+#[test]
+fn depth_parametrizations_scale_the_updates_inside_the_blocks_by_their_rules() {
+    let close =
+        |a: f64, b: f64, what: &str| assert!((a / b - 1.0).abs() < 2e-3, "{what}: {a} vs {b}");
+    let res = |scale: BranchScale| {
+        NetConfig::new(
+            Resmlp {
+                branch_scale: scale,
+                ..Resmlp::default()
+            },
+            8,
+            32,
+            "tanh",
+            "xavier-normal",
+        )
+    };
+    let cases = [
+        (
+            BranchScale::InvSqrtDepth,
+            OptimizerKind::Adam,
+            ParamKind::DepthMup,
+            0.5,
+        ),
+        (
+            BranchScale::InvDepth,
+            OptimizerKind::Adam,
+            ParamKind::Completep,
+            1.0,
+        ),
+        (
+            BranchScale::InvDepth,
+            OptimizerKind::Sgd,
+            ParamKind::Completep,
+            4.0,
+        ),
+        (
+            BranchScale::InvSqrtDepth,
+            OptimizerKind::Sgd,
+            ParamKind::DepthMup,
+            1.0,
+        ),
+    ];
+    for (scale, opt, kind, factor) in cases {
+        let cfg = res(scale);
+        let mup = first_updates_at(&cfg, opt, ParamKind::Mup, (8, 2));
+        let deep = first_updates_at(&cfg, opt, kind, (8, 2));
+        assert_eq!(mup.len(), deep.len());
+        for (path, v) in &deep {
+            let want = if path.starts_with("blocks.") {
+                factor
+            } else {
+                1.0
+            };
+            close(*v, mup[path] * want, &format!("{kind} {opt} {path}"));
+        }
+        assert!(deep.keys().any(|p| p.ends_with(".bias")), "{deep:?}");
+    }
+    // A depth parametrization needs the branches it sets, and a residual network.
+    let mut o = train_opts(1, OptimizerKind::Adam, 1e-3, teacher());
+    o.param.kind = ParamKind::Completep;
+    let net = res(BranchScale::InvSqrtDepth).resolve().unwrap();
+    let params = build_params(&net, 0).unwrap();
+    let e = train(&net, &params, 0, &o, &cpu()).unwrap_err().to_string();
+    assert!(e.contains("branch-scale") && e.contains("1/L"), "{e}");
+    let net = mlp(3, 16, "tanh", "xavier-normal").resolve().unwrap();
+    let params = build_params(&net, 0).unwrap();
+    let e = train(&net, &params, 0, &o, &cpu()).unwrap_err().to_string();
+    assert!(e.contains("residual"), "{e}");
 }
 
 #[test]

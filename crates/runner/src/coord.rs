@@ -39,11 +39,14 @@ pub struct CoordRow {
     pub step: usize,
     /// Site.
     pub site: String,
-    /// Layer (the depth + 1 for `readout`; in a depth check, the last block's output is
-    /// called layer 0, `last`).
+    /// Layer (the depth + 1 for `readout`). In a depth check, where blocks of different
+    /// networks are compared at the same fraction of their depth, layer `q` (1 to 4) is the
+    /// output of block `ceil(q L / 4)` and 5 is the readout.
     pub layer: usize,
     /// `mean |h|` over the fixed batch and the units.
     pub mean_abs: f64,
+    /// `mean |h - h_0|`: the change since step 0 on the same batch (empty at step 0).
+    pub delta_abs: Option<f64>,
 }
 
 /// `coord_fit.csv`: one row per parametrization x step x site.
@@ -53,6 +56,9 @@ pub struct CoordFit {
     pub param: String,
     /// `width` or `depth`.
     pub axis: String,
+    /// `h` (the slope of `mean |h|`) or `dh` (of `mean |h - h_0|`, the update's size; from
+    /// step 1).
+    pub quantity: String,
     /// Step.
     pub step: usize,
     /// Site.
@@ -64,8 +70,9 @@ pub struct CoordFit {
     pub points: usize,
     /// Seeds whose every width (depth) has a finite, positive `mean|h|`: the per-seed fits.
     pub seeds: usize,
-    /// Mean over seeds of each seed's least-squares slope of `ln mean|h|` against `ln x`
-    /// (the slope of the seeds' mean `ln mean|h|`); NaN unless every seed has every point.
+    /// Mean over seeds of each seed's least-squares slope of `ln` of the quantity against
+    /// `ln x` (the slope of the seeds' mean of that log); NaN unless every seed has every
+    /// point.
     pub slope: f64,
     /// Lower end of the 95% t-interval of that mean over the seeds' slopes (empty for one
     /// seed).
@@ -177,70 +184,57 @@ pub fn coord_check(
     }
     if plan.params.is_empty() {
         return Err(RunnerError::input(
-            "--params: expected one or more of standard, ntk, mup",
+            "--params: expected one or more of standard, ntk, mup, depth-mup, completep",
         ));
     }
-    // One configuration per axis value.
-    let mut specs: Vec<RunSpec> = xs
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| {
-            let mut s = base.clone();
-            match plan.axis {
-                Axis::Width(_) => {
-                    s.width = Some(x);
-                    // An architecture that takes explicit widths keeps its input features
-                    // fixed while the hidden widths vary.
-                    let explicit = s
-                        .arch
-                        .as_deref()
-                        .unwrap_or(sigprop_spec::settings::defaults::ARCH)
-                        .parse::<sigprop_nets::Arch>()
-                        .is_ok_and(|a| a.own_keys().contains(&"widths"));
-                    if explicit {
-                        let depth = s.depth.unwrap_or(sigprop_spec::settings::defaults::DEPTH);
-                        let mut widths = vec![toml::Value::Integer(plan.input_dim as i64)];
-                        widths.extend((0..depth).map(|_| toml::Value::Integer(x as i64)));
-                        s.arch_settings
-                            .insert("widths".into(), toml::Value::Array(widths));
-                    }
-                }
-                Axis::Depth(_) => s.depth = Some(x),
-            }
-            s.to_run(i, format!("{}={x}", plan.axis.name()), Vec::new())
-        })
-        .collect::<Result<_, _>>()?;
-    if let Axis::Depth(_) = plan.axis
-        && !specs[0].net.config.arch.capabilities().residual
-    {
-        return Err(RunnerError::input(format!(
-            "--depths: a depth check is for residual networks (--arch {})",
-            sigprop_nets::archs_with(|c| c.residual)
-        )));
+    // One configuration per parametrization and axis value (a depth parametrization sets
+    // the branches' multiplier).
+    let mut specs: Vec<Vec<RunSpec>> = Vec::with_capacity(plan.params.len());
+    for &kind in &plan.params {
+        let under = base.under_param(kind)?;
+        let mut row: Vec<RunSpec> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| configuration(&under, plan, i, x))
+            .collect::<Result<_, _>>()?;
+        if let Axis::Depth(_) = plan.axis
+            && !row[0].net.config.arch.capabilities().residual
+        {
+            return Err(RunnerError::input(format!(
+                "--depths: a depth check is for residual networks (--arch {})",
+                sigprop_nets::archs_with(|c| c.residual)
+            )));
+        }
+        // `init = "auto"`: each width's (depth's) own recommendation, measured before the
+        // check.
+        crate::recommend::resolve_auto_specs(&mut row)?;
+        specs.push(row);
     }
-    // `init = "auto"`: each width's (depth's) own recommendation, measured before the check.
-    crate::recommend::resolve_auto_specs(&mut specs)?;
     prepare_out(out)?;
     let base_width = plan.base_width.unwrap_or(match plan.axis {
         Axis::Width(_) => distinct[0],
-        Axis::Depth(_) => specs[0].net.config.width,
+        Axis::Depth(_) => specs[0][0].net.config.width,
     });
-    let seeds = specs[0].seeds.clone();
+    let base_depth = plan.base_depth.unwrap_or(match plan.axis {
+        Axis::Width(_) => specs[0][0].net.config.depth,
+        Axis::Depth(_) => distinct[0],
+    });
+    let seeds = specs[0][0].seeds.clone();
     let mut jobs: Vec<(usize, usize, u64)> = Vec::new();
     for p in 0..plan.params.len() {
-        for c in 0..specs.len() {
+        for c in 0..xs.len() {
             jobs.extend(seeds.iter().map(|&s| (p, c, s)));
         }
     }
-    let stage = |&(_, c, seed): &(usize, usize, u64)| -> Result<Params, RunnerError> {
-        let spec = &specs[c];
+    let stage = |&(p, c, seed): &(usize, usize, u64)| -> Result<Params, RunnerError> {
+        let spec = &specs[p][c];
         let dev = device(spec.backend)?;
         Ok(initial_params(&spec.net, seed, spec.batch, &dev)?.0)
     };
     let work = |&(p, c, seed): &(usize, usize, u64),
                 params: Params|
      -> Result<Vec<CoordRecord>, RunnerError> {
-        let spec = &specs[c];
+        let spec = &specs[p][c];
         let dev = device(spec.backend)?;
         let opts = TrainOptions {
             steps: plan.steps,
@@ -258,6 +252,7 @@ pub fn coord_check(
             param: Parametrization {
                 kind: plan.params[p],
                 base_width,
+                base_depth,
             },
             eval_batch: spec.batch,
             fixed_batch: true,
@@ -270,7 +265,7 @@ pub fn coord_check(
     let bar = progress_bar(jobs.len(), 0, "trainings", quiet);
     let results = schedule(
         &jobs,
-        Place::of(specs.iter().map(|s| s.backend.is_cpu()), false),
+        Place::of(specs.iter().flatten().map(|s| s.backend.is_cpu()), false),
         &bar,
         |_| 1,
         stage,
@@ -279,25 +274,31 @@ pub fn coord_check(
     bar.finish_and_clear();
     let mut rows = Vec::new();
     for (&(p, c, seed), recs) in jobs.iter().zip(results) {
-        let depth = specs[c].net.config.depth;
-        let primary = specs[c].net.config.arch.primary_site();
+        let depth = specs[p][c].net.config.depth;
+        let primary = specs[p][c].net.config.arch.primary_site();
         for r in recs {
-            // A depth check compares the last block's output and the readout.
-            let layer = match plan.axis {
-                Axis::Width(_) => r.layer,
-                Axis::Depth(_) if r.site == "readout" => 1,
-                Axis::Depth(_) if r.site == primary && r.layer == depth => 0,
-                Axis::Depth(_) => continue,
+            // A depth check compares the blocks at a quarter, half, three quarters and the
+            // whole of the depth, and the readout.
+            let layers: Vec<usize> = match plan.axis {
+                Axis::Width(_) => vec![r.layer],
+                Axis::Depth(_) if r.site == "readout" => vec![5],
+                Axis::Depth(_) if r.site == primary => (1..=4)
+                    .filter(|q| (q * depth).div_ceil(4) == r.layer)
+                    .collect(),
+                Axis::Depth(_) => Vec::new(),
             };
-            rows.push(CoordRow {
-                param: plan.params[p].to_string(),
-                x: xs[c],
-                seed,
-                step: r.step,
-                site: r.site,
-                layer,
-                mean_abs: r.mean_abs,
-            });
+            for layer in layers {
+                rows.push(CoordRow {
+                    param: plan.params[p].to_string(),
+                    x: xs[c],
+                    seed,
+                    step: r.step,
+                    site: r.site.clone(),
+                    layer,
+                    mean_abs: r.mean_abs,
+                    delta_abs: r.delta_abs,
+                });
+            }
         }
     }
     let fits = fit(&rows, plan);
@@ -322,11 +323,12 @@ pub fn coord_check(
             "optimizer": plan.optimizer.to_string(),
             "lr": plan.lr,
             "base_width": base_width,
+            "base_depth": base_depth,
             "input_dim": plan.input_dim,
             "task": plan.task.describe(),
             "tolerance": plan.tolerance,
         },
-        "configurations": specs.iter().map(|s| serde_json::json!({
+        "configurations": specs.iter().flatten().map(|s| serde_json::json!({
             "label": s.label,
             "net": s.net,
             "batch": s.batch,
@@ -344,6 +346,38 @@ pub fn coord_check(
         fits,
         charts,
     })
+}
+
+/// The configuration of the check at axis value `x` (the `i`th).
+fn configuration(
+    base: &Settings,
+    plan: &CoordPlan,
+    i: usize,
+    x: usize,
+) -> Result<RunSpec, RunnerError> {
+    let mut s = base.clone();
+    match plan.axis {
+        Axis::Width(_) => {
+            s.width = Some(x);
+            // An architecture that takes explicit widths keeps its input features fixed
+            // while the hidden widths vary.
+            let explicit = s
+                .arch
+                .as_deref()
+                .unwrap_or(sigprop_spec::settings::defaults::ARCH)
+                .parse::<sigprop_nets::Arch>()
+                .is_ok_and(|a| a.own_keys().contains(&"widths"));
+            if explicit {
+                let depth = s.depth.unwrap_or(sigprop_spec::settings::defaults::DEPTH);
+                let mut widths = vec![toml::Value::Integer(plan.input_dim as i64)];
+                widths.extend((0..depth).map(|_| toml::Value::Integer(x as i64)));
+                s.arch_settings
+                    .insert("widths".into(), toml::Value::Array(widths));
+            }
+        }
+        Axis::Depth(_) => s.depth = Some(x),
+    }
+    s.to_run(i, format!("{}={x}", plan.axis.name()), Vec::new())
 }
 
 impl CoordFit {
@@ -396,7 +430,8 @@ fn report_md(
     s += &format!("Reproduce with:\n\n```sh\n{command}\n```\n\n");
     s += &format!(
         "Coordinate check against {} ({}), {} steps of {} at lr {} on one fixed batch of {}. \
-         Slope: each seed's least-squares slope of ln mean|h| on ln {}, their mean and 95% \
+         Slope: each seed's least-squares slope of ln mean|h| (quantity h) or of ln \
+         mean|h - h_0|, the change since step 0 (quantity dh), on ln {}, their mean and 95% \
          t-interval; `flat` when the interval lies within +-{tol}, `grows` or `shrinks` when \
          it lies beyond, `unsettled` otherwise (with the seeds that would settle it).\n\n",
         plan.axis.name(),
@@ -428,7 +463,8 @@ fn report_md(
                 .take(12)
                 .map(|f| {
                     format!(
-                        "{} {} at step {} ({}, slope {:.3}{})",
+                        "{} of {} {} at step {} ({}, slope {:.3}{})",
+                        f.quantity,
                         f.site,
                         f.layer,
                         f.step,
@@ -450,12 +486,13 @@ fn report_md(
             );
         }
     }
-    s += "\n| param | step | site | layer | slope | 95% interval | verdict |\n\
-          |---|---|---|---|---|---|---|\n";
+    s += "\n| param | quantity | step | site | layer | slope | 95% interval | verdict |\n\
+          |---|---|---|---|---|---|---|---|\n";
     for f in fits {
         s += &format!(
-            "| {} | {} | {} | {} | {:.3} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {:.3} | {} | {} |\n",
             f.param,
+            f.quantity,
             f.step,
             f.site,
             f.layer,
@@ -472,30 +509,54 @@ fn report_md(
     s
 }
 
-/// (param, step, site, layer).
-type SeriesKey = (String, usize, String, usize);
+/// (param, quantity, step, site, layer).
+type SeriesKey = (String, &'static str, usize, String, usize);
 
-/// Mean over seeds of each (param, step, site, layer) at each x.
-fn means(rows: &[CoordRow]) -> Vec<(SeriesKey, Vec<(usize, f64)>)> {
+/// One measurement of one quantity: its series, x, seed and value.
+struct Point {
+    key: SeriesKey,
+    x: usize,
+    seed: u64,
+    value: f64,
+}
+
+/// Every row's `mean |h|` (quantity `h`) and, from step 1, `mean |h - h_0|` (`dh`).
+fn points(rows: &[CoordRow]) -> Vec<Point> {
+    let mut out = Vec::with_capacity(rows.len() * 2);
+    for r in rows {
+        let values = [("h", Some(r.mean_abs)), ("dh", r.delta_abs)];
+        for (quantity, value) in values {
+            if let Some(value) = value {
+                out.push(Point {
+                    key: (r.param.clone(), quantity, r.step, r.site.clone(), r.layer),
+                    x: r.x,
+                    seed: r.seed,
+                    value,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Mean over seeds of each series at each x, series in the order first met.
+fn means(points: &[Point]) -> Vec<(SeriesKey, Vec<(usize, f64)>)> {
     // (x, sum, count) per key.
     type Sums = Vec<(usize, f64, usize)>;
     let mut out: Vec<(SeriesKey, Sums)> = Vec::new();
-    for r in rows {
-        let key = (r.param.clone(), r.step, r.site.clone(), r.layer);
-        let i = match out.iter().position(|(k, _)| *k == key) {
-            Some(i) => i,
-            None => {
-                out.push((key, Vec::new()));
-                out.len() - 1
-            }
-        };
+    let mut index: HashMap<SeriesKey, usize> = HashMap::new();
+    for p in points {
+        let i = *index.entry(p.key.clone()).or_insert_with(|| {
+            out.push((p.key.clone(), Vec::new()));
+            out.len() - 1
+        });
         let series = &mut out[i].1;
-        match series.iter_mut().find(|(x, _, _)| *x == r.x) {
+        match series.iter_mut().find(|(x, _, _)| *x == p.x) {
             Some(e) => {
-                e.1 += r.mean_abs;
+                e.1 += p.value;
                 e.2 += 1;
             }
-            None => series.push((r.x, r.mean_abs, 1)),
+            None => series.push((p.x, p.value, 1)),
         }
     }
     out.into_iter()
@@ -513,27 +574,26 @@ fn fit(rows: &[CoordRow], plan: &CoordPlan) -> Vec<CoordFit> {
     let mut seeds: Vec<u64> = rows.iter().map(|r| r.seed).collect();
     seeds.sort_unstable();
     seeds.dedup();
-    // Each seed's (ln x, ln mean|h|) points per series, in one pass over the rows.
+    let points = points(rows);
+    // Each seed's (ln x, ln value) per series, in one pass over the points.
     let mut per_seed: HashMap<(SeriesKey, u64), (Vec<f64>, Vec<f64>)> = HashMap::new();
-    for r in rows
+    for p in points
         .iter()
-        .filter(|r| r.mean_abs > 0.0 && r.mean_abs.is_finite())
+        .filter(|p| p.value > 0.0 && p.value.is_finite())
     {
-        let key = (r.param.clone(), r.step, r.site.clone(), r.layer);
-        let (x, y) = per_seed.entry((key, r.seed)).or_default();
-        x.push((r.x as f64).ln());
-        y.push(r.mean_abs.ln());
+        let (x, y) = per_seed.entry((p.key.clone(), p.seed)).or_default();
+        x.push((p.x as f64).ln());
+        y.push(p.value.ln());
     }
-    means(rows)
+    means(&points)
         .into_iter()
-        .map(|((param, step, site, layer), series)| {
+        .map(|(key, series)| {
             let points = series
                 .iter()
                 .filter(|(_, m)| *m > 0.0 && m.is_finite())
                 .count();
             // Each seed's own slope; every width (depth) must have its point, else the
             // slope is not the check's.
-            let key = (param, step, site, layer);
             let slopes: Vec<f64> = seeds
                 .iter()
                 .map(|&seed| match per_seed.remove(&(key.clone(), seed)) {
@@ -541,12 +601,13 @@ fn fit(rows: &[CoordRow], plan: &CoordPlan) -> Vec<CoordFit> {
                     _ => f64::NAN,
                 })
                 .collect();
-            let (param, step, site, layer) = key;
+            let (param, quantity, step, site, layer) = key;
             let fitted = slopes.iter().filter(|s| s.is_finite()).count();
             let (s, ci, verdict, needed) = interval_verdict(&slopes, plan.tolerance);
             CoordFit {
                 param,
                 axis: plan.axis.name().to_string(),
+                quantity: quantity.to_string(),
                 step,
                 site,
                 layer,
@@ -563,23 +624,25 @@ fn fit(rows: &[CoordRow], plan: &CoordPlan) -> Vec<CoordFit> {
         .collect()
 }
 
+/// One chart per step and quantity: `mean |h|` (`coord_step{K}`) and, from step 1, the
+/// update's size `mean |h - h_0|` (`coord_delta_step{K}`), against the axis.
 fn charts(dir: &Path, rows: &[CoordRow], plan: &CoordPlan) -> Result<Vec<PathBuf>, RunnerError> {
-    let m = means(rows);
-    let mut steps: Vec<usize> = m.iter().map(|((_, s, _, _), _)| *s).collect();
-    steps.sort_unstable();
-    steps.dedup();
+    let m = means(&points(rows));
+    let mut keys: Vec<(&'static str, usize)> =
+        m.iter().map(|((_, q, s, _, _), _)| (*q, *s)).collect();
+    keys.sort_unstable_by_key(|&(q, s)| (q == "dh", s));
+    keys.dedup();
     let mut files = Vec::new();
-    for step in steps {
+    for (quantity, step) in keys {
         let bands: Vec<Band> = m
             .iter()
-            .filter(|((_, s, _, _), _)| *s == step)
-            .map(|((param, _, site, layer), series)| {
-                let name = if site == "readout" {
-                    "readout".to_string()
-                } else if let Axis::Depth(_) = plan.axis {
-                    "last block".to_string()
-                } else {
-                    format!("{site} {layer}")
+            .filter(|((_, q, s, _, _), _)| *s == step && *q == quantity)
+            .map(|((param, _, _, site, layer), series)| {
+                let name = match plan.axis {
+                    _ if site == "readout" => "readout".to_string(),
+                    Axis::Depth(_) if *layer == 4 => "last block".to_string(),
+                    Axis::Depth(_) => format!("block at {layer}/4 depth"),
+                    Axis::Width(_) => format!("{site} {layer}"),
                 };
                 Band {
                     label: format!("{param} {name}"),
@@ -591,18 +654,22 @@ fn charts(dir: &Path, rows: &[CoordRow], plan: &CoordPlan) -> Result<Vec<PathBuf
                 }
             })
             .collect();
+        let (what, file) = match quantity {
+            "h" => ("mean |h|", format!("coord_step{step}")),
+            _ => ("mean |h - h_0|", format!("coord_delta_step{step}")),
+        };
         let title = format!(
-            "Coordinate check, step {step}: mean |h| against {} ({}, lr {})",
+            "Coordinate check, step {step}: {what} against {} ({}, lr {})",
             plan.axis.name(),
             plan.optimizer,
             plan.lr
         );
         files.extend(
             variance_chart(
-                &dir.join(format!("coord_step{step}")),
+                &dir.join(file),
                 &title,
                 &format!("log2 {}", plan.axis.name()),
-                "mean |h| (mean over seeds)",
+                &format!("{what} (mean over seeds)"),
                 &bands,
                 true,
             )

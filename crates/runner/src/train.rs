@@ -625,6 +625,7 @@ pub fn manifest(
             "target": plan.target,
             "param": plan.param.kind.to_string(),
             "base_width": plan.param.base_width,
+            "base_depth": plan.param.base_depth,
             "eval_batch": plan.eval_batch,
             "eval_samples": plan.task.eval_samples(plan.eval_batch),
             "lottery": plan.lottery.map(|l| serde_json::json!({

@@ -201,11 +201,20 @@ impl Experiment {
             }
             (None, None) => SuiteKind::Probe,
         };
-        let exp = Self::from_grids(&name, &suite.description, &suite.base, grids, command)
-            .map_err(|e| match e {
+        // A depth parametrization sets the branches' multiplier of what it trains.
+        let base = match &kind {
+            SuiteKind::Train(t) => t
+                .param_kind()
+                .and_then(|k| suite.base.under_param(k))
+                .map_err(|e| RunnerError::input(format!("{origin}: {e}")))?,
+            _ => suite.base.clone(),
+        };
+        let exp = Self::from_grids(&name, &suite.description, &base, grids, command).map_err(
+            |e| match e {
                 RunnerError::Input(m) => RunnerError::Input(format!("{origin}: {m}")),
                 other => other,
-            })?;
+            },
+        )?;
         Ok((exp, kind))
     }
 }

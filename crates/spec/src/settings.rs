@@ -255,6 +255,43 @@ impl Settings {
         Ok(())
     }
 
+    /// These settings under the parametrization `kind`: a depth parametrization (depth-muP,
+    /// CompleteP) is for residual networks and sets their branches' multiplier (`L^-1/2`,
+    /// `L^-1`); a `branch-scale` given with it must be the same (or the default 1, which it
+    /// replaces). Other parametrizations leave the settings as they are.
+    pub fn under_param(&self, kind: sigprop_nets::ParamKind) -> Result<Settings, RunnerError> {
+        let Some(scale) = kind.branch_scale() else {
+            return Ok(self.clone());
+        };
+        let name = self.arch.as_deref().unwrap_or(defaults::ARCH);
+        let residual = name
+            .parse::<Arch>()
+            .is_ok_and(|a| a.default_config().capabilities().residual);
+        if !residual {
+            return Err(RunnerError::input(format!(
+                "--param {kind}: a depth parametrization is for residual networks (--arch {}), \
+                 not --arch {name}",
+                sigprop_nets::archs_with(|c| c.residual)
+            )));
+        }
+        let mut out = self.clone();
+        if let Some(v) = out.arch_settings.get("branch-scale") {
+            let text = value_text(v);
+            let given = text.parse::<sigprop_nets::BranchScale>();
+            if !matches!(given, Ok(b) if b == scale || b == sigprop_nets::BranchScale::One) {
+                return Err(RunnerError::input(format!(
+                    "--branch-scale {text}: --param {kind} sets the branches' multiplier to \
+                     {scale}; expected no --branch-scale with it"
+                )));
+            }
+        }
+        out.arch_settings.insert(
+            "branch-scale".into(),
+            toml::Value::String(scale.to_string()),
+        );
+        Ok(out)
+    }
+
     /// `other`'s fields where set, else `self`'s. A struct literal without `..`: a field
     /// added to [`Settings`] and forgotten here does not compile.
     pub fn overlay(&self, other: &Settings) -> Settings {

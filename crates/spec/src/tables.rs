@@ -161,12 +161,18 @@ pub struct TrainTable {
     /// 0.5].
     #[arg(long, allow_hyphen_values = true)]
     pub target: Option<f64>,
-    /// Parametrization: standard (the default), ntk, mup (docs/training.md has the rules).
+    /// Parametrization: standard (the default), ntk, mup, depth-mup, completep
+    /// (docs/training.md has the rules; the depth ones set a residual network's branch
+    /// multiplier).
     #[arg(long)]
     pub param: Option<String>,
     /// The width at which muP equals standard [default: the configuration's width].
     #[arg(long)]
     pub base_width: Option<usize>,
+    /// The depth at which depth-muP's and CompleteP's learning-rate and epsilon rules are 1
+    /// [default: the first configuration's depth].
+    #[arg(long)]
+    pub base_depth: Option<usize>,
     /// Samples of the fixed evaluation batch whose loss summary.csv reports [default: 1024;
     /// with --data, at most its first rows, or its held-out rows with --holdout].
     #[arg(long)]
@@ -204,6 +210,15 @@ fn many_numbers(text: &str) -> Result<OneOrMany, String> {
 }
 
 impl TrainTable {
+    /// The parametrization `param` names (standard when absent).
+    pub fn param_kind(&self) -> Result<ParamKind, RunnerError> {
+        self.param
+            .as_deref()
+            .unwrap_or("standard")
+            .parse()
+            .map_err(|e| RunnerError::input(format!("--{e}")))
+    }
+
     /// The plan for the configurations `runs` (the first one's width is muP's default base
     /// width); `dir` resolves a relative data path.
     pub fn plan(&self, runs: &[RunSpec], dir: Option<&Path>) -> Result<TrainPlan, RunnerError> {
@@ -214,12 +229,7 @@ impl TrainTable {
             .unwrap_or("sgd")
             .parse()
             .map_err(|e| RunnerError::input(format!("--{e}")))?;
-        let kind: ParamKind = self
-            .param
-            .as_deref()
-            .unwrap_or("standard")
-            .parse()
-            .map_err(|e| RunnerError::input(format!("--{e}")))?;
+        let kind = self.param_kind()?;
         let lrs = match &self.lr {
             None => vec![0.01],
             Some(OneOrMany::One(v)) => vec![*v],
@@ -252,6 +262,9 @@ impl TrainTable {
                 base_width: self
                     .base_width
                     .unwrap_or_else(|| runs.first().map_or(1, |r| r.net.config.width)),
+                base_depth: self
+                    .base_depth
+                    .unwrap_or_else(|| runs.first().map_or(1, |r| r.net.config.depth)),
             },
             eval_batch: self.eval_batch.unwrap_or(1024),
             lottery: match (self.lottery, self.lottery_rounds, self.lottery_rewind) {
@@ -290,7 +303,8 @@ pub struct CoordTable {
     /// check takes the widths to compare from --widths W1,W2,...).
     #[arg(long, value_delimiter = ',')]
     pub depths: Option<Vec<usize>>,
-    /// Parametrizations, comma-separated: standard, ntk, mup [default: standard,mup].
+    /// Parametrizations, comma-separated: standard, ntk, mup, depth-mup, completep
+    /// [default: standard,mup].
     #[arg(long, value_delimiter = ',')]
     pub params: Option<Vec<String>>,
     /// Optimizer steps (coordinates are recorded at steps 0 to this) [default: 5].
@@ -305,6 +319,10 @@ pub struct CoordTable {
     /// The width at which muP equals standard [default: the smallest width].
     #[arg(long)]
     pub base_width: Option<usize>,
+    /// The depth at which the depth parametrizations' rules are 1 [default: the smallest
+    /// depth].
+    #[arg(long)]
+    pub base_depth: Option<usize>,
     /// Input features of an mlp in the width check (fixed while the width varies) [default:
     /// 32].
     #[arg(long)]
@@ -389,6 +407,7 @@ impl CoordTable {
             params,
             axis,
             base_width: self.base_width,
+            base_depth: self.base_depth,
             input_dim,
             task: self.task.build(dir)?,
             tolerance,
@@ -543,6 +562,8 @@ pub struct CoordPlan {
     pub axis: Axis,
     /// muP's base width [the smallest width].
     pub base_width: Option<usize>,
+    /// The depth parametrizations' base depth [the smallest depth].
+    pub base_depth: Option<usize>,
     /// The input features of an `mlp` in the width check (fixed while the width varies).
     pub input_dim: usize,
     /// The task.

@@ -522,6 +522,11 @@ pub(crate) trait Architecture:
         net.config.width
     }
 
+    /// A residual network's branch multiplier (none for the others).
+    fn branch_scale(&self) -> Option<crate::options::BranchScale> {
+        None
+    }
+
     /// Whether its first layer's input features come from the data rather than the width
     /// (an MLP with explicit widths): muP treats that layer as an input layer.
     fn input_from_data(&self) -> bool {
@@ -769,6 +774,13 @@ macro_rules! architectures {
             pub fn model_width(&self, net: &ResolvedNet) -> usize {
                 match self {
                     $(ArchConfig::$variant(a) => a.model_width(net),)*
+                }
+            }
+
+            /// See [`Architecture::branch_scale`].
+            pub fn branch_scale(&self) -> Option<crate::options::BranchScale> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.branch_scale(),)*
                 }
             }
 

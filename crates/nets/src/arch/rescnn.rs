@@ -151,6 +151,10 @@ impl Architecture for Rescnn {
         }
     }
 
+    fn branch_scale(&self) -> Option<BranchScale> {
+        Some(self.branch_scale)
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             residual: true,

@@ -291,6 +291,10 @@ impl Architecture for Resmlp {
         None
     }
 
+    fn branch_scale(&self) -> Option<BranchScale> {
+        Some(self.branch_scale)
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             residual: true,

@@ -704,6 +704,10 @@ impl Architecture for Transformer {
         None
     }
 
+    fn branch_scale(&self) -> Option<BranchScale> {
+        Some(self.branch_scale)
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             residual: true,

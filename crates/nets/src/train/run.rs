@@ -18,7 +18,7 @@ use crate::stats::{ordered_mean, ordered_sum, read_back};
 
 use super::{
     Checkpoint, CoordRecord, OptimizerKind, ParamKind, Parametrization, Resume, Role, StepRecord,
-    Task, TrainOptions, TrainResult, UpdateRecord, model_width, roles,
+    Task, TrainOptions, TrainResult, UpdateRecord, in_block, model_width, roles,
 };
 
 /// How one tensor is trained: the forward multiplier `a` (the weight is `a w`, and `w` is
@@ -29,7 +29,19 @@ struct Scaling {
     lr: f64,
 }
 
-fn scaling(p: Parametrization, role: Role, fan_in: usize, width: usize, adam: bool) -> Scaling {
+/// How a tensor of `role` with `fan_in` is trained in a network of `width` and `depth`
+/// blocks (`in_block`: it sits inside a residual block). Adam's epsilon rule of CompleteP
+/// is exact through `W = a w`: Adam on `w` with the gradient `a g` is Adam on `W`'s own
+/// gradient with epsilon `eps / a`, at `a` times the learning rate `w` gets.
+fn scaling(
+    p: Parametrization,
+    role: Role,
+    fan_in: usize,
+    shape: (usize, usize),
+    in_block: bool,
+    adam: bool,
+) -> Scaling {
+    let (width, depth) = shape;
     match p.kind {
         ParamKind::Standard => Scaling { a: 1.0, lr: 1.0 },
         ParamKind::Ntk => Scaling {
@@ -40,7 +52,7 @@ fn scaling(p: Parametrization, role: Role, fan_in: usize, width: usize, adam: bo
             },
             lr: 1.0,
         },
-        ParamKind::Mup => {
+        ParamKind::Mup | ParamKind::DepthMup | ParamKind::Completep => {
             let m = width as f64 / p.base_width.max(1) as f64;
             let lr = match (role, adam) {
                 (Role::Vector, false) => m,
@@ -50,7 +62,28 @@ fn scaling(p: Parametrization, role: Role, fan_in: usize, width: usize, adam: bo
                 (Role::Hidden, true) => 1.0 / m,
                 (Role::Readout, _) => 1.0 / m,
             };
-            Scaling { a: 1.0, lr }
+            let Some(alpha) = p.kind.depth_exponent().filter(|_| in_block) else {
+                return Scaling { a: 1.0, lr };
+            };
+            // A block's update moves the stream by L^-alpha times the update of its
+            // weights: Adam's normalized step wants L^(alpha-1) to add up to O(1) over L
+            // blocks, SGD's (whose gradient carries another L^-alpha) L^(2 alpha - 1).
+            let ml = depth as f64 / p.base_depth.max(1) as f64;
+            let depth_lr = if adam {
+                ml.powf(alpha - 1.0)
+            } else {
+                ml.powf(2.0 * alpha - 1.0)
+            };
+            // CompleteP's epsilon: eps (1/m for hidden tensors) L^-alpha, as the gradient's scale.
+            let eps = match (p.kind, adam, role) {
+                (ParamKind::Completep, true, Role::Hidden) => ml.powf(-alpha) / m,
+                (ParamKind::Completep, true, _) => ml.powf(-alpha),
+                _ => 1.0,
+            };
+            Scaling {
+                a: 1.0 / eps,
+                lr: lr * depth_lr * eps,
+            }
         }
     }
 }
@@ -316,10 +349,10 @@ fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
         return Err(bad("batch", "0".into(), "a whole number > 0"));
     }
     let caps = net.config.arch.capabilities();
-    if opts.param.kind == ParamKind::Mup && !caps.mup {
+    if opts.param.kind.scales_width() && !caps.mup {
         return Err(bad(
             "param",
-            "mup".into(),
+            opts.param.kind.to_string(),
             &format!(
                 "standard or ntk for arch {} (muP is built for arch {})",
                 net.config.arch,
@@ -345,6 +378,31 @@ fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
     }
     if opts.param.base_width == 0 {
         return Err(bad("base-width", "0".into(), "a whole number > 0"));
+    }
+    if opts.param.base_depth == 0 {
+        return Err(bad("base-depth", "0".into(), "a whole number > 0"));
+    }
+    if let Some(want) = opts.param.kind.branch_scale() {
+        if !caps.residual {
+            return Err(bad(
+                "param",
+                opts.param.kind.to_string(),
+                &format!(
+                    "standard, ntk or mup for arch {} (a depth parametrization is for \
+                     residual networks: {})",
+                    net.config.arch,
+                    crate::arch::archs_with(|c| c.residual)
+                ),
+            ));
+        }
+        let have = net.config.arch.branch_scale();
+        if have != Some(want) {
+            return Err(bad(
+                "branch-scale",
+                have.map_or("none".into(), |b| b.to_string()),
+                &format!("{want}, which --param {} sets", opts.param.kind),
+            ));
+        }
     }
     let shape = net.config.arch.input_shape(net, opts.batch);
     if shape[0] != opts.batch || !caps.trainable {
@@ -378,6 +436,7 @@ fn run<O: BurnOptimizer>(
     let mut p = upload(params, &ad, true);
     let adam = opts.optimizer == OptimizerKind::Adam;
     let width = model_width(net);
+    let shape = (width, net.config.depth);
     let scalings: Vec<Scaling> = params
         .tensors
         .iter()
@@ -388,15 +447,16 @@ fn run<O: BurnOptimizer>(
                 4 => t.shape[1..].iter().product(),
                 _ => 1,
             };
-            scaling(opts.param, role, fan_in, width, adam)
+            scaling(opts.param, role, fan_in, shape, in_block(&t.path), adam)
         })
         .collect();
-    let readout_scaling = scaling(opts.param, Role::Readout, features, width, adam);
+    let readout_scaling = scaling(opts.param, Role::Readout, features, shape, false, adam);
     // muP's readout starts with variance 1 / (features m).
     let m = width as f64 / opts.param.base_width.max(1) as f64;
-    let readout_var = match opts.param.kind {
-        ParamKind::Mup => 1.0 / (features as f64 * m),
-        _ => 1.0 / features as f64,
+    let readout_var = if opts.param.kind.scales_width() {
+        1.0 / (features as f64 * m)
+    } else {
+        1.0 / features as f64
     };
     let scale = readout_var.sqrt() as f32;
     let readout: Vec<f32> = match &opts.resume {
@@ -450,6 +510,7 @@ fn run<O: BurnOptimizer>(
         checkpoint: None,
     };
     let start = opts.resume.as_ref().map_or(0, |r| r.step);
+    let mut last_coord = Coord::default();
     let t0 = std::time::Instant::now();
     for step in start..=opts.steps {
         if opts.checkpoint_at == Some(step) {
@@ -480,7 +541,7 @@ fn run<O: BurnOptimizer>(
             None
         };
         let (x, targets) = ready.batch(seed, Some(batch_step), opts.batch, &ad)?;
-        let mut coord = Coord::default();
+        let mut coord = Coord::after(std::mem::take(&mut last_coord));
         let out = if opts.coords {
             declared.layout.forward(net, &p, x, &mut coord)
         } else {
@@ -488,22 +549,27 @@ fn run<O: BurnOptimizer>(
         };
         let logits = out.matmul(readout.clone());
         if opts.coords {
-            coord.sites.push((
+            let flat = logits.clone().inner();
+            let n = flat.shape().num_elements();
+            coord.record(
                 "readout".to_string(),
                 net.config.depth + 1,
-                ordered_mean(logits.clone().inner().abs()),
-            ));
+                flat.reshape([n]),
+            );
         }
         let loss = loss_of(logits, targets);
         let mut grads = loss.backward();
         // The loss, the coordinate sizes and every gradient's squared norm in one read.
         let mut parts: Vec<Tensor<1>> = vec![loss.inner().reshape([1])];
         let n_coords = coord.sites.len();
-        let mut coord_names = Vec::with_capacity(n_coords);
-        for (site, layer, t) in coord.sites {
-            coord_names.push((site, layer));
+        let mut coord_names = Vec::with_capacity(n_coords / 2);
+        for (k, (site, layer, t)) in std::mem::take(&mut coord.sites).into_iter().enumerate() {
+            if k % 2 == 0 {
+                coord_names.push((site, layer));
+            }
             parts.push(t);
         }
+        last_coord = coord;
         // Each tensor's squared norm as (max |g|, sum (g / max|g|)^2): no overflow in f32.
         let grad_of = |g: Option<Tensor<1>>, parts: &mut Vec<Tensor<1>>| {
             if let Some(g) = g {
@@ -522,12 +588,13 @@ fn run<O: BurnOptimizer>(
         grad_of(readout.grad(&grads).map(|g| g.flatten(0, 1)), &mut parts);
         let read = read_back(Tensor::cat(parts, 0), "the loss and gradient norms")?;
         let loss_v = read[0] as f64;
-        for ((site, layer), &v) in coord_names.into_iter().zip(&read[1..1 + n_coords]) {
+        for ((site, layer), v) in coord_names.into_iter().zip(read[1..1 + n_coords].chunks(2)) {
             result.coords.push(CoordRecord {
                 step,
                 site,
                 layer,
-                mean_abs: v as f64,
+                mean_abs: v[0] as f64,
+                delta_abs: (!v[1].is_nan()).then_some(v[1] as f64),
             });
         }
         let grad_norm = read[1 + n_coords..]
@@ -677,20 +744,51 @@ fn scaled_step<O: BurnOptimizer, const D: usize>(
     }
 }
 
-/// A recorder that applies the activation and keeps each site's `mean |h|`.
+/// A recorder that applies the activation and keeps each site's `mean |h|` and, after the
+/// first step, `mean |h - h_0|` against the site's values at step 0 (`initial`, in site
+/// order; the first step fills `kept`).
 #[derive(Default)]
 struct Coord {
     sites: Vec<(String, usize, Tensor<1>)>,
+    initial: Vec<Tensor<1>>,
+    kept: Vec<Tensor<1>>,
+}
+
+impl Coord {
+    /// A coordinate check's recorder after the step whose values `last` kept.
+    fn after(last: Coord) -> Coord {
+        let initial = if last.initial.is_empty() {
+            last.kept
+        } else {
+            last.initial
+        };
+        Coord {
+            initial,
+            ..Coord::default()
+        }
+    }
+
+    /// Record the site `h`'s `mean |h|` and its change since step 0.
+    fn record(&mut self, site: String, layer: usize, h: Tensor<1>) {
+        let mean = ordered_mean(h.clone().abs());
+        let delta = match self.initial.get(self.sites.len() / 2) {
+            Some(h0) => ordered_mean((h - h0.clone()).abs()),
+            None => {
+                self.kept.push(h);
+                Tensor::<1>::from_data(TensorData::new(vec![f32::NAN], [1]), &mean.device())
+            }
+        };
+        self.sites.push((site.clone(), layer, mean));
+        self.sites.push((site, layer, delta));
+    }
 }
 
 impl crate::forward::Recorder for Coord {
     fn site<const D: usize>(&mut self, s: crate::forward::SiteIn<'_>, z: Tensor<D>) -> Tensor<D> {
         let h = crate::activation::apply(s.kind.activation(), z);
-        self.sites.push((
-            s.site.to_string(),
-            s.layer,
-            ordered_mean(h.clone().inner().abs()),
-        ));
+        let flat = h.clone().inner();
+        let n = flat.shape().num_elements();
+        self.record(s.site.to_string(), s.layer, flat.reshape([n]));
         h
     }
 }

@@ -384,6 +384,10 @@ pub struct TrainArgs {
     /// Activation specs, comma-separated [default: relu].
     #[arg(long)]
     pub activations: Vec<String>,
+    /// Depths, comma-separated: each configuration at each depth (with several learning
+    /// rates, best_lr.csv says how the best one moves with depth) [default: --depth].
+    #[arg(long, value_delimiter = ',', conflicts_with = "depth")]
+    pub depths: Vec<usize>,
     #[command(flatten)]
     pub net: NetArgs,
     #[command(flatten)]

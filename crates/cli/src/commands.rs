@@ -293,7 +293,7 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
 /// `sigprop train`.
 pub fn train_cmd(a: &TrainArgs) -> Result<()> {
     refuse_seed_batch(&a.net, "train")?;
-    let base = a.net.settings()?.under_param(a.table.param_kind()?)?;
+    let base = a.net.settings()?;
     let to_values = |v: Vec<String>| v.into_iter().map(toml::Value::String).collect::<Vec<_>>();
     let mut grid = Vec::new();
     let inits = split_specs(&a.inits);
@@ -304,7 +304,12 @@ pub fn train_cmd(a: &TrainArgs) -> Result<()> {
     if !acts.is_empty() {
         grid.push(("activation".to_string(), to_values(acts)));
     }
-    let exp = Experiment::from_grid("train", "", &base, grid, command_line())?;
+    if !a.depths.is_empty() {
+        let depths = a.depths.iter().map(|&d| toml::Value::Integer(d as i64));
+        grid.push(("depth".to_string(), depths.collect()));
+    }
+    let kinds = a.table.param_kinds()?;
+    let exp = Experiment::under_params("train", "", &base, vec![grid], command_line(), &kinds)?;
     train_exp(&exp, &a.table, None, a.out.clone(), a.quiet, a.json)
 }
 
@@ -348,6 +353,9 @@ fn train_exp(
         print!("{}", sigprop_runner::train::summary_table(&done.outcomes));
         for l in sigprop_runner::train::lottery_lines(&done.outcomes, plan.lottery) {
             println!("lottery: {l}");
+        }
+        for t in &done.transfers {
+            println!("transfer: {}", t.line());
         }
         println!("wrote {}", done.dir.display());
     }

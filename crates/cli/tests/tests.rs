@@ -2724,8 +2724,9 @@ fn mup_coord_suite_standard_grows_with_width_after_one_adam_step_and_mup_stays_f
     }
 }
 
-/// The depth coordinate check on a ReLU/He resmlp, Adam, 4 to 64 blocks at width 128, 12
-/// seeds, the blocks at 1/4, 1/2, 3/4 and all of the depth:
+/// experiments/yang2023.toml (12 seeds here, 24 in the suite): the depth coordinate check on
+/// a ReLU/He resmlp, Adam, 4 to 64 blocks at width 128, the blocks at 1/4, 1/2, 3/4 and all
+/// of the depth:
 /// - standard (unit branches) grows in size and in update at every site and step;
 /// - depth-muP holds both: every `h` slope is flat, every update (`dh`) slope within
 ///   +-0.1 and never called grows or shrinks;
@@ -2733,30 +2734,8 @@ fn mup_coord_suite_standard_grows_with_width_after_one_adam_step_and_mup_stays_f
 ///   converges to its depth limit as 1 + O(1/L), which a log-log fit from 4 blocks reads as
 ///   a slope (docs/training.md has the figures).
 #[test]
-fn coord_check_over_depth_separates_standard_from_depth_mup_and_completep() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("depth");
-    sigprop()
-        .args([
-            "coord-check",
-            "--arch",
-            "resmlp",
-            "--depths",
-            "4,8,16,32,64",
-            "--width",
-            "128",
-            "--params",
-            "standard,depth-mup,completep",
-            "--seeds",
-            "12",
-            "--steps",
-            "3",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+fn yang2023_depth_check_separates_standard_from_depth_mup_and_completep() {
+    let (_guard, out) = run_suite_scaled("yang2023", &[("seeds = 24", "seeds = 12")]);
     let fit = out.join("coord_fit.csv");
     let rows = records(&fit);
     // 3 params x 4 steps x 5 sites of h, 3 x 3 x 5 of dh.
@@ -2792,6 +2771,47 @@ fn coord_check_over_depth_separates_standard_from_depth_mup_and_completep() {
         assert!(out.join(format!("coord_delta_step{step}.svg")).exists());
     }
     assert!(!out.join("coord_delta_step0.svg").exists());
+}
+
+/// experiments/dey2025.toml: pre-LN resmlps of 2, 8 and 32 blocks, Adam over learning rates
+/// a factor 2 apart. The best learning rate moves by 2 or more grid steps over depth under
+/// standard branches and by at most 1 under CompleteP, whose deepest network trains to a
+/// lower loss than standard's; `best_lr.csv`, the chart and the report say so.
+#[test]
+fn dey2025_completep_keeps_the_best_learning_rate_across_depth() {
+    let (_guard, out) = run_suite("dey2025");
+    let best = out.join("best_lr.csv");
+    let rows = records(&best);
+    assert_eq!(rows.len(), 6);
+    let m = read_json(&out.join("manifest.json"));
+    let transfer = m["train"]["transfer"].as_array().unwrap();
+    let steps = |p: &str| {
+        transfer
+            .iter()
+            .find(|t| t["param"] == p)
+            .unwrap_or_else(|| panic!("{p}: {transfer:?}"))["grid_steps"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(steps("standard") >= 2, "{transfer:?}");
+    assert!(steps("completep") <= 1, "{transfer:?}");
+    let loss = |label: &str| {
+        rows.iter()
+            .find(|r| r[col(&best, "label")] == *label)
+            .unwrap()[col(&best, "loss_final")]
+        .parse::<f64>()
+        .unwrap()
+    };
+    assert!(loss("completep / 32") < loss("standard / 32"));
+    for f in ["loss_vs_lr.svg", "loss_vs_lr.png"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Best learning rate") && md.contains("completep: best lr"),
+        "{md}"
+    );
+    assert_eq!(m["train"]["params"].as_array().unwrap().len(), 6);
 }
 
 /// At initialization a ReLU/He resmlp's stream grows as `(1 + L^-2a)^L` under branches
@@ -2892,6 +2912,18 @@ fn coord_check_bad_input_exits_with_code_2_and_one_line() {
         "--branch-scale rezero",
     );
     fails_with(&["run", "--param", "mup", "--out", out], "initialization");
+    fails_with(
+        &[
+            "train",
+            "--arch",
+            "resmlp",
+            "--param",
+            "completep,completep",
+            "--out",
+            out,
+        ],
+        "given twice",
+    );
     fails_with(
         &[
             "coord-check",

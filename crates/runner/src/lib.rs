@@ -18,6 +18,7 @@ pub mod recommend;
 pub(crate) mod schedule;
 pub mod theory;
 pub mod train;
+pub mod transfer;
 
 use std::path::{Path, PathBuf};
 

@@ -138,6 +138,8 @@ pub struct TrainFinished {
     pub outcomes: Vec<TrainOutcome>,
     /// Charts.
     pub charts: Vec<PathBuf>,
+    /// With several learning rates: how far the best one moves per parametrization.
+    pub transfers: Vec<crate::transfer::Transfer>,
 }
 
 /// Summarize one configuration's runs.
@@ -296,7 +298,7 @@ pub fn train(
                 hist_bins: 0,
                 jacobian: spec.jacobian.clone(),
             },
-            param: plan.param,
+            param: run_param(spec, plan),
             eval_batch: plan.eval_batch,
             fixed_batch: false,
             coords: false,
@@ -376,7 +378,7 @@ pub fn train(
                 optimizer: plan.optimizer.to_string(),
                 lr: *lr,
                 steps: plan.steps,
-                param: plan.param.kind.to_string(),
+                param: run_param(spec, plan).kind.to_string(),
             },
             runs: Vec::new(),
             summary: summarize_runs(&[], plan.target),
@@ -406,14 +408,37 @@ pub fn train(
         &out.join("grid.csv"),
         &sigprop_report::output::grid_csv(&grid)?,
     )?;
+    let best = crate::transfer::best_lrs(exp, &plan.lrs, &outcomes);
+    let transfers = crate::transfer::transfers(&best, &plan.lrs);
+    if !best.is_empty() {
+        write_atomic(&out.join("best_lr.csv"), &keyed_csv(&best)?)?;
+    }
     let mut charts = sigprop_report::charts::loss_charts(out, &outcomes)?;
     charts.extend(sigprop_report::charts::train_heatmaps(
         out, &outcomes, &grid, &sigma_b2,
     )?);
-    let md = report_md(exp, plan, &outcomes, &charts, out);
+    if !best.is_empty() {
+        charts.extend(crate::transfer::loss_vs_lr_chart(out, exp, &outcomes)?);
+    }
+    let mut md = report_md(exp, plan, &outcomes, &charts, out);
+    if !best.is_empty() {
+        md = with_transfer_md(md, &best, &transfers);
+    }
     write_atomic(&out.join("report.md"), md.as_bytes())?;
     write_html(out, &exp.name, &md, None)?;
-    let manifest = manifest(exp, plan, &outcomes);
+    let mut manifest = manifest(exp, plan, &outcomes);
+    if let Some(m) = manifest.get_mut("train").and_then(|t| t.as_object_mut()) {
+        m.insert(
+            "params".into(),
+            serde_json::json!(
+                exp.runs
+                    .iter()
+                    .map(|r| run_param(r, plan).kind.to_string())
+                    .collect::<Vec<_>>()
+            ),
+        );
+        m.insert("transfer".into(), serde_json::json!(transfers));
+    }
     let text =
         serde_json::to_string_pretty(&manifest).map_err(|e| RunnerError::Plot(e.to_string()))?;
     write_atomic(&out.join("manifest.json"), text.as_bytes())?;
@@ -421,7 +446,63 @@ pub fn train(
         dir: out.to_path_buf(),
         outcomes,
         charts,
+        transfers,
     })
+}
+
+/// The parametrization `spec` is trained under: its own where the experiment sweeps
+/// parametrizations (its grid's `param`), else the plan's.
+fn run_param(
+    spec: &sigprop_spec::settings::RunSpec,
+    plan: &TrainPlan,
+) -> sigprop_nets::Parametrization {
+    let kind = spec
+        .grid
+        .iter()
+        .find(|(k, _)| k == "param")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(plan.param.kind);
+    sigprop_nets::Parametrization { kind, ..plan.param }
+}
+
+/// The report's learning-rate transfer section: each configuration's best learning rate and
+/// how far it moves per parametrization.
+fn with_transfer_md(
+    mut md: String,
+    best: &[(ConfigKey, crate::transfer::BestLr)],
+    transfers: &[crate::transfer::Transfer],
+) -> String {
+    let mut s = String::from(
+        "\n## Best learning rate\n\nThe learning rate of the lowest mean evaluation loss at the \
+         last step, among those no seed diverged at (`best_lr.csv`; chart `loss_vs_lr`).\n\n\
+         | configuration | best lr | loss at K [95%] | learning rates without divergence |\n\
+         |---|---|---|---|\n",
+    );
+    for (k, b) in best {
+        let ci = match (b.loss_final_lo, b.loss_final_hi) {
+            (Some(a), Some(c)) => format!(" [{}, {}]", fmt_sig(a, 4), fmt_sig(c, 4)),
+            _ => String::new(),
+        };
+        s += &format!(
+            "| {} | {} | {}{} | {} of {} |\n",
+            k.label,
+            b.best_lr.map_or("-".to_string(), |v| v.to_string()),
+            b.loss_final.map_or("-".to_string(), |v| fmt_sig(v, 4)),
+            ci,
+            b.finite,
+            b.lrs
+        );
+    }
+    s += "\n";
+    for t in transfers {
+        s += &format!("- {}\n", t.line());
+    }
+    // Before the charts and the closing line.
+    match md.find("\n## Charts") {
+        Some(i) => md.insert_str(i, &s),
+        None => md.push_str(&s),
+    }
+    md
 }
 
 fn write_train_csvs(out: &Path, outcomes: &[TrainOutcome]) -> Result<(), RunnerError> {
@@ -554,7 +635,16 @@ pub fn report_md(
          interval. `trains`: every seed's loss at step {} is at most {} of its loss at step 0.\n\n",
         plan.steps,
         plan.optimizer,
-        plan.param.kind,
+        {
+            let mut kinds: Vec<String> = Vec::new();
+            for r in &exp.runs {
+                let k = run_param(r, plan).kind.to_string();
+                if !kinds.contains(&k) {
+                    kinds.push(k);
+                }
+            }
+            kinds.join(" and ")
+        },
         plan.task.describe(),
         plan.task.eval_samples(plan.eval_batch),
         plan.steps,

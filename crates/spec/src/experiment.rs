@@ -103,6 +103,47 @@ impl Experiment {
         })
     }
 
+    /// The configurations of `grids` over `base` under each parametrization of `kinds` (none:
+    /// `base` as it is). A depth parametrization sets the branches' multiplier of what it
+    /// trains; with several parametrizations each configuration comes once under each, the
+    /// parametrization first in its label and its grid (`param`).
+    pub fn under_params(
+        name: &str,
+        description: &str,
+        base: &Settings,
+        grids: Vec<Vec<(String, Vec<toml::Value>)>>,
+        command: String,
+        kinds: &[sigprop_nets::ParamKind],
+    ) -> Result<Experiment, RunnerError> {
+        let [kind] = kinds else {
+            if kinds.is_empty() {
+                return Self::from_grids(name, description, base, grids, command);
+            }
+            let mut runs = Vec::new();
+            for &kind in kinds {
+                let under = base.under_param(kind)?;
+                let exp =
+                    Self::from_grids(name, description, &under, grids.clone(), String::new())?;
+                for mut run in exp.runs {
+                    run.index = runs.len();
+                    run.grid.insert(0, ("param".to_string(), kind.to_string()));
+                    run.label = match run.label.as_str() {
+                        "base" => kind.to_string(),
+                        l => format!("{kind} / {l}"),
+                    };
+                    runs.push(run);
+                }
+            }
+            return Ok(Experiment {
+                name: name.to_string(),
+                description: description.to_string(),
+                runs,
+                command,
+            });
+        };
+        Self::from_grids(name, description, &base.under_param(*kind)?, grids, command)
+    }
+
     /// Read and parse a suite file into its experiment and what to do with it (named by its
     /// file's stem; errors name the file).
     pub fn parse_suite_file(
@@ -201,20 +242,24 @@ impl Experiment {
             }
             (None, None) => SuiteKind::Probe,
         };
-        // A depth parametrization sets the branches' multiplier of what it trains.
-        let base = match &kind {
+        let kinds = match &kind {
             SuiteKind::Train(t) => t
-                .param_kind()
-                .and_then(|k| suite.base.under_param(k))
+                .param_kinds()
                 .map_err(|e| RunnerError::input(format!("{origin}: {e}")))?,
-            _ => suite.base.clone(),
+            _ => Vec::new(),
         };
-        let exp = Self::from_grids(&name, &suite.description, &base, grids, command).map_err(
-            |e| match e {
-                RunnerError::Input(m) => RunnerError::Input(format!("{origin}: {m}")),
-                other => other,
-            },
-        )?;
+        let exp = Self::under_params(
+            &name,
+            &suite.description,
+            &suite.base,
+            grids,
+            command,
+            &kinds,
+        )
+        .map_err(|e| match e {
+            RunnerError::Input(m) => RunnerError::Input(format!("{origin}: {m}")),
+            other => other,
+        })?;
         Ok((exp, kind))
     }
 }

@@ -161,11 +161,12 @@ pub struct TrainTable {
     /// 0.5].
     #[arg(long, allow_hyphen_values = true)]
     pub target: Option<f64>,
-    /// Parametrization: standard (the default), ntk, mup, depth-mup, completep
-    /// (docs/training.md has the rules; the depth ones set a residual network's branch
-    /// multiplier).
-    #[arg(long)]
-    pub param: Option<String>,
+    /// Parametrizations, comma-separated: standard (the default), ntk, mup, depth-mup,
+    /// completep (docs/training.md has the rules; the depth ones set a residual network's
+    /// branch multiplier); with several, each configuration is trained under each.
+    #[arg(long, value_delimiter = ',')]
+    #[serde(default, deserialize_with = "one_or_many_names")]
+    pub param: Option<Vec<String>>,
     /// The width at which muP equals standard [default: the configuration's width].
     #[arg(long)]
     pub base_width: Option<usize>,
@@ -197,6 +198,22 @@ pub struct TrainTable {
     pub task: TaskSpec,
 }
 
+/// A name or a list of names (`param = "mup"` or `param = ["standard", "completep"]`).
+fn one_or_many_names<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Names {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(Some(match Names::deserialize(d)? {
+        Names::One(n) => vec![n],
+        Names::Many(v) => v,
+    }))
+}
+
 /// A flag's comma-separated numbers, as a list.
 fn many_numbers(text: &str) -> Result<OneOrMany, String> {
     text.split(',')
@@ -210,13 +227,32 @@ fn many_numbers(text: &str) -> Result<OneOrMany, String> {
 }
 
 impl TrainTable {
-    /// The parametrization `param` names (standard when absent).
-    pub fn param_kind(&self) -> Result<ParamKind, RunnerError> {
-        self.param
-            .as_deref()
-            .unwrap_or("standard")
-            .parse()
-            .map_err(|e| RunnerError::input(format!("--{e}")))
+    /// The parametrizations `param` names, each once (standard when absent).
+    pub fn param_kinds(&self) -> Result<Vec<ParamKind>, RunnerError> {
+        let Some(names) = &self.param else {
+            return Ok(vec![ParamKind::Standard]);
+        };
+        let kinds = names
+            .iter()
+            .map(|n| n.parse::<ParamKind>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| RunnerError::input(format!("--{e}")))?;
+        if kinds.is_empty() {
+            return Err(RunnerError::input(format!(
+                "--param: expected one or more of {}",
+                sigprop_nets::PARAM_NAMES.join(", ")
+            )));
+        }
+        if let Some((_, d)) = kinds
+            .iter()
+            .enumerate()
+            .find(|(i, k)| kinds[..*i].contains(k))
+        {
+            return Err(RunnerError::input(format!(
+                "--param {d}: given twice; expected each parametrization once"
+            )));
+        }
+        Ok(kinds)
     }
 
     /// The plan for the configurations `runs` (the first one's width is muP's default base
@@ -229,7 +265,7 @@ impl TrainTable {
             .unwrap_or("sgd")
             .parse()
             .map_err(|e| RunnerError::input(format!("--{e}")))?;
-        let kind = self.param_kind()?;
+        let kind = self.param_kinds()?[0];
         let lrs = match &self.lr {
             None => vec![0.01],
             Some(OneOrMany::One(v)) => vec![*v],

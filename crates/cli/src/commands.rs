@@ -563,7 +563,7 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
     let act: Activation = a
         .activation
         .parse::<Activation>()
-        .and_then(|act| act.at_depth(depth))
+        .and_then(|act| sigprop_theory::resolve_activation(act, depth))
         .map_err(|e| RunnerError::input(format!("--activation: {e}")))?;
     let sigma_b = theory::sigma_b(a.sigma_b)?;
     if a.phase_diagram {
@@ -592,6 +592,25 @@ pub fn theory_cmd(a: &TheoryArgs) -> Result<()> {
                 n(s),
                 n(eta),
                 n((2.0 / (1.0 + s * s)).sqrt())
+            );
+        }
+        if let Activation::Dks {
+            base,
+            zeta,
+            shape: Some(s),
+        } = act
+        {
+            println!(
+                "dks shape       gamma (phi(alpha x + beta) + delta) of {}: alpha {}, beta {}, \
+                 gamma {}, delta {}   ({depth} layers: C'(1) = {} per layer, {} over the \
+                 network; Q(1) = 1, Q'(1) = 1, C(0) = 0)",
+                base.activation().name(),
+                n(s.alpha),
+                n(s.beta),
+                n(s.gamma),
+                n(s.delta),
+                n(zeta.powf(1.0 / depth as f64)),
+                n(zeta)
             );
         }
         println!("sigma_b         {}", n(i.sigma_b));

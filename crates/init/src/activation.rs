@@ -69,6 +69,69 @@ pub enum Activation {
         /// The solved negative slope `a`.
         slope: Option<f64>,
     },
+    /// Deep Kernel Shaping's transformed activation (Martens et al. 2021):
+    /// `gamma (phi(alpha x + beta) + delta)` of a smooth `base`, its four numbers solved for
+    /// the network's depth `L` (by the theory crate's `resolve_activation`: `None` until then)
+    /// so that for unit-variance inputs `E[phi^2] = 1` (Q(1) = 1), `E[phi] = 0` (C(0) = 0),
+    /// `Q'(1) = 1`, and each layer's `C'(1) = zeta^(1/L)`: the whole network's C-map has
+    /// slope `zeta` at 1.
+    Dks {
+        /// The smooth activation transformed.
+        base: SmoothBase,
+        /// The whole network's `C'(1)`, above 1.
+        zeta: f64,
+        /// The solved transformation.
+        shape: Option<DksShape>,
+    },
+}
+
+/// The smooth activations DKS transforms (it needs `phi''`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmoothBase {
+    /// tanh.
+    Tanh,
+    /// The logistic sigmoid.
+    Sigmoid,
+    /// softplus.
+    Softplus,
+    /// The exact GELU.
+    Gelu,
+    /// SiLU.
+    Silu,
+}
+
+/// Names `dks:activation=` takes.
+pub const SMOOTH_BASE_NAMES: &[&str] = &["tanh", "sigmoid", "softplus", "gelu", "silu"];
+
+impl SmoothBase {
+    /// The activation itself.
+    pub fn activation(self) -> Activation {
+        match self {
+            SmoothBase::Tanh => Activation::Tanh,
+            SmoothBase::Sigmoid => Activation::Sigmoid,
+            SmoothBase::Softplus => Activation::Softplus,
+            SmoothBase::Gelu => Activation::Gelu,
+            SmoothBase::Silu => Activation::Silu,
+        }
+    }
+
+    /// Whether `phi(-x) = -phi(x)`.
+    pub fn is_odd(self) -> bool {
+        matches!(self, SmoothBase::Tanh)
+    }
+}
+
+/// DKS's transformation `gamma (phi(alpha x + beta) + delta)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DksShape {
+    /// Input scale.
+    pub alpha: f64,
+    /// Input shift.
+    pub beta: f64,
+    /// Output scale.
+    pub gamma: f64,
+    /// Output shift (inside the scale).
+    pub delta: f64,
 }
 
 /// Every activation name `FromStr` accepts, in the order `sigprop list activations` prints.
@@ -89,6 +152,7 @@ pub const ACTIVATION_NAMES: &[&str] = &[
     "hard-tanh",
     "sin",
     "tat-leaky-relu",
+    "dks",
 ];
 
 impl Activation {
@@ -115,7 +179,40 @@ impl Activation {
                 eta: 0.9,
                 slope: tat_slope(0.9, 50).ok(),
             },
+            // A transformation as DKS solves them (its values are the theory crate's to find).
+            Dks {
+                base: SmoothBase::Tanh,
+                zeta: 1.5,
+                shape: Some(DksShape {
+                    alpha: 0.5,
+                    beta: 0.3,
+                    gamma: 1.7,
+                    delta: -0.2,
+                }),
+            },
         ]
+    }
+
+    /// Whether the activation is solved for the network's depth (TAT, DKS).
+    pub fn depends_on_depth(&self) -> bool {
+        matches!(
+            self,
+            Activation::TatLeakyRelu { .. } | Activation::Dks { .. }
+        )
+    }
+
+    /// DKS's base activation and transformation, the latter NaN before it is solved.
+    fn dks(base: SmoothBase, shape: Option<DksShape>) -> (Activation, DksShape) {
+        let nan = f64::NAN;
+        (
+            base.activation(),
+            shape.unwrap_or(DksShape {
+                alpha: nan,
+                beta: nan,
+                gamma: nan,
+                delta: nan,
+            }),
+        )
     }
 
     /// The activation a network of `depth` layers runs: TAT's leaky ReLU gets the slope with
@@ -163,6 +260,7 @@ impl Activation {
             HardTanh => "hard-tanh",
             Sin => "sin",
             TatLeakyRelu { .. } => "tat-leaky-relu",
+            Dks { .. } => "dks",
         }
     }
 
@@ -193,6 +291,10 @@ impl Activation {
             TatLeakyRelu { slope, .. } => {
                 let (a, scale) = Self::tat(slope);
                 scale * if x >= 0.0 { x } else { a * x }
+            }
+            Dks { base, shape, .. } => {
+                let (b, s) = Self::dks(base, shape);
+                s.gamma * (b.phi(s.alpha * x + s.beta) + s.delta)
             }
         }
     }
@@ -253,6 +355,10 @@ impl Activation {
                 let (a, scale) = Self::tat(slope);
                 scale * if x >= 0.0 { 1.0 } else { a }
             }
+            Dks { base, shape, .. } => {
+                let (b, s) = Self::dks(base, shape);
+                s.gamma * s.alpha * b.dphi(s.alpha * x + s.beta)
+            }
         }
     }
 
@@ -303,6 +409,10 @@ impl Activation {
                 s * (1.0 - s) * (1.0 - 2.0 * s)
             }
             Sin => -x.sin(),
+            Dks { base, shape, .. } => {
+                let (b, s) = Self::dks(base, shape);
+                s.gamma * s.alpha * s.alpha * b.d2phi(s.alpha * x + s.beta)
+            }
         }
     }
 
@@ -427,6 +537,14 @@ impl fmt::Display for Activation {
             Activation::TatLeakyRelu { eta, .. } => {
                 write!(f, "tat-leaky-relu:eta={}", fmt_f64(eta))
             }
+            Activation::Dks { base, zeta, .. } => {
+                write!(
+                    f,
+                    "dks:activation={},zeta={}",
+                    base.activation().name(),
+                    fmt_f64(zeta)
+                )
+            }
             other => f.write_str(other.name()),
         }
     }
@@ -471,6 +589,38 @@ impl FromStr for Activation {
                 }
                 Activation::TatLeakyRelu { eta, slope: None }
             }
+            "dks" => {
+                let name = spec.get_str("activation").unwrap_or_else(|| "tanh".into());
+                let base = match SMOOTH_BASE_NAMES.iter().position(|n| *n == name) {
+                    Some(i) => [
+                        SmoothBase::Tanh,
+                        SmoothBase::Sigmoid,
+                        SmoothBase::Softplus,
+                        SmoothBase::Gelu,
+                        SmoothBase::Silu,
+                    ][i],
+                    None => {
+                        return Err(spec.bad(
+                            "activation",
+                            &name,
+                            &format!("a smooth activation: {}", SMOOTH_BASE_NAMES.join(", ")),
+                        ));
+                    }
+                };
+                let zeta = spec.get_f64("zeta", 1.5)?;
+                if !(zeta > 1.0 && zeta <= 1e6) {
+                    return Err(spec.bad(
+                        "zeta",
+                        &fmt_f64(zeta),
+                        "a number above 1 (the network's C'(1); DKS uses 1.5)",
+                    ));
+                }
+                Activation::Dks {
+                    base,
+                    zeta,
+                    shape: None,
+                }
+            }
             other => {
                 return Err(InitError::UnknownName {
                     what: "activation",
@@ -492,6 +642,11 @@ mod tests {
     fn every_activation_prints_back_unchanged() {
         for a in Activation::all() {
             let s = a.to_string();
+            if let Activation::Dks { .. } = a {
+                // DKS's spec leaves the transformation to the theory crate's solver.
+                assert_eq!(s.parse::<Activation>().unwrap().to_string(), s);
+                continue;
+            }
             // TAT's spec leaves the slope to the depth (all() holds it solved at 50).
             let back = s.parse::<Activation>().unwrap().at_depth(50).unwrap();
             assert_eq!(back, a, "{s}");

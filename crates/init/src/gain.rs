@@ -81,8 +81,8 @@ pub fn gain_for(act: &Activation) -> Option<f64> {
         Activation::Relu => ("relu", None),
         Activation::LeakyRelu { slope } => ("leaky_relu", Some(slope)),
         Activation::Selu => ("selu", None),
-        // Scaled to unit second moment already: the linear gain.
-        Activation::TatLeakyRelu { .. } => ("linear", None),
+        // Scaled to unit second moment already (TAT, DKS): the linear gain.
+        Activation::TatLeakyRelu { .. } | Activation::Dks { .. } => ("linear", None),
         _ => return None,
     };
     calculate_gain(name, param).ok()

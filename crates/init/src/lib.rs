@@ -32,7 +32,9 @@ pub mod scheme_text;
 pub mod spec;
 pub mod structured;
 
-pub use activation::{ACTIVATION_NAMES, Activation, SELU_ALPHA, SELU_LAMBDA};
+pub use activation::{
+    ACTIVATION_NAMES, Activation, DksShape, SELU_ALPHA, SELU_LAMBDA, SMOOTH_BASE_NAMES, SmoothBase,
+};
 pub use context::{AutoInitLayer, FillContext, FixupContext, FixupRole, ResidualContext};
 pub use error::InitError;
 pub use fans::{FanMode, Fans, Layout, fans, logical_matrix};

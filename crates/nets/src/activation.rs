@@ -40,6 +40,19 @@ pub fn apply<const D: usize>(a: Activation, x: Tensor<D>) -> Tensor<D> {
             let a = slope.unwrap_or(f64::NAN);
             act::leaky_relu(x, a).mul_scalar((2.0 / (1.0 + a * a)).sqrt())
         }
+        Activation::Dks { base, shape, .. } => {
+            let nan = f64::NAN;
+            let s = shape.unwrap_or(sigprop_init::DksShape {
+                alpha: nan,
+                beta: nan,
+                gamma: nan,
+                delta: nan,
+            });
+            let u = x.mul_scalar(s.alpha).add_scalar(s.beta);
+            apply(base.activation(), u)
+                .add_scalar(s.delta)
+                .mul_scalar(s.gamma)
+        }
     }
 }
 

@@ -26,18 +26,18 @@ impl NetConfig {
         let activation = self
             .activation
             .parse::<Activation>()
-            .and_then(|a| a.at_depth(self.depth))
+            .and_then(|a| sigprop_theory::resolve_activation(a, self.depth))
             .map_err(|e| NetError::init("activation", e))?;
-        // TAT's slope is solved for a chain of --depth layers: a plain MLP.
-        if matches!(activation, Activation::TatLeakyRelu { .. })
-            && self.arch.theory(self) != crate::TheoryKind::Mlp
-        {
+        // TAT's slope and DKS's transformation are solved for a chain of --depth layers: a
+        // plain MLP.
+        if activation.depends_on_depth() && self.arch.theory(self) != crate::TheoryKind::Mlp {
             return Err(NetError::BadConfig {
                 key: "activation",
                 value: self.activation.clone(),
-                allowed: "tat-leaky-relu on arch mlp without --norm (its slope is solved for a \
-                          chain of --depth layers)"
-                    .into(),
+                allowed: format!(
+                    "{} on arch mlp without --norm (it is solved for a chain of --depth layers)",
+                    activation.name()
+                ),
             });
         }
         let weight_init = parse_scheme("init", &self.weight_init)?;

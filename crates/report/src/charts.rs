@@ -525,12 +525,12 @@ fn heatmaps(dir: &Path, data: &Tables) -> Result<Vec<PathBuf>, RunnerError> {
     let curve: Option<Vec<(f64, f64)>> =
         (kx == "sigma-w2" && ky == "sigma-b2" && activations.windows(2).all(|w| w[0] == w[1]))
             .then(|| {
-                // TAT's leaky ReLU is solved at the configurations' depth.
+                // TAT's leaky ReLU and DKS are solved at the configurations' depth.
                 let depth = data.summaries.first().map_or(1, |(k, _)| k.depth);
                 activations
                     .first()
                     .and_then(|a| a.parse::<Activation>().ok())
-                    .and_then(|a| a.at_depth(depth).ok())
+                    .and_then(|a| sigprop_theory::resolve_activation(a, depth).ok())
             })
             .flatten()
             .map(|act| {
@@ -740,8 +740,9 @@ pub fn train_heatmaps(
         ("sigma-w2", "depth", Some(b2)) if one_activation => activations
             .first()
             .and_then(|a| a.parse::<Activation>().ok())
-            // TAT's activation changes with the depth on the axis: no one 6 xi_c line.
-            .filter(|a| !matches!(a, Activation::TatLeakyRelu { .. }))
+            // TAT's and DKS's activations change with the depth on the axis: no one 6 xi_c
+            // line.
+            .filter(|a| !a.depends_on_depth())
             .map(|act| {
                 let (lo, hi) = (
                     xs.first().copied().unwrap_or(0.0),

@@ -259,6 +259,16 @@ pub fn manifest(
                 sigprop_init::Activation::TatLeakyRelu { slope, .. } => slope,
                 _ => None,
             },
+            // DKS: the transformation solved for this depth.
+            "dks_shape": match o.spec.net.activation {
+                sigprop_init::Activation::Dks { shape: Some(s), .. } => Some(serde_json::json!({
+                    "alpha": s.alpha,
+                    "beta": s.beta,
+                    "gamma": s.gamma,
+                    "delta": s.delta,
+                })),
+                _ => None,
+            },
             "autoinit": autoinit_json(&o.spec.net),
             "auto": o.spec.auto,
             "prune": o.spec.net.config.prune.as_ref().map(|spec| json!({

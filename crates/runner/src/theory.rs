@@ -159,11 +159,11 @@ pub fn sigma_w2_of(act: Activation, init: &str, width: usize) -> Result<f64, Run
         };
         return Err(RunnerError::input(msg));
     }
-    // A one-layer network reads the scheme's variance. TAT's leaky ReLU would re-solve its
-    // slope for that one layer; to every scheme it is the linear activation (PyTorch gain 1,
-    // critical sigma_w 1, as it is scaled to unit second moment), so it stands in.
+    // A one-layer network reads the scheme's variance. TAT's leaky ReLU and DKS would
+    // re-solve themselves for that one layer; to every scheme they are the linear activation
+    // (PyTorch gain 1, as they are scaled to unit second moment), so it stands in.
     let name = match act {
-        Activation::TatLeakyRelu { .. } => Activation::Linear.to_string(),
+        Activation::TatLeakyRelu { .. } | Activation::Dks { .. } => Activation::Linear.to_string(),
         other => other.to_string(),
     };
     let mut net = NetConfig::new(Arch::Mlp, 1, width, &name, init);

@@ -390,11 +390,12 @@ impl Settings {
         // bias would silently build a network that is not at the edge of chaos.
         let auto_bias = match scheme.autoinit_q() {
             Some(q) => {
-                // TAT's leaky ReLU is solved at the network's depth (0 is refused later).
+                // TAT's leaky ReLU and DKS are solved at the network's depth (0 is refused
+                // later).
                 let depth = self.depth.unwrap_or(defaults::DEPTH).max(1);
                 let act: Activation = activation
                     .parse::<Activation>()
-                    .and_then(|a| a.at_depth(depth))
+                    .and_then(|a| sigprop_theory::resolve_activation(a, depth))
                     .map_err(|e| RunnerError::input(format!("--activation: {e}")))?;
                 let plan = sigprop_theory::autoinit_plan(act, q)
                     .map_err(|e| RunnerError::input(format!("--init {init}: {e}")))?;

@@ -4432,21 +4432,7 @@ fn tat_leaky_relu_takes_orthogonal_inputs_to_eta_at_the_last_layer() {
     assert!((theory - 0.9).abs() < 0.01, "theory {theory}");
     // Every layer's theory_corr within the seeds' interval + 0.02 (the c-map's steep early
     // layers carry a finite-width excess of about 2% at width 512).
-    let a = out.join("aggregate.csv");
-    let rows: Vec<_> = records(&a)
-        .into_iter()
-        .filter(|r| &r[col(&a, "stat")] == "corr")
-        .collect();
-    assert_eq!(rows.len(), 50);
-    for r in &rows {
-        let num = |c: &str| r[col(&a, c)].parse::<f64>().unwrap();
-        let (mean, lo, hi, t) = (num("mean"), num("ci95_lo"), num("ci95_hi"), num("theory"));
-        assert!(
-            (mean - t).abs() <= 0.5 * (hi - lo) + 0.02,
-            "layer {}: corr {mean} [{lo}, {hi}] vs theory {t}",
-            &r[col(&a, "layer")]
-        );
-    }
+    assert_eq!(corr_within(&out, "tat", 0.02), 50);
     let m = read_json(&out.join("manifest.json"));
     assert_eq!(
         m["configurations"][0]["net"]["activation"],
@@ -4573,21 +4559,7 @@ fn dks_keeps_orthogonal_inputs_orthogonal_and_near_ones_at_zeta() {
         for (t, _) in theory_and_means(&out, "layer", "preact_var") {
             assert!((t - 1.0).abs() < 1e-6, "{c0}: theory q {t}");
         }
-        let a = out.join("aggregate.csv");
-        let rows: Vec<_> = records(&a)
-            .into_iter()
-            .filter(|r| &r[col(&a, "stat")] == "corr")
-            .collect();
-        assert_eq!(rows.len(), 50);
-        for r in &rows {
-            let num = |c: &str| r[col(&a, c)].parse::<f64>().unwrap();
-            let (mean, lo, hi, t) = (num("mean"), num("ci95_lo"), num("ci95_hi"), num("theory"));
-            assert!(
-                (mean - t).abs() <= 0.5 * (hi - lo) + 0.02,
-                "{c0} layer {}: corr {mean} [{lo}, {hi}] vs theory {t}",
-                &r[col(&a, "layer")]
-            );
-        }
+        assert_eq!(corr_within(&out, c0, 0.02), 50);
         let (t_last, m_last) = theory_and_means(&out, "layer", "corr")[49];
         assert!((t_last - last_want).abs() < 0.005, "{c0}: theory {t_last}");
         assert!((m_last - last_want).abs() < 0.03, "{c0}: measured {m_last}");
@@ -4622,6 +4594,26 @@ fn dks_keeps_orthogonal_inputs_orthogonal_and_near_ones_at_zeta() {
 }
 
 /// The theory column of `stat` at `site`, block by block, and the measured means.
+/// Every `corr` row of `out`'s aggregate within the seeds' interval + `excess` (absolute) of
+/// its theory; the number of rows.
+fn corr_within(out: &Path, case: &str, excess: f64) -> usize {
+    let a = out.join("aggregate.csv");
+    let rows: Vec<_> = records(&a)
+        .into_iter()
+        .filter(|r| &r[col(&a, "stat")] == "corr")
+        .collect();
+    for r in &rows {
+        let num = |c: &str| r[col(&a, c)].parse::<f64>().unwrap();
+        let (mean, lo, hi, t) = (num("mean"), num("ci95_lo"), num("ci95_hi"), num("theory"));
+        assert!(
+            (mean - t).abs() <= 0.5 * (hi - lo) + excess,
+            "{case} layer {}: corr {mean} [{lo}, {hi}] vs theory {t}",
+            &r[col(&a, "layer")]
+        );
+    }
+    rows.len()
+}
+
 fn theory_and_means(out: &Path, site: &str, stat: &str) -> Vec<(f64, f64)> {
     let a = out.join("aggregate.csv");
     records(&a)

@@ -640,8 +640,13 @@ fn charts(dir: &Path, rows: &[CoordRow], plan: &CoordPlan) -> Result<Vec<PathBuf
             .map(|((param, _, _, site, layer), series)| {
                 let name = match plan.axis {
                     _ if site == "readout" => "readout".to_string(),
-                    Axis::Depth(_) if *layer == 4 => "last block".to_string(),
-                    Axis::Depth(_) => format!("block at {layer}/4 depth"),
+                    Axis::Depth(_) => match layer {
+                        1 => "block L/4",
+                        2 => "block L/2",
+                        3 => "block 3L/4",
+                        _ => "last block",
+                    }
+                    .to_string(),
                     Axis::Width(_) => format!("{site} {layer}"),
                 };
                 Band {

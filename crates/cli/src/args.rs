@@ -86,7 +86,7 @@ pub enum Command {
     /// mean |h| scales with width, per parametrization.
     #[command(
         name = "coord-check",
-        after_help = "Examples:\n  sigprop coord-check --widths 128,256,512,1024 --params standard,mup --optimizer adam --lr 0.001 --seeds 12\n  sigprop coord-check --arch resmlp --depths 8,16,32,64 --branch-scale 1/sqrt(L)"
+        after_help = "Examples:\n  sigprop coord-check --widths 128,256,512,1024 --params standard,mup --optimizer adam --lr 0.001 --seeds 12\n  sigprop coord-check --arch resmlp --depths 4,8,16,32,64 --width 128 --params standard,depth-mup,completep --seeds 12"
     )]
     CoordCheck(CoordArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.

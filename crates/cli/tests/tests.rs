@@ -4593,7 +4593,6 @@ fn dks_keeps_orthogonal_inputs_orthogonal_and_near_ones_at_zeta() {
     );
 }
 
-/// The theory column of `stat` at `site`, block by block, and the measured means.
 /// Every `corr` row of `out`'s aggregate within the seeds' interval + `excess` (absolute) of
 /// its theory; the number of rows.
 fn corr_within(out: &Path, case: &str, excess: f64) -> usize {
@@ -4614,6 +4613,7 @@ fn corr_within(out: &Path, case: &str, excess: f64) -> usize {
     rows.len()
 }
 
+/// The theory column of `stat` at `site`, block by block, and the measured means.
 fn theory_and_means(out: &Path, site: &str, stat: &str) -> Vec<(f64, f64)> {
     let a = out.join("aggregate.csv");
     records(&a)

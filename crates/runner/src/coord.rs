@@ -29,7 +29,7 @@ use crate::schedule::{Place, progress_bar, schedule};
 /// `coord.csv`: one row per parametrization x width (depth) x seed x step x site.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoordRow {
-    /// `standard`, `ntk` or `mup`.
+    /// The parametrization (`standard`, `ntk`, `mup`, `depth-mup`, `completep`).
     pub param: String,
     /// The width (or depth) of the network.
     pub x: usize,
@@ -65,10 +65,10 @@ pub struct CoordFit {
     pub site: String,
     /// Layer.
     pub layer: usize,
-    /// Widths (or depths) with a finite, positive `mean|h|` (mean over seeds) at this step
-    /// and site.
+    /// Widths (or depths) with a finite, positive value of the quantity (mean over seeds) at
+    /// this step and site.
     pub points: usize,
-    /// Seeds whose every width (depth) has a finite, positive `mean|h|`: the per-seed fits.
+    /// Seeds whose every width (depth) has a finite, positive value: the per-seed fits.
     pub seeds: usize,
     /// Mean over seeds of each seed's least-squares slope of `ln` of the quantity against
     /// `ln x` (the slope of the seeds' mean of that log); NaN unless every seed has every

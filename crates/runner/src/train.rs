@@ -465,6 +465,18 @@ fn run_param(
     sigprop_nets::Parametrization { kind, ..plan.param }
 }
 
+/// The parametrizations the configurations are trained under, each once, in order.
+fn param_names(exp: &Experiment, plan: &TrainPlan) -> Vec<String> {
+    let mut kinds: Vec<String> = Vec::new();
+    for r in &exp.runs {
+        let k = run_param(r, plan).kind.to_string();
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    kinds
+}
+
 /// The report's learning-rate transfer section: each configuration's best learning rate and
 /// how far it moves per parametrization.
 fn with_transfer_md(
@@ -635,16 +647,7 @@ pub fn report_md(
          interval. `trains`: every seed's loss at step {} is at most {} of its loss at step 0.\n\n",
         plan.steps,
         plan.optimizer,
-        {
-            let mut kinds: Vec<String> = Vec::new();
-            for r in &exp.runs {
-                let k = run_param(r, plan).kind.to_string();
-                if !kinds.contains(&k) {
-                    kinds.push(k);
-                }
-            }
-            kinds.join(" and ")
-        },
+        param_names(exp, plan).join(" and "),
         plan.task.describe(),
         plan.task.eval_samples(plan.eval_batch),
         plan.steps,
@@ -713,7 +716,7 @@ pub fn manifest(
             "task": plan.task.describe(),
             "log_steps": plan.log_steps,
             "target": plan.target,
-            "param": plan.param.kind.to_string(),
+            "param": param_names(exp, plan).join(","),
             "base_width": plan.param.base_width,
             "base_depth": plan.param.base_depth,
             "eval_batch": plan.eval_batch,

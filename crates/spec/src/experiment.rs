@@ -115,6 +115,40 @@ impl Experiment {
         command: String,
         kinds: &[sigprop_nets::ParamKind],
     ) -> Result<Experiment, RunnerError> {
+        let exp = Self::under_params_unchecked(name, description, base, grids, command, kinds)?;
+        // A grid that varies branch-scale must not undo what a depth parametrization sets.
+        let sets = |r: &RunSpec| {
+            r.grid
+                .iter()
+                .find(|(k, _)| k == "param")
+                .and_then(|(_, v)| v.parse::<sigprop_nets::ParamKind>().ok())
+                .or(kinds.first().copied())
+                .and_then(|k| k.branch_scale().map(|b| (k, b)))
+        };
+        for r in &exp.runs {
+            if let Some((kind, want)) = sets(r) {
+                let have = r.net.config.arch.branch_scale();
+                if have != Some(want) {
+                    return Err(RunnerError::input(format!(
+                        "configuration \"{}\": --param {kind} sets branch-scale {want}, but it \
+                         has branch-scale {}; expected no branch-scale with it",
+                        r.label,
+                        have.map_or("none".to_string(), |b| b.to_string())
+                    )));
+                }
+            }
+        }
+        Ok(exp)
+    }
+
+    fn under_params_unchecked(
+        name: &str,
+        description: &str,
+        base: &Settings,
+        grids: Vec<Vec<(String, Vec<toml::Value>)>>,
+        command: String,
+        kinds: &[sigprop_nets::ParamKind],
+    ) -> Result<Experiment, RunnerError> {
         let [kind] = kinds else {
             if kinds.is_empty() {
                 return Self::from_grids(name, description, base, grids, command);

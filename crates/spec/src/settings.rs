@@ -278,7 +278,11 @@ impl Settings {
         if let Some(v) = out.arch_settings.get("branch-scale") {
             let text = value_text(v);
             let given = text.parse::<sigprop_nets::BranchScale>();
-            if !matches!(given, Ok(b) if b == scale || b == sigprop_nets::BranchScale::One) {
+            let unit = |b| {
+                matches!(b, sigprop_nets::BranchScale::One)
+                    || b == sigprop_nets::BranchScale::Value(1.0)
+            };
+            if !matches!(given, Ok(b) if b == scale || unit(b)) {
                 return Err(RunnerError::input(format!(
                     "--branch-scale {text}: --param {kind} sets the branches' multiplier to \
                      {scale}; expected no --branch-scale with it"

@@ -2,7 +2,7 @@
 //! branch `u_0 = x^(k-1)`, `u_i = phi(u_(i-1)) W_(k,i) + b_(k,i)` for `i = 1..m`. Sites per
 //! block: `branch.i` (the activation feeding `W_(k,i)`) and `out` (the block output).
 //! The scaled branch output before the add is a site of its own (`branch`, no activation).
-//! `--branch-scale` multiplies each branch by alpha (1, a number, 1/sqrt(L), or a learnable
+//! `--branch-scale` multiplies each branch by alpha (1, a number, 1/sqrt(L), 1/L, or a learnable
 //! alpha = 0 for ReZero and SkipInit); `--shortcut none` drops the skip. With `--norm`, each
 //! branch site's input is normalized (`pre`) or the block output is
 //! (`post`). Under Fixup the per-unit biases give way to scalar biases and a multiplier that are 0

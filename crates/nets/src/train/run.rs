@@ -562,6 +562,8 @@ fn run<O: BurnOptimizer>(
         // The loss, the coordinate sizes and every gradient's squared norm in one read.
         let mut parts: Vec<Tensor<1>> = vec![loss.inner().reshape([1])];
         let n_coords = coord.sites.len();
+        // Changes since step 0 exist from the step after it (a NaN then is a divergence).
+        let has_initial = !coord.initial.is_empty();
         let mut coord_names = Vec::with_capacity(n_coords / 2);
         for (k, (site, layer, t)) in std::mem::take(&mut coord.sites).into_iter().enumerate() {
             if k % 2 == 0 {
@@ -594,7 +596,7 @@ fn run<O: BurnOptimizer>(
                 site,
                 layer,
                 mean_abs: v[0] as f64,
-                delta_abs: (!v[1].is_nan()).then_some(v[1] as f64),
+                delta_abs: has_initial.then_some(v[1] as f64),
             });
         }
         let grad_norm = read[1 + n_coords..]
@@ -825,4 +827,54 @@ fn download(initial: &Params, p: &DeviceParams) -> Result<Params, NetError> {
         t.data = data;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The depth rules at width 32 over base width 8 (m = 4) and depth 8 over base depth 2
+    /// (mL = 4): CompleteP's Adam epsilon `1e-8 / (m mL)` for a hidden tensor in a block is
+    /// `a = 16` at a learning rate divided by 16 (so `W` moves at muP's `lr / m`), `1e-8 / mL`
+    /// for a bias; nothing outside the blocks; SGD at `lr mL`; depth-muP's Adam at
+    /// `lr / sqrt(mL)`, its SGD unscaled.
+    #[test]
+    fn depth_rules_set_each_tensors_multiplier_and_learning_rate() {
+        let close = |s: Scaling, a: f64, lr: f64| {
+            assert!(
+                (s.a - a).abs() < 1e-12 && (s.lr - lr).abs() < 1e-12,
+                "{s:?} vs a {a}, lr {lr}"
+            )
+        };
+        let p = Parametrization {
+            kind: ParamKind::Completep,
+            base_width: 8,
+            base_depth: 2,
+        };
+        let shape = (32, 8);
+        close(
+            scaling(p, Role::Hidden, 32, shape, true, true),
+            16.0,
+            0.25 / 16.0,
+        );
+        close(
+            scaling(p, Role::Vector, 1, shape, true, true),
+            4.0,
+            1.0 / 4.0,
+        );
+        close(scaling(p, Role::Hidden, 32, shape, false, true), 1.0, 0.25);
+        close(scaling(p, Role::Readout, 32, shape, false, true), 1.0, 0.25);
+        close(scaling(p, Role::Hidden, 32, shape, true, false), 1.0, 4.0);
+        let d = Parametrization {
+            kind: ParamKind::DepthMup,
+            ..p
+        };
+        close(
+            scaling(d, Role::Hidden, 32, shape, true, true),
+            1.0,
+            0.25 * 0.5,
+        );
+        close(scaling(d, Role::Vector, 1, shape, true, true), 1.0, 0.5);
+        close(scaling(d, Role::Hidden, 32, shape, true, false), 1.0, 1.0);
+    }
 }

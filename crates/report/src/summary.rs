@@ -242,6 +242,7 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
         finite_width,
     };
     let (verdict, verdict_detail) = m.verdict();
+    let unit = unit_scale(aggs);
     let lsuv_iterations = (!extra.lsuv_totals.is_empty())
         .then(|| extra.lsuv_totals.iter().sum::<usize>() as f64 / extra.lsuv_totals.len() as f64);
     let ci = |t: &Trend, i: usize| t.rate_ci.map(|c| if i == 0 { c.0 } else { c.1 });
@@ -301,7 +302,24 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
         theory_xi_c: extra.corr_fixed.map(|f| f.1).filter(|x| x.is_finite()),
         theory_log_gain_mean: extra.theory_log_gain.map(|t| t.mean),
         theory_log_gain_var: extra.theory_log_gain.map(|t| t.var),
+        unit_scale: unit.as_ref().map(|u| u.0),
+        unit_scale_at: unit.map(|u| u.1),
     }
+}
+
+/// The largest `|log2|` of a variance's seed mean over every site and layer, and where:
+/// `preact_var`, `act_var`, `grad_var` and `weight_var`, zero (and non-finite) ones left
+/// out; the first in row order on a tie.
+fn unit_scale(aggs: &[AggRow]) -> Option<(f64, String)> {
+    const STATS: [&str; 4] = ["preact_var", "act_var", "grad_var", "weight_var"];
+    aggs.iter()
+        .filter(|a| STATS.contains(&a.stat.as_str()) && a.mean.is_finite() && a.mean > 0.0)
+        .map(|a| (a.mean.log2().abs(), a))
+        .fold(None, |best: Option<(f64, &AggRow)>, (d, a)| match best {
+            Some((b, _)) if b >= d => best,
+            _ => Some((d, a)),
+        })
+        .map(|(d, a)| (d, format!("{} at {} {}", a.stat, a.site, a.layer)))
 }
 
 #[cfg(test)]

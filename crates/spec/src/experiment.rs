@@ -115,67 +115,42 @@ impl Experiment {
         command: String,
         kinds: &[sigprop_nets::ParamKind],
     ) -> Result<Experiment, RunnerError> {
-        let exp = Self::under_params_unchecked(name, description, base, grids, command, kinds)?;
-        // A grid that varies branch-scale must not undo what a depth parametrization sets.
-        let sets = |r: &RunSpec| {
-            r.grid
-                .iter()
-                .find(|(k, _)| k == "param")
-                .and_then(|(_, v)| v.parse::<sigprop_nets::ParamKind>().ok())
-                .or(kinds.first().copied())
-                .and_then(|k| k.branch_scale().map(|b| (k, b)))
-        };
-        for r in &exp.runs {
-            if let Some((kind, want)) = sets(r) {
-                let have = r.net.config.arch.branch_scale();
-                if have != Some(want) {
+        if kinds.is_empty() {
+            return Self::from_grids(name, description, base, grids, command);
+        }
+        let mut runs = Vec::new();
+        for &kind in kinds {
+            let under = base.under_param(kind)?;
+            let exp = Self::from_grids(name, description, &under, grids.clone(), String::new())?;
+            for mut run in exp.runs {
+                // A grid that varies branch-scale must not undo what a depth
+                // parametrization sets.
+                let have = run.net.config.arch.branch_scale();
+                if let Some(want) = kind.branch_scale().filter(|&w| have != Some(w)) {
                     return Err(RunnerError::input(format!(
                         "configuration \"{}\": --param {kind} sets branch-scale {want}, but it \
                          has branch-scale {}; expected no branch-scale with it",
-                        r.label,
+                        run.label,
                         have.map_or("none".to_string(), |b| b.to_string())
                     )));
                 }
-            }
-        }
-        Ok(exp)
-    }
-
-    fn under_params_unchecked(
-        name: &str,
-        description: &str,
-        base: &Settings,
-        grids: Vec<Vec<(String, Vec<toml::Value>)>>,
-        command: String,
-        kinds: &[sigprop_nets::ParamKind],
-    ) -> Result<Experiment, RunnerError> {
-        let [kind] = kinds else {
-            if kinds.is_empty() {
-                return Self::from_grids(name, description, base, grids, command);
-            }
-            let mut runs = Vec::new();
-            for &kind in kinds {
-                let under = base.under_param(kind)?;
-                let exp =
-                    Self::from_grids(name, description, &under, grids.clone(), String::new())?;
-                for mut run in exp.runs {
-                    run.index = runs.len();
+                run.index = runs.len();
+                if kinds.len() > 1 {
                     run.grid.insert(0, ("param".to_string(), kind.to_string()));
                     run.label = match run.label.as_str() {
                         "base" => kind.to_string(),
                         l => format!("{kind} / {l}"),
                     };
-                    runs.push(run);
                 }
+                runs.push(run);
             }
-            return Ok(Experiment {
-                name: name.to_string(),
-                description: description.to_string(),
-                runs,
-                command,
-            });
-        };
-        Self::from_grids(name, description, &base.under_param(*kind)?, grids, command)
+        }
+        Ok(Experiment {
+            name: name.to_string(),
+            description: description.to_string(),
+            runs,
+            command,
+        })
     }
 
     /// Read and parse a suite file into its experiment and what to do with it (named by its

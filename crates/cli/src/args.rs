@@ -216,9 +216,10 @@ pub struct RunArgs {
     /// Activation spec [default: relu]; see `sigprop list activations`.
     #[arg(long)]
     pub activation: Option<String>,
-    /// Parametrization at initialization: standard (the default), or depth-mup or
-    /// completep, which scale a residual network's branches by L^-1/2 or L^-1 (their
-    /// training rules are train's and coord-check's).
+    /// Parametrization at initialization: standard (the default); depth-mup or completep,
+    /// which scale a residual network's branches by L^-1/2 or L^-1; umup, u-muP's
+    /// unit-scaled network with N(0, 1) weights (their training rules are train's and
+    /// coord-check's).
     #[arg(long)]
     pub param: Option<String>,
     #[command(flatten)]

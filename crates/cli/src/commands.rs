@@ -183,14 +183,16 @@ pub fn run_cmd(a: &RunArgs) -> Result<()> {
         if !matches!(kind, ParamKind::Standard) && kind.branch_scale().is_none() {
             return Err(RunnerError::input(format!(
                 "--param {kind}: run measures the network at initialization, where {kind} is \
-                 the standard network; expected standard, depth-mup or completep (train and \
-                 coord-check take {kind})"
+                 the standard network; expected standard, depth-mup, completep or umup (train \
+                 and coord-check take {kind})"
             ))
             .into());
         }
+        base.init = a.init.clone();
         base = base.under_param(kind)?;
+    } else {
+        base.init = a.init.clone();
     }
-    base.init = a.init.clone();
     base.activation = a.activation.clone();
     let exp = Experiment::from_grid("run", "", &base, Vec::new(), command_line())?;
     execute(&exp, &a.out)

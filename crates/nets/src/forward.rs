@@ -235,6 +235,10 @@ pub enum SiteKind {
     /// A pointwise activation `h = phi(z)`: every column, with `dead_frac` and
     /// `saturated_frac` counted for `phi`.
     Activation(Activation),
+    /// Unit scaling's activation (u-muP): `h = phi(z) / sqrt(E phi(u)^2)` forward, and the
+    /// gradient `phi'(z) / sqrt(E phi'(u)^2)` backward, `u ~ N(0, 1)`: unit output and unit
+    /// gradient for a unit input (see [`UnitScales`]).
+    UnitActivation(Activation, UnitScales),
     /// A residual branch's output, scaled by its multiplier, before the add: `h = z`. Its
     /// variance is the signal-propagation plot's branch variance; the dead and saturated
     /// fractions are not defined (NaN).
@@ -253,7 +257,7 @@ impl SiteKind {
     /// The map from `z` to `h`: `phi` for an activation, the identity otherwise.
     pub fn activation(self) -> Activation {
         match self {
-            SiteKind::Activation(a) => a,
+            SiteKind::Activation(a) | SiteKind::UnitActivation(a, _) => a,
             SiteKind::Branch | SiteKind::Sum | SiteKind::Attention => Activation::Linear,
         }
     }
@@ -261,8 +265,46 @@ impl SiteKind {
     /// Whether the site applies a pointwise nonlinearity, so that `dead_frac` and
     /// `saturated_frac` are defined.
     pub fn pointwise(self) -> bool {
-        matches!(self, SiteKind::Activation(_))
+        matches!(self, SiteKind::Activation(_) | SiteKind::UnitActivation(..))
     }
+
+    /// `h` from `z`: `phi` (scaled forward and backward for a unit activation), or the
+    /// identity.
+    pub(crate) fn apply<const D: usize>(self, z: Tensor<D>) -> Tensor<D> {
+        match self {
+            SiteKind::UnitActivation(a, s) => {
+                scale_fwd(apply(a, scale_bwd(z, s.backward)), s.forward)
+            }
+            other => apply(other.activation(), z),
+        }
+    }
+}
+
+/// The two scales of a unit-scaled activation: `forward = E[phi(u)^2]^(-1/2)` and
+/// `backward = E[phi'(u)^2]^(-1/2)`, `u ~ N(0, 1)` (Blake et al. 2023: each operation's
+/// output and input gradient scaled to unit variance separately).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UnitScales {
+    /// Multiplies `phi(z)`.
+    pub forward: f64,
+    /// Multiplies the gradient `phi'(z) dL/dh`.
+    pub backward: f64,
+}
+
+/// `s t` forward; the gradient passes unscaled (unit scaling's `scale_fwd`).
+pub(crate) fn scale_fwd<const D: usize>(t: Tensor<D>, s: f64) -> Tensor<D> {
+    if s == 1.0 {
+        return t;
+    }
+    t.clone() + t.detach().mul_scalar(s - 1.0)
+}
+
+/// `t` forward; the gradient times `s` (unit scaling's `scale_bwd`).
+pub(crate) fn scale_bwd<const D: usize>(t: Tensor<D>, s: f64) -> Tensor<D> {
+    if s == 1.0 {
+        return t;
+    }
+    t.clone().mul_scalar(s) + t.detach().mul_scalar(1.0 - s)
 }
 
 /// What one site hands to the recorder.
@@ -295,7 +337,7 @@ pub(crate) struct Plain;
 
 impl Recorder for Plain {
     fn site<const D: usize>(&mut self, s: SiteIn<'_>, z: Tensor<D>) -> Tensor<D> {
-        apply(s.kind.activation(), z)
+        s.kind.apply(z)
     }
 }
 
@@ -318,6 +360,33 @@ pub(crate) fn linear(p: &DeviceParams, ids: LinearIds, h: Tensor<2>) -> Tensor<2
         None => z,
     };
     z.reshape([rows, n])
+}
+
+/// Unit scaling's linear map (u-muP): `fan_in^(-1/2) h W + b` forward, the input's
+/// gradient scaled by `fan_out^(-1/2)` and the weight's and bias's by `rows^(-1/2)` (rows
+/// per seed) in place of the exact ones, so that for unit `h` and unit gradients every one
+/// of them has unit variance, square or not (Blake et al. 2023, unconstrained).
+pub(crate) fn unit_linear(p: &DeviceParams, ids: LinearIds, h: Tensor<2>) -> Tensor<2> {
+    let seeds = p.seeds();
+    let w = p.matrix(ids.weight);
+    let ([rows, _], [k, n]) = (h.dims(), w.dims());
+    let (fan_in, rows) = ((k / seeds) as f64, (rows / seeds) as f64);
+    let a = fan_in.powf(-0.5);
+    let h = scale_bwd(h, (n as f64).powf(-0.5) / a);
+    let w = scale_bwd(w, rows.powf(-0.5) / a);
+    let z = if seeds == 1 {
+        h.matmul(w)
+    } else {
+        seeded_matmul(seeds, h, w).reshape([rows as usize * seeds, n])
+    };
+    let z = z.mul_scalar(a);
+    match ids.bias {
+        None => z,
+        Some(b) if seeds == 1 => z + scale_bwd(p.d1(b), rows.powf(-0.5)).unsqueeze::<2>(),
+        Some(b) => (z.reshape([seeds, rows as usize, n])
+            + scale_bwd(p.d1(b), rows.powf(-0.5)).reshape([seeds, 1, n]))
+        .reshape([rows as usize * seeds, n]),
+    }
 }
 
 /// Rows `[seeds * m, k]` times stacked matrices `[seeds * k, n]`, seed by seed, as
@@ -344,6 +413,38 @@ pub(crate) fn conv(
         ids.bias.map(|b| p.d1(b)),
         ConvOptions::new([1, 1], [pad, pad], [1, 1], groups),
     )
+}
+
+/// Unit scaling's same-padded convolution: `(c_in/groups k^2)^(-1/2)` forward, the
+/// input's gradient by `(c_out k^2 / groups)^(-1/2)` and the kernel's and bias's by
+/// `(batch pixels)^(-1/2)` (Blake et al. 2023; unit_scaling's `conv1d`, in two dimensions).
+pub(crate) fn unit_conv(
+    p: &DeviceParams,
+    ids: ConvIds,
+    kernel: usize,
+    groups: usize,
+    h: Tensor<4>,
+) -> Tensor<4> {
+    let pad = kernel / 2;
+    let w = p.d4(ids.weight);
+    let [c_out, c_in, _, _] = w.dims();
+    let [b, _, hh, ww] = h.dims();
+    let k2 = (kernel * kernel) as f64;
+    let a = (c_in as f64 * k2).powf(-0.5);
+    let rows = (b * hh * ww) as f64;
+    let h = scale_bwd(h, (c_out as f64 * k2 / groups as f64).powf(-0.5) / a);
+    let w = scale_bwd(w, rows.powf(-0.5) / a);
+    let z = conv2d(
+        h,
+        w,
+        None,
+        ConvOptions::new([1, 1], [pad, pad], [1, 1], groups),
+    )
+    .mul_scalar(a);
+    match ids.bias {
+        Some(bias) => z + scale_bwd(p.d1(bias), rows.powf(-0.5)).reshape([1, c_out, 1, 1]),
+        None => z,
+    }
 }
 
 /// `norm` applied to `z` of shape `[batch, units]` or `[batch, channels, h, w]`:

@@ -68,6 +68,16 @@ impl JacobianOptions {
                 ),
             });
         }
+        if net.unit_scaled() {
+            return Err(NetError::BadConfig {
+                key: "jacobian",
+                value: "branch-scale umup".into(),
+                allowed: "a network that is not unit-scaled (unit scaling's backward scales \
+                          differ from the forward's, so its backward pass is not the \
+                          Jacobian's transpose)"
+                    .into(),
+            });
+        }
         if cfg.arch.norm() == crate::options::Norm::Batch {
             return Err(NetError::BadConfig {
                 key: "jacobian",

@@ -40,12 +40,12 @@ pub(crate) const NORM_POSITION_SETTING: Setting = Setting {
 };
 
 /// What `branch-scale` takes.
-const BRANCH_SCALE_ALLOWED: &str = "1, a number >= 0, 1/sqrt(L), 1/L, rezero or skipinit";
+const BRANCH_SCALE_ALLOWED: &str = "1, a number >= 0, 1/sqrt(L), 1/L, rezero, skipinit or umup";
 
 /// `branch-scale`, for residual networks.
 pub(crate) const BRANCH_SCALE_SETTING: Setting = Setting {
     key: "branch-scale",
-    help: "Residual networks: branch multiplier: 1, a number, 1/sqrt(L), 1/L, rezero, skipinit [default: 1]",
+    help: "Residual networks: branch multiplier: 1, a number, 1/sqrt(L), 1/L, rezero, skipinit, umup (u-muP's unit-scaled network) [default: 1]",
     kind: SettingKind::Text,
     allowed: BRANCH_SCALE_ALLOWED,
 };
@@ -281,6 +281,11 @@ pub enum BranchScale {
     /// SkipInit (De & Smith 2020): a learnable `alpha` per block, 0 at initialization (the
     /// same network as ReZero at initialization; SkipInit is meant to replace BatchNorm).
     Skipinit,
+    /// Unit scaling's residual add (u-muP, Blake et al. 2024): `a_i x + b_i f(x)` with
+    /// `a_i^2 + b_i^2 = 1`, by the rule of [`BranchScale::unit_add`]; it makes the whole
+    /// network unit-scaled (every matrix product, activation and attention scaled as unit
+    /// scaling scales them). Set by `--param umup`.
+    Umup,
 }
 
 impl BranchScale {
@@ -292,7 +297,24 @@ impl BranchScale {
             BranchScale::InvSqrtDepth => 1.0 / (depth as f64).sqrt(),
             BranchScale::InvDepth => 1.0 / depth as f64,
             BranchScale::Rezero | BranchScale::Skipinit => 0.0,
+            // Per branch: see `unit_add`.
+            BranchScale::Umup => f64::NAN,
         }
+    }
+
+    /// Under [`BranchScale::Umup`], the skip and branch weights `(a, b)` of branch `index`
+    /// (0-based, in the order the branches meet the stream) of `branches`, of `kinds` kinds
+    /// (1 for resmlp and rescnn; attention and MLP for a transformer): u-muP's rule
+    /// (unit_scaling's `transformer_residual_scaling_rule` at its defaults, Blake et al.
+    /// 2024, appendix G) that each kind of branch adds, over the network, as much variance
+    /// as the input: branch `i` adds `kinds / branches` to a stream of `1 + i kinds /
+    /// branches`, so `tau^2 = 1 / (branches / kinds + i)`, `b = tau / sqrt(1 + tau^2) = (branches / kinds + i + 1)^(-1/2)`, `a = sqrt(1 - b^2)`.
+    pub fn unit_add(self, index: usize, branches: usize, kinds: usize) -> Option<(f64, f64)> {
+        (self == BranchScale::Umup).then(|| {
+            let n = branches as f64 / kinds.max(1) as f64 + index as f64;
+            let b2 = 1.0 / (n + 1.0);
+            ((1.0 - b2).sqrt(), b2.sqrt())
+        })
     }
 
     /// Whether `alpha` is a parameter (ReZero, SkipInit).
@@ -310,6 +332,7 @@ impl fmt::Display for BranchScale {
             BranchScale::InvDepth => f.write_str("1/L"),
             BranchScale::Rezero => f.write_str("rezero"),
             BranchScale::Skipinit => f.write_str("skipinit"),
+            BranchScale::Umup => f.write_str("umup"),
         }
     }
 }
@@ -324,6 +347,7 @@ impl FromStr for BranchScale {
             "1/l" | "1/depth" => Ok(BranchScale::InvDepth),
             "rezero" => Ok(BranchScale::Rezero),
             "skipinit" => Ok(BranchScale::Skipinit),
+            "umup" => Ok(BranchScale::Umup),
             other => match other.parse::<f64>() {
                 Ok(v) if v.is_finite() && v >= 0.0 => Ok(BranchScale::Value(v)),
                 _ => Err(NetError::BadConfig {

@@ -94,10 +94,14 @@ pub enum ParamKind {
     /// every tensor inside the blocks scaled by `(L / base depth)^-1` (and by `1/m` for the
     /// hidden ones).
     Completep,
+    /// u-muP (Blake et al. 2024): unit-variance weights in a unit-scaled network
+    /// (`branch-scale umup`), Adam's learning rate `fan_in^-1/2` for weights and
+    /// `L^-1/2` more inside the blocks, a readout multiplied by `1 / fan_in`.
+    Umup,
 }
 
 /// Names `--param` takes.
-pub const PARAM_NAMES: &[&str] = &["standard", "ntk", "mup", "depth-mup", "completep"];
+pub const PARAM_NAMES: &[&str] = &["standard", "ntk", "mup", "depth-mup", "completep", "umup"];
 
 impl ParamKind {
     /// The depth exponent `a` of the branches' multiplier `L^-a`: 1/2 for depth-muP, 1 for
@@ -115,8 +119,14 @@ impl ParamKind {
         match self {
             ParamKind::DepthMup => Some(crate::options::BranchScale::InvSqrtDepth),
             ParamKind::Completep => Some(crate::options::BranchScale::InvDepth),
+            ParamKind::Umup => Some(crate::options::BranchScale::Umup),
             _ => None,
         }
+    }
+
+    /// Whether the initial weights must be unit normal (u-muP's).
+    pub fn unit_weights(self) -> bool {
+        self == ParamKind::Umup
     }
 
     /// Whether muP's width rules apply (muP and its depth extensions).
@@ -137,6 +147,7 @@ impl FromStr for ParamKind {
             "mup" => Ok(ParamKind::Mup),
             "depth-mup" | "depth-μp" => Ok(ParamKind::DepthMup),
             "completep" => Ok(ParamKind::Completep),
+            "umup" | "u-mup" | "u-μp" => Ok(ParamKind::Umup),
             other => Err(NetError::BadConfig {
                 key: "param",
                 value: other.to_string(),
@@ -154,6 +165,7 @@ impl fmt::Display for ParamKind {
             ParamKind::Mup => "mup",
             ParamKind::DepthMup => "depth-mup",
             ParamKind::Completep => "completep",
+            ParamKind::Umup => "umup",
         })
     }
 }

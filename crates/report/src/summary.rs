@@ -307,14 +307,14 @@ pub fn summarize(arch: &str, rows: &[LayerRow], aggs: &[AggRow], extra: Extra) -
     }
 }
 
-/// The largest `|log2|` of a variance's seed mean over every site and layer, and where:
+/// The largest `|ln|` of a variance's seed mean over every site and layer, and where:
 /// `preact_var`, `act_var`, `grad_var` and `weight_var`, zero (and non-finite) ones left
 /// out; the first in row order on a tie.
 fn unit_scale(aggs: &[AggRow]) -> Option<(f64, String)> {
     const STATS: [&str; 4] = ["preact_var", "act_var", "grad_var", "weight_var"];
     aggs.iter()
         .filter(|a| STATS.contains(&a.stat.as_str()) && a.mean.is_finite() && a.mean > 0.0)
-        .map(|a| (a.mean.log2().abs(), a))
+        .map(|a| (a.mean.ln().abs(), a))
         .fold(None, |best: Option<(f64, &AggRow)>, (d, a)| match best {
             Some((b, _)) if b >= d => best,
             _ => Some((d, a)),

@@ -184,7 +184,7 @@ pub fn coord_check(
     }
     if plan.params.is_empty() {
         return Err(RunnerError::input(
-            "--params: expected one or more of standard, ntk, mup, depth-mup, completep",
+            "--params: expected one or more of standard, ntk, mup, depth-mup, completep, umup",
         ));
     }
     // One configuration per parametrization and axis value (a depth parametrization sets

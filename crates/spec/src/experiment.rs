@@ -134,6 +134,15 @@ impl Experiment {
                         have.map_or("none".to_string(), |b| b.to_string())
                     )));
                 }
+                if kind.unit_weights()
+                    && !matches!(run.net.weight_init, sigprop_init::Scheme::Normal { mean, std } if mean == 0.0 && std == 1.0)
+                {
+                    return Err(RunnerError::input(format!(
+                        "configuration \"{}\": --param {kind} draws every weight from N(0, 1), \
+                         but it has init {}; expected no init with it (or normal)",
+                        run.label, run.net.config.weight_init
+                    )));
+                }
                 run.index = runs.len();
                 if kinds.len() > 1 {
                     run.grid.insert(0, ("param".to_string(), kind.to_string()));

@@ -258,7 +258,9 @@ impl Settings {
     /// These settings under the parametrization `kind`: a depth parametrization (depth-muP,
     /// CompleteP) is for residual networks and sets their branches' multiplier (`L^-1/2`,
     /// `L^-1`); a `branch-scale` given with it must be the same (or the default 1, which it
-    /// replaces). Other parametrizations leave the settings as they are.
+    /// replaces). u-muP sets `branch-scale umup` (the unit-scaled network) and the weights
+    /// `normal` (N(0, 1)): an `init` given with it must be that. Other parametrizations
+    /// leave the settings as they are.
     pub fn under_param(&self, kind: sigprop_nets::ParamKind) -> Result<Settings, RunnerError> {
         let Some(scale) = kind.branch_scale() else {
             return Ok(self.clone());
@@ -268,13 +270,36 @@ impl Settings {
             .parse::<Arch>()
             .is_ok_and(|a| a.default_config().capabilities().residual);
         if !residual {
+            let what = if kind.unit_weights() {
+                "u-muP's unit-scaled network"
+            } else {
+                "a depth parametrization"
+            };
             return Err(RunnerError::input(format!(
-                "--param {kind}: a depth parametrization is for residual networks (--arch {}), \
-                 not --arch {name}",
+                "--param {kind}: {what} is for residual networks (--arch {}), not --arch {name}",
                 sigprop_nets::archs_with(|c| c.residual)
             )));
         }
         let mut out = self.clone();
+        if kind.unit_weights() {
+            // u-muP's weights are N(0, 1); the operations carry the scales.
+            let unit = |s: &str| matches!(s.parse::<Scheme>(), Ok(Scheme::Normal { mean, std }) if mean == 0.0 && std == 1.0);
+            match &self.init {
+                Some(i) if !unit(i) => {
+                    return Err(RunnerError::input(format!(
+                        "--init {i}: --param {kind} draws every weight from N(0, 1) and scales \
+                         the operations; expected no --init with it (or normal)"
+                    )));
+                }
+                _ => out.init = Some("normal".into()),
+            }
+            if self.sigma_w2.is_some() {
+                return Err(RunnerError::input(format!(
+                    "--sigma-w2: --param {kind} draws every weight from N(0, 1); expected no \
+                     --sigma-w2 with it"
+                )));
+            }
+        }
         if let Some(v) = out.arch_settings.get("branch-scale") {
             let text = value_text(v);
             let given = text.parse::<sigprop_nets::BranchScale>();

@@ -162,8 +162,9 @@ pub struct TrainTable {
     #[arg(long, allow_hyphen_values = true)]
     pub target: Option<f64>,
     /// Parametrizations, comma-separated: standard (the default), ntk, mup, depth-mup,
-    /// completep (docs/training.md has the rules; the depth ones set a residual network's
-    /// branch multiplier); with several, each configuration is trained under each.
+    /// completep, umup (docs/training.md has the rules; the depth ones set a residual
+    /// network's branch multiplier, umup its unit scaling and N(0, 1) weights); with
+    /// several, each configuration is trained under each.
     #[arg(long, value_delimiter = ',')]
     #[serde(default, deserialize_with = "one_or_many_names")]
     pub param: Option<Vec<String>>,
@@ -339,7 +340,7 @@ pub struct CoordTable {
     /// check takes the widths to compare from --widths W1,W2,...).
     #[arg(long, value_delimiter = ',')]
     pub depths: Option<Vec<usize>>,
-    /// Parametrizations, comma-separated: standard, ntk, mup, depth-mup, completep
+    /// Parametrizations, comma-separated: standard, ntk, mup, depth-mup, completep, umup
     /// [default: standard,mup].
     #[arg(long, value_delimiter = ',')]
     pub params: Option<Vec<String>>,

@@ -348,6 +348,34 @@ impl From<ResolvedNet> for NetConfig {
 }
 
 impl ResolvedNet {
+    /// Whether the network is unit-scaled (u-muP: `branch-scale umup`, set by `--param
+    /// umup`): every matrix product, activation, attention and residual add is scaled as
+    /// unit scaling scales it.
+    pub fn unit_scaled(&self) -> bool {
+        self.config.arch.branch_scale() == Some(crate::options::BranchScale::Umup)
+    }
+
+    /// The site of the network's activation: `phi`, or under unit scaling `phi` scaled to
+    /// unit output and unit gradient for a unit input.
+    #[cfg(feature = "burn")]
+    pub(crate) fn activation_site(&self) -> crate::forward::SiteKind {
+        use crate::forward::{SiteKind, UnitScales};
+        if !self.unit_scaled() {
+            return SiteKind::Activation(self.activation);
+        }
+        let a = self.activation;
+        let m2 = |f: &dyn Fn(f64) -> f64| {
+            sigprop_theory::expect_preact(a, 1.0, |u| f(u).powi(2)).powf(-0.5)
+        };
+        SiteKind::UnitActivation(
+            a,
+            UnitScales {
+                forward: m2(&|u| a.phi(u)),
+                backward: m2(&|u| a.dphi(u)),
+            },
+        )
+    }
+
     /// True for a residual network in Fixup form (scalar biases and multiplier).
     pub fn is_fixup(&self) -> bool {
         // Only an architecture with residual branches accepts Fixup (`validate`).

@@ -23,7 +23,7 @@ use super::{NetConfig, ResolvedNet};
 use crate::options::{BRANCH_LAYERS_SETTING, BRANCH_SCALE_SETTING, BranchScale, NORM_POSITION_SETTING, NORM_SETTING, Norm, NormPosition, SHORTCUT_SETTING, Shortcut};
 use crate::error::NetError;
 #[cfg(feature = "burn")]
-use crate::forward::{DeviceParams, Recorder, conv};
+use crate::forward::{DeviceParams, Recorder, conv, unit_conv};
 
 /// The residual CNN and its own settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,8 +126,13 @@ impl Architecture for Rescnn {
             shortcut: self.shortcut,
         };
         let x: Tensor<4> = x.reshape([batch, c, s, s]);
+        let unit = net.unit_scaled();
         let out = opts.forward(net, blocks, p, x, rec, |ids| ids.weight, |ids, h| {
-            conv(p, ids, self.kernel, self.groups, h)
+            if unit {
+                unit_conv(p, ids, self.kernel, self.groups, h)
+            } else {
+                conv(p, ids, self.kernel, self.groups, h)
+            }
         });
         out.reshape([batch, c * s * s])
     }
@@ -137,7 +142,7 @@ impl Architecture for Rescnn {
     }
 
     fn theory(&self, cfg: &NetConfig) -> TheoryKind {
-        if self.norm != Norm::None {
+        if self.norm != Norm::None || self.branch_scale == BranchScale::Umup {
             return TheoryKind::None;
         }
         let alpha = self.branch_scale.at_init(cfg.depth);

@@ -26,7 +26,10 @@ use crate::options::{
 };
 use crate::error::NetError;
 #[cfg(feature = "burn")]
-use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
+use crate::forward::{
+    DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize, scale_bwd, scale_fwd,
+    unit_linear,
+};
 
 /// The residual MLP and its own settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,13 +104,20 @@ impl ResidualOpts {
         let fixed = self.scale.at_init(net.config.depth);
         let mut x = x;
         for (k, block) in blocks.iter().enumerate() {
-            let mut u = x.clone();
+            // Under u-muP the branch's input gradient is scaled by its weight b on the way
+            // back (unit scaling's `residual_split`), its output by b on the way forward
+            // (`residual_add`): inside the branch both directions stay unit.
+            let add = self.scale.unit_add(k, blocks.len(), 1);
+            let mut u = match add {
+                Some((_, b)) => scale_bwd(x.clone(), b),
+                None => x.clone(),
+            };
             for (i, &ids) in block.branch.iter().enumerate() {
                 let site = format!("branch.{}", i + 1);
                 let s = SiteIn {
                     site: &site,
                     layer: k + 1,
-                    kind: SiteKind::Activation(net.activation),
+                    kind: net.activation_site(),
                     weight: Some(WeightGrad::Leaf(weight(ids))),
                     scale: None,
                     tokens: None,
@@ -119,10 +129,11 @@ impl ResidualOpts {
             }
             let u = match (block.alpha, self.scale) {
                 (Some(alpha), _) => u * p.scalar::<D>(alpha),
-                (None, BranchScale::One) => u,
+                (None, BranchScale::One | BranchScale::Umup) => u,
                 (None, _) => u.mul_scalar(fixed),
             };
-            // The scaled branch before the add: its own site, for signal-propagation plots.
+            // The scaled branch before the add: its own site, for signal-propagation plots
+            // (under u-muP the branch's weight belongs to the add: the site is unit).
             let s = SiteIn {
                 site: "branch",
                 layer: k + 1,
@@ -134,9 +145,10 @@ impl ResidualOpts {
                 roles: Vec::new(),
             };
             let u = rec.site(s, u);
-            let sum = match self.shortcut {
-                Shortcut::Identity => x + u,
-                Shortcut::None => u,
+            let sum = match (self.shortcut, add) {
+                (Shortcut::Identity, Some((a, b))) => x.mul_scalar(a) + scale_fwd(u, b),
+                (Shortcut::Identity, None) => x + u,
+                (Shortcut::None, _) => u,
             };
             let s = SiteIn {
                 site: "out",
@@ -164,6 +176,13 @@ pub(crate) fn check_fixup(
     scale: BranchScale,
     shortcut: Shortcut,
 ) -> Result<(), NetError> {
+    if scale == BranchScale::Umup && shortcut != Shortcut::Identity {
+        return Err(NetError::BadConfig {
+            key: "shortcut",
+            value: "none".into(),
+            allowed: "identity with branch-scale umup (u-muP's add weighs the skip)".into(),
+        });
+    }
     if weight_init.needs_fixup() && (scale != BranchScale::One || shortcut != Shortcut::Identity) {
         return Err(NetError::BadConfig {
             key: "init",
@@ -282,8 +301,13 @@ impl Architecture for Resmlp {
             scale: self.branch_scale,
             shortcut: self.shortcut,
         };
+        let unit = net.unit_scaled();
         opts.forward(net, blocks, p, x, rec, |ids| ids.weight, |ids, h| {
-            linear(p, ids, h)
+            if unit {
+                unit_linear(p, ids, h)
+            } else {
+                linear(p, ids, h)
+            }
         })
     }
 
@@ -329,7 +353,7 @@ impl Architecture for Resmlp {
     }
 
     fn theory(&self, cfg: &NetConfig) -> TheoryKind {
-        if self.norm != Norm::None {
+        if self.norm != Norm::None || self.branch_scale == BranchScale::Umup {
             return TheoryKind::None;
         }
         let alpha = self.branch_scale.at_init(cfg.depth);

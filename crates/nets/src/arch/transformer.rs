@@ -47,7 +47,10 @@ use super::{NetConfig, ResolvedNet, TheoryKind};
 use crate::options::{BRANCH_SCALE_SETTING, text_or_number, BranchScale, InitSpec, NORM_POSITION_SETTING, NORM_SETTING, Norm, NormPosition, SHORTCUT_SETTING, Shortcut};
 use crate::error::NetError;
 #[cfg(feature = "burn")]
-use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
+use crate::forward::{
+    DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize, scale_bwd, scale_fwd,
+    unit_linear,
+};
 
 /// The transformer and its own settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -325,6 +328,7 @@ impl Transformer {
     /// variance.
     pub fn stream_theory(&self, net: &ResolvedNet) -> Option<TransformerStream> {
         if self.causal
+            || self.branch_scale == BranchScale::Umup
             || self.head_dim(net.config.width) < MIN_THEORY_HEAD_DIM
             || (self.norm != Norm::None && self.norm_position == NormPosition::Post)
             || net.prune.is_some_and(|p| p.sparsity > 0.0)
@@ -388,10 +392,15 @@ impl Transformer {
     }
 
 #[cfg(feature = "burn")]
-    /// `x` `[b, t, d]` through a linear map, token by token.
-    fn linear3(p: &DeviceParams, ids: LinearIds, x: Tensor<3>) -> Tensor<3> {
+    /// `x` `[b, t, d]` through a linear map, token by token (unit-scaled under u-muP).
+    fn linear3(p: &DeviceParams, ids: LinearIds, x: Tensor<3>, unit: bool) -> Tensor<3> {
         let [b, t, d] = x.dims();
-        let y = linear(p, ids, x.reshape([b * t, d]));
+        let x = x.reshape([b * t, d]);
+        let y = if unit {
+            unit_linear(p, ids, x)
+        } else {
+            linear(p, ids, x)
+        };
         let n = y.dims()[1];
         y.reshape([b, t, n])
     }
@@ -414,10 +423,54 @@ impl Transformer {
     }
 
 #[cfg(feature = "burn")]
+    /// u-muP's weights `(a, b)` of branch `index` (attention `2k`, MLP `2k + 1` in block
+    /// `k`, 0-based; `k` alone for attention-only blocks), or none.
+    fn unit_add(&self, index: usize, depth: usize) -> Option<(f64, f64)> {
+        let kinds = if self.attention_only { 1 } else { 2 };
+        self.branch_scale.unit_add(index, depth * kinds, kinds)
+    }
+
+#[cfg(feature = "burn")]
+    /// The stream's gradient into a branch, scaled by its weight under u-muP.
+    fn split(x: &Tensor<3>, add: Option<(f64, f64)>) -> Tensor<3> {
+        match add {
+            Some((_, b)) => scale_bwd(x.clone(), b),
+            None => x.clone(),
+        }
+    }
+
+#[cfg(feature = "burn")]
+    /// `skip x + branch`, or u-muP's `a x + b branch` (the branch's gradient unscaled).
+    fn join(&self, x: Tensor<3>, branch: Tensor<3>, skip: f64, add: Option<(f64, f64)>) -> Tensor<3> {
+        match add {
+            Some((a, b)) => x.mul_scalar(a) + scale_fwd(branch, b),
+            None => self.add(x, branch, skip),
+        }
+    }
+
+#[cfg(feature = "burn")]
+    /// u-muP's attention output scale (unit_scaling's `scaled_dot_product_attention` at
+    /// mult 1): the inverse of its model of the output's standard deviation with scores
+    /// `q k^T / d_head`, between `sqrt(1/T)` (`sqrt(ln T / T)` causal) for uniform
+    /// attention over independent tokens and 1 for one-hot attention.
+    fn unit_attention_scale(&self, d_head: usize) -> f64 {
+        let t = self.seq_len as f64;
+        let alpha = 1.0 / (1.0 + 4.0 * d_head as f64);
+        let lower = if self.causal {
+            (t.ln().max(1.0) / t).sqrt()
+        } else {
+            t.powf(-0.5)
+        };
+        // exp(alpha ln 1 + (1 - alpha) ln lower), inverted.
+        lower.powf(alpha - 1.0)
+    }
+
+#[cfg(feature = "burn")]
     fn scaled(&self, u: Tensor<3>, alpha: Option<ParamId>, p: &DeviceParams, depth: usize) -> Tensor<3> {
         match (alpha, self.branch_scale) {
             (Some(a), _) => u * p.scalar::<3>(a),
-            (None, BranchScale::One) => u,
+            // u-muP weighs the branch in the add (`add_unit`).
+            (None, BranchScale::One | BranchScale::Umup) => u,
             (None, s) => u.mul_scalar(s.at_init(depth)),
         }
     }
@@ -508,6 +561,17 @@ impl Architecture for Transformer {
                 key: "skip-scale",
                 value: self.skip_scale.to_string(),
                 allowed: "auto with --shortcut none (there is no skip to scale)".into(),
+            });
+        }
+        if self.branch_scale == BranchScale::Umup
+            && (self.shortcut == Shortcut::None || !matches!(self.skip_scale, SkipScale::Auto))
+        {
+            return Err(NetError::BadConfig {
+                key: "branch-scale",
+                value: "umup".into(),
+                allowed: "umup with the identity shortcut and skip-scale auto (u-muP's add \
+                          weighs the skip itself)"
+                    .into(),
             });
         }
         if self.norm == Norm::Batch {
@@ -637,19 +701,29 @@ impl Architecture for Transformer {
             attention: None,
             roles: Vec::new(),
         };
+        let unit = net.unit_scaled();
+        // u-muP: scores q k^T / d_head, and the attention's output scale.
+        let (score_scale, attn_scale) = if unit {
+            (1.0 / dh as f64, self.unit_attention_scale(dh))
+        } else {
+            (1.0 / (dh as f64).sqrt(), 1.0)
+        };
+        let kinds = if self.attention_only { 1 } else { 2 };
         let mut x: Tensor<3> = x.reshape([batch, t, d]);
         for (k, blk) in blocks.iter().enumerate() {
             let layer = k + 1;
-            let u = Self::norm_tokens(pre, x.clone());
-            let q = heads(Self::linear3(p, blk.q, u.clone()));
-            let kk = heads(Self::linear3(p, blk.k, u.clone()));
-            let v = heads(Self::linear3(p, blk.v, u));
-            let mut scores = q.matmul(kk.swap_dims(2, 3)).div_scalar((dh as f64).sqrt());
+            let add = self.unit_add(kinds * k, depth);
+            let u = Self::norm_tokens(pre, Self::split(&x, add));
+            let qkv = |ids| scale_bwd(heads(Self::linear3(p, ids, u.clone(), unit)), attn_scale);
+            let (q, kk, v) = (qkv(blk.q), qkv(blk.k), qkv(blk.v));
+            let mut scores = q.matmul(kk.swap_dims(2, 3)).mul_scalar(score_scale);
             if let Some(m) = &mask {
                 scores = scores + m.clone();
             }
             let a = softmax(scores, 3);
-            let o = a.clone().matmul(v).swap_dims(1, 2).reshape([batch, t, d]);
+            let o = scale_fwd(a.clone().matmul(v), attn_scale)
+                .swap_dims(1, 2)
+                .reshape([batch, t, d]);
             let s = SiteIn {
                 weight: Some(WeightGrad::Leaf(blk.o.weight)),
                 tokens: Some(t),
@@ -663,33 +737,34 @@ impl Architecture for Transformer {
                 ..site("attn", layer, SiteKind::Attention)
             };
             let o = rec.site(s, o);
-            let branch = self.scaled(Self::linear3(p, blk.o, o), blk.attn_alpha, p, depth);
+            let branch = self.scaled(Self::linear3(p, blk.o, o, unit), blk.attn_alpha, p, depth);
             let s = SiteIn {
                 scale: blk.attn_alpha,
                 ..site("attn.branch", layer, SiteKind::Branch)
             };
             let branch = rec.site(s, branch);
-            x = Self::norm_tokens(post, self.add(x, branch, skip));
+            x = Self::norm_tokens(post, self.join(x, branch, skip, add));
             if let Some(mlp) = &blk.mlp {
                 let s = SiteIn {
                     tokens: Some(t),
                     ..site("attn.out", layer, SiteKind::Sum)
                 };
                 x = rec.site(s, x);
-                let u = Self::norm_tokens(pre, x.clone());
-                let z = Self::linear3(p, mlp.up, u);
+                let add = self.unit_add(kinds * k + 1, depth);
+                let u = Self::norm_tokens(pre, Self::split(&x, add));
+                let z = Self::linear3(p, mlp.up, u, unit);
                 let s = SiteIn {
                     weight: Some(WeightGrad::Leaf(mlp.down.weight)),
-                    ..site("mlp.hidden", layer, SiteKind::Activation(net.activation))
+                    ..site("mlp.hidden", layer, net.activation_site())
                 };
                 let hidden = rec.site(s, z);
-                let branch = self.scaled(Self::linear3(p, mlp.down, hidden), mlp.alpha, p, depth);
+                let branch = self.scaled(Self::linear3(p, mlp.down, hidden, unit), mlp.alpha, p, depth);
                 let s = SiteIn {
                     scale: mlp.alpha,
                     ..site("mlp.branch", layer, SiteKind::Branch)
                 };
                 let branch = rec.site(s, branch);
-                x = Self::norm_tokens(post, self.add(x, branch, skip));
+                x = Self::norm_tokens(post, self.join(x, branch, skip, add));
             }
             let s = SiteIn {
                 tokens: Some(t),
@@ -732,6 +807,9 @@ impl Architecture for Transformer {
     }
 
     fn theory(&self, _: &NetConfig) -> TheoryKind {
+        if self.branch_scale == BranchScale::Umup {
+            return TheoryKind::None;
+        }
         TheoryKind::TransformerStream
     }
 

@@ -86,7 +86,7 @@ struct Capture<'a> {
 
 impl Recorder for Capture<'_> {
     fn site<const D: usize>(&mut self, s: SiteIn<'_>, z: Tensor<D>) -> Tensor<D> {
-        let h = crate::activation::apply(s.kind.activation(), z);
+        let h = s.kind.apply(z);
         if s.site == self.site && self.layers.contains(&s.layer) {
             let dims = h.dims();
             let cols: usize = dims[1..].iter().product();

@@ -56,7 +56,7 @@ impl Recorder for Probing {
         let cols: usize = dims[1..].iter().product();
         let pz = Tensor::<2>::zeros([rows, cols], &self.device).require_grad();
         let z = z + pz.clone().reshape(dims);
-        let h = crate::activation::apply(s.kind.activation(), z.clone());
+        let h = s.kind.apply(z.clone());
         let ph = Tensor::<2>::zeros([rows, cols], &self.device).require_grad();
         let h = h + ph.clone().reshape(dims);
         // A residual site with channels gets per-channel moments for the signal-propagation

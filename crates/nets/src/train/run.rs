@@ -52,6 +52,25 @@ fn scaling(
             },
             lr: 1.0,
         },
+        // u-muP: the weights stay unit; Adam's step is `fan_in^-1/2` for a weight (its
+        // output then moves O(1)), `L^-1/2` more inside the blocks (unit_scaling's
+        // `lr_scale_func_adam`), and the readout's, at multiplier 1 / fan_in, is unscaled.
+        ParamKind::Umup => {
+            let depth_lr = if in_block {
+                (depth as f64).powf(-0.5)
+            } else {
+                1.0
+            };
+            let lr = match role {
+                Role::Readout | Role::Scalar => 1.0,
+                _ if fan_in > 1 => (fan_in as f64).powf(-0.5),
+                _ => 1.0,
+            };
+            Scaling {
+                a: 1.0,
+                lr: lr * depth_lr,
+            }
+        }
         ParamKind::Mup | ParamKind::DepthMup | ParamKind::Completep => {
             let m = width as f64 / p.base_width.max(1) as f64;
             let lr = match (role, adam) {
@@ -382,14 +401,30 @@ fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
     if opts.param.base_depth == 0 {
         return Err(bad("base-depth", "0".into(), "a whole number > 0"));
     }
+    if opts.param.kind.unit_weights() {
+        if opts.optimizer != OptimizerKind::Adam {
+            return Err(bad(
+                "optimizer",
+                opts.optimizer.to_string(),
+                "adam with --param umup (u-muP's learning-rate rules are Adam's)",
+            ));
+        }
+        if !matches!(net.weight_init, Scheme::Normal { mean, std } if mean == 0.0 && std == 1.0) {
+            return Err(bad(
+                "init",
+                net.config.weight_init.clone(),
+                "normal (N(0, 1)) with --param umup",
+            ));
+        }
+    }
     if let Some(want) = opts.param.kind.branch_scale() {
         if !caps.residual {
             return Err(bad(
                 "param",
                 opts.param.kind.to_string(),
                 &format!(
-                    "standard, ntk or mup for arch {} (a depth parametrization is for \
-                     residual networks: {})",
+                    "standard, ntk or mup for arch {} (depth parametrizations and u-muP \
+                     are for residual networks: {})",
                     net.config.arch,
                     crate::arch::archs_with(|c| c.residual)
                 ),
@@ -453,10 +488,18 @@ fn run<O: BurnOptimizer>(
     let readout_scaling = scaling(opts.param, Role::Readout, features, shape, false, adam);
     // muP's readout starts with variance 1 / (features m).
     let m = width as f64 / opts.param.base_width.max(1) as f64;
-    let readout_var = if opts.param.kind.scales_width() {
+    let readout_var = if opts.param.kind.unit_weights() {
+        1.0
+    } else if opts.param.kind.scales_width() {
         1.0 / (features as f64 * m)
     } else {
         1.0 / features as f64
+    };
+    // u-muP's readout multiplier (unit_scaling's `linear_readout`): 1 / fan_in.
+    let readout_mult = if opts.param.kind.unit_weights() {
+        1.0 / features as f64
+    } else {
+        1.0
     };
     let scale = readout_var.sqrt() as f32;
     let readout: Vec<f32> = match &opts.resume {
@@ -535,7 +578,11 @@ fn run<O: BurnOptimizer>(
         let eval_loss = if step == start || step == opts.steps || logged {
             let (x, targets) = ready.batch(seed, None, opts.eval_batch, &ad)?;
             let out = declared.layout.forward(net, &p, x, &mut Plain);
-            let l = loss_of(out.matmul(readout.clone()), targets).inner();
+            let l = loss_of(
+                out.matmul(readout.clone()).mul_scalar(readout_mult),
+                targets,
+            )
+            .inner();
             Some(read_back(l.reshape([1]), "the evaluation loss")?[0] as f64)
         } else {
             None
@@ -547,7 +594,7 @@ fn run<O: BurnOptimizer>(
         } else {
             declared.layout.forward(net, &p, x, &mut Plain)
         };
-        let logits = out.matmul(readout.clone());
+        let logits = out.matmul(readout.clone()).mul_scalar(readout_mult);
         if opts.coords {
             let flat = logits.clone().inner();
             let n = flat.shape().num_elements();
@@ -787,7 +834,7 @@ impl Coord {
 
 impl crate::forward::Recorder for Coord {
     fn site<const D: usize>(&mut self, s: crate::forward::SiteIn<'_>, z: Tensor<D>) -> Tensor<D> {
-        let h = crate::activation::apply(s.kind.activation(), z);
+        let h = s.kind.apply(z);
         let flat = h.clone().inner();
         let n = flat.shape().num_elements();
         self.record(s.site.to_string(), s.layer, flat.reshape([n]));

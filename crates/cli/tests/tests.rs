@@ -70,11 +70,29 @@ fn records(path: &Path) -> Vec<csv::StringRecord> {
     r.records().map(|r| r.unwrap()).collect()
 }
 
+/// The position of column `name` in the CSV at `path`. Headers are cached per file
+/// version (path, size, modification time): tests call this once per row and field, and
+/// reopening a file each time made the larger checks spend most of their time here.
 fn col(path: &Path, name: &str) -> usize {
-    header(path)
-        .iter()
-        .position(|h| h == name)
-        .unwrap_or_else(|| panic!("{} has no column {name}", path.display()))
+    type Key = (std::path::PathBuf, u64, Option<std::time::SystemTime>);
+    thread_local! {
+        static HEADERS: std::cell::RefCell<std::collections::HashMap<Key, Vec<String>>> =
+            Default::default();
+    }
+    let meta = std::fs::metadata(path).ok();
+    let key = (
+        path.to_path_buf(),
+        meta.as_ref().map_or(0, |m| m.len()),
+        meta.and_then(|m| m.modified().ok()),
+    );
+    HEADERS.with(|h| {
+        let mut h = h.borrow_mut();
+        h.entry(key)
+            .or_insert_with(|| header(path))
+            .iter()
+            .position(|c| c == name)
+            .unwrap_or_else(|| panic!("{} has no column {name}", path.display()))
+    })
 }
 
 const SMALL: &[&str] = &[
@@ -5191,4 +5209,221 @@ fn the_residual_c_map_predicts_how_input_pairs_decorrelate_on_resmlp() {
             .iter()
             .all(|r| &r[col(&a, "stat")] != "corr" || r[col(&a, "theory")].is_empty())
     );
+}
+
+/// experiments/blake2024.toml (its transformer at width 128 and 32 tokens here): u-muP's
+/// unit-scale audit at initialization. Every site of the residual MLP has `preact_var`,
+/// `act_var`, `grad_var` and `weight_var` within 1 +- 0.25 at 4, 16 and 64 blocks. The
+/// transformer's first block forward does too; later attention outputs read `s^2 ((1 -
+/// c)/T + c)`,
+/// `s` u-muP's attention scale and `c` the incoming stream's `token_cos`, within 10%, and
+/// the stream collapses toward one direction.
+#[test]
+fn blake2024_umup_is_unit_scaled_where_tokens_are_independent() {
+    let (_guard, out) = run_suite_scaled(
+        "blake2024",
+        &[
+            ("width = 256", "width = 128"),
+            ("seq-len = 64", "seq-len = 32"),
+        ],
+    );
+    let a = out.join("aggregate.csv");
+    let rows = records(&a);
+    // Column positions once: aggregate.csv has tens of thousands of rows.
+    let names = header(&a);
+    let at = |c: &str| names.iter().position(|h| h == c).unwrap();
+    let cols: Vec<(&str, usize)> = ["label", "site", "layer", "stat", "mean"]
+        .into_iter()
+        .map(|c| (c, at(c)))
+        .collect();
+    let get = |r: &csv::StringRecord, c: &str| {
+        let i = cols.iter().find(|(n, _)| *n == c).unwrap().1;
+        r[i].to_string()
+    };
+    let means: std::collections::HashMap<(String, String, String, String), f64> = rows
+        .iter()
+        .map(|r| {
+            let key = (
+                get(r, "label"),
+                get(r, "site"),
+                get(r, "layer"),
+                get(r, "stat"),
+            );
+            (key, get(r, "mean").parse().unwrap_or(f64::NAN))
+        })
+        .collect();
+    let mean = |label: &str, site: &str, layer: usize, stat: &str| -> f64 {
+        let key = (label.into(), site.into(), layer.to_string(), stat.into());
+        *means
+            .get(&key)
+            .unwrap_or_else(|| panic!("{label} {site} {layer} {stat}"))
+    };
+    let unit = ["preact_var", "act_var", "grad_var", "weight_var"];
+    let mut checked = 0;
+    for r in &rows {
+        let (label, stat) = (get(r, "label"), get(r, "stat"));
+        // A site without a weight has no weight_var (NaN).
+        let Some(m) = get(r, "mean").parse::<f64>().ok().filter(|m| m.is_finite()) else {
+            continue;
+        };
+        // The transformer's first block forward (its backward carries the later blocks').
+        let first_block =
+            label.starts_with("transformer") && get(r, "layer") == "1" && stat != "grad_var";
+        if unit.contains(&stat.as_str()) && (label.starts_with("resmlp") || first_block) {
+            assert!(
+                (0.75..=1.25).contains(&m),
+                "{label} {stat} {}: {m}",
+                get(r, "site")
+            );
+            checked += 1;
+        }
+    }
+    // resmlp: 4 + 16 + 64 blocks of branch.1, branch.2 (4 stats), branch and out (3).
+    assert!(checked >= 84 * 14, "{checked}");
+    let (t, dh) = (32.0f64, 32.0f64);
+    let alpha = 1.0 / (1.0 + 4.0 * dh);
+    let s2 = t.powf(1.0 - alpha);
+    for depth in [4, 16, 64] {
+        let label = format!("transformer / 128 / 32 / {depth}");
+        for k in 2..=depth {
+            let c = mean(&label, "out", k - 1, "token_cos");
+            let want = s2 * ((1.0 - c) / t + c);
+            let got = mean(&label, "attn", k, "preact_var");
+            assert!(
+                (got / want - 1.0).abs() < 0.1,
+                "{label} block {k}: {got} vs {want}"
+            );
+        }
+        let c = mean(&label, "out", depth, "token_cos");
+        assert!(c > 0.8, "{label}: token_cos {c}");
+    }
+    let s = out.join("summary.csv");
+    for r in records(&s) {
+        let unit_scale: f64 = r[col(&s, "unit_scale")].parse().unwrap();
+        if r[col(&s, "label")].starts_with("resmlp") {
+            assert!(unit_scale < (1.0f64 / 0.75).ln(), "{unit_scale}");
+        } else {
+            assert!(unit_scale > 1.0, "{unit_scale}");
+        }
+    }
+}
+
+/// `--param umup` is for residual networks with N(0, 1) weights, trained with Adam, and
+/// its backward pass is not a Jacobian: each refusal exits 2 with one line.
+#[test]
+fn umup_refuses_what_it_cannot_be() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let out = out.to_str().unwrap();
+    fails_with(
+        &["run", "--param", "umup", "--out", out],
+        "residual networks",
+    );
+    fails_with(
+        &[
+            "run",
+            "--arch",
+            "resmlp",
+            "--param",
+            "umup",
+            "--init",
+            "he-normal",
+            "--out",
+            out,
+        ],
+        "--init he-normal",
+    );
+    fails_with(
+        &[
+            "run",
+            "--arch",
+            "resmlp",
+            "--param",
+            "umup",
+            "--jacobian",
+            "--out",
+            out,
+        ],
+        "unit-scaled",
+    );
+    fails_with(
+        &[
+            "train",
+            "--arch",
+            "resmlp",
+            "--param",
+            "umup",
+            "--optimizer",
+            "sgd",
+            "--out",
+            out,
+        ],
+        "adam",
+    );
+    fails_with(
+        &[
+            "train",
+            "--arch",
+            "resmlp",
+            "--param",
+            "umup",
+            "--inits",
+            "he-normal",
+            "--out",
+            out,
+        ],
+        "N(0, 1)",
+    );
+}
+
+/// u-muP's depth coordinate check (GELU resmlp, width 64, 4 to 64 blocks, Adam at 0.1,
+/// 8 seeds): every hidden site's size `h` and update `dh` is `flat` at every step, its
+/// slope within +-0.1 (its `L^-1/2` rule for the blocks' Adam steps, with branches of
+/// `(L + k)^-1/2`).
+#[test]
+fn umup_depth_coord_check_is_flat_at_every_hidden_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c");
+    sigprop()
+        .args(["coord-check", "--arch", "resmlp", "--activation", "gelu"])
+        .args([
+            "--depths",
+            "4,8,16,32,64",
+            "--width",
+            "64",
+            "--params",
+            "umup",
+        ])
+        .args([
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.1",
+            "--seeds",
+            "8",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let fit = out.join("coord_fit.csv");
+    let mut checked = 0;
+    for r in records(&fit) {
+        if &r[col(&fit, "site")] == "readout" {
+            continue;
+        }
+        let slope: f64 = r[col(&fit, "slope")].parse().unwrap();
+        let case = format!(
+            "{} {} {}",
+            &r[col(&fit, "quantity")],
+            &r[col(&fit, "step")],
+            &r[col(&fit, "layer")]
+        );
+        assert_eq!(&r[col(&fit, "verdict")], "flat", "{case}: {slope}");
+        assert!(slope.abs() < 0.1, "{case}: {slope}");
+        checked += 1;
+    }
+    // h at steps 0 to 5 and dh at 1 to 5, at the four block positions.
+    assert_eq!(checked, 44);
 }

@@ -486,3 +486,71 @@ fn standardize(rows: Tensor<2>) -> Tensor<2> {
     let var = centred.clone().square().mean_dim(1);
     centred / (var + NORM_EPS).sqrt()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handles::{LinearIds, ParamId};
+
+    fn leaf2(v: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
+        Tensor::<2>::from_data(TensorData::new(v, shape), device).require_grad()
+    }
+
+    fn values(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().try_to_vec().unwrap()
+    }
+
+    /// Unit scaling's linear map on `x` `[3, 4]` times `W` `[4, 2]`: the output is
+    /// `x W / 2`, the input's gradient `g W^T / sqrt(2)`, the weight's `x^T g / sqrt(3)`
+    /// (rows); an activation's gradient is `phi'(z) g` times its backward scale alone.
+    #[test]
+    fn unit_scaled_operations_scale_forward_and_backward_apart() {
+        let device = Device::flex().autodiff();
+        let xv: Vec<f32> = (0..12).map(|i| (i as f32 * 0.37).sin()).collect();
+        let wv: Vec<f32> = (0..8).map(|i| (i as f32 * 0.91).cos()).collect();
+        let x = leaf2(xv.clone(), [3, 4], &device);
+        let w = leaf2(wv.clone(), [4, 2], &device);
+        let p = DeviceParams(vec![Some(DeviceParam::D2(w.clone()))], 1);
+        let ids = LinearIds {
+            weight: ParamId(0),
+            bias: None,
+        };
+        let y = unit_linear(&p, ids, x.clone());
+        let plain = values(x.clone().matmul(w.clone()));
+        for (a, b) in values(y.clone()).iter().zip(&plain) {
+            assert!((a - b / 2.0).abs() < 1e-6, "{a} vs {b} / 2");
+        }
+        // L = sum(y * g) with g = 1: dL/dx = 1 W^T / sqrt(2), dL/dW = x^T 1 / sqrt(3).
+        let grads = y.sum().backward();
+        let gx = values(x.grad(&grads).unwrap());
+        let gw = values(w.grad(&grads).unwrap());
+        for r in 0..3 {
+            for i in 0..4 {
+                let want = (wv[2 * i] + wv[2 * i + 1]) / 2f32.sqrt();
+                assert!((gx[4 * r + i] - want).abs() < 1e-5, "dx {r} {i}");
+            }
+        }
+        for i in 0..4 {
+            let want = (0..3).map(|r| xv[4 * r + i]).sum::<f32>() / 3f32.sqrt();
+            for j in 0..2 {
+                assert!((gw[2 * i + j] - want).abs() < 1e-5, "dW {i} {j}");
+            }
+        }
+        let s = UnitScales {
+            forward: 2.0,
+            backward: 3.0,
+        };
+        let z = leaf2(xv.clone(), [3, 4], &device);
+        let h = SiteKind::UnitActivation(Activation::Tanh, s).apply(z.clone());
+        let grads = h.clone().sum().backward();
+        let gz = values(z.grad(&grads).unwrap());
+        for ((&zv, hv), gv) in xv.iter().zip(values(h)).zip(gz) {
+            let (zv, t) = (f64::from(zv), f64::from(zv).tanh());
+            assert!((f64::from(hv) - 2.0 * t).abs() < 1e-6, "h({zv})");
+            assert!(
+                (f64::from(gv) - 3.0 * (1.0 - t * t)).abs() < 1e-5,
+                "h'({zv})"
+            );
+        }
+    }
+}

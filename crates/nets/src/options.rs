@@ -548,6 +548,23 @@ impl fmt::Display for PruneSpec {
 
 #[cfg(test)]
 mod tests {
+    /// u-muP's tau rule: `a^2 + b^2 = 1`; a resmlp of 4 blocks adds its branches with
+    /// `b^2` 1/5, 1/6, 1/7, 1/8 (the stream then holds the input and all branches 1 : 1);
+    /// a transformer's 8 branches of two kinds start at 1/5 too; other scales have none.
+    #[test]
+    fn unit_adds_keep_the_stream_at_unit_variance() {
+        for k in 0..4 {
+            let (a, b) = BranchScale::Umup.unit_add(k, 4, 1).unwrap();
+            assert!((a * a + b * b - 1.0).abs() < 1e-12);
+            assert!((b * b - 1.0 / (5 + k) as f64).abs() < 1e-12, "{k}: {b}");
+        }
+        let (_, b) = BranchScale::Umup.unit_add(0, 8, 2).unwrap();
+        assert!((b * b - 0.2).abs() < 1e-12);
+        assert_eq!(BranchScale::InvDepth.unit_add(0, 4, 1), None);
+        assert_eq!("umup".parse::<BranchScale>().unwrap(), BranchScale::Umup);
+        assert_eq!(BranchScale::Umup.to_string(), "umup");
+    }
+
     use super::*;
 
     #[test]

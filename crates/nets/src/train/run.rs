@@ -923,5 +923,21 @@ mod tests {
         );
         close(scaling(d, Role::Vector, 1, shape, true, true), 1.0, 0.5);
         close(scaling(d, Role::Hidden, 32, shape, true, false), 1.0, 1.0);
+        // u-muP at depth 16 (no base shapes): a block's weight of fan-in 64 at
+        // `lr / (8 * 4)`, its bias at `lr / 4`, a weight outside the blocks at `lr / 8`, the
+        // readout at `lr`; never a multiplier.
+        let u = Parametrization {
+            kind: ParamKind::Umup,
+            ..p
+        };
+        let shape = (64, 16);
+        close(
+            scaling(u, Role::Hidden, 64, shape, true, true),
+            1.0,
+            1.0 / 32.0,
+        );
+        close(scaling(u, Role::Vector, 1, shape, true, true), 1.0, 0.25);
+        close(scaling(u, Role::Hidden, 64, shape, false, true), 1.0, 0.125);
+        close(scaling(u, Role::Readout, 64, shape, false, true), 1.0, 1.0);
     }
 }

@@ -5319,61 +5319,17 @@ fn umup_refuses_what_it_cannot_be() {
         &["run", "--param", "umup", "--out", out],
         "residual networks",
     );
-    fails_with(
-        &[
-            "run",
-            "--arch",
-            "resmlp",
-            "--param",
-            "umup",
-            "--init",
-            "he-normal",
-            "--out",
-            out,
-        ],
-        "--init he-normal",
-    );
-    fails_with(
-        &[
-            "run",
-            "--arch",
-            "resmlp",
-            "--param",
-            "umup",
-            "--jacobian",
-            "--out",
-            out,
-        ],
-        "unit-scaled",
-    );
-    fails_with(
-        &[
-            "train",
-            "--arch",
-            "resmlp",
-            "--param",
-            "umup",
-            "--optimizer",
-            "sgd",
-            "--out",
-            out,
-        ],
-        "adam",
-    );
-    fails_with(
-        &[
-            "train",
-            "--arch",
-            "resmlp",
-            "--param",
-            "umup",
-            "--inits",
-            "he-normal",
-            "--out",
-            out,
-        ],
-        "N(0, 1)",
-    );
+    let cases: [(&str, &[&str], &str); 4] = [
+        ("run", &["--init", "he-normal"], "--init he-normal"),
+        ("run", &["--jacobian"], "unit-scaled"),
+        ("train", &["--optimizer", "sgd"], "adam"),
+        ("train", &["--inits", "he-normal"], "N(0, 1)"),
+    ];
+    for (cmd, extra, needle) in cases {
+        let mut args = vec![cmd, "--arch", "resmlp", "--param", "umup", "--out", out];
+        args.extend(extra);
+        fails_with(&args, needle);
+    }
 }
 
 /// u-muP's depth coordinate check (GELU resmlp, width 64, 4 to 64 blocks, Adam at 0.1,

@@ -5383,3 +5383,81 @@ fn umup_depth_coord_check_is_flat_at_every_hidden_site() {
     // h at steps 0 to 5 and dh at 1 to 5, at the four block positions.
     assert_eq!(checked, 44);
 }
+
+/// The transformer's modern parts, each against an exact fact or a clear contrast (width
+/// 64, 32 tokens, 4 seeds):
+/// - a gated MLP's product has the variance of its factors' product, `E[g^2] Var(up)`,
+///   with `Var(up)` the gate's pre-activation variance (same fan-in, same initializer);
+/// - `--final-norm`'s site `final` is each token RMS-normalized: second moment 1;
+/// - with weights of std 0.5, attention saturates (entropy below 1 nat of `ln 32 =
+///   3.47`), and `--qk-norm` keeps it near uniform (above 2.5), intervals apart.
+#[test]
+fn transformer_gated_mlp_final_norm_and_qk_norm_do_what_they_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        sigprop()
+            .args([
+                "run",
+                "--arch",
+                "transformer",
+                "--width",
+                "64",
+                "--seq-len",
+                "32",
+            ])
+            .args(["--depth", "2", "--seeds", "4", "--quiet"])
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        let a = out.join("aggregate.csv");
+        records(&a)
+            .into_iter()
+            .map(|r| {
+                let key = format!(
+                    "{} {} {}",
+                    &r[col(&a, "site")],
+                    &r[col(&a, "layer")],
+                    &r[col(&a, "stat")]
+                );
+                let v = |c: &str| r[col(&a, c)].parse::<f64>().unwrap_or(f64::NAN);
+                (key, [v("mean"), v("ci95_lo"), v("ci95_hi")])
+            })
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let m = run(
+        "llama",
+        &[
+            "--mlp",
+            "swiglu",
+            "--final-norm",
+            "--norm",
+            "rms",
+            "--init",
+            "xavier-normal",
+        ],
+    );
+    let at = |k: &str| m.get(k).unwrap_or_else(|| panic!("{k}"))[0];
+    for layer in [1, 2] {
+        let gate2 = at(&format!("mlp.gate {layer} act_var"))
+            + at(&format!("mlp.gate {layer} act_mean")).powi(2);
+        let want = gate2 * at(&format!("mlp.gate {layer} preact_var"));
+        let got = at(&format!("mlp.hidden {layer} preact_var"));
+        assert!(
+            (got / want - 1.0).abs() < 0.05,
+            "layer {layer}: {got} vs {want}"
+        );
+    }
+    let fin = at("final 2 preact_var") + at("final 2 preact_mean").powi(2);
+    assert!((fin - 1.0).abs() < 1e-3, "{fin}");
+    let wide = ["--init", "normal:std=0.5"];
+    let plain = run("plain", &wide);
+    let normed = run("qk", &[&wide[..], &["--qk-norm"]].concat());
+    for layer in [1, 2] {
+        let k = format!("attn {layer} attn_entropy");
+        let (p, q) = (plain[&k], normed[&k]);
+        assert!(p[2] < 1.0 && q[1] > 2.5, "{k}: {p:?} vs {q:?}");
+    }
+}

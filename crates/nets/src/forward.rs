@@ -251,6 +251,9 @@ pub enum SiteKind {
     /// concatenated, before the output projection): `h = z`, a token mixing, not pointwise;
     /// the attention entropy is measured here.
     Attention,
+    /// A gated MLP's product `phi(gate) * up` (`h = z`): not a pointwise function of one
+    /// pre-activation, so the dead and saturated fractions are not defined (NaN).
+    Gated,
 }
 
 impl SiteKind {
@@ -258,7 +261,9 @@ impl SiteKind {
     pub fn activation(self) -> Activation {
         match self {
             SiteKind::Activation(a) | SiteKind::UnitActivation(a, _) => a,
-            SiteKind::Branch | SiteKind::Sum | SiteKind::Attention => Activation::Linear,
+            SiteKind::Branch | SiteKind::Sum | SiteKind::Attention | SiteKind::Gated => {
+                Activation::Linear
+            }
         }
     }
 

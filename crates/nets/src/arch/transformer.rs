@@ -80,6 +80,43 @@ pub struct Transformer {
     pub skip_scale: SkipScale,
     /// Initializers of single roles of weights (the rest take the network's `init`).
     pub init_role: Vec<RoleInit>,
+    /// The MLP: plain, or gated (GLU, SwiGLU, GeGLU).
+    pub mlp: MlpKind,
+    /// Each head's queries and keys normalized over their features before the scores.
+    pub qk_norm: bool,
+    /// The stream normalized after the last block.
+    pub final_norm: bool,
+}
+
+/// `--mlp`: the MLP sublayer of a transformer block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MlpKind {
+    /// `phi(u W_1 + b_1) W_2 + b_2`, `phi` the network's activation (GELU in GPT-2 and ViT).
+    #[default]
+    #[serde(alias = "gelu")]
+    Plain,
+    /// `(phi(u W_g + b_g) * (u W_1 + b_1)) W_2 + b_2` with the network's activation as the
+    /// gate (Dauphin et al. 2017; Shazeer 2020).
+    Glu,
+    /// The gated MLP with a SiLU gate (LLaMA's; Shazeer 2020).
+    Swiglu,
+    /// The gated MLP with a GELU gate (Shazeer 2020).
+    Geglu,
+}
+
+const MLP_ALLOWED: &str = "one of: plain (alias gelu), glu, swiglu, geglu";
+
+impl MlpKind {
+    /// The gate's activation, for a gated MLP (`network`: the network's activation).
+    pub fn gate(self, network: sigprop_init::Activation) -> Option<sigprop_init::Activation> {
+        match self {
+            MlpKind::Plain => None,
+            MlpKind::Glu => Some(network),
+            MlpKind::Swiglu => Some(sigprop_init::Activation::Silu),
+            MlpKind::Geglu => Some(sigprop_init::Activation::Gelu),
+        }
+    }
 }
 
 /// The multiplier of the skip connection.
@@ -168,10 +205,14 @@ pub enum Role {
     MlpUp,
     /// `W_2`, the MLP's down projection.
     MlpDown,
+    /// `W_g`, a gated MLP's gate.
+    MlpGate,
 }
 
 /// Names of the roles `--init-role` takes.
-pub const ROLE_NAMES: &[&str] = &["query", "key", "value", "output", "mlp-up", "mlp-down"];
+pub const ROLE_NAMES: &[&str] = &[
+    "query", "key", "value", "output", "mlp-up", "mlp-down", "mlp-gate",
+];
 
 impl Role {
     /// The role's name.
@@ -183,6 +224,7 @@ impl Role {
             Role::Output => "output",
             Role::MlpUp => "mlp-up",
             Role::MlpDown => "mlp-down",
+            Role::MlpGate => "mlp-gate",
         }
     }
 }
@@ -210,6 +252,7 @@ impl FromStr for RoleInit {
             "output" => Role::Output,
             "mlp-up" => Role::MlpUp,
             "mlp-down" => Role::MlpDown,
+            "mlp-gate" => Role::MlpGate,
             other => {
                 return Err(format!(
                     "unknown role \"{other}\"; expected one of: {}",
@@ -263,6 +306,9 @@ impl Default for Transformer {
             shortcut: Shortcut::Identity,
             skip_scale: SkipScale::Auto,
             init_role: Vec::new(),
+            mlp: MlpKind::Plain,
+            qk_norm: false,
+            final_norm: false,
         }
     }
 }
@@ -280,6 +326,7 @@ pub(crate) struct TransformerBlock {
 /// The MLP sublayer's handles.
 pub(crate) struct MlpIds {
     up: LinearIds,
+    gate: Option<LinearIds>,
     down: LinearIds,
     alpha: Option<ParamId>,
 }
@@ -329,6 +376,9 @@ impl Transformer {
     pub fn stream_theory(&self, net: &ResolvedNet) -> Option<TransformerStream> {
         if self.causal
             || self.branch_scale == BranchScale::Umup
+            || self.mlp != MlpKind::Plain
+            || self.qk_norm
+            || self.final_norm
             || self.head_dim(net.config.width) < MIN_THEORY_HEAD_DIM
             || (self.norm != Norm::None && self.norm_position == NormPosition::Post)
             || net.prune.is_some_and(|p| p.sparsity > 0.0)
@@ -403,6 +453,13 @@ impl Transformer {
         };
         let n = y.dims()[1];
         y.reshape([b, t, n])
+    }
+
+#[cfg(feature = "burn")]
+    /// Each head's vectors `[b, heads, t, d_head]` normalized over their features.
+    fn norm_heads(norm: Norm, x: Tensor<4>) -> Tensor<4> {
+        let [b, h, t, dh] = x.dims();
+        normalize(norm, x.reshape([b * h * t, dh])).reshape([b, h, t, dh])
     }
 
 #[cfg(feature = "burn")]
@@ -523,9 +580,27 @@ impl Architecture for Transformer {
         },
         Setting {
             key: "init-role",
-            help: "ROLE=SPEC, repeatable: one role's initializer (query, key, value, output, mlp-up, mlp-down); the rest take --init",
+            help: "ROLE=SPEC, repeatable: one role's initializer (query, key, value, output, mlp-up, mlp-down, mlp-gate); the rest take --init",
             kind: SettingKind::Texts,
-            allowed: "ROLE=SPEC, ROLE one of query, key, value, output, mlp-up, mlp-down",
+            allowed: "ROLE=SPEC, ROLE one of query, key, value, output, mlp-up, mlp-down, mlp-gate",
+        },
+        Setting {
+            key: "mlp",
+            help: "The MLP: plain phi(u W1) W2 (alias gelu), or gated (phi(u Wg) * u W1) W2 with glu (--activation), swiglu (SiLU) or geglu (GELU) [default: plain]",
+            kind: SettingKind::Text,
+            allowed: MLP_ALLOWED,
+        },
+        Setting {
+            key: "qk-norm",
+            help: "Normalize each head's queries and keys over their features before the scores (the --norm kind; RMS with --norm none)",
+            kind: SettingKind::Switch,
+            allowed: "true or false",
+        },
+        Setting {
+            key: "final-norm",
+            help: "Normalize the stream after the last block (the --norm kind; RMS with --norm none): the site final",
+            kind: SettingKind::Switch,
+            allowed: "true or false",
         },
     ];
 
@@ -622,9 +697,16 @@ impl Architecture for Transformer {
                 let attn_alpha = alpha(b, format!("blocks.{k}.attn.alpha"));
                 let mlp = (!self.attention_only).then(|| {
                     let up = lin(b, "mlp.up", (d, hidden), Role::MlpUp);
+                    let gate = (self.mlp != MlpKind::Plain)
+                        .then(|| lin(b, "mlp.gate", (d, hidden), Role::MlpGate));
                     let down = lin(b, "mlp.down", (hidden, d), Role::MlpDown);
                     let alpha = alpha(b, format!("blocks.{k}.mlp.alpha"));
-                    MlpIds { up, down, alpha }
+                    MlpIds {
+                        up,
+                        gate,
+                        down,
+                        alpha,
+                    }
                 });
                 TransformerBlock {
                     q,
@@ -702,6 +784,12 @@ impl Architecture for Transformer {
             roles: Vec::new(),
         };
         let unit = net.unit_scaled();
+        // QK-norm's and the final norm's kind: the network's, RMS without one.
+        let qk = if self.norm == Norm::None {
+            Norm::Rms
+        } else {
+            self.norm
+        };
         // u-muP: scores q k^T / d_head, and the attention's output scale.
         let (score_scale, attn_scale) = if unit {
             (1.0 / dh as f64, self.unit_attention_scale(dh))
@@ -716,6 +804,11 @@ impl Architecture for Transformer {
             let u = Self::norm_tokens(pre, Self::split(&x, add));
             let qkv = |ids| scale_bwd(heads(Self::linear3(p, ids, u.clone(), unit)), attn_scale);
             let (q, kk, v) = (qkv(blk.q), qkv(blk.k), qkv(blk.v));
+            let (q, kk) = if self.qk_norm {
+                (Self::norm_heads(qk, q), Self::norm_heads(qk, kk))
+            } else {
+                (q, kk)
+            };
             let mut scores = q.matmul(kk.swap_dims(2, 3)).mul_scalar(score_scale);
             if let Some(m) = &mask {
                 scores = scores + m.clone();
@@ -752,12 +845,29 @@ impl Architecture for Transformer {
                 x = rec.site(s, x);
                 let add = self.unit_add(kinds * k + 1, depth);
                 let u = Self::norm_tokens(pre, Self::split(&x, add));
-                let z = Self::linear3(p, mlp.up, u, unit);
-                let s = SiteIn {
-                    weight: Some(WeightGrad::Leaf(mlp.down.weight)),
-                    ..site("mlp.hidden", layer, net.activation_site())
+                let z = Self::linear3(p, mlp.up, u.clone(), unit);
+                let hidden = match (mlp.gate, self.mlp.gate(net.activation)) {
+                    (Some(gate), Some(phi)) => {
+                        let kind = if unit {
+                            net.activation_site_of(phi)
+                        } else {
+                            SiteKind::Activation(phi)
+                        };
+                        let g = rec.site(site("mlp.gate", layer, kind), Self::linear3(p, gate, u, unit));
+                        let s = SiteIn {
+                            weight: Some(WeightGrad::Leaf(mlp.down.weight)),
+                            ..site("mlp.hidden", layer, SiteKind::Gated)
+                        };
+                        rec.site(s, g * z)
+                    }
+                    _ => {
+                        let s = SiteIn {
+                            weight: Some(WeightGrad::Leaf(mlp.down.weight)),
+                            ..site("mlp.hidden", layer, net.activation_site())
+                        };
+                        rec.site(s, z)
+                    }
                 };
-                let hidden = rec.site(s, z);
                 let branch = self.scaled(Self::linear3(p, mlp.down, hidden, unit), mlp.alpha, p, depth);
                 let s = SiteIn {
                     scale: mlp.alpha,
@@ -771,6 +881,13 @@ impl Architecture for Transformer {
                 ..site("out", layer, SiteKind::Sum)
             };
             x = rec.site(s, x);
+        }
+        if self.final_norm {
+            let s = SiteIn {
+                tokens: Some(t),
+                ..site("final", depth, SiteKind::Sum)
+            };
+            x = rec.site(s, Self::norm_tokens(qk, x));
         }
         x.reshape([batch, t * d])
     }
@@ -829,10 +946,13 @@ impl Architecture for Transformer {
             self.heads as f64,
         );
         let mlp = if self.attention_only { 0.0 } else { 1.0 };
-        let params = depth * (4.0 * (d * d + d) + mlp * (2.0 * r * d * d + r * d + d));
+        // A gated MLP has a third map and a gate site.
+        let gated = if self.mlp == MlpKind::Plain { 0.0 } else { 1.0 };
+        let params = depth
+            * (4.0 * (d * d + d) + mlp * ((2.0 + gated) * r * d * d + (1.0 + gated) * r * d + d));
         // Per block: q, k, v, o and the branch and stream sites, the MLP's hidden layer,
         // and the attention probabilities (kept for the backward pass).
-        let acts = depth * b * t * (6.0 * d + mlp * (r * d + 2.0 * d) + 2.0 * h * t);
+        let acts = depth * b * t * (6.0 * d + mlp * ((1.0 + 2.0 * gated) * r * d + 2.0 * d) + 2.0 * h * t);
         [params, acts, b * t * d, 0.0]
     }
 }

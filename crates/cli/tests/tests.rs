@@ -5460,4 +5460,24 @@ fn transformer_gated_mlp_final_norm_and_qk_norm_do_what_they_say() {
         let (p, q) = (plain[&k], normed[&k]);
         assert!(p[2] < 1.0 && q[1] > 2.5, "{k}: {p:?} vs {q:?}");
     }
+    // RoPE turns the same tokens' scores by their positions: with correlated tokens
+    // (cosine 0.9) the attention of plain, position-free scores is nearly uniform, and
+    // rotary positions make it favour near keys: lower entropy.
+    let corr = ["--input-corr", "0.9", "--init", "xavier-normal"];
+    let flat = run("flat", &corr);
+    let rope = run("rope", &[&corr[..], &["--positions", "rope"]].concat());
+    let k = "attn 1 attn_entropy";
+    assert!(rope[k][2] < flat[k][1], "{:?} vs {:?}", rope[k], flat[k]);
+    fails_with(
+        &[
+            "run",
+            "--arch",
+            "transformer",
+            "--width",
+            "12",
+            "--positions",
+            "rope",
+        ],
+        "even head size",
+    );
 }

@@ -86,7 +86,25 @@ pub struct Transformer {
     pub qk_norm: bool,
     /// The stream normalized after the last block.
     pub final_norm: bool,
+    /// Positions: none, or rotary (RoPE) on each head's queries and keys.
+    pub positions: Positions,
 }
+
+/// `--positions`: how a transformer knows where a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Positions {
+    /// None: attention is permutation-equivariant over the tokens.
+    #[default]
+    None,
+    /// Rotary position embedding (Su et al. 2021): each head's queries and keys rotated
+    /// pair by pair by the angle `t theta_i`, `theta_i = 10000^(-2i/d_head)`, the halves
+    /// `(x_i, x_(i + d_head/2))` paired (GPT-NeoX's and LLaMA's layout).
+    Rope,
+}
+
+/// The rotary base (RoFormer's and LLaMA's).
+pub const ROPE_BASE: f64 = 10_000.0;
 
 /// `--mlp`: the MLP sublayer of a transformer block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -309,6 +327,7 @@ impl Default for Transformer {
             mlp: MlpKind::Plain,
             qk_norm: false,
             final_norm: false,
+            positions: Positions::None,
         }
     }
 }
@@ -379,6 +398,7 @@ impl Transformer {
             || self.mlp != MlpKind::Plain
             || self.qk_norm
             || self.final_norm
+            || self.positions != Positions::None
             || self.head_dim(net.config.width) < MIN_THEORY_HEAD_DIM
             || (self.norm != Norm::None && self.norm_position == NormPosition::Post)
             || net.prune.is_some_and(|p| p.sparsity > 0.0)
@@ -533,6 +553,40 @@ impl Transformer {
     }
 }
 
+#[cfg(feature = "burn")]
+/// RoPE's `cos` and `sin` tables `[1, 1, t, d_head]`: entry `(p, j)` at the angle `p
+/// theta_(j mod d_head/2)`.
+pub(crate) fn rope_tables(
+    t: usize,
+    dh: usize,
+    device: &burn::tensor::Device,
+) -> (Tensor<4>, Tensor<4>) {
+    let half = dh / 2;
+    let angle = |p: usize, j: usize| {
+        let i = (j % half) as f64;
+        p as f64 * ROPE_BASE.powf(-2.0 * i / dh as f64)
+    };
+    let table = |f: fn(f64) -> f64| {
+        let v: Vec<f32> = (0..t * dh)
+            .map(|k| f(angle(k / dh, k % dh)) as f32)
+            .collect();
+        Tensor::<4>::from_data(TensorData::new(v, [1, 1, t, dh]), device)
+    };
+    (table(f64::cos), table(f64::sin))
+}
+
+#[cfg(feature = "burn")]
+/// `x` `[b, heads, t, d_head]` rotated by RoPE: `x cos + rotate_half(x) sin`,
+/// `rotate_half(x) = (-x_2, x_1)` for the halves `x = (x_1, x_2)`: each pair `(x_i, x_(i +
+/// d_head/2))` turns by its angle, so every token's norm is kept.
+pub(crate) fn rotate(x: Tensor<4>, (cos, sin): &(Tensor<4>, Tensor<4>)) -> Tensor<4> {
+    let half = x.dims()[3] / 2;
+    let x1 = x.clone().narrow(3, 0, half);
+    let x2 = x.clone().narrow(3, half, half);
+    let turned = Tensor::cat(vec![x2.neg(), x1], 3);
+    x * cos.clone() + turned * sin.clone()
+}
+
 impl Architecture for Transformer {
     type Layout = Vec<TransformerBlock>;
 
@@ -591,6 +645,12 @@ impl Architecture for Transformer {
             allowed: MLP_ALLOWED,
         },
         Setting {
+            key: "positions",
+            help: "Positions: none, or rope (rotary, on each head's queries and keys; an even head size) [default: none]",
+            kind: SettingKind::Text,
+            allowed: "one of: none, rope",
+        },
+        Setting {
             key: "qk-norm",
             help: "Normalize each head's queries and keys over their features before the scores (the --norm kind; RMS with --norm none)",
             kind: SettingKind::Switch,
@@ -636,6 +696,18 @@ impl Architecture for Transformer {
                 key: "skip-scale",
                 value: self.skip_scale.to_string(),
                 allowed: "auto with --shortcut none (there is no skip to scale)".into(),
+            });
+        }
+        if self.positions == Positions::Rope && !self.head_dim(cfg.width).is_multiple_of(2) {
+            return Err(NetError::BadConfig {
+                key: "positions",
+                value: "rope".into(),
+                allowed: format!(
+                    "rope with an even head size (width {} over {} heads is {})",
+                    cfg.width,
+                    self.heads,
+                    self.head_dim(cfg.width)
+                ),
             });
         }
         if self.branch_scale == BranchScale::Umup
@@ -784,6 +856,7 @@ impl Architecture for Transformer {
             roles: Vec::new(),
         };
         let unit = net.unit_scaled();
+        let rope = (self.positions == Positions::Rope).then(|| rope_tables(t, dh, &x.device()));
         // QK-norm's and the final norm's kind: the network's, RMS without one.
         let qk = if self.norm == Norm::None {
             Norm::Rms
@@ -808,6 +881,10 @@ impl Architecture for Transformer {
                 (Self::norm_heads(qk, q), Self::norm_heads(qk, kk))
             } else {
                 (q, kk)
+            };
+            let (q, kk) = match &rope {
+                Some(r) => (rotate(q, r), rotate(kk, r)),
+                None => (q, kk),
             };
             let mut scores = q.matmul(kk.swap_dims(2, 3)).mul_scalar(score_scale);
             if let Some(m) = &mask {
@@ -960,6 +1037,44 @@ impl Architecture for Transformer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RoPE keeps every token's norm (to 1e-5 relative) and makes a query-key product a
+    /// function of the positions' difference alone: the same `q` at `i` and `k` at `j`
+    /// give the same score as at `i + s`, `j + s`.
+    #[cfg(feature = "burn")]
+    #[test]
+    fn rope_keeps_norms_and_scores_depend_on_relative_position() {
+        let device = burn::tensor::Device::flex();
+        let (b, h, t, dh) = (2, 3, 16, 8);
+        let n = b * h * t * dh;
+        let v: Vec<f32> = (0..n).map(|k| ((k as f32) * 0.731).sin() * 3.0).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(v.clone(), [b, h, t, dh]), &device);
+        let tables = rope_tables(t, dh, &device);
+        let y: Vec<f32> = rotate(x, &tables).into_data().try_to_vec().unwrap();
+        for tok in 0..b * h * t {
+            let norm = |w: &[f32]| w.iter().map(|&a| f64::from(a).powi(2)).sum::<f64>().sqrt();
+            let (a, r) = (norm(&v[tok * dh..][..dh]), norm(&y[tok * dh..][..dh]));
+            assert!((a - r).abs() <= 1e-5 * a, "token {tok}: {a} vs {r}");
+        }
+        // One q and one k repeated at every position: score(i, j) = score(i + s, j + s).
+        let q: Vec<f32> = (0..dh).map(|k| (k as f32 * 1.3).cos()).collect();
+        let k: Vec<f32> = (0..dh).map(|k| (k as f32 * 0.7 + 0.2).sin()).collect();
+        let at_every = |w: &[f32]| {
+            let all: Vec<f32> = (0..t).flat_map(|_| w.iter().copied()).collect();
+            let x = Tensor::<4>::from_data(TensorData::new(all, [1, 1, t, dh]), &device);
+            rotate(x, &tables).into_data().try_to_vec::<f32>().unwrap()
+        };
+        let (rq, rk) = (at_every(&q), at_every(&k));
+        let score = |i: usize, j: usize| -> f64 {
+            (0..dh)
+                .map(|c| f64::from(rq[i * dh + c]) * f64::from(rk[j * dh + c]))
+                .sum()
+        };
+        for (i, j, s) in [(0, 3, 5), (7, 2, 6), (4, 4, 11)] {
+            let (a, c) = (score(i, j), score(i + s, j + s));
+            assert!((a - c).abs() < 1e-4, "({i}, {j}) + {s}: {a} vs {c}");
+        }
+    }
 
     #[test]
     fn correlated_tokens_have_unit_variance_and_the_asked_correlation() {

@@ -5319,6 +5319,19 @@ fn umup_refuses_what_it_cannot_be() {
         &["run", "--param", "umup", "--out", out],
         "residual networks",
     );
+    let role = [
+        "run",
+        "--arch",
+        "transformer",
+        "--param",
+        "umup",
+        "--out",
+        out,
+    ];
+    fails_with(
+        &[&role[..], &["--init-role", "query=xavier-normal"]].concat(),
+        "init-role",
+    );
     let cases: [(&str, &[&str], &str); 4] = [
         ("run", &["--init", "he-normal"], "--init he-normal"),
         ("run", &["--jacobian"], "unit-scaled"),

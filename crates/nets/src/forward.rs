@@ -367,7 +367,7 @@ pub(crate) fn linear(p: &DeviceParams, ids: LinearIds, h: Tensor<2>) -> Tensor<2
     z.reshape([rows, n])
 }
 
-/// Unit scaling's linear map (u-muP): `fan_in^(-1/2) h W + b` forward, the input's
+/// Unit scaling's linear map (u-muP): `fan_in^(-1/2) (h W + b)` forward, the input's
 /// gradient scaled by `fan_out^(-1/2)` and the weight's and bias's by `rows^(-1/2)` (rows
 /// per seed) in place of the exact ones, so that for unit `h` and unit gradients every one
 /// of them has unit variance, square or not (Blake et al. 2023, unconstrained).
@@ -379,19 +379,24 @@ pub(crate) fn unit_linear(p: &DeviceParams, ids: LinearIds, h: Tensor<2>) -> Ten
     let a = fan_in.powf(-0.5);
     let h = scale_bwd(h, (n as f64).powf(-0.5) / a);
     let w = scale_bwd(w, rows.powf(-0.5) / a);
+    // The bias inside the scaled product, as unit_scaling's `linear` has it (`F.linear`,
+    // then the output scale): its gradient `rows^(-1/2)` in all.
+    let b = ids.bias.map(|b| scale_bwd(p.d1(b), rows.powf(-0.5) / a));
     let z = if seeds == 1 {
-        h.matmul(w)
+        let z = h.matmul(w);
+        match b {
+            Some(b) => z + b.unsqueeze::<2>(),
+            None => z,
+        }
     } else {
-        seeded_matmul(seeds, h, w).reshape([rows as usize * seeds, n])
+        let z = seeded_matmul(seeds, h, w);
+        let z = match b {
+            Some(b) => z + b.reshape([seeds, 1, n]),
+            None => z,
+        };
+        z.reshape([rows as usize * seeds, n])
     };
-    let z = z.mul_scalar(a);
-    match ids.bias {
-        None => z,
-        Some(b) if seeds == 1 => z + scale_bwd(p.d1(b), rows.powf(-0.5)).unsqueeze::<2>(),
-        Some(b) => (z.reshape([seeds, rows as usize, n])
-            + scale_bwd(p.d1(b), rows.powf(-0.5)).reshape([seeds, 1, n]))
-        .reshape([rows as usize * seeds, n]),
-    }
+    z.mul_scalar(a)
 }
 
 /// Rows `[seeds * m, k]` times stacked matrices `[seeds * k, n]`, seed by seed, as
@@ -439,17 +444,15 @@ pub(crate) fn unit_conv(
     let rows = (b * hh * ww) as f64;
     let h = scale_bwd(h, (c_out as f64 * k2 / groups as f64).powf(-0.5) / a);
     let w = scale_bwd(w, rows.powf(-0.5) / a);
-    let z = conv2d(
+    // The bias inside the scaled convolution, as for `unit_linear`.
+    let b = ids.bias.map(|b| scale_bwd(p.d1(b), rows.powf(-0.5) / a));
+    conv2d(
         h,
         w,
-        None,
+        b,
         ConvOptions::new([1, 1], [pad, pad], [1, 1], groups),
     )
-    .mul_scalar(a);
-    match ids.bias {
-        Some(bias) => z + scale_bwd(p.d1(bias), rows.powf(-0.5)).reshape([1, c_out, 1, 1]),
-        None => z,
-    }
+    .mul_scalar(a)
 }
 
 /// `norm` applied to `z` of shape `[batch, units]` or `[batch, channels, h, w]`:

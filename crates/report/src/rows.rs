@@ -409,10 +409,10 @@ pub struct SummaryRow {
     /// Its variance: `5 (L - 1) / N` for ReLU at equal widths, the sum over layers of
     /// `(kappa - 1) / N_l` damped by the length map's slope in general.
     pub theory_log_gain_var: Option<f64>,
-    /// The unit-scale audit (Blake et al. 2023, 2024): the largest `|log2|` of any
+    /// The unit-scale audit (Blake et al. 2023, 2024): the largest `|ln|` of any
     /// `preact_var`, `act_var`, `grad_var` or `weight_var` (seed means, every site and
-    /// layer; zero variances left out). 0 when every tensor has unit variance, 1 when the
-    /// farthest is a factor 2 off.
+    /// layer; zero variances left out). 0 when every tensor has unit variance, 0.69 when
+    /// the farthest is a factor 2 off.
     #[serde(default)]
     pub unit_scale: Option<f64>,
     /// Where that is: `stat at site layer`.

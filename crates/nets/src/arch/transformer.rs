@@ -710,6 +710,15 @@ impl Architecture for Transformer {
                 ),
             });
         }
+        if self.branch_scale == BranchScale::Umup && !self.init_role.is_empty() {
+            return Err(NetError::BadConfig {
+                key: "init-role",
+                value: self.init_role[0].to_string(),
+                allowed: "no init-role with branch-scale umup (u-muP draws every weight from \
+                          N(0, 1))"
+                    .into(),
+            });
+        }
         if self.branch_scale == BranchScale::Umup
             && (self.shortcut == Shortcut::None || !matches!(self.skip_scale, SkipScale::Auto))
         {

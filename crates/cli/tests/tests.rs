@@ -5229,17 +5229,7 @@ fn blake2024_umup_is_unit_scaled_where_tokens_are_independent() {
     );
     let a = out.join("aggregate.csv");
     let rows = records(&a);
-    // Column positions once: aggregate.csv has tens of thousands of rows.
-    let names = header(&a);
-    let at = |c: &str| names.iter().position(|h| h == c).unwrap();
-    let cols: Vec<(&str, usize)> = ["label", "site", "layer", "stat", "mean"]
-        .into_iter()
-        .map(|c| (c, at(c)))
-        .collect();
-    let get = |r: &csv::StringRecord, c: &str| {
-        let i = cols.iter().find(|(n, _)| *n == c).unwrap().1;
-        r[i].to_string()
-    };
+    let get = |r: &csv::StringRecord, c: &str| r[col(&a, c)].to_string();
     let means: std::collections::HashMap<(String, String, String, String), f64> = rows
         .iter()
         .map(|r| {

@@ -359,16 +359,17 @@ impl ResolvedNet {
     /// unit output and unit gradient for a unit input.
     #[cfg(feature = "burn")]
     pub(crate) fn activation_site(&self) -> crate::forward::SiteKind {
-        if !self.unit_scaled() {
-            return crate::forward::SiteKind::Activation(self.activation);
-        }
         self.activation_site_of(self.activation)
     }
 
-    /// The site of activation `a` under unit scaling (a gated MLP's gate).
+    /// The site of activation `a` (a gated MLP's gate has its own): `phi`, or under unit
+    /// scaling `phi` scaled as [`ResolvedNet::activation_site`] says.
     #[cfg(feature = "burn")]
     pub(crate) fn activation_site_of(&self, a: Activation) -> crate::forward::SiteKind {
         use crate::forward::{SiteKind, UnitScales};
+        if !self.unit_scaled() {
+            return SiteKind::Activation(a);
+        }
         let m2 = |f: &dyn Fn(f64) -> f64| {
             sigprop_theory::expect_preact(a, 1.0, |u| f(u).powi(2)).powf(-0.5)
         };

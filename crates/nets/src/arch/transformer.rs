@@ -934,11 +934,7 @@ impl Architecture for Transformer {
                 let z = Self::linear3(p, mlp.up, u.clone(), unit);
                 let hidden = match (mlp.gate, self.mlp.gate(net.activation)) {
                     (Some(gate), Some(phi)) => {
-                        let kind = if unit {
-                            net.activation_site_of(phi)
-                        } else {
-                            SiteKind::Activation(phi)
-                        };
+                        let kind = net.activation_site_of(phi);
                         let g = rec.site(site("mlp.gate", layer, kind), Self::linear3(p, gate, u, unit));
                         let s = SiteIn {
                             weight: Some(WeightGrad::Leaf(mlp.down.weight)),

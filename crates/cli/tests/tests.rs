@@ -5484,3 +5484,212 @@ fn transformer_gated_mlp_final_norm_and_qk_norm_do_what_they_say() {
         "even head size",
     );
 }
+
+/// `(mean, ci95_lo, ci95_hi)` of `stat` at `site` of block `layer` for the configuration
+/// labelled `label` in `out`'s aggregate.csv.
+fn site_stat(out: &Path, label: &str, site: &str, layer: usize, stat: &str) -> (f64, f64, f64) {
+    let a = out.join("aggregate.csv");
+    let row = records(&a)
+        .into_iter()
+        .find(|r| {
+            &r[col(&a, "label")] == label
+                && &r[col(&a, "site")] == site
+                && r[col(&a, "layer")] == *layer.to_string()
+                && &r[col(&a, "stat")] == stat
+        })
+        .unwrap_or_else(|| panic!("{label}: no {stat} at {site} {layer}"));
+    let num = |c: &str| row[col(&a, c)].parse::<f64>().unwrap();
+    (num("mean"), num("ci95_lo"), num("ci95_hi"))
+}
+
+/// experiments/radford2019.toml (width 64, 16 tokens, a vocabulary of 1000 here): GPT-2's
+/// tables hold the embedded tokens at 2 x 0.02^2, the tied head's logits have variance
+/// `width x 0.02^2` behind the final LayerNorm, and GPT-2's blocks keep the stream small
+/// and stable where He's grow it as a power of depth and align the tokens.
+#[test]
+fn radford2019_gpt2_blocks_stay_small_where_he_grows_the_stream() {
+    let (_guard, out) = run_suite_scaled(
+        "radford2019",
+        &[
+            ("embedding = 50257", "embedding = 1000"),
+            ("width = 256", "width = 64"),
+            ("seq-len = 64", "seq-len = 16"),
+        ],
+    );
+    for depth in [12, 48] {
+        for init in ["gpt2", "he-normal"] {
+            let label = format!("{depth} / {init}");
+            // 1024 table entries behind each token's variance: sd about 3%, 4 seeds.
+            let (embed, _, _) = site_stat(&out, &label, "embed", 1, "preact_var");
+            assert!((embed / 8e-4 - 1.0).abs() < 0.1, "{label}: embed {embed}");
+            // |final|^2 = 64 exactly (LayerNorm), over 64000 table entries of 4e-4.
+            let (logits, _, _) = site_stat(&out, &label, "logits", depth, "preact_var");
+            assert!(
+                (logits / (64.0 * 4e-4) - 1.0).abs() < 0.05,
+                "{label}: logits {logits}"
+            );
+            let (fin, _, _) = site_stat(&out, &label, "final", depth, "preact_var");
+            assert!((fin - 1.0).abs() < 1e-2, "{label}: final {fin}");
+        }
+        let gpt2 = format!("{depth} / gpt2");
+        let he = format!("{depth} / he-normal");
+        let (small, _, _) = site_stat(&out, &gpt2, "out", depth, "preact_var");
+        let (grown, _, _) = site_stat(&out, &he, "out", depth, "preact_var");
+        assert!(
+            small < 0.05 && grown > 10.0,
+            "{depth}: gpt2 {small}, he {grown}"
+        );
+        let (_, _, hi) = site_stat(&out, &gpt2, "out", depth, "token_cos");
+        let (_, lo, _) = site_stat(&out, &he, "out", depth, "token_cos");
+        assert!(hi < lo, "{depth}: token_cos gpt2 to {hi}, he from {lo}");
+        assert!(
+            verdict_of(&out, &gpt2).starts_with("stable"),
+            "{}",
+            verdict_of(&out, &gpt2)
+        );
+    }
+}
+
+/// experiments/touvron2023.toml (width 64, 4 heads, 32 tokens, a vocabulary of 1000 here).
+/// The rank collapse: a LLaMA stack (pre-RMSNorm, RoPE, SwiGLU, QK-norm) of 24
+/// blocks keeps the last block's token_cos below that of the same stack without skips,
+/// seed intervals apart. The LLaMA grid with grouped-query attention runs, its tables at
+/// 0.02^2.
+#[test]
+fn touvron2023_llama_skips_keep_the_tokens_apart_and_without_them_they_merge() {
+    let (_guard, out) = run_suite_scaled(
+        "touvron2023",
+        &[
+            ("embedding = 32000", "embedding = 1000"),
+            ("width = 256", "width = 64"),
+            ("heads = 8", "heads = 4"),
+            ("seq-len = 64", "seq-len = 32"),
+        ],
+    );
+    let (skips, _, skips_hi) = site_stat(&out, "true / 24 / 8 / identity", "out", 24, "token_cos");
+    let (merged, merged_lo, _) = site_stat(&out, "true / 24 / 8 / none", "out", 24, "token_cos");
+    assert!(
+        skips_hi < merged_lo,
+        "with skips {skips} (to {skips_hi}), without {merged} (from {merged_lo})"
+    );
+    assert!(skips < 0.1 && merged > 0.9, "{skips} vs {merged}");
+    for depth in [8, 32] {
+        let label = format!("1000 / 2 / {depth} / 4");
+        let (embed, _, _) = site_stat(&out, &label, "embed", 1, "preact_var");
+        assert!((embed / 4e-4 - 1.0).abs() < 0.1, "{label}: embed {embed}");
+        // RMSNorm: a second moment of 1, so a variance of at most 1.
+        let (fin, _, _) = site_stat(&out, &label, "final", depth, "preact_var");
+        assert!(fin <= 1.0 + 1e-3 && fin > 0.9, "{label}: final {fin}");
+    }
+}
+
+/// experiments/dosovitskiy2021.toml (width 64, 16 tokens here): timm's N(0, 0.02^2) ViT
+/// blocks leave the patch tokens nearly as they came (the stream within [1, 2], tokens
+/// independent), where Xavier's grow the stream and align the tokens, intervals apart.
+#[test]
+fn dosovitskiy2021_small_vit_weights_keep_the_patches_independent() {
+    let (_guard, out) = run_suite_scaled(
+        "dosovitskiy2021",
+        &[
+            ("width = 256", "width = 64"),
+            ("seq-len = 64", "seq-len = 16"),
+        ],
+    );
+    for depth in [12, 48] {
+        let small = format!("{depth} / normal:std=0.02");
+        let xavier = format!("{depth} / xavier-normal");
+        // Unit Gaussian patches plus the 0.02 positions.
+        let (embed, _, _) = site_stat(&out, &small, "embed", 1, "preact_var");
+        assert!((embed - 1.0).abs() < 0.05, "{small}: embed {embed}");
+        let (stream, _, _) = site_stat(&out, &small, "out", depth, "preact_var");
+        assert!((1.0..2.0).contains(&stream), "{small}: stream {stream}");
+        let (cos, _, hi) = site_stat(&out, &small, "out", depth, "token_cos");
+        let (xcos, lo, _) = site_stat(&out, &xavier, "out", depth, "token_cos");
+        assert!(
+            cos < 0.1 && hi < lo,
+            "{depth}: {cos} (to {hi}) vs xavier {xcos} (from {lo})"
+        );
+        let (grown, _, _) = site_stat(&out, &xavier, "out", depth, "preact_var");
+        assert!(grown > 2.0 * stream, "{depth}: xavier {grown} vs {stream}");
+    }
+}
+
+/// The modern transformer parts refuse, with one line each, what they cannot be.
+#[test]
+fn embeddings_and_grouped_query_attention_refuse_what_they_cannot_be() {
+    let run = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "run",
+            "--arch",
+            "transformer",
+            "--depth",
+            "2",
+            "--width",
+            "32",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    for (extra, needle) in [
+        (
+            &["--kv-heads", "3"][..],
+            "kv-heads=3 is not allowed; expected 0 or a divisor of heads 4",
+        ),
+        (
+            &["--tie-unembedding"][..],
+            "tie-unembedding with --embedding VOCAB",
+        ),
+        (
+            &["--embedding", "100", "--input-corr", "0.5"][..],
+            "0 with --embedding",
+        ),
+        (
+            &["--embedding", "100", "--jacobian"][..],
+            "a network fed features, not token ids",
+        ),
+        (
+            &[
+                "--embedding",
+                "100",
+                "--tie-unembedding",
+                "--loss",
+                "cross-entropy",
+            ][..],
+            "projection or mse with tie-unembedding",
+        ),
+        (
+            &["--embedding", "100", "--param", "umup"][..],
+            "umup without --embedding",
+        ),
+        (
+            &["--positions", "learned", "--param", "umup"][..],
+            "umup without --embedding",
+        ),
+        (&["--embedding", "16777217"][..], "at most 2^24"),
+        (
+            &["--positions", "absolute"][..],
+            "one of: none, learned, rope",
+        ),
+    ] {
+        let args = run(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails_with(&args, needle);
+    }
+    fails_with(
+        &[
+            "train",
+            "--arch",
+            "transformer",
+            "--depth",
+            "2",
+            "--width",
+            "32",
+            "--embedding",
+            "100",
+        ],
+        "embedding=100 is not allowed; expected 0 for training",
+    );
+}

@@ -31,6 +31,33 @@ pub fn normal_input(seed: u64, name: &str, shape: [usize; 2]) -> Result<Vec<f32>
         .map_err(|source| NetError::init(name, source))
 }
 
+/// `n` classes uniform on `0..classes` from the key `(seed, name)`: `floor(classes U)` of
+/// `U(0, 1)` draws (the cross-entropy's labels, a transformer's token ids).
+pub fn uniform_classes(
+    seed: u64,
+    name: &str,
+    n: usize,
+    classes: usize,
+) -> Result<Vec<usize>, NetError> {
+    let u = Scheme::Uniform {
+        low: 0.0,
+        high: 1.0,
+    }
+    .fill(
+        &[n],
+        Layout::Bias {
+            fan_in: 1,
+            fan_out: 1,
+        },
+        &Key::new(seed, name),
+        &FillContext::new(sigprop_init::Activation::Linear),
+    )
+    .map_err(|source| NetError::init(name, source))?;
+    Ok(u.iter()
+        .map(|&v| ((f64::from(v) * classes as f64) as usize).min(classes - 1))
+        .collect())
+}
+
 /// The keyed standard normal input `(seed, "input")`, or with `corr = Some(c)` pairs of
 /// rows at an exact cosine: each pair `(2i, 2i+1)` made from two i.i.d. `N(0, I)` rows by
 /// Gram-Schmidt, both scaled to length `sqrt(N_0)` (second moment exactly 1) and at cosine
@@ -125,24 +152,8 @@ pub(crate) fn loss_seeds(
             };
             let mut onehot = vec![0f32; shape[0] * HEAD_CLASSES];
             for (k, &seed) in seeds.iter().enumerate() {
-                // Labels uniform on 0..10 from the keyed stream: floor(10 * U) of U(0,1)
-                // draws.
-                let u = Scheme::Uniform {
-                    low: 0.0,
-                    high: 1.0,
-                }
-                .fill(
-                    &[rows],
-                    Layout::Bias {
-                        fan_in: 1,
-                        fan_out: 1,
-                    },
-                    &Key::new(seed, format!("{keys}.labels")),
-                    &FillContext::new(sigprop_init::Activation::Linear),
-                )
-                .map_err(|source| NetError::init(format!("{keys}.labels"), source))?;
-                for (b, &v) in u.iter().enumerate() {
-                    let c = ((v as f64 * HEAD_CLASSES as f64) as usize).min(HEAD_CLASSES - 1);
+                let labels = uniform_classes(seed, &format!("{keys}.labels"), rows, HEAD_CLASSES)?;
+                for (b, c) in labels.into_iter().enumerate() {
                     onehot[(k * rows + b) * HEAD_CLASSES + c] = 1.0;
                 }
             }

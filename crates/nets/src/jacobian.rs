@@ -68,6 +68,15 @@ impl JacobianOptions {
                 ),
             });
         }
+        if let Some(vocab) = cfg.arch.token_input() {
+            return Err(NetError::BadConfig {
+                key: "jacobian",
+                value: format!("embedding {vocab}"),
+                allowed: "a network fed features, not token ids (--embedding 0): the input \
+                          Jacobian needs a continuous input"
+                    .into(),
+            });
+        }
         if net.unit_scaled() {
             return Err(NetError::BadConfig {
                 key: "jacobian",

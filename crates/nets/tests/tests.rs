@@ -1152,7 +1152,7 @@ fn every_normalization_and_residual_variant_agrees_across_backends() {
         cases.push(NetConfig::new(own, 2, 8, "relu", "he-normal"));
     }
     // Transformers: pre- and post-LN, RMSNorm, causal, attention-only without skips,
-    // ReZero.
+    // ReZero, and the modern parts.
     let tf = |own: Transformer| NetConfig::new(own, 2, 8, "gelu", "xavier-normal");
     let small = Transformer {
         seq_len: 4,
@@ -1176,6 +1176,26 @@ fn every_normalization_and_residual_variant_agrees_across_backends() {
         attention_only: true,
         shortcut: Shortcut::None,
         norm: Norm::None,
+        ..small.clone()
+    }));
+    // GPT-2's tables and tied head; LLaMA's RMSNorm, RoPE, SwiGLU, grouped-query
+    // attention and QK-norm.
+    use sigprop_nets::arch::transformer::{MlpKind, Positions};
+    cases.push(tf(Transformer {
+        embedding: 24,
+        tie_unembedding: true,
+        positions: Positions::Learned,
+        final_norm: true,
+        causal: true,
+        ..small.clone()
+    }));
+    cases.push(tf(Transformer {
+        norm: Norm::Rms,
+        positions: Positions::Rope,
+        mlp: MlpKind::Swiglu,
+        kv_heads: 1,
+        qk_norm: true,
+        final_norm: true,
         ..small
     }));
     let skip_wgpu = std::env::var("SIGPROP_SKIP_WGPU").is_ok_and(|v| v == "1");
@@ -2239,6 +2259,188 @@ fn training_runs_on_every_backend_with_the_same_curve() {
                 a.step,
                 a.loss,
                 b.loss
+            );
+        }
+    }
+}
+
+/// The MHA parameters equivalent to `gqa`'s: every query head `j` of a group of `g` reads
+/// key-value head `j / g`, so the MHA key and value maps repeat each head's columns (and
+/// bias entries) `g` times.
+fn repeat_kv_heads(
+    gqa: &sigprop_nets::Params,
+    mha: &mut sigprop_nets::Params,
+    dh: usize,
+    g: usize,
+) {
+    for t in &mut mha.tensors {
+        if !(t.path.contains("attn.k.") || t.path.contains("attn.v.")) {
+            let src = gqa.get(&t.path).unwrap();
+            assert_eq!(
+                src.data, t.data,
+                "{}: keyed by path, so drawn alike",
+                t.path
+            );
+            continue;
+        }
+        let src = gqa.get(&t.path).unwrap();
+        let (n_out, kv_out) = (*t.shape.last().unwrap(), *src.shape.last().unwrap());
+        let rows = t.data.len() / n_out;
+        for r in 0..rows {
+            for c in 0..n_out {
+                let (head, i) = (c / dh, c % dh);
+                t.data[r * n_out + c] = src.data[r * kv_out + (head / g) * dh + i];
+            }
+        }
+    }
+}
+
+/// Grouped-query attention is multi-head attention whose key and value heads are shared
+/// within each group: the outputs agree to 1e-5 with the MHA network holding each
+/// key-value head's columns repeated, through RoPE, QK-norm, causal masking and biases.
+#[test]
+fn grouped_query_attention_is_multi_head_attention_with_shared_key_value_heads() {
+    use sigprop_nets::arch::transformer::Positions;
+    let (t, d, batch) = (8, 32, 3);
+    let gqa = Transformer {
+        seq_len: t,
+        heads: 4,
+        kv_heads: 2,
+        positions: Positions::Rope,
+        qk_norm: true,
+        causal: true,
+        ..Transformer::default()
+    };
+    let mha = Transformer {
+        kv_heads: 0,
+        ..gqa.clone()
+    };
+    let net = |own: Transformer| {
+        let mut cfg = NetConfig::new(own, 2, d, "gelu", "xavier-normal");
+        cfg.bias_init = "normal:std=0.1".into();
+        cfg.resolve().unwrap()
+    };
+    let (net_g, net_m) = (net(gqa), net(mha));
+    let pg = build_params(&net_g, 3).unwrap();
+    assert_eq!(pg.get("blocks.1.attn.k.weight").unwrap().shape, vec![d, 16]);
+    let mut pm = build_params(&net_m, 3).unwrap();
+    repeat_kv_heads(&pg, &mut pm, 8, 2);
+    let x = sigprop_nets::inputs::normal_input(3, "input", [batch, t * d]).unwrap();
+    let yg = forward_plain(&net_g, &pg, x.clone(), batch, &cpu()).unwrap();
+    let ym = forward_plain(&net_m, &pm, x, batch, &cpu()).unwrap();
+    let worst = yg
+        .iter()
+        .zip(&ym)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-5, "{worst}");
+    // The unrepeated MHA differs: the check can fail.
+    let own = build_params(&net_m, 3).unwrap();
+    let x = sigprop_nets::inputs::normal_input(3, "input", [batch, t * d]).unwrap();
+    let y0 = forward_plain(&net_m, &own, x, batch, &cpu()).unwrap();
+    assert!(yg.iter().zip(&y0).any(|(a, b)| (a - b).abs() > 1e-3));
+}
+
+/// The embedding looks up each token id's row: the network fed ids gives, to 1e-5, the
+/// output of the same network fed the looked-up rows as features. The tied head is the
+/// final stream times the table transposed, exactly. The tables draw from their role's
+/// initializer, the network's fixed-scale one, or N(0, 1).
+#[test]
+fn embedding_looks_up_rows_and_the_tied_head_reads_them_back() {
+    use sigprop_nets::arch::transformer::Positions;
+    let (t, d, vocab, batch) = (6, 16, 40, 2);
+    let base = Transformer {
+        seq_len: t,
+        heads: 2,
+        positions: Positions::Learned,
+        final_norm: true,
+        ..Transformer::default()
+    };
+    let resolve = |own: Transformer| {
+        NetConfig::new(own, 2, d, "gelu", "xavier-normal")
+            .resolve()
+            .unwrap()
+    };
+    let ids_net = resolve(Transformer {
+        embedding: vocab,
+        ..base.clone()
+    });
+    let tied_net = resolve(Transformer {
+        embedding: vocab,
+        tie_unembedding: true,
+        ..base.clone()
+    });
+    let feat_net = resolve(base);
+    let p = build_params(&ids_net, 9).unwrap();
+    let table = p.get("embed.tokens").unwrap();
+    assert_eq!(table.shape, vec![vocab, d]);
+    let ids = sigprop_nets::inputs::uniform_classes(9, "input.tokens", batch * t, vocab).unwrap();
+    assert!(ids.iter().any(|&i| i != ids[0]));
+    let rows: Vec<f32> = ids
+        .iter()
+        .flat_map(|&i| table.data[i * d..(i + 1) * d].iter().copied())
+        .collect();
+    let ids_f: Vec<f32> = ids.iter().map(|&i| i as f32).collect();
+    let mut feat = build_params(&feat_net, 9).unwrap();
+    assert!(feat.get("embed.tokens").is_none());
+    feat.tensors.retain(|t| t.path != "embed.tokens");
+    let y_ids = forward_plain(&ids_net, &p, ids_f.clone(), batch, &cpu()).unwrap();
+    let y_feat = forward_plain(&feat_net, &feat, rows, batch, &cpu()).unwrap();
+    let worst = y_ids
+        .iter()
+        .zip(&y_feat)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-5, "{worst}");
+    // Tied: logits[token, v] = final[token] . E[v].
+    let logits = forward_plain(&tied_net, &p, ids_f, batch, &cpu()).unwrap();
+    assert_eq!(logits.len(), batch * t * vocab);
+    for tok in 0..batch * t {
+        for v in 0..vocab {
+            let want: f64 = (0..d)
+                .map(|j| f64::from(y_ids[tok * d + j]) * f64::from(table.data[v * d + j]))
+                .sum();
+            let got = f64::from(logits[tok * vocab + v]);
+            assert!(
+                (got - want).abs() < 1e-4,
+                "token {tok} class {v}: {got} vs {want}"
+            );
+        }
+    }
+    // The tables' initializers: 640 and 96 entries, sample variance within 45% (3 sd of
+    // the 96-entry table's 14%; the 640-entry table's is 6%).
+    let var = |p: &sigprop_nets::Params, path: &str| {
+        let t = p.get(path).unwrap();
+        t.data.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / t.data.len() as f64
+    };
+    let own = Transformer {
+        embedding: vocab,
+        seq_len: t,
+        heads: 2,
+        positions: Positions::Learned,
+        ..Transformer::default()
+    };
+    for (init, roles, want) in [
+        ("xavier-normal", vec![], 1.0),
+        ("gpt2", vec![], 4e-4),
+        ("normal:std=0.1", vec![], 0.01),
+        (
+            "he-normal",
+            vec!["embedding=normal:std=0.5", "position=normal:std=0.5"],
+            0.25,
+        ),
+    ] {
+        let own = Transformer {
+            init_role: roles.iter().map(|r| r.parse().unwrap()).collect(),
+            ..own.clone()
+        };
+        let net = NetConfig::new(own, 2, d, "gelu", init).resolve().unwrap();
+        let p = build_params(&net, 4).unwrap();
+        for path in ["embed.tokens", "embed.positions"] {
+            let v = var(&p, path);
+            assert!(
+                (v / want - 1.0).abs() < 0.45,
+                "{init} {path}: {v} vs {want}"
             );
         }
     }

@@ -112,6 +112,24 @@ impl<'a> ParamBuilder<'a> {
         LinearIds { weight, bias }
     }
 
+    /// A lookup table `[rows, cols]` at `path` (an embedding: row `i` is item `i`'s
+    /// vector), filled by `scheme` with the fans of a map from `rows` one-hot inputs.
+    pub fn table(
+        &mut self,
+        path: &str,
+        (rows, cols): (usize, usize),
+        scheme: &Scheme,
+        ctx: FillContext,
+    ) -> ParamId {
+        self.push(Job {
+            path: path.to_string(),
+            scheme: scheme.clone(),
+            shape: vec![rows, cols],
+            layout: Layout::InOut,
+            ctx,
+        })
+    }
+
     /// A learnable scalar `[1]` at `path`, filled by `scheme`.
     pub fn scalar(&mut self, path: &str, scheme: &Scheme) -> ParamId {
         let ctx = self.ctx(None);
@@ -486,6 +504,18 @@ pub(crate) trait Architecture:
     /// `N(0, 1)` from the key (seed, `input`).
     fn input(&self, seed: u64, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
         crate::inputs::normal_input(seed, "input", shape)
+    }
+
+    /// An input batch of `shape` from the key `(seed, key)` for a pass other than the
+    /// probe's (pruning scores, tuning batches): by default i.i.d. `N(0, 1)`.
+    fn input_keyed(&self, seed: u64, key: &str, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+        crate::inputs::normal_input(seed, key, shape)
+    }
+
+    /// The vocabulary, where the input is token ids rather than features (a transformer
+    /// with an embedding): no input Jacobian, no training task's features.
+    fn token_input(&self) -> Option<usize> {
+        None
     }
 
     #[cfg(feature = "burn")]
@@ -871,6 +901,20 @@ macro_rules! architectures {
             pub(crate) fn input(&self, seed: u64, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
                 match self {
                     $(ArchConfig::$variant(a) => a.input(seed, shape),)*
+                }
+            }
+
+            /// See [`Architecture::input_keyed`].
+            pub(crate) fn input_keyed(&self, seed: u64, key: &str, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.input_keyed(seed, key, shape),)*
+                }
+            }
+
+            /// See [`Architecture::token_input`].
+            pub fn token_input(&self) -> Option<usize> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.token_input(),)*
                 }
             }
 

@@ -15,7 +15,11 @@
 //!
 //! Normalization (`--norm layer` by default, or `rms`, or `none`) is per token over its
 //! features. `--attention-only` drops the MLP. There is no final normalization after the
-//! last block: the residual stream is what is measured.
+//! last block unless `--final-norm`: the residual stream is what is measured.
+//!
+//! The parts of today's models: `--embedding V` (token ids looked up in a table),
+//! `--positions learned|rope`, `--tie-unembedding` (the logits `x E^T` as the output),
+//! `--mlp swiglu|geglu|glu`, `--qk-norm` and `--kv-heads` (grouped-query attention).
 //!
 //! `--init-role ROLE=SPEC` (repeatable) gives one role of weights its own initializer:
 //! `query`, `key`, `value`, `output` (the attention's four maps), `mlp-up`, `mlp-down`;
@@ -24,7 +28,8 @@
 //! Sites per block: `attn` (the attention output `o`, before `W_o`), `attn.branch` (the
 //! scaled attention branch before the add), `attn.out` (the stream after the attention add,
 //! only with an MLP), `mlp.hidden` (`phi` of the MLP's first map), `mlp.branch`, and `out`
-//! (the stream after the block). `attn` carries the attention entropy and the weight
+//! (the stream after the block); `embed` (the stream entering block 1) with tables,
+//! `final` and `logits` after the last block. `attn` carries the attention entropy and the weight
 //! gradients by role; `attn`, `attn.out` and `out` the token statistics.
 
 use std::fmt;
@@ -32,6 +37,8 @@ use std::str::FromStr;
 
 #[cfg(feature = "burn")]
 use burn::tensor::activation::softmax;
+#[cfg(feature = "burn")]
+use burn::tensor::module::embedding;
 #[cfg(feature = "burn")]
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -86,8 +93,18 @@ pub struct Transformer {
     pub qk_norm: bool,
     /// The stream normalized after the last block.
     pub final_norm: bool,
-    /// Positions: none, or rotary (RoPE) on each head's queries and keys.
+    /// Positions: none, learned (a table added to the tokens), or rotary (RoPE) on each
+    /// head's queries and keys.
     pub positions: Positions,
+    /// Token ids drawn uniformly from a vocabulary of this size and looked up in an
+    /// embedding table (0: Gaussian tokens, no table).
+    pub embedding: usize,
+    /// The output head is the embedding table transposed: per-token logits over the
+    /// vocabulary.
+    pub tie_unembedding: bool,
+    /// Key-value heads of grouped-query attention, a divisor of `heads` (0: one per query
+    /// head, multi-head attention).
+    pub kv_heads: usize,
 }
 
 /// `--positions`: how a transformer knows where a token is.
@@ -97,6 +114,9 @@ pub enum Positions {
     /// None: attention is permutation-equivariant over the tokens.
     #[default]
     None,
+    /// A learned table `P` `[seq-len, width]` (init role `position`) added to the tokens
+    /// before the first block (GPT-2's and ViT's).
+    Learned,
     /// Rotary position embedding (Su et al. 2021): each head's queries and keys rotated
     /// pair by pair by the angle `t theta_i`, `theta_i = 10000^(-2i/d_head)`, the halves
     /// `(x_i, x_(i + d_head/2))` paired (GPT-NeoX's and LLaMA's layout).
@@ -225,11 +245,15 @@ pub enum Role {
     MlpDown,
     /// `W_g`, a gated MLP's gate.
     MlpGate,
+    /// The token embedding table `E` `[vocab, width]` (and the tied unembedding `E^T`).
+    Embedding,
+    /// The learned positions `P` `[seq-len, width]`.
+    Position,
 }
 
 /// Names of the roles `--init-role` takes.
 pub const ROLE_NAMES: &[&str] = &[
-    "query", "key", "value", "output", "mlp-up", "mlp-down", "mlp-gate",
+    "query", "key", "value", "output", "mlp-up", "mlp-down", "mlp-gate", "embedding", "position",
 ];
 
 impl Role {
@@ -243,6 +267,8 @@ impl Role {
             Role::MlpUp => "mlp-up",
             Role::MlpDown => "mlp-down",
             Role::MlpGate => "mlp-gate",
+            Role::Embedding => "embedding",
+            Role::Position => "position",
         }
     }
 }
@@ -271,6 +297,8 @@ impl FromStr for RoleInit {
             "mlp-up" => Role::MlpUp,
             "mlp-down" => Role::MlpDown,
             "mlp-gate" => Role::MlpGate,
+            "embedding" => Role::Embedding,
+            "position" => Role::Position,
             other => {
                 return Err(format!(
                     "unknown role \"{other}\"; expected one of: {}",
@@ -328,8 +356,18 @@ impl Default for Transformer {
             qk_norm: false,
             final_norm: false,
             positions: Positions::None,
+            embedding: 0,
+            tie_unembedding: false,
+            kv_heads: 0,
         }
     }
+}
+
+/// The transformer's handles: the tables before the blocks, and the blocks.
+pub(crate) struct TransformerLayout {
+    embedding: Option<ParamId>,
+    positions: Option<ParamId>,
+    blocks: Vec<TransformerBlock>,
 }
 
 /// One block's handles.
@@ -363,6 +401,53 @@ pub const MIN_THEORY_HEAD_DIM: usize = 16;
 impl Transformer {
     fn head_dim(&self, width: usize) -> usize {
         width / self.heads
+    }
+
+    /// Key-value heads: `kv-heads`, or one per query head.
+    fn kv(&self) -> usize {
+        if self.kv_heads == 0 { self.heads } else { self.kv_heads }
+    }
+
+    /// Whether the stream starts from tables (an embedding or learned positions) rather
+    /// than the Gaussian tokens alone.
+    fn tables(&self) -> bool {
+        self.embedding > 0 || self.positions == Positions::Learned
+    }
+
+    /// The features of `role`'s map: `(n_in, n_out)`; a table's `(rows, width)`.
+    fn role_dims(&self, role: Role, d: usize) -> (usize, usize) {
+        let hidden = self.mlp_ratio * d;
+        match role {
+            Role::MlpUp | Role::MlpGate => (d, hidden),
+            Role::MlpDown => (hidden, d),
+            Role::Key | Role::Value => (d, self.kv() * self.head_dim(d)),
+            Role::Query | Role::Output => (d, d),
+            Role::Embedding => (self.embedding, d),
+            Role::Position => (self.seq_len, d),
+        }
+    }
+
+    /// The initializer of an embedding or position table: its `--init-role`; else the
+    /// network's where that is a fixed-scale draw, as GPT-2, LLaMA and ViT give their
+    /// tables the weights' `N(0, 0.02^2)` (`normal`, `truncated-normal`, `uniform`, `gpt2`,
+    /// and `small-init`'s `N(0, 2/(5d))` as GPT-NeoX); else `N(0, 1)`, PyTorch's
+    /// `nn.Embedding` and the unit variance of the Gaussian tokens (a fan-scaled rule such
+    /// as He would read the vocabulary as the fan-in).
+    fn table_scheme(&self, net: &ResolvedNet, role: Role) -> Scheme {
+        if let Some(r) = self.init_role.iter().find(|r| r.role == role) {
+            return r.spec.scheme().clone();
+        }
+        match net.weight_init {
+            Scheme::Gpt2 { .. }
+            | Scheme::SmallInit
+            | Scheme::Normal { .. }
+            | Scheme::TruncatedNormal { .. }
+            | Scheme::Uniform { .. } => net.weight_init.clone(),
+            _ => Scheme::Normal {
+                mean: 0.0,
+                std: 1.0,
+            },
+        }
     }
 
     /// The initializer of `role`'s weights: its `--init-role`, else the network's.
@@ -399,22 +484,19 @@ impl Transformer {
             || self.qk_norm
             || self.final_norm
             || self.positions != Positions::None
+            || self.embedding > 0
             || self.head_dim(net.config.width) < MIN_THEORY_HEAD_DIM
             || (self.norm != Norm::None && self.norm_position == NormPosition::Post)
             || net.prune.is_some_and(|p| p.sparsity > 0.0)
         {
             return None;
         }
-        let (d, hidden) = (net.config.width, self.mlp_ratio * net.config.width);
+        let d = net.config.width;
         let mut base = FillContext::new(net.activation);
         base.critical_sigma_w = net.critical_sigma_w;
         let mut bias: Option<f64> = None;
         let mut sigma2 = |role: Role| -> Option<f64> {
-            let (n_in, n_out) = match role {
-                Role::MlpUp => (d, hidden),
-                Role::MlpDown => (hidden, d),
-                _ => (d, d),
-            };
+            let (n_in, n_out) = self.role_dims(role, d);
             let scheme = self.role_scheme(net, role);
             if scheme.data_driven() || scheme.is_structured() {
                 return None;
@@ -588,7 +670,7 @@ pub(crate) fn rotate(x: Tensor<4>, (cos, sin): &(Tensor<4>, Tensor<4>)) -> Tenso
 }
 
 impl Architecture for Transformer {
-    type Layout = Vec<TransformerBlock>;
+    type Layout = TransformerLayout;
 
     const SETTINGS: &'static [Setting] = &[
         Setting {
@@ -634,9 +716,9 @@ impl Architecture for Transformer {
         },
         Setting {
             key: "init-role",
-            help: "ROLE=SPEC, repeatable: one role's initializer (query, key, value, output, mlp-up, mlp-down, mlp-gate); the rest take --init",
+            help: "ROLE=SPEC, repeatable: one role's initializer (query, key, value, output, mlp-up, mlp-down, mlp-gate, embedding, position); the rest take --init",
             kind: SettingKind::Texts,
-            allowed: "ROLE=SPEC, ROLE one of query, key, value, output, mlp-up, mlp-down, mlp-gate",
+            allowed: "ROLE=SPEC, ROLE one of query, key, value, output, mlp-up, mlp-down, mlp-gate, embedding, position",
         },
         Setting {
             key: "mlp",
@@ -646,9 +728,27 @@ impl Architecture for Transformer {
         },
         Setting {
             key: "positions",
-            help: "Positions: none, or rope (rotary, on each head's queries and keys; an even head size) [default: none]",
+            help: "Positions: none, learned (a table added to the tokens, init role position) or rope (rotary, on each head's queries and keys; an even head size) [default: none]",
             kind: SettingKind::Text,
-            allowed: "one of: none, rope",
+            allowed: "one of: none, learned, rope",
+        },
+        Setting {
+            key: "embedding",
+            help: "Vocabulary: token ids drawn uniformly and looked up in an embedding table (init role embedding); 0 feeds Gaussian tokens [default: 0]",
+            kind: SettingKind::Whole,
+            allowed: "a whole number (0: Gaussian tokens)",
+        },
+        Setting {
+            key: "tie-unembedding",
+            help: "The output head is the embedding table transposed: per-token logits over the vocabulary (needs --embedding)",
+            kind: SettingKind::Switch,
+            allowed: "true or false",
+        },
+        Setting {
+            key: "kv-heads",
+            help: "Key-value heads of grouped-query attention, a divisor of --heads; 0 is one per query head [default: 0]",
+            kind: SettingKind::Whole,
+            allowed: "0 or a divisor of heads",
         },
         Setting {
             key: "qk-norm",
@@ -730,6 +830,53 @@ impl Architecture for Transformer {
                     .into(),
             });
         }
+        if self.kv_heads > 0 && !self.heads.is_multiple_of(self.kv_heads) {
+            return Err(NetError::BadConfig {
+                key: "kv-heads",
+                value: self.kv_heads.to_string(),
+                allowed: format!("0 or a divisor of heads {}", self.heads),
+            });
+        }
+        if self.embedding > 1 << 24 {
+            return Err(NetError::BadConfig {
+                key: "embedding",
+                value: self.embedding.to_string(),
+                allowed: "a vocabulary of at most 2^24 tokens (ids travel as exact f32)".into(),
+            });
+        }
+        if self.tie_unembedding && self.embedding == 0 {
+            return Err(NetError::BadConfig {
+                key: "tie-unembedding",
+                value: "true".into(),
+                allowed: "tie-unembedding with --embedding VOCAB (the head is the embedding table)"
+                    .into(),
+            });
+        }
+        if self.embedding > 0 && self.input_corr > 0.0 {
+            return Err(NetError::BadConfig {
+                key: "input-corr",
+                value: self.input_corr.to_string(),
+                allowed: "0 with --embedding (token ids are drawn independently)".into(),
+            });
+        }
+        if self.tie_unembedding && cfg.loss == crate::options::Loss::CrossEntropy {
+            return Err(NetError::BadConfig {
+                key: "loss",
+                value: "cross-entropy".into(),
+                allowed: "projection or mse with tie-unembedding (the logits are the output; a \
+                          next-token cross-entropy is not built)"
+                    .into(),
+            });
+        }
+        if self.branch_scale == BranchScale::Umup && (self.tables() || self.tie_unembedding) {
+            return Err(NetError::BadConfig {
+                key: "branch-scale",
+                value: "umup".into(),
+                allowed: "umup without --embedding and learned positions (u-muP's unit-scaled \
+                          tables are not built)"
+                    .into(),
+            });
+        }
         if self.norm == Norm::Batch {
             return Err(NetError::BadConfig {
                 key: "norm",
@@ -745,9 +892,10 @@ impl Architecture for Transformer {
     }
 
     /// Batch normalization couples the sequences of a batch; ReZero's and SkipInit's alpha
-    /// is a learnable scalar. Attention mixes the tokens of one sequence only.
+    /// is a learnable scalar; the tables are looked up, not multiplied, so they do not stack.
+    /// Attention mixes the tokens of one sequence only.
     fn seed_batching(&self) -> bool {
-        self.norm != Norm::Batch && !self.branch_scale.learnable()
+        self.norm != Norm::Batch && !self.branch_scale.learnable() && !self.tables()
     }
 
     /// 16 sequences: 1024 tokens at the default 64 a sequence.
@@ -764,7 +912,15 @@ impl Architecture for Transformer {
                 .learnable()
                 .then(|| b.scalar(&path, &Scheme::Zeros))
         };
-        (1..=depth)
+        let table = |b: &mut ParamBuilder<'_>, path: &str, role: Role| {
+            let ctx = self.role_ctx(net, b.ctx(None), role);
+            b.table(path, self.role_dims(role, d), &self.table_scheme(net, role), ctx)
+        };
+        let embedding = (self.embedding > 0).then(|| table(b, "embed.tokens", Role::Embedding));
+        let positions = (self.positions == Positions::Learned)
+            .then(|| table(b, "embed.positions", Role::Position));
+        let kv = self.role_dims(Role::Key, d);
+        let blocks = (1..=depth)
             .map(|k| {
                 let lin = |b: &mut ParamBuilder<'_>, name: &str, dims, role| {
                     let ctx = self.role_ctx(net, b.ctx(None), role);
@@ -772,8 +928,8 @@ impl Architecture for Transformer {
                     b.linear(&format!("blocks.{k}.{name}"), dims, w, ctx, true)
                 };
                 let q = lin(b, "attn.q", (d, d), Role::Query);
-                let kk = lin(b, "attn.k", (d, d), Role::Key);
-                let v = lin(b, "attn.v", (d, d), Role::Value);
+                let kk = lin(b, "attn.k", kv, Role::Key);
+                let v = lin(b, "attn.v", kv, Role::Value);
                 let o = lin(b, "attn.o", (d, d), Role::Output);
                 let attn_alpha = alpha(b, format!("blocks.{k}.attn.alpha"));
                 let mlp = (!self.attention_only).then(|| {
@@ -798,16 +954,46 @@ impl Architecture for Transformer {
                     mlp,
                 }
             })
-            .collect()
+            .collect();
+        TransformerLayout {
+            embedding,
+            positions,
+            blocks,
+        }
     }
 
+    /// Token ids `[batch, seq-len]` with an embedding, else the tokens' features `[batch,
+    /// seq-len width]`.
     fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2] {
-        [batch, self.output_features(&net.config)]
+        if self.embedding > 0 {
+            return [batch, self.seq_len];
+        }
+        [batch, self.seq_len.saturating_mul(net.config.width)]
     }
 
+    /// The stream's tokens, or with a tied unembedding the logits of every token.
     fn output_features(&self, cfg: &NetConfig) -> usize {
         // Saturating: the memory estimate asks before any size is checked.
-        self.seq_len.saturating_mul(cfg.width)
+        let per_token = if self.tie_unembedding {
+            self.embedding
+        } else {
+            cfg.width
+        };
+        self.seq_len.saturating_mul(per_token)
+    }
+
+    /// With an embedding: token ids uniform on the vocabulary, i.i.d. over the tokens, from
+    /// the key `<key>.tokens` (as f32, exact below 2^24).
+    fn input_keyed(&self, seed: u64, key: &str, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+        if self.embedding == 0 {
+            return crate::inputs::normal_input(seed, key, shape);
+        }
+        let ids = crate::inputs::uniform_classes(seed, &format!("{key}.tokens"), shape[0] * shape[1], self.embedding)?;
+        Ok(ids.into_iter().map(|i| i as f32).collect())
+    }
+
+    fn token_input(&self) -> Option<usize> {
+        (self.embedding > 0).then_some(self.embedding)
     }
 
     /// Tokens `x_t = sqrt(c) s + sqrt(1 - c) e_t`: `s` one `N(0, I)` vector per sequence
@@ -815,6 +1001,9 @@ impl Architecture for Transformer {
     /// has variance 1 and two tokens of a sequence correlation `c`; `c = 0` is the i.i.d.
     /// input of every other architecture, bit for bit.
     fn input(&self, seed: u64, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+        if self.embedding > 0 {
+            return self.input_keyed(seed, "input", shape);
+        }
         let mut x = crate::inputs::normal_input(seed, "input", shape)?;
         if self.input_corr > 0.0 {
             let [batch, features] = shape;
@@ -833,12 +1022,13 @@ impl Architecture for Transformer {
     fn forward<R: Recorder>(
         &self,
         net: &ResolvedNet,
-        blocks: &Self::Layout,
+        layout: &Self::Layout,
         p: &DeviceParams,
         x: Tensor<2>,
         rec: &mut R,
     ) -> Tensor<2> {
         let (batch, t, d) = (x.dims()[0], self.seq_len, net.config.width);
+        let blocks = &layout.blocks;
         let depth = net.config.depth;
         let post_ln = self.norm != Norm::None && self.norm_position == NormPosition::Post;
         let skip = self.skip_scale.at_init(depth, &net.weight_init, post_ln);
@@ -853,7 +1043,22 @@ impl Architecture for Transformer {
                 .collect();
             Tensor::<4>::from_data(TensorData::new(m, [1, 1, t, t]), &x.device())
         });
-        let heads = |y: Tensor<3>| y.reshape([batch, t, h, dh]).swap_dims(1, 2);
+        let heads = |y: Tensor<3>| {
+            let n = y.dims()[2] / dh;
+            y.reshape([batch, t, n, dh]).swap_dims(1, 2)
+        };
+        // Grouped-query attention: key-value head `j` serves query heads `j g .. (j + 1) g`.
+        let group = h / self.kv();
+        let share = |y: Tensor<4>| {
+            if group == 1 {
+                y
+            } else {
+                let [b, n, t, dh] = y.dims();
+                y.unsqueeze_dim::<5>(2)
+                    .repeat_dim(2, group)
+                    .reshape([b, n * group, t, dh])
+            }
+        };
         let site = |name: &'static str, layer: usize, kind: SiteKind| SiteIn {
             site: name,
             layer,
@@ -879,7 +1084,20 @@ impl Architecture for Transformer {
             (1.0 / (dh as f64).sqrt(), 1.0)
         };
         let kinds = if self.attention_only { 1 } else { 2 };
-        let mut x: Tensor<3> = x.reshape([batch, t, d]);
+        let mut x: Tensor<3> = match layout.embedding {
+            Some(e) => embedding(p.matrix(e), x.int()),
+            None => x.reshape([batch, t, d]),
+        };
+        if let Some(pos) = layout.positions {
+            x = x + p.matrix(pos).unsqueeze::<3>();
+        }
+        if self.tables() {
+            let s = SiteIn {
+                tokens: Some(t),
+                ..site("embed", 1, SiteKind::Sum)
+            };
+            x = rec.site(s, x);
+        }
         for (k, blk) in blocks.iter().enumerate() {
             let layer = k + 1;
             let add = self.unit_add(kinds * k, depth);
@@ -895,6 +1113,7 @@ impl Architecture for Transformer {
                 Some(r) => (rotate(q, r), rotate(kk, r)),
                 None => (q, kk),
             };
+            let (kk, v) = (share(kk), share(v));
             let mut scores = q.matmul(kk.swap_dims(2, 3)).mul_scalar(score_scale);
             if let Some(m) = &mask {
                 scores = scores + m.clone();
@@ -971,6 +1190,15 @@ impl Architecture for Transformer {
             };
             x = rec.site(s, Self::norm_tokens(qk, x));
         }
+        if let (true, Some(e)) = (self.tie_unembedding, layout.embedding) {
+            let vocab = self.embedding;
+            let logits = x
+                .reshape([batch * t, d])
+                .matmul(p.matrix(e).transpose())
+                .reshape([batch, t, vocab]);
+            let logits = rec.site(site("logits", depth, SiteKind::Sum), logits);
+            return logits.reshape([batch, t * vocab]);
+        }
         x.reshape([batch, t * d])
     }
 
@@ -1030,12 +1258,21 @@ impl Architecture for Transformer {
         let mlp = if self.attention_only { 0.0 } else { 1.0 };
         // A gated MLP has a third map and a gate site.
         let gated = if self.mlp == MlpKind::Plain { 0.0 } else { 1.0 };
-        let params = depth
-            * (4.0 * (d * d + d) + mlp * ((2.0 + gated) * r * d * d + (1.0 + gated) * r * d + d));
+        let kv = (self.kv() as f64 / h) * d;
+        let tables = (self.embedding as f64 + if self.positions == Positions::Learned { t } else { 0.0 }) * d;
+        let params = tables
+            + depth
+                * (2.0 * (d * d + d)
+                    + 2.0 * (d * kv + kv)
+                    + mlp * ((2.0 + gated) * r * d * d + (1.0 + gated) * r * d + d));
         // Per block: q, k, v, o and the branch and stream sites, the MLP's hidden layer,
         // and the attention probabilities (kept for the backward pass).
         let acts = depth * b * t * (6.0 * d + mlp * ((1.0 + 2.0 * gated) * r * d + 2.0 * d) + 2.0 * h * t);
-        [params, acts, b * t * d, 0.0]
+        // The embedding's site, and the logits of a tied head.
+        let tables = if self.tables() { b * t * d } else { 0.0 };
+        let logits = if self.tie_unembedding { b * t * self.embedding as f64 } else { 0.0 };
+        let input = if self.embedding > 0 { b * t } else { b * t * d };
+        [params, acts + tables + logits, input, 0.0]
     }
 }
 

@@ -10,7 +10,7 @@ use crate::build::{check_prune, declare};
 use crate::error::NetError;
 use crate::forward::{DeviceParam, DeviceParams, Plain, upload};
 use crate::handles::ParamId;
-use crate::inputs::{loss, normal_input};
+use crate::inputs::loss;
 use crate::options::PruneMethod;
 use crate::params::Params;
 use crate::stats::read_back;
@@ -285,7 +285,10 @@ fn grads(
     let p = upload(params, &ad, true);
     let shape = net.config.arch.input_shape(net, batch);
     let x = Tensor::<2>::from_data(
-        TensorData::new(normal_input(seed, "prune.input", shape)?, shape),
+        TensorData::new(
+            net.config.arch.input_keyed(seed, "prune.input", shape)?,
+            shape,
+        ),
         &ad,
     );
     let out = declared.layout.forward(net, &p, x, &mut Plain);

@@ -358,6 +358,13 @@ fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
         value,
         allowed: allowed.to_string(),
     };
+    if let Some(vocab) = net.config.arch.token_input() {
+        return Err(bad(
+            "embedding",
+            vocab.to_string(),
+            "0 for training (its tasks feed features, not token ids)",
+        ));
+    }
     if opts.steps == 0 {
         return Err(bad("steps", "0".into(), "a whole number of steps > 0"));
     }

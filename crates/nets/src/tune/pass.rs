@@ -9,7 +9,7 @@ use crate::build::{Declared, declare};
 use crate::error::NetError;
 use crate::forward::{Plain, upload};
 use crate::handles::ParamId;
-use crate::inputs::{loss, normal_input};
+use crate::inputs::loss;
 use crate::params::Params;
 use crate::prune::read_grads;
 use crate::stats::read_back;
@@ -150,7 +150,10 @@ impl<'a> Objective<'a> {
         let shape = self.net.config.arch.input_shape(self.net, self.batch);
         let x = Tensor::<2>::from_data(
             TensorData::new(
-                normal_input(self.seed, &format!("{name}.input"), shape)?,
+                self.net
+                    .config
+                    .arch
+                    .input_keyed(self.seed, &format!("{name}.input"), shape)?,
                 shape,
             ),
             &ad,
@@ -428,6 +431,7 @@ mod tests {
     use crate::arch::{Arch, NetConfig};
     use crate::backend::{BackendKind, device};
     use crate::build::build_params;
+    use crate::inputs::normal_input;
     use crate::options::Loss;
 
     fn net(depth: usize, width: usize, act: &str, init: &str, loss: Loss) -> ResolvedNet {

@@ -5547,6 +5547,11 @@ fn radford2019_gpt2_blocks_stay_small_where_he_grows_the_stream() {
             "{}",
             verdict_of(&out, &gpt2)
         );
+        assert!(
+            verdict_of(&out, &he).starts_with("critical"),
+            "{}",
+            verdict_of(&out, &he)
+        );
     }
 }
 
@@ -5573,6 +5578,24 @@ fn touvron2023_llama_skips_keep_the_tokens_apart_and_without_them_they_merge() {
         "with skips {skips} (to {skips_hi}), without {merged} (from {merged_lo})"
     );
     assert!(skips < 0.1 && merged > 0.9, "{skips} vs {merged}");
+    assert!(verdict_of(&out, "true / 24 / 8 / none").starts_with("collapsed"));
+    assert!(verdict_of(&out, "true / 24 / 8 / identity").starts_with("stable"));
+    // Without skips each RMSNorm divides a branch of variance ~1e-3 (0.02 weights): the
+    // first block's gradient is orders of magnitude above the skipped stack's.
+    let (g_none, _, _) = site_stat(&out, "true / 24 / 8 / none", "out", 1, "grad_var");
+    let (g_skip, _, _) = site_stat(&out, "true / 24 / 8 / identity", "out", 1, "grad_var");
+    assert!(g_none > 1e6 * g_skip, "{g_none} vs {g_skip}");
+    // The LLaMA grid: the causal attention's branch outgrows the 0.02 tables, so the
+    // stream grows with depth and its tokens align, intervals apart.
+    let (s8, _, _) = site_stat(&out, "1000 / 2 / 8 / 4", "out", 8, "preact_var");
+    let (s32, _, _) = site_stat(&out, "1000 / 2 / 32 / 4", "out", 32, "preact_var");
+    assert!(s32 > 3.0 * s8, "{s8} -> {s32}");
+    let (_, _, c8_hi) = site_stat(&out, "1000 / 2 / 8 / 4", "out", 8, "token_cos");
+    let (_, c32_lo, _) = site_stat(&out, "1000 / 2 / 32 / 4", "out", 32, "token_cos");
+    assert!(
+        c8_hi < c32_lo,
+        "token_cos to {c8_hi} at 8 blocks, from {c32_lo} at 32"
+    );
     for depth in [8, 32] {
         let label = format!("1000 / 2 / {depth} / 4");
         let (embed, _, _) = site_stat(&out, &label, "embed", 1, "preact_var");
@@ -5673,6 +5696,14 @@ fn embeddings_and_grouped_query_attention_refuse_what_they_cannot_be() {
             &["--positions", "absolute"][..],
             "one of: none, learned, rope",
         ),
+        (
+            &["--init-role", "embedding=normal"][..],
+            "embedding only with --embedding VOCAB",
+        ),
+        (
+            &["--init-role", "position=normal"][..],
+            "position only with --positions learned",
+        ),
     ] {
         let args = run(extra);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -5691,5 +5722,78 @@ fn embeddings_and_grouped_query_attention_refuse_what_they_cannot_be() {
             "100",
         ],
         "embedding=100 is not allowed; expected 0 for training",
+    );
+}
+
+/// experiments/mup-coord-transformer.toml: the muP on the transformer. Widths 128
+/// to 1024, 3 Adam steps, 8 seeds: under muP (1/d attention logits) every hidden site's
+/// `mean |h|` slope against width is within 0.1 of flat at every step (and the update's
+/// within 0.15); the standard parametrization's update grows with width (slope > 0.2) at
+/// every hidden site from step 2, and its size does at step 3 at every site but the first
+/// block's `mlp.hidden`, whose size is still its initial one.
+#[test]
+fn mup_coord_transformer_stays_flat_where_standard_grows() {
+    let (_guard, out) = run_suite("mup-coord-transformer");
+    let fit = out.join("coord_fit.csv");
+    let rows = records(&fit);
+    let mut checked = 0;
+    for r in &rows {
+        let (param, q, step, site) = (
+            &r[col(&fit, "param")],
+            &r[col(&fit, "quantity")],
+            r[col(&fit, "step")].parse::<usize>().unwrap(),
+            format!("{}.{}", &r[col(&fit, "site")], &r[col(&fit, "layer")]),
+        );
+        if site.starts_with("readout") {
+            continue;
+        }
+        let slope: f64 = r[col(&fit, "slope")].parse().unwrap();
+        match (param, q) {
+            ("mup", "h") => assert!(slope.abs() <= 0.1, "mup h step {step} {site}: {slope}"),
+            ("mup", "dh") => assert!(slope.abs() <= 0.15, "mup dh step {step} {site}: {slope}"),
+            ("standard", "dh") if step >= 2 => {
+                assert!(slope > 0.2, "standard dh step {step} {site}: {slope}")
+            }
+            ("standard", "h") if step == 3 && site != "mlp.hidden.1" => {
+                assert!(slope > 0.2, "standard h step {step} {site}: {slope}")
+            }
+            _ => continue,
+        }
+        checked += 1;
+    }
+    // 12 hidden sites: muP h at 4 steps and dh at 3, standard dh at 2 and h at 1 (11).
+    assert_eq!(checked, 12 * 4 + 12 * 3 + 12 * 2 + 11, "{checked}");
+    // muP sets the 1/d logits, and refuses the 1/sqrt(d) ones.
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"score-scale\": \"1/d\""), "{manifest}");
+    fails_with(
+        &[
+            "train",
+            "--arch",
+            "transformer",
+            "--depth",
+            "1",
+            "--width",
+            "32",
+            "--param",
+            "mup",
+            "--score-scale",
+            "1/sqrt(d)",
+        ],
+        "--score-scale 1/sqrt(d): --param mup sets the attention logits",
+    );
+    fails_with(
+        &[
+            "run",
+            "--arch",
+            "transformer",
+            "--depth",
+            "1",
+            "--width",
+            "32",
+            "--score-scale",
+            "1/e",
+        ],
+        "one of: 1/sqrt(d), 1/d",
     );
 }

@@ -8,6 +8,14 @@
 /// Classes of the cross-entropy head.
 pub const HEAD_CLASSES: usize = 10;
 
+/// Whether the tensor at `path` is a lookup table (a transformer's token embedding or
+/// position table, under `embed.`): rows are read, not multiplied, so its fan-in does not
+/// grow with width, a batch touches only its own rows, and neither pruning nor the tuned
+/// initializers take it.
+pub fn is_table(path: &str) -> bool {
+    path.starts_with("embed.")
+}
+
 /// One parameter tensor: its path, shape and row-major values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamTensor {

@@ -244,7 +244,9 @@ pub fn roles(net: &ResolvedNet, params: &Params) -> Vec<Role> {
         .tensors
         .iter()
         .map(|t| {
-            if explicit && t.path == "layers.1.weight" {
+            // An input layer, and a transformer's tables: fan-ins that do not grow with
+            // width, whatever their count.
+            if (explicit && t.path == "layers.1.weight") || crate::params::is_table(&t.path) {
                 Role::Vector
             } else {
                 role(&t.shape, width)

@@ -259,13 +259,31 @@ impl Settings {
     /// CompleteP) is for residual networks and sets their branches' multiplier (`L^-1/2`,
     /// `L^-1`); a `branch-scale` given with it must be the same (or the default 1, which it
     /// replaces). u-muP sets `branch-scale umup` (the unit-scaled network) and the weights
-    /// `normal` (N(0, 1)): an `init` given with it must be that. Other parametrizations
+    /// `normal` (N(0, 1)): an `init` given with it must be that. muP and its depth
+    /// extensions set an attention's logits to `score-scale 1/d`. Other parametrizations
     /// leave the settings as they are.
     pub fn under_param(&self, kind: sigprop_nets::ParamKind) -> Result<Settings, RunnerError> {
-        let Some(scale) = kind.branch_scale() else {
-            return Ok(self.clone());
-        };
         let name = self.arch.as_deref().unwrap_or(defaults::ARCH);
+        let mut out = self.clone();
+        let attention = name
+            .parse::<Arch>()
+            .is_ok_and(|a| a.settings().iter().any(|s| s.key == "score-scale"));
+        if kind.scales_width() && attention {
+            if let Some(v) = self.arch_settings.get("score-scale")
+                && value_text(v) != "1/d"
+            {
+                return Err(RunnerError::input(format!(
+                    "--score-scale {}: --param {kind} sets the attention logits to q k^T / \
+                     d_head; expected no --score-scale with it (or 1/d)",
+                    value_text(v)
+                )));
+            }
+            out.arch_settings
+                .insert("score-scale".into(), toml::Value::String("1/d".into()));
+        }
+        let Some(scale) = kind.branch_scale() else {
+            return Ok(out);
+        };
         let residual = name
             .parse::<Arch>()
             .is_ok_and(|a| a.default_config().capabilities().residual);
@@ -280,7 +298,6 @@ impl Settings {
                 sigprop_nets::archs_with(|c| c.residual)
             )));
         }
-        let mut out = self.clone();
         if kind.unit_weights() {
             // u-muP's weights are N(0, 1); the operations carry the scales.
             let unit = |s: &str| matches!(s.parse::<Scheme>(), Ok(Scheme::Normal { mean, std }) if mean == 0.0 && std == 1.0);

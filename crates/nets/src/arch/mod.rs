@@ -518,6 +518,11 @@ pub(crate) trait Architecture:
         None
     }
 
+    /// Whether its attention logits take muP's `1/d_head` (`None`: no attention).
+    fn mup_scores(&self) -> Option<bool> {
+        None
+    }
+
     #[cfg(feature = "burn")]
     /// Run on `x` and return the output; every recorded site goes to `rec`.
     fn forward<R: Recorder>(
@@ -908,6 +913,13 @@ macro_rules! architectures {
             pub(crate) fn input_keyed(&self, seed: u64, key: &str, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
                 match self {
                     $(ArchConfig::$variant(a) => a.input_keyed(seed, key, shape),)*
+                }
+            }
+
+            /// See [`Architecture::mup_scores`].
+            pub fn mup_scores(&self) -> Option<bool> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.mup_scores(),)*
                 }
             }
 

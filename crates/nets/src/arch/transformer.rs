@@ -105,6 +105,23 @@ pub struct Transformer {
     /// Key-value heads of grouped-query attention, a divisor of `heads` (0: one per query
     /// head, multi-head attention).
     pub kv_heads: usize,
+    /// The attention logits' multiplier: `1/sqrt(d_head)`, or muP's `1/d_head`.
+    pub score_scale: ScoreScale,
+}
+
+/// `--score-scale`: the multiplier of the attention logits `q k^T`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ScoreScale {
+    /// `1/sqrt(d_head)` (Vaswani et al. 2017): unit-variance logits for independent `q`
+    /// and `k` of unit entries.
+    #[default]
+    #[serde(rename = "1/sqrt(d)")]
+    InvSqrt,
+    /// `1/d_head` (Yang et al. 2022, Tensor Programs V, muP): training correlates `q` and
+    /// `k`, so `q k^T` grows like `d_head`, and only `1/d_head` keeps the logits of every
+    /// width the same size after the first steps (`--param mup` sets it).
+    #[serde(rename = "1/d")]
+    Inv,
 }
 
 /// `--positions`: how a transformer knows where a token is.
@@ -359,6 +376,7 @@ impl Default for Transformer {
             embedding: 0,
             tie_unembedding: false,
             kv_heads: 0,
+            score_scale: ScoreScale::InvSqrt,
         }
     }
 }
@@ -485,6 +503,7 @@ impl Transformer {
             || self.final_norm
             || self.positions != Positions::None
             || self.embedding > 0
+            || self.score_scale == ScoreScale::Inv
             || self.head_dim(net.config.width) < MIN_THEORY_HEAD_DIM
             || (self.norm != Norm::None && self.norm_position == NormPosition::Post)
             || net.prune.is_some_and(|p| p.sparsity > 0.0)
@@ -745,6 +764,12 @@ impl Architecture for Transformer {
             allowed: "true or false",
         },
         Setting {
+            key: "score-scale",
+            help: "The attention logits' multiplier: 1/sqrt(d) or muP's 1/d, d the head size (--param mup sets 1/d) [default: 1/sqrt(d)]",
+            kind: SettingKind::Text,
+            allowed: "one of: 1/sqrt(d), 1/d",
+        },
+        Setting {
             key: "kv-heads",
             help: "Key-value heads of grouped-query attention, a divisor of --heads; 0 is one per query head [default: 0]",
             kind: SettingKind::Whole,
@@ -829,6 +854,26 @@ impl Architecture for Transformer {
                           weighs the skip itself)"
                     .into(),
             });
+        }
+        for (role, there) in [
+            (Role::Embedding, self.embedding > 0),
+            (Role::Position, self.positions == Positions::Learned),
+        ] {
+            if let Some(r) = self.init_role.iter().find(|r| r.role == role && !there) {
+                return Err(NetError::BadConfig {
+                    key: "init-role",
+                    value: r.to_string(),
+                    allowed: format!(
+                        "{} only with {}",
+                        role.name(),
+                        if role == Role::Embedding {
+                            "--embedding VOCAB"
+                        } else {
+                            "--positions learned"
+                        }
+                    ),
+                });
+            }
         }
         if self.kv_heads > 0 && !self.heads.is_multiple_of(self.kv_heads) {
             return Err(NetError::BadConfig {
@@ -996,6 +1041,15 @@ impl Architecture for Transformer {
         (self.embedding > 0).then_some(self.embedding)
     }
 
+    /// The stream's tokens, also with a tied head (whose logits are the output).
+    fn primary_features(&self, net: &ResolvedNet, _: usize) -> usize {
+        self.seq_len * net.config.width
+    }
+
+    fn mup_scores(&self) -> Option<bool> {
+        Some(self.score_scale == ScoreScale::Inv)
+    }
+
     /// Tokens `x_t = sqrt(c) s + sqrt(1 - c) e_t`: `s` one `N(0, I)` vector per sequence
     /// (key `input.shared`), `e_t` i.i.d. `N(0, I)` per token (key `input`). Every entry
     /// has variance 1 and two tokens of a sequence correlation `c`; `c = 0` is the i.i.d.
@@ -1080,6 +1134,8 @@ impl Architecture for Transformer {
         // u-muP: scores q k^T / d_head, and the attention's output scale.
         let (score_scale, attn_scale) = if unit {
             (1.0 / dh as f64, self.unit_attention_scale(dh))
+        } else if self.score_scale == ScoreScale::Inv {
+            (1.0 / dh as f64, 1.0)
         } else {
             (1.0 / (dh as f64).sqrt(), 1.0)
         };
@@ -1213,8 +1269,6 @@ impl Architecture for Transformer {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             residual: true,
-            // Tensor Programs V's 1/d attention scaling is not built.
-            mup: false,
             own_inits: &[
                 ("gpt2", "N(0, 0.02^2), scaled outputs"),
                 ("small-init", "N(0, 2/(5d))"),

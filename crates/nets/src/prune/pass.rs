@@ -23,7 +23,9 @@ pub(crate) fn prunable(net: &ResolvedNet) -> Vec<ParamId> {
     d.jobs
         .iter()
         .enumerate()
-        .filter(|(i, j)| j.shape.len() >= 2 && d.head != Some(ParamId(*i)))
+        .filter(|(i, j)| {
+            j.shape.len() >= 2 && d.head != Some(ParamId(*i)) && !crate::params::is_table(&j.path)
+        })
         .map(|(i, _)| ParamId(i))
         .collect()
 }

@@ -386,6 +386,16 @@ fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
             ),
         ));
     }
+    if opts.param.kind.scales_width() && net.config.arch.mup_scores() == Some(false) {
+        return Err(bad(
+            "score-scale",
+            "1/sqrt(d)".into(),
+            &format!(
+                "1/d, which --param {} sets (muP's attention logits q k^T / d_head)",
+                opts.param.kind
+            ),
+        ));
+    }
     if let Some(r) = &opts.resume
         && r.step >= opts.steps
     {

@@ -38,7 +38,10 @@ pub fn tune(
 /// The tuned tensors: two or more dimensions.
 fn tuned_ids(params: &Params) -> Vec<usize> {
     (0..params.tensors.len())
-        .filter(|&i| params.tensors[i].shape.len() >= 2)
+        .filter(|&i| {
+            let t = &params.tensors[i];
+            t.shape.len() >= 2 && !crate::params::is_table(&t.path)
+        })
         .collect()
 }
 

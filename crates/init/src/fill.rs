@@ -20,7 +20,9 @@ use crate::law::Law;
 use crate::rng::Key;
 use crate::sample::{fill_normal, fill_truncated_normal, fill_uniform};
 use crate::scheme::Scheme;
-use crate::structured::{delta_orthogonal, dirac, identity, orthogonal, sparse_zeros};
+use crate::structured::{
+    delta_orthogonal, dirac, identity, orthogonal, padded_identity, sparse_zeros,
+};
 
 impl Scheme {
     /// Fill a tensor of `shape` stored in `layout`, row-major, from `key`'s streams.
@@ -71,7 +73,7 @@ impl Scheme {
             Law::Orthogonal { .. } if matches!(layout, Layout::Bias { .. }) => {
                 Some("an orthogonal matrix needs at least 2 dimensions")
             }
-            Law::Identity { .. } if !matrix_only => {
+            Law::Identity { .. } | Law::PaddedIdentity { .. } if !matrix_only => {
                 Some("identity is for 2-D linear weights; use dirac for convolutions")
             }
             Law::Dirac { .. } if !conv => Some("dirac needs a convolution weight (Layout::Conv)"),
@@ -138,6 +140,7 @@ impl Scheme {
             // `check` has matched every structured law with the layout it needs.
             Law::Orthogonal { gain } => orthogonal(rows, cols, gain, key),
             Law::Identity { gain } => identity(rows, cols, gain),
+            Law::PaddedIdentity { gain } => padded_identity(rows, cols, gain),
             Law::Dirac { groups } => {
                 let lg = match layout {
                     Layout::Conv { groups } => groups,

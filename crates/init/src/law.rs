@@ -50,6 +50,12 @@ pub enum Law {
         /// Gain.
         gain: f64,
     },
+    /// `gain` on the padded identity: one entry a row (`out >= in`) or a column (`out <
+    /// in`), at the index modulo the shorter side.
+    PaddedIdentity {
+        /// Gain.
+        gain: f64,
+    },
     /// The identity convolution.
     Dirac {
         /// Groups.
@@ -157,6 +163,10 @@ impl Scheme {
             PytorchDefault => uniform(1.0 / (3.0 * fan_in)),
             Orthogonal { gain } => Law::Orthogonal { gain },
             Identity { gain } => Law::Identity { gain },
+            IdInit { gain } => match ctx.residual {
+                Some(r) if r.writes_stream => Law::Constant(0.0),
+                _ => Law::PaddedIdentity { gain },
+            },
             Dirac { groups } => Law::Dirac {
                 groups: groups.unwrap_or(0),
             },
@@ -265,7 +275,7 @@ impl Scheme {
             Constant { value } => Some(value),
             Uniform { low, high } => Some(0.5 * (low + high)),
             Normal { mean, .. } => Some(mean),
-            Identity { .. } | Dirac { .. } => None,
+            Identity { .. } | IdInit { .. } | Dirac { .. } => None,
             Critical { .. } if ctx.critical_sigma_w.is_none() => None,
             AutoInit { .. } if ctx.autoinit.is_none() => None,
             Fixup if ctx.fixup.is_none() => None,
@@ -349,6 +359,15 @@ fn law_moments(law: Law, rows: usize, cols: usize) -> Option<Moments> {
             Moments {
                 mean,
                 var: gain * gain * k / n - mean * mean,
+            }
+        }
+        Law::PaddedIdentity { gain } => {
+            // One entry per row or column of the longer side.
+            let ones = rows.max(cols) as f64;
+            let mean = gain * ones / n;
+            Moments {
+                mean,
+                var: gain * gain * ones / n - mean * mean,
             }
         }
         Law::Sparse { sparsity, std } => {

@@ -142,6 +142,15 @@ pub enum Scheme {
         /// Gain (default 1).
         gain: f64,
     },
+    /// `idinit[:gain=]` (Pan et al. 2025, IDInit): `gain` times the padded identity of the
+    /// 2-D `[out, in]` matrix, `W[i][j] = gain` where `i = j (mod in)` for `out >= in` (the
+    /// identity stacked) and `j = i (mod out)` for `out < in` (tiled), 0 elsewhere; the map
+    /// that writes a residual branch into its stream is 0, so every block starts as the
+    /// identity.
+    IdInit {
+        /// Gain, > 0 (default 1).
+        gain: f64,
+    },
     /// `dirac[:groups=]`: the convolution that copies its input, `W[g*o_g + d, d, centre] = 1`
     /// for `d < min(out/groups, in/groups)` (`torch.nn.init.dirac_`); `groups` defaults to
     /// the layout's.
@@ -272,6 +281,9 @@ macro_rules! scheme_table {
                 { gain: positive = 1.0 };
             Identity => "identity" | "eye", "gain times the identity [out, in] matrix",
                 { gain: any = 1.0 };
+            IdInit => "idinit",
+                "Pan et al. 2025: gain times the padded identity [out, in]; 0 where a branch writes its stream",
+                { gain: positive = 1.0 };
             Dirac => "dirac", "identity convolution (torch.nn.init.dirac_), per group", custom;
             DeltaOrthogonal => "delta-orthogonal",
                 "Xiao et al. 2018: orthogonal [out, in] at the kernel centre",
@@ -404,6 +416,7 @@ impl Scheme {
         matches!(
             self,
             Scheme::Identity { .. }
+                | Scheme::IdInit { .. }
                 | Scheme::Dirac { .. }
                 | Scheme::DeltaOrthogonal { .. }
                 | Scheme::Constant { .. }

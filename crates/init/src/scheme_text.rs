@@ -438,6 +438,8 @@ mod tests {
         "delta-orthogonal",
         "sparse:sparsity=0.9",
         "sparse:sparsity=0.5,std=0.1",
+        "idinit",
+        "idinit:gain=0.5",
         "critical",
         "critical:sigma-b=0.05,distribution=orthogonal",
         "lsuv",

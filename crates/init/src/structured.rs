@@ -109,6 +109,23 @@ pub fn identity(rows: usize, cols: usize, gain: f64) -> Vec<f32> {
     out
 }
 
+/// The padded identity (IDInit): `gain` at `(i, i mod cols)` of every row when `rows >=
+/// cols` (identities stacked), at `(j mod rows, j)` of every column otherwise (identities
+/// side by side), 0 elsewhere; row-major `rows x cols`.
+pub fn padded_identity(rows: usize, cols: usize, gain: f64) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    if rows >= cols {
+        for i in 0..rows {
+            out[i * cols + i % cols] = gain as f32;
+        }
+    } else {
+        for j in 0..cols {
+            out[(j % rows) * cols + j] = gain as f32;
+        }
+    }
+    out
+}
+
 /// Offset of the kernel centre (`k / 2` in every spatial dimension) within one
 /// `[k...]` kernel, row-major.
 fn centre_offset(kernel: &[usize]) -> usize {
@@ -220,6 +237,25 @@ mod tests {
             }
         }
         worst
+    }
+
+    /// IDInit's padded identity: the identity when square; stacked identities (one `gain` a
+    /// row, at the row index modulo the columns) when tall; side by side (one a column)
+    /// when wide. A tall one copies its input into every block of rows, a wide one sums
+    /// the input's blocks.
+    #[test]
+    fn padded_identity_is_the_identity_stacked_or_tiled() {
+        assert_eq!(padded_identity(3, 3, 1.0), identity(3, 3, 1.0));
+        let tall = padded_identity(5, 2, 2.0);
+        assert_eq!(tall, vec![2., 0., 0., 2., 2., 0., 0., 2., 2., 0.]);
+        let wide = padded_identity(2, 5, 1.0);
+        assert_eq!(wide, vec![1., 0., 1., 0., 1., 0., 1., 0., 1., 0.]);
+        // Every row of a tall, every column of a wide one holds exactly one entry.
+        let (r, c) = (12, 5);
+        let t = padded_identity(r, c, 1.0);
+        assert!((0..r).all(|i| t[i * c..(i + 1) * c].iter().sum::<f32>() == 1.0));
+        let w = padded_identity(c, r, 1.0);
+        assert!((0..r).all(|j| (0..c).map(|i| w[i * r + j]).sum::<f32>() == 1.0));
     }
 
     #[test]

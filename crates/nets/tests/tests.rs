@@ -2444,3 +2444,70 @@ fn embedding_looks_up_rows_and_the_tied_head_reads_them_back() {
         }
     }
 }
+
+/// Shaped attention (`A = I + softmax - C`, the query map at 0) is the identity at
+/// initialization: through attention sublayers with orthogonal value and output maps and
+/// no skip, each sequence's token Gram matrix is unchanged to 1e-5 (relative to its
+/// largest entry), causal or not. Softmax attention changes it (the check can fail).
+#[test]
+fn shaped_attention_keeps_the_token_gram_matrix_at_initialization() {
+    use sigprop_nets::arch::transformer::AttentionKind;
+    let (t, d, batch) = (6, 16, 3);
+    for causal in [false, true] {
+        let gram_change = |attention: AttentionKind| -> f64 {
+            let own = Transformer {
+                seq_len: t,
+                heads: 2,
+                attention_only: true,
+                shortcut: Shortcut::None,
+                norm: Norm::None,
+                causal,
+                attention,
+                ..Transformer::default()
+            };
+            let net = NetConfig::new(own, 3, d, "gelu", "orthogonal")
+                .resolve()
+                .unwrap();
+            let p = build_params(&net, 5).unwrap();
+            let q = p.get("blocks.1.attn.q.weight").unwrap();
+            if attention == AttentionKind::Shaped {
+                assert!(
+                    q.data.iter().all(|&w| w == 0.0),
+                    "the query map starts at 0"
+                );
+            }
+            let x = sigprop_nets::inputs::normal_input(5, "input", [batch, t * d]).unwrap();
+            let y = forward_plain(&net, &p, x.clone(), batch, &cpu()).unwrap();
+            let gram = |v: &[f32], b: usize| -> Vec<f64> {
+                let tok = |i: usize| &v[(b * t + i) * d..(b * t + i + 1) * d];
+                (0..t * t)
+                    .map(|k| {
+                        let (i, j) = (k / t, k % t);
+                        tok(i)
+                            .iter()
+                            .zip(tok(j))
+                            .map(|(&a, &c)| f64::from(a) * f64::from(c))
+                            .sum()
+                    })
+                    .collect()
+            };
+            (0..batch)
+                .map(|b| {
+                    let (gx, gy) = (gram(&x, b), gram(&y, b));
+                    let top = gx.iter().fold(0f64, |m, v| m.max(v.abs()));
+                    gx.iter()
+                        .zip(&gy)
+                        .map(|(a, c)| (a - c).abs() / top)
+                        .fold(0f64, f64::max)
+                })
+                .fold(0f64, f64::max)
+        };
+        let shaped = gram_change(AttentionKind::Shaped);
+        assert!(shaped <= 1e-5, "causal {causal}: {shaped}");
+        let softmax = gram_change(AttentionKind::Softmax);
+        assert!(
+            softmax > 0.1,
+            "causal {causal}: softmax changes it by {softmax}"
+        );
+    }
+}

@@ -613,12 +613,7 @@ fn weight_spectrum(scheme: &sigprop_init::Scheme) -> Option<sigprop_theory::Weig
         s if matches!(s.is_critical(), Some((_, CriticalDistribution::Orthogonal))) => {
             WeightSpectrum::Orthogonal
         }
-        Scheme::Identity { .. }
-        | Scheme::Dirac { .. }
-        | Scheme::DeltaOrthogonal { .. }
-        | Scheme::Constant { .. }
-        | Scheme::Ones
-        | Scheme::Zeros => return None,
+        s if s.is_structured() || matches!(s, Scheme::Zeros) => return None,
         _ => WeightSpectrum::Iid,
     })
 }

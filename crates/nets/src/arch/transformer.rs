@@ -107,6 +107,22 @@ pub struct Transformer {
     pub kv_heads: usize,
     /// The attention logits' multiplier: `1/sqrt(d_head)`, or muP's `1/d_head`.
     pub score_scale: ScoreScale,
+    /// The attention matrix: softmax, or shaped (the identity at initialization).
+    pub attention: AttentionKind,
+}
+
+/// `--attention`: the matrix that mixes a sequence's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttentionKind {
+    /// `A = softmax(s q k^T + mask)`.
+    #[default]
+    Softmax,
+    /// Shaped attention (Noci et al. 2023; He et al. 2023): `A = I + softmax(s q k^T + mask)
+    /// - C`, `C` the softmax of the mask alone (uniform over the visible keys), with the
+    /// query map starting at 0 (unless `--init-role query=` says otherwise): the logits are
+    /// then 0, `softmax = C`, and `A = I` exactly at initialization.
+    Shaped,
 }
 
 /// `--score-scale`: the multiplier of the attention logits `q k^T`.
@@ -377,6 +393,7 @@ impl Default for Transformer {
             tie_unembedding: false,
             kv_heads: 0,
             score_scale: ScoreScale::InvSqrt,
+            attention: AttentionKind::Softmax,
         }
     }
 }
@@ -468,12 +485,15 @@ impl Transformer {
         }
     }
 
-    /// The initializer of `role`'s weights: its `--init-role`, else the network's.
+    /// The initializer of `role`'s weights: its `--init-role`, else zeros for the query of
+    /// shaped attention, else the network's.
     fn role_scheme<'a>(&'a self, net: &'a ResolvedNet, role: Role) -> &'a Scheme {
-        self.init_role
-            .iter()
-            .find(|r| r.role == role)
-            .map_or(&net.weight_init, |r| r.spec.scheme())
+        const ZEROS: &Scheme = &Scheme::Zeros;
+        match self.init_role.iter().find(|r| r.role == role) {
+            Some(r) => r.spec.scheme(),
+            None if role == Role::Query && self.attention == AttentionKind::Shaped => ZEROS,
+            None => &net.weight_init,
+        }
     }
 
     /// `base` with the stream a map of `role` feeds or writes (read by gpt2, small-init,
@@ -504,6 +524,7 @@ impl Transformer {
             || self.positions != Positions::None
             || self.embedding > 0
             || self.score_scale == ScoreScale::Inv
+            || self.attention == AttentionKind::Shaped
             || self.head_dim(net.config.width) < MIN_THEORY_HEAD_DIM
             || (self.norm != Norm::None && self.norm_position == NormPosition::Post)
             || net.prune.is_some_and(|p| p.sparsity > 0.0)
@@ -764,6 +785,12 @@ impl Architecture for Transformer {
             allowed: "true or false",
         },
         Setting {
+            key: "attention",
+            help: "The attention matrix: softmax, or shaped (I + softmax - C, C uniform over the visible keys, the query map at 0: the identity at init) [default: softmax]",
+            kind: SettingKind::Text,
+            allowed: "one of: softmax, shaped",
+        },
+        Setting {
             key: "score-scale",
             help: "The attention logits' multiplier: 1/sqrt(d) or muP's 1/d, d the head size (--param mup sets 1/d) [default: 1/sqrt(d)]",
             kind: SettingKind::Text,
@@ -910,6 +937,14 @@ impl Architecture for Transformer {
                 value: "cross-entropy".into(),
                 allowed: "projection or mse with tie-unembedding (the logits are the output; a \
                           next-token cross-entropy is not built)"
+                    .into(),
+            });
+        }
+        if self.branch_scale == BranchScale::Umup && self.attention == AttentionKind::Shaped {
+            return Err(NetError::BadConfig {
+                key: "attention",
+                value: "shaped".into(),
+                allowed: "softmax with branch-scale umup (u-muP's attention scale is a softmax's)"
                     .into(),
             });
         }
@@ -1091,6 +1126,18 @@ impl Architecture for Transformer {
             NormPosition::Pre => (self.norm, Norm::None),
             NormPosition::Post => (Norm::None, self.norm),
         };
+        // Shaped attention's `I - C`: `C` uniform over each query's visible keys.
+        let shaped = (self.attention == AttentionKind::Shaped).then(|| {
+            let m: Vec<f32> = (0..t * t)
+                .map(|i| {
+                    let (q, k) = (i / t, i % t);
+                    let seen = if self.causal { q + 1 } else { t };
+                    let c = if k < seen { 1.0 / seen as f32 } else { 0.0 };
+                    f32::from(q == k) - c
+                })
+                .collect();
+            Tensor::<4>::from_data(TensorData::new(m, [1, 1, t, t]), &x.device())
+        });
         let mask = self.causal.then(|| {
             let m: Vec<f32> = (0..t * t)
                 .map(|i| if i % t > i / t { MASKED } else { 0.0 })
@@ -1175,7 +1222,11 @@ impl Architecture for Transformer {
                 scores = scores + m.clone();
             }
             let a = softmax(scores, 3);
-            let o = scale_fwd(a.clone().matmul(v), attn_scale)
+            let mix = match &shaped {
+                Some(offset) => a.clone() + offset.clone(),
+                None => a.clone(),
+            };
+            let o = scale_fwd(mix.matmul(v), attn_scale)
                 .swap_dims(1, 2)
                 .reshape([batch, t, d]);
             let s = SiteIn {

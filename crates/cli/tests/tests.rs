@@ -2998,6 +2998,8 @@ fn coord_check_bad_input_exits_with_code_2_and_one_line() {
             "mup",
             "--arch",
             "transformer",
+            "--score-scale",
+            "1/sqrt(d)",
             "--depth",
             "1",
             "--width",
@@ -3005,7 +3007,7 @@ fn coord_check_bad_input_exits_with_code_2_and_one_line() {
             "--out",
             out,
         ],
-        "mup",
+        "--score-scale 1/sqrt(d): --param mup sets the attention logits",
     );
 }
 
@@ -5763,6 +5765,26 @@ fn mup_coord_transformer_stays_flat_where_standard_grows() {
     }
     // 12 hidden sites: muP h at 4 steps and dh at 3, standard dh at 2 and h at 1 (11).
     assert_eq!(checked, 12 * 4 + 12 * 3 + 12 * 2 + 11, "{checked}");
+    // muP's readout: drawn with variance 1/(features m), its output at step 0 shrinks as
+    // m^(-1/2) (the interval holds -0.5), and its update stays flat.
+    let readout = |q: &str, step: &str, c: &str| -> f64 {
+        rows.iter()
+            .find(|r| {
+                &r[col(&fit, "param")] == "mup"
+                    && &r[col(&fit, "quantity")] == q
+                    && &r[col(&fit, "step")] == step
+                    && &r[col(&fit, "site")] == "readout"
+            })
+            .unwrap()[col(&fit, c)]
+        .parse()
+        .unwrap()
+    };
+    let (lo, hi) = (readout("h", "0", "slope_lo"), readout("h", "0", "slope_hi"));
+    assert!(lo <= -0.5 && -0.5 <= hi, "readout at step 0: [{lo}, {hi}]");
+    for step in ["1", "2", "3"] {
+        let s = readout("dh", step, "slope");
+        assert!(s.abs() <= 0.15, "readout dh step {step}: {s}");
+    }
     // muP sets the 1/d logits, and refuses the 1/sqrt(d) ones.
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     assert!(manifest.contains("\"score-scale\": \"1/d\""), "{manifest}");
@@ -5805,36 +5827,39 @@ fn mup_coord_transformer_stays_flat_where_standard_grows() {
 #[test]
 fn idinit_starts_a_residual_stack_with_every_jacobian_singular_value_one() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("idinit");
-    sigprop()
-        .args([
-            "run",
-            "--arch",
-            "resmlp",
-            "--init",
-            "idinit",
-            "--activation",
-            "tanh",
-            "--depth",
-            "16",
-            "--width",
-            "64",
-            "--jacobian",
-            "--seeds",
-            "2",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
-    let s = out.join("spectrum.csv");
-    let rows = records(&s);
-    // 2 seeds x 8 samples x 64 singular values.
-    assert_eq!(rows.len(), 2 * 8 * 64);
-    for r in &rows {
-        let v: f64 = r[col(&s, "singular_value")].parse().unwrap();
-        assert!((v - 1.0).abs() <= 1e-5, "{v}");
+    // ZerO (`zero-hadamard`) zeroes the same maps and starts the stack alike.
+    for init in ["idinit", "zero-hadamard"] {
+        let out = dir.path().join(init);
+        sigprop()
+            .args([
+                "run",
+                "--arch",
+                "resmlp",
+                "--init",
+                init,
+                "--activation",
+                "tanh",
+                "--depth",
+                "16",
+                "--width",
+                "64",
+                "--jacobian",
+                "--seeds",
+                "2",
+                "--quiet",
+                "--out",
+            ])
+            .arg(&out)
+            .assert()
+            .success();
+        let s = out.join("spectrum.csv");
+        let rows = records(&s);
+        // 2 seeds x 8 samples x 64 singular values.
+        assert_eq!(rows.len(), 2 * 8 * 64);
+        for r in &rows {
+            let v: f64 = r[col(&s, "singular_value")].parse().unwrap();
+            assert!((v - 1.0).abs() <= 1e-5, "{init}: {v}");
+        }
     }
     fails_with(
         &[

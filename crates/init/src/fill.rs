@@ -21,7 +21,7 @@ use crate::rng::Key;
 use crate::sample::{fill_normal, fill_truncated_normal, fill_uniform};
 use crate::scheme::Scheme;
 use crate::structured::{
-    delta_orthogonal, dirac, identity, orthogonal, padded_identity, sparse_zeros,
+    delta_orthogonal, dirac, identity, orthogonal, padded_identity, sparse_zeros, zero_hadamard,
 };
 
 impl Scheme {
@@ -73,7 +73,7 @@ impl Scheme {
             Law::Orthogonal { .. } if matches!(layout, Layout::Bias { .. }) => {
                 Some("an orthogonal matrix needs at least 2 dimensions")
             }
-            Law::Identity { .. } | Law::PaddedIdentity { .. } if !matrix_only => {
+            Law::Identity { .. } | Law::PaddedIdentity { .. } | Law::ZerO if !matrix_only => {
                 Some("identity is for 2-D linear weights; use dirac for convolutions")
             }
             Law::Dirac { .. } if !conv => Some("dirac needs a convolution weight (Layout::Conv)"),
@@ -141,6 +141,7 @@ impl Scheme {
             Law::Orthogonal { gain } => orthogonal(rows, cols, gain, key),
             Law::Identity { gain } => identity(rows, cols, gain),
             Law::PaddedIdentity { gain } => padded_identity(rows, cols, gain),
+            Law::ZerO => zero_hadamard(rows, cols),
             Law::Dirac { groups } => {
                 let lg = match layout {
                     Layout::Conv { groups } => groups,

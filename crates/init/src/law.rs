@@ -56,6 +56,9 @@ pub enum Law {
         /// Gain.
         gain: f64,
     },
+    /// ZerO's matrix: the (partial) identity for `out <= in`, a scaled Hadamard block for
+    /// `out > in`.
+    ZerO,
     /// The identity convolution.
     Dirac {
         /// Groups.
@@ -167,6 +170,10 @@ impl Scheme {
                 Some(r) if r.writes_stream => Law::Constant(0.0),
                 _ => Law::PaddedIdentity { gain },
             },
+            ZeroHadamard => match ctx.residual {
+                Some(r) if r.writes_stream => Law::Constant(0.0),
+                _ => Law::ZerO,
+            },
             Dirac { groups } => Law::Dirac {
                 groups: groups.unwrap_or(0),
             },
@@ -275,7 +282,7 @@ impl Scheme {
             Constant { value } => Some(value),
             Uniform { low, high } => Some(0.5 * (low + high)),
             Normal { mean, .. } => Some(mean),
-            Identity { .. } | IdInit { .. } | Dirac { .. } => None,
+            Identity { .. } | IdInit { .. } | ZeroHadamard | Dirac { .. } => None,
             Critical { .. } if ctx.critical_sigma_w.is_none() => None,
             AutoInit { .. } if ctx.autoinit.is_none() => None,
             Fixup if ctx.fixup.is_none() => None,
@@ -359,6 +366,25 @@ fn law_moments(law: Law, rows: usize, cols: usize) -> Option<Moments> {
             Moments {
                 mean,
                 var: gain * gain * k / n - mean * mean,
+            }
+        }
+        Law::ZerO if rows <= cols => {
+            let mean = k / n;
+            Moments {
+                mean,
+                var: k / n - mean * mean,
+            }
+        }
+        Law::ZerO => {
+            // Every entry is +-c: the mean is c times the block's mean sign.
+            let (c, _) = crate::structured::hadamard_order(rows);
+            let signs: f64 = (0..rows)
+                .flat_map(|i| (0..cols).map(move |j| crate::structured::hadamard_sign(i, j)))
+                .sum();
+            let mean = c * signs / n;
+            Moments {
+                mean,
+                var: c * c - mean * mean,
             }
         }
         Law::PaddedIdentity { gain } => {

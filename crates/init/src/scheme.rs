@@ -151,6 +151,13 @@ pub enum Scheme {
         /// Gain, > 0 (default 1).
         gain: f64,
     },
+    /// `zero-hadamard` (Zhao et al. 2022, ZerO): deterministic, from zeros and ones. On the
+    /// 2-D `[out, in]` matrix: the identity when square, the partial identity (the first
+    /// `out` rows of `I`) when `out < in`, and when `out > in` the first `out` rows and `in`
+    /// columns of `c H`, `H` the Sylvester-Hadamard matrix of order `2^m`, `m = ceil(log2
+    /// out)`, `c = 2^(-(m-1)/2)`; the map that writes a residual branch into its stream is 0.
+    /// (Named apart from `zeros`, all 0.)
+    ZeroHadamard,
     /// `dirac[:groups=]`: the convolution that copies its input, `W[g*o_g + d, d, centre] = 1`
     /// for `d < min(out/groups, in/groups)` (`torch.nn.init.dirac_`); `groups` defaults to
     /// the layout's.
@@ -284,6 +291,9 @@ macro_rules! scheme_table {
             IdInit => "idinit",
                 "Pan et al. 2025: gain times the padded identity [out, in]; 0 where a branch writes its stream",
                 { gain: positive = 1.0 };
+            ZeroHadamard => "zero-hadamard",
+                "Zhao et al. 2022 (ZerO): identity, partial identity or 2^(-(m-1)/2) Hadamard [out, in]; 0 where a branch writes its stream",
+                {};
             Dirac => "dirac", "identity convolution (torch.nn.init.dirac_), per group", custom;
             DeltaOrthogonal => "delta-orthogonal",
                 "Xiao et al. 2018: orthogonal [out, in] at the kernel centre",
@@ -417,6 +427,7 @@ impl Scheme {
             self,
             Scheme::Identity { .. }
                 | Scheme::IdInit { .. }
+                | Scheme::ZeroHadamard
                 | Scheme::Dirac { .. }
                 | Scheme::DeltaOrthogonal { .. }
                 | Scheme::Constant { .. }

@@ -440,6 +440,7 @@ mod tests {
         "sparse:sparsity=0.5,std=0.1",
         "idinit",
         "idinit:gain=0.5",
+        "zero-hadamard",
         "critical",
         "critical:sigma-b=0.05,distribution=orthogonal",
         "lsuv",

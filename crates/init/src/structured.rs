@@ -126,6 +126,36 @@ pub fn padded_identity(rows: usize, cols: usize, gain: f64) -> Vec<f32> {
     out
 }
 
+/// The sign of entry `(i, j)` of the Sylvester-Hadamard matrix: `(-1)^popcount(i & j)`.
+pub(crate) fn hadamard_sign(i: usize, j: usize) -> f64 {
+    if (i & j).count_ones().is_multiple_of(2) {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
+/// ZerO's scale and Hadamard order for `rows` outputs: `m = ceil(log2 rows)` and `c =
+/// 2^(-(m-1)/2)`, returned as `(c, 2^m)`.
+pub(crate) fn hadamard_order(rows: usize) -> (f64, usize) {
+    let order = rows.next_power_of_two();
+    let m = order.trailing_zeros() as i32;
+    (2f64.powf(-f64::from(m - 1) / 2.0), order)
+}
+
+/// ZerO (Zhao et al. 2022) on a row-major `rows x cols` (`[out, in]`) matrix: the identity
+/// (partial when `rows < cols`) for `rows <= cols`; otherwise the first `rows` rows and
+/// `cols` columns of `c H_m`.
+pub fn zero_hadamard(rows: usize, cols: usize) -> Vec<f32> {
+    if rows <= cols {
+        return identity(rows, cols, 1.0);
+    }
+    let (c, _) = hadamard_order(rows);
+    (0..rows * cols)
+        .map(|k| (c * hadamard_sign(k / cols, k % cols)) as f32)
+        .collect()
+}
+
 /// Offset of the kernel centre (`k / 2` in every spatial dimension) within one
 /// `[k...]` kernel, row-major.
 fn centre_offset(kernel: &[usize]) -> usize {
@@ -256,6 +286,29 @@ mod tests {
         assert!((0..r).all(|i| t[i * c..(i + 1) * c].iter().sum::<f32>() == 1.0));
         let w = padded_identity(c, r, 1.0);
         assert!((0..r).all(|j| (0..c).map(|i| w[i * r + j]).sum::<f32>() == 1.0));
+    }
+
+    /// ZerO: the identity when square, the partial identity when wide; when tall, the
+    /// Hadamard block scaled by `2^(-(m-1)/2)`, whose columns are orthogonal with squared
+    /// norm `c^2 2^m = 2` when the rows are a power of two.
+    #[test]
+    fn zero_hadamard_is_identity_or_a_scaled_hadamard_block() {
+        assert_eq!(zero_hadamard(4, 4), identity(4, 4, 1.0));
+        assert_eq!(zero_hadamard(2, 5), identity(2, 5, 1.0));
+        let (rows, cols) = (8, 3);
+        let w = zero_hadamard(rows, cols);
+        for a in 0..cols {
+            for b in 0..cols {
+                let dot: f64 = (0..rows)
+                    .map(|i| f64::from(w[i * cols + a]) * f64::from(w[i * cols + b]))
+                    .sum();
+                let want = if a == b { 2.0 } else { 0.0 };
+                assert!((dot - want).abs() < 1e-6, "({a}, {b}): {dot}");
+            }
+        }
+        // 5 rows: m = 3, c = 1/2; the first column is all +c.
+        let w = zero_hadamard(5, 2);
+        assert_eq!(w, vec![0.5, 0.5, 0.5, -0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0.5]);
     }
 
     #[test]

@@ -2511,3 +2511,73 @@ fn shaped_attention_keeps_the_token_gram_matrix_at_initialization() {
         );
     }
 }
+
+/// IDInit and ZerO on a transformer: the maps that write a branch into the stream (`W_o`,
+/// `W_2`) are 0; the up map `[d, 4d]` (logically `[4d, d]`, tall) is the stacked identity
+/// under IDInit (output `i` reads input `i mod d`) and a `2^(-(m-1)/2)` Hadamard block under
+/// ZerO. Shaped attention zeroes the query bias with its weight, whatever `--bias-init`.
+#[test]
+fn idinit_zero_hadamard_and_shaped_attention_fill_the_transformer_as_stated() {
+    use sigprop_nets::arch::transformer::AttentionKind;
+    let d = 8;
+    let own = Transformer {
+        seq_len: 4,
+        heads: 2,
+        ..Transformer::default()
+    };
+    for init in ["idinit", "zero-hadamard"] {
+        let net = NetConfig::new(own.clone(), 2, d, "gelu", init)
+            .resolve()
+            .unwrap();
+        let p = build_params(&net, 1).unwrap();
+        for k in 1..=2 {
+            for name in ["attn.o", "mlp.down"] {
+                let w = p.get(&format!("blocks.{k}.{name}.weight")).unwrap();
+                assert!(w.data.iter().all(|&x| x == 0.0), "{init} {name}");
+            }
+            let up = p.get(&format!("blocks.{k}.mlp.up.weight")).unwrap();
+            assert_eq!(up.shape, vec![d, 4 * d]);
+            // Stored [in, out]: entry (j, i) is logical (i, j).
+            for j in 0..d {
+                for i in 0..4 * d {
+                    let got = up.data[j * 4 * d + i];
+                    let want = match init {
+                        "idinit" => f32::from(i % d == j),
+                        // 32 outputs: m = 5, c = 1/4.
+                        _ => {
+                            0.25 * if (i & j).count_ones() % 2 == 0 {
+                                1.0
+                            } else {
+                                -1.0
+                            }
+                        }
+                    };
+                    assert_eq!(got, want, "{init} up ({i}, {j})");
+                }
+            }
+            let q = p.get(&format!("blocks.{k}.attn.q.weight")).unwrap();
+            let eye: Vec<f32> = (0..d * d).map(|e| f32::from(e / d == e % d)).collect();
+            assert_eq!(q.data, eye, "{init}: a square map is the identity");
+        }
+    }
+    let shaped = Transformer {
+        attention: AttentionKind::Shaped,
+        ..own
+    };
+    let mut cfg = NetConfig::new(shaped, 2, d, "gelu", "xavier-normal");
+    cfg.bias_init = "normal:std=0.1".into();
+    let p = build_params(&cfg.resolve().unwrap(), 1).unwrap();
+    for path in ["blocks.1.attn.q.weight", "blocks.1.attn.q.bias"] {
+        assert!(
+            p.get(path).unwrap().data.iter().all(|&x| x == 0.0),
+            "{path}"
+        );
+    }
+    assert!(
+        p.get("blocks.1.attn.k.bias")
+            .unwrap()
+            .data
+            .iter()
+            .any(|&x| x != 0.0)
+    );
+}

@@ -237,6 +237,11 @@ fn deterministic_schemes_have_exact_moments() {
         ("ones", vec![8, 4], Layout::OutIn),
         ("constant:value=0.25", vec![8, 4], Layout::InOut),
         ("identity:gain=2", vec![8, 4], Layout::InOut),
+        ("idinit:gain=2", vec![8, 4], Layout::InOut),
+        ("idinit", vec![4, 10], Layout::OutIn),
+        ("zero-hadamard", vec![3, 8], Layout::InOut),
+        ("zero-hadamard", vec![6, 4], Layout::OutIn),
+        ("zero-hadamard", vec![4, 4], Layout::OutIn),
         ("dirac", vec![8, 4, 3, 3], conv),
         ("dirac:groups=2", vec![8, 4, 3], conv),
     ] {

@@ -93,6 +93,8 @@ fn inout_storage_is_the_transpose_of_outin_for_structured_schemes() {
     let structured = [
         "orthogonal",
         "identity:gain=2",
+        "idinit:gain=2",
+        "zero-hadamard",
         "sparse:sparsity=0.5,std=0.1",
         "lsuv",
         "critical:distribution=orthogonal",

@@ -491,9 +491,16 @@ impl Transformer {
         const ZEROS: &Scheme = &Scheme::Zeros;
         match self.init_role.iter().find(|r| r.role == role) {
             Some(r) => r.spec.scheme(),
-            None if role == Role::Query && self.attention == AttentionKind::Shaped => ZEROS,
+            None if role == Role::Query && self.zero_query() => ZEROS,
             None => &net.weight_init,
         }
+    }
+
+    /// Whether the query map (weight and bias) starts at 0: shaped attention without a
+    /// `--init-role query=`.
+    fn zero_query(&self) -> bool {
+        self.attention == AttentionKind::Shaped
+            && !self.init_role.iter().any(|r| r.role == Role::Query)
     }
 
     /// `base` with the stream a map of `role` feeds or writes (read by gpt2, small-init,
@@ -1008,6 +1015,10 @@ impl Architecture for Transformer {
                     b.linear(&format!("blocks.{k}.{name}"), dims, w, ctx, true)
                 };
                 let q = lin(b, "attn.q", (d, d), Role::Query);
+                // Shaped attention's zero query map: its bias too, so the logits are 0.
+                if let Some(bias) = q.bias.filter(|_| self.zero_query()) {
+                    b.jobs[bias.0].scheme = Scheme::Zeros;
+                }
                 let kk = lin(b, "attn.k", kv, Role::Key);
                 let v = lin(b, "attn.v", kv, Role::Value);
                 let o = lin(b, "attn.o", (d, d), Role::Output);

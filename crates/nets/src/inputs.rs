@@ -31,15 +31,9 @@ pub fn normal_input(seed: u64, name: &str, shape: [usize; 2]) -> Result<Vec<f32>
         .map_err(|source| NetError::init(name, source))
 }
 
-/// `n` classes uniform on `0..classes` from the key `(seed, name)`: `floor(classes U)` of
-/// `U(0, 1)` draws (the cross-entropy's labels, a transformer's token ids).
-pub fn uniform_classes(
-    seed: u64,
-    name: &str,
-    n: usize,
-    classes: usize,
-) -> Result<Vec<usize>, NetError> {
-    let u = Scheme::Uniform {
+/// `n` uniform `U(0, 1)` draws from the key `(seed, name)`.
+pub fn uniform_draws(seed: u64, name: &str, n: usize) -> Result<Vec<f32>, NetError> {
+    Scheme::Uniform {
         low: 0.0,
         high: 1.0,
     }
@@ -52,7 +46,19 @@ pub fn uniform_classes(
         &Key::new(seed, name),
         &FillContext::new(sigprop_init::Activation::Linear),
     )
-    .map_err(|source| NetError::init(name, source))?;
+    .map_err(|source| NetError::init(name, source))
+}
+
+/// `n` classes uniform on `0..classes` from the key `(seed, name)`: `floor(classes U)` of
+/// [`uniform_draws`] (the cross-entropy's and the mixture task's labels, a transformer's
+/// token ids).
+pub fn uniform_classes(
+    seed: u64,
+    name: &str,
+    n: usize,
+    classes: usize,
+) -> Result<Vec<usize>, NetError> {
+    let u = uniform_draws(seed, name, n)?;
     Ok(u.iter()
         .map(|&v| ((f64::from(v) * classes as f64) as usize).min(classes - 1))
         .collect())

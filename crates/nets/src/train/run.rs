@@ -5,13 +5,13 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, Optimizer as BurnOptimizer, SgdConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor, TensorData};
-use sigprop_init::{FillContext, Key, Layout, Scheme};
+use sigprop_init::Scheme;
 
 use crate::arch::ResolvedNet;
 use crate::build::declare;
 use crate::error::NetError;
 use crate::forward::{DeviceParam, DeviceParams, Plain, upload};
-use crate::inputs::normal_input;
+use crate::inputs::{normal_input, uniform_classes, uniform_draws};
 use crate::params::Params;
 use crate::probe::probe;
 use crate::stats::{ordered_mean, ordered_sum, read_back};
@@ -113,24 +113,6 @@ enum Targets {
     Values(Tensor<2>),
     /// One-hot classes `[batch, classes]`.
     Classes(Tensor<2>),
-}
-
-/// Uniform `U(0, 1)` draws from the key `(seed, name)`.
-fn uniform(seed: u64, name: &str, n: usize) -> Result<Vec<f32>, NetError> {
-    Scheme::Uniform {
-        low: 0.0,
-        high: 1.0,
-    }
-    .fill(
-        &[n],
-        Layout::Bias {
-            fan_in: 1,
-            fan_out: 1,
-        },
-        &Key::new(seed, name),
-        &FillContext::new(sigprop_init::Activation::Linear),
-    )
-    .map_err(|source| NetError::init(name, source))
 }
 
 fn one_hot(labels: &[usize], classes: usize, device: &Device) -> Tensor<2> {
@@ -252,11 +234,8 @@ impl Ready {
                 Ok((x, Targets::Values(y)))
             }
             Task::Mixture { classes, noise, .. } => {
-                let u = uniform(seed, &format!("train.labels.{tag}"), batch)?;
-                let labels: Vec<usize> = u
-                    .iter()
-                    .map(|&v| ((v as f64 * *classes as f64) as usize).min(classes - 1))
-                    .collect();
+                let labels =
+                    uniform_classes(seed, &format!("train.labels.{tag}"), batch, *classes)?;
                 let e = normal_input(seed, &format!("train.x.{tag}"), shape)?;
                 let norm = (1.0 + noise * noise).sqrt();
                 let mut x = Vec::with_capacity(batch * self.n_in);
@@ -308,7 +287,7 @@ impl Ready {
 
 /// The order of the rows in `epoch`: sorted by uniform keys from `(seed, train.epoch.<e>)`.
 fn epoch_order(seed: u64, epoch: usize, rows: usize) -> Result<Vec<usize>, NetError> {
-    let u = uniform(seed, &format!("train.epoch.{epoch}"), rows)?;
+    let u = uniform_draws(seed, &format!("train.epoch.{epoch}"), rows)?;
     let mut order: Vec<usize> = (0..rows).collect();
     order.sort_by(|&a, &b| u[a].total_cmp(&u[b]).then(a.cmp(&b)));
     Ok(order)

@@ -5573,19 +5573,20 @@ fn touvron2023_llama_skips_keep_the_tokens_apart_and_without_them_they_merge() {
             ("seq-len = 64", "seq-len = 32"),
         ],
     );
-    let (skips, _, skips_hi) = site_stat(&out, "true / 24 / 8 / identity", "out", 24, "token_cos");
-    let (merged, merged_lo, _) = site_stat(&out, "true / 24 / 8 / none", "out", 24, "token_cos");
+    let (skips, _, skips_hi) =
+        site_stat(&out, "qk-norm / 24 / 8 / identity", "out", 24, "token_cos");
+    let (merged, merged_lo, _) = site_stat(&out, "qk-norm / 24 / 8 / none", "out", 24, "token_cos");
     assert!(
         skips_hi < merged_lo,
         "with skips {skips} (to {skips_hi}), without {merged} (from {merged_lo})"
     );
     assert!(skips < 0.1 && merged > 0.9, "{skips} vs {merged}");
-    assert!(verdict_of(&out, "true / 24 / 8 / none").starts_with("collapsed"));
-    assert!(verdict_of(&out, "true / 24 / 8 / identity").starts_with("stable"));
+    assert!(verdict_of(&out, "qk-norm / 24 / 8 / none").starts_with("collapsed"));
+    assert!(verdict_of(&out, "qk-norm / 24 / 8 / identity").starts_with("stable"));
     // Without skips each RMSNorm divides a branch of variance ~1e-3 (0.02 weights): the
     // first block's gradient is orders of magnitude above the skipped stack's.
-    let (g_none, _, _) = site_stat(&out, "true / 24 / 8 / none", "out", 1, "grad_var");
-    let (g_skip, _, _) = site_stat(&out, "true / 24 / 8 / identity", "out", 1, "grad_var");
+    let (g_none, _, _) = site_stat(&out, "qk-norm / 24 / 8 / none", "out", 1, "grad_var");
+    let (g_skip, _, _) = site_stat(&out, "qk-norm / 24 / 8 / identity", "out", 1, "grad_var");
     assert!(g_none > 1e6 * g_skip, "{g_none} vs {g_skip}");
     // The LLaMA grid: the causal attention's branch outgrows the 0.02 tables, so the
     // stream grows with depth and its tokens align, intervals apart.

@@ -845,12 +845,18 @@ pub fn expand_grid(
                 .iter()
                 .map(|(k, v)| (k.clone(), value_text(v)))
                 .collect();
+            // A switch reads as its key (`qk-norm`, `no qk-norm`), not as `true`.
             let label = if shown.is_empty() {
                 "base".to_string()
             } else {
-                shown
+                combo
                     .iter()
-                    .map(|(_, v)| v.as_str())
+                    .zip(&shown)
+                    .map(|((k, v), (_, text))| match v {
+                        toml::Value::Boolean(true) => k.clone(),
+                        toml::Value::Boolean(false) => format!("no {k}"),
+                        _ => text.clone(),
+                    })
                     .collect::<Vec<_>>()
                     .join(" / ")
             };

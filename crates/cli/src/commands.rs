@@ -181,14 +181,9 @@ pub fn run_cmd(a: &RunArgs) -> Result<()> {
             .map_err(|e| RunnerError::input(format!("--{e}")))?;
         // At initialization only the branches' multiplier differs, and muP's attention
         // logits (`score-scale 1/d`).
-        let attention = base
-            .arch
-            .as_deref()
-            .and_then(|a| a.parse::<Arch>().ok())
-            .is_some_and(|a| a.settings().iter().any(|s| s.key == "score-scale"));
         if !matches!(kind, ParamKind::Standard)
             && kind.branch_scale().is_none()
-            && !(attention && kind.scales_width())
+            && !(base.has_attention() && kind.scales_width())
         {
             return Err(RunnerError::input(format!(
                 "--param {kind}: run measures the network at initialization, where {kind} is \

@@ -2264,6 +2264,15 @@ fn training_runs_on_every_backend_with_the_same_curve() {
     }
 }
 
+/// The largest entrywise difference of two outputs.
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+}
+
 /// The MHA parameters equivalent to `gqa`'s: every query head `j` of a group of `g` reads
 /// key-value head `j / g`, so the MHA key and value maps repeat each head's columns (and
 /// bias entries) `g` times.
@@ -2328,17 +2337,13 @@ fn grouped_query_attention_is_multi_head_attention_with_shared_key_value_heads()
     let x = sigprop_nets::inputs::normal_input(3, "input", [batch, t * d]).unwrap();
     let yg = forward_plain(&net_g, &pg, x.clone(), batch, &cpu()).unwrap();
     let ym = forward_plain(&net_m, &pm, x, batch, &cpu()).unwrap();
-    let worst = yg
-        .iter()
-        .zip(&ym)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let worst = max_abs_diff(&yg, &ym);
     assert!(worst < 1e-5, "{worst}");
     // The unrepeated MHA differs: the check can fail.
     let own = build_params(&net_m, 3).unwrap();
     let x = sigprop_nets::inputs::normal_input(3, "input", [batch, t * d]).unwrap();
     let y0 = forward_plain(&net_m, &own, x, batch, &cpu()).unwrap();
-    assert!(yg.iter().zip(&y0).any(|(a, b)| (a - b).abs() > 1e-3));
+    assert!(max_abs_diff(&yg, &y0) > 1e-3);
 }
 
 /// The embedding looks up each token id's row: the network fed ids gives, to 1e-5, the
@@ -2385,11 +2390,7 @@ fn embedding_looks_up_rows_and_the_tied_head_reads_them_back() {
     assert!(feat.get("embed.tokens").is_none());
     let y_ids = forward_plain(&ids_net, &p, ids_f.clone(), batch, &cpu()).unwrap();
     let y_feat = forward_plain(&feat_net, &feat, rows, batch, &cpu()).unwrap();
-    let worst = y_ids
-        .iter()
-        .zip(&y_feat)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let worst = max_abs_diff(&y_ids, &y_feat);
     assert!(worst < 1e-5, "{worst}");
     // Tied: logits[token, v] = final[token] . E[v].
     let logits = forward_plain(&tied_net, &p, ids_f, batch, &cpu()).unwrap();

@@ -255,6 +255,16 @@ impl Settings {
         Ok(())
     }
 
+    /// Whether the architecture has attention logits, which muP scales (`score-scale`): its
+    /// network at initialization differs under muP.
+    pub fn has_attention(&self) -> bool {
+        self.arch
+            .as_deref()
+            .unwrap_or(defaults::ARCH)
+            .parse::<Arch>()
+            .is_ok_and(|a| a.default_config().mup_scores().is_some())
+    }
+
     /// These settings under the parametrization `kind`: a depth parametrization (depth-muP,
     /// CompleteP) is for residual networks and sets their branches' multiplier (`L^-1/2`,
     /// `L^-1`); a `branch-scale` given with it must be the same (or the default 1, which it
@@ -265,10 +275,7 @@ impl Settings {
     pub fn under_param(&self, kind: sigprop_nets::ParamKind) -> Result<Settings, RunnerError> {
         let name = self.arch.as_deref().unwrap_or(defaults::ARCH);
         let mut out = self.clone();
-        let attention = name
-            .parse::<Arch>()
-            .is_ok_and(|a| a.settings().iter().any(|s| s.key == "score-scale"));
-        if kind.scales_width() && attention {
+        if kind.scales_width() && self.has_attention() {
             if let Some(v) = self.arch_settings.get("score-scale")
                 && value_text(v) != "1/d"
             {

@@ -53,6 +53,7 @@ fn bench(title: &str, net: &ResolvedNet, batch: usize, flops: f64, torch_case: &
         hist_layers: vec![],
         hist_bins: 0,
         jacobian: None,
+        precision: None,
     };
     let _ = probe(net, &params, 0, &opts, &device).unwrap();
     let runs: Vec<(f64, f64, f64)> = (0..7)
@@ -110,6 +111,7 @@ fn bench_jacobian() {
                 samples,
                 layers: vec![],
             }),
+            precision: None,
         };
         let _ = probe(&net, &params, 0, &opts, &device).unwrap();
         median(

@@ -218,3 +218,32 @@ pub(crate) fn on_host(device: &Device) -> bool {
     let name = device_name(device);
     name.contains("Flex") || name.contains("NdArray")
 }
+
+#[cfg(feature = "burn")]
+/// Refuse a pass in `dtype` on the backend `kind` where Burn reports no arithmetic in that
+/// type (a GPU without f16 or bf16 shaders, the ndarray backend's halves): computing in it
+/// there gives backend-dependent garbage, never a measurement.
+pub fn check_dtype(kind: BackendKind, dtype: crate::precision::Dtype) -> Result<(), NetError> {
+    let dev = device(kind)?;
+    if dev.supports_dtype(dtype.float_dtype()) {
+        return Ok(());
+    }
+    let usable: Vec<&str> = [
+        crate::precision::Dtype::F32,
+        crate::precision::Dtype::Bf16,
+        crate::precision::Dtype::F16,
+    ]
+    .into_iter()
+    .filter(|d| dev.supports_dtype(d.float_dtype()))
+    .map(|d| d.name())
+    .collect();
+    Err(NetError::BadConfig {
+        key: "dtype",
+        value: dtype.name().into(),
+        allowed: format!(
+            "{} on backend {} (it has no {dtype} arithmetic on this machine)",
+            usable.join(", "),
+            kind.name()
+        ),
+    })
+}

@@ -104,6 +104,39 @@ impl DeviceParams {
         Ok(DeviceParams(stacked, seeds))
     }
 
+    /// The same parameters in the float type `dtype`, through a cast the backward pass
+    /// goes through: each leaf's gradient arrives in its own type (a low-precision pass
+    /// over f32 leaves).
+    pub fn cast(&self, dtype: burn::tensor::FloatDType) -> DeviceParams {
+        DeviceParams(
+            self.0
+                .iter()
+                .map(|p| {
+                    p.as_ref().map(|p| match p {
+                        DeviceParam::D1(t) => DeviceParam::D1(t.clone().cast(dtype)),
+                        DeviceParam::D2(t) => DeviceParam::D2(t.clone().cast(dtype)),
+                        DeviceParam::D4(t) => DeviceParam::D4(t.clone().cast(dtype)),
+                    })
+                })
+                .collect(),
+            self.1,
+        )
+    }
+
+    /// The float type of the parameters (f32 where there are none): the type of every
+    /// tensor a pass over them creates, so that no operation mixes two.
+    pub fn dtype(&self) -> burn::tensor::DType {
+        self.0
+            .iter()
+            .flatten()
+            .next()
+            .map_or(burn::tensor::DType::F32, |p| match p {
+                DeviceParam::D1(t) => t.dtype(),
+                DeviceParam::D2(t) => t.dtype(),
+                DeviceParam::D4(t) => t.dtype(),
+            })
+    }
+
     /// The parameter `id`, if it was uploaded.
     pub fn get(&self, id: ParamId) -> Option<&DeviceParam> {
         self.0.get(id.0).and_then(Option::as_ref)
@@ -148,6 +181,21 @@ impl DeviceParams {
     pub fn bias_row(&self, id: Option<ParamId>) -> Option<Tensor<2>> {
         assert_eq!(self.1, 1, "bias_row of stacked seeds: use `linear`");
         id.map(|id| self.d1(id).unsqueeze::<2>())
+    }
+}
+
+/// `t` in the float type `dtype` (unchanged where it already is): a constant a pass creates
+/// (a mask, a rotation table) in the type of the pass.
+pub(crate) fn in_dtype<const D: usize>(t: Tensor<D>, dtype: burn::tensor::DType) -> Tensor<D> {
+    if t.dtype() == dtype {
+        t
+    } else {
+        match dtype {
+            burn::tensor::DType::BF16 => t.cast(burn::tensor::FloatDType::BF16),
+            burn::tensor::DType::F16 => t.cast(burn::tensor::FloatDType::F16),
+            burn::tensor::DType::F64 => t.cast(burn::tensor::FloatDType::F64),
+            _ => t.cast(burn::tensor::FloatDType::F32),
+        }
     }
 }
 

@@ -47,6 +47,7 @@ pub mod lsuv;
 mod measure;
 pub mod options;
 pub mod params;
+pub mod precision;
 pub mod probe;
 pub mod prune;
 pub mod setting;
@@ -60,7 +61,7 @@ pub use arch::{
 };
 pub use backend::{BACKEND_NAMES, BackendKind};
 #[cfg(feature = "burn")]
-pub use backend::{device, device_name};
+pub use backend::{check_dtype, device, device_name};
 pub use build::{autoinit_bias_spec, build_params};
 pub use error::NetError;
 pub use jacobian::{JacobianOptions, Spectrum};
@@ -74,6 +75,7 @@ pub use options::{
     PruneMethod, PruneSpec, Shortcut,
 };
 pub use params::{ParamTensor, Params};
+pub use precision::{Dtype, LossScale, PrecisionOptions, PrecisionStats};
 pub use probe::{
     LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, batchable, histogram_edges,
 };

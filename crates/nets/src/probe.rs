@@ -29,6 +29,10 @@ pub struct ProbeOptions {
     /// Singular values of the input-output Jacobian (and of partial ones), if asked.
     #[serde(default)]
     pub jacobian: Option<crate::jacobian::JacobianOptions>,
+    /// A pass in low precision (`--dtype bf16|f16`), measured against the f32 pass of the
+    /// same seed and weights; `None` is the f32 pass alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<crate::precision::PrecisionOptions>,
 }
 
 /// A fixed-bin histogram of one tensor at one layer.
@@ -78,9 +82,13 @@ pub struct ProbeResult {
 
 /// Whether `seeds` seeds of `net` with `opts` can run as one pass over stacked parameters
 /// ([`probe_seeds`]): the architecture takes them, and no seed wants histograms or a
-/// Jacobian (both measured seed by seed).
+/// Jacobian (both measured seed by seed), nor a low-precision pass (measured against its
+/// own f32 pass).
 pub fn batchable(net: &ResolvedNet, opts: &ProbeOptions) -> bool {
-    net.config.arch.seed_batching() && opts.hist_layers.is_empty() && opts.jacobian.is_none()
+    net.config.arch.seed_batching()
+        && opts.hist_layers.is_empty()
+        && opts.jacobian.is_none()
+        && opts.precision.is_none()
 }
 
 /// The `bins + 1` edges of a histogram over [-range, range] in equal bins: the one formula

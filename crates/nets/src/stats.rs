@@ -78,6 +78,11 @@ pub struct LayerStats {
     /// (a transformer's `q`, `k`, `v`, `o` at `attn`); empty elsewhere.
     #[serde(skip)]
     pub role_wgrad: Vec<(&'static str, f64)>,
+    /// What a low-precision pass lost at this site against the f32 pass of the same seed
+    /// (`--dtype bf16|f16`); `None` for an f32 pass. Not layers.csv columns here: the
+    /// runner writes them.
+    #[serde(skip)]
+    pub precision: Option<crate::precision::PrecisionStats>,
 }
 
 /// How alike the inputs of the batch have become at a site of a network whose sites are

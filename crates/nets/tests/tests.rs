@@ -5,9 +5,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use sigprop_init::Activation;
 use sigprop_nets::arch::{Cnn, Mlp, Rescnn, Resmlp, Transformer};
 use sigprop_nets::{
-    Arch, BackendKind, BranchScale, LayerStats, Loss, NetConfig, Norm, NormPosition, ProbeOptions,
-    Shortcut, build_params, device, forward_plain, measure, measure_staged, measure_staged_seeds,
-    probe, stage,
+    Arch, BackendKind, BranchScale, Dtype, LayerStats, Loss, LossScale, NetConfig, Norm,
+    NormPosition, PrecisionOptions, PrecisionStats, ProbeOptions, Shortcut, build_params, device,
+    forward_plain, measure, measure_staged, measure_staged_seeds, probe, stage,
 };
 use sigprop_nets::{
     Dataset, OptimizerKind, ParamKind, Parametrization, Role, StepRecord, Task, TrainOptions,
@@ -60,6 +60,7 @@ fn opts(batch: usize) -> ProbeOptions {
         hist_layers: vec![],
         hist_bins: 0,
         jacobian: None,
+        precision: None,
     }
 }
 
@@ -1757,6 +1758,7 @@ fn train_opts(steps: usize, optimizer: OptimizerKind, lr: f64, task: Task) -> Tr
             hist_layers: Vec::new(),
             hist_bins: 0,
             jacobian: None,
+            precision: None,
         },
         param: Parametrization::standard(),
         eval_batch: 64,
@@ -2581,4 +2583,239 @@ fn idinit_zero_hadamard_and_shaped_attention_fill_the_transformer_as_stated() {
             .iter()
             .any(|&x| x != 0.0)
     );
+}
+
+/// Probe options of a pass in `dtype` with `loss_scale`.
+fn low_precision(batch: usize, dtype: Dtype, loss_scale: LossScale) -> ProbeOptions {
+    ProbeOptions {
+        precision: Some(PrecisionOptions { dtype, loss_scale }),
+        ..opts(batch)
+    }
+}
+
+/// One seed's probed pass of `cfg` with `o`: each site's statistics.
+fn probed(cfg: &NetConfig, seed: u64, o: &ProbeOptions) -> Vec<LayerStats> {
+    let net = cfg.resolve().unwrap();
+    let params = build_params(&net, seed).unwrap();
+    probe(&net, &params, seed, o, &cpu()).unwrap().stats
+}
+
+/// The low-precision statistics of each site of `stats`, with its site and layer.
+fn lost(stats: &[LayerStats]) -> Vec<(String, usize, PrecisionStats)> {
+    stats
+        .iter()
+        .map(|s| {
+            let p = s.precision.expect("a low-precision pass fills them");
+            (s.site.clone(), s.layer, p)
+        })
+        .collect()
+}
+
+/// bf16 on a 64-layer tanh MLP at sigma_w = 1: the first layer's z carries a few roundings
+/// of relative size at most u = 2^-8 (the input's, the weights', the product's), so its
+/// relative error is of order u (measured 0.74 u); errors then enter at every layer and are
+/// carried up, so it grows with depth (measured 8x by layer 64), and the gradient's grows
+/// the other way, from the loss down. Nothing under- or overflows, and the pass's own
+/// variances are the f32 pass's to within their relative error. An f32 pass has none of
+/// these columns and is the same pass as before them, to the bit.
+#[test]
+fn bf16_relative_error_starts_at_the_unit_roundoff_and_grows_with_depth() {
+    let u = Dtype::Bf16.unit_roundoff();
+    let cfg = mlp(64, 128, "tanh", "lecun-normal");
+    let f32_stats = probed(&cfg, 1, &opts(64));
+    assert!(f32_stats.iter().all(|s| s.precision.is_none()));
+    let f32_named = low_precision(64, Dtype::F32, LossScale::Off);
+    // Compared as text: NaN (a site without a multiplier's gradient) is not equal to itself.
+    let text = |s: &[LayerStats]| format!("{s:?}");
+    assert_eq!(text(&probed(&cfg, 1, &f32_named)), text(&f32_stats));
+    let bf16 = probed(&cfg, 1, &low_precision(64, Dtype::Bf16, LossScale::Off));
+    let l = lost(&bf16);
+    let (first, last) = (l[0].2, l[63].2);
+    assert!(
+        first.rel_err > u / 4.0 && first.rel_err < u,
+        "{}",
+        first.rel_err / u
+    );
+    assert!(
+        last.rel_err > 4.0 * first.rel_err && last.rel_err < 64.0 * u,
+        "{last:?}"
+    );
+    assert!(
+        first.grad_rel_err > 4.0 * last.grad_rel_err,
+        "{first:?} {last:?}"
+    );
+    assert!(
+        last.grad_rel_err > u / 4.0 && last.grad_rel_err < u,
+        "{last:?}"
+    );
+    for ((_, layer, p), (s, r)) in l.iter().zip(bf16.iter().zip(&f32_stats)) {
+        assert_eq!(
+            (p.underflow_frac, p.overflow_frac, p.grad_overflow_frac),
+            (0.0, 0.0, 0.0)
+        );
+        assert_eq!(p.loss_scale, 1.0);
+        // A variance is a mean of squares: its relative error is at most about twice the
+        // entries', with a margin.
+        let worst = 3.0 * p.rel_err;
+        assert!(rel(s.preact_var, r.preact_var) < worst, "layer {layer}");
+    }
+}
+
+/// f16's smallest normal is 2^-14. A linear MLP of 16 layers with sigma_w^2 = 0.5 halves
+/// the gradient's variance at each layer down from the loss's N(0, 1), so the lower layers'
+/// small entries fall below it: without a loss scale they underflow, where f32 keeps them.
+/// A dynamic scale (2^16 halved while a gradient, a weight's included, overflows) lifts
+/// every one above it: no underflow at any site, the scale a power of two, the forward pass
+/// untouched. A forward pass that overflows is a result: the overflow and the non-finite
+/// entries are counted, and no scale is tried (it cannot help).
+#[test]
+fn f16_gradients_underflow_without_a_loss_scale_and_not_with_a_dynamic_one() {
+    let mut cfg = mlp(
+        16,
+        128,
+        "linear",
+        "variance-scaling:scale=0.5,distribution=normal",
+    );
+    cfg.bias_init = "zeros".into();
+    let off = lost(&probed(
+        &cfg,
+        1,
+        &low_precision(64, Dtype::F16, LossScale::Off),
+    ));
+    let dynamic = lost(&probed(
+        &cfg,
+        1,
+        &low_precision(64, Dtype::F16, LossScale::Dynamic),
+    ));
+    let under: f64 = off.iter().map(|r| r.2.grad_underflow_frac).sum();
+    assert!(under > 0.01, "{under}");
+    let scale = dynamic[0].2.loss_scale;
+    assert!(
+        scale > 1.0 && scale <= 65536.0 && scale.log2().fract() == 0.0,
+        "{scale}"
+    );
+    for (a, b) in off.iter().zip(&dynamic) {
+        assert_eq!(b.2.grad_underflow_frac, 0.0, "layer {}", b.1);
+        assert_eq!(b.2.grad_overflow_frac, 0.0, "layer {}", b.1);
+        assert_eq!(
+            (a.2.underflow_frac, a.2.rel_err),
+            (b.2.underflow_frac, b.2.rel_err)
+        );
+        assert!(b.2.grad_rel_err <= a.2.grad_rel_err + 1e-6, "layer {}", b.1);
+    }
+    // He-normal ReLU times 20 in variance: the forward pass leaves f16's range.
+    let hot = mlp(
+        12,
+        64,
+        "relu",
+        "variance-scaling:scale=20,distribution=normal",
+    );
+    let stats = probed(&hot, 1, &low_precision(32, Dtype::F16, LossScale::Dynamic));
+    let over = lost(&stats);
+    assert!(over.iter().any(|r| r.2.overflow_frac > 0.0));
+    assert!(stats.iter().any(|s| s.nonfinite_forward > 0));
+    assert_eq!(over[0].2.loss_scale, 1.0);
+    assert_eq!(over[0].2.overflow_frac, 0.0);
+}
+
+/// bf16 on a LLaMA-style stack of 24 blocks (token table, RMSNorm, RoPE, SwiGLU, QK-norm,
+/// grouped-query causal attention): every constant the pass makes (the rotation tables,
+/// the mask) is in bf16 too, so the pass runs (a mixed pair of types would be caught by
+/// the backend's debug checks). The table's lookup is one rounding of its rows (measured
+/// 0.43 u at `embed`); the stream's error grows block by block (9x by the last block), the
+/// gradient's from the head down, and nothing overflows.
+#[test]
+fn bf16_llama_stack_of_24_blocks_accumulates_rounding_with_depth() {
+    use sigprop_nets::arch::transformer::{MlpKind, Positions};
+    let u = Dtype::Bf16.unit_roundoff();
+    let own = Transformer {
+        seq_len: 16,
+        heads: 4,
+        kv_heads: 2,
+        positions: Positions::Rope,
+        qk_norm: true,
+        causal: true,
+        norm: Norm::Rms,
+        embedding: 256,
+        mlp: MlpKind::Swiglu,
+        final_norm: true,
+        ..Transformer::default()
+    };
+    let cfg = NetConfig::new(own, 24, 64, "silu", "normal:std=0.02");
+    let stats = probed(&cfg, 1, &low_precision(4, Dtype::Bf16, LossScale::Off));
+    let l = lost(&stats);
+    let at = |site: &str, layer: usize| {
+        l.iter()
+            .find(|r| r.0 == site && r.1 == layer)
+            .map(|r| r.2)
+            .unwrap_or_else(|| panic!("no site {site} at {layer}"))
+    };
+    let (embed, last) = (at("embed", 1), at("out", 24));
+    assert!(
+        embed.rel_err > u / 8.0 && embed.rel_err < u,
+        "{}",
+        embed.rel_err / u
+    );
+    assert!(
+        last.rel_err > 4.0 * embed.rel_err && last.rel_err < 24.0 * u,
+        "{last:?}"
+    );
+    assert!(
+        embed.grad_rel_err > 2.0 * last.grad_rel_err,
+        "{embed:?} {last:?}"
+    );
+    assert!(
+        l.iter()
+            .all(|r| r.2.overflow_frac == 0.0 && r.2.grad_overflow_frac == 0.0)
+    );
+    assert!(stats.iter().all(|s| s.nonfinite == 0));
+}
+
+/// Low precision on the GPU backend: where Burn reports the type's arithmetic (f16 on
+/// Mesa's lavapipe and on NVIDIA GPUs), the same seed's pass runs there with errors of the
+/// same order as flex's (the kernels differ, so not the same bits), and the f16 gradients
+/// underflow there too; where it does not (bf16 on lavapipe), the pass is refused with the
+/// types that are, never run to give garbage.
+#[test]
+fn low_precision_runs_on_wgpu_where_the_type_has_arithmetic_and_is_refused_where_not() {
+    let Some(gpu) = backend_or_skip(BackendKind::Wgpu) else {
+        return;
+    };
+    let mut cfg = mlp(
+        16,
+        128,
+        "linear",
+        "variance-scaling:scale=0.5,distribution=normal",
+    );
+    cfg.bias_init = "zeros".into();
+    let net = cfg.resolve().unwrap();
+    let params = build_params(&net, 1).unwrap();
+    for dtype in [Dtype::F16, Dtype::Bf16] {
+        let u = dtype.unit_roundoff();
+        match sigprop_nets::check_dtype(BackendKind::Wgpu, dtype) {
+            Ok(()) => {
+                let o = low_precision(64, dtype, LossScale::Off);
+                let on = |dev: &Device| lost(&probe(&net, &params, 1, &o, dev).unwrap().stats);
+                let (gpu_lost, cpu_lost) = (on(&gpu), on(&cpu()));
+                let (g, c) = (gpu_lost[0].2.rel_err, cpu_lost[0].2.rel_err);
+                assert!(
+                    g > u / 8.0 && g < u && g / c < 2.0 && c / g < 2.0,
+                    "{dtype}: {g} vs {c}"
+                );
+                if dtype == Dtype::F16 {
+                    let under: f64 = gpu_lost.iter().map(|r| r.2.grad_underflow_frac).sum();
+                    assert!(under > 0.01, "{under}");
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(&format!("dtype={dtype}")) && text.contains("f32"),
+                    "{text}"
+                );
+            }
+        }
+    }
+    // f16 has arithmetic on every Vulkan device this runs on (lavapipe, NVIDIA).
+    assert!(sigprop_nets::check_dtype(BackendKind::Wgpu, Dtype::F16).is_ok());
 }

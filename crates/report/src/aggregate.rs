@@ -92,6 +92,11 @@ fn nan_min(a: f64, b: f64) -> f64 {
     }
 }
 
+/// The name of the float type of an f32 pass.
+fn f32_name() -> String {
+    "f32".into()
+}
+
 /// The configuration columns shared by every CSV row of a configuration.
 pub fn key_of(spec: &sigprop_spec::settings::RunSpec) -> ConfigKey {
     ConfigKey {
@@ -107,6 +112,12 @@ pub fn key_of(spec: &sigprop_spec::settings::RunSpec) -> ConfigKey {
         backend: spec.backend.to_string(),
         loss: spec.net.config.loss.to_string(),
         prune: spec.net.config.prune.clone().unwrap_or_default(),
+        dtype: spec
+            .precision
+            .map_or_else(f32_name, |p| p.dtype.to_string()),
+        loss_scale: spec
+            .precision
+            .map_or_else(|| "off".into(), |p| p.loss_scale.to_string()),
     }
 }
 

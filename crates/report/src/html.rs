@@ -297,7 +297,7 @@ fn compact(x: f64) -> Value {
 }
 
 /// The keys a configuration is filtered by, as `ConfigKey` names them.
-fn key_values(k: &ConfigKey) -> [(&'static str, String); 10] {
+fn key_values(k: &ConfigKey) -> [(&'static str, String); 12] {
     [
         ("arch", k.arch.clone()),
         ("init", k.init.clone()),
@@ -309,6 +309,8 @@ fn key_values(k: &ConfigKey) -> [(&'static str, String); 10] {
         ("backend", k.backend.clone()),
         ("loss", k.loss.clone()),
         ("prune", k.prune.clone()),
+        ("dtype", k.dtype.clone()),
+        ("loss-scale", k.loss_scale.clone()),
     ]
 }
 
@@ -316,7 +318,7 @@ fn key_values(k: &ConfigKey) -> [(&'static str, String); 10] {
 /// values, rank and verdict, and per charted statistic each configuration's seed means
 /// (and the theory's line) at the site its chart reads.
 fn explore_data(t: &Tables) -> Value {
-    let keys: Vec<usize> = (0..10)
+    let keys: Vec<usize> = (0..12)
         .filter(|&i| {
             let mut seen = BTreeSet::new();
             for (k, _) in &t.summaries {

@@ -39,6 +39,21 @@ pub struct ConfigKey {
     /// The `--prune` spec; empty for a dense network (and in files written before it).
     #[serde(default)]
     pub prune: String,
+    /// The float type of the probed pass: f32, bf16 or f16 (f32 in files written before
+    /// it).
+    #[serde(default = "f32_name")]
+    pub dtype: String,
+    /// The loss scale of a low-precision pass: off, dynamic or a number.
+    #[serde(default = "off_name")]
+    pub loss_scale: String,
+}
+
+fn f32_name() -> String {
+    "f32".into()
+}
+
+fn off_name() -> String {
+    "off".into()
 }
 
 /// `layers.csv`: one row per run (configuration x seed) x site. Its columns are the run's
@@ -58,6 +73,8 @@ pub struct LayerRow {
     pub batch: BatchCols,
     /// Jacobian-spectrum columns (with `--jacobian`, at the layers measured).
     pub jacobian: JacobianCols,
+    /// Low-precision columns (with `--dtype bf16|f16`).
+    pub precision: PrecisionCols,
     /// The mean-field predictions for the same layer.
     pub theory: TheoryCols,
 }
@@ -71,6 +88,7 @@ impl Serialize for LayerRow {
             &self.tokens,
             &self.batch,
             &self.jacobian,
+            &self.precision,
             &self.theory,
         )
             .serialize(s)
@@ -230,6 +248,49 @@ impl JacobianCols {
             jac_max_sv: Some(c[2]),
             jac_min_sv: Some(c[3]),
             jac_cond: Some(c[4]),
+        }
+    }
+}
+
+/// The low-precision columns of `layers.csv`: at every site of a pass in bf16 or f16
+/// (`--dtype`), what it lost against the f32 pass of the same seed and weights; empty for
+/// an f32 pass.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PrecisionCols {
+    /// Fraction of the entries of z that are 0 or subnormal in the low-precision pass and
+    /// neither in the f32 pass.
+    pub underflow_frac: Option<f64>,
+    /// Fraction of the entries of z that are infinite in the low-precision pass and finite
+    /// in the f32 pass.
+    pub overflow_frac: Option<f64>,
+    /// `|z_low - z_f32| / |z_f32|`, norms over the site's whole tensor.
+    pub rel_err: Option<f64>,
+    /// `underflow_frac` of dL/dz, judged on the values the pass held (still multiplied by
+    /// the loss scale).
+    pub grad_underflow_frac: Option<f64>,
+    /// `overflow_frac` of dL/dz (held values, loss scale included).
+    pub grad_overflow_frac: Option<f64>,
+    /// `rel_err` of dL/dz, the loss scale divided out.
+    pub grad_rel_err: Option<f64>,
+    /// The loss scale the backward pass ran with (1 without one; where a dynamic scale
+    /// settled).
+    pub grad_scale: Option<f64>,
+}
+
+impl PrecisionCols {
+    /// The columns of a site's statistics.
+    pub fn of(s: &LayerStats) -> PrecisionCols {
+        match s.precision {
+            Some(p) => PrecisionCols {
+                underflow_frac: Some(p.underflow_frac),
+                overflow_frac: Some(p.overflow_frac),
+                rel_err: Some(p.rel_err),
+                grad_underflow_frac: Some(p.grad_underflow_frac),
+                grad_overflow_frac: Some(p.grad_overflow_frac),
+                grad_rel_err: Some(p.grad_rel_err),
+                grad_scale: Some(p.loss_scale),
+            },
+            None => PrecisionCols::default(),
         }
     }
 }

@@ -130,6 +130,7 @@ const TOKENS: &str = "transformer sites with tokens";
 const ATTENTION: &str = "transformer `attn`";
 const FLAT: &str = "`[batch, features]` sites (mlp, resmlp, rnn)";
 const JACOBIAN: &str = "the primary site's layers whose Jacobian is measured (`--jacobian`)";
+const LOW: &str = "every site of a bf16 or f16 pass (`--dtype`)";
 
 /// Every statistic, in `layers.csv` column order (which is also `aggregate.csv`'s order).
 pub const STATISTICS: &[Statistic] = &[
@@ -434,6 +435,81 @@ pub const STATISTICS: &[Statistic] = &[
         value: |r| r.jacobian.jac_cond.unwrap_or(f64::NAN),
         theory: none,
     },
+    Statistic {
+        name: "underflow_frac",
+        meaning: "fraction of z that became 0 or subnormal in low precision",
+        sites: LOW,
+        aggregate: Aggregate::WherePresent,
+        chart: fraction(
+            "Underflow of z: 0 or subnormal, not in f32",
+            "fraction of z",
+        ),
+        value: |r| r.precision.underflow_frac.unwrap_or(f64::NAN),
+        theory: none,
+    },
+    Statistic {
+        name: "overflow_frac",
+        meaning: "fraction of z that became infinite in low precision",
+        sites: LOW,
+        aggregate: Aggregate::WherePresent,
+        chart: fraction("Overflow of z: infinite, finite in f32", "fraction of z"),
+        value: |r| r.precision.overflow_frac.unwrap_or(f64::NAN),
+        theory: none,
+    },
+    Statistic {
+        name: "rel_err",
+        meaning: "relative error of z against the f32 pass",
+        sites: LOW,
+        aggregate: Aggregate::WherePresent,
+        chart: log("Relative error of z against f32", "|z - z_f32| / |z_f32|"),
+        value: |r| r.precision.rel_err.unwrap_or(f64::NAN),
+        theory: none,
+    },
+    Statistic {
+        name: "grad_underflow_frac",
+        meaning: "fraction of dL/dz held as 0 or subnormal in low precision",
+        sites: LOW,
+        aggregate: Aggregate::WherePresent,
+        chart: fraction(
+            "Underflow of dL/dz: 0 or subnormal, not in f32",
+            "fraction of dL/dz",
+        ),
+        value: |r| r.precision.grad_underflow_frac.unwrap_or(f64::NAN),
+        theory: none,
+    },
+    Statistic {
+        name: "grad_overflow_frac",
+        meaning: "fraction of dL/dz held as infinite in low precision",
+        sites: LOW,
+        aggregate: Aggregate::WherePresent,
+        chart: fraction(
+            "Overflow of dL/dz: infinite, finite in f32",
+            "fraction of dL/dz",
+        ),
+        value: |r| r.precision.grad_overflow_frac.unwrap_or(f64::NAN),
+        theory: none,
+    },
+    Statistic {
+        name: "grad_rel_err",
+        meaning: "relative error of dL/dz against the f32 pass",
+        sites: LOW,
+        aggregate: Aggregate::WherePresent,
+        chart: log(
+            "Relative error of dL/dz against f32",
+            "|g - g_f32| / |g_f32|",
+        ),
+        value: |r| r.precision.grad_rel_err.unwrap_or(f64::NAN),
+        theory: none,
+    },
+    Statistic {
+        name: "grad_scale",
+        meaning: "the loss scale the backward pass ran with",
+        sites: LOW,
+        aggregate: Aggregate::Never,
+        chart: None,
+        value: |r| r.precision.grad_scale.unwrap_or(f64::NAN),
+        theory: none,
+    },
 ];
 
 /// The statistics `aggregate.csv` holds, in its order.
@@ -466,7 +542,9 @@ pub fn charted() -> Vec<(&'static Statistic, Chart)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rows::{BatchCols, JacobianCols, RunCols, SppCols, TheoryCols, TokenCols};
+    use crate::rows::{
+        BatchCols, JacobianCols, PrecisionCols, RunCols, SppCols, TheoryCols, TokenCols,
+    };
     use sigprop_nets::LayerStats;
 
     /// A CSV header and a record of `values` under it, deserialized into `T`.
@@ -515,6 +593,7 @@ mod tests {
         let tokens = columns_of::<TokenCols>();
         let batch = columns_of::<BatchCols>();
         let jacobian = columns_of::<JacobianCols>();
+        let precision = columns_of::<PrecisionCols>();
         LayerRow {
             run: RunCols {
                 run_id: "c0-s0".into(),
@@ -525,6 +604,7 @@ mod tests {
             tokens: from_columns(&tokens, &fill(tokens.clone())),
             batch: from_columns(&batch, &fill(batch.clone())),
             jacobian: from_columns(&jacobian, &fill(jacobian.clone())),
+            precision: from_columns(&precision, &fill(precision.clone())),
             theory: from_columns(&theory_cols, &theory_vals),
         }
     }
@@ -542,6 +622,7 @@ mod tests {
             tokens: TokenCols::default(),
             batch: BatchCols::default(),
             jacobian: JacobianCols::default(),
+            precision: PrecisionCols::default(),
             theory: TheoryCols::default(),
         };
         let run = header(&row.run);

@@ -31,8 +31,8 @@ use sigprop_spec::settings::RunSpec;
 
 use crate::output::{plain_csv, write_atomic};
 use crate::rows::{
-    BatchCols, HistRow, JacobianCols, LayerRow, LayerStats, RunCols, SpectrumRow, SppCols,
-    TheoryCols, TokenCols,
+    BatchCols, HistRow, JacobianCols, LayerRow, LayerStats, PrecisionCols, RunCols, SpectrumRow,
+    SppCols, TheoryCols, TokenCols,
 };
 
 /// Version of the record format and of the fingerprint's identity (what is stored of a run
@@ -52,11 +52,19 @@ struct StoredRow<'a>(
     &'a TokenCols,
     &'a BatchCols,
     &'a JacobianCols,
+    &'a PrecisionCols,
 );
 
 impl<'a> StoredRow<'a> {
     fn of(r: &'a LayerRow) -> Self {
-        StoredRow(&r.stats, &r.spp, &r.tokens, &r.batch, &r.jacobian)
+        StoredRow(
+            &r.stats,
+            &r.spp,
+            &r.tokens,
+            &r.batch,
+            &r.jacobian,
+            &r.precision,
+        )
     }
 }
 
@@ -79,6 +87,7 @@ pub fn columns_digest() -> &'static str {
             &TokenCols::default(),
             &BatchCols::default(),
             &JacobianCols::default(),
+            &PrecisionCols::default(),
         ));
         let spectrum = header_of(&SpectrumRow {
             seed: 0,
@@ -348,6 +357,7 @@ impl RunRecord {
                 let tokens: TokenCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 let jacobian: JacobianCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 let batch: BatchCols = rec.deserialize(Some(&headers)).map_err(bad)?;
+                let precision: PrecisionCols = rec.deserialize(Some(&headers)).map_err(bad)?;
                 Ok(LayerRow {
                     run: RunCols {
                         run_id: format!("c{config}-s{}", self.seed),
@@ -358,6 +368,7 @@ impl RunRecord {
                     tokens,
                     batch,
                     jacobian,
+                    precision,
                     theory: TheoryCols::default(),
                 })
             })
@@ -1120,6 +1131,7 @@ mod tests {
             tokens: TokenCols::default(),
             batch: BatchCols::default(),
             jacobian: JacobianCols::default(),
+            precision: PrecisionCols::default(),
             theory: TheoryCols {
                 theory_preact_var: Some(2.0),
                 ..TheoryCols::default()

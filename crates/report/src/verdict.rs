@@ -382,6 +382,7 @@ mod tests {
                             act_rank: self.corr.map(|f| 1.0 + 100.0 * (1.0 - f(x))),
                         },
                         jacobian: Default::default(),
+                        precision: Default::default(),
                         theory: Default::default(),
                     });
                 }
@@ -419,6 +420,8 @@ mod tests {
             backend: "flex".into(),
             loss: "projection".into(),
             prune: String::new(),
+            dtype: "f32".into(),
+            loss_scale: "off".into(),
         }
     }
 

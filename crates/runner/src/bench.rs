@@ -93,6 +93,7 @@ pub fn bench(
             "--repeats 0: expected a whole number of timed repeats > 0",
         ));
     }
+    spec.refuse_precision("bench")?;
     if spec.auto_is_pending() {
         return Err(RunnerError::Internal(
             "bench: init auto was not resolved before timing (recommend::resolve_auto_runs)".into(),
@@ -109,6 +110,7 @@ pub fn bench(
         hist_layers: Vec::new(),
         hist_bins: 0,
         jacobian: spec.jacobian.clone(),
+        precision: None,
     };
     let mut times = Vec::with_capacity(repeats);
     for i in 0..warmup + repeats {

@@ -197,6 +197,7 @@ pub fn coord_check(
             .enumerate()
             .map(|(i, &x)| configuration(&under, plan, i, x))
             .collect::<Result<_, _>>()?;
+        row[0].refuse_precision("coord-check")?;
         if let Axis::Depth(_) = plan.axis
             && !row[0].net.config.arch.capabilities().residual
         {
@@ -248,6 +249,7 @@ pub fn coord_check(
                 hist_layers: Vec::new(),
                 hist_bins: 0,
                 jacobian: None,
+                precision: None,
             },
             param: Parametrization {
                 kind: plan.params[p],

@@ -17,7 +17,8 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use sigprop_nets::{
-    Measured, ProbeOptions, Staged, batchable, device, device_name, measure_staged_seeds, stage,
+    BackendKind, Dtype, Measured, ProbeOptions, Staged, batchable, device, device_name,
+    measure_staged_seeds, stage,
 };
 use sigprop_report::aggregate::{aggregate, key_of};
 use sigprop_report::outcome::{Outcome, Tables};
@@ -26,8 +27,8 @@ use sigprop_report::overlay::{
     chi1, corr_fixed_point, fill_theory, jacobian_density_rows, log_gain_theory,
 };
 use sigprop_report::rows::{
-    BatchCols, ConfigKey, JacobianCols, LayerRow, RunCols, SpectrumRow, SppCols, TheoryCols,
-    TokenCols,
+    BatchCols, ConfigKey, JacobianCols, LayerRow, PrecisionCols, RunCols, SpectrumRow, SppCols,
+    TheoryCols, TokenCols,
 };
 use sigprop_report::store::{
     RUNS_DIR, Records, RunKey, RunRecord, STORE_VERSION, Segment, Shard, StoredExperiment,
@@ -69,6 +70,16 @@ pub(crate) fn validate(exp: &Experiment) -> Result<(), RunnerError> {
     }
     for b in backends {
         device(b)?;
+    }
+    // A low-precision type must have arithmetic on its backend.
+    let mut asked: Vec<(BackendKind, Dtype)> = Vec::new();
+    for r in &exp.runs {
+        if let Some(p) = r.precision
+            && !asked.contains(&(r.backend, p.dtype))
+        {
+            asked.push((r.backend, p.dtype));
+            sigprop_nets::check_dtype(r.backend, p.dtype)?;
+        }
     }
     if let Some(r) = exp.runs.iter().find(|r| r.auto_is_pending()) {
         return Err(RunnerError::Internal(format!(
@@ -114,6 +125,7 @@ fn probe_options(spec: &RunSpec, key: &RunKey) -> ProbeOptions {
         },
         hist_bins: HIST_BINS,
         jacobian: spec.jacobian.clone(),
+        precision: spec.precision,
     }
 }
 
@@ -195,6 +207,7 @@ fn record_of(
             Vec::new()
         };
         let jacobian = JacobianCols::of(&here);
+        let precision = PrecisionCols::of(&s);
         let run = RunCols {
             run_id: format!("c{}-s{}", spec.index, key.seed),
             seed: key.seed,
@@ -206,6 +219,7 @@ fn record_of(
             stats: s,
             spp,
             jacobian,
+            precision,
             theory: TheoryCols::default(),
         });
     }

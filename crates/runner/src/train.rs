@@ -228,6 +228,9 @@ pub fn train(
     quiet: bool,
 ) -> Result<TrainFinished, RunnerError> {
     plan.check()?;
+    for spec in &exp.runs {
+        spec.refuse_precision("train")?;
+    }
     validate(exp)?;
     prepare_out(out)?;
     // (configuration, learning rate) pairs, in order; each keyed as its own configuration.
@@ -297,6 +300,7 @@ pub fn train(
                 hist_layers: Vec::new(),
                 hist_bins: 0,
                 jacobian: spec.jacobian.clone(),
+                precision: None,
             },
             param: run_param(spec, plan),
             eval_batch: plan.eval_batch,

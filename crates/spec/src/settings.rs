@@ -9,7 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 use sigprop_init::{Activation, Scheme};
-use sigprop_nets::{Arch, BackendKind, JacobianOptions, Loss, NetConfig, ResolvedNet};
+use sigprop_nets::{
+    Arch, BackendKind, Dtype, JacobianOptions, Loss, LossScale, NetConfig, PrecisionOptions,
+    ResolvedNet,
+};
 
 use crate::error::RunnerError;
 
@@ -102,6 +105,16 @@ pub struct Settings {
     /// bench, train and coord-check (one network at a time) refuse it.
     #[arg(long)]
     pub seed_batch: Option<usize>,
+    /// Float type of the probed pass: f32 (default), bf16, f16. A bf16 or f16 pass casts the
+    /// weights and inputs and runs every operation in that type (the loss in f32), and is
+    /// compared with the f32 pass of the same seed: underflow_frac, overflow_frac, rel_err
+    /// and their grad_ columns.
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Loss scale of a bf16 or f16 pass: off (default), dynamic (start at 2^16, halve while
+    /// a gradient overflows), or a number S > 0; the gradients are divided back in f32.
+    #[arg(long)]
+    pub loss_scale: Option<String>,
     /// The architecture's own settings (`kernel`, `norm`, `branch-scale`, ...), read into
     /// its typed configuration once `arch` is known; every other key lands here too and is
     /// refused then. As flags, they are `ArchFlags`' in the binary, added by
@@ -134,6 +147,8 @@ pub const KEYS: &[&str] = &[
     "jacobian-layers",
     "max-memory",
     "seed-batch",
+    "dtype",
+    "loss-scale",
 ];
 
 /// Whether `key` is a setting at all (common or some architecture's own).
@@ -187,6 +202,9 @@ pub struct RunSpec {
     /// (`execute` refuses a pending configuration). Never stored.
     #[serde(skip)]
     pub auto_pending: Option<Box<Settings>>,
+    /// A low-precision pass (`dtype` bf16 or f16, and its `loss-scale`); `None` for f32.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<PrecisionOptions>,
     /// Most seeds run as one pass (`seed-batch`, after the memory check): how the runs
     /// are computed, not what they measure, so it is neither stored nor part of a run's
     /// identity (0 read back from a store means 1).
@@ -377,6 +395,8 @@ impl Settings {
             jacobian_layers,
             max_memory,
             seed_batch,
+            dtype,
+            loss_scale,
         )
     }
 
@@ -560,8 +580,10 @@ impl Settings {
         let wants_jacobian = self
             .jacobian
             .unwrap_or(self.jacobian_samples.is_some() || self.jacobian_layers.is_some());
+        let precision = self.precision(wants_jacobian)?;
         // A Jacobian's seeds run one at a time (histograms are drawn by one seed alone).
-        let most = if net.arch.seed_batching() && !wants_jacobian {
+        // A low-precision pass is measured against its own f32 pass, seed by seed.
+        let most = if net.arch.seed_batching() && !wants_jacobian && precision.is_none() {
             asked.min(seeds.len())
         } else {
             1
@@ -644,12 +666,57 @@ impl Settings {
             jacobian,
             auto: None,
             auto_pending: None,
+            precision,
             seed_batch,
         })
+    }
+
+    /// The low-precision pass `dtype` and `loss-scale` ask for (`None` for f32): a loss
+    /// scale needs a low-precision type, and a Jacobian is measured in f32 only.
+    fn precision(&self, wants_jacobian: bool) -> Result<Option<PrecisionOptions>, RunnerError> {
+        let dtype: Dtype = match &self.dtype {
+            Some(d) => d
+                .parse()
+                .map_err(|_| bad("dtype", d, sigprop_nets::precision::DTYPE_ALLOWED))?,
+            None => Dtype::F32,
+        };
+        let loss_scale: LossScale = match &self.loss_scale {
+            Some(s) => s
+                .parse()
+                .map_err(|_| bad("loss-scale", s, sigprop_nets::precision::LOSS_SCALE_ALLOWED))?,
+            None => LossScale::Off,
+        };
+        if dtype == Dtype::F32 {
+            if loss_scale != LossScale::Off {
+                return Err(RunnerError::input(format!(
+                    "--loss-scale {loss_scale}: an f32 pass has no loss scale; expected it with                      --dtype bf16 or f16"
+                )));
+            }
+            return Ok(None);
+        }
+        if wants_jacobian {
+            return Err(RunnerError::input(format!(
+                "--dtype {dtype}: the Jacobian spectra are measured in f32; expected no                  --jacobian with it"
+            )));
+        }
+        Ok(Some(PrecisionOptions { dtype, loss_scale }))
     }
 }
 
 impl RunSpec {
+    /// Refuse a low-precision pass in `command`, which measures in f32 only (`train`,
+    /// `coord-check`, `bench`).
+    pub fn refuse_precision(&self, command: &str) -> Result<(), RunnerError> {
+        match self.precision {
+            Some(p) => Err(RunnerError::input(format!(
+                "--dtype {}: sigprop {command} runs in f32; expected --dtype with run, compare, \
+                 recommend or a suite",
+                p.dtype
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Whether `init = "auto"` still waits for its recommendation.
     pub fn auto_is_pending(&self) -> bool {
         self.auto_pending.is_some()
@@ -909,6 +976,8 @@ mod tests {
             jacobian_layers: Some(vec![1]),
             max_memory: Some("1G".into()),
             seed_batch: Some(2),
+            dtype: Some("bf16".into()),
+            loss_scale: Some("dynamic".into()),
             arch_settings: toml::Table::new(),
         };
         let v = toml::Value::try_from(&full).unwrap();

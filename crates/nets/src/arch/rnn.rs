@@ -85,7 +85,7 @@ impl Architecture for Rnn {
         let w_ih = p.matrix(ids.input.weight);
         let w_hh = p.matrix(ids.hidden.weight);
         let b = p.bias_row(ids.hidden.bias);
-        let mut h = Tensor::<2>::zeros([batch, n], &x.device());
+        let mut h = crate::forward::in_dtype(Tensor::<2>::zeros([batch, n], &x.device()), x.dtype());
         for t in 1..=t_steps {
             let x_t = x.clone().slice([(t - 1) * batch..t * batch, 0..n]);
             let mut z = x_t.matmul(w_ih.clone()) + h.clone().matmul(w_hh.clone());

@@ -55,8 +55,8 @@ use crate::options::{BRANCH_SCALE_SETTING, text_or_number, BranchScale, InitSpec
 use crate::error::NetError;
 #[cfg(feature = "burn")]
 use crate::forward::{
-    DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize, scale_bwd, scale_fwd,
-    unit_linear,
+    DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, in_dtype, linear, normalize, scale_bwd,
+    scale_fwd, unit_linear,
 };
 
 /// The transformer and its own settings.
@@ -1147,13 +1147,13 @@ impl Architecture for Transformer {
                     f32::from(q == k) - c
                 })
                 .collect();
-            Tensor::<4>::from_data(TensorData::new(m, [1, 1, t, t]), &x.device())
+            in_dtype(Tensor::<4>::from_data(TensorData::new(m, [1, 1, t, t]), &x.device()), p.dtype())
         });
         let mask = self.causal.then(|| {
             let m: Vec<f32> = (0..t * t)
                 .map(|i| if i % t > i / t { MASKED } else { 0.0 })
                 .collect();
-            Tensor::<4>::from_data(TensorData::new(m, [1, 1, t, t]), &x.device())
+            in_dtype(Tensor::<4>::from_data(TensorData::new(m, [1, 1, t, t]), &x.device()), p.dtype())
         });
         let heads = |y: Tensor<3>| {
             let n = y.dims()[2] / dh;
@@ -1182,7 +1182,10 @@ impl Architecture for Transformer {
             roles: Vec::new(),
         };
         let unit = net.unit_scaled();
-        let rope = (self.positions == Positions::Rope).then(|| rope_tables(t, dh, &x.device()));
+        let rope = (self.positions == Positions::Rope).then(|| {
+            let (cos, sin) = rope_tables(t, dh, &x.device());
+            (in_dtype(cos, p.dtype()), in_dtype(sin, p.dtype()))
+        });
         // QK-norm's and the final norm's kind: the network's, RMS without one.
         let qk = if self.norm == Norm::None {
             Norm::Rms

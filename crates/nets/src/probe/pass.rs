@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 use rayon::prelude::*;
 
 use crate::arch::ResolvedNet;
@@ -13,6 +13,9 @@ use crate::forward::{DeviceParam, DeviceParams, Recorder, SiteIn, SiteKind, Weig
 use crate::handles::ParamId;
 use crate::inputs::loss_seeds;
 use crate::params::Params;
+use crate::precision::{
+    DYNAMIC_LOSS_SCALE_START, Dtype, LossScale, PrecisionOptions, PrecisionStats, relative_error,
+};
 use crate::stats::{
     BatchStats, ChannelMoments, LayerStats, Reducer, Summary, TokenStats, Want, effective_rank,
     saturation_threshold,
@@ -54,10 +57,12 @@ impl Recorder for Probing {
         let dims = z.dims();
         let rows = dims[0];
         let cols: usize = dims[1..].iter().product();
-        let pz = Tensor::<2>::zeros([rows, cols], &self.device).require_grad();
+        // The probes in the pass's own float type; what the statistics read, in f32.
+        let dtype = z.dtype();
+        let pz = Tensor::<2>::zeros([rows, cols], (&self.device, dtype)).require_grad();
         let z = z + pz.clone().reshape(dims);
         let h = s.kind.apply(z.clone());
-        let ph = Tensor::<2>::zeros([rows, cols], &self.device).require_grad();
+        let ph = Tensor::<2>::zeros([rows, cols], (&self.device, dtype)).require_grad();
         let h = h + ph.clone().reshape(dims);
         // A residual site with channels gets per-channel moments for the signal-propagation
         // plots (over batch and pixels, as Brock, De & Smith 2021 define them).
@@ -68,11 +73,12 @@ impl Recorder for Probing {
                 .swap_dims(1, 2)
                 .reshape([rows * pixels, c])
         });
+        let channels = channels.map(as_f32);
         self.sites.push(Site {
             site: s.site.to_string(),
             layer: s.layer,
-            z: z.clone().reshape([rows, cols]),
-            h: h.clone().reshape([rows, cols]),
+            z: as_f32(z.clone().reshape([rows, cols])),
+            h: as_f32(h.clone().reshape([rows, cols])),
             pz,
             ph,
             weight: s.weight,
@@ -82,10 +88,31 @@ impl Recorder for Probing {
             channels,
             flat: D == 2 && s.tokens.is_none(),
             tokens: s.tokens.filter(|&t| t > 0 && cols.is_multiple_of(t)),
-            attention: s.attention,
+            attention: s.attention.map(as_f32),
             roles: s.roles,
         });
         h
+    }
+}
+
+/// `t` in f32 (unchanged where it already is: an f32 pass is the same operations as
+/// before low precision existed).
+fn as_f32<const D: usize>(t: Tensor<D>) -> Tensor<D> {
+    if t.dtype() == DType::F32 {
+        t
+    } else {
+        t.cast(FloatDType::F32)
+    }
+}
+
+/// A gradient of a low-precision pass in f32 with the loss scale divided out (`unscale`
+/// is `1 / scale`); an f32 pass's unchanged.
+fn unscaled<const D: usize>(g: Tensor<D>, unscale: f64) -> Tensor<D> {
+    let g = as_f32(g);
+    if unscale == 1.0 {
+        g
+    } else {
+        g.mul_scalar(unscale)
     }
 }
 
@@ -178,18 +205,42 @@ pub(crate) fn probe_seeds(
     let init_s = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
-    let mut rec = Probing {
-        device: ad.clone(),
-        sites: Vec::new(),
+    let (rec, grads, low) = match opts.precision {
+        Some(precision) if precision.dtype != Dtype::F32 => {
+            let reference = reference_pass(net, &declared, &p, x.clone(), seeds, &ad)?;
+            let (rec, grads, scale) =
+                low_precision_pass(net, &declared, &p, x, seeds, precision, &ad)?;
+            let low = Low {
+                precision,
+                scale,
+                reference,
+            };
+            (rec, grads, Some(low))
+        }
+        _ => {
+            let mut rec = Probing {
+                device: ad.clone(),
+                sites: Vec::new(),
+            };
+            let out = declared.layout.forward(net, &p, x, &mut rec);
+            let loss = loss_seeds(net.config.loss, &p, declared.head, out, seeds, "loss", &ad)?;
+            (rec, loss.backward(), None)
+        }
     };
-    let out = declared.layout.forward(net, &p, x, &mut rec);
-    let loss = loss_seeds(net.config.loss, &p, declared.head, out, seeds, "loss", &ad)?;
-    let grads = loss.backward();
     let _ = ad.sync();
     let forward_backward_s = t1.elapsed().as_secs_f64();
 
     let t2 = Instant::now();
-    let taken: Vec<Taken> = rec.sites.iter().map(|s| Taken::of(s, &p, &grads)).collect();
+    let unscale = low.as_ref().map_or(1.0, |l| 1.0 / l.scale);
+    let lost = match &low {
+        Some(low) => Some(precision_stats(&rec.sites, &grads, low)?),
+        None => None,
+    };
+    let taken: Vec<Taken> = rec
+        .sites
+        .iter()
+        .map(|s| Taken::of(s, &p, &grads, unscale))
+        .collect();
     let per_seed: Vec<Vec<Taken>> = if n == 1 {
         vec![taken]
     } else {
@@ -197,9 +248,15 @@ pub(crate) fn probe_seeds(
             .map(|k| taken.iter().map(|t| t.seed(k, n)).collect())
             .collect()
     };
-    let stats = seeds_stats(&rec.sites, &per_seed, params, gain_sites(net, &rec.sites))?;
+    let mut stats = seeds_stats(&rec.sites, &per_seed, params, gain_sites(net, &rec.sites))?;
+    // A low-precision pass is one seed's (never batched).
+    if let (Some(lost), Some((first, _))) = (lost, stats.first_mut()) {
+        for (row, lost) in first.iter_mut().zip(lost) {
+            row.precision = Some(lost);
+        }
+    }
     let (histograms, spectra) = if n == 1 {
-        let histograms = histograms(&rec.sites, &grads, opts)?;
+        let histograms = histograms(&rec.sites, &grads, opts, unscale)?;
         let spectra = match &opts.jacobian {
             Some(j) if !net.config.arch.exact_jacobian() => {
                 j.check(net, opts.batch)?;
@@ -273,6 +330,230 @@ pub(crate) fn probe_seeds(
         .collect())
 }
 
+/// A low-precision pass's loss scale and the f32 pass it is measured against.
+struct Low {
+    precision: PrecisionOptions,
+    /// The loss scale the backward pass ran with.
+    scale: f64,
+    reference: Reference,
+}
+
+/// The f32 pass of the same seed and weights: each site's z and dL/dz, off the graph.
+struct Reference {
+    sites: Vec<(String, usize)>,
+    z: Vec<Tensor<2>>,
+    gz: Vec<Option<Tensor<2>>>,
+}
+
+/// The f32 pass of `x` over the leaves `p` (their gradients are not kept).
+fn reference_pass(
+    net: &ResolvedNet,
+    declared: &crate::build::Declared,
+    p: &DeviceParams,
+    x: Tensor<2>,
+    seeds: &[u64],
+    ad: &Device,
+) -> Result<Reference, NetError> {
+    let mut rec = Probing {
+        device: ad.clone(),
+        sites: Vec::new(),
+    };
+    let out = declared.layout.forward(net, p, x, &mut rec);
+    let loss = loss_seeds(net.config.loss, p, declared.head, out, seeds, "loss", ad)?;
+    let grads = loss.backward();
+    Ok(Reference {
+        sites: rec
+            .sites
+            .iter()
+            .map(|s| (s.site.clone(), s.layer))
+            .collect(),
+        z: rec.sites.iter().map(|s| s.z.clone().inner()).collect(),
+        gz: rec.sites.iter().map(|s| s.pz.grad(&grads)).collect(),
+    })
+}
+
+/// The pass of `x` over the leaves `p` in `precision`'s float type: weights and inputs cast
+/// (token ids stay exact), every operation in that type; the network's output cast to f32
+/// for the loss (as mixed-precision training computes it), and the loss multiplied by the
+/// loss scale before the backward pass. A dynamic scale starts at 2^16 and halves while a
+/// gradient of the pass is non-finite and the loss is finite (no scale helps an overflow of
+/// the forward pass), down to 1. Returns the recorded sites, the gradients and the scale.
+fn low_precision_pass(
+    net: &ResolvedNet,
+    declared: &crate::build::Declared,
+    p: &DeviceParams,
+    x: Tensor<2>,
+    seeds: &[u64],
+    precision: PrecisionOptions,
+    ad: &Device,
+) -> Result<(Probing, burn::tensor::Gradients, f64), NetError> {
+    let dtype = precision.dtype.float_dtype();
+    let mut scale = match precision.loss_scale {
+        LossScale::Off => 1.0,
+        LossScale::Fixed(s) => s,
+        LossScale::Dynamic => DYNAMIC_LOSS_SCALE_START,
+    };
+    loop {
+        // Cast afresh for each try: a backward pass consumes the casts' graph.
+        let low = p.cast(dtype);
+        let x = if net.config.arch.token_input().is_some() {
+            x.clone()
+        } else {
+            x.clone().cast(dtype)
+        };
+        let mut rec = Probing {
+            device: ad.clone(),
+            sites: Vec::new(),
+        };
+        let out = declared.layout.forward(net, &low, x, &mut rec);
+        let loss = loss_seeds(
+            net.config.loss,
+            p,
+            declared.head,
+            as_f32(out),
+            seeds,
+            "loss",
+            ad,
+        )?;
+        let dynamic = precision.loss_scale == LossScale::Dynamic && scale > 1.0;
+        if dynamic && !finite_sum(vec![loss.clone().inner()])? {
+            scale = 1.0;
+        }
+        let grads = loss.mul_scalar(scale).backward();
+        if !dynamic || scale <= 1.0 {
+            return Ok((rec, grads, scale));
+        }
+        let mut all: Vec<Tensor<1>> = rec
+            .sites
+            .iter()
+            .flat_map(|s| [s.pz.grad(&grads), s.ph.grad(&grads)])
+            .flatten()
+            .map(|g| as_f32(g).abs().sum())
+            .collect();
+        all.extend(p.0.iter().flatten().filter_map(|t| match t {
+            DeviceParam::D1(t) => t.grad(&grads).map(|g| g.abs().sum()),
+            DeviceParam::D2(t) => t.grad(&grads).map(|g| g.abs().sum()),
+            DeviceParam::D4(t) => t.grad(&grads).map(|g| g.abs().sum()),
+        }));
+        if finite_sum(all)? {
+            return Ok((rec, grads, scale));
+        }
+        scale /= 2.0;
+    }
+}
+
+/// Whether every one of `sums` (one-entry tensors) is finite, in one read-back.
+fn finite_sum(sums: Vec<Tensor<1>>) -> Result<bool, NetError> {
+    if sums.is_empty() {
+        return Ok(true);
+    }
+    let v = crate::stats::read_back(Tensor::cat(sums, 0), "the loss scale's check")?;
+    Ok(v.iter().all(|x| x.is_finite()))
+}
+
+/// Each site's [`PrecisionStats`] of the low-precision pass `sites` (its gradients `grads`)
+/// against `low`'s f32 pass, in one read-back. Underflow and overflow are judged on the
+/// values the pass held (a gradient still multiplied by the loss scale); the relative error
+/// on the gradients with the scale divided out. The sums of squares of the error are taken
+/// over the reference's largest magnitude, so that neither overflows in f32.
+fn precision_stats(
+    sites: &[Site],
+    grads: &burn::tensor::Gradients,
+    low: &Low,
+) -> Result<Vec<PrecisionStats>, NetError> {
+    let r = &low.reference;
+    let same = sites.len() == r.sites.len()
+        && sites
+            .iter()
+            .zip(&r.sites)
+            .all(|(s, (name, layer))| &s.site == name && s.layer == *layer);
+    if !same {
+        return Err(NetError::Readback {
+            what: "the low-precision pass",
+            why: "its sites differ from the f32 pass's".into(),
+        });
+    }
+    let tiny = low.precision.dtype.min_normal();
+    let unscale = 1.0 / low.scale;
+    // Four sums per tensor: the underflowed and overflowed entries, and the squared error
+    // (a gradient's with the scale divided out) and squared reference over the reference's
+    // largest magnitude.
+    let sums = |held: Tensor<2>, reference: Tensor<2>, unscale: f64| -> Tensor<1> {
+        let held = as_f32(held);
+        let was_tiny = reference.clone().abs().lower_elem(f32::MIN_POSITIVE);
+        let under = held
+            .clone()
+            .abs()
+            .lower_elem(tiny)
+            .bool_and(was_tiny.bool_not())
+            .int()
+            .sum()
+            .float();
+        let over = held
+            .clone()
+            .is_inf()
+            .bool_and(reference.clone().is_finite())
+            .int()
+            .sum()
+            .float();
+        let m = reference
+            .clone()
+            .abs()
+            .max()
+            .clamp_min(f32::MIN_POSITIVE)
+            .reshape([1, 1]);
+        let diff = ((unscaled(held, unscale) - reference.clone()) / m.clone())
+            .square()
+            .sum();
+        let base = (reference / m).square().sum();
+        Tensor::cat(vec![under, over, diff, base], 0)
+    };
+    let mut parts: Vec<Tensor<1>> = Vec::new();
+    let mut has_grad = Vec::with_capacity(sites.len());
+    for (i, s) in sites.iter().enumerate() {
+        parts.push(sums(s.z.clone().inner(), r.z[i].clone(), 1.0));
+        let held = s.pz.grad(grads);
+        has_grad.push(held.is_some() && r.gz[i].is_some());
+        if let (Some(held), Some(reference)) = (held, r.gz[i].clone()) {
+            parts.push(sums(held, reference, unscale));
+        }
+    }
+    let v = crate::stats::read_back(Tensor::cat(parts, 0), "the low-precision comparison")?;
+    let mut at = v.chunks(4);
+    let mut next = |entries: f64| -> [f64; 3] {
+        match at.next() {
+            Some(&[under, over, diff, base]) => [
+                f64::from(under) / entries,
+                f64::from(over) / entries,
+                relative_error(f64::from(diff), f64::from(base)),
+            ],
+            _ => [f64::NAN; 3],
+        }
+    };
+    Ok(sites
+        .iter()
+        .zip(has_grad)
+        .map(|(s, has_grad)| {
+            let entries = s.z.shape().num_elements().max(1) as f64;
+            let [underflow_frac, overflow_frac, rel_err] = next(entries);
+            let [grad_underflow_frac, grad_overflow_frac, grad_rel_err] = if has_grad {
+                next(entries)
+            } else {
+                [f64::NAN; 3]
+            };
+            PrecisionStats {
+                underflow_frac,
+                overflow_frac,
+                rel_err,
+                grad_underflow_frac,
+                grad_overflow_frac,
+                grad_rel_err,
+                loss_scale: low.scale,
+            }
+        })
+        .collect())
+}
+
 /// What the statistics of one site are reduced from, off the autodiff graph: z and h, the
 /// gradients at the site, and those of the weights and multipliers it reports.
 #[derive(Clone)]
@@ -292,9 +573,11 @@ struct Taken {
 }
 
 impl Taken {
-    fn of(s: &Site, p: &DeviceParams, grads: &burn::tensor::Gradients) -> Taken {
-        let gz = s.pz.grad(grads);
-        let gh = s.ph.grad(grads);
+    /// Site `s`'s tensors after the backward pass `grads`, every gradient multiplied by
+    /// `unscale` (the inverse of the loss scale; 1 without one) and in f32.
+    fn of(s: &Site, p: &DeviceParams, grads: &burn::tensor::Gradients, unscale: f64) -> Taken {
+        let gz = s.pz.grad(grads).map(|g| unscaled(g, unscale));
+        let gh = s.ph.grad(grads).map(|g| unscaled(g, unscale));
         let wg = match &s.weight {
             Some(WeightGrad::Leaf(id)) => match p.get(*id) {
                 Some(DeviceParam::D2(w)) => w.grad(grads),
@@ -303,14 +586,15 @@ impl Taken {
                     g.reshape([o, i * k1 * k2])
                 }),
                 _ => None,
-            },
+            }
+            .map(|g| unscaled(g, unscale)),
             Some(WeightGrad::PerStep { h_prev, .. }) => gz
                 .clone()
-                .map(|g| (**h_prev).clone().inner().transpose().matmul(g)),
+                .map(|g| as_f32((**h_prev).clone().inner()).transpose().matmul(g)),
             None => None,
         };
         let sg = s.scale.and_then(|id| match p.get(id) {
-            Some(DeviceParam::D1(a)) => a.grad(grads).map(|g| g.reshape([1, 1])),
+            Some(DeviceParam::D1(a)) => a.grad(grads).map(|g| unscaled(g, unscale).reshape([1, 1])),
             _ => None,
         });
         let roles = s
@@ -318,7 +602,7 @@ impl Taken {
             .iter()
             .map(|&(name, id)| {
                 let g = match p.get(id) {
-                    Some(DeviceParam::D2(w)) => w.grad(grads),
+                    Some(DeviceParam::D2(w)) => w.grad(grads).map(|g| unscaled(g, unscale)),
                     _ => None,
                 };
                 (name, g)
@@ -774,6 +1058,7 @@ fn finish_stats(
                     .iter()
                     .map(|&(name, g)| (name, get(g).map_or(nan, |g| g.var)))
                     .collect(),
+                precision: None,
             }
         })
         .collect()
@@ -809,6 +1094,7 @@ fn histograms(
     sites: &[Site],
     grads: &burn::tensor::Gradients,
     opts: &ProbeOptions,
+    unscale: f64,
 ) -> Result<Vec<LayerHistogram>, NetError> {
     if opts.hist_layers.is_empty() || opts.hist_bins == 0 {
         return Ok(Vec::new());
@@ -832,7 +1118,7 @@ fn histograms(
                 let t = match kind {
                     "preact" => Some(s.z.clone()),
                     "act" => Some(s.h.clone()),
-                    _ => s.pz.grad(grads),
+                    _ => s.pz.grad(grads).map(|g| unscaled(g, unscale)),
                 };
                 // A site the backward pass never reached has no gradient: an empty
                 // histogram, which is what it is. A failed transfer is an error.

@@ -5922,3 +5922,137 @@ fn grouped_query_attention_follows_the_stream_theory() {
     }
     assert_eq!(checked, 12);
 }
+
+/// experiments/micikevicius2018.toml (the tanh MLP at width 128, the transformer at width
+/// 64 on 16 tokens here; the loss-scale grid as it is): one rounding's relative error is
+/// at most the unit roundoff u (bf16 2^-8, f16 2^-11), so the first layer's rel_err is of
+/// order u and bf16's is f16's times 2^3, the ratio of their roundoffs; the error grows
+/// with depth forward and the gradient's backward. The linear MLP with sigma_w^2 = 0.5
+/// loses gradient entries below f16's smallest normal without a loss scale, and none at
+/// any site with a dynamic one, which leaves the forward pass as it was.
+#[test]
+fn micikevicius2018_rounding_follows_the_unit_roundoff_and_loss_scaling_stops_underflow() {
+    let (_guard, out) = run_suite_scaled(
+        "micikevicius2018",
+        &[
+            ("width = 512", "width = 128"),
+            ("batch = 128", "batch = 64"),
+            ("width = 256 # 4 heads of 64", "width = 64"),
+            ("seq-len = 64", "seq-len = 16"),
+            ("depth = [24, 128]", "depth = [6, 24]"),
+        ],
+    );
+    let (u_bf16, u_f16) = (2f64.powi(-8), 2f64.powi(-11));
+    let tanh = |d: &str| format!("mlp / tanh / lecun-normal / 64 / 128 / 64 / {d}");
+    let (b1, _, _) = site_stat(&out, &tanh("bf16"), "layer", 1, "rel_err");
+    let (f1, _, _) = site_stat(&out, &tanh("f16"), "layer", 1, "rel_err");
+    let (b64, _, _) = site_stat(&out, &tanh("bf16"), "layer", 64, "rel_err");
+    assert!(b1 > u_bf16 / 4.0 && b1 < u_bf16, "bf16 {}", b1 / u_bf16);
+    assert!(f1 > u_f16 / 4.0 && f1 < u_f16, "f16 {}", f1 / u_f16);
+    assert!(b1 / f1 > 6.0 && b1 / f1 < 10.0, "{b1} / {f1}");
+    assert!(b64 > 4.0 * b1, "{b1} -> {b64}");
+    let (g1, _, _) = site_stat(&out, &tanh("bf16"), "layer", 1, "grad_rel_err");
+    let (g64, _, _) = site_stat(&out, &tanh("bf16"), "layer", 64, "grad_rel_err");
+    assert!(g1 > 4.0 * g64, "{g64} -> {g1}");
+
+    let small = |s: &str| {
+        format!(
+            "mlp / linear / variance-scaling:scale=0.5,distribution=normal / 12 / 256 / 64 / f16 / {s}"
+        )
+    };
+    let (_, lo, _) = site_stat(&out, &small("off"), "layer", 1, "grad_underflow_frac");
+    assert!(lo > 0.0, "no underflow without a loss scale: {lo}");
+    for layer in 1..=12 {
+        let (mean, _, hi) = site_stat(
+            &out,
+            &small("dynamic"),
+            "layer",
+            layer,
+            "grad_underflow_frac",
+        );
+        assert_eq!((mean, hi), (0.0, 0.0), "layer {layer}");
+        for stat in ["underflow_frac", "rel_err", "preact_var"] {
+            let off = site_stat(&out, &small("off"), "layer", layer, stat);
+            let on = site_stat(&out, &small("dynamic"), "layer", layer, stat);
+            assert_eq!(off, on, "{stat} at {layer}: the forward pass is the same");
+        }
+    }
+    // The scale settled where no gradient (a bias's, a sum over the batch, first) overflows:
+    // a power of two below 2^16.
+    let l = out.join("layers.csv");
+    for r in records(&l)
+        .into_iter()
+        .filter(|r| r[col(&l, "label")] == small("dynamic"))
+    {
+        let s: f64 = r[col(&l, "grad_scale")].parse().unwrap();
+        assert!(s > 1.0 && s < 65536.0 && s.log2().fract() == 0.0, "{s}");
+    }
+
+    let block = |d: usize, t: &str| {
+        format!("transformer / gelu / xavier-normal / 64 / 4 / 16 / 8 / {d} / {t}")
+    };
+    for d in [6, 24] {
+        let (first, _, _) = site_stat(&out, &block(d, "bf16"), "out", 1, "rel_err");
+        let (last, _, _) = site_stat(&out, &block(d, "bf16"), "out", d, "rel_err");
+        let (f16_first, _, _) = site_stat(&out, &block(d, "f16"), "out", 1, "rel_err");
+        assert!(
+            last > first && first < u_bf16 * 2.0,
+            "{d}: {first} -> {last}"
+        );
+        assert!(
+            first / f16_first > 6.0 && first / f16_first < 10.0,
+            "{first} / {f16_first}"
+        );
+        let (g_first, _, _) = site_stat(&out, &block(d, "bf16"), "out", 1, "grad_rel_err");
+        let (g_last, _, _) = site_stat(&out, &block(d, "bf16"), "out", d, "grad_rel_err");
+        assert!(g_first > 4.0 * g_last, "{d}: {g_last} -> {g_first}");
+    }
+}
+
+/// Low precision's bad input: each exits 2 with one line naming the flag.
+#[test]
+fn low_precision_refusals_name_the_flag_and_what_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let out = out.to_str().unwrap();
+    let small = ["--depth", "2", "--width", "4", "--out", out];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        extra.iter().copied().chain(small.iter().copied()).collect()
+    };
+    fails_with(
+        &with(&["run", "--dtype", "f8"]),
+        "dtype=f8 is not allowed; expected f32, bf16 or f16",
+    );
+    fails_with(
+        &with(&["run", "--loss-scale", "1024"]),
+        "--loss-scale 1024: an f32 pass",
+    );
+    fails_with(
+        &with(&["run", "--dtype", "f16", "--loss-scale", "0"]),
+        "loss-scale=0 is not allowed; expected off, dynamic, or a number S > 0",
+    );
+    fails_with(
+        &with(&["run", "--dtype", "bf16", "--jacobian"]),
+        "--dtype bf16: the Jacobian",
+    );
+    fails_with(
+        &with(&["train", "--dtype", "bf16"]),
+        "--dtype bf16: sigprop train runs in f32",
+    );
+    fails_with(
+        &with(&["bench", "--dtype", "f16"]),
+        "--dtype f16: sigprop bench runs in f32",
+    );
+    fails_with(
+        &[
+            "coord-check",
+            "--widths",
+            "4,8",
+            "--dtype",
+            "f16",
+            "--out",
+            out,
+        ],
+        "--dtype f16: sigprop coord-check runs in f32",
+    );
+}

@@ -121,6 +121,10 @@ struct Identity<'a> {
     hist_layers: &'a [usize],
     #[serde(skip_serializing_if = "Option::is_none")]
     jacobian: Option<&'a sigprop_nets::JacobianOptions>,
+    /// A low-precision pass measures other numbers than the f32 one (absent for f32, so an
+    /// f32 run keeps its identity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision: Option<sigprop_nets::PrecisionOptions>,
     seed: u64,
 }
 
@@ -159,6 +163,7 @@ pub fn fingerprint(spec: &RunSpec, seed: u64, hist: bool) -> String {
         backend: spec.backend,
         hist_layers: if hist { &spec.hist_layers } else { &[] },
         jacobian: spec.jacobian.as_ref(),
+        precision: spec.precision,
         seed,
     };
     // A struct of strings and numbers always serializes.
@@ -1020,6 +1025,36 @@ mod tests {
             Shard { index: 0, count: 5 }
         );
         assert!(Shard::parse("auto/5", env(&[("JOB_COMPLETION_INDEX", "5")])).is_err());
+    }
+
+    /// A run in bf16 or f16, or with another loss scale, measures other numbers: its
+    /// identity differs, so a suite never reuses one for another. `dtype = "f32"` is the
+    /// f32 run it always was.
+    #[test]
+    fn the_float_type_and_the_loss_scale_are_part_of_a_runs_identity() {
+        let spec = |dtype: Option<&str>, scale: Option<&str>| {
+            sigprop_spec::settings::Settings {
+                depth: Some(2),
+                width: Some(4),
+                dtype: dtype.map(Into::into),
+                loss_scale: scale.map(Into::into),
+                ..Default::default()
+            }
+            .to_run(0, "x".into(), Vec::new())
+            .unwrap()
+        };
+        let fp = |d, l| fingerprint(&spec(d, l), 0, false);
+        assert_eq!(fp(None, None), fp(Some("f32"), None));
+        let all = [
+            fp(None, None),
+            fp(Some("bf16"), None),
+            fp(Some("f16"), None),
+            fp(Some("f16"), Some("dynamic")),
+            fp(Some("f16"), Some("1024")),
+        ];
+        for (i, a) in all.iter().enumerate() {
+            assert!(all[i + 1..].iter().all(|b| b != a), "{i}");
+        }
     }
 
     #[test]

@@ -6056,3 +6056,199 @@ fn low_precision_refusals_name_the_flag_and_what_is_allowed() {
         "--dtype f16: sigprop coord-check runs in f32",
     );
 }
+
+/// The transformer parts against PyTorch: scripts/torch_transformer_parts.py writes the
+/// same three networks in PyTorch (a LLaMA stack with RMSNorm, RoPE after QK-norm,
+/// grouped-query causal attention, SwiGLU and a token table; a GPT-2 stack with token and
+/// position tables, LayerNorm, a GELU MLP and the tied head; a ViT-like stack with mimetic
+/// attention), draws from the same laws over 48 seeds and records the per-block variances
+/// sigprop records (committed as crates/cli/tests/fixtures/torch_transformer_parts.json).
+/// sigprop's seed means over 48 seeds of its own must lie within 3 standard errors of
+/// the difference + 2% of PyTorch's, at every site and block, forward and backward.
+#[test]
+fn transformer_parts_agree_with_pytorch() {
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/torch_transformer_parts.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let size = |k: &str| fixture["sizes"][k].as_u64().unwrap().to_string();
+    let common = [
+        "--arch",
+        "transformer",
+        "--init",
+        "xavier-normal",
+        "--quiet",
+    ];
+    let sized: Vec<String> = [
+        ("--width", "width"),
+        ("--heads", "heads"),
+        ("--seq-len", "seq_len"),
+        ("--batch", "batch"),
+        ("--depth", "depth"),
+        ("--seeds", "seeds"),
+    ]
+    .iter()
+    .flat_map(|(flag, k)| [flag.to_string(), size(k)])
+    .collect();
+    let vocab = size("vocab");
+    let configs: [(&str, Vec<&str>); 3] = [
+        (
+            "llama",
+            vec![
+                "--embedding",
+                &vocab,
+                "--norm",
+                "rms",
+                "--positions",
+                "rope",
+                "--qk-norm",
+                "--kv-heads",
+                "2",
+                "--causal",
+                "--mlp",
+                "swiglu",
+                "--final-norm",
+                "--activation",
+                "silu",
+            ],
+        ),
+        (
+            "gpt2",
+            vec![
+                "--embedding",
+                &vocab,
+                "--positions",
+                "learned",
+                "--causal",
+                "--final-norm",
+                "--tie-unembedding",
+                "--activation",
+                "gelu",
+            ],
+        ),
+        (
+            "mimetic",
+            vec!["--attention-init", "mimetic", "--activation", "gelu"],
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, own) in configs {
+        let out = dir.path().join(name);
+        sigprop()
+            .arg("run")
+            .args(common)
+            .args(&sized)
+            .args(own)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        let a = out.join("aggregate.csv");
+        let rows = records(&a);
+        let torch = fixture["configs"][name].as_object().unwrap();
+        assert!(torch.len() >= 12, "{name}: {} sites", torch.len());
+        for (key, v) in torch {
+            let parts: Vec<&str> = key.split('/').collect();
+            let (site, layer, stat) = (parts[0], parts[1], parts[2]);
+            let row = rows
+                .iter()
+                .find(|r| {
+                    &r[col(&a, "site")] == site
+                        && &r[col(&a, "layer")] == layer
+                        && &r[col(&a, "stat")] == stat
+                })
+                .unwrap_or_else(|| panic!("{name}: sigprop has no {key}"));
+            let num = |c: &str| row[col(&a, c)].parse::<f64>().unwrap();
+            let (mean, se) = (num("mean"), num("sd") / num("n").sqrt());
+            let (t_mean, t_se) = (v[0].as_f64().unwrap(), v[1].as_f64().unwrap());
+            let tol = 3.0 * (se * se + t_se * t_se).sqrt() + 0.02 * t_mean.abs();
+            assert!(
+                (mean - t_mean).abs() <= tol,
+                "{name} {key}: sigprop {mean} (se {se}), PyTorch {t_mean} (se {t_se})"
+            );
+        }
+    }
+}
+
+/// experiments/trockman2023.toml (width 64, 16 tokens here): mimetic attention starts
+/// with each token attending to itself, Xavier's near uniform (1/T), intervals apart at
+/// every block; and the tokens align more slowly over the 12 blocks (token_cos at the
+/// last block below Xavier's, intervals apart).
+#[test]
+fn trockman2023_mimetic_attention_starts_on_the_diagonal_and_slows_collapse() {
+    let (_guard, out) = run_suite_scaled(
+        "trockman2023",
+        &[
+            ("width = 256", "width = 64"),
+            ("seq-len = 64", "seq-len = 16"),
+        ],
+    );
+    for layer in 1..=12 {
+        let (_, _, plain_hi) = site_stat(&out, "independent", "attn", layer, "attn_diag");
+        let (m, m_lo, _) = site_stat(&out, "mimetic", "attn", layer, "attn_diag");
+        assert!(
+            m_lo > plain_hi,
+            "block {layer}: mimetic {m} (from {m_lo}) vs {plain_hi}"
+        );
+    }
+    let (uniform, _, _) = site_stat(&out, "independent", "attn", 1, "attn_diag");
+    assert!((uniform * 16.0 - 1.0).abs() < 0.2, "{uniform}");
+    let (plain, plain_lo, _) = site_stat(&out, "independent", "out", 12, "token_cos");
+    let (m, _, m_hi) = site_stat(&out, "mimetic", "out", 12, "token_cos");
+    assert!(
+        m_hi < plain_lo,
+        "token_cos at block 12: mimetic {m} (to {m_hi}), xavier {plain}"
+    );
+}
+
+/// Mimetic attention's refusals: each exits 2 naming attention-init and why.
+#[test]
+fn mimetic_attention_refuses_what_it_cannot_factor() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let out = out.to_str().unwrap();
+    let base = [
+        "run",
+        "--arch",
+        "transformer",
+        "--width",
+        "16",
+        "--seq-len",
+        "4",
+        "--depth",
+        "1",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        base.iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .chain(["--out", out])
+            .collect()
+    };
+    for (extra, why) in [
+        (
+            &["--attention-init", "mimetic", "--kv-heads", "2"][..],
+            "multi-head attention",
+        ),
+        (
+            &["--attention-init", "mimetic", "--attention", "shaped"][..],
+            "softmax attention",
+        ),
+        (
+            &[
+                "--attention-init",
+                "mimetic",
+                "--init-role",
+                "value=xavier-normal",
+            ][..],
+            "no init-role for query, key, value or output",
+        ),
+        (&["--attention-init", "mimic"][..], "attention-init"),
+    ] {
+        fails_with(&with(extra), why);
+    }
+}

@@ -300,7 +300,7 @@ pub fn build_params(net: &ResolvedNet, seed: u64) -> Result<Params, NetError> {
         .collect();
     let filled =
         fill_many(&keyed).map_err(|(i, source)| NetError::init(jobs[i].path.clone(), source))?;
-    Ok(Params {
+    let mut params = Params {
         tensors: jobs
             .into_iter()
             .zip(filled)
@@ -311,7 +311,9 @@ pub fn build_params(net: &ResolvedNet, seed: u64) -> Result<Params, NetError> {
                 mask: None,
             })
             .collect(),
-    })
+    };
+    net.config.arch.refill(net, &mut params, seed)?;
+    Ok(params)
 }
 
 /// `--prune`'s refusals that depend on the network.

@@ -74,6 +74,10 @@ pub struct LayerStats {
     /// overflowed); `None` elsewhere.
     #[serde(skip)]
     pub attn_entropy: Option<f64>,
+    /// Mean attention a token pays itself, `A_tt`, over the rows whose output this site is;
+    /// `None` elsewhere.
+    #[serde(skip)]
+    pub attn_diag: Option<f64>,
     /// Variance of the entries of dL/dW for the weights reported by role at this site
     /// (a transformer's `q`, `k`, `v`, `o` at `attn`); empty elsewhere.
     #[serde(skip)]

@@ -150,6 +150,9 @@ pub struct TokenCols {
     pub token_rank: Option<f64>,
     /// Mean entropy of the attention rows in nats (at most ln(tokens)).
     pub attn_entropy: Option<f64>,
+    /// Mean attention a token pays itself (`A_tt`; 1/tokens for uniform rows, 1 for the
+    /// identity).
+    pub attn_diag: Option<f64>,
     /// Variance of dL/dW_q, the query projection feeding this attention.
     pub wgrad_q: Option<f64>,
     /// Variance of dL/dW_k, the key projection.
@@ -172,6 +175,7 @@ impl TokenCols {
             token_cos: s.tokens.map(|t| t.cos),
             token_rank: s.tokens.map(|t| t.rank),
             attn_entropy: s.attn_entropy,
+            attn_diag: s.attn_diag,
             wgrad_q: role(s, "q"),
             wgrad_k: role(s, "k"),
             wgrad_v: role(s, "v"),

@@ -327,6 +327,18 @@ pub const STATISTICS: &[Statistic] = &[
         theory: none,
     },
     Statistic {
+        name: "attn_diag",
+        meaning: "mean attention a token pays itself",
+        sites: ATTENTION,
+        aggregate: Aggregate::WherePresent,
+        chart: at_attention(fraction(
+            "Attention on the token itself (uniform: 1/T)",
+            "A_tt",
+        )),
+        value: |r| r.tokens.attn_diag.unwrap_or(f64::NAN),
+        theory: none,
+    },
+    Statistic {
         name: "wgrad_q",
         meaning: "variance of dL/dW of the query projection",
         sites: ATTENTION,

@@ -493,6 +493,18 @@ pub(crate) trait Architecture:
     /// Declare every parameter, in the order that fixes their RNG keys.
     fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout;
 
+    /// Fill jointly what no single tensor's initializer can (a transformer's mimetic
+    /// attention, whose query and key are factors of one matrix), after every parameter
+    /// took its own; by default nothing.
+    fn refill(
+        &self,
+        _net: &ResolvedNet,
+        _params: &mut crate::params::Params,
+        _seed: u64,
+    ) -> Result<(), NetError> {
+        Ok(())
+    }
+
     /// Shape of the host input batch: `[batch, N_0]`, a CNN's images flattened, an RNN's
     /// `depth` steps stacked.
     fn input_shape(&self, net: &ResolvedNet, batch: usize) -> [usize; 2];
@@ -885,6 +897,18 @@ macro_rules! architectures {
             pub(crate) fn pass_sizes(&self, cfg: &NetConfig, batch: f64) -> [f64; 4] {
                 match self {
                     $(ArchConfig::$variant(a) => a.pass_sizes(cfg, batch),)*
+                }
+            }
+
+            /// See [`Architecture::refill`].
+            pub(crate) fn refill(
+                &self,
+                net: &ResolvedNet,
+                params: &mut crate::params::Params,
+                seed: u64,
+            ) -> Result<(), NetError> {
+                match self {
+                    $(ArchConfig::$variant(a) => a.refill(net, params, seed),)*
                 }
             }
 

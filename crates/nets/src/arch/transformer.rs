@@ -53,6 +53,7 @@ use super::{
 use super::{NetConfig, ResolvedNet, TheoryKind};
 use crate::options::{BRANCH_SCALE_SETTING, text_or_number, BranchScale, InitSpec, NORM_POSITION_SETTING, NORM_SETTING, Norm, NormPosition, SHORTCUT_SETTING, Shortcut};
 use crate::error::NetError;
+use crate::params::Params;
 #[cfg(feature = "burn")]
 use crate::forward::{
     DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, in_dtype, linear, normalize, scale_bwd,
@@ -109,6 +110,85 @@ pub struct Transformer {
     pub score_scale: ScoreScale,
     /// The attention matrix: softmax, or shaped (the identity at initialization).
     pub attention: AttentionKind,
+    /// How the attention weights start: each from its role's initializer, or mimetic.
+    pub attention_init: AttentionInit,
+}
+
+/// `--attention-init`: how a block's attention weights start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttentionInit {
+    /// Each weight from its role's initializer (`--init`, `--init-role`).
+    #[default]
+    Independent,
+    /// Mimetic initialization (Trockman & Kolter 2023): each head's `W_q W_k^T` is the
+    /// best rank-`d_head` approximation of `a1 Z1 + b1 I`, and `W_v W_o = a2 Z2 - b2 I`,
+    /// `Z` with i.i.d. `N(0, 1/d)` entries, both factored by their SVD `U S V^T` as
+    /// `(U sqrt(S)) (V sqrt(S))^T`: attention that starts out attending to each token
+    /// itself, the identity-like maps the authors found in pre-trained vision transformers.
+    Mimetic,
+}
+
+/// Mimetic initialization's `(a1, b1)` of `W_q W_k^T ~ a1 Z1 + b1 I` and `(a2, b2)` of
+/// `W_v W_o ~ a2 Z2 - b2 I` (Trockman & Kolter 2023's defaults).
+pub const MIMETIC_QK: (f64, f64) = (0.7, 0.7);
+/// See [`MIMETIC_QK`].
+pub const MIMETIC_VO: (f64, f64) = (0.4, 0.4);
+
+/// `a Z + b I` for `Z` `[d, d]` of i.i.d. `N(0, 1/d)` entries drawn from the key
+/// `(seed, path)`, and its SVD `U S V^T` (faer's, sequential, so the same on every machine):
+/// `(U sqrt(S), V sqrt(S))`, each `[d, d]` row-major, whose product `A B^T` is the matrix
+/// and whose first `r` columns give its best rank-`r` approximation.
+pub(crate) fn mimetic_factors(
+    seed: u64,
+    path: &str,
+    d: usize,
+    a: f64,
+    b: f64,
+) -> Result<(Vec<f64>, Vec<f64>), NetError> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::svd::{self, ComputeSvdVectors};
+    use faer::{Mat, Par, diag::Diag};
+    let mut z = vec![0f32; d * d];
+    sigprop_init::sample::fill_normal(
+        &sigprop_init::Key::new(seed, path),
+        &mut z,
+        0.0,
+        1.0 / (d as f64).sqrt(),
+    );
+    let m = Mat::<f64>::from_fn(d, d, |i, j| {
+        a * f64::from(z[i * d + j]) + if i == j { b } else { 0.0 }
+    });
+    let (mut u, mut v, mut s) = (
+        Mat::<f64>::zeros(d, d),
+        Mat::<f64>::zeros(d, d),
+        Diag::<f64>::zeros(d),
+    );
+    let scratch = svd::svd_scratch::<f64>(
+        d,
+        d,
+        ComputeSvdVectors::Full,
+        ComputeSvdVectors::Full,
+        Par::Seq,
+        Default::default(),
+    );
+    svd::svd(
+        m.as_ref(),
+        s.as_mut(),
+        Some(u.as_mut()),
+        Some(v.as_mut()),
+        Par::Seq,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        Default::default(),
+    )
+    .map_err(|e| NetError::Readback {
+        what: "mimetic initialization's SVD",
+        why: format!("{e:?}"),
+    })?;
+    let root: Vec<f64> = s.column_vector().iter().map(|x| x.max(0.0).sqrt()).collect();
+    let left = (0..d * d).map(|k| u[(k / d, k % d)] * root[k % d]).collect();
+    let right = (0..d * d).map(|k| v[(k / d, k % d)] * root[k % d]).collect();
+    Ok((left, right))
 }
 
 /// `--attention`: the matrix that mixes a sequence's tokens.
@@ -394,6 +474,7 @@ impl Default for Transformer {
             kv_heads: 0,
             score_scale: ScoreScale::InvSqrt,
             attention: AttentionKind::Softmax,
+            attention_init: AttentionInit::Independent,
         }
     }
 }
@@ -798,6 +879,12 @@ impl Architecture for Transformer {
             allowed: "one of: softmax, shaped",
         },
         Setting {
+            key: "attention-init",
+            help: "How the attention weights start: independent (each from --init or its --init-role), or mimetic (Trockman & Kolter 2023: W_q W_k^T ~ 0.7 Z + 0.7 I per head, W_v W_o = 0.4 Z - 0.4 I, by SVD) [default: independent]",
+            kind: SettingKind::Text,
+            allowed: "one of: independent, mimetic",
+        },
+        Setting {
             key: "score-scale",
             help: "The attention logits' multiplier: 1/sqrt(d) or muP's 1/d, d the head size (--param mup sets 1/d) [default: 1/sqrt(d)]",
             kind: SettingKind::Text,
@@ -964,6 +1051,28 @@ impl Architecture for Transformer {
                     .into(),
             });
         }
+        if self.attention_init == AttentionInit::Mimetic {
+            let why = if self.kv() != self.heads {
+                Some("multi-head attention (kv-heads 0): each head's key is its query's partner")
+            } else if self.attention == AttentionKind::Shaped {
+                Some("softmax attention (shaped attention's query map starts at 0)")
+            } else if self.branch_scale == BranchScale::Umup {
+                Some("no branch-scale umup (u-muP draws every weight from N(0, 1))")
+            } else if self.init_role.iter().any(|r| {
+                matches!(r.role, Role::Query | Role::Key | Role::Value | Role::Output)
+            }) {
+                Some("no init-role for query, key, value or output (mimetic sets all four)")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(NetError::BadConfig {
+                    key: "attention-init",
+                    value: "mimetic".into(),
+                    allowed: format!("mimetic with {why}"),
+                });
+            }
+        }
         if self.norm == Norm::Batch {
             return Err(NetError::BadConfig {
                 key: "norm",
@@ -988,6 +1097,44 @@ impl Architecture for Transformer {
     /// 16 sequences: 1024 tokens at the default 64 a sequence.
     fn default_batch(&self) -> Option<usize> {
         Some(16)
+    }
+
+    /// Mimetic initialization: each block's `W_q`, `W_k` (head by head, the first `d_head`
+    /// columns of the factors of `a1 Z1 + b1 I`) and `W_v`, `W_o` (the factors of
+    /// `a2 Z2 - b2 I`, `W_o` the right one transposed), drawn from their own keys.
+    fn refill(&self, net: &ResolvedNet, params: &mut Params, seed: u64) -> Result<(), NetError> {
+        if self.attention_init != AttentionInit::Mimetic {
+            return Ok(());
+        }
+        let d = net.config.width;
+        let (heads, dh) = (self.heads, self.head_dim(d));
+        for k in 1..=net.config.depth {
+            let (mut wq, mut wk) = (vec![0f32; d * d], vec![0f32; d * d]);
+            for h in 0..heads {
+                let path = format!("blocks.{k}.attn.mimetic.qk.{h}");
+                let (q, kk) = mimetic_factors(seed, &path, d, MIMETIC_QK.0, MIMETIC_QK.1)?;
+                for i in 0..d {
+                    for j in 0..dh {
+                        wq[i * d + h * dh + j] = q[i * d + j] as f32;
+                        wk[i * d + h * dh + j] = kk[i * d + j] as f32;
+                    }
+                }
+            }
+            let path = format!("blocks.{k}.attn.mimetic.vo");
+            let (v, o) = mimetic_factors(seed, &path, d, MIMETIC_VO.0, -MIMETIC_VO.1)?;
+            let wv: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+            // W_o = (V sqrt(S))^T.
+            let wo: Vec<f32> = (0..d * d).map(|n| o[(n % d) * d + n / d] as f32).collect();
+            for (name, data) in [("q", wq), ("k", wk), ("v", wv), ("o", wo)] {
+                let path = format!("blocks.{k}.attn.{name}.weight");
+                let t = params.get_mut(&path).ok_or_else(|| NetError::Readback {
+                    what: "mimetic initialization",
+                    why: format!("no parameter {path}"),
+                })?;
+                t.data = data;
+            }
+        }
+        Ok(())
     }
 
     fn declare(&self, b: &mut ParamBuilder<'_>) -> Self::Layout {
@@ -1398,6 +1545,84 @@ impl Architecture for Transformer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `a` `[n, k]` times `b` `[m, k]` transposed, in f64 (row-major).
+    fn times_t(a: &[f64], b: &[f64], n: usize, m: usize, k: usize) -> Vec<f64> {
+        (0..n * m)
+            .map(|x| (0..k).map(|j| a[(x / m) * k + j] * b[(x % m) * k + j]).sum())
+            .collect()
+    }
+
+    /// Mimetic attention, exactly: `W_v W_o` is `a2 Z2 - b2 I` with `Z2` redrawn from its
+    /// key (to f32 rounding), and each head's `W_q W_k^T` is the best rank-`d_head`
+    /// approximation of `a1 Z1 + b1 I`: its squared Frobenius norm is the sum of that
+    /// matrix's `d_head` largest squared singular values (faer's, solved apart), and the
+    /// residual holds the rest. Every other weight keeps `--init`; the same seed gives the
+    /// same bits.
+    #[test]
+    fn mimetic_attention_is_the_svd_factorization_of_its_two_targets() {
+        use crate::arch::NetConfig;
+        let (d, heads) = (16, 4);
+        let dh = d / heads;
+        let own = Transformer {
+            seq_len: 8,
+            heads,
+            attention_init: AttentionInit::Mimetic,
+            ..Transformer::default()
+        };
+        let net = NetConfig::new(own.clone(), 2, d, "gelu", "xavier-normal")
+            .resolve()
+            .unwrap();
+        let p = crate::build_params(&net, 5).unwrap();
+        let plain = NetConfig::new(Transformer { attention_init: AttentionInit::Independent, ..own }, 2, d, "gelu", "xavier-normal")
+            .resolve()
+            .unwrap();
+        let q0 = crate::build_params(&plain, 5).unwrap();
+        let w = |p: &Params, name: &str| -> Vec<f64> {
+            p.get(name).unwrap().data.iter().map(|&x| f64::from(x)).collect()
+        };
+        assert_eq!(w(&p, "blocks.2.mlp.up.weight"), w(&q0, "blocks.2.mlp.up.weight"));
+        assert_ne!(w(&p, "blocks.2.attn.q.weight"), w(&q0, "blocks.2.attn.q.weight"));
+        assert_eq!(p.tensors, crate::build_params(&net, 5).unwrap().tensors);
+        let target = |path: &str, a: f64, b: f64| -> Vec<f64> {
+            let mut z = vec![0f32; d * d];
+            sigprop_init::sample::fill_normal(
+                &sigprop_init::Key::new(5, path),
+                &mut z,
+                0.0,
+                1.0 / (d as f64).sqrt(),
+            );
+            (0..d * d)
+                .map(|k| a * f64::from(z[k]) + if k / d == k % d { b } else { 0.0 })
+                .collect()
+        };
+        for k in 1..=2 {
+            // W_v W_o: v [d, d] times o [d, d] = v times (o^T) transposed.
+            let (v, o) = (w(&p, &format!("blocks.{k}.attn.v.weight")), w(&p, &format!("blocks.{k}.attn.o.weight")));
+            let o_t: Vec<f64> = (0..d * d).map(|n| o[(n % d) * d + n / d]).collect();
+            let vo = times_t(&v, &o_t, d, d, d);
+            let m2 = target(&format!("blocks.{k}.attn.mimetic.vo"), MIMETIC_VO.0, -MIMETIC_VO.1);
+            let worst = vo.iter().zip(&m2).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(worst < 1e-5, "block {k}: W_v W_o off by {worst}");
+            let (q, kk) = (w(&p, &format!("blocks.{k}.attn.q.weight")), w(&p, &format!("blocks.{k}.attn.k.weight")));
+            for h in 0..heads {
+                let cols = |m: &[f64]| -> Vec<f64> {
+                    (0..d * dh).map(|x| m[(x / dh) * d + h * dh + x % dh]).collect()
+                };
+                let qk = times_t(&cols(&q), &cols(&kk), d, d, dh);
+                let m1 = target(&format!("blocks.{k}.attn.mimetic.qk.{h}"), MIMETIC_QK.0, MIMETIC_QK.1);
+                let sv = faer::Mat::<f64>::from_fn(d, d, |i, j| m1[i * d + j])
+                    .singular_values()
+                    .unwrap();
+                let top: f64 = sv[..dh].iter().map(|s| s * s).sum();
+                let rest: f64 = sv[dh..].iter().map(|s| s * s).sum();
+                let norm2 = |m: &[f64]| m.iter().map(|x| x * x).sum::<f64>();
+                let residual: Vec<f64> = m1.iter().zip(&qk).map(|(a, b)| a - b).collect();
+                assert!((norm2(&qk) / top - 1.0).abs() < 1e-5, "head {h}");
+                assert!((norm2(&residual) / rest - 1.0).abs() < 1e-4, "head {h}");
+            }
+        }
+    }
 
     /// RoPE keeps every token's norm (to 1e-5 relative) and makes a query-key product a
     /// function of the positions' difference alone: the same `q` at `i` and `k` at `j`

@@ -664,6 +664,8 @@ struct Handle {
     tokens: Option<(usize, usize)>,
     /// The per-query attention entropy.
     entropy: Option<usize>,
+    /// The attention each query pays itself.
+    diag: Option<usize>,
     /// dL/dW of each named weight role (a transformer's query, key, ...).
     roles: Vec<(&'static str, Option<usize>)>,
     /// z and h read whole, for the pair cosine and the activation rank.
@@ -852,6 +854,14 @@ fn queue_stats(
                 .reshape([b * heads * t, 1]);
             red.push(e, plain)
         });
+        // The attention each query pays itself: the diagonal of each row's matrix.
+        let diag = t.attention.clone().map(|a| {
+            let [b, heads, t, _] = a.dims();
+            let eye: Vec<f32> = (0..t * t).map(|k| f32::from(k / t == k % t)).collect();
+            let eye = Tensor::<4>::from_data(TensorData::new(eye, [1, 1, t, t]), &a.device());
+            let d = (a * eye).sum_dim(3).reshape([b * heads * t, 1]);
+            red.push(d, plain)
+        });
         let roles: Vec<(&'static str, Option<usize>)> = t
             .roles
             .iter()
@@ -879,6 +889,7 @@ fn queue_stats(
             channels: ch,
             tokens: tk,
             entropy: ent,
+            diag,
             roles,
             pair,
         });
@@ -1053,6 +1064,7 @@ fn finish_stats(
                 }),
                 batch: handle.pair.and_then(|_| batch_of(i)),
                 attn_entropy: get(handle.entropy).map(|e| e.mean),
+                attn_diag: get(handle.diag).map(|e| e.mean),
                 role_wgrad: handle
                     .roles
                     .iter()

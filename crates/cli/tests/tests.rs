@@ -6252,3 +6252,216 @@ fn mimetic_attention_refuses_what_it_cannot_factor() {
         fails_with(&with(extra), why);
     }
 }
+
+/// `--inputs`: with identity weights and a linear first layer, z^1 is the batch itself, so
+/// with the whole file as the batch `preact_var` at layer 1 is the file's population
+/// variance (every seed: a permutation of the same samples), and 1 with `--standardize`
+/// (each feature at mean 0 and variance 1); a smaller batch differs from seed to seed.
+/// Bad input exits 2 with one line naming the flag.
+#[test]
+fn real_inputs_feed_the_first_layer_exactly_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, f) = (64usize, 8usize);
+    let value = |i: usize, j: usize| (i as f64 * 0.37).sin() * (j + 1) as f64 + j as f64;
+    let mut text = (0..f)
+        .map(|j| format!("x{j}"))
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
+    for i in 0..n {
+        text += &((0..f)
+            .map(|j| format!("{}", value(i, j) as f32))
+            .collect::<Vec<_>>()
+            .join(","));
+        text += "\n";
+    }
+    let file = dir.path().join("samples.csv");
+    std::fs::write(&file, text).unwrap();
+    let all: Vec<f64> = (0..n)
+        .flat_map(|i| (0..f).map(move |j| f64::from(value(i, j) as f32)))
+        .collect();
+    let mean = all.iter().sum::<f64>() / all.len() as f64;
+    let var = all.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / all.len() as f64;
+    let file = file.to_str().unwrap();
+    let run = |extra: &[&str], name: &str| -> std::path::PathBuf {
+        let out = dir.path().join(name);
+        sigprop()
+            .args([
+                "run",
+                "--inputs",
+                file,
+                "--init",
+                "identity",
+                "--activation",
+                "linear",
+                "--depth",
+                "2",
+                "--width",
+                "8",
+                "--seeds",
+                "2",
+                "--quiet",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        out.join("layers.csv")
+    };
+    let first = |l: &Path, stat: &str| -> Vec<f64> {
+        records(l)
+            .into_iter()
+            .filter(|r| &r[col(l, "layer")] == "1")
+            .map(|r| r[col(l, stat)].parse().unwrap())
+            .collect()
+    };
+    let plain = run(&["--batch", "64"], "plain");
+    for v in first(&plain, "preact_var") {
+        assert!((v / var - 1.0).abs() < 1e-5, "{v} vs the file's {var}");
+    }
+    let std = run(&["--batch", "64", "--standardize"], "std");
+    for (v, m) in first(&std, "preact_var")
+        .into_iter()
+        .zip(first(&std, "preact_mean"))
+    {
+        assert!((v - 1.0).abs() < 1e-5 && m.abs() < 1e-6, "{v} {m}");
+    }
+    let part = first(&run(&["--batch", "16"], "part"), "preact_var");
+    assert_ne!(part[0], part[1], "two seeds draw two batches");
+    let out = dir.path().join("x");
+    let out = out.to_str().unwrap();
+    let base = ["--depth", "2", "--width", "8", "--out", out];
+    let with = |extra: &[&'static str]| -> Vec<String> {
+        extra
+            .iter()
+            .map(|s| s.to_string())
+            .chain(base.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let check = |args: Vec<String>, needle: &str| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails_with(&a, needle);
+    };
+    let mut a = with(&["run", "--inputs", "/no/such/samples.csv"]);
+    check(a.clone(), "inputs=/no/such/samples.csv is not allowed");
+    a = vec![
+        "run".into(),
+        "--inputs".into(),
+        file.into(),
+        "--width".into(),
+        "9".into(),
+        "--out".into(),
+        out.into(),
+    ];
+    check(a, "samples of 9 values");
+    a = vec![
+        "run".into(),
+        "--inputs".into(),
+        file.into(),
+        "--width".into(),
+        "8".into(),
+        "--batch".into(),
+        "65".into(),
+        "--out".into(),
+        out.into(),
+    ];
+    check(a, "at most the 64 samples");
+    check(
+        with(&["run", "--standardize"]),
+        "--standardize: it standardizes --inputs FILE",
+    );
+    a = vec![
+        "run".into(),
+        "--inputs".into(),
+        file.into(),
+        "--input-corr".into(),
+        "0.5".into(),
+        "--width".into(),
+        "8".into(),
+        "--out".into(),
+        out.into(),
+    ];
+    check(a, "input-corr draws Gaussian pairs instead");
+    a = vec![
+        "run".into(),
+        "--arch".into(),
+        "rnn".into(),
+        "--inputs".into(),
+        file.into(),
+        "--width".into(),
+        "8".into(),
+        "--out".into(),
+        out.into(),
+    ];
+    check(a, "an RNN reads one row per time step");
+    a = vec![
+        "train".into(),
+        "--inputs".into(),
+        file.into(),
+        "--width".into(),
+        "8".into(),
+        "--batch".into(),
+        "16".into(),
+        "--out".into(),
+        out.into(),
+    ];
+    check(a, "sigprop train trains on its task's data");
+}
+
+/// experiments/inputs-digits.toml (as it is, the file's path made absolute): the raw digits
+/// give the first layer He's `(2/64) E|x|^2` (the pixels' mean squared norm, computed here
+/// from the file) within the seeds' interval + 5%, pairs of inputs at a cosine far above
+/// Gaussian inputs' 0 and a lower effective rank (intervals apart); standardized per
+/// pixel, their pairs are near orthogonal again.
+#[test]
+fn inputs_digits_real_images_start_correlated_and_low_rank() {
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/data/digits.csv");
+    let path = digits.canonicalize().unwrap();
+    let path = path.to_str().unwrap();
+    let (_guard, out) = run_suite_scaled(
+        "inputs-digits",
+        &[
+            (
+                "inputs = [\"none\", \"data/digits.csv\"]",
+                &format!("inputs = [\"none\", \"{path}\"]"),
+            ),
+            (
+                "inputs = \"data/digits.csv\"",
+                &format!("inputs = \"{path}\""),
+            ),
+        ],
+    );
+    let text = std::fs::read_to_string(&digits).unwrap();
+    let norms: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .take(64)
+                .map(|v| v.parse::<f64>().unwrap().powi(2))
+                .sum()
+        })
+        .collect();
+    let want = 2.0 / 64.0 * norms.iter().sum::<f64>() / norms.len() as f64;
+    let raw = format!("relu / {path}");
+    let (v, lo, hi) = site_stat(&out, &raw, "layer", 1, "preact_var");
+    assert!(
+        want > lo / 1.05 && want < hi * 1.05,
+        "{v} [{lo}, {hi}] vs {want}"
+    );
+    let (_, c_lo, _) = site_stat(&out, &raw, "layer", 1, "corr");
+    let (_, _, g_hi) = site_stat(&out, "relu / none", "layer", 1, "corr");
+    assert!(c_lo > 0.5 && g_hi < 0.1, "{c_lo} vs {g_hi}");
+    let (_, _, r_hi) = site_stat(&out, &raw, "layer", 1, "act_rank");
+    let (_, g_lo, _) = site_stat(&out, "relu / none", "layer", 1, "act_rank");
+    assert!(r_hi < g_lo, "rank {r_hi} vs {g_lo}");
+    let (s, _, _) = site_stat(
+        &out,
+        &format!("relu / {path} / standardize"),
+        "layer",
+        1,
+        "corr",
+    );
+    assert!(s.abs() < 0.05, "{s}");
+}

@@ -316,6 +316,72 @@ pub fn build_params(net: &ResolvedNet, seed: u64) -> Result<Params, NetError> {
     Ok(params)
 }
 
+/// The input batch of `shape` that `net` reads under the key `(seed, key)`: rows drawn
+/// from its `--inputs` file where it has one, else `gaussian()` (the architecture's own
+/// draw). Every input a pass reads comes through here: the probe's (`input`), LSUV's,
+/// the pruning scores' and the tuners' batches.
+pub(crate) fn net_input(
+    net: &ResolvedNet,
+    seed: u64,
+    key: &str,
+    shape: [usize; 2],
+    gaussian: impl FnOnce() -> Result<Vec<f32>, NetError>,
+) -> Result<Vec<f32>, NetError> {
+    match &net.config.inputs {
+        Some(file) => file.batch(seed, key, shape[0], shape[1]),
+        None => gaussian(),
+    }
+}
+
+/// Whether `net` can read its `--inputs` in batches of `batch`: one sample a row of its
+/// input (not an RNN, whose rows are time steps, nor token ids), samples of the size it
+/// reads, and at least `batch` of them. Nothing to check without `--inputs`.
+pub fn check_inputs(net: &ResolvedNet, batch: usize) -> Result<(), NetError> {
+    let Some(file) = &net.config.inputs else {
+        return Ok(());
+    };
+    let arch = &net.config.arch;
+    if arch.kind() == crate::arch::Arch::Rnn {
+        return Err(NetError::BadConfig {
+            key: "inputs",
+            value: file.path.clone(),
+            allowed: "inputs for mlp, resmlp, cnn, rescnn or transformer (an RNN reads one \
+                      row per time step, not per sample)"
+                .into(),
+        });
+    }
+    if arch.token_input().is_some() {
+        return Err(NetError::BadConfig {
+            key: "inputs",
+            value: file.path.clone(),
+            allowed: "inputs without --embedding (token ids are drawn, not read)".into(),
+        });
+    }
+    let [rows, features] = arch.input_shape(net, batch);
+    let d = file.dataset()?;
+    if d.features() != features {
+        return Err(NetError::BadConfig {
+            key: "inputs",
+            value: file.path.clone(),
+            allowed: format!(
+                "samples of {features} values, as --arch {} reads them at these sizes (the \
+                 file's have {}, shape {:?})",
+                arch,
+                d.features(),
+                d.shape
+            ),
+        });
+    }
+    if rows > d.samples() {
+        return Err(NetError::BadConfig {
+            key: "batch",
+            value: rows.to_string(),
+            allowed: format!("at most the {} samples of {}", d.samples(), file.path),
+        });
+    }
+    Ok(())
+}
+
 /// `--prune`'s refusals that depend on the network.
 pub(crate) fn check_prune(net: &ResolvedNet, spec: &PruneSpec) -> Result<(), NetError> {
     if spec.method == PruneMethod::Synflow

@@ -35,6 +35,7 @@ pub mod activation;
 pub mod arch;
 pub mod backend;
 pub mod build;
+pub mod data;
 pub mod error;
 #[cfg(feature = "burn")]
 mod forward;

@@ -42,7 +42,12 @@ pub fn lsuv(
     };
     let shape = net.config.arch.input_shape(net, batch);
     let x = Tensor::<2>::from_data(
-        TensorData::new(normal_input(seed, "lsuv.input", shape)?, shape),
+        TensorData::new(
+            crate::build::net_input(net, seed, "lsuv.input", shape, || {
+                normal_input(seed, "lsuv.input", shape)
+            })?,
+            shape,
+        ),
         device,
     );
     let mut h = x;

@@ -198,6 +198,7 @@ pub fn coord_check(
             .map(|(i, &x)| configuration(&under, plan, i, x))
             .collect::<Result<_, _>>()?;
         row[0].refuse_precision("coord-check")?;
+        row[0].refuse_inputs("coord-check")?;
         if let Axis::Depth(_) = plan.axis
             && !row[0].net.config.arch.capabilities().residual
         {

@@ -170,11 +170,12 @@ impl Experiment {
     ) -> Result<(Experiment, SuiteKind), RunnerError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| RunnerError::input(format!("suite file {}: {e}", path.display())))?;
-        Self::parse_suite(
+        Self::parse_suite_in(
             &text,
             &path.display().to_string(),
             path.file_stem().and_then(|s| s.to_str()).unwrap_or("suite"),
             command,
+            path.parent(),
         )
     }
 
@@ -195,7 +196,19 @@ impl Experiment {
         stem: &str,
         command: String,
     ) -> Result<(Experiment, SuiteKind), RunnerError> {
-        let suite: SuiteFile = toml::from_str(text).map_err(|e| {
+        Self::parse_suite_in(text, origin, stem, command, None)
+    }
+
+    /// [`Experiment::parse_suite`] of a file in the folder `dir`, against which a relative
+    /// `inputs` path is read (as a `[train]` table's `data`).
+    fn parse_suite_in(
+        text: &str,
+        origin: &str,
+        stem: &str,
+        command: String,
+        dir: Option<&Path>,
+    ) -> Result<(Experiment, SuiteKind), RunnerError> {
+        let mut suite: SuiteFile = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| {
                 let upto = &text.as_bytes()[..s.start.min(text.len())];
                 upto.iter().filter(|&&b| b == b'\n').count() + 1
@@ -215,6 +228,30 @@ impl Experiment {
             }
             Grids::Many(ts) => ts,
         };
+        let mut tables = tables;
+        if let Some(dir) = dir {
+            let resolve = |p: &mut String| {
+                if p.trim() != "none" && Path::new(p.as_str()).is_relative() {
+                    *p = dir.join(p.as_str()).display().to_string();
+                }
+            };
+            if let Some(p) = suite.base.inputs.as_mut() {
+                resolve(p);
+            }
+            for t in &mut tables {
+                match t.get_mut("inputs") {
+                    Some(toml::Value::String(p)) => resolve(p),
+                    Some(toml::Value::Array(a)) => {
+                        for v in a {
+                            if let toml::Value::String(p) = v {
+                                resolve(p);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
         // A key that is no setting at all, named with its line (serde cannot: the
         // architectures' keys are read later, into the chosen architecture).
         let keys = suite
@@ -501,10 +538,8 @@ mod tests {
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "toml") {
-                let text = std::fs::read_to_string(&p).unwrap();
-                let (exp, kind) =
-                    Experiment::parse_suite(&text, &p.display().to_string(), "s", String::new())
-                        .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                let (exp, kind) = Experiment::parse_suite_file(&p, String::new())
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
                 assert!(!exp.runs.is_empty());
                 match &kind {
                     SuiteKind::Train(t) => {

@@ -115,6 +115,22 @@ pub struct Settings {
     /// a gradient overflows), or a number S > 0; the gradients are divided back in f32.
     #[arg(long)]
     pub loss_scale: Option<String>,
+    /// Real inputs: a .npy, .npz (its array x, or its only one), .csv, CIFAR-10 .bin or MNIST
+    /// IDX (*-ubyte) file of samples, the first axis the samples; each seed's batch is drawn
+    /// from it without replacement, in place of the Gaussian inputs (a path relative to the
+    /// current folder; none: the Gaussian inputs).
+    #[arg(long, value_name = "FILE")]
+    pub inputs: Option<String>,
+    /// With --inputs: standardize the file to mean 0 and variance 1, per channel for samples
+    /// [C, H, W], per feature otherwise.
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub standardize: Option<bool>,
     /// The architecture's own settings (`kernel`, `norm`, `branch-scale`, ...), read into
     /// its typed configuration once `arch` is known; every other key lands here too and is
     /// refused then. As flags, they are `ArchFlags`' in the binary, added by
@@ -149,6 +165,8 @@ pub const KEYS: &[&str] = &[
     "seed-batch",
     "dtype",
     "loss-scale",
+    "inputs",
+    "standardize",
 ];
 
 /// Whether `key` is a setting at all (common or some architecture's own).
@@ -397,6 +415,8 @@ impl Settings {
             seed_batch,
             dtype,
             loss_scale,
+            inputs,
+            standardize,
         )
     }
 
@@ -563,6 +583,7 @@ impl Settings {
         net.loss = loss;
         // `none` lets a grid hold the dense network next to pruned ones.
         net.prune = self.prune.clone().filter(|p| p.trim() != "none");
+        net.inputs = self.input_file()?;
         // Seeds in one pass: only where the architecture takes stacked weights (histograms
         // and Jacobians keep their seeds solo at run time).
         let asked = match self.seed_batch {
@@ -614,6 +635,8 @@ impl Settings {
         };
         let resolved = net
             .resolve()
+            .map_err(|e| RunnerError::input(e.to_string()))?;
+        sigprop_nets::build::check_inputs(&resolved, batch)
             .map_err(|e| RunnerError::input(e.to_string()))?;
         let jacobian = if wants_jacobian {
             let j = JacobianOptions {
@@ -671,6 +694,28 @@ impl Settings {
         })
     }
 
+    /// The file `inputs` names, read and checked (`None` without one): `standardize` needs
+    /// it, and `input-corr`'s Gaussian pairs are the other inputs.
+    fn input_file(&self) -> Result<Option<sigprop_nets::data::InputFile>, RunnerError> {
+        // `none` lets a grid hold the Gaussian inputs next to a file.
+        let Some(path) = self.inputs.as_ref().filter(|p| p.trim() != "none") else {
+            if self.standardize == Some(true) {
+                return Err(RunnerError::input(
+                    "--standardize: it standardizes --inputs FILE; expected it with --inputs",
+                ));
+            }
+            return Ok(None);
+        };
+        if self.arch_settings.contains_key("input-corr") {
+            return Err(RunnerError::input(format!(
+                "--inputs {path}: input-corr draws Gaussian pairs instead; expected one of the two"
+            )));
+        }
+        sigprop_nets::data::InputFile::open(path, self.standardize.unwrap_or(false))
+            .map(Some)
+            .map_err(|e| RunnerError::input(e.to_string()))
+    }
+
     /// The low-precision pass `dtype` and `loss-scale` ask for (`None` for f32): a loss
     /// scale needs a low-precision type, and a Jacobian is measured in f32 only.
     fn precision(&self, wants_jacobian: bool) -> Result<Option<PrecisionOptions>, RunnerError> {
@@ -712,6 +757,19 @@ impl RunSpec {
                 "--dtype {}: sigprop {command} runs in f32; expected --dtype with run, compare, \
                  recommend or a suite",
                 p.dtype
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuse `--inputs` in `command`, which trains on its task's data (`train`,
+    /// `coord-check`): `--task data --data FILE.csv` is its own real data.
+    pub fn refuse_inputs(&self, command: &str) -> Result<(), RunnerError> {
+        match &self.net.config.inputs {
+            Some(f) => Err(RunnerError::input(format!(
+                "--inputs {}: sigprop {command} trains on its task's data (--task data --data \
+                 FILE.csv); expected --inputs with run, compare, recommend, bench or a suite",
+                f.path
             ))),
             None => Ok(()),
         }
@@ -978,6 +1036,8 @@ mod tests {
             seed_batch: Some(2),
             dtype: Some("bf16".into()),
             loss_scale: Some("dynamic".into()),
+            inputs: Some("x.npy".into()),
+            standardize: Some(true),
             arch_settings: toml::Table::new(),
         };
         let v = toml::Value::try_from(&full).unwrap();

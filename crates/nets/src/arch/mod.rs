@@ -287,6 +287,9 @@ pub struct NetConfig {
     /// Pruning at initialization, e.g. `snip:sparsity=0.9` (see the `prune` module).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune: Option<String>,
+    /// Real inputs (`--inputs FILE`) in place of the Gaussian ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<crate::data::InputFile>,
 }
 
 impl NetConfig {
@@ -308,6 +311,7 @@ impl NetConfig {
             bias_init: "zeros".to_string(),
             loss: Loss::Projection,
             prune: None,
+            inputs: None,
         }
     }
 }

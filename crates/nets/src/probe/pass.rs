@@ -190,7 +190,9 @@ pub(crate) fn probe_seeds(
     let shape = net.config.arch.input_shape(net, opts.batch);
     let mut x_host = Vec::with_capacity(n * shape[0] * shape[1]);
     for &seed in seeds {
-        x_host.extend(net.config.arch.input(seed, shape)?);
+        x_host.extend(crate::build::net_input(net, seed, "input", shape, || {
+            net.config.arch.input(seed, shape)
+        })?);
     }
     // The inputs whose Jacobians the vector-Jacobian route takes (the exact route reads the
     // pass's own pre-activations).

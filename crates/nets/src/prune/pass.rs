@@ -288,7 +288,9 @@ fn grads(
     let shape = net.config.arch.input_shape(net, batch);
     let x = Tensor::<2>::from_data(
         TensorData::new(
-            net.config.arch.input_keyed(seed, "prune.input", shape)?,
+            crate::build::net_input(net, seed, "prune.input", shape, || {
+                net.config.arch.input_keyed(seed, "prune.input", shape)
+            })?,
             shape,
         ),
         &ad,

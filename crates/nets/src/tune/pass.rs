@@ -153,10 +153,12 @@ impl<'a> Objective<'a> {
         let shape = self.net.config.arch.input_shape(self.net, self.batch);
         let x = Tensor::<2>::from_data(
             TensorData::new(
-                self.net
-                    .config
-                    .arch
-                    .input_keyed(self.seed, &format!("{name}.input"), shape)?,
+                {
+                    let key = format!("{name}.input");
+                    crate::build::net_input(self.net, self.seed, &key, shape, || {
+                        self.net.config.arch.input_keyed(self.seed, &key, shape)
+                    })?
+                },
                 shape,
             ),
             &ad,

@@ -209,6 +209,13 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
     let mut base = a.net.settings()?;
     base.activation = a.activation.clone();
     let exp = sigprop_runner::recommend::experiment(&base, a.learned, command_line())?;
+    // `--train` trains the top candidates: refused up front, not after the whole study.
+    if a.train.is_some() {
+        for spec in &exp.runs {
+            spec.refuse_precision("recommend --train")?;
+            spec.refuse_inputs("recommend --train")?;
+        }
+    }
     let dir = a.out.out.clone().unwrap_or_else(|| fresh_out(&exp.name));
     let train = a.train.map(|steps| TrainTable {
         steps: Some(steps),

@@ -6317,6 +6317,12 @@ fn real_inputs_feed_the_first_layer_exactly_and_bad_ones_are_refused() {
             .collect()
     };
     let plain = run(&["--batch", "64"], "plain");
+    // The mean field starts from N(0, 1) inputs: no theory for a file's.
+    assert!(
+        records(&plain)
+            .iter()
+            .all(|r| r[col(&plain, "theory_preact_var")].is_empty())
+    );
     for v in first(&plain, "preact_var") {
         assert!((v / var - 1.0).abs() < 1e-5, "{v} vs the file's {var}");
     }

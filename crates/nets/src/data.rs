@@ -170,23 +170,32 @@ fn standardize(d: &mut Dataset) {
         2 => (1, features),
         _ => (features, 1),
     };
+    if per == 0 || groups * per != features {
+        return;
+    }
     let n = d.samples();
-    let group_of = |f: usize| if per == 1 { f } else { f / per };
-    let mut sum = vec![0f64; groups];
-    let mut sq = vec![0f64; groups];
+    let group_of = |f: usize| f / per;
+    // Two passes, the mean then the squared deviations, in f64: no cancellation for a
+    // feature with a large mean and a small spread.
+    let count = (n * per) as f64;
+    let mut mean = vec![0f64; groups];
     for s in 0..n {
         for f in 0..features {
-            let v = f64::from(d.data[s * features + f]);
-            sum[group_of(f)] += v;
-            sq[group_of(f)] += v * v;
+            mean[group_of(f)] += f64::from(d.data[s * features + f]);
         }
     }
-    let count = (n * per) as f64;
+    mean.iter_mut().for_each(|m| *m /= count);
+    let mut var = vec![0f64; groups];
+    for s in 0..n {
+        for f in 0..features {
+            let g = group_of(f);
+            var[g] += (f64::from(d.data[s * features + f]) - mean[g]).powi(2);
+        }
+    }
     let moments: Vec<(f64, f64)> = (0..groups)
         .map(|g| {
-            let mean = sum[g] / count;
-            let var = (sq[g] / count - mean * mean).max(0.0);
-            (mean, if var > 0.0 { var.sqrt() } else { 1.0 })
+            let v = var[g] / count;
+            (mean[g], if v > 0.0 { v.sqrt() } else { 1.0 })
         })
         .collect();
     for s in 0..n {
@@ -228,10 +237,21 @@ fn from_array(path: &str, shape: Vec<usize>, data: Vec<f32>) -> Result<Dataset, 
         return Err(bad(path, "a scalar, not an array of samples"));
     }
     let sample = shape[1..].to_vec();
-    if shape.iter().product::<usize>() != data.len() {
+    // Checked: a hostile header's dimensions must not wrap into a size that fits the data.
+    let total = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| bad(path, format!("a shape {shape:?} too large to hold")))?;
+    if total != data.len() {
         return Err(bad(
             path,
             "its data is shorter than its shape says (truncated?)",
+        ));
+    }
+    if sample.contains(&0) {
+        return Err(bad(
+            path,
+            format!("samples of shape {sample:?}, with no values"),
         ));
     }
     Ok(Dataset {
@@ -573,6 +593,12 @@ mod tests {
         let msg = |e: NetError| e.to_string();
         assert!(msg(f.batch(3, "input", 51, 2).unwrap_err()).contains("at most the 50 samples"));
         assert!(msg(f.batch(3, "input", 5, 3).unwrap_err()).contains("samples of 3 values"));
+        // A hostile header whose dimensions overflow: an error, not a panic or a wrap.
+        let mut huge = vec![0, 0, 8, 4];
+        huge.extend(std::iter::repeat_n(0xFF, 16));
+        huge.extend([1, 2, 3]);
+        let e = msg(InputFile::open(&write(dir.path(), "h-ubyte", &huge), false).unwrap_err());
+        assert!(e.contains("too large"), "{e}");
         let cut = write(dir.path(), "c-ubyte", &[0, 0, 8, 1, 0, 0, 0, 9, 1, 2]);
         assert!(msg(InputFile::open(&cut, false).unwrap_err()).contains("truncated"));
         assert!(

@@ -149,6 +149,11 @@ fn canonical_net(spec: &RunSpec) -> NetConfig {
     net.weight_init = r.weight_init.to_string();
     net.bias_init = r.bias_init.to_string();
     net.activation = r.activation.to_string();
+    // An inputs file is its content (digest) and its standardization, however its path is
+    // spelled.
+    if let Some(f) = net.inputs.as_mut() {
+        f.path.clear();
+    }
     net
 }
 

@@ -122,7 +122,7 @@ pub struct Settings {
     #[arg(long, value_name = "FILE")]
     pub inputs: Option<String>,
     /// With --inputs: standardize the file to mean 0 and variance 1, per channel for samples
-    /// [C, H, W], per feature otherwise.
+    /// [C, H, W], over the whole of a [H, W] sample (one channel), per feature for [F].
     #[arg(
         long,
         num_args = 0..=1,
@@ -734,14 +734,14 @@ impl Settings {
         if dtype == Dtype::F32 {
             if loss_scale != LossScale::Off {
                 return Err(RunnerError::input(format!(
-                    "--loss-scale {loss_scale}: an f32 pass has no loss scale; expected it with                      --dtype bf16 or f16"
+                    "--loss-scale {loss_scale}: an f32 pass has no loss scale; expected it with --dtype bf16 or f16"
                 )));
             }
             return Ok(None);
         }
         if wants_jacobian {
             return Err(RunnerError::input(format!(
-                "--dtype {dtype}: the Jacobian spectra are measured in f32; expected no                  --jacobian with it"
+                "--dtype {dtype}: the Jacobian spectra are measured in f32; expected no --jacobian with it"
             )));
         }
         Ok(Some(PrecisionOptions { dtype, loss_scale }))

@@ -885,6 +885,11 @@ macro_rules! architectures {
 
             /// Which mean-field prediction describes `cfg`, if any.
             pub fn theory(&self, cfg: &NetConfig) -> TheoryKind {
+                // The mean field starts from i.i.d. N(0, 1) inputs: a file's samples are
+                // other inputs (their moments, their correlations), so no theory is drawn.
+                if cfg.inputs.is_some() {
+                    return TheoryKind::None;
+                }
                 match self {
                     $(ArchConfig::$variant(a) => a.theory(cfg),)*
                 }

@@ -613,6 +613,7 @@ impl Transformer {
             || self.embedding > 0
             || self.score_scale == ScoreScale::Inv
             || self.attention == AttentionKind::Shaped
+            || self.attention_init == AttentionInit::Mimetic
             || self.head_dim(net.config.width) < MIN_THEORY_HEAD_DIM
             || (self.norm != Norm::None && self.norm_position == NormPosition::Post)
             || net.prune.is_some_and(|p| p.sparsity > 0.0)
@@ -1574,10 +1575,19 @@ mod tests {
             .resolve()
             .unwrap();
         let p = crate::build_params(&net, 5).unwrap();
-        let plain = NetConfig::new(Transformer { attention_init: AttentionInit::Independent, ..own }, 2, d, "gelu", "xavier-normal")
+        let plain = NetConfig::new(Transformer { attention_init: AttentionInit::Independent, ..own.clone() }, 2, d, "gelu", "xavier-normal")
             .resolve()
             .unwrap();
         let q0 = crate::build_params(&plain, 5).unwrap();
+        // The stream's mean field assumes i.i.d. weights: mimetic maps have none (checked at
+        // a head size the theory takes).
+        for (init, theory) in [(AttentionInit::Independent, true), (AttentionInit::Mimetic, false)] {
+            let t = Transformer { attention_init: init, ..own.clone() };
+            let wide = NetConfig::new(t.clone(), 2, 4 * MIN_THEORY_HEAD_DIM, "gelu", "xavier-normal")
+                .resolve()
+                .unwrap();
+            assert_eq!(t.stream_theory(&wide).is_some(), theory, "{init:?}");
+        }
         let w = |p: &Params, name: &str| -> Vec<f64> {
             p.get(name).unwrap().data.iter().map(|&x| f64::from(x)).collect()
         };

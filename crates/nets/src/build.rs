@@ -358,27 +358,7 @@ pub fn check_inputs(net: &ResolvedNet, batch: usize) -> Result<(), NetError> {
         });
     }
     let [rows, features] = arch.input_shape(net, batch);
-    let d = file.dataset()?;
-    if d.features() != features {
-        return Err(NetError::BadConfig {
-            key: "inputs",
-            value: file.path.clone(),
-            allowed: format!(
-                "samples of {features} values, as --arch {} reads them at these sizes (the \
-                 file's have {}, shape {:?})",
-                arch,
-                d.features(),
-                d.shape
-            ),
-        });
-    }
-    if rows > d.samples() {
-        return Err(NetError::BadConfig {
-            key: "batch",
-            value: rows.to_string(),
-            allowed: format!("at most the {} samples of {}", d.samples(), file.path),
-        });
-    }
+    file.fitting(rows, features)?;
     Ok(())
 }
 

@@ -111,6 +111,32 @@ impl InputFile {
         Ok(d)
     }
 
+    /// The dataset, checked for batches of `[rows, features]`: samples of `features`
+    /// values, at least `rows` of them.
+    pub fn fitting(&self, rows: usize, features: usize) -> Result<Arc<Dataset>, NetError> {
+        let d = self.dataset()?;
+        if d.features() != features {
+            return Err(NetError::BadConfig {
+                key: "inputs",
+                value: self.path.clone(),
+                allowed: format!(
+                    "samples of {features} values, as the network reads them at these sizes \
+                     (the file's have {}, shape {:?})",
+                    d.features(),
+                    d.shape
+                ),
+            });
+        }
+        if rows > d.samples() {
+            return Err(NetError::BadConfig {
+                key: "batch",
+                value: rows.to_string(),
+                allowed: format!("at most the {} samples of {}", d.samples(), self.path),
+            });
+        }
+        Ok(d)
+    }
+
     /// `rows` samples drawn without replacement by the key `(seed, key)` (a partial
     /// Fisher-Yates shuffle of the file's samples), flattened row-major: the batch of
     /// `[rows, features]` a network reads.
@@ -121,27 +147,8 @@ impl InputFile {
         rows: usize,
         features: usize,
     ) -> Result<Vec<f32>, NetError> {
-        let d = self.dataset()?;
-        if d.features() != features {
-            return Err(NetError::BadConfig {
-                key: "inputs",
-                value: self.path.clone(),
-                allowed: format!(
-                    "samples of {features} values, as the network reads them ({} has {} a sample, shape {:?})",
-                    self.path,
-                    d.features(),
-                    d.shape
-                ),
-            });
-        }
+        let d = self.fitting(rows, features)?;
         let n = d.samples();
-        if rows > n {
-            return Err(NetError::BadConfig {
-                key: "batch",
-                value: rows.to_string(),
-                allowed: format!("at most the {n} samples of {}", self.path),
-            });
-        }
         let u = uniform_draws(seed, key, rows)?;
         let mut order: Vec<usize> = (0..n).collect();
         let mut out = Vec::with_capacity(rows * features);

@@ -42,6 +42,28 @@ const GAP: i32 = 10;
 /// Height of one row in pixels.
 const ROW: i32 = 26;
 
+/// The labels of `entries` as the legend writes them: where every label is grid values
+/// joined by ` / ` and they all begin with the same values, those are written once as
+/// `... / ` (a multi-grid suite names each configuration by every key of its grid, and
+/// the values that tell the lines apart come last, where a narrow column would cut them).
+pub(crate) fn shown_labels(entries: &[Entry]) -> Vec<String> {
+    let parts: Vec<Vec<&str>> = entries
+        .iter()
+        .map(|e| e.label.split(" / ").collect())
+        .collect();
+    let shortest = parts.iter().map(Vec::len).min().unwrap_or(0);
+    let common = (0..shortest.saturating_sub(1))
+        .take_while(|&i| parts.iter().all(|p| p[i] == parts[0][i]))
+        .count();
+    if entries.len() < 2 || common == 0 {
+        return entries.iter().map(|e| e.label.clone()).collect();
+    }
+    parts
+        .iter()
+        .map(|p| format!("... / {}", p[common..].join(" / ")))
+        .collect()
+}
+
 /// Width in pixels of a legend column that fits every label of `entries`, at most a third
 /// of `root`'s width; 0 when there are no entries.
 pub(crate) fn column_width<DB: DrawingBackend>(
@@ -53,8 +75,8 @@ pub(crate) fn column_width<DB: DrawingBackend>(
     }
     let font = style::text(LEGEND_SIZE);
     let mut widest = 0;
-    for e in entries {
-        widest = widest.max(root.estimate_text_size(&e.label, &font)?.0);
+    for label in shown_labels(entries) {
+        widest = widest.max(root.estimate_text_size(&label, &font)?.0);
     }
     let max = root.dim_in_pixel().0 / 3;
     Ok((widest + (SAMPLE + 3 * GAP) as u32).min(max))
@@ -67,7 +89,8 @@ pub(crate) fn draw<DB: DrawingBackend>(
     top: i32,
 ) -> DrawResult<DB> {
     let font = style::text(LEGEND_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
-    for (row, e) in entries.iter().enumerate() {
+    let labels = shown_labels(entries);
+    for (row, (e, label)) in entries.iter().zip(labels).enumerate() {
         let y = top + ROW / 2 + row as i32 * ROW;
         let (x0, x1) = (GAP / 2, GAP / 2 + SAMPLE);
         if e.band {
@@ -92,7 +115,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
         if let Some(shape) = e.marker {
             draw_marker(area, shape, ((x0 + x1) / 2, y), e.color)?;
         }
-        area.draw(&Text::new(e.label.clone(), (x1 + GAP, y), font.clone()))?;
+        area.draw(&Text::new(label, (x1 + GAP, y), font.clone()))?;
     }
     Ok(())
 }
@@ -150,6 +173,29 @@ pub(crate) fn marker_indices(n: usize, i: usize, of: usize) -> impl Iterator<Ite
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_leading_grid_values_are_written_once() {
+        let entry = |label: &str| Entry {
+            label: label.into(),
+            color: RGBColor(0, 0, 0),
+            stroke: Stroke::Solid,
+            marker: None,
+            band: false,
+        };
+        let two = [
+            entry("mlp / linear / 12 / f16 / off"),
+            entry("mlp / linear / 12 / f16 / dynamic"),
+        ];
+        assert_eq!(shown_labels(&two), ["... / off", "... / dynamic"]);
+        // Nothing shared, or a single line: as they are.
+        let apart = [entry("relu / he"), entry("tanh / he")];
+        assert_eq!(shown_labels(&apart), ["relu / he", "tanh / he"]);
+        assert_eq!(shown_labels(&two[..1]), ["mlp / linear / 12 / f16 / off"]);
+        // One label a prefix of another keeps its last value.
+        let nested = [entry("a / b"), entry("a / b / c")];
+        assert_eq!(shown_labels(&nested), ["... / b", "... / b / c"]);
+    }
 
     #[test]
     fn markers_are_capped_and_staggered() {

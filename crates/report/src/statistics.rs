@@ -452,7 +452,7 @@ pub const STATISTICS: &[Statistic] = &[
         meaning: "fraction of z that became 0 or subnormal in low precision",
         sites: LOW,
         aggregate: Aggregate::WherePresent,
-        chart: fraction(
+        chart: linear(
             "Underflow of z: 0 or subnormal, not in f32",
             "fraction of z",
         ),
@@ -464,7 +464,7 @@ pub const STATISTICS: &[Statistic] = &[
         meaning: "fraction of z that became infinite in low precision",
         sites: LOW,
         aggregate: Aggregate::WherePresent,
-        chart: fraction("Overflow of z: infinite, finite in f32", "fraction of z"),
+        chart: linear("Overflow of z: infinite, finite in f32", "fraction of z"),
         value: |r| r.precision.overflow_frac.unwrap_or(f64::NAN),
         theory: none,
     },
@@ -482,7 +482,7 @@ pub const STATISTICS: &[Statistic] = &[
         meaning: "fraction of dL/dz held as 0 or subnormal in low precision",
         sites: LOW,
         aggregate: Aggregate::WherePresent,
-        chart: fraction(
+        chart: linear(
             "Underflow of dL/dz: 0 or subnormal, not in f32",
             "fraction of dL/dz",
         ),
@@ -494,7 +494,7 @@ pub const STATISTICS: &[Statistic] = &[
         meaning: "fraction of dL/dz held as infinite in low precision",
         sites: LOW,
         aggregate: Aggregate::WherePresent,
-        chart: fraction(
+        chart: linear(
             "Overflow of dL/dz: infinite, finite in f32",
             "fraction of dL/dz",
         ),

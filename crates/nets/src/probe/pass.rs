@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use crate::arch::ResolvedNet;
@@ -98,11 +98,7 @@ impl Recorder for Probing {
 /// `t` in f32 (unchanged where it already is: an f32 pass is the same operations as
 /// before low precision existed).
 fn as_f32<const D: usize>(t: Tensor<D>) -> Tensor<D> {
-    if t.dtype() == DType::F32 {
-        t
-    } else {
-        t.cast(FloatDType::F32)
-    }
+    crate::forward::in_dtype(t, DType::F32)
 }
 
 /// A gradient of a low-precision pass in f32 with the loss scale divided out (`unscale`

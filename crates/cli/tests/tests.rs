@@ -8,6 +8,8 @@ use assert_cmd::Command;
 
 #[path = "tests/circles.rs"]
 mod circles;
+#[path = "tests/models.rs"]
+mod models;
 
 fn sigprop() -> Command {
     Command::cargo_bin("sigprop").unwrap()

@@ -81,6 +81,14 @@ pub enum NetError {
         /// The backend's error.
         why: String,
     },
+    /// A model file (`--model`) that cannot be read, compiled or run as asked.
+    #[error("--model {path}: {why}")]
+    Model {
+        /// The file, as given.
+        path: String,
+        /// What is wrong, and where.
+        why: String,
+    },
     /// An initializer could not fill a tensor.
     #[error("{path}: {source}")]
     Init {

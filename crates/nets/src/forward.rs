@@ -168,6 +168,17 @@ impl DeviceParams {
         self.d2(id)
     }
 
+    /// A convolution kernel `[out, in/groups, k, k]`.
+    pub fn kernel(&self, id: ParamId) -> Tensor<4> {
+        self.d4(id)
+    }
+
+    /// A vector (a bias, a normalization's gain) of one network (not stacked seeds).
+    pub fn vector(&self, id: ParamId) -> Tensor<1> {
+        assert_eq!(self.1, 1, "a vector of stacked seeds: use `linear`");
+        self.d1(id)
+    }
+
     /// A scalar parameter as `[1, ..., 1]`, broadcast over a `D`-dimensional tensor.
     pub fn scalar<const D: usize>(&self, id: ParamId) -> Tensor<D> {
         assert_eq!(
@@ -377,6 +388,8 @@ pub(crate) struct SiteIn<'a> {
     /// Weights whose gradient variance is reported under a role name at this site
     /// (a transformer's `q`, `k`, `v`, `o` at its attention site).
     pub roles: Vec<(&'static str, ParamId)>,
+    /// The model node this site is (a graph model's `node` column).
+    pub node: Option<&'a str>,
 }
 
 /// Receives every site of the forward pass.

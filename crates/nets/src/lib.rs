@@ -46,6 +46,7 @@ pub mod jacobian;
 pub mod lsuv;
 #[cfg(feature = "burn")]
 mod measure;
+pub mod model;
 pub mod options;
 pub mod params;
 pub mod precision;

@@ -29,6 +29,10 @@ pub struct LayerStats {
     pub site: String,
     /// 1-based layer, block or time step.
     pub layer: usize,
+    /// The model node the site is, for a graph model (`--model`); empty for the built-in
+    /// architectures.
+    #[serde(default)]
+    pub node: String,
     /// Mean of z^l.
     pub preact_mean: f64,
     /// Population variance of z^l.

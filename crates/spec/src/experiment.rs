@@ -200,7 +200,7 @@ impl Experiment {
     }
 
     /// [`Experiment::parse_suite`] of a file in the folder `dir`, against which a relative
-    /// `inputs` path is read (as a `[train]` table's `data`).
+    /// `inputs` or `model` path is read (as a `[train]` table's `data`).
     fn parse_suite_in(
         text: &str,
         origin: &str,
@@ -238,17 +238,23 @@ impl Experiment {
             if let Some(p) = suite.base.inputs.as_mut() {
                 resolve(p);
             }
+            if let Some(toml::Value::String(p)) = suite.base.arch_settings.get_mut("model") {
+                resolve(p);
+            }
+            // `inputs` and a model file's path, in every grid.
             for t in &mut tables {
-                match t.get_mut("inputs") {
-                    Some(toml::Value::String(p)) => resolve(p),
-                    Some(toml::Value::Array(a)) => {
-                        for v in a {
-                            if let toml::Value::String(p) = v {
-                                resolve(p);
+                for key in ["inputs", "model"] {
+                    match t.get_mut(key) {
+                        Some(toml::Value::String(p)) => resolve(p),
+                        Some(toml::Value::Array(a)) => {
+                            for v in a {
+                                if let toml::Value::String(p) = v {
+                                    resolve(p);
+                                }
                             }
                         }
+                        _ => {}
                     }
-                    _ => {}
                 }
             }
         }

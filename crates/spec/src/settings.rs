@@ -22,7 +22,8 @@ use crate::error::RunnerError;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(rename_all = "kebab-case")]
 pub struct Settings {
-    /// Architecture: mlp (default), resmlp, cnn, rescnn, rnn, transformer; see `sigprop list archs`.
+    /// Architecture: mlp (default), resmlp, cnn, rescnn, rnn, transformer, graph (your own
+    /// model: --model FILE.toml); see `sigprop list archs`.
     #[arg(long)]
     pub arch: Option<String>,
     /// Weight initializer spec (a command's own flag: `--init` or `--inits`).
@@ -441,10 +442,16 @@ impl Settings {
             spec.auto_pending = Some(Box::new(self.clone()));
             return Ok(spec);
         }
+        // A model file is the graph architecture's: `--model` alone chooses it.
+        let default_arch = if self.arch_settings.contains_key("model") {
+            Arch::Graph.name()
+        } else {
+            defaults::ARCH
+        };
         let arch: Arch = self
             .arch
             .as_deref()
-            .unwrap_or(defaults::ARCH)
+            .unwrap_or(default_arch)
             .parse()
             .map_err(|e| RunnerError::input(format!("--arch: {e}")))?;
         let activation = self.activation.clone().unwrap_or_else(|| "relu".into());
@@ -530,13 +537,6 @@ impl Settings {
         bias_init
             .parse::<Scheme>()
             .map_err(|e| RunnerError::input(format!("--bias-init: {e}")))?;
-        let depth = self.depth.unwrap_or(defaults::DEPTH);
-        let width = self.width.unwrap_or(defaults::WIDTH);
-        for (key, v) in [("depth", depth), ("width", width)] {
-            if v == 0 {
-                return Err(bad(key, 0, "a whole number > 0"));
-            }
-        }
         let backend: BackendKind = self
             .backend
             .as_deref()
@@ -571,6 +571,28 @@ impl Settings {
         let own = arch
             .config_from(&self.arch_settings)
             .map_err(|e| RunnerError::input(e.to_string()))?;
+        // A model file fixes its own depth (its linear and conv layers) and width.
+        let (depth, width) = match own.fixed_size() {
+            Some((d, w)) => {
+                for (key, given, own) in [("depth", self.depth, d), ("width", self.width, w)] {
+                    if let Some(g) = given.filter(|&g| g != own) {
+                        return Err(RunnerError::input(format!(
+                            "--{key} {g}: the model's {key} is its own ({own}); leave --{key} out"
+                        )));
+                    }
+                }
+                (d, w)
+            }
+            None => (
+                self.depth.unwrap_or(defaults::DEPTH),
+                self.width.unwrap_or(defaults::WIDTH),
+            ),
+        };
+        for (key, v) in [("depth", depth), ("width", width)] {
+            if v == 0 {
+                return Err(bad(key, 0, "a whole number > 0"));
+            }
+        }
         let batch = self
             .batch
             .or(own.default_batch())

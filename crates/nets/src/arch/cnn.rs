@@ -157,6 +157,7 @@ impl Architecture for Cnn {
                 tokens: None,
                 attention: None,
                 roles: Vec::new(),
+                node: None,
             };
             h = rec.site(site, z);
         }

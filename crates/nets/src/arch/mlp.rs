@@ -124,6 +124,7 @@ impl Architecture for Mlp {
                 tokens: None,
                 attention: None,
                 roles: Vec::new(),
+                node: None,
             };
             h = rec.site(site, z);
         }

@@ -1145,9 +1145,21 @@ architectures! {
     Rnn(rnn::Rnn) = "rnn",
     Rescnn(rescnn::Rescnn) = "rescnn",
     Transformer(transformer::Transformer) = "transformer",
+    Graph(graph::Graph) = "graph",
 }
 
 impl ArchConfig {
+    /// The depth and width a model file fixes (its linear and conv layers, and their widest
+    /// output); `None` where `--depth` and `--width` choose them.
+    pub fn fixed_size(&self) -> Option<(usize, usize)> {
+        match self {
+            ArchConfig::Graph(g) if !g.model.is_none() => {
+                Some((g.model.graph.weighted().len(), g.model.graph.width()))
+            }
+            _ => None,
+        }
+    }
+
     /// The transformer's stream mean field, where it applies (see
     /// [`transformer::Transformer::stream_theory`]); `None` for every other architecture.
     pub fn stream_theory(&self, net: &ResolvedNet) -> Option<sigprop_theory::TransformerStream> {
@@ -1182,6 +1194,7 @@ mod tests {
                 assert!(
                     written.contains(k)
                         || *k == "widths"
+                        || *k == "init-node"
                         || (*k == "input-corr" && [Arch::Mlp, Arch::Resmlp].contains(&arch)),
                     "{arch}: {k} is declared only"
                 );
@@ -1272,7 +1285,7 @@ mod tests {
         assert_eq!(archs_with(|c| !c.trainable), "rnn");
         assert_eq!(
             archs_with(|c| c.jacobian),
-            "mlp, resmlp, cnn, rnn, rescnn or transformer"
+            "mlp, resmlp, cnn, rnn, rescnn, transformer or graph"
         );
         assert_eq!(archs_with(|_| false), "none");
     }

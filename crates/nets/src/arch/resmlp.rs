@@ -123,6 +123,7 @@ impl ResidualOpts {
                     tokens: None,
                     attention: None,
                     roles: Vec::new(),
+                    node: None,
                 };
                 let h = rec.site(s, normalize(pre, u));
                 u = map(ids, h);
@@ -143,6 +144,7 @@ impl ResidualOpts {
                 tokens: None,
                 attention: None,
                 roles: Vec::new(),
+                node: None,
             };
             let u = rec.site(s, u);
             let sum = match (self.shortcut, add) {
@@ -159,6 +161,7 @@ impl ResidualOpts {
                 tokens: None,
                 attention: None,
                 roles: Vec::new(),
+                node: None,
             };
             x = rec.site(s, normalize(post, sum));
         }

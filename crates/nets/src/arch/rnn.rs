@@ -105,6 +105,7 @@ impl Architecture for Rnn {
                 tokens: None,
                 attention: None,
                 roles: Vec::new(),
+                node: None,
             };
             h = rec.site(site, z);
         }

@@ -1328,6 +1328,7 @@ impl Architecture for Transformer {
             tokens: None,
             attention: None,
             roles: Vec::new(),
+            node: None,
         };
         let unit = net.unit_scaled();
         let rope = (self.positions == Positions::Rope).then(|| {

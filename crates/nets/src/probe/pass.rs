@@ -26,6 +26,8 @@ use super::{LayerHistogram, PhaseTimes, ProbeOptions, ProbeResult, batchable, hi
 struct Site {
     site: String,
     layer: usize,
+    /// The model node it is (graph models).
+    node: Option<String>,
     z: Tensor<2>,
     h: Tensor<2>,
     pz: Tensor<2>,
@@ -77,6 +79,7 @@ impl Recorder for Probing {
         self.sites.push(Site {
             site: s.site.to_string(),
             layer: s.layer,
+            node: s.node.map(str::to_string),
             z: as_f32(z.clone().reshape([rows, cols])),
             h: as_f32(h.clone().reshape([rows, cols])),
             pz,
@@ -1018,6 +1021,7 @@ fn finish_stats(
             LayerStats {
                 site: s.site.clone(),
                 layer: s.layer,
+                node: s.node.clone().unwrap_or_default(),
                 preact_mean: z.mean,
                 preact_var: z.var,
                 act_mean: h.mean,

@@ -1,0 +1,371 @@
+//! The user's own network (`--model FILE`): a graph of typed operations, compiled from a model
+//! file, that the `graph` architecture declares and runs like any built-in one.
+//!
+//! A [`ModelGraph`] is the model's input shape and its nodes in an order where every node
+//! comes after the values it reads (value 0 is the input, value `k` node `k - 1`'s output).
+//! Each node carries its own output shape, checked when the file is compiled, so the
+//! architecture never meets a size it has not seen. The front ends compile to it: the TOML
+//! description (`model/text.rs`, documented in docs/models.md). [`ModelFile`] is the file as
+//! a network's record holds it: its path, its digest (a run's identity changes with the
+//! model's content) and the compiled graph.
+//!
+//! Burn-free: the forward pass is the architecture's (`arch/graph.rs`).
+
+mod text;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sigprop_init::Activation;
+
+use crate::error::NetError;
+use crate::options::Norm;
+
+/// One operation of a model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// `x W + b` on the last axis: `[.., n_in] -> [.., n_out]` (`W` `[n_in, n_out]`).
+    Linear {
+        /// Input features.
+        n_in: usize,
+        /// Output features.
+        n_out: usize,
+        /// With a bias.
+        bias: bool,
+    },
+    /// A 2-D convolution `[c_in, h, w] -> [c_out, h', w']` with a square kernel, zero
+    /// padding on every side, and `groups` channel groups (weight `[c_out, c_in / groups, k,
+    /// k]`).
+    Conv {
+        /// Input channels.
+        c_in: usize,
+        /// Output channels.
+        c_out: usize,
+        /// Kernel side.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Zero padding on each side.
+        padding: usize,
+        /// Channel groups.
+        groups: usize,
+        /// With a bias per output channel.
+        bias: bool,
+    },
+    /// A pointwise activation; `None`: the run's `--activation`.
+    Act(Option<Activation>),
+    /// A normalization with a gain (1 at initialization) and a bias (0) of `features`
+    /// entries when `affine`: batch (per channel, the sample's first axis, over the batch and
+    /// the other axes), layer or RMS (per position, over the last axis).
+    Norm {
+        /// Which normalization.
+        kind: Norm,
+        /// With a learnable gain and bias.
+        affine: bool,
+        /// Entries of the gain: the channels (batch) or the last axis (layer, RMS).
+        features: usize,
+    },
+    /// A residual add `skip + scale * branch` of two values of the same shape (inputs
+    /// `[skip, branch]`).
+    Add {
+        /// The branch's multiplier.
+        scale: f64,
+    },
+    /// Max or average pooling `[c, h, w] -> [c, h', w']` (the average counts the padding,
+    /// as PyTorch's default does).
+    Pool {
+        /// Max rather than average.
+        max: bool,
+        /// Window side.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Zero padding on each side.
+        padding: usize,
+    },
+    /// The mean over the pixels: `[c, h, w] -> [c]`.
+    GlobalAvgPool,
+    /// One axis: `[..] -> [product]`.
+    Flatten,
+}
+
+impl Op {
+    /// Whether the node has a weight and is a site of its own (linear maps, convolutions).
+    pub fn weighted(&self) -> bool {
+        matches!(self, Op::Linear { .. } | Op::Conv { .. })
+    }
+
+    /// The operation's name in a model file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Linear { .. } => "linear",
+            Op::Conv { .. } => "conv",
+            Op::Act(_) => "act",
+            Op::Norm { .. } => "norm",
+            Op::Add { .. } => "add",
+            Op::Pool { max: true, .. } => "max-pool",
+            Op::Pool { max: false, .. } => "avg-pool",
+            Op::GlobalAvgPool => "global-avg-pool",
+            Op::Flatten => "flatten",
+        }
+    }
+}
+
+/// One node of a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// Its unique name: the site's `node` column and the key of its weights' draws
+    /// (`<name>.weight`, `<name>.bias`).
+    pub name: String,
+    /// What it computes.
+    pub op: Op,
+    /// The values it reads: 0 is the model's input, `k` is node `k - 1`'s output.
+    pub inputs: Vec<usize>,
+    /// One sample's output shape.
+    pub shape: Vec<usize>,
+    /// The weight initializer the file gives this node (else the run's `--init`).
+    pub init: Option<String>,
+    /// The bias initializer the file gives this node (else the run's `--bias-init`).
+    pub bias_init: Option<String>,
+}
+
+/// A compiled model: one sample's input shape and the nodes in an order where each comes
+/// after what it reads. The output is the last node's.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelGraph {
+    /// One sample's input shape.
+    pub input: Vec<usize>,
+    /// The nodes.
+    pub nodes: Vec<Node>,
+}
+
+impl ModelGraph {
+    /// The shape of value `v` (0: the input).
+    pub fn shape_of(&self, v: usize) -> &[usize] {
+        match v {
+            0 => &self.input,
+            k => &self.nodes[k - 1].shape,
+        }
+    }
+
+    /// Values per sample of the input.
+    pub fn input_features(&self) -> usize {
+        self.input.iter().product()
+    }
+
+    /// Values per sample of the output.
+    pub fn output_features(&self) -> usize {
+        self.shape_of(self.nodes.len()).iter().product()
+    }
+
+    /// The weighted nodes (the sites `layer` 1, 2, ...), as indices into `nodes`.
+    pub fn weighted(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].op.weighted())
+            .collect()
+    }
+
+    /// The residual adds (the sites `branch` and `out` 1, 2, ...), as indices into `nodes`.
+    pub fn adds(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| matches!(self.nodes[i].op, Op::Add { .. }))
+            .collect()
+    }
+
+    /// The nodes that read value `v`.
+    pub fn readers(&self, v: usize) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].inputs.contains(&v))
+            .collect()
+    }
+
+    /// The activation node that is the only reader of node `i`'s output, where there is one:
+    /// its output is the site's `h`.
+    pub fn fused_activation(&self, i: usize) -> Option<usize> {
+        match self.readers(i + 1)[..] {
+            [j] if matches!(self.nodes[j].op, Op::Act(_)) => Some(j),
+            _ => None,
+        }
+    }
+
+    /// Whether the model has batch normalization (the rows of a batch are coupled).
+    pub fn batch_norm(&self) -> bool {
+        self.nodes.iter().any(|n| {
+            matches!(
+                n.op,
+                Op::Norm {
+                    kind: Norm::Batch,
+                    ..
+                }
+            )
+        })
+    }
+
+    /// Whether the model normalizes anywhere.
+    pub fn normalized(&self) -> bool {
+        self.nodes.iter().any(|n| matches!(n.op, Op::Norm { .. }))
+    }
+
+    /// Whether the model is a chain of linear maps, each followed by an activation of its
+    /// own: what `--arch mlp` builds, whose input-output Jacobian is built exactly.
+    pub fn linear_chain(&self) -> bool {
+        let mut expect_linear = true;
+        for (i, n) in self.nodes.iter().enumerate() {
+            let reads_previous = n.inputs == [i];
+            match (&n.op, expect_linear) {
+                (Op::Linear { .. }, true) if reads_previous => expect_linear = false,
+                (Op::Act(_), false) if reads_previous => expect_linear = true,
+                _ => return false,
+            }
+        }
+        !self.nodes.is_empty()
+    }
+
+    /// The largest features per sample of a weighted node's output (the model's width).
+    pub fn width(&self) -> usize {
+        self.weighted()
+            .iter()
+            .map(|&i| match self.nodes[i].op {
+                Op::Linear { n_out, .. } => n_out,
+                Op::Conv { c_out, .. } => c_out,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// What `--model` takes.
+pub const MODEL_ALLOWED: &str = "a readable .toml model file (docs/models.md)";
+
+/// A model file as a network's record holds it: its path as given, the digest of its bytes,
+/// and the graph compiled from it. Two are equal when their path and digest are. Written as
+/// `{ path, digest }`; read from a path (the file is compiled) or from that record (the file
+/// is compiled again and must not have changed).
+#[derive(Debug, Clone, Default)]
+pub struct ModelFile {
+    /// The file, as given ("" for none).
+    pub path: String,
+    /// FNV-1a 64 of the file's bytes (hex).
+    pub digest: String,
+    /// The compiled graph (empty for none).
+    pub graph: Arc<ModelGraph>,
+}
+
+impl PartialEq for ModelFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path && self.digest == other.digest
+    }
+}
+
+fn bad(path: &str, why: impl std::fmt::Display) -> NetError {
+    NetError::Model {
+        path: path.to_string(),
+        why: why.to_string(),
+    }
+}
+
+impl ModelFile {
+    /// The model at `path`, read and compiled ("" is no model).
+    pub fn open(path: &str) -> Result<ModelFile, NetError> {
+        if path.is_empty() {
+            return Ok(ModelFile::default());
+        }
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".onnx") {
+            return Err(bad(
+                path,
+                "ONNX models are not read yet; expected a .toml model (docs/models.md)",
+            ));
+        }
+        if !lower.ends_with(".toml") {
+            return Err(bad(path, format!("expected {MODEL_ALLOWED}")));
+        }
+        let bytes = std::fs::read(path).map_err(|e| bad(path, e))?;
+        let digest = format!("{:016x}", sigprop_init::rng::fnv1a64(&bytes));
+        let text = std::str::from_utf8(&bytes).map_err(|_| bad(path, "it is not UTF-8 text"))?;
+        let graph = text::compile(text).map_err(|why| bad(path, why))?;
+        Ok(ModelFile {
+            path: path.to_string(),
+            digest,
+            graph: Arc::new(graph),
+        })
+    }
+
+    /// Whether there is a model.
+    pub fn is_none(&self) -> bool {
+        self.path.is_empty()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelRecord {
+    path: String,
+    digest: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ModelText {
+    Path(String),
+    Record(ModelRecord),
+}
+
+impl Serialize for ModelFile {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ModelRecord {
+            path: self.path.clone(),
+            digest: self.digest.clone(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match ModelText::deserialize(d)? {
+            ModelText::Path(p) => ModelFile::open(&p).map_err(|e| D::Error::custom(e.to_string())),
+            ModelText::Record(r) => {
+                let file = ModelFile::open(&r.path).map_err(|e| D::Error::custom(e.to_string()))?;
+                if file.digest != r.digest {
+                    return Err(D::Error::custom(
+                        bad(&r.path, "it changed since the run was configured").to_string(),
+                    ));
+                }
+                Ok(file)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_the_same_model_and_refuses_a_changed_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        let path = path.to_str().unwrap();
+        std::fs::write(
+            path,
+            "input = [4]\n[[layers]]\nop = \"linear\"\nout = 3\n[[layers]]\nop = \"act\"\n",
+        )
+        .unwrap();
+        let m = ModelFile::open(path).unwrap();
+        assert_eq!(m.graph.nodes.len(), 2);
+        let text = serde_json::to_string(&m).unwrap();
+        let back: ModelFile = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.graph, m.graph);
+        std::fs::write(path, "input = [4]\n[[layers]]\nop = \"linear\"\nout = 5\n").unwrap();
+        let e = serde_json::from_str::<ModelFile>(&text).unwrap_err();
+        assert!(e.to_string().contains("changed since"), "{e}");
+        let e = ModelFile::open("nowhere.toml").unwrap_err();
+        assert!(e.to_string().starts_with("--model nowhere.toml: "), "{e}");
+        let e = ModelFile::open("m.pt").unwrap_err();
+        assert!(e.to_string().contains(".toml model"), "{e}");
+    }
+}

@@ -40,7 +40,22 @@ impl NetConfig {
                 ),
             });
         }
-        let weight_init = parse_scheme("init", &self.weight_init)?;
+        // `model` keeps a model file's weights: a placeholder scheme, the file's values
+        // copied over it (`Architecture::refill`).
+        let weight_init = if self.weight_init.trim() == crate::model::MODEL_INIT {
+            if !self.arch.has_file_weights() {
+                return Err(NetError::BadConfig {
+                    key: "init",
+                    value: self.weight_init.clone(),
+                    allowed: "model only with --model FILE.onnx (a model file that holds its \
+                              weights)"
+                        .into(),
+                });
+            }
+            Scheme::Zeros
+        } else {
+            parse_scheme("init", &self.weight_init)?
+        };
         let bias_init = parse_scheme("bias-init", &self.bias_init)?;
         self.arch.validate(self, &weight_init)?;
         let autoinit = match weight_init.autoinit_q() {

@@ -11,6 +11,7 @@
 //!
 //! Burn-free: the forward pass is the architecture's (`arch/graph.rs`).
 
+mod onnx;
 mod text;
 
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub enum Op {
         affine: bool,
         /// Entries of the gain: the channels (batch) or the last axis (layer, RMS).
         features: usize,
+        /// Added to the variance (or mean square) under the square root.
+        eps: f64,
     },
     /// A residual add `skip + scale * branch` of two values of the same shape (inputs
     /// `[skip, branch]`).
@@ -87,6 +90,99 @@ pub enum Op {
     GlobalAvgPool,
     /// One axis: `[..] -> [product]`.
     Flatten,
+    /// The matrix product of two values over their last two axes, batched over the others
+    /// (attention's `q k^T` and `a v`).
+    MatMul,
+    /// `x op c` with a constant `c` broadcast against `x` (aligned on the last axes), or
+    /// `x op y` of two values of the same shape (inputs `[x]` or `[x, y]`).
+    Binary {
+        /// Which operation.
+        kind: BinaryKind,
+        /// The constant, where there is one.
+        constant: Option<Constant>,
+        /// The constant is the left operand (`c op x`).
+        constant_first: bool,
+    },
+    /// An entrywise function that is not an activation site.
+    Unary(UnaryKind),
+    /// One sample to the shape the node holds (same number of entries).
+    Reshape,
+    /// Nearest-neighbour upsampling of images by a whole factor: `[c, h, w] -> [c, f h, f w]`
+    /// (each pixel repeated `f x f` times).
+    Upsample {
+        /// The factor.
+        factor: usize,
+    },
+    /// One sample's axes in the order `perm` (a permutation of `0..rank`).
+    Transpose(Vec<usize>),
+    /// Softmax over one axis of a sample.
+    Softmax {
+        /// The axis.
+        axis: usize,
+    },
+    /// The mean over some axes of a sample.
+    ReduceMean {
+        /// The axes.
+        axes: Vec<usize>,
+        /// Whether the reduced axes stay, with size 1.
+        keep: bool,
+    },
+    /// The values read, joined along one axis of a sample.
+    Concat {
+        /// The axis.
+        axis: usize,
+    },
+    /// `start, start + step, ..` below `end` along one axis of a sample.
+    Slice {
+        /// The axis.
+        axis: usize,
+        /// First index.
+        start: usize,
+        /// One past the last.
+        end: usize,
+        /// Stride (> 0).
+        step: usize,
+    },
+}
+
+/// The operation of [`Op::Binary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryKind {
+    /// `a + b`.
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a b`.
+    Mul,
+    /// `a / b`.
+    Div,
+    /// `a^b`.
+    Pow,
+}
+
+/// The function of [`Op::Unary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryKind {
+    /// `sqrt(x)`.
+    Sqrt,
+    /// `erf(x)`.
+    Erf,
+    /// `e^x`.
+    Exp,
+    /// `-x`.
+    Neg,
+    /// `1 / x`.
+    Reciprocal,
+}
+
+/// A constant tensor of a model: its values (row-major) and shape, broadcast against a
+/// value `[batch, ..]` aligned on the last axes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constant {
+    /// The values.
+    pub data: Vec<f32>,
+    /// The shape (empty for a scalar).
+    pub shape: Vec<usize>,
 }
 
 impl Op {
@@ -107,6 +203,16 @@ impl Op {
             Op::Pool { max: false, .. } => "avg-pool",
             Op::GlobalAvgPool => "global-avg-pool",
             Op::Flatten => "flatten",
+            Op::MatMul => "matmul",
+            Op::Binary { .. } => "binary",
+            Op::Unary(_) => "unary",
+            Op::Reshape => "reshape",
+            Op::Upsample { .. } => "upsample",
+            Op::Transpose(_) => "transpose",
+            Op::Softmax { .. } => "softmax",
+            Op::ReduceMean { .. } => "reduce-mean",
+            Op::Concat { .. } => "concat",
+            Op::Slice { .. } => "slice",
         }
     }
 }
@@ -127,6 +233,13 @@ pub struct Node {
     pub init: Option<String>,
     /// The bias initializer the file gives this node (else the run's `--bias-init`).
     pub bias_init: Option<String>,
+    /// The values the file gives this node's parameters, by the parameter's suffix
+    /// (`weight`, `bias`), in sigprop's layout (a linear weight `[in, out]`): what
+    /// `--init model` keeps.
+    pub file: Vec<(String, Vec<f32>)>,
+    /// A linear node initialized as the transpose of this earlier linear node's weight (a
+    /// tied, symmetric autoencoder at initialization); the two train apart.
+    pub tie: Option<String>,
 }
 
 /// A compiled model: one sample's input shape and the nodes in an order where each comes
@@ -201,6 +314,13 @@ impl ModelGraph {
         })
     }
 
+    /// Whether the file gives weights (an ONNX model's; a TOML model has none).
+    pub fn has_weights(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| n.op.weighted() && !n.file.is_empty())
+    }
+
     /// Whether the model normalizes anywhere.
     pub fn normalized(&self) -> bool {
         self.nodes.iter().any(|n| matches!(n.op, Op::Norm { .. }))
@@ -235,8 +355,12 @@ impl ModelGraph {
     }
 }
 
+/// The initializer that keeps a model file's own weights (`--init model`, or `model` as an
+/// `--init-node` spec).
+pub const MODEL_INIT: &str = "model";
+
 /// What `--model` takes.
-pub const MODEL_ALLOWED: &str = "a readable .toml model file (docs/models.md)";
+pub const MODEL_ALLOWED: &str = "a readable .onnx or .toml model file (docs/models.md)";
 
 /// A model file as a network's record holds it: its path as given, the digest of its bytes,
 /// and the graph compiled from it. Two are equal when their path and digest are. Written as
@@ -272,19 +396,19 @@ impl ModelFile {
             return Ok(ModelFile::default());
         }
         let lower = path.to_ascii_lowercase();
-        if lower.ends_with(".onnx") {
-            return Err(bad(
-                path,
-                "ONNX models are not read yet; expected a .toml model (docs/models.md)",
-            ));
-        }
-        if !lower.ends_with(".toml") {
+        let onnx = lower.ends_with(".onnx");
+        if !onnx && !lower.ends_with(".toml") {
             return Err(bad(path, format!("expected {MODEL_ALLOWED}")));
         }
         let bytes = std::fs::read(path).map_err(|e| bad(path, e))?;
         let digest = format!("{:016x}", sigprop_init::rng::fnv1a64(&bytes));
-        let text = std::str::from_utf8(&bytes).map_err(|_| bad(path, "it is not UTF-8 text"))?;
-        let graph = text::compile(text).map_err(|why| bad(path, why))?;
+        let graph = if onnx {
+            onnx::compile(&bytes).map_err(|why| bad(path, why))?
+        } else {
+            let text =
+                std::str::from_utf8(&bytes).map_err(|_| bad(path, "it is not UTF-8 text"))?;
+            text::compile(text).map_err(|why| bad(path, why))?
+        };
         Ok(ModelFile {
             path: path.to_string(),
             digest,
@@ -366,6 +490,6 @@ mod tests {
         let e = ModelFile::open("nowhere.toml").unwrap_err();
         assert!(e.to_string().starts_with("--model nowhere.toml: "), "{e}");
         let e = ModelFile::open("m.pt").unwrap_err();
-        assert!(e.to_string().contains(".toml model"), "{e}");
+        assert!(e.to_string().contains(".onnx or .toml model"), "{e}");
     }
 }

@@ -764,7 +764,8 @@ fn unknown_backend_and_bad_sizes_are_errors_not_panics() {
 fn every_architecture_runs_with_the_cross_entropy_head() {
     // The head reads the flattened output: for a CNN, width x image-size^2 features. It
     // used to be built [width, 10] and could not multiply an 8x8 image's 16 x 64 features.
-    for &arch in Arch::ALL {
+    // A graph needs a model file: the CLI's model tests run it with the head.
+    for &arch in Arch::ALL.iter().filter(|&&a| a != Arch::Graph) {
         let mut cfg = NetConfig::new(arch, 3, 16, "tanh", "xavier-normal");
         cfg.loss = Loss::CrossEntropy;
         let stats = run(&cfg, 8, 1, &Device::flex());
@@ -2818,4 +2819,68 @@ fn low_precision_runs_on_wgpu_where_the_type_has_arithmetic_and_is_refused_where
     }
     // f16 has arithmetic on every Vulkan device this runs on (lavapipe, NVIDIA).
     assert!(sigprop_nets::check_dtype(BackendKind::Wgpu, Dtype::F16).is_ok());
+}
+
+/// `--init model` keeps an ONNX file's own weights: on the input its exporting script
+/// committed, the graph's output is PyTorch's within 1e-5 relative to the output's scale
+/// (scripts/torch_models.py writes both; f32 sums in another order differ by about 1e-7).
+#[test]
+fn a_model_with_its_own_weights_gives_the_output_pytorch_gave() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/models");
+    for name in ["vit_blocks", "resnet_small", "digits_cnn"] {
+        let model = root.join(format!("{name}.onnx"));
+        let io: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(format!("{name}.io.json"))).unwrap(),
+        )
+        .unwrap();
+        let floats = |k: &str| -> Vec<f32> {
+            io[k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect()
+        };
+        let (x, want) = (floats("input"), floats("output"));
+        let batch = io["input_shape"][0].as_u64().unwrap() as usize;
+        let mut table = toml::Table::new();
+        table.insert(
+            "model".into(),
+            toml::Value::String(model.to_str().unwrap().into()),
+        );
+        // PyTorch's output is its evaluation mode's: the stored running statistics.
+        if name != "vit_blocks" {
+            table.insert("bn-stats".into(), toml::Value::String("model".into()));
+        }
+        let arch = sigprop_nets::Arch::Graph.config_from(&table).unwrap();
+        let (depth, width) = arch.fixed_size().unwrap();
+        let cfg = NetConfig::new(arch, depth, width, "relu", "model");
+        let net = cfg.resolve().unwrap();
+        let params = build_params(&net, 0).unwrap();
+        let got = sigprop_nets::forward_plain(&net, &params, x, batch, &cpu()).unwrap();
+        assert_eq!(got.len(), want.len(), "{name}");
+        let scale = want.iter().map(|v| v.abs()).fold(0f32, f32::max);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-5 * scale,
+                "{name} output {i}: {g} vs PyTorch's {w}"
+            );
+        }
+        // Re-initialized, the same file gives another output.
+        let he = NetConfig {
+            weight_init: "he-normal".into(),
+            ..cfg.clone()
+        }
+        .resolve()
+        .unwrap();
+        let params = build_params(&he, 0).unwrap();
+        let other =
+            sigprop_nets::forward_plain(&he, &params, floats("input"), batch, &cpu()).unwrap();
+        assert!(
+            other
+                .iter()
+                .zip(&want)
+                .any(|(g, w)| (g - w).abs() > 1e-3 * scale)
+        );
+    }
 }

@@ -622,7 +622,7 @@ mod tests {
     }
 
     /// The measured columns of `layers.csv`, in the order a row writes them: its header
-    /// without the run, site, layer and theory columns.
+    /// without the run, site, layer, node and theory columns.
     fn measured_columns() -> Vec<String> {
         let row = LayerRow {
             run: RunCols {
@@ -641,7 +641,9 @@ mod tests {
         header(&row)
             .into_iter()
             .filter(|c| {
-                !run.contains(c) && c != "site" && c != "layer" && !c.starts_with("theory_")
+                !run.contains(c)
+                    && !["site", "layer", "node"].contains(&c.as_str())
+                    && !c.starts_with("theory_")
             })
             .collect()
     }

@@ -469,9 +469,14 @@ impl Settings {
             (None, Some(i)) => i.clone(),
             (None, None) => "he-normal".into(),
         };
-        let scheme: Scheme = init
-            .parse()
-            .map_err(|e| RunnerError::input(format!("--init: {e}")))?;
+        // `model` keeps a model file's own weights: no scheme draws them (the network's
+        // resolve checks that the model has them).
+        let scheme: Scheme = if init.trim() == sigprop_nets::model::MODEL_INIT {
+            Scheme::Zeros
+        } else {
+            init.parse()
+                .map_err(|e| RunnerError::input(format!("--init: {e}")))?
+        };
         let sigma_b = match (self.sigma_b, self.sigma_b2) {
             (Some(_), Some(_)) => {
                 return Err(RunnerError::input(

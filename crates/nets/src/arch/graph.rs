@@ -25,7 +25,7 @@ use super::{
 use crate::error::NetError;
 #[cfg(feature = "burn")]
 use crate::forward::{DeviceParams, Recorder};
-use crate::model::{MODEL_ALLOWED, ModelFile, ModelGraph, Op};
+use crate::model::{MODEL_ALLOWED, MODEL_INIT, ModelFile, ModelGraph, Op};
 use crate::options::Norm;
 
 /// A model file and the initializers of some of its nodes.
@@ -37,6 +37,30 @@ pub struct Graph {
     /// `PATTERN=SPEC`: the weights of the nodes whose names match the glob take SPEC.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub init_node: Vec<String>,
+    /// Batch normalization's statistics: the batch's (`batch`, as at the first training
+    /// step) or the file's running ones (`model`).
+    pub bn_stats: BnStats,
+    /// Shrink and perturb the file's kept weights: `shrink=S,noise=SPEC` (either part alone),
+    /// `W = S W_file + noise`, the noise drawn by SPEC with the weight's fans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perturb: Option<String>,
+}
+
+/// Whose statistics batch normalization uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BnStats {
+    /// The batch's own mean and variance.
+    #[default]
+    Batch,
+    /// The running mean and variance the file stores.
+    Model,
+}
+
+/// A parsed `--perturb`.
+struct Perturb {
+    shrink: f64,
+    noise: Option<Scheme>,
 }
 
 /// A node's parameters.
@@ -56,6 +80,16 @@ pub(crate) enum NodeParams {
 struct NodeInit {
     pattern: wildmatch::WildMatch,
     scheme: Scheme,
+    /// `model`: the file's own values.
+    keep: bool,
+}
+
+/// How one weighted node is initialized.
+struct NodeSchemes {
+    weight: Scheme,
+    bias: Scheme,
+    /// The file's own weight and bias are kept (`model`): the schemes are placeholders.
+    keep: bool,
 }
 
 impl Graph {
@@ -85,10 +119,20 @@ impl Graph {
                 let (pattern, spec) = text.split_once('=').ok_or_else(|| {
                     bad("PATTERN=SPEC, a glob on node names and an initializer".into())
                 })?;
-                let scheme: Scheme = spec
-                    .trim()
-                    .parse()
-                    .map_err(|e| bad(format!("an initializer after '=' ({e})")))?;
+                let keep = spec.trim() == MODEL_INIT;
+                if keep && !g.has_weights() {
+                    return Err(bad(
+                        "model only with --model FILE.onnx (a model file that holds its weights)"
+                            .into(),
+                    ));
+                }
+                let scheme: Scheme = if keep {
+                    Scheme::Zeros
+                } else {
+                    spec.trim()
+                        .parse()
+                        .map_err(|e| bad(format!("an initializer after '=' ({e})")))?
+                };
                 let pattern = wildmatch::WildMatch::new(pattern.trim());
                 if !weighted.iter().any(|&i| pattern.matches(&g.nodes[i].name)) {
                     let names: Vec<&str> =
@@ -101,19 +145,21 @@ impl Graph {
                 Ok(NodeInit {
                     pattern,
                     scheme,
+                    keep,
                 })
             })
             .collect()
     }
 
-    /// Node `i`'s weight and bias schemes: see the module's documentation.
+    /// Node `i`'s weight and bias schemes: see the module's documentation. `keep_all`:
+    /// `--init model`.
     fn schemes(
         &self,
         i: usize,
         inits: &[NodeInit],
-        net_weight: &Scheme,
-        net_bias: &Scheme,
-    ) -> Result<(Scheme, Scheme), NetError> {
+        (net_weight, net_bias): (&Scheme, &Scheme),
+        keep_all: bool,
+    ) -> Result<NodeSchemes, NetError> {
         let node = &self.graph().nodes[i];
         let parse = |spec: &Option<String>, key: &str, net: &Scheme| match spec {
             None => Ok(net.clone()),
@@ -121,11 +167,58 @@ impl Graph {
                 self.refuse(format!("node {}: {key} = {s:?}: {e}", node.name))
             }),
         };
-        let weight = match inits.iter().find(|n| n.pattern.matches(&node.name)) {
-            Some(n) => n.scheme.clone(),
-            None => parse(&node.init, "init", net_weight)?,
+        let bias = parse(&node.bias_init, "bias-init", net_bias)?;
+        Ok(match inits.iter().find(|n| n.pattern.matches(&node.name)) {
+            Some(n) => NodeSchemes {
+                weight: n.scheme.clone(),
+                bias,
+                keep: n.keep,
+            },
+            None => NodeSchemes {
+                weight: parse(&node.init, "init", net_weight)?,
+                bias,
+                keep: keep_all && node.init.is_none(),
+            },
+        })
+    }
+
+    /// `--perturb`, parsed.
+    fn perturb(&self) -> Result<Option<Perturb>, NetError> {
+        let Some(text) = &self.perturb else {
+            return Ok(None);
         };
-        Ok((weight, parse(&node.bias_init, "bias-init", net_bias)?))
+        let bad = |why: &str| NetError::BadConfig {
+            key: "perturb",
+            value: text.clone(),
+            allowed: format!("shrink=S,noise=SPEC with S >= 0 and an initializer spec ({why})"),
+        };
+        let t = text.trim();
+        let (shrink, noise) = match t.strip_prefix("shrink=") {
+            Some(rest) => match rest.split_once(",noise=") {
+                Some((s, n)) => (s, Some(n)),
+                None => (rest, None),
+            },
+            None => ("1", Some(t.strip_prefix("noise=").ok_or_else(|| bad("it starts with shrink= or noise="))?)),
+        };
+        let shrink: f64 = shrink
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s: &f64| *s >= 0.0 && s.is_finite())
+            .ok_or_else(|| bad("S is not a number >= 0"))?;
+        let noise = noise
+            .map(|n| n.trim().parse::<Scheme>().map_err(|e| bad(&e.to_string())))
+            .transpose()?;
+        Ok(Some(Perturb { shrink, noise }))
+    }
+
+    /// Whether any weight is the file's own (`--init model`, an `--init-node` to `model`).
+    fn keeps_file_weights(&self, cfg: &NetConfig) -> bool {
+        cfg.weight_init.trim() == MODEL_INIT
+            || self
+                .init_node
+                .iter()
+                .any(|t| t.split_once('=').is_some_and(|(_, s)| s.trim() == MODEL_INIT))
     }
 
     /// Whether the mean-field MLP recursions describe the model: a chain of linear maps and
@@ -149,6 +242,20 @@ impl Architecture for Graph {
             help: "Your own model: a .toml file (docs/models.md); implies --arch graph",
             kind: SettingKind::Text,
             allowed: MODEL_ALLOWED,
+        },
+        Setting {
+            key: "bn-stats",
+            help: "Batch normalization's statistics: batch (the batch's, default) or model (the \
+                   file's running ones)",
+            kind: SettingKind::Text,
+            allowed: "batch or model",
+        },
+        Setting {
+            key: "perturb",
+            help: "shrink=S,noise=SPEC: shrink the file's kept weights by S and add noise drawn \
+                   by SPEC (Ash & Adams 2020; either part alone)",
+            kind: SettingKind::Text,
+            allowed: "shrink=S,noise=SPEC with S >= 0 and an initializer spec",
         },
         Setting {
             key: "init-node",
@@ -183,8 +290,28 @@ impl Architecture for Graph {
             .bias_init
             .parse()
             .map_err(|e| NetError::init("bias-init", e))?;
+        let keep_all = cfg.weight_init.trim() == MODEL_INIT;
         for i in g.weighted() {
-            self.schemes(i, &inits, weight_init, &bias)?;
+            self.schemes(i, &inits, (weight_init, &bias), keep_all)?;
+        }
+        if self.perturb()?.is_some() && !self.keeps_file_weights(cfg) {
+            return Err(NetError::BadConfig {
+                key: "perturb",
+                value: self.perturb.clone().unwrap_or_default(),
+                allowed: "perturb with --init model or an --init-node to model (it perturbs the \
+                          file's weights)"
+                    .into(),
+            });
+        }
+        let stats = g.nodes.iter().any(|n| n.file.iter().any(|(k, _)| k == "running_mean"));
+        if self.bn_stats == BnStats::Model && !stats {
+            return Err(NetError::BadConfig {
+                key: "bn-stats",
+                value: "model".into(),
+                allowed: "model only with a model whose batch normalizations store running \
+                          statistics (an ONNX file)"
+                    .into(),
+            });
         }
         refuse_fixup(cfg, weight_init)
     }
@@ -221,9 +348,13 @@ impl Architecture for Graph {
             .iter()
             .enumerate()
             .map(|(i, node)| {
+                let keep_all = net.config.weight_init.trim() == MODEL_INIT;
                 let (weight, bias) = self
-                    .schemes(i, &inits, &net.weight_init, &net.bias_init)
-                    .unwrap_or_else(|_| (net.weight_init.clone(), net.bias_init.clone()));
+                    .schemes(i, &inits, (&net.weight_init, &net.bias_init), keep_all)
+                    .map_or_else(
+                        |_| (net.weight_init.clone(), net.bias_init.clone()),
+                        |s| (s.weight, s.bias),
+                    );
                 // The fill context's activation: the one that reads this node, or the run's.
                 let act = g
                     .fused_activation(i)
@@ -293,6 +424,94 @@ impl Architecture for Graph {
             .collect()
     }
 
+    /// `--init model` and `--init-node PATTERN=model`: the file's own values over the
+    /// placeholders of the nodes that keep them (with `--init model`, the normalizations'
+    /// gains and biases too).
+    fn refill(
+        &self,
+        net: &ResolvedNet,
+        params: &mut crate::params::Params,
+        seed: u64,
+    ) -> Result<(), NetError> {
+        let g = self.graph();
+        let inits = self.node_inits()?;
+        let keep_all = net.config.weight_init.trim() == MODEL_INIT;
+        let perturb = self.perturb()?;
+        for (i, node) in g.nodes.iter().enumerate() {
+            // A tied node (unless an --init-node sets it) starts as its partner's transpose.
+            if let (Some(partner), Op::Linear { n_in, n_out, .. }) = (&node.tie, &node.op)
+                && !inits.iter().any(|n| n.pattern.matches(&node.name))
+            {
+                let from = params
+                    .get(&format!("{partner}.weight"))
+                    .map(|t| t.data.clone())
+                    .unwrap_or_default();
+                if let Some(t) = params.get_mut(&format!("{}.weight", node.name))
+                    && from.len() == t.data.len()
+                {
+                    // The partner is [n_out, n_in]: this one's [n_in, n_out] is its transpose.
+                    for a in 0..*n_in {
+                        for b in 0..*n_out {
+                            t.data[a * n_out + b] = from[b * n_in + a];
+                        }
+                    }
+                }
+            }
+            let keep = match node.op {
+                Op::Linear { .. } | Op::Conv { .. } => {
+                    self.schemes(i, &inits, (&net.weight_init, &net.bias_init), keep_all)?
+                        .keep
+                }
+                Op::Norm { affine: true, .. } => keep_all,
+                _ => false,
+            };
+            if !keep {
+                continue;
+            }
+            for (suffix, values) in &node.file {
+                let path = format!("{}.{suffix}", node.name);
+                // Running statistics are the file's, not parameters.
+                let Some(t) = params.get_mut(&path) else {
+                    continue;
+                };
+                if t.data.len() != values.len() {
+                    return Err(self.refuse(format!(
+                        "{path} holds {} values; the network's tensor takes {}",
+                        values.len(),
+                        t.data.len()
+                    )));
+                }
+                t.data.clone_from(values);
+            }
+            if let Some(p) = &perturb
+                && node.op.weighted()
+            {
+                let path = format!("{}.weight", node.name);
+                let Some(t) = params.get_mut(&path) else {
+                    continue;
+                };
+                let layout = match node.op {
+                    Op::Conv { groups, .. } => Layout::Conv { groups },
+                    _ => Layout::InOut,
+                };
+                let noise = match &p.noise {
+                    Some(scheme) => {
+                        let key = sigprop_init::Key::new(seed, format!("{path}.perturb"));
+                        let ctx = FillContext::new(net.activation);
+                        scheme
+                            .fill(&t.shape, layout, &key, &ctx)
+                            .map_err(|e| NetError::init(path.clone(), e))?
+                    }
+                    None => vec![0.0; t.data.len()],
+                };
+                for (w, n) in t.data.iter_mut().zip(noise) {
+                    *w = (p.shrink * f64::from(*w)) as f32 + n;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn input_shape(&self, _net: &ResolvedNet, batch: usize) -> [usize; 2] {
         [batch, self.graph().input_features()]
     }
@@ -310,7 +529,7 @@ impl Architecture for Graph {
         x: Tensor<2>,
         rec: &mut R,
     ) -> Tensor<2> {
-        run::forward(self.graph(), net, layout, p, x, rec)
+        run::forward(self.graph(), net, (layout, self.bn_stats == BnStats::Model), p, x, rec)
     }
 
     /// A chain of linear maps and activations: its linear maps, as an MLP's.
@@ -374,7 +593,8 @@ impl Architecture for Graph {
     }
 
     fn theory(&self, cfg: &NetConfig) -> TheoryKind {
-        if self.is_mlp(Some(&cfg.activation)) {
+        // A file's weights follow no initializer's law.
+        if self.is_mlp(Some(&cfg.activation)) && !self.keeps_file_weights(cfg) {
             TheoryKind::Mlp
         } else {
             TheoryKind::None
@@ -419,14 +639,15 @@ impl Architecture for Graph {
 /// The interpreter of a model's forward pass (needs the `burn` feature).
 #[cfg(feature = "burn")]
 mod run {
-    use burn::tensor::Tensor;
+    use burn::tensor::activation::softmax;
     use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
     use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
+    use burn::tensor::{Int, Tensor, TensorData};
 
     use super::NodeParams;
     use crate::arch::ResolvedNet;
-    use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, linear, normalize};
-    use crate::model::{ModelGraph, Op};
+    use crate::forward::{DeviceParams, Recorder, SiteIn, SiteKind, WeightGrad, in_dtype, linear};
+    use crate::model::{BinaryKind, Constant, ModelGraph, Op, UnaryKind};
     use crate::options::Norm;
 
     /// A value of the pass: `[batch, ..]` with one sample's 1, 2 or 3 axes.
@@ -435,6 +656,30 @@ mod run {
         D2(Tensor<2>),
         D3(Tensor<3>),
         D4(Tensor<4>),
+    }
+
+    /// `$e` on the tensor of `$v`, whatever its rank, as a value of the same rank.
+    macro_rules! each {
+        ($v:expr, |$t:ident| $e:expr) => {
+            match $v {
+                Val::D2($t) => Val::D2($e),
+                Val::D3($t) => Val::D3($e),
+                Val::D4($t) => Val::D4($e),
+            }
+        };
+    }
+
+    /// `$e` on the tensors of `$a` and `$b` of the same rank.
+    macro_rules! both {
+        ($a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {
+            match ($a, $b) {
+                (Val::D2($x), Val::D2($y)) => Val::D2($e),
+                (Val::D3($x), Val::D3($y)) => Val::D3($e),
+                (Val::D4($x), Val::D4($y)) => Val::D4($e),
+                // The front ends give both operands one shape (or a constant of its rank).
+                _ => unreachable!("two operands of different ranks"),
+            }
+        };
     }
 
     impl Val {
@@ -460,114 +705,110 @@ mod run {
 
         /// `[batch, features]`.
         fn flat(self) -> Tensor<2> {
-            let b = self.batch();
+            let b = self.batch() as i32;
             match self {
                 Val::D2(t) => t,
-                Val::D3(t) => t.reshape([b as i32, -1]),
-                Val::D4(t) => t.reshape([b as i32, -1]),
+                Val::D3(t) => t.reshape([b, -1]),
+                Val::D4(t) => t.reshape([b, -1]),
             }
         }
 
-        /// `[rows, last axis]`, and the shape to restore.
-        fn rows(self) -> (Tensor<2>, Vec<usize>) {
+        /// `f` on `[rows, last axis]`, the other axes restored after.
+        fn rows(self, f: impl Fn(Tensor<2>) -> Tensor<2>) -> Val {
             match self {
-                Val::D2(t) => {
-                    let d = t.dims().to_vec();
-                    (t, d)
-                }
+                Val::D2(t) => Val::D2(f(t)),
                 Val::D3(t) => {
-                    let d = t.dims();
-                    (t.reshape([d[0] * d[1], d[2]]), d.to_vec())
+                    let [b, x, n] = t.dims();
+                    let y = f(t.reshape([b * x, n]));
+                    let m = y.dims()[1];
+                    Val::D3(y.reshape([b, x, m]))
                 }
                 Val::D4(t) => {
-                    let d = t.dims();
-                    (t.reshape([d[0] * d[1] * d[2], d[3]]), d.to_vec())
+                    let [b, x, y, n] = t.dims();
+                    let z = f(t.reshape([b * x * y, n]));
+                    let m = z.dims()[1];
+                    Val::D4(z.reshape([b, x, y, m]))
                 }
             }
-        }
-
-        /// `[rows, n]` back to the shape `dims` with its last axis `n`.
-        fn unrows(t: Tensor<2>, dims: &[usize]) -> Val {
-            let n = t.dims()[1];
-            match *dims {
-                [b, _] => Val::D2(t.reshape([b, n])),
-                [b, x, _] => Val::D3(t.reshape([b, x, n])),
-                [b, x, y, _] => Val::D4(t.reshape([b, x, y, n])),
-                _ => unreachable!("a model value of {} axes", dims.len()),
-            }
-        }
-
-        fn map(self, f2: impl Fn(Tensor<2>) -> Tensor<2>) -> Val {
-            let (rows, dims) = self.rows();
-            Val::unrows(f2(rows), &dims)
         }
 
         fn site<R: Recorder>(self, rec: &mut R, s: SiteIn<'_>) -> Val {
-            match self {
-                Val::D2(t) => Val::D2(rec.site(s, t)),
-                Val::D3(t) => Val::D3(rec.site(s, t)),
-                Val::D4(t) => Val::D4(rec.site(s, t)),
-            }
-        }
-
-        fn apply(self, kind: SiteKind) -> Val {
-            match self {
-                Val::D2(t) => Val::D2(kind.apply(t)),
-                Val::D3(t) => Val::D3(kind.apply(t)),
-                Val::D4(t) => Val::D4(kind.apply(t)),
-            }
-        }
-
-        fn add(self, other: Val, scale: f64) -> Val {
-            match (self, other) {
-                (Val::D2(a), Val::D2(b)) => Val::D2(a + b.mul_scalar(scale)),
-                (Val::D3(a), Val::D3(b)) => Val::D3(a + b.mul_scalar(scale)),
-                (Val::D4(a), Val::D4(b)) => Val::D4(a + b.mul_scalar(scale)),
-                _ => unreachable!("a residual add of two shapes (the front end checks them)"),
-            }
-        }
-
-        fn scale(self, s: f64) -> Val {
-            if s == 1.0 {
-                return self;
-            }
-            match self {
-                Val::D2(t) => Val::D2(t.mul_scalar(s)),
-                Val::D3(t) => Val::D3(t.mul_scalar(s)),
-                Val::D4(t) => Val::D4(t.mul_scalar(s)),
-            }
+            each!(self, |t| rec.site(s, t))
         }
 
         fn image(self) -> Tensor<4> {
             match self {
                 Val::D4(t) => t,
-                _ => unreachable!("an image operation on a non-image (the front end checks it)"),
+                // The front ends give image operations images.
+                _ => unreachable!("an image operation on a non-image"),
+            }
+        }
+
+        /// The constant `c` as a tensor of this value's rank (leading axes of size 1).
+        fn constant(&self, c: &Constant) -> Val {
+            let (device, dtype) = match self {
+                Val::D2(t) => (t.device(), t.dtype()),
+                Val::D3(t) => (t.device(), t.dtype()),
+                Val::D4(t) => (t.device(), t.dtype()),
+            };
+            let rank = match self {
+                Val::D2(_) => 2,
+                Val::D3(_) => 3,
+                Val::D4(_) => 4,
+            };
+            let mut shape = vec![1; rank - c.shape.len().min(rank)];
+            shape.extend(&c.shape[c.shape.len().saturating_sub(rank)..]);
+            let t = Tensor::<1>::from_data(TensorData::new(c.data.clone(), [c.data.len()]), &device);
+            let t = in_dtype(t, dtype);
+            match rank {
+                2 => Val::D2(t.reshape([shape[0], shape[1]])),
+                3 => Val::D3(t.reshape([shape[0], shape[1], shape[2]])),
+                _ => Val::D4(t.reshape([shape[0], shape[1], shape[2], shape[3]])),
             }
         }
     }
 
-    /// `norm` of `v` with its gain and bias: batch per channel (axis 1), layer and RMS per
-    /// position over the last axis.
-    fn norm(kind: Norm, v: Val, affine: Option<(Tensor<1>, Tensor<1>)>) -> Val {
+    /// Each row minus its mean, over the square root of its population variance plus eps.
+    fn standardize(rows: Tensor<2>, eps: f64) -> Tensor<2> {
+        let centred = rows.clone() - rows.mean_dim(1);
+        let var = centred.clone().square().mean_dim(1);
+        centred / (var + eps).sqrt()
+    }
+
+    /// `norm` of `v` with its gain and bias: batch per channel (axis 1, over the batch and
+    /// the other axes), layer and RMS per position over the last axis.
+    fn norm(kind: Norm, eps: f64, v: Val, affine: Option<(Tensor<1>, Tensor<1>)>) -> Val {
         match kind {
             Norm::Batch => {
-                let v = match v {
-                    Val::D2(t) => Val::D2(normalize(Norm::Batch, t)),
-                    Val::D3(t) => Val::D3(normalize(Norm::Batch, t)),
-                    Val::D4(t) => Val::D4(normalize(Norm::Batch, t)),
+                let by_channel = |t: Tensor<3>| {
+                    let [b, c, n] = t.dims();
+                    let rows = t.swap_dims(0, 1).reshape([c, b * n]);
+                    let z = standardize(rows, eps).reshape([c, b, n]).swap_dims(0, 1);
+                    match &affine {
+                        Some((g, s)) => z * g.clone().reshape([1, c, 1]) + s.clone().reshape([1, c, 1]),
+                        None => z,
+                    }
                 };
-                let Some((g, b)) = affine else { return v };
-                let c = g.dims()[0];
                 match v {
-                    Val::D2(t) => Val::D2(t * g.reshape([1, c]) + b.reshape([1, c])),
-                    Val::D3(t) => Val::D3(t * g.reshape([1, c, 1]) + b.reshape([1, c, 1])),
+                    Val::D2(t) => {
+                        let [b, c] = t.dims();
+                        Val::D2(by_channel(t.reshape([b, c, 1])).reshape([b, c]))
+                    }
+                    Val::D3(t) => Val::D3(by_channel(t)),
                     Val::D4(t) => {
-                        Val::D4(t * g.reshape([1, c, 1, 1]) + b.reshape([1, c, 1, 1]))
+                        let [b, c, h, w] = t.dims();
+                        Val::D4(by_channel(t.reshape([b, c, h * w])).reshape([b, c, h, w]))
                     }
                 }
             }
-            _ => v.map(|rows| {
-                let z = normalize(kind, rows);
+            _ => v.rows(|rows| {
+                let z = match kind {
+                    Norm::Rms => {
+                        let ms = rows.clone().square().mean_dim(1);
+                        rows / (ms + eps).sqrt()
+                    }
+                    _ => standardize(rows, eps),
+                };
                 match &affine {
                     Some((g, b)) => z * g.clone().unsqueeze::<2>() + b.clone().unsqueeze::<2>(),
                     None => z,
@@ -576,11 +817,90 @@ mod run {
         }
     }
 
+    /// Batch normalization with stored statistics: `(x - mean) / sqrt(var + eps)` per
+    /// channel (the sample's first axis), then the gain and bias.
+    fn running(
+        x: Val,
+        shape: &[usize],
+        (mean, var): (&[f32], &[f32]),
+        eps: f64,
+        affine: Option<(Tensor<1>, Tensor<1>)>,
+    ) -> Val {
+        let per_channel = |v: Vec<f32>| {
+            let mut s = vec![v.len()];
+            s.extend(std::iter::repeat_n(1, shape.len() - 1));
+            Constant { data: v, shape: s }
+        };
+        let inv: Vec<f32> = var.iter().map(|&v| (1.0 / (f64::from(v) + eps).sqrt()) as f32).collect();
+        let m = x.constant(&per_channel(mean.to_vec()));
+        let s = x.constant(&per_channel(inv));
+        let z = binary(BinaryKind::Mul, binary(BinaryKind::Sub, x, m), s);
+        match affine {
+            Some((g, b)) => {
+                let (g, b) = (channel(g, &z), channel(b, &z));
+                binary(BinaryKind::Add, binary(BinaryKind::Mul, z, g), b)
+            }
+            None => z,
+        }
+    }
+
+    /// A per-channel vector `[c]` shaped to broadcast over `like` (channels on axis 1).
+    fn channel(t: Tensor<1>, like: &Val) -> Val {
+        let c = t.dims()[0];
+        match like {
+            Val::D2(_) => Val::D2(t.reshape([1, c])),
+            Val::D3(_) => Val::D3(t.reshape([1, c, 1])),
+            Val::D4(_) => Val::D4(t.reshape([1, c, 1, 1])),
+        }
+    }
+
+    fn binary(kind: BinaryKind, a: Val, b: Val) -> Val {
+        match kind {
+            BinaryKind::Add => both!(a, b, |x, y| x + y),
+            BinaryKind::Sub => both!(a, b, |x, y| x - y),
+            BinaryKind::Mul => both!(a, b, |x, y| x * y),
+            BinaryKind::Div => both!(a, b, |x, y| x / y),
+            BinaryKind::Pow => both!(a, b, |x, y| x.powf(y)),
+        }
+    }
+
+    fn unary(kind: UnaryKind, v: Val) -> Val {
+        match kind {
+            UnaryKind::Sqrt => each!(v, |t| t.sqrt()),
+            UnaryKind::Erf => each!(v, |t| t.erf()),
+            UnaryKind::Exp => each!(v, |t| t.exp()),
+            UnaryKind::Neg => each!(v, |t| t.neg()),
+            UnaryKind::Reciprocal => each!(v, |t| t.recip()),
+        }
+    }
+
+    /// One sample's axes permuted by `perm` (the batch axis stays first).
+    fn transpose(v: Val, perm: &[usize]) -> Val {
+        match (v, perm) {
+            (Val::D3(t), [a, b]) => Val::D3(t.permute([0, a + 1, b + 1])),
+            (Val::D4(t), [a, b, c]) => Val::D4(t.permute([0, a + 1, b + 1, c + 1])),
+            (v, _) => v,
+        }
+    }
+
+    fn slice(v: Val, axis: usize, start: usize, end: usize, step: usize) -> Val {
+        let dim = axis + 1;
+        if step == 1 {
+            return each!(v, |t| t.narrow(dim, start, end - start));
+        }
+        let picks: Vec<i64> = (start..end).step_by(step).map(|i| i as i64).collect();
+        let n = picks.len();
+        each!(v, |t| {
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(picks.clone(), [n]), &t.device());
+            t.select(dim, idx)
+        })
+    }
+
     /// Run `graph` on `x` `[batch, input features]`; every site goes to `rec`.
     pub(super) fn forward<R: Recorder>(
         graph: &ModelGraph,
         net: &ResolvedNet,
-        layout: &[NodeParams],
+        (layout, bn_model): (&[NodeParams], bool),
         p: &DeviceParams,
         x: Tensor<2>,
         rec: &mut R,
@@ -595,9 +915,13 @@ mod run {
                 continue;
             }
             // What a node reads is computed before it (the front ends order them so).
-            let read = |k: usize| vals[node.inputs[k]].clone().expect("a value read before it is made");
+            let read = |k: usize| {
+                vals[node.inputs[k]]
+                    .clone()
+                    .expect("a value read before it is made")
+            };
             let out = match (&node.op, layout[i]) {
-                (Op::Linear { .. }, NodeParams::Linear(ids)) => read(0).map(|h| linear(p, ids, h)),
+                (Op::Linear { .. }, NodeParams::Linear(ids)) => read(0).rows(|h| linear(p, ids, h)),
                 (
                     Op::Conv {
                         stride,
@@ -612,41 +936,37 @@ mod run {
                     ids.bias.map(|b| p.vector(b)),
                     ConvOptions::new([*stride; 2], [*padding; 2], [1, 1], *groups),
                 )),
-                (Op::Act(a), _) => read(0).apply(SiteKind::Activation(a.unwrap_or(net.activation))),
-                (Op::Norm { kind, .. }, NodeParams::Norm(ids)) => {
+                (Op::Act(a), _) => {
+                    let kind = SiteKind::Activation(a.unwrap_or(net.activation));
+                    each!(read(0), |t| kind.apply(t))
+                }
+                (Op::Norm { kind, eps, .. }, NodeParams::Norm(ids)) => {
                     let affine = ids.map(|(g, b)| (p.vector(g), p.vector(b)));
-                    norm(*kind, read(0), affine)
+                    let stats = |k: &str| node.file.iter().find(|(n, _)| n == k).map(|(_, v)| v);
+                    match (kind, bn_model, stats("running_mean"), stats("running_var")) {
+                        (Norm::Batch, true, Some(mean), Some(var)) => {
+                            running(read(0), &node.shape, (mean, var), *eps, affine)
+                        }
+                        _ => norm(*kind, *eps, read(0), affine),
+                    }
                 }
                 (Op::Add { scale }, _) => {
                     block += 1;
-                    let branch = read(1).scale(*scale).site(
-                        rec,
-                        SiteIn {
-                            site: "branch",
-                            layer: block,
-                            kind: SiteKind::Branch,
-                            weight: None,
-                            scale: None,
-                            tokens: None,
-                            attention: None,
-                            roles: Vec::new(),
-                            node: Some(&node.name),
-                        },
-                    );
-                    read(0).add(branch, 1.0).site(
-                        rec,
-                        SiteIn {
-                            site: "out",
-                            layer: block,
-                            kind: SiteKind::Sum,
-                            weight: None,
-                            scale: None,
-                            tokens: None,
-                            attention: None,
-                            roles: Vec::new(),
-                            node: Some(&node.name),
-                        },
-                    )
+                    let site = |site, kind| SiteIn {
+                        site,
+                        layer: block,
+                        kind,
+                        weight: None,
+                        scale: None,
+                        tokens: None,
+                        attention: None,
+                        roles: Vec::new(),
+                        node: Some(&node.name),
+                    };
+                    let s = *scale;
+                    let branch = each!(read(1), |t| if s == 1.0 { t } else { t.mul_scalar(s) });
+                    let branch = branch.site(rec, site("branch", SiteKind::Branch));
+                    binary(BinaryKind::Add, read(0), branch).site(rec, site("out", SiteKind::Sum))
                 }
                 (
                     Op::Pool {
@@ -676,7 +996,78 @@ mod run {
                     let [b, c, h, w] = t.dims();
                     Val::D2(t.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]))
                 }
-                (Op::Flatten, _) => Val::D2(read(0).flat()),
+                (Op::Flatten | Op::Reshape, _) => Val::of(read(0).flat(), &node.shape),
+                (Op::Upsample { factor }, _) => {
+                    let t = read(0).image();
+                    let [b, c, h, w] = t.dims();
+                    let f = *factor;
+                    Val::D4(
+                        t.reshape([b, c, h, 1, w, 1])
+                            .repeat_dim(3, f)
+                            .repeat_dim(5, f)
+                            .reshape([b, c, h * f, w * f]),
+                    )
+                }
+                (Op::MatMul, _) => both!(read(0), read(1), |a, b| a.matmul(b)),
+                (
+                    Op::Binary {
+                        kind,
+                        constant,
+                        constant_first,
+                    },
+                    _,
+                ) => {
+                    let x = read(0);
+                    let y = match constant {
+                        Some(c) => x.constant(c),
+                        None => read(1),
+                    };
+                    if *constant_first {
+                        binary(*kind, y, x)
+                    } else {
+                        binary(*kind, x, y)
+                    }
+                }
+                (Op::Unary(kind), _) => unary(*kind, read(0)),
+                (Op::Transpose(perm), _) => transpose(read(0), perm),
+                (Op::Softmax { axis }, _) => {
+                    let d = axis + 1;
+                    each!(read(0), |t| softmax(t, d))
+                }
+                (Op::ReduceMean { axes, .. }, _) => {
+                    let mut v = read(0);
+                    for &a in axes {
+                        v = each!(v, |t| t.mean_dim(a + 1));
+                    }
+                    Val::of(v.flat(), &node.shape)
+                }
+                (Op::Concat { axis }, _) => {
+                    let parts: Vec<Val> = (0..node.inputs.len()).map(read).collect();
+                    let d = axis + 1;
+                    match &parts[0] {
+                        Val::D2(_) => Val::D2(Tensor::cat(
+                            parts.into_iter().map(|v| match v { Val::D2(t) => t, _ => unreachable!("a concat of two ranks") }).collect(),
+                            d,
+                        )),
+                        Val::D3(_) => Val::D3(Tensor::cat(
+                            parts.into_iter().map(|v| match v { Val::D3(t) => t, _ => unreachable!("a concat of two ranks") }).collect(),
+                            d,
+                        )),
+                        Val::D4(_) => Val::D4(Tensor::cat(
+                            parts.into_iter().map(|v| match v { Val::D4(t) => t, _ => unreachable!("a concat of two ranks") }).collect(),
+                            d,
+                        )),
+                    }
+                }
+                (
+                    Op::Slice {
+                        axis,
+                        start,
+                        end,
+                        step,
+                    },
+                    _,
+                ) => slice(read(0), *axis, *start, *end, *step),
                 // `declare` gives every weighted and normalization node its parameters.
                 (op, _) => unreachable!("node {} ({}) without its parameters", node.name, op.name()),
             };
@@ -692,6 +1083,10 @@ mod run {
                     Some(Op::Act(a)) => a.unwrap_or(net.activation),
                     _ => sigprop_init::Activation::Linear,
                 };
+                let tokens = match node.shape[..] {
+                    [t, _] => Some(t),
+                    _ => None,
+                };
                 let h = out.site(
                     rec,
                     SiteIn {
@@ -700,7 +1095,7 @@ mod run {
                         kind: SiteKind::Activation(phi),
                         weight,
                         scale: None,
-                        tokens: None,
+                        tokens,
                         attention: None,
                         roles: Vec::new(),
                         node: Some(&node.name),

@@ -1160,6 +1160,11 @@ impl ArchConfig {
         }
     }
 
+    /// Whether the network comes from a model file that holds its weights (`--init model`).
+    pub fn has_file_weights(&self) -> bool {
+        matches!(self, ArchConfig::Graph(g) if g.model.graph.has_weights())
+    }
+
     /// The transformer's stream mean field, where it applies (see
     /// [`transformer::Transformer::stream_theory`]); `None` for every other architecture.
     pub fn stream_theory(&self, net: &ResolvedNet) -> Option<sigprop_theory::TransformerStream> {
@@ -1195,6 +1200,7 @@ mod tests {
                     written.contains(k)
                         || *k == "widths"
                         || *k == "init-node"
+                        || *k == "perturb"
                         || (*k == "input-corr" && [Arch::Mlp, Arch::Resmlp].contains(&arch)),
                     "{arch}: {k} is declared only"
                 );

@@ -50,7 +50,24 @@ enum Layer {
     AvgPool(Pool),
     GlobalAvgPool(Plain),
     Flatten(Plain),
+    Reshape(ReshapeLayer),
+    Upsample(Upsample),
     Block(Block),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReshapeLayer {
+    name: Option<String>,
+    shape: Vec<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Upsample {
+    name: Option<String>,
+    #[serde(default = "two")]
+    factor: usize,
 }
 
 fn yes() -> bool {
@@ -62,6 +79,8 @@ fn yes() -> bool {
 struct Linear {
     name: Option<String>,
     out: usize,
+    /// Initialized as the transpose of this earlier linear node's weight.
+    tie: Option<String>,
     #[serde(default = "yes")]
     bias: bool,
     init: Option<String>,
@@ -159,6 +178,8 @@ impl Layer {
             Layer::AvgPool(_) => "avg-pool",
             Layer::GlobalAvgPool(_) => "global-avg-pool",
             Layer::Flatten(_) => "flatten",
+            Layer::Reshape(_) => "reshape",
+            Layer::Upsample(_) => "upsample",
             Layer::Block(_) => "block",
         }
     }
@@ -171,6 +192,8 @@ impl Layer {
             Layer::Norm(l) => l.name.as_ref(),
             Layer::MaxPool(l) | Layer::AvgPool(l) => l.name.as_ref(),
             Layer::GlobalAvgPool(l) | Layer::Flatten(l) => l.name.as_ref(),
+            Layer::Reshape(l) => l.name.as_ref(),
+            Layer::Upsample(l) => l.name.as_ref(),
             Layer::Block(l) => l.name.as_ref(),
         }
     }
@@ -233,6 +256,8 @@ impl Compiler {
             shape,
             init: None,
             bias_init: None,
+            file: Vec::new(),
+            tie: None,
         })
     }
 
@@ -304,6 +329,8 @@ impl Compiler {
             shape,
             init: None,
             bias_init: None,
+            file: Vec::new(),
+            tie: None,
         };
         match layer {
             Layer::Linear(l) => {
@@ -321,6 +348,28 @@ impl Compiler {
                 let mut n = node(op, out);
                 n.init = l.init.clone();
                 n.bias_init = l.bias_init.clone();
+                if let Some(t) = &l.tie {
+                    let fits = self.graph.nodes.iter().any(|m| {
+                        m.name == *t
+                            && m.op
+                                == Op::Linear {
+                                    n_in: l.out,
+                                    n_out: n_in,
+                                    bias: matches!(m.op, Op::Linear { bias: true, .. }),
+                                }
+                    });
+                    if !fits {
+                        return Err(at(format!(
+                            "tie = {t:?}: expected an earlier linear node of {} inputs and {n_in} \
+                             outputs (its weight transposed is this one's)",
+                            l.out
+                        )));
+                    }
+                    if l.init.is_some() {
+                        return Err(at("tie and init both given; expected one".into()));
+                    }
+                    n.tie = Some(t.clone());
+                }
                 Ok(self.push_node(n))
             }
             Layer::Conv(l) => {
@@ -392,6 +441,7 @@ impl Compiler {
                     kind,
                     affine: l.affine,
                     features,
+                    eps: crate::options::NORM_EPS,
                 };
                 Ok(self.push_node(node(op, shape)))
             }
@@ -426,6 +476,25 @@ impl Compiler {
             Layer::Flatten(_) => {
                 let n = shape.iter().product();
                 Ok(self.push_node(node(Op::Flatten, vec![n])))
+            }
+            Layer::Reshape(r) => {
+                let (have, want) = (
+                    shape.iter().product::<usize>(),
+                    r.shape.iter().product::<usize>(),
+                );
+                if r.shape.is_empty() || r.shape.len() > 3 || r.shape.contains(&0) || have != want {
+                    return Err(at(format!(
+                        "shape = {:?} for an input {shape:?}; expected 1 to 3 axes of the same {have} values",
+                        r.shape
+                    )));
+                }
+                Ok(self.push_node(node(Op::Reshape, r.shape.clone())))
+            }
+            Layer::Upsample(u) => {
+                positive("factor", u.factor)?;
+                let (c, h, w) = image(&shape)?;
+                let out = vec![c, h * u.factor, w * u.factor];
+                Ok(self.push_node(node(Op::Upsample { factor: u.factor }, out)))
             }
             Layer::Block(b) => self.block(name, b, x),
         }

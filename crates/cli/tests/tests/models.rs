@@ -480,3 +480,184 @@ fn a_models_own_weights_can_be_kept_in_part_shrunk_and_perturbed() {
         "init=model is not allowed; expected model only with --model FILE.onnx",
     );
 }
+
+/// A suite of experiments/ with its `models/...` and `data/...` paths made absolute (the
+/// scaled copy runs from a temporary folder); the labels then hold the absolute paths.
+fn run_model_suite(name: &str, lines: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments")
+        .canonicalize()
+        .unwrap();
+    let root = root.to_str().unwrap().to_string();
+    let swapped: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            let to = l
+                .replace("\"models/", &format!("\"{root}/models/"))
+                .replace("\"data/", &format!("\"{root}/data/"));
+            (l.to_string(), to)
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = swapped
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let (dir, out) = super::run_suite_scaled(name, &pairs);
+    (dir, out, root)
+}
+
+/// experiments/models-dcgan.toml (as it is): N(0, 0.02) starts the generator's projection at
+/// 64 x 0.02^2 and He at 2 (each within its seeds' interval + 5%); at the discriminator's
+/// first convolution the two stand in the ratio of their variances, 0.02^2 / (2/27) (within
+/// 15%: the same inputs and padding); without a normalization after it the second
+/// convolution under N(0, 0.02) is below 1e-3 where He's is above 1; the generator's image
+/// leaves its last convolution at under a quarter of He's scale.
+#[test]
+fn models_dcgan_small_weights_lose_the_signal_where_no_normalization_follows() {
+    let (_dir, out, root) = run_model_suite(
+        "models-dcgan",
+        &[r#"model = ["models/dcgan_generator.toml", "models/dcgan_discriminator.toml"]"#],
+    );
+    let (g, d) = (
+        format!("{root}/models/dcgan_generator.toml"),
+        format!("{root}/models/dcgan_discriminator.toml"),
+    );
+    let stat = |m: &str, init: &str, l: usize| {
+        super::site_stat(&out, &format!("{m} / {init}"), "layer", l, "preact_var")
+    };
+    for (init, want) in [("normal:std=0.02", 64.0 * 0.0004), ("he-normal", 2.0)] {
+        let (v, lo, hi) = stat(&g, init, 1);
+        assert!(
+            want > lo / 1.05 && want < hi * 1.05,
+            "{init}: {v} [{lo}, {hi}] vs {want}"
+        );
+    }
+    let ratio = stat(&d, "normal:std=0.02", 1).0 / stat(&d, "he-normal", 1).0;
+    let want = 0.0004 / (2.0 / 27.0);
+    assert!((ratio / want - 1.0).abs() < 0.15, "{ratio} vs {want}");
+    assert!(stat(&d, "normal:std=0.02", 2).2 < 1e-3 && stat(&d, "he-normal", 2).1 > 1.0);
+    assert!(stat(&g, "normal:std=0.02", 4).2 < stat(&g, "he-normal", 4).1 / 4.0);
+}
+
+/// experiments/models-pytorch.toml (as it is): PyTorch's default draws weights and biases
+/// of variance 1/(3 fan_in), so the ResNet's stem reads He's Var(z) / 6 plus the bias's
+/// 1/81, and the ViT's first map (after LayerNorm's unit output) 32/96 + 1/96, each within
+/// the seeds' interval + 5%; under N(0, 0.02) the ViT's first-block gradient is below 1e-5
+/// where He's is above 1.
+#[test]
+fn models_pytorch_defaults_are_a_sixth_of_he_and_small_weights_starve_the_vit() {
+    let (_dir, out, root) = run_model_suite(
+        "models-pytorch",
+        &[
+            r#"model = "models/resnet_small.onnx""#,
+            r#"model = "models/vit_blocks.onnx""#,
+        ],
+    );
+    let (r, v) = (
+        format!("{root}/models/resnet_small.onnx"),
+        format!("{root}/models/vit_blocks.onnx"),
+    );
+    let stat = |m: &str, init: &str, l: usize, s: &str| {
+        super::site_stat(&out, &format!("{m} / {init}"), "layer", l, s)
+    };
+    let he = stat(&r, "he-normal", 1, "preact_var").0;
+    let (m, lo, hi) = stat(&r, "model", 1, "preact_var");
+    let want = he / 6.0 + 1.0 / 81.0;
+    assert!(
+        want > lo / 1.05 && want < hi * 1.05,
+        "stem {m} [{lo}, {hi}] vs {want}"
+    );
+    let (m, lo, hi) = stat(&v, "model", 1, "preact_var");
+    let want = 32.0 / 96.0 + 1.0 / 96.0;
+    assert!(
+        want > lo / 1.05 && want < hi * 1.05,
+        "vit {m} [{lo}, {hi}] vs {want}"
+    );
+    assert!(stat(&v, "normal:std=0.02", 1, "grad_var").2 < 1e-5);
+    assert!(stat(&v, "he-normal", 1, "grad_var").1 > 1.0);
+}
+
+/// experiments/models-transfer.toml (as it is): the trained body's layers are the same
+/// numbers whatever the head; new heads on it stand in the ratios of their weight variances
+/// (N(0, 1) over He 16, Xavier over He 32/42), within 10% (8 seeds of 320 weights).
+#[test]
+fn models_transfer_new_heads_read_the_same_trained_body() {
+    let (_dir, out, _root) = run_model_suite(
+        "models-transfer",
+        &[
+            r#"model = "models/digits_cnn.onnx""#,
+            r#"inputs = "data/digits.csv""#,
+        ],
+    );
+    let stat = |label: &str, l: usize| super::site_stat(&out, label, "layer", l, "preact_var").0;
+    for l in 1..=3 {
+        assert_eq!(
+            stat("model", l),
+            stat("model / linear1=he-normal", l),
+            "layer {l}"
+        );
+    }
+    let he = stat("model / linear1=he-normal", 4);
+    let n = stat("model / linear1=normal:std=1", 4) / he;
+    let x = stat("model / linear1=xavier-normal", 4) / he;
+    assert!((n / 16.0 - 1.0).abs() < 0.1, "{n}");
+    assert!((x / (32.0 / 42.0) - 1.0).abs() < 0.1, "{x}");
+}
+
+/// experiments/models-autoencoder.toml (as it is): a tied decoder map holds its encoder map's
+/// weights (the same variance, to 1e-12); the untied autoencoder follows the mean field
+/// (within the seeds' interval + 5%); tied LeCun reconstructs below untied LeCun and tied
+/// Xavier above untied Xavier, the intervals apart.
+#[test]
+fn models_autoencoder_tying_wants_a_symmetric_scale() {
+    let (_dir, out, root) = run_model_suite(
+        "models-autoencoder",
+        &[r#"model = ["models/autoencoder_tied.toml", "models/autoencoder_untied.toml"]"#],
+    );
+    let (t, u) = (
+        format!("{root}/models/autoencoder_tied.toml"),
+        format!("{root}/models/autoencoder_untied.toml"),
+    );
+    let layers = out.join("layers.csv");
+    let rows = records(&layers);
+    let wv = |node: &str| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| {
+                r[col(&layers, "label")].starts_with(&t) && &r[col(&layers, "node")] == node
+            })
+            .map(|r| num(r, &layers, "weight_var"))
+            .collect()
+    };
+    // The same entries in another order: the variance's sum differs in the last bits only.
+    for (dec, enc) in [("dec2", "enc2"), ("dec1", "enc1")] {
+        for (d, e) in wv(dec).iter().zip(wv(enc)) {
+            assert!((d / e - 1.0).abs() < 1e-12, "{dec} {d} vs {enc} {e}");
+        }
+    }
+    let a = out.join("aggregate.csv");
+    for label in [
+        format!("{u} / lecun-normal / linear"),
+        format!("{u} / lecun-normal / tanh"),
+    ] {
+        let row = records(&a)
+            .into_iter()
+            .find(|r| {
+                r[col(&a, "label")] == *label
+                    && &r[col(&a, "layer")] == "4"
+                    && &r[col(&a, "stat")] == "preact_var"
+                    && &r[col(&a, "site")] == "layer"
+            })
+            .unwrap();
+        let f = |c: &str| row[col(&a, c)].parse::<f64>().unwrap();
+        let (lo, hi, th) = (f("ci95_lo"), f("ci95_hi"), f("theory"));
+        assert!(
+            th > lo / 1.05 && th < hi * 1.05,
+            "{label}: [{lo}, {hi}] vs {th}"
+        );
+    }
+    let stat = |m: &str, rest: &str| {
+        super::site_stat(&out, &format!("{m} / {rest}"), "layer", 4, "preact_var")
+    };
+    assert!(stat(&t, "lecun-normal / linear").2 < stat(&u, "lecun-normal / linear").1);
+    assert!(stat(&t, "xavier-normal / linear").1 > stat(&u, "xavier-normal / linear").2);
+}

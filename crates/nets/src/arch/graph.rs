@@ -593,8 +593,10 @@ impl Architecture for Graph {
     }
 
     fn theory(&self, cfg: &NetConfig) -> TheoryKind {
-        // A file's weights follow no initializer's law.
-        if self.is_mlp(Some(&cfg.activation)) && !self.keeps_file_weights(cfg) {
+        // A file's weights follow no initializer's law; a tied map is not independent of
+        // its partner.
+        let tied = self.graph().nodes.iter().any(|n| n.tie.is_some());
+        if self.is_mlp(Some(&cfg.activation)) && !self.keeps_file_weights(cfg) && !tied {
             TheoryKind::Mlp
         } else {
             TheoryKind::None

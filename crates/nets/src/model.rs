@@ -341,6 +341,49 @@ impl ModelGraph {
         !self.nodes.is_empty()
     }
 
+    /// Whether the model is a chain of same-padded stride-1 convolutions of one kernel,
+    /// channel count and grouping on square images, each followed by an activation of its
+    /// own: what `--arch cnn` builds. Its kernel side, image side and groups.
+    pub fn conv_chain(&self) -> Option<(usize, usize, usize)> {
+        let [c0, h, w] = self.input[..] else {
+            return None;
+        };
+        let first = self.nodes.first()?;
+        let Op::Conv { kernel, groups, .. } = first.op else {
+            return None;
+        };
+        let mut expect_conv = true;
+        for (i, n) in self.nodes.iter().enumerate() {
+            let reads_previous = n.inputs == [i];
+            match (&n.op, expect_conv) {
+                (
+                    Op::Conv {
+                        c_in,
+                        c_out,
+                        kernel: k,
+                        stride: 1,
+                        padding,
+                        groups: g,
+                        bias: true,
+                    },
+                    true,
+                ) if reads_previous
+                    && *c_in == c0
+                    && *c_out == c0
+                    && *k == kernel
+                    && *g == groups
+                    && k % 2 == 1
+                    && *padding == k / 2 =>
+                {
+                    expect_conv = false
+                }
+                (Op::Act(_), false) if reads_previous => expect_conv = true,
+                _ => return None,
+            }
+        }
+        (h == w).then_some((kernel, h, groups))
+    }
+
     /// The largest features per sample of a weighted node's output (the model's width).
     pub fn width(&self) -> usize {
         self.weighted()

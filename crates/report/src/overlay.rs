@@ -268,7 +268,7 @@ pub fn predictions(
                 for l in &mut layers {
                     l.wgrad_var *= reach;
                 }
-                return Ok(Some(sites_named(layers, "conv")));
+                return Ok(Some(sites_named(layers, net.config.arch.primary_site())));
             }
             // Other structured kernels (identity, Dirac) put their weight on some taps only:
             // the tap sums assume every tap alike.
@@ -286,7 +286,7 @@ pub fn predictions(
                 1.0,
             )
             .map_err(failed)?;
-            Some(sites_named(layers, "conv"))
+            Some(sites_named(layers, net.config.arch.primary_site()))
         }
         TheoryKind::ResidualConv {
             branch_layers,

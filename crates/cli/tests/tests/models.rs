@@ -104,6 +104,53 @@ fn an_mlp_written_as_a_model_file_gives_the_layers_csv_of_arch_mlp() {
     }
 }
 
+/// A CNN written as a model file (convolutions named as `--arch cnn` names its layers, same
+/// padding) is `--arch cnn`: the same statistics, to 1e-6.
+#[test]
+fn a_cnn_written_as_a_model_file_gives_the_layers_csv_of_arch_cnn() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = "input = [8, 6, 6]\n".to_string();
+    for l in 1..=3 {
+        text += &format!(
+            "[[layers]]\nop = \"conv\"\nname = \"layers.{l}\"\nout = 8\n[[layers]]\nop = \"act\"\n"
+        );
+    }
+    let model = dir.path().join("cnn.toml");
+    std::fs::write(&model, text).unwrap();
+    let common = ["--activation", "tanh", "--seeds", "2", "--batch", "16"];
+    let mut g = vec!["run", "--model", model.to_str().unwrap()];
+    g.extend(common);
+    let mut c = vec![
+        "run",
+        "--arch",
+        "cnn",
+        "--depth",
+        "3",
+        "--width",
+        "8",
+        "--image-size",
+        "6",
+    ];
+    c.extend(common);
+    let (a, b) = (
+        run_to(dir.path(), "graph", &g),
+        run_to(dir.path(), "cnn", &c),
+    );
+    let (ra, rb) = (records(&a), records(&b));
+    assert_eq!(ra.len(), rb.len());
+    let first = col(&a, "preact_mean");
+    for (x, y) in ra.iter().zip(&rb) {
+        for (j, name) in header(&a).iter().enumerate().skip(first) {
+            assert!(
+                same_cell(&x[j], &y[j], 1e-6),
+                "{name}: {} vs {}",
+                &x[j],
+                &y[j]
+            );
+        }
+    }
+}
+
 const RESIDUAL: &str = r#"
 input = [3, 8, 8]
 [[layers]]

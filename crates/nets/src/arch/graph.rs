@@ -221,15 +221,12 @@ impl Graph {
                 .any(|t| t.split_once('=').is_some_and(|(_, s)| s.trim() == MODEL_INIT))
     }
 
-    /// Whether the mean-field MLP recursions describe the model: a chain of linear maps and
-    /// activations, every activation the run's.
-    fn is_mlp(&self, net_activation: Option<&str>) -> bool {
-        let g = self.graph();
-        g.linear_chain()
-            && g.nodes.iter().all(|n| match &n.op {
-                Op::Act(Some(a)) => net_activation.is_some_and(|r| r == a.to_string()),
-                _ => true,
-            })
+    /// Whether every activation of the model is the run's (`None` or the same spec).
+    fn run_activations(&self, net_activation: &str) -> bool {
+        self.graph().nodes.iter().all(|n| match &n.op {
+            Op::Act(Some(a)) => net_activation == a.to_string(),
+            _ => true,
+        })
     }
 }
 
@@ -592,14 +589,23 @@ impl Architecture for Graph {
         "layer"
     }
 
+    /// A chain of linear maps (or of same-padded convolutions) and the run's activations
+    /// has the MLP's (or the CNN's) mean field, unless a weight is the file's (no
+    /// initializer's law draws it) or tied (not independent of its partner).
     fn theory(&self, cfg: &NetConfig) -> TheoryKind {
-        // A file's weights follow no initializer's law; a tied map is not independent of
-        // its partner.
-        let tied = self.graph().nodes.iter().any(|n| n.tie.is_some());
-        if self.is_mlp(Some(&cfg.activation)) && !self.keeps_file_weights(cfg) && !tied {
-            TheoryKind::Mlp
-        } else {
-            TheoryKind::None
+        let g = self.graph();
+        let tied = g.nodes.iter().any(|n| n.tie.is_some());
+        if !self.run_activations(&cfg.activation) || self.keeps_file_weights(cfg) || tied {
+            return TheoryKind::None;
+        }
+        match g.conv_chain() {
+            _ if g.linear_chain() => TheoryKind::Mlp,
+            Some((kernel, image_size, groups)) => TheoryKind::Conv {
+                kernel,
+                image_size,
+                groups,
+            },
+            None => TheoryKind::None,
         }
     }
 

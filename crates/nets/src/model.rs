@@ -338,7 +338,13 @@ impl ModelGraph {
                 _ => return false,
             }
         }
-        !self.nodes.is_empty()
+        // Ending in an activation: every map has its own, as in `--arch mlp`.
+        expect_linear && !self.nodes.is_empty()
+    }
+
+    /// Whether every activation is the run's (`act` without `fn`).
+    pub fn run_activations_only(&self) -> bool {
+        self.nodes.iter().all(|n| !matches!(n.op, Op::Act(Some(_))))
     }
 
     /// Whether the model is a chain of same-padded stride-1 convolutions of one kernel,
@@ -381,7 +387,7 @@ impl ModelGraph {
                 _ => return None,
             }
         }
-        (h == w).then_some((kernel, h, groups))
+        (h == w && expect_conv).then_some((kernel, h, groups))
     }
 
     /// The largest features per sample of a weighted node's output (the model's width).

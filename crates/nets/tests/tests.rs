@@ -2884,3 +2884,42 @@ fn a_model_with_its_own_weights_gives_the_output_pytorch_gave() {
         );
     }
 }
+
+/// A `tie`d linear node starts as its partner's weight transposed, entry by entry (its
+/// `[in, out]` entry `(a, b)` is the partner's `(b, a)`), whatever draws the partner.
+#[test]
+fn a_tied_map_starts_as_its_partners_transpose() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ae.toml");
+    std::fs::write(
+        &path,
+        "input = [6]\n[[layers]]\nop = \"linear\"\nname = \"enc\"\nout = 3\n[[layers]]\nop = \"act\"\n\
+         [[layers]]\nop = \"linear\"\nname = \"dec\"\nout = 6\ntie = \"enc\"\n[[layers]]\nop = \"act\"\n",
+    )
+    .unwrap();
+    let mut table = toml::Table::new();
+    table.insert(
+        "model".into(),
+        toml::Value::String(path.to_str().unwrap().into()),
+    );
+    let arch = sigprop_nets::Arch::Graph.config_from(&table).unwrap();
+    let (depth, width) = arch.fixed_size().unwrap();
+    let net = NetConfig::new(arch, depth, width, "tanh", "xavier-normal")
+        .resolve()
+        .unwrap();
+    let params = build_params(&net, 5).unwrap();
+    let (enc, dec) = (
+        params.get("enc.weight").unwrap(),
+        params.get("dec.weight").unwrap(),
+    );
+    assert_eq!(
+        (enc.shape.clone(), dec.shape.clone()),
+        (vec![6, 3], vec![3, 6])
+    );
+    for a in 0..3 {
+        for b in 0..6 {
+            assert_eq!(dec.data[a * 6 + b], enc.data[b * 3 + a], "({a}, {b})");
+        }
+    }
+    assert!(enc.data.iter().any(|&v| v != 0.0));
+}

@@ -30,6 +30,7 @@ fn band(label: &str, depth: usize, f: impl Fn(f64) -> f64, theory: bool) -> Band
         lo,
         hi,
         theory,
+        x_names: Vec::new(),
     }
 }
 

@@ -28,6 +28,7 @@
 //!     lo: vec![1.8, 1.8, 1.5, 1.6],
 //!     hi: vec![2.2, 2.4, 2.3, 2.5],
 //!     theory: Some(vec![2.0; 4]),
+//!     x_names: Vec::new(),
 //! };
 //! let files = variance_chart(&dir.path().join("var"), "Var[h] vs depth", "layer", "Var[h]", &[he], true)?;
 //! assert_eq!(files, [dir.path().join("var.svg"), dir.path().join("var.png")]);

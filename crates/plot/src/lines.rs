@@ -36,6 +36,29 @@ pub struct Band {
     pub hi: Vec<f64>,
     /// Mean-field prediction at each `x`: drawn dashed in the band's colour.
     pub theory: Option<Vec<f64>>,
+    /// A name for each `x` (a model's node names), or empty. When every band that has names
+    /// gives each `x` the same one and there are at most [`MAX_NAMED_TICKS`] of them, the x
+    /// axis is labelled with the names.
+    pub x_names: Vec<String>,
+}
+
+/// At most this many named x positions are written as tick labels (more would overlap).
+pub const MAX_NAMED_TICKS: usize = 16;
+
+/// The tick label of each named x position, where the bands agree on them and there are
+/// few enough.
+fn named_ticks(bands: &[Band]) -> Option<Vec<(f64, String)>> {
+    let mut ticks: Vec<(f64, String)> = Vec::new();
+    for b in bands.iter().filter(|b| b.x_names.len() == b.x.len()) {
+        for (&x, name) in b.x.iter().zip(&b.x_names) {
+            match ticks.iter().find(|(t, _)| *t == x) {
+                Some((_, n)) if n != name => return None,
+                Some(_) => {}
+                None => ticks.push((x, name.clone())),
+            }
+        }
+    }
+    (!ticks.is_empty() && ticks.len() <= MAX_NAMED_TICKS).then_some(ticks)
 }
 
 /// Draws `bands` against layer to `<out_stem>.svg` and `<out_stem>.png`, with a log10
@@ -279,13 +302,24 @@ impl Figure for LineChart<'_> {
             .x_label_area_size(56)
             .y_label_area_size(84)
             .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-        let x_fmt = |v: &f64| axis::compact(*v);
+        let names = named_ticks(self.bands);
+        let x_fmt = |v: &f64| match &names {
+            Some(n) => n
+                .iter()
+                .find(|(x, _)| (x - v).abs() < 1e-9)
+                .map_or_else(String::new, |(_, name)| name.clone()),
+            None => axis::compact(*v),
+        };
         let y_fmt = |v: &f64| scale.tick_label(*v);
         chart
             .configure_mesh()
             .x_desc(rich::plain_desc(self.x_label))
             .y_desc(rich::plain_desc(self.y_label))
-            .x_labels(axis::tick_count(&x_range, integer_x))
+            .x_labels(match &names {
+                // One tick per integer position, so that every name lands on its own.
+                Some(_) => (x_range.end - x_range.start).round() as usize + 1,
+                None => axis::tick_count(&x_range, integer_x),
+            })
             .y_labels(axis::tick_count(&y_range, scale == Scale::Log10))
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)
@@ -383,6 +417,29 @@ fn draw_minor_decade_lines<DB: DrawingBackend>(
 
 #[cfg(test)]
 mod tests {
+
+    /// Node names label the axis where the bands agree on them and there are few; a band
+    /// without names does not vote.
+    #[test]
+    fn named_ticks_need_agreeing_names_and_few_positions() {
+        let named = |names: &[&str]| Band {
+            x: (1..=names.len()).map(|i| i as f64).collect(),
+            x_names: names.iter().map(|n| n.to_string()).collect(),
+            ..Band::default()
+        };
+        let plain = Band {
+            x: vec![1.0, 2.0],
+            ..Band::default()
+        };
+        let got = named_ticks(&[named(&["stem", "head"]), plain.clone()]).unwrap();
+        assert_eq!(got, [(1.0, "stem".to_string()), (2.0, "head".to_string())]);
+        assert!(named_ticks(&[named(&["stem", "head"]), named(&["stem", "fc"])]).is_none());
+        let many: Vec<String> = (0..=MAX_NAMED_TICKS).map(|i| format!("n{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(named_ticks(&[named(&many)]).is_none());
+        assert!(named_ticks(&[plain]).is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -21,6 +21,7 @@ fn band(label: &str, mean: &[f64], theory: bool) -> Band {
         lo: mean.iter().map(|m| m * 0.8).collect(),
         hi: mean.iter().map(|m| m * 1.25).collect(),
         theory: theory.then(|| mean.to_vec()),
+        x_names: Vec::new(),
     }
 }
 

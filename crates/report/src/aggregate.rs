@@ -65,6 +65,9 @@ pub fn aggregate(rows: &[LayerRow]) -> Vec<AggRow> {
             out.push(AggRow {
                 site: site.clone(),
                 layer,
+                node: here
+                    .first()
+                    .map_or_else(String::new, |r| r.stats.node.clone()),
                 stat: stat.name.to_string(),
                 n: xs.len(),
                 mean,

@@ -52,6 +52,12 @@ fn bands(data: &Tables, stat: &str, at: Option<&str>, configs: &[usize]) -> Vec<
                 lo: rows.iter().map(|a| a.min).collect(),
                 hi: rows.iter().map(|a| a.max).collect(),
                 theory: theory.iter().any(|t| t.is_finite()).then_some(theory),
+                // A model's node names label the x axis.
+                x_names: if rows.iter().all(|a| !a.node.is_empty()) {
+                    rows.iter().map(|a| a.node.clone()).collect()
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect()
@@ -370,6 +376,7 @@ fn spectrum_charts(dir: &Path, data: &Tables) -> Result<Vec<PathBuf>, RunnerErro
                     .map(|b| seed_dens(b).fold(f64::NEG_INFINITY, f64::max))
                     .collect(),
                 theory,
+                x_names: Vec::new(),
             });
         }
         if !has_positive(&bands) {

@@ -376,6 +376,10 @@ pub struct AggRow {
     pub site: String,
     /// Layer.
     pub layer: usize,
+    /// The model node of the site (a graph model's); empty for the built-in architectures
+    /// (and in files written before it).
+    #[serde(default)]
+    pub node: String,
     /// Statistic name (a `layers.csv` column).
     pub stat: String,
     /// Seeds aggregated.

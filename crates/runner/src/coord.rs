@@ -659,6 +659,7 @@ fn charts(dir: &Path, rows: &[CoordRow], plan: &CoordPlan) -> Result<Vec<PathBuf
                     lo: series.iter().map(|(_, v)| *v).collect(),
                     hi: series.iter().map(|(_, v)| *v).collect(),
                     theory: None,
+                    x_names: Vec::new(),
                 }
             })
             .collect();

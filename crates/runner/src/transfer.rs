@@ -179,6 +179,7 @@ pub fn loss_vs_lr_chart(
             lo: points.iter().map(|p| p.2.max(p.1 * 1e-3)).collect(),
             hi: points.iter().map(|p| p.3).collect(),
             theory: None,
+            x_names: Vec::new(),
         });
     }
     if bands.is_empty() {

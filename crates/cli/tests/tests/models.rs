@@ -401,6 +401,12 @@ fn onnx_models_agree_with_pytorch_under_the_same_initializers() {
             );
             let rows = records(&layers);
             let sites = w["mean"].as_array().unwrap().len();
+            // The same sites as PyTorch's hooks, no more.
+            let ours = rows
+                .iter()
+                .filter(|r| &r[col(&layers, "site")] == "layer" && &r[col(&layers, "seed")] == "0")
+                .count();
+            assert_eq!(ours, sites, "{name}");
             let mut zs = Vec::new();
             for l in 1..=sites {
                 let v: Vec<f64> = rows
@@ -677,6 +683,10 @@ fn models_autoencoder_tying_wants_a_symmetric_scale() {
     };
     // The same entries in another order: the variance's sum differs in the last bits only.
     for (dec, enc) in [("dec2", "enc2"), ("dec1", "enc1")] {
+        assert!(
+            !wv(dec).is_empty() && wv(dec).len() == wv(enc).len(),
+            "{dec}"
+        );
         for (d, e) in wv(dec).iter().zip(wv(enc)) {
             assert!((d / e - 1.0).abs() < 1e-12, "{dec} {d} vs {enc} {e}");
         }

@@ -236,7 +236,7 @@ impl Architecture for Graph {
     const SETTINGS: &'static [Setting] = &[
         Setting {
             key: "model",
-            help: "Your own model: a .toml file (docs/models.md); implies --arch graph",
+            help: "Your own model: an .onnx or .toml file (docs/models.md); implies --arch graph",
             kind: SettingKind::Text,
             allowed: MODEL_ALLOWED,
         },
@@ -535,8 +535,11 @@ impl Architecture for Graph {
             .map(|chain| chain.into_iter().map(LsuvLayer::Linear).collect())
     }
 
+    /// The exact product builds every derivative from the run's activation: a chain whose
+    /// activations are all the run's.
     fn exact_jacobian(&self) -> bool {
-        self.graph().linear_chain()
+        let g = self.graph();
+        g.linear_chain() && g.run_activations_only()
     }
 
     fn jacobian_chain(&self, layout: &Self::Layout) -> Option<Vec<LinearIds>> {
@@ -578,7 +581,7 @@ impl Architecture for Graph {
     }
 
     fn describe(&self) -> &'static str {
-        "your own model (--model FILE.toml): linear, conv, norm, pooling and residual blocks"
+        "your own model (--model FILE.onnx or FILE.toml): see docs/models.md"
     }
 
     fn primary_site(&self) -> &'static str {
@@ -594,8 +597,16 @@ impl Architecture for Graph {
     /// initializer's law draws it) or tied (not independent of its partner).
     fn theory(&self, cfg: &NetConfig) -> TheoryKind {
         let g = self.graph();
-        let tied = g.nodes.iter().any(|n| n.tie.is_some());
-        if !self.run_activations(&cfg.activation) || self.keeps_file_weights(cfg) || tied {
+        // Every weight from --init and every bias from --bias-init, drawn on its own.
+        let own = g
+            .nodes
+            .iter()
+            .any(|n| n.tie.is_some() || n.init.is_some() || n.bias_init.is_some());
+        if !self.run_activations(&cfg.activation)
+            || self.keeps_file_weights(cfg)
+            || own
+            || !self.init_node.is_empty()
+        {
             return TheoryKind::None;
         }
         match g.conv_chain() {
@@ -904,6 +915,15 @@ mod run {
         })
     }
 
+    /// Whether value `v` is attention probabilities: a softmax over the keys of
+    /// `[heads, queries, keys]` scores, queries and keys alike.
+    fn attention_probs(graph: &ModelGraph, v: usize) -> bool {
+        let Some(n) = v.checked_sub(1).and_then(|i| graph.nodes.get(i)) else {
+            return false;
+        };
+        matches!((&n.op, &n.shape[..]), (Op::Softmax { axis: 2 }, [_, t, k]) if t == k)
+    }
+
     /// Run `graph` on `x` `[batch, input features]`; every site goes to `rec`.
     pub(super) fn forward<R: Recorder>(
         graph: &ModelGraph,
@@ -917,7 +937,7 @@ mod run {
         vals[0] = Some(Val::of(x, &graph.input));
         // The activations applied at their node's site.
         let mut fused: Vec<bool> = vec![false; graph.nodes.len()];
-        let (mut layer, mut block) = (0, 0);
+        let (mut layer, mut block, mut attn) = (0, 0, 0);
         for (i, node) in graph.nodes.iter().enumerate() {
             if fused[i] {
                 continue;
@@ -1016,7 +1036,31 @@ mod run {
                             .reshape([b, c, h * f, w * f]),
                     )
                 }
-                (Op::MatMul, _) => both!(read(0), read(1), |a, b| a.matmul(b)),
+                (Op::MatMul, _) => {
+                    let out = both!(read(0), read(1), |a, b| a.matmul(b));
+                    // Attention probabilities times the values: an attention site, whose
+                    // probabilities give `attn_entropy` and `attn_diag`.
+                    match (attention_probs(graph, node.inputs[0]), read(0)) {
+                        (true, Val::D4(probs)) => {
+                            attn += 1;
+                            out.site(
+                                rec,
+                                SiteIn {
+                                    site: "attn",
+                                    layer: attn,
+                                    kind: SiteKind::Attention,
+                                    weight: None,
+                                    scale: None,
+                                    tokens: None,
+                                    attention: Some(probs),
+                                    roles: Vec::new(),
+                                    node: Some(&node.name),
+                                },
+                            )
+                        }
+                        _ => out,
+                    }
+                }
                 (
                     Op::Binary {
                         kind,

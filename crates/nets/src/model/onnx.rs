@@ -65,7 +65,10 @@ pub(super) fn compile(bytes: &[u8]) -> Result<ModelGraph, String> {
     let dims = input.ty.static_shape().cloned().unwrap_or_default();
     let per_sample: Option<Vec<usize>> = dims.iter().skip(1).copied().collect();
     let per_sample = per_sample
-        .filter(|s| (1..=3).contains(&s.len()) && !s.contains(&0))
+        .filter(|s| {
+            let values = s.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            (1..=3).contains(&s.len()) && values.is_some_and(|v| v > 0 && v <= 1 << 31)
+        })
         .ok_or_else(|| {
             format!(
                 "input {} has shape {}; expected [batch, ..] with 1 to 3 known axes after the \
@@ -270,17 +273,24 @@ impl Compiler {
                     return Err(self.refuse(node, "a B that is not a matrix"));
                 };
                 let (n_in, n_out) = if cfg.trans_b != 0 { (b, a) } else { (a, b) };
-                let mut weight = if cfg.trans_b != 0 {
+                let weight = if cfg.trans_b != 0 {
                     transposed(&w.data, a, b)
                 } else {
                     w.data
                 };
-                weight.iter_mut().for_each(|v| *v *= cfg.alpha);
+                // A re-drawn weight would lose alpha and beta: only the plain product is read.
+                if cfg.alpha != 1.0 || cfg.beta != 1.0 {
+                    return Err(self.refuse(
+                        node,
+                        format!(
+                            "alpha {} and beta {}; expected 1 (a plain x W + b)",
+                            cfg.alpha, cfg.beta
+                        ),
+                    ));
+                }
                 let bias = match self.constant(node, 2)? {
-                    Some(c) if c.data.len() == n_out => {
-                        Some(c.data.iter().map(|v| v * cfg.beta).collect())
-                    }
-                    Some(c) if c.data.len() == 1 => Some(vec![c.data[0] * cfg.beta; n_out]),
+                    Some(c) if c.data.len() == n_out => Some(c.data),
+                    Some(c) if c.data.len() == 1 => Some(vec![c.data[0]; n_out]),
                     Some(_) => return Err(self.refuse(node, "a C that is not one bias per output")),
                     None => None,
                 };
@@ -301,7 +311,7 @@ impl Compiler {
                 };
                 let [k, k2] = cfg.kernel_size;
                 let [s, s2] = cfg.stride;
-                if k != k2 || s != s2 || cfg.dilation != [1, 1] {
+                if k != k2 || s != s2 || cfg.dilation != [1, 1] || s == 0 || k == 0 {
                     return Err(self.refuse(node, "a non-square kernel or stride, or a dilation; expected square ones without dilation"));
                 }
                 let pad = match (cfg.auto_pad.clone(), &cfg.padding) {
@@ -323,7 +333,11 @@ impl Compiler {
                 let (Some(ho), Some(wo)) = (side(h), side(wd)) else {
                     return Err(self.refuse(node, "a kernel larger than the padded image"));
                 };
-                if !c.is_multiple_of(groups) || w.shape != [c_out, c / groups, k, k] {
+                if !c.is_multiple_of(groups)
+                    || !c_out.is_multiple_of(groups)
+                    || w.shape != [c_out, c / groups, k, k]
+                    || bias.as_ref().is_some_and(|b| b.data.len() != c_out)
+                {
                     return Err(self.refuse(node, format!("a weight {:?} that does not fit its input of {c} channels in {groups} groups", w.shape)));
                 }
                 let op = Op::Conv {
@@ -368,6 +382,16 @@ impl Compiler {
                     let c = self.constant(node, k)?.ok_or_else(|| {
                         self.refuse(node, format!("a {name} that is not a constant"))
                     })?;
+                    if c.data.len() != shape[0] {
+                        return Err(self.refuse(
+                            node,
+                            format!(
+                                "a {name} of {} values for {} channels",
+                                c.data.len(),
+                                shape[0]
+                            ),
+                        ));
+                    }
                     file.push((name.to_string(), c.data));
                 }
                 let op = Op::Norm {
@@ -397,6 +421,12 @@ impl Compiler {
                 let bias = self
                     .constant(node, 2)?
                     .map_or(vec![0.0; features], |c| c.data);
+                if gain.data.len() != features || bias.len() != features {
+                    return Err(self.refuse(
+                        node,
+                        format!("a scale or bias that is not one per feature of {features}"),
+                    ));
+                }
                 let op = Op::Norm {
                     kind: Norm::Layer,
                     affine: true,
@@ -485,8 +515,9 @@ impl Compiler {
                         "q, k, v that are not [heads, tokens, features] per sample",
                     ));
                 };
-                if dk != dh {
-                    return Err(self.refuse(node, "q and k of different widths"));
+                let sv = self.shape(v);
+                if dk != dh || sk[0] != h || sv[0] != h || sv[1] != tk {
+                    return Err(self.refuse(node, format!("q {sq:?}, k {sk:?}, v {sv:?} per sample; expected one head count and k and v of one length (no grouped key-value heads)")));
                 }
                 let name = node.name().to_string();
                 let kt = self.push_named(
@@ -517,7 +548,7 @@ impl Compiler {
                     vec![s],
                     vec![h, t, tk],
                 );
-                let dv = self.shape(v)[2];
+                let dv = sv[2];
                 self.push(node, name, Op::MatMul, vec![a, v], vec![h, t, dv]);
                 Ok(())
             }
@@ -559,9 +590,20 @@ impl Compiler {
                         .iter()
                         .map(|&a| self.axis(node, a, shape.len()))
                         .collect::<Result<_, _>>()?,
+                    // A batch of 1 would be squeezed too.
+                    None if self.batch == Some(1) => {
+                        return Err(
+                            self.refuse(node, "no axes with a batch fixed at 1; expected its axes")
+                        );
+                    }
                     None => (0..shape.len()).filter(|&i| shape[i] == 1).collect(),
                     Some(_) => return Err(self.refuse(node, "axes computed at run time")),
                 };
+                if axes.iter().any(|&a| shape[a] != 1) {
+                    return Err(
+                        self.refuse(node, format!("an axis of {shape:?} whose size is not 1"))
+                    );
+                }
                 let out: Vec<usize> = (0..shape.len())
                     .filter(|i| !axes.contains(i))
                     .map(|i| shape[i])
@@ -610,6 +652,13 @@ impl Compiler {
                 let x = self.value(node, 0)?;
                 let shape = self.shape(x);
                 let axis = self.axis(node, n.config.axis as i64, shape.len())?;
+                // Before opset 13 Softmax flattens every axis from `axis` on.
+                if self.opset < 13 && axis + 1 != shape.len() {
+                    return Err(self.refuse(
+                        node,
+                        "a softmax over several axes (opset < 13); expected one over the last axis",
+                    ));
+                }
                 self.push(
                     node,
                     node.name().to_string(),
@@ -764,6 +813,12 @@ impl Compiler {
                     .map_err(|_| self.refuse(node, "steps computed at run time"))?;
                 let rank = self.shape(x).len();
                 let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+                let short = starts.len() < axes.len()
+                    || ends.len() < axes.len()
+                    || steps.as_ref().is_some_and(|s| s.len() < axes.len());
+                if short {
+                    return Err(self.refuse(node, "fewer starts, ends or steps than axes"));
+                }
                 for (i, &a) in axes.iter().enumerate() {
                     let axis = self.axis(node, a, rank)?;
                     let step = steps.as_ref().map_or(1, |s| s[i]);
@@ -891,14 +946,22 @@ impl Compiler {
         match (a, b) {
             (Src::Value(x), Src::Value(y)) => {
                 let (sx, sy) = (self.shape(x), self.shape(y));
-                if sx != sy {
-                    return Err(self.refuse(
-                        node,
-                        format!("operands {sx:?} and {sy:?} per sample; expected one shape"),
-                    ));
+                // One rank, each axis equal or 1 on one side (x - mean(x) of LayerNorm
+                // written out).
+                let fits = sx.len() == sy.len()
+                    && sx
+                        .iter()
+                        .zip(&sy)
+                        .all(|(a, b)| a == b || *a == 1 || *b == 1);
+                if !fits {
+                    return Err(self.refuse(node, format!("operands {sx:?} and {sy:?} per sample; expected shapes that broadcast at one rank")));
                 }
+                let out: Vec<usize> = sx.iter().zip(&sy).map(|(a, b)| *a.max(b)).collect();
                 let (op, inputs) = match kind {
-                    BinaryKind::Add => (Op::Add { scale: 1.0 }, vec![x.min(y), x.max(y)]),
+                    // Two values of one shape: a residual add, its branch the later value.
+                    BinaryKind::Add if sx == sy => {
+                        (Op::Add { scale: 1.0 }, vec![x.min(y), x.max(y)])
+                    }
                     _ => (
                         Op::Binary {
                             kind,
@@ -908,7 +971,7 @@ impl Compiler {
                         vec![x, y],
                     ),
                 };
-                self.push(node, node.name().to_string(), op, inputs, sx);
+                self.push(node, node.name().to_string(), op, inputs, out);
                 Ok(())
             }
             (Src::Value(x), Src::Const(c)) | (Src::Const(c), Src::Value(x)) => {
@@ -974,7 +1037,12 @@ impl Compiler {
         if first == -1 && unknown.is_some() {
             return Err(self.refuse(node, "two -1 in its shape"));
         }
-        let known: usize = out.iter().product();
+        let Some(known) = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+            return Err(self.refuse(
+                node,
+                format!("shape {target:?} does not fit {count} values per sample"),
+            ));
+        };
         if let Some(i) = unknown {
             if known == 0 || !count.is_multiple_of(known) {
                 return Err(self.refuse(
@@ -1017,7 +1085,13 @@ impl Compiler {
         let [c, h, w] = self.shape(x)[..] else {
             return Err(self.refuse(node, "an input that is not images"));
         };
-        if kernel[0] != kernel[1] || strides[0] != strides[1] || dilation != [1, 1] || ceil {
+        if kernel[0] != kernel[1]
+            || strides[0] != strides[1]
+            || dilation != [1, 1]
+            || ceil
+            || kernel[0] == 0
+            || strides[0] == 0
+        {
             return Err(self.refuse(
                 node,
                 "a non-square window or stride, a dilation or ceil_mode; expected square windows",

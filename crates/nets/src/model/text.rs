@@ -214,7 +214,12 @@ pub(super) fn compile(text: &str) -> Result<ModelGraph, String> {
             None => what,
         }
     })?;
-    if file.input.is_empty() || file.input.contains(&0) {
+    let values = file
+        .input
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&v| v <= MAX_VALUES);
+    if file.input.is_empty() || file.input.contains(&0) || values.is_none() {
         return Err(format!(
             "input = {:?}: expected one sample's shape, whole numbers > 0 ([features], \
              [channels, height, width] or [tokens, features])",
@@ -240,6 +245,15 @@ pub(super) fn compile(text: &str) -> Result<ModelGraph, String> {
     }
     Ok(c.graph)
 }
+
+/// The largest size a key may give (a width, a kernel, a padding, a repeat).
+const MAX_SIZE: usize = 1 << 20;
+
+/// The most values one sample may hold at any node.
+const MAX_VALUES: usize = 1 << 31;
+
+/// The most nodes a model may have.
+const MAX_NODES: usize = 1 << 16;
 
 struct Compiler {
     graph: ModelGraph,
@@ -290,6 +304,15 @@ impl Compiler {
         for (i, layer) in layers.iter().enumerate() {
             let name = self.name_of(prefix, layer, i + 1)?;
             x = self.layer(&name, layer, x)?;
+            let shape = self.graph.shape_of(x);
+            let values = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            if values.is_none_or(|v| v > MAX_VALUES) || self.graph.nodes.len() > MAX_NODES {
+                return Err(format!(
+                    "{name}: {shape:?} per sample or {} nodes; expected at most {MAX_VALUES} values \
+                     and {MAX_NODES} nodes",
+                    self.graph.nodes.len()
+                ));
+            }
         }
         Ok(x)
     }
@@ -298,8 +321,10 @@ impl Compiler {
         let shape = self.graph.shape_of(x).to_vec();
         let at = |why: String| format!("{} {name}: {why}", layer.op_name());
         let positive = |key: &str, v: usize| {
-            if v == 0 {
-                Err(at(format!("{key} = 0; expected a whole number > 0")))
+            if v == 0 || v > MAX_SIZE {
+                Err(at(format!(
+                    "{key} = {v}; expected a whole number from 1 to {MAX_SIZE}"
+                )))
             } else {
                 Ok(())
             }
@@ -385,6 +410,11 @@ impl Compiler {
                     )));
                 }
                 let padding = l.padding.unwrap_or(l.kernel / 2);
+                if padding > MAX_SIZE {
+                    return Err(at(format!(
+                        "padding = {padding}; expected at most {MAX_SIZE}"
+                    )));
+                }
                 let out = vec![
                     l.out,
                     side(h, l.kernel, l.stride, padding)?,
@@ -450,7 +480,7 @@ impl Compiler {
                 let stride = p.stride.unwrap_or(p.kernel);
                 positive("stride", stride)?;
                 let (c, h, w) = image(&shape)?;
-                if 2 * p.padding > p.kernel {
+                if p.padding > p.kernel / 2 {
                     return Err(at(format!(
                         "padding = {} is more than half the kernel {}",
                         p.padding, p.kernel
@@ -505,8 +535,11 @@ impl Compiler {
     /// layers) at a node `<name>.<i>.add`.
     fn block(&mut self, name: &str, b: &Block, mut x: usize) -> Result<usize, String> {
         let at = |why: String| format!("block {name}: {why}");
-        if b.repeat == 0 {
-            return Err(at("repeat = 0; expected a whole number > 0".into()));
+        if b.repeat == 0 || b.repeat > MAX_SIZE {
+            return Err(at(format!(
+                "repeat = {}; expected a whole number from 1 to {MAX_SIZE}",
+                b.repeat
+            )));
         }
         if b.layers.is_empty() {
             return Err(at("layers is empty; expected at least one layer".into()));

@@ -9,7 +9,10 @@ tests compare against (tests never need PyTorch):
   statistics are those of 20 training-mode passes on N(0, 1) batches;
 - `experiments/models/digits_cnn.onnx`: a small CNN trained on the UCI digits
   (experiments/data/digits.csv, 1 x 8 x 8 pixels, 300 Adam steps): the pretrained body of
-  the transfer-learning suite.
+  the transfer-learning suite;
+- `experiments/models/written_out.onnx`: LayerNorm, the exact GELU and SiLU written out as
+  elementwise operators (ReduceMean, Pow, Sqrt, Erf, Sigmoid, Mul) and a softmax, for the
+  test of the file's own weights.
 
 Each is exported with a symbolic batch (dynamo exporter, opset 20; the CNNs without the
 exporter's optimizer, which would fold their BatchNorm into the convolutions) and its
@@ -134,6 +137,28 @@ def trained_digits_cnn():
     return m
 
 
+class WrittenOut(nn.Module):
+    """LayerNorm as ReduceMean, Sub, Pow, Sqrt, Div; the exact GELU through Erf; SiLU as
+    Sigmoid times Mul; a softmax over features: the elementwise operators of the ONNX
+    front end, on [8 tokens, 16 features]."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 32)
+        self.fc2 = nn.Linear(32, 16)
+        self.gain = nn.Parameter(torch.rand(16) + 0.5)
+
+    def forward(self, x):
+        mean = x.mean(-1, keepdim=True)
+        var = (x - mean).pow(2).mean(-1, keepdim=True)
+        u = (x - mean) / torch.sqrt(var + 1e-5) * self.gain
+        h = self.fc1(u)
+        h = 0.5 * h * (1.0 + torch.erf(h / math.sqrt(2.0)))
+        h = self.fc2(h)
+        h = h * torch.sigmoid(h)
+        return torch.softmax(h, dim=-1) + x
+
+
 class CumSum(nn.Module):
     def __init__(self):
         super().__init__()
@@ -230,6 +255,8 @@ def main():
             init: site_variances(make, sample, init) for init in ["he-normal", "xavier-normal"]
         }
     export("digits_cnn", trained_digits_cnn(), (1, 8, 8), optimize=False)
+    torch.manual_seed(0)
+    export("written_out", WrittenOut().eval(), (8, 16), optimize=False)
     # An operator sigprop does not read, for the refusal test.
     torch.onnx.export(
         CumSum(),

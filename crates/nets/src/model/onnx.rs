@@ -84,6 +84,14 @@ pub(super) fn compile(bytes: &[u8]) -> Result<ModelGraph, String> {
         names: HashMap::from([(input.name.clone(), Src::Value(0))]),
         batch: dims.first().copied().flatten(),
         opset,
+        readers: g
+            .nodes
+            .iter()
+            .flat_map(|n| n.inputs().iter().map(|a| a.name.clone()))
+            .fold(HashMap::new(), |mut m, name| {
+                *m.entry(name).or_insert(0) += 1;
+                m
+            }),
     };
     for node in &g.nodes {
         c.node(node)?;
@@ -122,6 +130,8 @@ struct Compiler {
     /// The batch the file fixes, where its input's first axis is not symbolic.
     batch: Option<usize>,
     opset: i64,
+    /// How many node inputs read each name.
+    readers: HashMap<String, usize>,
 }
 
 impl Compiler {
@@ -484,6 +494,14 @@ impl Compiler {
             N::Div(_) => self.binary(node, BinaryKind::Div),
             N::Pow(_) => self.binary(node, BinaryKind::Pow),
             N::MatMul(_) => {
+                // By a constant matrix: a linear map (onnx-ir fuses only some).
+                if let Src::Const(w) = self.src(node, &node.inputs()[1])? {
+                    let x = self.value(node, 0)?;
+                    let [n_in, n_out] = w.shape[..] else {
+                        return Err(self.refuse(node, "a constant that is not a matrix"));
+                    };
+                    return self.linear(node, x, (n_in, n_out), w.data, None);
+                }
                 let (a, b) = (self.value(node, 0)?, self.value(node, 1)?);
                 let (sa, sb) = (self.shape(a), self.shape(b));
                 let r = sa.len();
@@ -628,6 +646,17 @@ impl Compiler {
                 self.reshaped(node, x, out)
             }
             N::Transpose(n) => {
+                // A constant transposed (an exporter's weight, W^T): folded here.
+                if let Src::Const(c) = self.src(node, &node.inputs()[0])? {
+                    let p: Vec<usize> = n.config.perm.iter().map(|&a| a as usize).collect();
+                    let folded = permuted(&c, &p).ok_or_else(|| {
+                        self.refuse(node, "a perm that does not fit its constant")
+                    })?;
+                    if let Some(out) = node.outputs().first() {
+                        self.names.insert(out.name.clone(), Src::Const(folded));
+                    }
+                    return Ok(());
+                }
                 let x = self.value(node, 0)?;
                 let shape = self.shape(x);
                 let perm = &n.config.perm;
@@ -943,6 +972,18 @@ impl Compiler {
             self.src(node, &node.inputs()[0])?,
             self.src(node, &node.inputs()[1])?,
         );
+        // The bias of the linear map just made, read by nothing else: its own bias, so
+        // that --bias-init draws it like any other.
+        if kind == BinaryKind::Add
+            && let (Src::Value(x), Src::Const(c)) | (Src::Const(c), Src::Value(x)) = (&a, &b)
+            && *x == self.graph.nodes.len()
+            && self.bias_slot(*x, c, node)
+        {
+            if let Some(out) = node.outputs().first() {
+                self.names.insert(out.name.clone(), Src::Value(*x));
+            }
+            return Ok(());
+        }
         match (a, b) {
             (Src::Value(x), Src::Value(y)) => {
                 let (sx, sy) = (self.shape(x), self.shape(y));
@@ -1126,6 +1167,68 @@ impl Compiler {
         self.push(node, node.name().to_string(), op, vec![x], vec![c, ho, wo]);
         Ok(())
     }
+}
+
+impl Compiler {
+    /// Whether node value `x` is a linear map without a bias, read only by `add`, and `c`
+    /// one value per output: then `c` becomes its bias.
+    fn bias_slot(&mut self, x: usize, c: &Constant, add: &OnnxNode) -> bool {
+        let Op::Linear {
+            n_out, bias: false, ..
+        } = self.graph.nodes[x - 1].op
+        else {
+            return false;
+        };
+        let fits = c.data.len() == n_out && c.shape.iter().rev().skip(1).all(|&d| d == 1);
+        let read_once = add
+            .inputs()
+            .iter()
+            .filter(|a| matches!(self.names.get(&a.name), Some(Src::Value(v)) if *v == x))
+            .all(|a| self.readers.get(&a.name) == Some(&1));
+        if !fits || !read_once {
+            return false;
+        }
+        let node = &mut self.graph.nodes[x - 1];
+        if let Op::Linear { bias, .. } = &mut node.op {
+            *bias = true;
+        }
+        node.file.push(("bias".into(), c.data.clone()));
+        true
+    }
+}
+
+/// `c`'s axes in the order `perm` (`None` where `perm` is not a permutation of its axes).
+fn permuted(c: &Constant, perm: &[usize]) -> Option<Constant> {
+    let rank = c.shape.len();
+    let mut seen = vec![false; rank];
+    for &p in perm {
+        if p >= rank || std::mem::replace(&mut seen[p], true) {
+            return None;
+        }
+    }
+    if perm.len() != rank {
+        return None;
+    }
+    let shape: Vec<usize> = perm.iter().map(|&p| c.shape[p]).collect();
+    // Row-major strides of the source.
+    let mut strides = vec![1; rank];
+    for i in (0..rank.saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * c.shape[i + 1];
+    }
+    let mut data = Vec::with_capacity(c.data.len());
+    let mut index = vec![0; rank];
+    for _ in 0..c.data.len() {
+        let at: usize = index.iter().zip(perm).map(|(&i, &p)| i * strides[p]).sum();
+        data.push(c.data[at]);
+        for d in (0..rank).rev() {
+            index[d] += 1;
+            if index[d] < shape[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    Some(Constant { data, shape })
 }
 
 /// `[a, b]` row-major to `[b, a]`.

@@ -242,6 +242,23 @@ pub struct Node {
     pub tie: Option<String>,
 }
 
+impl Node {
+    /// Node `name` computing `op` on `inputs` with one sample's output `shape`, initialized
+    /// by the run's schemes, with no file values and no tie.
+    pub fn new(name: String, op: Op, inputs: Vec<usize>, shape: Vec<usize>) -> Node {
+        Node {
+            name,
+            op,
+            inputs,
+            shape,
+            init: None,
+            bias_init: None,
+            file: Vec::new(),
+            tie: None,
+        }
+    }
+}
+
 /// A compiled model: one sample's input shape and the nodes in an order where each comes
 /// after what it reads. The output is the last node's.
 #[derive(Debug, Clone, PartialEq, Default)]

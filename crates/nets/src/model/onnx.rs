@@ -188,7 +188,7 @@ impl Compiler {
         self.graph.shape_of(v).to_vec()
     }
 
-    /// Add a node reading `inputs`; its output is `node`'s first (or `name`).
+    /// Add a node `name` reading `inputs`: the value of `node`'s first output.
     fn push(
         &mut self,
         node: &OnnxNode,
@@ -197,17 +197,7 @@ impl Compiler {
         inputs: Vec<usize>,
         shape: Vec<usize>,
     ) -> usize {
-        self.graph.nodes.push(Node {
-            name,
-            op,
-            inputs,
-            shape,
-            init: None,
-            bias_init: None,
-            file: Vec::new(),
-            tie: None,
-        });
-        let v = self.graph.nodes.len();
+        let v = self.push_named(name, op, inputs, shape);
         if let Some(out) = node.outputs().first() {
             self.names.insert(out.name.clone(), Src::Value(v));
         }
@@ -898,17 +888,10 @@ impl Compiler {
         }
     }
 
+    /// Add a node `name` reading `inputs` (an operation of its own, or one of several an
+    /// ONNX node becomes); its value.
     fn push_named(&mut self, name: String, op: Op, inputs: Vec<usize>, shape: Vec<usize>) -> usize {
-        self.graph.nodes.push(Node {
-            name,
-            op,
-            inputs,
-            shape,
-            init: None,
-            bias_init: None,
-            file: Vec::new(),
-            tie: None,
-        });
+        self.graph.nodes.push(Node::new(name, op, inputs, shape));
         self.graph.nodes.len()
     }
 

@@ -263,16 +263,7 @@ struct Compiler {
 impl Compiler {
     /// Add node `name` computing `op` on `inputs` with output `shape`; its value.
     fn push(&mut self, name: String, op: Op, inputs: Vec<usize>, shape: Vec<usize>) -> usize {
-        self.push_node(Node {
-            name,
-            op,
-            inputs,
-            shape,
-            init: None,
-            bias_init: None,
-            file: Vec::new(),
-            tie: None,
-        })
+        self.push_node(Node::new(name, op, inputs, shape))
     }
 
     fn push_node(&mut self, node: Node) -> usize {
@@ -347,16 +338,7 @@ impl Compiler {
                     ))
                 })
         };
-        let node = |op: Op, shape: Vec<usize>| Node {
-            name: name.to_string(),
-            op,
-            inputs: vec![x],
-            shape,
-            init: None,
-            bias_init: None,
-            file: Vec::new(),
-            tie: None,
-        };
+        let node = |op: Op, shape: Vec<usize>| Node::new(name.to_string(), op, vec![x], shape);
         match layer {
             Layer::Linear(l) => {
                 positive("out", l.out)?;

@@ -718,3 +718,86 @@ fn models_autoencoder_tying_wants_a_symmetric_scale() {
     assert!(stat(&t, "lecun-normal / linear").2 < stat(&u, "lecun-normal / linear").1);
     assert!(stat(&t, "xavier-normal / linear").1 > stat(&u, "xavier-normal / linear").2);
 }
+
+/// The TOML `attention` op: with its query and key maps zero (`--init-node`), every score is
+/// 0 and each query attends uniformly, so the attention site's entropy is ln(T) and its
+/// diagonal 1/T, to float precision; causal, query i attends uniformly to the i + 1 keys
+/// it sees: entropy ln(T!)/T and diagonal the mean of 1/(i + 1). The q, k, v, o maps are
+/// sites with the token columns.
+#[test]
+fn attention_written_in_toml_is_uniform_with_zero_queries_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = 8usize;
+    for causal in [false, true] {
+        let model = dir.path().join(format!("vit-{causal}.toml"));
+        std::fs::write(
+            &model,
+            format!(
+                "input = [{t}, 32]\n[[layers]]\nop = \"block\"\nname = \"blocks\"\nrepeat = 2\n\
+                 residual = true\nlayers = [{{ op = \"norm\", kind = \"layer\" }}, \
+                 {{ op = \"attention\", name = \"attn\", heads = 4, causal = {causal} }}]\n"
+            ),
+        )
+        .unwrap();
+        let args = [
+            "run",
+            "--model",
+            model.to_str().unwrap(),
+            "--seeds",
+            "2",
+            "--batch",
+            "4",
+            "--init-node",
+            "*.q=zeros",
+            "--init-node",
+            "*.k=zeros",
+        ];
+        let layers = run_to(dir.path(), &format!("out-{causal}"), &args);
+        let rows = records(&layers);
+        let (entropy, diag) = if causal {
+            let ln_fact: f64 = (1..=t).map(|i| (i as f64).ln()).sum();
+            let diag: f64 = (1..=t).map(|i| 1.0 / i as f64).sum::<f64>() / t as f64;
+            (ln_fact / t as f64, diag)
+        } else {
+            ((t as f64).ln(), 1.0 / t as f64)
+        };
+        let attn: Vec<_> = rows
+            .iter()
+            .filter(|r| &r[col(&layers, "site")] == "attn")
+            .collect();
+        assert_eq!(attn.len(), 2 * 2, "two attentions, two seeds");
+        for r in attn {
+            let (e, d) = (
+                num(r, &layers, "attn_entropy"),
+                num(r, &layers, "attn_diag"),
+            );
+            assert!(
+                (e - entropy).abs() < 1e-5,
+                "causal {causal}: entropy {e} vs {entropy}"
+            );
+            assert!(
+                (d - diag).abs() < 1e-6,
+                "causal {causal}: diag {d} vs {diag}"
+            );
+        }
+        let sites: Vec<String> = rows
+            .iter()
+            .filter(|r| &r[col(&layers, "site")] == "layer" && &r[col(&layers, "seed")] == "0")
+            .map(|r| r[col(&layers, "node")].to_string())
+            .collect();
+        assert_eq!(
+            sites[..4],
+            [
+                "blocks.1.attn.q",
+                "blocks.1.attn.k",
+                "blocks.1.attn.v",
+                "blocks.1.attn.o"
+            ]
+        );
+        assert!(
+            rows.iter()
+                .filter(|r| &r[col(&layers, "site")] == "layer")
+                .all(|r| !r[col(&layers, "token_cos")].is_empty())
+        );
+    }
+}

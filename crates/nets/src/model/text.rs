@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use sigprop_init::Activation;
 
-use super::{ModelGraph, Node, Op};
+use super::{BinaryKind, Constant, ModelGraph, Node, Op};
 use crate::options::Norm;
 
 #[derive(Deserialize)]
@@ -52,6 +52,7 @@ enum Layer {
     Flatten(Plain),
     Reshape(ReshapeLayer),
     Upsample(Upsample),
+    Attention(AttentionLayer),
     Block(Block),
 }
 
@@ -60,6 +61,19 @@ enum Layer {
 struct ReshapeLayer {
     name: Option<String>,
     shape: Vec<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttentionLayer {
+    name: Option<String>,
+    heads: usize,
+    #[serde(default)]
+    causal: bool,
+    #[serde(default = "yes")]
+    bias: bool,
+    init: Option<String>,
+    bias_init: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -180,6 +194,7 @@ impl Layer {
             Layer::Flatten(_) => "flatten",
             Layer::Reshape(_) => "reshape",
             Layer::Upsample(_) => "upsample",
+            Layer::Attention(_) => "attention",
             Layer::Block(_) => "block",
         }
     }
@@ -194,6 +209,7 @@ impl Layer {
             Layer::GlobalAvgPool(l) | Layer::Flatten(l) => l.name.as_ref(),
             Layer::Reshape(l) => l.name.as_ref(),
             Layer::Upsample(l) => l.name.as_ref(),
+            Layer::Attention(l) => l.name.as_ref(),
             Layer::Block(l) => l.name.as_ref(),
         }
     }
@@ -502,6 +518,7 @@ impl Compiler {
                 }
                 Ok(self.push_node(node(Op::Reshape, r.shape.clone())))
             }
+            Layer::Attention(a) => self.attention(name, a, x),
             Layer::Upsample(u) => {
                 positive("factor", u.factor)?;
                 let (c, h, w) = image(&shape)?;
@@ -510,6 +527,126 @@ impl Compiler {
             }
             Layer::Block(b) => self.block(name, b, x),
         }
+    }
+
+    /// Multi-head self-attention on `[tokens, d]`: linear maps `<name>.q`, `.k`, `.v` (each
+    /// a site), each token's `d` features split into `heads` heads, the scores `q k^T /
+    /// sqrt(d / heads)` (future keys at -inf when `causal`), their softmax over the keys,
+    /// its product with the values (the site `attn`), the heads joined again and the map
+    /// `<name>.o`. The layers in between are nodes of their own (`<name>.scores`, ...).
+    fn attention(&mut self, name: &str, a: &AttentionLayer, x: usize) -> Result<usize, String> {
+        let at = |why: String| format!("attention {name}: {why}");
+        let [t, d] = self.graph.shape_of(x)[..] else {
+            return Err(at(format!(
+                "its input is {:?}; expected tokens [tokens, features]",
+                self.graph.shape_of(x)
+            )));
+        };
+        if a.heads == 0 || !d.is_multiple_of(a.heads) {
+            return Err(at(format!(
+                "heads = {}; expected a divisor of its {d} features",
+                a.heads
+            )));
+        }
+        let (h, dh) = (a.heads, d / a.heads);
+        let linear = |c: &mut Self, role: &str, from: usize| {
+            let mut n = Node::new(
+                format!("{name}.{role}"),
+                Op::Linear {
+                    n_in: d,
+                    n_out: d,
+                    bias: a.bias,
+                },
+                vec![from],
+                vec![t, d],
+            );
+            n.init = a.init.clone();
+            n.bias_init = a.bias_init.clone();
+            c.push_node(n)
+        };
+        let heads = |c: &mut Self, role: &str, v: usize| {
+            let r = c.push(
+                format!("{name}.{role}.split"),
+                Op::Reshape,
+                vec![v],
+                vec![t, h, dh],
+            );
+            c.push(
+                format!("{name}.{role}.heads"),
+                Op::Transpose(vec![1, 0, 2]),
+                vec![r],
+                vec![h, t, dh],
+            )
+        };
+        let q = linear(self, "q", x);
+        let k = linear(self, "k", x);
+        let v = linear(self, "v", x);
+        let (q, k, v) = (
+            heads(self, "q", q),
+            heads(self, "k", k),
+            heads(self, "v", v),
+        );
+        let kt = self.push(
+            format!("{name}.k.t"),
+            Op::Transpose(vec![0, 2, 1]),
+            vec![k],
+            vec![h, dh, t],
+        );
+        let s = self.push(
+            format!("{name}.scores"),
+            Op::MatMul,
+            vec![q, kt],
+            vec![h, t, t],
+        );
+        let scale = Op::Binary {
+            kind: BinaryKind::Mul,
+            constant: Some(Constant {
+                data: vec![(1.0 / (dh as f64).sqrt()) as f32],
+                shape: Vec::new(),
+            }),
+            constant_first: false,
+        };
+        let mut s = self.push(format!("{name}.scaled"), scale, vec![s], vec![h, t, t]);
+        if a.causal {
+            let mask: Vec<f32> = (0..t * t)
+                .map(|i| {
+                    if i % t > i / t {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let masked = Op::Binary {
+                kind: BinaryKind::Add,
+                constant: Some(Constant {
+                    data: mask,
+                    shape: vec![t, t],
+                }),
+                constant_first: false,
+            };
+            s = self.push(format!("{name}.masked"), masked, vec![s], vec![h, t, t]);
+        }
+        let p = self.push(
+            format!("{name}.softmax"),
+            Op::Softmax { axis: 2 },
+            vec![s],
+            vec![h, t, t],
+        );
+        let o = self.push(
+            format!("{name}.mix"),
+            Op::MatMul,
+            vec![p, v],
+            vec![h, t, dh],
+        );
+        let o = self.push(
+            format!("{name}.join"),
+            Op::Transpose(vec![1, 0, 2]),
+            vec![o],
+            vec![t, h, dh],
+        );
+        let o = self.push(format!("{name}.concat"), Op::Reshape, vec![o], vec![t, d]);
+        Ok(linear(self, "o", o))
     }
 
     /// `repeat` copies of the block's layers, named `<name>.<i>.<layer>`; a residual one adds

@@ -801,3 +801,43 @@ fn attention_written_in_toml_is_uniform_with_zero_queries_and_keys() {
         );
     }
 }
+
+/// A model runs on the GPU backend (Mesa's lavapipe in CI) with the numbers of flex, within
+/// f32 reduction-order differences (1e-4 relative); in bf16 on flex it records what the
+/// type loses at every site.
+#[test]
+fn a_model_runs_on_wgpu_and_in_low_precision() {
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/models/resnet_small.onnx");
+    let model = model.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["run", "--model", model, "--seeds", "2", "--batch", "8"];
+    let flex = run_to(dir.path(), "flex", &base);
+    if super::wgpu_built() {
+        let mut w = base.to_vec();
+        w.extend(["--backend", "wgpu"]);
+        let gpu = run_to(dir.path(), "wgpu", &w);
+        let (a, b) = (records(&flex), records(&gpu));
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            for stat in ["preact_var", "act_var", "grad_var"] {
+                let (p, q) = (num(x, &flex, stat), num(y, &gpu, stat));
+                assert!(
+                    same_cell(&p.to_string(), &q.to_string(), 1e-4),
+                    "{stat}: {p} vs {q}"
+                );
+            }
+        }
+    }
+    let mut lp = base.to_vec();
+    lp.extend(["--dtype", "bf16"]);
+    let bf16 = run_to(dir.path(), "bf16", &lp);
+    let rows = records(&bf16);
+    let errs: Vec<f64> = rows
+        .iter()
+        .filter(|r| &r[col(&bf16, "site")] == "layer")
+        .map(|r| num(r, &bf16, "rel_err"))
+        .collect();
+    // bf16 keeps 8 bits: errors of a few 2^-8 at most, and not zero.
+    assert!(errs.iter().all(|&e| e > 0.0 && e < 0.05), "{errs:?}");
+}

@@ -15,10 +15,13 @@
 //!   `handles` (typed parameter handles), [`params`] (host-side weights keyed by (seed,
 //!   tensor path));
 //! - `forward` (burn: device parameters, linear maps, convolutions, normalization, the
-//!   recorder of sites) and [`inputs`] (the keyed input and the losses);
+//!   recorder of sites) and [`inputs`] (the keyed input and the losses); [`data`] (real
+//!   inputs from a file) and [`model`] (a model file, ONNX or TOML, compiled to a graph of
+//!   typed operations);
 //! - [`arch`]: [`NetConfig`] and [`ResolvedNet`], and one module per architecture (mlp,
-//!   resmlp, cnn, rescnn, rnn, transformer) behind one trait: its typed settings,
-//!   parameters as typed handles, input, forward pass with its sites, what LSUV rescales;
+//!   resmlp, cnn, rescnn, rnn, transformer, and graph: a [`model`] run node by node) behind
+//!   one trait: its typed settings, parameters as typed handles, input, forward pass with
+//!   its sites, what LSUV rescales;
 //! - [`build`]: a config resolved and checked, its parameters declared and filled;
 //! - [`stats`], [`jacobian`] and [`probe`]: the probed pass and its per-layer statistics;
 //! - [`lsuv`] (burn), [`tune`] (`metainit`, `gradinit`), [`prune`]: the data-driven steps

@@ -6407,6 +6407,8 @@ fn real_inputs_feed_the_first_layer_exactly_and_bad_ones_are_refused() {
         "train".into(),
         "--inputs".into(),
         file.into(),
+        "--task".into(),
+        "mixture".into(),
         "--width".into(),
         "8".into(),
         "--batch".into(),
@@ -6414,7 +6416,7 @@ fn real_inputs_feed_the_first_layer_exactly_and_bad_ones_are_refused() {
         "--out".into(),
         out.into(),
     ];
-    check(a, "sigprop train trains on its task's data");
+    check(a, "expected inputs with --task teacher");
 }
 
 /// experiments/inputs-digits.toml (as it is, the file's path made absolute): the raw digits

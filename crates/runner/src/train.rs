@@ -230,7 +230,6 @@ pub fn train(
     plan.check()?;
     for spec in &exp.runs {
         spec.refuse_precision("train")?;
-        spec.refuse_inputs("train")?;
     }
     validate(exp)?;
     prepare_out(out)?;

@@ -841,3 +841,40 @@ fn a_model_runs_on_wgpu_and_in_low_precision() {
     // bf16 keeps 8 bits: errors of a few 2^-8 at most, and not zero.
     assert!(errs.iter().all(|&e| e > 0.0 && e < 0.05), "{errs:?}");
 }
+
+/// `train --inputs`: the teacher labels the file's samples, and the training probe's
+/// statistics read them: on the raw digits a He ReLU network's first layer starts at about
+/// (2/64) E|x|^2 = 0.47, far below the 2 of Gaussian inputs (checked against 1, a wide
+/// margin on both sides for 64-sample batches); the loss is finite at every step.
+#[test]
+fn train_on_real_inputs_labels_the_files_samples() {
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/data/digits.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let first = |extra: &[&str], name: &str| -> f64 {
+        let out = dir.path().join(name);
+        sigprop()
+            .args([
+                "train", "--width", "64", "--depth", "4", "--steps", "10", "--seeds", "1",
+            ])
+            .args(["--batch", "64", "--quiet", "--out"])
+            .arg(&out)
+            .args(extra)
+            .assert()
+            .success();
+        let train = out.join("train.csv");
+        assert!(
+            records(&train)
+                .iter()
+                .all(|r| num(r, &train, "train_loss").is_finite())
+        );
+        let l = out.join("train_layers.csv");
+        records(&l)
+            .iter()
+            .find(|r| &r[col(&l, "step")] == "0" && &r[col(&l, "layer")] == "1")
+            .map(|r| num(r, &l, "preact_var"))
+            .unwrap()
+    };
+    let real = first(&["--inputs", digits.to_str().unwrap()], "digits");
+    let gauss = first(&[], "gauss");
+    assert!(real < 1.0 && gauss > 1.0, "{real} vs {gauss}");
+}

@@ -127,6 +127,8 @@ fn one_hot(labels: &[usize], classes: usize, device: &Device) -> Tensor<2> {
 struct Ready {
     task: Task,
     n_in: usize,
+    /// The samples a teacher labels (`--inputs`), in place of Gaussian inputs.
+    inputs: Option<crate::data::InputFile>,
     teacher: Vec<Tensor<2>>,
     teacher_scale: f64,
     means: Vec<f32>,
@@ -136,10 +138,16 @@ struct Ready {
 const TEACHER_REFERENCE: usize = 4096;
 
 impl Ready {
-    fn new(task: &Task, n_in: usize, device: &Device) -> Result<Ready, NetError> {
+    fn new(
+        task: &Task,
+        n_in: usize,
+        inputs: Option<&crate::data::InputFile>,
+        device: &Device,
+    ) -> Result<Ready, NetError> {
         let mut ready = Ready {
             task: task.clone(),
             n_in,
+            inputs: inputs.cloned(),
             teacher: Vec::new(),
             teacher_scale: 1.0,
             means: Vec::new(),
@@ -166,8 +174,12 @@ impl Ready {
                     ));
                     fan_in = n_out;
                 }
-                let x = normal_input(*seed, "teacher.reference", [TEACHER_REFERENCE, n_in])?;
-                let x = Tensor::from_data(TensorData::new(x, [TEACHER_REFERENCE, n_in]), device);
+                let rows = match inputs {
+                    Some(f) => TEACHER_REFERENCE.min(f.dataset()?.samples()),
+                    None => TEACHER_REFERENCE,
+                };
+                let x = ready.draw(*seed, "teacher.reference", [rows, n_in])?;
+                let x = Tensor::from_data(TensorData::new(x, [rows, n_in]), device);
                 let y = read_back(ready.teacher_raw(x), "the teacher's outputs")?;
                 let ms = y.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / y.len() as f64;
                 ready.teacher_scale = if ms > 0.0 { 1.0 / ms.sqrt() } else { 1.0 };
@@ -204,6 +216,15 @@ impl Ready {
         h
     }
 
+    /// `shape` inputs under the key `(seed, key)`: rows of the `--inputs` file, or
+    /// i.i.d. N(0, 1).
+    fn draw(&self, seed: u64, key: &str, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+        match &self.inputs {
+            Some(f) => f.batch(seed, key, shape[0], shape[1]),
+            None => normal_input(seed, key, shape),
+        }
+    }
+
     /// The inputs and targets of step `step`'s batch (`None`: the evaluation batch).
     fn batch(
         &self,
@@ -218,14 +239,16 @@ impl Ready {
             (Task::Teacher { seed, .. } | Task::Mixture { seed, .. }, None) => *seed,
             _ => seed,
         };
-        let batch = match step {
-            None => self.task.eval_samples(batch),
-            Some(_) => batch,
+        let batch = match (step, &self.inputs) {
+            // The evaluation batch draws from the file too: at most all of it.
+            (None, Some(f)) => self.task.eval_samples(batch).min(f.dataset()?.samples()),
+            (None, None) => self.task.eval_samples(batch),
+            (Some(_), _) => batch,
         };
         let shape = [batch, self.n_in];
         match &self.task {
             Task::Teacher { .. } => {
-                let x = normal_input(seed, &format!("train.x.{tag}"), shape)?;
+                let x = self.draw(seed, &format!("train.x.{tag}"), shape)?;
                 let x = Tensor::<2>::from_data(TensorData::new(x, shape), device);
                 let y = self
                     .teacher_raw(x.clone())
@@ -337,6 +360,20 @@ fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
         value,
         allowed: allowed.to_string(),
     };
+    // A teacher labels the file's samples; a mixture and a data set bring their own inputs.
+    if let Some(f) = &net.config.inputs
+        && !matches!(opts.task, Task::Teacher { .. })
+    {
+        return Err(bad(
+            "inputs",
+            f.path.clone(),
+            &format!(
+                "inputs with --task teacher (the teacher labels the file's samples); --task {} \
+                 draws its own inputs",
+                opts.task.name()
+            ),
+        ));
+    }
     if let Some(vocab) = net.config.arch.token_input() {
         return Err(bad(
             "embedding",
@@ -463,7 +500,7 @@ fn run<O: BurnOptimizer>(
     let n_in = net.config.arch.input_shape(net, opts.batch)[1];
     let features = net.config.arch.output_features(&net.config);
     let outputs = opts.task.outputs();
-    let ready = Ready::new(&opts.task, n_in, &ad)?;
+    let ready = Ready::new(&opts.task, n_in, net.config.inputs.as_ref(), &ad)?;
     let mut p = upload(params, &ad, true);
     let adam = opts.optimizer == OptimizerKind::Adam;
     let width = model_width(net);

@@ -1014,6 +1014,10 @@ pub fn expand_grid(
                     .map(|((k, v), (_, text))| match v {
                         toml::Value::Boolean(true) => k.clone(),
                         toml::Value::Boolean(false) => format!("no {k}"),
+                        // A model file reads as its name (grid.csv keeps the path).
+                        _ if k == "model" => std::path::Path::new(text)
+                            .file_name()
+                            .map_or_else(|| text.clone(), |n| n.to_string_lossy().into_owned()),
                         _ => text.clone(),
                     })
                     .collect::<Vec<_>>()

@@ -535,8 +535,8 @@ fn a_models_own_weights_can_be_kept_in_part_shrunk_and_perturbed() {
 }
 
 /// A suite of experiments/ with its `models/...` and `data/...` paths made absolute (the
-/// scaled copy runs from a temporary folder); the labels then hold the absolute paths.
-fn run_model_suite(name: &str, lines: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
+/// scaled copy runs from a temporary folder); a model's label is its file name.
+fn run_model_suite(name: &str, lines: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../experiments")
         .canonicalize()
@@ -555,8 +555,7 @@ fn run_model_suite(name: &str, lines: &[&str]) -> (tempfile::TempDir, PathBuf, S
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
-    let (dir, out) = super::run_suite_scaled(name, &pairs);
-    (dir, out, root)
+    super::run_suite_scaled(name, &pairs)
 }
 
 /// experiments/models-dcgan.toml (as it is): N(0, 0.02) starts the generator's projection at
@@ -567,29 +566,27 @@ fn run_model_suite(name: &str, lines: &[&str]) -> (tempfile::TempDir, PathBuf, S
 /// leaves its last convolution at under a quarter of He's scale.
 #[test]
 fn models_dcgan_small_weights_lose_the_signal_where_no_normalization_follows() {
-    let (_dir, out, root) = run_model_suite(
+    let (_dir, out) = run_model_suite(
         "models-dcgan",
         &[r#"model = ["models/dcgan_generator.toml", "models/dcgan_discriminator.toml"]"#],
     );
-    let (g, d) = (
-        format!("{root}/models/dcgan_generator.toml"),
-        format!("{root}/models/dcgan_discriminator.toml"),
-    );
+    // A model file's label is its name.
+    let (g, d) = ("dcgan_generator.toml", "dcgan_discriminator.toml");
     let stat = |m: &str, init: &str, l: usize| {
         super::site_stat(&out, &format!("{m} / {init}"), "layer", l, "preact_var")
     };
     for (init, want) in [("normal:std=0.02", 64.0 * 0.0004), ("he-normal", 2.0)] {
-        let (v, lo, hi) = stat(&g, init, 1);
+        let (v, lo, hi) = stat(g, init, 1);
         assert!(
             want > lo / 1.05 && want < hi * 1.05,
             "{init}: {v} [{lo}, {hi}] vs {want}"
         );
     }
-    let ratio = stat(&d, "normal:std=0.02", 1).0 / stat(&d, "he-normal", 1).0;
+    let ratio = stat(d, "normal:std=0.02", 1).0 / stat(d, "he-normal", 1).0;
     let want = 0.0004 / (2.0 / 27.0);
     assert!((ratio / want - 1.0).abs() < 0.15, "{ratio} vs {want}");
-    assert!(stat(&d, "normal:std=0.02", 2).2 < 1e-3 && stat(&d, "he-normal", 2).1 > 1.0);
-    assert!(stat(&g, "normal:std=0.02", 4).2 < stat(&g, "he-normal", 4).1 / 4.0);
+    assert!(stat(d, "normal:std=0.02", 2).2 < 1e-3 && stat(d, "he-normal", 2).1 > 1.0);
+    assert!(stat(g, "normal:std=0.02", 4).2 < stat(g, "he-normal", 4).1 / 4.0);
 }
 
 /// experiments/models-pytorch.toml (as it is): PyTorch's default draws weights and biases
@@ -599,35 +596,32 @@ fn models_dcgan_small_weights_lose_the_signal_where_no_normalization_follows() {
 /// where He's is above 1.
 #[test]
 fn models_pytorch_defaults_are_a_sixth_of_he_and_small_weights_starve_the_vit() {
-    let (_dir, out, root) = run_model_suite(
+    let (_dir, out) = run_model_suite(
         "models-pytorch",
         &[
             r#"model = "models/resnet_small.onnx""#,
             r#"model = "models/vit_blocks.onnx""#,
         ],
     );
-    let (r, v) = (
-        format!("{root}/models/resnet_small.onnx"),
-        format!("{root}/models/vit_blocks.onnx"),
-    );
+    let (r, v) = ("resnet_small.onnx", "vit_blocks.onnx");
     let stat = |m: &str, init: &str, l: usize, s: &str| {
         super::site_stat(&out, &format!("{m} / {init}"), "layer", l, s)
     };
-    let he = stat(&r, "he-normal", 1, "preact_var").0;
-    let (m, lo, hi) = stat(&r, "model", 1, "preact_var");
+    let he = stat(r, "he-normal", 1, "preact_var").0;
+    let (m, lo, hi) = stat(r, "model", 1, "preact_var");
     let want = he / 6.0 + 1.0 / 81.0;
     assert!(
         want > lo / 1.05 && want < hi * 1.05,
         "stem {m} [{lo}, {hi}] vs {want}"
     );
-    let (m, lo, hi) = stat(&v, "model", 1, "preact_var");
+    let (m, lo, hi) = stat(v, "model", 1, "preact_var");
     let want = 32.0 / 96.0 + 1.0 / 96.0;
     assert!(
         want > lo / 1.05 && want < hi * 1.05,
         "vit {m} [{lo}, {hi}] vs {want}"
     );
-    assert!(stat(&v, "normal:std=0.02", 1, "grad_var").2 < 1e-5);
-    assert!(stat(&v, "he-normal", 1, "grad_var").1 > 1.0);
+    assert!(stat(v, "normal:std=0.02", 1, "grad_var").2 < 1e-5);
+    assert!(stat(v, "he-normal", 1, "grad_var").1 > 1.0);
 }
 
 /// experiments/models-transfer.toml (as it is): the trained body's layers are the same
@@ -635,7 +629,7 @@ fn models_pytorch_defaults_are_a_sixth_of_he_and_small_weights_starve_the_vit() 
 /// (N(0, 1) over He 16, Xavier over He 32/42), within 10% (8 seeds of 320 weights).
 #[test]
 fn models_transfer_new_heads_read_the_same_trained_body() {
-    let (_dir, out, _root) = run_model_suite(
+    let (_dir, out) = run_model_suite(
         "models-transfer",
         &[
             r#"model = "models/digits_cnn.onnx""#,
@@ -663,20 +657,17 @@ fn models_transfer_new_heads_read_the_same_trained_body() {
 /// Xavier above untied Xavier, the intervals apart.
 #[test]
 fn models_autoencoder_tying_wants_a_symmetric_scale() {
-    let (_dir, out, root) = run_model_suite(
+    let (_dir, out) = run_model_suite(
         "models-autoencoder",
         &[r#"model = ["models/autoencoder_tied.toml", "models/autoencoder_untied.toml"]"#],
     );
-    let (t, u) = (
-        format!("{root}/models/autoencoder_tied.toml"),
-        format!("{root}/models/autoencoder_untied.toml"),
-    );
+    let (t, u) = ("autoencoder_tied.toml", "autoencoder_untied.toml");
     let layers = out.join("layers.csv");
     let rows = records(&layers);
     let wv = |node: &str| -> Vec<f64> {
         rows.iter()
             .filter(|r| {
-                r[col(&layers, "label")].starts_with(&t) && &r[col(&layers, "node")] == node
+                r[col(&layers, "label")].starts_with(t) && &r[col(&layers, "node")] == node
             })
             .map(|r| num(r, &layers, "weight_var"))
             .collect()
@@ -715,8 +706,8 @@ fn models_autoencoder_tying_wants_a_symmetric_scale() {
     let stat = |m: &str, rest: &str| {
         super::site_stat(&out, &format!("{m} / {rest}"), "layer", 4, "preact_var")
     };
-    assert!(stat(&t, "lecun-normal / linear").2 < stat(&u, "lecun-normal / linear").1);
-    assert!(stat(&t, "xavier-normal / linear").1 > stat(&u, "xavier-normal / linear").2);
+    assert!(stat(t, "lecun-normal / linear").2 < stat(u, "lecun-normal / linear").1);
+    assert!(stat(t, "xavier-normal / linear").1 > stat(u, "xavier-normal / linear").2);
 }
 
 /// The TOML `attention` op: with its query and key maps zero (`--init-node`), every score is

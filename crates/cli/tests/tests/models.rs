@@ -666,9 +666,7 @@ fn models_autoencoder_tying_wants_a_symmetric_scale() {
     let rows = records(&layers);
     let wv = |node: &str| -> Vec<f64> {
         rows.iter()
-            .filter(|r| {
-                r[col(&layers, "label")].starts_with(t) && &r[col(&layers, "node")] == node
-            })
+            .filter(|r| r[col(&layers, "label")].starts_with(t) && &r[col(&layers, "node")] == node)
             .map(|r| num(r, &layers, "weight_var"))
             .collect()
     };

@@ -302,33 +302,22 @@ impl ModelGraph {
             .collect()
     }
 
-    /// The nodes that read value `v`.
-    pub fn readers(&self, v: usize) -> Vec<usize> {
-        (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].inputs.contains(&v))
-            .collect()
-    }
-
-    /// The activation node that is the only reader of node `i`'s output, where there is one:
-    /// its output is the site's `h`.
-    pub fn fused_activation(&self, i: usize) -> Option<usize> {
-        match self.readers(i + 1)[..] {
-            [j] if matches!(self.nodes[j].op, Op::Act(_)) => Some(j),
-            _ => None,
+    /// For each node, the activation node that alone reads its output, where there is one:
+    /// its output is the site's `h`. One pass over the graph.
+    pub fn fused_activations(&self) -> Vec<Option<usize>> {
+        // Per value: how many node inputs read it, and the last node that does.
+        let mut read = vec![(0usize, 0usize); self.nodes.len() + 1];
+        for (j, n) in self.nodes.iter().enumerate() {
+            for &v in &n.inputs {
+                read[v] = (read[v].0 + 1, j);
+            }
         }
-    }
-
-    /// Whether the model has batch normalization (the rows of a batch are coupled).
-    pub fn batch_norm(&self) -> bool {
-        self.nodes.iter().any(|n| {
-            matches!(
-                n.op,
-                Op::Norm {
-                    kind: Norm::Batch,
-                    ..
-                }
-            )
-        })
+        (0..self.nodes.len())
+            .map(|i| match read[i + 1] {
+                (1, j) if matches!(self.nodes[j].op, Op::Act(_)) => Some(j),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether the file gives weights (an ONNX model's; a TOML model has none).
@@ -336,11 +325,6 @@ impl ModelGraph {
         self.nodes
             .iter()
             .any(|n| n.op.weighted() && !n.file.is_empty())
-    }
-
-    /// Whether the model normalizes anywhere.
-    pub fn normalized(&self) -> bool {
-        self.nodes.iter().any(|n| matches!(n.op, Op::Norm { .. }))
     }
 
     /// Whether the model is a chain of linear maps, each followed by an activation of its

@@ -341,6 +341,7 @@ impl Architecture for Graph {
         let g = self.graph();
         // `validate` refused a pattern or spec that does not parse: none is dropped here.
         let inits = self.node_inits().unwrap_or_default();
+        let fused = g.fused_activations();
         g.nodes
             .iter()
             .enumerate()
@@ -353,8 +354,7 @@ impl Architecture for Graph {
                         |s| (s.weight, s.bias),
                     );
                 // The fill context's activation: the one that reads this node, or the run's.
-                let act = g
-                    .fused_activation(i)
+                let act = fused[i]
                     .and_then(|j| match g.nodes[j].op {
                         Op::Act(a) => a,
                         _ => None,
@@ -937,6 +937,7 @@ mod run {
         vals[0] = Some(Val::of(x, &graph.input));
         // The activations applied at their node's site.
         let mut fused: Vec<bool> = vec![false; graph.nodes.len()];
+        let fused_act = graph.fused_activations();
         let (mut layer, mut block, mut attn) = (0, 0, 0);
         for (i, node) in graph.nodes.iter().enumerate() {
             if fused[i] {
@@ -1130,7 +1131,7 @@ mod run {
                     NodeParams::Conv(ids) => Some(WeightGrad::Leaf(ids.weight)),
                     _ => None,
                 };
-                let act = graph.fused_activation(i);
+                let act = fused_act[i];
                 let phi = match act.map(|j| &graph.nodes[j].op) {
                     Some(Op::Act(a)) => a.unwrap_or(net.activation),
                     _ => sigprop_init::Activation::Linear,

@@ -11,6 +11,7 @@
 //!
 //! Burn-free: the forward pass is the architecture's (`arch/graph.rs`).
 
+#[cfg(feature = "onnx")]
 mod onnx;
 mod text;
 
@@ -439,6 +440,18 @@ fn bad(path: &str, why: impl std::fmt::Display) -> NetError {
     }
 }
 
+/// An ONNX file compiled by the `onnx` front end.
+#[cfg(feature = "onnx")]
+fn compile_onnx(bytes: &[u8]) -> Result<ModelGraph, String> {
+    onnx::compile(bytes)
+}
+
+/// Without the `onnx` feature (the Burn-free build) an ONNX file is refused.
+#[cfg(not(feature = "onnx"))]
+fn compile_onnx(_bytes: &[u8]) -> Result<ModelGraph, String> {
+    Err("this build reads no ONNX (sigprop-nets was built without its `onnx` feature)".into())
+}
+
 impl ModelFile {
     /// The model at `path`, read and compiled ("" is no model).
     pub fn open(path: &str) -> Result<ModelFile, NetError> {
@@ -453,7 +466,7 @@ impl ModelFile {
         let bytes = std::fs::read(path).map_err(|e| bad(path, e))?;
         let digest = format!("{:016x}", sigprop_init::rng::fnv1a64(&bytes));
         let graph = if onnx {
-            onnx::compile(&bytes).map_err(|why| bad(path, why))?
+            compile_onnx(&bytes).map_err(|why| bad(path, why))?
         } else {
             let text =
                 std::str::from_utf8(&bytes).map_err(|_| bad(path, "it is not UTF-8 text"))?;

@@ -10,6 +10,10 @@ tests compare against (tests never need PyTorch):
 - `experiments/models/digits_cnn.onnx`: a small CNN trained on the UCI digits
   (experiments/data/digits.csv, 1 x 8 x 8 pixels, 300 Adam steps): the pretrained body of
   the transfer-learning suite;
+- `experiments/models/tiny_lm.onnx`: a causal language model on token ids (an `nn.Embedding`
+  of 64 tokens by 32 features plus a learned position table of 8 tokens, two pre-LN blocks
+  whose attention masks future keys with `masked_fill` (ONNX `Where`), a final LayerNorm
+  and a Linear head of 64 logits per token);
 - `experiments/models/written_out.onnx`: LayerNorm, the exact GELU and SiLU written out as
   elementwise operators (ReduceMean, Pow, Sqrt, Erf, Sigmoid, Mul) and a softmax, for the
   test of the file's own weights.
@@ -22,15 +26,19 @@ PyTorch default initialization (the trained weights for the digits). Next to eac
 must give the same output).
 
 `crates/cli/tests/fixtures/torch_models.json` holds, for each model and for He-normal and
-Xavier-normal weights with zero biases (LayerNorm gains 1, biases 0), the mean over 32
-seeds of every Linear/Conv output's population variance (sigprop's per-site `preact_var`,
-the sites in the order they run) and its standard error, on N(0, 1) inputs of batch 16.
+Xavier-normal weights with zero biases (LayerNorm gains 1, biases 0; the language model's
+token and position tables N(0, 1), as sigprop draws tables under a fan-scaled rule), the
+mean over 32 seeds of every Linear/Conv output's population variance (sigprop's per-site
+`preact_var`, the sites in the order they run) and its standard error, on N(0, 1) inputs
+(token ids uniform on the vocabulary) of batch 16.
 
-    python3 scripts/torch_models.py   # a few seconds on 2 cores; needs torch, onnx, onnxscript
+    python3 scripts/torch_models.py           # a few seconds on 2 cores; needs torch, onnx, onnxscript
+    python3 scripts/torch_models.py tiny_lm   # only the models named (the others' files untouched)
 """
 import json
 import math
 import pathlib
+import sys
 
 import torch
 import torch.nn as nn
@@ -45,9 +53,14 @@ SEEDS, BATCH = 32, 16
 class Block(nn.Module):
     """Pre-LN: x + o(attention(ln1(x))), then x + fc2(gelu(fc1(ln2(x))))."""
 
-    def __init__(self, d, heads):
+    def __init__(self, d, heads, causal_tokens=0):
         super().__init__()
         self.heads = heads
+        # Causal: the future keys' scores at -inf (a constant mask, ONNX Where).
+        self.causal = causal_tokens > 0
+        if self.causal:
+            mask = torch.triu(torch.ones(causal_tokens, causal_tokens, dtype=torch.bool), 1)
+            self.register_buffer("mask", mask)
         self.ln1 = nn.LayerNorm(d)
         self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
         self.ln2 = nn.LayerNorm(d)
@@ -62,7 +75,10 @@ class Block(nn.Module):
         q = self.q(u).reshape(b, t, h, dh).transpose(1, 2)
         k = self.k(u).reshape(b, t, h, dh).transpose(1, 2)
         v = self.v(u).reshape(b, t, h, dh).transpose(1, 2)
-        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dh), dim=-1)
+        s = q @ k.transpose(-1, -2) / math.sqrt(dh)
+        if self.causal:
+            s = s.masked_fill(self.mask, float("-inf"))
+        a = torch.softmax(s, dim=-1)
         o = (a @ v).transpose(1, 2).reshape(b, t, d)
         x = x + self.o(o)
         return x + self.fc2(nn.functional.gelu(self.fc1(self.ln2(x))))
@@ -172,14 +188,37 @@ def vit():
     return nn.Sequential(Block(32, 4), Block(32, 4))
 
 
+class TinyLM(nn.Module):
+    """Token ids [batch, 8] -> logits [batch, 8, 64]."""
+
+    def __init__(self, vocab=64, d=32, tokens=8):
+        super().__init__()
+        self.tokens = nn.Embedding(vocab, d)
+        self.positions = nn.Parameter(torch.randn(tokens, d) * 0.02)
+        self.blocks = nn.Sequential(Block(d, 4, tokens), Block(d, 4, tokens))
+        self.ln = nn.LayerNorm(d)
+        self.head = nn.Linear(d, vocab)
+
+    def forward(self, ids):
+        return self.head(self.ln(self.blocks(self.tokens(ids) + self.positions)))
+
+
+# A sample's shape, and the vocabulary where the input is token ids.
 MODELS_OF = {
-    "vit_blocks": (vit, (8, 32)),
-    "resnet_small": (ResNet, (3, 8, 8)),
+    "vit_blocks": (vit, (8, 32), None),
+    "resnet_small": (ResNet, (3, 8, 8), None),
+    "tiny_lm": (TinyLM, (8,), 64),
 }
 
 
-def export(name, m, sample, optimize=True):
-    x = torch.randn(4, *sample)
+def draw(batch, sample, vocab):
+    if vocab:
+        return torch.randint(0, vocab, (batch, *sample))
+    return torch.randn(batch, *sample)
+
+
+def export(name, m, sample, optimize=True, vocab=None):
+    x = draw(4, sample, vocab)
     path = MODELS / f"{name}.onnx"
     torch.onnx.export(
         m,
@@ -195,7 +234,7 @@ def export(name, m, sample, optimize=True):
         y = m(x)
     io = {
         "input_shape": list(x.shape),
-        "input": x.flatten().tolist(),
+        "input": x.flatten().float().tolist(),
         "output_shape": list(y.shape),
         "output": y.flatten().tolist(),
     }
@@ -213,9 +252,13 @@ def reinit(m, init):
         elif isinstance(mod, (nn.LayerNorm, nn.BatchNorm2d)):
             nn.init.ones_(mod.weight)
             nn.init.zeros_(mod.bias)
+        elif isinstance(mod, nn.Embedding):
+            nn.init.normal_(mod.weight)
+        if isinstance(mod, TinyLM):
+            nn.init.normal_(mod.positions)
 
 
-def site_variances(make, sample, init):
+def site_variances(make, sample, init, vocab):
     per_seed = []
     for seed in range(SEEDS):
         torch.manual_seed(1000 + seed)
@@ -228,7 +271,7 @@ def site_variances(make, sample, init):
             if isinstance(mod, (nn.Linear, nn.Conv2d))
         ]
         with torch.no_grad():
-            m(torch.randn(BATCH, *sample))
+            m(draw(BATCH, sample, vocab))
         for h in hooks:
             h.remove()
         per_seed.append(got)
@@ -241,22 +284,34 @@ def site_variances(make, sample, init):
     return {"mean": mean, "se": se}
 
 
-def main():
+def main(only):
+    """Export the models named in `only` (all where it is empty)."""
     MODELS.mkdir(parents=True, exist_ok=True)
     fixture = {"seeds": SEEDS, "batch": BATCH, "models": {}}
-    for name, (make, sample) in MODELS_OF.items():
+    if only and FIXTURE.exists():
+        fixture = json.loads(FIXTURE.read_text())
+    wanted = lambda name: not only or name in only
+    for name, (make, sample, vocab) in MODELS_OF.items():
+        if not wanted(name):
+            continue
         torch.manual_seed(0)
         m = make()
         with torch.no_grad():
             for _ in range(20):
-                m(torch.randn(16, *sample))
-        export(name, m.eval(), sample, optimize=name != "resnet_small")
+                m(draw(16, sample, vocab))
+        export(name, m.eval(), sample, optimize=name != "resnet_small", vocab=vocab)
         fixture["models"][name] = {
-            init: site_variances(make, sample, init) for init in ["he-normal", "xavier-normal"]
+            init: site_variances(make, sample, init, vocab)
+            for init in ["he-normal", "xavier-normal"]
         }
-    export("digits_cnn", trained_digits_cnn(), (1, 8, 8), optimize=False)
-    torch.manual_seed(0)
-    export("written_out", WrittenOut().eval(), (8, 16), optimize=False)
+    FIXTURE.write_text(json.dumps(fixture, indent=1) + "\n")
+    if wanted("digits_cnn"):
+        export("digits_cnn", trained_digits_cnn(), (1, 8, 8), optimize=False)
+    if wanted("written_out"):
+        torch.manual_seed(0)
+        export("written_out", WrittenOut().eval(), (8, 16), optimize=False)
+    if only:
+        return
     # An operator sigprop does not read, for the refusal test.
     torch.onnx.export(
         CumSum(),
@@ -267,8 +322,7 @@ def main():
         dynamic_shapes=({0: torch.export.Dim("batch")},),
         external_data=False,
     )
-    FIXTURE.write_text(json.dumps(fixture, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(set(sys.argv[1:]))

@@ -349,8 +349,9 @@ pub(crate) fn net_input(
 }
 
 /// Whether `net` can read its `--inputs` in batches of `batch`: one sample a row of its
-/// input (not an RNN, whose rows are time steps, nor token ids), samples of the size it
-/// reads, and at least `batch` of them. Nothing to check without `--inputs`.
+/// input (not an RNN, whose rows are time steps), samples of the size it reads (token ids
+/// below its vocabulary where it reads ids), and at least `batch` of them. Nothing to check
+/// without `--inputs`.
 pub fn check_inputs(net: &ResolvedNet, batch: usize) -> Result<(), NetError> {
     let Some(file) = &net.config.inputs else {
         return Ok(());
@@ -365,15 +366,30 @@ pub fn check_inputs(net: &ResolvedNet, batch: usize) -> Result<(), NetError> {
                 .into(),
         });
     }
-    if arch.token_input().is_some() {
-        return Err(NetError::BadConfig {
-            key: "inputs",
-            value: file.path.clone(),
-            allowed: "inputs without --embedding (token ids are drawn, not read)".into(),
-        });
-    }
     let [rows, features] = arch.input_shape(net, batch);
-    file.fitting(rows, features)?;
+    let d = file.fitting(rows, features)?;
+    // Token ids: read as they are, each a whole number below the vocabulary.
+    if let Some(vocab) = arch.token_input() {
+        if file.standardize {
+            return Err(NetError::BadConfig {
+                key: "standardize",
+                value: "on".into(),
+                allowed: "off with token ids (a network reading token ids takes them as they are)"
+                    .into(),
+            });
+        }
+        let outside = |v: f32| v.fract() != 0.0 || v < 0.0 || v >= vocab as f32;
+        if let Some(v) = d.data.iter().copied().find(|&v| outside(v)) {
+            return Err(NetError::BadConfig {
+                key: "inputs",
+                value: file.path.clone(),
+                allowed: format!(
+                    "token ids, whole numbers from 0 to {} (the vocabulary); the file holds {v}",
+                    vocab - 1
+                ),
+            });
+        }
+    }
     Ok(())
 }
 

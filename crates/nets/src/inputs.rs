@@ -64,6 +64,18 @@ pub fn uniform_classes(
         .collect())
 }
 
+/// Token ids `shape` uniform on `0..vocab`, i.i.d., from the key `(seed, <key>.tokens)`, as
+/// f32 (exact below 2^24).
+pub fn token_ids(
+    seed: u64,
+    key: &str,
+    shape: [usize; 2],
+    vocab: usize,
+) -> Result<Vec<f32>, NetError> {
+    let ids = uniform_classes(seed, &format!("{key}.tokens"), shape[0] * shape[1], vocab)?;
+    Ok(ids.into_iter().map(|i| i as f32).collect())
+}
+
 /// The keyed standard normal input `(seed, "input")`, or with `corr = Some(c)` pairs of
 /// rows at an exact cosine: each pair `(2i, 2i+1)` made from two i.i.d. `N(0, I)` rows by
 /// Gram-Schmidt, both scaled to length `sqrt(N_0)` (second moment exactly 1) and at cosine

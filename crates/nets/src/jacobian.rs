@@ -71,9 +71,10 @@ impl JacobianOptions {
         if let Some(vocab) = cfg.arch.token_input() {
             return Err(NetError::BadConfig {
                 key: "jacobian",
-                value: format!("embedding {vocab}"),
-                allowed: "a network fed features, not token ids (--embedding 0): the input \
-                          Jacobian needs a continuous input"
+                value: format!("token ids below {vocab}"),
+                allowed: "a network fed features, not token ids (a transformer with --embedding \
+                          0, a model without an embedding): the input Jacobian needs a \
+                          continuous input"
                     .into(),
             });
         }

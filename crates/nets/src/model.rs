@@ -133,6 +133,25 @@ pub enum Op {
         /// The axis.
         axis: usize,
     },
+    /// A token embedding: the model's input (token ids `[tokens]`, each below `vocab`)
+    /// looked up in a table `[vocab, dim]` (`table`), with, when `positions`, a learned
+    /// position table `[tokens, dim]` added (`positions`): `[tokens] -> [tokens, dim]`.
+    Embed {
+        /// Rows of the table: the vocabulary.
+        vocab: usize,
+        /// Features of a token.
+        dim: usize,
+        /// With a learned position table.
+        positions: bool,
+    },
+    /// Entries where a constant mask is 1 set to `value` (an attention mask: future keys at
+    /// `-inf`), the others kept; the mask broadcasts against the value as a constant does.
+    MaskFill {
+        /// The mask, 0 or 1 per entry.
+        mask: Constant,
+        /// The value of the masked entries.
+        value: f32,
+    },
     /// `start, start + step, ..` below `end` along one axis of a sample.
     Slice {
         /// The axis.
@@ -192,6 +211,12 @@ impl Op {
         matches!(self, Op::Linear { .. } | Op::Conv { .. })
     }
 
+    /// Whether the node has weights an initializer draws: a weighted node's, or an
+    /// embedding's tables.
+    pub fn drawn(&self) -> bool {
+        self.weighted() || matches!(self, Op::Embed { .. })
+    }
+
     /// The operation's name in a model file.
     pub fn name(&self) -> &'static str {
         match self {
@@ -214,6 +239,8 @@ impl Op {
             Op::ReduceMean { .. } => "reduce-mean",
             Op::Concat { .. } => "concat",
             Op::Slice { .. } => "slice",
+            Op::Embed { .. } => "embedding",
+            Op::MaskFill { .. } => "mask-fill",
         }
     }
 }
@@ -266,6 +293,9 @@ impl Node {
 pub struct ModelGraph {
     /// One sample's input shape.
     pub input: Vec<usize>,
+    /// The vocabulary where the input is token ids (`[tokens]`, read by an embedding)
+    /// rather than features.
+    pub vocab: Option<usize>,
     /// The nodes.
     pub nodes: Vec<Node>,
 }
@@ -325,7 +355,15 @@ impl ModelGraph {
     pub fn has_weights(&self) -> bool {
         self.nodes
             .iter()
-            .any(|n| n.op.weighted() && !n.file.is_empty())
+            .any(|n| n.op.drawn() && !n.file.is_empty())
+    }
+
+    /// The nodes whose weights an initializer draws (linear, conv, embedding), as indices
+    /// into `nodes`.
+    pub fn drawn(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].op.drawn())
+            .collect()
     }
 
     /// Whether the model is a chain of linear maps, each followed by an activation of its

@@ -8,12 +8,13 @@
 /// Classes of the cross-entropy head.
 pub const HEAD_CLASSES: usize = 10;
 
-/// Whether the tensor at `path` is a lookup table (a transformer's token embedding or
-/// position table, under `embed.`): rows are read, not multiplied, so its fan-in does not
-/// grow with width, a batch touches only its own rows, and neither pruning nor the tuned
-/// initializers take it.
+/// Whether the tensor at `path` is a lookup table (a transformer's token embedding
+/// `embed.tokens` or position table `embed.positions`; a model's embedding node's
+/// `<node>.table` and `<node>.positions`, names no other parameter ends in): rows are read,
+/// not multiplied, so its fan-in does not grow with width, a batch touches only its own
+/// rows, and neither pruning nor the tuned initializers take it.
 pub fn is_table(path: &str) -> bool {
-    path.starts_with("embed.")
+    path == "embed.tokens" || path.ends_with(".table") || path.ends_with(".positions")
 }
 
 /// One parameter tensor: its path, shape and row-major values.

@@ -2827,7 +2827,13 @@ fn low_precision_runs_on_wgpu_where_the_type_has_arithmetic_and_is_refused_where
 #[test]
 fn a_model_with_its_own_weights_gives_the_output_pytorch_gave() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/models");
-    for name in ["vit_blocks", "resnet_small", "digits_cnn", "written_out"] {
+    for name in [
+        "vit_blocks",
+        "resnet_small",
+        "digits_cnn",
+        "written_out",
+        "tiny_lm",
+    ] {
         let model = root.join(format!("{name}.onnx"));
         let io: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(root.join(format!("{name}.io.json"))).unwrap(),

@@ -344,8 +344,8 @@ fn bad_models_are_refused_on_one_line() {
         ),
         (
             vec!["run", "--model", &ok, "--init-node", "head=zeros"],
-            "init-node=head=zeros is not allowed; expected a pattern that matches a linear \
-             or conv node; the model's are: layers.1, layers.2",
+            "init-node=head=zeros is not allowed; expected a pattern that matches a linear, \
+             conv or embedding node; the model's are: layers.1, layers.2",
         ),
         (
             vec!["run", "--model", &ok, "--init-node", "layers.*=zeross"],
@@ -866,4 +866,149 @@ fn train_on_real_inputs_labels_the_files_samples() {
     let real = first(&["--inputs", digits.to_str().unwrap()], "digits");
     let gauss = first(&[], "gauss");
     assert!(real < 1.0 && gauss > 1.0, "{real} vs {gauss}");
+}
+
+/// A token model. The ONNX language model (scripts/torch_models.py: `nn.Embedding`, a learned
+/// position table, a causal mask by `masked_fill`) reads token ids uniform on its vocabulary;
+/// with block 1's query and key maps at zero each query attends uniformly to the keys it
+/// sees, so the first attention's entropy is ln(T!)/T and its diagonal the mean of 1/(i + 1)
+/// (the mask is exact); under He the token and position tables are N(0, 1), so the
+/// embedding site's variance is 2 (within 5 standard deviations of its sampling spread).
+/// A TOML token model reads ids from a file: a file of one repeated id gives every token
+/// the same vector, token cosine 1. Ids outside the vocabulary, `--standardize`, training
+/// and the input Jacobian are refused on one line.
+#[test]
+fn token_models_embed_ids_and_mask_the_future() {
+    let lm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/models/tiny_lm.onnx");
+    let lm = lm.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "--model",
+        lm,
+        "--init",
+        "he-normal",
+        "--seeds",
+        "4",
+        "--batch",
+        "16",
+        "--init-node",
+        "linear1=zeros",
+        "--init-node",
+        "linear2=zeros",
+    ];
+    let layers = run_to(dir.path(), "lm", &args);
+    let rows = records(&layers);
+    let at = |site: &str, layer: &str| -> Vec<&csv::StringRecord> {
+        rows.iter()
+            .filter(|r| &r[col(&layers, "site")] == site && &r[col(&layers, "layer")] == layer)
+            .collect()
+    };
+    let t = 8usize;
+    let entropy = (1..=t).map(|i| (i as f64).ln()).sum::<f64>() / t as f64;
+    let diag = (1..=t).map(|i| 1.0 / i as f64).sum::<f64>() / t as f64;
+    for r in at("attn", "1") {
+        assert!((num(r, &layers, "attn_entropy") - entropy).abs() < 1e-5);
+        assert!((num(r, &layers, "attn_diag") - diag).abs() < 1e-6);
+    }
+    // Var(E[id] + P[t]) = 2: a seed's estimate sees at most the 64 x 32 token entries and
+    // the 8 x 32 position entries, each N(0, 1), so its standard deviation is at least
+    // sqrt(2/2048 + 2/256); the mean of 4 seeds' is half of that.
+    let embed: Vec<f64> = at("embed", "1")
+        .iter()
+        .map(|r| num(r, &layers, "preact_var"))
+        .collect();
+    assert_eq!(embed.len(), 4);
+    let mean = embed.iter().sum::<f64>() / 4.0;
+    let sd = (2.0f64 / 2048.0 + 2.0 / 256.0).sqrt() / 2.0;
+    assert!((mean - 2.0).abs() < 5.0 * sd, "embed variance {mean}");
+    assert_eq!(
+        at("embed", "1")[0][col(&layers, "node")].to_string(),
+        "gather1"
+    );
+
+    let model = dir.path().join("lm.toml");
+    std::fs::write(
+        &model,
+        "input = [8]\n[[layers]]\nop = \"embedding\"\nname = \"tokens\"\nvocab = 50\ndim = 16\n\
+         [[layers]]\nop = \"block\"\nname = \"blocks\"\nresidual = true\nlayers = [\
+         { op = \"norm\", kind = \"layer\" }, { op = \"attention\", name = \"attn\", heads = 2, \
+         causal = true }]\n[[layers]]\nop = \"linear\"\nname = \"head\"\nout = 50\n",
+    )
+    .unwrap();
+    let model = model.to_str().unwrap();
+    let write = |name: &str, rows: &[Vec<f64>]| -> String {
+        let text: String = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    + "\n"
+            })
+            .collect();
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let same = write("same.csv", &vec![vec![3.0; t]; 20]);
+    let layers = run_to(
+        dir.path(),
+        "same",
+        &[
+            "run", "--model", model, "--inputs", &same, "--seeds", "2", "--batch", "8",
+        ],
+    );
+    let rows = records(&layers);
+    let embed: Vec<_> = rows
+        .iter()
+        .filter(|r| &r[col(&layers, "site")] == "embed")
+        .collect();
+    assert_eq!(embed.len(), 2);
+    for r in embed {
+        assert!((num(r, &layers, "token_cos") - 1.0).abs() < 1e-6);
+        assert_eq!(&r[col(&layers, "node")], "tokens");
+    }
+    let outside = write("outside.csv", &vec![vec![50.0; t]; 20]);
+    let fraction = write("fraction.csv", &vec![vec![1.5; t]; 20]);
+    let ids = write("ids.csv", &vec![vec![1.0; t]; 20]);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "run", "--model", model, "--inputs", &outside, "--batch", "8",
+            ],
+            "expected token ids, whole numbers from 0 to 49 (the vocabulary); the file holds 50",
+        ),
+        (
+            vec![
+                "run", "--model", model, "--inputs", &fraction, "--batch", "8",
+            ],
+            "the file holds 1.5",
+        ),
+        (
+            vec![
+                "run",
+                "--model",
+                model,
+                "--inputs",
+                &ids,
+                "--batch",
+                "8",
+                "--standardize",
+            ],
+            "standardize=on is not allowed; expected off with token ids",
+        ),
+        (
+            vec!["train", "--model", model, "--steps", "2"],
+            "expected a model fed features for training",
+        ),
+        (
+            vec!["run", "--model", lm, "--jacobian"],
+            "jacobian=token ids below 64 is not allowed",
+        ),
+    ];
+    for (args, needle) in cases {
+        fails_with(&args, needle);
+    }
 }

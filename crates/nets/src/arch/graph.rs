@@ -74,6 +74,8 @@ pub(crate) enum NodeParams {
     Conv(ConvIds),
     /// A normalization's gain and bias.
     Norm(Option<(ParamId, ParamId)>),
+    /// An embedding's token table and position table.
+    Embed(ParamId, Option<ParamId>),
 }
 
 /// One pattern of `--init-node`.
@@ -104,10 +106,10 @@ impl Graph {
         }
     }
 
-    /// The `--init-node` patterns, parsed; each must match a weighted node.
+    /// The `--init-node` patterns, parsed; each must match a node with weights.
     fn node_inits(&self) -> Result<Vec<NodeInit>, NetError> {
         let g = self.graph();
-        let weighted = g.weighted();
+        let weighted = g.drawn();
         self.init_node
             .iter()
             .map(|text| {
@@ -138,7 +140,7 @@ impl Graph {
                     let names: Vec<&str> =
                         weighted.iter().map(|&i| g.nodes[i].name.as_str()).collect();
                     return Err(bad(format!(
-                        "a pattern that matches a linear or conv node; the model's are: {}",
+                        "a pattern that matches a linear, conv or embedding node; the model's are: {}",
                         names.join(", ")
                     )));
                 }
@@ -168,6 +170,14 @@ impl Graph {
             }),
         };
         let bias = parse(&node.bias_init, "bias-init", net_bias)?;
+        // A table's default is the network's fixed-scale draw, or N(0, 1).
+        let table;
+        let net_weight = if matches!(node.op, Op::Embed { .. }) {
+            table = super::table_scheme(net_weight);
+            &table
+        } else {
+            net_weight
+        };
         Ok(match inits.iter().find(|n| n.pattern.matches(&node.name)) {
             Some(n) => NodeSchemes {
                 weight: n.scheme.clone(),
@@ -288,7 +298,7 @@ impl Architecture for Graph {
             .parse()
             .map_err(|e| NetError::init("bias-init", e))?;
         let keep_all = cfg.weight_init.trim() == MODEL_INIT;
-        for i in g.weighted() {
+        for i in g.drawn() {
             self.schemes(i, &inits, (weight_init, &bias), keep_all)?;
         }
         if self.perturb()?.is_some() && !self.keeps_file_weights(cfg) {
@@ -415,6 +425,17 @@ impl Architecture for Graph {
                         NodeParams::Norm(Some((gain, shift)))
                     }
                     Op::Norm { affine: false, .. } => NodeParams::Norm(None),
+                    Op::Embed {
+                        vocab,
+                        dim,
+                        positions,
+                    } => {
+                        let tokens = node.shape[0];
+                        let table = job("table", &weight, vec![vocab, dim], Layout::InOut);
+                        let positions = positions
+                            .then(|| job("positions", &weight, vec![tokens, dim], Layout::InOut));
+                        NodeParams::Embed(table, positions)
+                    }
                     _ => NodeParams::None,
                 }
             })
@@ -455,7 +476,7 @@ impl Architecture for Graph {
                 }
             }
             let keep = match node.op {
-                Op::Linear { .. } | Op::Conv { .. } => {
+                Op::Linear { .. } | Op::Conv { .. } | Op::Embed { .. } => {
                     self.schemes(i, &inits, (&net.weight_init, &net.bias_init), keep_all)?
                         .keep
                 }
@@ -480,10 +501,16 @@ impl Architecture for Graph {
                 }
                 t.data.clone_from(values);
             }
-            if let Some(p) = &perturb
-                && node.op.weighted()
-            {
-                let path = format!("{}.weight", node.name);
+            let Some(p) = &perturb else {
+                continue;
+            };
+            let tables: &[&str] = match node.op {
+                Op::Linear { .. } | Op::Conv { .. } => &["weight"],
+                Op::Embed { .. } => &["table", "positions"],
+                _ => &[],
+            };
+            for suffix in tables {
+                let path = format!("{}.{suffix}", node.name);
                 let Some(t) = params.get_mut(&path) else {
                     continue;
                 };
@@ -511,6 +538,22 @@ impl Architecture for Graph {
 
     fn input_shape(&self, _net: &ResolvedNet, batch: usize) -> [usize; 2] {
         [batch, self.graph().input_features()]
+    }
+
+    /// Token ids uniform on the vocabulary where the model reads them, else `N(0, 1)`.
+    fn input(&self, seed: u64, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+        self.input_keyed(seed, "input", shape)
+    }
+
+    fn input_keyed(&self, seed: u64, key: &str, shape: [usize; 2]) -> Result<Vec<f32>, NetError> {
+        match self.graph().vocab {
+            Some(vocab) => crate::inputs::token_ids(seed, key, shape, vocab),
+            None => crate::inputs::normal_input(seed, key, shape),
+        }
+    }
+
+    fn token_input(&self) -> Option<usize> {
+        self.graph().vocab
     }
 
     fn output_features(&self, _cfg: &NetConfig) -> usize {
@@ -648,6 +691,11 @@ impl Architecture for Graph {
                     extra = extra.max(b * pixels * (c_in / groups) as f64 * k2);
                 }
                 Op::Norm { features, .. } => params += 2.0 * features as f64,
+                Op::Embed {
+                    vocab,
+                    dim,
+                    positions,
+                } => params += ((vocab + usize::from(positions) * n.shape[0]) * dim) as f64,
                 _ => {}
             }
         }
@@ -659,7 +707,7 @@ impl Architecture for Graph {
 #[cfg(feature = "burn")]
 mod run {
     use burn::tensor::activation::softmax;
-    use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
+    use burn::tensor::module::{avg_pool2d, conv2d, embedding, max_pool2d};
     use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
     use burn::tensor::{Int, Tensor, TensorData};
 
@@ -938,7 +986,7 @@ mod run {
         // The activations applied at their node's site.
         let mut fused: Vec<bool> = vec![false; graph.nodes.len()];
         let fused_act = graph.fused_activations();
-        let (mut layer, mut block, mut attn) = (0, 0, 0);
+        let (mut layer, mut block, mut attn, mut embed) = (0, 0, 0, 0);
         for (i, node) in graph.nodes.iter().enumerate() {
             if fused[i] {
                 continue;
@@ -1082,6 +1130,39 @@ mod run {
                     }
                 }
                 (Op::Unary(kind), _) => unary(*kind, read(0)),
+                (Op::Embed { .. }, NodeParams::Embed(table, positions)) => {
+                    // Token ids [batch, tokens] (the pass keeps them in f32, exact).
+                    let ids = read(0).flat();
+                    let tokens = ids.dims()[1];
+                    let mut x = embedding(p.matrix(table), ids.int());
+                    if let Some(pos) = positions {
+                        x = x + p.matrix(pos).unsqueeze::<3>();
+                    }
+                    embed += 1;
+                    Val::D3(x).site(
+                        rec,
+                        SiteIn {
+                            site: "embed",
+                            layer: embed,
+                            kind: SiteKind::Sum,
+                            weight: None,
+                            scale: None,
+                            tokens: Some(tokens),
+                            attention: None,
+                            roles: Vec::new(),
+                            node: Some(&node.name),
+                        },
+                    )
+                }
+                (Op::MaskFill { mask, value }, _) => {
+                    let x = read(0);
+                    let m = x.constant(mask);
+                    let v = *value;
+                    both!(x, m, |t, m| {
+                        let dims = t.dims();
+                        t.mask_fill(m.greater_elem(0.5).expand(dims), v)
+                    })
+                }
                 (Op::Transpose(perm), _) => transpose(read(0), perm),
                 (Op::Softmax { axis }, _) => {
                     let d = axis + 1;

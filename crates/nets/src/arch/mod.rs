@@ -645,6 +645,26 @@ pub(crate) trait Architecture:
 }
 
 /// Fixup's scalar biases and multipliers need residual branches: refused elsewhere.
+/// The initializer of an embedding or position table under the network's `weight_init`:
+/// that one where it is a fixed-scale draw, as GPT-2, LLaMA and ViT give their tables the
+/// weights' `N(0, 0.02^2)` (`normal`, `truncated-normal`, `uniform`, `gpt2`, and
+/// `small-init`'s `N(0, 2/(5d))` as GPT-NeoX); else `N(0, 1)`, PyTorch's `nn.Embedding` and
+/// the unit variance of Gaussian tokens (a fan-scaled rule such as He would read the
+/// vocabulary as the fan-in).
+pub(crate) fn table_scheme(weight_init: &Scheme) -> Scheme {
+    match weight_init {
+        Scheme::Gpt2 { .. }
+        | Scheme::SmallInit
+        | Scheme::Normal { .. }
+        | Scheme::TruncatedNormal { .. }
+        | Scheme::Uniform { .. } => weight_init.clone(),
+        _ => Scheme::Normal {
+            mean: 0.0,
+            std: 1.0,
+        },
+    }
+}
+
 pub(crate) fn refuse_fixup(cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
     if weight_init.needs_fixup() {
         let fixup = |c: &Capabilities| c.own_inits.iter().any(|(s, _)| *s == "fixup");
@@ -1163,6 +1183,14 @@ impl ArchConfig {
     /// Whether the network comes from a model file that holds its weights (`--init model`).
     pub fn has_file_weights(&self) -> bool {
         matches!(self, ArchConfig::Graph(g) if g.model.graph.has_weights())
+    }
+
+    /// The model file of a graph network ("" for the built-in architectures).
+    pub fn model_path(&self) -> &str {
+        match self {
+            ArchConfig::Graph(g) => &g.model.path,
+            _ => "",
+        }
     }
 
     /// The transformer's stream mean field, where it applies (see

@@ -543,26 +543,12 @@ impl Transformer {
         }
     }
 
-    /// The initializer of an embedding or position table: its `--init-role`; else the
-    /// network's where that is a fixed-scale draw, as GPT-2, LLaMA and ViT give their
-    /// tables the weights' `N(0, 0.02^2)` (`normal`, `truncated-normal`, `uniform`, `gpt2`,
-    /// and `small-init`'s `N(0, 2/(5d))` as GPT-NeoX); else `N(0, 1)`, PyTorch's
-    /// `nn.Embedding` and the unit variance of the Gaussian tokens (a fan-scaled rule such
-    /// as He would read the vocabulary as the fan-in).
+    /// The initializer of an embedding or position table: its `--init-role`, else
+    /// [`super::table_scheme`] of the network's.
     fn table_scheme(&self, net: &ResolvedNet, role: Role) -> Scheme {
-        if let Some(r) = self.init_role.iter().find(|r| r.role == role) {
-            return r.spec.scheme().clone();
-        }
-        match net.weight_init {
-            Scheme::Gpt2 { .. }
-            | Scheme::SmallInit
-            | Scheme::Normal { .. }
-            | Scheme::TruncatedNormal { .. }
-            | Scheme::Uniform { .. } => net.weight_init.clone(),
-            _ => Scheme::Normal {
-                mean: 0.0,
-                std: 1.0,
-            },
+        match self.init_role.iter().find(|r| r.role == role) {
+            Some(r) => r.spec.scheme().clone(),
+            None => super::table_scheme(&net.weight_init),
         }
     }
 
@@ -1227,8 +1213,7 @@ impl Architecture for Transformer {
         if self.embedding == 0 {
             return crate::inputs::normal_input(seed, key, shape);
         }
-        let ids = crate::inputs::uniform_classes(seed, &format!("{key}.tokens"), shape[0] * shape[1], self.embedding)?;
-        Ok(ids.into_iter().map(|i| i as f32).collect())
+        crate::inputs::token_ids(seed, key, shape, self.embedding)
     }
 
     fn token_input(&self) -> Option<usize> {

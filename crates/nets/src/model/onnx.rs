@@ -19,7 +19,7 @@ use onnx_ir::node::slice::SliceInput;
 use onnx_ir::node::split::SplitSizesInput;
 use onnx_ir::node::squeeze::SqueezeInput;
 use onnx_ir::node::unsqueeze::UnsqueezeConfig;
-use onnx_ir::{Argument, Node as OnnxNode, OnnxGraphBuilder, TensorDataExt};
+use onnx_ir::{ArgType, Argument, Node as OnnxNode, OnnxGraphBuilder, TensorDataExt};
 use sigprop_init::Activation;
 
 use super::{BinaryKind, Constant, ModelGraph, Node, Op, UnaryKind};
@@ -76,11 +76,21 @@ pub(super) fn compile(bytes: &[u8]) -> Result<ModelGraph, String> {
                 input.name, input.ty
             )
         })?;
+    // Integer ids: a token model, whose input only an embedding (Gather) reads.
+    let ids = matches!(&input.ty, ArgType::Tensor(t) if !t.dtype.is_float());
+    if ids && per_sample.len() != 1 {
+        return Err(format!(
+            "input {} has shape {} of integers; expected token ids [batch, tokens]",
+            input.name, input.ty
+        ));
+    }
     let mut c = Compiler {
         graph: ModelGraph {
             input: per_sample,
+            vocab: None,
             nodes: Vec::new(),
         },
+        ids,
         names: HashMap::from([(input.name.clone(), Src::Value(0))]),
         batch: dims.first().copied().flatten(),
         opset,
@@ -112,6 +122,22 @@ pub(super) fn compile(bytes: &[u8]) -> Result<ModelGraph, String> {
             ));
         }
     }
+    // Token ids mean nothing to any operation but the embedding that reads them.
+    if ids {
+        let readers: Vec<&Node> = c
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| n.inputs.contains(&0))
+            .collect();
+        if c.graph.vocab.is_none() || readers.len() != 1 {
+            return Err(format!(
+                "input {} holds integer token ids; expected them read by one Gather of an \
+                 embedding table and nothing else",
+                input.name
+            ));
+        }
+    }
     if !c.graph.nodes.iter().any(|n| n.op.weighted()) {
         return Err(
             "the model has no Gemm, MatMul by a weight or Conv (nothing to initialize)".into(),
@@ -129,6 +155,8 @@ struct Compiler {
     names: HashMap<String, Src>,
     /// The batch the file fixes, where its input's first axis is not symbolic.
     batch: Option<usize>,
+    /// The input is integer token ids.
+    ids: bool,
     opset: i64,
     /// How many node inputs read each name.
     readers: HashMap<String, usize>,
@@ -147,9 +175,13 @@ impl Compiler {
     /// What argument `a` is.
     fn src(&self, node: &OnnxNode, a: &Argument) -> Result<Src, String> {
         if let Some(data) = a.value() {
-            let values = data
-                .to_f32_vec()
-                .map_err(|e| self.refuse(node, format!("a constant it cannot read ({e:?})")))?;
+            // A boolean constant (an attention mask) as 0 and 1.
+            let values = if data.elem_type().is_bool() {
+                data.iter::<f32>().collect()
+            } else {
+                data.to_f32_vec()
+                    .map_err(|e| self.refuse(node, format!("a constant it cannot read ({e:?})")))?
+            };
             return Ok(Src::Const(Constant {
                 data: values,
                 shape: data.shape().to_vec(),
@@ -560,6 +592,94 @@ impl Compiler {
                 self.push(node, name, Op::MatMul, vec![a, v], vec![h, t, dv]);
                 Ok(())
             }
+            N::Gather(n) => {
+                let table = self.constant(node, 0)?;
+                let ids = self.value(node, 1);
+                let (Some(table), Ok(0), true, 0) = (table, ids, self.ids, n.config.axis) else {
+                    return Err(self.refuse(
+                        node,
+                        "expected an embedding: a constant table's rows (axis 0) picked by the \
+                         model's input of token ids",
+                    ));
+                };
+                let [vocab, dim] = table.shape[..] else {
+                    return Err(self.refuse(
+                        node,
+                        format!("a table {:?}; expected [vocabulary, features]", table.shape),
+                    ));
+                };
+                if self.graph.vocab.is_some() || vocab == 0 || dim == 0 {
+                    return Err(
+                        self.refuse(node, "a second embedding or an empty table; expected one")
+                    );
+                }
+                self.graph.vocab = Some(vocab);
+                let tokens = self.shape(0)[0];
+                let op = Op::Embed {
+                    vocab,
+                    dim,
+                    positions: false,
+                };
+                let v = self.push(
+                    node,
+                    node.name().to_string(),
+                    op,
+                    vec![0],
+                    vec![tokens, dim],
+                );
+                self.graph.nodes[v - 1].file = vec![("table".into(), table.data)];
+                Ok(())
+            }
+            N::Where(_) => {
+                let mask = self.constant(node, 0)?.ok_or_else(|| {
+                    self.refuse(
+                        node,
+                        "a condition computed at run time; expected a constant mask",
+                    )
+                })?;
+                let scalar = |c: &Constant| (c.data.len() == 1).then(|| c.data[0]);
+                let (x, value, flip) = match (
+                    self.src(node, &node.inputs()[1])?,
+                    self.src(node, &node.inputs()[2])?,
+                ) {
+                    (Src::Const(c), Src::Value(x)) if scalar(&c).is_some() => {
+                        (x, scalar(&c), false)
+                    }
+                    (Src::Value(x), Src::Const(c)) if scalar(&c).is_some() => (x, scalar(&c), true),
+                    _ => {
+                        return Err(self.refuse(
+                            node,
+                            "expected a mask fill: a constant condition choosing between a \
+                             scalar constant and a value",
+                        ));
+                    }
+                };
+                let shape = self.shape(x);
+                if !broadcasts(&mask, &shape) {
+                    return Err(self.refuse(
+                        node,
+                        format!(
+                            "a condition {:?} that does not broadcast against {shape:?} per sample",
+                            mask.shape
+                        ),
+                    ));
+                }
+                // Where(c, fill, x) fills where c holds; Where(c, x, fill) where it does not.
+                let data = mask
+                    .data
+                    .iter()
+                    .map(|&m| if (m != 0.0) != flip { 1.0 } else { 0.0 })
+                    .collect();
+                let op = Op::MaskFill {
+                    mask: Constant {
+                        data,
+                        shape: mask.shape,
+                    },
+                    value: value.unwrap_or(0.0),
+                };
+                self.push(node, node.name().to_string(), op, vec![x], shape);
+                Ok(())
+            }
             N::Reshape(n) => {
                 let x = self.value(node, 0)?;
                 let ReshapeInput::Static(target) = &n.config.shape else {
@@ -955,12 +1075,13 @@ impl Compiler {
             self.src(node, &node.inputs()[0])?,
             self.src(node, &node.inputs()[1])?,
         );
-        // The bias of the linear map just made, read by nothing else: its own bias, so
-        // that --bias-init draws it like any other.
+        // The bias of the linear map just made (or the position table of the embedding
+        // just made), read by nothing else: its own parameter, so that --bias-init (the
+        // table's initializer) draws it like any other.
         if kind == BinaryKind::Add
             && let (Src::Value(x), Src::Const(c)) | (Src::Const(c), Src::Value(x)) = (&a, &b)
             && *x == self.graph.nodes.len()
-            && self.bias_slot(*x, c, node)
+            && (self.bias_slot(*x, c, node) || self.positions_slot(*x, c, node))
         {
             if let Some(out) = node.outputs().first() {
                 self.names.insert(out.name.clone(), Src::Value(*x));
@@ -1001,14 +1122,7 @@ impl Compiler {
             (Src::Value(x), Src::Const(c)) | (Src::Const(c), Src::Value(x)) => {
                 let first = matches!(self.src(node, &node.inputs()[0])?, Src::Const(_));
                 let shape = self.shape(x);
-                let full: Vec<usize> = std::iter::once(1).chain(shape.iter().copied()).collect();
-                let fits = c.shape.len() <= full.len()
-                    && c.shape
-                        .iter()
-                        .rev()
-                        .zip(full.iter().rev())
-                        .all(|(&a, &b)| a == 1 || a == b);
-                if !fits {
+                if !broadcasts(&c, &shape) {
                     return Err(self.refuse(
                         node,
                         format!(
@@ -1153,6 +1267,38 @@ impl Compiler {
 }
 
 impl Compiler {
+    /// Whether node value `x` is an embedding without positions, read only by `add`, and
+    /// `c` one value per token and feature: then `c` becomes its position table.
+    fn positions_slot(&mut self, x: usize, c: &Constant, add: &OnnxNode) -> bool {
+        let node = &self.graph.nodes[x - 1];
+        let Op::Embed {
+            positions: false, ..
+        } = node.op
+        else {
+            return false;
+        };
+        let fits = c.data.len() == node.shape.iter().product::<usize>()
+            && c.shape.ends_with(&node.shape)
+            && c.shape.iter().rev().skip(2).all(|&d| d == 1);
+        if !fits || !self.read_once(x, add) {
+            return false;
+        }
+        let node = &mut self.graph.nodes[x - 1];
+        if let Op::Embed { positions, .. } = &mut node.op {
+            *positions = true;
+        }
+        node.file.push(("positions".into(), c.data.clone()));
+        true
+    }
+
+    /// Whether every input of `add` that is value `x` is read by nothing else.
+    fn read_once(&self, x: usize, add: &OnnxNode) -> bool {
+        add.inputs()
+            .iter()
+            .filter(|a| matches!(self.names.get(&a.name), Some(Src::Value(v)) if *v == x))
+            .all(|a| self.readers.get(&a.name) == Some(&1))
+    }
+
     /// Whether node value `x` is a linear map without a bias, read only by `add`, and `c`
     /// one value per output: then `c` becomes its bias.
     fn bias_slot(&mut self, x: usize, c: &Constant, add: &OnnxNode) -> bool {
@@ -1163,12 +1309,7 @@ impl Compiler {
             return false;
         };
         let fits = c.data.len() == n_out && c.shape.iter().rev().skip(1).all(|&d| d == 1);
-        let read_once = add
-            .inputs()
-            .iter()
-            .filter(|a| matches!(self.names.get(&a.name), Some(Src::Value(v)) if *v == x))
-            .all(|a| self.readers.get(&a.name) == Some(&1));
-        if !fits || !read_once {
+        if !fits || !self.read_once(x, add) {
             return false;
         }
         let node = &mut self.graph.nodes[x - 1];
@@ -1178,6 +1319,18 @@ impl Compiler {
         node.file.push(("bias".into(), c.data.clone()));
         true
     }
+}
+
+/// Whether constant `c` broadcasts against a value of one sample's `shape` (aligned on the
+/// last axes, with the batch axis in front).
+fn broadcasts(c: &Constant, shape: &[usize]) -> bool {
+    let full: Vec<usize> = std::iter::once(1).chain(shape.iter().copied()).collect();
+    c.shape.len() <= full.len()
+        && c.shape
+            .iter()
+            .rev()
+            .zip(full.iter().rev())
+            .all(|(&a, &b)| a == 1 || a == b)
 }
 
 /// `c`'s axes in the order `perm` (`None` where `perm` is not a permutation of its axes).

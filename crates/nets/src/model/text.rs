@@ -53,7 +53,19 @@ enum Layer {
     Reshape(ReshapeLayer),
     Upsample(Upsample),
     Attention(AttentionLayer),
+    Embedding(EmbeddingLayer),
     Block(Block),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbeddingLayer {
+    name: Option<String>,
+    vocab: usize,
+    dim: usize,
+    #[serde(default)]
+    positions: bool,
+    init: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -195,6 +207,7 @@ impl Layer {
             Layer::Reshape(_) => "reshape",
             Layer::Upsample(_) => "upsample",
             Layer::Attention(_) => "attention",
+            Layer::Embedding(_) => "embedding",
             Layer::Block(_) => "block",
         }
     }
@@ -210,6 +223,7 @@ impl Layer {
             Layer::Reshape(l) => l.name.as_ref(),
             Layer::Upsample(l) => l.name.as_ref(),
             Layer::Attention(l) => l.name.as_ref(),
+            Layer::Embedding(l) => l.name.as_ref(),
             Layer::Block(l) => l.name.as_ref(),
         }
     }
@@ -251,11 +265,22 @@ pub(super) fn compile(text: &str) -> Result<ModelGraph, String> {
     let mut c = Compiler {
         graph: ModelGraph {
             input: file.input,
+            vocab: None,
             nodes: Vec::new(),
         },
         names: HashSet::new(),
     };
     c.layers("", &file.layers, 0)?;
+    if c.graph.vocab.is_some()
+        && c.graph
+            .nodes
+            .iter()
+            .filter(|n| n.inputs.contains(&0))
+            .count()
+            != 1
+    {
+        return Err("the input is token ids: only the embedding may read it".into());
+    }
     if !c.graph.nodes.iter().any(|n| n.op.weighted()) {
         return Err("the model has no linear or conv layer (nothing to initialize)".into());
     }
@@ -519,6 +544,35 @@ impl Compiler {
                 Ok(self.push_node(node(Op::Reshape, r.shape.clone())))
             }
             Layer::Attention(a) => self.attention(name, a, x),
+            Layer::Embedding(e) => {
+                positive("vocab", e.vocab)?;
+                positive("dim", e.dim)?;
+                let [tokens] = shape[..] else {
+                    return Err(at(format!(
+                        "the input is {shape:?}; expected token ids [tokens] (input = [tokens])"
+                    )));
+                };
+                if x != 0 || self.graph.vocab.is_some() {
+                    return Err(at(
+                        "it does not read the model's input; expected one embedding, first".into(),
+                    ));
+                }
+                if e.vocab > 1 << 24 {
+                    return Err(at(format!(
+                        "vocab = {}; expected at most 2^24 (ids are exact in f32)",
+                        e.vocab
+                    )));
+                }
+                self.graph.vocab = Some(e.vocab);
+                let op = Op::Embed {
+                    vocab: e.vocab,
+                    dim: e.dim,
+                    positions: e.positions,
+                };
+                let mut n = node(op, vec![tokens, e.dim]);
+                n.init = e.init.clone();
+                Ok(self.push_node(n))
+            }
             Layer::Upsample(u) => {
                 positive("factor", u.factor)?;
                 let (c, h, w) = image(&shape)?;

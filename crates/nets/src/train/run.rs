@@ -375,11 +375,18 @@ fn check_train(net: &ResolvedNet, opts: &TrainOptions) -> Result<(), NetError> {
         ));
     }
     if let Some(vocab) = net.config.arch.token_input() {
-        return Err(bad(
-            "embedding",
-            vocab.to_string(),
-            "0 for training (its tasks feed features, not token ids)",
-        ));
+        return Err(match net.config.arch.kind() {
+            crate::arch::Arch::Graph => bad(
+                "model",
+                net.config.arch.model_path().to_string(),
+                "a model fed features for training (its tasks feed features, not token ids)",
+            ),
+            _ => bad(
+                "embedding",
+                vocab.to_string(),
+                "0 for training (its tasks feed features, not token ids)",
+            ),
+        });
     }
     if opts.steps == 0 {
         return Err(bad("steps", "0".into(), "a whole number of steps > 0"));

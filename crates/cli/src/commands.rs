@@ -213,7 +213,23 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
     if a.train.is_some() {
         for spec in &exp.runs {
             spec.refuse_precision("recommend --train")?;
-            spec.refuse_inputs("recommend --train")?;
+        }
+        // With --inputs the teacher labels the file's samples (as `train --inputs`).
+        let task = match (&a.task.kind, &a.task.data) {
+            (Some(k), _) => k.as_str(),
+            (None, Some(_)) => "data",
+            (None, None) => "teacher",
+        };
+        if let Some(f) = exp.runs.iter().find_map(|s| s.net.config.inputs.as_ref())
+            && task != "teacher"
+        {
+            return Err(RunnerError::input(format!(
+                "--inputs {}: sigprop recommend --train trains on the file with --task teacher \
+                 (the teacher labels its samples); expected --task teacher, or no --inputs \
+                 (--task {task} brings its own inputs)",
+                f.path
+            ))
+            .into());
         }
     }
     let dir = a.out.out.clone().unwrap_or_else(|| fresh_out(&exp.name));

@@ -789,13 +789,14 @@ impl RunSpec {
         }
     }
 
-    /// Refuse `--inputs` in `command`, which trains on its task's data (`train`,
-    /// `coord-check`): `--task data --data FILE.csv` is its own real data.
+    /// Refuse `--inputs` in `command`, which trains on its task's data (`coord-check`):
+    /// `--task data --data FILE.csv` is its own real data.
     pub fn refuse_inputs(&self, command: &str) -> Result<(), RunnerError> {
         match &self.net.config.inputs {
             Some(f) => Err(RunnerError::input(format!(
                 "--inputs {}: sigprop {command} trains on its task's data (--task data --data \
-                 FILE.csv); expected --inputs with run, compare, recommend, bench or a suite",
+                 FILE.csv); expected --inputs with run, compare, recommend, bench, a suite, or \
+                 train and recommend --train with --task teacher",
                 f.path
             ))),
             None => Ok(()),

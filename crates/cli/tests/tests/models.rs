@@ -835,6 +835,7 @@ fn a_model_runs_on_wgpu_and_in_low_precision() {
 /// statistics read them: on the raw digits a He ReLU network's first layer starts at about
 /// (2/64) E|x|^2 = 0.47, far below the 2 of Gaussian inputs (checked against 1, a wide
 /// margin on both sides for 64-sample batches); the loss is finite at every step.
+/// `recommend --train` trains on the file the same way; only with the teacher task.
 #[test]
 fn train_on_real_inputs_labels_the_files_samples() {
     let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/data/digits.csv");
@@ -866,6 +867,69 @@ fn train_on_real_inputs_labels_the_files_samples() {
     let real = first(&["--inputs", digits.to_str().unwrap()], "digits");
     let gauss = first(&[], "gauss");
     assert!(real < 1.0 && gauss > 1.0, "{real} vs {gauss}");
+    // `recommend --train --inputs` trains each candidate on the file as `train` does: its
+    // He-normal candidate's losses and gradient norms are train's, to the bit.
+    let digits = digits.to_str().unwrap();
+    let size = [
+        "--width", "64", "--depth", "4", "--seeds", "2", "--batch", "64",
+    ];
+    let steps = [
+        "--lr",
+        "0.01",
+        "--optimizer",
+        "sgd",
+        "--inputs",
+        digits,
+        "--quiet",
+    ];
+    let rec = dir.path().join("rec");
+    sigprop()
+        .args(["recommend", "--train", "5"])
+        .args(size)
+        .args(steps)
+        .arg("--out")
+        .arg(&rec)
+        .assert()
+        .success();
+    let one = dir.path().join("one");
+    sigprop()
+        .args(["train", "--steps", "5", "--inits", "he-normal"])
+        .args(size)
+        .args(steps)
+        .arg("--out")
+        .arg(&one)
+        .assert()
+        .success();
+    let curve = |path: &Path| -> Vec<(String, String, String, String)> {
+        records(path)
+            .iter()
+            .filter(|r| &r[col(path, "init")] == "he-normal")
+            .map(|r| {
+                let c = |k: &str| r[col(path, k)].to_string();
+                (c("seed"), c("step"), c("train_loss"), c("grad_norm"))
+            })
+            .collect()
+    };
+    let (a, b) = (
+        curve(&rec.join("train/train.csv")),
+        curve(&one.join("train.csv")),
+    );
+    assert_eq!(a.len(), 2 * 6);
+    assert_eq!(a, b);
+    fails_with(
+        &[
+            "recommend",
+            "--train",
+            "5",
+            "--inputs",
+            digits,
+            "--task",
+            "mixture",
+            "--width",
+            "64",
+        ],
+        "sigprop recommend --train trains on the file with --task teacher",
+    );
 }
 
 /// A token model. The ONNX language model (scripts/torch_models.py: `nn.Embedding`, a learned

@@ -213,6 +213,14 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
     if a.train.is_some() {
         for spec in &exp.runs {
             spec.refuse_precision("recommend --train")?;
+            if let Some(vocab) = spec.net.config.arch.token_input() {
+                return Err(RunnerError::input(format!(
+                    "--train: sigprop recommend --train trains on tasks that feed features, not \
+                     token ids (this network reads ids below {vocab}); expected a network fed \
+                     features, or no --train"
+                ))
+                .into());
+            }
         }
         // With --inputs the teacher labels the file's samples (as `train --inputs`).
         let task = match (&a.task.kind, &a.task.data) {
@@ -316,6 +324,21 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
         "bare product [{}x{}] x [{}x{}]: {:.3} ms, {:.1} GFLOP/s",
         r.gemm.m, r.gemm.k, r.gemm.k, r.gemm.n, r.gemm.median_ms, r.gemm.gflops
     );
+    let mib = |b: f64| b / (1024.0 * 1024.0);
+    match r.memory_peak_bytes {
+        Some(peak) => println!(
+            "memory of one pass: {:.1} MiB measured (peak resident, first repeat), {:.1} MiB \
+             estimated (--max-memory's check), estimate/measured {:.2}",
+            mib(peak),
+            mib(r.memory_estimate_bytes),
+            r.memory_estimate_bytes / peak.max(1.0)
+        ),
+        None => println!(
+            "memory of one pass: {:.1} MiB estimated (--max-memory's check); not measured here \
+             (Linux and a CPU backend only)",
+            mib(r.memory_estimate_bytes)
+        ),
+    }
     println!("wrote {}", a.out.join("bench.json").display());
     Ok(())
 }

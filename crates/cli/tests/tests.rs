@@ -2421,7 +2421,8 @@ fn a_plain_run_replaces_an_older_store_and_keeps_no_old_records() {
 }
 
 /// `sigprop bench` times the phases over the repeats and counts the pass's matrix-product
-/// work exactly (6 x batch x weight entries for an MLP); bad input is refused by flag.
+/// work exactly (6 x batch x weight entries for an MLP), with the memory estimate next to
+/// the measured peak; bad input is refused by flag.
 #[test]
 fn bench_times_the_phases_and_counts_the_work() {
     let dir = tempfile::tempdir().unwrap();
@@ -2461,6 +2462,15 @@ fn bench_times_the_phases_and_counts_the_work() {
     let want = 6.0 * 8.0 * (3.0 * 16.0 * 16.0) / 1e9;
     assert!((j["pass_gflop"].as_f64().unwrap() - want).abs() < 1e-15);
     assert!(j["gemm"]["gflops"].as_f64().unwrap() > 0.0);
+    // The estimate --max-memory checks: P = 3 (256 + 16) parameters four times, A = 3 x 8
+    // x 16 site entries eight times, the input and target 8 x 16 each twice, in f32, and the
+    // fixed 32 MiB workspace; next to it the first repeat's measured peak (Linux, flex).
+    let want = 4.0 * (4.0 * 816.0 + 8.0 * 384.0 + 2.0 * 256.0) + 32.0 * 1024.0 * 1024.0;
+    assert_eq!(j["memory_estimate_bytes"].as_f64().unwrap(), want);
+    if cfg!(target_os = "linux") {
+        assert!(j["memory_peak_bytes"].as_f64().unwrap() > 0.0, "{j}");
+        assert!(text.contains("MiB measured"), "{text}");
+    }
     let o = out.to_str().unwrap();
     fails_with(&["bench", "--repeats", "0", "--out", o], "--repeats");
     fails_with(&["bench", "--init", "he_norml", "--out", o], "he_norml");

@@ -141,7 +141,9 @@ impl NetConfig {
     ///   channels x k^2) one layer at a time; the cross-entropy head's weights and logits.
     ///
     /// It is an estimate meant to refuse sizes that cannot fit before any memory is
-    /// committed, not an exact account of an allocator.
+    /// committed, not an exact account of an allocator. With the process's
+    /// [`WORKSPACE_BYTES`] once (not per pass), `sigprop bench` measures the peak next to it:
+    /// within 25% on every architecture at the benchmark sizes (docs/benchmarks.md).
     pub fn pass_bytes(&self, batch: usize) -> f64 {
         let b = batch as f64;
         let [params, act, input, extra] = self.arch.pass_sizes(self, b);
@@ -155,6 +157,13 @@ impl NetConfig {
         F32 * (4.0 * params + 8.0 * act + 2.0 * (input + target) + extra + head)
     }
 }
+
+/// What a process running passes holds beyond their tensors once the sizes are real (a few
+/// hundred units and more), once however many passes run: the matrix products' per-thread
+/// packing buffers and the allocator's pools. Measured with `sigprop bench` on flex, 2
+/// threads (2026-12-07): an RNN's peak exceeds its tensors by 28 to 39 MiB from 8 x 256 to
+/// 32 x 1024, a 2-unit MLP's whole pass is 9 MiB.
+pub const WORKSPACE_BYTES: f64 = 32.0 * 1024.0 * 1024.0;
 
 /// Classes of the cross-entropy head (as `params::HEAD_CLASSES`).
 const HEAD: f64 = HEAD_CLASSES as f64;

@@ -67,7 +67,7 @@ pub use arch::{
 pub use backend::{BACKEND_NAMES, BackendKind};
 #[cfg(feature = "burn")]
 pub use backend::{check_dtype, device, device_name};
-pub use build::{autoinit_bias_spec, build_params};
+pub use build::{WORKSPACE_BYTES, autoinit_bias_spec, build_params};
 pub use error::NetError;
 pub use jacobian::{JacobianOptions, Spectrum};
 #[cfg(feature = "burn")]

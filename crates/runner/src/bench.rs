@@ -78,6 +78,33 @@ pub struct BenchReport {
     pub pass_gflops: Option<f64>,
     /// The bare product of the pass's size.
     pub gemm: Gemm,
+    /// The estimate of one probed pass's peak memory that `--max-memory` checks
+    /// ([`sigprop_nets::NetConfig::pass_bytes`] and the process's
+    /// [`sigprop_nets::WORKSPACE_BYTES`]), bytes.
+    pub memory_estimate_bytes: f64,
+    /// The first repeat's measured peak: the process's peak resident memory during it less
+    /// its resident memory before it, bytes (the weights drawn, the pass, the statistics).
+    /// Linux on a CPU backend only (`/proc/self/status`'s `VmHWM`, reset through
+    /// `/proc/self/clear_refs`); absent elsewhere (a GPU's memory is not resident).
+    pub memory_peak_bytes: Option<f64>,
+}
+
+/// This process's resident memory and its peak since the last reset, bytes (Linux).
+fn resident() -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|k| 1024.0 * k)
+    };
+    Some((kib("VmRSS:")?, kib("VmHWM:")?))
+}
+
+/// Reset the peak resident memory to the current one (Linux: writing 5 to clear_refs).
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Time `spec`'s first seed `warmup + repeats` times and the bare product `repeats` times;
@@ -113,8 +140,17 @@ pub fn bench(
         precision: None,
     };
     let mut times = Vec::with_capacity(repeats);
+    // The first repeat's peak, before the allocator holds on to any pass's pages.
+    let cpu = spec.backend.is_cpu();
+    let before = resident().filter(|_| cpu && reset_peak());
+    let mut memory_peak_bytes = None;
     for i in 0..warmup + repeats {
         let m = measure(net, seed, &opts, &dev)?;
+        if i == 0
+            && let (Some((rss, _)), Some((_, peak))) = (before, resident())
+        {
+            memory_peak_bytes = Some((peak - rss).max(0.0));
+        }
         if i >= warmup {
             times.push(m.result.times);
         }
@@ -155,6 +191,8 @@ pub fn bench(
         pass_gflop,
         pass_gflops,
         gemm,
+        memory_estimate_bytes: net.config.pass_bytes(spec.batch) + sigprop_nets::WORKSPACE_BYTES,
+        memory_peak_bytes,
     };
     let text = serde_json::to_string_pretty(&report)
         .map_err(|e| RunnerError::Internal(format!("bench.json: {e}")))?;

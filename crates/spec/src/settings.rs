@@ -929,7 +929,7 @@ fn check_memory(
     };
     let one = net.pass_bytes(batch);
     let ahead = 2.0 * net.weight_bytes() * staged as f64;
-    let need = one * concurrent as f64 + ahead;
+    let need = one * concurrent as f64 + ahead + sigprop_nets::WORKSPACE_BYTES;
     if need > limit {
         let passes = if concurrent > 1 && staged > 0 {
             format!(
@@ -1133,15 +1133,16 @@ mod tests {
     #[test]
     fn a_gpu_run_counts_the_next_runs_weights_staged_meanwhile() {
         // depth 50, width 512, batch 1: weights 50 x 512^2 f32 (50 MiB) dominate the pass
-        // (4 copies, 200 MiB); a GPU run adds a host and a device copy of the next run's.
-        // One seed, so the CPU run has one pass at a time too.
+        // (4 copies, 200 MiB; with the process's 32 MiB workspace, 232 MiB); a GPU run adds
+        // a host and a device copy of the next run's. One seed, so the CPU run has one pass
+        // at a time too.
         let at = |backend: &str| Settings {
             depth: Some(50),
             width: Some(512),
             batch: Some(1),
             seeds: Some(1),
             backend: Some(backend.into()),
-            max_memory: Some("230M".into()),
+            max_memory: Some("240M".into()),
             ..Settings::default()
         };
         assert!(at("flex").to_run(0, "x".into(), vec![]).is_ok());

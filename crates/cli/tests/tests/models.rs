@@ -791,13 +791,20 @@ fn attention_written_in_toml_is_uniform_with_zero_queries_and_keys() {
     }
 }
 
-/// A model runs on the GPU backend (Mesa's lavapipe in CI) with the numbers of flex, within
+/// A model (the residual CNN, and the token model with its embedding and mask) runs on the
+/// GPU backend (Mesa's lavapipe in CI) with the numbers of flex, within
 /// f32 reduction-order differences (1e-4 relative); in bf16 on flex it records what the
 /// type loses at every site.
 #[test]
 fn a_model_runs_on_wgpu_and_in_low_precision() {
+    for name in ["resnet_small", "tiny_lm"] {
+        runs_on_wgpu_and_in_low_precision(name);
+    }
+}
+
+fn runs_on_wgpu_and_in_low_precision(name: &str) {
     let model =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/models/resnet_small.onnx");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../experiments/models/{name}.onnx"));
     let model = model.to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let base = ["run", "--model", model, "--seeds", "2", "--batch", "8"];
@@ -813,7 +820,7 @@ fn a_model_runs_on_wgpu_and_in_low_precision() {
                 let (p, q) = (num(x, &flex, stat), num(y, &gpu, stat));
                 assert!(
                     same_cell(&p.to_string(), &q.to_string(), 1e-4),
-                    "{stat}: {p} vs {q}"
+                    "{name} {stat}: {p} vs {q}"
                 );
             }
         }
@@ -828,7 +835,11 @@ fn a_model_runs_on_wgpu_and_in_low_precision() {
         .map(|r| num(r, &bf16, "rel_err"))
         .collect();
     // bf16 keeps 8 bits: errors of a few 2^-8 at most, and not zero.
-    assert!(errs.iter().all(|&e| e > 0.0 && e < 0.05), "{errs:?}");
+    assert!(!errs.is_empty());
+    assert!(
+        errs.iter().all(|&e| e > 0.0 && e < 0.05),
+        "{name}: {errs:?}"
+    );
 }
 
 /// `train --inputs`: the teacher labels the file's samples, and the training probe's
@@ -971,7 +982,9 @@ fn token_models_embed_ids_and_mask_the_future() {
     let t = 8usize;
     let entropy = (1..=t).map(|i| (i as f64).ln()).sum::<f64>() / t as f64;
     let diag = (1..=t).map(|i| 1.0 / i as f64).sum::<f64>() / t as f64;
-    for r in at("attn", "1") {
+    let attn = at("attn", "1");
+    assert_eq!(attn.len(), 4, "block 1's attention, 4 seeds");
+    for r in attn {
         assert!((num(r, &layers, "attn_entropy") - entropy).abs() < 1e-5);
         assert!((num(r, &layers, "attn_diag") - diag).abs() < 1e-6);
     }
@@ -1070,6 +1083,10 @@ fn token_models_embed_ids_and_mask_the_future() {
         (
             vec!["run", "--model", lm, "--jacobian"],
             "jacobian=token ids below 64 is not allowed",
+        ),
+        (
+            vec!["recommend", "--model", model, "--train", "5"],
+            "sigprop recommend --train trains on tasks that feed features",
         ),
     ];
     for (args, needle) in cases {

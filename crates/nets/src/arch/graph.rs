@@ -16,7 +16,7 @@
 #[cfg(feature = "burn")]
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
-use sigprop_init::{FillContext, Layout, Scheme};
+use sigprop_init::{FillContext, Layout, ResidualContext, Scheme};
 
 use super::{
     Architecture, Capabilities, ConvIds, Job, LinearIds, LsuvLayer, NetConfig, ParamBuilder,
@@ -430,11 +430,27 @@ impl Architecture for Graph {
                         dim,
                         positions,
                     } => {
+                        // A table's width is its features (small-init's `2/(5d)`), not the
+                        // vocabulary its fan-in would be.
+                        let ctx = ctx.clone().with_residual(ResidualContext {
+                            blocks: 1,
+                            branches: 1,
+                            width: dim,
+                            writes_stream: false,
+                            scores: false,
+                        });
                         let tokens = node.shape[0];
-                        let table = job("table", &weight, vec![vocab, dim], Layout::InOut);
-                        let positions = positions
-                            .then(|| job("positions", &weight, vec![tokens, dim], Layout::InOut));
-                        NodeParams::Embed(table, positions)
+                        let mut table = |suffix: &str, rows: usize| {
+                            b.push(Job {
+                                path: format!("{}.{suffix}", node.name),
+                                scheme: weight.clone(),
+                                shape: vec![rows, dim],
+                                layout: Layout::InOut,
+                                ctx: ctx.clone(),
+                            })
+                        };
+                        let t = table("table", vocab);
+                        NodeParams::Embed(t, positions.then(|| table("positions", tokens)))
                     }
                     _ => NodeParams::None,
                 }
@@ -663,14 +679,38 @@ impl Architecture for Graph {
         }
     }
 
+    /// Sites count as the built-in architectures' (a linear or conv node with the
+    /// activation that reads it alone as one activation site, else a site without one; a
+    /// residual add's branch and sum; an attention's output; an embedding); every other
+    /// node's output and its gradient as two extra entries.
     fn pass_sizes(&self, _cfg: &NetConfig, b: f64) -> [f64; 4] {
         let g = self.graph();
+        let fused = g.fused_activations();
+        // The activations that alone read a layer: counted at the layer's site.
+        let mut at_site = vec![false; g.nodes.len()];
+        for j in fused.iter().flatten() {
+            at_site[*j] = true;
+        }
         let mut params = 0.0;
         let mut act = 0.0;
-        let mut extra: f64 = 0.0;
-        for n in &g.nodes {
-            let out = n.shape.iter().product::<usize>() as f64;
-            act += b * out;
+        let mut unfold: f64 = 0.0;
+        let mut other = 0.0;
+        for (i, n) in g.nodes.iter().enumerate() {
+            let out = b * n.shape.iter().product::<usize>() as f64;
+            let attention = matches!(n.op, Op::MatMul)
+                && n.inputs.first().is_some_and(|&v| {
+                    v > 0 && matches!((&g.nodes[v - 1].op, &g.nodes[v - 1].shape[..]), (Op::Softmax { axis: 2 }, [_, t, k]) if t == k)
+                });
+            match n.op {
+                // Its activation's output is the site's h.
+                _ if n.op.weighted() && fused[i].is_some() => act += out,
+                _ if n.op.weighted() || attention || matches!(n.op, Op::Embed { .. }) => {
+                    act += super::LINEAR_SITE * out
+                }
+                Op::Add { .. } => act += 2.0 * super::LINEAR_SITE * out,
+                Op::Act(_) if at_site[i] => {}
+                _ => other += 2.0 * out,
+            }
             match n.op {
                 Op::Linear { n_in, n_out, bias } => {
                     params += (n_in * n_out + usize::from(bias) * n_out) as f64;
@@ -688,7 +728,7 @@ impl Architecture for Graph {
                         + (usize::from(bias) * c_out) as f64;
                     // The convolution may unfold its input, one layer at a time.
                     let pixels = out / c_out as f64;
-                    extra = extra.max(b * pixels * (c_in / groups) as f64 * k2);
+                    unfold = unfold.max(pixels * (c_in / groups) as f64 * k2);
                 }
                 Op::Norm { features, .. } => params += 2.0 * features as f64,
                 Op::Embed {
@@ -699,7 +739,7 @@ impl Architecture for Graph {
                 _ => {}
             }
         }
-        [params, act, b * g.input_features() as f64, extra]
+        [params, act, b * g.input_features() as f64, unfold + other]
     }
 }
 

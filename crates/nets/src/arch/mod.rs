@@ -640,11 +640,20 @@ pub(crate) trait Architecture:
     }
 
     /// Sizes of one probed pass for the memory estimate, from the configuration alone:
-    /// (parameters, recorded activation entries, input entries, extra entries).
+    /// (parameters, recorded activation entries, input entries, extra entries). An
+    /// activation entry counts eight times ([`NetConfig::pass_bytes`]): an activation site's
+    /// `z`, `h`, probes and gradients; a site without an activation (a linear map's output,
+    /// a sum) holds about five of those, so it counts `5/8` of an entry; what is not a site
+    /// (attention probabilities, a model's reshapes) goes to the extra entries, counted once
+    /// each.
     fn pass_sizes(&self, cfg: &NetConfig, batch: f64) -> [f64; 4];
 }
 
-/// Fixup's scalar biases and multipliers need residual branches: refused elsewhere.
+/// What a site without an activation (a linear map's output, a residual sum) counts in a
+/// pass's activation entries, against an activation site's 1 (see
+/// [`Architecture::pass_sizes`]).
+pub(crate) const LINEAR_SITE: f64 = 5.0 / 8.0;
+
 /// The initializer of an embedding or position table under the network's `weight_init`:
 /// that one where it is a fixed-scale draw, as GPT-2, LLaMA and ViT give their tables the
 /// weights' `N(0, 0.02^2)` (`normal`, `truncated-normal`, `uniform`, `gpt2`, and
@@ -665,6 +674,7 @@ pub(crate) fn table_scheme(weight_init: &Scheme) -> Scheme {
     }
 }
 
+/// Fixup's scalar biases and multipliers need residual branches: refused elsewhere.
 pub(crate) fn refuse_fixup(cfg: &NetConfig, weight_init: &Scheme) -> Result<(), NetError> {
     if weight_init.needs_fixup() {
         let fixup = |c: &Capabilities| c.own_inits.iter().any(|(s, _)| *s == "fixup");

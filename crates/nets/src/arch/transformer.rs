@@ -46,7 +46,7 @@ use sigprop_init::{FillContext, Layout, ResidualContext, Scheme, fans};
 use sigprop_theory::{RoleVariances, TransformerStream};
 
 use super::Capabilities;
-use super::{
+use super::{LINEAR_SITE, 
     Architecture, INPUT_CORR_SETTING, LinearIds, LsuvLayer, ParamBuilder, ParamId, Setting, SettingKind, positive,
     refuse_fixup,
 };
@@ -1518,14 +1518,19 @@ impl Architecture for Transformer {
                 * (2.0 * (d * d + d)
                     + 2.0 * (d * kv + kv)
                     + mlp * ((2.0 + gated) * r * d * d + (1.0 + gated) * r * d + d));
-        // Per block: q, k, v, o and the branch and stream sites, the MLP's hidden layer,
-        // and the attention probabilities (kept for the backward pass).
-        let acts = depth * b * t * (6.0 * d + mlp * ((1.0 + 2.0 * gated) * r * d + 2.0 * d) + 2.0 * h * t);
+        // Per block: q, k, v, o and the branch and stream sites (no activation: 5/8 of an
+        // entry each), the MLP's hidden layer (an activation site; a gated MLP's gate and
+        // product too).
+        let linear = 6.0 * d + mlp * 2.0 * d;
+        let acts = depth * b * t * (LINEAR_SITE * linear + mlp * (1.0 + 2.0 * gated) * r * d);
+        // The attention probabilities kept for the backward pass, their gradient and the
+        // scores: three entries of [heads, T, T] per sequence and block.
+        let attention = depth * b * 3.0 * h * t * t;
         // The embedding's site, and the logits of a tied head.
-        let tables = if self.tables() { b * t * d } else { 0.0 };
-        let logits = if self.tie_unembedding { b * t * self.embedding as f64 } else { 0.0 };
+        let tables = if self.tables() { LINEAR_SITE * b * t * d } else { 0.0 };
+        let logits = if self.tie_unembedding { LINEAR_SITE * b * t * self.embedding as f64 } else { 0.0 };
         let input = if self.embedding > 0 { b * t } else { b * t * d };
-        [params, acts + tables + logits, input, 0.0]
+        [params, acts + tables + logits, input, attention]
     }
 }
 

@@ -613,6 +613,14 @@ impl Compiler {
                         self.refuse(node, "a second embedding or an empty table; expected one")
                     );
                 }
+                if vocab > 1 << 24 {
+                    return Err(self.refuse(
+                        node,
+                        format!(
+                            "a vocabulary of {vocab}; expected at most 2^24 (ids are exact in f32)"
+                        ),
+                    ));
+                }
                 self.graph.vocab = Some(vocab);
                 let tokens = self.shape(0)[0];
                 let op = Op::Embed {
@@ -1076,8 +1084,8 @@ impl Compiler {
             self.src(node, &node.inputs()[1])?,
         );
         // The bias of the linear map just made (or the position table of the embedding
-        // just made), read by nothing else: its own parameter, so that --bias-init (the
-        // table's initializer) draws it like any other.
+        // just made), read by nothing else: its own parameter, so that --bias-init (for a
+        // position table, the table's initializer) draws it like any other.
         if kind == BinaryKind::Add
             && let (Src::Value(x), Src::Const(c)) | (Src::Const(c), Src::Value(x)) = (&a, &b)
             && *x == self.graph.nodes.len()

@@ -557,12 +557,6 @@ impl Compiler {
                         "it does not read the model's input; expected one embedding, first".into(),
                     ));
                 }
-                if e.vocab > 1 << 24 {
-                    return Err(at(format!(
-                        "vocab = {}; expected at most 2^24 (ids are exact in f32)",
-                        e.vocab
-                    )));
-                }
                 self.graph.vocab = Some(e.vocab);
                 let op = Op::Embed {
                     vocab: e.vocab,

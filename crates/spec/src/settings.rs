@@ -1015,8 +1015,9 @@ pub fn expand_grid(
                     .map(|((k, v), (_, text))| match v {
                         toml::Value::Boolean(true) => k.clone(),
                         toml::Value::Boolean(false) => format!("no {k}"),
-                        // A model file reads as its name (grid.csv keeps the path).
-                        _ if k == "model" => std::path::Path::new(text)
+                        // A model or inputs file reads as its name (grid.csv keeps the
+                        // path): a legend is cut inside a long path.
+                        _ if k == "model" || k == "inputs" => std::path::Path::new(text)
                             .file_name()
                             .map_or_else(|| text.clone(), |n| n.to_string_lossy().into_owned()),
                         _ => text.clone(),

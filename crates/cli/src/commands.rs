@@ -265,13 +265,14 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
 
 /// `sigprop bench`.
 /// `--seed-batch` only where seeds run as probed passes (`run`, `compare`, `recommend`,
-/// suites): `bench` times one seed's pass, `train` and `coord-check` train one network at a
-/// time.
+/// suites, and `bench --seeds N`, which times them): `train` and `coord-check` train one
+/// network at a time.
 fn refuse_seed_batch(net: &NetArgs, command: &str) -> Result<()> {
     match net.settings.seed_batch {
         Some(n) => Err(RunnerError::input(format!(
             "--seed-batch {n} is not allowed with sigprop {command}; expected it with run, \
-             compare, recommend or a suite (sigprop {command} runs one network at a time)"
+             compare, recommend, a suite or bench --seeds N (sigprop {command} runs one \
+             network at a time)"
         ))
         .into()),
         None => Ok(()),
@@ -279,22 +280,42 @@ fn refuse_seed_batch(net: &NetArgs, command: &str) -> Result<()> {
 }
 
 pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
-    refuse_seed_batch(&a.net, "bench")?;
+    // --seeds N (N > 1) also times the whole configuration's seeds as `run` runs them: one
+    // seed a pass, then --seed-batch (default N) a pass.
+    let seeds = a.net.settings.seeds.filter(|&n| n > 1);
+    if seeds.is_none() {
+        refuse_seed_batch(&a.net, "bench without --seeds N (N > 1)")?;
+    }
     let mut base = a.net.settings()?;
     base.init = a.init.clone();
     base.activation = a.activation.clone();
-    let exp = auto_resolved(&Experiment::from_grid(
-        "bench",
-        "",
-        &base,
-        Vec::new(),
-        command_line(),
-    )?)?;
+    let config = |name: &str, seed_batch: Option<usize>| -> Result<Experiment> {
+        let mut s = base.clone();
+        s.seed_batch = seed_batch;
+        Ok(auto_resolved(&Experiment::from_grid(
+            name,
+            "",
+            &s,
+            Vec::new(),
+            command_line(),
+        )?)?)
+    };
+    let exp = config("bench", None)?;
     let spec = exp
         .runs
         .first()
         .ok_or_else(|| RunnerError::input("bench: no configuration to time"))?;
-    let r = sigprop_runner::bench::bench(spec, a.repeats, a.warmup, &a.out)?;
+    let seed_exps = match seeds {
+        Some(n) => {
+            let batched = base.seed_batch.unwrap_or(n as usize);
+            vec![
+                config("bench-seeds", Some(1))?,
+                config("bench-seeds", Some(batched))?,
+            ]
+        }
+        None => Vec::new(),
+    };
+    let r = sigprop_runner::bench::bench(spec, a.repeats, a.warmup, &seed_exps, &a.out)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
@@ -338,6 +359,17 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
              (Linux and a CPU backend only)",
             mib(r.memory_estimate_bytes)
         ),
+    }
+    if let (Some(n), [one, batched]) = (seeds, &r.seed_runs[..]) {
+        println!(
+            "{n} seeds as run runs them (medians of {}): one seed a pass {:.3} s, {} a pass \
+             {:.3} s ({:.2}x)",
+            a.repeats,
+            one.median_s,
+            batched.seed_batch,
+            batched.median_s,
+            one.median_s / batched.median_s
+        );
     }
     println!("wrote {}", a.out.join("bench.json").display());
     Ok(())

@@ -2422,7 +2422,8 @@ fn a_plain_run_replaces_an_older_store_and_keeps_no_old_records() {
 
 /// `sigprop bench` times the phases over the repeats and counts the pass's matrix-product
 /// work exactly (6 x batch x weight entries for an MLP), with the memory estimate next to
-/// the measured peak; bad input is refused by flag.
+/// the measured peak, and with `--seeds N` the whole run at one and N seeds a pass; bad
+/// input is refused by flag.
 #[test]
 fn bench_times_the_phases_and_counts_the_work() {
     let dir = tempfile::tempdir().unwrap();
@@ -2471,6 +2472,29 @@ fn bench_times_the_phases_and_counts_the_work() {
         assert!(j["memory_peak_bytes"].as_f64().unwrap() > 0.0, "{j}");
         assert!(text.contains("MiB measured"), "{text}");
     }
+    // --seeds N also times the whole configuration as run runs it: one seed a pass, then N.
+    let seeds = dir.path().join("seeds");
+    let stdout = sigprop()
+        .args([
+            "bench", "--depth", "3", "--width", "16", "--batch", "8", "--seeds", "4",
+        ])
+        .args(["--repeats", "1", "--warmup", "0", "--out"])
+        .arg(&seeds)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(stdout).unwrap();
+    assert!(text.contains("4 seeds as run runs them"), "{text}");
+    let j = read_json(&seeds.join("bench.json"));
+    let runs = j["seed_runs"].as_array().unwrap();
+    let batches: Vec<u64> = runs
+        .iter()
+        .map(|r| r["seed_batch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(batches, [1, 4]);
+    assert!(runs.iter().all(|r| r["median_s"].as_f64().unwrap() > 0.0));
     let o = out.to_str().unwrap();
     fails_with(&["bench", "--repeats", "0", "--out", o], "--repeats");
     fails_with(&["bench", "--init", "he_norml", "--out", o], "he_norml");

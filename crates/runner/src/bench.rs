@@ -11,7 +11,10 @@ use serde::Serialize;
 use sigprop_nets::{PhaseTimes, ProbeOptions, ResolvedNet, build_params, measure};
 use sigprop_report::output::write_atomic;
 use sigprop_spec::error::RunnerError;
+use sigprop_spec::experiment::Experiment;
 use sigprop_spec::settings::RunSpec;
+
+use crate::execute::{Ran, RunOptions, run_experiment};
 
 /// Timing of one phase over the repeats, milliseconds.
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +42,61 @@ pub struct Gemm {
     pub median_ms: f64,
     /// `2 m k n` over the median time, GFLOP/s.
     pub gflops: f64,
+}
+
+/// A whole configuration's seeds run as `sigprop run` runs them, at one seed-batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedRuns {
+    /// Seeds a pass (1: each seed its own pass; on a CPU backend the seeds' passes share
+    /// the cores).
+    pub seed_batch: usize,
+    /// The run's wall time (every seed measured and its record written, the tables derived;
+    /// no charts), median over the repeats, seconds.
+    pub median_s: f64,
+    /// Fastest repeat, seconds.
+    pub min_s: f64,
+    /// Slowest repeat, seconds.
+    pub max_s: f64,
+}
+
+/// Time each of `exps` (one configuration each, the same seeds at different seed-batches)
+/// `repeats` times as `sigprop run` runs it, interleaved, into a temporary folder.
+pub fn time_seeds(exps: &[Experiment], repeats: usize) -> Result<Vec<SeedRuns>, RunnerError> {
+    if exps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dir = tempfile::tempdir()
+        .map_err(|e| RunnerError::Internal(format!("bench: a temporary folder: {e}")))?;
+    let mut walls = vec![Vec::with_capacity(repeats); exps.len()];
+    for _ in 0..repeats.max(1) {
+        for (i, exp) in exps.iter().enumerate() {
+            let opts = RunOptions {
+                out: dir.path().join(i.to_string()),
+                quiet: true,
+                resume: false,
+                shard: None,
+            };
+            match run_experiment(exp, &opts)? {
+                Ran::Complete(_, _, wall_s) => walls[i].push(wall_s),
+                Ran::Partial { .. } => {
+                    return Err(RunnerError::Internal("bench: a run ended partially".into()));
+                }
+            }
+        }
+    }
+    Ok(exps
+        .iter()
+        .zip(walls)
+        .map(|(exp, mut w)| {
+            w.sort_by(f64::total_cmp);
+            SeedRuns {
+                seed_batch: exp.runs.first().map_or(1, |r| r.seed_batch.max(1)),
+                median_s: median(&w),
+                min_s: w[0],
+                max_s: w[w.len() - 1],
+            }
+        })
+        .collect())
 }
 
 /// What `sigprop bench` measured (written as `bench.json`).
@@ -87,6 +145,10 @@ pub struct BenchReport {
     /// Linux on a CPU backend only (`/proc/self/status`'s `VmHWM`, reset through
     /// `/proc/self/clear_refs`); absent elsewhere (a GPU's memory is not resident).
     pub memory_peak_bytes: Option<f64>,
+    /// With `--seeds N` (N > 1): the whole configuration's N seeds as `run` runs them, one
+    /// seed a pass and then `--seed-batch` (default N) a pass.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seed_runs: Vec<SeedRuns>,
 }
 
 /// This process's resident memory and its peak since the last reset, bytes (Linux).
@@ -107,12 +169,15 @@ fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-/// Time `spec`'s first seed `warmup + repeats` times and the bare product `repeats` times;
-/// write `bench.json` into `out`.
+/// Time `spec`'s first seed `warmup + repeats` times and the bare product `repeats` times,
+/// then each of `seed_exps` (`spec`'s configuration with all its seeds, at different
+/// seed-batches; none to skip) `repeats` times as `run` runs it; write `bench.json` into
+/// `out`.
 pub fn bench(
     spec: &RunSpec,
     repeats: usize,
     warmup: usize,
+    seed_exps: &[Experiment],
     out: &Path,
 ) -> Result<BenchReport, RunnerError> {
     if repeats == 0 {
@@ -193,6 +258,7 @@ pub fn bench(
         gemm,
         memory_estimate_bytes: net.config.pass_bytes(spec.batch) + sigprop_nets::WORKSPACE_BYTES,
         memory_peak_bytes,
+        seed_runs: time_seeds(seed_exps, repeats)?,
     };
     let text = serde_json::to_string_pretty(&report)
         .map_err(|e| RunnerError::Internal(format!("bench.json: {e}")))?;

@@ -103,7 +103,8 @@ pub struct Settings {
     /// --max-memory; 1 on a CPU backend, whose seeds run on separate cores].
     /// Architectures that cannot batch (batch normalization, learnable scalars,
     /// convolutions, recurrences), and seeds with histograms or a Jacobian, run alone;
-    /// bench, train and coord-check (one network at a time) refuse it.
+    /// train and coord-check (one network at a time) refuse it; bench takes it with --seeds
+    /// N, timing the seeds one a pass and this many a pass.
     #[arg(long)]
     pub seed_batch: Option<usize>,
     /// Float type of the probed pass: f32 (default), bf16, f16. A bf16 or f16 pass casts the

@@ -292,13 +292,13 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
     let config = |name: &str, seed_batch: Option<usize>| -> Result<Experiment> {
         let mut s = base.clone();
         s.seed_batch = seed_batch;
-        Ok(auto_resolved(&Experiment::from_grid(
+        auto_resolved(&Experiment::from_grid(
             name,
             "",
             &s,
             Vec::new(),
             command_line(),
-        )?)?)
+        )?)
     };
     let exp = config("bench", None)?;
     let spec = exp

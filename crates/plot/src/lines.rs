@@ -61,6 +61,25 @@ fn named_ticks(bands: &[Band]) -> Option<Vec<(f64, String)>> {
     (!ticks.is_empty() && ticks.len() <= MAX_NAMED_TICKS).then_some(ticks)
 }
 
+/// `ticks` thinned to every k-th position (the first kept, then every k-th after it), the
+/// smallest k at which the longest name fits the room between kept positions on a plot
+/// `width` pixels wide: every name is whole and none overlaps its neighbour.
+fn fitting_ticks(ticks: Vec<(f64, String)>, width: f64) -> Vec<(f64, String)> {
+    let Some(longest) = ticks.iter().map(|(_, n)| n.chars().count()).max() else {
+        return ticks;
+    };
+    // A tick label's characters are about 0.6 of the font size wide; a gap of two.
+    let need = (longest + 2) as f64 * 0.6 * style::TICK_SIZE;
+    let slot = width / ticks.len().max(1) as f64;
+    let k = (need / slot.max(1.0)).ceil().max(1.0) as usize;
+    ticks
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % k == 0)
+        .map(|(_, t)| t)
+        .collect()
+}
+
 /// Draws `bands` against layer to `<out_stem>.svg` and `<out_stem>.png`, with a log10
 /// y axis when `log_y`; returns the two paths.
 ///
@@ -302,7 +321,11 @@ impl Figure for LineChart<'_> {
             .x_label_area_size(56)
             .y_label_area_size(84)
             .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-        let names = named_ticks(self.bands);
+        let width = {
+            let (xs, _) = chart.plotting_area().get_pixel_range();
+            f64::from(xs.end - xs.start)
+        };
+        let names = named_ticks(self.bands).map(|t| fitting_ticks(t, width));
         let x_fmt = |v: &f64| match &names {
             Some(n) => n
                 .iter()
@@ -438,6 +461,27 @@ mod tests {
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(named_ticks(&[named(&many)]).is_none());
         assert!(named_ticks(&[plain]).is_none());
+    }
+
+    /// Names too long for their room are thinned to every k-th, the first kept; short ones
+    /// all stay.
+    #[test]
+    fn long_tick_names_are_thinned_until_they_fit() {
+        let ticks = |names: &[&str]| -> Vec<(f64, String)> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i as f64 + 1.0, n.to_string()))
+                .collect()
+        };
+        let short = ticks(&["a", "b", "c", "d"]);
+        assert_eq!(fitting_ticks(short.clone(), 600.0), short);
+        // 13 names of 8 characters on 580 pixels: each needs about 96, a slot is 44.6.
+        let long: Vec<String> = (1..=13).map(|i| format!("linear{i:02}")).collect();
+        let long: Vec<&str> = long.iter().map(String::as_str).collect();
+        let kept = fitting_ticks(ticks(&long), 580.0);
+        let xs: Vec<f64> = kept.iter().map(|(x, _)| *x).collect();
+        assert_eq!(xs, [1.0, 4.0, 7.0, 10.0, 13.0]);
     }
 
     use super::*;

@@ -624,6 +624,41 @@ fn models_pytorch_defaults_are_a_sixth_of_he_and_small_weights_starve_the_vit() 
     assert!(stat(v, "he-normal", 1, "grad_var").1 > 1.0);
 }
 
+/// experiments/models-lm.toml (as it is): the embedding sets the stream's scale (PyTorch's
+/// N(0, 1) table: 1 within 10%, the file's one draw; He's N(0, 1) tables: 2; N(0, 0.02):
+/// 2 x 0.02^2), the weights the first map's after LayerNorm (32/96 + 1/96, 2, 32 x 0.02^2),
+/// each within the seeds' interval + 5%; under N(0, 0.02) the causal attention is uniform
+/// over the tokens seen, entropy ln(8!)/8 within 1e-3, and He's is below 90% of that.
+#[test]
+fn models_lm_the_embedding_sets_the_stream_and_the_weights_set_the_branches() {
+    let (_dir, out) = run_model_suite("models-lm", &[r#"model = "models/tiny_lm.onnx""#]);
+    let stat = |init: &str, site: &str, s: &str| {
+        super::site_stat(&out, &format!("tiny_lm.onnx / {init}"), site, 1, s)
+    };
+    let (m, _, _) = stat("model", "embed", "preact_var");
+    assert!((m - 1.0).abs() < 0.1, "PyTorch's embedding {m}");
+    for (init, embed, first) in [
+        ("model", None, 32.0 / 96.0 + 1.0 / 96.0),
+        ("he-normal", Some(2.0), 2.0),
+        ("normal:std=0.02", Some(2.0 * 0.0004), 32.0 * 0.0004),
+    ] {
+        let mut checks = vec![("layer", first)];
+        checks.extend(embed.map(|e| ("embed", e)));
+        for (site, want) in checks {
+            let (v, lo, hi) = stat(init, site, "preact_var");
+            assert!(
+                want > lo / 1.05 && want < hi * 1.05,
+                "{init} {site}: {v} [{lo}, {hi}] vs {want}"
+            );
+        }
+    }
+    let uniform = (1..=8).map(|i| (i as f64).ln()).sum::<f64>() / 8.0;
+    let (e, _, _) = stat("normal:std=0.02", "attn", "attn_entropy");
+    assert!((e - uniform).abs() < 1e-3, "{e} vs {uniform}");
+    let (_, _, he_hi) = stat("he-normal", "attn", "attn_entropy");
+    assert!(he_hi < 0.9 * uniform, "{he_hi}");
+}
+
 /// experiments/models-transfer.toml (as it is): the trained body's layers are the same
 /// numbers whatever the head; new heads on it stand in the ratios of their weight variances
 /// (N(0, 1) over He 16, Xavier over He 32/42), within 10% (8 seeds of 320 weights).

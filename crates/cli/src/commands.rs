@@ -223,11 +223,7 @@ pub fn recommend_cmd(a: &RecommendArgs) -> Result<()> {
             }
         }
         // With --inputs the teacher labels the file's samples (as `train --inputs`).
-        let task = match (&a.task.kind, &a.task.data) {
-            (Some(k), _) => k.as_str(),
-            (None, Some(_)) => "data",
-            (None, None) => "teacher",
-        };
+        let task = a.task.kind_name();
         if let Some(f) = exp.runs.iter().find_map(|s| s.net.config.inputs.as_ref())
             && task != "teacher"
         {

@@ -211,6 +211,18 @@ impl Op {
         matches!(self, Op::Linear { .. } | Op::Conv { .. })
     }
 
+    /// `x s`: the product by a scalar constant (attention's score scale).
+    pub fn scaled(s: f32) -> Op {
+        Op::Binary {
+            kind: BinaryKind::Mul,
+            constant: Some(Constant {
+                data: vec![s],
+                shape: Vec::new(),
+            }),
+            constant_first: false,
+        }
+    }
+
     /// Whether the node has weights an initializer draws: a weighted node's, or an
     /// embedding's tables.
     pub fn drawn(&self) -> bool {
@@ -349,6 +361,15 @@ impl ModelGraph {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Whether value `v` is attention probabilities: a softmax over the keys of `[heads,
+    /// queries, keys]` scores, queries and keys alike.
+    pub fn attention_probs(&self, v: usize) -> bool {
+        let Some(n) = v.checked_sub(1).and_then(|i| self.nodes.get(i)) else {
+            return false;
+        };
+        matches!((&n.op, &n.shape[..]), (Op::Softmax { axis: 2 }, [_, t, k]) if t == k)
     }
 
     /// Whether the file gives weights (an ONNX model's; a TOML model has none).

@@ -60,13 +60,18 @@ fn positive(flag: &str, v: usize) -> Result<usize, RunnerError> {
 }
 
 impl TaskSpec {
-    /// The task; a relative `data` path is read from `dir` when given.
-    pub fn build(&self, dir: Option<&Path>) -> Result<Task, RunnerError> {
-        let kind = match (&self.kind, &self.data) {
+    /// The task's name: `--task`, else `data` where `--data` is given, else `teacher`.
+    pub fn kind_name(&self) -> &str {
+        match (&self.kind, &self.data) {
             (Some(k), _) => k.as_str(),
             (None, Some(_)) => "data",
             (None, None) => "teacher",
-        };
+        }
+    }
+
+    /// The task; a relative `data` path is read from `dir` when given.
+    pub fn build(&self, dir: Option<&Path>) -> Result<Task, RunnerError> {
+        let kind = self.kind_name();
         let seed = self.task_seed.unwrap_or(0);
         if kind != "data"
             && let Some(h) = self.holdout

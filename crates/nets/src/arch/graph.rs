@@ -697,10 +697,8 @@ impl Architecture for Graph {
         let mut other = 0.0;
         for (i, n) in g.nodes.iter().enumerate() {
             let out = b * n.shape.iter().product::<usize>() as f64;
-            let attention = matches!(n.op, Op::MatMul)
-                && n.inputs.first().is_some_and(|&v| {
-                    v > 0 && matches!((&g.nodes[v - 1].op, &g.nodes[v - 1].shape[..]), (Op::Softmax { axis: 2 }, [_, t, k]) if t == k)
-                });
+            let attention =
+                matches!(n.op, Op::MatMul) && n.inputs.first().is_some_and(|&v| g.attention_probs(v));
             match n.op {
                 // Its activation's output is the site's h.
                 _ if n.op.weighted() && fused[i].is_some() => act += out,
@@ -1003,15 +1001,6 @@ mod run {
         })
     }
 
-    /// Whether value `v` is attention probabilities: a softmax over the keys of
-    /// `[heads, queries, keys]` scores, queries and keys alike.
-    fn attention_probs(graph: &ModelGraph, v: usize) -> bool {
-        let Some(n) = v.checked_sub(1).and_then(|i| graph.nodes.get(i)) else {
-            return false;
-        };
-        matches!((&n.op, &n.shape[..]), (Op::Softmax { axis: 2 }, [_, t, k]) if t == k)
-    }
-
     /// Run `graph` on `x` `[batch, input features]`; every site goes to `rec`.
     pub(super) fn forward<R: Recorder>(
         graph: &ModelGraph,
@@ -1129,7 +1118,7 @@ mod run {
                     let out = both!(read(0), read(1), |a, b| a.matmul(b));
                     // Attention probabilities times the values: an attention site, whose
                     // probabilities give `attn_entropy` and `attn_diag`.
-                    match (attention_probs(graph, node.inputs[0]), read(0)) {
+                    match (graph.attention_probs(node.inputs[0]), read(0)) {
                         (true, Val::D4(probs)) => {
                             attn += 1;
                             out.site(

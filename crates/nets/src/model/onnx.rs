@@ -573,15 +573,12 @@ impl Compiler {
                     vec![h, t, tk],
                 );
                 let scale = cfg.scale.unwrap_or(1.0 / (dh as f64).sqrt()) as f32;
-                let scaled = Op::Binary {
-                    kind: BinaryKind::Mul,
-                    constant: Some(Constant {
-                        data: vec![scale],
-                        shape: Vec::new(),
-                    }),
-                    constant_first: false,
-                };
-                let s = self.push_named(format!("{name}.scaled"), scaled, vec![s], vec![h, t, tk]);
+                let s = self.push_named(
+                    format!("{name}.scaled"),
+                    Op::scaled(scale),
+                    vec![s],
+                    vec![h, t, tk],
+                );
                 let a = self.push_named(
                     format!("{name}.softmax"),
                     Op::Softmax { axis: 2 },

@@ -244,12 +244,7 @@ pub(super) fn compile(text: &str) -> Result<ModelGraph, String> {
             None => what,
         }
     })?;
-    let values = file
-        .input
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&v| v <= MAX_VALUES);
-    if file.input.is_empty() || file.input.contains(&0) || values.is_none() {
+    if file.input.is_empty() || file.input.contains(&0) || !fits_values(&file.input) {
         return Err(format!(
             "input = {:?}: expected one sample's shape, whole numbers > 0 ([features], \
              [channels, height, width] or [tokens, features])",
@@ -292,6 +287,14 @@ const MAX_SIZE: usize = 1 << 20;
 
 /// The most values one sample may hold at any node.
 const MAX_VALUES: usize = 1 << 31;
+
+/// Whether one sample of `shape` holds at most [`MAX_VALUES`] values (without overflow).
+fn fits_values(shape: &[usize]) -> bool {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .is_some_and(|v| v <= MAX_VALUES)
+}
 
 /// The most nodes a model may have.
 const MAX_NODES: usize = 1 << 16;
@@ -337,8 +340,7 @@ impl Compiler {
             let name = self.name_of(prefix, layer, i + 1)?;
             x = self.layer(&name, layer, x)?;
             let shape = self.graph.shape_of(x);
-            let values = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-            if values.is_none_or(|v| v > MAX_VALUES) || self.graph.nodes.len() > MAX_NODES {
+            if !fits_values(shape) || self.graph.nodes.len() > MAX_NODES {
                 return Err(format!(
                     "{name}: {shape:?} per sample or {} nodes; expected at most {MAX_VALUES} values \
                      and {MAX_NODES} nodes",
@@ -646,14 +648,7 @@ impl Compiler {
             vec![q, kt],
             vec![h, t, t],
         );
-        let scale = Op::Binary {
-            kind: BinaryKind::Mul,
-            constant: Some(Constant {
-                data: vec![(1.0 / (dh as f64).sqrt()) as f32],
-                shape: Vec::new(),
-            }),
-            constant_first: false,
-        };
+        let scale = Op::scaled((1.0 / (dh as f64).sqrt()) as f32);
         let mut s = self.push(format!("{name}.scaled"), scale, vec![s], vec![h, t, t]);
         if a.causal {
             let mask: Vec<f32> = (0..t * t)

@@ -1,7 +1,8 @@
 """PyTorch side of sigprop's benchmarks, run on the same machine in the same session.
 
 `probe`: forward+backward of a ReLU MLP (depth 50, width 512, batch 256, He-normal
-weights, projection loss). `probe-stats`: the same network's whole per-seed work as
+weights, zero biases that take gradients, projection loss) with every layer's z and h and
+their gradients kept (sigprop's probed pass), and without biases or kept values. `probe-stats`: the same network's whole per-seed work as
 `sigprop run` does it (weights drawn, biases, every layer's statistics, the activation
 rank included), the reference for the per-seed marginal time. `transformer`: the pre-LN
 transformer of sigprop's benchmark (depth 12, d-model 256, 4 heads, seq-len 128, batch 16,
@@ -46,13 +47,29 @@ def probe():
     x = torch.randn(batch, width)
     g = torch.randn(batch, width)
 
-    def step():
+    bs = [torch.zeros(width, requires_grad=True) for _ in range(depth)]
+
+    def bare():
         h = x
         for w in ws:
             h = torch.relu(h @ w)
         (h * g).sum().backward()
 
-    print(f"  PyTorch {torch.__version__} forward+backward: {timed(step):.3f} s (2 threads)")
+    def step():
+        # sigprop's probed pass: biases that take gradients, and every layer's z and h kept
+        # with their gradients (the probe's reads).
+        h, keep = x, []
+        for w, b in zip(ws, bs):
+            z = h @ w + b
+            h = torch.relu(z)
+            z.retain_grad()
+            h.retain_grad()
+            keep.append((z, h))
+        (h * g).sum().backward()
+        return keep
+
+    print(f"  PyTorch {torch.__version__} forward+backward with biases and the probe's reads: "
+          f"{timed(step):.3f} s; without either: {timed(bare):.3f} s (2 threads)")
 
 
 def probe_stats():

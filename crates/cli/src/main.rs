@@ -16,12 +16,13 @@ use sigprop_spec::RunnerError;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay` in mimalloc v2's `mi_option_t` (`include/mimalloc.h`; the Rust
-/// bindings name no constant for it).
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (`include/mimalloc.h`: 15 in v3, which
+/// the crate builds, and in v2; the Rust bindings name no constant for it).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Keep freed memory committed. By default mimalloc hands pages freed for 10 ms back to the
-/// kernel (`MADV_DONTNEED`), and the next op's output buffer faults them back in zeroed: with
+/// Keep freed memory committed. By default mimalloc hands pages that stay free past a delay
+/// back to the kernel (`MADV_DONTNEED`), and a later op's output buffer faults them back in
+/// zeroed: with
 /// it, a probed MLP pass (depth 50, width 512, batch 256) took 29,000 page faults and 190-225
 /// ms; without it, 700 and 165-175 ms (`sigprop bench`, 2026-12-07). The resident peak is the
 /// same; what is kept is reused by the next pass.

@@ -412,7 +412,7 @@ impl Recorder for Plain {
 pub(crate) fn linear(p: &DeviceParams, ids: LinearIds, h: Tensor<2>) -> Tensor<2> {
     let seeds = p.seeds();
     if seeds == 1 {
-        let z = h.matmul(p.matrix(ids.weight));
+        let z = crate::kernels::matmul(h, p.matrix(ids.weight));
         return match p.bias_row(ids.bias) {
             Some(b) => z + b,
             None => z,

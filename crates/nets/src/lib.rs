@@ -46,6 +46,8 @@ mod handles;
 pub mod inputs;
 pub mod jacobian;
 #[cfg(feature = "burn")]
+mod kernels;
+#[cfg(feature = "burn")]
 pub mod lsuv;
 #[cfg(feature = "burn")]
 mod measure;

@@ -60,12 +60,8 @@ impl Recorder for Probing {
         let rows = dims[0];
         let cols: usize = dims[1..].iter().product();
         // The probes in the pass's own float type; what the statistics read, in f32.
-        let dtype = z.dtype();
-        let pz = Tensor::<2>::zeros([rows, cols], (&self.device, dtype)).require_grad();
-        let z = z + pz.clone().reshape(dims);
-        let h = s.kind.apply(z.clone());
-        let ph = Tensor::<2>::zeros([rows, cols], (&self.device, dtype)).require_grad();
-        let h = h + ph.clone().reshape(dims);
+        let (z, pz) = crate::kernels::tap(z, &self.device);
+        let (h, ph) = crate::kernels::tap(s.kind.apply(z.clone()), &self.device);
         // A residual site with channels gets per-channel moments for the signal-propagation
         // plots (over batch and pixels, as Brock, De & Smith 2021 define them).
         let channels = (D == 4 && !s.kind.pointwise()).then(|| {

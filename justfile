@@ -32,21 +32,15 @@ fuzz cases="20000":
 ci:
     bash .ci/run
 
-# Benchmarks: initializer fill speed and the probed pass, side by side with PyTorch.
+# Benchmarks, side by side with PyTorch on this machine: the README's table (MLP and
+# transformer passes, Jacobian, training, thread scaling; regenerated with the date), then the
+# initializer fills, the per-seed marginal time and the results store.
 bench:
+    cargo build --release
+    python3 scripts/bench_table.py --sigprop target/release/sigprop
     cargo bench -p sigprop-init
     python3 scripts/bench_init_torch.py
-    cargo build --release
     scripts/bench_marginal.sh target/release/sigprop
-    target/release/sigprop bench --depth 50 --width 512 --batch 256 --repeats 5
-    python3 scripts/bench_torch.py probe
-    target/release/sigprop bench --arch transformer --depth 12 --width 256 --heads 4 --seq-len 128 --batch 16 --activation gelu --init xavier-normal --repeats 5
-    python3 scripts/bench_torch.py transformer
-    target/release/sigprop bench --activation tanh --init xavier-normal --depth 50 --width 1024 --batch 8 --repeats 3
-    target/release/sigprop bench --activation tanh --init xavier-normal --depth 50 --width 1024 --batch 8 --jacobian --jacobian-samples 8 --repeats 3
-    python3 scripts/bench_torch.py jacobian
-    for i in 1 2 3 4; do target/release/sigprop train --inits he-normal --activations relu --depth 30 --width 256 --batch 128 --steps 200 --lr 0.003 --seeds 1 --json --out reports/bench-train-$i | grep -A1 train_s; done
-    python3 scripts/bench_train_torch.py
     scripts/bench_store.sh target/release/sigprop
 
 # Run every classic-result suite.

@@ -22,15 +22,15 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Keep freed memory committed. By default mimalloc hands pages that stay free past a delay
 /// back to the kernel (`MADV_DONTNEED`), and a later op's output buffer faults them back in
-/// zeroed: with
-/// it, a probed MLP pass (depth 50, width 512, batch 256) took 29,000 page faults and 190-225
-/// ms; without it, 700 and 165-175 ms (`sigprop bench`, 2026-12-07). The resident peak is the
-/// same; what is kept is reused by the next pass.
+/// zeroed: with it, a probed MLP pass (depth 50, width 512, batch 256) took 29,000 page
+/// faults and 190-225 ms; without it, 700 and 165-175 ms (`sigprop bench`, 2026-12-07). The
+/// resident peak is the same; what is kept is reused by the next pass. Set as the default,
+/// so that `MIMALLOC_PURGE_DELAY` in the environment still decides.
 #[allow(unsafe_code)]
 fn allocator_options() {
-    // SAFETY: `mi_option_set` only stores the value in mimalloc's option table; it reads no
-    // pointer and may be called at any time.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    // SAFETY: `mi_option_set_default` only stores the value in mimalloc's option table; it
+    // reads no pointer and may be called at any time.
+    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, -1) };
 }
 
 fn main() -> ExitCode {

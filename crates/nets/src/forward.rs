@@ -2,10 +2,10 @@
 //! typed handles, the [`Recorder`] that receives each site, and the two layer kinds
 //! (linear, convolution). The passes themselves are the architectures' (`arch/`).
 //!
-//! The recorder decides what a "site" does: in the probed pass it adds zero probe leaves
-//! that require grad (`z + probe`: Burn panics on `require_grad()` of a non-leaf, upstream
-//! issue #1802) and keeps z and h for the statistics; in LSUV's plain pass it only applies
-//! the activation.
+//! The recorder decides what a "site" does: in the probed pass it puts a probe leaf that
+//! requires grad on z and on h (Burn panics on `require_grad()` of a non-leaf, upstream issue
+//! #1802; the probe's gradient is dL/dz: [`crate::kernels::tap`]) and keeps z and h for the
+//! statistics; in LSUV's plain pass it only applies the activation.
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;

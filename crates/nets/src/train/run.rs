@@ -619,7 +619,7 @@ fn run<O: BurnOptimizer>(
             let (x, targets) = ready.batch(seed, None, opts.eval_batch, &ad)?;
             let out = declared.layout.forward(net, &p, x, &mut Plain);
             let l = loss_of(
-                out.matmul(readout.clone()).mul_scalar(readout_mult),
+                crate::kernels::matmul(out, readout.clone()).mul_scalar(readout_mult),
                 targets,
             )
             .inner();
@@ -634,7 +634,7 @@ fn run<O: BurnOptimizer>(
         } else {
             declared.layout.forward(net, &p, x, &mut Plain)
         };
-        let logits = out.matmul(readout.clone()).mul_scalar(readout_mult);
+        let logits = crate::kernels::matmul(out, readout.clone()).mul_scalar(readout_mult);
         if opts.coords {
             let flat = logits.clone().inner();
             let n = flat.shape().num_elements();

@@ -1,8 +1,8 @@
 /* The machine's single-precision FMA peak, GFLOP/s, on 1 and on N threads (default 2): each
  * thread runs 12 independent chains of fused multiply-adds on the widest vectors the compiler
  * targets with -march=native (AVX-512: 16 floats), enough chains to cover the FMA latency on
- * every x86 core of the last decade. Used by `just bench` to state the matrix products'
- * achieved rate against the machine's limit.
+ * every x86 core of the last decade; the best of 5 rounds. Used by `just bench` to state the
+ * matrix products' achieved rate against the machine's limit.
  *
  *   cc -O2 -march=native -pthread scripts/fma_peak.c -o fma_peak && ./fma_peak [threads]
  */
@@ -64,7 +64,7 @@ static double rate(int threads) {
     pthread_t t[64];
     float sink[64];
     double best = 0;
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < 5; round++) {
         double start = now();
         for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, run, &sink[i]);
         for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);

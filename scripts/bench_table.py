@@ -97,6 +97,10 @@ def main():
     rows = []
     print(f"FMA peak, 2 threads: {peak:.0f} GFLOP/s", flush=True)
 
+    def seconds_row(work, s, p):
+        rows.append((work, f"{s:.2f} s", f"{p:.2f} s", s / p))
+        print(rows[-1], flush=True)
+
     # The MLP's probed forward+backward.
     gflop = []
 
@@ -115,11 +119,9 @@ def main():
     # The transformer's forward+backward.
     s, p = rounds(a.rounds, lambda: phase(bench(TRANSFORMER, 5), "forward_backward"),
                   lambda: number(r"kept with their gradients: ([0-9.]+) s", torch("transformer")))
-    rows.append((
+    seconds_row(
         "transformer forward+backward: pre-LN, 12 blocks, d-model 256, 4 heads, 128 tokens, "
-        "batch 16, GELU MLP x4, biases, every site's values kept with their gradients",
-        f"{s:.2f} s", f"{p:.2f} s", s / p))
-    print(rows[-1], flush=True)
+        "batch 16, GELU MLP x4, biases, every site's values kept with their gradients", s, p)
 
     # The Jacobian spectrum: the product W^1 D^1 ... W^50 D^50 for 8 inputs and its singular
     # values (sigprop: `bench` with --jacobian less without, the same pass otherwise).
@@ -133,11 +135,9 @@ def main():
                 + number(r"svdvals ([0-9.]+) s", text))
 
     s, p = rounds(a.rounds, jac_sig, jac_torch)
-    rows.append((
+    seconds_row(
         "Jacobian spectrum: tanh MLP depth 50, width 1024, 8 inputs: the f32 product "
-        "W^1 D^1 ... W^50 D^50 for the 8 inputs and 8 singular-value decompositions in f64",
-        f"{s:.2f} s", f"{p:.2f} s", s / p))
-    print(rows[-1], flush=True)
+        "W^1 D^1 ... W^50 D^50 for the 8 inputs and 8 singular-value decompositions in f64", s, p)
 
     # 200 SGD steps with the training probe.
     def train_sig():
@@ -146,12 +146,10 @@ def main():
 
     s, p = rounds(a.rounds, train_sig, lambda: number(
         r"median of 3: ([0-9.]+) s", sh([sys.executable, os.path.join(HERE, "bench_train_torch.py")])))
-    rows.append((
+    seconds_row(
         "training probe: 200 plain-SGD steps on the teacher task, ReLU He-normal MLP depth 30, "
         "width 256, batch 128, biases and readout, loss and gradient norm every step, "
-        "statistics and evaluation (1024 samples) at steps 0, 1, 10, 200",
-        f"{s:.2f} s", f"{p:.2f} s", s / p))
-    print(rows[-1], flush=True)
+        "statistics and evaluation (1024 samples) at steps 0, 1, 10, 200", s, p)
 
     # A whole 6-seed run at 1 and at 2 threads, start to report.
     def run(threads):
@@ -188,8 +186,8 @@ def main():
         START,
         f"Measured {date} by `just bench` (`scripts/bench_table.py`) on {cpu}, 2 threads on each "
         f"side (`RAYON_NUM_THREADS`, `torch.set_num_threads(2)`), PyTorch {torch_version} on the "
-        f"CPU, sigprop's `flex` backend; medians of {a.rounds} interleaved rounds, each round's "
-        f"figure itself a median of repeats. FMA peak of the machine ({os.path.basename(HERE)}/"
+        f"CPU, sigprop's `flex` backend; medians of {a.rounds} interleaved rounds (a `sigprop "
+        f"bench` or `bench_torch.py` figure is itself a median of repeats). FMA peak of the machine ({os.path.basename(HERE)}/"
         f"fma_peak.c): {peak:.0f} GFLOP/s on 2 threads. sigprop's times are `sigprop bench`'s "
         "phases and `sigprop train --json`'s `train_s`; PyTorch's come from "
         "`scripts/bench_torch.py` and `scripts/bench_train_torch.py`, which do the same work.",

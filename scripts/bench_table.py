@@ -160,12 +160,14 @@ def main():
         sh([sig, "run", *RUN6, "--out", d], env=env)
         return time.perf_counter() - t0
 
-    one, two = rounds(a.rounds, lambda: run(1), lambda: run(2))
+    # Cheap, and the noisiest row on a shared machine: at least 5 rounds.
+    scaling_rounds = max(a.rounds, 5)
+    one, two = rounds(scaling_rounds, lambda: run(1), lambda: run(2))
     same = filecmp.cmp(os.path.join(out, "run1", "layers.csv"),
                        os.path.join(out, "run2", "layers.csv"), shallow=False)
     rows.append((
         "thread scaling: a whole 6-seed `sigprop run` of the MLP above (weights, pass, "
-        "statistics, charts, report) at 1 and at 2 threads",
+        f"statistics, charts, report) at 1 and at 2 threads, medians of {scaling_rounds} rounds",
         f"{one:.2f} s at 1 thread, {two:.2f} s at 2: {one / two:.2f}x; layers.csv "
         + ("byte-identical" if same else "DIFFERENT"),
         "-", None))

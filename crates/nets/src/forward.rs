@@ -444,7 +444,7 @@ pub(crate) fn unit_linear(p: &DeviceParams, ids: LinearIds, h: Tensor<2>) -> Ten
     // then the output scale): its gradient `rows^(-1/2)` in all.
     let b = ids.bias.map(|b| scale_bwd(p.d1(b), rows.powf(-0.5) / a));
     let z = if seeds == 1 {
-        let z = h.matmul(w);
+        let z = crate::kernels::matmul(h, w);
         match b {
             Some(b) => z + b.unsqueeze::<2>(),
             None => z,

@@ -88,7 +88,8 @@ impl Architecture for Rnn {
         let mut h = crate::forward::in_dtype(Tensor::<2>::zeros([batch, n], &x.device()), x.dtype());
         for t in 1..=t_steps {
             let x_t = x.clone().slice([(t - 1) * batch..t * batch, 0..n]);
-            let mut z = x_t.matmul(w_ih.clone()) + h.clone().matmul(w_hh.clone());
+            let mut z = crate::kernels::matmul(x_t, w_ih.clone())
+                + crate::kernels::matmul(h.clone(), w_hh.clone());
             if let Some(b) = &b {
                 z = z + b.clone();
             }

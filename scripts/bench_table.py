@@ -20,6 +20,7 @@ import platform
 import re
 import statistics
 import subprocess
+import shutil
 import sys
 import tempfile
 import time
@@ -72,8 +73,16 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--readme", default="README.md")
     a = ap.parse_args()
-    sig = a.sigprop
     out = tempfile.mkdtemp(prefix="bench_table")
+    try:
+        table(a, out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def table(a, out):
+    """Measure every row (scratch files under `out`) and write the table into the README."""
+    sig = a.sigprop
 
     def bench(args, repeats):
         sh([sig, "bench", *args, "--repeats", str(repeats), "--out", out])
@@ -189,7 +198,7 @@ def main():
         f"Measured {date} by `just bench` (`scripts/bench_table.py`) on {cpu}, 2 threads on each "
         f"side (`RAYON_NUM_THREADS`, `torch.set_num_threads(2)`), PyTorch {torch_version} on the "
         f"CPU, sigprop's `flex` backend; medians of {a.rounds} interleaved rounds (a `sigprop "
-        f"bench` or `bench_torch.py` figure is itself a median of repeats). FMA peak of the machine ({os.path.basename(HERE)}/"
+        f"bench` or `bench_torch.py` figure is itself a median of repeats). FMA peak of the machine (scripts/"
         f"fma_peak.c): {peak:.0f} GFLOP/s on 2 threads. sigprop's times are `sigprop bench`'s "
         "phases and `sigprop train --json`'s `train_s`; PyTorch's come from "
         "`scripts/bench_torch.py` and `scripts/bench_train_torch.py`, which do the same work.",
